@@ -1,0 +1,90 @@
+//! One module per command; each returns the exit status its result means.
+
+mod lint;
+mod match_host;
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::cli::{Cli, Command};
+use crate::exit::Status;
+
+/// Why a command could not run (exit status 2).
+#[derive(Debug)]
+pub enum CommandError {
+    /// The input file (or standard input) could not be read.
+    Read {
+        /// The path as given (`-` for standard input).
+        path: PathBuf,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// The input is larger than any input this command accepts.
+    TooLarge {
+        /// The path as given.
+        path: PathBuf,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// An argument is not what the command takes (a malformed pattern or host name).
+    Argument(String),
+    /// Writing the result failed (a closed pipe, a full disk).
+    Write(std::io::Error),
+}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CommandError::Read { path, source } => {
+                write!(f, "cannot read {}: {source}", display_path(path))
+            }
+            CommandError::TooLarge { path, limit } => {
+                write!(
+                    f,
+                    "{} is larger than {} MiB; refusing to read it",
+                    display_path(path),
+                    limit / (1024 * 1024)
+                )
+            }
+            CommandError::Argument(message) => f.write_str(message),
+            CommandError::Write(source) => write!(f, "cannot write the result: {source}"),
+        }
+    }
+}
+
+/// How a path is named in messages: `-` is standard input.
+pub fn display_path(path: &std::path::Path) -> String {
+    if path.as_os_str() == "-" {
+        "<stdin>".to_string()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// Runs the command the user asked for.
+pub fn run(cli: Cli) -> Result<Status, CommandError> {
+    match cli.command {
+        Command::Lint(target) => lint::run(target, cli.json),
+        Command::Match { pattern, host } => match_host::run(&pattern, &host, cli.json),
+    }
+}
+
+/// Prints the result to standard output.
+fn emit(text: &str) -> Result<(), CommandError> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(CommandError::Write)
+}
+
+/// Serializes a result as pretty JSON with a final newline.
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, CommandError> {
+    serde_json::to_string_pretty(value)
+        .map(|mut s| {
+            s.push('\n');
+            s
+        })
+        .map_err(|e| CommandError::Write(std::io::Error::other(e)))
+}

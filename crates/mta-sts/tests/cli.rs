@@ -1,0 +1,266 @@
+//! The `mta-sts` binary as a user runs it: exit statuses, human and JSON output, files and stdin.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_mta-sts");
+
+fn examples() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../mta-sts-core/tests/fixtures/reports")
+        .join(name)
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run mta-sts")
+}
+
+fn run_with_stdin(args: &[&str], input: &[u8]) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn mta-sts");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write stdin");
+    child.wait_with_output().expect("wait mta-sts")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(output)))
+}
+
+fn codes(value: &Value) -> Vec<String> {
+    value["diagnostics"]
+        .as_array()
+        .expect("diagnostics array")
+        .iter()
+        .map(|d| d["code"].as_str().expect("code").to_string())
+        .collect()
+}
+
+#[test]
+fn healthy_policy_exits_0_and_summarises() {
+    let path = examples().join("mta-sts.txt");
+    let output = run(&["lint", "policy", path.to_str().expect("utf-8 path")]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains(
+            ": valid: mode enforce, max_age 1209600 (14 days), mx mail.acme.test, *.mx.acme.test"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn broken_policy_exits_1_and_draws_carets() {
+    let path = examples().join("mta-sts-broken.txt");
+    let output = run(&["lint", "policy", path.to_str().expect("utf-8 path")]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    for expected in [
+        "error[mode-invalid]: mode `enforced` is not one of testing, enforce, none",
+        "2 | mode: enforced\n  |       ^^^^^^^^\n  = hint: the RFC says `enforce`: write `mode: enforce`",
+        "error[line-indented]",
+        "error[mx-ip-address]",
+        "warning[field-name-typo]",
+        "warning[max-age-low]",
+        "did you mean `max_age: 604800`?",
+        "warning[id-in-policy]",
+        ": invalid: senders would not use this policy",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn policy_json_has_the_documented_shape() {
+    let path = examples().join("mta-sts-broken.txt");
+    let output = run(&[
+        "lint",
+        "policy",
+        "--json",
+        path.to_str().expect("utf-8 path"),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let value = json(&output);
+    assert_eq!(value["valid"], Value::Bool(false));
+    assert_eq!(value["parsed"], Value::Null);
+    let first = &value["diagnostics"][0];
+    for key in ["severity", "code", "message", "line", "column", "hint"] {
+        assert!(first.get(key).is_some(), "missing {key}: {first}");
+    }
+    assert_eq!(first["severity"], "error");
+    assert_eq!(first["code"], "mode-invalid");
+    assert_eq!(first["line"], 2);
+    assert_eq!(first["column"], 7);
+    assert!(codes(&value).contains(&"mx-ip-address".to_string()));
+}
+
+#[test]
+fn policy_from_stdin_with_json_parsed() {
+    let output = run_with_stdin(
+        &["--json", "lint", "policy", "-"],
+        b"version: STSv1\r\nmode: testing\r\nmx: *.mx.acme.test\r\nmax_age: 604800\r\n",
+    );
+    assert_eq!(output.status.code(), Some(0));
+    let value = json(&output);
+    assert_eq!(value["valid"], true);
+    assert_eq!(value["parsed"]["mode"], "testing");
+    assert_eq!(value["parsed"]["max_age"], 604800);
+    assert_eq!(value["parsed"]["mx"][0], "*.mx.acme.test");
+    assert_eq!(codes(&value), ["mode-testing"]);
+    assert_eq!(value["diagnostics"][0]["severity"], "info");
+}
+
+#[test]
+fn unreadable_file_exits_2_with_a_clear_message() {
+    let output = run(&["lint", "policy", "/nonexistent/mta-sts.txt"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot read /nonexistent/mta-sts.txt"),
+        "{stderr}"
+    );
+    let output = run(&["lint", "policy", "/"]);
+    assert_eq!(output.status.code(), Some(2), "a directory is not a policy");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(run(&[]).status.code(), Some(2));
+    assert_eq!(run(&["lint"]).status.code(), Some(2));
+    assert_eq!(run(&["lint", "policy"]).status.code(), Some(2));
+    assert_eq!(run(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(run(&["--help"]).status.code(), Some(0));
+}
+
+#[test]
+fn sts_record_valid_and_invalid() {
+    let output = run(&["lint", "sts-record", "v=STSv1; id=20160831085700Z;"]);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(stdout(&output).contains("record: valid: policy id 20160831085700Z"));
+
+    let output = run(&["lint", "sts-record", "--json", "v=STSv1; id=2026-01-01"]);
+    assert_eq!(output.status.code(), Some(1));
+    let value = json(&output);
+    assert_eq!(codes(&value), ["sts-id-invalid"]);
+    assert_eq!(value["diagnostics"][0]["line"], Value::Null);
+    assert_eq!(value["diagnostics"][0]["column"], 17);
+    assert_eq!(value["diagnostics"][0]["hint"], "write `id=20260101`");
+
+    let output = run(&["lint", "sts-record", "v=STSv1 id=1"]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert!(text.contains(" | v=STSv1 id=1\n  |        ^\n"), "{text}");
+}
+
+#[test]
+fn tlsrpt_record_bare_address() {
+    let output = run(&["lint", "tlsrpt-record", "v=TLSRPTv1; rua=tls@acme.test"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout(&output).contains("hint: write `rua=mailto:tls@acme.test`"));
+    let output = run(&[
+        "--json",
+        "lint",
+        "tlsrpt-record",
+        "v=TLSRPTv1; rua=mailto:tls@acme.test",
+    ]);
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(
+        json(&output)["parsed"]["rua"][0]["uri"],
+        "mailto:tls@acme.test"
+    );
+}
+
+#[test]
+fn report_json_and_gzip_give_the_same_answer() {
+    let path = fixture("rfc8460-example.json");
+    let plain = std::fs::read(&path).expect("fixture");
+    let from_file = run(&[
+        "--json",
+        "lint",
+        "report",
+        path.to_str().expect("utf-8 path"),
+    ]);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&plain).expect("gzip");
+    let from_gzip = run_with_stdin(
+        &["--json", "lint", "report", "-"],
+        &gz.finish().expect("gzip"),
+    );
+    assert_eq!(from_file.status.code(), from_gzip.status.code());
+    assert_eq!(json(&from_file), json(&from_gzip));
+    assert!(json(&from_file)["parsed"]["report-id"].is_string());
+}
+
+#[test]
+fn report_garbage_is_invalid_not_a_crash() {
+    let output = run_with_stdin(&["lint", "report", "-"], b"{\"organization-name\": ");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout(&output).contains("error[report-not-json]"));
+    let output = run_with_stdin(&["lint", "report", "-"], b"\x1f\x8b\x08\x00garbage");
+    assert_eq!(output.status.code(), Some(1));
+}
+
+#[test]
+fn match_answers_with_exit_status_and_reason() {
+    let output = run(&["match", "*.example.com", "mx1.example.com"]);
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(
+        stdout(&output),
+        "mx1.example.com matches *.example.com: `*.` matches the one label before `example.com`\n"
+    );
+
+    let output = run(&["match", "*.example.com", "a.b.example.com"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout(&output).contains("`*.` matches exactly one label, and `a.b` has 2"));
+
+    let output = run(&["match", "*.example.com", "example.com"]);
+    assert_eq!(output.status.code(), Some(1));
+
+    let output = run(&["--json", "match", "mail.example.com", "MAIL.Example.COM."]);
+    assert_eq!(output.status.code(), Some(0));
+    let value = json(&output);
+    assert_eq!(value["matches"], true);
+    assert_eq!(value["host"], "mail.example.com");
+}
+
+#[test]
+fn match_converts_unicode_hosts_and_refuses_bad_input() {
+    let output = run(&["match", "*.xn--bcher-kva.example", "mx.bücher.example"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+
+    let output = run(&["match", "mail.*.example.com", "mail.x.example.com"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("only allowed as the whole left-most label")
+    );
+
+    let output = run(&["match", "*.example.com", "192.0.2.1"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("is an IP address"));
+}
