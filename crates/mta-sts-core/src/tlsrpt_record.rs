@@ -166,15 +166,15 @@ fn check_rua(
             )
             .with_hint(format!("write `rua=mailto:{uri}`")))
         } else {
-            let scheme = uri.split(':').next().unwrap_or(uri);
             let d = Diagnostic::error(
                 TlsRptRecordCode::RuaScheme.as_str(),
                 format!("`{uri}`: reports go only to `mailto:` or `https:` URIs"),
             );
-            Err(if scheme.eq_ignore_ascii_case("http") {
-                d.with_hint(format!("write `https:{}`", &uri[scheme.len() + 1..]))
-            } else {
-                d
+            Err(match uri.split_once(':') {
+                Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => {
+                    d.with_hint(format!("write `https:{rest}`"))
+                }
+                _ => d,
             })
         };
         match parsed {
@@ -293,6 +293,8 @@ mod tests {
             ), // the classic
             ("v=TLSRPTv1; rua=http://r.example.com/", "tlsrpt-rua-scheme"),
             ("v=TLSRPTv1; rua=ftp://r.example.com/", "tlsrpt-rua-scheme"),
+            ("v=TLSRPTv1; rua=http", "tlsrpt-rua-scheme"), // found by fuzzing: a scheme-less `http`
+            ("v=TLSRPTv1; rua=example.com", "tlsrpt-rua-scheme"),
             ("v=TLSRPTv1; rua=mailto:", "tlsrpt-rua-invalid"),
             ("v=TLSRPTv1; rua=mailto:@example.com", "tlsrpt-rua-invalid"),
             ("v=TLSRPTv1; rua=mailto:a@", "tlsrpt-rua-invalid"),
