@@ -145,7 +145,7 @@ pub struct FailureDetail {
     pub failure_reason_code: Option<String>,
 }
 
-/// `policy-type` (RFC 8460 §4.2).
+/// `policy-type` (RFC 8460 §4).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum PolicyType {
     /// `sts`: an MTA-STS policy (RFC 8461).

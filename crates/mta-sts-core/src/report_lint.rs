@@ -62,7 +62,7 @@ codes! {
         PoliciesEmpty = "report-policies-empty",
         /// Info: every policy counts zero sessions: a report without traffic.
         NoSessions = "report-no-sessions",
-        /// Error: `policy-type` is not `sts`, `tlsa` or `no-policy-found` (RFC 8460 §4.2).
+        /// Error: `policy-type` is not `sts`, `tlsa` or `no-policy-found` (RFC 8460 §4).
         PolicyTypeUnknown = "report-policy-type-unknown",
         /// Warning: an `sts` or `tlsa` policy has no `policy-string` (mail.ru).
         PolicyStringMissing = "report-policy-string-missing",
@@ -254,7 +254,7 @@ impl Checker {
             return;
         };
         self.unknown_fields(object, "", REPORT_FIELDS);
-        // RFC 8460 §4.1: the report metadata (organization, period, contact, report id).
+        // RFC 8460 §4: the report metadata (organization, period, contact, report id).
         self.required_string(object, "", "organization-name");
         self.date_range(object);
         self.contact_info(object);
@@ -463,7 +463,7 @@ impl Checker {
 
     fn contact_info(&mut self, object: &Map<String, Value>) {
         let path = "contact-info";
-        // RFC 8460 §4.1: contact info is part of the report metadata.
+        // RFC 8460 §4: contact info is part of the report metadata.
         let (target, state) = match object.get(path) {
             None => (Target::Nowhere, "missing"),
             Some(Value::Null) => (Target::Value, "null"),
@@ -479,7 +479,7 @@ impl Checker {
             path,
             target,
             format!(
-                "contact-info is {state}; RFC 8460 §4.1 gives every report an address to ask about it"
+                "contact-info is {state}; RFC 8460 §4 gives every report an address to ask about it"
             ),
         ));
     }
@@ -555,13 +555,13 @@ impl Checker {
         let text = self.required_string(policy, parent, "policy-type")?;
         let policy_type = PolicyType::from_wire(text);
         if let PolicyType::Other(_) = policy_type {
-            // RFC 8460 §4.2: the policy type is "tlsa", "sts" or "no-policy-found".
+            // RFC 8460 §4: the policy type is "tlsa", "sts" or "no-policy-found".
             let mut finding = Finding::new(
                 ReportCode::PolicyTypeUnknown,
                 path.as_str(),
                 Target::Value,
                 format!(
-                    "{path} is \"{text}\"; RFC 8460 §4.2 defines only \"sts\", \"tlsa\" and \
+                    "{path} is \"{text}\"; RFC 8460 §4 defines only \"sts\", \"tlsa\" and \
                      \"no-policy-found\""
                 ),
             );
@@ -583,7 +583,7 @@ impl Checker {
         let path = child(parent, "policy-string");
         let applied = matches!(policy_type, Some(PolicyType::Sts | PolicyType::Tlsa));
         let tlsa = matches!(policy_type, Some(PolicyType::Tlsa));
-        // RFC 8460 §4.2: the policy string encodes the applied policy, one string per MTA-STS
+        // RFC 8460 §4: the policy string encodes the applied policy, one string per MTA-STS
         // policy line or per TLSA record.
         match policy.get("policy-string") {
             None | Some(Value::Null) if applied => {
@@ -642,7 +642,7 @@ impl Checker {
             path,
             Target::Value,
             format!(
-                "{path} holds {} TLSA records JSON-encoded into one string; RFC 8460 §4.2 wants one \
+                "{path} holds {} TLSA records JSON-encoded into one string; RFC 8460 §4 wants one \
                  record per array element",
                 records.len()
             ),
@@ -663,7 +663,7 @@ impl Checker {
         match policy.get("policy-domain") {
             None | Some(Value::Null) => {
                 if let Some(PolicyType::NoPolicyFound) = policy_type {
-                    // RFC 8460 §4.2 defines the policy domain as the domain the policy is
+                    // RFC 8460 §4 defines the policy domain as the domain the policy is
                     // defined against; with no policy there is still a recipient domain, and
                     // without it the receiver cannot tell which of its domains is meant.
                     self.add(Finding::new(
@@ -699,7 +699,7 @@ impl Checker {
                 format!("{path} is {state}; for an sts policy it lists the policy's mx patterns"),
             )
         };
-        // RFC 8460 §4.2 (errata 6241): mx-host is a JSON array of strings, the policy's `mx`
+        // RFC 8460 §4 (errata 6241): mx-host is a JSON array of strings, the policy's `mx`
         // patterns; the RFC's example wrote one string.
         match policy.get("mx-host") {
             None if sts => self.add(missing("missing", Target::Nowhere)),
@@ -837,7 +837,7 @@ impl Checker {
             return;
         }
         if failed > 0 && details_sum > failed {
-            // RFC 8460 §4.3: failure types are non-exclusive, so a session that failed in two
+            // RFC 8460 §4.3 (our reading): failure types are non-exclusive, so a session that failed in two
             // ways is counted under both.
             self.add(Finding::new(
                 ReportCode::CountOverlap,

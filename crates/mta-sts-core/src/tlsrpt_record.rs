@@ -155,7 +155,15 @@ fn check_rua(
             continue;
         }
         let lower = uri.to_ascii_lowercase();
-        let parsed = if let Some(address) = lower.strip_prefix("mailto:").map(|_| &uri[7..]) {
+        let parsed = if uri.contains([' ', '\t']) {
+            // RFC 8460 §3: whitespace is allowed only around the commas that separate URIs.
+            let parts: Vec<&str> = uri.split([' ', '\t']).filter(|p| !p.is_empty()).collect();
+            Err(Diagnostic::error(
+                TlsRptRecordCode::RuaInvalid.as_str(),
+                format!("`{uri}` contains whitespace; destinations are separated by commas"),
+            )
+            .with_hint(format!("write `rua={}`", parts.join(","))))
+        } else if let Some(address) = lower.strip_prefix("mailto:").map(|_| &uri[7..]) {
             check_mailto(uri, address).map(|()| ReportUri::Mailto(uri.to_string()))
         } else if lower.starts_with("https://") {
             check_https(uri).map(|()| ReportUri::Https(uri.to_string()))
@@ -295,6 +303,10 @@ mod tests {
             ("v=TLSRPTv1; rua=ftp://r.example.com/", "tlsrpt-rua-scheme"),
             ("v=TLSRPTv1; rua=http", "tlsrpt-rua-scheme"), // found by fuzzing: a scheme-less `http`
             ("v=TLSRPTv1; rua=example.com", "tlsrpt-rua-scheme"),
+            (
+                "v=TLSRPTv1; rua=mailto:a@example.com mailto:b@example.com",
+                "tlsrpt-rua-invalid",
+            ),
             ("v=TLSRPTv1; rua=mailto:", "tlsrpt-rua-invalid"),
             ("v=TLSRPTv1; rua=mailto:@example.com", "tlsrpt-rua-invalid"),
             ("v=TLSRPTv1; rua=mailto:a@", "tlsrpt-rua-invalid"),
