@@ -26,6 +26,18 @@ pub enum Command {
     #[command(subcommand)]
     Lint(LintTarget),
 
+    /// Audit domains: TXT records, the HTTPS policy, MX alignment, each MX's STARTTLS and
+    /// certificate, TLS-RPT. Exit 0 no errors, 1 errors found, 2 the check could not run.
+    Check(CheckArgs),
+
+    /// Boot the built-in lab (a simulated internet on loopback) and check every scenario in it.
+    /// Exit 0 when every scenario behaved as declared.
+    Demo {
+        /// Keep the lab running after the table, and print how to point other commands at it.
+        #[arg(long)]
+        keep: bool,
+    },
+
     /// Does an MX host match an `mx` pattern (RFC 8461 §4.1)? Exit 0 yes, 1 no.
     Match {
         /// The policy's `mx` pattern, e.g. `*.example.com` or `mail.example.com`.
@@ -58,4 +70,30 @@ pub enum LintTarget {
         /// The report file, or `-` for standard input.
         file: PathBuf,
     },
+}
+
+/// `mta-sts check`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// The domains to check (Unicode names are checked as A-labels).
+    #[arg(required = true)]
+    pub domains: Vec<String>,
+    /// The DNS resolver to ask, `IP[:PORT]` (default: the system's).
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub resolver: Option<String>,
+    /// Extra trusted root certificates (PEM), added to the Web PKI roots.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// Time limit in seconds for the policy fetch and for each SMTP step.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub timeout: f64,
+    /// Do not connect to MX hosts on port 25 (many networks block it).
+    #[arg(long)]
+    pub no_smtp: bool,
+    /// The port policy hosts serve HTTPS on (a lab's; senders always use 443).
+    #[arg(long, value_name = "PORT", default_value_t = 443)]
+    pub https_port: u16,
+    /// The port MX hosts accept SMTP on (a lab's; senders always use 25).
+    #[arg(long, value_name = "PORT", default_value_t = 25)]
+    pub smtp_port: u16,
 }

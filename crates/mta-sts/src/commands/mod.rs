@@ -1,5 +1,7 @@
 //! One module per command; each returns the exit status its result means.
 
+mod check;
+mod demo;
 mod lint;
 mod match_host;
 
@@ -30,6 +32,8 @@ pub enum CommandError {
     Argument(String),
     /// Writing the result failed (a closed pipe, a full disk).
     Write(std::io::Error),
+    /// The network layer or the lab could not start (a bad setting, no free port).
+    Setup(String),
 }
 
 impl fmt::Display for CommandError {
@@ -48,6 +52,7 @@ impl fmt::Display for CommandError {
             }
             CommandError::Argument(message) => f.write_str(message),
             CommandError::Write(source) => write!(f, "cannot write the result: {source}"),
+            CommandError::Setup(message) => f.write_str(message),
         }
     }
 }
@@ -66,6 +71,8 @@ pub fn run(cli: Cli) -> Result<Status, CommandError> {
     match cli.command {
         Command::Lint(target) => lint::run(target, cli.json),
         Command::Match { pattern, host } => match_host::run(&pattern, &host, cli.json),
+        Command::Check(args) => check::run(&args, cli.json),
+        Command::Demo { keep } => demo::run(keep, cli.json),
     }
 }
 
@@ -87,4 +94,12 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<String, CommandError> {
             s
         })
         .map_err(|e| CommandError::Write(std::io::Error::other(e)))
+}
+
+/// A runtime for the commands that talk to the network.
+fn runtime() -> Result<tokio::runtime::Runtime, CommandError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CommandError::Setup(format!("cannot start the async runtime: {e}")))
 }

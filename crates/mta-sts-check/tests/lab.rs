@@ -1,0 +1,95 @@
+//! The checker against every lab scenario: each must produce exactly the error and warning codes
+//! its scenario declares, and together they must produce every code the checker knows.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use mta_sts_check::{CODES, Checker, NetSettings, Verdict};
+use mta_sts_core::Severity;
+use mta_sts_lab::Lab;
+use mta_sts_net::{AddressGuard, Trust};
+
+async fn checker(lab: &Lab) -> Checker {
+    Checker::from_settings(&NetSettings {
+        resolver: Some(lab.dns_addr()),
+        trust: Trust::only_pem(lab.ca_pem()).expect("lab CA"),
+        https_port: lab.https_port(),
+        smtp_port: lab.smtp_port(),
+        timeout: Duration::from_millis(1500),
+        guard: AddressGuard::AllowAll,
+        probe_smtp: true,
+    })
+    .expect("checker")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_scenario_gives_exactly_its_declared_codes() {
+    let lab = Lab::start().await.expect("lab");
+    let checker = checker(&lab).await;
+    let reports =
+        futures_util::future::join_all(lab.scenarios().iter().map(|s| checker.check(&s.domain)))
+            .await;
+    let mut produced = BTreeSet::new();
+    let mut wrong = Vec::new();
+    for (scenario, report) in lab.scenarios().iter().zip(&reports) {
+        let expected: BTreeSet<&str> = scenario.expect.iter().copied().collect();
+        let found: BTreeSet<&str> = report
+            .findings
+            .iter()
+            .filter(|f| f.severity != Severity::Info)
+            .map(|f| f.code)
+            .collect();
+        produced.extend(found.iter().copied());
+        if expected != found {
+            wrong.push(format!(
+                "{}: expected {expected:?}, found {found:?}: {:#?}",
+                scenario.name, report.findings
+            ));
+        }
+        let verdict = if expected.is_empty() {
+            Verdict::Pass
+        } else {
+            report.verdict
+        };
+        assert_eq!(report.verdict, verdict, "{}", scenario.name);
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+
+    // The DNS failure domain produces the two lookup-failure codes no scenario can.
+    let broken = checker.check("servfail.test").await;
+    assert!(
+        broken.has("sts-record-lookup-failed") && broken.has("mx-lookup-failed"),
+        "{:#?}",
+        broken.findings
+    );
+    produced.extend(broken.findings.iter().map(|f| f.code));
+
+    let never: Vec<&str> = CODES
+        .iter()
+        .map(|(c, _)| *c)
+        .filter(|c| !produced.contains(c))
+        .collect();
+    assert!(never.is_empty(), "codes no scenario produces: {never:?}");
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn healthy_report_carries_what_was_seen() {
+    let lab = Lab::start().await.expect("lab");
+    let checker = checker(&lab).await;
+    let domain = &lab.scenario("healthy-enforce").expect("scenario").domain;
+    let report = checker.check(domain).await;
+    assert_eq!(report.verdict, Verdict::Pass, "{:#?}", report.findings);
+    let policy = report.policy.expect("policy");
+    assert_eq!(policy.sha256.len(), 64);
+    assert!(policy.parsed.is_some());
+    assert!(report.sts_record.is_some() && report.tlsrpt_record.is_some());
+    assert!(!report.mx_hosts.is_empty());
+    assert!(
+        report
+            .mx_hosts
+            .iter()
+            .all(|p| p.tls.as_ref().is_some_and(|t| t.certificate.is_valid()))
+    );
+    lab.shutdown().await;
+}

@@ -1,0 +1,828 @@
+//! The scenario catalog: one healthy baseline and one planted defect per scenario.
+//!
+//! Every scenario starts from [`Plan::healthy`] (STSv1 TXT, an enforce policy over valid HTTPS,
+//! one MX with valid STARTTLS, a TLS-RPT record) and changes only what its story is about, so the
+//! findings a checker reports can be pinned down exactly in [`Scenario::expect`].
+
+use std::{
+    fmt::Write as _,
+    net::{Ipv4Addr, Ipv6Addr},
+    time::Duration,
+};
+
+use bytes::Bytes;
+
+use crate::scenario::{
+    CertKind, DnsRecord, HTTP_ONLY_ADDR, MxHost, PolicyHost, PolicyResponse, RecordData,
+    SHARED_ADDR, Scenario, SmtpBehaviour,
+};
+
+/// The `id` of every healthy `_mta-sts` record: a timestamp, as operators commonly use.
+const POLICY_ID: &str = "20260101T000000";
+/// One week: the lower end of what RFC 8461 §3.2 calls "weeks or greater".
+const HEALTHY_MAX_AGE: u32 = 604_800;
+/// The media type of the web pages misconfigured hosts serve instead of the policy.
+const HTML: &str = "text/html; charset=utf-8";
+
+/// The declarative scenario catalog, healthy scenarios first.
+///
+/// Misbehaving SMTP hosts get the loopback addresses 127.0.0.3, 127.0.0.4, ... in catalog order.
+pub fn catalog() -> Vec<Scenario> {
+    let mut own = AddrPool::new();
+    let mut out = Vec::new();
+
+    // --- Healthy ---------------------------------------------------------------------------
+    let mut p = Plan::healthy(
+        "healthy-enforce",
+        "Everything right: STSv1 record, enforce policy over valid HTTPS, STARTTLS MX, TLS-RPT; \
+         policy host and MX also have AAAA ::1",
+        &[],
+    );
+    p.ipv6 = true;
+    out.push(p.build());
+
+    let mut p = Plan::healthy(
+        "sts-split",
+        "The _mta-sts TXT record is split into two strings; readers concatenate them (RFC 8461 §3.1)",
+        &[],
+    );
+    p.sts = vec![vec![
+        "v=STSv1; id=2026".to_owned(),
+        "0101T000000;".to_owned(),
+    ]];
+    out.push(p.build());
+
+    let mut p = Plan::healthy(
+        "policy-cname",
+        "mta-sts.<domain> is a CNAME to the web host; the certificate names mta-sts.<domain>",
+        &[],
+    );
+    p.policy_at = PolicyAt::Cname(format!("web.{}", p.domain));
+    out.push(p.build());
+
+    let mut p = Plan::healthy(
+        "mx-wildcard",
+        "Two MX hosts covered by one `mx: *.<domain>` pattern; policy lines end in CRLF",
+        &[],
+    );
+    let (mx1, mx2) = (format!("mx1.{}", p.domain), format!("mx2.{}", p.domain));
+    p.mx = vec![
+        PlannedMx::host(10, &mx1, SmtpBehaviour::Starttls(CertKind::Valid)),
+        PlannedMx::host(20, &mx2, SmtpBehaviour::Starttls(CertKind::Valid)),
+    ];
+    let body = policy_text("enforce", &[format!("*.{}", p.domain)], HEALTHY_MAX_AGE);
+    p.set_policy_body(body.replace('\n', "\r\n"));
+    out.push(p.build());
+
+    // --- The _mta-sts TXT record --------------------------------------------------------------
+    let mut p = Plan::healthy(
+        "sts-missing",
+        "A policy is served but the _mta-sts TXT record is missing, so senders never look",
+        &["sts-record-missing"],
+    );
+    p.sts.clear();
+    out.push(p.build());
+
+    let mut p = Plan::healthy(
+        "sts-multiple",
+        "Two v=STSv1 TXT records: senders must treat this as no record (RFC 8461 §3.1)",
+        &["sts-record-multiple"],
+    );
+    p.sts.push(vec!["v=STSv1; id=20260201T000000;".to_owned()]);
+    out.push(p.build());
+
+    let mut p = Plan::healthy(
+        "sts-invalid-id",
+        "The id contains '-' (id=2026-01-01); only letters and digits are allowed (RFC 8461 §3.1)",
+        &["sts-record-invalid"],
+    );
+    p.sts = vec![vec!["v=STSv1; id=2026-01-01;".to_owned()]];
+    out.push(p.build());
+
+    // --- Fetching the policy -------------------------------------------------------------------
+    let mut p = Plan::healthy(
+        "policy-host-missing",
+        "mta-sts.<domain> has no address record, so the policy cannot be fetched",
+        &["policy-host-unresolvable"],
+    );
+    p.policy_at = PolicyAt::Nowhere;
+    p.policy = None;
+    out.push(p.build());
+
+    let mut p = Plan::healthy(
+        "policy-404",
+        "The policy URL answers 404 Not Found: only a 200 counts (RFC 8461 §3.3)",
+        &["policy-http-status"],
+    );
+    p.set_policy_response(PolicyResponse {
+        status: 404,
+        content_type: Some(HTML.to_owned()),
+        body: Bytes::from_static(b"<html><body><h1>404 Not Found</h1></body></html>\n"),
+        location: None,
+        delay: Duration::ZERO,
+    });
+    out.push(p.build());
+
+    let mut p = Plan::healthy(
+        "policy-redirect",
+        "The policy URL answers 301 to https://www.<domain>/...; redirects must not be followed \
+         (RFC 8461 §3.3)",
+        &["policy-redirect"],
+    );
+    let target = format!("www.{}", p.domain);
+    p.set_policy_response(PolicyResponse {
+        status: 301,
+        content_type: Some(HTML.to_owned()),
+        body: Bytes::from_static(b"<html><body>Moved Permanently</body></html>\n"),
+        location: Some(format!("https://{target}/.well-known/mta-sts.txt")),
+        delay: Duration::ZERO,
+    });
+    // The target serves a valid policy, so a client that wrongly follows the redirect succeeds
+    // and the test that it must not can tell the difference.
+    p.extra_records
+        .push(DnsRecord::new(&target, RecordData::A(SHARED_ADDR)));
+    let body = p.healthy_policy_body();
+    p.extra_hosts.push(PolicyHost {
+        name: target,
+        cert: CertKind::Valid,
+        response: PolicyResponse::policy(body),
+    });
+    out.push(p.build());
+
+    let mut p = Plan::healthy(
+        "policy-html",
+        "The policy URL serves an HTML page as text/html; senders reject any type but text/plain \
+         before reading the body",
+        &["policy-content-type"],
+    );
+    p.set_policy_response(PolicyResponse {
+        status: 200,
+        content_type: Some(HTML.to_owned()),
+        body: Bytes::from_static(
+            b"<!DOCTYPE html>\n<html><head><title>Welcome</title></head>\
+              <body><h1>It works!</h1></body></html>\n",
+        ),
+        location: None,
+        delay: Duration::ZERO,
+    });
+    out.push(p.build());
+
+    let mut p = Plan::healthy(
+        "policy-no-type",
+        "The policy is served without any Content-Type header; senders that check for text/plain \
+         reject it",
+        &["policy-content-type"],
+    );
+    if let Some(host) = &mut p.policy {
+        host.response.content_type = None;
+    }
+    out.push(p.build());
+
+    let mut p = Plan::healthy(
+        "policy-self-signed",
+        "The policy host presents a self-signed certificate that chains to no trusted root",
+        &["policy-cert-untrusted"],
+    );
+    p.set_policy_cert(CertKind::SelfSigned);
+    out.push(p.build());
+
+    let mut p = Plan::healthy(
+        "policy-wrong-name",
+        "The policy host presents the certificate of www.<domain>, not of mta-sts.<domain>",
+        &["policy-cert-hostname"],
+    );
+    let www = format!("www.{}", p.domain);
+    p.set_policy_cert(CertKind::OtherName(www));
+    out.push(p.build());
+
+    let mut p = Plan::healthy(
+        "policy-expired",
+        "The policy host's certificate expired yesterday",
+        &["policy-cert-expired"],
+    );
+    p.set_policy_cert(CertKind::Expired);
+    out.push(p.build());
+
+    let mut p = Plan::healthy(
+        "policy-http-only",
+        "mta-sts.<domain> refuses HTTPS but serves the policy over plain HTTP; HTTPS is required \
+         (RFC 8461 §3.3)",
+        &["policy-fetch-failed"],
+    );
+    p.policy_at = PolicyAt::HttpOnly;
+    out.push(p.build());
+
+    let mut p = Plan::healthy(
+        "policy-slow",
+        "The policy host answers only after 3 s: a fetch with a shorter timeout fails",
+        &["policy-fetch-failed"],
+    );
+    if let Some(host) = &mut p.policy {
+        host.response.delay = Duration::from_secs(3);
+    }
+    out.push(p.build());
+
+    let mut p = Plan::healthy(
+        "policy-too-large",
+        "A valid policy padded with extension lines to over 64 KiB, the suggested limit \
+         (RFC 8461 §3.3)",
+        &["policy-too-large"],
+    );
+    let mut body = p.healthy_policy_body();
+    let mut line = 0;
+    while body.len() <= 70_000 {
+        line += 1;
+        // Unknown fields are valid and ignored (RFC 8461 §3.2): only the size is wrong.
+        let _ = writeln!(body, "padding{line}: {}", "x".repeat(90));
+    }
+    p.set_policy_body(body);
+    out.push(p.build());
+
+    // --- The policy's content --------------------------------------------------------------------
+    let mut p = Plan::healthy(
+        "policy-bad-mode",
+        "The policy says `mode: enforced`; only enforce, testing and none exist (RFC 8461 §3.2)",
+        &["policy-invalid"],
+    );
+    let mx = p.mx_names();
+    p.set_policy_body(policy_text("enforced", &mx, HEALTHY_MAX_AGE));
+    out.push(p.build());
+
+    let mut p = Plan::healthy(
+        "policy-mx-ip",
+        "Beside the real MX the policy lists `mx: 192.0.2.25`; patterns are host names, never \
+         addresses (RFC 8461 §3.2)",
+        &["policy-invalid"],
+    );
+    let mut mx = p.mx_names();
+    mx.push("192.0.2.25".to_owned());
+    p.set_policy_body(policy_text("enforce", &mx, HEALTHY_MAX_AGE));
+    out.push(p.build());
+
+    let mut p = Plan::healthy(
+        "policy-bom",
+        "The policy file starts with a UTF-8 byte-order mark, so its first line is not `version`",
+        &["policy-invalid"],
+    );
+    let body = format!("\u{feff}{}", p.healthy_policy_body());
+    p.set_policy_body(body);
+    out.push(p.build());
+
+    let mut p = Plan::healthy(
+        "max-age-low",
+        "max_age is 3600 (one hour); RFC 8461 §3.2 asks for weeks or more",
+        &["policy-max-age-low"],
+    );
+    let mx = p.mx_names();
+    p.set_policy_body(policy_text("enforce", &mx, 3600));
+    out.push(p.build());
+
+    let mut p = Plan::healthy(
+        "mode-testing",
+        "Policy in testing mode: failures are reported, mail still flows unprotected",
+        &["policy-mode-testing"],
+    );
+    let mx = p.mx_names();
+    p.set_policy_body(policy_text("testing", &mx, HEALTHY_MAX_AGE));
+    out.push(p.build());
+
+    let mut p = Plan::healthy(
+        "mode-none",
+        "Policy in none mode: MTA-STS is being retired, senders apply nothing (RFC 8461 §5)",
+        &["policy-mode-none"],
+    );
+    let mx = p.mx_names();
+    p.set_policy_body(policy_text("none", &mx, HEALTHY_MAX_AGE));
+    out.push(p.build());
+
+    // --- MX records against the policy -----------------------------------------------------------
+    let mut p = Plan::healthy(
+        "mx-not-in-policy",
+        "The policy still names the old mail.<domain>; the real MX mx.<domain> matches no pattern",
+        &["mx-not-in-policy", "mx-pattern-unused"],
+    );
+    let old = vec![format!("mail.{}", p.domain)];
+    p.set_policy_body(policy_text("enforce", &old, HEALTHY_MAX_AGE));
+    out.push(p.build());
+
+    let mut p = Plan::healthy(
+        "null-mx",
+        "A null MX (`0 .`, RFC 7505: no mail accepted) beside a policy; with no MX there is \
+         nothing to match, so patterns are not reported unused",
+        &["mx-none"],
+    );
+    let mx_name = p.mx_names();
+    p.mx = vec![PlannedMx {
+        preference: 0,
+        exchange: ".".to_owned(),
+        target: MxTarget::Null,
+    }];
+    p.set_policy_body(policy_text("enforce", &mx_name, HEALTHY_MAX_AGE));
+    out.push(p.build());
+
+    let mut p = Plan::healthy(
+        "mx-no-address",
+        "The MX host name has no A or AAAA record (NXDOMAIN)",
+        &["mx-unresolvable"],
+    );
+    p.mx[0].target = MxTarget::NoAddress;
+    out.push(p.build());
+
+    // --- The SMTP hosts --------------------------------------------------------------------------
+    let mut p = Plan::healthy(
+        "mx-unreachable",
+        "The MX address refuses connections on the SMTP port: nothing listens",
+        &["mx-unreachable"],
+    );
+    p.mx[0].target = MxTarget::Host(SmtpBehaviour::Unreachable(own.take()));
+    out.push(p.build());
+
+    let mut p = Plan::healthy(
+        "mx-greeting-421",
+        "The MX greets `421 4.3.2 Service not available` and hangs up; it takes no mail at all, \
+         so this is mx-unreachable, not a TLS fault (STARTTLS was never reached)",
+        &["mx-unreachable"],
+    );
+    p.mx[0].target = MxTarget::Host(SmtpBehaviour::Greeting421(own.take()));
+    out.push(p.build());
+
+    let mut p = Plan::healthy(
+        "mx-silent",
+        "The MX accepts the connection but never sends a greeting (the client's timeout fires)",
+        &["mx-unreachable"],
+    );
+    p.mx[0].target = MxTarget::Host(SmtpBehaviour::Silent(own.take()));
+    out.push(p.build());
+
+    let mut p = Plan::healthy(
+        "mx-drop",
+        "The MX accepts the connection and closes it at once, before any greeting",
+        &["mx-unreachable"],
+    );
+    p.mx[0].target = MxTarget::Host(SmtpBehaviour::Drop(own.take()));
+    out.push(p.build());
+
+    let mut p = Plan::healthy(
+        "mx-no-starttls",
+        "The MX does not offer STARTTLS: an enforce policy forbids delivery (RFC 8461 §5)",
+        &["mx-starttls-missing"],
+    );
+    p.mx[0].target = MxTarget::Host(SmtpBehaviour::NoStarttls(own.take()));
+    out.push(p.build());
+
+    let mut p = Plan::healthy(
+        "mx-starttls-refused",
+        "The MX offers STARTTLS, then answers `454 4.7.0 TLS not available` (Postfix unable to \
+         read its key): TLS is broken, not absent",
+        &["mx-tls-failed"],
+    );
+    p.mx[0].target = MxTarget::Host(SmtpBehaviour::StarttlsRefused(own.take()));
+    out.push(p.build());
+
+    let mut p = Plan::healthy(
+        "mx-tls-garbage",
+        "The MX accepts STARTTLS, then answers the ClientHello with plain text: the handshake fails",
+        &["mx-tls-failed"],
+    );
+    p.mx[0].target = MxTarget::Host(SmtpBehaviour::TlsGarbage(own.take()));
+    out.push(p.build());
+
+    let mut p = Plan::healthy(
+        "mx-self-signed",
+        "The MX presents a self-signed certificate that chains to no trusted root",
+        &["mx-cert-untrusted"],
+    );
+    p.mx[0].target = MxTarget::Host(SmtpBehaviour::Starttls(CertKind::SelfSigned));
+    out.push(p.build());
+
+    let mut p = Plan::healthy(
+        "mx-wrong-name",
+        "The MX presents its hosting provider's default certificate (default.hosting.test)",
+        &["mx-cert-hostname"],
+    );
+    p.mx[0].target = MxTarget::Host(SmtpBehaviour::Starttls(CertKind::OtherName(
+        "default.hosting.test".to_owned(),
+    )));
+    out.push(p.build());
+
+    let mut p = Plan::healthy(
+        "mx-expired",
+        "The MX certificate expired yesterday",
+        &["mx-cert-expired"],
+    );
+    p.mx[0].target = MxTarget::Host(SmtpBehaviour::Starttls(CertKind::Expired));
+    out.push(p.build());
+
+    let mut p = Plan::healthy(
+        "mx-expiring",
+        "The MX certificate is valid but expires in 5 days (a warning, not yet a failure)",
+        &["cert-expiring-soon"],
+    );
+    p.mx[0].target = MxTarget::Host(SmtpBehaviour::Starttls(CertKind::ExpiresInDays(5)));
+    out.push(p.build());
+
+    // --- TLS-RPT -----------------------------------------------------------------------------------
+    let mut p = Plan::healthy(
+        "tlsrpt-missing",
+        "No _smtp._tls TXT record: nobody hears about delivery failures (RFC 8460)",
+        &["tlsrpt-missing"],
+    );
+    p.tlsrpt.clear();
+    out.push(p.build());
+
+    let mut p = Plan::healthy(
+        "tlsrpt-bare-address",
+        "The TLS-RPT rua is a bare address (rua=tlsrpt@<domain>); it needs mailto: (RFC 8460 §3)",
+        &["tlsrpt-invalid"],
+    );
+    p.tlsrpt = vec![vec![format!("v=TLSRPTv1; rua=tlsrpt@{}", p.domain)]];
+    out.push(p.build());
+
+    let mut p = Plan::healthy(
+        "tlsrpt-multiple",
+        "Two v=TLSRPTv1 TXT records: senders must treat this as no record (RFC 8460 §3)",
+        &["tlsrpt-multiple"],
+    );
+    p.tlsrpt
+        .push(vec![format!("v=TLSRPTv1; rua=mailto:reports@{}", p.domain)]);
+    out.push(p.build());
+
+    out
+}
+
+/// The healthy scenario of generated domain number `n` (1-based): `gen-00001.test`, ...
+pub(crate) fn generated(n: usize) -> Scenario {
+    Plan::with_domain(
+        "generated",
+        format!("gen-{n:05}.test"),
+        "A generated healthy domain",
+        &[],
+    )
+    .build()
+}
+
+/// Hands out the loopback addresses of misbehaving SMTP hosts, one each, in catalog order.
+struct AddrPool(u8);
+
+impl AddrPool {
+    /// 127.0.0.1 and 127.0.0.2 are the shared addresses; own addresses start after them.
+    fn new() -> Self {
+        Self(3)
+    }
+
+    fn take(&mut self) -> Ipv4Addr {
+        let addr = Ipv4Addr::new(127, 0, 0, self.0);
+        // The catalog holds far fewer than 250 such hosts; a unit test checks uniqueness.
+        self.0 = self.0.saturating_add(1);
+        addr
+    }
+}
+
+/// Where `mta-sts.<domain>` points.
+enum PolicyAt {
+    /// A (and with `ipv6`, AAAA) records for the shared HTTPS listener.
+    Shared,
+    /// An A record for [`HTTP_ONLY_ADDR`]: HTTPS refused, plain HTTP served.
+    HttpOnly,
+    /// A CNAME to this name, which has the A record of the shared listener.
+    Cname(String),
+    /// No record at all.
+    Nowhere,
+}
+
+/// What an MX record points at.
+enum MxTarget {
+    /// A host with A record(s) and this behaviour.
+    Host(SmtpBehaviour),
+    /// A name without any address record.
+    NoAddress,
+    /// The root name: the null MX of RFC 7505.
+    Null,
+}
+
+struct PlannedMx {
+    preference: u16,
+    exchange: String,
+    target: MxTarget,
+}
+
+impl PlannedMx {
+    fn host(preference: u16, exchange: &str, behaviour: SmtpBehaviour) -> Self {
+        Self {
+            preference,
+            exchange: exchange.to_owned(),
+            target: MxTarget::Host(behaviour),
+        }
+    }
+}
+
+/// A scenario under construction: the healthy baseline, field by field.
+struct Plan {
+    name: &'static str,
+    story: &'static str,
+    expect: &'static [&'static str],
+    domain: String,
+    /// TXT records at `_mta-sts.<domain>`, each a list of strings.
+    sts: Vec<Vec<String>>,
+    /// TXT records at `_smtp._tls.<domain>`.
+    tlsrpt: Vec<Vec<String>>,
+    mx: Vec<PlannedMx>,
+    policy_at: PolicyAt,
+    /// The `mta-sts.<domain>` web host, if any.
+    policy: Option<PolicyHost>,
+    extra_records: Vec<DnsRecord>,
+    extra_hosts: Vec<PolicyHost>,
+    /// Add AAAA ::1 beside the A records of shared-listener hosts.
+    ipv6: bool,
+}
+
+impl Plan {
+    fn healthy(name: &'static str, story: &'static str, expect: &'static [&'static str]) -> Self {
+        Self::with_domain(name, format!("{name}.test"), story, expect)
+    }
+
+    fn with_domain(
+        name: &'static str,
+        domain: String,
+        story: &'static str,
+        expect: &'static [&'static str],
+    ) -> Self {
+        let mx = format!("mx.{domain}");
+        let body = policy_text("enforce", std::slice::from_ref(&mx), HEALTHY_MAX_AGE);
+        Self {
+            name,
+            story,
+            expect,
+            sts: vec![vec![format!("v=STSv1; id={POLICY_ID};")]],
+            tlsrpt: vec![vec![format!("v=TLSRPTv1; rua=mailto:tlsrpt@{domain}")]],
+            mx: vec![PlannedMx::host(
+                10,
+                &mx,
+                SmtpBehaviour::Starttls(CertKind::Valid),
+            )],
+            policy_at: PolicyAt::Shared,
+            policy: Some(PolicyHost {
+                name: format!("mta-sts.{domain}"),
+                cert: CertKind::Valid,
+                response: PolicyResponse::policy(body),
+            }),
+            extra_records: Vec::new(),
+            extra_hosts: Vec::new(),
+            ipv6: false,
+            domain,
+        }
+    }
+
+    /// The MX host names, as a correct policy lists them.
+    fn mx_names(&self) -> Vec<String> {
+        self.mx.iter().map(|m| m.exchange.clone()).collect()
+    }
+
+    fn healthy_policy_body(&self) -> String {
+        policy_text("enforce", &self.mx_names(), HEALTHY_MAX_AGE)
+    }
+
+    fn set_policy_body(&mut self, body: String) {
+        if let Some(host) = &mut self.policy {
+            host.response.body = Bytes::from(body);
+        }
+    }
+
+    fn set_policy_response(&mut self, response: PolicyResponse) {
+        if let Some(host) = &mut self.policy {
+            host.response = response;
+        }
+    }
+
+    fn set_policy_cert(&mut self, cert: CertKind) {
+        if let Some(host) = &mut self.policy {
+            host.cert = cert;
+        }
+    }
+
+    fn build(self) -> Scenario {
+        let d = &self.domain;
+        let mut records = Vec::new();
+        let mut mx_hosts = Vec::new();
+        let sts_name = format!("_mta-sts.{d}");
+        for txt in self.sts {
+            records.push(DnsRecord::new(&sts_name, RecordData::Txt(txt)));
+        }
+        // RFC 8460 §3: the TLS-RPT record lives at _smtp._tls.<domain>.
+        let rpt_name = format!("_smtp._tls.{d}");
+        for txt in self.tlsrpt {
+            records.push(DnsRecord::new(&rpt_name, RecordData::Txt(txt)));
+        }
+        for mx in self.mx {
+            records.push(DnsRecord::new(
+                d,
+                RecordData::Mx {
+                    preference: mx.preference,
+                    exchange: mx.exchange.clone(),
+                },
+            ));
+            if let MxTarget::Host(behaviour) = mx.target {
+                records.push(DnsRecord::new(
+                    &mx.exchange,
+                    RecordData::A(behaviour.addr()),
+                ));
+                if self.ipv6 && matches!(behaviour, SmtpBehaviour::Starttls(_)) {
+                    records.push(DnsRecord::new(
+                        &mx.exchange,
+                        RecordData::Aaaa(Ipv6Addr::LOCALHOST),
+                    ));
+                }
+                mx_hosts.push(MxHost {
+                    name: mx.exchange,
+                    behaviour,
+                });
+            }
+        }
+        let policy_name = format!("mta-sts.{d}");
+        match self.policy_at {
+            PolicyAt::Shared => {
+                records.push(DnsRecord::new(&policy_name, RecordData::A(SHARED_ADDR)));
+                if self.ipv6 {
+                    records.push(DnsRecord::new(
+                        &policy_name,
+                        RecordData::Aaaa(Ipv6Addr::LOCALHOST),
+                    ));
+                }
+            }
+            PolicyAt::HttpOnly => {
+                records.push(DnsRecord::new(&policy_name, RecordData::A(HTTP_ONLY_ADDR)));
+            }
+            PolicyAt::Cname(target) => {
+                records.push(DnsRecord::new(
+                    &policy_name,
+                    RecordData::Cname(target.clone()),
+                ));
+                records.push(DnsRecord::new(target, RecordData::A(SHARED_ADDR)));
+            }
+            PolicyAt::Nowhere => {}
+        }
+        records.extend(self.extra_records);
+        let mut policy_hosts: Vec<PolicyHost> = self.policy.into_iter().collect();
+        policy_hosts.extend(self.extra_hosts);
+        Scenario {
+            name: self.name,
+            domain: self.domain,
+            story: self.story,
+            expect: self.expect,
+            records,
+            policy_hosts,
+            mx_hosts,
+        }
+    }
+}
+
+/// A policy file (RFC 8461 §3.2) with LF line ends, fields in the RFC's example order.
+fn policy_text(mode: &str, mx: &[String], max_age: u32) -> String {
+    let mut text = format!("version: STSv1\nmode: {mode}\n");
+    for pattern in mx {
+        let _ = writeln!(text, "mx: {pattern}");
+    }
+    let _ = writeln!(text, "max_age: {max_age}");
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeSet, HashSet};
+
+    use super::*;
+    use crate::scenario::FINDING_CODES;
+
+    #[test]
+    fn names_and_domains_are_unique_and_kebab_case() {
+        let all = catalog();
+        let names: HashSet<_> = all.iter().map(|s| s.name).collect();
+        let domains: HashSet<_> = all.iter().map(|s| s.domain.as_str()).collect();
+        assert_eq!(names.len(), all.len(), "duplicate scenario name");
+        assert_eq!(domains.len(), all.len(), "duplicate scenario domain");
+        for s in &all {
+            assert!(
+                s.name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+                "{} is not kebab-case",
+                s.name
+            );
+            assert_eq!(s.domain, format!("{}.test", s.name));
+        }
+    }
+
+    #[test]
+    fn stories_are_one_non_empty_line() {
+        for s in catalog() {
+            assert!(!s.story.trim().is_empty(), "{} has no story", s.name);
+            assert!(!s.story.contains('\n'), "{}: story is not one line", s.name);
+        }
+    }
+
+    #[test]
+    fn expected_codes_come_from_the_table_and_cover_it() {
+        let table: BTreeSet<_> = FINDING_CODES.iter().copied().collect();
+        assert_eq!(
+            table.len(),
+            FINDING_CODES.len(),
+            "duplicate code in the table"
+        );
+        let mut covered = BTreeSet::new();
+        for s in catalog() {
+            for code in s.expect {
+                assert!(table.contains(code), "{}: unknown code {code}", s.name);
+                covered.insert(*code);
+            }
+        }
+        let missing: Vec<_> = table.difference(&covered).collect();
+        assert!(missing.is_empty(), "codes no scenario expects: {missing:?}");
+    }
+
+    #[test]
+    fn healthy_scenarios_expect_nothing_and_exist() {
+        let all = catalog();
+        for name in [
+            "healthy-enforce",
+            "sts-split",
+            "policy-cname",
+            "mx-wildcard",
+        ] {
+            let s = all
+                .iter()
+                .find(|s| s.name == name)
+                .expect("scenario exists");
+            assert!(s.expect.is_empty(), "{name} should be healthy");
+        }
+    }
+
+    #[test]
+    fn own_addresses_are_unique_and_not_shared() {
+        let mut seen = HashSet::new();
+        for s in catalog() {
+            for host in &s.mx_hosts {
+                let addr = host.behaviour.addr();
+                if addr == SHARED_ADDR {
+                    continue;
+                }
+                assert_ne!(addr, HTTP_ONLY_ADDR);
+                assert!(seen.insert(addr), "{addr} given twice");
+            }
+        }
+    }
+
+    #[test]
+    fn every_mx_host_has_an_a_record_at_its_address() {
+        for s in catalog() {
+            for host in &s.mx_hosts {
+                let a: Vec<_> = s
+                    .records_at(&host.name)
+                    .filter_map(|r| match r {
+                        RecordData::A(a) => Some(*a),
+                        _ => None,
+                    })
+                    .collect();
+                assert_eq!(a, vec![host.behaviour.addr()], "{}", host.name);
+            }
+        }
+    }
+
+    #[test]
+    fn healthy_policy_lists_the_mx_and_a_long_max_age() {
+        let all = catalog();
+        let s = all
+            .iter()
+            .find(|s| s.name == "healthy-enforce")
+            .expect("exists");
+        let host = s.policy_host().expect("policy host");
+        let body = std::str::from_utf8(&host.response.body).expect("utf-8");
+        assert_eq!(
+            body,
+            "version: STSv1\nmode: enforce\nmx: mx.healthy-enforce.test\nmax_age: 604800\n"
+        );
+        assert_eq!(
+            host.response.content_type.as_deref(),
+            Some("text/plain; charset=utf-8")
+        );
+    }
+
+    #[test]
+    fn too_large_policy_exceeds_64_kib() {
+        let all = catalog();
+        let s = all
+            .iter()
+            .find(|s| s.name == "policy-too-large")
+            .expect("exists");
+        let len = s.policy_host().expect("host").response.body.len();
+        assert!(len > 64 * 1024, "{len}");
+    }
+
+    #[test]
+    fn generated_domains_are_numbered_and_healthy() {
+        let s = generated(42);
+        assert_eq!(s.domain, "gen-00042.test");
+        assert!(s.expect.is_empty());
+        assert_eq!(s.mx_hosts.len(), 1);
+        assert_eq!(s.mx_hosts[0].name, "mx.gen-00042.test");
+    }
+}

@@ -1,0 +1,226 @@
+//! The authoritative DNS server: one `test.` zone in hickory's in-memory zone handler, wrapped by
+//! a request handler that adds the two failure domains.
+//!
+//! The in-memory handler already gives the split MTA-STS clients must see: NXDOMAIN for a name
+//! that does not exist, NODATA (NOERROR, empty answer, SOA in authority) for a name that exists
+//! without the asked type (RFC 2308 §1), and CNAME chains in the answer (RFC 1034 §3.6.2).
+
+use std::{
+    collections::BTreeMap,
+    future::Future,
+    net::{Ipv4Addr, Ipv6Addr},
+    pin::Pin,
+    sync::Arc,
+};
+
+use hickory_proto::{
+    op::{Header, HeaderCounts, Metadata, ResponseCode},
+    rr::{
+        LowerName, Name, RData, Record, RecordSet, RecordType, RrKey,
+        rdata::{A, AAAA, CNAME, MX, NS, SOA, TXT},
+    },
+};
+use hickory_server::{
+    net::runtime::Time,
+    server::{Request, RequestHandler, ResponseHandler, ResponseInfo},
+    store::in_memory::InMemoryZoneHandler,
+    zone_handler::{AxfrPolicy, Catalog, MessageResponseBuilder, ZoneType},
+};
+
+use crate::{
+    error::ScenarioProblem,
+    scenario::{RecordData, SERVFAIL_DOMAIN, Scenario, TIMEOUT_DOMAIN},
+};
+
+/// Short, so a test that changes nothing mid-run is never bitten by caching either way.
+const TTL: u32 = 300;
+
+/// The origin of the lab zone.
+const ORIGIN: &str = "test.";
+
+/// Parses a scenario name (no trailing dot) as a fully qualified DNS name.
+pub(crate) fn fqdn(name: &str) -> Result<Name, ScenarioProblem> {
+    if name == "." {
+        return Ok(Name::root());
+    }
+    let bad = || ScenarioProblem::BadName(name.to_owned());
+    if name.is_empty() || name.ends_with('.') {
+        return Err(bad());
+    }
+    Name::from_ascii(format!("{name}.")).map_err(|_| bad())
+}
+
+/// Accumulates the records of the `test.` zone.
+pub(crate) struct ZoneBuilder {
+    records: BTreeMap<RrKey, RecordSet>,
+    /// Leave out AAAA ::1 records: nothing can listen there on this host.
+    skip_ipv6_loopback: bool,
+}
+
+impl ZoneBuilder {
+    /// The zone apex with its SOA and NS, and the name server's own address.
+    pub(crate) fn new(skip_ipv6_loopback: bool) -> Result<Self, ScenarioProblem> {
+        let mut this = Self {
+            records: BTreeMap::new(),
+            skip_ipv6_loopback,
+        };
+        let origin = fqdn("test")?;
+        let ns = fqdn("ns.test")?;
+        let soa = SOA::new(
+            ns.clone(),
+            fqdn("hostmaster.test")?,
+            1,
+            3600,
+            600,
+            86_400,
+            60,
+        );
+        this.insert(Record::from_rdata(origin.clone(), TTL, RData::SOA(soa)));
+        this.insert(Record::from_rdata(origin, TTL, RData::NS(NS(ns.clone()))));
+        this.insert(Record::from_rdata(
+            ns,
+            TTL,
+            RData::A(A(Ipv4Addr::LOCALHOST)),
+        ));
+        Ok(this)
+    }
+
+    fn insert(&mut self, record: Record) {
+        let key = RrKey::new(LowerName::new(&record.name), record.record_type());
+        self.records
+            .entry(key)
+            .or_insert_with(|| RecordSet::new(record.name.clone(), record.record_type(), 0))
+            .insert(record, 0);
+    }
+
+    /// Adds every record of `scenario`.
+    pub(crate) fn add(&mut self, scenario: &Scenario) -> Result<(), ScenarioProblem> {
+        let domain = fqdn(&scenario.domain)?;
+        for record in &scenario.records {
+            let name = fqdn(&record.name)?;
+            if !domain.zone_of(&name) {
+                return Err(ScenarioProblem::OutsideDomain(record.name.clone()));
+            }
+            let rdata = match &record.data {
+                RecordData::A(a) => RData::A(A(*a)),
+                RecordData::Aaaa(a) if self.skip_ipv6_loopback && *a == Ipv6Addr::LOCALHOST => {
+                    continue;
+                }
+                RecordData::Aaaa(a) => RData::AAAA(AAAA(*a)),
+                RecordData::Cname(target) => RData::CNAME(CNAME(fqdn(target)?)),
+                RecordData::Mx {
+                    preference,
+                    exchange,
+                } => RData::MX(MX::new(*preference, fqdn(exchange)?)),
+                RecordData::Txt(strings) => {
+                    // A character-string carries at most 255 bytes (RFC 1035 §3.3).
+                    if let Some(long) = strings.iter().find(|s| s.len() > 255) {
+                        return Err(ScenarioProblem::TxtStringTooLong(long.clone()));
+                    }
+                    RData::TXT(TXT::new(strings.clone()))
+                }
+            };
+            let rtype = rdata.record_type();
+            let lower = LowerName::new(&name);
+            let first = RrKey::new(lower.clone(), RecordType::Unknown(u16::MIN));
+            let last = RrKey::new(lower, RecordType::Unknown(u16::MAX));
+            let mut present = self.records.range(first..=last).map(|(k, _)| k.record_type);
+            // A CNAME owns its name alone (RFC 1034 §3.6.2); the zone would drop the extra
+            // record silently, so refuse the scenario instead.
+            let conflict = if rtype == RecordType::CNAME {
+                present.next().is_some()
+            } else {
+                present.any(|t| t == RecordType::CNAME)
+            };
+            if conflict {
+                return Err(ScenarioProblem::RecordConflict(record.name.clone()));
+            }
+            self.insert(Record::from_rdata(name, TTL, rdata));
+        }
+        Ok(())
+    }
+
+    /// The request handler serving the zone.
+    pub(crate) fn finish(self) -> Result<LabDns, ScenarioProblem> {
+        let origin = fqdn("test")?;
+        let zone = InMemoryZoneHandler::<hickory_server::net::runtime::TokioRuntimeProvider>::new(
+            origin.clone(),
+            self.records,
+            ZoneType::Primary,
+            AxfrPolicy::Deny,
+        )
+        .map_err(|_| ScenarioProblem::RecordConflict(ORIGIN.to_owned()))?;
+        let mut catalog = Catalog::new();
+        catalog.upsert(LowerName::new(&origin), vec![Arc::new(zone)]);
+        Ok(LabDns {
+            catalog,
+            servfail: LowerName::new(&fqdn(SERVFAIL_DOMAIN)?),
+            silent: LowerName::new(&fqdn(TIMEOUT_DOMAIN)?),
+        })
+    }
+}
+
+/// The lab's request handler: the zone catalog, plus [`SERVFAIL_DOMAIN`] and [`TIMEOUT_DOMAIN`].
+pub(crate) struct LabDns {
+    catalog: Catalog,
+    servfail: LowerName,
+    silent: LowerName,
+}
+
+impl LabDns {
+    async fn answer<R: ResponseHandler, T: Time>(
+        &self,
+        request: &Request,
+        mut response_handle: R,
+    ) -> ResponseInfo {
+        let qname = request.queries.queries().first().map(|q| q.name());
+        if let Some(qname) = qname {
+            if self.silent.zone_of(qname) {
+                // No reply at all: what a dead server looks like to the client, whose own
+                // timeout then fires. The ResponseInfo only feeds the server's logging.
+                let mut metadata = Metadata::response_from_request(&request.metadata);
+                metadata.response_code = ResponseCode::ServFail;
+                return ResponseInfo::from(Header {
+                    metadata,
+                    counts: HeaderCounts::default(),
+                });
+            }
+            if self.servfail.zone_of(qname) {
+                let response = MessageResponseBuilder::new(&request.queries, None)
+                    .error_msg(&request.metadata, ResponseCode::ServFail);
+                let mut metadata = Metadata::response_from_request(&request.metadata);
+                metadata.response_code = ResponseCode::ServFail;
+                let fallback = ResponseInfo::from(Header {
+                    metadata,
+                    counts: HeaderCounts::default(),
+                });
+                return response_handle
+                    .send_response(response)
+                    .await
+                    .unwrap_or(fallback);
+            }
+        }
+        self.catalog
+            .handle_request::<R, T>(request, response_handle)
+            .await
+    }
+}
+
+// Written out by hand: the trait is declared with `async_trait`, which is not among this crate's
+// dependencies; this is the signature that macro generates.
+impl RequestHandler for LabDns {
+    fn handle_request<'life0, 'life1, 'async_trait, R, T>(
+        &'life0 self,
+        request: &'life1 Request,
+        response_handle: R,
+    ) -> Pin<Box<dyn Future<Output = ResponseInfo> + Send + 'async_trait>>
+    where
+        R: ResponseHandler + 'async_trait,
+        T: Time + 'async_trait,
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(self.answer::<R, T>(request, response_handle))
+    }
+}

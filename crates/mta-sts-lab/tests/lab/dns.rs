@@ -1,0 +1,248 @@
+//! The authoritative DNS server.
+
+use std::{
+    net::{Ipv4Addr, Ipv6Addr},
+    time::Duration,
+};
+
+use hickory_proto::{
+    op::{Message, ResponseCode},
+    rr::{Name, RData, RecordType},
+};
+use mta_sts_lab::{Lab, RecordData};
+
+use crate::support::{dns, dns_tcp, dns_udp};
+
+fn txt_strings(answer: &Message) -> Vec<Vec<String>> {
+    answer
+        .answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::TXT(txt) => Some(
+                txt.txt_data
+                    .iter()
+                    .map(|s| String::from_utf8_lossy(s).into_owned())
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn multi_string_txt_keeps_its_strings_apart() {
+    let lab = Lab::start().await.expect("lab starts");
+    let answer = dns(&lab, "_mta-sts.sts-split.test.", RecordType::TXT).await;
+    assert_eq!(answer.metadata.response_code, ResponseCode::NoError);
+    assert!(answer.metadata.authoritative);
+    assert_eq!(
+        txt_strings(&answer),
+        vec![vec![
+            "v=STSv1; id=2026".to_owned(),
+            "0101T000000;".to_owned()
+        ]]
+    );
+}
+
+#[tokio::test]
+async fn several_txt_records_at_one_name() {
+    let lab = Lab::start().await.expect("lab starts");
+    let answer = dns(&lab, "_mta-sts.sts-multiple.test.", RecordType::TXT).await;
+    let mut records = txt_strings(&answer);
+    records.sort();
+    assert_eq!(
+        records,
+        vec![
+            vec!["v=STSv1; id=20260101T000000;".to_owned()],
+            vec!["v=STSv1; id=20260201T000000;".to_owned()],
+        ]
+    );
+    let answer = dns(&lab, "_smtp._tls.tlsrpt-multiple.test.", RecordType::TXT).await;
+    assert_eq!(txt_strings(&answer).len(), 2);
+}
+
+#[tokio::test]
+async fn mx_records_including_the_null_mx() {
+    let lab = Lab::start().await.expect("lab starts");
+    let answer = dns(&lab, "healthy-enforce.test.", RecordType::MX).await;
+    let mx: Vec<_> = answer
+        .answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::MX(mx) => Some((mx.preference, mx.exchange.to_string())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(mx, vec![(10, "mx.healthy-enforce.test.".to_owned())]);
+
+    let answer = dns(&lab, "null-mx.test.", RecordType::MX).await;
+    let [record] = answer.answers.as_slice() else {
+        panic!("one null MX: {:?}", answer.answers);
+    };
+    let RData::MX(mx) = &record.data else {
+        panic!("not an MX: {record:?}");
+    };
+    // RFC 7505 §3: preference 0, exchange the root.
+    assert_eq!(mx.preference, 0);
+    assert!(mx.exchange.is_root());
+}
+
+#[tokio::test]
+async fn policy_host_cname_is_followed_to_its_address() {
+    let lab = Lab::start().await.expect("lab starts");
+    let answer = dns(&lab, "mta-sts.policy-cname.test.", RecordType::A).await;
+    let chain: Vec<_> = answer.answers.iter().map(|r| r.data.clone()).collect();
+    assert_eq!(
+        chain,
+        vec![
+            RData::CNAME(hickory_proto::rr::rdata::CNAME(
+                Name::from_ascii("web.policy-cname.test.").expect("name")
+            )),
+            RData::A(Ipv4Addr::LOCALHOST.into()),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn nxdomain_and_nodata_are_told_apart() {
+    let lab = Lab::start().await.expect("lab starts");
+    // The name does not exist at all: NXDOMAIN.
+    let answer = dns(&lab, "mta-sts.policy-host-missing.test.", RecordType::A).await;
+    assert_eq!(answer.metadata.response_code, ResponseCode::NXDomain);
+    assert!(
+        answer
+            .authorities
+            .iter()
+            .any(|r| r.record_type() == RecordType::SOA)
+    );
+    let answer = dns(&lab, "_mta-sts.sts-missing.test.", RecordType::TXT).await;
+    assert_eq!(answer.metadata.response_code, ResponseCode::NXDomain);
+    let answer = dns(&lab, "mx.mx-no-address.test.", RecordType::A).await;
+    assert_eq!(answer.metadata.response_code, ResponseCode::NXDomain);
+    // The name exists, without the asked type: NOERROR and no answers (NODATA).
+    let answer = dns(&lab, "mx.healthy-enforce.test.", RecordType::TXT).await;
+    assert_eq!(answer.metadata.response_code, ResponseCode::NoError);
+    assert!(answer.answers.is_empty());
+    // RFC 2308 §2.2: a negative answer carries the zone's SOA, so resolvers can cache it.
+    assert!(
+        answer
+            .authorities
+            .iter()
+            .any(|r| r.record_type() == RecordType::SOA),
+        "{:?}",
+        answer.authorities
+    );
+    let answer = dns(&lab, "mx.sts-split.test.", RecordType::AAAA).await;
+    assert_eq!(answer.metadata.response_code, ResponseCode::NoError);
+    assert!(answer.answers.is_empty());
+}
+
+#[tokio::test]
+async fn healthy_scenario_has_aaaa_loopback() {
+    let lab = Lab::start().await.expect("lab starts");
+    let answer = dns(&lab, "mx.healthy-enforce.test.", RecordType::AAAA).await;
+    if lab.ipv6() {
+        assert_eq!(answer.answers.len(), 1);
+        assert_eq!(
+            answer.answers[0].data,
+            RData::AAAA(Ipv6Addr::LOCALHOST.into())
+        );
+    } else {
+        assert!(answer.answers.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn servfail_domain_fails_every_query() {
+    let lab = Lab::start().await.expect("lab starts");
+    for name in [
+        "servfail.test.",
+        "_mta-sts.servfail.test.",
+        "a.b.servfail.test.",
+    ] {
+        for rtype in [RecordType::TXT, RecordType::MX, RecordType::A] {
+            let answer = dns(&lab, name, rtype).await;
+            assert_eq!(
+                answer.metadata.response_code,
+                ResponseCode::ServFail,
+                "{name}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn timeout_domain_never_answers() {
+    let lab = Lab::start().await.expect("lab starts");
+    for name in ["dns-timeout.test.", "_mta-sts.dns-timeout.test."] {
+        let answer = dns_udp(&lab, name, RecordType::TXT, Duration::from_secs(1)).await;
+        assert!(answer.is_none(), "{name} answered: {answer:?}");
+    }
+    // The server is still alive for everyone else.
+    let answer = dns(&lab, "healthy-enforce.test.", RecordType::MX).await;
+    assert_eq!(answer.answers.len(), 1);
+}
+
+#[tokio::test]
+async fn tcp_answers_like_udp() {
+    let lab = Lab::start().await.expect("lab starts");
+    let answer = dns_tcp(&lab, "_mta-sts.sts-split.test.", RecordType::TXT).await;
+    assert_eq!(txt_strings(&answer).len(), 1);
+    let answer = dns_tcp(&lab, "nothing-here.test.", RecordType::TXT).await;
+    assert_eq!(answer.metadata.response_code, ResponseCode::NXDomain);
+}
+
+#[tokio::test]
+async fn outside_the_zone_is_refused() {
+    let lab = Lab::start().await.expect("lab starts");
+    let answer = dns(&lab, "example.com.", RecordType::A).await;
+    assert_eq!(answer.metadata.response_code, ResponseCode::Refused);
+}
+
+/// Every record of every scenario is served, as declared.
+#[tokio::test]
+async fn every_catalog_record_is_served() {
+    let lab = Lab::start().await.expect("lab starts");
+    for scenario in lab.scenarios() {
+        for record in &scenario.records {
+            let (rtype, expected) = match &record.data {
+                RecordData::A(a) => (RecordType::A, RData::A((*a).into())),
+                RecordData::Aaaa(a) if !lab.ipv6() && a.is_loopback() => continue,
+                RecordData::Aaaa(a) => (RecordType::AAAA, RData::AAAA((*a).into())),
+                RecordData::Cname(target) => (
+                    RecordType::CNAME,
+                    RData::CNAME(hickory_proto::rr::rdata::CNAME(
+                        Name::from_ascii(format!("{target}.")).expect("name"),
+                    )),
+                ),
+                RecordData::Mx {
+                    preference,
+                    exchange,
+                } => (
+                    RecordType::MX,
+                    RData::MX(hickory_proto::rr::rdata::MX::new(
+                        *preference,
+                        if exchange == "." {
+                            Name::root()
+                        } else {
+                            Name::from_ascii(format!("{exchange}.")).expect("name")
+                        },
+                    )),
+                ),
+                RecordData::Txt(strings) => (
+                    RecordType::TXT,
+                    RData::TXT(hickory_proto::rr::rdata::TXT::new(strings.clone())),
+                ),
+                other => panic!("unexpected record data {other:?}"),
+            };
+            let answer = dns(&lab, &format!("{}.", record.name), rtype).await;
+            assert!(
+                answer.answers.iter().any(|r| r.data == expected),
+                "{}: {} {rtype} missing from {:?}",
+                scenario.name,
+                record.name,
+                answer.answers
+            );
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! Integration tests: real sockets on loopback against a running lab, grouped by server.
+
+mod dns;
+mod https;
+mod lifecycle;
+mod smtp;
+mod support;

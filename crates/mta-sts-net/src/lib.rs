@@ -1,0 +1,26 @@
+//! The network layer of `mta-sts`: everything that talks to DNS, HTTPS and SMTP servers.
+//!
+//! Each concern is its own module, and every network setting is configuration, so the lab can
+//! point the real code at loopback:
+//! - [`dns`]: TXT, MX, addresses (with CNAME chains) and TLSA lookups, with NXDOMAIN, NODATA,
+//!   SERVFAIL and timeouts told apart;
+//! - [`policy_fetch`]: the RFC 8461 §3.3 HTTPS fetch of `/.well-known/mta-sts.txt`, every failure
+//!   classified;
+//! - [`smtp_probe`]: connect to an MX, EHLO, STARTTLS, and report the certificate chain and its
+//!   verdict without stopping at the first fault;
+//! - [`trust`]: Web PKI roots plus extra roots from a PEM file, and certificate verdicts;
+//! - [`address_guard`]: refusing non-public addresses for a checker exposed to the internet.
+
+pub mod address_guard;
+pub mod dns;
+mod error;
+pub mod policy_fetch;
+pub mod smtp_probe;
+pub mod trust;
+
+pub use address_guard::AddressGuard;
+pub use dns::{Dns, DnsConfig, DnsError};
+pub use error::Error;
+pub use policy_fetch::{FetchConfig, FetchError, PolicyFetch};
+pub use smtp_probe::{MxProbe, ProbeConfig, ProbeError};
+pub use trust::{CertVerdict, Trust};

@@ -1,0 +1,342 @@
+//! The network layer against the lab's real servers on loopback: every failure class of DNS, the
+//! policy fetch and the SMTP probe, each produced by a lab scenario.
+
+use std::time::Duration;
+
+use mta_sts_lab::Lab;
+use mta_sts_net::policy_fetch::{FetchError, Phase, fetch_policy};
+use mta_sts_net::smtp_probe::{MxProbe, ProbeError, Step, probe_mx};
+use mta_sts_net::{AddressGuard, Dns, DnsConfig, DnsError, FetchConfig, ProbeConfig, Trust};
+
+struct Env {
+    lab: Lab,
+    dns: Dns,
+    fetch: FetchConfig,
+    probe: ProbeConfig,
+}
+
+async fn env() -> Env {
+    let lab = Lab::start().await.expect("lab starts");
+    let dns = Dns::new(&DnsConfig {
+        upstream: Some(lab.dns_addr()),
+        timeout: Duration::from_millis(700),
+        attempts: 1,
+    })
+    .expect("dns client");
+    let trust = Trust::only_pem(lab.ca_pem()).expect("lab CA");
+    let mut fetch = FetchConfig::new(trust.clone());
+    fetch.port = lab.https_port();
+    // The lab's slow host answers after 3 s.
+    fetch.timeout = Duration::from_millis(1500);
+    let mut probe = ProbeConfig::new(trust);
+    probe.port = lab.smtp_port();
+    probe.step_timeout = Duration::from_millis(1000);
+    Env {
+        lab,
+        dns,
+        fetch,
+        probe,
+    }
+}
+
+impl Env {
+    fn domain(&self, scenario: &str) -> String {
+        self.lab
+            .scenario(scenario)
+            .unwrap_or_else(|| panic!("no scenario {scenario}"))
+            .domain
+            .clone()
+    }
+
+    async fn fetch(&self, scenario: &str) -> Result<mta_sts_net::PolicyFetch, FetchError> {
+        fetch_policy(&self.domain(scenario), &self.dns, &self.fetch).await
+    }
+
+    /// Probes the scenario's first (lowest-preference) MX host.
+    async fn probe(&self, scenario: &str) -> MxProbe {
+        let mx = self.dns.mx(&self.domain(scenario)).await.expect("MX set");
+        let (_, host) = mx.hosts.first().expect("an MX host");
+        probe_mx(host, &self.dns, &self.probe).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dns_answers_and_failure_classes() {
+    let env = env().await;
+    let healthy = env.domain("healthy-enforce");
+    let txt = env
+        .dns
+        .txt(&format!("_mta-sts.{healthy}"))
+        .await
+        .expect("TXT");
+    assert_eq!(txt.len(), 1);
+    // A record split into two strings comes back as two strings (RFC 8461 §3.1 joins them).
+    let split = env
+        .dns
+        .txt(&format!("_mta-sts.{}", env.domain("sts-split")))
+        .await
+        .expect("TXT");
+    assert_eq!(split.len(), 1);
+    assert_eq!(split[0].len(), 2);
+    assert_eq!(
+        env.dns
+            .txt(&format!("_mta-sts.{}", env.domain("sts-multiple")))
+            .await
+            .expect("TXT")
+            .len(),
+        2
+    );
+
+    assert_eq!(
+        env.dns.txt("no-such-name.test").await,
+        Err(DnsError::NxDomain)
+    );
+    // The domain exists (it has MX records) but no TXT at its apex.
+    assert_eq!(env.dns.txt(&healthy).await, Err(DnsError::NoData));
+    assert_eq!(env.dns.txt("servfail.test").await, Err(DnsError::ServFail));
+    assert_eq!(
+        env.dns.txt("a.dns-timeout.test").await,
+        Err(DnsError::Timeout)
+    );
+
+    let null = env.dns.mx(&env.domain("null-mx")).await.expect("MX");
+    assert!(null.null_mx);
+    assert!(null.hosts.is_empty());
+    let mx = env.dns.mx(&env.domain("mx-wildcard")).await.expect("MX");
+    assert_eq!(mx.hosts.len(), 2);
+    assert!(mx.hosts[0].0 < mx.hosts[1].0, "sorted by preference");
+
+    let cname = env
+        .dns
+        .addresses(&format!("mta-sts.{}", env.domain("policy-cname")))
+        .await
+        .expect("addresses");
+    assert_eq!(cname.cname_chain.len(), 1);
+    assert!(!cname.ips.is_empty());
+    let dual = env
+        .dns
+        .addresses(&format!("mta-sts.{healthy}"))
+        .await
+        .expect("addresses");
+    assert!(
+        dual.ips.iter().any(|ip| ip.is_ipv4()) && dual.ips.iter().any(|ip| ip.is_ipv6()),
+        "{dual:?}"
+    );
+    // No DNSSEC in the lab: TLSA lookups answer NODATA/NXDOMAIN, never "authenticated".
+    assert!(
+        env.dns
+            .tlsa(&format!("_25._tcp.mx.{healthy}"))
+            .await
+            .is_err()
+    );
+    env.lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn policy_fetch_succeeds_for_healthy_hosts() {
+    let env = env().await;
+    let fetch = env.fetch("healthy-enforce").await.expect("healthy policy");
+    assert!(fetch.certificate.is_valid(), "{:?}", fetch.certificate);
+    assert!(fetch.content_type.starts_with("text/plain"));
+    assert!(mta_sts_core::Policy::parse(&fetch.body).is_ok());
+    assert!(
+        fetch.tls_version.starts_with("TLSv1."),
+        "{}",
+        fetch.tls_version
+    );
+    let via_cname = env
+        .fetch("policy-cname")
+        .await
+        .expect("policy behind a CNAME");
+    assert_eq!(via_cname.cname_chain.len(), 1);
+    env.lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn policy_fetch_classifies_every_failure() {
+    let env = env().await;
+    assert!(matches!(
+        env.fetch("policy-404").await,
+        Err(FetchError::HttpStatus { status: 404 })
+    ));
+    match env.fetch("policy-redirect").await {
+        Err(FetchError::Redirect {
+            status: 301,
+            location: Some(location),
+        }) => assert!(location.starts_with("https://www.")),
+        other => panic!("expected a redirect, got {other:?}"),
+    }
+    match env.fetch("policy-html").await {
+        Err(FetchError::MediaType {
+            content_type: Some(ct),
+            body,
+        }) => {
+            assert!(ct.starts_with("text/html"));
+            assert!(body.starts_with(b"<"));
+        }
+        other => panic!("expected a media type error, got {other:?}"),
+    }
+    assert!(matches!(
+        env.fetch("policy-self-signed").await,
+        Err(FetchError::CertUntrusted { .. })
+    ));
+    match env.fetch("policy-wrong-name").await {
+        Err(FetchError::CertNameMismatch { verdict, .. }) => {
+            assert!(verdict.trusted && !verdict.name_matches)
+        }
+        other => panic!("expected a name mismatch, got {other:?}"),
+    }
+    match env.fetch("policy-expired").await {
+        Err(FetchError::CertExpired { verdict }) => assert!(verdict.trusted && verdict.expired),
+        other => panic!("expected an expired certificate, got {other:?}"),
+    }
+    assert!(matches!(
+        env.fetch("policy-http-only").await,
+        Err(FetchError::Connect { .. })
+    ));
+    assert!(matches!(
+        env.fetch("policy-slow").await,
+        Err(FetchError::Timeout {
+            phase: Phase::Response | Phase::Body
+        })
+    ));
+    assert!(matches!(
+        env.fetch("policy-too-large").await,
+        Err(FetchError::TooLarge { limit: 65536 })
+    ));
+    assert!(matches!(
+        env.fetch("policy-host-missing").await,
+        Err(FetchError::Dns {
+            error: DnsError::NxDomain
+        })
+    ));
+    env.lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn policy_fetch_handshake_failure_and_guard() {
+    let env = env().await;
+    // An SMTP server where HTTPS is expected: the TLS handshake fails before any certificate.
+    let mut smtp_as_https = env.fetch.clone();
+    smtp_as_https.port = env.lab.smtp_port();
+    let result = fetch_policy(&env.domain("healthy-enforce"), &env.dns, &smtp_as_https).await;
+    assert!(
+        matches!(result, Err(FetchError::TlsHandshake { .. })),
+        "{result:?}"
+    );
+    // A public checker refuses the lab's loopback addresses, judged on the address dialled.
+    let mut guarded = env.fetch.clone();
+    guarded.guard = AddressGuard::PublicOnly;
+    let result = fetch_policy(&env.domain("healthy-enforce"), &env.dns, &guarded).await;
+    assert!(
+        matches!(result, Err(FetchError::Blocked { .. })),
+        "{result:?}"
+    );
+    // With the Web PKI roots only, the lab CA is unknown.
+    let mut web_pki = env.fetch.clone();
+    web_pki.trust = Trust::web_pki();
+    assert!(matches!(
+        fetch_policy(&env.domain("healthy-enforce"), &env.dns, &web_pki).await,
+        Err(FetchError::CertUntrusted { .. })
+    ));
+    env.lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn smtp_probe_reports_healthy_sessions_in_full() {
+    let env = env().await;
+    let probe = env.probe("healthy-enforce").await;
+    assert_eq!(probe.error, None, "{:?}", probe.transcript);
+    assert!(probe.starttls_offered);
+    let tls = probe.tls.expect("TLS session");
+    assert!(tls.certificate.is_valid(), "{:?}", tls.certificate);
+    assert!(tls.version.starts_with("TLSv1."));
+    assert!(tls.certificate.days_left.is_some_and(|d| d > 14));
+    assert!(probe.banner.is_some_and(|b| b.contains("ESMTP")));
+    assert!(
+        probe
+            .transcript
+            .iter()
+            .any(|l| l.text.starts_with("STARTTLS"))
+    );
+    env.lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn smtp_probe_classifies_every_failure() {
+    let env = env().await;
+    let no_tls = env.probe("mx-no-starttls").await;
+    assert!(!no_tls.starttls_offered && no_tls.error.is_none() && no_tls.tls.is_none());
+
+    let wrong = env.probe("mx-wrong-name").await.tls.expect("TLS");
+    assert!(wrong.certificate.trusted && !wrong.certificate.name_matches);
+    let expired = env.probe("mx-expired").await.tls.expect("TLS");
+    assert!(expired.certificate.trusted && expired.certificate.expired);
+    let self_signed = env.probe("mx-self-signed").await.tls.expect("TLS");
+    assert!(!self_signed.certificate.trusted);
+    let expiring = env.probe("mx-expiring").await.tls.expect("TLS");
+    assert!(
+        expiring
+            .certificate
+            .days_left
+            .is_some_and(|d| (0..14).contains(&d)),
+        "{:?}",
+        expiring.certificate.days_left
+    );
+
+    assert!(matches!(
+        env.probe("mx-greeting-421").await.error,
+        Some(ProbeError::Refused {
+            step: Step::Greeting,
+            code: 421,
+            ..
+        })
+    ));
+    assert!(matches!(
+        env.probe("mx-silent").await.error,
+        Some(ProbeError::Timeout {
+            step: Step::Greeting
+        })
+    ));
+    assert!(matches!(
+        env.probe("mx-drop").await.error,
+        Some(ProbeError::Closed {
+            step: Step::Greeting
+        })
+    ));
+    assert!(matches!(
+        env.probe("mx-unreachable").await.error,
+        Some(ProbeError::Connect { .. })
+    ));
+    assert!(matches!(
+        env.probe("mx-no-address").await.error,
+        Some(ProbeError::Dns { .. })
+    ));
+    assert!(matches!(
+        env.probe("mx-starttls-refused").await.error,
+        Some(ProbeError::Refused {
+            step: Step::StartTls,
+            code: 454,
+            ..
+        })
+    ));
+    assert!(matches!(
+        env.probe("mx-tls-garbage").await.error,
+        Some(ProbeError::Tls { .. })
+    ));
+
+    let mut guarded = env.probe.clone();
+    guarded.guard = AddressGuard::PublicOnly;
+    let mx = env
+        .dns
+        .mx(&env.domain("healthy-enforce"))
+        .await
+        .expect("MX");
+    let blocked = probe_mx(&mx.hosts[0].1, &env.dns, &guarded).await;
+    assert!(
+        matches!(blocked.error, Some(ProbeError::Blocked { .. })),
+        "{:?}",
+        blocked.error
+    );
+    env.lab.shutdown().await;
+}
