@@ -269,6 +269,19 @@ pub fn catalog() -> Vec<Scenario> {
     out.push(p.build());
 
     let mut p = Plan::healthy(
+        "policy-latin1",
+        "The policy was saved as Latin-1: an extension line holds the byte 0xE9 (é), so the body \
+         is not UTF-8 and senders reject it",
+        &["policy-invalid"],
+    );
+    let mut body = p.healthy_policy_body().into_bytes();
+    body.extend_from_slice(b"contact: Ren\xe9 at postmaster\n");
+    if let Some(host) = &mut p.policy {
+        host.response.body = Bytes::from(body);
+    }
+    out.push(p.build());
+
+    let mut p = Plan::healthy(
         "max-age-low",
         "max_age is 3600 (one hour); RFC 8461 §3.2 asks for weeks or more",
         &["policy-max-age-low"],

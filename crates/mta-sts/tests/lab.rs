@@ -1,0 +1,139 @@
+//! `mta-sts demo` and `mta-sts check` as a user runs them, against the lab over real sockets.
+
+use std::process::{Command, Output};
+
+use mta_sts_lab::Lab;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_mta-sts");
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run mta-sts")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn demo_exits_0_when_every_scenario_behaves() {
+    let output = run(&["demo"]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    let count = mta_sts_lab::catalog().len();
+    assert!(
+        text.contains(&format!("{count}/{count} scenarios behaved as declared")),
+        "{text}"
+    );
+    assert!(text.contains("ok   policy-redirect.test"), "{text}");
+    assert!(!text.contains("FAIL"), "{text}");
+}
+
+#[test]
+fn demo_json_lists_every_scenario() {
+    let output = run(&["--json", "demo"]);
+    assert_eq!(output.status.code(), Some(0));
+    let value: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let outcomes = value.as_array().expect("array");
+    assert_eq!(outcomes.len(), mta_sts_lab::catalog().len());
+    for outcome in outcomes {
+        assert_eq!(outcome["as_declared"], true, "{outcome}");
+        assert_eq!(outcome["expected"], outcome["found"]);
+    }
+}
+
+/// Runs `mta-sts check` against a lab started in this test.
+fn check(lab: &Lab, extra: &[&str]) -> Output {
+    let dns = lab.dns_addr().to_string();
+    let https = lab.https_port().to_string();
+    let smtp = lab.smtp_port().to_string();
+    let ca = lab.ca_file().to_string_lossy().into_owned();
+    let mut args = vec![
+        "check",
+        "--resolver",
+        &dns,
+        "--ca-file",
+        &ca,
+        "--https-port",
+        &https,
+        "--smtp-port",
+        &smtp,
+        "--timeout",
+        "1.5",
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_reports_findings_with_fixes_and_exit_status() {
+    let lab = Lab::start().await.expect("lab");
+    let healthy = lab
+        .scenario("healthy-enforce")
+        .expect("scenario")
+        .domain
+        .clone();
+    let output = tokio::task::block_in_place(|| check(&lab, &[&healthy]));
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert!(stdout(&output).starts_with(&format!("{healthy}: PASS (0 errors, 0 warnings)")));
+
+    let broken = lab
+        .scenario("mx-wrong-name")
+        .expect("scenario")
+        .domain
+        .clone();
+    let output = tokio::task::block_in_place(|| check(&lab, &[&broken]));
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert!(text.contains("error[mx-cert-hostname]"), "{text}");
+    assert!(
+        text.contains("fix: install a certificate whose subjectAltName includes"),
+        "{text}"
+    );
+
+    let output = tokio::task::block_in_place(|| check(&lab, &["--json", &broken]));
+    let value: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(value["domain"], broken.as_str());
+    assert_eq!(value["verdict"], "fail");
+    let finding = &value["findings"][0];
+    for key in ["code", "severity", "message", "remediation"] {
+        assert!(finding.get(key).is_some(), "{finding}");
+    }
+    assert_eq!(value["policy"]["sha256"].as_str().map(str::len), Some(64));
+
+    // Warnings alone exit 0; --no-smtp leaves the MX hosts alone.
+    let testing = lab
+        .scenario("mode-testing")
+        .expect("scenario")
+        .domain
+        .clone();
+    let output = tokio::task::block_in_place(|| check(&lab, &["--json", "--no-smtp", &testing]));
+    assert_eq!(output.status.code(), Some(0));
+    let value: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(value["verdict"], "warn");
+    assert_eq!(value["mx_hosts"].as_array().map(Vec::len), Some(0));
+    lab.shutdown().await;
+}
+
+#[test]
+fn check_refuses_bad_input_with_status_2() {
+    for bad in [
+        &["check", "not a domain"][..],
+        &["check", "192.0.2.1"],
+        &["check", "--resolver", "nowhere", "example.com"],
+        &["check", "--timeout", "-1", "example.com"],
+    ] {
+        let output = run(bad);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{bad:?}: {}",
+            stdout(&output)
+        );
+        assert!(!output.stderr.is_empty());
+    }
+}
