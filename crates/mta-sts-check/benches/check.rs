@@ -12,8 +12,13 @@ use mta_sts_net::{AddressGuard, Trust};
 const BULK: usize = 200;
 
 fn bench(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
-    let lab = runtime.block_on(Lab::start_with(mta_sts_lab::catalog(), BULK)).expect("lab");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let lab = runtime
+        .block_on(Lab::start_with(mta_sts_lab::catalog(), BULK))
+        .expect("lab");
     let checker = Checker::from_settings(&NetSettings {
         resolver: Some(lab.dns_addr()),
         trust: Trust::only_pem(lab.ca_pem()).expect("lab CA"),
@@ -25,7 +30,11 @@ fn bench(c: &mut Criterion) {
     })
     .expect("checker");
 
-    let healthy = lab.scenario("healthy-enforce").expect("scenario").domain.clone();
+    let healthy = lab
+        .scenario("healthy-enforce")
+        .expect("scenario")
+        .domain
+        .clone();
     c.bench_function("check/one healthy domain (DNS, HTTPS, SMTP)", |b| {
         b.iter(|| runtime.block_on(checker.check(&healthy)))
     });
@@ -51,7 +60,15 @@ fn bench(c: &mut Criterion) {
         b.iter(|| runtime.block_on(async { Lab::start().await.expect("lab").shutdown().await }))
     });
     group.bench_function("catalog + 2000 generated domains", |b| {
-        b.iter(|| runtime.block_on(async { Lab::start_with(mta_sts_lab::catalog(), 2000).await.expect("lab").shutdown().await }))
+        b.iter(|| {
+            runtime.block_on(async {
+                Lab::start_with(mta_sts_lab::catalog(), 2000)
+                    .await
+                    .expect("lab")
+                    .shutdown()
+                    .await
+            })
+        })
     });
     group.finish();
     runtime.block_on(lab.shutdown());

@@ -15,7 +15,7 @@ use mta_sts_core::{
 use mta_sts_net::dns::MxSet;
 use mta_sts_net::policy_fetch::{FetchError, fetch_policy};
 use mta_sts_net::smtp_probe::{MxProbe, ProbeError, Step, probe_mx};
-use mta_sts_net::{Dns, DnsError, FetchConfig, PolicyFetch, ProbeConfig};
+use mta_sts_net::{CertVerdict, Dns, DnsError, FetchConfig, PolicyFetch, ProbeConfig};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -72,6 +72,15 @@ pub struct CheckReport {
 }
 
 impl CheckReport {
+    /// The codes of the errors and warnings: what a lab scenario declares it must produce.
+    pub fn problem_codes(&self) -> std::collections::BTreeSet<&'static str> {
+        self.findings
+            .iter()
+            .filter(|f| f.severity != Severity::Info)
+            .map(|f| f.code)
+            .collect()
+    }
+
     /// Whether a finding with this code was made.
     pub fn has(&self, code: &str) -> bool {
         self.findings.iter().any(|f| f.code == code)
@@ -339,28 +348,7 @@ fn report_fetch_error(findings: &mut Findings, domain: &str, error: &FetchError)
             format!("publish an A/AAAA (or CNAME) record for {host} pointing at the server that hosts the policy"),
         ),
         FetchError::CertUntrusted { verdict } | FetchError::CertExpired { verdict } | FetchError::CertNameMismatch { verdict, .. } => {
-            if !verdict.trusted {
-                findings.add(
-                    "policy-cert-untrusted",
-                    format!("the certificate of {host} is not trusted: {}", verdict.trust_error.as_deref().unwrap_or("unknown issuer")),
-                    format!("install a certificate for {host} from a public CA (e.g. one issued over ACME)"),
-                );
-            }
-            if verdict.expired || verdict.not_yet_valid {
-                findings.add(
-                    "policy-cert-expired",
-                    format!("the certificate of {host} is {}", if verdict.expired { "expired" } else { "not yet valid" }),
-                    format!("renew the certificate of {host}, and automate its renewal"),
-                );
-            }
-            if !verdict.name_matches {
-                let names = verdict.chain.first().map(|c| c.dns_names.join(", ")).unwrap_or_default();
-                findings.add(
-                    "policy-cert-hostname",
-                    format!("the certificate of {host} is for {}, not {host}", if names.is_empty() { "no DNS name" } else { &names }),
-                    format!("install a certificate whose subjectAltName includes {host}"),
-                );
-            }
+            check_certificate(findings, verdict, &host, POLICY_CERT_CODES);
         }
         FetchError::Redirect { status, location } => findings.add(
             "policy-redirect",
@@ -459,6 +447,75 @@ fn check_policy(findings: &mut Findings, fetch: PolicyFetch, announced: bool) ->
         sha256,
         parsed: lint.parsed,
         fetch,
+    }
+}
+
+/// The codes for an untrusted, wrong-name and expired certificate of one kind of host.
+struct CertCodes {
+    untrusted: &'static str,
+    hostname: &'static str,
+    expired: &'static str,
+}
+
+const POLICY_CERT_CODES: CertCodes = CertCodes {
+    untrusted: "policy-cert-untrusted",
+    hostname: "policy-cert-hostname",
+    expired: "policy-cert-expired",
+};
+
+const MX_CERT_CODES: CertCodes = CertCodes {
+    untrusted: "mx-cert-untrusted",
+    hostname: "mx-cert-hostname",
+    expired: "mx-cert-expired",
+};
+
+/// Every count a certificate fails on, each its own finding (RFC 8461 §3.3 for the policy host,
+/// §4.2 for MX hosts: trusted root, valid for the name, not expired).
+fn check_certificate(findings: &mut Findings, verdict: &CertVerdict, host: &str, codes: CertCodes) {
+    if !verdict.trusted {
+        findings.add(
+            codes.untrusted,
+            format!(
+                "the certificate of {host} is not trusted: {}",
+                verdict.trust_error.as_deref().unwrap_or("unknown issuer")
+            ),
+            format!(
+                "install a certificate for {host} from a public CA (e.g. one issued over ACME)"
+            ),
+        );
+    }
+    if !verdict.name_matches {
+        let names = verdict
+            .chain
+            .first()
+            .map(|c| c.dns_names.join(", "))
+            .unwrap_or_default();
+        findings.add(
+            codes.hostname,
+            format!(
+                "the certificate of {host} is for {}, not {host}",
+                if names.is_empty() {
+                    "no DNS name"
+                } else {
+                    &names
+                }
+            ),
+            format!("install a certificate whose subjectAltName includes {host}"),
+        );
+    }
+    if verdict.expired || verdict.not_yet_valid {
+        findings.add(
+            codes.expired,
+            format!(
+                "the certificate of {host} is {}",
+                if verdict.expired {
+                    "expired"
+                } else {
+                    "not yet valid"
+                }
+            ),
+            format!("renew the certificate of {host}, and automate its renewal"),
+        );
     }
 }
 
@@ -619,49 +676,7 @@ fn check_probe(findings: &mut Findings, probe: &MxProbe) {
     }
     if let Some(tls) = &probe.tls {
         let verdict = &tls.certificate;
-        if !verdict.trusted {
-            findings.add(
-                "mx-cert-untrusted",
-                format!(
-                    "the certificate of {host} is not trusted: {}",
-                    verdict.trust_error.as_deref().unwrap_or("unknown issuer")
-                ),
-                format!("install a certificate for {host} from a public CA"),
-            );
-        }
-        if !verdict.name_matches {
-            let names = verdict
-                .chain
-                .first()
-                .map(|c| c.dns_names.join(", "))
-                .unwrap_or_default();
-            findings.add(
-                "mx-cert-hostname",
-                format!(
-                    "the certificate of {host} is for {}, not {host}",
-                    if names.is_empty() {
-                        "no DNS name"
-                    } else {
-                        &names
-                    }
-                ),
-                format!("install a certificate whose subjectAltName includes {host}"),
-            );
-        }
-        if verdict.expired || verdict.not_yet_valid {
-            findings.add(
-                "mx-cert-expired",
-                format!(
-                    "the certificate of {host} is {}",
-                    if verdict.expired {
-                        "expired"
-                    } else {
-                        "not yet valid"
-                    }
-                ),
-                format!("renew the certificate of {host}"),
-            );
-        }
+        check_certificate(findings, verdict, host, MX_CERT_CODES);
         check_certificate_expiry(
             findings,
             &format!("the MX host {host}"),

@@ -5,7 +5,6 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use mta_sts_check::{CODES, Checker, NetSettings, Verdict};
-use mta_sts_core::Severity;
 use mta_sts_lab::Lab;
 use mta_sts_net::{AddressGuard, Trust};
 
@@ -33,12 +32,7 @@ async fn every_scenario_gives_exactly_its_declared_codes() {
     let mut wrong = Vec::new();
     for (scenario, report) in lab.scenarios().iter().zip(&reports) {
         let expected: BTreeSet<&str> = scenario.expect.iter().copied().collect();
-        let found: BTreeSet<&str> = report
-            .findings
-            .iter()
-            .filter(|f| f.severity != Severity::Info)
-            .map(|f| f.code)
-            .collect();
+        let found = report.problem_codes();
         produced.extend(found.iter().copied());
         if expected != found {
             wrong.push(format!(

@@ -12,6 +12,7 @@
 //! - [`address_guard`]: refusing non-public addresses for a checker exposed to the internet.
 
 pub mod address_guard;
+mod dial;
 pub mod dns;
 mod error;
 pub mod policy_fetch;

@@ -18,6 +18,7 @@ use rustls::pki_types::{ServerName, UnixTime};
 use serde::Serialize;
 
 use crate::address_guard::{AddressClass, AddressGuard};
+use crate::dial::{DialFailure, dial};
 use crate::dns::{Dns, DnsError};
 use crate::trust::{CertVerdict, Trust};
 
@@ -239,34 +240,21 @@ pub async fn fetch_policy(
         .await?
         .map_err(|error| FetchError::Dns { error })?;
 
-    let mut blocked = None;
-    let mut last_failure = None;
-    let mut connected = None;
-    for ip in &addresses.ips {
-        if let Err(class) = config.guard.check(*ip) {
-            blocked.get_or_insert((*ip, class));
-            continue;
+    let left = deadline.saturating_duration_since(Instant::now());
+    let (address, tcp) = match dial(&addresses.ips, config.port, config.guard, left).await {
+        Ok(connected) => connected,
+        Err(DialFailure::Refused(address, reason)) => {
+            return Err(FetchError::Connect { address, reason });
         }
-        let address = SocketAddr::new(*ip, config.port);
-        match within(
-            deadline,
-            Phase::Connect,
-            tokio::net::TcpStream::connect(address),
-        )
-        .await?
-        {
-            Ok(stream) => {
-                connected = Some((address, stream));
-                break;
-            }
-            Err(e) => last_failure = Some((address, e.to_string())),
+        Err(DialFailure::Blocked(address, class)) => {
+            return Err(FetchError::Blocked { address, class });
         }
-    }
-    let (address, tcp) = match (connected, last_failure, blocked) {
-        (Some(connected), _, _) => connected,
-        (None, Some((address, reason)), _) => return Err(FetchError::Connect { address, reason }),
-        (None, None, Some((address, class))) => return Err(FetchError::Blocked { address, class }),
-        (None, None, None) => {
+        Err(DialFailure::Timeout) => {
+            return Err(FetchError::Timeout {
+                phase: Phase::Connect,
+            });
+        }
+        Err(DialFailure::NoAddress) => {
             return Err(FetchError::Dns {
                 error: DnsError::NoData,
             });

@@ -18,6 +18,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 pub use reply::Reply;
 
 use crate::address_guard::{AddressClass, AddressGuard};
+use crate::dial::{DialFailure, dial};
 use crate::dns::{Dns, DnsError};
 use crate::trust::{CertVerdict, Trust};
 
@@ -370,38 +371,18 @@ async fn connect(
     ips: &[IpAddr],
     config: &ProbeConfig,
 ) -> Result<(SocketAddr, tokio::net::TcpStream), ProbeError> {
-    let mut blocked = None;
-    let mut last_failure = None;
-    for ip in ips {
-        if let Err(class) = config.guard.check(*ip) {
-            blocked.get_or_insert((*ip, class));
-            continue;
-        }
-        let address = SocketAddr::new(*ip, config.port);
-        match tokio::time::timeout(config.step_timeout, tokio::net::TcpStream::connect(address))
-            .await
-        {
-            Ok(Ok(stream)) => return Ok((address, stream)),
-            Ok(Err(e)) => {
-                last_failure = Some(ProbeError::Connect {
-                    address,
-                    reason: e.to_string(),
-                })
-            }
-            Err(_) => {
-                last_failure = Some(ProbeError::Timeout {
-                    step: Step::Connect,
-                })
-            }
-        }
-    }
-    Err(match (last_failure, blocked) {
-        (Some(failure), _) => failure,
-        (None, Some((address, class))) => ProbeError::Blocked { address, class },
-        (None, None) => ProbeError::Dns {
-            error: DnsError::NoData,
-        },
-    })
+    dial(ips, config.port, config.guard, config.step_timeout)
+        .await
+        .map_err(|failure| match failure {
+            DialFailure::Refused(address, reason) => ProbeError::Connect { address, reason },
+            DialFailure::Blocked(address, class) => ProbeError::Blocked { address, class },
+            DialFailure::Timeout => ProbeError::Timeout {
+                step: Step::Connect,
+            },
+            DialFailure::NoAddress => ProbeError::Dns {
+                error: DnsError::NoData,
+            },
+        })
 }
 
 /// The reading side of a session: a buffer that outlives one reply, and the transcript.

@@ -6,7 +6,6 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use mta_sts_check::{CheckReport, Checker, NetSettings};
-use mta_sts_core::Severity;
 use mta_sts_lab::Lab;
 use mta_sts_net::{AddressGuard, Trust};
 use serde::Serialize;
@@ -59,12 +58,7 @@ pub fn run(keep: bool, json: bool) -> Result<Status, CommandError> {
             .zip(&reports)
             .map(|(scenario, report)| {
                 let expected: BTreeSet<&str> = scenario.expect.iter().copied().collect();
-                let found: BTreeSet<&str> = report
-                    .findings
-                    .iter()
-                    .filter(|f| f.severity != Severity::Info)
-                    .map(|f| f.code)
-                    .collect();
+                let found = report.problem_codes();
                 Outcome {
                     domain: &scenario.domain,
                     story: scenario.story,
