@@ -1,0 +1,540 @@
+//! The rules: from what DNS, the policy fetch and the probes returned, to findings.
+
+use std::time::SystemTime;
+
+use mta_sts_core::txt_discovery::Discovery;
+use mta_sts_core::{Mode, Policy, StsRecord, TlsRptRecord, policy_lint, sts_record, tlsrpt_record};
+use mta_sts_net::dns::MxSet;
+use mta_sts_net::policy_fetch::FetchError;
+use mta_sts_net::smtp_probe::{MxProbe, ProbeError, Step};
+use mta_sts_net::{CertVerdict, DnsError, PolicyFetch};
+use sha2::{Digest, Sha256};
+
+use crate::{EXPIRY_WARNING_DAYS, Finding, PolicyReport, severity_of};
+
+#[derive(Default)]
+pub(crate) struct Findings(Vec<Finding>);
+
+impl Findings {
+    pub(crate) fn add(
+        &mut self,
+        code: &'static str,
+        message: impl Into<String>,
+        remediation: impl Into<String>,
+    ) {
+        let message = message.into();
+        // One finding per code and message: two MX hosts with the same fault get one line each,
+        // but the same fault found twice is said once.
+        if !self
+            .0
+            .iter()
+            .any(|f| f.code == code && f.message == message)
+        {
+            self.0.push(Finding {
+                code,
+                severity: severity_of(code),
+                message,
+                remediation: remediation.into(),
+            });
+        }
+    }
+
+    pub(crate) fn has(&self, code: &str) -> bool {
+        self.0.iter().any(|f| f.code == code)
+    }
+
+    pub(crate) fn into_sorted(mut self) -> Vec<Finding> {
+        self.0.sort_by_key(|f| f.severity);
+        self.0
+    }
+}
+
+/// A policy id from the current time, as operators are told to use (`20261123T053000`).
+fn fresh_id() -> String {
+    let seconds = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+    mta_sts_core::report::Timestamp::from_unix_seconds(seconds)
+        .map(|t| {
+            t.to_string()
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .collect::<String>()
+        })
+        .map_or_else(|| "1".into(), |id| id.trim_end_matches('Z').to_string())
+}
+
+pub(crate) fn check_sts_record(
+    findings: &mut Findings,
+    name: &str,
+    txt: Result<Vec<Vec<Vec<u8>>>, DnsError>,
+) -> Option<StsRecord> {
+    let publish = format!("publish `{name}. IN TXT \"v=STSv1; id={}\"`", fresh_id());
+    let records = match txt {
+        Ok(records) => records,
+        Err(e) if e.is_negative() => Vec::new(),
+        Err(e) => {
+            findings.add(
+                "sts-record-lookup-failed",
+                format!("the TXT lookup of {name} failed: {e}"),
+                "fix the domain's DNS so the name answers (a broken delegation or DNSSEC often causes SERVFAIL)",
+            );
+            return None;
+        }
+    };
+    // RFC 8461 §3.1: exactly one record beginning `v=STSv1;`.
+    match sts_record::discover(&records) {
+        Discovery::Found { lint, .. } => lint.parsed,
+        Discovery::Absent { near_misses } => {
+            let message = match near_misses.first() {
+                Some(miss) => format!(
+                    "no TXT record at {name} begins with `v=STSv1;` (found `{miss}`, which senders ignore)"
+                ),
+                None => format!("no MTA-STS TXT record at {name}"),
+            };
+            findings.add("sts-record-missing", message, publish);
+            None
+        }
+        Discovery::Multiple { records } => {
+            findings.add(
+                "sts-record-multiple",
+                format!(
+                    "{} TXT records at {name} begin with `v=STSv1`; senders then use none ({})",
+                    records.len(),
+                    records.join(" | ")
+                ),
+                format!("keep exactly one: {publish}"),
+            );
+            None
+        }
+        Discovery::Invalid { record, lint } => {
+            let problems: Vec<String> = lint
+                .diagnostics
+                .iter()
+                .filter(|d| d.is_error())
+                .map(|d| d.message.clone())
+                .collect();
+            findings.add(
+                "sts-record-invalid",
+                format!(
+                    "the TXT record `{record}` at {name} is invalid: {}",
+                    problems.join("; ")
+                ),
+                publish,
+            );
+            None
+        }
+    }
+}
+
+pub(crate) fn check_tlsrpt_record(
+    findings: &mut Findings,
+    name: &str,
+    txt: Result<Vec<Vec<Vec<u8>>>, DnsError>,
+) -> Option<TlsRptRecord> {
+    let domain = name.trim_start_matches("_smtp._tls.");
+    let publish = format!("publish `{name}. IN TXT \"v=TLSRPTv1; rua=mailto:tlsrpt@{domain}\"`");
+    let records = match txt {
+        Ok(records) => records,
+        Err(e) if e.is_negative() => Vec::new(),
+        Err(e) => {
+            findings.add(
+                "tlsrpt-missing",
+                format!("the TXT lookup of {name} failed: {e}"),
+                publish,
+            );
+            return None;
+        }
+    };
+    match tlsrpt_record::discover(&records) {
+        Discovery::Found { lint, .. } => lint.parsed,
+        Discovery::Absent { .. } => {
+            findings.add(
+                "tlsrpt-missing",
+                format!("no TLS-RPT record at {name}: senders cannot report TLS failures, so testing mode is blind"),
+                publish,
+            );
+            None
+        }
+        Discovery::Multiple { records } => {
+            findings.add(
+                "tlsrpt-multiple",
+                format!(
+                    "{} TXT records at {name} begin with `v=TLSRPTv1`; reporters then use none",
+                    records.len()
+                ),
+                format!("keep exactly one: {publish}"),
+            );
+            None
+        }
+        Discovery::Invalid { record, lint } => {
+            let first = lint.first_error();
+            let remediation = first
+                .and_then(|d| d.hint.clone())
+                .map_or(publish, |hint| format!("{hint} (in `{record}`)"));
+            findings.add(
+                "tlsrpt-invalid",
+                format!(
+                    "the TLS-RPT record `{record}` is invalid: {}",
+                    first.map_or_else(String::new, |d| d.message.clone())
+                ),
+                remediation,
+            );
+            None
+        }
+    }
+}
+
+pub(crate) fn report_fetch_error(findings: &mut Findings, domain: &str, error: &FetchError) {
+    let host = format!("mta-sts.{domain}");
+    let serve = format!(
+        "serve the policy at https://{host}/.well-known/mta-sts.txt with status 200, Content-Type text/plain, and a certificate for {host} from a public CA"
+    );
+    match error {
+        FetchError::Dns { error } if error.is_negative() => findings.add(
+            "policy-host-unresolvable",
+            format!("{host} has no address ({error})"),
+            format!("publish an A/AAAA (or CNAME) record for {host} pointing at the server that hosts the policy"),
+        ),
+        FetchError::CertUntrusted { verdict } | FetchError::CertExpired { verdict } | FetchError::CertNameMismatch { verdict, .. } => {
+            check_certificate(findings, verdict, &host, POLICY_CERT_CODES);
+        }
+        FetchError::Redirect { status, location } => findings.add(
+            "policy-redirect",
+            format!("https://{host}/.well-known/mta-sts.txt redirects ({status}) to {}; senders do not follow redirects (RFC 8461 §3.3)", location.as_deref().unwrap_or("nowhere")),
+            serve,
+        ),
+        FetchError::HttpStatus { status } => findings.add(
+            "policy-http-status",
+            format!("https://{host}/.well-known/mta-sts.txt answers HTTP {status}; only 200 counts"),
+            serve,
+        ),
+        FetchError::MediaType { content_type, .. } => findings.add(
+            "policy-content-type",
+            format!("the policy is served as {}, not text/plain", content_type.as_deref().unwrap_or("no Content-Type")),
+            "serve /.well-known/mta-sts.txt with `Content-Type: text/plain`",
+        ),
+        FetchError::TooLarge { limit } => findings.add(
+            "policy-too-large",
+            format!("the policy body is over {limit} bytes; senders stop reading at 64 KiB"),
+            serve,
+        ),
+        FetchError::NotUtf8 => findings.add(
+            "policy-invalid",
+            "the policy body is not UTF-8 text",
+            "save the policy as plain ASCII text",
+        ),
+        other => findings.add("policy-fetch-failed", format!("fetching the policy from {host} failed: {other}"), serve),
+    }
+}
+
+pub(crate) fn check_policy(
+    findings: &mut Findings,
+    fetch: PolicyFetch,
+    announced: bool,
+) -> PolicyReport {
+    let lint = policy_lint::lint(&fetch.body);
+    let text = String::from_utf8_lossy(&fetch.body).into_owned();
+    let sha256 = Sha256::digest(&fetch.body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    if announced {
+        let errors: Vec<String> = lint
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| match d.line {
+                Some(line) => format!("line {line}: {}", d.message),
+                None => d.message.clone(),
+            })
+            .collect();
+        if !errors.is_empty() {
+            let hints: Vec<String> = lint
+                .diagnostics
+                .iter()
+                .filter(|d| d.is_error())
+                .filter_map(|d| d.hint.clone())
+                .collect();
+            findings.add(
+                "policy-invalid",
+                format!("senders reject the policy: {}", errors.join("; ")),
+                if hints.is_empty() {
+                    "fix the policy (run `mta-sts lint policy`)".to_string()
+                } else {
+                    hints.join("; ")
+                },
+            );
+        }
+        if let Some(policy) = &lint.parsed {
+            if policy.mode != Mode::None && policy.max_age < 86_400 {
+                findings.add(
+                    "policy-max-age-low",
+                    format!("max_age is {} seconds, under a day", policy.max_age),
+                    "use `max_age: 604800` (a week) or more once the policy is stable",
+                );
+            }
+            match policy.mode {
+                Mode::Testing => findings.add(
+                    "policy-mode-testing",
+                    "mode testing: senders report failures but still deliver over them",
+                    "read the TLS-RPT reports; when they are clean, publish `mode: enforce` and change the TXT id",
+                ),
+                Mode::None => findings.add(
+                    "policy-mode-none",
+                    "mode none: senders treat the domain as having no MTA-STS policy",
+                    "publish `mode: testing` (then enforce) to protect inbound mail",
+                ),
+                Mode::Enforce => {}
+            }
+        }
+        check_certificate_expiry(
+            findings,
+            &format!("the policy host {}", fetch.url),
+            fetch.certificate.days_left,
+            fetch.certificate.expired,
+        );
+    }
+    PolicyReport {
+        text,
+        sha256,
+        parsed: lint.parsed,
+        fetch,
+    }
+}
+
+/// The codes for an untrusted, wrong-name and expired certificate of one kind of host.
+struct CertCodes {
+    untrusted: &'static str,
+    hostname: &'static str,
+    expired: &'static str,
+}
+
+const POLICY_CERT_CODES: CertCodes = CertCodes {
+    untrusted: "policy-cert-untrusted",
+    hostname: "policy-cert-hostname",
+    expired: "policy-cert-expired",
+};
+
+const MX_CERT_CODES: CertCodes = CertCodes {
+    untrusted: "mx-cert-untrusted",
+    hostname: "mx-cert-hostname",
+    expired: "mx-cert-expired",
+};
+
+/// Every count a certificate fails on, each its own finding (RFC 8461 §3.3 for the policy host,
+/// §4.2 for MX hosts: trusted root, valid for the name, not expired).
+fn check_certificate(findings: &mut Findings, verdict: &CertVerdict, host: &str, codes: CertCodes) {
+    if !verdict.trusted {
+        findings.add(
+            codes.untrusted,
+            format!(
+                "the certificate of {host} is not trusted: {}",
+                verdict.trust_error.as_deref().unwrap_or("unknown issuer")
+            ),
+            format!(
+                "install a certificate for {host} from a public CA (e.g. one issued over ACME)"
+            ),
+        );
+    }
+    if !verdict.name_matches {
+        let names = verdict
+            .chain
+            .first()
+            .map(|c| c.dns_names.join(", "))
+            .unwrap_or_default();
+        findings.add(
+            codes.hostname,
+            format!(
+                "the certificate of {host} is for {}, not {host}",
+                if names.is_empty() {
+                    "no DNS name"
+                } else {
+                    &names
+                }
+            ),
+            format!("install a certificate whose subjectAltName includes {host}"),
+        );
+    }
+    if verdict.expired || verdict.not_yet_valid {
+        findings.add(
+            codes.expired,
+            format!(
+                "the certificate of {host} is {}",
+                if verdict.expired {
+                    "expired"
+                } else {
+                    "not yet valid"
+                }
+            ),
+            format!("renew the certificate of {host}, and automate its renewal"),
+        );
+    }
+}
+
+fn check_certificate_expiry(
+    findings: &mut Findings,
+    what: &str,
+    days_left: Option<i64>,
+    expired: bool,
+) {
+    if let Some(days) = days_left
+        && !expired
+        && days < EXPIRY_WARNING_DAYS
+    {
+        findings.add(
+            "cert-expiring-soon",
+            format!(
+                "the certificate of {what} expires in {days} day{}",
+                if days == 1 { "" } else { "s" }
+            ),
+            "renew it now, and automate renewal",
+        );
+    }
+}
+
+pub(crate) fn check_mx_set(
+    findings: &mut Findings,
+    domain: &str,
+    mx: Result<MxSet, DnsError>,
+    policy_exists: bool,
+) -> Option<MxSet> {
+    match mx {
+        Ok(set) if set.null_mx || set.hosts.is_empty() => {
+            if policy_exists {
+                findings.add(
+                    "mx-none",
+                    format!("{domain} publishes {}, yet has an MTA-STS policy", if set.null_mx { "a null MX (accepts no mail)" } else { "no MX hosts" }),
+                    "publish the MX records of the hosts that receive mail, or retire the policy with `mode: none`",
+                );
+            }
+            Some(set)
+        }
+        Ok(set) => Some(set),
+        Err(e) if e.is_negative() => {
+            if policy_exists {
+                findings.add(
+                    "mx-none",
+                    format!("{domain} has no MX records, yet has an MTA-STS policy"),
+                    "publish the MX records of the hosts that receive mail",
+                );
+            }
+            None
+        }
+        Err(e) => {
+            findings.add(
+                "mx-lookup-failed",
+                format!("the MX lookup of {domain} failed: {e}"),
+                "fix the domain's DNS",
+            );
+            None
+        }
+    }
+}
+
+/// RFC 8461 §4.1, both ways: every MX must match a pattern, and every pattern should match an MX.
+pub(crate) fn check_alignment(findings: &mut Findings, policy: &Policy, mx: &MxSet) {
+    if policy.mode == Mode::None || mx.hosts.is_empty() {
+        return;
+    }
+    let suggested: Vec<String> = mx
+        .hosts
+        .iter()
+        .map(|(_, host)| format!("mx: {host}"))
+        .collect();
+    for (_, host) in &mx.hosts {
+        if !policy.matches_mx(host) {
+            findings.add(
+                "mx-not-in-policy",
+                format!("the MX host {host} matches no `mx` pattern of the policy: enforcing senders will not deliver to it"),
+                format!("list every MX host in the policy ({}), then change the TXT id", suggested.join(", ")),
+            );
+        }
+    }
+    for pattern in &policy.mx {
+        if !mx.hosts.iter().any(|(_, host)| pattern.matches(host)) {
+            findings.add(
+                "mx-pattern-unused",
+                format!("the policy's `mx: {pattern}` matches none of the MX hosts"),
+                format!(
+                    "remove stale patterns; the MX hosts are: {}",
+                    suggested.join(", ")
+                ),
+            );
+        }
+    }
+}
+
+pub(crate) fn check_probe(findings: &mut Findings, probe: &MxProbe) {
+    let host = &probe.host;
+    match &probe.error {
+        Some(ProbeError::Dns { error }) => {
+            return findings.add(
+                "mx-unresolvable",
+                format!("the MX host {host} has no address ({error})"),
+                format!("publish an A/AAAA record for {host}, or remove it from the MX set"),
+            );
+        }
+        Some(
+            error @ (ProbeError::Connect { .. }
+            | ProbeError::Blocked { .. }
+            | ProbeError::Timeout {
+                step: Step::Connect | Step::Greeting,
+            }
+            | ProbeError::Closed {
+                step: Step::Greeting,
+            }),
+        ) => {
+            return findings.add(
+                "mx-unreachable",
+                format!("could not talk to {host} on port 25: {error} (the test could not run; this is not proof of a fault)"),
+                "check from another network; make sure the host accepts connections on port 25",
+            );
+        }
+        Some(
+            error @ ProbeError::Refused {
+                step: Step::Greeting,
+                ..
+            },
+        ) => {
+            return findings.add(
+                "mx-unreachable",
+                format!("{host} refused the session: {error}"),
+                "make sure the host accepts mail sessions from the internet",
+            );
+        }
+        _ => {}
+    }
+    if probe.address.is_some()
+        && probe.banner.is_some()
+        && !probe.starttls_offered
+        && probe.error.is_none()
+    {
+        return findings.add(
+            "mx-starttls-missing",
+            format!("{host} does not offer STARTTLS"),
+            format!("enable STARTTLS on {host} with a certificate for {host} from a public CA"),
+        );
+    }
+    if let Some(error) = &probe.error
+        && probe.tls.is_none()
+    {
+        return findings.add(
+            "mx-tls-failed",
+            format!("STARTTLS on {host} failed: {error}"),
+            format!(
+                "fix the TLS configuration of {host} (protocol versions, ciphers, certificate)"
+            ),
+        );
+    }
+    if let Some(tls) = &probe.tls {
+        let verdict = &tls.certificate;
+        check_certificate(findings, verdict, host, MX_CERT_CODES);
+        check_certificate_expiry(
+            findings,
+            &format!("the MX host {host}"),
+            verdict.days_left,
+            verdict.expired,
+        );
+    }
+}
