@@ -3,9 +3,59 @@
 use mta_sts_core::Severity;
 use serde::Serialize;
 
+/// The part of the setup a finding is about; reports group findings by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Section {
+    /// The `_mta-sts` TXT record.
+    Records,
+    /// The policy host and the policy file.
+    Policy,
+    /// The MX set and each MX host.
+    MxHosts,
+    /// The `_smtp._tls` record.
+    TlsRpt,
+}
+
+impl Section {
+    /// Every section, in report order.
+    pub const ALL: [Section; 4] = [
+        Section::Records,
+        Section::Policy,
+        Section::MxHosts,
+        Section::TlsRpt,
+    ];
+
+    /// The heading a report shows.
+    pub fn title(self) -> &'static str {
+        match self {
+            Section::Records => "MTA-STS record",
+            Section::Policy => "Policy",
+            Section::MxHosts => "MX hosts",
+            Section::TlsRpt => "TLS reporting",
+        }
+    }
+
+    /// The section of a code, by its prefix (`cert-expiring-soon` defaults to MX hosts; the
+    /// policy host's is placed explicitly).
+    pub fn of(code: &str) -> Section {
+        if code.starts_with("sts-record") {
+            Section::Records
+        } else if code.starts_with("policy-") {
+            Section::Policy
+        } else if code.starts_with("tlsrpt-") {
+            Section::TlsRpt
+        } else {
+            Section::MxHosts
+        }
+    }
+}
+
 /// One thing the checker found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
+    /// Which part of the setup it is about.
+    pub section: Section,
     /// The stable code (`mx-not-in-policy`).
     pub code: &'static str,
     /// How much it matters.
@@ -51,6 +101,8 @@ pub const CODES: &[(&str, Severity)] = &[
     ("tlsrpt-missing", Severity::Warning),
     ("tlsrpt-multiple", Severity::Error),
     ("tlsrpt-invalid", Severity::Error),
+    ("policy-host-cname", Severity::Info),
+    ("mx-dane", Severity::Info),
 ];
 
 /// The severity of a code from [`CODES`] (error for an unknown code, which tests rule out).
@@ -115,6 +167,7 @@ mod tests {
     #[test]
     fn verdicts() {
         let finding = |code: &'static str| Finding {
+            section: Section::of(code),
             code,
             severity: severity_of(code),
             message: String::new(),

@@ -5,6 +5,7 @@
 //! engine itself keeps no state between checks, so one [`Checker`] serves any number of domains.
 
 mod finding;
+mod publish;
 mod report;
 mod rules;
 
@@ -15,11 +16,13 @@ use mta_sts_net::policy_fetch::fetch_policy;
 use mta_sts_net::smtp_probe::probe_mx;
 use mta_sts_net::{Dns, FetchConfig, ProbeConfig};
 
-pub use finding::{CODES, Finding, Verdict, severity_of};
-pub use report::{CheckReport, PolicyReport};
+pub use finding::{CODES, Finding, Section, Verdict, severity_of};
+use futures_util::future::join_all;
+use mta_sts_net::dns::Tlsa;
+pub use report::{CheckReport, PolicyReport, Publish, Timings};
 use rules::{
-    Findings, check_alignment, check_mx_set, check_policy, check_probe, check_sts_record,
-    check_tlsrpt_record, report_fetch_error,
+    Findings, check_alignment, check_dane, check_mx_set, check_policy, check_probe,
+    check_sts_record, check_tlsrpt_record, report_fetch_error,
 };
 
 /// A certificate that expires within this many days is flagged.
@@ -52,11 +55,11 @@ impl Checker {
         let mut findings = Findings::default();
         let sts_name = format!("_mta-sts.{domain}");
         let tlsrpt_name = format!("_smtp._tls.{domain}");
-        let (sts_txt, tlsrpt_txt, mx, fetched) = tokio::join!(
-            self.dns.txt(&sts_name),
-            self.dns.txt(&tlsrpt_name),
-            self.dns.mx(domain),
-            fetch_policy(domain, &self.dns, &self.fetch),
+        let ((sts_txt, sts_ms), (tlsrpt_txt, tlsrpt_ms), (mx, mx_ms), (fetched, policy_ms)) = tokio::join!(
+            timed(self.dns.txt(&sts_name)),
+            timed(self.dns.txt(&tlsrpt_name)),
+            timed(self.dns.mx(domain)),
+            timed(fetch_policy(domain, &self.dns, &self.fetch)),
         );
 
         let sts_record = check_sts_record(&mut findings, &sts_name, sts_txt);
@@ -80,20 +83,45 @@ impl Checker {
         if let (Some(policy), Some(mx)) = (parsed, &mx) {
             check_alignment(&mut findings, policy, mx);
         }
-        let mx_hosts = match (&mx, self.probe_smtp) {
-            (Some(mx), true) => {
-                let probes = mx
-                    .hosts
-                    .iter()
-                    .map(|(_, host)| probe_mx(host, &self.dns, &self.probe));
-                let probes = futures_util::future::join_all(probes).await;
-                for probe in &probes {
-                    check_probe(&mut findings, probe);
-                }
-                probes
+        let hosts: Vec<&str> = mx
+            .iter()
+            .flat_map(|set| set.hosts.iter().map(|(_, host)| host.as_str()))
+            .collect();
+        let probes = async {
+            if self.probe_smtp {
+                join_all(
+                    hosts
+                        .iter()
+                        .map(|host| probe_mx(host, &self.dns, &self.probe)),
+                )
+                .await
+            } else {
+                Vec::new()
             }
-            _ => Vec::new(),
         };
+        // RFC 7672 §2.2: DANE for SMTP looks up TLSA at _25._tcp.<MX host>.
+        let tlsa_names: Vec<String> = hosts
+            .iter()
+            .map(|host| format!("_25._tcp.{host}"))
+            .collect();
+        let tlsa = join_all(tlsa_names.iter().map(|name| self.dns.tlsa(name)));
+        let ((mx_hosts, tlsa), smtp_ms) = timed(async { tokio::join!(probes, tlsa) }).await;
+        for probe in &mx_hosts {
+            check_probe(&mut findings, probe);
+        }
+        let dane: Vec<(String, Tlsa)> = hosts
+            .iter()
+            .zip(tlsa)
+            .filter_map(|(host, tlsa)| tlsa.ok().map(|t| (host.to_string(), t)))
+            .collect();
+        check_dane(&mut findings, &dane);
+        let publish = publish::suggest(
+            domain,
+            &findings,
+            policy.as_ref(),
+            mx.as_ref(),
+            tlsrpt_record.as_ref(),
+        );
         let findings = findings.into_sorted();
         CheckReport {
             domain: domain.to_string(),
@@ -105,7 +133,16 @@ impl Checker {
             mx,
             mx_hosts,
             tlsrpt_record,
-            elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            dane,
+            publish,
+            timings_ms: Timings {
+                sts_record: sts_ms,
+                tlsrpt_record: tlsrpt_ms,
+                mx: mx_ms,
+                policy: policy_ms,
+                smtp: smtp_ms,
+                total: millis(started),
+            },
         }
     }
 }
@@ -152,4 +189,15 @@ impl Checker {
 /// Severity order helper for callers that count findings.
 pub fn count(findings: &[Finding], severity: Severity) -> usize {
     findings.iter().filter(|f| f.severity == severity).count()
+}
+
+fn millis(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Runs a future and measures it.
+async fn timed<T>(future: impl Future<Output = T>) -> (T, u64) {
+    let started = Instant::now();
+    let output = future.await;
+    (output, millis(started))
 }

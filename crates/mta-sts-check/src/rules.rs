@@ -1,7 +1,5 @@
 //! The rules: from what DNS, the policy fetch and the probes returned, to findings.
 
-use std::time::SystemTime;
-
 use mta_sts_core::txt_discovery::Discovery;
 use mta_sts_core::{Mode, Policy, StsRecord, TlsRptRecord, policy_lint, sts_record, tlsrpt_record};
 use mta_sts_net::dns::MxSet;
@@ -10,7 +8,8 @@ use mta_sts_net::smtp_probe::{MxProbe, ProbeError, Step};
 use mta_sts_net::{CertVerdict, DnsError, PolicyFetch};
 use sha2::{Digest, Sha256};
 
-use crate::{EXPIRY_WARNING_DAYS, Finding, PolicyReport, severity_of};
+use crate::publish::fresh_id;
+use crate::{EXPIRY_WARNING_DAYS, Finding, PolicyReport, Section, severity_of};
 
 #[derive(Default)]
 pub(crate) struct Findings(Vec<Finding>);
@@ -18,6 +17,16 @@ pub(crate) struct Findings(Vec<Finding>);
 impl Findings {
     pub(crate) fn add(
         &mut self,
+        code: &'static str,
+        message: impl Into<String>,
+        remediation: impl Into<String>,
+    ) {
+        self.add_in(Section::of(code), code, message, remediation);
+    }
+
+    pub(crate) fn add_in(
+        &mut self,
+        section: Section,
         code: &'static str,
         message: impl Into<String>,
         remediation: impl Into<String>,
@@ -31,6 +40,7 @@ impl Findings {
             .any(|f| f.code == code && f.message == message)
         {
             self.0.push(Finding {
+                section,
                 code,
                 severity: severity_of(code),
                 message,
@@ -44,24 +54,9 @@ impl Findings {
     }
 
     pub(crate) fn into_sorted(mut self) -> Vec<Finding> {
-        self.0.sort_by_key(|f| f.severity);
+        self.0.sort_by_key(|f| (f.section, f.severity));
         self.0
     }
-}
-
-/// A policy id from the current time, as operators are told to use (`20261123T053000`).
-fn fresh_id() -> String {
-    let seconds = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
-    mta_sts_core::report::Timestamp::from_unix_seconds(seconds)
-        .map(|t| {
-            t.to_string()
-                .chars()
-                .filter(char::is_ascii_alphanumeric)
-                .collect::<String>()
-        })
-        .map_or_else(|| "1".into(), |id| id.trim_end_matches('Z').to_string())
 }
 
 pub(crate) fn check_sts_record(
@@ -288,17 +283,45 @@ pub(crate) fn check_policy(
                 Mode::Enforce => {}
             }
         }
+        let host = fetch
+            .url
+            .trim_start_matches("https://")
+            .split(['/', ':'])
+            .next()
+            .unwrap_or_default();
         check_certificate_expiry(
             findings,
-            &format!("the policy host {}", fetch.url),
+            Section::Policy,
+            &format!("the policy host {host}"),
             fetch.certificate.days_left,
             fetch.certificate.expired,
         );
     }
+    if announced && let Some(target) = fetch.cname_chain.last() {
+        let host = fetch
+            .url
+            .trim_start_matches("https://")
+            .split(['/', ':'])
+            .next()
+            .unwrap_or_default();
+        findings.add(
+            "policy-host-cname",
+            format!("{host} is an alias of {target}; its certificate must still name {host}"),
+            "nothing to change",
+        );
+    }
+    let parsed = lint.parsed;
     PolicyReport {
+        url: fetch.url.clone(),
         text,
         sha256,
-        parsed: lint.parsed,
+        mode: parsed.as_ref().map(|p| p.mode),
+        max_age: parsed.as_ref().map(|p| p.max_age),
+        mx: parsed
+            .as_ref()
+            .map(|p| p.mx.iter().map(|m| m.as_str().to_string()).collect())
+            .unwrap_or_default(),
+        parsed,
         fetch,
     }
 }
@@ -374,6 +397,7 @@ fn check_certificate(findings: &mut Findings, verdict: &CertVerdict, host: &str,
 
 fn check_certificate_expiry(
     findings: &mut Findings,
+    section: Section,
     what: &str,
     days_left: Option<i64>,
     expired: bool,
@@ -382,7 +406,8 @@ fn check_certificate_expiry(
         && !expired
         && days < EXPIRY_WARNING_DAYS
     {
-        findings.add(
+        findings.add_in(
+            section,
             "cert-expiring-soon",
             format!(
                 "the certificate of {what} expires in {days} day{}",
@@ -532,9 +557,64 @@ pub(crate) fn check_probe(findings: &mut Findings, probe: &MxProbe) {
         check_certificate(findings, verdict, host, MX_CERT_CODES);
         check_certificate_expiry(
             findings,
+            Section::MxHosts,
             &format!("the MX host {host}"),
             verdict.days_left,
             verdict.expired,
         );
+    }
+}
+
+/// DANE is reported, not judged: where an MX publishes DNSSEC-validated TLSA records, DANE
+/// senders use them and MTA-STS must not override DANE (RFC 8461 §2).
+pub(crate) fn check_dane(findings: &mut Findings, dane: &[(String, mta_sts_net::dns::Tlsa)]) {
+    for (host, tlsa) in dane {
+        let message = if tlsa.authenticated {
+            format!(
+                "{host} publishes {} TLSA record{} validated with DNSSEC: DANE senders use them, and MTA-STS does not override DANE (RFC 8461 §2)",
+                tlsa.records.len(),
+                if tlsa.records.len() == 1 { "" } else { "s" }
+            )
+        } else {
+            format!(
+                "{host} publishes TLSA records, but the resolver did not validate them with DNSSEC (no AD bit): DANE senders ignore unvalidated TLSA"
+            )
+        };
+        findings.add(
+            "mx-dane",
+            message,
+            "nothing to change for MTA-STS; keep TLSA records in step with certificate renewals",
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mta_sts_net::dns::Tlsa;
+
+    #[test]
+    fn dane_is_described_with_its_validation_state() {
+        let mut findings = Findings::default();
+        let tlsa = |authenticated| Tlsa {
+            records: vec!["3 1 1 AB".into()],
+            authenticated,
+        };
+        check_dane(
+            &mut findings,
+            &[
+                ("a.example".into(), tlsa(true)),
+                ("b.example".into(), tlsa(false)),
+            ],
+        );
+        let findings = findings.into_sorted();
+        assert_eq!(findings.len(), 2);
+        assert!(
+            findings
+                .iter()
+                .all(|f| f.code == "mx-dane" && f.severity == mta_sts_core::Severity::Info)
+        );
+        assert!(findings[0].message.contains("validated with DNSSEC"));
+        assert!(findings[1].message.contains("did not validate"));
     }
 }

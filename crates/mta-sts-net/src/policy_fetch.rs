@@ -76,7 +76,8 @@ pub struct PolicyFetch {
     pub certificate: CertVerdict,
     /// The `Content-Type` header as sent.
     pub content_type: String,
-    /// The body (at most `max_body` bytes).
+    /// The body (at most `max_body` bytes); not serialized: a report shows it as text.
+    #[serde(skip)]
     pub body: Vec<u8>,
     /// Time from start to last byte.
     pub elapsed_ms: u64,

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use mta_sts_check::{CheckReport, Checker, NetSettings, Verdict};
+use mta_sts_check::{CheckReport, Checker, NetSettings, Section, Verdict};
 use mta_sts_core::{Severity, domain};
 use mta_sts_net::{AddressGuard, Trust};
 
@@ -76,7 +76,13 @@ pub fn run(args: &CheckArgs, json: bool) -> Result<Status, CommandError> {
     })
 }
 
-/// The report a domain owner reads: verdict, findings with fixes, then what was seen.
+/// What a check from outside cannot see; said at the end of every human report.
+const CANNOT_PROVE: &str = "What this check cannot prove: how each sending server behaves. It shows what senders \
+will find (records, policy, certificates) from where it runs; whether they apply your policy, and \
+what failed on real deliveries, is what TLS-RPT reports tell you.";
+
+/// The report a domain owner reads: the verdict, then each part of the setup with what was seen
+/// and its findings, then what to publish.
 pub fn human(report: &CheckReport) -> String {
     let mut out = String::new();
     let errors = mta_sts_check::count(&report.findings, Severity::Error);
@@ -88,86 +94,133 @@ pub fn human(report: &CheckReport) -> String {
         report.verdict.to_string().to_uppercase(),
         if errors == 1 { "" } else { "s" },
         if warnings == 1 { "" } else { "s" },
-        report.elapsed_ms
+        report.timings_ms.total
     );
-    for finding in &report.findings {
-        let _ = writeln!(
-            out,
-            "  {}[{}]: {}",
-            finding.severity.as_str(),
-            finding.code,
-            finding.message
-        );
-        let _ = writeln!(out, "      fix: {}", finding.remediation);
-    }
-    let _ = writeln!(out, "  records");
-    match &report.sts_record {
-        Some(record) => {
-            let _ = writeln!(out, "    _mta-sts    {record}");
+    for section in Section::ALL {
+        let findings: Vec<_> = report
+            .findings
+            .iter()
+            .filter(|f| f.section == section)
+            .collect();
+        let mark = match findings.iter().map(|f| f.severity).min() {
+            Some(Severity::Error) => "fail",
+            Some(Severity::Warning) => "warn",
+            _ => "ok",
+        };
+        let _ = writeln!(out, "\n{} [{mark}]", section.title());
+        for line in seen(report, section) {
+            let _ = writeln!(out, "  {line}");
         }
-        None => {
-            let _ = writeln!(out, "    _mta-sts    (none usable)");
-        }
-    }
-    match &report.tlsrpt_record {
-        Some(record) => {
-            let _ = writeln!(out, "    _smtp._tls  {record}");
-        }
-        None => {
-            let _ = writeln!(out, "    _smtp._tls  (none usable)");
-        }
-    }
-    match (&report.policy, &report.policy_error) {
-        (Some(policy), _) => {
+        for finding in findings {
             let _ = writeln!(
                 out,
-                "  policy  {} ({}, sha256 {})",
-                policy.fetch.url,
-                policy.fetch.tls_version,
-                &policy.sha256[..16]
+                "  {}[{}]: {}",
+                finding.severity.as_str(),
+                finding.code,
+                finding.message
             );
-            if let Some(parsed) = &policy.parsed {
-                let mx: Vec<&str> = parsed.mx.iter().map(|p| p.as_str()).collect();
-                let _ = writeln!(
-                    out,
-                    "    mode {}, max_age {}, mx {}",
-                    parsed.mode,
-                    parsed.max_age,
-                    mx.join(", ")
-                );
+            let _ = writeln!(out, "      fix: {}", finding.remediation);
+        }
+    }
+    let publish = &report.publish;
+    if publish.sts_record.is_some() || publish.policy.is_some() || publish.tlsrpt_record.is_some() {
+        let _ = writeln!(out, "\nTo publish");
+        if let Some(record) = &publish.sts_record {
+            let _ = writeln!(out, "  {record}");
+        }
+        if let Some(record) = &publish.tlsrpt_record {
+            let _ = writeln!(out, "  {record}");
+        }
+        if let Some(policy) = &publish.policy {
+            let _ = writeln!(
+                out,
+                "  https://mta-sts.{}/.well-known/mta-sts.txt (text/plain):",
+                report.domain
+            );
+            for line in policy.lines() {
+                let _ = writeln!(out, "    {line}");
             }
         }
-        (None, Some(error)) => {
-            let _ = writeln!(out, "  policy  not fetched: {error}");
-        }
-        (None, None) => {}
     }
-    if !report.mx_hosts.is_empty() {
-        let _ = writeln!(out, "  MX hosts");
-    }
-    for probe in &report.mx_hosts {
-        let address = probe
-            .address
-            .map_or_else(|| "-".to_string(), |a| a.ip().to_string());
-        let state = match (&probe.tls, &probe.error, probe.starttls_offered) {
-            (Some(tls), _, _) => format!(
-                "STARTTLS {}, certificate {}{}",
-                tls.version,
-                if tls.certificate.is_valid() {
-                    "valid"
-                } else {
-                    "INVALID"
-                },
-                tls.certificate
-                    .days_left
-                    .map(|d| format!(", {d} days left"))
-                    .unwrap_or_default()
-            ),
-            (None, Some(error), _) => error.to_string(),
-            (None, None, false) => "no STARTTLS".to_string(),
-            (None, None, true) => "STARTTLS offered".to_string(),
-        };
-        let _ = writeln!(out, "    {}  {address}  {state}", probe.host);
-    }
+    let _ = writeln!(out, "\n{CANNOT_PROVE}");
     out
+}
+
+/// What was seen in one part of the setup, one line each.
+fn seen(report: &CheckReport, section: Section) -> Vec<String> {
+    match section {
+        Section::Records => vec![match &report.sts_record {
+            Some(record) => format!("_mta-sts.{}  {record}", report.domain),
+            None => format!("_mta-sts.{}  (no usable record)", report.domain),
+        }],
+        Section::Policy => match (&report.policy, &report.policy_error) {
+            (Some(policy), _) => {
+                let fetch = &policy.fetch;
+                let mut lines = vec![format!(
+                    "{} via {} ({}, {})",
+                    policy.url, fetch.address, fetch.tls_version, fetch.content_type
+                )];
+                if let (Some(mode), Some(max_age)) = (policy.mode, policy.max_age) {
+                    lines.push(format!(
+                        "mode {mode}, max_age {max_age}, mx {}",
+                        policy.mx.join(", ")
+                    ));
+                }
+                let id = report.sts_record.as_ref().map_or("none", |r| r.id.as_str());
+                // A changed body under an unchanged id is the classic forgotten step.
+                lines.push(format!(
+                    "sha256 {} beside TXT id {id}: change the id whenever this hash changes",
+                    &policy.sha256[..16]
+                ));
+                lines
+            }
+            (None, Some(error)) => vec![format!("not fetched: {error}")],
+            (None, None) => Vec::new(),
+        },
+        Section::MxHosts => {
+            let mut lines = Vec::new();
+            if let Some(mx) = &report.mx {
+                if mx.null_mx {
+                    lines.push("null MX: the domain accepts no mail".to_string());
+                }
+                for (preference, host) in &mx.hosts {
+                    let probe = report.mx_hosts.iter().find(|p| &p.host == host);
+                    lines.push(format!(
+                        "{preference} {host}  {}",
+                        probe.map_or_else(|| "not probed".to_string(), describe_probe)
+                    ));
+                }
+            }
+            lines
+        }
+        Section::TlsRpt => vec![match &report.tlsrpt_record {
+            Some(record) => format!("_smtp._tls.{}  {record}", report.domain),
+            None => format!("_smtp._tls.{}  (no usable record)", report.domain),
+        }],
+    }
+}
+
+fn describe_probe(probe: &mta_sts_net::MxProbe) -> String {
+    let address = probe
+        .address
+        .map_or_else(|| "-".to_string(), |a| a.ip().to_string());
+    let state = match (&probe.tls, &probe.error, probe.starttls_offered) {
+        (Some(tls), _, _) => format!(
+            "STARTTLS {}, certificate {}{}",
+            tls.version,
+            if tls.certificate.is_valid() {
+                "valid"
+            } else {
+                "INVALID"
+            },
+            tls.certificate
+                .days_left
+                .map(|d| format!(", {d} days left"))
+                .unwrap_or_default()
+        ),
+        (None, Some(error), _) => error.to_string(),
+        (None, None, false) => "no STARTTLS".to_string(),
+        (None, None, true) => "STARTTLS offered".to_string(),
+    };
+    format!("{address}  {state}")
 }

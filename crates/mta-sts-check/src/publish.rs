@@ -1,0 +1,109 @@
+//! What to publish: the records and policy that would clear the errors found, derived from the
+//! domain's real MX hosts and what it already publishes.
+
+use std::time::SystemTime;
+
+use mta_sts_core::{Mode, TlsRptRecord};
+use mta_sts_net::dns::MxSet;
+
+use crate::rules::Findings;
+use crate::{PolicyReport, Publish};
+
+/// max_age suggested when the current one is missing or short: a week (RFC 8461 §3.2 expects
+/// weeks or more).
+const SUGGESTED_MAX_AGE: u32 = 604_800;
+
+/// Codes whose fix is a new or corrected policy file.
+const POLICY_FIXES: &[&str] = &[
+    "policy-invalid",
+    "policy-max-age-low",
+    "policy-mode-none",
+    "policy-http-status",
+    "policy-redirect",
+    "policy-content-type",
+    "policy-too-large",
+    "policy-host-unresolvable",
+    "mx-not-in-policy",
+    "mx-pattern-unused",
+];
+
+/// The records and policy to publish, for the errors and warnings found.
+pub(crate) fn suggest(
+    domain: &str,
+    findings: &Findings,
+    policy: Option<&PolicyReport>,
+    mx: Option<&MxSet>,
+    tlsrpt: Option<&TlsRptRecord>,
+) -> Publish {
+    let mut publish = Publish::default();
+    let real_mx: Vec<&str> = mx
+        .map(|m| m.hosts.iter().map(|(_, h)| h.as_str()).collect())
+        .unwrap_or_default();
+    let new_policy = POLICY_FIXES.iter().any(|code| findings.has(code)) && !real_mx.is_empty();
+    if new_policy {
+        let mode = match policy.and_then(|p| p.mode) {
+            Some(Mode::Enforce) => Mode::Enforce,
+            // Start (or restart) in testing: failures are reported before anything is refused.
+            _ => Mode::Testing,
+        };
+        let max_age = policy
+            .and_then(|p| p.max_age)
+            .filter(|age| *age >= SUGGESTED_MAX_AGE)
+            .unwrap_or(SUGGESTED_MAX_AGE);
+        let mut text = format!("version: STSv1\nmode: {mode}\n");
+        for host in &real_mx {
+            text.push_str(&format!("mx: {host}\n"));
+        }
+        text.push_str(&format!("max_age: {max_age}\n"));
+        publish.policy = Some(text);
+    }
+    // RFC 8461 §3.1: the id must change whenever the policy does, or senders keep the old one.
+    if new_policy
+        || [
+            "sts-record-missing",
+            "sts-record-multiple",
+            "sts-record-invalid",
+        ]
+        .iter()
+        .any(|c| findings.has(c))
+    {
+        publish.sts_record = Some(format!(
+            "_mta-sts.{domain}. IN TXT \"v=STSv1; id={}\"",
+            fresh_id()
+        ));
+    }
+    if ["tlsrpt-missing", "tlsrpt-multiple", "tlsrpt-invalid"]
+        .iter()
+        .any(|c| findings.has(c))
+    {
+        let rua = tlsrpt.map_or_else(
+            || format!("mailto:tlsrpt@{domain}"),
+            |r| {
+                r.rua
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            },
+        );
+        publish.tlsrpt_record = Some(format!(
+            "_smtp._tls.{domain}. IN TXT \"v=TLSRPTv1; rua={rua}\""
+        ));
+    }
+    publish
+}
+
+/// A policy id from the current time, as operators are told to use (`20261123T053000`).
+pub(crate) fn fresh_id() -> String {
+    let seconds = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+    mta_sts_core::report::Timestamp::from_unix_seconds(seconds)
+        .map(|t| {
+            t.to_string()
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .collect::<String>()
+        })
+        .map_or_else(|| "1".into(), |id| id.trim_end_matches('Z').to_string())
+}
