@@ -62,6 +62,13 @@ impl Checker {
             timed(fetch_policy(domain, &self.dns, &self.fetch)),
         );
 
+        // No answer to any of the three queries means the resolver, not the domain, is broken.
+        let incomplete = match (&sts_txt, &tlsrpt_txt, &mx) {
+            (Err(a), Err(b), Err(c)) if [a, b, c].iter().all(|e| e.is_unreachable()) => {
+                Some(format!("the DNS resolver did not answer: {a}"))
+            }
+            _ => None,
+        };
         let sts_record = check_sts_record(&mut findings, &sts_name, sts_txt);
         let tlsrpt_record = check_tlsrpt_record(&mut findings, &tlsrpt_name, tlsrpt_txt);
         // Without a record senders never fetch the policy, so its state is not reported.
@@ -143,6 +150,7 @@ impl Checker {
                 smtp: smtp_ms,
                 total: millis(started),
             },
+            incomplete,
         }
     }
 }

@@ -87,6 +87,9 @@ pub struct CheckReport {
     pub publish: Publish,
     /// Milliseconds spent, by part.
     pub timings_ms: Timings,
+    /// Set when the check could not run: the resolver answered none of the queries, so the
+    /// findings say nothing about the domain.
+    pub incomplete: Option<String>,
 }
 
 impl CheckReport {

@@ -91,6 +91,12 @@ impl DnsError {
         matches!(self, DnsError::NxDomain | DnsError::NoData)
     }
 
+    /// True when no answer came at all (timeout, or the resolver could not be reached): the
+    /// resolver, not the name, is the problem.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, DnsError::Timeout | DnsError::Transport(_))
+    }
+
     fn from_net(error: &NetError) -> DnsError {
         if error.is_nx_domain() {
             return DnsError::NxDomain;

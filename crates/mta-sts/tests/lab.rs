@@ -137,3 +137,39 @@ fn check_refuses_bad_input_with_status_2() {
         assert!(!output.stderr.is_empty());
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unicode_domains_are_checked_as_a_labels() {
+    let lab = Lab::start().await.expect("lab");
+    let output =
+        tokio::task::block_in_place(|| check(&lab, &["--json", "--no-smtp", "bücher.test"]));
+    let value: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(value["domain"], "xn--bcher-kva.test");
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "no such lab domain: sts-record-missing"
+    );
+    lab.shutdown().await;
+}
+
+#[test]
+fn unreachable_resolver_means_the_check_could_not_run() {
+    // A port nothing listens on: every query fails, so the result says nothing about the domain.
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("free port")
+        .port();
+    let resolver = format!("127.0.0.1:{port}");
+    let output = run(&[
+        "check",
+        "--no-smtp",
+        "--timeout",
+        "0.5",
+        "--resolver",
+        &resolver,
+        "example.com",
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("the check could not run"));
+}

@@ -69,6 +69,12 @@ pub fn run(args: &CheckArgs, json: bool) -> Result<Status, CommandError> {
         reports.iter().map(human).collect::<Vec<_>>().join("\n")
     };
     emit(&text)?;
+    if let Some(reason) = reports.iter().find_map(|r| r.incomplete.as_ref()) {
+        // Exit status 2: the check could not run, which says nothing about the domain.
+        return Err(CommandError::Setup(format!(
+            "the check could not run: {reason}"
+        )));
+    }
     Ok(if reports.iter().any(|r| r.verdict == Verdict::Fail) {
         Status::Invalid
     } else {
