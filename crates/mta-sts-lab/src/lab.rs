@@ -15,6 +15,8 @@ use std::{
 use hickory_server::Server;
 use rustls::{ServerConfig, crypto::CryptoProvider, server::ResolvesServerCert};
 use tokio::task::JoinSet;
+
+use crate::net::Ports;
 use tokio_rustls::TlsAcceptor;
 
 use crate::{
@@ -94,6 +96,16 @@ impl Lab {
     ///
     /// Nothing is started if a scenario is invalid ([`LabError::InvalidScenario`]).
     pub async fn start_with(scenarios: Vec<Scenario>, generated: usize) -> Result<Lab, LabError> {
+        Self::start_on(scenarios, generated, Ports::EPHEMERAL).await
+    }
+
+    /// Like [`Lab::start_with`], on the given ports ([`Ports::STANDARD`] for tools that only speak
+    /// to 53, 443 and 25).
+    pub async fn start_on(
+        scenarios: Vec<Scenario>,
+        generated: usize,
+        ports: Ports,
+    ) -> Result<Lab, LabError> {
         let generated: Vec<Scenario> = (1..=generated).map(self::generated).collect();
         let all = || scenarios.iter().chain(&generated);
         let plan = Plan::new(all())?;
@@ -101,7 +113,7 @@ impl Lab {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let ca = Arc::new(LabCa::generate(&provider)?);
 
-        let sockets = net::bind_all(&plan.own, plan.wants_ipv6).await?;
+        let sockets = net::bind_all(&plan.own, plan.wants_ipv6, ports).await?;
         let mut zone = ZoneBuilder::new(!sockets.ipv6).map_err(invalid("(lab zone)"))?;
         for scenario in all() {
             zone.add(scenario).map_err(invalid(scenario.name))?;

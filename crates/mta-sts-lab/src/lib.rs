@@ -36,6 +36,7 @@ pub use catalog::catalog;
 pub use error::{LabError, ScenarioProblem};
 pub use https::POLICY_PATH;
 pub use lab::Lab;
+pub use net::Ports;
 pub use scenario::{
     CertKind, DnsRecord, FINDING_CODES, HTTP_ONLY_ADDR, MxHost, PolicyHost, PolicyResponse,
     RecordData, SERVFAIL_DOMAIN, SHARED_ADDR, Scenario, SmtpBehaviour, TIMEOUT_DOMAIN,

@@ -62,14 +62,52 @@ pub(crate) struct Sockets {
     pub(crate) smtp_port: u16,
 }
 
-/// Binds everything, retrying with fresh ports when some other program holds one of them.
-pub(crate) async fn bind_all(own: &[OwnAddr], want_ipv6: bool) -> Result<Sockets, LabError> {
+/// The ports the lab's services listen on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ports {
+    /// DNS (UDP and TCP).
+    pub dns: u16,
+    /// HTTPS policy hosts.
+    pub https: u16,
+    /// Plain HTTP on the HTTP-only address.
+    pub http: u16,
+    /// SMTP servers.
+    pub smtp: u16,
+}
+
+impl Ports {
+    /// Ports chosen by the OS: any number of labs side by side, no privileges needed.
+    pub const EPHEMERAL: Ports = Ports {
+        dns: 0,
+        https: 0,
+        http: 0,
+        smtp: 0,
+    };
+
+    /// The real ports (53, 443, 80, 25), for tools that cannot be told another port (other
+    /// checkers, measured side by side). Needs privileges: run in a private network namespace.
+    pub const STANDARD: Ports = Ports {
+        dns: 53,
+        https: 443,
+        http: 80,
+        smtp: 25,
+    };
+}
+
+/// Binds everything, retrying with fresh ports when some other program holds an ephemeral one.
+pub(crate) async fn bind_all(
+    own: &[OwnAddr],
+    want_ipv6: bool,
+    ports: Ports,
+) -> Result<Sockets, LabError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match try_bind(own, want_ipv6).await {
+        match try_bind(own, want_ipv6, ports).await {
             Err(LabError::Bind { source, .. })
-                if source.kind() == io::ErrorKind::AddrInUse && attempt < ATTEMPTS =>
+                if source.kind() == io::ErrorKind::AddrInUse
+                    && attempt < ATTEMPTS
+                    && ports == Ports::EPHEMERAL =>
             {
                 continue;
             }
@@ -78,17 +116,17 @@ pub(crate) async fn bind_all(own: &[OwnAddr], want_ipv6: bool) -> Result<Sockets
     }
 }
 
-async fn try_bind(own: &[OwnAddr], want_ipv6: bool) -> Result<Sockets, LabError> {
+async fn try_bind(own: &[OwnAddr], want_ipv6: bool, ports: Ports) -> Result<Sockets, LabError> {
     let v4 = |ip: Ipv4Addr, port: u16| SocketAddr::new(IpAddr::V4(ip), port);
     let v6 = |port: u16| SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port);
     let mut held = Vec::new();
 
-    let addr = v4(SHARED_ADDR, 0);
+    let addr = v4(SHARED_ADDR, ports.dns);
     let dns_udp = UdpSocket::bind(addr).await.map_err(bind_error(addr))?;
     let dns_addr = dns_udp.local_addr().map_err(bind_error(addr))?;
     let dns_tcp = listen(dns_addr).await?;
 
-    let https_main = listen(v4(SHARED_ADDR, 0)).await?;
+    let https_main = listen(v4(SHARED_ADDR, ports.https)).await?;
     let https_port = port_of(&https_main)?;
     // The plain-HTTP address must refuse HTTPS: keep its HTTPS port bound and silent.
     held.push(hold(v4(HTTP_ONLY_ADDR, https_port))?);
@@ -106,15 +144,21 @@ async fn try_bind(own: &[OwnAddr], want_ipv6: bool) -> Result<Sockets, LabError>
         }
     }
 
-    let reservation = hold(v4(SHARED_ADDR, 0))?;
-    let http_port = reservation
-        .local_addr()
-        .map_err(bind_error(v4(SHARED_ADDR, 0)))?
-        .port();
-    held.push(reservation);
+    let http_port = if ports.http == 0 {
+        // Reserve the number on 127.0.0.1 too, so two labs never pick the same one.
+        let reservation = hold(v4(SHARED_ADDR, 0))?;
+        let port = reservation
+            .local_addr()
+            .map_err(bind_error(v4(SHARED_ADDR, 0)))?
+            .port();
+        held.push(reservation);
+        port
+    } else {
+        ports.http
+    };
     let http = listen(v4(HTTP_ONLY_ADDR, http_port)).await?;
 
-    let smtp_main = listen(v4(SHARED_ADDR, 0)).await?;
+    let smtp_main = listen(v4(SHARED_ADDR, ports.smtp)).await?;
     let smtp_port = port_of(&smtp_main)?;
     let mut smtp_shared = vec![smtp_main];
     if ipv6 {

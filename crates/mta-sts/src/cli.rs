@@ -36,6 +36,11 @@ pub enum Command {
         /// Keep the lab running after the table, and print how to point other commands at it.
         #[arg(long)]
         keep: bool,
+        /// Serve the lab on the real ports (DNS 53, HTTPS 443, HTTP 80, SMTP 25) instead of ports
+        /// the OS picks, for tools that cannot be told a port. Needs privileges: run it in a
+        /// private network namespace (`unshare -rn` or `unshare -mn` as root).
+        #[arg(long)]
+        standard_ports: bool,
     },
 
     /// Does an MX host match an `mx` pattern (RFC 8461 §4.1)? Exit 0 yes, 1 no.

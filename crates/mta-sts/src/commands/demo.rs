@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use mta_sts_check::{CheckReport, Checker, NetSettings};
-use mta_sts_lab::Lab;
+use mta_sts_lab::{Lab, Ports};
 use mta_sts_net::{AddressGuard, Trust};
 use serde::Serialize;
 
@@ -27,10 +27,15 @@ struct Outcome<'a> {
 }
 
 /// Runs the demo; exit 0 when every scenario behaved as declared.
-pub fn run(keep: bool, json: bool) -> Result<Status, CommandError> {
+pub fn run(keep: bool, standard_ports: bool, json: bool) -> Result<Status, CommandError> {
     runtime()?.block_on(async {
         let started = Instant::now();
-        let lab = Lab::start()
+        let ports = if standard_ports {
+            Ports::STANDARD
+        } else {
+            Ports::EPHEMERAL
+        };
+        let lab = Lab::start_on(mta_sts_lab::catalog(), 0, ports)
             .await
             .map_err(|e| CommandError::Setup(format!("cannot start the lab: {e}")))?;
         let trust =

@@ -72,7 +72,10 @@ pub fn run(cli: Cli) -> Result<Status, CommandError> {
         Command::Lint(target) => lint::run(target, cli.json),
         Command::Match { pattern, host } => match_host::run(&pattern, &host, cli.json),
         Command::Check(args) => check::run(&args, cli.json),
-        Command::Demo { keep } => demo::run(keep, cli.json),
+        Command::Demo {
+            keep,
+            standard_ports,
+        } => demo::run(keep, standard_ports, cli.json),
     }
 }
 
