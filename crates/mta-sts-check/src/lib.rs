@@ -20,6 +20,25 @@ pub use finding::{CODES, Finding, Section, Verdict, severity_of};
 use futures_util::future::join_all;
 use mta_sts_net::dns::Tlsa;
 pub use report::{CheckReport, PolicyReport, Publish, Timings};
+
+/// A check after its first stage ([`Checker::start`]); [`Checker::finish`] completes it.
+#[derive(Debug)]
+pub struct PartialCheck {
+    started: Instant,
+    findings: Findings,
+    report: CheckReport,
+}
+
+impl PartialCheck {
+    /// The report so far: every finding of the records, the policy, TLS-RPT and the MX set;
+    /// no MX host probed yet, nothing to publish yet.
+    pub fn snapshot(&self) -> CheckReport {
+        let mut report = self.report.clone();
+        report.findings = self.findings.clone().into_sorted();
+        report.verdict = Verdict::of(&report.findings);
+        report
+    }
+}
 use rules::{
     Findings, check_alignment, check_dane, check_mx_set, check_policy, check_probe,
     check_sts_record, check_tlsrpt_record, report_fetch_error,
@@ -51,6 +70,14 @@ impl Checker {
 
     /// Checks one domain (already normalised to A-labels).
     pub async fn check(&self, domain: &str) -> CheckReport {
+        let partial = self.start(domain).await;
+        self.finish(partial).await
+    }
+
+    /// The first stage of a check, for callers that show results as they come (the web page):
+    /// the DNS lookups and the policy fetch, with every finding they allow. The MX records and
+    /// their alignment with the policy are known; the MX hosts are not yet probed.
+    pub async fn start(&self, domain: &str) -> PartialCheck {
         let started = Instant::now();
         let mut findings = Findings::default();
         let sts_name = format!("_mta-sts.{domain}");
@@ -90,9 +117,46 @@ impl Checker {
         if let (Some(policy), Some(mx)) = (parsed, &mx) {
             check_alignment(&mut findings, policy, mx);
         }
-        let hosts: Vec<&str> = mx
+        PartialCheck {
+            started,
+            findings,
+            report: CheckReport {
+                domain: domain.to_string(),
+                verdict: Verdict::Pass,
+                findings: Vec::new(),
+                sts_record,
+                policy,
+                policy_error,
+                mx,
+                mx_hosts: Vec::new(),
+                tlsrpt_record,
+                dane: Vec::new(),
+                publish: Publish::default(),
+                timings_ms: Timings {
+                    sts_record: sts_ms,
+                    tlsrpt_record: tlsrpt_ms,
+                    mx: mx_ms,
+                    policy: policy_ms,
+                    smtp: 0,
+                    total: 0,
+                },
+                incomplete,
+            },
+        }
+    }
+
+    /// The second stage: probes every MX host (and looks up its TLSA records), then completes
+    /// the report.
+    pub async fn finish(&self, partial: PartialCheck) -> CheckReport {
+        let PartialCheck {
+            started,
+            mut findings,
+            mut report,
+        } = partial;
+        let hosts: Vec<String> = report
+            .mx
             .iter()
-            .flat_map(|set| set.hosts.iter().map(|(_, host)| host.as_str()))
+            .flat_map(|set| set.hosts.iter().map(|(_, host)| host.clone()))
             .collect();
         let probes = async {
             if self.probe_smtp {
@@ -117,41 +181,25 @@ impl Checker {
             check_probe(&mut findings, probe);
         }
         let dane: Vec<(String, Tlsa)> = hosts
-            .iter()
+            .into_iter()
             .zip(tlsa)
-            .filter_map(|(host, tlsa)| tlsa.ok().map(|t| (host.to_string(), t)))
+            .filter_map(|(host, tlsa)| tlsa.ok().map(|t| (host, t)))
             .collect();
         check_dane(&mut findings, &dane);
-        let publish = publish::suggest(
-            domain,
+        report.publish = publish::suggest(
+            &report.domain,
             &findings,
-            policy.as_ref(),
-            mx.as_ref(),
-            tlsrpt_record.as_ref(),
+            report.policy.as_ref(),
+            report.mx.as_ref(),
+            report.tlsrpt_record.as_ref(),
         );
-        let findings = findings.into_sorted();
-        CheckReport {
-            domain: domain.to_string(),
-            verdict: Verdict::of(&findings),
-            findings,
-            sts_record,
-            policy,
-            policy_error,
-            mx,
-            mx_hosts,
-            tlsrpt_record,
-            dane,
-            publish,
-            timings_ms: Timings {
-                sts_record: sts_ms,
-                tlsrpt_record: tlsrpt_ms,
-                mx: mx_ms,
-                policy: policy_ms,
-                smtp: smtp_ms,
-                total: millis(started),
-            },
-            incomplete,
-        }
+        report.findings = findings.into_sorted();
+        report.verdict = Verdict::of(&report.findings);
+        report.mx_hosts = mx_hosts;
+        report.dane = dane;
+        report.timings_ms.smtp = smtp_ms;
+        report.timings_ms.total = millis(started);
+        report
     }
 }
 

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::publish::fresh_id;
 use crate::{EXPIRY_WARNING_DAYS, Finding, PolicyReport, Section, severity_of};
 
-#[derive(Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Findings(Vec<Finding>);
 
 impl Findings {

@@ -140,3 +140,29 @@ async fn broken_setups_come_with_what_to_publish() {
     assert_eq!(missing.publish.policy, None);
     lab.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_check_in_two_stages_equals_one_check() {
+    let lab = Lab::start().await.expect("lab");
+    let checker = checker(&lab).await;
+    let domain = &lab.scenario("mx-wrong-name").expect("scenario").domain;
+    let partial = checker.start(domain).await;
+    let snapshot = partial.snapshot();
+    // The first stage knows the MX set but has not probed it.
+    assert!(snapshot.mx.as_ref().is_some_and(|mx| !mx.hosts.is_empty()));
+    assert!(snapshot.mx_hosts.is_empty() && !snapshot.has("mx-cert-hostname"));
+    assert!(snapshot.sts_record.is_some() && snapshot.policy.is_some());
+    let report = checker.finish(partial).await;
+    assert!(report.has("mx-cert-hostname"));
+    assert_eq!(
+        report.problem_codes(),
+        checker.check(domain).await.problem_codes()
+    );
+
+    let early = checker
+        .start(&lab.scenario("policy-404").expect("scenario").domain)
+        .await
+        .snapshot();
+    assert!(early.has("policy-http-status"));
+    lab.shutdown().await;
+}
