@@ -219,6 +219,11 @@ pub(crate) fn report_fetch_error(findings: &mut Findings, domain: &str, error: &
             "the policy body is not UTF-8 text",
             "save the policy as plain ASCII text",
         ),
+        FetchError::Blocked { address, class } => findings.add(
+            "policy-host-private",
+            format!("{host} resolves to {address}, a {} address that senders on the internet cannot reach; this checker does not connect to such addresses", class_name(*class)),
+            format!("point {host} at a public address serving the policy over HTTPS"),
+        ),
         other => findings.add("policy-fetch-failed", format!("fetching the policy from {host} failed: {other}"), serve),
     }
 }
@@ -500,9 +505,15 @@ pub(crate) fn check_probe(findings: &mut Findings, probe: &MxProbe) {
                 format!("publish an A/AAAA record for {host}, or remove it from the MX set"),
             );
         }
+        Some(ProbeError::Blocked { address, class }) => {
+            return findings.add(
+                "mx-host-private",
+                format!("the MX host {host} resolves to {address}, a {} address that senders on the internet cannot reach; this checker does not connect to such addresses", class_name(*class)),
+                format!("point {host} at a public address"),
+            );
+        }
         Some(
             error @ (ProbeError::Connect { .. }
-            | ProbeError::Blocked { .. }
             | ProbeError::Timeout {
                 step: Step::Connect | Step::Greeting,
             }
@@ -616,5 +627,20 @@ mod tests {
         );
         assert!(findings[0].message.contains("validated with DNSSEC"));
         assert!(findings[1].message.contains("did not validate"));
+    }
+}
+
+/// How an address class reads in a sentence.
+fn class_name(class: mta_sts_net::address_guard::AddressClass) -> &'static str {
+    use mta_sts_net::address_guard::AddressClass;
+    match class {
+        AddressClass::Unspecified => "unspecified",
+        AddressClass::Loopback => "loopback",
+        AddressClass::Private => "private (RFC 1918)",
+        AddressClass::SharedCgnat => "carrier-grade NAT (RFC 6598)",
+        AddressClass::LinkLocal => "link-local",
+        AddressClass::UniqueLocal => "unique-local (RFC 4193)",
+        AddressClass::Multicast => "multicast",
+        _ => "reserved",
     }
 }

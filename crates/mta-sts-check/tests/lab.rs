@@ -10,7 +10,11 @@ use mta_sts_lab::Lab;
 use mta_sts_net::{AddressGuard, Trust};
 
 async fn checker(lab: &Lab) -> Checker {
-    Checker::from_settings(&NetSettings {
+    Checker::from_settings(&settings(lab)).expect("checker")
+}
+
+fn settings(lab: &Lab) -> NetSettings {
+    NetSettings {
         resolver: Some(lab.dns_addr()),
         trust: Trust::only_pem(lab.ca_pem()).expect("lab CA"),
         https_port: lab.https_port(),
@@ -18,8 +22,7 @@ async fn checker(lab: &Lab) -> Checker {
         timeout: Duration::from_millis(1500),
         guard: AddressGuard::AllowAll,
         probe_smtp: true,
-    })
-    .expect("checker")
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -49,6 +52,20 @@ async fn every_scenario_gives_exactly_its_declared_codes() {
         assert_eq!(report.verdict, verdict, "{}", scenario.name);
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+
+    // A public checker (address guard on) refuses the lab's loopback addresses, with its own codes.
+    let mut settings = settings(&lab);
+    settings.guard = AddressGuard::PublicOnly;
+    let guarded = Checker::from_settings(&settings).expect("checker");
+    let report = guarded
+        .check(&lab.scenario("healthy-enforce").expect("scenario").domain)
+        .await;
+    assert!(
+        report.has("policy-host-private") && report.has("mx-host-private"),
+        "{:#?}",
+        report.findings
+    );
+    produced.extend(report.problem_codes());
 
     // The DNS failure domain produces the two lookup-failure codes no scenario can.
     let broken = checker.check("servfail.test").await;
