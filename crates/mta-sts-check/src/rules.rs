@@ -599,6 +599,21 @@ pub(crate) fn check_dane(findings: &mut Findings, dane: &[(String, mta_sts_net::
     }
 }
 
+/// How an address class reads in a sentence.
+fn class_name(class: mta_sts_net::address_guard::AddressClass) -> &'static str {
+    use mta_sts_net::address_guard::AddressClass;
+    match class {
+        AddressClass::Unspecified => "unspecified",
+        AddressClass::Loopback => "loopback",
+        AddressClass::Private => "private (RFC 1918)",
+        AddressClass::SharedCgnat => "carrier-grade NAT (RFC 6598)",
+        AddressClass::LinkLocal => "link-local",
+        AddressClass::UniqueLocal => "unique-local (RFC 4193)",
+        AddressClass::Multicast => "multicast",
+        _ => "reserved",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -627,20 +642,5 @@ mod tests {
         );
         assert!(findings[0].message.contains("validated with DNSSEC"));
         assert!(findings[1].message.contains("did not validate"));
-    }
-}
-
-/// How an address class reads in a sentence.
-fn class_name(class: mta_sts_net::address_guard::AddressClass) -> &'static str {
-    use mta_sts_net::address_guard::AddressClass;
-    match class {
-        AddressClass::Unspecified => "unspecified",
-        AddressClass::Loopback => "loopback",
-        AddressClass::Private => "private (RFC 1918)",
-        AddressClass::SharedCgnat => "carrier-grade NAT (RFC 6598)",
-        AddressClass::LinkLocal => "link-local",
-        AddressClass::UniqueLocal => "unique-local (RFC 4193)",
-        AddressClass::Multicast => "multicast",
-        _ => "reserved",
     }
 }
