@@ -340,3 +340,20 @@ async fn smtp_probe_classifies_every_failure() {
     );
     env.lab.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn extra_roots_come_from_a_pem_file() {
+    let lab = Lab::start().await.expect("lab");
+    let web_pki = Trust::web_pki().root_count();
+    let with_lab = Trust::web_pki_and_pem_file(lab.ca_file()).expect("the lab's CA file");
+    assert_eq!(with_lab.root_count(), web_pki + 1);
+
+    let missing = Trust::web_pki_and_pem_file(std::path::Path::new("/nonexistent/ca.pem"));
+    assert!(missing.is_err_and(|e| e.to_string().contains("cannot read CA file")));
+    let not_pem = std::env::temp_dir().join(format!("mta-sts-not-pem-{}", std::process::id()));
+    std::fs::write(&not_pem, "this is not a certificate\n").expect("write");
+    let refused = Trust::web_pki_and_pem_file(&not_pem);
+    let _ = std::fs::remove_file(&not_pem);
+    assert!(refused.is_err_and(|e| e.to_string().contains("no certificate found")));
+    lab.shutdown().await;
+}
