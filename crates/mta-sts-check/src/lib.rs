@@ -44,6 +44,11 @@ use rules::{
     check_sts_record, check_tlsrpt_record, report_fetch_error,
 };
 
+/// What a check from outside cannot see; every report (CLI, web page) ends with it.
+pub const CANNOT_PROVE: &str = "What this check cannot prove: how each sending server behaves. It shows what senders \
+will find (records, policy, certificates) from where it runs; whether they apply your policy, and \
+what failed on real deliveries, is what TLS-RPT reports tell you.";
+
 /// A certificate that expires within this many days is flagged.
 pub const EXPIRY_WARNING_DAYS: i64 = 14;
 

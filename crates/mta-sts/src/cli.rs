@@ -30,6 +30,9 @@ pub enum Command {
     /// certificate, TLS-RPT. Exit 0 no errors, 1 errors found, 2 the check could not run.
     Check(CheckArgs),
 
+    /// Serve the web checker: a page (`/?domain=`) and a JSON API (`/api/v1/check?domain=`).
+    Web(WebArgs),
+
     /// Boot the built-in lab (a simulated internet on loopback) and check every scenario in it.
     /// Exit 0 when every scenario behaved as declared.
     Demo {
@@ -41,6 +44,10 @@ pub enum Command {
         /// private network namespace (`unshare -rn` or `unshare -mn` as root).
         #[arg(long)]
         standard_ports: bool,
+        /// After the table, serve the web checker on the lab (private addresses allowed, the lab's
+        /// resolver only) and print the URL to open; runs until Ctrl-C.
+        #[arg(long)]
+        web: bool,
     },
 
     /// Does an MX host match an `mx` pattern (RFC 8461 §4.1)? Exit 0 yes, 1 no.
@@ -101,4 +108,37 @@ pub struct CheckArgs {
     /// The port MX hosts accept SMTP on (a lab's; senders always use 25).
     #[arg(long, value_name = "PORT", default_value_t = 25)]
     pub smtp_port: u16,
+}
+
+/// `mta-sts web`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct WebArgs {
+    /// The address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// The DNS resolver the checks use, `IP[:PORT]` (default: the system's).
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub resolver: Option<String>,
+    /// Extra trusted root certificates (PEM), added to the Web PKI roots.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// Allow checks to connect to loopback, private and other non-public addresses (a lab or an
+    /// intranet). Without it, a public checker cannot be used to probe the network it runs in.
+    #[arg(long)]
+    pub allow_private: bool,
+    /// Checks per minute allowed to one client address (cached results are free).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub rate: u32,
+    /// Checks running at once, at most; more get 429 Busy.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub max_concurrent: usize,
+    /// Time limit in seconds for the policy fetch and for each SMTP step.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub timeout: f64,
+    /// Time limit in seconds for a whole check.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub check_timeout: f64,
+    /// How long a result is reused for the same domain, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub cache_ttl: u64,
 }

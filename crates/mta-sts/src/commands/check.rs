@@ -1,13 +1,12 @@
 //! `mta-sts check DOMAIN...`: the audit, as a report a domain owner reads or JSON a script reads.
 
 use std::fmt::Write as _;
-use std::time::Duration;
 
 use mta_sts_check::{CheckReport, Checker, NetSettings, Section, Verdict};
 use mta_sts_core::{Severity, domain};
-use mta_sts_net::{AddressGuard, Trust};
+use mta_sts_net::AddressGuard;
 
-use super::{CommandError, emit, runtime, to_json};
+use super::{CommandError, emit, resolver, runtime, seconds, to_json, trust};
 use crate::cli::CheckArgs;
 use crate::exit::Status;
 
@@ -20,30 +19,15 @@ pub fn run(args: &CheckArgs, json: bool) -> Result<Status, CommandError> {
             domain::normalize(d).map_err(|e| CommandError::Argument(e.diagnostic().message.clone()))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    if !(args.timeout.is_finite() && args.timeout > 0.0 && args.timeout <= 600.0) {
-        return Err(CommandError::Argument(format!(
-            "--timeout {} is not between 0 and 600 seconds",
-            args.timeout
-        )));
-    }
-    let resolver = args
-        .resolver
-        .as_deref()
-        .map(mta_sts_net::dns::parse_upstream)
-        .transpose()
-        .map_err(|e| CommandError::Argument(e.to_string()))?;
-    let trust = match &args.ca_file {
-        Some(path) => {
-            Trust::web_pki_and_pem_file(path).map_err(|e| CommandError::Setup(e.to_string()))?
-        }
-        None => Trust::web_pki(),
-    };
+    let timeout = seconds("--timeout", args.timeout)?;
+    let resolver = resolver(args.resolver.as_deref())?;
+    let trust = trust(args.ca_file.as_deref())?;
     let settings = NetSettings {
         resolver,
         trust,
         https_port: args.https_port,
         smtp_port: args.smtp_port,
-        timeout: Duration::from_secs_f64(args.timeout),
+        timeout,
         // The CLI dials whatever DNS answers; the web checker turns the guard on.
         guard: AddressGuard::AllowAll,
         probe_smtp: !args.no_smtp,
@@ -81,11 +65,6 @@ pub fn run(args: &CheckArgs, json: bool) -> Result<Status, CommandError> {
         Status::Valid
     })
 }
-
-/// What a check from outside cannot see; said at the end of every human report.
-const CANNOT_PROVE: &str = "What this check cannot prove: how each sending server behaves. It shows what senders \
-will find (records, policy, certificates) from where it runs; whether they apply your policy, and \
-what failed on real deliveries, is what TLS-RPT reports tell you.";
 
 /// The report a domain owner reads: the verdict, then each part of the setup with what was seen
 /// and its findings, then what to publish.
@@ -148,7 +127,7 @@ pub fn human(report: &CheckReport) -> String {
             }
         }
     }
-    let _ = writeln!(out, "\n{CANNOT_PROVE}");
+    let _ = writeln!(out, "\n{}", mta_sts_check::CANNOT_PROVE);
     out
 }
 

@@ -27,7 +27,12 @@ struct Outcome<'a> {
 }
 
 /// Runs the demo; exit 0 when every scenario behaved as declared.
-pub fn run(keep: bool, standard_ports: bool, json: bool) -> Result<Status, CommandError> {
+pub fn run(
+    keep: bool,
+    standard_ports: bool,
+    web: bool,
+    json: bool,
+) -> Result<Status, CommandError> {
     runtime()?.block_on(async {
         let started = Instant::now();
         let ports = if standard_ports {
@@ -77,10 +82,26 @@ pub fn run(keep: bool, standard_ports: bool, json: bool) -> Result<Status, Comma
         let text = if json {
             to_json(&outcomes)?
         } else {
-            table(&lab, &outcomes, boot_ms, check_ms, keep)
+            table(&lab, &outcomes, boot_ms, check_ms, keep || web)
         };
         emit(&text)?;
-        if keep {
+        if web {
+            // The lab's resolver answers only for the lab, so allowing private addresses
+            // exposes nothing but the lab.
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .map_err(|e| CommandError::Setup(format!("cannot listen for the web checker: {e}")))?;
+            let address = listener.local_addr().map_err(|e| CommandError::Setup(e.to_string()))?;
+            let example = lab.scenarios().iter().find(|s| !s.expect.is_empty()).map_or("", |s| s.domain.as_str());
+            emit(&format!(
+                "\nThe web checker runs on the lab until Ctrl-C:\n  open  http://{address}/?domain={example}\n  api   http://{address}/api/v1/check?domain={example}\n"
+            ))?;
+            mta_sts_web::serve(listener, mta_sts_web::WebConfig::new(settings), async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .map_err(|e| CommandError::Setup(e.to_string()))?;
+        } else if keep {
             tokio::signal::ctrl_c()
                 .await
                 .map_err(|e| CommandError::Setup(format!("cannot wait for Ctrl-C: {e}")))?;

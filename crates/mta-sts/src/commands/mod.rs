@@ -4,6 +4,7 @@ mod check;
 mod demo;
 mod lint;
 mod match_host;
+mod web;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -75,7 +76,9 @@ pub fn run(cli: Cli) -> Result<Status, CommandError> {
         Command::Demo {
             keep,
             standard_ports,
-        } => demo::run(keep, standard_ports, cli.json),
+            web,
+        } => demo::run(keep, standard_ports, web, cli.json),
+        Command::Web(args) => web::run(&args),
     }
 }
 
@@ -105,4 +108,31 @@ fn runtime() -> Result<tokio::runtime::Runtime, CommandError> {
         .enable_all()
         .build()
         .map_err(|e| CommandError::Setup(format!("cannot start the async runtime: {e}")))
+}
+
+/// Reads a time limit in seconds from the command line.
+fn seconds(flag: &str, value: f64) -> Result<std::time::Duration, CommandError> {
+    if value.is_finite() && value > 0.0 && value <= 600.0 {
+        Ok(std::time::Duration::from_secs_f64(value))
+    } else {
+        Err(CommandError::Argument(format!(
+            "{flag} {value} is not between 0 and 600 seconds"
+        )))
+    }
+}
+
+/// The trust roots from `--ca-file`, or the Web PKI's alone.
+fn trust(ca_file: Option<&std::path::Path>) -> Result<mta_sts_net::Trust, CommandError> {
+    match ca_file {
+        Some(path) => mta_sts_net::Trust::web_pki_and_pem_file(path)
+            .map_err(|e| CommandError::Setup(e.to_string())),
+        None => Ok(mta_sts_net::Trust::web_pki()),
+    }
+}
+
+/// The resolver from `--resolver`, if given.
+fn resolver(text: Option<&str>) -> Result<Option<std::net::SocketAddr>, CommandError> {
+    text.map(mta_sts_net::dns::parse_upstream)
+        .transpose()
+        .map_err(|e| CommandError::Argument(e.to_string()))
 }

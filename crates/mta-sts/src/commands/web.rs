@@ -1,0 +1,49 @@
+//! `mta-sts web`: the web checker, a page and a JSON API, with the defences a public service needs.
+
+use std::time::Duration;
+
+use mta_sts_check::NetSettings;
+use mta_sts_net::AddressGuard;
+use mta_sts_web::WebConfig;
+
+use super::{CommandError, resolver, runtime, seconds, trust};
+use crate::cli::WebArgs;
+use crate::exit::Status;
+
+/// Serves until Ctrl-C.
+pub fn run(args: &WebArgs) -> Result<Status, CommandError> {
+    let settings = NetSettings {
+        resolver: resolver(args.resolver.as_deref())?,
+        trust: trust(args.ca_file.as_deref())?,
+        https_port: 443,
+        smtp_port: 25,
+        timeout: seconds("--timeout", args.timeout)?,
+        // A public checker must not become a way to probe the network it runs in.
+        guard: if args.allow_private {
+            AddressGuard::AllowAll
+        } else {
+            AddressGuard::PublicOnly
+        },
+        probe_smtp: true,
+    };
+    let mut config = WebConfig::new(settings);
+    config.rate_per_minute = args.rate;
+    config.max_concurrent_checks = args.max_concurrent.max(1);
+    config.cache_ttl = Duration::from_secs(args.cache_ttl);
+    config.check_timeout = seconds("--check-timeout", args.check_timeout)?;
+    runtime()?.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(|e| CommandError::Setup(format!("cannot listen on {}: {e}", args.listen)))?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| CommandError::Setup(e.to_string()))?;
+        eprintln!("mta-sts web: listening on http://{address}/ (Ctrl-C stops)");
+        mta_sts_web::serve(listener, config, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(|e| CommandError::Setup(e.to_string()))?;
+        Ok(Status::Valid)
+    })
+}
