@@ -62,6 +62,9 @@ pub struct WebConfig {
     pub cache_ttl: Duration,
     /// A whole check is cut off after this; more than zero. Default 30 s.
     pub check_timeout: Duration,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (for the per-client rate limit);
+    /// empty by default: the TCP peer is the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl WebConfig {
@@ -73,6 +76,7 @@ impl WebConfig {
             max_concurrent_checks: 8,
             cache_ttl: Duration::from_secs(60),
             check_timeout: Duration::from_secs(30),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -107,6 +111,7 @@ pub fn router(config: WebConfig) -> Result<axum::Router, WebError> {
         cache: cache::ResultCache::new(config.cache_ttl),
         metrics: metrics::Metrics::new(),
         check_timeout: config.check_timeout,
+        trusted_proxies: config.trusted_proxies,
     };
     Ok(routes::routes(Arc::new(state)))
 }

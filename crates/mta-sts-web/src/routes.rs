@@ -36,6 +36,7 @@ pub(crate) struct AppState {
     pub(crate) cache: ResultCache,
     pub(crate) metrics: Metrics,
     pub(crate) check_timeout: Duration,
+    pub(crate) trusted_proxies: Vec<IpAddr>,
 }
 
 /// The application's routes over `state`.
@@ -63,11 +64,32 @@ struct DomainQuery {
 /// another server), every client shares one bucket: stricter, never open.
 type Client = Option<Extension<ConnectInfo<SocketAddr>>>;
 
-fn client_ip(client: Client) -> IpAddr {
-    client.map_or(
+fn client_ip(state: &AppState, client: Client, headers: &HeaderMap) -> IpAddr {
+    let peer = client.map_or(
         IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         |Extension(ConnectInfo(addr))| addr.ip(),
-    )
+    );
+    forwarded_client(peer, headers, &state.trusted_proxies)
+}
+
+/// The client behind trusted reverse proxies: `X-Forwarded-For` is believed only when the peer is
+/// a trusted proxy, and read from the right (the hop the proxy itself added), skipping further
+/// trusted proxies; anything a client wrote further left could be forged.
+pub(crate) fn forwarded_client(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let hops: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map_while(|hop| hop.trim().parse::<IpAddr>().ok())
+        .collect();
+    hops.into_iter()
+        .rev()
+        .find(|hop| !trusted.contains(hop))
+        .unwrap_or(peer)
 }
 
 /// How a request for a check is served.
@@ -128,9 +150,11 @@ impl AppState {
 async fn api_check(
     State(state): State<Arc<AppState>>,
     client: Client,
+    headers: HeaderMap,
     query: Result<Query<DomainQuery>, QueryRejection>,
 ) -> Response {
-    match check_json(&state, client_ip(client), query).await {
+    let ip = client_ip(&state, client, &headers);
+    match check_json(&state, ip, query).await {
         Ok(response) => response,
         Err(error) => {
             state.count(&error);
@@ -199,6 +223,7 @@ fn add_retry_after(headers: &mut HeaderMap, error: &RequestError) {
 async fn page(
     State(state): State<Arc<AppState>>,
     client: Client,
+    headers: HeaderMap,
     query: Result<Query<DomainQuery>, QueryRejection>,
 ) -> Response {
     let raw = match query {
@@ -215,7 +240,7 @@ async fn page(
         Ok(domain) => domain,
         Err(error) => return page_error(&state, &error, raw.trim()),
     };
-    match state.admit(&domain, client_ip(client)) {
+    match state.admit(&domain, client_ip(&state, client, &headers)) {
         Err(error) => page_error(&state, &error, &domain),
         Ok(Admission::Cached(report, age)) => {
             let mut response = html(StatusCode::OK, page::complete(&report, Some(age)));
@@ -415,4 +440,57 @@ async fn security_headers(mut response: Response) -> Response {
         HeaderValue::from_static("no-referrer"),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(xff: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for value in xff {
+            headers.append(
+                "x-forwarded-for",
+                HeaderValue::from_str(value).expect("header"),
+            );
+        }
+        headers
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let proxy: IpAddr = "10.0.0.1".parse().expect("ip");
+        let client: IpAddr = "203.0.113.7".parse().expect("ip");
+        let forged: IpAddr = "198.51.100.1".parse().expect("ip");
+        // Not a trusted peer: the header is ignored.
+        assert_eq!(
+            forwarded_client(client, &headers(&["198.51.100.1"]), &[proxy]),
+            client
+        );
+        // A trusted proxy: the rightmost untrusted hop, not what the client forged on the left.
+        assert_eq!(
+            forwarded_client(proxy, &headers(&["198.51.100.1, 203.0.113.7"]), &[proxy]),
+            client
+        );
+        assert_eq!(
+            forwarded_client(proxy, &headers(&["198.51.100.1", "203.0.113.7"]), &[proxy]),
+            client
+        );
+        // Two proxies in a row.
+        let inner: IpAddr = "10.0.0.2".parse().expect("ip");
+        assert_eq!(
+            forwarded_client(proxy, &headers(&["203.0.113.7, 10.0.0.2"]), &[proxy, inner]),
+            client
+        );
+        // No header, or garbage: the proxy itself.
+        assert_eq!(forwarded_client(proxy, &headers(&[]), &[proxy]), proxy);
+        assert_eq!(
+            forwarded_client(proxy, &headers(&["not-an-ip"]), &[proxy]),
+            proxy
+        );
+        assert_ne!(
+            forwarded_client(proxy, &headers(&["198.51.100.1, 203.0.113.7"]), &[proxy]),
+            forged
+        );
+    }
 }

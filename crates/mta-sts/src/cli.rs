@@ -141,4 +141,8 @@ pub struct WebArgs {
     /// How long a result is reused for the same domain, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub cache_ttl: u64,
+    /// A reverse proxy in front of this server (repeatable): its `X-Forwarded-For` names the
+    /// client for the rate limit. Without it, every client behind a proxy shares one limit.
+    #[arg(long, value_name = "IP")]
+    pub trust_proxy: Vec<std::net::IpAddr>,
 }

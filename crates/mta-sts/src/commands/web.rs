@@ -31,6 +31,7 @@ pub fn run(args: &WebArgs) -> Result<Status, CommandError> {
     config.max_concurrent_checks = args.max_concurrent.max(1);
     config.cache_ttl = Duration::from_secs(args.cache_ttl);
     config.check_timeout = seconds("--check-timeout", args.check_timeout)?;
+    config.trusted_proxies = args.trust_proxy.clone();
     runtime()?.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
