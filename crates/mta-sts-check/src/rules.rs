@@ -103,12 +103,7 @@ pub(crate) fn check_sts_record(
             None
         }
         Discovery::Invalid { record, lint } => {
-            let problems: Vec<String> = lint
-                .diagnostics
-                .iter()
-                .filter(|d| d.is_error())
-                .map(|d| d.message.clone())
-                .collect();
+            let problems: Vec<String> = lint.errors().map(|d| d.message.clone()).collect();
             findings.add(
                 "sts-record-invalid",
                 format!(
@@ -241,21 +236,14 @@ pub(crate) fn check_policy(
         .collect();
     if announced {
         let errors: Vec<String> = lint
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
+            .errors()
             .map(|d| match d.line {
                 Some(line) => format!("line {line}: {}", d.message),
                 None => d.message.clone(),
             })
             .collect();
         if !errors.is_empty() {
-            let hints: Vec<String> = lint
-                .diagnostics
-                .iter()
-                .filter(|d| d.is_error())
-                .filter_map(|d| d.hint.clone())
-                .collect();
+            let hints: Vec<String> = lint.errors().filter_map(|d| d.hint.clone()).collect();
             findings.add(
                 "policy-invalid",
                 format!("senders reject the policy: {}", errors.join("; ")),

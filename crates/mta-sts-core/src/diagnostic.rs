@@ -150,7 +150,12 @@ impl<T> Lint<T> {
 
     /// The first error, if any.
     pub fn first_error(&self) -> Option<&Diagnostic> {
-        self.diagnostics.iter().find(|d| d.is_error())
+        self.errors().next()
+    }
+
+    /// The errors, in order.
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics.iter().filter(|d| d.is_error())
     }
 
     /// Whether any diagnostic has this code (used by tests and by callers that map codes).
