@@ -33,6 +33,23 @@ pub enum Command {
     /// Serve the web checker: a page (`/?domain=`) and a JSON API (`/api/v1/check?domain=`).
     Web(WebArgs),
 
+    /// Run the sender-side policy daemon Postfix asks over socketmap
+    /// (`smtp_tls_policy_maps = socketmap:inet:127.0.0.1:8461:postfix`).
+    Daemon(DaemonArgs),
+
+    /// Print the reply the daemon would give Postfix for a domain, and why.
+    /// Exit 0 when a policy applies (`OK`), 1 for `NOTFOUND`.
+    Query {
+        /// The next-hop domain (or a Postfix key such as `[mx.example.com]:25`).
+        domain: String,
+        /// The socketmap name, which selects a zone of the configuration.
+        #[arg(long, default_value = "postfix")]
+        zone: String,
+        /// Settings shared with `mta-sts daemon`.
+        #[command(flatten)]
+        daemon: DaemonArgs,
+    },
+
     /// Boot the built-in lab (a simulated internet on loopback) and check every scenario in it.
     /// Exit 0 when every scenario behaved as declared.
     Demo {
@@ -145,4 +162,27 @@ pub struct WebArgs {
     /// client for the rate limit. Without it, every client behind a proxy shares one limit.
     #[arg(long, value_name = "IP")]
     pub trust_proxy: Vec<std::net::IpAddr>,
+}
+
+/// `mta-sts daemon`'s settings; flags override the configuration file.
+#[derive(Debug, clap::Args)]
+pub struct DaemonArgs {
+    /// The TOML configuration (every option documented in the README).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where to listen: `IP:PORT` or `unix:PATH`.
+    #[arg(long, value_name = "ADDR|unix:PATH")]
+    pub listen: Option<String>,
+    /// The DNS resolver, `IP[:PORT]` (default: the system's).
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub resolver: Option<String>,
+    /// Extra trusted root certificates (PEM) for policy hosts.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// The policy cache: `memory` or `sqlite:PATH` (survives restarts).
+    #[arg(long, value_name = "memory|sqlite:PATH")]
+    pub cache: Option<String>,
+    /// The port policy hosts serve HTTPS on (a lab's; senders always use 443).
+    #[arg(long, value_name = "PORT")]
+    pub https_port: Option<u16>,
 }

@@ -1,6 +1,7 @@
 //! One module per command; each returns the exit status its result means.
 
 mod check;
+mod daemon;
 mod demo;
 mod lint;
 mod match_host;
@@ -79,6 +80,12 @@ pub fn run(cli: Cli) -> Result<Status, CommandError> {
             web,
         } => demo::run(keep, standard_ports, web, cli.json),
         Command::Web(args) => web::run(&args),
+        Command::Daemon(args) => daemon::run(&args),
+        Command::Query {
+            domain,
+            zone,
+            daemon,
+        } => daemon::query(&domain, &zone, &daemon, cli.json),
     }
 }
 

@@ -1,0 +1,298 @@
+//! What the daemon remembers per domain, and where: [`PolicyCache`] with an in-memory
+//! ([`MemoryCache`]) and an SQLite ([`SqliteCache`]) store, and [`TieredCache`], memory in front
+//! of a persistent store so that hits never wait on the disk.
+//!
+//! One [`CacheEntry`] per domain holds everything the resolver decides with: the last good
+//! policy (RFC 8461 §5.1: used until `max_age` after its fetch), when the TXT record was last
+//! checked, a negative entry ("no STSv1 record", a bounded TTL) and a backoff record (a failed
+//! fetch for one policy id is not retried for a while, RFC 8461 §3.3).
+
+mod memory;
+mod sqlite;
+mod tiered;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use mta_sts_core::Policy;
+use serde::Serialize;
+
+use crate::clock::Timestamp;
+
+pub use memory::MemoryCache;
+pub use sqlite::{SCHEMA_VERSION, SqliteCache};
+pub use tiered::TieredCache;
+
+/// A policy as fetched, with its id and lifetime. Cheap to clone (the body is shared).
+#[derive(Clone, PartialEq, Eq)]
+pub struct CachedPolicy(Arc<Stored>);
+
+#[derive(PartialEq, Eq)]
+struct Stored {
+    id: String,
+    body: String,
+    policy: Policy,
+    fetched_at: Timestamp,
+    expires_at: Timestamp,
+}
+
+impl CachedPolicy {
+    /// A policy body fetched at `fetched_at` for TXT id `id`; refused if a sender would refuse
+    /// the body (RFC 8461 §3.2).
+    pub fn new(
+        id: impl Into<String>,
+        body: impl Into<String>,
+        fetched_at: Timestamp,
+    ) -> Result<CachedPolicy, mta_sts_core::Error> {
+        let body = body.into();
+        let policy = Policy::parse(body.as_bytes())?;
+        // RFC 8461 §3.2: clients "SHOULD cache a policy for up to this value from last policy
+        // fetch time" — an unchanged TXT id confirms the policy but does not extend it.
+        let expires_at = fetched_at.plus(std::time::Duration::from_secs(u64::from(policy.max_age)));
+        Ok(CachedPolicy(Arc::new(Stored {
+            id: id.into(),
+            body,
+            policy,
+            fetched_at,
+            expires_at,
+        })))
+    }
+
+    /// The `id` of the `_mta-sts` TXT record the policy was fetched under.
+    pub fn id(&self) -> &str {
+        &self.0.id
+    }
+
+    /// The policy text as served.
+    pub fn body(&self) -> &str {
+        &self.0.body
+    }
+
+    /// The policy as a sender reads it.
+    pub fn policy(&self) -> &Policy {
+        &self.0.policy
+    }
+
+    /// When it was fetched.
+    pub fn fetched_at(&self) -> Timestamp {
+        self.0.fetched_at
+    }
+
+    /// When it stops being usable: `fetched_at + max_age`.
+    pub fn expires_at(&self) -> Timestamp {
+        self.0.expires_at
+    }
+
+    /// Whether it may still be applied at `now` (RFC 8461 §5.1).
+    pub fn is_valid_at(&self, now: Timestamp) -> bool {
+        now < self.0.expires_at
+    }
+}
+
+impl fmt::Debug for CachedPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CachedPolicy")
+            .field("id", &self.0.id)
+            .field("mode", &self.0.policy.mode)
+            .field("fetched_at", &self.0.fetched_at)
+            .field("expires_at", &self.0.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a domain is remembered as having no policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum NegativeReason {
+    /// No usable `v=STSv1` TXT record: none, several, or an invalid one (RFC 8461 §3.1).
+    NoRecord,
+    /// The TXT lookup failed (SERVFAIL, timeout).
+    LookupFailed {
+        /// What DNS said.
+        error: String,
+    },
+}
+
+/// "This domain has no policy", remembered until `until`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NegativeEntry {
+    /// Why.
+    pub reason: NegativeReason,
+    /// When it was learnt.
+    pub since: Timestamp,
+    /// When to ask again.
+    pub until: Timestamp,
+}
+
+/// A failed fetch for one policy id, not retried before `until` (RFC 8461 §3.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackoffEntry {
+    /// The TXT id whose policy could not be fetched; a new id may be fetched at once.
+    pub id: String,
+    /// Failures in a row for this id.
+    pub failures: u32,
+    /// When the last one happened.
+    pub last_failure: Timestamp,
+    /// No fetch for this id before this time.
+    pub until: Timestamp,
+    /// What went wrong the last time.
+    pub error: String,
+}
+
+/// Everything remembered about one domain.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CacheEntry {
+    /// The last good policy (possibly expired: [`CacheEntry::valid_policy`] filters).
+    pub policy: Option<CachedPolicy>,
+    /// When the `_mta-sts` TXT record was last looked up, whatever the answer.
+    pub checked_at: Option<Timestamp>,
+    /// A remembered "no policy".
+    pub negative: Option<NegativeEntry>,
+    /// A remembered fetch failure.
+    pub backoff: Option<BackoffEntry>,
+}
+
+impl CacheEntry {
+    /// The cached policy, if it has not expired at `now`.
+    pub fn valid_policy(&self, now: Timestamp) -> Option<&CachedPolicy> {
+        self.policy.as_ref().filter(|p| p.is_valid_at(now))
+    }
+
+    /// The negative entry, if it still holds at `now`.
+    pub fn negative_at(&self, now: Timestamp) -> Option<&NegativeEntry> {
+        self.negative.as_ref().filter(|n| now < n.until)
+    }
+
+    /// The backoff record, if it still holds at `now`.
+    pub fn backoff_at(&self, now: Timestamp) -> Option<&BackoffEntry> {
+        self.backoff.as_ref().filter(|b| now < b.until)
+    }
+
+    /// Whether nothing in the entry is of any use at `now`, so it can be dropped.
+    pub fn is_dead(&self, now: Timestamp) -> bool {
+        self.valid_policy(now).is_none()
+            && self.negative_at(now).is_none()
+            && self.backoff_at(now).is_none()
+    }
+}
+
+/// Why the cache could not be opened or used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CacheError {
+    /// The file could not be opened or prepared (permissions, a directory, a full disk).
+    #[error("cannot open the cache {}: {source}", path.display())]
+    Open {
+        /// The cache file.
+        path: PathBuf,
+        /// SQLite's reason.
+        source: rusqlite::Error,
+    },
+    /// The file is not an mta-sts cache (not SQLite at all, or another program's database). It
+    /// is left untouched: point `cache = "sqlite:..."` at another path.
+    #[error("{} is not an mta-sts cache: {reason}", path.display())]
+    NotACache {
+        /// The file.
+        path: PathBuf,
+        /// What it looks like instead.
+        reason: String,
+    },
+    /// The cache was written by a newer (or unknown) version of mta-sts. It is left untouched:
+    /// run the version that wrote it, or point the daemon at a new file.
+    #[error(
+        "the cache {} has schema version {found}; this mta-sts reads version {supported}",
+        path.display()
+    )]
+    UnknownVersion {
+        /// The file.
+        path: PathBuf,
+        /// The version found.
+        found: i64,
+        /// The version this build reads and writes.
+        supported: i64,
+    },
+    /// A read or write failed; the daemon carries on as if the entry were not cached.
+    #[error("cache {operation} failed: {source}")]
+    Sqlite {
+        /// What was being done (`get`, `put`, ...).
+        operation: &'static str,
+        /// SQLite's reason.
+        source: rusqlite::Error,
+    },
+    /// The worker thread running a blocking cache call died.
+    #[error("the cache worker failed: {0}")]
+    Worker(String),
+}
+
+/// A store of [`CacheEntry`]s by domain (lowercase A-labels).
+///
+/// Calls return boxed futures so that stores are interchangeable behind `Arc<dyn PolicyCache>`;
+/// a store that blocks (SQLite) does its work off the async threads.
+pub trait PolicyCache: Send + Sync + fmt::Debug {
+    /// The entry for `domain`, if any.
+    fn get<'a>(&'a self, domain: &'a str) -> BoxFuture<'a, Result<Option<CacheEntry>, CacheError>>;
+
+    /// Stores `entry` for `domain`, replacing any earlier one, atomically.
+    fn put<'a>(
+        &'a self,
+        domain: &'a str,
+        entry: CacheEntry,
+    ) -> BoxFuture<'a, Result<(), CacheError>>;
+
+    /// Forgets `domain`.
+    fn delete<'a>(&'a self, domain: &'a str) -> BoxFuture<'a, Result<(), CacheError>>;
+
+    /// Every entry, for the proactive refresh and for housekeeping.
+    fn scan(&self) -> BoxFuture<'_, Result<Vec<(String, CacheEntry)>, CacheError>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    const BODY: &str = "version: STSv1\nmode: enforce\nmx: mx.example.com\nmax_age: 86400\n";
+
+    #[test]
+    fn a_policy_expires_max_age_after_its_fetch() {
+        let fetched = Timestamp::from_unix_secs(1_000);
+        let policy = CachedPolicy::new("1", BODY, fetched).expect("valid policy");
+        assert_eq!(
+            policy.expires_at(),
+            fetched.plus(Duration::from_secs(86_400))
+        );
+        assert!(policy.is_valid_at(fetched.plus(Duration::from_secs(86_399))));
+        assert!(!policy.is_valid_at(fetched.plus(Duration::from_secs(86_400))));
+        assert!(CachedPolicy::new("1", "mode: enforce", fetched).is_err());
+    }
+
+    #[test]
+    fn an_entry_is_dead_when_nothing_in_it_holds() {
+        let t = Timestamp::from_unix_secs(1_000);
+        let later = t.plus(Duration::from_secs(100));
+        let mut entry = CacheEntry {
+            negative: Some(NegativeEntry {
+                reason: NegativeReason::NoRecord,
+                since: t,
+                until: t.plus(Duration::from_secs(50)),
+            }),
+            ..CacheEntry::default()
+        };
+        assert!(!entry.is_dead(t));
+        assert!(entry.is_dead(later));
+        entry.backoff = Some(BackoffEntry {
+            id: "1".into(),
+            failures: 1,
+            last_failure: t,
+            until: t.plus(Duration::from_secs(300)),
+            error: "404".into(),
+        });
+        assert!(!entry.is_dead(later));
+        entry.policy = CachedPolicy::new("1", BODY, t).ok();
+        assert!(!entry.is_dead(t.plus(Duration::from_secs(1_000))));
+        assert!(entry.is_dead(t.plus(Duration::from_secs(86_400))));
+    }
+}

@@ -1,0 +1,541 @@
+//! The persistent store: one SQLite file, one table, one row per domain.
+//!
+//! The file is opened in WAL mode with `synchronous=NORMAL`: a crash or power loss can lose the
+//! last few writes but never leaves a torn row, because every write is one transaction. That is
+//! the right trade for a cache — a lost write costs one more fetch. The schema version lives in
+//! `PRAGMA user_version` and the file is marked with an `application_id`, so a file written by a
+//! newer mta-sts, or by another program, is refused with a clear error and left untouched.
+//!
+//! SQLite calls block, so each runs on tokio's blocking pool; one connection behind a mutex is
+//! enough because the memory tier in front ([`super::TieredCache`]) serves the hits.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use futures_util::FutureExt as _;
+use futures_util::future::BoxFuture;
+use rusqlite::{Connection, ErrorCode, OptionalExtension as _, Row, params};
+
+use super::{
+    BackoffEntry, CacheEntry, CacheError, CachedPolicy, NegativeEntry, NegativeReason, PolicyCache,
+};
+use crate::clock::Timestamp;
+
+/// The schema version this build reads and writes (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Marks the file as an mta-sts cache (`PRAGMA application_id`): "MTSS".
+const APPLICATION_ID: i64 = 0x4d54_5353;
+
+const SCHEMA: &str = "
+CREATE TABLE policy_cache (
+    domain           TEXT PRIMARY KEY NOT NULL,
+    checked_at       INTEGER,
+    policy_id        TEXT,
+    policy_body      TEXT,
+    fetched_at       INTEGER,
+    expires_at       INTEGER,
+    negative_kind    TEXT,
+    negative_error   TEXT,
+    negative_since   INTEGER,
+    negative_until   INTEGER,
+    backoff_id       TEXT,
+    backoff_failures INTEGER,
+    backoff_last     INTEGER,
+    backoff_until    INTEGER,
+    backoff_error    TEXT
+)";
+
+const COLUMNS: &str = "domain, checked_at, policy_id, policy_body, fetched_at, expires_at, \
+     negative_kind, negative_error, negative_since, negative_until, \
+     backoff_id, backoff_failures, backoff_last, backoff_until, backoff_error";
+
+/// A [`PolicyCache`] in an SQLite file; survives restarts.
+#[derive(Debug, Clone)]
+pub struct SqliteCache {
+    path: PathBuf,
+    connection: Arc<Mutex<Connection>>,
+}
+
+impl SqliteCache {
+    /// Opens (or creates) the cache at `path`. Blocking: call it before serving, or from
+    /// `spawn_blocking`.
+    ///
+    /// A new or empty file gets the schema. A file that is not SQLite, belongs to another
+    /// program or has another schema version is refused and left exactly as it was.
+    pub fn open(path: &Path) -> Result<SqliteCache, CacheError> {
+        let open_error = |source| CacheError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let connection = Connection::open(path).map_err(open_error)?;
+        connection
+            .busy_timeout(Duration::from_secs(5))
+            .map_err(open_error)?;
+        // Read the header before writing anything, so a foreign file is never modified.
+        let header = connection
+            .pragma_query_value(None, "application_id", |row| row.get::<_, i64>(0))
+            .and_then(|app| {
+                connection
+                    .pragma_query_value(None, "user_version", |row| row.get::<_, i64>(0))
+                    .map(|version| (app, version))
+            });
+        let (application_id, version) = match header {
+            Ok(header) => header,
+            Err(e) if e.sqlite_error_code() == Some(ErrorCode::NotADatabase) => {
+                return Err(CacheError::NotACache {
+                    path: path.to_path_buf(),
+                    reason: "the file is not an SQLite database".into(),
+                });
+            }
+            Err(e) => return Err(open_error(e)),
+        };
+        let fresh = application_id == 0 && version == 0;
+        if fresh {
+            let tables: i64 = connection
+                .query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))
+                .map_err(open_error)?;
+            if tables > 0 {
+                return Err(CacheError::NotACache {
+                    path: path.to_path_buf(),
+                    reason: format!("it is another program's database ({tables} schema objects)"),
+                });
+            }
+        } else if application_id != APPLICATION_ID {
+            return Err(CacheError::NotACache {
+                path: path.to_path_buf(),
+                reason: format!("its application_id is 0x{application_id:08x}"),
+            });
+        } else if version != SCHEMA_VERSION {
+            return Err(CacheError::UnknownVersion {
+                path: path.to_path_buf(),
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        connection
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))
+            .map_err(open_error)?;
+        connection
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(open_error)?;
+        let mut connection = connection;
+        if fresh {
+            // One transaction: an interrupted first start leaves an empty file, not half a
+            // schema.
+            let tx = connection.transaction().map_err(open_error)?;
+            tx.execute_batch(SCHEMA).map_err(open_error)?;
+            tx.pragma_update(None, "application_id", APPLICATION_ID)
+                .map_err(open_error)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+                .map_err(open_error)?;
+            tx.commit().map_err(open_error)?;
+        }
+        Ok(SqliteCache {
+            path: path.to_path_buf(),
+            connection: Arc::new(Mutex::new(connection)),
+        })
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `work` on the blocking pool with the connection.
+    fn run<T, F>(
+        &self,
+        operation: &'static str,
+        work: F,
+    ) -> BoxFuture<'static, Result<T, CacheError>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let connection = Arc::clone(&self.connection);
+        async move {
+            tokio::task::spawn_blocking(move || {
+                // A panic inside a call leaves no transaction open (it is rolled back on drop),
+                // so a poisoned connection is still consistent.
+                let mut connection = connection.lock().unwrap_or_else(PoisonError::into_inner);
+                work(&mut connection)
+            })
+            .await
+            .map_err(|e| CacheError::Worker(e.to_string()))?
+            .map_err(|source| CacheError::Sqlite { operation, source })
+        }
+        .boxed()
+    }
+}
+
+impl PolicyCache for SqliteCache {
+    fn get<'a>(&'a self, domain: &'a str) -> BoxFuture<'a, Result<Option<CacheEntry>, CacheError>> {
+        let domain = domain.to_string();
+        self.run("get", move |connection| {
+            connection
+                .query_row(
+                    &format!("SELECT {COLUMNS} FROM policy_cache WHERE domain = ?1"),
+                    [&domain],
+                    |row| read_row(row).map(|(_, entry)| entry),
+                )
+                .optional()
+        })
+    }
+
+    fn put<'a>(
+        &'a self,
+        domain: &'a str,
+        entry: CacheEntry,
+    ) -> BoxFuture<'a, Result<(), CacheError>> {
+        let domain = domain.to_string();
+        self.run("put", move |connection| {
+            let tx = connection.transaction()?;
+            write_row(&tx, &domain, &entry)?;
+            tx.commit()
+        })
+    }
+
+    fn delete<'a>(&'a self, domain: &'a str) -> BoxFuture<'a, Result<(), CacheError>> {
+        let domain = domain.to_string();
+        self.run("delete", move |connection| {
+            connection
+                .execute("DELETE FROM policy_cache WHERE domain = ?1", [&domain])
+                .map(drop)
+        })
+    }
+
+    fn scan(&self) -> BoxFuture<'_, Result<Vec<(String, CacheEntry)>, CacheError>> {
+        self.run("scan", |connection| {
+            let mut statement =
+                connection.prepare(&format!("SELECT {COLUMNS} FROM policy_cache"))?;
+            let rows = statement.query_map([], read_row)?;
+            rows.collect()
+        })
+    }
+}
+
+fn to_sql(t: Timestamp) -> i64 {
+    i64::try_from(t.as_unix_secs()).unwrap_or(i64::MAX)
+}
+
+fn from_sql(secs: i64) -> Timestamp {
+    Timestamp::from_unix_secs(u64::try_from(secs).unwrap_or(0))
+}
+
+fn write_row(
+    tx: &rusqlite::Transaction<'_>,
+    domain: &str,
+    entry: &CacheEntry,
+) -> rusqlite::Result<()> {
+    let policy = entry.policy.as_ref();
+    let negative = entry.negative.as_ref();
+    let backoff = entry.backoff.as_ref();
+    let (negative_kind, negative_error) = match negative.map(|n| &n.reason) {
+        None => (None, None),
+        Some(NegativeReason::NoRecord) => (Some("no-record"), None),
+        Some(NegativeReason::LookupFailed { error }) => {
+            (Some("lookup-failed"), Some(error.as_str()))
+        }
+    };
+    tx.execute(
+        &format!(
+            "INSERT OR REPLACE INTO policy_cache ({COLUMNS}) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+        ),
+        params![
+            domain,
+            entry.checked_at.map(to_sql),
+            policy.map(CachedPolicy::id),
+            policy.map(CachedPolicy::body),
+            policy.map(|p| to_sql(p.fetched_at())),
+            policy.map(|p| to_sql(p.expires_at())),
+            negative_kind,
+            negative_error,
+            negative.map(|n| to_sql(n.since)),
+            negative.map(|n| to_sql(n.until)),
+            backoff.map(|b| b.id.as_str()),
+            backoff.map(|b| b.failures),
+            backoff.map(|b| to_sql(b.last_failure)),
+            backoff.map(|b| to_sql(b.until)),
+            backoff.map(|b| b.error.as_str()),
+        ],
+    )?;
+    Ok(())
+}
+
+fn read_row(row: &Row<'_>) -> rusqlite::Result<(String, CacheEntry)> {
+    let domain: String = row.get(0)?;
+    let checked_at: Option<i64> = row.get(1)?;
+    let policy_id: Option<String> = row.get(2)?;
+    let policy_body: Option<String> = row.get(3)?;
+    let fetched_at: Option<i64> = row.get(4)?;
+    // Column 5 (expires_at) is derived from the body and fetched_at on load; it is stored for
+    // people inspecting the file.
+    let negative_kind: Option<String> = row.get(6)?;
+    let negative_error: Option<String> = row.get(7)?;
+    let negative_since: Option<i64> = row.get(8)?;
+    let negative_until: Option<i64> = row.get(9)?;
+    let backoff_id: Option<String> = row.get(10)?;
+    let backoff_failures: Option<u32> = row.get(11)?;
+    let backoff_last: Option<i64> = row.get(12)?;
+    let backoff_until: Option<i64> = row.get(13)?;
+    let backoff_error: Option<String> = row.get(14)?;
+
+    // A stored body the current parser refuses (it was accepted when fetched) is dropped rather
+    // than failing the whole row: the domain is simply looked up again.
+    let policy = match (policy_id, policy_body, fetched_at) {
+        (Some(id), Some(body), Some(fetched)) => {
+            CachedPolicy::new(id, body, from_sql(fetched)).ok()
+        }
+        _ => None,
+    };
+    let negative = match (negative_kind.as_deref(), negative_since, negative_until) {
+        (Some(kind), Some(since), Some(until)) => {
+            let reason = match kind {
+                "no-record" => Some(NegativeReason::NoRecord),
+                "lookup-failed" => Some(NegativeReason::LookupFailed {
+                    error: negative_error.unwrap_or_default(),
+                }),
+                _ => None,
+            };
+            reason.map(|reason| NegativeEntry {
+                reason,
+                since: from_sql(since),
+                until: from_sql(until),
+            })
+        }
+        _ => None,
+    };
+    let backoff = match (backoff_id, backoff_failures, backoff_last, backoff_until) {
+        (Some(id), Some(failures), Some(last), Some(until)) => Some(BackoffEntry {
+            id,
+            failures,
+            last_failure: from_sql(last),
+            until: from_sql(until),
+            error: backoff_error.unwrap_or_default(),
+        }),
+        _ => None,
+    };
+    Ok((
+        domain,
+        CacheEntry {
+            policy,
+            checked_at: checked_at.map(from_sql),
+            negative,
+            backoff,
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    const BODY: &str =
+        "version: STSv1\nmode: enforce\nmx: mx.example.com\nmx: *.example.net\nmax_age: 604800\n";
+
+    /// A private directory removed when dropped.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new() -> TempDir {
+            static N: AtomicUsize = AtomicUsize::new(0);
+            let dir = std::env::temp_dir().join(format!(
+                "mta-sts-policyd-sqlite-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::SeqCst)
+            ));
+            std::fs::create_dir_all(&dir).expect("temp dir");
+            TempDir(dir)
+        }
+
+        fn file(&self, name: &str) -> PathBuf {
+            self.0.join(name)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn full_entry() -> CacheEntry {
+        let t = Timestamp::from_unix_secs(1_700_000_000);
+        CacheEntry {
+            policy: CachedPolicy::new("20260101T000000", BODY, t).ok(),
+            checked_at: Some(t.plus(Duration::from_secs(60))),
+            negative: Some(NegativeEntry {
+                reason: NegativeReason::LookupFailed {
+                    error: "SERVFAIL".into(),
+                },
+                since: t,
+                until: t.plus(Duration::from_secs(300)),
+            }),
+            backoff: Some(BackoffEntry {
+                id: "20260201T000000".into(),
+                failures: 2,
+                last_failure: t,
+                until: t.plus(Duration::from_secs(600)),
+                error: "HTTP 404".into(),
+            }),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn entries_round_trip_and_survive_a_restart() {
+        let dir = TempDir::new();
+        let path = dir.file("cache.db");
+        {
+            let cache = SqliteCache::open(&path).expect("new cache");
+            cache.put("example.com", full_entry()).await.expect("put");
+            let negative_only = CacheEntry {
+                negative: Some(NegativeEntry {
+                    reason: NegativeReason::NoRecord,
+                    since: Timestamp::from_unix_secs(5),
+                    until: Timestamp::from_unix_secs(305),
+                }),
+                ..CacheEntry::default()
+            };
+            cache.put("none.example", negative_only).await.expect("put");
+            cache
+                .put("gone.example", CacheEntry::default())
+                .await
+                .expect("put");
+            cache.delete("gone.example").await.expect("delete");
+        }
+        let reopened = SqliteCache::open(&path).expect("existing cache");
+        assert_eq!(
+            reopened.get("example.com").await.expect("get"),
+            Some(full_entry())
+        );
+        assert_eq!(reopened.get("gone.example").await.expect("get"), None);
+        let mut domains: Vec<String> = reopened
+            .scan()
+            .await
+            .expect("scan")
+            .into_iter()
+            .map(|(domain, _)| domain)
+            .collect();
+        domains.sort();
+        assert_eq!(domains, ["example.com", "none.example"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_interrupted_write_leaves_the_previous_entry() {
+        let dir = TempDir::new();
+        let path = dir.file("cache.db");
+        let cache = SqliteCache::open(&path).expect("new cache");
+        cache.put("example.com", full_entry()).await.expect("put");
+        {
+            // Another writer dies halfway through a transaction: its change is rolled back.
+            let mut raw = Connection::open(&path).expect("raw connection");
+            let tx = raw.transaction().expect("transaction");
+            tx.execute(
+                "UPDATE policy_cache SET policy_body = 'garbage', policy_id = NULL",
+                [],
+            )
+            .expect("update");
+            drop(tx);
+        }
+        drop(cache);
+        let reopened = SqliteCache::open(&path).expect("reopen");
+        assert_eq!(
+            reopened.get("example.com").await.expect("get"),
+            Some(full_entry())
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_not_sqlite_is_refused_and_kept() {
+        let dir = TempDir::new();
+        let path = dir.file("cache.db");
+        let garbage = b"this is not a database, it is somebody's notes\n".repeat(200);
+        std::fs::write(&path, &garbage).expect("write");
+        let error = SqliteCache::open(&path).expect_err("garbage");
+        assert!(matches!(error, CacheError::NotACache { .. }), "{error:?}");
+        assert_eq!(std::fs::read(&path).expect("still there"), garbage);
+    }
+
+    #[test]
+    fn another_programs_database_is_refused_and_kept() {
+        let dir = TempDir::new();
+        let path = dir.file("other.db");
+        {
+            let other = Connection::open(&path).expect("other db");
+            other
+                .execute_batch(
+                    "CREATE TABLE notes (text TEXT); INSERT INTO notes VALUES ('keep me');",
+                )
+                .expect("schema");
+        }
+        let before = std::fs::read(&path).expect("read");
+        let error = SqliteCache::open(&path).expect_err("foreign");
+        assert!(matches!(error, CacheError::NotACache { .. }), "{error:?}");
+        assert_eq!(std::fs::read(&path).expect("still there"), before);
+        {
+            let marked = Connection::open(&path).expect("other db");
+            marked
+                .pragma_update(None, "application_id", 42)
+                .expect("pragma");
+        }
+        let error = SqliteCache::open(&path).expect_err("foreign");
+        assert!(matches!(error, CacheError::NotACache { .. }), "{error:?}");
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_and_kept() {
+        let dir = TempDir::new();
+        let path = dir.file("cache.db");
+        drop(SqliteCache::open(&path).expect("new cache"));
+        {
+            let raw = Connection::open(&path).expect("raw");
+            raw.pragma_update(None, "user_version", 99).expect("pragma");
+        }
+        let error = SqliteCache::open(&path).expect_err("newer schema");
+        assert!(
+            matches!(
+                error,
+                CacheError::UnknownVersion {
+                    found: 99,
+                    supported: SCHEMA_VERSION,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        let raw = Connection::open(&path).expect("raw");
+        let tables: i64 = raw
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'policy_cache'",
+                [],
+                |row| row.get(0),
+            )
+            .expect("query");
+        assert_eq!(tables, 1);
+    }
+
+    #[test]
+    fn a_directory_is_an_open_error() {
+        let dir = TempDir::new();
+        let error = SqliteCache::open(&dir.0).expect_err("a directory");
+        assert!(matches!(error, CacheError::Open { .. }), "{error:?}");
+    }
+
+    #[test]
+    fn an_empty_file_becomes_a_cache_in_wal_mode() {
+        let dir = TempDir::new();
+        let path = dir.file("cache.db");
+        std::fs::write(&path, b"").expect("touch");
+        let cache = SqliteCache::open(&path).expect("empty file");
+        assert_eq!(cache.path(), path);
+        let raw = Connection::open(&path).expect("raw");
+        let mode: String = raw
+            .pragma_query_value(None, "journal_mode", |row| row.get(0))
+            .expect("journal mode");
+        assert_eq!(mode, "wal");
+    }
+}

@@ -1,0 +1,603 @@
+//! The daemon's TOML configuration. Every option has a default, so an empty file is a working
+//! configuration; an unknown key is an error that names it (a typo must not silently fall back to
+//! a default). [`EXAMPLE`] shows every option with its default.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, de::Error as _};
+
+use crate::error::PolicydError;
+
+/// Every option, with its default value, as a commented TOML file.
+pub const EXAMPLE: &str = r#"# mta-sts daemon: a Postfix socketmap server answering smtp_tls_policy_maps lookups with
+# MTA-STS (RFC 8461) policies. Every value below is the default.
+#
+# Postfix main.cf:
+#   smtp_tls_policy_maps = socketmap:inet:127.0.0.1:8461:postfix
+
+# "IP:PORT", or "unix:PATH" for a unix socket (for a chrooted Postfix, put it under the
+# chroot, e.g. "unix:/var/spool/postfix/mta-sts/socketmap", and use
+# smtp_tls_policy_maps = socketmap:unix:mta-sts/socketmap:postfix).
+listen = "127.0.0.1:8461"
+# File mode of the unix socket, set right after it is bound (ignored for TCP). Octal:
+# 0o660 or "0660". Unset: whatever the umask gives.
+# socket_mode = 0o660
+# Connections served at once; more wait in the listen backlog.
+max_connections = 1024
+# Seconds the daemon waits, once told to stop, for in-flight requests.
+shutdown_timeout = 20
+
+# Recursive resolver "IP" or "IP:PORT"; unset: the system's (/etc/resolv.conf).
+# resolver = "127.0.0.1:53"
+# Extra trusted roots (PEM) for policy hosts, added to the Web PKI roots.
+# ca_file = "/etc/mta-sts/extra-roots.pem"
+# The port policy hosts are fetched from; only test labs change it.
+https_port = 443
+
+# "memory", or "sqlite:PATH" to keep policies across restarts (RFC 8461 §5.1: a policy
+# learnt before an attack still protects during it).
+cache = "memory"
+# Domains kept in memory (the whole cache for "memory", the front of "sqlite:...").
+cache_size = 10000
+# Seconds a cached policy is served without checking the _mta-sts TXT id again.
+check_interval = 60
+# Seconds a domain without an STSv1 TXT record is remembered as having no policy.
+negative_ttl = 300
+# Seconds before a failed policy fetch for the same id is retried (RFC 8461 §3.3: five
+# minutes or more), doubling after each further failure up to backoff_max.
+backoff = 300
+backoff_max = 3600
+
+[refresh]
+# Refetch cached policies in the background before they expire (RFC 8461 §3.3).
+enabled = true
+# Seconds between refresh passes (the first runs at start-up).
+interval = 3600
+# Refetch a policy once it is this many seconds old (or half its max_age, if less).
+refetch_after = 86400
+# Domains refreshed at once.
+concurrency = 16
+
+# The zone for any socketmap name not listed under [zones].
+[default_zone]
+# Enforce policies in "testing" mode as if they said "enforce" (not RFC compliant).
+strict_testing = false
+# Seconds for each DNS lookup and for the whole policy fetch.
+timeout = 4
+# Add servername=hostname so Postfix sends SNI (Postfix 3.4 and later).
+require_sni = true
+# Add TLSRPT policy attributes for Postfix's TLS reporting (Postfix 3.10 and later).
+tlsrpt = false
+
+# A zone per socketmap name: smtp_tls_policy_maps = socketmap:inet:127.0.0.1:8461:strict
+# Options not given take the defaults above (not the default_zone's values).
+# [zones.strict]
+# strict_testing = true
+"#;
+
+/// Where the daemon listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListenAddr {
+    /// A TCP address.
+    Tcp(SocketAddr),
+    /// A unix socket path.
+    Unix(PathBuf),
+}
+
+impl FromStr for ListenAddr {
+    type Err = String;
+
+    /// `IP:PORT` (`[::1]:8461` for IPv6) or `unix:PATH`.
+    fn from_str(text: &str) -> Result<ListenAddr, String> {
+        if let Some(path) = text.strip_prefix("unix:") {
+            if path.is_empty() {
+                return Err("`unix:` needs a socket path".into());
+            }
+            return Ok(ListenAddr::Unix(PathBuf::from(path)));
+        }
+        text.parse()
+            .map(ListenAddr::Tcp)
+            .map_err(|_| format!("`{text}` is neither IP:PORT (e.g. 127.0.0.1:8461) nor unix:PATH"))
+    }
+}
+
+impl fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ListenAddr::Tcp(addr) => write!(f, "{addr}"),
+            ListenAddr::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ListenAddr {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<ListenAddr, D::Error> {
+        String::deserialize(deserializer)?
+            .parse()
+            .map_err(D::Error::custom)
+    }
+}
+
+/// Where cached policies live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheKind {
+    /// In memory only.
+    Memory,
+    /// In an SQLite file, with a memory tier in front.
+    Sqlite(PathBuf),
+}
+
+impl FromStr for CacheKind {
+    type Err = String;
+
+    /// `memory` or `sqlite:PATH`.
+    fn from_str(text: &str) -> Result<CacheKind, String> {
+        match text.split_once(':') {
+            None if text == "memory" => Ok(CacheKind::Memory),
+            Some(("sqlite", path)) if !path.is_empty() => {
+                Ok(CacheKind::Sqlite(PathBuf::from(path)))
+            }
+            _ => Err(format!("`{text}` is neither `memory` nor `sqlite:PATH`")),
+        }
+    }
+}
+
+impl fmt::Display for CacheKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CacheKind::Memory => f.write_str("memory"),
+            CacheKind::Sqlite(path) => write!(f, "sqlite:{}", path.display()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for CacheKind {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<CacheKind, D::Error> {
+        String::deserialize(deserializer)?
+            .parse()
+            .map_err(D::Error::custom)
+    }
+}
+
+/// A unix socket's file mode (permission bits only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketMode(u32);
+
+impl SocketMode {
+    /// The permission bits, e.g. `0o660`.
+    pub fn bits(self) -> u32 {
+        self.0
+    }
+}
+
+impl TryFrom<u32> for SocketMode {
+    type Error = String;
+
+    fn try_from(bits: u32) -> Result<SocketMode, String> {
+        if bits > 0o777 {
+            // 660 written in decimal is 0o1224: almost certainly meant as octal.
+            return Err(format!(
+                "{bits} is not a file mode; write it in octal, e.g. 0o660 or \"0660\""
+            ));
+        }
+        Ok(SocketMode(bits))
+    }
+}
+
+impl FromStr for SocketMode {
+    type Err = String;
+
+    /// Octal digits, with or without a leading `0` or `0o`: `"0660"`, `"660"`, `"0o660"`.
+    fn from_str(text: &str) -> Result<SocketMode, String> {
+        let digits = text.strip_prefix("0o").unwrap_or(text);
+        let bits = u32::from_str_radix(digits, 8)
+            .map_err(|_| format!("\"{text}\" is not an octal file mode such as \"0660\""))?;
+        SocketMode::try_from(bits)
+    }
+}
+
+impl<'de> Deserialize<'de> for SocketMode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<SocketMode, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Number(u32),
+            Text(String),
+        }
+        match Written::deserialize(deserializer)? {
+            Written::Number(bits) => SocketMode::try_from(bits),
+            Written::Text(text) => text.parse(),
+        }
+        .map_err(D::Error::custom)
+    }
+}
+
+/// How requests for one socketmap name are answered.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Zone {
+    /// Answer `testing` policies as if they were `enforce` (not RFC 8461 behaviour: §5 says
+    /// testing-mode failures must not stop delivery).
+    pub strict_testing: bool,
+    /// The limit for each DNS lookup and for the whole policy fetch.
+    #[serde(deserialize_with = "seconds")]
+    pub timeout: Duration,
+    /// Add `servername=hostname` (Postfix 3.4+ sends SNI; RFC 8461 §4.2 expects it).
+    pub require_sni: bool,
+    /// Add the TLSRPT policy attributes Postfix 3.10+ reports with.
+    pub tlsrpt: bool,
+}
+
+impl Default for Zone {
+    fn default() -> Zone {
+        Zone {
+            strict_testing: false,
+            timeout: Duration::from_secs(4),
+            require_sni: true,
+            tlsrpt: false,
+        }
+    }
+}
+
+/// The background refresh of cached policies (RFC 8461 §3.3: "MTAs SHOULD proactively refresh
+/// cached policies before they expire").
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RefreshConfig {
+    /// Whether [`crate::Daemon::serve`] runs refresh passes.
+    pub enabled: bool,
+    /// Time between passes.
+    #[serde(deserialize_with = "seconds")]
+    pub interval: Duration,
+    /// A policy older than this (or than half its `max_age`, if less) is refetched.
+    #[serde(deserialize_with = "seconds")]
+    pub refetch_after: Duration,
+    /// Domains refreshed at once.
+    pub concurrency: usize,
+}
+
+impl Default for RefreshConfig {
+    fn default() -> RefreshConfig {
+        RefreshConfig {
+            enabled: true,
+            interval: Duration::from_secs(3600),
+            // RFC 8461 §3.3: "a suggested refresh frequency is once per day".
+            refetch_after: Duration::from_secs(86_400),
+            concurrency: 16,
+        }
+    }
+}
+
+/// The daemon's configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where to listen.
+    pub listen: ListenAddr,
+    /// The unix socket's file mode, applied after binding.
+    pub socket_mode: Option<SocketMode>,
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// How long in-flight requests may take to finish once shutdown starts.
+    #[serde(deserialize_with = "seconds")]
+    pub shutdown_timeout: Duration,
+    /// The recursive resolver; `None` for the system's.
+    #[serde(deserialize_with = "upstream")]
+    pub resolver: Option<SocketAddr>,
+    /// Extra trusted roots for policy hosts.
+    pub ca_file: Option<PathBuf>,
+    /// The HTTPS port of policy hosts (443; test labs use their own).
+    pub https_port: u16,
+    /// Where cached policies live.
+    pub cache: CacheKind,
+    /// Domains kept in memory.
+    pub cache_size: usize,
+    /// How long a cached policy is served before the TXT id is checked again.
+    #[serde(deserialize_with = "seconds")]
+    pub check_interval: Duration,
+    /// How long "no STSv1 record" is remembered.
+    #[serde(deserialize_with = "seconds")]
+    pub negative_ttl: Duration,
+    /// The first wait after a failed fetch.
+    #[serde(deserialize_with = "seconds")]
+    pub backoff: Duration,
+    /// The longest wait after repeated failed fetches.
+    #[serde(deserialize_with = "seconds")]
+    pub backoff_max: Duration,
+    /// The background refresh.
+    pub refresh: RefreshConfig,
+    /// The zone for socketmap names not in `zones`.
+    pub default_zone: Zone,
+    /// Zones by socketmap name.
+    pub zones: BTreeMap<String, Zone>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            listen: ListenAddr::Tcp(SocketAddr::from(([127, 0, 0, 1], 8461))),
+            socket_mode: None,
+            max_connections: 1024,
+            shutdown_timeout: Duration::from_secs(20),
+            resolver: None,
+            ca_file: None,
+            https_port: 443,
+            cache: CacheKind::Memory,
+            cache_size: 10_000,
+            // postfix-mta-sts-resolver's cache_grace: no lookups for a minute after a check.
+            check_interval: Duration::from_secs(60),
+            negative_ttl: Duration::from_secs(300),
+            // RFC 8461 §3.3: "limit further attempts to a period of five minutes or longer per
+            // version ID".
+            backoff: Duration::from_secs(300),
+            backoff_max: Duration::from_secs(3600),
+            refresh: RefreshConfig::default(),
+            default_zone: Zone::default(),
+            zones: BTreeMap::new(),
+        }
+    }
+}
+
+/// The shortest backoff RFC 8461 §3.3 allows.
+const MIN_BACKOFF: Duration = Duration::from_secs(300);
+/// The longest negative TTL: "no policy" must not outlive a day-long policy rollout.
+const MAX_NEGATIVE_TTL: Duration = Duration::from_secs(86_400);
+
+impl Config {
+    /// Reads and checks a configuration file.
+    pub fn load(path: &Path) -> Result<Config, PolicydError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PolicydError::ReadConfig {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse_named(&text, &path.display().to_string())
+    }
+
+    /// Parses and checks configuration text.
+    pub fn parse(text: &str) -> Result<Config, PolicydError> {
+        Config::parse_named(text, "<config>")
+    }
+
+    fn parse_named(text: &str, origin: &str) -> Result<Config, PolicydError> {
+        let config: Config = toml::from_str(text).map_err(|e| PolicydError::ConfigSyntax {
+            origin: origin.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the values that parse but cannot work; call it again after overriding fields.
+    pub fn validate(&self) -> Result<(), PolicydError> {
+        let bad = |key: &str, message: String| {
+            Err(PolicydError::ConfigValue {
+                key: key.to_string(),
+                message,
+            })
+        };
+        if self.max_connections == 0 {
+            return bad("max_connections", "must be at least 1".into());
+        }
+        if self.cache_size == 0 {
+            return bad("cache_size", "must be at least 1".into());
+        }
+        if self.backoff < MIN_BACKOFF {
+            return bad(
+                "backoff",
+                format!(
+                    "{} s is too short; RFC 8461 §3.3 asks for at least {} s between attempts",
+                    self.backoff.as_secs(),
+                    MIN_BACKOFF.as_secs()
+                ),
+            );
+        }
+        if self.backoff_max < self.backoff {
+            return bad("backoff_max", "must not be less than `backoff`".into());
+        }
+        if self.negative_ttl > MAX_NEGATIVE_TTL {
+            return bad(
+                "negative_ttl",
+                format!("must be at most {} s", MAX_NEGATIVE_TTL.as_secs()),
+            );
+        }
+        if self.refresh.enabled && self.refresh.interval.is_zero() {
+            return bad("refresh.interval", "must be at least 1 s".into());
+        }
+        if self.refresh.concurrency == 0 {
+            return bad("refresh.concurrency", "must be at least 1".into());
+        }
+        let zones = std::iter::once(("default_zone".to_string(), &self.default_zone)).chain(
+            self.zones
+                .iter()
+                .map(|(name, zone)| (format!("zones.{name}"), zone)),
+        );
+        for (key, zone) in zones {
+            if zone.timeout.is_zero() {
+                return bad(&format!("{key}.timeout"), "must be at least 1 s".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// The zone for a socketmap name: its own, or the default zone.
+    pub fn zone(&self, name: &str) -> (Option<&str>, &Zone) {
+        match self.zones.get_key_value(name) {
+            Some((name, zone)) => (Some(name.as_str()), zone),
+            None => (None, &self.default_zone),
+        }
+    }
+}
+
+fn seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    u64::deserialize(deserializer).map(Duration::from_secs)
+}
+
+fn upstream<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<SocketAddr>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    mta_sts_net::dns::parse_upstream(&text)
+        .map(Some)
+        .map_err(D::Error::custom)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_text_is_the_default_configuration() {
+        assert_eq!(Config::parse("").ok(), Some(Config::default()));
+    }
+
+    #[test]
+    fn the_example_is_the_default_configuration() {
+        assert_eq!(Config::parse(EXAMPLE).ok(), Some(Config::default()));
+    }
+
+    #[test]
+    fn every_option_parses() {
+        let config = Config::parse(
+            r#"
+            listen = "unix:/var/spool/postfix/mta-sts/socketmap"
+            socket_mode = 0o660
+            max_connections = 64
+            shutdown_timeout = 5
+            resolver = "127.0.0.53"
+            ca_file = "/etc/mta-sts/roots.pem"
+            https_port = 8443
+            cache = "sqlite:/var/lib/mta-sts/cache.db"
+            cache_size = 100
+            check_interval = 30
+            negative_ttl = 600
+            backoff = 600
+            backoff_max = 7200
+            [refresh]
+            enabled = false
+            interval = 60
+            refetch_after = 3600
+            concurrency = 2
+            [default_zone]
+            timeout = 10
+            [zones.strict]
+            strict_testing = true
+            require_sni = false
+            tlsrpt = true
+            "#,
+        )
+        .expect("valid");
+        assert_eq!(
+            config.listen,
+            ListenAddr::Unix("/var/spool/postfix/mta-sts/socketmap".into())
+        );
+        assert_eq!(config.socket_mode.map(SocketMode::bits), Some(0o660));
+        assert_eq!(config.resolver, "127.0.0.53:53".parse().ok());
+        assert_eq!(
+            config.cache,
+            CacheKind::Sqlite("/var/lib/mta-sts/cache.db".into())
+        );
+        assert_eq!(config.default_zone.timeout, Duration::from_secs(10));
+        assert!(!config.refresh.enabled);
+        let (name, strict) = config.zone("strict");
+        assert_eq!(name, Some("strict"));
+        // Options a zone leaves out take the built-in defaults.
+        assert_eq!(strict.timeout, Duration::from_secs(4));
+        assert!(strict.strict_testing && strict.tlsrpt && !strict.require_sni);
+        assert_eq!(config.zone("postfix"), (None, &config.default_zone));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_that_name_the_key() {
+        for (text, key) in [
+            ("chache = \"memory\"", "chache"),
+            ("[default_zone]\nstrict = true", "strict"),
+            ("[zones.a]\nrequire_sin = false", "require_sin"),
+            ("[refresh]\nenable = true", "enable"),
+        ] {
+            let error = Config::parse(text).expect_err(text);
+            assert!(
+                matches!(&error, PolicydError::ConfigSyntax { .. }),
+                "{error:?}"
+            );
+            assert!(error.to_string().contains(key), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let cases: &[(&str, &str)] = &[
+            // Wrong types and shapes: the parser says where.
+            ("listen = \"localhost:8461\"", ""),
+            ("listen = \"unix:\"", ""),
+            ("cache = \"redis://localhost\"", ""),
+            ("cache = \"sqlite:\"", ""),
+            ("resolver = \"dns.example\"", ""),
+            ("socket_mode = 660", ""), // decimal 660 is not a mode
+            ("socket_mode = \"rw-rw----\"", ""),
+            ("shutdown_timeout = -1", ""),
+            ("default_zone = 4", ""),
+            // Well-formed but unusable: the key is named.
+            ("max_connections = 0", "max_connections"),
+            ("cache_size = 0", "cache_size"),
+            ("backoff = 60", "backoff"), // RFC 8461 §3.3: five minutes or more
+            ("backoff = 600\nbackoff_max = 300", "backoff_max"),
+            ("negative_ttl = 999999", "negative_ttl"),
+            ("[refresh]\nconcurrency = 0", "refresh.concurrency"),
+            ("[refresh]\ninterval = 0", "refresh.interval"),
+            ("[default_zone]\ntimeout = 0", "default_zone.timeout"),
+            ("[zones.x]\ntimeout = 0", "zones.x.timeout"),
+        ];
+        for (text, key) in cases {
+            match Config::parse(text) {
+                Err(PolicydError::ConfigValue { key: found, .. }) => {
+                    assert_eq!(&found, key, "{text}");
+                }
+                Err(PolicydError::ConfigSyntax { .. }) => assert!(key.is_empty(), "{text}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn socket_modes_in_octal() {
+        assert_eq!(
+            "0660".parse::<SocketMode>().map(SocketMode::bits),
+            Ok(0o660)
+        );
+        assert_eq!("660".parse::<SocketMode>().map(SocketMode::bits), Ok(0o660));
+        assert_eq!(
+            "0o600".parse::<SocketMode>().map(SocketMode::bits),
+            Ok(0o600)
+        );
+        assert!("8".parse::<SocketMode>().is_err());
+        assert!("01777".parse::<SocketMode>().is_err());
+    }
+
+    #[test]
+    fn listen_and_cache_round_trip_through_text() {
+        for text in ["127.0.0.1:8461", "[::1]:8461", "unix:/run/mta-sts.sock"] {
+            assert_eq!(
+                text.parse::<ListenAddr>().map(|a| a.to_string()).as_deref(),
+                Ok(text)
+            );
+        }
+        for text in ["memory", "sqlite:/var/lib/mta-sts/cache.db"] {
+            assert_eq!(
+                text.parse::<CacheKind>().map(|c| c.to_string()).as_deref(),
+                Ok(text)
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_file_is_a_read_error() {
+        let error = Config::load(Path::new("/nonexistent/mta-sts.toml")).expect_err("missing");
+        assert!(
+            matches!(error, PolicydError::ReadConfig { .. }),
+            "{error:?}"
+        );
+    }
+}

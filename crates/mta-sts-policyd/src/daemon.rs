@@ -1,0 +1,222 @@
+//! [`Daemon`]: configuration, resolver and server put together, and [`QueryOutcome`], the
+//! explained answer for one key (`mta-sts query`).
+
+use std::future::Future;
+use std::sync::Arc;
+
+use mta_sts_core::Mode;
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::cache::{MemoryCache, PolicyCache, SqliteCache, TieredCache};
+use crate::clock::{Clock, SystemClock, Timestamp};
+use crate::config::{CacheKind, Config};
+use crate::error::PolicydError;
+use crate::event::Event;
+use crate::policy::{
+    Lookup, NotFoundReason, Origin, Problem, RefreshReport, Resolver, ResolverSettings, render,
+};
+use crate::server::{self, Listener};
+use crate::socketmap::{Key, Reply, Request, normalize_key};
+use crate::source::{NetSource, PolicySource};
+
+/// The policy daemon. Cheap to clone; clones share everything.
+#[derive(Debug, Clone)]
+pub struct Daemon {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: Config,
+    resolver: Resolver,
+}
+
+impl Daemon {
+    /// A daemon for `config`: its resolver and CA roots, its cache (an SQLite cache is opened
+    /// here, which blocks briefly), the system clock.
+    pub fn new(config: Config) -> Result<Daemon, PolicydError> {
+        config.validate()?;
+        let source = Arc::new(NetSource::from_config(&config)?);
+        let cache = Daemon::open_cache(&config)?;
+        Ok(Daemon::with_parts(
+            config,
+            source,
+            cache,
+            Arc::new(SystemClock),
+        ))
+    }
+
+    /// A daemon over given parts: a policy source, a cache and a clock (tests, simulations, or an
+    /// embedding program with its own). `config` supplies everything else.
+    pub fn with_parts(
+        config: Config,
+        source: Arc<dyn PolicySource>,
+        cache: Arc<dyn PolicyCache>,
+        clock: Arc<dyn Clock>,
+    ) -> Daemon {
+        let resolver = Resolver::new(source, cache, clock, ResolverSettings::from_config(&config));
+        Daemon {
+            inner: Arc::new(Inner { config, resolver }),
+        }
+    }
+
+    /// The cache `config` asks for: memory, or SQLite with a memory tier in front.
+    pub fn open_cache(config: &Config) -> Result<Arc<dyn PolicyCache>, PolicydError> {
+        Ok(match &config.cache {
+            CacheKind::Memory => Arc::new(MemoryCache::new(config.cache_size)),
+            CacheKind::Sqlite(path) => Arc::new(TieredCache::new(
+                config.cache_size,
+                Arc::new(SqliteCache::open(path)?),
+            )),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The resolver (lookups and refreshes without the socketmap layer).
+    pub fn resolver(&self) -> &Resolver {
+        &self.inner.resolver
+    }
+
+    /// Fetch failures, cache failures and bad requests, from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.inner.resolver.subscribe()
+    }
+
+    /// The reply to one socketmap request payload (`"<name> <key>"`, without the netstring).
+    pub async fn answer(&self, payload: &[u8]) -> Reply {
+        let request = Request::parse(payload);
+        self.evaluate(&request.name, &request.key).await.reply
+    }
+
+    /// What the daemon would answer for `key` in the zone named `zone`, and why: the reply, the
+    /// policy (id, mode, age), where it came from, or why it is `NOTFOUND`. This is a real lookup:
+    /// it uses and updates the cache like a request from Postfix.
+    pub async fn query(&self, key: &str, zone: &str) -> QueryOutcome {
+        let evaluation = self.evaluate(zone, key).await;
+        let now = self.inner.resolver.now();
+        let (zone, _) = self.inner.config.zone(zone);
+        let policy = evaluation
+            .lookup
+            .as_ref()
+            .and_then(Lookup::policy)
+            .map(|policy| PolicySummary {
+                id: policy.id().to_string(),
+                mode: policy.policy().mode,
+                max_age: policy.policy().max_age,
+                mx: policy
+                    .policy()
+                    .mx
+                    .iter()
+                    .map(|p| p.as_str().to_string())
+                    .collect(),
+                fetched_at: policy.fetched_at(),
+                expires_at: policy.expires_at(),
+                age: now.since(policy.fetched_at()).as_secs(),
+            });
+        let fallback = match &evaluation.lookup {
+            Some(Lookup::Policy { fallback, .. }) => fallback.clone(),
+            _ => None,
+        };
+        QueryOutcome {
+            key: key.to_string(),
+            zone: zone.map(str::to_string),
+            domain: evaluation.domain,
+            reply: evaluation.reply,
+            policy,
+            origin: evaluation.lookup.as_ref().map(Lookup::origin),
+            fallback,
+            not_found: evaluation.not_found,
+        }
+    }
+
+    /// Serves socketmap requests on `listener` until `shutdown` completes; then stops accepting,
+    /// finishes the requests already read (up to `shutdown_timeout`) and returns. With
+    /// `refresh.enabled`, cached policies are refreshed in the background meanwhile.
+    pub async fn serve(
+        &self,
+        listener: Listener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), PolicydError> {
+        server::serve(self, listener, shutdown).await
+    }
+
+    /// One proactive refresh pass (RFC 8461 §3.3); [`Daemon::serve`] runs them on its own.
+    pub async fn refresh_due(&self) -> RefreshReport {
+        self.inner.resolver.refresh_due().await
+    }
+
+    async fn evaluate(&self, zone_name: &str, key: &str) -> Evaluation {
+        let domain = match normalize_key(key) {
+            Key::Domain(domain) => domain,
+            Key::Skip(reason) => {
+                return Evaluation {
+                    domain: None,
+                    reply: Reply::NotFound,
+                    lookup: None,
+                    not_found: Some(NotFoundReason::Key(reason)),
+                };
+            }
+        };
+        let (_, zone) = self.inner.config.zone(zone_name);
+        let lookup = self.inner.resolver.lookup(&domain, zone.timeout).await;
+        let (reply, not_found) = render(&domain, &lookup, zone);
+        Evaluation {
+            domain: Some(domain),
+            reply,
+            lookup: Some(lookup),
+            not_found,
+        }
+    }
+}
+
+struct Evaluation {
+    domain: Option<String>,
+    reply: Reply,
+    lookup: Option<Lookup>,
+    not_found: Option<NotFoundReason>,
+}
+
+/// The answer for one key, explained; `Serialize` for `--json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QueryOutcome {
+    /// The key as given.
+    pub key: String,
+    /// The configured zone used; `None` for the default zone.
+    pub zone: Option<String>,
+    /// The domain looked up (normalised key); `None` if the key was not looked up.
+    pub domain: Option<String>,
+    /// The reply Postfix gets.
+    pub reply: Reply,
+    /// The policy that applies, if any (also when its mode makes the reply `NOTFOUND`).
+    pub policy: Option<PolicySummary>,
+    /// How far the lookup went (`cache`, `dns`, `fetch`); `None` if there was no lookup.
+    pub origin: Option<Origin>,
+    /// Why the policy applies unconfirmed (a failed fetch, a vanished record, ...), if it does.
+    pub fallback: Option<Problem>,
+    /// Why the reply is `NOTFOUND`, if it is.
+    pub not_found: Option<NotFoundReason>,
+}
+
+/// The facts of a policy, for display.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicySummary {
+    /// The TXT id it was fetched under.
+    pub id: String,
+    /// Its mode.
+    pub mode: Mode,
+    /// Its `max_age`, seconds.
+    pub max_age: u32,
+    /// Its `mx` patterns, in policy order.
+    pub mx: Vec<String>,
+    /// When it was fetched.
+    pub fetched_at: Timestamp,
+    /// When it expires.
+    pub expires_at: Timestamp,
+    /// Seconds since it was fetched.
+    pub age: u64,
+}

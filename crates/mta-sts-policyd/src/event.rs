@@ -1,0 +1,39 @@
+//! What the daemon reports while it keeps answering: failures an administrator should hear about
+//! (RFC 8461 §3.3: "MTAs SHOULD alert administrators ... when such attempts fail") but that never
+//! stop a reply.
+
+use crate::clock::Timestamp;
+use crate::netstring::FramingError;
+
+/// Something worth logging or counting. Subscribe with [`crate::Daemon::subscribe`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A policy could not be fetched (or was refused); the domain's id is not fetched again
+    /// before `retry_at`.
+    FetchFailed {
+        /// The policy domain.
+        domain: String,
+        /// The TXT id whose policy failed.
+        id: String,
+        /// What went wrong.
+        error: String,
+        /// The earliest next attempt.
+        retry_at: Timestamp,
+        /// Whether an unexpired cached policy is still applied meanwhile.
+        kept_cached: bool,
+    },
+    /// The cache failed an operation; the answer was given without it.
+    CacheFailed {
+        /// `get`, `put`, `delete` or `scan`.
+        operation: &'static str,
+        /// The cache's error.
+        error: String,
+    },
+    /// A client broke the netstring framing (or sent an oversize request); its connection was
+    /// closed after the replies it was owed.
+    BadRequest {
+        /// What was wrong.
+        error: FramingError,
+    },
+}

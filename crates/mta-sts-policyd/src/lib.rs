@@ -1,0 +1,87 @@
+//! The mta-sts sender-side policy daemon: a Postfix socketmap server answering
+//! `smtp_tls_policy_maps` lookups with MTA-STS (RFC 8461) policies, a drop-in replacement for
+//! postfix-mta-sts-resolver that also remembers domains without MTA-STS, merges concurrent lookups
+//! for one domain, backs off after failed fetches and answers deterministically.
+//!
+//! ```text
+//! # /etc/postfix/main.cf
+//! smtp_tls_policy_maps = socketmap:inet:127.0.0.1:8461:postfix
+//! ```
+//!
+//! # Using it
+//! ```no_run
+//! # async fn run() -> Result<(), mta_sts_policyd::PolicydError> {
+//! use mta_sts_policyd::{Config, Daemon, Listener};
+//!
+//! let config = Config::load("/etc/mta-sts/daemon.toml".as_ref())?;
+//! let daemon = Daemon::new(config)?;
+//!
+//! // `mta-sts query example.com`: the reply and why.
+//! let outcome = daemon.query("example.com", "postfix").await;
+//! println!("{}", outcome.reply);
+//!
+//! // `mta-sts daemon`: serve until Ctrl-C, then finish in-flight requests.
+//! let listener = Listener::bind(&daemon.config().listen, daemon.config().socket_mode).await?;
+//! let shutdown = async {
+//!     let _ = tokio::signal::ctrl_c().await;
+//! };
+//! daemon.serve(listener, shutdown).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Replies
+//! A request is the netstring `<name> <key>`; the name picks a zone (`[zones.NAME]`, else
+//! `[default_zone]`). The key is normalised as postfix-mta-sts-resolver does (`[host]:port` and
+//! `host:port` → `host`, lowercase, no trailing dot) and IDN names become A-labels.
+//!
+//! | Situation | Reply |
+//! |---|---|
+//! | `enforce` policy | `OK secure match=mx1.example.com:.mx.example.com servername=hostname` |
+//! | the same, zone `require_sni = false` | `OK secure match=mx1.example.com:.mx.example.com` |
+//! | the same, zone `tlsrpt = true` | `... servername=hostname policy_type=sts policy_domain=example.com mx_host_pattern=mx1.example.com mx_host_pattern=*.mx.example.com { policy_string = version: STSv1 } { policy_string = mode: enforce } ...` |
+//! | `testing` policy, zone `strict_testing = true` | as `enforce` |
+//! | `testing` policy otherwise, `none` policy | `NOTFOUND ` |
+//! | no STSv1 record, fetch failed with nothing cached, cached policy expired | `NOTFOUND ` |
+//! | key `.example.com`, an IP literal, not a domain | `NOTFOUND ` (no lookup) |
+//!
+//! `match=` lists the policy's `mx` patterns in policy order with `*.x` written `.x` (Postfix's
+//! syntax for subdomains). Like postfix-mta-sts-resolver the daemon never answers `TEMP` or
+//! `PERM`: a failure is answered as RFC 8461 §5.1 says a sender proceeds (a valid cached policy
+//! still applies; otherwise as if the domain had no MTA-STS). Requests over 1024 bytes or with
+//! broken framing close the connection after the replies already owed.
+//!
+//! # Configuration
+//! TOML, every key optional, unknown keys refused; [`config::EXAMPLE`] lists every option with
+//! its default. Cache semantics are described in [`policy`].
+//!
+//! # Layout
+//! - [`netstring`]: framing as pure functions; [`socketmap`]: requests, replies, key
+//!   normalisation;
+//! - [`policy`]: the transport-free resolver (cache rules, single-flight, refresh) and the reply
+//!   rendering; [`source`]: the DNS/HTTPS side behind a trait;
+//! - [`cache`]: the [`PolicyCache`] trait, memory, SQLite and tiered stores;
+//! - [`clock`]: injected time; [`config`]: the TOML configuration;
+//! - [`Daemon`] and [`Listener`]: the server.
+
+pub mod cache;
+pub mod clock;
+pub mod config;
+mod daemon;
+mod error;
+mod event;
+pub mod netstring;
+pub mod policy;
+mod server;
+pub mod socketmap;
+pub mod source;
+
+pub use cache::{PolicyCache, SqliteCache};
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use config::{CacheKind, Config, ListenAddr, Zone};
+pub use daemon::{Daemon, PolicySummary, QueryOutcome};
+pub use error::PolicydError;
+pub use event::Event;
+pub use policy::{Lookup, NotFoundReason, Origin, Problem, RefreshReport, Resolver};
+pub use server::Listener;
+pub use socketmap::Reply;
+pub use source::{NetSource, PolicySource};

@@ -1,0 +1,280 @@
+//! The socketmap server: listeners handed in, one task per connection, replies in request order,
+//! a cap on connections, and a graceful shutdown that answers what was asked before closing.
+
+use std::future::Future;
+use std::os::unix::fs::{FileTypeExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf as _, BytesMut};
+use futures_util::stream::FuturesOrdered;
+use futures_util::{FutureExt as _, StreamExt as _};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+use crate::config::{ListenAddr, SocketMode};
+use crate::daemon::Daemon;
+use crate::error::PolicydError;
+use crate::event::Event;
+use crate::netstring;
+
+/// Requests read ahead of their replies on one connection. A client pipelining more waits (its
+/// requests stay in the socket buffer), so one connection cannot make the daemon buffer without
+/// limit.
+const PIPELINE_DEPTH: usize = 128;
+
+/// A bound listening socket.
+#[derive(Debug)]
+pub enum Listener {
+    /// TCP, e.g. `127.0.0.1:8461`.
+    Tcp(TcpListener),
+    /// A unix socket; the path is removed when the server stops.
+    Unix {
+        /// The listener.
+        listener: UnixListener,
+        /// Its path.
+        path: PathBuf,
+    },
+}
+
+impl From<TcpListener> for Listener {
+    fn from(listener: TcpListener) -> Listener {
+        Listener::Tcp(listener)
+    }
+}
+
+impl Listener {
+    /// Binds `address`; for a unix socket, `mode` is applied right after binding.
+    pub async fn bind(
+        address: &ListenAddr,
+        mode: Option<SocketMode>,
+    ) -> Result<Listener, PolicydError> {
+        match address {
+            ListenAddr::Tcp(addr) => {
+                TcpListener::bind(addr)
+                    .await
+                    .map(Listener::Tcp)
+                    .map_err(|source| PolicydError::Listen {
+                        address: address.to_string(),
+                        source,
+                    })
+            }
+            ListenAddr::Unix(path) => Listener::bind_unix(path, mode),
+        }
+    }
+
+    /// Binds a unix socket at `path` and sets its file mode.
+    ///
+    /// A socket file left by a daemon that is gone is replaced; a live one (something accepts
+    /// connections on it) or a file that is not a socket is an error, never deleted.
+    pub fn bind_unix(path: &Path, mode: Option<SocketMode>) -> Result<Listener, PolicydError> {
+        let fail = |source: std::io::Error| PolicydError::Listen {
+            address: format!("unix:{}", path.display()),
+            source,
+        };
+        if let Ok(meta) = std::fs::symlink_metadata(path) {
+            if !meta.file_type().is_socket() {
+                return Err(fail(std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "a file that is not a socket is in the way",
+                )));
+            }
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(fail(std::io::Error::new(
+                    std::io::ErrorKind::AddrInUse,
+                    "another process is listening on it",
+                )));
+            }
+            std::fs::remove_file(path).map_err(fail)?;
+        }
+        let listener = UnixListener::bind(path).map_err(fail)?;
+        if let Some(mode) = mode {
+            // A chrooted Postfix connects as its own user: the mode decides whether it may.
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode.bits()))
+                .map_err(fail)?;
+        }
+        Ok(Listener::Unix {
+            listener,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Where it listens, as `IP:PORT` or `unix:PATH`.
+    pub fn local_addr(&self) -> String {
+        match self {
+            Listener::Tcp(listener) => listener
+                .local_addr()
+                .map_or_else(|e| format!("(unknown: {e})"), |a| a.to_string()),
+            Listener::Unix { path, .. } => format!("unix:{}", path.display()),
+        }
+    }
+
+    /// Accepts one connection and starts serving it in `tasks`.
+    async fn accept_into(
+        &self,
+        tasks: &mut JoinSet<()>,
+        daemon: &Daemon,
+        stop: &watch::Receiver<bool>,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) -> std::io::Result<()> {
+        match self {
+            Listener::Tcp(listener) => {
+                let (stream, _) = listener.accept().await?;
+                // Replies are small and pipelined: do not let Nagle hold them back.
+                let _ = stream.set_nodelay(true);
+                tasks.spawn(connection(stream, daemon.clone(), stop.clone(), permit));
+            }
+            Listener::Unix { listener, .. } => {
+                let (stream, _) = listener.accept().await?;
+                tasks.spawn(connection(stream, daemon.clone(), stop.clone(), permit));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Serves until `shutdown` completes, then stops accepting, lets every connection answer what it
+/// has read (for up to the configured shutdown timeout) and returns.
+pub(crate) async fn serve(
+    daemon: &Daemon,
+    listener: Listener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), PolicydError> {
+    let config = daemon.config();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let permits = Arc::new(Semaphore::new(config.max_connections));
+    let mut connections = JoinSet::new();
+    let refresher = config.refresh.enabled.then(|| {
+        tokio::spawn(refresh_loop(
+            daemon.clone(),
+            config.refresh.interval,
+            stop_rx.clone(),
+        ))
+    });
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        // Waiting for a permit before accepting leaves excess clients in the listen backlog.
+        let permit = tokio::select! {
+            () = &mut shutdown => break,
+            permit = Arc::clone(&permits).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+        };
+        let accepted = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept_into(&mut connections, daemon, &stop_rx, permit) => accepted,
+        };
+        if accepted.is_err() {
+            // Out of file descriptors and the like: wait a moment rather than spin on accept.
+            tokio::select! {
+                () = &mut shutdown => break,
+                () = tokio::time::sleep(Duration::from_millis(100)) => {}
+            }
+        }
+        while connections.try_join_next().is_some() {}
+    }
+    let _ = stop_tx.send(true);
+    if let Listener::Unix { path, .. } = &listener {
+        remove_socket(path);
+    }
+    drop(listener);
+    let drain = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(config.shutdown_timeout, drain)
+        .await
+        .is_err()
+    {
+        connections.shutdown().await;
+    }
+    if let Some(refresher) = refresher {
+        refresher.abort();
+        let _ = refresher.await;
+    }
+    Ok(())
+}
+
+/// Removes our socket file (and only a socket: the path may have been reused meanwhile).
+fn remove_socket(path: &Path) {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// Refresh passes every `interval`, the first at once, until told to stop.
+async fn refresh_loop(daemon: Daemon, interval: Duration, mut stop: watch::Receiver<bool>) {
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        // Failures are reported as events by the resolver.
+        let _ = daemon.refresh_due().await;
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Serves one connection: decodes pipelined requests, answers them concurrently and writes the
+/// replies in request order. Bad framing or an oversize request ends the reading; the replies
+/// already owed are still written, then the connection is closed.
+async fn connection<S>(
+    stream: S,
+    daemon: Daemon,
+    mut stop: watch::Receiver<bool>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let mut buffer = BytesMut::with_capacity(4096);
+    let mut pending = FuturesOrdered::new();
+    let mut reading = !*stop.borrow();
+    let mut out = Vec::new();
+    loop {
+        while reading && pending.len() < PIPELINE_DEPTH {
+            match netstring::decode(&buffer) {
+                Ok(Some((payload, used))) => {
+                    let payload = payload.to_vec();
+                    buffer.advance(used);
+                    let daemon = daemon.clone();
+                    pending.push_back(async move { daemon.answer(&payload).await });
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    daemon.resolver().emit(Event::BadRequest { error });
+                    reading = false;
+                }
+            }
+        }
+        if !reading && pending.is_empty() {
+            break;
+        }
+        tokio::select! {
+            Some(reply) = pending.next(), if !pending.is_empty() => {
+                out.extend_from_slice(&reply.encode());
+                // Replies that are ready too go out in the same write.
+                while let Some(Some(reply)) = pending.next().now_or_never() {
+                    out.extend_from_slice(&reply.encode());
+                }
+                if writer.write_all(&out).await.is_err() {
+                    return;
+                }
+                out.clear();
+            }
+            read = reader.read_buf(&mut buffer), if reading && pending.len() < PIPELINE_DEPTH => {
+                match read {
+                    // End of input: answer what was asked, then close.
+                    Ok(0) | Err(_) => reading = false,
+                    Ok(_) => {}
+                }
+            }
+            _ = stop.changed(), if reading => reading = false,
+            else => break,
+        }
+    }
+    let _ = writer.shutdown().await;
+}

@@ -1,0 +1,7 @@
+//! The policy daemon against the lab's real DNS and HTTPS servers on loopback, with an injected
+//! clock: replies per mode, the cache rules of RFC 8461 §3.3 and §5.1, single-flight, restarts,
+//! and the socketmap server over TCP and a unix socket.
+
+mod lookups;
+mod server;
+mod support;

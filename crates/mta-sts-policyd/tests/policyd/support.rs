@@ -1,0 +1,281 @@
+//! A lab, a manual clock and a daemon whose network calls are counted.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use mta_sts_lab::{
+    CertKind, DnsRecord, Lab, PolicyHost, PolicyResponse, RecordData, SHARED_ADDR, Scenario,
+    catalog,
+};
+use mta_sts_net::{DnsError, FetchError};
+use mta_sts_policyd::cache::{CacheEntry, CachedPolicy, MemoryCache};
+use mta_sts_policyd::source::TxtRecords;
+use mta_sts_policyd::{
+    Config, Daemon, ManualClock, NetSource, PolicyCache, PolicySource, QueryOutcome, Timestamp,
+    Zone,
+};
+use tokio::sync::Notify;
+
+/// Where every test's clock starts.
+pub const START: Timestamp = Timestamp::from_unix_secs(1_800_000_000);
+
+/// The id of the lab's healthy `_mta-sts` records.
+pub const LAB_ID: &str = "20260101T000000";
+
+/// A [`PolicySource`] that counts what it is asked and signals each fetch as it starts.
+#[derive(Debug)]
+pub struct Counting {
+    inner: NetSource,
+    txt: AtomicUsize,
+    fetches: AtomicUsize,
+    /// Notified (one permit) when a fetch starts.
+    pub fetch_started: Notify,
+}
+
+impl Counting {
+    pub fn txt_lookups(&self) -> usize {
+        self.txt.load(Ordering::SeqCst)
+    }
+
+    pub fn fetches(&self) -> usize {
+        self.fetches.load(Ordering::SeqCst)
+    }
+}
+
+impl PolicySource for Counting {
+    fn sts_records<'a>(
+        &'a self,
+        domain: &'a str,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<TxtRecords, DnsError>> {
+        self.txt.fetch_add(1, Ordering::SeqCst);
+        self.inner.sts_records(domain, timeout)
+    }
+
+    fn fetch_policy<'a>(
+        &'a self,
+        domain: &'a str,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<Vec<u8>, FetchError>> {
+        self.fetches.fetch_add(1, Ordering::SeqCst);
+        self.fetch_started.notify_one();
+        self.inner.fetch_policy(domain, timeout)
+    }
+}
+
+/// The catalog plus the scenarios these tests need of their own.
+pub fn scenarios() -> Vec<Scenario> {
+    let mut all = catalog();
+    // Patterns out of alphabetical order, one a wildcard: the reply must keep policy order.
+    all.push(scenario(
+        "ordered",
+        "ordered.test",
+        "version: STSv1\nmode: enforce\nmx: zz.ordered.test\nmx: *.aa.ordered.test\nmx: mm.ordered.test\nmax_age: 86400\n",
+        Duration::ZERO,
+    ));
+    // Slow enough that a thousand requests arrive while its one fetch is in flight.
+    all.push(scenario(
+        "slow-healthy",
+        "slow-healthy.test",
+        "version: STSv1\nmode: enforce\nmx: mx.slow-healthy.test\nmax_age: 604800\n",
+        Duration::from_millis(400),
+    ));
+    // An internationalised domain, published in A-label form.
+    all.push(scenario(
+        "idn",
+        "xn--bcher-kva.test",
+        "version: STSv1\nmode: enforce\nmx: mx.xn--bcher-kva.test\nmax_age: 604800\n",
+        Duration::ZERO,
+    ));
+    all
+}
+
+fn scenario(name: &'static str, domain: &str, body: &str, delay: Duration) -> Scenario {
+    let policy_host = format!("mta-sts.{domain}");
+    let mut response = PolicyResponse::policy(body.to_string());
+    response.delay = delay;
+    Scenario {
+        name,
+        domain: domain.to_string(),
+        story: "a policyd test domain",
+        expect: &[],
+        records: vec![
+            DnsRecord::new(
+                format!("_mta-sts.{domain}"),
+                RecordData::Txt(vec![format!("v=STSv1; id={LAB_ID};")]),
+            ),
+            DnsRecord::new(&policy_host, RecordData::A(SHARED_ADDR)),
+        ],
+        policy_hosts: vec![PolicyHost {
+            name: policy_host,
+            cert: CertKind::Valid,
+            response,
+        }],
+        mx_hosts: Vec::new(),
+    }
+}
+
+/// A configuration pointing at the lab, with zones `strict`, `nosni` and `tlsrpt`.
+pub fn lab_config(lab: &Lab) -> Config {
+    let mut config = Config {
+        resolver: Some(lab.dns_addr()),
+        https_port: lab.https_port(),
+        ca_file: Some(lab.ca_file().to_path_buf()),
+        ..Config::default()
+    };
+    config.refresh.enabled = false;
+    config.default_zone.timeout = Duration::from_secs(3);
+    for (name, zone) in [
+        (
+            "strict",
+            Zone {
+                strict_testing: true,
+                ..Zone::default()
+            },
+        ),
+        (
+            "nosni",
+            Zone {
+                require_sni: false,
+                ..Zone::default()
+            },
+        ),
+        (
+            "tlsrpt",
+            Zone {
+                tlsrpt: true,
+                ..Zone::default()
+            },
+        ),
+    ] {
+        config.zones.insert(name.to_string(), zone);
+    }
+    config
+}
+
+/// A lab, a clock at [`START`] and a daemon with a memory cache and a counting source.
+pub struct Env {
+    pub lab: Lab,
+    pub clock: Arc<ManualClock>,
+    pub config: Config,
+    pub daemon: Daemon,
+    pub source: Arc<Counting>,
+    pub cache: Arc<dyn PolicyCache>,
+}
+
+impl Env {
+    pub async fn start() -> Env {
+        Env::start_with(|_| {}).await
+    }
+
+    /// Starts with the configuration adjusted by `tweak`.
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Env {
+        let lab = Lab::start_with(scenarios(), 0).await.expect("lab starts");
+        let mut config = lab_config(&lab);
+        tweak(&mut config);
+        let clock = Arc::new(ManualClock::new(START));
+        let cache: Arc<dyn PolicyCache> = Arc::new(MemoryCache::new(1000));
+        let (daemon, source) = daemon(&config, Arc::clone(&cache), &clock);
+        Env {
+            lab,
+            clock,
+            config,
+            daemon,
+            source,
+            cache,
+        }
+    }
+
+    pub fn domain(&self, scenario: &str) -> String {
+        self.lab
+            .scenario(scenario)
+            .unwrap_or_else(|| panic!("no scenario {scenario}"))
+            .domain
+            .clone()
+    }
+
+    /// Asks for a scenario's domain in a zone.
+    pub async fn query(&self, scenario: &str, zone: &str) -> QueryOutcome {
+        self.daemon.query(&self.domain(scenario), zone).await
+    }
+
+    /// The reply text for a scenario in a zone.
+    pub async fn reply(&self, scenario: &str, zone: &str) -> String {
+        self.query(scenario, zone).await.reply.to_string()
+    }
+
+    pub fn advance(&self, secs: u64) {
+        self.clock.advance(Duration::from_secs(secs));
+    }
+
+    pub fn now(&self) -> Timestamp {
+        use mta_sts_policyd::Clock as _;
+        self.clock.now()
+    }
+
+    /// Puts a policy into the cache for a scenario's domain: fetched `age` seconds ago under
+    /// `id`, its TXT id last checked `age` seconds ago too.
+    pub async fn seed(&self, scenario: &str, id: &str, body: &str, age: u64) {
+        let at = Timestamp::from_unix_secs(self.now().as_unix_secs() - age);
+        let entry = CacheEntry {
+            policy: Some(CachedPolicy::new(id, body, at).expect("valid seed policy")),
+            checked_at: Some(at),
+            negative: None,
+            backoff: None,
+        };
+        self.cache
+            .put(&self.domain(scenario), entry)
+            .await
+            .expect("seed");
+    }
+}
+
+/// A daemon over `cache` with a counting source for `config`'s lab.
+pub fn daemon(
+    config: &Config,
+    cache: Arc<dyn PolicyCache>,
+    clock: &Arc<ManualClock>,
+) -> (Daemon, Arc<Counting>) {
+    let source = Arc::new(Counting {
+        inner: NetSource::from_config(config).expect("net source"),
+        txt: AtomicUsize::new(0),
+        fetches: AtomicUsize::new(0),
+        fetch_started: Notify::new(),
+    });
+    let daemon = Daemon::with_parts(
+        config.clone(),
+        source.clone(),
+        cache,
+        Arc::clone(clock) as Arc<dyn mta_sts_policyd::Clock>,
+    );
+    (daemon, source)
+}
+
+/// A private directory removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "mta-sts-policyd-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
