@@ -31,6 +31,8 @@ listen = "127.0.0.1:8461"
 max_connections = 1024
 # Seconds the daemon waits, once told to stop, for in-flight requests.
 shutdown_timeout = 20
+# Prometheus metrics over HTTP at http://ADDR/metrics ("IP:PORT"); unset: not served.
+# metrics = "127.0.0.1:9464"
 
 # Recursive resolver "IP" or "IP:PORT"; unset: the system's (/etc/resolv.conf).
 # resolver = "127.0.0.1:53"
@@ -291,6 +293,8 @@ pub struct Config {
     pub resolver: Option<SocketAddr>,
     /// Extra trusted roots for policy hosts.
     pub ca_file: Option<PathBuf>,
+    /// Where Prometheus metrics are served (`GET /metrics`); `None`: not served.
+    pub metrics: Option<SocketAddr>,
     /// The HTTPS port of policy hosts (443; test labs use their own).
     pub https_port: u16,
     /// Where cached policies live.
@@ -326,6 +330,7 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(20),
             resolver: None,
             ca_file: None,
+            metrics: None,
             https_port: 443,
             cache: CacheKind::Memory,
             cache_size: 10_000,

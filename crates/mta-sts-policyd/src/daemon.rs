@@ -13,6 +13,7 @@ use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::config::{CacheKind, Config};
 use crate::error::PolicydError;
 use crate::event::Event;
+use crate::metrics::{self, Metrics};
 use crate::policy::{
     Lookup, NotFoundReason, Origin, Problem, RefreshReport, Resolver, ResolverSettings, render,
 };
@@ -30,6 +31,7 @@ pub struct Daemon {
 struct Inner {
     config: Config,
     resolver: Resolver,
+    metrics: Arc<Metrics>,
 }
 
 impl Daemon {
@@ -57,7 +59,11 @@ impl Daemon {
     ) -> Daemon {
         let resolver = Resolver::new(source, cache, clock, ResolverSettings::from_config(&config));
         Daemon {
-            inner: Arc::new(Inner { config, resolver }),
+            inner: Arc::new(Inner {
+                config,
+                resolver,
+                metrics: Arc::new(Metrics::new()),
+            }),
         }
     }
 
@@ -89,8 +95,35 @@ impl Daemon {
 
     /// The reply to one socketmap request payload (`"<name> <key>"`, without the netstring).
     pub async fn answer(&self, payload: &[u8]) -> Reply {
+        let started = std::time::Instant::now();
         let request = Request::parse(payload);
-        self.evaluate(&request.name, &request.key).await.reply
+        let evaluation = self.evaluate(&request.name, &request.key).await;
+        self.inner.metrics.record(
+            &evaluation.reply,
+            evaluation.lookup.as_ref().map(Lookup::origin),
+            started.elapsed(),
+        );
+        evaluation.reply
+    }
+
+    /// The Prometheus (OpenMetrics) text of the daemon's metrics: requests by reply, lookups by
+    /// how far they went (`cache` is a hit), failed fetches, request latency.
+    pub fn metrics_text(&self) -> String {
+        self.inner.metrics.encode()
+    }
+
+    /// Serves `GET /metrics` on `listener` until `shutdown` completes.
+    pub async fn serve_metrics(
+        &self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        metrics::serve(Arc::clone(&self.inner.metrics), listener, shutdown).await;
+    }
+
+    /// Counts a failed fetch (the server does, from the event stream).
+    pub(crate) fn count_fetch_failure(&self) {
+        self.inner.metrics.fetch_failed();
     }
 
     /// What the daemon would answer for `key` in the zone named `zone`, and why: the reply, the

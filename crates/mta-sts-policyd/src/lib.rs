@@ -69,6 +69,7 @@ pub mod config;
 mod daemon;
 mod error;
 mod event;
+mod metrics;
 pub mod netstring;
 pub mod policy;
 mod server;

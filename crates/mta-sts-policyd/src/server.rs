@@ -147,6 +147,7 @@ pub(crate) async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     let permits = Arc::new(Semaphore::new(config.max_connections));
     let mut connections = JoinSet::new();
+    let counter = tokio::spawn(count_fetch_failures(daemon.clone(), stop_rx.clone()));
     let refresher = config.refresh.enabled.then(|| {
         tokio::spawn(refresh_loop(
             daemon.clone(),
@@ -193,6 +194,7 @@ pub(crate) async fn serve(
         refresher.abort();
         let _ = refresher.await;
     }
+    let _ = counter.await;
     Ok(())
 }
 
@@ -277,4 +279,19 @@ async fn connection<S>(
         }
     }
     let _ = writer.shutdown().await;
+}
+
+/// Feeds the fetch-failure counter from the event stream until shutdown.
+async fn count_fetch_failures(daemon: Daemon, mut stop: watch::Receiver<bool>) {
+    let mut events = daemon.subscribe();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            event = events.recv() => match event {
+                Ok(crate::event::Event::FetchFailed { .. }) => daemon.count_fetch_failure(),
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            },
+        }
+    }
 }

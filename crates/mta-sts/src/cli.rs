@@ -185,4 +185,7 @@ pub struct DaemonArgs {
     /// The port policy hosts serve HTTPS on (a lab's; senders always use 443).
     #[arg(long, value_name = "PORT")]
     pub https_port: Option<u16>,
+    /// Serve Prometheus metrics at http://ADDR/metrics.
+    #[arg(long, value_name = "IP:PORT")]
+    pub metrics: Option<std::net::SocketAddr>,
 }

@@ -22,26 +22,69 @@ fn lab_flags(lab: &Lab) -> Vec<String> {
     ]
 }
 
-/// Starts the daemon on an ephemeral port and returns it with the address it printed.
-fn start_daemon(lab: &Lab) -> (Child, String) {
+/// Starts the daemon on ephemeral ports (socketmap and metrics), telling systemd's notify socket
+/// `notify`, and returns it with the two addresses it printed.
+fn start_daemon(lab: &Lab, notify: &Path) -> (Child, String, String) {
     let mut child = Command::new(BIN)
-        .args(["daemon", "--listen", "127.0.0.1:0"])
+        .args([
+            "daemon",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics",
+            "127.0.0.1:0",
+        ])
         .args(lab_flags(lab))
+        .env("NOTIFY_SOCKET", notify)
         .stderr(Stdio::piped())
         .spawn()
         .expect("start the daemon");
-    let stderr = child.stderr.take().expect("stderr");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
     let mut line = String::new();
-    BufReader::new(stderr)
+    stderr
         .read_line(&mut line)
         .expect("the daemon's first line");
+    let mut metrics_line = String::new();
+    stderr
+        .read_line(&mut metrics_line)
+        .expect("the daemon's second line");
+    // Keep reading the log so the daemon never writes into a closed pipe.
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
     let address = line
         .split("listening on ")
         .nth(1)
         .and_then(|rest| rest.split(',').next())
         .unwrap_or_else(|| panic!("no address in {line:?}"))
         .to_string();
-    (child, address)
+    let metrics = metrics_line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("no metrics address in {metrics_line:?}"))
+        .to_string();
+    (child, address, metrics)
+}
+
+/// `GET /metrics` over a plain TCP connection.
+fn scrape(address: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).expect("connect to metrics");
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: metrics\r\nConnection: close\r\n\r\n")
+        .expect("request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response");
+    response
+}
+
+/// The value of one sample line, e.g. `mta_sts_daemon_requests_total{reply="ok"}`.
+fn sample(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|line| {
+            line.strip_prefix(name)
+                .and_then(|rest| rest.trim().split(' ').next())
+        })
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
 }
 
 /// `postmap -q DOMAIN socketmap:inet:ADDRESS:postfix`, with a throwaway configuration directory
@@ -75,7 +118,16 @@ async fn postfix_postmap_sees_the_daemons_replies() {
     let config_dir = std::env::temp_dir().join(format!("mta-sts-postfix-{}", std::process::id()));
     std::fs::create_dir_all(&config_dir).expect("config dir");
     std::fs::write(config_dir.join("main.cf"), "").expect("main.cf");
-    let (mut daemon, address) = tokio::task::block_in_place(|| start_daemon(&lab));
+    let notify_path = config_dir.join("notify");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).expect("notify socket");
+    notify
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .expect("timeout");
+    let (mut daemon, address, metrics) =
+        tokio::task::block_in_place(|| start_daemon(&lab, &notify_path));
+    let mut datagram = [0u8; 64];
+    let n = notify.recv(&mut datagram).expect("READY=1 from the daemon");
+    assert_eq!(&datagram[..n], b"READY=1");
     let domain = |name: &str| lab.scenario(name).expect("scenario").domain.clone();
 
     let (status, text) =
@@ -114,7 +166,38 @@ async fn postfix_postmap_sees_the_daemons_replies() {
         assert_eq!(status, Some(1), "{name}: {text}");
     }
 
+    // Prometheus sees what Postfix asked: 3 policies, 4 NOTFOUND, and the bracketed key served
+    // from the cache.
+    let text = tokio::task::block_in_place(|| scrape(&metrics));
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert_eq!(
+        sample(&text, "mta_sts_daemon_requests_total{reply=\"ok\"}"),
+        3.0,
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "mta_sts_daemon_requests_total{reply=\"notfound\"}"),
+        4.0,
+        "{text}"
+    );
+    assert!(
+        sample(&text, "mta_sts_daemon_lookups_total{origin=\"cache\"}") >= 1.0,
+        "{text}"
+    );
+    assert!(
+        sample(&text, "mta_sts_daemon_fetch_failures_total") >= 1.0,
+        "policy-404: {text}"
+    );
+    assert!(
+        text.contains("mta_sts_daemon_request_duration_seconds_bucket"),
+        "{text}"
+    );
+
     let _ = Command::new("kill").arg(daemon.id().to_string()).status();
+    let n = notify
+        .recv(&mut datagram)
+        .expect("STOPPING=1 from the daemon");
+    assert_eq!(&datagram[..n], b"STOPPING=1");
     let exit = daemon.wait().expect("the daemon stops on SIGTERM");
     assert!(exit.success(), "{exit:?}");
     let _ = std::fs::remove_dir_all(&config_dir);

@@ -34,6 +34,9 @@ fn config(args: &DaemonArgs) -> Result<Config, CommandError> {
     if let Some(port) = args.https_port {
         config.https_port = port;
     }
+    if let Some(address) = args.metrics {
+        config.metrics = Some(address);
+    }
     config
         .validate()
         .map_err(|e| CommandError::Setup(e.to_string()))?;
@@ -48,11 +51,31 @@ pub fn run(args: &DaemonArgs) -> Result<Status, CommandError> {
         let listener = Listener::bind(&config.listen, config.socket_mode)
             .await
             .map_err(|e| CommandError::Setup(e.to_string()))?;
-        eprintln!(
-            "mta-sts daemon: listening on {}, cache {}",
+        log(&format!(
+            "listening on {}, cache {}",
             listener.local_addr(),
             config.cache
-        );
+        ));
+        let metrics = match config.metrics {
+            Some(address) => {
+                let metrics_listener =
+                    tokio::net::TcpListener::bind(address).await.map_err(|e| {
+                        CommandError::Setup(format!("cannot serve metrics on {address}: {e}"))
+                    })?;
+                let address = metrics_listener
+                    .local_addr()
+                    .map_err(|e| CommandError::Setup(e.to_string()))?;
+                log(&format!("metrics on http://{address}/metrics"));
+                let daemon = daemon.clone();
+                Some(tokio::spawn(async move {
+                    daemon
+                        .serve_metrics(metrics_listener, std::future::pending())
+                        .await
+                }))
+            }
+            None => None,
+        };
+        notify_systemd("READY=1");
         // RFC 8461 §3.3: administrators should hear about failed fetches; the daemon keeps
         // answering meanwhile.
         let mut events = daemon.subscribe();
@@ -61,10 +84,16 @@ pub fn run(args: &DaemonArgs) -> Result<Status, CommandError> {
                 log(&format!("{event:?}"));
             }
         });
-        daemon
-            .serve(listener, shutdown_signal())
+        let served = daemon.serve(listener, async {
+            shutdown_signal().await;
+            notify_systemd("STOPPING=1");
+        });
+        served
             .await
             .map_err(|e| CommandError::Setup(e.to_string()))?;
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
         log("stopped");
         Ok(Status::Valid)
     })
@@ -75,6 +104,31 @@ pub fn run(args: &DaemonArgs) -> Result<Status, CommandError> {
 fn log(line: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "mta-sts daemon: {line}");
+}
+
+/// Tells systemd (a `Type=notify` unit) how the daemon is doing: READY=1 once it listens,
+/// STOPPING=1 when it starts to shut down. Written by hand: one datagram to `$NOTIFY_SOCKET`
+/// (sd_notify(3)); an unreachable socket is not an error, the daemon serves anyway.
+fn notify_systemd(state: &str) {
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let address = match path.to_str().and_then(|p| p.strip_prefix('@')) {
+        // A leading '@' names a Linux abstract socket.
+        Some(name) => {
+            use std::os::linux::net::SocketAddrExt;
+            SocketAddr::from_abstract_name(name.as_bytes())
+        }
+        None => SocketAddr::from_pathname(&path),
+    };
+    let sent = address.and_then(|address| {
+        let socket = UnixDatagram::unbound()?;
+        socket.send_to_addr(state.as_bytes(), &address)
+    });
+    if let Err(e) = sent {
+        log(&format!("cannot notify systemd ({state}): {e}"));
+    }
 }
 
 async fn shutdown_signal() {

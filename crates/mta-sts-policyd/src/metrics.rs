@@ -1,0 +1,166 @@
+//! Prometheus metrics of the daemon: requests by reply, lookups by how far they went (cache hits
+//! and misses), failed fetches, and request latency; served over HTTP at `/metrics`.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+
+use crate::policy::Origin;
+use crate::socketmap::Reply;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReplyLabel {
+    reply: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OriginLabel {
+    origin: &'static str,
+}
+
+/// The daemon's counters and histogram, and the registry that encodes them.
+#[derive(Debug)]
+pub(crate) struct Metrics {
+    registry: Registry,
+    requests: Family<ReplyLabel, Counter>,
+    lookups: Family<OriginLabel, Counter>,
+    fetch_failures: Counter,
+    duration: Histogram,
+}
+
+impl Metrics {
+    pub(crate) fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("mta_sts_daemon");
+        let requests = Family::<ReplyLabel, Counter>::default();
+        let lookups = Family::<OriginLabel, Counter>::default();
+        let fetch_failures = Counter::default();
+        // 10 µs to ~1.3 s: cache hits live in the first buckets, fetches in the last.
+        let duration = Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+            0.000_01, 4.0, 10,
+        ));
+        registry.register(
+            "requests",
+            "Socketmap requests answered, by reply",
+            requests.clone(),
+        );
+        registry.register(
+            "lookups",
+            "Domain lookups by how far they went: cache (a hit), dns (TXT id checked), fetch (policy fetched)",
+            lookups.clone(),
+        );
+        registry.register(
+            "fetch_failures",
+            "Policy fetches that failed",
+            fetch_failures.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Time to answer one request",
+            duration.clone(),
+        );
+        for reply in ["ok", "notfound", "temp", "perm"] {
+            let _ = requests.get_or_create(&ReplyLabel { reply });
+        }
+        for origin in ["cache", "dns", "fetch"] {
+            let _ = lookups.get_or_create(&OriginLabel { origin });
+        }
+        Metrics {
+            registry,
+            requests,
+            lookups,
+            fetch_failures,
+            duration,
+        }
+    }
+
+    /// One answered request.
+    pub(crate) fn record(&self, reply: &Reply, origin: Option<Origin>, elapsed: Duration) {
+        let reply = match reply {
+            Reply::Ok(_) => "ok",
+            Reply::NotFound => "notfound",
+            Reply::Temp(_) => "temp",
+            Reply::Perm(_) => "perm",
+        };
+        self.requests.get_or_create(&ReplyLabel { reply }).inc();
+        if let Some(origin) = origin {
+            let origin = match origin {
+                Origin::Cache => "cache",
+                Origin::Dns => "dns",
+                Origin::Fetch => "fetch",
+            };
+            self.lookups.get_or_create(&OriginLabel { origin }).inc();
+        }
+        self.duration.observe(elapsed.as_secs_f64());
+    }
+
+    /// One failed fetch.
+    pub(crate) fn fetch_failed(&self) {
+        self.fetch_failures.inc();
+    }
+
+    /// The OpenMetrics text.
+    pub(crate) fn encode(&self) -> String {
+        let mut text = String::new();
+        // Encoding into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+/// Serves `GET /metrics` on `listener` until `shutdown`.
+pub(crate) async fn serve(
+    metrics: Arc<Metrics>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            () = &mut shutdown => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                // A failed accept (descriptor limit) must not end the daemon's metrics.
+                Err(_) => continue,
+            },
+        };
+        let metrics = Arc::clone(&metrics);
+        tokio::spawn(async move {
+            let service =
+                hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+                    let metrics = Arc::clone(&metrics);
+                    async move {
+                        let response = if request.uri().path() == "/metrics" {
+                            Response::builder()
+                                .header(
+                                    "content-type",
+                                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                                )
+                                .body(Full::new(Bytes::from(metrics.encode())))
+                        } else {
+                            Response::builder()
+                                .status(StatusCode::NOT_FOUND)
+                                .body(Full::new(Bytes::from_static(b"not found\n")))
+                        };
+                        Ok::<_, Infallible>(
+                            response.unwrap_or_else(|_| Response::new(Full::new(Bytes::new()))),
+                        )
+                    }
+                });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
