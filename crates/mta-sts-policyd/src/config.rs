@@ -41,10 +41,13 @@ shutdown_timeout = 20
 # The port policy hosts are fetched from; only test labs change it.
 https_port = 443
 
-# "memory", or "sqlite:PATH" to keep policies across restarts (RFC 8461 §5.1: a policy
-# learnt before an attack still protects during it).
+# "memory"; "sqlite:PATH" to keep policies across restarts (RFC 8461 §5.1: a policy
+# learnt before an attack still protects during it); or "redis://HOST:PORT/DB" for one cache
+# shared by several daemons (a fleet of MTAs fetches each policy once). rediss:// (TLS) is not
+# supported: reach a remote Redis over a trusted network or a TLS tunnel.
 cache = "memory"
-# Domains kept in memory (the whole cache for "memory", the front of "sqlite:...").
+# Domains kept in memory (the whole cache for "memory", the front of "sqlite:..."; unused
+# for "redis://...", which keeps no memory tier so that every daemon sees the others' updates).
 cache_size = 10000
 # Seconds a cached policy is served without checking the _mta-sts TXT id again.
 check_interval = 60
@@ -132,19 +135,24 @@ pub enum CacheKind {
     Memory,
     /// In an SQLite file, with a memory tier in front.
     Sqlite(PathBuf),
+    /// In a Redis server shared by several daemons, with no memory tier in front.
+    Redis(RedisUrl),
 }
 
 impl FromStr for CacheKind {
     type Err = String;
 
-    /// `memory` or `sqlite:PATH`.
+    /// `memory`, `sqlite:PATH` or `redis://HOST:PORT/DB`.
     fn from_str(text: &str) -> Result<CacheKind, String> {
         match text.split_once(':') {
             None if text == "memory" => Ok(CacheKind::Memory),
             Some(("sqlite", path)) if !path.is_empty() => {
                 Ok(CacheKind::Sqlite(PathBuf::from(path)))
             }
-            _ => Err(format!("`{text}` is neither `memory` nor `sqlite:PATH`")),
+            Some(("redis" | "rediss", _)) => text.parse().map(CacheKind::Redis),
+            _ => Err(format!(
+                "`{text}` is neither `memory`, `sqlite:PATH` nor `redis://HOST:PORT/DB`"
+            )),
         }
     }
 }
@@ -154,7 +162,75 @@ impl fmt::Display for CacheKind {
         match self {
             CacheKind::Memory => f.write_str("memory"),
             CacheKind::Sqlite(path) => write!(f, "sqlite:{}", path.display()),
+            CacheKind::Redis(url) => write!(f, "{url}"),
         }
+    }
+}
+
+/// A Redis server address, `redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]` (port 6379 and database
+/// 0 by default), checked when parsed.
+///
+/// It prints (`Display`, `Debug`) with any password replaced by `***`, because the daemon logs
+/// its cache at start-up and errors name it; [`RedisUrl::as_str`] gives the URL as written.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisUrl(String);
+
+impl RedisUrl {
+    /// The URL as written, password included: for connecting, not for printing.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for RedisUrl {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<RedisUrl, String> {
+        use redis::IntoConnectionInfo as _;
+
+        let example = "redis://HOST:PORT/DB, e.g. redis://127.0.0.1:6379/0";
+        let Some(url) = redis::parse_redis_url(text) else {
+            return Err(format!("not a Redis URL; expected {example}"));
+        };
+        match url.scheme() {
+            "redis" => {}
+            // The redis dependency is built without its TLS features, so a rediss:// URL could
+            // only fail at connect time; refuse it when the configuration is read instead.
+            "rediss" => {
+                return Err(
+                    "rediss:// (Redis over TLS) is not supported by this build; use \
+                     redis:// on a trusted network, or reach Redis through a TLS tunnel \
+                     (e.g. stunnel) on a local port"
+                        .into(),
+                );
+            }
+            scheme => return Err(format!("{scheme}:// is not supported; expected {example}")),
+        }
+        text.into_connection_info()
+            .map_err(|e| format!("not a usable Redis URL ({e}); expected {example}"))?;
+        Ok(RedisUrl(text.to_string()))
+    }
+}
+
+impl fmt::Display for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match redis::parse_redis_url(&self.0) {
+            Some(mut url) if url.password().is_some() => {
+                // Never fails for the host-based URLs `from_str` accepts; if it did, print
+                // nothing of the URL rather than the password.
+                match url.set_password(Some("***")) {
+                    Ok(()) => write!(f, "{url}"),
+                    Err(()) => f.write_str("redis://***"),
+                }
+            }
+            _ => f.write_str(&self.0),
+        }
+    }
+}
+
+impl fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RedisUrl({self})")
     }
 }
 
@@ -537,7 +613,11 @@ mod tests {
             // Wrong types and shapes: the parser says where.
             ("listen = \"localhost:8461\"", ""),
             ("listen = \"unix:\"", ""),
-            ("cache = \"redis://localhost\"", ""),
+            ("cache = \"rediss://localhost\"", ""), // no TLS support built in
+            ("cache = \"redis://localhost/zero\"", ""),
+            ("cache = \"redis://0.0.0.0:6379\"", ""),
+            ("cache = \"redis:localhost\"", ""),
+            ("cache = \"redis+unix:///run/redis.sock\"", ""),
             ("cache = \"sqlite:\"", ""),
             ("resolver = \"dns.example\"", ""),
             ("socket_mode = 660", ""), // decimal 660 is not a mode
@@ -589,12 +669,33 @@ mod tests {
                 Ok(text)
             );
         }
-        for text in ["memory", "sqlite:/var/lib/mta-sts/cache.db"] {
+        for text in [
+            "memory",
+            "sqlite:/var/lib/mta-sts/cache.db",
+            "redis://127.0.0.1:6379/0",
+            "redis://cache.example.net",
+            "redis://[::1]:6380/2",
+        ] {
             assert_eq!(
                 text.parse::<CacheKind>().map(|c| c.to_string()).as_deref(),
                 Ok(text)
             );
         }
+    }
+
+    #[test]
+    fn redis_urls_keep_their_password_out_of_print() {
+        let text = "redis://mta:s3cret@cache.example.net:6379/1";
+        let Ok(CacheKind::Redis(url)) = text.parse::<CacheKind>() else {
+            panic!("{text} is a Redis cache");
+        };
+        assert_eq!(url.as_str(), text);
+        assert_eq!(url.to_string(), "redis://mta:***@cache.example.net:6379/1");
+        assert!(!format!("{url:?}").contains("s3cret"));
+        let error = "rediss://cache.example.net"
+            .parse::<CacheKind>()
+            .expect_err("no TLS");
+        assert!(error.contains("not supported"), "{error}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use mta_sts_core::Mode;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::cache::{MemoryCache, PolicyCache, SqliteCache, TieredCache};
+use crate::cache::{MemoryCache, PolicyCache, RedisCache, SqliteCache, TieredCache};
 use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::config::{CacheKind, Config};
 use crate::error::PolicydError;
@@ -36,7 +36,8 @@ struct Inner {
 
 impl Daemon {
     /// A daemon for `config`: its resolver and CA roots, its cache (an SQLite cache is opened
-    /// here, which blocks briefly), the system clock.
+    /// here, which blocks briefly; a Redis cache is asked for a `PING`, which blocks up to a few
+    /// seconds if it does not answer, and needs a Tokio runtime), the system clock.
     pub fn new(config: Config) -> Result<Daemon, PolicydError> {
         config.validate()?;
         let source = Arc::new(NetSource::from_config(&config)?);
@@ -67,7 +68,7 @@ impl Daemon {
         }
     }
 
-    /// The cache `config` asks for: memory, or SQLite with a memory tier in front.
+    /// The cache `config` asks for: memory, SQLite with a memory tier in front, or Redis alone.
     pub fn open_cache(config: &Config) -> Result<Arc<dyn PolicyCache>, PolicydError> {
         Ok(match &config.cache {
             CacheKind::Memory => Arc::new(MemoryCache::new(config.cache_size)),
@@ -75,6 +76,12 @@ impl Daemon {
                 config.cache_size,
                 Arc::new(SqliteCache::open(path)?),
             )),
+            // No memory tier: Redis is shared, and a private copy in front would keep serving
+            // what this daemon last saw after another one learnt better (a new policy id, a
+            // policy where this one remembers none) until check_interval or negative_ttl ran
+            // out, and would refetch what the fleet already has. A GET on the local network
+            // costs well under a millisecond against the DNS lookup and fetch it saves.
+            CacheKind::Redis(url) => Arc::new(RedisCache::open(url, RedisCache::DEFAULT_TIMEOUT)?),
         })
     }
 

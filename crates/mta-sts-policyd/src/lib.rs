@@ -59,7 +59,7 @@
 //!   normalisation;
 //! - [`policy`]: the transport-free resolver (cache rules, single-flight, refresh) and the reply
 //!   rendering; [`source`]: the DNS/HTTPS side behind a trait;
-//! - [`cache`]: the [`PolicyCache`] trait, memory, SQLite and tiered stores;
+//! - [`cache`]: the [`PolicyCache`] trait, memory, SQLite, Redis and tiered stores;
 //! - [`clock`]: injected time; [`config`]: the TOML configuration;
 //! - [`Daemon`] and [`Listener`]: the server.
 
@@ -76,9 +76,9 @@ mod server;
 pub mod socketmap;
 pub mod source;
 
-pub use cache::{PolicyCache, SqliteCache};
+pub use cache::{PolicyCache, RedisCache, SqliteCache};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
-pub use config::{CacheKind, Config, ListenAddr, Zone};
+pub use config::{CacheKind, Config, ListenAddr, RedisUrl, Zone};
 pub use daemon::{Daemon, PolicySummary, QueryOutcome};
 pub use error::PolicydError;
 pub use event::Event;

@@ -179,8 +179,9 @@ pub struct DaemonArgs {
     /// Extra trusted root certificates (PEM) for policy hosts.
     #[arg(long, value_name = "PEM")]
     pub ca_file: Option<PathBuf>,
-    /// The policy cache: `memory` or `sqlite:PATH` (survives restarts).
-    #[arg(long, value_name = "memory|sqlite:PATH")]
+    /// The policy cache: `memory`, `sqlite:PATH` (survives restarts) or `redis://HOST:PORT/DB`
+    /// (shared by a fleet of daemons).
+    #[arg(long, value_name = "memory|sqlite:PATH|redis://...")]
     pub cache: Option<String>,
     /// The port policy hosts serve HTTPS on (a lab's; senders always use 443).
     #[arg(long, value_name = "PORT")]

@@ -1,6 +1,7 @@
 //! What the daemon remembers per domain, and where: [`PolicyCache`] with an in-memory
-//! ([`MemoryCache`]) and an SQLite ([`SqliteCache`]) store, and [`TieredCache`], memory in front
-//! of a persistent store so that hits never wait on the disk.
+//! ([`MemoryCache`]), an SQLite ([`SqliteCache`]) and a Redis ([`RedisCache`], shared by several
+//! daemons) store, and [`TieredCache`], memory in front of a persistent store so that hits never
+//! wait on the disk.
 //!
 //! One [`CacheEntry`] per domain holds everything the resolver decides with: the last good
 //! policy (RFC 8461 §5.1: used until `max_age` after its fetch), when the TXT record was last
@@ -8,6 +9,7 @@
 //! fetch for one policy id is not retried for a while, RFC 8461 §3.3).
 
 mod memory;
+mod redis;
 mod sqlite;
 mod tiered;
 
@@ -20,8 +22,10 @@ use mta_sts_core::Policy;
 use serde::Serialize;
 
 use crate::clock::Timestamp;
+use crate::config::RedisUrl;
 
 pub use memory::MemoryCache;
+pub use redis::RedisCache;
 pub use sqlite::{SCHEMA_VERSION, SqliteCache};
 pub use tiered::TieredCache;
 
@@ -224,6 +228,37 @@ pub enum CacheError {
     /// The worker thread running a blocking cache call died.
     #[error("the cache worker failed: {0}")]
     Worker(String),
+    /// The Redis server did not answer when the cache was opened (down, unreachable, too
+    /// slow) or refused the connection (a wrong password or database number), or the cache was
+    /// opened outside a Tokio runtime.
+    #[error("cannot use the Redis cache {url}: {source}")]
+    RedisOpen {
+        /// The server (printed without its password).
+        url: RedisUrl,
+        /// Why.
+        source: ::redis::RedisError,
+    },
+    /// A Redis command failed or got no answer in time; the daemon carries on as if the entry
+    /// were not cached.
+    #[error("Redis cache {operation} failed: {source}")]
+    Redis {
+        /// What was being done (`get`, `put`, ...).
+        operation: &'static str,
+        /// The Redis client's reason.
+        source: ::redis::RedisError,
+    },
+    /// A value under the cache's key prefix is not an entry this build can read: not JSON,
+    /// another schema version, or another program's data. It is left in place.
+    #[error(
+        "the Redis cache entry {key} cannot be read ({reason}); it is left in place: delete it, \
+         or let a lookup of its domain replace it"
+    )]
+    RedisEntry {
+        /// The key.
+        key: String,
+        /// What is wrong with its value.
+        reason: String,
+    },
 }
 
 /// A store of [`CacheEntry`]s by domain (lowercase A-labels).

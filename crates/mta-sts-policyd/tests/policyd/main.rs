@@ -1,7 +1,8 @@
 //! The policy daemon against the lab's real DNS and HTTPS servers on loopback, with an injected
 //! clock: replies per mode, the cache rules of RFC 8461 §3.3 and §5.1, single-flight, restarts,
-//! and the socketmap server over TCP and a unix socket.
+//! the socketmap server over TCP and a unix socket, and a Redis cache shared by several daemons.
 
 mod lookups;
 mod server;
+mod shared_redis;
 mod support;

@@ -1,0 +1,475 @@
+//! The shared store: one Redis server for a fleet of daemons, so that a policy one MTA fetched
+//! is an answer from the cache for all of them.
+//!
+//! Each domain is one string key, [`RedisCache::KEY_PREFIX`] + domain, holding the entry as JSON
+//! with a schema version (`{"version":1,"checked_at":...,"policy":{...},...}`). A key is written
+//! with `SET ... EXAT` at the moment nothing in its entry holds any more (the latest of the
+//! policy's expiry, `fetched_at + max_age`, and the negative and backoff deadlines), so Redis
+//! forgets dead entries by itself and a shared cache never needs a janitor. Expiry is an absolute
+//! time compared with Redis' clock; a few seconds of skew between hosts do not matter against
+//! TTLs of minutes to days.
+//!
+//! One [`ConnectionManager`] (one multiplexed connection that reconnects by itself) serves every
+//! request; each command is bounded by the cache's timeout, so a Redis that stalls or goes away
+//! makes lookups fall back to DNS and HTTPS (the resolver treats a failed read as a miss) rather
+//! than hang.
+//!
+//! A value that cannot be decoded (not JSON, another schema version, another program's data
+//! under the prefix) is a [`CacheError::RedisEntry`] naming the key. It is left in place for an
+//! administrator to inspect; the next lookup of that domain overwrites it with a fresh entry.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+use futures_util::FutureExt as _;
+use futures_util::future::BoxFuture;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, Cmd, ErrorKind, FromRedisValue, RedisError};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    BackoffEntry, CacheEntry, CacheError, CachedPolicy, NegativeEntry, NegativeReason, PolicyCache,
+};
+use crate::clock::Timestamp;
+use crate::config::RedisUrl;
+
+/// Keys asked for per `SCAN` step (a hint to Redis, which may return more or fewer).
+const SCAN_COUNT: usize = 500;
+
+/// 9999-12-31T23:59:59Z: the latest `EXAT` written. Redis refuses expiry times whose
+/// milliseconds overflow, and a saturated [`Timestamp`] would otherwise fail the write.
+const LATEST_EXPIRY: u64 = 253_402_300_799;
+
+/// A [`PolicyCache`] in a Redis server, shared by every daemon pointed at it.
+#[derive(Clone)]
+pub struct RedisCache {
+    url: RedisUrl,
+    connection: ConnectionManager,
+    timeout: Duration,
+}
+
+impl RedisCache {
+    /// The prefix of every key the cache writes; the domain follows it.
+    pub const KEY_PREFIX: &'static str = "mta-sts:policy:";
+
+    /// The version of the JSON stored under each key, in its `version` field.
+    pub const SCHEMA_VERSION: u32 = 1;
+
+    /// The limit [`crate::Daemon`] uses for connecting and for each command.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+
+    /// Connects to the Redis server at `url`; `timeout` bounds the connection at start-up,
+    /// each reconnection and each command later.
+    ///
+    /// Blocking, for up to about twice `timeout` if the server does not answer: the server is
+    /// asked for a `PING` before the daemon starts, so a Redis that is down or refuses the
+    /// password or database is reported now, naming the URL, rather than as a cache failure on
+    /// every lookup. Must be called inside a Tokio runtime, which then runs the connection.
+    pub fn open(url: &RedisUrl, timeout: Duration) -> Result<RedisCache, CacheError> {
+        let open_error = |source| CacheError::RedisOpen {
+            url: url.clone(),
+            source,
+        };
+        // The connection manager spawns its reconnection task on the current runtime; without
+        // one it would panic.
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(open_error(RedisError::from((
+                ErrorKind::Client,
+                "the Redis cache must be opened inside a Tokio runtime",
+            ))));
+        }
+        let client = Client::open(url.as_str()).map_err(open_error)?;
+        let mut probe = client
+            .get_connection_with_timeout(timeout)
+            .map_err(open_error)?;
+        probe
+            .set_read_timeout(Some(timeout))
+            .and_then(|()| probe.set_write_timeout(Some(timeout)))
+            .map_err(open_error)?;
+        redis::cmd("PING")
+            .query::<()>(&mut probe)
+            .map_err(open_error)?;
+        drop(probe);
+        // One retry per reconnection: while Redis is down every command waits for the current
+        // attempt, so attempts must end quickly (a refused connection fails at once); the next
+        // command starts another.
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(1);
+        // Lazy: the server has just answered, and connecting here would need an async context;
+        // the first command connects, on the runtime that serves the daemon.
+        let connection =
+            ConnectionManager::new_lazy_with_config(client, config).map_err(open_error)?;
+        Ok(RedisCache {
+            url: url.clone(),
+            connection,
+            timeout,
+        })
+    }
+
+    /// The server's URL.
+    pub fn url(&self) -> &RedisUrl {
+        &self.url
+    }
+
+    /// The key holding `domain`'s entry.
+    pub fn key(domain: &str) -> String {
+        format!("{}{domain}", RedisCache::KEY_PREFIX)
+    }
+
+    /// Runs one command, bounded by the timeout.
+    async fn query<T: FromRedisValue>(
+        &self,
+        operation: &'static str,
+        command: &Cmd,
+    ) -> Result<T, CacheError> {
+        // Clones share the one multiplexed connection; commands take `&mut`, hence the clone.
+        let mut connection = self.connection.clone();
+        // The manager's response timeout covers a command sent; this also covers waiting for a
+        // reconnection in progress, which retries for longer than a lookup should wait.
+        match tokio::time::timeout(self.timeout, command.query_async(&mut connection)).await {
+            Ok(result) => result.map_err(|source| CacheError::Redis { operation, source }),
+            Err(_) => Err(CacheError::Redis {
+                operation,
+                source: RedisError::from(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("no answer from {} within {:?}", self.url, self.timeout),
+                )),
+            }),
+        }
+    }
+}
+
+impl fmt::Debug for RedisCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisCache")
+            .field("url", &self.url)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PolicyCache for RedisCache {
+    fn get<'a>(&'a self, domain: &'a str) -> BoxFuture<'a, Result<Option<CacheEntry>, CacheError>> {
+        async move {
+            let key = RedisCache::key(domain);
+            let mut get = redis::cmd("GET");
+            get.arg(&key);
+            let value: Option<Vec<u8>> = self.query("get", &get).await?;
+            value.map(|value| decode(&key, &value)).transpose()
+        }
+        .boxed()
+    }
+
+    fn put<'a>(
+        &'a self,
+        domain: &'a str,
+        entry: CacheEntry,
+    ) -> BoxFuture<'a, Result<(), CacheError>> {
+        async move {
+            let key = RedisCache::key(domain);
+            let Some(expiry) = expiry(&entry) else {
+                // Nothing in the entry can ever hold, so there is no time to expire it at;
+                // reading no entry back means the same to the resolver.
+                let mut del = redis::cmd("DEL");
+                del.arg(&key);
+                return self.query("put", &del).await;
+            };
+            let value = encode(&entry).map_err(|e| CacheError::RedisEntry {
+                key: key.clone(),
+                reason: e.to_string(),
+            })?;
+            // One command: the value and its expiry land together. An expiry already past
+            // makes Redis drop the key at once.
+            let mut set = redis::cmd("SET");
+            set.arg(&key).arg(value).arg("EXAT").arg(expiry);
+            self.query("put", &set).await
+        }
+        .boxed()
+    }
+
+    fn delete<'a>(&'a self, domain: &'a str) -> BoxFuture<'a, Result<(), CacheError>> {
+        async move {
+            let mut del = redis::cmd("DEL");
+            del.arg(RedisCache::key(domain));
+            self.query("delete", &del).await
+        }
+        .boxed()
+    }
+
+    fn scan(&self) -> BoxFuture<'_, Result<Vec<(String, CacheEntry)>, CacheError>> {
+        async move {
+            // SCAN, not KEYS: it walks the keyspace in steps, so a large shared Redis is not
+            // blocked for the whole walk. A key may come back twice; the map keeps one.
+            let pattern = format!("{}*", RedisCache::KEY_PREFIX);
+            let mut entries = BTreeMap::new();
+            let mut cursor: u64 = 0;
+            loop {
+                let mut scan = redis::cmd("SCAN");
+                scan.arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(SCAN_COUNT);
+                let (next, keys): (u64, Vec<String>) = self.query("scan", &scan).await?;
+                if !keys.is_empty() {
+                    let mut mget = redis::cmd("MGET");
+                    mget.arg(&keys);
+                    let values: Vec<Option<Vec<u8>>> = self.query("scan", &mget).await?;
+                    for (key, value) in keys.into_iter().zip(values) {
+                        // None: the key expired or was deleted since the SCAN step.
+                        let Some(value) = value else { continue };
+                        let entry = decode(&key, &value)?;
+                        // MATCH on the prefix guarantees it is there.
+                        if let Some(domain) = key.strip_prefix(RedisCache::KEY_PREFIX) {
+                            entries.insert(domain.to_string(), entry);
+                        }
+                    }
+                }
+                cursor = next;
+                if cursor == 0 {
+                    return Ok(entries.into_iter().collect());
+                }
+            }
+        }
+        .boxed()
+    }
+}
+
+/// When nothing in `entry` holds any more (the moment [`CacheEntry::is_dead`] turns true), as
+/// an `EXAT` value; `None` if nothing in it ever holds.
+fn expiry(entry: &CacheEntry) -> Option<u64> {
+    let policy = entry.policy.as_ref().map(CachedPolicy::expires_at);
+    let negative = entry.negative.as_ref().map(|n| n.until);
+    let backoff = entry.backoff.as_ref().map(|b| b.until);
+    [policy, negative, backoff]
+        .into_iter()
+        .flatten()
+        .max()
+        // Redis refuses EXAT 0; 1 is equally in the past.
+        .map(|at| at.as_unix_secs().clamp(1, LATEST_EXPIRY))
+}
+
+/// Just the version, read first, so a value of another version is reported as such rather than
+/// as whatever field it lacks.
+#[derive(Deserialize)]
+struct Versioned {
+    version: u32,
+}
+
+/// The JSON under each key. Decoupled from [`CacheEntry`] so that changing the public types
+/// cannot silently change what other daemons read.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredEntry {
+    version: u32,
+    checked_at: Option<u64>,
+    policy: Option<StoredPolicy>,
+    negative: Option<StoredNegative>,
+    backoff: Option<StoredBackoff>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredPolicy {
+    id: String,
+    body: String,
+    fetched_at: u64,
+    /// Derived from the body and `fetched_at` on load; stored for people inspecting Redis.
+    expires_at: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredNegative {
+    reason: StoredReason,
+    since: u64,
+    until: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+enum StoredReason {
+    NoRecord,
+    LookupFailed { error: String },
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredBackoff {
+    id: String,
+    failures: u32,
+    last_failure: u64,
+    until: u64,
+    error: String,
+}
+
+fn encode(entry: &CacheEntry) -> serde_json::Result<String> {
+    let stored = StoredEntry {
+        version: RedisCache::SCHEMA_VERSION,
+        checked_at: entry.checked_at.map(Timestamp::as_unix_secs),
+        policy: entry.policy.as_ref().map(|p| StoredPolicy {
+            id: p.id().to_string(),
+            body: p.body().to_string(),
+            fetched_at: p.fetched_at().as_unix_secs(),
+            expires_at: p.expires_at().as_unix_secs(),
+        }),
+        negative: entry.negative.as_ref().map(|n| StoredNegative {
+            reason: match &n.reason {
+                NegativeReason::NoRecord => StoredReason::NoRecord,
+                NegativeReason::LookupFailed { error } => StoredReason::LookupFailed {
+                    error: error.clone(),
+                },
+            },
+            since: n.since.as_unix_secs(),
+            until: n.until.as_unix_secs(),
+        }),
+        backoff: entry.backoff.as_ref().map(|b| StoredBackoff {
+            id: b.id.clone(),
+            failures: b.failures,
+            last_failure: b.last_failure.as_unix_secs(),
+            until: b.until.as_unix_secs(),
+            error: b.error.clone(),
+        }),
+    };
+    serde_json::to_string(&stored)
+}
+
+fn decode(key: &str, value: &[u8]) -> Result<CacheEntry, CacheError> {
+    let unreadable = |reason: String| CacheError::RedisEntry {
+        key: key.to_string(),
+        reason,
+    };
+    let Versioned { version } = serde_json::from_slice(value)
+        .map_err(|e| unreadable(format!("not an mta-sts cache entry: {e}")))?;
+    if version != RedisCache::SCHEMA_VERSION {
+        return Err(unreadable(format!(
+            "it has schema version {version}; this mta-sts reads version {}",
+            RedisCache::SCHEMA_VERSION
+        )));
+    }
+    let stored: StoredEntry = serde_json::from_slice(value)
+        .map_err(|e| unreadable(format!("not an mta-sts cache entry: {e}")))?;
+    let at = Timestamp::from_unix_secs;
+    Ok(CacheEntry {
+        // A stored body the current parser refuses (it was accepted when fetched) drops the
+        // policy rather than the entry, as in the SQLite cache: the domain is looked up again.
+        policy: stored
+            .policy
+            .and_then(|p| CachedPolicy::new(p.id, p.body, at(p.fetched_at)).ok()),
+        checked_at: stored.checked_at.map(at),
+        negative: stored.negative.map(|n| NegativeEntry {
+            reason: match n.reason {
+                StoredReason::NoRecord => NegativeReason::NoRecord,
+                StoredReason::LookupFailed { error } => NegativeReason::LookupFailed { error },
+            },
+            since: at(n.since),
+            until: at(n.until),
+        }),
+        backoff: stored.backoff.map(|b| BackoffEntry {
+            id: b.id,
+            failures: b.failures,
+            last_failure: at(b.last_failure),
+            until: at(b.until),
+            error: b.error,
+        }),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BODY: &str = "version: STSv1\nmode: enforce\nmx: mx.example.com\nmax_age: 86400\n";
+
+    fn full_entry() -> CacheEntry {
+        let t = Timestamp::from_unix_secs(1_700_000_000);
+        CacheEntry {
+            policy: CachedPolicy::new("20260101T000000", BODY, t).ok(),
+            checked_at: Some(t),
+            negative: Some(NegativeEntry {
+                reason: NegativeReason::LookupFailed {
+                    error: "SERVFAIL".into(),
+                },
+                since: t,
+                until: t.plus(Duration::from_secs(300)),
+            }),
+            backoff: Some(BackoffEntry {
+                id: "2".into(),
+                failures: 3,
+                last_failure: t,
+                until: t.plus(Duration::from_secs(900)),
+                error: "HTTP 404".into(),
+            }),
+        }
+    }
+
+    #[test]
+    fn entries_round_trip_through_json() {
+        let entry = full_entry();
+        let json = encode(&entry).expect("encodes");
+        assert!(json.starts_with(r#"{"version":1,"#), "{json}");
+        assert_eq!(decode("k", json.as_bytes()).ok(), Some(entry));
+        let negative_only = CacheEntry {
+            negative: Some(NegativeEntry {
+                reason: NegativeReason::NoRecord,
+                since: Timestamp::from_unix_secs(5),
+                until: Timestamp::from_unix_secs(305),
+            }),
+            ..CacheEntry::default()
+        };
+        let json = encode(&negative_only).expect("encodes");
+        assert_eq!(decode("k", json.as_bytes()).ok(), Some(negative_only));
+    }
+
+    #[test]
+    fn the_key_expires_when_the_last_thing_in_the_entry_does() {
+        let entry = full_entry();
+        // The policy's max_age (a day) outlives the negative and backoff deadlines.
+        assert_eq!(expiry(&entry), Some(1_700_000_000 + 86_400));
+        let backoff_only = CacheEntry {
+            backoff: entry.backoff.clone(),
+            ..CacheEntry::default()
+        };
+        assert_eq!(expiry(&backoff_only), Some(1_700_000_900));
+        assert_eq!(expiry(&CacheEntry::default()), None);
+        let far = CacheEntry {
+            negative: Some(NegativeEntry {
+                reason: NegativeReason::NoRecord,
+                since: Timestamp::from_unix_secs(0),
+                until: Timestamp::from_unix_secs(u64::MAX),
+            }),
+            ..CacheEntry::default()
+        };
+        assert_eq!(expiry(&far), Some(LATEST_EXPIRY));
+    }
+
+    #[test]
+    fn unreadable_values_name_the_key() {
+        let newer = r#"{"version":2,"whatever":true}"#;
+        for value in [&b"\xff\x00garbage"[..], b"{}", b"[1,2]", newer.as_bytes()] {
+            match decode("mta-sts:policy:bad.example", value) {
+                Err(CacheError::RedisEntry { key, reason }) => {
+                    assert_eq!(key, "mta-sts:policy:bad.example");
+                    assert!(!reason.is_empty());
+                }
+                other => panic!("{value:?}: {other:?}"),
+            }
+        }
+        let error = decode("k", newer.as_bytes()).expect_err("newer");
+        assert!(error.to_string().contains("schema version 2"), "{error}");
+    }
+
+    #[test]
+    fn a_body_the_parser_now_refuses_drops_only_the_policy() {
+        let json = encode(&full_entry())
+            .expect("encodes")
+            .replace("mode: enforce", "mode: sometimes");
+        let entry = decode("k", json.as_bytes()).expect("still an entry");
+        assert!(entry.policy.is_none());
+        assert!(entry.backoff.is_some() && entry.negative.is_some());
+    }
+}
