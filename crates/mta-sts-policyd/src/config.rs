@@ -27,6 +27,10 @@ listen = "127.0.0.1:8461"
 # File mode of the unix socket, set right after it is bound (ignored for TCP). Octal:
 # 0o660 or "0660". Unset: whatever the umask gives.
 # socket_mode = 0o660
+# Owner and group of the unix socket (names or numeric ids), set right after it is bound;
+# the daemon must run as root or be a member of the group. Unset: the daemon's own.
+# socket_owner = "postfix"
+# socket_group = "postfix"
 # Connections served at once; more wait in the listen backlog.
 max_connections = 1024
 # Seconds the daemon waits, once told to stop, for in-flight requests.
@@ -43,9 +47,11 @@ https_port = 443
 
 # "memory"; "sqlite:PATH" to keep policies across restarts (RFC 8461 §5.1: a policy
 # learnt before an attack still protects during it); or "redis://HOST:PORT/DB" for one cache
-# shared by several daemons (a fleet of MTAs fetches each policy once). rediss:// (TLS) is not
-# supported: reach a remote Redis over a trusted network or a TLS tunnel.
+# shared by several daemons (a fleet of MTAs fetches each policy once); "rediss://..." for Redis
+# over TLS, its certificate checked against the Web PKI roots plus cache_ca_file.
 cache = "memory"
+# Extra trusted roots (PEM) for a rediss:// cache's server certificate.
+# cache_ca_file = "/etc/mta-sts/redis-ca.pem"
 # Domains kept in memory (the whole cache for "memory", the front of "sqlite:..."; unused
 # for "redis://...", which keeps no memory tier so that every daemon sees the others' updates).
 cache_size = 10000
@@ -57,6 +63,11 @@ negative_ttl = 300
 # minutes or more), doubling after each further failure up to backoff_max.
 backoff = 300
 backoff_max = 3600
+# DANE first (RFC 8461 §2): when the resolver validates (DNSSEC, AD bit) a domain's MX set and
+# TLSA records of its MX hosts, answer Postfix's "dane" level instead of the MTA-STS policy, so
+# MTA-STS never overrides DANE. Set false without a validating resolver, or to answer
+# MTA-STS alone.
+dane = true
 
 [refresh]
 # Refetch cached policies in the background before they expire (RFC 8461 §3.3).
@@ -359,6 +370,10 @@ pub struct Config {
     pub listen: ListenAddr,
     /// The unix socket's file mode, applied after binding.
     pub socket_mode: Option<SocketMode>,
+    /// The unix socket's owner (a user name or numeric uid), applied after binding.
+    pub socket_owner: Option<String>,
+    /// The unix socket's group (a group name or numeric gid), applied after binding.
+    pub socket_group: Option<String>,
     /// Connections served at once.
     pub max_connections: usize,
     /// How long in-flight requests may take to finish once shutdown starts.
@@ -375,6 +390,8 @@ pub struct Config {
     pub https_port: u16,
     /// Where cached policies live.
     pub cache: CacheKind,
+    /// Extra trusted roots for a `rediss://` cache.
+    pub cache_ca_file: Option<PathBuf>,
     /// Domains kept in memory.
     pub cache_size: usize,
     /// How long a cached policy is served before the TXT id is checked again.
@@ -389,6 +406,9 @@ pub struct Config {
     /// The longest wait after repeated failed fetches.
     #[serde(deserialize_with = "seconds")]
     pub backoff_max: Duration,
+    /// DANE first: answer Postfix's `dane` level for domains whose MX hosts have DNSSEC-validated
+    /// TLSA records (RFC 8461 §2).
+    pub dane: bool,
     /// The background refresh.
     pub refresh: RefreshConfig,
     /// The zone for socketmap names not in `zones`.
@@ -402,6 +422,8 @@ impl Default for Config {
         Config {
             listen: ListenAddr::Tcp(SocketAddr::from(([127, 0, 0, 1], 8461))),
             socket_mode: None,
+            socket_owner: None,
+            socket_group: None,
             max_connections: 1024,
             shutdown_timeout: Duration::from_secs(20),
             resolver: None,
@@ -409,6 +431,7 @@ impl Default for Config {
             metrics: None,
             https_port: 443,
             cache: CacheKind::Memory,
+            cache_ca_file: None,
             cache_size: 10_000,
             // postfix-mta-sts-resolver's cache_grace: no lookups for a minute after a check.
             check_interval: Duration::from_secs(60),
@@ -417,6 +440,7 @@ impl Default for Config {
             // version ID".
             backoff: Duration::from_secs(300),
             backoff_max: Duration::from_secs(3600),
+            dane: true,
             refresh: RefreshConfig::default(),
             default_zone: Zone::default(),
             zones: BTreeMap::new(),
