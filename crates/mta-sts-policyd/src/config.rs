@@ -48,9 +48,12 @@ https_port = 443
 # "memory"; "sqlite:PATH" to keep policies across restarts (RFC 8461 §5.1: a policy
 # learnt before an attack still protects during it); or "redis://HOST:PORT/DB" for one cache
 # shared by several daemons (a fleet of MTAs fetches each policy once); "rediss://..." for Redis
-# over TLS, its certificate checked against the Web PKI roots plus cache_ca_file.
+# over TLS, its certificate always checked (a "#insecure" URL is refused).
 cache = "memory"
-# Extra trusted roots (PEM) for a rediss:// cache's server certificate.
+# The roots (PEM) a rediss:// cache's server certificate is checked against, typically the
+# private CA that signed it. Set, these are the only roots trusted for the cache (they replace,
+# not extend, the system's); unset, the system's trust store is used (SSL_CERT_FILE,
+# SSL_CERT_DIR, or OpenSSL's default places such as /etc/ssl/certs). Only for rediss://.
 # cache_ca_file = "/etc/mta-sts/redis-ca.pem"
 # Domains kept in memory (the whole cache for "memory", the front of "sqlite:..."; unused
 # for "redis://...", which keeps no memory tier so that every daemon sees the others' updates).
@@ -153,7 +156,7 @@ pub enum CacheKind {
 impl FromStr for CacheKind {
     type Err = String;
 
-    /// `memory`, `sqlite:PATH` or `redis://HOST:PORT/DB`.
+    /// `memory`, `sqlite:PATH`, `redis://HOST:PORT/DB` or `rediss://HOST:PORT/DB`.
     fn from_str(text: &str) -> Result<CacheKind, String> {
         match text.split_once(':') {
             None if text == "memory" => Ok(CacheKind::Memory),
@@ -162,7 +165,8 @@ impl FromStr for CacheKind {
             }
             Some(("redis" | "rediss", _)) => text.parse().map(CacheKind::Redis),
             _ => Err(format!(
-                "`{text}` is neither `memory`, `sqlite:PATH` nor `redis://HOST:PORT/DB`"
+                "`{text}` is neither `memory`, `sqlite:PATH`, `redis://HOST:PORT/DB` nor \
+                 `rediss://HOST:PORT/DB`"
             )),
         }
     }
@@ -179,17 +183,28 @@ impl fmt::Display for CacheKind {
 }
 
 /// A Redis server address, `redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]` (port 6379 and database
-/// 0 by default), checked when parsed.
+/// 0 by default), or `rediss://...` for Redis over TLS, checked when parsed.
+///
+/// A `rediss://` URL always has its server certificate checked: the redis client's
+/// `#insecure` fragment, which would turn the check off, is refused.
 ///
 /// It prints (`Display`, `Debug`) with any password replaced by `***`, because the daemon logs
 /// its cache at start-up and errors name it; [`RedisUrl::as_str`] gives the URL as written.
 #[derive(Clone, PartialEq, Eq)]
-pub struct RedisUrl(String);
+pub struct RedisUrl {
+    text: String,
+    tls: bool,
+}
 
 impl RedisUrl {
     /// The URL as written, password included: for connecting, not for printing.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text
+    }
+
+    /// Whether the URL is `rediss://` (Redis over TLS).
+    pub fn is_tls(&self) -> bool {
+        self.tls
     }
 }
 
@@ -199,42 +214,56 @@ impl FromStr for RedisUrl {
     fn from_str(text: &str) -> Result<RedisUrl, String> {
         use redis::IntoConnectionInfo as _;
 
-        let example = "redis://HOST:PORT/DB, e.g. redis://127.0.0.1:6379/0";
+        let example = "redis://HOST:PORT/DB or rediss://HOST:PORT/DB, e.g. \
+                       redis://127.0.0.1:6379/0";
         let Some(url) = redis::parse_redis_url(text) else {
             return Err(format!("not a Redis URL; expected {example}"));
         };
-        match url.scheme() {
-            "redis" => {}
-            // The redis dependency is built without its TLS features, so a rediss:// URL could
-            // only fail at connect time; refuse it when the configuration is read instead.
-            "rediss" => {
+        let tls = match url.scheme() {
+            "redis" => false,
+            "rediss" => true,
+            scheme => return Err(format!("{scheme}:// is not supported; expected {example}")),
+        };
+        match url.fragment() {
+            None => {}
+            // The redis client reads `#insecure` as "accept any certificate". A cache that
+            // anyone on the path can impersonate could feed every daemon forged policies, so
+            // the check is never turned off: trust the server's CA instead.
+            Some("insecure") => {
                 return Err(
-                    "rediss:// (Redis over TLS) is not supported by this build; use \
-                     redis:// on a trusted network, or reach Redis through a TLS tunnel \
-                     (e.g. stunnel) on a local port"
+                    "`#insecure` would turn off the check of the Redis server's certificate, \
+                     which is never done; remove it and put the CA that signed the server's \
+                     certificate in `cache_ca_file`"
                         .into(),
                 );
             }
-            scheme => return Err(format!("{scheme}:// is not supported; expected {example}")),
+            Some(fragment) => {
+                return Err(format!(
+                    "`#{fragment}` has no meaning in a Redis URL; remove it (expected {example})"
+                ));
+            }
         }
         text.into_connection_info()
             .map_err(|e| format!("not a usable Redis URL ({e}); expected {example}"))?;
-        Ok(RedisUrl(text.to_string()))
+        Ok(RedisUrl {
+            text: text.to_string(),
+            tls,
+        })
     }
 }
 
 impl fmt::Display for RedisUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match redis::parse_redis_url(&self.0) {
+        match redis::parse_redis_url(&self.text) {
             Some(mut url) if url.password().is_some() => {
                 // Never fails for the host-based URLs `from_str` accepts; if it did, print
                 // nothing of the URL rather than the password.
                 match url.set_password(Some("***")) {
                     Ok(()) => write!(f, "{url}"),
-                    Err(()) => f.write_str("redis://***"),
+                    Err(()) => write!(f, "{}://***", url.scheme()),
                 }
             }
-            _ => f.write_str(&self.0),
+            _ => f.write_str(&self.text),
         }
     }
 }
@@ -390,7 +419,8 @@ pub struct Config {
     pub https_port: u16,
     /// Where cached policies live.
     pub cache: CacheKind,
-    /// Extra trusted roots for a `rediss://` cache.
+    /// The roots (PEM) a `rediss://` cache's certificate is checked against, instead of the
+    /// system's trust store; only for a `rediss://` cache.
     pub cache_ca_file: Option<PathBuf>,
     /// Domains kept in memory.
     pub cache_size: usize,
@@ -515,6 +545,22 @@ impl Config {
         }
         if self.refresh.concurrency == 0 {
             return bad("refresh.concurrency", "must be at least 1".into());
+        }
+        if let Some(path) = &self.cache_ca_file {
+            // Roots for a server certificate only mean something when there is one; silently
+            // ignoring them would let an administrator believe a plain redis:// link is checked.
+            let tls = matches!(&self.cache, CacheKind::Redis(url) if url.is_tls());
+            if !tls {
+                return bad(
+                    "cache_ca_file",
+                    format!(
+                        "{} is only used for a rediss:// (Redis over TLS) cache, and the cache \
+                         is `{}`; remove cache_ca_file or use rediss://",
+                        path.display(),
+                        self.cache
+                    ),
+                );
+            }
         }
         let zones = std::iter::once(("default_zone".to_string(), &self.default_zone)).chain(
             self.zones

@@ -11,7 +11,7 @@
 //! # Using it
 //! ```no_run
 //! # async fn run() -> Result<(), mta_sts_policyd::PolicydError> {
-//! use mta_sts_policyd::{Config, Daemon, Listener};
+//! use mta_sts_policyd::{Config, Daemon, Listener, SocketAccess};
 //!
 //! let config = Config::load("/etc/mta-sts/daemon.toml".as_ref())?;
 //! let daemon = Daemon::new(config)?;
@@ -21,7 +21,8 @@
 //! println!("{}", outcome.reply);
 //!
 //! // `mta-sts daemon`: serve until Ctrl-C, then finish in-flight requests.
-//! let listener = Listener::bind(&daemon.config().listen, daemon.config().socket_mode).await?;
+//! let access = SocketAccess::from_config(daemon.config());
+//! let listener = Listener::bind(&daemon.config().listen, &access).await?;
 //! let shutdown = async {
 //!     let _ = tokio::signal::ctrl_c().await;
 //! };
@@ -83,6 +84,6 @@ pub use daemon::{Daemon, PolicySummary, QueryOutcome};
 pub use error::PolicydError;
 pub use event::Event;
 pub use policy::{Lookup, NotFoundReason, Origin, Problem, RefreshReport, Resolver};
-pub use server::Listener;
+pub use server::{Listener, SocketAccess};
 pub use socketmap::Reply;
 pub use source::{NetSource, PolicySource};

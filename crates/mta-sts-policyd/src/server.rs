@@ -15,7 +15,9 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
-use crate::config::{ListenAddr, SocketMode};
+use nix::unistd::{Group, User};
+
+use crate::config::{Config, ListenAddr, SocketMode};
 use crate::daemon::Daemon;
 use crate::error::PolicydError;
 use crate::event::Event;
@@ -46,11 +48,65 @@ impl From<TcpListener> for Listener {
     }
 }
 
+/// Who may use a unix socket: its file mode, owner and group, applied right after binding.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SocketAccess {
+    /// The file mode; `None`: whatever the umask gives.
+    pub mode: Option<SocketMode>,
+    /// The owner, a user name or a numeric uid; `None`: the daemon's user.
+    pub owner: Option<String>,
+    /// The group, a group name or a numeric gid; `None`: the daemon's group.
+    pub group: Option<String>,
+}
+
+impl SocketAccess {
+    /// The socket settings of a daemon configuration.
+    pub fn from_config(config: &Config) -> SocketAccess {
+        SocketAccess {
+            mode: config.socket_mode,
+            owner: config.socket_owner.clone(),
+            group: config.socket_group.clone(),
+        }
+    }
+
+    /// The uid and gid to give the socket, looked up by name through the system's user database
+    /// (NSS: /etc/passwd, LDAP, ...), as chown(1) does.
+    fn ids(&self) -> std::io::Result<(Option<u32>, Option<u32>)> {
+        let owner = match self.owner.as_deref() {
+            None => None,
+            Some(name) => Some(match name.parse::<u32>() {
+                Ok(uid) => uid,
+                Err(_) => User::from_name(name)
+                    .map_err(std::io::Error::from)?
+                    .ok_or_else(|| unknown(format!("no user named `{name}` (socket_owner)")))?
+                    .uid
+                    .as_raw(),
+            }),
+        };
+        let group = match self.group.as_deref() {
+            None => None,
+            Some(name) => Some(match name.parse::<u32>() {
+                Ok(gid) => gid,
+                Err(_) => Group::from_name(name)
+                    .map_err(std::io::Error::from)?
+                    .ok_or_else(|| unknown(format!("no group named `{name}` (socket_group)")))?
+                    .gid
+                    .as_raw(),
+            }),
+        };
+        Ok((owner, group))
+    }
+}
+
+fn unknown(message: String) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::NotFound, message)
+}
+
 impl Listener {
-    /// Binds `address`; for a unix socket, `mode` is applied right after binding.
+    /// Binds `address`; for a unix socket, `access` is applied right after binding.
     pub async fn bind(
         address: &ListenAddr,
-        mode: Option<SocketMode>,
+        access: &SocketAccess,
     ) -> Result<Listener, PolicydError> {
         match address {
             ListenAddr::Tcp(addr) => {
@@ -62,19 +118,21 @@ impl Listener {
                         source,
                     })
             }
-            ListenAddr::Unix(path) => Listener::bind_unix(path, mode),
+            ListenAddr::Unix(path) => Listener::bind_unix(path, access),
         }
     }
 
-    /// Binds a unix socket at `path` and sets its file mode.
+    /// Binds a unix socket at `path` and sets its owner, group and file mode.
     ///
     /// A socket file left by a daemon that is gone is replaced; a live one (something accepts
-    /// connections on it) or a file that is not a socket is an error, never deleted.
-    pub fn bind_unix(path: &Path, mode: Option<SocketMode>) -> Result<Listener, PolicydError> {
+    /// connections on it) or a file that is not a socket is an error, never deleted. An unknown
+    /// owner or group is an error before anything is bound.
+    pub fn bind_unix(path: &Path, access: &SocketAccess) -> Result<Listener, PolicydError> {
         let fail = |source: std::io::Error| PolicydError::Listen {
             address: format!("unix:{}", path.display()),
             source,
         };
+        let (owner, group) = access.ids().map_err(fail)?;
         if let Ok(meta) = std::fs::symlink_metadata(path) {
             if !meta.file_type().is_socket() {
                 return Err(fail(std::io::Error::new(
@@ -91,10 +149,20 @@ impl Listener {
             std::fs::remove_file(path).map_err(fail)?;
         }
         let listener = UnixListener::bind(path).map_err(fail)?;
-        if let Some(mode) = mode {
-            // A chrooted Postfix connects as its own user: the mode decides whether it may.
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode.bits()))
-                .map_err(fail)?;
+        // A chrooted Postfix connects as its own user: owner, group and mode decide whether it
+        // may. Ownership first, so the mode is never briefly granted to the wrong group.
+        let applied = (|| {
+            if owner.is_some() || group.is_some() {
+                std::os::unix::fs::chown(path, owner, group)?;
+            }
+            if let Some(mode) = access.mode {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode.bits()))?;
+            }
+            Ok(())
+        })();
+        if let Err(error) = applied {
+            remove_socket(path);
+            return Err(fail(error));
         }
         Ok(Listener::Unix {
             listener,

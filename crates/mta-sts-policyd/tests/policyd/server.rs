@@ -4,7 +4,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::time::Duration;
 
 use mta_sts_policyd::netstring::{self, FramingError, MAX_REQUEST};
-use mta_sts_policyd::{Daemon, Event, Listener, Reply};
+use mta_sts_policyd::{Daemon, Event, Listener, Reply, SocketAccess};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream, UnixStream};
 use tokio::sync::oneshot;
@@ -185,15 +185,18 @@ async fn unix_socket_with_a_file_mode() {
     let env = Env::start().await;
     let dir = TempDir::new("unix");
     let path = dir.file("socketmap");
-    let mode = "0660".parse().expect("mode");
-    let listener = Listener::bind_unix(&path, Some(mode)).expect("bind");
+    let access = SocketAccess {
+        mode: Some("0660".parse().expect("mode")),
+        ..SocketAccess::default()
+    };
+    let listener = Listener::bind_unix(&path, &access).expect("bind");
     assert_eq!(listener.local_addr(), format!("unix:{}", path.display()));
     let permissions = std::fs::metadata(&path).expect("socket file").permissions();
     assert_eq!(permissions.mode() & 0o777, 0o660);
     let server = Running::start(&env.daemon, listener);
 
     // A second daemon must not take over a live socket.
-    assert!(Listener::bind_unix(&path, None).is_err());
+    assert!(Listener::bind_unix(&path, &SocketAccess::default()).is_err());
 
     let mut stream = UnixStream::connect(&path).await.expect("connect");
     pipelined(&mut stream).await;
@@ -204,13 +207,79 @@ async fn unix_socket_with_a_file_mode() {
     // A stale socket file (its daemon gone) is replaced; a regular file is never deleted.
     let stale = std::os::unix::net::UnixListener::bind(&path).expect("stale socket");
     drop(stale);
-    let listener = Listener::bind_unix(&path, None).expect("replaces a stale socket");
+    let listener =
+        Listener::bind_unix(&path, &SocketAccess::default()).expect("replaces a stale socket");
     drop(listener);
     let _ = std::fs::remove_file(&path);
     std::fs::write(&path, b"precious").expect("write");
-    assert!(Listener::bind_unix(&path, None).is_err());
+    assert!(Listener::bind_unix(&path, &SocketAccess::default()).is_err());
     assert_eq!(std::fs::read(&path).expect("kept"), b"precious");
     env.lab.shutdown().await;
+}
+
+#[tokio::test]
+async fn unix_socket_owner_and_group_by_name_or_number() {
+    use std::os::unix::fs::MetadataExt as _;
+    let dir = TempDir::new("owner");
+    let path = dir.file("socketmap");
+    let probe = dir.file("probe");
+    std::fs::write(&probe, b"").expect("probe file");
+    let me = std::fs::metadata(&probe).expect("probe");
+    let my_group = nix::unistd::Group::from_gid(me.gid().into())
+        .expect("group database")
+        .expect("the daemon's group has a name");
+    let access = SocketAccess {
+        mode: Some("0660".parse().expect("mode")),
+        owner: Some(me.uid().to_string()),
+        group: Some(my_group.name.clone()),
+    };
+    let listener = Listener::bind_unix(&path, &access).expect("bind");
+    let socket = std::fs::metadata(&path).expect("socket");
+    assert_eq!((socket.uid(), socket.gid()), (me.uid(), me.gid()));
+    drop(listener);
+    let _ = std::fs::remove_file(&path);
+
+    if me.uid() == 0 {
+        // Only root may give a file away: the chrooted-Postfix case, socket owned by postfix.
+        let nobody = nix::unistd::User::from_name("nobody")
+            .expect("user database")
+            .expect("user nobody");
+        let access = SocketAccess {
+            owner: Some("nobody".into()),
+            group: Some(nobody.gid.as_raw().to_string()),
+            ..SocketAccess::default()
+        };
+        let listener = Listener::bind_unix(&path, &access).expect("bind as root");
+        let socket = std::fs::metadata(&path).expect("socket");
+        assert_eq!(
+            (socket.uid(), socket.gid()),
+            (nobody.uid.as_raw(), nobody.gid.as_raw())
+        );
+        drop(listener);
+        let _ = std::fs::remove_file(&path);
+    }
+
+    for (owner, group, named) in [
+        (
+            Some("no-such-user-mta-sts"),
+            None,
+            "no user named `no-such-user-mta-sts`",
+        ),
+        (
+            None,
+            Some("no-such-group-mta-sts"),
+            "no group named `no-such-group-mta-sts`",
+        ),
+    ] {
+        let access = SocketAccess {
+            owner: owner.map(String::from),
+            group: group.map(String::from),
+            ..SocketAccess::default()
+        };
+        let error = Listener::bind_unix(&path, &access).expect_err("unknown name");
+        assert!(error.to_string().contains(named), "{error}");
+        assert!(!path.exists(), "nothing is bound for an unknown name");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

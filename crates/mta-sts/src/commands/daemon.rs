@@ -3,7 +3,9 @@
 
 use std::fmt::Write as _;
 
-use mta_sts_policyd::{CacheKind, Config, Daemon, ListenAddr, Listener, QueryOutcome, Reply};
+use mta_sts_policyd::{
+    CacheKind, Config, Daemon, ListenAddr, Listener, QueryOutcome, Reply, SocketAccess,
+};
 
 use super::{CommandError, emit, resolver, runtime, to_json};
 use crate::cli::DaemonArgs;
@@ -48,7 +50,7 @@ pub fn run(args: &DaemonArgs) -> Result<Status, CommandError> {
     let config = config(args)?;
     runtime()?.block_on(async {
         let daemon = Daemon::new(config.clone()).map_err(|e| CommandError::Setup(e.to_string()))?;
-        let listener = Listener::bind(&config.listen, config.socket_mode)
+        let listener = Listener::bind(&config.listen, &SocketAccess::from_config(&config))
             .await
             .map_err(|e| CommandError::Setup(e.to_string()))?;
         log(&format!(
