@@ -126,6 +126,15 @@ EXPECTED = {
         "The policy lists `mx: 192.0.2.25`; RFC 8461 §3.2 mx patterns are host names, so the policy "
         "is invalid and unusable. The peer passes the address to Postfix as a match pattern.",
     ),
+    "postfix dane-signed.test": (
+        "OK secure match=mx.dane-signed.test servername=hostname",
+        "OK dane",
+        "DANE first (RFC 8461 §2: MTA-STS must not override DANE): the resolver validates the "
+        "domain's MX RRset and its MX host's TLSA record (AD bit), so we answer Postfix's `dane` "
+        "level instead of the MTA-STS policy. The peer does not look at DANE and answers "
+        "`secure`, which would make Postfix apply MTA-STS over DANE. Its unsigned twin "
+        "dane-unsigned.test gets the same `secure` reply from both.",
+    ),
     "key not UTF-8 (0xff)": (
         "<closed>",
         "NOTFOUND ",

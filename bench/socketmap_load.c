@@ -1,11 +1,20 @@
 /*
  * socketmap_load: a closed-loop load generator for Postfix socketmap servers.
  *
- * Each of N threads opens one TCP connection and keeps it (as Postfix's socketmap client does),
- * then sends one netstring request, waits for the whole netstring reply, and sends the next: no
+ * Each of N connections is opened once and kept (as Postfix's socketmap client does); on each,
+ * one netstring request is sent, the whole netstring reply awaited, and the next sent: no
  * pipelining, one request in flight per connection. Requests cycle over the given keys. After a
  * warm-up (not counted) it runs for a fixed duration and prints requests/s and latency
  * percentiles over every request completed in that window.
+ *
+ * Two ways to drive the connections (environment THREADS):
+ * - THREADS unset or 0: a thread per connection, blocking reads and writes (each Postfix smtp(8)
+ *   process is one such client). Every reply wakes a sleeping thread: on a 2-core VM the client
+ *   then spends as much CPU as the server it measures, mostly in wake-ups.
+ * - THREADS=T (T >= 1): T threads, each driving its share of the connections with epoll, as wrk
+ *   does; a thread wakes once for every reply that is ready, so the client costs far less and the
+ *   server, not the client, sets the pace. Same requests, same closed loop, same latency clock
+ *   (from the write of a request to the last byte of its reply).
  *
  * Written in C so the client costs little beside the servers it measures: client and servers
  * share the machine's cores.
@@ -21,7 +30,8 @@
  * during the measured window (all threads), `server_cpu_s` the CPU time of process SERVER_PID
  * (environment; 0 without it) in that window, `others_cpu_s` the CPU time every other process
  * used in that window: whatever else ran meanwhile (noise).
- * Exit status 1 if any error or no request. Environment: WARMUP_MS (default 1000), SERVER_PID.
+ * Exit status 1 if any error or no request. Environment: WARMUP_MS (default 1000), SERVER_PID,
+ * THREADS.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -37,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,6 +61,7 @@ static atomic_int g_phase; /* 0 warm-up, 1 measuring, 2 stop */
 struct worker {
     pthread_t tid;
     int index;
+    int first, count; /* epoll mode: connections [first, first + count) */
     uint32_t *lat; /* microseconds x 8 (1/8 us resolution) */
     size_t n, cap;
     uint64_t ok, other, errors;
@@ -101,6 +113,22 @@ static long read_reply(int fd, char *buf, size_t cap, const char **payload) {
     }
 }
 
+/* Records one completed request in `w` (only while measuring). */
+static void record(struct worker *w, uint64_t t0, uint64_t t1, const char *payload, long len) {
+    if (atomic_load_explicit(&g_phase, memory_order_relaxed) != 1) return;
+    if (w->n == w->cap) {
+        w->cap = w->cap ? w->cap * 2 : 1 << 16;
+        w->lat = realloc(w->lat, w->cap * sizeof *w->lat);
+        if (!w->lat) abort();
+    }
+    uint64_t eighths = (t1 - t0) / 125;
+    w->lat[w->n++] = eighths > UINT32_MAX ? UINT32_MAX : (uint32_t)eighths;
+    if (len >= 3 && memcmp(payload, "OK ", 3) == 0)
+        w->ok++;
+    else
+        w->other++;
+}
+
 static void *run(void *arg) {
     struct worker *w = arg;
     char buf[65536 + 16];
@@ -125,22 +153,79 @@ static void *run(void *arg) {
             fd = dial();
             continue;
         }
-        if (atomic_load_explicit(&g_phase, memory_order_relaxed) == 1) {
-            if (w->n == w->cap) {
-                w->cap = w->cap ? w->cap * 2 : 1 << 16;
-                w->lat = realloc(w->lat, w->cap * sizeof *w->lat);
-                if (!w->lat) abort();
-            }
-            uint64_t eighths = (t1 - t0) / 125;
-            w->lat[w->n++] = eighths > UINT32_MAX ? UINT32_MAX : (uint32_t)eighths;
-            if (len >= 3 && memcmp(payload, "OK ", 3) == 0)
-                w->ok++;
-            else
-                w->other++;
-        }
+        record(w, t0, t1, payload, len);
         k = (k + 1) % g_nkeys;
     }
     if (fd >= 0) close(fd);
+    return NULL;
+}
+
+/* One connection of an epoll worker: its socket, request in flight and reply bytes so far. */
+struct conn {
+    int fd, k;
+    uint64_t t0;
+    size_t have;
+    char buf[4096];
+};
+
+/* Sends the connection's next request; 0 on success. */
+static int send_next(struct conn *c) {
+    c->have = 0;
+    c->t0 = now_ns();
+    return write(c->fd, g_reqs[c->k], g_lens[c->k]) == (ssize_t)g_lens[c->k] ? 0 : -1;
+}
+
+/* Parses the reply bytes of `c`: 1 and the payload when whole, 0 when more are needed, -1 when
+ * malformed. */
+static int reply_done(struct conn *c, const char **payload, long *len) {
+    char *colon = memchr(c->buf, ':', c->have);
+    if (!colon) return c->have > 10 ? -1 : 0;
+    *len = strtol(c->buf, NULL, 10);
+    size_t need = (size_t)(colon - c->buf) + 1 + (size_t)*len + 1;
+    if (need > sizeof c->buf) return -1;
+    if (c->have < need) return 0;
+    if (c->buf[need - 1] != ',') return -1;
+    *payload = colon + 1;
+    return 1;
+}
+
+static void *run_epoll(void *arg) {
+    struct worker *w = arg;
+    int ep = epoll_create1(0);
+    struct conn *cs = calloc((size_t)w->count, sizeof *cs);
+    if (ep < 0 || !cs) abort();
+    for (int i = 0; i < w->count; i++) {
+        cs[i].k = (w->first + i) % g_nkeys;
+        cs[i].fd = dial();
+        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
+        if (cs[i].fd < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, cs[i].fd, &ev) != 0 || send_next(&cs[i]))
+            w->errors++;
+    }
+    struct epoll_event evs[256];
+    while (atomic_load_explicit(&g_phase, memory_order_relaxed) != 2) {
+        int n = epoll_wait(ep, evs, 256, 100);
+        for (int e = 0; e < n; e++) {
+            struct conn *c = &cs[evs[e].data.u32];
+            ssize_t r = read(c->fd, c->buf + c->have, sizeof c->buf - c->have);
+            const char *payload = NULL;
+            long len = -1;
+            int done = r > 0 ? (c->have += (size_t)r, reply_done(c, &payload, &len)) : -1;
+            if (done == 0) continue;
+            if (done < 0) {
+                /* A broken connection is counted and not used again: errors make the run fail. */
+                w->errors++;
+                epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+                continue;
+            }
+            record(w, c->t0, now_ns(), payload, len);
+            c->k = (c->k + 1) % g_nkeys;
+            if (send_next(c)) w->errors++;
+        }
+    }
+    for (int i = 0; i < w->count; i++)
+        if (cs[i].fd >= 0) close(cs[i].fd);
+    free(cs);
+    close(ep);
     return NULL;
 }
 
@@ -241,13 +326,20 @@ int main(int argc, char **argv) {
     const char *wu = getenv("WARMUP_MS");
     long warmup_ms = wu ? atol(wu) : 1000;
 
-    struct worker *ws = calloc((size_t)conns, sizeof *ws);
-    for (int i = 0; i < conns; i++) {
+    const char *th = getenv("THREADS");
+    int threads = th ? atoi(th) : 0;
+    if (threads > conns) threads = conns;
+    int workers = threads > 0 ? threads : conns;
+    struct worker *ws = calloc((size_t)workers, sizeof *ws);
+    for (int i = 0; i < workers; i++) {
         ws[i].index = i;
+        /* epoll mode: connections split as evenly as they go. */
+        ws[i].first = i * conns / workers;
+        ws[i].count = (i + 1) * conns / workers - ws[i].first;
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setstacksize(&attr, 256 * 1024);
-        pthread_create(&ws[i].tid, &attr, run, &ws[i]);
+        pthread_create(&ws[i].tid, &attr, threads > 0 ? run_epoll : run, &ws[i]);
         pthread_attr_destroy(&attr);
     }
     usleep((useconds_t)warmup_ms * 1000);
@@ -268,11 +360,11 @@ int main(int argc, char **argv) {
     struct proc_snap *snap1;
     size_t nsnap1 = snapshot_others(&snap1, server_pid, (long)getpid());
     double others = others_seconds(snap0, nsnap0, snap1, nsnap1);
-    for (int i = 0; i < conns; i++) pthread_join(ws[i].tid, NULL);
+    for (int i = 0; i < workers; i++) pthread_join(ws[i].tid, NULL);
 
     size_t total = 0;
     uint64_t ok = 0, other = 0, errors = 0;
-    for (int i = 0; i < conns; i++) {
+    for (int i = 0; i < workers; i++) {
         total += ws[i].n;
         ok += ws[i].ok;
         other += ws[i].other;
@@ -280,7 +372,7 @@ int main(int argc, char **argv) {
     }
     uint32_t *all = malloc((total ? total : 1) * sizeof *all);
     size_t at = 0;
-    for (int i = 0; i < conns; i++) {
+    for (int i = 0; i < workers; i++) {
         memcpy(all + at, ws[i].lat, ws[i].n * sizeof *all);
         at += ws[i].n;
     }

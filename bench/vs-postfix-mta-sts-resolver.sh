@@ -13,13 +13,17 @@
 #   PARTS=diff bench/vs-postfix-mta-sts-resolver.sh   # any of: diff bench rss (space-separated)
 #   MTA_STS_BIN=/path/to/mta-sts ...                  # measure that binary, skip cargo build
 #   QUIET_WAIT=60 ...                                 # max seconds to wait for an idle machine
+#   CLIENT_THREADS=0 ...                              # load client: a blocking thread per
+#                                                     # connection instead of one epoll thread
 #
 # 1. Differential (bench/socketmap_diff.py): every lab scenario domain, Postfix's key forms, zones
 #    (strict_testing, require_sni: false, tlsrpt) and protocol edge cases, sent to both daemons,
 #    cold and cached; exits non-zero on a difference that is not listed there as deliberate.
 # 2. Benchmark (bench/socketmap_load.c): closed loop, 1 and 16 persistent connections, one request
 #    in flight per connection, cycling over the healthy lab domains, all cache hits (both caches
-#    warmed by part 1). The peer runs as installed (asyncio event loop, sqlite cache: what its
+#    warmed by part 1). The client drives every connection from one epoll thread (as wrk does), so
+#    that it costs the shared cores as little as it can; CLIENT_THREADS=0 gives a blocking thread
+#    per connection (one Postfix smtp(8) process each), which costs as much CPU as our daemon. The peer runs as installed (asyncio event loop, sqlite cache: what its
 #    README recommends for persistence), and for reference with uvloop and with its internal
 #    cache. Client and daemons share the machine's cores; the daemon's CPU time per request is
 #    printed beside the throughput, and what else ran meanwhile ("other CPU": each measurement
@@ -196,7 +200,8 @@ fd = os.open("/dev/cpu_dma_latency", os.O_WRONLY); os.write(fd, struct.pack("i",
         IFS=: read -r name port label <<< "$spec"
         pid="$(eval echo "\$pid_$name")"
         wait_quiet
-        out="$(SERVER_PID="$pid" "$work/socketmap_load" 127.0.0.1 "$port" "$conns" "$duration" \
+        out="$(SERVER_PID="$pid" THREADS="${CLIENT_THREADS:-1}" \
+          "$work/socketmap_load" 127.0.0.1 "$port" "$conns" "$duration" \
           "${keys[@]}")" || { echo "load run failed: $out" >&2; status=1; }
         eval "$out"  # requests= rps= p50_us= ... as shell variables
         [ "$ok" = "$requests" ] || echo "warning: $label: $other of $requests replies not OK" >&2

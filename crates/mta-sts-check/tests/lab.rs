@@ -183,3 +183,25 @@ async fn a_check_in_two_stages_equals_one_check() {
     assert!(early.has("policy-http-status"));
     lab.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dane_scenarios_note_tlsa_with_the_ad_bit() {
+    let lab = Lab::start().await.expect("lab");
+    let checker = checker(&lab).await;
+    for (name, authenticated) in [("dane-signed", true), ("dane-unsigned", false)] {
+        let report = checker
+            .check(&lab.scenario(name).expect("scenario").domain)
+            .await;
+        // Info only: TLSA records are reported, never judged.
+        assert_eq!(
+            report.verdict,
+            Verdict::Pass,
+            "{name}: {:#?}",
+            report.findings
+        );
+        assert!(report.has("mx-dane"), "{name}: {:#?}", report.findings);
+        assert_eq!(report.dane.len(), 1, "{name}");
+        assert_eq!(report.dane[0].1.authenticated, authenticated, "{name}");
+    }
+    lab.shutdown().await;
+}

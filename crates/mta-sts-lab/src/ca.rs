@@ -18,10 +18,10 @@ use std::{
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
     ExtendedKeyUsagePurpose, GeneralSubtree, IsCa, KeyPair, KeyUsagePurpose, NameConstraints,
-    SerialNumber,
+    PublicKeyData, SerialNumber,
 };
 use rustls::{
-    crypto::CryptoProvider,
+    crypto::{CryptoProvider, hash::HashAlgorithm},
     server::{ClientHello, ResolvesServerCert},
     sign::{CertifiedKey, SigningKey},
 };
@@ -93,6 +93,13 @@ impl LabCa {
         &self.ca_pem
     }
 
+    /// The SHA-256 digest of the leaf key's SubjectPublicKeyInfo (DER), the data of a
+    /// `3 1 1` TLSA record (RFC 6698 §2.1: selector 1, matching type 1) for every leaf. rcgen
+    /// writes this same encoding into each certificate it issues for the key.
+    pub(crate) fn leaf_spki_sha256(&self) -> Option<Vec<u8>> {
+        sha256(&self.leaf_key.subject_public_key_info())
+    }
+
     /// Issues a leaf for `host` of the given kind.
     pub(crate) fn issue(&self, host: &str, kind: &CertKind) -> Result<CertifiedKey, rcgen::Error> {
         let now = OffsetDateTime::now_utc();
@@ -138,6 +145,14 @@ impl LabCa {
             Arc::clone(&self.leaf_signer),
         ))
     }
+}
+
+/// SHA-256 by the ring provider's TLS 1.3 suite: the lab has no hash dependency of its own, and
+/// rustls with ring is already here. `None` only if that suite were built without SHA-256.
+pub(crate) fn sha256(data: &[u8]) -> Option<Vec<u8>> {
+    let suite = rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256.tls13()?;
+    let hash = suite.common.hash_provider;
+    (hash.algorithm() == HashAlgorithm::SHA256).then(|| hash.hash(data).as_ref().to_vec())
 }
 
 /// Chooses the certificate by the SNI host name, issuing it on first use.
@@ -203,6 +218,33 @@ mod tests {
     fn ca_pem_is_a_certificate() {
         let ca = LabCa::generate(&provider()).expect("CA generation works");
         assert!(ca.pem().starts_with("-----BEGIN CERTIFICATE-----"));
+    }
+
+    #[test]
+    fn sha256_matches_the_fips_180_example() {
+        // FIPS 180-2, appendix B.1: SHA-256("abc").
+        let digest = sha256(b"abc").expect("SHA-256 is available");
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            hex,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn every_leaf_carries_the_spki_the_tlsa_digest_is_taken_of() {
+        let ca = LabCa::generate(&provider()).expect("CA generation works");
+        let spki = ca.leaf_key.subject_public_key_info();
+        for kind in [CertKind::Valid, CertKind::Expired, CertKind::SelfSigned] {
+            let leaf = ca.issue("mx.a.test", &kind).expect("issued");
+            let der = leaf.cert[0].as_ref();
+            assert!(
+                der.windows(spki.len()).any(|w| w == spki.as_slice()),
+                "{kind:?}: the certificate holds the SubjectPublicKeyInfo"
+            );
+        }
+        assert_eq!(ca.leaf_spki_sha256(), sha256(&spki));
+        assert_eq!(ca.leaf_spki_sha256().map(|d| d.len()), Some(32));
     }
 
     #[test]

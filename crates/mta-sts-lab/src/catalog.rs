@@ -14,7 +14,7 @@ use bytes::Bytes;
 
 use crate::scenario::{
     CertKind, DnsRecord, HTTP_ONLY_ADDR, MxHost, PolicyHost, PolicyResponse, RecordData,
-    SHARED_ADDR, Scenario, SmtpBehaviour,
+    SHARED_ADDR, Scenario, SmtpBehaviour, TlsaAssociation,
 };
 
 /// The `id` of every healthy `_mta-sts` record: a timestamp, as operators commonly use.
@@ -460,6 +460,28 @@ pub fn catalog() -> Vec<Scenario> {
         .push(vec![format!("v=TLSRPTv1; rua=mailto:reports@{}", p.domain)]);
     out.push(p.build());
 
+    // --- DANE (RFC 7672) beside MTA-STS ------------------------------------------------------
+    // Both publish `3 1 1` TLSA records matching the MX certificate; only the signed zone's
+    // answers carry the AD bit. The checker notes TLSA as info (`mx-dane`) and judges nothing.
+    let mut p = Plan::healthy(
+        "dane-signed",
+        "DNSSEC-signed zone (the resolver sets AD) whose MX has a TLSA 3 1 1 record matching its \
+         key beside an enforce policy: DANE applies and MTA-STS must not override it (RFC 8461 §2)",
+        &[],
+    );
+    p.signed = true;
+    p.add_tlsa_for_every_mx();
+    out.push(p.build());
+
+    let mut p = Plan::healthy(
+        "dane-unsigned",
+        "The same TLSA record and enforce policy in a zone that is not signed: without DNSSEC the \
+         TLSA record proves nothing, DANE does not apply (RFC 7672 §2.2), MTA-STS does",
+        &[],
+    );
+    p.add_tlsa_for_every_mx();
+    out.push(p.build());
+
     out
 }
 
@@ -547,6 +569,8 @@ struct Plan {
     extra_hosts: Vec<PolicyHost>,
     /// Add AAAA ::1 beside the A records of shared-listener hosts.
     ipv6: bool,
+    /// The zone answers as DNSSEC-signed ([`Scenario::signed`]).
+    signed: bool,
 }
 
 impl Plan {
@@ -582,6 +606,7 @@ impl Plan {
             extra_records: Vec::new(),
             extra_hosts: Vec::new(),
             ipv6: false,
+            signed: false,
             domain,
         }
     }
@@ -593,6 +618,22 @@ impl Plan {
 
     fn healthy_policy_body(&self) -> String {
         policy_text("enforce", &self.mx_names(), HEALTHY_MAX_AGE)
+    }
+
+    /// A `3 1 1` TLSA record (DANE-EE, SubjectPublicKeyInfo, SHA-256: what RFC 7672 §3.1
+    /// recommends) at `_25._tcp.<host>` for each MX host, matching the lab's leaf key.
+    fn add_tlsa_for_every_mx(&mut self) {
+        for host in self.mx_names() {
+            self.extra_records.push(DnsRecord::new(
+                format!("_25._tcp.{host}"),
+                RecordData::Tlsa {
+                    usage: 3,
+                    selector: 1,
+                    matching: 1,
+                    association: TlsaAssociation::LabLeafSpkiSha256,
+                },
+            ));
+        }
     }
 
     fn set_policy_body(&mut self, body: String) {
@@ -685,6 +726,7 @@ impl Plan {
             records,
             policy_hosts,
             mx_hosts,
+            signed: self.signed,
         }
     }
 }
@@ -730,6 +772,12 @@ mod tests {
         for s in catalog() {
             assert!(!s.story.trim().is_empty(), "{} has no story", s.name);
             assert!(!s.story.contains('\n'), "{}: story is not one line", s.name);
+            // A line continuation inside the literal that kept its indentation.
+            assert!(
+                !s.story.contains("  "),
+                "{}: story has a run of spaces",
+                s.name
+            );
         }
     }
 
@@ -828,6 +876,34 @@ mod tests {
             .expect("exists");
         let len = s.policy_host().expect("host").response.body.len();
         assert!(len > 64 * 1024, "{len}");
+    }
+
+    #[test]
+    fn dane_scenarios_publish_tlsa_and_only_one_is_signed() {
+        let all = catalog();
+        let find = |name: &str| all.iter().find(|s| s.name == name).expect("exists");
+        for (name, signed) in [("dane-signed", true), ("dane-unsigned", false)] {
+            let s = find(name);
+            assert_eq!(s.signed, signed, "{name}");
+            assert!(s.expect.is_empty(), "{name}: TLSA is no defect");
+            let tlsa: Vec<_> = s
+                .records_at(&format!("_25._tcp.mx.{}", s.domain))
+                .cloned()
+                .collect();
+            assert_eq!(
+                tlsa,
+                [RecordData::Tlsa {
+                    usage: 3,
+                    selector: 1,
+                    matching: 1,
+                    association: TlsaAssociation::LabLeafSpkiSha256
+                }],
+                "{name}"
+            );
+        }
+        // Every other scenario stays unsigned: DANE applies to dane-signed alone.
+        let signed: Vec<_> = all.iter().filter(|s| s.signed).map(|s| s.name).collect();
+        assert_eq!(signed, ["dane-signed"]);
     }
 
     #[test]

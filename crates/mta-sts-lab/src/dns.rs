@@ -4,6 +4,12 @@
 //! The in-memory handler already gives the split MTA-STS clients must see: NXDOMAIN for a name
 //! that does not exist, NODATA (NOERROR, empty answer, SOA in authority) for a name that exists
 //! without the asked type (RFC 2308 §1), and CNAME chains in the answer (RFC 1034 §3.6.2).
+//!
+//! For the domains of [`Scenario::signed`] scenarios the server also plays a validating
+//! recursive resolver: a query that asks (AD=1, RFC 6840 §5.7, or DO=1, RFC 4035 §3.2.3) gets
+//! its answer with the AD bit set, positive or negative alike, as a validating resolver sets it
+//! on authenticated data and authenticated denial. Nothing is signed for real: DANE-aware
+//! clients behind a validating resolver look only at that bit, and that is what the lab tests.
 
 use std::{
     collections::BTreeMap,
@@ -17,19 +23,22 @@ use hickory_proto::{
     op::{Header, HeaderCounts, Metadata, ResponseCode},
     rr::{
         LowerName, Name, RData, Record, RecordSet, RecordType, RrKey,
-        rdata::{A, AAAA, CNAME, MX, NS, SOA, TXT},
+        rdata::{
+            A, AAAA, CNAME, MX, NS, SOA, TLSA, TXT,
+            tlsa::{CertUsage, Matching, Selector},
+        },
     },
 };
 use hickory_server::{
-    net::runtime::Time,
+    net::{NetError, runtime::Time},
     server::{Request, RequestHandler, ResponseHandler, ResponseInfo},
     store::in_memory::InMemoryZoneHandler,
-    zone_handler::{AxfrPolicy, Catalog, MessageResponseBuilder, ZoneType},
+    zone_handler::{AxfrPolicy, Catalog, MessageResponse, MessageResponseBuilder, ZoneType},
 };
 
 use crate::{
     error::ScenarioProblem,
-    scenario::{RecordData, SERVFAIL_DOMAIN, Scenario, TIMEOUT_DOMAIN},
+    scenario::{RecordData, SERVFAIL_DOMAIN, Scenario, TIMEOUT_DOMAIN, TlsaAssociation},
 };
 
 /// Short, so a test that changes nothing mid-run is never bitten by caching either way.
@@ -55,14 +64,23 @@ pub(crate) struct ZoneBuilder {
     records: BTreeMap<RrKey, RecordSet>,
     /// Leave out AAAA ::1 records: nothing can listen there on this host.
     skip_ipv6_loopback: bool,
+    /// The data of [`TlsaAssociation::LabLeafSpkiSha256`].
+    leaf_spki_sha256: Vec<u8>,
+    /// The domains of signed scenarios.
+    signed: Vec<LowerName>,
 }
 
 impl ZoneBuilder {
     /// The zone apex with its SOA and NS, and the name server's own address.
-    pub(crate) fn new(skip_ipv6_loopback: bool) -> Result<Self, ScenarioProblem> {
+    pub(crate) fn new(
+        skip_ipv6_loopback: bool,
+        leaf_spki_sha256: Vec<u8>,
+    ) -> Result<Self, ScenarioProblem> {
         let mut this = Self {
             records: BTreeMap::new(),
             skip_ipv6_loopback,
+            leaf_spki_sha256,
+            signed: Vec::new(),
         };
         let origin = fqdn("test")?;
         let ns = fqdn("ns.test")?;
@@ -96,6 +114,9 @@ impl ZoneBuilder {
     /// Adds every record of `scenario`.
     pub(crate) fn add(&mut self, scenario: &Scenario) -> Result<(), ScenarioProblem> {
         let domain = fqdn(&scenario.domain)?;
+        if scenario.signed {
+            self.signed.push(LowerName::new(&domain));
+        }
         for record in &scenario.records {
             let name = fqdn(&record.name)?;
             if !domain.zone_of(&name) {
@@ -118,6 +139,23 @@ impl ZoneBuilder {
                         return Err(ScenarioProblem::TxtStringTooLong(long.clone()));
                     }
                     RData::TXT(TXT::new(strings.clone()))
+                }
+                RecordData::Tlsa {
+                    usage,
+                    selector,
+                    matching,
+                    association,
+                } => {
+                    let data = match association {
+                        TlsaAssociation::Bytes(bytes) => bytes.clone(),
+                        TlsaAssociation::LabLeafSpkiSha256 => self.leaf_spki_sha256.clone(),
+                    };
+                    RData::TLSA(TLSA::new(
+                        CertUsage::from(*usage),
+                        Selector::from(*selector),
+                        Matching::from(*matching),
+                        data,
+                    ))
                 }
             };
             let rtype = rdata.record_type();
@@ -156,15 +194,18 @@ impl ZoneBuilder {
             catalog,
             servfail: LowerName::new(&fqdn(SERVFAIL_DOMAIN)?),
             silent: LowerName::new(&fqdn(TIMEOUT_DOMAIN)?),
+            signed: self.signed,
         })
     }
 }
 
-/// The lab's request handler: the zone catalog, plus [`SERVFAIL_DOMAIN`] and [`TIMEOUT_DOMAIN`].
+/// The lab's request handler: the zone catalog, plus [`SERVFAIL_DOMAIN`] and [`TIMEOUT_DOMAIN`],
+/// and the AD bit for the domains of signed scenarios.
 pub(crate) struct LabDns {
     catalog: Catalog,
     servfail: LowerName,
     silent: LowerName,
+    signed: Vec<LowerName>,
 }
 
 impl LabDns {
@@ -199,10 +240,53 @@ impl LabDns {
                     .await
                     .unwrap_or(fallback);
             }
+            // RFC 6840 §5.7: a query with AD=1 asks whether the answer is authenticated; RFC
+            // 4035 §3.2.3: so does DO=1. Without either, a validating resolver leaves AD clear.
+            let asks = request.metadata.authentic_data
+                || request
+                    .edns
+                    .as_ref()
+                    .is_some_and(|edns| edns.flags().dnssec_ok);
+            if asks && self.signed.iter().any(|zone| zone.zone_of(qname)) {
+                return self
+                    .catalog
+                    .handle_request::<Authenticated<R>, T>(request, Authenticated(response_handle))
+                    .await;
+            }
         }
         self.catalog
             .handle_request::<R, T>(request, response_handle)
             .await
+    }
+}
+
+/// Sends responses through the wrapped handler with the AD bit set (RFC 4035 §3.2.3): what a
+/// validating resolver answers for data of a signed zone it could validate.
+#[derive(Clone)]
+struct Authenticated<R>(R);
+
+// Written out by hand, like `RequestHandler` below: the trait is declared with `async_trait`.
+// No future of our own is needed: the flag is set, then the inner handler's future is returned.
+impl<R: ResponseHandler> ResponseHandler for Authenticated<R> {
+    fn send_response<'a, 'life0, 'life1, 'async_trait>(
+        &'life0 mut self,
+        mut response: MessageResponse<
+            'life1,
+            'a,
+            impl Iterator<Item = &'a Record> + Send + 'a + 'async_trait,
+            impl Iterator<Item = &'a Record> + Send + 'a + 'async_trait,
+            impl Iterator<Item = &'a Record> + Send + 'a + 'async_trait,
+            impl Iterator<Item = &'a Record> + Send + 'a + 'async_trait,
+        >,
+    ) -> Pin<Box<dyn Future<Output = Result<ResponseInfo, NetError>> + Send + 'async_trait>>
+    where
+        'a: 'async_trait,
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        response.metadata_mut().authentic_data = true;
+        self.0.send_response(response)
     }
 }
 

@@ -37,6 +37,10 @@ pub enum LabError {
     /// rustls refused a server configuration or the leaf key.
     #[error("cannot build a TLS server configuration: {0}")]
     Tls(#[from] rustls::Error),
+    /// The crypto provider has no SHA-256, which the digest in TLSA records of the lab's leaf
+    /// key needs ([`TlsaAssociation::LabLeafSpkiSha256`](crate::TlsaAssociation)).
+    #[error("the TLS crypto provider offers no SHA-256 for TLSA digests")]
+    NoSha256,
     /// A scenario describes something the lab cannot serve; nothing was started.
     #[error("scenario {scenario:?} is invalid: {problem}")]
     InvalidScenario {

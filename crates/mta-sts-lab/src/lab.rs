@@ -63,6 +63,7 @@ pub struct Lab {
     smtp_port: u16,
     ipv6: bool,
     ca_pem: String,
+    leaf_spki_sha256: Vec<u8>,
     ca_dir: CaDir,
     dns: Server<LabDns>,
     tasks: JoinSet<()>,
@@ -112,9 +113,11 @@ impl Lab {
 
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let ca = Arc::new(LabCa::generate(&provider)?);
+        let leaf_spki_sha256 = ca.leaf_spki_sha256().ok_or(LabError::NoSha256)?;
 
         let sockets = net::bind_all(&plan.own, plan.wants_ipv6, ports).await?;
-        let mut zone = ZoneBuilder::new(!sockets.ipv6).map_err(invalid("(lab zone)"))?;
+        let mut zone = ZoneBuilder::new(!sockets.ipv6, leaf_spki_sha256.clone())
+            .map_err(invalid("(lab zone)"))?;
         for scenario in all() {
             zone.add(scenario).map_err(invalid(scenario.name))?;
         }
@@ -173,6 +176,7 @@ impl Lab {
             smtp_port: sockets.smtp_port,
             ipv6: sockets.ipv6,
             ca_pem: ca.pem().to_owned(),
+            leaf_spki_sha256,
             ca_dir,
             dns,
             tasks,
@@ -209,6 +213,13 @@ impl Lab {
     /// The lab root CA certificate, PEM.
     pub fn ca_pem(&self) -> &str {
         &self.ca_pem
+    }
+
+    /// The SHA-256 digest of the SubjectPublicKeyInfo that every certificate the lab issues
+    /// carries (all its leaves share one key): the data of a `3 1 1` TLSA record matching any lab
+    /// host, which [`TlsaAssociation::LabLeafSpkiSha256`](crate::TlsaAssociation) stands for.
+    pub fn leaf_spki_sha256(&self) -> &[u8] {
+        &self.leaf_spki_sha256
     }
 
     /// [`Lab::ca_pem`] written to a private temporary directory, removed when the lab stops.

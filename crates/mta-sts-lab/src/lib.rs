@@ -6,6 +6,7 @@
 //! - a private root CA issuing valid, self-signed, wrong-name, expired and not-yet-valid leaves;
 //! - HTTPS policy hosts (certificate by SNI) and one plain-HTTP host;
 //! - SMTP servers with STARTTLS, and misbehaving ones on addresses of their own;
+//! - TLSA records, and zones that answer as DNSSEC-signed (the AD bit) for DANE (RFC 7672);
 //!
 //! all driven by the declarative [`catalog()`] of [`Scenario`]s, one defect each, with the finding
 //! codes a checker must report for it. [`Lab::start_with`] adds thousands of generated healthy
@@ -40,4 +41,5 @@ pub use net::Ports;
 pub use scenario::{
     CertKind, DnsRecord, FINDING_CODES, HTTP_ONLY_ADDR, MxHost, PolicyHost, PolicyResponse,
     RecordData, SERVFAIL_DOMAIN, SHARED_ADDR, Scenario, SmtpBehaviour, TIMEOUT_DOMAIN,
+    TlsaAssociation,
 };

@@ -80,6 +80,12 @@ pub struct Scenario {
     pub policy_hosts: Vec<PolicyHost>,
     /// The SMTP hosts named by the MX records (and the addresses they answer on).
     pub mx_hosts: Vec<MxHost>,
+    /// The domain is a DNSSEC-signed zone, as far as a client can tell: the lab's DNS server plays
+    /// a validating recursive resolver and sets the AD bit (RFC 4035 §3.2.3) on its answers for
+    /// names at or under [`Self::domain`] when the query asks for it (AD=1, RFC 6840 §5.7, or
+    /// DO=1). No keys or signatures are served: only the AD bit a stub behind a validating
+    /// resolver relies on is simulated.
+    pub signed: bool,
 }
 
 impl Scenario {
@@ -150,6 +156,30 @@ pub enum RecordData {
     /// §3.3.14). Readers of `_mta-sts` and `_smtp._tls` records concatenate them without
     /// separators (RFC 8461 §3.1, RFC 8460 §3).
     Txt(Vec<String>),
+    /// A TLSA record (RFC 6698 §2.1), e.g. at `_25._tcp.<mx host>` for DANE SMTP (RFC 7672).
+    Tlsa {
+        /// Certificate usage: 3 is DANE-EE, the usage RFC 7672 §3.1 recommends for SMTP.
+        usage: u8,
+        /// Selector: 0 the full certificate, 1 its SubjectPublicKeyInfo.
+        selector: u8,
+        /// Matching type: 0 exact, 1 SHA-256, 2 SHA-512.
+        matching: u8,
+        /// The certificate association data.
+        association: TlsaAssociation,
+    },
+}
+
+/// The certificate association data of a [`RecordData::Tlsa`] record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TlsaAssociation {
+    /// These bytes, as given.
+    Bytes(Vec<u8>),
+    /// The SHA-256 digest of the SubjectPublicKeyInfo of the key every lab leaf certificate
+    /// carries ([`Lab::leaf_spki_sha256`](crate::Lab::leaf_spki_sha256)), known only once the
+    /// lab has generated it: with usage 3, selector 1 and matching type 1 (`3 1 1`), a record
+    /// that the certificate of every lab host matches.
+    LabLeafSpkiSha256,
 }
 
 /// A certificate the lab presents for a host name. All but [`CertKind::SelfSigned`] are issued by

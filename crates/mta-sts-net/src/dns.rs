@@ -12,7 +12,7 @@ use hickory_resolver::config::{LookupIpStrategy, NameServerConfig, ResolverConfi
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError as HickoryDnsError, NetError};
 use hickory_resolver::proto::op::{Edns, Message, Query, ResponseCode};
-use hickory_resolver::proto::rr::{Name, RData, RecordType};
+use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 use hickory_resolver::{Resolver, TokioResolver};
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -232,21 +232,23 @@ impl Dns {
             .lookup(fqdn(domain)?, RecordType::MX)
             .await
             .map_err(|e| DnsError::from_net(&e))?;
-        let mut hosts: Vec<(u16, String)> = lookup
-            .answers()
-            .iter()
-            .filter_map(|record| match &record.data {
-                RData::MX(mx) => Some((mx.preference, plain_name(&mx.exchange))),
-                _ => None,
-            })
-            .collect();
-        hosts.sort();
-        // RFC 7505 §3: a null MX is a single MX record with preference 0 and exchange ".".
-        let null_mx = hosts.len() == 1 && hosts[0].1.is_empty();
-        if null_mx {
-            hosts.clear();
+        Ok(mx_set(lookup.answers()))
+    }
+
+    /// The MX set of a domain, and whether the upstream resolver validated it with DNSSEC (its
+    /// AD bit), as [`Dns::tlsa`] asks: one query with AD=1 to the first configured name server.
+    ///
+    /// RFC 7672 §2.2.1: DANE can authenticate delivery to a domain only when its MX RRset was
+    /// obtained by a DNSSEC-validated lookup, so a DANE-aware sender needs this bit, which
+    /// [`Dns::mx`] cannot report. An answer without MX records is [`DnsError::NoData`], as with
+    /// [`Dns::mx`]; the null MX rule (RFC 7505) is the same.
+    pub async fn mx_authenticated(&self, domain: &str) -> Result<(MxSet, bool), DnsError> {
+        let response = self.raw_query(domain, RecordType::MX).await?;
+        let set = mx_set(&response.answers);
+        if set.hosts.is_empty() && !set.null_mx {
+            return Err(DnsError::NoData);
         }
-        Ok(MxSet { hosts, null_mx })
+        Ok((set, response.metadata.authentic_data))
     }
 
     /// The IPv4 and IPv6 addresses of a host, following CNAMEs.
@@ -280,27 +282,8 @@ impl Dns {
     }
 
     /// TLSA records at a name, asking the upstream to say (AD bit) whether it validated them.
-    ///
-    /// The query is sent with AD=1 itself (RFC 6840 §5.7): a validating resolver then reports
-    /// whether the answer is authenticated without the client validating DNSSEC on its own.
     pub async fn tlsa(&self, name: &str) -> Result<Tlsa, DnsError> {
-        let upstream = self
-            .raw_upstream
-            .ok_or_else(|| DnsError::Transport("no name server configured".into()))?;
-        let mut query = Message::query();
-        query.add_query(Query::query(fqdn(name)?, RecordType::TLSA));
-        query.metadata.recursion_desired = true;
-        query.metadata.authentic_data = true;
-        let mut edns = Edns::new();
-        edns.set_max_payload(1232);
-        query.set_edns(edns);
-        let response = exchange(&query, upstream, self.timeout).await?;
-        match response.metadata.response_code {
-            ResponseCode::NoError => {}
-            ResponseCode::NXDomain => return Err(DnsError::NxDomain),
-            ResponseCode::ServFail => return Err(DnsError::ServFail),
-            other => return Err(DnsError::Refused(other.to_string())),
-        }
+        let response = self.raw_query(name, RecordType::TLSA).await?;
         let records: Vec<String> = response
             .answers
             .iter()
@@ -317,6 +300,53 @@ impl Dns {
             authenticated: response.metadata.authentic_data,
         })
     }
+
+    /// One query for `name`/`rtype` to the first configured name server, the answer's response
+    /// code turned into a [`DnsError`] unless it is NOERROR.
+    ///
+    /// The query is sent with AD=1 itself (RFC 6840 §5.7): a validating resolver then reports
+    /// whether the answer is authenticated without the client validating DNSSEC on its own. The
+    /// hickory resolver behind the other lookups neither sends AD=1 nor shows the answer's AD bit,
+    /// hence this path of our own.
+    async fn raw_query(&self, name: &str, rtype: RecordType) -> Result<Message, DnsError> {
+        let upstream = self
+            .raw_upstream
+            .ok_or_else(|| DnsError::Transport("no name server configured".into()))?;
+        let mut query = Message::query();
+        query.add_query(Query::query(fqdn(name)?, rtype));
+        query.metadata.recursion_desired = true;
+        query.metadata.authentic_data = true;
+        let mut edns = Edns::new();
+        edns.set_max_payload(1232);
+        query.set_edns(edns);
+        let response = exchange(&query, upstream, self.timeout).await?;
+        match response.metadata.response_code {
+            ResponseCode::NoError => Ok(response),
+            ResponseCode::NXDomain => Err(DnsError::NxDomain),
+            ResponseCode::ServFail => Err(DnsError::ServFail),
+            other => Err(DnsError::Refused(other.to_string())),
+        }
+    }
+}
+
+/// The MX set in `records` (other types, such as the CNAMEs of a chain, are skipped), sorted by
+/// preference, with the null MX of RFC 7505 recognised.
+fn mx_set<'a>(records: impl IntoIterator<Item = &'a Record>) -> MxSet {
+    let mut hosts: Vec<(u16, String)> = records
+        .into_iter()
+        .filter_map(|record| match &record.data {
+            RData::MX(mx) => Some((mx.preference, plain_name(&mx.exchange))),
+            _ => None,
+        })
+        .collect();
+    hosts.sort();
+    hosts.dedup();
+    // RFC 7505 §3: a null MX is a single MX record with preference 0 and exchange ".".
+    let null_mx = hosts.len() == 1 && hosts[0].1.is_empty();
+    if null_mx {
+        hosts.clear();
+    }
+    MxSet { hosts, null_mx }
 }
 
 fn fqdn(name: &str) -> Result<Name, DnsError> {
@@ -412,6 +442,70 @@ mod tests {
         assert_eq!(parse_upstream("::1").ok(), "[::1]:53".parse().ok());
         assert!(parse_upstream("resolver.example").is_err());
         assert!(parse_upstream("1.2.3.4:99999").is_err());
+    }
+
+    fn mx_record(owner: &str, preference: u16, exchange: &str) -> Record {
+        Record::from_rdata(
+            Name::from_ascii(owner).expect("owner"),
+            300,
+            RData::MX(hickory_resolver::proto::rr::rdata::MX::new(
+                preference,
+                Name::from_ascii(exchange).expect("exchange"),
+            )),
+        )
+    }
+
+    #[test]
+    fn mx_sets_are_sorted_and_skip_other_records() {
+        let alias = Record::from_rdata(
+            Name::from_ascii("example.com.").expect("owner"),
+            300,
+            RData::CNAME(hickory_resolver::proto::rr::rdata::CNAME(
+                Name::from_ascii("mail.example.net.").expect("target"),
+            )),
+        );
+        let records = [
+            alias,
+            mx_record("mail.example.net.", 20, "MX2.Example.NET."),
+            mx_record("mail.example.net.", 10, "mx1.example.net."),
+        ];
+        assert_eq!(
+            mx_set(&records),
+            MxSet {
+                hosts: vec![
+                    (10, "mx1.example.net".into()),
+                    (20, "mx2.example.net".into())
+                ],
+                null_mx: false,
+            }
+        );
+    }
+
+    #[test]
+    fn a_single_root_exchange_is_the_null_mx() {
+        let null = [mx_record("example.com.", 0, ".")];
+        assert_eq!(
+            mx_set(&null),
+            MxSet {
+                hosts: Vec::new(),
+                null_mx: true
+            }
+        );
+        // A root exchange beside real hosts is not a null MX (RFC 7505 §3: the only record).
+        let mixed = [
+            mx_record("example.com.", 0, "."),
+            mx_record("example.com.", 10, "mx.example.com."),
+        ];
+        let set = mx_set(&mixed);
+        assert!(!set.null_mx);
+        assert_eq!(set.hosts.len(), 2);
+        assert_eq!(
+            mx_set(&[]),
+            MxSet {
+                hosts: Vec::new(),
+                null_mx: false
+            }
+        );
     }
 
     #[test]

@@ -122,12 +122,93 @@ async fn dns_answers_and_failure_classes() {
         dual.ips.iter().any(|ip| ip.is_ipv4()) && dual.ips.iter().any(|ip| ip.is_ipv6()),
         "{dual:?}"
     );
-    // No DNSSEC in the lab: TLSA lookups answer NODATA/NXDOMAIN, never "authenticated".
+    // The healthy scenario publishes no TLSA record: NXDOMAIN, never "authenticated".
+    assert_eq!(
+        env.dns.tlsa(&format!("_25._tcp.mx.{healthy}")).await,
+        Err(DnsError::NxDomain)
+    );
+    env.lab.shutdown().await;
+}
+
+/// The AD bit of MX and TLSA answers: set for the lab's signed zone (its DNS server plays a
+/// validating resolver), clear elsewhere; failures keep their classes.
+#[tokio::test(flavor = "multi_thread")]
+async fn mx_and_tlsa_lookups_report_dnssec_validation() {
+    let env = env().await;
+    let signed = env.domain("dane-signed");
+    let (mx, authenticated) = env.dns.mx_authenticated(&signed).await.expect("MX");
+    assert!(authenticated, "the signed zone's MX RRset is validated");
+    assert_eq!(mx.hosts, [(10, format!("mx.{signed}"))]);
+    // The same set as the plain lookup: one parser for both.
+    assert_eq!(env.dns.mx(&signed).await.as_ref(), Ok(&mx));
+    let tlsa = env
+        .dns
+        .tlsa(&format!("_25._tcp.mx.{signed}"))
+        .await
+        .expect("TLSA");
+    assert!(tlsa.authenticated);
+    let hex: String = env
+        .lab
+        .leaf_spki_sha256()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(tlsa.records.len(), 1);
     assert!(
+        tlsa.records[0].eq_ignore_ascii_case(&format!("3 1 1 {hex}")),
+        "{:?}",
+        tlsa.records
+    );
+
+    let unsigned = env.domain("dane-unsigned");
+    let (mx, authenticated) = env.dns.mx_authenticated(&unsigned).await.expect("MX");
+    assert!(!authenticated, "an unsigned zone");
+    assert_eq!(mx.hosts.len(), 1);
+    let tlsa = env
+        .dns
+        .tlsa(&format!("_25._tcp.mx.{unsigned}"))
+        .await
+        .expect("TLSA");
+    assert!(!tlsa.authenticated && tlsa.records.len() == 1);
+
+    let healthy = env.domain("healthy-enforce");
+    assert!(matches!(
+        env.dns.mx_authenticated(&healthy).await,
+        Ok((_, false))
+    ));
+    // A null MX parses the same (RFC 7505), and is no MX host to look TLSA up for.
+    let (null, _) = env
+        .dns
+        .mx_authenticated(&env.domain("null-mx"))
+        .await
+        .expect("null MX");
+    assert!(null.null_mx && null.hosts.is_empty());
+    // The name exists without MX records: NODATA, as from Dns::mx.
+    assert_eq!(
         env.dns
-            .tlsa(&format!("_25._tcp.mx.{healthy}"))
-            .await
-            .is_err()
+            .mx_authenticated(&format!("_mta-sts.{healthy}"))
+            .await,
+        Err(DnsError::NoData)
+    );
+    assert_eq!(
+        env.dns.mx_authenticated("no-such-name.test").await,
+        Err(DnsError::NxDomain)
+    );
+    assert_eq!(
+        env.dns.mx_authenticated("servfail.test").await,
+        Err(DnsError::ServFail)
+    );
+    assert_eq!(
+        env.dns.mx_authenticated("a.dns-timeout.test").await,
+        Err(DnsError::Timeout)
+    );
+    assert!(matches!(
+        env.dns.mx_authenticated("bad..name").await,
+        Err(DnsError::BadName(_))
+    ));
+    assert_eq!(
+        env.dns.tlsa("_25._tcp.mx.servfail.test").await,
+        Err(DnsError::ServFail)
     );
     env.lab.shutdown().await;
 }

@@ -48,7 +48,7 @@ https_port = 443
 # "memory"; "sqlite:PATH" to keep policies across restarts (RFC 8461 §5.1: a policy
 # learnt before an attack still protects during it); or "redis://HOST:PORT/DB" for one cache
 # shared by several daemons (a fleet of MTAs fetches each policy once); "rediss://..." for Redis
-# over TLS, its certificate always checked (a "#insecure" URL is refused).
+# over TLS, its certificate always checked (a URL ending in #insecure is refused).
 cache = "memory"
 # The roots (PEM) a rediss:// cache's server certificate is checked against, typically the
 # private CA that signed it. Set, these are the only roots trusted for the cache (they replace,
@@ -683,7 +683,11 @@ mod tests {
             // Wrong types and shapes: the parser says where.
             ("listen = \"localhost:8461\"", ""),
             ("listen = \"unix:\"", ""),
-            ("cache = \"rediss://localhost\"", ""), // no TLS support built in
+            // Certificate checks are never turned off.
+            ("cache = \"rediss://localhost/#insecure\"", ""),
+            ("cache = \"rediss://localhost#insecure\"", ""),
+            ("cache = \"redis://localhost/#anything\"", ""),
+            ("cache = \"valkeys://localhost\"", ""),
             ("cache = \"redis://localhost/zero\"", ""),
             ("cache = \"redis://0.0.0.0:6379\"", ""),
             ("cache = \"redis:localhost\"", ""),
@@ -704,6 +708,16 @@ mod tests {
             ("[refresh]\ninterval = 0", "refresh.interval"),
             ("[default_zone]\ntimeout = 0", "default_zone.timeout"),
             ("[zones.x]\ntimeout = 0", "zones.x.timeout"),
+            // Roots for a server certificate without TLS would be silently unused.
+            ("cache_ca_file = \"/etc/ca.pem\"", "cache_ca_file"),
+            (
+                "cache = \"redis://127.0.0.1\"\ncache_ca_file = \"/etc/ca.pem\"",
+                "cache_ca_file",
+            ),
+            (
+                "cache = \"sqlite:/var/lib/c.db\"\ncache_ca_file = \"/etc/ca.pem\"",
+                "cache_ca_file",
+            ),
         ];
         for (text, key) in cases {
             match Config::parse(text) {
@@ -745,6 +759,8 @@ mod tests {
             "redis://127.0.0.1:6379/0",
             "redis://cache.example.net",
             "redis://[::1]:6380/2",
+            "rediss://cache.example.net:6380/0",
+            "rediss://127.0.0.1",
         ] {
             assert_eq!(
                 text.parse::<CacheKind>().map(|c| c.to_string()).as_deref(),
@@ -762,10 +778,48 @@ mod tests {
         assert_eq!(url.as_str(), text);
         assert_eq!(url.to_string(), "redis://mta:***@cache.example.net:6379/1");
         assert!(!format!("{url:?}").contains("s3cret"));
-        let error = "rediss://cache.example.net"
-            .parse::<CacheKind>()
-            .expect_err("no TLS");
-        assert!(error.contains("not supported"), "{error}");
+        assert!(!url.is_tls());
+
+        let text = "rediss://:s3cret@cache.example.net:6380/2";
+        let Ok(CacheKind::Redis(url)) = text.parse::<CacheKind>() else {
+            panic!("{text} is a Redis cache");
+        };
+        assert!(url.is_tls());
+        assert_eq!(url.as_str(), text);
+        assert_eq!(url.to_string(), "rediss://:***@cache.example.net:6380/2");
+        assert!(!format!("{url:?}").contains("s3cret"));
+        let cache = CacheKind::Redis(url);
+        assert_eq!(cache.to_string(), "rediss://:***@cache.example.net:6380/2");
+
+        for text in [
+            "rediss://cache.example.net/#insecure",
+            "rediss://:s3cret@cache.example.net:6380/0#insecure",
+        ] {
+            let error = text.parse::<CacheKind>().expect_err("insecure");
+            assert!(error.contains("never"), "{error}");
+            assert!(error.contains("cache_ca_file"), "{error}");
+            assert!(!error.contains("s3cret"), "{error}");
+        }
+    }
+
+    #[test]
+    fn cache_ca_file_goes_with_a_rediss_cache() {
+        let config = Config::parse(
+            "cache = \"rediss://cache.example.net:6380/0\"\n\
+             cache_ca_file = \"/etc/mta-sts/redis-ca.pem\"",
+        )
+        .expect("valid");
+        assert_eq!(
+            config.cache_ca_file.as_deref(),
+            Some(Path::new("/etc/mta-sts/redis-ca.pem"))
+        );
+        // A rediss:// cache without extra roots uses the system's.
+        assert!(Config::parse("cache = \"rediss://cache.example.net\"").is_ok());
+        let error = Config::parse("cache_ca_file = \"/etc/mta-sts/redis-ca.pem\"")
+            .expect_err("no TLS cache");
+        let message = error.to_string();
+        assert!(message.contains("cache_ca_file"), "{message}");
+        assert!(message.contains("rediss://"), "{message}");
     }
 
     #[test]

@@ -8,14 +8,15 @@ use mta_sts_core::Mode;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::cache::{MemoryCache, PolicyCache, RedisCache, SqliteCache, TieredCache};
+use crate::cache::{DaneEntry, MemoryCache, PolicyCache, RedisCache, SqliteCache, TieredCache};
 use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::config::{CacheKind, Config};
 use crate::error::PolicydError;
 use crate::event::Event;
 use crate::metrics::{self, Metrics};
 use crate::policy::{
-    Lookup, NotFoundReason, Origin, Problem, RefreshReport, Resolver, ResolverSettings, render,
+    DaneSummary, Decision, Lookup, NotFoundReason, Origin, Problem, RefreshReport, Resolver,
+    ResolverSettings, render,
 };
 use crate::server::{self, Listener};
 use crate::socketmap::{Key, Reply, Request, normalize_key};
@@ -81,7 +82,11 @@ impl Daemon {
             // policy where this one remembers none) until check_interval or negative_ttl ran
             // out, and would refetch what the fleet already has. A GET on the local network
             // costs well under a millisecond against the DNS lookup and fetch it saves.
-            CacheKind::Redis(url) => Arc::new(RedisCache::open(url, RedisCache::DEFAULT_TIMEOUT)?),
+            CacheKind::Redis(url) => Arc::new(RedisCache::open_with_ca_file(
+                url,
+                config.cache_ca_file.as_deref(),
+                RedisCache::DEFAULT_TIMEOUT,
+            )?),
         })
     }
 
@@ -134,8 +139,9 @@ impl Daemon {
     }
 
     /// What the daemon would answer for `key` in the zone named `zone`, and why: the reply, the
-    /// policy (id, mode, age), where it came from, or why it is `NOTFOUND`. This is a real lookup:
-    /// it uses and updates the cache like a request from Postfix.
+    /// policy (id, mode, age), where it came from, the DANE facts when they decided the reply
+    /// (which MX hosts have validated TLSA records), or why it is `NOTFOUND`. This is a real
+    /// lookup: it uses and updates the cache like a request from Postfix.
     pub async fn query(&self, key: &str, zone: &str) -> QueryOutcome {
         let evaluation = self.evaluate(zone, key).await;
         let now = self.inner.resolver.now();
@@ -162,6 +168,10 @@ impl Daemon {
             Some(Lookup::Policy { fallback, .. }) => fallback.clone(),
             _ => None,
         };
+        let dane = evaluation
+            .dane
+            .as_ref()
+            .map(|facts| DaneSummary::new(facts, now));
         QueryOutcome {
             key: key.to_string(),
             zone: zone.map(str::to_string),
@@ -170,6 +180,7 @@ impl Daemon {
             policy,
             origin: evaluation.lookup.as_ref().map(Lookup::origin),
             fallback,
+            dane,
             not_found: evaluation.not_found,
         }
     }
@@ -198,17 +209,20 @@ impl Daemon {
                     domain: None,
                     reply: Reply::NotFound,
                     lookup: None,
+                    dane: None,
                     not_found: Some(NotFoundReason::Key(reason)),
                 };
             }
         };
         let (_, zone) = self.inner.config.zone(zone_name);
-        let lookup = self.inner.resolver.lookup(&domain, zone.timeout).await;
-        let (reply, not_found) = render(&domain, &lookup, zone);
+        let decision = self.inner.resolver.decide(&domain, zone).await;
+        let (reply, not_found) = render(&domain, &decision, zone);
+        let Decision { lookup, dane } = decision;
         Evaluation {
             domain: Some(domain),
             reply,
             lookup: Some(lookup),
+            dane,
             not_found,
         }
     }
@@ -218,6 +232,8 @@ struct Evaluation {
     domain: Option<String>,
     reply: Reply,
     lookup: Option<Lookup>,
+    /// The DANE facts, when they decided (or could have decided) the reply.
+    dane: Option<DaneEntry>,
     not_found: Option<NotFoundReason>,
 }
 
@@ -238,6 +254,10 @@ pub struct QueryOutcome {
     pub origin: Option<Origin>,
     /// Why the policy applies unconfirmed (a failed fetch, a vanished record, ...), if it does.
     pub fallback: Option<Problem>,
+    /// The DANE facts of the domain when the reply depended on them (DANE first on and an
+    /// MTA-STS reply that would be `secure`): whether DANE applies (then the reply is `dane`,
+    /// RFC 8461 §2) and which MX hosts have DNSSEC-validated TLSA records.
+    pub dane: Option<DaneSummary>,
     /// Why the reply is `NOTFOUND`, if it is.
     pub not_found: Option<NotFoundReason>,
 }

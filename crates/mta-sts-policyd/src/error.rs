@@ -20,13 +20,26 @@ pub enum PolicydError {
         /// The operating system's reason.
         source: std::io::Error,
     },
-    /// The configuration is not valid TOML for this daemon: a syntax error, a value of the wrong
-    /// type, or an unknown key (the message names it and says where it is).
+    /// The configuration is not valid TOML for this daemon (or, for `--compat-config`, not a
+    /// YAML mapping): a syntax error, a value of the wrong type, or an unknown key (the message
+    /// names it and says where it is).
     #[error("{origin}: {message}")]
     ConfigSyntax {
         /// The file, or `<config>` for text.
         origin: String,
         /// The parser's message, with line and column.
+        message: String,
+    },
+    /// A postfix-mta-sts-resolver configuration ([`crate::compat_config`]) has a key this daemon
+    /// cannot take: an unknown key, a value of the wrong type, or a setting it does not support
+    /// (the message says what to write instead).
+    #[error("{origin}: `{key}`: {message}")]
+    CompatConfig {
+        /// The file, or `<compat-config>` for text.
+        origin: String,
+        /// The key, dotted (`zones.strict.timeout`).
+        key: String,
+        /// What is wrong and what would do.
         message: String,
     },
     /// A configuration value is well-formed but unusable.

@@ -23,6 +23,18 @@ pub enum Event {
         /// Whether an unexpired cached policy is still applied meanwhile.
         kept_cached: bool,
     },
+    /// A DANE lookup (RFC 7672) failed: the MX lookup of a domain whose reply would be
+    /// `secure` (`host` is `None`; the MTA-STS answer is given), or the TLSA lookup of one of
+    /// its MX hosts under a validated MX RRset (the reply is `dane`, and Postfix looks again at
+    /// delivery).
+    DaneLookupFailed {
+        /// The next-hop domain.
+        domain: String,
+        /// The MX host whose TLSA lookup failed; `None` for the MX lookup.
+        host: Option<String>,
+        /// What DNS said.
+        error: String,
+    },
     /// The cache failed an operation; the answer was given without it.
     CacheFailed {
         /// `get`, `put`, `delete` or `scan`.

@@ -62,10 +62,12 @@
 //!   rendering; [`source`]: the DNS/HTTPS side behind a trait;
 //! - [`cache`]: the [`PolicyCache`] trait, memory, SQLite, Redis and tiered stores;
 //! - [`clock`]: injected time; [`config`]: the TOML configuration;
+//! - [`compat_config`]: postfix-mta-sts-resolver's YAML configuration read into a [`Config`];
 //! - [`Daemon`] and [`Listener`]: the server.
 
 pub mod cache;
 pub mod clock;
+pub mod compat_config;
 pub mod config;
 mod daemon;
 mod error;

@@ -1,5 +1,6 @@
-//! Prometheus metrics of the daemon: requests by reply, lookups by how far they went (cache hits
-//! and misses), failed fetches, and request latency; served over HTTP at `/metrics`.
+//! Prometheus metrics of the daemon: requests by reply (`ok`, `dane`, `notfound`, ...), lookups
+//! by how far they went (cache hits and misses), failed fetches, and request latency; served over
+//! HTTP at `/metrics`.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -17,7 +18,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 
-use crate::policy::Origin;
+use crate::policy::{DANE_REPLY, Origin};
 use crate::socketmap::Reply;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -52,7 +53,7 @@ impl Metrics {
         ));
         registry.register(
             "requests",
-            "Socketmap requests answered, by reply",
+            "Socketmap requests answered, by reply: ok (an MTA-STS policy), dane (DANE first, RFC 8461 section 2), notfound, temp, perm",
             requests.clone(),
         );
         registry.register(
@@ -70,7 +71,7 @@ impl Metrics {
             "Time to answer one request",
             duration.clone(),
         );
-        for reply in ["ok", "notfound", "temp", "perm"] {
+        for reply in ["ok", "dane", "notfound", "temp", "perm"] {
             let _ = requests.get_or_create(&ReplyLabel { reply });
         }
         for origin in ["cache", "dns", "fetch"] {
@@ -88,6 +89,8 @@ impl Metrics {
     /// One answered request.
     pub(crate) fn record(&self, reply: &Reply, origin: Option<Origin>, elapsed: Duration) {
         let reply = match reply {
+            // DANE first answers apart from MTA-STS policies: how much mail DANE takes over.
+            Reply::Ok(data) if data == DANE_REPLY => "dane",
             Reply::Ok(_) => "ok",
             Reply::NotFound => "notfound",
             Reply::Temp(_) => "temp",
@@ -162,5 +165,36 @@ pub(crate) async fn serve(
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(text: &str, reply: &str) -> Option<u64> {
+        let prefix = format!("mta_sts_daemon_requests_total{{reply=\"{reply}\"}} ");
+        text.lines()
+            .find_map(|line| line.strip_prefix(prefix.as_str()))
+            .and_then(|n| n.parse().ok())
+    }
+
+    #[test]
+    fn dane_replies_are_counted_apart_from_policies() {
+        let metrics = Metrics::new();
+        let elapsed = Duration::from_micros(50);
+        metrics.record(&Reply::Ok("dane".into()), Some(Origin::Cache), elapsed);
+        metrics.record(&Reply::Ok("dane".into()), Some(Origin::Dns), elapsed);
+        metrics.record(
+            &Reply::Ok("secure match=mx.example.com".into()),
+            Some(Origin::Fetch),
+            elapsed,
+        );
+        metrics.record(&Reply::NotFound, None, elapsed);
+        let text = metrics.encode();
+        assert_eq!(count(&text, "dane"), Some(2), "{text}");
+        assert_eq!(count(&text, "ok"), Some(1), "{text}");
+        assert_eq!(count(&text, "notfound"), Some(1), "{text}");
+        assert_eq!(count(&text, "temp"), Some(0), "{text}");
     }
 }

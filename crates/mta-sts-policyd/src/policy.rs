@@ -15,6 +15,53 @@
 //!   name server does not cost every message the full timeout.
 //! - However many requests wait for a domain, one lookup and at most one fetch run for it.
 //! - [`Resolver::refresh_due`] refetches policies before they expire, for a background task.
+//!
+//! # DANE first (RFC 8461 §2)
+//! RFC 8461 §2: senders "MUST NOT allow MTA-STS Policy validation to override a failing DANE
+//! validation". A socketmap reply names one TLS level for the whole next-hop domain, so the
+//! daemon decides per domain:
+//!
+//! - **When DANE applies.** The resolver validated the domain's MX RRset with DNSSEC (it set the
+//!   AD bit), and at least one MX host has a DNSSEC-validated TLSA RRset at `_25._tcp.<host>`.
+//!   The MX condition is RFC 7672 §2.2.1's: DANE can authenticate delivery to the domain only
+//!   when its MX records were obtained by a DNSSEC-validated lookup, and for an "insecure" MX
+//!   RRset "DANE TLS need not apply, and delivery MAY proceed via pre-DANE opportunistic TLS".
+//!   (§2.2.1 also lets a client use DANE for MX hosts of an insecure MX RRset, e.g. a signed
+//!   hosting provider behind an unsigned customer zone; this daemon does not: such domains get
+//!   their MTA-STS answer.) The TLSA condition is RFC 7672 §2.2's: only a "secure" TLSA RRset
+//!   is used; TLSA records the resolver did not validate are ignored.
+//! - **The answer.** Where DANE applies the reply is `OK dane`, Postfix's opportunistic DANE
+//!   level, instead of `OK secure match=...`: Postfix then authenticates each MX host with
+//!   TLSA records by DANE, and MTA-STS never overrides it.
+//! - **Only where it matters.** The DANE lookups are made only for domains whose MTA-STS reply
+//!   would be `OK secure` (an enforce policy, or testing with `strict_testing`). Every other
+//!   reply is `NOTFOUND`, which leaves the domain to Postfix's own default level (operators with
+//!   a validating resolver set `smtp_tls_security_level = dane`), and domains without MTA-STS
+//!   cost no extra lookups.
+//! - **Lookup failures.** An MX lookup that fails, or an MX RRset the resolver did not
+//!   validate: DANE does not apply, the MTA-STS answer is given. Under a validated MX RRset, a
+//!   TLSA lookup that fails (SERVFAIL, timeout) is neither "TLSA" nor "no TLSA" (RFC 7672
+//!   §2.1.1): the reply is `dane`, and Postfix, which looks TLSA records up again with its own
+//!   DNSSEC-aware lookups at delivery, handles that host as RFC 7672 says. NXDOMAIN, NODATA or an
+//!   unvalidated TLSA RRset: that host has no DANE.
+//! - **Caching.** The facts ([`DaneEntry`]) are cached with the policy and rechecked as often as
+//!   its TXT id, once `check_interval` has passed; within it the cached decision is used with no
+//!   lookups. `dane = false` in the configuration never looks TLSA records up.
+//!
+//! Why `dane` and not `dane-only`:
+//! 1. `dane` is RFC 7672's own semantics: authenticated delivery to MX hosts with secure TLSA
+//!    records, opportunistic TLS to the others, and Postfix checks DNSSEC again at delivery
+//!    time rather than trusting a decision made earlier.
+//! 2. The decision is cached for up to `check_interval`. Under `dane-only`, a domain that
+//!    drops DNSSEC or its TLSA records would have its mail deferred until the cache noticed;
+//!    under `dane` Postfix sees the change at once and degrades as RFC 7672 allows.
+//! 3. With mixed MX sets (some hosts with TLSA, some without) `dane-only` defers mail to the
+//!    hosts without TLSA; `dane` delivers to them.
+//!
+//! What `dane` costs: MX hosts of such a domain without TLSA records get Postfix's
+//! opportunistic TLS under `dane` (RFC 7672 §2.2: pre-DANE TLS), not MTA-STS's authenticated
+//! TLS. For those hosts MTA-STS's protection is given up in favour of §2's rule, which only a
+//! per-host answer could avoid, and a socketmap reply is per domain.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -28,7 +75,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use crate::cache::{
-    BackoffEntry, CacheEntry, CachedPolicy, NegativeEntry, NegativeReason, PolicyCache,
+    BackoffEntry, CacheEntry, CachedPolicy, DaneEntry, NegativeEntry, NegativeReason, PolicyCache,
 };
 use crate::clock::{Clock, Timestamp};
 use crate::config::{Config, Zone};
@@ -53,6 +100,10 @@ pub struct ResolverSettings {
     pub refresh_concurrency: usize,
     /// The network timeout of refresh lookups and fetches.
     pub refresh_timeout: Duration,
+    /// DANE first (RFC 8461 §2): look up the DANE facts of domains whose reply would be
+    /// `secure`, and answer `dane` where DANE applies (see the module documentation). `false`
+    /// never looks TLSA records up.
+    pub dane: bool,
 }
 
 impl ResolverSettings {
@@ -66,6 +117,17 @@ impl ResolverSettings {
             refetch_after: config.refresh.refetch_after,
             refresh_concurrency: config.refresh.concurrency,
             refresh_timeout: config.default_zone.timeout,
+            dane: config.dane,
+        }
+    }
+
+    /// How much DANE the replies of `zone` depend on: none with DANE off; enforce policies;
+    /// with `strict_testing`, testing ones too (both are answered `secure` there).
+    fn dane_need(&self, zone: &Zone) -> DaneNeed {
+        match (self.dane, zone.strict_testing) {
+            (false, _) => DaneNeed::None,
+            (true, false) => DaneNeed::Enforce,
+            (true, true) => DaneNeed::EnforceAndTesting,
         }
     }
 
@@ -180,6 +242,90 @@ impl Lookup {
     }
 }
 
+/// The socketmap reply data of the DANE-first answer: Postfix's opportunistic DANE level.
+pub const DANE_REPLY: &str = "dane";
+
+/// What applies to a domain in one zone: the MTA-STS lookup, and the DANE facts when they decide
+/// the reply ([`Resolver::decide`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// Which MTA-STS policy applies, and how that was found out.
+    pub lookup: Lookup,
+    /// The DANE facts of the domain when the reply depends on them (DANE first is on and the
+    /// MTA-STS reply would be `secure`): fresh, from the cache or just looked up. `None` when
+    /// they do not matter; then none were looked up for this request.
+    pub dane: Option<DaneEntry>,
+}
+
+/// The DANE facts behind a reply, for display (`mta-sts query`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DaneSummary {
+    /// DANE applies: the reply is `dane`, not the MTA-STS policy.
+    pub applies: bool,
+    /// The facts.
+    #[serde(flatten)]
+    pub facts: DaneEntry,
+    /// Seconds since they were looked up.
+    pub age: u64,
+}
+
+impl DaneSummary {
+    /// The summary of `facts` at `now`.
+    pub fn new(facts: &DaneEntry, now: Timestamp) -> DaneSummary {
+        DaneSummary {
+            applies: facts.applies(),
+            facts: facts.clone(),
+            age: now.since(facts.checked_at).as_secs(),
+        }
+    }
+}
+
+/// Which MTA-STS modes a request renders as `secure` with DANE first on, so that the DANE facts
+/// decide its reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DaneNeed {
+    /// DANE first is off: no mode.
+    None,
+    /// Enforce policies.
+    Enforce,
+    /// Enforce and testing policies (a `strict_testing` zone).
+    EnforceAndTesting,
+}
+
+impl DaneNeed {
+    fn covers(self, mode: Mode) -> bool {
+        match mode {
+            Mode::Enforce => self != DaneNeed::None,
+            Mode::Testing => self == DaneNeed::EnforceAndTesting,
+            Mode::None => false,
+        }
+    }
+
+    /// Whether `lookup` gives this need what it wants: no DANE facts needed, or facts that were
+    /// fresh when the request started at `started` (or were looked up since).
+    fn satisfied_by(self, lookup: &Lookup, started: Timestamp, check_interval: Duration) -> bool {
+        match lookup {
+            Lookup::Policy { policy, .. } if self.covers(policy.policy().mode) => {
+                policy.dane().is_some_and(|facts| {
+                    facts.checked_at >= started || facts.is_fresh(started, check_interval)
+                })
+            }
+            _ => true,
+        }
+    }
+
+    /// The decision for a lookup that satisfies this need.
+    fn decision(self, lookup: Lookup) -> Decision {
+        let dane = match &lookup {
+            Lookup::Policy { policy, .. } if self.covers(policy.policy().mode) => {
+                policy.dane().cloned()
+            }
+            _ => None,
+        };
+        Decision { lookup, dane }
+    }
+}
+
 /// What one [`Resolver::refresh_due`] pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct RefreshReport {
@@ -216,6 +362,9 @@ struct Inner {
 
 /// Events kept for slow subscribers before the oldest are dropped.
 const EVENT_BACKLOG: usize = 1024;
+
+/// Flights one request joins or starts before doing its work outside the flight map.
+const MAX_FLIGHTS_PER_REQUEST: usize = 3;
 
 impl Resolver {
     /// A resolver over these parts.
@@ -260,7 +409,41 @@ impl Resolver {
         if let Some(answer) = self.inner.settings.answer_from_cache(&entry, now) {
             return answer;
         }
-        self.flight(domain, timeout, false).await
+        self.flight(domain, timeout, false, DaneNeed::None).await
+    }
+
+    /// What applies to `domain` (lowercase A-labels) for a request in `zone`: the MTA-STS
+    /// lookup with the zone's timeout, and, with DANE first on and a reply that would be
+    /// `secure`, the domain's DANE facts (RFC 8461 §2; the rule is in the module
+    /// documentation), cached with the policy for `check_interval`. Never fails.
+    pub async fn decide(&self, domain: &str, zone: &Zone) -> Decision {
+        let settings = &self.inner.settings;
+        let need = settings.dane_need(zone);
+        let started = self.inner.clock.now();
+        let entry = self.inner.load(domain).await;
+        if let Some(answer) = settings.answer_from_cache(&entry, started)
+            && need.satisfied_by(&answer, started, settings.check_interval)
+        {
+            return need.decision(answer);
+        }
+        // The flight joined may have been started by a request that needed less DANE (another
+        // zone, a refresh): then one of ours follows, which finds the policy just cached and
+        // only looks the DANE facts up.
+        for _ in 0..MAX_FLIGHTS_PER_REQUEST {
+            let lookup = self.flight(domain, zone.timeout, false, need).await;
+            if need.satisfied_by(&lookup, started, settings.check_interval) {
+                return need.decision(lookup);
+            }
+        }
+        // Flights of other needs kept landing first: do the work here, outside the map. It
+        // looks up whatever DANE facts it needs, so its answer is used as it is.
+        let job = Job {
+            domain,
+            timeout: zone.timeout,
+            refresh: false,
+            dane: need,
+        };
+        need.decision(self.inner.resolve(job).await)
     }
 
     /// Refetches cached policies that are due (RFC 8461 §3.3: "MTAs SHOULD proactively refresh
@@ -301,7 +484,7 @@ impl Resolver {
         let timeout = self.inner.settings.refresh_timeout;
         let results: Vec<(String, Lookup)> = stream::iter(due)
             .map(|domain| async move {
-                let lookup = self.flight(&domain, timeout, true).await;
+                let lookup = self.flight(&domain, timeout, true, DaneNeed::None).await;
                 (domain, lookup)
             })
             .buffer_unordered(self.inner.settings.refresh_concurrency.max(1))
@@ -330,7 +513,13 @@ impl Resolver {
     /// so a client that goes away does not cancel a fetch others are waiting for. Flights are per
     /// domain, not per zone: a request joining a flight gets the timeout of the one that started
     /// it.
-    async fn flight(&self, domain: &str, timeout: Duration, refresh: bool) -> Lookup {
+    async fn flight(
+        &self,
+        domain: &str,
+        timeout: Duration,
+        refresh: bool,
+        dane: DaneNeed,
+    ) -> Lookup {
         let flight = {
             let mut flights = self.inner.flights();
             match flights.get(domain) {
@@ -345,6 +534,7 @@ impl Resolver {
                             domain: &landing.domain,
                             timeout,
                             refresh,
+                            dane,
                         };
                         let lookup = landing.inner.resolve(job).await;
                         // The cache is written before the flight lands, so a request arriving
@@ -371,13 +561,15 @@ impl Resolver {
     }
 }
 
-/// One flight's task: the domain, the network timeout, and whether it is a refresh (the policy is
-/// refetched even if the TXT id is unchanged, to extend its lifetime; backoff still applies).
+/// One flight's task: the domain, the network timeout, whether it is a refresh (the policy is
+/// refetched even if the TXT id is unchanged, to extend its lifetime; backoff still applies),
+/// and for which modes the DANE facts are wanted.
 #[derive(Debug, Clone, Copy)]
 struct Job<'a> {
     domain: &'a str,
     timeout: Duration,
     refresh: bool,
+    dane: DaneNeed,
 }
 
 /// Removes a flight from the in-flight map when its task ends, however it ends.
@@ -466,24 +658,98 @@ impl Inner {
         }
     }
 
-    /// The network part of a lookup, run once per flight.
+    /// The network part of a lookup, run once per flight: the policy unless the cache answers
+    /// for it, then the DANE facts if the job wants them and the cached ones are stale. The
+    /// entry is written once, at the end, if anything changed.
     async fn resolve(&self, job: Job<'_>) -> Lookup {
-        let Job {
-            domain,
-            timeout,
-            refresh,
-        } = job;
         let settings = &self.settings;
         let now = self.clock.now();
-        let mut entry = self.load(domain).await;
+        let mut entry = self.load(job.domain).await;
         // A flight that ended between this request's cache read and its joining the map has
-        // already done the work.
-        if !refresh && let Some(answer) = settings.answer_from_cache(&entry, now) {
-            return answer;
+        // already done the policy part.
+        let cached = if job.refresh {
+            None
+        } else {
+            settings.answer_from_cache(&entry, now)
+        };
+        let (mut lookup, mut changed) = match cached {
+            Some(answer) => (answer, false),
+            None => (self.resolve_policy(job, &mut entry, now).await, true),
+        };
+        if let Lookup::Policy { policy, .. } = &mut lookup
+            && job.dane.covers(policy.policy().mode)
+            && !policy
+                .dane()
+                .is_some_and(|facts| facts.is_fresh(now, settings.check_interval))
+        {
+            let facts = self.look_up_dane(job.domain, job.timeout, now).await;
+            let updated = policy.with_dane(Some(facts));
+            // The policy applied is the entry's valid one: the facts are kept with it, for the
+            // requests of the next check_interval.
+            if let Some(stored) = entry.valid_policy(now)
+                && stored.id() == updated.id()
+                && stored.fetched_at() == updated.fetched_at()
+            {
+                entry.policy = Some(updated.clone());
+                changed = true;
+            }
+            *policy = updated;
         }
+        if changed {
+            self.store(job.domain, entry).await;
+        }
+        lookup
+    }
+
+    /// The DANE facts of `domain` at `now`; a failed MX lookup is facts too (DANE does not
+    /// apply), and failures are reported as events.
+    async fn look_up_dane(&self, domain: &str, timeout: Duration, now: Timestamp) -> DaneEntry {
+        match self.source.dane(domain, timeout).await {
+            Ok(facts) => {
+                for (host, error) in &facts.failed {
+                    self.emit(Event::DaneLookupFailed {
+                        domain: domain.to_string(),
+                        host: Some(host.clone()),
+                        error: error.to_string(),
+                    });
+                }
+                DaneEntry {
+                    mx_validated: facts.mx_validated,
+                    hosts: facts.hosts,
+                    failed: facts.failed.into_iter().map(|(host, _)| host).collect(),
+                    mx_error: None,
+                    checked_at: now,
+                }
+            }
+            Err(error) => {
+                // No MX records at all is an answer, not a failure worth an alert.
+                if !error.is_negative() {
+                    self.emit(Event::DaneLookupFailed {
+                        domain: domain.to_string(),
+                        host: None,
+                        error: error.to_string(),
+                    });
+                }
+                DaneEntry {
+                    mx_validated: false,
+                    hosts: Vec::new(),
+                    failed: Vec::new(),
+                    mx_error: Some(error.to_string()),
+                    checked_at: now,
+                }
+            }
+        }
+    }
+
+    /// The policy part of a flight: the TXT record, and the policy fetch if its id is new.
+    async fn resolve_policy(&self, job: Job<'_>, entry: &mut CacheEntry, now: Timestamp) -> Lookup {
+        let Job {
+            domain, timeout, ..
+        } = job;
+        let settings = &self.settings;
         let valid = entry.valid_policy(now).cloned();
         entry.checked_at = Some(now);
-        let lookup = match self.source.sts_records(domain, timeout).await {
+        match self.source.sts_records(domain, timeout).await {
             // NXDOMAIN and NODATA say there is no record; anything else is a failure to find out.
             Err(error) if !error.is_negative() => {
                 let until = now.plus(settings.check_interval.min(settings.negative_ttl));
@@ -497,19 +763,17 @@ impl Inner {
                 });
                 without_live_policy(valid, Origin::Dns, Problem::from(&reason))
             }
-            Err(_) => self.no_record(&mut entry, now, valid),
+            Err(_) => self.no_record(entry, now, valid),
             // RFC 8461 §3.1: anything but exactly one valid STSv1 record is "no policy".
             Ok(records) => match sts_record::discover(&records).record() {
-                None => self.no_record(&mut entry, now, valid),
+                None => self.no_record(entry, now, valid),
                 Some(record) => {
                     entry.negative = None;
                     let id = record.id.clone();
-                    self.with_record(job, &mut entry, now, valid, id).await
+                    self.with_record(job, entry, now, valid, id).await
                 }
             },
-        };
-        self.store(domain, entry).await;
-        lookup
+        }
     }
 
     fn no_record(
@@ -541,6 +805,7 @@ impl Inner {
             domain,
             timeout,
             refresh,
+            ..
         } = job;
         if !refresh && let Some(policy) = valid.as_ref().filter(|p| p.id() == id) {
             // RFC 8461 §5.1: the id is unchanged, so the cached policy is current: no fetch.
@@ -567,6 +832,9 @@ impl Inner {
             .and_then(|body| CachedPolicy::new(id.clone(), body, now).map_err(|e| e.to_string()));
         match fetched {
             Ok(policy) => {
+                // The DANE facts concern the domain's MX hosts, not the policy text: a new
+                // fetch keeps them, and their own age says when they are looked up again.
+                let policy = policy.with_dane(valid.as_ref().and_then(|v| v.dane().cloned()));
                 entry.policy = Some(policy.clone());
                 entry.backoff = None;
                 Lookup::Policy {
@@ -634,8 +902,11 @@ pub enum NotFoundReason {
 
 /// The reply for `domain` given what applies to it and the zone's settings, and why it is
 /// `NOTFOUND` when it is.
-pub fn render(domain: &str, lookup: &Lookup, zone: &Zone) -> (Reply, Option<NotFoundReason>) {
-    let policy = match lookup {
+///
+/// A reply that would be `secure` is `dane` instead where the decision's DANE facts say DANE
+/// applies (RFC 8461 §2: MTA-STS must not override DANE; see the module documentation).
+pub fn render(domain: &str, decision: &Decision, zone: &Zone) -> (Reply, Option<NotFoundReason>) {
+    let policy = match &decision.lookup {
         Lookup::NoPolicy { problem, .. } => {
             return (
                 Reply::NotFound,
@@ -648,6 +919,12 @@ pub fn render(domain: &str, lookup: &Lookup, zone: &Zone) -> (Reply, Option<NotF
         Mode::None => (Reply::NotFound, Some(NotFoundReason::ModeNone)),
         Mode::Testing if !zone.strict_testing => {
             (Reply::NotFound, Some(NotFoundReason::ModeTesting))
+        }
+        // RFC 8461 §2: "MUST NOT allow MTA-STS Policy validation to override a failing DANE
+        // validation". Postfix's `dane` level authenticates the MX hosts with secure TLSA
+        // records by DANE, and MTA-STS is not applied to this domain.
+        Mode::Enforce | Mode::Testing if decision.dane.as_ref().is_some_and(DaneEntry::applies) => {
+            (Reply::Ok(DANE_REPLY.to_string()), None)
         }
         // Policy::parse refuses enforce and testing policies without mx lines (RFC 8461 §3.2),
         // so `match=` always has at least one host.
@@ -718,11 +995,31 @@ mod tests {
         CachedPolicy::new("1", body, Timestamp::from_unix_secs(1_000)).expect("valid policy")
     }
 
-    fn found(body: &str) -> Lookup {
-        Lookup::Policy {
-            policy: policy(body),
-            origin: Origin::Fetch,
-            fallback: None,
+    fn found(body: &str) -> Decision {
+        Decision {
+            lookup: Lookup::Policy {
+                policy: policy(body),
+                origin: Origin::Fetch,
+                fallback: None,
+            },
+            dane: None,
+        }
+    }
+
+    fn dane(mx_validated: bool, hosts: &[&str], failed: &[&str]) -> DaneEntry {
+        DaneEntry {
+            mx_validated,
+            hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            failed: failed.iter().map(|h| h.to_string()).collect(),
+            mx_error: None,
+            checked_at: Timestamp::from_unix_secs(1_000),
+        }
+    }
+
+    fn with_dane(body: &str, facts: DaneEntry) -> Decision {
+        Decision {
+            dane: Some(facts),
+            ..found(body)
         }
     }
 
@@ -803,12 +1100,156 @@ mod tests {
             origin: Origin::Cache,
             problem: Problem::NoRecord,
         };
+        let decision = Decision { lookup, dane: None };
         assert_eq!(
-            render("example.com", &lookup, &Zone::default()),
+            render("example.com", &decision, &Zone::default()),
             (
                 Reply::NotFound,
                 Some(NotFoundReason::NoPolicy(Problem::NoRecord))
             )
+        );
+    }
+
+    #[test]
+    fn dane_replaces_secure_where_it_applies() {
+        let zone = Zone::default();
+        let dane_reply = (Reply::Ok("dane".into()), None);
+        // RFC 8461 §2: a validated MX set with a validated TLSA host is answered `dane`...
+        let signed = with_dane(ENFORCE, dane(true, &["mx1.example.com"], &[]));
+        assert_eq!(render("example.com", &signed, &zone), dane_reply);
+        // ...and so is one whose TLSA lookup failed: Postfix decides at delivery.
+        let failed = with_dane(ENFORCE, dane(true, &[], &["mx1.example.com"]));
+        assert_eq!(render("example.com", &failed, &zone), dane_reply);
+        // No validated TLSA, or an unvalidated MX set: the MTA-STS answer.
+        let secure = render("example.com", &found(ENFORCE), &zone);
+        for facts in [
+            dane(true, &[], &[]),
+            dane(false, &["mx1.example.com"], &[]),
+            DaneEntry {
+                mx_error: Some("SERVFAIL".into()),
+                ..dane(false, &[], &[])
+            },
+        ] {
+            assert_eq!(
+                render("example.com", &with_dane(ENFORCE, facts.clone()), &zone),
+                secure,
+                "{facts:?}"
+            );
+        }
+        assert!(matches!(&secure.0, Reply::Ok(data) if data.starts_with("secure match=")));
+    }
+
+    #[test]
+    fn dane_never_turns_notfound_into_an_answer() {
+        let applies = dane(true, &["mx.example.com"], &[]);
+        let testing = "version: STSv1\nmode: testing\nmx: mx.example.com\nmax_age: 86400\n";
+        let none = "version: STSv1\nmode: none\nmax_age: 86400\n";
+        let (reply, why) = render(
+            "example.com",
+            &with_dane(testing, applies.clone()),
+            &Zone::default(),
+        );
+        assert_eq!(
+            (reply, why),
+            (Reply::NotFound, Some(NotFoundReason::ModeTesting))
+        );
+        let strict = Zone {
+            strict_testing: true,
+            ..Zone::default()
+        };
+        assert_eq!(
+            render("example.com", &with_dane(testing, applies.clone()), &strict).0,
+            Reply::Ok("dane".into())
+        );
+        assert_eq!(
+            render("example.com", &with_dane(none, applies), &strict),
+            (Reply::NotFound, Some(NotFoundReason::ModeNone))
+        );
+    }
+
+    #[test]
+    fn dane_is_needed_exactly_where_the_reply_would_be_secure() {
+        let settings = ResolverSettings::from_config(&Config::default());
+        assert!(settings.dane, "DANE first is on by default");
+        let strict = Zone {
+            strict_testing: true,
+            ..Zone::default()
+        };
+        let off = ResolverSettings {
+            dane: false,
+            ..settings.clone()
+        };
+        assert_eq!(settings.dane_need(&Zone::default()), DaneNeed::Enforce);
+        assert_eq!(settings.dane_need(&strict), DaneNeed::EnforceAndTesting);
+        assert_eq!(off.dane_need(&strict), DaneNeed::None);
+        let testing = "version: STSv1\nmode: testing\nmx: mx.example.com\nmax_age: 86400\n";
+        let none = "version: STSv1\nmode: none\nmax_age: 86400\n";
+        for (zone, need) in [
+            (Zone::default(), DaneNeed::Enforce),
+            (strict.clone(), DaneNeed::EnforceAndTesting),
+        ] {
+            for body in [ENFORCE, testing, none] {
+                let secure = matches!(render("example.com", &found(body), &zone).0, Reply::Ok(_));
+                assert_eq!(
+                    need.covers(policy(body).policy().mode),
+                    secure,
+                    "{body:?} in {zone:?}"
+                );
+            }
+        }
+        assert!(!DaneNeed::None.covers(Mode::Enforce));
+    }
+
+    #[test]
+    fn cached_dane_facts_satisfy_a_request_while_fresh() {
+        let interval = Duration::from_secs(60);
+        let started = Timestamp::from_unix_secs(1_030);
+        let lookup = |facts: Option<DaneEntry>| Lookup::Policy {
+            policy: policy(ENFORCE).with_dane(facts),
+            origin: Origin::Cache,
+            fallback: None,
+        };
+        let need = DaneNeed::Enforce;
+        assert!(!need.satisfied_by(&lookup(None), started, interval));
+        let facts = dane(true, &["mx1.example.com"], &[]);
+        assert!(need.satisfied_by(&lookup(Some(facts.clone())), started, interval));
+        let stale = Timestamp::from_unix_secs(1_060);
+        assert!(!need.satisfied_by(&lookup(Some(facts.clone())), stale, interval));
+        // Looked up after the request started: used even with check_interval = 0.
+        assert!(need.satisfied_by(
+            &lookup(Some(facts.clone())),
+            Timestamp::from_unix_secs(1_000),
+            Duration::ZERO
+        ));
+        assert_eq!(
+            need.decision(lookup(Some(facts.clone()))).dane,
+            Some(facts.clone())
+        );
+        // Without need, facts are neither required nor handed to render.
+        assert!(DaneNeed::None.satisfied_by(&lookup(None), stale, interval));
+        assert_eq!(DaneNeed::None.decision(lookup(Some(facts))).dane, None);
+        let no_policy = Lookup::NoPolicy {
+            origin: Origin::Dns,
+            problem: Problem::NoRecord,
+        };
+        assert!(need.satisfied_by(&no_policy, stale, interval));
+    }
+
+    #[test]
+    fn dane_summaries_serialize_flat() {
+        let facts = dane(true, &["mx1.example.com"], &["mx2.example.com"]);
+        let summary = DaneSummary::new(&facts, Timestamp::from_unix_secs(1_042));
+        assert_eq!(
+            serde_json::to_value(&summary).ok(),
+            Some(serde_json::json!({
+                "applies": true,
+                "mx_validated": true,
+                "hosts": ["mx1.example.com"],
+                "failed": ["mx2.example.com"],
+                "mx_error": null,
+                "checked_at": 1000,
+                "age": 42
+            }))
         );
     }
 

@@ -170,6 +170,10 @@ pub struct DaemonArgs {
     /// The TOML configuration (every option documented in the README).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// postfix-mta-sts-resolver's YAML configuration (`/etc/mta-sts-daemon.yml`), read as it
+    /// is; keys it accepts but this daemon ignores are noted on standard error.
+    #[arg(long, value_name = "FILE", conflicts_with = "config")]
+    pub compat_config: Option<PathBuf>,
     /// Where to listen: `IP:PORT` or `unix:PATH`.
     #[arg(long, value_name = "ADDR|unix:PATH")]
     pub listen: Option<String>,

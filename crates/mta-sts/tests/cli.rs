@@ -264,3 +264,137 @@ fn match_converts_unicode_hosts_and_refuses_bad_input() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("is an IP address"));
 }
+
+/// Writes a postfix-mta-sts-resolver configuration to a file of its own in the temp directory.
+fn compat_file(name: &str, text: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!(
+        "mta-sts-cli-{}-{name}.mta-sts-daemon.yml",
+        std::process::id()
+    ));
+    std::fs::write(&path, text).expect("write the configuration");
+    path
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn query_answers_with_a_postfix_mta_sts_resolver_config() {
+    let lab = mta_sts_lab::Lab::start().await.expect("lab");
+    let domain = |name: &str| lab.scenario(name).expect("scenario").domain.clone();
+    let (healthy, testing) = (domain("healthy-enforce"), domain("mode-testing"));
+    // Zones as a postfix-mta-sts-resolver user writes them, with YAML 1.1 booleans.
+    let file = compat_file(
+        "zones",
+        "host: 127.0.0.1\nport: 8461\nreuse_port: true\n\
+         default_zone:\n  tlsrpt: yes\n\
+         zones:\n  strict:\n    strict_testing: true\n    require_sni: false\n",
+    );
+    let file_arg = file.to_str().expect("utf-8 path").to_string();
+    let dns = lab.dns_addr().to_string();
+    let ca = lab.ca_file().display().to_string();
+    let https = lab.https_port().to_string();
+    let query = |domain: &str, zone: &str| {
+        tokio::task::block_in_place(|| {
+            run(&[
+                "query",
+                "--compat-config",
+                &file_arg,
+                "--zone",
+                zone,
+                "--resolver",
+                &dns,
+                "--ca-file",
+                &ca,
+                "--https-port",
+                &https,
+                domain,
+            ])
+        })
+    };
+
+    // The default zone: the file's `tlsrpt: yes` adds the TLSRPT attributes.
+    let output = query(&healthy, "postfix");
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(
+        text.starts_with(&format!(
+            "OK secure match=mx.{healthy} servername=hostname policy_type=sts \
+             policy_domain={healthy}"
+        )),
+        "{text}"
+    );
+    // reuse_port is accepted, and the user is told it is ignored.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("mta-sts: {file_arg}: reuse_port: ignored")),
+        "{stderr}"
+    );
+
+    // The `strict` zone enforces a testing policy and leaves out servername=hostname.
+    let output = query(&testing, "strict");
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    let reply = text.lines().next().unwrap_or_default();
+    assert!(reply.starts_with("OK secure match="), "{text}");
+    assert!(!reply.contains("servername="), "{text}");
+    // The default zone does not.
+    let output = query(&testing, "postfix");
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    assert!(stdout(&output).starts_with("NOTFOUND"));
+
+    let _ = std::fs::remove_file(&file);
+    lab.shutdown().await;
+}
+
+#[test]
+fn compat_config_refusals_exit_2_with_the_reason() {
+    let file = compat_file(
+        "postgres",
+        "cache:\n  type: postgres\n  options:\n    dsn: postgres://user@%2Frun%2Fpostgresql/user\n",
+    );
+    let path = file.to_str().expect("utf-8 path");
+    for command in ["query", "daemon"] {
+        let mut args = vec![command, "--compat-config", path];
+        if command == "query" {
+            args.push("example.com");
+        }
+        let output = run(&args);
+        assert_eq!(output.status.code(), Some(2), "{command}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&format!(
+                "{path}: `cache.type`: cache type `postgres` is not supported"
+            )),
+            "{command}: {stderr}"
+        );
+        assert!(
+            stderr.contains("type: redis") && stderr.contains("type: sqlite"),
+            "{stderr}"
+        );
+    }
+
+    // A typo is named, not silently ignored.
+    std::fs::write(&file, "default_zone:\n  strict_tesing: true\n").expect("write");
+    let output = run(&["query", "--compat-config", path, "example.com"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("`default_zone.strict_tesing`: unknown key"),
+        "{stderr}"
+    );
+
+    // One configuration or the other.
+    let output = run(&[
+        "query",
+        "--config",
+        path,
+        "--compat-config",
+        path,
+        "example.com",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("cannot be used with"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let _ = std::fs::remove_file(&file);
+}

@@ -7,11 +7,17 @@ use std::{
 
 use hickory_proto::{
     op::{Message, ResponseCode},
-    rr::{Name, RData, RecordType},
+    rr::{
+        Name, RData, RecordType,
+        rdata::{
+            TLSA,
+            tlsa::{CertUsage, Matching, Selector},
+        },
+    },
 };
-use mta_sts_lab::{Lab, RecordData};
+use mta_sts_lab::{Lab, RecordData, TlsaAssociation};
 
-use crate::support::{dns, dns_tcp, dns_udp};
+use crate::support::{Ask, dns, dns_asking, dns_tcp, dns_udp};
 
 fn txt_strings(answer: &Message) -> Vec<Vec<String>> {
     answer
@@ -233,6 +239,24 @@ async fn every_catalog_record_is_served() {
                     RecordType::TXT,
                     RData::TXT(hickory_proto::rr::rdata::TXT::new(strings.clone())),
                 ),
+                RecordData::Tlsa {
+                    usage,
+                    selector,
+                    matching,
+                    association,
+                } => (
+                    RecordType::TLSA,
+                    RData::TLSA(TLSA::new(
+                        CertUsage::from(*usage),
+                        Selector::from(*selector),
+                        Matching::from(*matching),
+                        match association {
+                            TlsaAssociation::Bytes(bytes) => bytes.clone(),
+                            TlsaAssociation::LabLeafSpkiSha256 => lab.leaf_spki_sha256().to_vec(),
+                            other => panic!("unexpected TLSA association {other:?}"),
+                        },
+                    )),
+                ),
                 other => panic!("unexpected record data {other:?}"),
             };
             let answer = dns(&lab, &format!("{}.", record.name), rtype).await;
@@ -245,4 +269,93 @@ async fn every_catalog_record_is_served() {
             );
         }
     }
+}
+
+/// The signed scenario's names are answered with AD when the query asks, as a validating resolver
+/// answers; unsigned names never are, and nobody gets AD without asking (RFC 6840 §5.7).
+#[tokio::test]
+async fn signed_zones_answer_with_the_ad_bit_when_asked() {
+    let lab = Lab::start().await.expect("lab starts");
+    let ad = Ask {
+        ad: true,
+        dnssec_ok: false,
+    };
+    let dnssec_ok = Ask {
+        ad: false,
+        dnssec_ok: true,
+    };
+    let signed = lab.scenario("dane-signed").expect("scenario");
+    let unsigned = lab.scenario("dane-unsigned").expect("scenario");
+    assert!(signed.signed && !unsigned.signed);
+
+    for ask in [ad, dnssec_ok] {
+        let mx = dns_asking(&lab, &format!("{}.", signed.domain), RecordType::MX, ask).await;
+        assert_eq!(mx.answers.len(), 1, "{ask:?}");
+        assert!(mx.metadata.authentic_data, "{ask:?}: a signed MX RRset");
+        let tlsa = dns_asking(
+            &lab,
+            &format!("_25._tcp.mx.{}.", signed.domain),
+            RecordType::TLSA,
+            ask,
+        )
+        .await;
+        assert!(tlsa.metadata.authentic_data, "{ask:?}: a signed TLSA RRset");
+        // Authenticated denial is authenticated data too.
+        let missing = dns_asking(
+            &lab,
+            &format!("_25._tcp.nothing.{}.", signed.domain),
+            RecordType::TLSA,
+            ask,
+        )
+        .await;
+        assert_eq!(missing.metadata.response_code, ResponseCode::NXDomain);
+        assert!(missing.metadata.authentic_data, "{ask:?}");
+
+        let mx = dns_asking(&lab, &format!("{}.", unsigned.domain), RecordType::MX, ask).await;
+        assert_eq!(mx.answers.len(), 1);
+        assert!(!mx.metadata.authentic_data, "{ask:?}: an unsigned zone");
+        let tlsa = dns_asking(
+            &lab,
+            &format!("_25._tcp.mx.{}.", unsigned.domain),
+            RecordType::TLSA,
+            ask,
+        )
+        .await;
+        assert_eq!(tlsa.answers.len(), 1, "the record is there, unsigned");
+        assert!(!tlsa.metadata.authentic_data, "{ask:?}");
+    }
+    // Not asked: no AD, even for the signed zone.
+    let plain = dns(&lab, &format!("{}.", signed.domain), RecordType::MX).await;
+    assert_eq!(plain.answers.len(), 1);
+    assert!(!plain.metadata.authentic_data);
+    // The failure domains stay failures, with no AD.
+    let failed = dns_asking(&lab, "servfail.test.", RecordType::MX, ad).await;
+    assert_eq!(failed.metadata.response_code, ResponseCode::ServFail);
+    assert!(!failed.metadata.authentic_data);
+    lab.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_tlsa_data_is_the_digest_of_the_lab_key() {
+    let lab = Lab::start().await.expect("lab starts");
+    let signed = lab.scenario("dane-signed").expect("scenario");
+    let answer = dns(
+        &lab,
+        &format!("_25._tcp.mx.{}.", signed.domain),
+        RecordType::TLSA,
+    )
+    .await;
+    let records: Vec<String> = answer.answers.iter().map(|r| r.data.to_string()).collect();
+    let hex: String = lab
+        .leaf_spki_sha256()
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect();
+    assert_eq!(lab.leaf_spki_sha256().len(), 32, "a SHA-256 digest");
+    assert_eq!(records.len(), 1);
+    assert!(
+        records[0].eq_ignore_ascii_case(&format!("3 1 1 {hex}")),
+        "{records:?}"
+    );
+    lab.shutdown().await;
 }

@@ -248,3 +248,70 @@ async fn ipv6_smtp_listener() {
         .expect("connect over ::1");
     assert_eq!(smtp.reply().await.expect("greeting").0, 220);
 }
+
+/// One DER TLV at the start of `der`: (tag, the whole TLV, what follows it).
+fn der_tlv(der: &[u8]) -> (u8, &[u8], &[u8]) {
+    let tag = der[0];
+    let (len, header) = match der[1] {
+        short if short < 0x80 => (usize::from(short), 2),
+        long => {
+            let n = usize::from(long & 0x7f);
+            let len = der[2..2 + n]
+                .iter()
+                .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+            (len, 2 + n)
+        }
+    };
+    (tag, &der[..header + len], &der[header + len..])
+}
+
+/// The contents of a constructed TLV (what follows its header).
+fn der_contents(tlv: &[u8]) -> &[u8] {
+    let header = if tlv[1] < 0x80 {
+        2
+    } else {
+        2 + usize::from(tlv[1] & 0x7f)
+    };
+    &tlv[header..]
+}
+
+/// The SubjectPublicKeyInfo TLV of an X.509 certificate (RFC 5280 §4.1): the seventh field of
+/// tbsCertificate, after the optional [0] version.
+fn spki_of(certificate: &[u8]) -> Vec<u8> {
+    let (_, cert, _) = der_tlv(certificate);
+    let (_, tbs, _) = der_tlv(der_contents(cert));
+    let mut rest = der_contents(tbs);
+    if rest[0] == 0xa0 {
+        rest = der_tlv(rest).2;
+    }
+    // serialNumber, signature, issuer, validity, subject
+    for _ in 0..5 {
+        rest = der_tlv(rest).2;
+    }
+    let (tag, spki, _) = der_tlv(rest);
+    assert_eq!(tag, 0x30, "SubjectPublicKeyInfo is a SEQUENCE");
+    spki.to_vec()
+}
+
+/// The `3 1 1` TLSA record of the signed DANE scenario names the key its MX really presents: a
+/// DANE client (RFC 7672 §3.1.1, DANE-EE) would authenticate the lab MX with it.
+#[tokio::test]
+async fn the_dane_mx_certificate_matches_its_tlsa_record() {
+    let lab = Lab::start().await.expect("lab starts");
+    let host = format!(
+        "mx.{}",
+        lab.scenario("dane-signed").expect("scenario").domain
+    );
+    let smtp = smtp_starttls(&lab, client_config(&lab, &[]), &host)
+        .await
+        .expect("STARTTLS");
+    let (_, session) = smtp.conn.get_ref().get_ref();
+    let chain = session.peer_certificates().expect("a certificate");
+    let spki = spki_of(chain[0].as_ref());
+    let suite = rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256
+        .tls13()
+        .expect("a TLS 1.3 suite");
+    let digest = suite.common.hash_provider.hash(&spki);
+    assert_eq!(digest.as_ref(), lab.leaf_spki_sha256());
+    lab.shutdown().await;
+}

@@ -8,7 +8,7 @@ use std::{
 };
 
 use hickory_proto::{
-    op::{Message, Query},
+    op::{Edns, Message, Query},
     rr::{Name, RecordType},
 };
 use mta_sts_lab::{Lab, POLICY_PATH};
@@ -30,22 +30,55 @@ pub const STEP: Duration = Duration::from_secs(5);
 
 // ---- DNS ------------------------------------------------------------------------------------
 
-fn query_bytes(name: &str, rtype: RecordType) -> (u16, Vec<u8>) {
+/// What a query asks of a validating resolver, beyond the answer itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ask {
+    /// AD=1 in the query (RFC 6840 §5.7).
+    pub ad: bool,
+    /// An OPT record with DO=1 (RFC 4035 §3.2.1).
+    pub dnssec_ok: bool,
+}
+
+fn query_bytes(name: &str, rtype: RecordType, ask: Ask) -> (u16, Vec<u8>) {
     let mut message = Message::query();
     message.add_query(Query::query(
         Name::from_ascii(name).expect("valid test name"),
         rtype,
     ));
+    message.metadata.authentic_data = ask.ad;
+    if ask.dnssec_ok {
+        let mut edns = Edns::new();
+        edns.set_max_payload(1232);
+        edns.flags_mut().dnssec_ok = true;
+        message.set_edns(edns);
+    }
     let id = message.metadata.id;
     (id, message.to_vec().expect("query encodes"))
 }
 
 /// One query over UDP; `None` if no answer came within `wait`.
 pub async fn dns_udp(lab: &Lab, name: &str, rtype: RecordType, wait: Duration) -> Option<Message> {
+    dns_udp_asking(lab, name, rtype, Ask::default(), wait).await
+}
+
+/// One query over UDP that must be answered, asking for `ask`.
+pub async fn dns_asking(lab: &Lab, name: &str, rtype: RecordType, ask: Ask) -> Message {
+    dns_udp_asking(lab, name, rtype, ask, STEP)
+        .await
+        .unwrap_or_else(|| panic!("no DNS answer for {name} {rtype}"))
+}
+
+async fn dns_udp_asking(
+    lab: &Lab,
+    name: &str,
+    rtype: RecordType,
+    ask: Ask,
+    wait: Duration,
+) -> Option<Message> {
     let socket = UdpSocket::bind("127.0.0.1:0")
         .await
         .expect("bind UDP client");
-    let (id, bytes) = query_bytes(name, rtype);
+    let (id, bytes) = query_bytes(name, rtype, ask);
     socket
         .send_to(&bytes, lab.dns_addr())
         .await
@@ -72,7 +105,7 @@ pub async fn dns_tcp(lab: &Lab, name: &str, rtype: RecordType) -> Message {
     let mut stream = TcpStream::connect(lab.dns_addr())
         .await
         .expect("connect DNS over TCP");
-    let (id, bytes) = query_bytes(name, rtype);
+    let (id, bytes) = query_bytes(name, rtype, Ask::default());
     let len = u16::try_from(bytes.len()).expect("short query");
     stream.write_all(&len.to_be_bytes()).await.expect("write");
     stream.write_all(&bytes).await.expect("write");

@@ -149,6 +149,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn dane_facts_are_kept_with_the_policy() {
+        use crate::cache::{CachedPolicy, DaneEntry};
+        let body = "version: STSv1\nmode: enforce\nmx: mx.example.com\nmax_age: 86400\n";
+        let facts = DaneEntry {
+            mx_validated: true,
+            hosts: vec!["mx.example.com".into()],
+            failed: Vec::new(),
+            mx_error: None,
+            checked_at: Timestamp::from_unix_secs(7),
+        };
+        let entry = CacheEntry {
+            policy: CachedPolicy::new("1", body, Timestamp::from_unix_secs(5))
+                .ok()
+                .map(|p| p.with_dane(Some(facts.clone()))),
+            ..CacheEntry::default()
+        };
+        let cache = MemoryCache::new(10);
+        cache.put("example.com", entry).await.expect("put");
+        let back = cache.get("example.com").await.ok().flatten();
+        assert_eq!(
+            back.and_then(|e| e.policy).and_then(|p| p.dane().cloned()),
+            Some(facts)
+        );
+    }
+
+    #[tokio::test]
     async fn evicts_the_least_recently_used() {
         let cache = MemoryCache::new(2);
         cache.put("a", entry(1)).await.expect("put");

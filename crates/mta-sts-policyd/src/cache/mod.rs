@@ -4,9 +4,10 @@
 //! wait on the disk.
 //!
 //! One [`CacheEntry`] per domain holds everything the resolver decides with: the last good
-//! policy (RFC 8461 §5.1: used until `max_age` after its fetch), when the TXT record was last
-//! checked, a negative entry ("no STSv1 record", a bounded TTL) and a backoff record (a failed
-//! fetch for one policy id is not retried for a while, RFC 8461 §3.3).
+//! policy (RFC 8461 §5.1: used until `max_age` after its fetch) with the DANE facts of its
+//! domain ([`DaneEntry`], see [`crate::policy`]), when the TXT record was last checked, a
+//! negative entry ("no STSv1 record", a bounded TTL) and a backoff record (a failed fetch for one
+//! policy id is not retried for a while, RFC 8461 §3.3).
 
 mod memory;
 mod redis;
@@ -29,9 +30,17 @@ pub use redis::RedisCache;
 pub use sqlite::{SCHEMA_VERSION, SqliteCache};
 pub use tiered::TieredCache;
 
-/// A policy as fetched, with its id and lifetime. Cheap to clone (the body is shared).
+/// A policy as fetched, with its id and lifetime, and the DANE facts of its domain once they
+/// were looked up. Cheap to clone (the body and the facts are shared).
+///
+/// The DANE facts live here rather than beside the policy in [`CacheEntry`]: they are only
+/// consulted when this policy would be applied, so they share its lifetime, and
+/// [`CacheEntry`]'s fields stay as they were for code that builds entries.
 #[derive(Clone, PartialEq, Eq)]
-pub struct CachedPolicy(Arc<Stored>);
+pub struct CachedPolicy {
+    stored: Arc<Stored>,
+    dane: Option<Arc<DaneEntry>>,
+}
 
 #[derive(PartialEq, Eq)]
 struct Stored {
@@ -55,54 +64,106 @@ impl CachedPolicy {
         // RFC 8461 §3.2: clients "SHOULD cache a policy for up to this value from last policy
         // fetch time" — an unchanged TXT id confirms the policy but does not extend it.
         let expires_at = fetched_at.plus(std::time::Duration::from_secs(u64::from(policy.max_age)));
-        Ok(CachedPolicy(Arc::new(Stored {
-            id: id.into(),
-            body,
-            policy,
-            fetched_at,
-            expires_at,
-        })))
+        Ok(CachedPolicy {
+            stored: Arc::new(Stored {
+                id: id.into(),
+                body,
+                policy,
+                fetched_at,
+                expires_at,
+            }),
+            dane: None,
+        })
     }
 
     /// The `id` of the `_mta-sts` TXT record the policy was fetched under.
     pub fn id(&self) -> &str {
-        &self.0.id
+        &self.stored.id
     }
 
     /// The policy text as served.
     pub fn body(&self) -> &str {
-        &self.0.body
+        &self.stored.body
     }
 
     /// The policy as a sender reads it.
     pub fn policy(&self) -> &Policy {
-        &self.0.policy
+        &self.stored.policy
     }
 
     /// When it was fetched.
     pub fn fetched_at(&self) -> Timestamp {
-        self.0.fetched_at
+        self.stored.fetched_at
     }
 
     /// When it stops being usable: `fetched_at + max_age`.
     pub fn expires_at(&self) -> Timestamp {
-        self.0.expires_at
+        self.stored.expires_at
     }
 
     /// Whether it may still be applied at `now` (RFC 8461 §5.1).
     pub fn is_valid_at(&self, now: Timestamp) -> bool {
-        now < self.0.expires_at
+        now < self.stored.expires_at
+    }
+
+    /// The DANE facts of the policy's domain, if they were looked up (possibly long ago: see
+    /// [`DaneEntry::is_fresh`]).
+    pub fn dane(&self) -> Option<&DaneEntry> {
+        self.dane.as_deref()
+    }
+
+    /// The same policy with these DANE facts (or none) in place of the ones it had.
+    pub fn with_dane(&self, dane: Option<DaneEntry>) -> CachedPolicy {
+        CachedPolicy {
+            stored: Arc::clone(&self.stored),
+            dane: dane.map(Arc::new),
+        }
     }
 }
 
 impl fmt::Debug for CachedPolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CachedPolicy")
-            .field("id", &self.0.id)
-            .field("mode", &self.0.policy.mode)
-            .field("fetched_at", &self.0.fetched_at)
-            .field("expires_at", &self.0.expires_at)
+            .field("id", &self.stored.id)
+            .field("mode", &self.stored.policy.mode)
+            .field("fetched_at", &self.stored.fetched_at)
+            .field("expires_at", &self.stored.expires_at)
+            .field("dane", &self.dane)
             .finish_non_exhaustive()
+    }
+}
+
+/// What DNS said about DANE (RFC 7672) for a domain when it was last asked: the facts that decide
+/// whether the daemon answers `dane` instead of the MTA-STS policy (the rule is in
+/// [`crate::policy`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DaneEntry {
+    /// The resolver validated the domain's MX RRset with DNSSEC (it set the AD bit).
+    pub mx_validated: bool,
+    /// The MX hosts, in MX preference order, with a DNSSEC-validated TLSA RRset at
+    /// `_25._tcp.<host>`. Looked up only under a validated MX RRset.
+    pub hosts: Vec<String>,
+    /// The MX hosts whose TLSA lookup failed (SERVFAIL, timeout, no answer): neither "TLSA" nor
+    /// "no TLSA" was learnt for them. Looked up only under a validated MX RRset.
+    pub failed: Vec<String>,
+    /// Why the MX lookup gave no MX set, if it did not (NXDOMAIN, NODATA, SERVFAIL, timeout).
+    pub mx_error: Option<String>,
+    /// When the lookups were made.
+    pub checked_at: Timestamp,
+}
+
+impl DaneEntry {
+    /// Whether DANE applies to the domain: its MX RRset is validated and at least one MX host
+    /// has a validated TLSA RRset, or a TLSA lookup failed so that only Postfix's own lookup at
+    /// delivery can tell (see [`crate::policy`]).
+    pub fn applies(&self) -> bool {
+        self.mx_validated && (!self.hosts.is_empty() || !self.failed.is_empty())
+    }
+
+    /// Whether the facts may still decide a reply at `now`: they are checked again as often as
+    /// the `_mta-sts` TXT id, once `check_interval` has passed.
+    pub fn is_fresh(&self, now: Timestamp, check_interval: std::time::Duration) -> bool {
+        now < self.checked_at.plus(check_interval)
     }
 }
 
@@ -302,6 +363,56 @@ mod tests {
         assert!(policy.is_valid_at(fetched.plus(Duration::from_secs(86_399))));
         assert!(!policy.is_valid_at(fetched.plus(Duration::from_secs(86_400))));
         assert!(CachedPolicy::new("1", "mode: enforce", fetched).is_err());
+    }
+
+    fn dane(mx_validated: bool, hosts: &[&str], failed: &[&str]) -> DaneEntry {
+        DaneEntry {
+            mx_validated,
+            hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            failed: failed.iter().map(|h| h.to_string()).collect(),
+            mx_error: None,
+            checked_at: Timestamp::from_unix_secs(1_000),
+        }
+    }
+
+    #[test]
+    fn dane_applies_only_under_a_validated_mx_rrset() {
+        assert!(dane(true, &["mx.example.com"], &[]).applies());
+        // A failed TLSA lookup under a validated MX set: Postfix's own lookup decides.
+        assert!(dane(true, &[], &["mx.example.com"]).applies());
+        assert!(!dane(true, &[], &[]).applies(), "validated MX, no TLSA");
+        // RFC 7672 §2.2.1: DANE need not apply under an insecure MX RRset.
+        assert!(!dane(false, &["mx.example.com"], &["mx2.example.com"]).applies());
+    }
+
+    #[test]
+    fn dane_facts_are_fresh_for_check_interval() {
+        let facts = dane(true, &["mx.example.com"], &[]);
+        let t = facts.checked_at;
+        let interval = Duration::from_secs(60);
+        assert!(facts.is_fresh(t, interval));
+        assert!(facts.is_fresh(t.plus(Duration::from_secs(59)), interval));
+        assert!(!facts.is_fresh(t.plus(Duration::from_secs(60)), interval));
+    }
+
+    #[test]
+    fn dane_facts_ride_with_the_policy_and_share_its_body() {
+        let fetched = Timestamp::from_unix_secs(1_000);
+        let policy = CachedPolicy::new("1", BODY, fetched).expect("valid policy");
+        assert_eq!(policy.dane(), None);
+        let facts = dane(true, &["mx.example.com"], &[]);
+        let with = policy.with_dane(Some(facts.clone()));
+        assert_eq!(with.dane(), Some(&facts));
+        assert!(
+            Arc::ptr_eq(&with.stored, &policy.stored),
+            "the body is shared"
+        );
+        assert_ne!(with, policy, "the facts are part of what is cached");
+        assert_eq!(with.with_dane(None), policy);
+        assert_eq!(
+            (with.id(), with.expires_at()),
+            (policy.id(), policy.expires_at())
+        );
     }
 
     #[test]

@@ -14,6 +14,23 @@
 //! makes lookups fall back to DNS and HTTPS (the resolver treats a failed read as a miss) rather
 //! than hang.
 //!
+//! A `rediss://` URL connects over TLS (rustls, with the ring provider) and the server's
+//! certificate is always checked, for the URL's host name or IP address; there is no way to turn
+//! the check off (`#insecure` is refused when the URL is parsed). Which roots it is checked
+//! against follows from how the redis client (1.8, feature `tls-rustls`) builds its rustls
+//! configuration:
+//!
+//! - without `cache_ca_file`, the system's trust store, loaded by `rustls-native-certs` on each
+//!   (re)connection: `SSL_CERT_FILE` / `SSL_CERT_DIR` if set, else OpenSSL's default places (on
+//!   Debian, /etc/ssl/certs). It is not the bundled Web PKI list (webpki-roots) that policy
+//!   fetches use: the redis dependency is built without its `tls-rustls-webpki-roots` feature;
+//! - with `cache_ca_file`, only the certificates in that PEM file. The redis client's
+//!   `TlsCertificates::root_cert` replaces the root store rather than adding to it, which suits
+//!   the usual case, a private CA for the cache: no public CA can then vouch for the cache.
+//!
+//! The file is read and checked (readable, PEM, at least one usable certificate) when the cache
+//! is opened, so a wrong path is a start-up error naming the file, not a TLS failure later.
+//!
 //! A value that cannot be decoded (not JSON, another schema version, another program's data
 //! under the prefix) is a [`CacheError::RedisEntry`] naming the key. It is left in place for an
 //! administrator to inspect; the next lookup of that domain overwrites it with a fresh entry.
@@ -21,12 +38,13 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
+use std::path::Path;
 use std::time::Duration;
 
 use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, Cmd, ErrorKind, FromRedisValue, RedisError};
+use redis::{Client, Cmd, ErrorKind, FromRedisValue, RedisError, TlsCertificates};
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -61,13 +79,29 @@ impl RedisCache {
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 
     /// Connects to the Redis server at `url`; `timeout` bounds the connection at start-up,
-    /// each reconnection and each command later.
+    /// each reconnection and each command later. A `rediss://` server's certificate is checked
+    /// against the system's trust store (see [`RedisCache::open_with_ca_file`] for a private CA).
     ///
     /// Blocking, for up to about twice `timeout` if the server does not answer: the server is
-    /// asked for a `PING` before the daemon starts, so a Redis that is down or refuses the
-    /// password or database is reported now, naming the URL, rather than as a cache failure on
-    /// every lookup. Must be called inside a Tokio runtime, which then runs the connection.
+    /// asked for a `PING` before the daemon starts, so a Redis that is down, refuses the
+    /// password or database, or presents a certificate that does not check out is reported now,
+    /// naming the URL, rather than as a cache failure on every lookup. Must be called inside a
+    /// Tokio runtime, which then runs the connection.
     pub fn open(url: &RedisUrl, timeout: Duration) -> Result<RedisCache, CacheError> {
+        RedisCache::open_with_ca_file(url, None, timeout)
+    }
+
+    /// [`RedisCache::open`], with the server certificate of a `rediss://` cache checked against
+    /// the certificates in the PEM file `ca_file` (the `cache_ca_file` option) alone, instead
+    /// of the system's trust store.
+    ///
+    /// A `ca_file` that cannot be read, holds no certificate or holds an unusable one, or that
+    /// is given for a plain `redis://` URL, is an error naming the file.
+    pub fn open_with_ca_file(
+        url: &RedisUrl,
+        ca_file: Option<&Path>,
+        timeout: Duration,
+    ) -> Result<RedisCache, CacheError> {
         let open_error = |source| CacheError::RedisOpen {
             url: url.clone(),
             source,
@@ -80,7 +114,20 @@ impl RedisCache {
                 "the Redis cache must be opened inside a Tokio runtime",
             ))));
         }
-        let client = Client::open(url.as_str()).map_err(open_error)?;
+        let client = match ca_file {
+            None => Client::open(url.as_str()),
+            Some(path) => {
+                let root_cert = read_roots(url, path).map_err(open_error)?;
+                Client::build_with_tls(
+                    url.as_str(),
+                    TlsCertificates {
+                        client_tls: None,
+                        root_cert: Some(root_cert),
+                    },
+                )
+            }
+        }
+        .map_err(open_error)?;
         let mut probe = client
             .get_connection_with_timeout(timeout)
             .map_err(open_error)?;
@@ -141,6 +188,39 @@ impl RedisCache {
             }),
         }
     }
+}
+
+/// The PEM text of `cache_ca_file`, checked: the redis client would take a file without
+/// certificates as an empty root store and fail every handshake with an unknown-issuer error
+/// that does not name the file.
+fn read_roots(url: &RedisUrl, path: &Path) -> Result<Vec<u8>, RedisError> {
+    let refuse = |reason: String| {
+        RedisError::from(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("cache_ca_file {}: {reason}", path.display()),
+        ))
+    };
+    if !url.is_tls() {
+        return Err(refuse(
+            "CA roots are only used for a rediss:// (Redis over TLS) server".into(),
+        ));
+    }
+    let pem = std::fs::read_to_string(path).map_err(|e| {
+        refuse(match e.kind() {
+            io::ErrorKind::InvalidData => {
+                "it is not PEM text (for a DER certificate: openssl x509 -inform der -in FILE)"
+                    .into()
+            }
+            _ => format!("cannot read it: {e}"),
+        })
+    })?;
+    // The same parsing (rustls-pki-types) and root-store checks the redis client applies, run
+    // now so that the error names the file.
+    mta_sts_net::Trust::only_pem(&pem).map_err(|e| {
+        let reason = e.to_string();
+        refuse(reason.trim_start_matches("CA PEM: ").to_string())
+    })?;
+    Ok(pem.into_bytes())
 }
 
 impl fmt::Debug for RedisCache {
@@ -280,6 +360,25 @@ struct StoredPolicy {
     fetched_at: u64,
     /// Derived from the body and `fetched_at` on load; stored for people inspecting Redis.
     expires_at: u64,
+    /// The DANE facts of the policy's domain. Added within schema version 1: optional, absent
+    /// (an entry written before it, or never checked) reads as "not yet checked", and it is
+    /// left out when there are none, so such entries are written as before. A daemon from
+    /// before the field refuses an entry carrying it ([`CacheError::RedisEntry`]), treats that
+    /// as a miss and writes the entry anew without it: a mixed fleet costs lookups, never a
+    /// wrong answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    dane: Option<StoredDane>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredDane {
+    mx_validated: bool,
+    hosts: Vec<String>,
+    failed: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    mx_error: Option<String>,
+    checked_at: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -316,6 +415,13 @@ fn encode(entry: &CacheEntry) -> serde_json::Result<String> {
             body: p.body().to_string(),
             fetched_at: p.fetched_at().as_unix_secs(),
             expires_at: p.expires_at().as_unix_secs(),
+            dane: p.dane().map(|d| StoredDane {
+                mx_validated: d.mx_validated,
+                hosts: d.hosts.clone(),
+                failed: d.failed.clone(),
+                mx_error: d.mx_error.clone(),
+                checked_at: d.checked_at.as_unix_secs(),
+            }),
         }),
         negative: entry.negative.as_ref().map(|n| StoredNegative {
             reason: match &n.reason {
@@ -357,9 +463,18 @@ fn decode(key: &str, value: &[u8]) -> Result<CacheEntry, CacheError> {
     Ok(CacheEntry {
         // A stored body the current parser refuses (it was accepted when fetched) drops the
         // policy rather than the entry, as in the SQLite cache: the domain is looked up again.
-        policy: stored
-            .policy
-            .and_then(|p| CachedPolicy::new(p.id, p.body, at(p.fetched_at)).ok()),
+        policy: stored.policy.and_then(|p| {
+            let dane = p.dane.map(|d| super::DaneEntry {
+                mx_validated: d.mx_validated,
+                hosts: d.hosts,
+                failed: d.failed,
+                mx_error: d.mx_error,
+                checked_at: at(d.checked_at),
+            });
+            CachedPolicy::new(p.id, p.body, at(p.fetched_at))
+                .ok()
+                .map(|policy| policy.with_dane(dane))
+        }),
         checked_at: stored.checked_at.map(at),
         negative: stored.negative.map(|n| NegativeEntry {
             reason: match n.reason {
@@ -423,6 +538,46 @@ mod tests {
         };
         let json = encode(&negative_only).expect("encodes");
         assert_eq!(decode("k", json.as_bytes()).ok(), Some(negative_only));
+    }
+
+    #[test]
+    fn dane_facts_round_trip_and_their_absence_reads_as_not_checked() {
+        let t = Timestamp::from_unix_secs(1_700_000_000);
+        let facts = super::super::DaneEntry {
+            mx_validated: true,
+            hosts: vec!["mx.example.com".into()],
+            failed: vec!["mx2.example.net".into()],
+            mx_error: None,
+            checked_at: t.plus(Duration::from_secs(5)),
+        };
+        let mut entry = full_entry();
+        entry.policy = entry.policy.map(|p| p.with_dane(Some(facts.clone())));
+        let json = encode(&entry).expect("encodes");
+        assert!(json.contains(r#""dane":{"mx_validated":true,"#), "{json}");
+        let decoded = decode("k", json.as_bytes()).expect("decodes");
+        assert_eq!(decoded, entry);
+        assert_eq!(decoded.policy.and_then(|p| p.dane().cloned()), Some(facts));
+
+        // Without facts nothing is written for them: the JSON is what it was before the field.
+        let json = encode(&full_entry()).expect("encodes");
+        assert!(!json.contains("dane"), "{json}");
+        // An entry as a daemon from before the field wrote it decodes, with DANE not yet
+        // checked.
+        let old = format!(
+            r#"{{"version":1,"checked_at":{t},"policy":{{"id":"1","body":{body},"fetched_at":{t},"expires_at":{end}}},"negative":null,"backoff":null}}"#,
+            t = t.as_unix_secs(),
+            body = serde_json::to_string(BODY).expect("json string"),
+            end = t.as_unix_secs() + 86_400,
+        );
+        let decoded = decode("k", old.as_bytes()).expect("an old entry decodes");
+        let policy = decoded.policy.expect("its policy");
+        assert_eq!((policy.id(), policy.dane()), ("1", None));
+        // Unknown fields inside the facts are refused like anywhere else in the entry.
+        let odd = json.replace(
+            r#""expires_at""#,
+            r#""dane":{"mx_validated":true,"hosts":[],"failed":[],"checked_at":1,"x":1},"expires_at""#,
+        );
+        assert!(decode("k", odd.as_bytes()).is_err(), "{odd}");
     }
 
     #[test]

@@ -1,10 +1,25 @@
 //! The persistent store: one SQLite file, one table, one row per domain.
 //!
-//! The file is opened in WAL mode with `synchronous=NORMAL`: a crash or power loss can lose the
-//! last few writes but never leaves a torn row, because every write is one transaction. That is
-//! the right trade for a cache — a lost write costs one more fetch. The schema version lives in
-//! `PRAGMA user_version` and the file is marked with an `application_id`, so a file written by a
-//! newer mta-sts, or by another program, is refused with a clear error and left untouched.
+//! The file is opened in WAL mode with `synchronous=NORMAL`, and every write is one transaction.
+//! What that guarantees depends on what fails:
+//!
+//! - The daemon's process dying (SIGKILL, the OOM killer, an abort) loses nothing that was
+//!   committed. A commit appends its pages and a commit frame to the `-wal` file with `write(2)`
+//!   before `put` returns, and the kernel keeps written data whatever becomes of the process. The
+//!   next open finds the `-wal` and the `-shm` index left behind (no lock holds them any more),
+//!   rebuilds the index from the WAL and sees every committed transaction; frames of a
+//!   transaction cut short have no valid commit frame and are ignored, so there is never half a
+//!   row. A checkpoint cut short only copies pages the WAL still holds and is redone. Once the
+//!   last connection closes cleanly, SQLite checkpoints the WAL into the database and removes
+//!   both files. `tests/policyd/crash.rs` kills a writer mid-stream, repeatedly, to check this.
+//! - A power loss or kernel crash can lose the transactions committed since the WAL was last
+//!   synced: `NORMAL` syncs the WAL only before a checkpoint (about every 1000 pages), not at
+//!   each commit. What is lost is whole transactions, the latest ones; the file stays consistent.
+//!   `FULL` would cost an `fsync` per write; for a cache, a lost write costs one more fetch.
+//!
+//! The schema version lives in `PRAGMA user_version` and the file is marked with an
+//! `application_id`, so a file written by a newer mta-sts, or by another program, is refused with
+//! a clear error and left untouched.
 //!
 //! SQLite calls block, so each runs on tokio's blocking pool; one connection behind a mutex is
 //! enough because the memory tier in front ([`super::TieredCache`]) serves the hits.
@@ -18,12 +33,13 @@ use futures_util::future::BoxFuture;
 use rusqlite::{Connection, ErrorCode, OptionalExtension as _, Row, params};
 
 use super::{
-    BackoffEntry, CacheEntry, CacheError, CachedPolicy, NegativeEntry, NegativeReason, PolicyCache,
+    BackoffEntry, CacheEntry, CacheError, CachedPolicy, DaneEntry, NegativeEntry, NegativeReason,
+    PolicyCache,
 };
 use crate::clock::Timestamp;
 
 /// The schema version this build reads and writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Marks the file as an mta-sts cache (`PRAGMA application_id`): "MTSS".
 const APPLICATION_ID: i64 = 0x4d54_5353;
@@ -44,12 +60,27 @@ CREATE TABLE policy_cache (
     backoff_failures INTEGER,
     backoff_last     INTEGER,
     backoff_until    INTEGER,
-    backoff_error    TEXT
+    backoff_error    TEXT,
+    dane_checked_at   INTEGER,
+    dane_mx_validated INTEGER,
+    dane_hosts        TEXT,
+    dane_failed       TEXT,
+    dane_mx_error     TEXT
 )";
+
+/// From version 1 to 2: the DANE columns, all NULL in existing rows ("not yet checked").
+const MIGRATE_1_TO_2: &str = "
+ALTER TABLE policy_cache ADD COLUMN dane_checked_at   INTEGER;
+ALTER TABLE policy_cache ADD COLUMN dane_mx_validated INTEGER;
+ALTER TABLE policy_cache ADD COLUMN dane_hosts        TEXT;
+ALTER TABLE policy_cache ADD COLUMN dane_failed       TEXT;
+ALTER TABLE policy_cache ADD COLUMN dane_mx_error     TEXT;
+";
 
 const COLUMNS: &str = "domain, checked_at, policy_id, policy_body, fetched_at, expires_at, \
      negative_kind, negative_error, negative_since, negative_until, \
-     backoff_id, backoff_failures, backoff_last, backoff_until, backoff_error";
+     backoff_id, backoff_failures, backoff_last, backoff_until, backoff_error, \
+     dane_checked_at, dane_mx_validated, dane_hosts, dane_failed, dane_mx_error";
 
 /// A [`PolicyCache`] in an SQLite file; survives restarts.
 #[derive(Debug, Clone)]
@@ -62,7 +93,8 @@ impl SqliteCache {
     /// Opens (or creates) the cache at `path`. Blocking: call it before serving, or from
     /// `spawn_blocking`.
     ///
-    /// A new or empty file gets the schema. A file that is not SQLite, belongs to another
+    /// A new or empty file gets the schema; a file of schema version 1 is migrated to
+    /// [`SCHEMA_VERSION`], keeping every row. A file that is not SQLite, belongs to another
     /// program or has another schema version is refused and left exactly as it was.
     pub fn open(path: &Path) -> Result<SqliteCache, CacheError> {
         let open_error = |source| CacheError::Open {
@@ -107,7 +139,7 @@ impl SqliteCache {
                 path: path.to_path_buf(),
                 reason: format!("its application_id is 0x{application_id:08x}"),
             });
-        } else if version != SCHEMA_VERSION {
+        } else if version != SCHEMA_VERSION && version != 1 {
             return Err(CacheError::UnknownVersion {
                 path: path.to_path_buf(),
                 found: version,
@@ -128,6 +160,14 @@ impl SqliteCache {
             tx.execute_batch(SCHEMA).map_err(open_error)?;
             tx.pragma_update(None, "application_id", APPLICATION_ID)
                 .map_err(open_error)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+                .map_err(open_error)?;
+            tx.commit().map_err(open_error)?;
+        } else if version == 1 {
+            // One transaction (SQLite's ALTER TABLE is transactional): a migration that is
+            // interrupted leaves the version-1 file as it was, to be migrated at the next start.
+            let tx = connection.transaction().map_err(open_error)?;
+            tx.execute_batch(MIGRATE_1_TO_2).map_err(open_error)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)
                 .map_err(open_error)?;
             tx.commit().map_err(open_error)?;
@@ -231,6 +271,9 @@ fn write_row(
     let policy = entry.policy.as_ref();
     let negative = entry.negative.as_ref();
     let backoff = entry.backoff.as_ref();
+    let dane = policy.and_then(CachedPolicy::dane);
+    let dane_hosts = dane.map(|d| host_list(&d.hosts)).transpose()?;
+    let dane_failed = dane.map(|d| host_list(&d.failed)).transpose()?;
     let (negative_kind, negative_error) = match negative.map(|n| &n.reason) {
         None => (None, None),
         Some(NegativeReason::NoRecord) => (Some("no-record"), None),
@@ -241,7 +284,8 @@ fn write_row(
     tx.execute(
         &format!(
             "INSERT OR REPLACE INTO policy_cache ({COLUMNS}) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
+             ?16, ?17, ?18, ?19, ?20)"
         ),
         params![
             domain,
@@ -259,9 +303,19 @@ fn write_row(
             backoff.map(|b| to_sql(b.last_failure)),
             backoff.map(|b| to_sql(b.until)),
             backoff.map(|b| b.error.as_str()),
+            dane.map(|d| to_sql(d.checked_at)),
+            dane.map(|d| d.mx_validated),
+            dane_hosts,
+            dane_failed,
+            dane.and_then(|d| d.mx_error.as_deref()),
         ],
     )?;
     Ok(())
+}
+
+/// A list of host names as a JSON array (names are kept exactly, whatever they hold).
+fn host_list(hosts: &[String]) -> rusqlite::Result<String> {
+    serde_json::to_string(hosts).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }
 
 fn read_row(row: &Row<'_>) -> rusqlite::Result<(String, CacheEntry)> {
@@ -281,13 +335,37 @@ fn read_row(row: &Row<'_>) -> rusqlite::Result<(String, CacheEntry)> {
     let backoff_last: Option<i64> = row.get(12)?;
     let backoff_until: Option<i64> = row.get(13)?;
     let backoff_error: Option<String> = row.get(14)?;
+    let dane_checked_at: Option<i64> = row.get(15)?;
+    let dane_mx_validated: Option<bool> = row.get(16)?;
+    let dane_hosts: Option<String> = row.get(17)?;
+    let dane_failed: Option<String> = row.get(18)?;
+    let dane_mx_error: Option<String> = row.get(19)?;
 
+    // DANE facts that cannot be read (edited by hand) are dropped, not the row: they are
+    // looked up again, as for a row written before version 2 (all NULL).
+    let dane = match (dane_checked_at, dane_mx_validated) {
+        (Some(checked_at), Some(mx_validated)) => {
+            let list = |text: Option<String>| -> Option<Vec<String>> {
+                text.map_or(Some(Vec::new()), |t| serde_json::from_str(&t).ok())
+            };
+            list(dane_hosts)
+                .zip(list(dane_failed))
+                .map(|(hosts, failed)| DaneEntry {
+                    mx_validated,
+                    hosts,
+                    failed,
+                    mx_error: dane_mx_error,
+                    checked_at: from_sql(checked_at),
+                })
+        }
+        _ => None,
+    };
     // A stored body the current parser refuses (it was accepted when fetched) is dropped rather
     // than failing the whole row: the domain is simply looked up again.
     let policy = match (policy_id, policy_body, fetched_at) {
-        (Some(id), Some(body), Some(fetched)) => {
-            CachedPolicy::new(id, body, from_sql(fetched)).ok()
-        }
+        (Some(id), Some(body), Some(fetched)) => CachedPolicy::new(id, body, from_sql(fetched))
+            .ok()
+            .map(|policy| policy.with_dane(dane)),
         _ => None,
     };
     let negative = match (negative_kind.as_deref(), negative_since, negative_until) {
@@ -363,10 +441,22 @@ mod tests {
         }
     }
 
+    fn dane_facts(t: Timestamp) -> DaneEntry {
+        DaneEntry {
+            mx_validated: true,
+            hosts: vec!["mx.example.com".into()],
+            failed: vec!["mx2.example.net".into()],
+            mx_error: None,
+            checked_at: t.plus(Duration::from_secs(61)),
+        }
+    }
+
     fn full_entry() -> CacheEntry {
         let t = Timestamp::from_unix_secs(1_700_000_000);
         CacheEntry {
-            policy: CachedPolicy::new("20260101T000000", BODY, t).ok(),
+            policy: CachedPolicy::new("20260101T000000", BODY, t)
+                .ok()
+                .map(|p| p.with_dane(Some(dane_facts(t)))),
             checked_at: Some(t.plus(Duration::from_secs(60))),
             negative: Some(NegativeEntry {
                 reason: NegativeReason::LookupFailed {
@@ -401,6 +491,28 @@ mod tests {
                 ..CacheEntry::default()
             };
             cache.put("none.example", negative_only).await.expect("put");
+            let unsigned = CacheEntry {
+                policy: CachedPolicy::new("1", BODY, Timestamp::from_unix_secs(9))
+                    .ok()
+                    .map(|p| {
+                        p.with_dane(Some(DaneEntry {
+                            mx_validated: false,
+                            hosts: Vec::new(),
+                            failed: Vec::new(),
+                            mx_error: Some("the resolver failed to answer (SERVFAIL)".into()),
+                            checked_at: Timestamp::from_unix_secs(10),
+                        }))
+                    }),
+                ..CacheEntry::default()
+            };
+            cache
+                .put("unsigned.example", unsigned.clone())
+                .await
+                .expect("put");
+            assert_eq!(
+                cache.get("unsigned.example").await.expect("get"),
+                Some(unsigned)
+            );
             cache
                 .put("gone.example", CacheEntry::default())
                 .await
@@ -421,7 +533,115 @@ mod tests {
             .map(|(domain, _)| domain)
             .collect();
         domains.sort();
-        assert_eq!(domains, ["example.com", "none.example"]);
+        assert_eq!(domains, ["example.com", "none.example", "unsigned.example"]);
+    }
+
+    /// The schema of version 1, as that release created it.
+    const SCHEMA_V1: &str = "
+CREATE TABLE policy_cache (
+    domain           TEXT PRIMARY KEY NOT NULL,
+    checked_at       INTEGER,
+    policy_id        TEXT,
+    policy_body      TEXT,
+    fetched_at       INTEGER,
+    expires_at       INTEGER,
+    negative_kind    TEXT,
+    negative_error   TEXT,
+    negative_since   INTEGER,
+    negative_until   INTEGER,
+    backoff_id       TEXT,
+    backoff_failures INTEGER,
+    backoff_last     INTEGER,
+    backoff_until    INTEGER,
+    backoff_error    TEXT
+)";
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_version_1_file_is_migrated_and_keeps_every_entry() {
+        let dir = TempDir::new();
+        let path = dir.file("cache.db");
+        {
+            // What version 1 wrote: its schema, its pragmas, two rows.
+            let raw = Connection::open(&path).expect("raw");
+            raw.execute_batch(SCHEMA_V1).expect("v1 schema");
+            raw.pragma_update(None, "application_id", APPLICATION_ID)
+                .expect("pragma");
+            raw.pragma_update(None, "user_version", 1).expect("pragma");
+            raw.execute(
+                "INSERT INTO policy_cache (domain, checked_at, policy_id, policy_body, \
+                 fetched_at, expires_at, backoff_id, backoff_failures, backoff_last, \
+                 backoff_until, backoff_error) \
+                 VALUES ('example.com', 1700000060, '20260101T000000', ?1, 1700000000, \
+                 1700604800, '2', 1, 1700000000, 1700000300, 'HTTP 404')",
+                [BODY],
+            )
+            .expect("policy row");
+            raw.execute(
+                "INSERT INTO policy_cache (domain, checked_at, negative_kind, negative_since, \
+                 negative_until) VALUES ('none.example', 5, 'no-record', 5, 305)",
+                [],
+            )
+            .expect("negative row");
+        }
+        let cache = SqliteCache::open(&path).expect("a version-1 file opens");
+        let t = Timestamp::from_unix_secs(1_700_000_000);
+        let migrated = cache.get("example.com").await.expect("get").expect("kept");
+        let policy = migrated.policy.clone().expect("the policy is kept");
+        assert_eq!(policy.id(), "20260101T000000");
+        assert_eq!(policy.body(), BODY);
+        assert_eq!(policy.fetched_at(), t);
+        assert_eq!(policy.dane(), None, "DANE not yet checked");
+        assert_eq!(migrated.checked_at, Some(t.plus(Duration::from_secs(60))));
+        assert_eq!(
+            migrated
+                .backoff
+                .as_ref()
+                .map(|b| (b.id.as_str(), b.failures)),
+            Some(("2", 1))
+        );
+        let negative = cache.get("none.example").await.expect("get").expect("kept");
+        assert_eq!(
+            negative.negative.map(|n| (n.reason, n.until)),
+            Some((NegativeReason::NoRecord, Timestamp::from_unix_secs(305)))
+        );
+        // The migrated file takes DANE facts like a new one, and is version 2 from now on.
+        let with_dane = CacheEntry {
+            policy: Some(policy.with_dane(Some(dane_facts(t)))),
+            ..migrated
+        };
+        cache
+            .put("example.com", with_dane.clone())
+            .await
+            .expect("put");
+        drop(cache);
+        let reopened = SqliteCache::open(&path).expect("reopen");
+        assert_eq!(
+            reopened.get("example.com").await.expect("get"),
+            Some(with_dane)
+        );
+        assert_eq!(reopened.scan().await.expect("scan").len(), 2);
+        let raw = Connection::open(&path).expect("raw");
+        let version: i64 = raw
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .expect("version");
+        assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn unreadable_dane_columns_drop_only_the_dane_facts() {
+        let dir = TempDir::new();
+        let path = dir.file("cache.db");
+        let cache = SqliteCache::open(&path).expect("new cache");
+        cache.put("example.com", full_entry()).await.expect("put");
+        {
+            let raw = Connection::open(&path).expect("raw");
+            raw.execute("UPDATE policy_cache SET dane_hosts = 'not json'", [])
+                .expect("update");
+        }
+        let entry = cache.get("example.com").await.expect("get").expect("row");
+        let policy = entry.policy.expect("the policy stays");
+        assert_eq!(policy.dane(), None);
+        assert_eq!(policy.id(), "20260101T000000");
     }
 
     #[tokio::test(flavor = "multi_thread")]

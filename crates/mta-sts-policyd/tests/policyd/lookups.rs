@@ -154,6 +154,9 @@ async fn a_cached_policy_is_served_without_network_then_its_id_checked() {
     let first = env.query("healthy-enforce", "postfix").await;
     assert_eq!(first.origin, Some(Origin::Fetch));
     assert_eq!((env.source.txt_lookups(), env.source.fetches()), (1, 1));
+    // An enforce policy is `secure`, so DANE first looks at the (unsigned) MX RRset once.
+    assert_eq!(env.source.dane_lookups(), 1);
+    assert!(first.dane.is_some_and(|d| !d.applies));
 
     env.advance(59);
     let second = env.query("healthy-enforce", "postfix").await;
@@ -168,6 +171,8 @@ async fn a_cached_policy_is_served_without_network_then_its_id_checked() {
     assert_eq!(third.origin, Some(Origin::Dns));
     assert_eq!(third.reply, first.reply);
     assert_eq!((env.source.txt_lookups(), env.source.fetches()), (2, 1));
+    // The DANE facts are rechecked with the TXT id, not in between.
+    assert_eq!(env.source.dane_lookups(), 2);
     env.lab.shutdown().await;
 }
 
@@ -327,6 +332,8 @@ async fn no_record_is_negatively_cached() {
     env.advance(1);
     env.query("sts-missing", "postfix").await;
     assert_eq!(env.source.txt_lookups(), 2);
+    // A domain without MTA-STS costs no DANE lookups.
+    assert_eq!(env.source.dane_lookups(), 0);
     env.lab.shutdown().await;
 }
 

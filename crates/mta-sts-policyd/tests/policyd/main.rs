@@ -2,6 +2,8 @@
 //! clock: replies per mode, the cache rules of RFC 8461 §3.3 and §5.1, single-flight, restarts,
 //! the socketmap server over TCP and a unix socket, and a Redis cache shared by several daemons.
 
+mod crash;
+mod dane;
 mod lookups;
 mod server;
 mod shared_redis;

@@ -8,11 +8,11 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use mta_sts_lab::{
     CertKind, DnsRecord, Lab, PolicyHost, PolicyResponse, RecordData, SHARED_ADDR, Scenario,
-    catalog,
+    TlsaAssociation, catalog,
 };
 use mta_sts_net::{DnsError, FetchError};
 use mta_sts_policyd::cache::{CacheEntry, CachedPolicy, MemoryCache};
-use mta_sts_policyd::source::TxtRecords;
+use mta_sts_policyd::source::{DaneFacts, TxtRecords};
 use mta_sts_policyd::{
     Config, Daemon, ManualClock, NetSource, PolicyCache, PolicySource, QueryOutcome, Timestamp,
     Zone,
@@ -31,6 +31,7 @@ pub struct Counting {
     inner: NetSource,
     txt: AtomicUsize,
     fetches: AtomicUsize,
+    dane: AtomicUsize,
     /// Notified (one permit) when a fetch starts.
     pub fetch_started: Notify,
 }
@@ -42,6 +43,12 @@ impl Counting {
 
     pub fn fetches(&self) -> usize {
         self.fetches.load(Ordering::SeqCst)
+    }
+
+    /// DANE lookups: one MX lookup each, and the TLSA lookups of its hosts under a validated
+    /// MX RRset.
+    pub fn dane_lookups(&self) -> usize {
+        self.dane.load(Ordering::SeqCst)
     }
 }
 
@@ -63,6 +70,15 @@ impl PolicySource for Counting {
         self.fetches.fetch_add(1, Ordering::SeqCst);
         self.fetch_started.notify_one();
         self.inner.fetch_policy(domain, timeout)
+    }
+
+    fn dane<'a>(
+        &'a self,
+        domain: &'a str,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<DaneFacts, DnsError>> {
+        self.dane.fetch_add(1, Ordering::SeqCst);
+        self.inner.dane(domain, timeout)
     }
 }
 
@@ -90,7 +106,76 @@ pub fn scenarios() -> Vec<Scenario> {
         "version: STSv1\nmode: enforce\nmx: mx.xn--bcher-kva.test\nmax_age: 604800\n",
         Duration::ZERO,
     ));
+    // DANE beside MTA-STS, beyond the catalog's dane-signed and dane-unsigned. Every one is
+    // signed (its MX RRset validates); what differs is what its MX hosts publish.
+    // A testing-mode policy: answered `secure` only in a strict_testing zone.
+    all.push(dane_scenario(
+        "dane-testing",
+        "testing",
+        &[(10, "mx.dane-testing.test", true)],
+    ));
+    // The TLSA lookup of the one MX host fails (its name is under servfail.test).
+    all.push(dane_scenario(
+        "dane-servfail",
+        "enforce",
+        &[(10, "mx.servfail.test", false)],
+    ));
+    // Two MX hosts, one with validated TLSA, one whose TLSA records sit in an unsigned zone.
+    all.push(dane_scenario(
+        "dane-mixed",
+        "enforce",
+        &[
+            (10, "mx.dane-mixed.test", true),
+            (20, "mx.dane-unsigned.test", false),
+        ],
+    ));
+    // A validated MX RRset whose only host has unvalidated TLSA records: no DANE.
+    all.push(dane_scenario(
+        "dane-foreign-tlsa",
+        "enforce",
+        &[(10, "mx.dane-unsigned.test", false)],
+    ));
+    // A validated MX RRset and no TLSA records at all: no DANE.
+    all.push(dane_scenario(
+        "dane-no-tlsa",
+        "enforce",
+        &[(10, "mx.dane-no-tlsa.test", false)],
+    ));
     all
+}
+
+/// A signed domain `<name>.test` with a `mode` policy listing `mx` hosts `(preference, host,
+/// publish a 3 1 1 TLSA record for it here)`.
+fn dane_scenario(name: &'static str, mode: &str, mx: &[(u16, &str, bool)]) -> Scenario {
+    let domain = format!("{name}.test");
+    let mut body = format!("version: STSv1\nmode: {mode}\n");
+    for (_, host, _) in mx {
+        body.push_str(&format!("mx: {host}\n"));
+    }
+    body.push_str("max_age: 604800\n");
+    let mut s = scenario(name, &domain, &body, Duration::ZERO);
+    s.signed = true;
+    for (preference, host, tlsa) in mx {
+        s.records.push(DnsRecord::new(
+            &domain,
+            RecordData::Mx {
+                preference: *preference,
+                exchange: host.to_string(),
+            },
+        ));
+        if *tlsa {
+            s.records.push(DnsRecord::new(
+                format!("_25._tcp.{host}"),
+                RecordData::Tlsa {
+                    usage: 3,
+                    selector: 1,
+                    matching: 1,
+                    association: TlsaAssociation::LabLeafSpkiSha256,
+                },
+            ));
+        }
+    }
+    s
 }
 
 fn scenario(name: &'static str, domain: &str, body: &str, delay: Duration) -> Scenario {
@@ -115,6 +200,7 @@ fn scenario(name: &'static str, domain: &str, body: &str, delay: Duration) -> Sc
             response,
         }],
         mx_hosts: Vec::new(),
+        signed: false,
     }
 }
 
@@ -243,6 +329,7 @@ pub fn daemon(
         inner: NetSource::from_config(config).expect("net source"),
         txt: AtomicUsize::new(0),
         fetches: AtomicUsize::new(0),
+        dane: AtomicUsize::new(0),
         fetch_started: Notify::new(),
     });
     let daemon = Daemon::with_parts(

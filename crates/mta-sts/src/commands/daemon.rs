@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use mta_sts_policyd::policy::DaneSummary;
 use mta_sts_policyd::{
     CacheKind, Config, Daemon, ListenAddr, Listener, QueryOutcome, Reply, SocketAccess,
 };
@@ -11,11 +12,23 @@ use super::{CommandError, emit, resolver, runtime, to_json};
 use crate::cli::DaemonArgs;
 use crate::exit::Status;
 
-/// The configuration file, then the flags over it.
+/// The configuration file (ours, or postfix-mta-sts-resolver's), then the flags over it.
 fn config(args: &DaemonArgs) -> Result<Config, CommandError> {
-    let mut config = match &args.config {
-        Some(path) => Config::load(path).map_err(|e| CommandError::Setup(e.to_string()))?,
-        None => Config::default(),
+    let mut config = match (&args.config, &args.compat_config) {
+        (Some(path), _) => Config::load(path).map_err(|e| CommandError::Setup(e.to_string()))?,
+        (None, Some(path)) => {
+            let (config, notes) = mta_sts_policyd::compat_config::load(path)
+                .map_err(|e| CommandError::Setup(e.to_string()))?;
+            // Settings accepted but not applied must be visible: the user switched daemons
+            // expecting the same behaviour. A closed stderr must not stop the daemon.
+            use std::io::Write as _;
+            let mut stderr = std::io::stderr().lock();
+            for note in notes {
+                let _ = writeln!(stderr, "mta-sts: {}: {note}", path.display());
+            }
+            config
+        }
+        (None, None) => Config::default(),
     };
     if let Some(listen) = &args.listen {
         config.listen = listen
@@ -171,6 +184,35 @@ pub fn query(
     })
 }
 
+/// The DANE facts behind a reply in one line: whether DANE applies, why, which MX hosts have
+/// DNSSEC-validated TLSA records, and how old the facts are.
+fn dane_line(dane: &DaneSummary) -> String {
+    let facts = &dane.facts;
+    let why = if let Some(error) = &facts.mx_error {
+        format!("does not apply: the MX lookup failed ({error})")
+    } else if !facts.mx_validated {
+        "does not apply: the MX RRset is not DNSSEC-validated (RFC 7672 §2.2.1)".to_string()
+    } else if dane.applies {
+        let mut parts = Vec::new();
+        if !facts.hosts.is_empty() {
+            parts.push(format!("validated TLSA at {}", facts.hosts.join(", ")));
+        }
+        if !facts.failed.is_empty() {
+            parts.push(format!(
+                "TLSA lookup failed for {} (Postfix looks again at delivery)",
+                facts.failed.join(", ")
+            ));
+        }
+        format!(
+            "applies: {}; Postfix does DANE, the MTA-STS policy is not applied (RFC 8461 §2)",
+            parts.join("; ")
+        )
+    } else {
+        "does not apply: no MX host has DNSSEC-validated TLSA records".to_string()
+    };
+    format!("{why}; checked {} s ago", dane.age)
+}
+
 fn human(outcome: &QueryOutcome) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", outcome.reply);
@@ -193,6 +235,9 @@ fn human(outcome: &QueryOutcome) -> String {
             policy.mx.join(", ")
         );
     }
+    if let Some(dane) = &outcome.dane {
+        let _ = writeln!(out, "  dane    {}", dane_line(dane));
+    }
     if let Some(origin) = &outcome.origin {
         let _ = writeln!(out, "  source  {origin:?}");
     }
@@ -203,4 +248,49 @@ fn human(outcome: &QueryOutcome) -> String {
         let _ = writeln!(out, "  why     {reason:?}");
     }
     out
+}
+
+#[cfg(test)]
+mod dane_tests {
+    use mta_sts_policyd::Timestamp;
+    use mta_sts_policyd::cache::DaneEntry;
+
+    use super::*;
+
+    fn summary(mx_validated: bool, hosts: &[&str], failed: &[&str]) -> DaneSummary {
+        let facts = DaneEntry {
+            mx_validated,
+            hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            failed: failed.iter().map(|h| h.to_string()).collect(),
+            mx_error: None,
+            checked_at: Timestamp::from_unix_secs(100),
+        };
+        DaneSummary::new(&facts, Timestamp::from_unix_secs(112))
+    }
+
+    #[test]
+    fn the_dane_line_says_why_and_names_the_hosts() {
+        assert_eq!(
+            dane_line(&summary(true, &["mx1.example.com", "mx2.example.com"], &[])),
+            "applies: validated TLSA at mx1.example.com, mx2.example.com; Postfix does DANE, \
+             the MTA-STS policy is not applied (RFC 8461 §2); checked 12 s ago"
+        );
+        assert!(
+            dane_line(&summary(true, &[], &["mx.example.com"]))
+                .starts_with("applies: TLSA lookup failed for mx.example.com")
+        );
+        assert!(
+            dane_line(&summary(false, &[], &[]))
+                .starts_with("does not apply: the MX RRset is not DNSSEC-validated")
+        );
+        assert!(
+            dane_line(&summary(true, &[], &[]))
+                .starts_with("does not apply: no MX host has DNSSEC-validated TLSA")
+        );
+        let mut failed = summary(false, &[], &[]);
+        failed.facts.mx_error = Some("the resolver failed to answer (SERVFAIL)".into());
+        assert!(
+            dane_line(&failed).starts_with("does not apply: the MX lookup failed (the resolver")
+        );
+    }
 }
