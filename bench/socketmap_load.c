@@ -21,6 +21,7 @@
  *
  *   cc -O2 -pthread -o socketmap_load bench/socketmap_load.c
  *   ./socketmap_load HOST PORT CONNECTIONS SECONDS "postfix healthy-enforce.test" [KEY...]
+ *   ./socketmap_load unix:PATH - CONNECTIONS SECONDS KEY...     (a unix socket; PORT unused)
  *
  * Output, one line of space-separated `key=value` pairs:
  *   requests=... seconds=... rps=... p50_us=... p90_us=... p99_us=... p999_us=... max_us=...
@@ -49,6 +50,7 @@
 #include <sys/resource.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -73,7 +75,19 @@ static uint64_t now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* Connects to g_host:g_port, or to the unix socket PATH when g_host is "unix:PATH". */
 static int dial(void) {
+    if (strncmp(g_host, "unix:", 5) == 0) {
+        struct sockaddr_un sun = {.sun_family = AF_UNIX};
+        if (strlen(g_host + 5) >= sizeof sun.sun_path) return -1;
+        strcpy(sun.sun_path, g_host + 5);
+        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        if (fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof sun) != 0) {
+            close(fd);
+            fd = -1;
+        }
+        return fd;
+    }
     struct addrinfo hints = {0}, *res;
     hints.ai_socktype = SOCK_STREAM;
     if (getaddrinfo(g_host, g_port, &hints, &res) != 0) return -1;

@@ -6,8 +6,6 @@
 //! consumes anything itself, so the connection code owns the buffer and the socket, and the
 //! framing can be tested and fuzzed without either.
 
-use std::fmt::Write as _;
-
 /// The longest request payload accepted. postfix-mta-sts-resolver closes the connection on
 /// requests over 1024 bytes, and a socketmap request is a map name and a domain, so anything
 /// longer is not a request we could answer.
@@ -98,14 +96,23 @@ pub fn decode_with_limit(
 
 /// Frames `payload` as a netstring. Replies are not subject to [`MAX_REQUEST`].
 pub fn encode(payload: &[u8]) -> Vec<u8> {
-    let mut head = String::with_capacity(8);
-    // Writing to a String cannot fail.
-    let _ = write!(head, "{}:", payload.len());
-    let mut out = Vec::with_capacity(head.len() + payload.len() + 1);
-    out.extend_from_slice(head.as_bytes());
-    out.extend_from_slice(payload);
-    out.push(b',');
+    let mut out = Vec::with_capacity(payload.len() + 8);
+    encode_into(&[payload], &mut out);
     out
+}
+
+/// Appends the concatenation of `parts`, framed as one netstring, to `out`: the server frames
+/// every reply (`"OK "` and its data) straight into its write buffer, with no allocation per
+/// reply.
+pub fn encode_into(parts: &[&[u8]], out: &mut Vec<u8>) {
+    use std::io::Write as _;
+    let length: usize = parts.iter().map(|part| part.len()).sum();
+    // Writing to a Vec cannot fail.
+    let _ = write!(out, "{length}:");
+    for part in parts {
+        out.extend_from_slice(part);
+    }
+    out.push(b',');
 }
 
 #[cfg(test)]

@@ -291,19 +291,25 @@ async fn refresh_loop(daemon: Daemon, interval: Duration, mut stop: watch::Recei
 /// Serves one connection: decodes pipelined requests, answers them concurrently and writes the
 /// replies in request order. Bad framing or an oversize request ends the reading; the replies
 /// already owed are still written, then the connection is closed.
+///
+/// Most requests are cache hits whose answer is ready at once: with nothing queued ahead of it,
+/// such a reply goes straight into the write buffer, and only a request that must wait (a lookup
+/// in flight) is queued. Replies are written before more is read, so the stream needs no split
+/// into halves (and no lock between them).
 async fn connection<S>(
-    stream: S,
+    mut stream: S,
     daemon: Daemon,
     mut stop: watch::Receiver<bool>,
     _permit: tokio::sync::OwnedSemaphorePermit,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (mut reader, mut writer) = tokio::io::split(stream);
     let mut buffer = BytesMut::with_capacity(4096);
     let mut pending = FuturesOrdered::new();
     let mut reading = !*stop.borrow();
     let mut out = Vec::new();
+    let stopped = stop.changed();
+    let mut stopped = std::pin::pin!(stopped);
     loop {
         while reading && pending.len() < PIPELINE_DEPTH {
             match netstring::decode(&buffer) {
@@ -311,7 +317,16 @@ async fn connection<S>(
                     let payload = payload.to_vec();
                     buffer.advance(used);
                     let daemon = daemon.clone();
-                    pending.push_back(async move { daemon.answer(&payload).await });
+                    let mut answer = async move { daemon.answer(&payload).await }.boxed();
+                    if pending.is_empty() {
+                        // Replies must leave in request order: only a request with none queued
+                        // ahead of it may be answered out of the queue.
+                        if let Some(reply) = (&mut answer).now_or_never() {
+                            reply.encode_into(&mut out);
+                            continue;
+                        }
+                    }
+                    pending.push_back(answer);
                 }
                 Ok(None) => break,
                 Err(error) => {
@@ -320,33 +335,35 @@ async fn connection<S>(
                 }
             }
         }
+        if !out.is_empty() {
+            if stream.write_all(&out).await.is_err() {
+                return;
+            }
+            out.clear();
+        }
         if !reading && pending.is_empty() {
             break;
         }
         tokio::select! {
             Some(reply) = pending.next(), if !pending.is_empty() => {
-                out.extend_from_slice(&reply.encode());
+                reply.encode_into(&mut out);
                 // Replies that are ready too go out in the same write.
                 while let Some(Some(reply)) = pending.next().now_or_never() {
-                    out.extend_from_slice(&reply.encode());
+                    reply.encode_into(&mut out);
                 }
-                if writer.write_all(&out).await.is_err() {
-                    return;
-                }
-                out.clear();
             }
-            read = reader.read_buf(&mut buffer), if reading && pending.len() < PIPELINE_DEPTH => {
+            read = stream.read_buf(&mut buffer), if reading && pending.len() < PIPELINE_DEPTH => {
                 match read {
                     // End of input: answer what was asked, then close.
                     Ok(0) | Err(_) => reading = false,
                     Ok(_) => {}
                 }
             }
-            _ = stop.changed(), if reading => reading = false,
+            _ = &mut stopped, if reading => reading = false,
             else => break,
         }
     }
-    let _ = writer.shutdown().await;
+    let _ = stream.shutdown().await;
 }
 
 /// Feeds the fetch-failure counter from the event stream until shutdown.

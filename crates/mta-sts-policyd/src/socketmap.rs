@@ -57,7 +57,20 @@ impl Reply {
 
     /// The reply framed as a netstring, ready for the socket.
     pub fn encode(&self) -> Vec<u8> {
-        netstring::encode(self.payload().as_bytes())
+        let mut out = Vec::new();
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// Appends the reply, framed as a netstring, to `out`.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        let (status, data): (&str, &str) = match self {
+            Reply::Ok(data) => ("OK ", data),
+            Reply::NotFound => ("NOTFOUND ", ""),
+            Reply::Temp(reason) => ("TEMP ", reason),
+            Reply::Perm(reason) => ("PERM ", reason),
+        };
+        netstring::encode_into(&[status.as_bytes(), data.as_bytes()], out);
     }
 
     /// Reads a reply payload (the client side, for tests and diagnostics); `None` if it is not
@@ -242,6 +255,12 @@ mod tests {
     fn replies_render_as_postfix_expects() {
         assert_eq!(Reply::NotFound.payload(), "NOTFOUND ");
         assert_eq!(Reply::NotFound.encode(), b"9:NOTFOUND ,");
+        // Framed straight into a buffer that already holds a reply: appended, length counted
+        // over status and data together.
+        let mut out = b"9:NOTFOUND ,".to_vec();
+        Reply::Ok("dane".into()).encode_into(&mut out);
+        Reply::Temp("DNS timeout".into()).encode_into(&mut out);
+        assert_eq!(out, b"9:NOTFOUND ,7:OK dane,16:TEMP DNS timeout,");
         assert_eq!(
             Reply::Ok("secure match=mx.example.com".into()).payload(),
             "OK secure match=mx.example.com"
