@@ -107,6 +107,9 @@ peer_config 8461 "$(sqlite_cache "$work/peer.db")" > "$work/peer.yml"
 peer_config 8464 "$(sqlite_cache "$work/peer-uvloop.db")" > "$work/peer-uvloop.yml"
 peer_config 8465 "$(printf '  type: internal\n  options:\n    cache_size: 10000\n')" \
   > "$work/peer-internal.yml"
+# The same over a unix socket (what a chrooted Postfix uses: socketmap:unix:...), same cache file.
+{ peer_config 8466 "$(sqlite_cache "$work/peer.db")"; echo "path: $work/peer_unix.sock"; } \
+  > "$work/peer-unix.yml"
 cat > "$work/ours.toml" <<EOF
 listen = "127.0.0.1:8462"
 cache = "sqlite:$work/ours.db"
@@ -122,12 +125,19 @@ tlsrpt = true
 require_sni = false
 EOF
 
-start() { # NAME PORT COMMAND...
+start() { # NAME PORT|unix COMMAND...  (unix: the socket is $work/NAME.sock, dashes as _)
   local name="$1" port="$2"; shift 2
   "$@" > "$work/$name.log" 2>&1 &
   pids+=($!)
   eval "pid_${name//-/_}=$!"
-  for _ in $(seq 100); do (: > "/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0; sleep 0.1; done
+  for _ in $(seq 100); do
+    if [ "$port" = unix ]; then
+      [ -S "$work/${name//-/_}.sock" ] && return 0
+    else
+      (: > "/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+    fi
+    sleep 0.1
+  done
   cat "$work/$name.log"; echo "$name did not start" >&2; exit 1
 }
 export SSL_CERT_FILE="$ca"
@@ -135,6 +145,11 @@ start peer 8461 "$venv/bin/mta-sts-daemon" -c "$work/peer.yml" --disable-uvloop
 start ours 8462 "$bin" daemon --config "$work/ours.toml" --resolver 127.0.0.1 --ca-file "$ca"
 start peer-uvloop 8464 "$venv/bin/mta-sts-daemon" -c "$work/peer-uvloop.yml"
 start peer-internal 8465 "$venv/bin/mta-sts-daemon" -c "$work/peer-internal.yml" --disable-uvloop
+if [[ " $parts " == *" bench "* ]]; then
+  start peer-unix unix "$venv/bin/mta-sts-daemon" -c "$work/peer-unix.yml" --disable-uvloop
+  start ours-unix unix "$bin" daemon --config "$work/ours.toml" --listen "unix:$work/ours_unix.sock" \
+    --resolver 127.0.0.1 --ca-file "$ca"
+fi
 
 if [ -n "${MTA_STS_BIN:-}" ]; then
   echo "mta-sts: $("$bin" --version) ($bin)"
@@ -196,12 +211,16 @@ fd = os.open("/dev/cpu_dma_latency", os.O_WRONLY); os.write(fd, struct.pack("i",
       for spec in "ours:8462:mta-sts daemon (SQLite + memory tier)" \
                   "peer:8461:postfix-mta-sts-resolver (sqlite, asyncio)" \
                   "peer_uvloop:8464:postfix-mta-sts-resolver (sqlite, uvloop)" \
-                  "peer_internal:8465:postfix-mta-sts-resolver (internal, asyncio)"; do
+                  "peer_internal:8465:postfix-mta-sts-resolver (internal, asyncio)" \
+                  "ours_unix:unix:mta-sts daemon (SQLite + memory), unix" \
+                  "peer_unix:unix:postfix-mta-sts-resolver (sqlite), unix"; do
         IFS=: read -r name port label <<< "$spec"
         pid="$(eval echo "\$pid_$name")"
+        target=(127.0.0.1 "$port")
+        [ "$port" = unix ] && target=("unix:$work/$name.sock" -)
         wait_quiet
         out="$(SERVER_PID="$pid" THREADS="${CLIENT_THREADS:-1}" \
-          "$work/socketmap_load" 127.0.0.1 "$port" "$conns" "$duration" \
+          "$work/socketmap_load" "${target[@]}" "$conns" "$duration" \
           "${keys[@]}")" || { echo "load run failed: $out" >&2; status=1; }
         eval "$out"  # requests= rps= p50_us= ... as shell variables
         [ "$ok" = "$requests" ] || echo "warning: $label: $other of $requests replies not OK" >&2
@@ -217,11 +236,13 @@ fd = os.open("/dev/cpu_dma_latency", os.O_WRONLY); os.write(fd, struct.pack("i",
         printf 'ours / %-13s at %2d connection(s): %5.1fx the throughput\n' "$name" "$conns" \
           "$(echo "${rps_of[$idle-ours-$conns]} / ${rps_of[$idle-$name-$conns]}" | bc -l)"
       done
+      printf 'ours / %-13s at %2d connection(s): %5.1fx the throughput (unix sockets)\n' peer \
+        "$conns" "$(echo "${rps_of[$idle-ours_unix-$conns]} / ${rps_of[$idle-peer_unix-$conns]}" | bc -l)"
     done
     [ "$idle" = poll ] && kill "$qos"
   done
   echo
-  for name in ours peer peer_uvloop peer_internal; do
+  for name in ours peer peer_uvloop peer_internal ours_unix peer_unix; do
     pid="$(eval echo "\$pid_$name")"
     echo "RSS after the benchmark, $name: $(awk '/VmRSS/ {print $2, $3}' "/proc/$pid/status")"
   done

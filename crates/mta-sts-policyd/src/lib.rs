@@ -41,6 +41,7 @@
 //! | the same, zone `require_sni = false` | `OK secure match=mx1.example.com:.mx.example.com` |
 //! | the same, zone `tlsrpt = true` | `... servername=hostname policy_type=sts policy_domain=example.com mx_host_pattern=mx1.example.com mx_host_pattern=*.mx.example.com { policy_string = version: STSv1 } { policy_string = mode: enforce } ...` |
 //! | `testing` policy, zone `strict_testing = true` | as `enforce` |
+//! | either of those, and the MX set and an MX host's TLSA records DNSSEC-validated (`dane = true`) | `OK dane` (DANE first, RFC 8461 §2; see [`policy`]) |
 //! | `testing` policy otherwise, `none` policy | `NOTFOUND ` |
 //! | no STSv1 record, fetch failed with nothing cached, cached policy expired | `NOTFOUND ` |
 //! | key `.example.com`, an IP literal, not a domain | `NOTFOUND ` (no lookup) |
