@@ -22,9 +22,12 @@ fn lab_flags(lab: &Lab) -> Vec<String> {
     ]
 }
 
+/// The daemon's log lines after its first two, kept for failure messages.
+type Log = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
 /// Starts the daemon on ephemeral ports (socketmap and metrics), telling systemd's notify socket
-/// `notify`, and returns it with the two addresses it printed.
-fn start_daemon(lab: &Lab, notify: &Path) -> (Child, String, String) {
+/// `notify`, and returns it with the two addresses it printed and its log from then on.
+fn start_daemon(lab: &Lab, notify: &Path) -> (Child, String, String, Log) {
     let mut child = Command::new(BIN)
         .args([
             "daemon",
@@ -47,8 +50,17 @@ fn start_daemon(lab: &Lab, notify: &Path) -> (Child, String, String) {
     stderr
         .read_line(&mut metrics_line)
         .expect("the daemon's second line");
-    // Keep reading the log so the daemon never writes into a closed pipe.
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    // Keep reading the log so the daemon never writes into a closed pipe, and keep it: a failed
+    // assertion shows what the daemon said (a failed fetch, a DNS error).
+    let log = Log::default();
+    let kept = std::sync::Arc::clone(&log);
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            kept.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(line);
+        }
+    });
     let address = line
         .split("listening on ")
         .nth(1)
@@ -61,7 +73,7 @@ fn start_daemon(lab: &Lab, notify: &Path) -> (Child, String, String) {
         .and_then(|rest| rest.split('/').next())
         .unwrap_or_else(|| panic!("no metrics address in {metrics_line:?}"))
         .to_string();
-    (child, address, metrics)
+    (child, address, metrics, log)
 }
 
 /// `GET /metrics` over a plain TCP connection.
@@ -123,8 +135,13 @@ async fn postfix_postmap_sees_the_daemons_replies() {
     notify
         .set_read_timeout(Some(std::time::Duration::from_secs(5)))
         .expect("timeout");
-    let (mut daemon, address, metrics) =
+    let (mut daemon, address, metrics, log) =
         tokio::task::block_in_place(|| start_daemon(&lab, &notify_path));
+    let log = || {
+        log.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .join("\n")
+    };
     let mut datagram = [0u8; 64];
     let n = notify.recv(&mut datagram).expect("READY=1 from the daemon");
     assert_eq!(&datagram[..n], b"READY=1");
@@ -132,7 +149,7 @@ async fn postfix_postmap_sees_the_daemons_replies() {
 
     let (status, text) =
         tokio::task::block_in_place(|| postmap(&address, &domain("healthy-enforce"), &config_dir));
-    assert_eq!(status, Some(0), "{text}");
+    assert_eq!(status, Some(0), "postmap: {text}\ndaemon log:\n{}", log());
     assert_eq!(
         text,
         format!(
@@ -144,7 +161,7 @@ async fn postfix_postmap_sees_the_daemons_replies() {
     // `*.x` patterns reach Postfix as `.x`.
     let (status, text) =
         tokio::task::block_in_place(|| postmap(&address, &domain("mx-wildcard"), &config_dir));
-    assert_eq!(status, Some(0));
+    assert_eq!(status, Some(0), "postmap: {text}\ndaemon log:\n{}", log());
     assert_eq!(
         text,
         format!(
@@ -156,7 +173,7 @@ async fn postfix_postmap_sees_the_daemons_replies() {
     // Postfix's own key forms are normalised.
     let key = format!("[{}]:25", domain("healthy-enforce").to_uppercase());
     let (status, _) = tokio::task::block_in_place(|| postmap(&address, &key, &config_dir));
-    assert_eq!(status, Some(0));
+    assert_eq!(status, Some(0), "postmap: {text}\ndaemon log:\n{}", log());
 
     // testing and none modes, no record, and a failed fetch are not found: Postfix applies its
     // default TLS level.
