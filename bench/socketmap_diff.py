@@ -135,6 +135,16 @@ EXPECTED = {
         "`secure`, which would make Postfix apply MTA-STS over DANE. Its unsigned twin "
         "dane-unsigned.test gets the same `secure` reply from both.",
     ),
+    "postfix dane-cname-mx.test": (
+        "OK secure match=mx.dane-cname-mx.test servername=hostname",
+        "OK dane",
+        "DANE first with an MX host that is an alias: mx.dane-cname-mx.test is a CNAME to "
+        "mx1.provider.dane-cname-mx.test, and only that expanded name has a TLSA record. Both "
+        "names are signed, so the expansion is secure and RFC 7672 §2.2.2 looks TLSA up at the "
+        "expanded name first: DANE applies (the resolver validates the MX RRset, the CNAME and the "
+        "TLSA record), and we answer `dane`. The peer does not look at DANE and answers `secure`, "
+        "which would make Postfix apply MTA-STS over DANE (RFC 8461 §2).",
+    ),
     "key not UTF-8 (0xff)": (
         "<closed>",
         "NOTFOUND ",

@@ -482,7 +482,45 @@ pub fn catalog() -> Vec<Scenario> {
     p.add_tlsa_for_every_mx();
     out.push(p.build());
 
+    // The MX host is an alias: mx.<domain> is a CNAME to mx1.provider.<domain>, which stands for
+    // a hosting provider's own signed zone (a signed delegation: the lab's signing is per domain
+    // suffix) and alone publishes the TLSA record. RFC 7672 §2.2.2: under a secure expansion the
+    // TLSA records are looked up at the expanded name first, so DANE applies although nothing
+    // sits at _25._tcp.mx.<domain>. The certificate names mx.<domain>, the name the MX record
+    // and the policy give (RFC 8461 §4.1, §4.2), and the TLSA record matches its key.
+    let mut p = Plan::healthy(
+        "dane-cname-mx",
+        "Signed zone whose MX host is a CNAME to a provider's host in a signed zone that alone \
+         publishes TLSA 3 1 1 at _25._tcp.<target>: DANE applies at the expanded name (RFC 7672 \
+         §2.2.2), so MTA-STS must not override it (RFC 8461 §2)",
+        &[],
+    );
+    p.signed = true;
+    let mx = format!("mx.{}", p.domain);
+    let target = format!("mx1.provider.{}", p.domain);
+    p.mx = vec![PlannedMx {
+        preference: 10,
+        exchange: mx,
+        target: MxTarget::Alias(target.clone(), SmtpBehaviour::Starttls(CertKind::Valid)),
+    }];
+    p.extra_records.push(tlsa_311(&target));
+    out.push(p.build());
+
     out
+}
+
+/// A `3 1 1` TLSA record (DANE-EE, SubjectPublicKeyInfo, SHA-256: what RFC 7672 §3.1
+/// recommends) at `_25._tcp.<host>` (RFC 7672 §2.2.3), matching the lab's leaf key.
+fn tlsa_311(host: &str) -> DnsRecord {
+    DnsRecord::new(
+        format!("_25._tcp.{host}"),
+        RecordData::Tlsa {
+            usage: 3,
+            selector: 1,
+            matching: 1,
+            association: TlsaAssociation::LabLeafSpkiSha256,
+        },
+    )
 }
 
 /// The healthy scenario of generated domain number `n` (1-based): `gen-00001.test`, ...
@@ -529,6 +567,9 @@ enum PolicyAt {
 enum MxTarget {
     /// A host with A record(s) and this behaviour.
     Host(SmtpBehaviour),
+    /// A CNAME to this name, which has the A record(s) of a host with this behaviour: the SMTP
+    /// host still answers to the MX name (SNI), on the target's address.
+    Alias(String, SmtpBehaviour),
     /// A name without any address record.
     NoAddress,
     /// The root name: the null MX of RFC 7505.
@@ -620,19 +661,10 @@ impl Plan {
         policy_text("enforce", &self.mx_names(), HEALTHY_MAX_AGE)
     }
 
-    /// A `3 1 1` TLSA record (DANE-EE, SubjectPublicKeyInfo, SHA-256: what RFC 7672 §3.1
-    /// recommends) at `_25._tcp.<host>` for each MX host, matching the lab's leaf key.
+    /// A `3 1 1` TLSA record ([`tlsa_311`]) at `_25._tcp.<host>` for each MX host.
     fn add_tlsa_for_every_mx(&mut self) {
         for host in self.mx_names() {
-            self.extra_records.push(DnsRecord::new(
-                format!("_25._tcp.{host}"),
-                RecordData::Tlsa {
-                    usage: 3,
-                    selector: 1,
-                    matching: 1,
-                    association: TlsaAssociation::LabLeafSpkiSha256,
-                },
-            ));
+            self.extra_records.push(tlsa_311(&host));
         }
     }
 
@@ -675,22 +707,31 @@ impl Plan {
                     exchange: mx.exchange.clone(),
                 },
             ));
-            if let MxTarget::Host(behaviour) = mx.target {
-                records.push(DnsRecord::new(
-                    &mx.exchange,
-                    RecordData::A(behaviour.addr()),
-                ));
-                if self.ipv6 && matches!(behaviour, SmtpBehaviour::Starttls(_)) {
+            let (address_name, behaviour) = match mx.target {
+                MxTarget::Host(behaviour) => (mx.exchange.clone(), behaviour),
+                MxTarget::Alias(target, behaviour) => {
                     records.push(DnsRecord::new(
                         &mx.exchange,
-                        RecordData::Aaaa(Ipv6Addr::LOCALHOST),
+                        RecordData::Cname(target.clone()),
                     ));
+                    (target, behaviour)
                 }
-                mx_hosts.push(MxHost {
-                    name: mx.exchange,
-                    behaviour,
-                });
+                MxTarget::NoAddress | MxTarget::Null => continue,
+            };
+            records.push(DnsRecord::new(
+                &address_name,
+                RecordData::A(behaviour.addr()),
+            ));
+            if self.ipv6 && matches!(behaviour, SmtpBehaviour::Starttls(_)) {
+                records.push(DnsRecord::new(
+                    &address_name,
+                    RecordData::Aaaa(Ipv6Addr::LOCALHOST),
+                ));
             }
+            mx_hosts.push(MxHost {
+                name: mx.exchange,
+                behaviour,
+            });
         }
         let policy_name = format!("mta-sts.{d}");
         match self.policy_at {
@@ -836,8 +877,16 @@ mod tests {
     fn every_mx_host_has_an_a_record_at_its_address() {
         for s in catalog() {
             for host in &s.mx_hosts {
-                let a: Vec<_> = s
+                // Through its CNAME, if the host name is an alias (one link at most here).
+                let name = s
                     .records_at(&host.name)
+                    .find_map(|r| match r {
+                        RecordData::Cname(target) => Some(target.clone()),
+                        _ => None,
+                    })
+                    .unwrap_or_else(|| host.name.clone());
+                let a: Vec<_> = s
+                    .records_at(&name)
                     .filter_map(|r| match r {
                         RecordData::A(a) => Some(*a),
                         _ => None,
@@ -901,9 +950,57 @@ mod tests {
                 "{name}"
             );
         }
-        // Every other scenario stays unsigned: DANE applies to dane-signed alone.
+        // Every other scenario stays unsigned: DANE applies to the two signed DANE scenarios
+        // alone.
         let signed: Vec<_> = all.iter().filter(|s| s.signed).map(|s| s.name).collect();
-        assert_eq!(signed, ["dane-signed"]);
+        assert_eq!(signed, ["dane-signed", "dane-cname-mx"]);
+    }
+
+    #[test]
+    fn dane_cname_mx_publishes_tlsa_at_the_expanded_name_only() {
+        let all = catalog();
+        let s = all
+            .iter()
+            .find(|s| s.name == "dane-cname-mx")
+            .expect("exists");
+        assert!(s.signed && s.expect.is_empty());
+        let mx = format!("mx.{}", s.domain);
+        let target = format!("mx1.provider.{}", s.domain);
+        let exchanges: Vec<_> = s
+            .records_at(&s.domain)
+            .filter_map(|r| match r {
+                RecordData::Mx { exchange, .. } => Some(exchange.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(exchanges, std::slice::from_ref(&mx));
+        assert_eq!(
+            s.records_at(&mx).cloned().collect::<Vec<_>>(),
+            [RecordData::Cname(target.clone())]
+        );
+        assert_eq!(
+            s.records_at(&format!("_25._tcp.{target}"))
+                .cloned()
+                .collect::<Vec<_>>(),
+            [RecordData::Tlsa {
+                usage: 3,
+                selector: 1,
+                matching: 1,
+                association: TlsaAssociation::LabLeafSpkiSha256
+            }]
+        );
+        assert_eq!(s.records_at(&format!("_25._tcp.{mx}")).count(), 0);
+        // The policy names the MX host as the MX record gives it, and so does the SMTP host.
+        let body = &s.policy_host().expect("policy host").response.body;
+        assert!(
+            std::str::from_utf8(body)
+                .expect("utf-8")
+                .contains(&format!("mx: {mx}\n"))
+        );
+        assert_eq!(
+            s.mx_host(&mx).map(|h| &h.behaviour),
+            Some(&SmtpBehaviour::Starttls(CertKind::Valid))
+        );
     }
 
     #[test]

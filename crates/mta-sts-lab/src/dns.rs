@@ -8,11 +8,15 @@
 //! For the domains of [`Scenario::signed`] scenarios the server also plays a validating
 //! recursive resolver: a query that asks (AD=1, RFC 6840 §5.7, or DO=1, RFC 4035 §3.2.3) gets
 //! its answer with the AD bit set, positive or negative alike, as a validating resolver sets it
-//! on authenticated data and authenticated denial. Nothing is signed for real: DANE-aware
-//! clients behind a validating resolver look only at that bit, and that is what the lab tests.
+//! on authenticated data and authenticated denial. An answer that follows a CNAME chain gets AD
+//! only when every name of the chain is in a signed domain: a validating resolver sets AD only
+//! when all the RRsets of the answer validated (RFC 4035 §3.2.3), and an alias into an unsigned
+//! zone is "insecure" past the zone cut (RFC 7672 §2.2.2 tells such an expansion apart). Nothing
+//! is signed for real: DANE-aware clients behind a validating resolver look only at that bit,
+//! and that is what the lab tests.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
     future::Future,
     net::{Ipv4Addr, Ipv6Addr},
     pin::Pin,
@@ -68,6 +72,8 @@ pub(crate) struct ZoneBuilder {
     leaf_spki_sha256: Vec<u8>,
     /// The domains of signed scenarios.
     signed: Vec<LowerName>,
+    /// Every CNAME of the zone, owner to target: the chains an answer follows.
+    aliases: HashMap<LowerName, LowerName>,
 }
 
 impl ZoneBuilder {
@@ -81,6 +87,7 @@ impl ZoneBuilder {
             skip_ipv6_loopback,
             leaf_spki_sha256,
             signed: Vec::new(),
+            aliases: HashMap::new(),
         };
         let origin = fqdn("test")?;
         let ns = fqdn("ns.test")?;
@@ -173,6 +180,10 @@ impl ZoneBuilder {
             if conflict {
                 return Err(ScenarioProblem::RecordConflict(record.name.clone()));
             }
+            if let RData::CNAME(target) = &rdata {
+                self.aliases
+                    .insert(LowerName::new(&name), LowerName::new(&target.0));
+            }
             self.insert(Record::from_rdata(name, TTL, rdata));
         }
         Ok(())
@@ -195,6 +206,7 @@ impl ZoneBuilder {
             servfail: LowerName::new(&fqdn(SERVFAIL_DOMAIN)?),
             silent: LowerName::new(&fqdn(TIMEOUT_DOMAIN)?),
             signed: self.signed,
+            aliases: self.aliases,
         })
     }
 }
@@ -206,16 +218,41 @@ pub(crate) struct LabDns {
     servfail: LowerName,
     silent: LowerName,
     signed: Vec<LowerName>,
+    aliases: HashMap<LowerName, LowerName>,
 }
 
 impl LabDns {
+    /// Whether a validating resolver would call the answer for `qname`/`qtype` authenticated:
+    /// `qname` and, unless the query is for the CNAME itself (answered with the first link
+    /// alone), every name its CNAME chain passes through lie in signed domains (RFC 4035
+    /// §3.2.3: AD only when every RRset of the answer validated).
+    fn authenticated(&self, qname: &LowerName, qtype: RecordType) -> bool {
+        let signed = |name: &LowerName| self.signed.iter().any(|zone| zone.zone_of(name));
+        if !signed(qname) {
+            return false;
+        }
+        if qtype == RecordType::CNAME {
+            return true;
+        }
+        // Each step takes one alias, so a chain that runs in a circle stops after all of them.
+        let mut current = qname;
+        for _ in 0..self.aliases.len() {
+            match self.aliases.get(current) {
+                Some(target) if !signed(target) => return false,
+                Some(target) => current = target,
+                None => break,
+            }
+        }
+        true
+    }
+
     async fn answer<R: ResponseHandler, T: Time>(
         &self,
         request: &Request,
         mut response_handle: R,
     ) -> ResponseInfo {
-        let qname = request.queries.queries().first().map(|q| q.name());
-        if let Some(qname) = qname {
+        if let Some(query) = request.queries.queries().first() {
+            let qname = query.name();
             if self.silent.zone_of(qname) {
                 // No reply at all: what a dead server looks like to the client, whose own
                 // timeout then fires. The ResponseInfo only feeds the server's logging.
@@ -247,7 +284,7 @@ impl LabDns {
                     .edns
                     .as_ref()
                     .is_some_and(|edns| edns.flags().dnssec_ok);
-            if asks && self.signed.iter().any(|zone| zone.zone_of(qname)) {
+            if asks && self.authenticated(qname, query.query_type()) {
                 return self
                     .catalog
                     .handle_request::<Authenticated<R>, T>(request, Authenticated(response_handle))

@@ -6,7 +6,8 @@
 //! - a private root CA issuing valid, self-signed, wrong-name, expired and not-yet-valid leaves;
 //! - HTTPS policy hosts (certificate by SNI) and one plain-HTTP host;
 //! - SMTP servers with STARTTLS, and misbehaving ones on addresses of their own;
-//! - TLSA records, and zones that answer as DNSSEC-signed (the AD bit) for DANE (RFC 7672);
+//! - TLSA records, and zones that answer as DNSSEC-signed (the AD bit, withheld from a CNAME chain
+//!   that leaves the signed domains) for DANE (RFC 7672);
 //!
 //! all driven by the declarative [`catalog()`] of [`Scenario`]s, one defect each, with the finding
 //! codes a checker must report for it. [`Lab::start_with`] adds thousands of generated healthy

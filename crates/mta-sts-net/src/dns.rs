@@ -145,6 +145,22 @@ pub struct Tlsa {
     pub authenticated: bool,
 }
 
+/// Where a host name's CNAME chain ends, and whether the upstream resolver validated it with
+/// DNSSEC (its AD bit): what RFC 7672 §2.2.2 needs to choose the TLSA base domain of an MX host
+/// that is an alias.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CnameExpansion {
+    /// The fully CNAME-expanded name (the target of the chain's last CNAME), lowercase without
+    /// the trailing dot.
+    pub target: String,
+    /// Each alias target in order, `target` last (`mx.example.com` → `mx.hoster.net` →
+    /// `mx1.provider.net` gives `["mx.hoster.net", "mx1.provider.net"]`).
+    pub chain: Vec<String>,
+    /// The resolver set AD: every RRset of the answer, each CNAME of the chain included, was
+    /// validated (RFC 4035 §3.2.3), so the expansion is "secure" in RFC 7672's sense.
+    pub authenticated: bool,
+}
+
 /// A DNS client for MTA-STS lookups.
 #[derive(Clone)]
 pub struct Dns {
@@ -281,6 +297,31 @@ impl Dns {
         Ok(Addresses { ips, cname_chain })
     }
 
+    /// The CNAME chain of `host` as the upstream resolver followed it, and whether the resolver
+    /// validated the whole chain (AD bit); `None` when `host` is not an alias. One query with
+    /// AD=1 to the first configured name server, as [`Dns::tlsa`] asks.
+    ///
+    /// The query is for the A records of `host`, not its CNAME: a recursive resolver follows the
+    /// whole chain for an address query and puts every CNAME of it in the answer (RFC 1034
+    /// §3.6.2, §4.3.2), and the AD bit then covers all of them (RFC 4035 §3.2.3), while a CNAME
+    /// query is answered with the first link alone. A target with AAAA records only still shows
+    /// its chain (NODATA for A keeps the CNAMEs in the answer). Errors are those of the query:
+    /// NXDOMAIN when `host`, or the end of its chain, does not exist (RFC 6604 §2: the code is
+    /// the last name's); a chain that runs in a circle is [`DnsError::Transport`].
+    pub async fn cname_target_authenticated(
+        &self,
+        host: &str,
+    ) -> Result<Option<CnameExpansion>, DnsError> {
+        let name = fqdn(host)?;
+        let response = self.raw_query(host, RecordType::A).await?;
+        let chain = cname_chain(&name, &response.answers)?;
+        Ok(chain.last().cloned().map(|target| CnameExpansion {
+            target,
+            chain,
+            authenticated: response.metadata.authentic_data,
+        }))
+    }
+
     /// TLSA records at a name, asking the upstream to say (AD bit) whether it validated them.
     pub async fn tlsa(&self, name: &str) -> Result<Tlsa, DnsError> {
         let response = self.raw_query(name, RecordType::TLSA).await?;
@@ -347,6 +388,35 @@ fn mx_set<'a>(records: impl IntoIterator<Item = &'a Record>) -> MxSet {
         hosts.clear();
     }
     MxSet { hosts, null_mx }
+}
+
+/// The CNAME chain in `records` that starts at `start`: each alias target in order, followed
+/// from owner to target (an answer's records need not come in chain order, RFC 1034 §4.3.2 only
+/// says the CNAMEs are there). Records off the chain are ignored; a chain that comes back to a
+/// name it passed is refused, as a resolver would refuse it (RFC 1034 §3.6.2).
+fn cname_chain(start: &Name, records: &[Record]) -> Result<Vec<String>, DnsError> {
+    let aliases: Vec<(String, String)> = records
+        .iter()
+        .filter_map(|record| match &record.data {
+            RData::CNAME(target) => Some((plain_name(&record.name), plain_name(&target.0))),
+            _ => None,
+        })
+        .collect();
+    let mut current = plain_name(start);
+    let mut seen = vec![current.clone()];
+    let mut chain = Vec::new();
+    while let Some((_, target)) = aliases.iter().find(|(owner, _)| *owner == current) {
+        if seen.contains(target) {
+            return Err(DnsError::Transport(format!(
+                "the CNAME chain of {} runs in a circle at {target}",
+                plain_name(start)
+            )));
+        }
+        seen.push(target.clone());
+        chain.push(target.clone());
+        current = target.clone();
+    }
+    Ok(chain)
 }
 
 fn fqdn(name: &str) -> Result<Name, DnsError> {
@@ -506,6 +576,49 @@ mod tests {
                 null_mx: false
             }
         );
+    }
+
+    fn cname_record(owner: &str, target: &str) -> Record {
+        Record::from_rdata(
+            Name::from_ascii(owner).expect("owner"),
+            300,
+            RData::CNAME(hickory_resolver::proto::rr::rdata::CNAME(
+                Name::from_ascii(target).expect("target"),
+            )),
+        )
+    }
+
+    #[test]
+    fn cname_chains_are_followed_from_the_queried_name() {
+        let start = Name::from_ascii("MX.Example.COM.").expect("name");
+        // Out of order, with a stray alias and an address record: only the chain counts.
+        let records = [
+            cname_record("mx.hoster.net.", "MX1.Provider.NET."),
+            cname_record("other.example.com.", "elsewhere.example.net."),
+            mx_record("example.com.", 10, "mx.example.com."),
+            cname_record("mx.example.com.", "mx.hoster.net."),
+        ];
+        assert_eq!(
+            cname_chain(&start, &records),
+            Ok(vec![
+                "mx.hoster.net".to_string(),
+                "mx1.provider.net".to_string()
+            ])
+        );
+        // Not an alias: an empty chain.
+        assert_eq!(
+            cname_chain(&start, &[mx_record("example.com.", 10, "mx.example.com.")]),
+            Ok(Vec::new())
+        );
+        // A circle is an error, never an endless loop.
+        let circle = [
+            cname_record("mx.example.com.", "a.example.net."),
+            cname_record("a.example.net.", "mx.example.com."),
+        ];
+        assert!(matches!(
+            cname_chain(&start, &circle),
+            Err(DnsError::Transport(message)) if message.contains("circle")
+        ));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use mta_sts_lab::Lab;
+use mta_sts_lab::{DnsRecord, Lab, RecordData, Scenario};
 use mta_sts_net::policy_fetch::{FetchError, Phase, fetch_policy};
 use mta_sts_net::smtp_probe::{MxProbe, ProbeError, Step, probe_mx};
 use mta_sts_net::{AddressGuard, Dns, DnsConfig, DnsError, FetchConfig, ProbeConfig, Trust};
@@ -211,6 +211,116 @@ async fn mx_and_tlsa_lookups_report_dnssec_validation() {
         Err(DnsError::ServFail)
     );
     env.lab.shutdown().await;
+}
+
+/// The CNAME chain of a host name as the resolver followed it, with its AD bit: what RFC 7672
+/// §2.2.2 needs to choose the TLSA base domain of an MX host that is an alias.
+#[tokio::test(flavor = "multi_thread")]
+async fn cname_expansions_report_dnssec_validation() {
+    let env = env().await;
+    // dane-cname-mx: a signed alias to a host in a signed zone, a secure expansion.
+    let domain = env.domain("dane-cname-mx");
+    let secure = env
+        .dns
+        .cname_target_authenticated(&format!("MX.{domain}."))
+        .await
+        .expect("lookup")
+        .expect("an alias");
+    let target = format!("mx1.provider.{domain}");
+    assert_eq!(secure.target, target);
+    assert_eq!(secure.chain, std::slice::from_ref(&target));
+    assert!(secure.authenticated, "both names are signed");
+    // The same chain as the resolver's own address lookup sees.
+    let addresses = env
+        .dns
+        .addresses(&format!("mx.{domain}"))
+        .await
+        .expect("addresses");
+    assert_eq!(addresses.cname_chain, secure.chain);
+
+    // An alias in an unsigned zone: expanded, not validated.
+    let policy = env.domain("policy-cname");
+    let insecure = env
+        .dns
+        .cname_target_authenticated(&format!("mta-sts.{policy}"))
+        .await
+        .expect("lookup")
+        .expect("an alias");
+    assert_eq!(insecure.target, format!("web.{policy}"));
+    assert!(!insecure.authenticated);
+
+    // Not aliases: the expanded name itself, a signed host, a dual-stack host, and a name that
+    // exists without address records (NODATA).
+    let healthy = env.domain("healthy-enforce");
+    for host in [
+        target,
+        format!("mx.{}", env.domain("dane-signed")),
+        format!("mx.{healthy}"),
+        format!("_mta-sts.{healthy}"),
+    ] {
+        assert_eq!(
+            env.dns.cname_target_authenticated(&host).await,
+            Ok(None),
+            "{host}"
+        );
+    }
+    // Failures keep their classes.
+    assert_eq!(
+        env.dns
+            .cname_target_authenticated("no-such-name.test")
+            .await,
+        Err(DnsError::NxDomain)
+    );
+    assert_eq!(
+        env.dns.cname_target_authenticated("mx.servfail.test").await,
+        Err(DnsError::ServFail)
+    );
+    assert_eq!(
+        env.dns
+            .cname_target_authenticated("mx.dns-timeout.test")
+            .await,
+        Err(DnsError::Timeout)
+    );
+    assert!(matches!(
+        env.dns.cname_target_authenticated("bad..name").await,
+        Err(DnsError::BadName(_))
+    ));
+    env.lab.shutdown().await;
+}
+
+/// A chain that leaves the signed domains is not validated, though its first link is: the
+/// resolver sets AD only when every RRset of the answer validated (RFC 4035 §3.2.3).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chain_into_an_unsigned_zone_is_not_validated() {
+    let mut scenarios = mta_sts_lab::catalog();
+    scenarios.push(Scenario {
+        name: "alias-out",
+        domain: "alias-out.test".to_owned(),
+        story: "a signed alias to a host in an unsigned zone",
+        expect: &[],
+        records: vec![DnsRecord::new(
+            "mx.alias-out.test",
+            RecordData::Cname("mx.dane-unsigned.test".to_owned()),
+        )],
+        policy_hosts: Vec::new(),
+        mx_hosts: Vec::new(),
+        signed: true,
+    });
+    let lab = Lab::start_with(scenarios, 0).await.expect("lab starts");
+    let dns = Dns::new(&DnsConfig {
+        upstream: Some(lab.dns_addr()),
+        timeout: Duration::from_millis(700),
+        attempts: 1,
+    })
+    .expect("dns client");
+    let expansion = dns
+        .cname_target_authenticated("mx.alias-out.test")
+        .await
+        .expect("lookup")
+        .expect("an alias");
+    assert_eq!(expansion.target, "mx.dane-unsigned.test");
+    assert!(!expansion.authenticated);
+    lab.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -17,7 +17,7 @@
 //! | `shutdown_timeout` | `20` | `shutdown_timeout` |
 //! | `cache_grace` | `60` | `check_interval` |
 //! | `cache: {type: internal, options: {cache_size}}` | `internal`, `10000` | `cache = "memory"`, `cache_size` |
-//! | `cache: {type: sqlite, options: {filename, threads, timeout}}` | | `cache = "sqlite:…"` beside `filename` (see below); `threads`, `timeout` ignored |
+//! | `cache: {type: sqlite, options: {filename, threads, timeout}}` | | `cache = "sqlite:…"` beside `filename`, its policies imported on first start (see below); `threads`, `timeout` ignored |
 //! | `cache: {type: redis, options: {url, …}}` | | `cache = "redis://…"` built from `url` (or the older `address`), `host`, `port`, `db`, `username`, `password`; `ssl_ca_certs` → `cache_ca_file`; pool and timeout options ignored |
 //! | `cache: {type: redis_sentinel \| postgres}` | | refused, naming the alternative |
 //! | `proactive_policy_fetching.enabled` | `false` | `refresh.enabled` |
@@ -34,8 +34,14 @@
 //!   has no effect there either, and is refused with a pointer to `default_zone`.
 //! - **SQLite**: the file postfix-mta-sts-resolver wrote has another schema, and our cache refuses
 //!   foreign files rather than alter them; policies are kept in a sibling file
-//!   (`cache.db` → `cache.mta-sts.db`) and the old file is left alone, so switching back still
-//!   works. Its cached policies are not imported: each domain is fetched once more.
+//!   (`cache.db` → `cache.mta-sts.db`) and the old file is left alone (opened read-only, never
+//!   written), so switching back still works. Its cached policies are **imported** on the first
+//!   start, when the sibling file does not exist yet ([`CompatConfig::peer_cache`], done by
+//!   [`crate::Daemon::new_importing`]; see [`crate::cache::import_peer_cache`]): a policy learnt
+//!   before the switch keeps protecting its domain (RFC 8461 §5.1) instead of every domain being
+//!   trust-on-first-use again. A policy keeps the lifetime the peer gave it (`max_age` from the
+//!   time the peer last fetched or confirmed it), expired ones are left out, and a missing or
+//!   foreign file is a note, not a failure.
 //! - **Refresh age**: postfix-mta-sts-resolver skips a domain whose entry was checked less than
 //!   `interval / grace_ratio` ago; we refetch a policy once it is `refetch_after` old (measured
 //!   from its fetch) or half its `max_age`, whichever comes first.
@@ -143,22 +149,50 @@ const REDIS_TUNING_KEYS: &[&str] = &[
     "timeout",
 ];
 
-/// Reads a postfix-mta-sts-resolver configuration file.
+/// What a postfix-mta-sts-resolver configuration becomes: our configuration, the notes, and the
+/// peer's cache file to import from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompatConfig {
+    /// The configuration, checked with [`Config::validate`].
+    pub config: Config,
+    /// Keys accepted but ignored or read differently.
+    pub notes: Vec<Note>,
+    /// postfix-mta-sts-resolver's SQLite cache (`cache.options.filename`), whose policies are to
+    /// be imported into our cache when it is new: pass it to [`crate::Daemon::new_importing`].
+    /// `None` for its other cache types (nothing persistent to import) and for `:memory:`.
+    pub peer_cache: Option<PathBuf>,
+}
+
+impl CompatConfig {
+    /// Reads a postfix-mta-sts-resolver configuration file.
+    pub fn load(path: &Path) -> Result<CompatConfig, PolicydError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PolicydError::ReadConfig {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        parse_named(&text, &path.display().to_string())
+    }
+
+    /// Reads postfix-mta-sts-resolver configuration text.
+    pub fn from_yaml(text: &str) -> Result<CompatConfig, PolicydError> {
+        parse_named(text, "<compat-config>")
+    }
+}
+
+/// Reads a postfix-mta-sts-resolver configuration file: the configuration and the notes
+/// ([`CompatConfig::load`] also says which cache file to import).
 pub fn load(path: &Path) -> Result<(Config, Vec<Note>), PolicydError> {
-    let text = std::fs::read_to_string(path).map_err(|source| PolicydError::ReadConfig {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    parse_named(&text, &path.display().to_string())
+    CompatConfig::load(path).map(|compat| (compat.config, compat.notes))
 }
 
 /// Reads postfix-mta-sts-resolver configuration text: the configuration (checked with
-/// [`Config::validate`]) and the notes about keys accepted but ignored or read differently.
+/// [`Config::validate`]) and the notes about keys accepted but ignored or read differently
+/// ([`CompatConfig::from_yaml`] also says which cache file to import).
 pub fn from_yaml(text: &str) -> Result<(Config, Vec<Note>), PolicydError> {
-    parse_named(text, "<compat-config>")
+    CompatConfig::from_yaml(text).map(|compat| (compat.config, compat.notes))
 }
 
-fn parse_named(text: &str, origin: &str) -> Result<(Config, Vec<Note>), PolicydError> {
+fn parse_named(text: &str, origin: &str) -> Result<CompatConfig, PolicydError> {
     let mut document: Value =
         serde_yaml_ng::from_str(text).map_err(|e| PolicydError::ConfigSyntax {
             origin: origin.to_string(),
@@ -184,16 +218,23 @@ fn parse_named(text: &str, origin: &str) -> Result<(Config, Vec<Note>), PolicydE
     let mut reader = Reader {
         origin,
         notes: Vec::new(),
+        peer_cache: None,
     };
     let config = reader.config(&document)?;
     config.validate()?;
-    Ok((config, reader.notes))
+    Ok(CompatConfig {
+        config,
+        notes: reader.notes,
+        peer_cache: reader.peer_cache,
+    })
 }
 
 /// The conversion's state: where errors are, and the notes so far.
 struct Reader<'o> {
     origin: &'o str,
     notes: Vec<Note>,
+    /// postfix-mta-sts-resolver's SQLite cache file, once `cache` has named one.
+    peer_cache: Option<PathBuf>,
 }
 
 /// One mapping of the file, its keys as text, in file order.
@@ -586,12 +627,14 @@ impl Reader<'_> {
         self.note(
             &key,
             format!(
-                "postfix-mta-sts-resolver's cache {} is left as it is (another format; switching \
-                 back still works); policies are cached in {}",
+                "postfix-mta-sts-resolver's cache {} is only read, never changed (another format; \
+                 switching back still works); policies are cached in {}, and the first start \
+                 (while that file does not exist) imports the peer's unexpired policies into it",
                 peer_file.display(),
                 own.display()
             ),
         );
+        self.peer_cache = Some(peer_file.to_path_buf());
         Ok(CacheKind::Sqlite(own))
     }
 
@@ -1314,8 +1357,30 @@ mod tests {
             message.contains("/var/lib/mta-sts/cache.db") && message.contains("cache.mta-sts.db"),
             "{message}"
         );
+        assert!(message.contains("imports"), "{message}");
         assert!(noted(&notes, "cache.options.threads").contains("ignored"));
         assert!(noted(&notes, "cache.options.timeout").contains("ignored"));
+
+        // The peer's file is the one to import from; the other cache types have none.
+        let peer_cache = |text: &str| {
+            CompatConfig::from_yaml(text)
+                .unwrap_or_else(|e| panic!("{text}\n=> {e}"))
+                .peer_cache
+        };
+        assert_eq!(
+            peer_cache("cache: {type: sqlite, options: {filename: /var/lib/mta-sts/cache.db}}\n"),
+            Some(PathBuf::from("/var/lib/mta-sts/cache.db"))
+        );
+        assert_eq!(
+            peer_cache("cache: {type: sqlite, options: {filename: ':memory:'}}\n"),
+            None
+        );
+        assert_eq!(peer_cache("cache: {type: internal}\n"), None);
+        assert_eq!(
+            peer_cache("cache: {type: redis, options: {url: \"redis://a\"}}\n"),
+            None
+        );
+        assert_eq!(peer_cache(""), None);
 
         let (config, _) = parse("cache: {type: sqlite, options: {filename: cache}}\n");
         assert_eq!(config.cache, CacheKind::Sqlite("cache.mta-sts".into()));

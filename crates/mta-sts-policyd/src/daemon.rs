@@ -2,13 +2,17 @@
 //! explained answer for one key (`mta-sts query`).
 
 use std::future::Future;
+use std::path::Path;
 use std::sync::Arc;
 
 use mta_sts_core::Mode;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::cache::{DaneEntry, MemoryCache, PolicyCache, RedisCache, SqliteCache, TieredCache};
+use crate::cache::{
+    DaneEntry, MemoryCache, OwnCache, PeerImport, PolicyCache, RedisCache, SqliteCache,
+    TieredCache, import_once,
+};
 use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::config::{CacheKind, Config};
 use crate::error::PolicydError;
@@ -49,6 +53,26 @@ impl Daemon {
             cache,
             Arc::new(SystemClock),
         ))
+    }
+
+    /// A daemon as [`Daemon::new`] makes it, whose cache first receives the policies of
+    /// postfix-mta-sts-resolver's SQLite cache `peer` (from
+    /// [`crate::compat_config::CompatConfig::peer_cache`]) if the cache is new: an SQLite file
+    /// that did not exist, a memory cache, an empty Redis cache (see
+    /// [`crate::cache::import_once`]). The import never fails the start-up: the returned
+    /// [`PeerImport`] says what happened, for the log.
+    pub async fn new_importing(
+        config: Config,
+        peer: &Path,
+    ) -> Result<(Daemon, PeerImport), PolicydError> {
+        config.validate()?;
+        // Before opening: opening an SQLite cache creates its file.
+        let own = OwnCache::before_opening(&config.cache);
+        let source = Arc::new(NetSource::from_config(&config)?);
+        let cache = Daemon::open_cache(&config)?;
+        let clock = Arc::new(SystemClock);
+        let imported = import_once(peer, cache.as_ref(), own, clock.now()).await;
+        Ok((Daemon::with_parts(config, source, cache, clock), imported))
     }
 
     /// A daemon over given parts: a policy source, a cache and a clock (tests, simulations, or an

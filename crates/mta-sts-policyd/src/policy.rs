@@ -22,14 +22,27 @@
 //! daemon decides per domain:
 //!
 //! - **When DANE applies.** The resolver validated the domain's MX RRset with DNSSEC (it set the
-//!   AD bit), and at least one MX host has a DNSSEC-validated TLSA RRset at `_25._tcp.<host>`.
-//!   The MX condition is RFC 7672 §2.2.1's: DANE can authenticate delivery to the domain only
-//!   when its MX records were obtained by a DNSSEC-validated lookup, and for an "insecure" MX
-//!   RRset "DANE TLS need not apply, and delivery MAY proceed via pre-DANE opportunistic TLS".
+//!   AD bit), and at least one MX host has a DNSSEC-validated TLSA RRset at its TLSA base
+//!   domain. The MX condition is RFC 7672 §2.2.1's: DANE can authenticate delivery to the domain
+//!   only when its MX records were obtained by a DNSSEC-validated lookup, and for an "insecure"
+//!   MX RRset "DANE TLS need not apply, and delivery MAY proceed via pre-DANE opportunistic TLS".
 //!   (§2.2.1 also lets a client use DANE for MX hosts of an insecure MX RRset, e.g. a signed
 //!   hosting provider behind an unsigned customer zone; this daemon does not: such domains get
 //!   their MTA-STS answer.) The TLSA condition is RFC 7672 §2.2's: only a "secure" TLSA RRset
 //!   is used; TLSA records the resolver did not validate are ignored.
+//! - **MX hosts that are aliases.** The TLSA base domain is chosen as RFC 7672 §2.2.2 says
+//!   (with RFC 7671 §7): when the MX host name is a CNAME whose expansion the resolver validated
+//!   (AD on the address query that followed the chain), TLSA records are looked up first at
+//!   `_25._tcp.<fully expanded name>`, and at `_25._tcp.<MX host name>` when there are none
+//!   there (NXDOMAIN, NODATA, or records that are not validated); when the expansion is not
+//!   validated, only the MX host name is a base domain, since a name reached through insecure
+//!   data proves nothing. So `mx.example.com CNAME mx1.provider.net` with a validated
+//!   `_25._tcp.mx1.provider.net TLSA 3 1 1 ...` is DANE, as Postfix sees it at delivery. A
+//!   failed TLSA lookup at the expanded name is not "none there" (no fallback, RFC 7672
+//!   §2.1.1), and a failed CNAME lookup leaves the base domain unknown: both count as failed
+//!   lookups (below), unless the MX host name has validated TLSA records, which make DANE apply
+//!   whichever name wins. The CNAME lookup and the TLSA lookup at the host name go out at once;
+//!   the one at the expanded name follows.
 //! - **The answer.** Where DANE applies the reply is `OK dane`, Postfix's opportunistic DANE
 //!   level, instead of `OK secure match=...`: Postfix then authenticates each MX host with
 //!   TLSA records by DANE, and MTA-STS never overrides it.
@@ -46,7 +59,11 @@
 //!   unvalidated TLSA RRset: that host has no DANE.
 //! - **Caching.** The facts ([`DaneEntry`]) are cached with the policy and rechecked as often as
 //!   its TXT id, once `check_interval` has passed; within it the cached decision is used with no
-//!   lookups. `dane = false` in the configuration never looks TLSA records up.
+//!   lookups. `dane = false` in the configuration never looks TLSA records up. A host whose
+//!   TLSA lookup that decided was at its expanded name is stored (and shown by `mta-sts query`)
+//!   as `mx.example.com (via mx1.provider.net)` in [`DaneEntry::hosts`] or
+//!   [`DaneEntry::failed`]: the entry's host names are plain strings, and the name that was
+//!   looked up is what an operator needs to see.
 //!
 //! Why `dane` and not `dane-only`:
 //! 1. `dane` is RFC 7672's own semantics: authenticated delivery to MX hosts with secure TLSA
@@ -709,14 +726,22 @@ impl Inner {
                 for (host, error) in &facts.failed {
                     self.emit(Event::DaneLookupFailed {
                         domain: domain.to_string(),
-                        host: Some(host.clone()),
+                        host: Some(facts.label(host)),
                         error: error.to_string(),
                     });
                 }
+                // The cached entry keeps host names as strings; a host decided at its
+                // CNAME-expanded name is written `mx.example.com (via mx1.provider.net)`
+                // (`DaneFacts::label`), so `mta-sts query` and the cache say where the TLSA
+                // records were looked up.
                 DaneEntry {
                     mx_validated: facts.mx_validated,
-                    hosts: facts.hosts,
-                    failed: facts.failed.into_iter().map(|(host, _)| host).collect(),
+                    hosts: facts.hosts.iter().map(|host| facts.label(host)).collect(),
+                    failed: facts
+                        .failed
+                        .iter()
+                        .map(|(host, _)| facts.label(host))
+                        .collect(),
                     mx_error: None,
                     checked_at: now,
                 }

@@ -398,3 +398,160 @@ fn compat_config_refusals_exit_2_with_the_reason() {
     );
     let _ = std::fs::remove_file(&file);
 }
+
+/// Writes postfix-mta-sts-resolver's SQLite cache of lab domains to `path`, its timestamps moved
+/// to the present.
+///
+/// The file is `pmsr-1.5.1-lab-cache.db`, written by the peer's own cache class
+/// (crates/mta-sts-policyd/tests/fixtures/make-pmsr-cache.py, which lists its rows), with
+/// timestamps relative to a fixed T0. Two rows must be unexpired whenever the test runs, so
+/// their `ts` is rewritten to "now minus the same age". Without an SQLite library here, that is
+/// done in the file's bytes: SQLite stores an integer of this size as 4 big-endian bytes, once in
+/// the table and once in the peer's `(domain, ts)` index, and nothing else in the file changes.
+fn write_lab_peer_cache(path: &std::path::Path) -> Vec<u8> {
+    const T0: i64 = 1_767_225_600;
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../mta-sts-policyd/tests/fixtures/pmsr-1.5.1-lab-cache.db");
+    let mut bytes = std::fs::read(&fixture).expect("read the fixture");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    let now = i64::try_from(now).expect("a sane clock");
+    // healthy-enforce.test checked 10 s ago, policy-404.test a day and 1234 s ago.
+    for age in [10, 86_400 + 1234] {
+        let old = i32::try_from(T0 - age).expect("fits").to_be_bytes();
+        let new = i32::try_from(now - age)
+            .expect("SQLite stores times after 2038 in 6 bytes: regenerate the fixture")
+            .to_be_bytes();
+        let at: Vec<usize> = bytes
+            .windows(4)
+            .enumerate()
+            .filter(|(_, window)| *window == old)
+            .map(|(at, _)| at)
+            .collect();
+        assert_eq!(at.len(), 2, "ts {} in the table and its index", T0 - age);
+        for at in at {
+            bytes[at..at + 4].copy_from_slice(&new);
+        }
+    }
+    std::fs::write(path, &bytes).expect("write the peer's cache");
+    bytes
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn query_imports_the_peers_sqlite_cache_once_and_answers_from_it() {
+    let lab = mta_sts_lab::Lab::start().await.expect("lab");
+    let dir = std::env::temp_dir().join(format!("mta-sts-cli-{}-peer-cache", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let peer = dir.join("cache.db");
+    let peer_bytes = write_lab_peer_cache(&peer);
+    let file = compat_file(
+        "peer-cache",
+        &format!(
+            "cache:\n  type: sqlite\n  options:\n    filename: {}\n",
+            peer.display()
+        ),
+    );
+    let file_arg = file.to_str().expect("utf-8 path").to_string();
+    let dns = lab.dns_addr().to_string();
+    let ca = lab.ca_file().display().to_string();
+    let https = lab.https_port().to_string();
+    let query = |domain: &str| {
+        tokio::task::block_in_place(|| {
+            run(&[
+                "query",
+                "--json",
+                "--compat-config",
+                &file_arg,
+                "--resolver",
+                &dns,
+                "--ca-file",
+                &ca,
+                "--https-port",
+                &https,
+                domain,
+            ])
+        })
+    };
+    let stderr = |output: &Output| String::from_utf8_lossy(&output.stderr).into_owned();
+
+    // The first start imports: 2 policies, the expired one and the broken row left out.
+    let output = query("healthy-enforce.test");
+    let log = stderr(&output);
+    assert!(
+        log.contains(&format!(
+            "mta-sts: imported 2 policies from {} (1 expired, 1 unreadable, 0 already cached)\n",
+            peer.display()
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains("mta-sts:   not imported: row 4 (sts-split.test): `pol_body` is not JSON"),
+        "{log}"
+    );
+    // The answer is the imported policy, from the cache alone: the lab serves another id and
+    // mx (mx.healthy-enforce.test), and the peer checked the TXT record 10 s ago.
+    assert_eq!(output.status.code(), Some(0), "{}\n{log}", stdout(&output));
+    let value = json(&output);
+    assert_eq!(
+        value["reply"], "OK secure match=imported-mx.healthy-enforce.test servername=hostname",
+        "{value}"
+    );
+    assert_eq!(value["origin"], "cache", "{value}");
+    assert_eq!(value["policy"]["id"], "20251111T000000", "{value}");
+
+    // The next start finds its cache and imports nothing more. policy-404.test was checked a day
+    // ago: its TXT record now has another id, whose policy cannot be fetched (404), so the
+    // imported policy still applies (RFC 8461 §5.1) -- the protection the import is for.
+    let output = query("policy-404.test");
+    let log = stderr(&output);
+    assert!(!log.contains("imported"), "{log}");
+    assert_eq!(output.status.code(), Some(0), "{}\n{log}", stdout(&output));
+    let value = json(&output);
+    assert_eq!(
+        value["reply"], "OK secure match=imported-mx.policy-404.test servername=hostname",
+        "{value}"
+    );
+    assert_eq!(value["origin"], "fetch", "{value}");
+    assert_eq!(value["fallback"]["kind"], "fetch-failed", "{value}");
+    assert_eq!(value["policy"]["id"], "20251111T000000", "{value}");
+
+    // The expired enforce policy was not imported: the lab's own testing policy is fetched.
+    let output = query("mode-testing.test");
+    let value = json(&output);
+    assert_eq!(value["origin"], "fetch", "{value}");
+    assert_eq!(value["policy"]["mode"], "testing", "{value}");
+
+    // The peer's file is as it was, with nothing created beside it; ours is its sibling.
+    assert_eq!(std::fs::read(&peer).expect("read"), peer_bytes);
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("cache.db"))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["cache.db"]);
+    assert!(dir.join("cache.mta-sts.db").exists());
+
+    // A peer file that has gone is a note; the query is answered all the same.
+    std::fs::remove_dir_all(&dir).expect("clean");
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let output = query("healthy-enforce.test");
+    let log = stderr(&output);
+    assert!(
+        log.contains(&format!(
+            "mta-sts: no policies imported: postfix-mta-sts-resolver's cache {} does not exist \
+             (deleted?)\n",
+            peer.display()
+        )),
+        "{log}"
+    );
+    assert_eq!(output.status.code(), Some(0), "{log}");
+    assert_eq!(json(&output)["policy"]["id"], "20260101T000000");
+
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_file(&file);
+    lab.shutdown().await;
+}

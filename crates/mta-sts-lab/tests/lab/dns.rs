@@ -15,9 +15,9 @@ use hickory_proto::{
         },
     },
 };
-use mta_sts_lab::{Lab, RecordData, TlsaAssociation};
+use mta_sts_lab::{DnsRecord, Lab, RecordData, TlsaAssociation, catalog};
 
-use crate::support::{Ask, dns, dns_asking, dns_tcp, dns_udp};
+use crate::support::{Ask, dns, dns_asking, dns_tcp, dns_udp, renamed};
 
 fn txt_strings(answer: &Message) -> Vec<Vec<String>> {
     answer
@@ -332,6 +332,96 @@ async fn signed_zones_answer_with_the_ad_bit_when_asked() {
     let failed = dns_asking(&lab, "servfail.test.", RecordType::MX, ad).await;
     assert_eq!(failed.metadata.response_code, ResponseCode::ServFail);
     assert!(!failed.metadata.authentic_data);
+    lab.shutdown().await;
+}
+
+/// An answer that follows a CNAME chain carries AD only while the chain stays in signed domains
+/// (RFC 4035 §3.2.3: AD when every RRset of the answer validated), as dane-cname-mx needs: its
+/// MX host is an alias between two signed names, so the expansion is secure (RFC 7672 §2.2.2).
+#[tokio::test]
+async fn cname_chains_are_authenticated_only_inside_signed_domains() {
+    let mut scenarios = catalog();
+    // A signed domain with an alias out into the unsigned dane-unsigned.test, and an unsigned
+    // one with an alias into the signed dane-cname-mx.test.
+    let mut out = renamed("dane-signed", "alias-out", "alias-out.test");
+    out.records.push(DnsRecord::new(
+        "mx2.alias-out.test",
+        RecordData::Cname("mx.dane-unsigned.test".to_owned()),
+    ));
+    let mut into = renamed("dane-unsigned", "alias-in", "alias-in.test");
+    into.records.push(DnsRecord::new(
+        "mx2.alias-in.test",
+        RecordData::Cname("mx1.provider.dane-cname-mx.test".to_owned()),
+    ));
+    assert!(out.signed && !into.signed);
+    scenarios.extend([out, into]);
+    let lab = Lab::start_with(scenarios, 0).await.expect("lab starts");
+    let ad = Ask {
+        ad: true,
+        dnssec_ok: false,
+    };
+    let cname_of = |answer: &Message| -> Vec<String> {
+        answer
+            .answers
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::CNAME(target) => Some(target.0.to_ascii()),
+                _ => None,
+            })
+            .collect()
+    };
+    let addresses = |answer: &Message| -> Vec<RData> {
+        answer
+            .answers
+            .iter()
+            .filter(|r| r.record_type() == RecordType::A)
+            .map(|r| r.data.clone())
+            .collect()
+    };
+
+    // Secure: both names signed. The address query shows the chain and the target's address.
+    let secure = dns_asking(&lab, "mx.dane-cname-mx.test.", RecordType::A, ad).await;
+    assert_eq!(secure.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(cname_of(&secure), ["mx1.provider.dane-cname-mx.test."]);
+    assert_eq!(addresses(&secure), [RData::A(Ipv4Addr::LOCALHOST.into())]);
+    assert!(
+        secure.metadata.authentic_data,
+        "a chain inside signed domains"
+    );
+    // The TLSA record sits at the expanded name only, validated; at the alias: authenticated
+    // denial.
+    let tlsa = dns_asking(
+        &lab,
+        "_25._tcp.mx1.provider.dane-cname-mx.test.",
+        RecordType::TLSA,
+        ad,
+    )
+    .await;
+    assert_eq!(tlsa.answers.len(), 1);
+    assert!(tlsa.metadata.authentic_data);
+    let none = dns_asking(
+        &lab,
+        "_25._tcp.mx.dane-cname-mx.test.",
+        RecordType::TLSA,
+        ad,
+    )
+    .await;
+    assert_eq!(none.metadata.response_code, ResponseCode::NXDomain);
+    assert!(none.metadata.authentic_data);
+
+    // Out of the signed domains: the data is all there, the AD bit is not.
+    let leaving = dns_asking(&lab, "mx2.alias-out.test.", RecordType::A, ad).await;
+    assert_eq!(cname_of(&leaving), ["mx.dane-unsigned.test."]);
+    assert_eq!(addresses(&leaving).len(), 1);
+    assert!(!leaving.metadata.authentic_data, "the target is unsigned");
+    // The CNAME record itself is in the signed zone: asked for alone, it validates.
+    let link = dns_asking(&lab, "mx2.alias-out.test.", RecordType::CNAME, ad).await;
+    assert_eq!(cname_of(&link), ["mx.dane-unsigned.test."]);
+    assert!(link.metadata.authentic_data);
+    // An unsigned alias into a signed zone is insecure too: its first link proves nothing.
+    let entering = dns_asking(&lab, "mx2.alias-in.test.", RecordType::A, ad).await;
+    assert_eq!(cname_of(&entering), ["mx1.provider.dane-cname-mx.test."]);
+    assert!(!entering.metadata.authentic_data);
     lab.shutdown().await;
 }
 

@@ -9,6 +9,7 @@
 //! negative entry ("no STSv1 record", a bounded TTL) and a backoff record (a failed fetch for one
 //! policy id is not retried for a while, RFC 8461 §3.3).
 
+mod import;
 mod memory;
 mod redis;
 mod sqlite;
@@ -25,6 +26,9 @@ use serde::Serialize;
 use crate::clock::Timestamp;
 use crate::config::RedisUrl;
 
+pub use import::{
+    ImportError, ImportReport, OwnCache, PeerImport, UnreadableRow, import_once, import_peer_cache,
+};
 pub use memory::MemoryCache;
 pub use redis::RedisCache;
 pub use sqlite::{SCHEMA_VERSION, SqliteCache};

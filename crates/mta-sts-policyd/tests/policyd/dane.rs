@@ -348,3 +348,75 @@ async fn a_restarted_daemon_keeps_the_dane_decision_in_sqlite() {
     assert_eq!(source.dane_lookups(), 1);
     env.lab.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_mx_host_aliased_to_a_signed_host_with_tlsa_is_answered_dane() {
+    let env = Env::start().await;
+    let mut events = env.daemon.subscribe();
+    // mx.dane-cname-mx.test is a CNAME to mx1.provider.dane-cname-mx.test, the only name with a
+    // TLSA record; both are signed, so the expansion is secure and its TLSA records count (RFC
+    // 7672 §2.2.2). Answering `secure` here would let MTA-STS override DANE (RFC 8461 §2).
+    let outcome = env.query("dane-cname-mx", "postfix").await;
+    assert_eq!(outcome.reply.to_string(), DANE);
+    assert_eq!(outcome.policy.as_ref().map(|p| p.mode), Some(Mode::Enforce));
+    let dane = outcome.dane.expect("the DANE facts decided the reply");
+    assert!(dane.applies && dane.facts.mx_validated);
+    // The query output names the expanded name the TLSA records were found at.
+    let named = "mx.dane-cname-mx.test (via mx1.provider.dane-cname-mx.test)";
+    assert_eq!(dane.facts.hosts, [named]);
+    assert!(dane.facts.failed.is_empty() && dane.facts.mx_error.is_none());
+    let json = serde_json::to_value(env.query("dane-cname-mx", "postfix").await).expect("json");
+    assert_eq!(json["reply"], DANE);
+    assert_eq!(json["dane"]["hosts"][0], named);
+    // One DANE lookup for both queries (the second came from the cache), and nothing failed.
+    assert_eq!(env.source.dane_lookups(), 1);
+    while let Ok(event) = events.try_recv() {
+        assert!(
+            !matches!(event, Event::DaneLookupFailed { .. }),
+            "{event:?}"
+        );
+    }
+    env.lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alias_without_a_secure_expansion_gets_the_mta_sts_answer() {
+    let env = Env::start().await;
+    // The alias is signed, but its target is in the unsigned dane-unsigned.test (TLSA records
+    // and all): the expansion is insecure, only the MX host name is a TLSA base domain, and
+    // nothing is there.
+    let unsigned = env.query("dane-cname-unsigned", "postfix").await;
+    assert_eq!(
+        unsigned.reply.to_string(),
+        "OK secure match=mx.dane-cname-unsigned.test servername=hostname"
+    );
+    let facts = unsigned.dane.expect("looked up: the reply would be secure");
+    assert!(facts.facts.mx_validated && !facts.applies);
+    assert!(facts.facts.hosts.is_empty() && facts.facts.failed.is_empty());
+    // The alias record itself is unsigned, though it points at dane-cname-mx's signed host
+    // with validated TLSA records: an insecure CNAME proves nothing about where the MX host
+    // is, so those records are not used (RFC 7672 §2.2.2).
+    let insecure = env.query("dane-cname-insecure", "postfix").await;
+    assert_eq!(
+        insecure.reply.to_string(),
+        "OK secure match=mx.dane-alias-host.test servername=hostname"
+    );
+    let facts = insecure.dane.expect("facts");
+    assert!(facts.facts.mx_validated && !facts.applies);
+    assert!(facts.facts.hosts.is_empty() && facts.facts.failed.is_empty());
+    env.lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_secure_expansion_without_tlsa_falls_back_to_the_mx_host_name() {
+    let env = Env::start().await;
+    // No TLSA at the expanded name; the MX host name has a validated record (RFC 7672 §2.2.2:
+    // the original name is the next candidate).
+    let outcome = env.query("dane-cname-fallback", "postfix").await;
+    assert_eq!(outcome.reply.to_string(), DANE);
+    let facts = outcome.dane.expect("facts");
+    assert!(facts.applies);
+    // Found at the MX host name itself: no "via".
+    assert_eq!(facts.facts.hosts, ["mx.dane-cname-fallback.test"]);
+    env.lab.shutdown().await;
+}

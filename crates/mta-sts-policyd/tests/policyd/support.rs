@@ -45,8 +45,8 @@ impl Counting {
         self.fetches.load(Ordering::SeqCst)
     }
 
-    /// DANE lookups: one MX lookup each, and the TLSA lookups of its hosts under a validated
-    /// MX RRset.
+    /// DANE lookups: one MX lookup each, and the CNAME and TLSA lookups of its hosts under a
+    /// validated MX RRset.
     pub fn dane_lookups(&self) -> usize {
         self.dane.load(Ordering::SeqCst)
     }
@@ -141,6 +141,56 @@ pub fn scenarios() -> Vec<Scenario> {
         "enforce",
         &[(10, "mx.dane-no-tlsa.test", false)],
     ));
+    // MX hosts that are aliases (RFC 7672 §2.2.2), beside the catalog's dane-cname-mx.
+    // The alias is signed, its target (with TLSA records) is in the unsigned dane-unsigned.test:
+    // an insecure expansion, so only the MX host name counts, and it has no TLSA.
+    let mut s = dane_scenario(
+        "dane-cname-unsigned",
+        "enforce",
+        &[(10, "mx.dane-cname-unsigned.test", false)],
+    );
+    s.records.push(DnsRecord::new(
+        "mx.dane-cname-unsigned.test",
+        RecordData::Cname("mx.dane-unsigned.test".into()),
+    ));
+    all.push(s);
+    // The MX host's alias itself sits in an unsigned zone and points at the signed host with
+    // TLSA records of dane-cname-mx: the first link proves nothing, so the expansion is
+    // insecure and its TLSA records must not be used.
+    let mut s = scenario(
+        "dane-alias-host",
+        "dane-alias-host.test",
+        "version: STSv1\nmode: none\nmx: *.dane-alias-host.test\nmax_age: 86400\n",
+        Duration::ZERO,
+    );
+    s.records.push(DnsRecord::new(
+        "mx.dane-alias-host.test",
+        RecordData::Cname("mx1.provider.dane-cname-mx.test".into()),
+    ));
+    all.push(s);
+    all.push(dane_scenario(
+        "dane-cname-insecure",
+        "enforce",
+        &[(10, "mx.dane-alias-host.test", false)],
+    ));
+    // A secure alias whose target publishes no TLSA records, while the MX host name does: the
+    // lookup falls back to the MX host name (RFC 7672 §2.2.2), and DANE applies there.
+    let mut s = dane_scenario(
+        "dane-cname-fallback",
+        "enforce",
+        &[(10, "mx.dane-cname-fallback.test", true)],
+    );
+    s.records.extend([
+        DnsRecord::new(
+            "mx.dane-cname-fallback.test",
+            RecordData::Cname("mx1.provider.dane-cname-fallback.test".into()),
+        ),
+        DnsRecord::new(
+            "mx1.provider.dane-cname-fallback.test",
+            RecordData::A(SHARED_ADDR),
+        ),
+    ]);
+    all.push(s);
     all
 }
 

@@ -2,7 +2,10 @@
 //! domain, explained).
 
 use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 
+use mta_sts_policyd::cache::PeerImport;
+use mta_sts_policyd::compat_config::CompatConfig;
 use mta_sts_policyd::policy::DaneSummary;
 use mta_sts_policyd::{
     CacheKind, Config, Daemon, ListenAddr, Listener, QueryOutcome, Reply, SocketAccess,
@@ -12,21 +15,24 @@ use super::{CommandError, emit, resolver, runtime, to_json};
 use crate::cli::DaemonArgs;
 use crate::exit::Status;
 
-/// The configuration file (ours, or postfix-mta-sts-resolver's), then the flags over it.
-fn config(args: &DaemonArgs) -> Result<Config, CommandError> {
+/// The configuration file (ours, or postfix-mta-sts-resolver's), then the flags over it; and
+/// postfix-mta-sts-resolver's cache file to import from, if its configuration names one.
+fn config(args: &DaemonArgs) -> Result<(Config, Option<PathBuf>), CommandError> {
+    let mut peer_cache = None;
     let mut config = match (&args.config, &args.compat_config) {
         (Some(path), _) => Config::load(path).map_err(|e| CommandError::Setup(e.to_string()))?,
         (None, Some(path)) => {
-            let (config, notes) = mta_sts_policyd::compat_config::load(path)
-                .map_err(|e| CommandError::Setup(e.to_string()))?;
+            let compat =
+                CompatConfig::load(path).map_err(|e| CommandError::Setup(e.to_string()))?;
             // Settings accepted but not applied must be visible: the user switched daemons
             // expecting the same behaviour. A closed stderr must not stop the daemon.
             use std::io::Write as _;
             let mut stderr = std::io::stderr().lock();
-            for note in notes {
+            for note in compat.notes {
                 let _ = writeln!(stderr, "mta-sts: {}: {note}", path.display());
             }
-            config
+            peer_cache = compat.peer_cache;
+            compat.config
         }
         (None, None) => Config::default(),
     };
@@ -55,14 +61,53 @@ fn config(args: &DaemonArgs) -> Result<Config, CommandError> {
     config
         .validate()
         .map_err(|e| CommandError::Setup(e.to_string()))?;
-    Ok(config)
+    Ok((config, peer_cache))
+}
+
+/// The daemon for `config`; with postfix-mta-sts-resolver's cache `peer_cache`, its policies
+/// imported first into a new cache (RFC 8461 §5.1: a policy learnt before the switch keeps
+/// protecting its domain). An import that cannot be done is reported, and the daemon starts
+/// anyway: the domains are then fetched on first use.
+async fn open_daemon(config: Config, peer_cache: Option<&Path>) -> Result<Daemon, CommandError> {
+    let setup = |e: mta_sts_policyd::PolicydError| CommandError::Setup(e.to_string());
+    let Some(peer) = peer_cache else {
+        return Daemon::new(config).map_err(setup);
+    };
+    let (daemon, imported) = Daemon::new_importing(config, peer).await.map_err(setup)?;
+    // As the notes: a closed stderr must not stop the daemon.
+    use std::io::Write as _;
+    let mut stderr = std::io::stderr().lock();
+    match imported {
+        PeerImport::Imported(report) => {
+            let _ = writeln!(stderr, "mta-sts: {report}");
+            // The reasons, so that a damaged row can be looked into; a file full of them does
+            // not flood the log.
+            const SHOWN: usize = 10;
+            for row in report.unreadable.iter().take(SHOWN) {
+                let _ = writeln!(stderr, "mta-sts:   not imported: {row}");
+            }
+            if report.unreadable.len() > SHOWN {
+                let _ = writeln!(
+                    stderr,
+                    "mta-sts:   ... and {} more unreadable rows",
+                    report.unreadable.len() - SHOWN
+                );
+            }
+        }
+        // Our cache was in use before: it has been imported into already.
+        PeerImport::Skipped => {}
+        PeerImport::Failed(error) => {
+            let _ = writeln!(stderr, "mta-sts: no policies imported: {error}");
+        }
+    }
+    Ok(daemon)
 }
 
 /// Serves until SIGINT or SIGTERM, then finishes the requests in flight.
 pub fn run(args: &DaemonArgs) -> Result<Status, CommandError> {
-    let config = config(args)?;
+    let (config, peer_cache) = config(args)?;
     runtime()?.block_on(async {
-        let daemon = Daemon::new(config.clone()).map_err(|e| CommandError::Setup(e.to_string()))?;
+        let daemon = open_daemon(config.clone(), peer_cache.as_deref()).await?;
         let listener = Listener::bind(&config.listen, &SocketAccess::from_config(&config))
             .await
             .map_err(|e| CommandError::Setup(e.to_string()))?;
@@ -168,9 +213,9 @@ pub fn query(
     args: &DaemonArgs,
     json: bool,
 ) -> Result<Status, CommandError> {
-    let config = config(args)?;
+    let (config, peer_cache) = config(args)?;
     let outcome = runtime()?.block_on(async {
-        let daemon = Daemon::new(config).map_err(|e| CommandError::Setup(e.to_string()))?;
+        let daemon = open_daemon(config, peer_cache.as_deref()).await?;
         Ok::<_, CommandError>(daemon.query(domain, zone).await)
     })?;
     emit(&if json {
