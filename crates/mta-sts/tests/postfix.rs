@@ -46,6 +46,8 @@ fn start_daemon(lab: &Lab, notify: &Path) -> (Child, String, String, Log) {
     stderr
         .read_line(&mut line)
         .expect("the daemon's first line");
+    // The runtime is built with the configured worker count (default 1).
+    assert!(line.contains(", 1 thread(s)"), "{line}");
     let mut metrics_line = String::new();
     stderr
         .read_line(&mut metrics_line)

@@ -11,7 +11,7 @@ use mta_sts_policyd::{
     CacheKind, Config, Daemon, ListenAddr, Listener, QueryOutcome, Reply, SocketAccess,
 };
 
-use super::{CommandError, emit, resolver, runtime, to_json};
+use super::{CommandError, emit, resolver, runtime, runtime_with_threads, to_json};
 use crate::cli::DaemonArgs;
 use crate::exit::Status;
 
@@ -106,15 +106,16 @@ async fn open_daemon(config: Config, peer_cache: Option<&Path>) -> Result<Daemon
 /// Serves until SIGINT or SIGTERM, then finishes the requests in flight.
 pub fn run(args: &DaemonArgs) -> Result<Status, CommandError> {
     let (config, peer_cache) = config(args)?;
-    runtime()?.block_on(async {
+    runtime_with_threads(config.threads)?.block_on(async {
         let daemon = open_daemon(config.clone(), peer_cache.as_deref()).await?;
         let listener = Listener::bind(&config.listen, &SocketAccess::from_config(&config))
             .await
             .map_err(|e| CommandError::Setup(e.to_string()))?;
         log(&format!(
-            "listening on {}, cache {}",
+            "listening on {}, cache {}, {} thread(s)",
             listener.local_addr(),
-            config.cache
+            config.cache,
+            config.threads
         ));
         let metrics = match config.metrics {
             Some(address) => {

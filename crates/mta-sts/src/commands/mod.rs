@@ -111,7 +111,20 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<String, CommandError> {
 
 /// A runtime for the commands that talk to the network.
 fn runtime() -> Result<tokio::runtime::Runtime, CommandError> {
-    tokio::runtime::Builder::new_multi_thread()
+    runtime_builder(tokio::runtime::Builder::new_multi_thread())
+}
+
+/// A runtime with `threads` workers (the daemon's `threads` setting).
+fn runtime_with_threads(threads: usize) -> Result<tokio::runtime::Runtime, CommandError> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.worker_threads(threads);
+    runtime_builder(builder)
+}
+
+fn runtime_builder(
+    mut builder: tokio::runtime::Builder,
+) -> Result<tokio::runtime::Runtime, CommandError> {
+    builder
         .enable_all()
         .build()
         .map_err(|e| CommandError::Setup(format!("cannot start the async runtime: {e}")))
