@@ -13,7 +13,7 @@
 //! | `host`, `port` | `127.0.0.1`, `8461` | `listen = "IP:PORT"` (`host` must be an IP address; `localhost` is `127.0.0.1`) |
 //! | `path` | unset | `listen = "unix:PATH"` (`host` and `port` are then ignored, as there) |
 //! | `mode` | unset | `socket_mode` (YAML 1.1 integers: `0666` is octal, as PyYAML reads it; decimal `438` too) |
-//! | `reuse_port` | `true` | ignored (a note if `true`): one daemon serves all cores, no `SO_REUSEPORT` |
+//! | `reuse_port` | `true` | ignored (a note if `true`): one daemon serves every connection (`threads` sets its cores), no `SO_REUSEPORT` |
 //! | `shutdown_timeout` | `20` | `shutdown_timeout` |
 //! | `cache_grace` | `60` | `check_interval` |
 //! | `cache: {type: internal, options: {cache_size}}` | `internal`, `10000` | `cache = "memory"`, `cache_size` |
@@ -394,9 +394,9 @@ impl Reader<'_> {
             if reuse {
                 self.note(
                     &key,
-                    "ignored: one mta-sts daemon serves every core, so no second instance \
-                     shares the port (no SO_REUSEPORT); restart the daemon instead of starting \
-                     another beside it",
+                    "ignored: one mta-sts daemon serves every connection (its `threads` \
+                     setting decides how many cores), so no second instance shares the port \
+                     (no SO_REUSEPORT); restart the daemon instead of starting another beside it",
                 );
             }
         }
