@@ -18,6 +18,7 @@ use mta_sts_net::{Dns, FetchConfig, ProbeConfig};
 
 pub use finding::{CODES, Finding, Section, Verdict, severity_of};
 use futures_util::future::join_all;
+use mta_sts_net::dane::mx_host_tlsa;
 use mta_sts_net::dns::Tlsa;
 pub use report::{CheckReport, PolicyReport, Publish, Timings};
 
@@ -175,20 +176,23 @@ impl Checker {
                 Vec::new()
             }
         };
-        // RFC 7672 §2.2: DANE for SMTP looks up TLSA at _25._tcp.<MX host>.
-        let tlsa_names: Vec<String> = hosts
-            .iter()
-            .map(|host| format!("_25._tcp.{host}"))
-            .collect();
-        let tlsa = join_all(tlsa_names.iter().map(|name| self.dns.tlsa(name)));
+        // RFC 7672 §2.2.2: the TLSA records of an MX host are at `_25._tcp.<expanded name>`
+        // when the host name is an alias whose expansion the resolver validated, else (or when
+        // none are there) at `_25._tcp.<host>`; the daemon decides with the same lookups.
+        let tlsa = join_all(hosts.iter().map(|host| mx_host_tlsa(&self.dns, host)));
         let ((mx_hosts, tlsa), smtp_ms) = timed(async { tokio::join!(probes, tlsa) }).await;
         for probe in &mx_hosts {
             check_probe(&mut findings, probe);
         }
+        // Hosts with records, validated or not, named with the name they came from. Failed
+        // lookups and hosts without TLSA are not DANE facts a checker reports.
         let dane: Vec<(String, Tlsa)> = hosts
-            .into_iter()
+            .iter()
             .zip(tlsa)
-            .filter_map(|(host, tlsa)| tlsa.ok().map(|t| (host, t)))
+            .filter_map(|(host, found)| {
+                let label = found.label(host);
+                found.answer.ok().map(|records| (label, records))
+            })
             .collect();
         check_dane(&mut findings, &dane);
         report.publish = publish::suggest(

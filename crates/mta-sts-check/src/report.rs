@@ -81,7 +81,10 @@ pub struct CheckReport {
     pub mx_hosts: Vec<MxProbe>,
     /// The `_smtp._tls` record a reporter would use.
     pub tlsrpt_record: Option<TlsRptRecord>,
-    /// TLSA records found for each MX host (`_25._tcp.<host>`), for DANE (RFC 7672).
+    /// TLSA records found for each MX host, for DANE (RFC 7672): at `_25._tcp.<host>`, or at
+    /// `_25._tcp.<expanded name>` for a host that is an alias whose expansion the resolver
+    /// validated (RFC 7672 §2.2.2), the host then given as `mx.example.com (via
+    /// mx1.provider.net)`.
     pub dane: Vec<(String, mta_sts_net::dns::Tlsa)>,
     /// What to publish to fix the errors, where it can be derived.
     pub publish: Publish,

@@ -565,7 +565,9 @@ pub(crate) fn check_probe(findings: &mut Findings, probe: &MxProbe) {
 }
 
 /// DANE is reported, not judged: where an MX publishes DNSSEC-validated TLSA records, DANE
-/// senders use them and MTA-STS must not override DANE (RFC 8461 §2).
+/// senders use them and MTA-STS must not override DANE (RFC 8461 §2). Each host is named as
+/// [`mta_sts_net::dane::MxHostTlsa::label`] gives it, with the expanded name its records came
+/// from (RFC 7672 §2.2.2).
 pub(crate) fn check_dane(findings: &mut Findings, dane: &[(String, mta_sts_net::dns::Tlsa)]) {
     for (host, tlsa) in dane {
         let message = if tlsa.authenticated {
@@ -619,10 +621,11 @@ mod tests {
             &[
                 ("a.example".into(), tlsa(true)),
                 ("b.example".into(), tlsa(false)),
+                ("c.example (via mx1.provider.example)".into(), tlsa(true)),
             ],
         );
         let findings = findings.into_sorted();
-        assert_eq!(findings.len(), 2);
+        assert_eq!(findings.len(), 3);
         assert!(
             findings
                 .iter()
@@ -630,5 +633,8 @@ mod tests {
         );
         assert!(findings[0].message.contains("validated with DNSSEC"));
         assert!(findings[1].message.contains("did not validate"));
+        assert!(findings[2].message.starts_with(
+            "c.example (via mx1.provider.example) publishes 1 TLSA record validated with DNSSEC"
+        ));
     }
 }

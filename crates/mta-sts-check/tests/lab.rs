@@ -203,5 +203,36 @@ async fn dane_scenarios_note_tlsa_with_the_ad_bit() {
         assert_eq!(report.dane.len(), 1, "{name}");
         assert_eq!(report.dane[0].1.authenticated, authenticated, "{name}");
     }
+
+    // The MX host is an alias whose expansion the resolver validated, and only the expanded
+    // name publishes TLSA: RFC 7672 §2.2.2 looks there first, and the report names it.
+    let domain = &lab.scenario("dane-cname-mx").expect("scenario").domain;
+    let report = checker.check(domain).await;
+    assert_eq!(report.verdict, Verdict::Pass, "{:#?}", report.findings);
+    let host = format!("mx.{domain} (via mx1.provider.{domain})");
+    assert_eq!(report.dane.len(), 1, "{:#?}", report.dane);
+    assert_eq!(report.dane[0].0, host);
+    assert!(report.dane[0].1.authenticated);
+    assert_eq!(report.dane[0].1.records.len(), 1);
+    let noted: Vec<&str> = report
+        .findings
+        .iter()
+        .filter(|f| f.code == "mx-dane")
+        .map(|f| f.message.as_str())
+        .collect();
+    assert_eq!(noted.len(), 1, "{:#?}", report.findings);
+    assert!(
+        noted[0].starts_with(&format!(
+            "{host} publishes 1 TLSA record validated with DNSSEC"
+        )),
+        "{}",
+        noted[0]
+    );
+
+    // A scenario without TLSA records: nothing noted, no entry.
+    let healthy = checker
+        .check(&lab.scenario("healthy-enforce").expect("scenario").domain)
+        .await;
+    assert!(healthy.dane.is_empty() && !healthy.has("mx-dane"));
     lab.shutdown().await;
 }

@@ -4,6 +4,8 @@
 //! point the real code at loopback:
 //! - [`dns`]: TXT, MX, addresses (with CNAME chains) and TLSA lookups, with NXDOMAIN, NODATA,
 //!   SERVFAIL and timeouts told apart;
+//! - [`dane`]: the TLSA records of an MX host where RFC 7672 §2.2.2 looks for them (its
+//!   validated CNAME expansion first, then the host name), for the daemon and the checker alike;
 //! - [`policy_fetch`]: the RFC 8461 §3.3 HTTPS fetch of `/.well-known/mta-sts.txt`, every failure
 //!   classified;
 //! - [`smtp_probe`]: connect to an MX, EHLO, STARTTLS, and report the certificate chain and its
@@ -12,6 +14,7 @@
 //! - [`address_guard`]: refusing non-public addresses for a checker exposed to the internet.
 
 pub mod address_guard;
+pub mod dane;
 mod dial;
 pub mod dns;
 mod error;

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use mta_sts_lab::{DnsRecord, Lab, RecordData, Scenario};
+use mta_sts_net::dane::{DaneStatus, mx_host_tlsa};
 use mta_sts_net::policy_fetch::{FetchError, Phase, fetch_policy};
 use mta_sts_net::smtp_probe::{MxProbe, ProbeError, Step, probe_mx};
 use mta_sts_net::{AddressGuard, Dns, DnsConfig, DnsError, FetchConfig, ProbeConfig, Trust};
@@ -288,6 +289,67 @@ async fn cname_expansions_report_dnssec_validation() {
     env.lab.shutdown().await;
 }
 
+/// The TLSA records of an MX host where RFC 7672 §2.2.2 looks for them: at the validated CNAME
+/// expansion first, then at the host name; the status is what a DANE sender makes of them.
+#[tokio::test(flavor = "multi_thread")]
+async fn mx_host_tlsa_follows_secure_expansions() {
+    let env = env().await;
+    // dane-cname-mx: only the expanded name of the (signed) alias publishes TLSA.
+    let domain = env.domain("dane-cname-mx");
+    let host = format!("mx.{domain}");
+    let target = format!("mx1.provider.{domain}");
+    let found = mx_host_tlsa(&env.dns, &host).await;
+    assert_eq!(found.via.as_deref(), Some(target.as_str()), "{found:?}");
+    let tlsa = found.answer.as_ref().expect("TLSA at the expanded name");
+    assert!(tlsa.authenticated && tlsa.records.len() == 1, "{tlsa:?}");
+    assert_eq!(found.expansion_failure, None);
+    assert_eq!(found.status(), DaneStatus::Applies);
+    assert_eq!(found.label(&host), format!("{host} (via {target})"));
+    // The records are the expanded name's: the host name itself has none.
+    assert_eq!(
+        env.dns.tlsa(&format!("_25._tcp.{host}")).await,
+        Err(DnsError::NxDomain)
+    );
+
+    // Not aliases: the host name's own records, validated or not.
+    for (scenario, status) in [
+        ("dane-signed", DaneStatus::Applies),
+        ("dane-unsigned", DaneStatus::DoesNotApply),
+    ] {
+        let host = format!("mx.{}", env.domain(scenario));
+        let found = mx_host_tlsa(&env.dns, &host).await;
+        assert_eq!(found.via, None, "{scenario}");
+        let tlsa = found.answer.as_ref().expect("TLSA at the host name");
+        assert_eq!(tlsa.records.len(), 1, "{scenario}");
+        assert_eq!(
+            tlsa.authenticated,
+            status == DaneStatus::Applies,
+            "{scenario}"
+        );
+        assert_eq!(found.status(), status, "{scenario}");
+        assert_eq!(found.label(&host), host);
+    }
+
+    // No TLSA records anywhere: a negative answer at the host name, DANE does not apply.
+    let healthy = format!("mx.{}", env.domain("healthy-enforce"));
+    let none = mx_host_tlsa(&env.dns, &healthy).await;
+    assert_eq!(none.via, None);
+    assert_eq!(none.answer, Err(DnsError::NxDomain));
+    assert_eq!(none.status(), DaneStatus::DoesNotApply);
+
+    // Failed lookups are not "no TLSA" (RFC 7672 §2.1.1): the answer is unknown.
+    for (host, error) in [
+        ("mx.servfail.test", DnsError::ServFail),
+        ("mx.dns-timeout.test", DnsError::Timeout),
+    ] {
+        let failed = mx_host_tlsa(&env.dns, host).await;
+        assert_eq!(failed.via, None, "{host}");
+        assert_eq!(failed.expansion_failure.as_ref(), Some(&error), "{host}");
+        assert_eq!(failed.status(), DaneStatus::Unknown(error), "{host}");
+    }
+    env.lab.shutdown().await;
+}
+
 /// A chain that leaves the signed domains is not validated, though its first link is: the
 /// resolver sets AD only when every RRset of the answer validated (RFC 4035 §3.2.3).
 #[tokio::test(flavor = "multi_thread")]
@@ -320,6 +382,15 @@ async fn a_chain_into_an_unsigned_zone_is_not_validated() {
         .expect("an alias");
     assert_eq!(expansion.target, "mx.dane-unsigned.test");
     assert!(!expansion.authenticated);
+    // An insecure expansion is no TLSA base domain (RFC 7672 §2.2.2): the target's TLSA records
+    // are not looked up, only the host name's, which has none.
+    let found = mx_host_tlsa(&dns, "mx.alias-out.test").await;
+    assert_eq!(found.via, None, "{found:?}");
+    assert!(
+        found.answer.as_ref().is_err_and(DnsError::is_negative),
+        "{found:?}"
+    );
+    assert_eq!(found.status(), DaneStatus::DoesNotApply);
     lab.shutdown().await;
 }
 

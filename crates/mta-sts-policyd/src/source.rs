@@ -6,8 +6,9 @@ use std::fmt;
 use std::time::Duration;
 
 use futures_util::FutureExt as _;
-use futures_util::future::{BoxFuture, join, join_all};
-use mta_sts_net::dns::{CnameExpansion, Tlsa};
+use futures_util::future::{BoxFuture, join_all};
+use mta_sts_net::dane::{DaneStatus, MxHostTlsa, mx_host_tlsa};
+use mta_sts_net::dns::Tlsa;
 use mta_sts_net::policy_fetch::fetch_policy;
 use mta_sts_net::{Dns, DnsConfig, DnsError, FetchConfig, FetchError, Trust};
 
@@ -40,97 +41,6 @@ pub struct DaneFacts {
     pub via: Vec<(String, String)>,
 }
 
-/// How the DANE lookups of one MX host came out (RFC 7672 §2.2.2, §2.2.3).
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum HostOutcome {
-    /// A secure TLSA RRset at the TLSA base domain: the expanded name (`via`), or the MX host
-    /// name itself (`None`).
-    Dane { via: Option<String> },
-    /// No usable TLSA RRset at any candidate name.
-    NoDane,
-    /// A lookup failed where its answer would decide: at the expanded name (`via`), or at the
-    /// MX host name.
-    Failed {
-        error: DnsError,
-        via: Option<String>,
-    },
-}
-
-/// What one TLSA answer says about its name.
-enum TlsaAnswer {
-    /// A "secure" TLSA RRset (validated, AD=1).
-    Secure,
-    /// No usable records: NXDOMAIN, NODATA, or records the resolver did not validate.
-    Unusable,
-    /// The lookup failed (SERVFAIL, timeout): neither "TLSA" nor "no TLSA" was learnt.
-    Failed(DnsError),
-}
-
-impl TlsaAnswer {
-    fn of(answer: Result<Tlsa, DnsError>) -> TlsaAnswer {
-        match answer {
-            // RFC 7672 §2.2: a "secure" TLSA RRset makes DANE apply to the host.
-            Ok(tlsa) if tlsa.authenticated => TlsaAnswer::Secure,
-            // RFC 7672 §2.2: TLSA records that are not "secure" are not used; the host gets
-            // pre-DANE TLS, as if it had none.
-            Ok(_) => TlsaAnswer::Unusable,
-            // NXDOMAIN or NODATA: no TLSA records at this name.
-            Err(error) if error.is_negative() => TlsaAnswer::Unusable,
-            // RFC 7672 §2.1.1: a failed lookup (SERVFAIL, timeout) proves neither that records
-            // exist nor that they do not, so it must not be read as "no TLSA".
-            Err(error) => TlsaAnswer::Failed(error),
-        }
-    }
-}
-
-impl HostOutcome {
-    /// The outcome of one MX host from its lookups: `expansion`, the CNAME lookup of the host
-    /// name; `at_host`, the TLSA answer at `_25._tcp.<host>`; `at_target`, the expanded name
-    /// and the TLSA answer there, looked up only for a secure expansion.
-    fn decide(
-        expansion: &Result<Option<CnameExpansion>, DnsError>,
-        at_host: Result<Tlsa, DnsError>,
-        at_target: Option<(String, Result<Tlsa, DnsError>)>,
-    ) -> HostOutcome {
-        // RFC 7672 §2.2.2 (and RFC 7671 §7): with a secure CNAME expansion the fully expanded
-        // name is the preferred TLSA base domain; the MX host name is tried when no TLSA
-        // records are found there.
-        if let Some((target, answer)) = at_target {
-            match TlsaAnswer::of(answer) {
-                TlsaAnswer::Secure => return HostOutcome::Dane { via: Some(target) },
-                // RFC 7672 §2.1.1: whether the preferred base domain has TLSA records is
-                // unknown, so falling back to the host name could let a spoofed or lost answer
-                // skip DANE: Postfix, looking up for itself at delivery, decides for this host.
-                TlsaAnswer::Failed(error) => {
-                    return HostOutcome::Failed {
-                        error,
-                        via: Some(target),
-                    };
-                }
-                TlsaAnswer::Unusable => {}
-            }
-        }
-        // No expansion, an insecure one (RFC 7672 §2.2.2: an expanded name reached through
-        // unvalidated data is no TLSA base domain), or nothing at the expanded name: the MX
-        // host name is the (remaining) candidate.
-        match TlsaAnswer::of(at_host) {
-            // Secure TLSA at the host name decides even when the CNAME lookup failed: DANE
-            // applies whichever name turns out to be the base domain.
-            TlsaAnswer::Secure => HostOutcome::Dane { via: None },
-            TlsaAnswer::Failed(error) => HostOutcome::Failed { error, via: None },
-            TlsaAnswer::Unusable => match expansion {
-                // RFC 7672 §2.1.1: the CNAME lookup failed, so whether a secure expansion with
-                // TLSA records exists is unknown: not "no TLSA".
-                Err(error) if !error.is_negative() => HostOutcome::Failed {
-                    error: error.clone(),
-                    via: None,
-                },
-                _ => HostOutcome::NoDane,
-            },
-        }
-    }
-}
-
 impl DaneFacts {
     /// The facts of an MX RRset the resolver did not validate: no TLSA lookups.
     pub fn unvalidated_mx() -> DaneFacts {
@@ -145,39 +55,32 @@ impl DaneFacts {
     /// The facts of a validated MX RRset from the TLSA answers of its hosts (`host`, the answer
     /// for `_25._tcp.<host>`), in MX preference order, for hosts that are not aliases.
     pub fn from_tlsa_answers(answers: Vec<(String, Result<Tlsa, DnsError>)>) -> DaneFacts {
-        DaneFacts::from_outcomes(
+        DaneFacts::from_host_tlsa(
             answers
                 .into_iter()
-                .map(|(host, answer)| {
-                    let outcome = HostOutcome::decide(&Ok(None), answer, None);
-                    (host, outcome)
-                })
+                .map(|(host, answer)| (host, MxHostTlsa::decide(&Ok(None), answer, None)))
                 .collect(),
         )
     }
 
-    /// The facts of a validated MX RRset from the outcomes of its hosts, in MX preference order.
-    fn from_outcomes(outcomes: Vec<(String, HostOutcome)>) -> DaneFacts {
+    /// The facts of a validated MX RRset from the deciding TLSA answers of its hosts, in MX
+    /// preference order.
+    fn from_host_tlsa(hosts: Vec<(String, MxHostTlsa)>) -> DaneFacts {
         let mut facts = DaneFacts {
             mx_validated: true,
             hosts: Vec::new(),
             failed: Vec::new(),
             via: Vec::new(),
         };
-        for (host, outcome) in outcomes {
-            let via = match outcome {
-                HostOutcome::Dane { via } => {
-                    facts.hosts.push(host.clone());
-                    via
-                }
-                HostOutcome::NoDane => None,
+        for (host, tlsa) in hosts {
+            match tlsa.status() {
+                DaneStatus::Applies => facts.hosts.push(host.clone()),
+                // No usable TLSA: where the answer came from decided nothing.
+                DaneStatus::DoesNotApply => continue,
                 // Postfix, looking up for itself at delivery, decides for that host.
-                HostOutcome::Failed { error, via } => {
-                    facts.failed.push((host.clone(), error));
-                    via
-                }
-            };
-            if let Some(target) = via {
+                DaneStatus::Unknown(error) => facts.failed.push((host.clone(), error)),
+            }
+            if let Some(target) = tlsa.via {
                 facts.via.push((host, target));
             }
         }
@@ -188,10 +91,8 @@ impl DaneFacts {
     /// `mx.example.com (via mx1.provider.net)` when that was its CNAME-expanded name (see
     /// [`Self::via`]), the host name alone otherwise.
     pub fn label(&self, host: &str) -> String {
-        match self.via.iter().find(|(name, _)| name == host) {
-            Some((_, target)) => format!("{host} (via {target})"),
-            None => host.to_string(),
-        }
+        let via = self.via.iter().find(|(name, _)| name == host);
+        mta_sts_net::dane::label(host, via.map(|(_, target)| target.as_str()))
     }
 }
 
@@ -320,50 +221,22 @@ impl PolicySource for NetSource {
             // All hosts at once, each host's lookups bounded together: the facts take the MX
             // lookup's time and one host's, not the sum over hosts.
             let outcomes = join_all(hosts.into_iter().map(|host| async move {
-                let outcome = tokio::time::timeout(timeout, self.host_dane(&host))
+                // RFC 7672 §2.2.2's candidates for this host: its validated CNAME expansion
+                // first, then the host name. Out of time, the host's answer is unknown, never
+                // "no TLSA" (RFC 7672 §2.1.1).
+                let outcome = tokio::time::timeout(timeout, mx_host_tlsa(&self.dns, &host))
                     .await
-                    .unwrap_or(HostOutcome::Failed {
-                        error: DnsError::Timeout,
+                    .unwrap_or(MxHostTlsa {
                         via: None,
+                        answer: Err(DnsError::Timeout),
+                        expansion_failure: None,
                     });
                 (host, outcome)
             }))
             .await;
-            Ok(DaneFacts::from_outcomes(outcomes))
+            Ok(DaneFacts::from_host_tlsa(outcomes))
         }
         .boxed()
-    }
-}
-
-impl NetSource {
-    /// The DANE lookups of one MX host of a validated MX RRset (RFC 7672 §2.2.2, §2.2.3).
-    async fn host_dane(&self, host: &str) -> HostOutcome {
-        // RFC 7672 §2.2.3, with the naming of RFC 6698 §3: the TLSA records of a TLSA base
-        // domain are at `_25._tcp.<base domain>`. The host name is a candidate whatever its
-        // CNAME lookup says, so both go out at once.
-        let at_host_name = format!("_25._tcp.{host}");
-        let (expansion, at_host) = join(
-            self.dns.cname_target_authenticated(host),
-            self.dns.tlsa(&at_host_name),
-        )
-        .await;
-        // RFC 7672 §2.2.2: only a secure expansion (every CNAME validated) makes the expanded
-        // name a TLSA base domain, tried before the host name; an insecure one leaves the host
-        // name alone.
-        let secure_target = match &expansion {
-            Ok(Some(expanded)) if expanded.authenticated && expanded.target != host => {
-                Some(expanded.target.clone())
-            }
-            _ => None,
-        };
-        let at_target = match secure_target {
-            Some(target) => {
-                let answer = self.dns.tlsa(&format!("_25._tcp.{target}")).await;
-                Some((target, answer))
-            }
-            None => None,
-        };
-        HostOutcome::decide(&expansion, at_host, at_target)
     }
 }
 
@@ -411,105 +284,40 @@ mod tests {
         assert!(!DaneFacts::unvalidated_mx().mx_validated);
     }
 
-    fn alias(authenticated: bool) -> Result<Option<CnameExpansion>, DnsError> {
-        Ok(Some(CnameExpansion {
-            target: "mx1.provider.example".into(),
-            chain: vec!["mx1.provider.example".into()],
-            authenticated,
-        }))
-    }
-
-    fn at_target(answer: Result<Tlsa, DnsError>) -> Option<(String, Result<Tlsa, DnsError>)> {
-        Some(("mx1.provider.example".into(), answer))
-    }
-
-    #[test]
-    fn a_secure_expansion_is_tried_first_then_the_host_name() {
-        let via = Some("mx1.provider.example".to_string());
-        // TLSA at the expanded name: DANE, decided there, whatever the host name has.
-        for at_host in [tlsa(true), Err(DnsError::NxDomain), Err(DnsError::ServFail)] {
-            assert_eq!(
-                HostOutcome::decide(&alias(true), at_host, at_target(tlsa(true))),
-                HostOutcome::Dane { via: via.clone() }
-            );
-        }
-        // Nothing usable at the expanded name (none, or unvalidated): the host name decides.
-        for nothing in [Err(DnsError::NxDomain), Err(DnsError::NoData), tlsa(false)] {
-            assert_eq!(
-                HostOutcome::decide(&alias(true), tlsa(true), at_target(nothing.clone())),
-                HostOutcome::Dane { via: None }
-            );
-            assert_eq!(
-                HostOutcome::decide(&alias(true), Err(DnsError::NxDomain), at_target(nothing)),
-                HostOutcome::NoDane
-            );
-        }
-        // A failed lookup at the expanded name is not "no TLSA there": no fallback.
-        assert_eq!(
-            HostOutcome::decide(&alias(true), tlsa(true), at_target(Err(DnsError::Timeout))),
-            HostOutcome::Failed {
-                error: DnsError::Timeout,
-                via: via.clone()
-            }
-        );
-    }
-
-    #[test]
-    fn without_a_secure_expansion_only_the_host_name_counts() {
-        // Not an alias, or an alias the resolver did not validate (no target lookup is made):
-        // the host name's own TLSA answer decides.
-        for expansion in [Ok(None), alias(false), Err(DnsError::NxDomain)] {
-            assert_eq!(
-                HostOutcome::decide(&expansion, tlsa(true), None),
-                HostOutcome::Dane { via: None }
-            );
-            assert_eq!(
-                HostOutcome::decide(&expansion, tlsa(false), None),
-                HostOutcome::NoDane
-            );
-            assert_eq!(
-                HostOutcome::decide(&expansion, Err(DnsError::ServFail), None),
-                HostOutcome::Failed {
-                    error: DnsError::ServFail,
-                    via: None
-                }
-            );
-        }
-        // A failed CNAME lookup leaves the expansion unknown: not "no TLSA", unless the host
-        // name has secure TLSA anyway.
-        let failed = Err(DnsError::Timeout);
-        assert_eq!(
-            HostOutcome::decide(&failed, Err(DnsError::NxDomain), None),
-            HostOutcome::Failed {
-                error: DnsError::Timeout,
-                via: None
-            }
-        );
-        assert_eq!(
-            HostOutcome::decide(&failed, tlsa(true), None),
-            HostOutcome::Dane { via: None }
-        );
-    }
-
     #[test]
     fn facts_name_the_expanded_name_that_decided() {
         let target = || Some("mx1.provider.example".to_string());
-        let facts = DaneFacts::from_outcomes(vec![
-            ("mx.example".into(), HostOutcome::Dane { via: target() }),
-            ("mx2.example".into(), HostOutcome::Dane { via: None }),
-            ("mx3.example".into(), HostOutcome::NoDane),
+        let decided = |via: Option<String>, answer: Result<Tlsa, DnsError>| MxHostTlsa {
+            via,
+            answer,
+            expansion_failure: None,
+        };
+        let facts = DaneFacts::from_host_tlsa(vec![
+            ("mx.example".into(), decided(target(), tlsa(true))),
+            ("mx2.example".into(), decided(None, tlsa(true))),
+            ("mx3.example".into(), decided(None, Err(DnsError::NxDomain))),
+            // Unvalidated records at the expanded name decide nothing: no `via` for the host.
+            ("mx5.example".into(), decided(target(), tlsa(false))),
             (
                 "mx4.example".into(),
-                HostOutcome::Failed {
-                    error: DnsError::ServFail,
-                    via: target(),
+                decided(target(), Err(DnsError::ServFail)),
+            ),
+            // No TLSA at the host name, but its CNAME lookup failed: unknown, not "no TLSA".
+            (
+                "mx6.example".into(),
+                MxHostTlsa {
+                    expansion_failure: Some(DnsError::Timeout),
+                    ..decided(None, Err(DnsError::NxDomain))
                 },
             ),
         ]);
         assert_eq!(facts.hosts, ["mx.example", "mx2.example"]);
         assert_eq!(
             facts.failed,
-            [("mx4.example".to_string(), DnsError::ServFail)]
+            [
+                ("mx4.example".to_string(), DnsError::ServFail),
+                ("mx6.example".to_string(), DnsError::Timeout)
+            ]
         );
         assert_eq!(
             facts.via,
