@@ -49,11 +49,13 @@ shutdown_timeout = 20
 # The port policy hosts are fetched from; only test labs change it.
 https_port = 443
 
-# "memory"; "sqlite:PATH" to keep policies across restarts (RFC 8461 §5.1: a policy
-# learnt before an attack still protects during it); or "redis://HOST:PORT/DB" for one cache
-# shared by several daemons (a fleet of MTAs fetches each policy once); "rediss://..." for Redis
-# over TLS, its certificate always checked (a URL ending in #insecure is refused).
-cache = "memory"
+# "sqlite:PATH" keeps policies across restarts (RFC 8461 §5.1: a policy learnt before an
+# attack still protects during it; the directory is created if missing; under systemd,
+# StateDirectory=mta-sts makes /var/lib/mta-sts for the daemon's user); "memory" forgets them
+# at every restart; "redis://HOST:PORT/DB" is one cache shared by several daemons (a fleet of
+# MTAs fetches each policy once); "rediss://..." for Redis over TLS, its certificate always
+# checked (a URL ending in #insecure is refused).
+cache = "sqlite:/var/lib/mta-sts/cache.db"
 # The roots (PEM) a rediss:// cache's server certificate is checked against, typically the
 # private CA that signed it. Set, these are the only roots trusted for the cache (they replace,
 # not extend, the system's); unset, the system's trust store is used (SSL_CERT_FILE,
@@ -467,7 +469,7 @@ impl Default for Config {
             ca_file: None,
             metrics: None,
             https_port: 443,
-            cache: CacheKind::Memory,
+            cache: CacheKind::Sqlite(PathBuf::from(DEFAULT_CACHE_FILE)),
             cache_ca_file: None,
             cache_size: 10_000,
             // postfix-mta-sts-resolver's cache_grace: no lookups for a minute after a check.
@@ -484,6 +486,10 @@ impl Default for Config {
         }
     }
 }
+
+/// Where policies are kept when the configuration does not say: a file, so that they survive
+/// restarts (RFC 8461 §5.1).
+pub const DEFAULT_CACHE_FILE: &str = "/var/lib/mta-sts/cache.db";
 
 /// The most worker threads: far beyond any core count a policy daemon has use for, low enough
 /// that a typo (`threads = 10000`) is caught.

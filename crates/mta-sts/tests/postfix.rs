@@ -10,9 +10,12 @@ use mta_sts_lab::Lab;
 const BIN: &str = env!("CARGO_BIN_EXE_mta-sts");
 const POSTMAP: &str = "/usr/sbin/postmap";
 
-/// The flags that point the daemon (and `query`) at the lab.
+/// The flags that point the daemon (and `query`) at the lab, with a memory cache (the default is
+/// the system's SQLite file).
 fn lab_flags(lab: &Lab) -> Vec<String> {
     vec![
+        "--cache".into(),
+        "memory".into(),
         "--resolver".into(),
         lab.dns_addr().to_string(),
         "--ca-file".into(),

@@ -259,6 +259,18 @@ pub enum CacheError {
         /// SQLite's reason.
         source: rusqlite::Error,
     },
+    /// The directory for a new cache file could not be created (permissions, a file in the way).
+    #[error(
+        "cannot create the directory {} for the cache: {source} (create it for the daemon's \
+         user, or choose another place with --cache sqlite:PATH)",
+        path.display()
+    )]
+    CreateDirectory {
+        /// The directory.
+        path: PathBuf,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
     /// The file is not an mta-sts cache (not SQLite at all, or another program's database). It
     /// is left untouched: point `cache = "sqlite:..."` at another path.
     #[error("{} is not an mta-sts cache: {reason}", path.display())]

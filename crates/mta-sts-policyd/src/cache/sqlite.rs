@@ -93,6 +93,9 @@ impl SqliteCache {
     /// Opens (or creates) the cache at `path`. Blocking: call it before serving, or from
     /// `spawn_blocking`.
     ///
+    /// A missing parent directory is created (owner only: policies are nobody else's business),
+    /// so the default `/var/lib/mta-sts/cache.db` works on a first start as root.
+    ///
     /// A new or empty file gets the schema; a file of schema version 1 is migrated to
     /// [`SCHEMA_VERSION`], keeping every row. A file that is not SQLite, belongs to another
     /// program or has another schema version is refused and left exactly as it was.
@@ -101,6 +104,19 @@ impl SqliteCache {
             path: path.to_path_buf(),
             source,
         };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+            && !parent.exists()
+        {
+            use std::os::unix::fs::DirBuilderExt as _;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(parent)
+                .map_err(|source| CacheError::CreateDirectory {
+                    path: parent.to_path_buf(),
+                    source,
+                })?;
+        }
         let connection = Connection::open(path).map_err(open_error)?;
         connection
             .busy_timeout(Duration::from_secs(5))
@@ -439,6 +455,31 @@ mod tests {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.0);
         }
+    }
+
+    #[test]
+    fn a_missing_directory_is_created_for_the_owner_alone() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = TempDir::new();
+        let path = dir.file("var/lib/mta-sts/cache.db");
+        let cache = SqliteCache::open(&path).expect("opens in a new directory");
+        drop(cache);
+        let parent = dir.file("var/lib/mta-sts");
+        let mode = std::fs::metadata(&parent)
+            .expect("created")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
+
+        // A file where the directory should be: an error naming it, and the file kept.
+        std::fs::write(dir.file("blocked"), b"keep").expect("write");
+        let error = SqliteCache::open(&dir.file("blocked/sub/cache.db")).expect_err("blocked");
+        assert!(
+            matches!(&error, CacheError::CreateDirectory { path, .. } if path.ends_with("blocked/sub")),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("--cache sqlite:PATH"), "{error}");
+        assert_eq!(std::fs::read(dir.file("blocked")).expect("kept"), b"keep");
     }
 
     fn dane_facts(t: Timestamp) -> DaneEntry {

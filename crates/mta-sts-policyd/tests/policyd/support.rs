@@ -260,6 +260,8 @@ pub fn lab_config(lab: &Lab) -> Config {
         resolver: Some(lab.dns_addr()),
         https_port: lab.https_port(),
         ca_file: Some(lab.ca_file().to_path_buf()),
+        // Each test says where its cache is; never the system's default file.
+        cache: mta_sts_policyd::CacheKind::Memory,
         ..Config::default()
     };
     config.refresh.enabled = false;

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use mta_sts_policyd::cache::PeerImport;
+use mta_sts_policyd::cache::{PeerImport, SqliteCache};
 use mta_sts_policyd::compat_config::CompatConfig;
 use mta_sts_policyd::policy::DaneSummary;
 use mta_sts_policyd::{
@@ -214,7 +214,23 @@ pub fn query(
     args: &DaemonArgs,
     json: bool,
 ) -> Result<Status, CommandError> {
-    let (config, peer_cache) = config(args)?;
+    let (mut config, peer_cache) = config(args)?;
+    // Nothing said where the cache is: the daemon's default file, so that `query` shows what a
+    // daemon with the same defaults has cached. When that file cannot be used here (another
+    // user's daemon owns it), answer without it rather than not at all.
+    let default_cache =
+        args.config.is_none() && args.compat_config.is_none() && args.cache.is_none();
+    if default_cache
+        && let CacheKind::Sqlite(path) = &config.cache
+        && let Err(error) = SqliteCache::open(path)
+    {
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "mta-sts: {error}; answering with a memory cache (--cache memory)"
+        );
+        config.cache = CacheKind::Memory;
+    }
     let outcome = runtime()?.block_on(async {
         let daemon = open_daemon(config, peer_cache.as_deref()).await?;
         Ok::<_, CommandError>(daemon.query(domain, zone).await)
