@@ -1015,6 +1015,7 @@ fn push_tlsrpt(out: &mut String, domain: &str, policy: &CachedPolicy) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::dane_facts_for_tests as dane;
 
     fn policy(body: &str) -> CachedPolicy {
         CachedPolicy::new("1", body, Timestamp::from_unix_secs(1_000)).expect("valid policy")
@@ -1028,16 +1029,6 @@ mod tests {
                 fallback: None,
             },
             dane: None,
-        }
-    }
-
-    fn dane(mx_validated: bool, hosts: &[&str], failed: &[&str]) -> DaneEntry {
-        DaneEntry {
-            mx_validated,
-            hosts: hosts.iter().map(|h| h.to_string()).collect(),
-            failed: failed.iter().map(|h| h.to_string()).collect(),
-            mx_error: None,
-            checked_at: Timestamp::from_unix_secs(1_000),
         }
     }
 

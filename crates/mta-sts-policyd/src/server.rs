@@ -72,34 +72,37 @@ impl SocketAccess {
     /// The uid and gid to give the socket, looked up by name through the system's user database
     /// (NSS: /etc/passwd, LDAP, ...), as chown(1) does.
     fn ids(&self) -> std::io::Result<(Option<u32>, Option<u32>)> {
-        let owner = match self.owner.as_deref() {
-            None => None,
-            Some(name) => Some(match name.parse::<u32>() {
-                Ok(uid) => uid,
-                Err(_) => User::from_name(name)
-                    .map_err(std::io::Error::from)?
-                    .ok_or_else(|| unknown(format!("no user named `{name}` (socket_owner)")))?
-                    .uid
-                    .as_raw(),
-            }),
-        };
-        let group = match self.group.as_deref() {
-            None => None,
-            Some(name) => Some(match name.parse::<u32>() {
-                Ok(gid) => gid,
-                Err(_) => Group::from_name(name)
-                    .map_err(std::io::Error::from)?
-                    .ok_or_else(|| unknown(format!("no group named `{name}` (socket_group)")))?
-                    .gid
-                    .as_raw(),
-            }),
-        };
-        Ok((owner, group))
+        let owner = self.owner.as_deref().map(|name| {
+            resolve_id(name, "user", "socket_owner", |name| {
+                Ok(User::from_name(name)?.map(|user| user.uid.as_raw()))
+            })
+        });
+        let group = self.group.as_deref().map(|name| {
+            resolve_id(name, "group", "socket_group", |name| {
+                Ok(Group::from_name(name)?.map(|group| group.gid.as_raw()))
+            })
+        });
+        Ok((owner.transpose()?, group.transpose()?))
     }
 }
 
-fn unknown(message: String) -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::NotFound, message)
+/// A numeric id as written, or the id of the `kind` (user or group) called `name` in the
+/// system's database; an unknown name is an error naming the configuration `key`.
+fn resolve_id(
+    name: &str,
+    kind: &str,
+    key: &str,
+    by_name: impl FnOnce(&str) -> nix::Result<Option<u32>>,
+) -> std::io::Result<u32> {
+    if let Ok(id) = name.parse::<u32>() {
+        return Ok(id);
+    }
+    by_name(name).map_err(std::io::Error::from)?.ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("no {kind} named `{name}` ({key})"),
+        )
+    })
 }
 
 impl Listener {

@@ -8,7 +8,6 @@ use std::time::Duration;
 use futures_util::FutureExt as _;
 use futures_util::future::{BoxFuture, join_all};
 use mta_sts_net::dane::{DaneStatus, MxHostTlsa, mx_host_tlsa};
-use mta_sts_net::dns::Tlsa;
 use mta_sts_net::policy_fetch::fetch_policy;
 use mta_sts_net::{Dns, DnsConfig, DnsError, FetchConfig, FetchError, Trust};
 
@@ -50,17 +49,6 @@ impl DaneFacts {
             failed: Vec::new(),
             via: Vec::new(),
         }
-    }
-
-    /// The facts of a validated MX RRset from the TLSA answers of its hosts (`host`, the answer
-    /// for `_25._tcp.<host>`), in MX preference order, for hosts that are not aliases.
-    pub fn from_tlsa_answers(answers: Vec<(String, Result<Tlsa, DnsError>)>) -> DaneFacts {
-        DaneFacts::from_host_tlsa(
-            answers
-                .into_iter()
-                .map(|(host, answer)| (host, MxHostTlsa::decide(&Ok(None), answer, None)))
-                .collect(),
-        )
     }
 
     /// The facts of a validated MX RRset from the deciding TLSA answers of its hosts, in MX
@@ -243,6 +231,7 @@ impl PolicySource for NetSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mta_sts_net::dns::Tlsa;
 
     fn tlsa(authenticated: bool) -> Result<Tlsa, DnsError> {
         Ok(Tlsa {
@@ -251,9 +240,19 @@ mod tests {
         })
     }
 
+    /// The facts from the answers at `_25._tcp.<host>` of hosts that are not aliases.
+    fn from_tlsa_answers(answers: Vec<(String, Result<Tlsa, DnsError>)>) -> DaneFacts {
+        DaneFacts::from_host_tlsa(
+            answers
+                .into_iter()
+                .map(|(host, answer)| (host, MxHostTlsa::decide(&Ok(None), answer, None)))
+                .collect(),
+        )
+    }
+
     #[test]
     fn only_validated_tlsa_counts_and_failures_are_kept_apart() {
-        let facts = DaneFacts::from_tlsa_answers(vec![
+        let facts = from_tlsa_answers(vec![
             ("a.example".into(), tlsa(true)),
             ("b.example".into(), tlsa(false)),
             ("c.example".into(), Err(DnsError::NxDomain)),
@@ -273,7 +272,7 @@ mod tests {
         );
         assert!(facts.via.is_empty());
         assert_eq!(
-            DaneFacts::from_tlsa_answers(Vec::new()),
+            from_tlsa_answers(Vec::new()),
             DaneFacts {
                 mx_validated: true,
                 hosts: Vec::new(),

@@ -360,10 +360,27 @@ pub trait PolicyCache: Send + Sync + fmt::Debug {
     fn scan(&self) -> BoxFuture<'_, Result<Vec<(String, CacheEntry)>, CacheError>>;
 }
 
+/// DANE facts checked at second 1,000, for the unit tests of the cache and the resolver.
+#[cfg(test)]
+pub(crate) fn dane_facts_for_tests(
+    mx_validated: bool,
+    hosts: &[&str],
+    failed: &[&str],
+) -> DaneEntry {
+    DaneEntry {
+        mx_validated,
+        hosts: hosts.iter().map(|h| h.to_string()).collect(),
+        failed: failed.iter().map(|h| h.to_string()).collect(),
+        mx_error: None,
+        checked_at: Timestamp::from_unix_secs(1_000),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
+    use super::dane_facts_for_tests as dane;
     use super::*;
 
     const BODY: &str = "version: STSv1\nmode: enforce\nmx: mx.example.com\nmax_age: 86400\n";
@@ -379,16 +396,6 @@ mod tests {
         assert!(policy.is_valid_at(fetched.plus(Duration::from_secs(86_399))));
         assert!(!policy.is_valid_at(fetched.plus(Duration::from_secs(86_400))));
         assert!(CachedPolicy::new("1", "mode: enforce", fetched).is_err());
-    }
-
-    fn dane(mx_validated: bool, hosts: &[&str], failed: &[&str]) -> DaneEntry {
-        DaneEntry {
-            mx_validated,
-            hosts: hosts.iter().map(|h| h.to_string()).collect(),
-            failed: failed.iter().map(|h| h.to_string()).collect(),
-            mx_error: None,
-            checked_at: Timestamp::from_unix_secs(1_000),
-        }
     }
 
     #[test]

@@ -4,11 +4,12 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use mta_sts_policyd::cache::{PeerImport, SqliteCache};
+use mta_sts_policyd::cache::PeerImport;
 use mta_sts_policyd::compat_config::CompatConfig;
 use mta_sts_policyd::policy::DaneSummary;
 use mta_sts_policyd::{
-    CacheKind, Config, Daemon, ListenAddr, Listener, QueryOutcome, Reply, SocketAccess,
+    CacheKind, Config, Daemon, ListenAddr, Listener, PolicydError, QueryOutcome, Reply,
+    SocketAccess,
 };
 
 use super::{CommandError, emit, resolver, runtime, runtime_with_threads, to_json};
@@ -214,25 +215,33 @@ pub fn query(
     args: &DaemonArgs,
     json: bool,
 ) -> Result<Status, CommandError> {
-    let (mut config, peer_cache) = config(args)?;
+    let (config, peer_cache) = config(args)?;
     // Nothing said where the cache is: the daemon's default file, so that `query` shows what a
     // daemon with the same defaults has cached. When that file cannot be used here (another
     // user's daemon owns it), answer without it rather than not at all.
     let default_cache =
         args.config.is_none() && args.compat_config.is_none() && args.cache.is_none();
-    if default_cache
-        && let CacheKind::Sqlite(path) = &config.cache
-        && let Err(error) = SqliteCache::open(path)
-    {
-        use std::io::Write as _;
-        let _ = writeln!(
-            std::io::stderr(),
-            "mta-sts: {error}; answering with a memory cache (--cache memory)"
-        );
-        config.cache = CacheKind::Memory;
-    }
     let outcome = runtime()?.block_on(async {
-        let daemon = open_daemon(config, peer_cache.as_deref()).await?;
+        let daemon = if default_cache {
+            let setup = |e: PolicydError| CommandError::Setup(e.to_string());
+            match Daemon::new(config.clone()) {
+                Err(PolicydError::Cache(error)) => {
+                    use std::io::Write as _;
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "mta-sts: {error}; answering with a memory cache (--cache memory)"
+                    );
+                    Daemon::new(Config {
+                        cache: CacheKind::Memory,
+                        ..config
+                    })
+                    .map_err(setup)?
+                }
+                opened => opened.map_err(setup)?,
+            }
+        } else {
+            open_daemon(config, peer_cache.as_deref()).await?
+        };
         Ok::<_, CommandError>(daemon.query(domain, zone).await)
     })?;
     emit(&if json {
