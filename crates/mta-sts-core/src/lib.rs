@@ -14,11 +14,14 @@
 //! - [`report`]: the TLS-RPT aggregate report (RFC 8460 §4), read tolerantly, and
 //!   [`report_lint`], its strict lint.
 //!
+//! [`lint_text`] draws any [`Lint`] as human text, with bounded, escaped snippets of the input.
+//!
 //! Linters return a [`Lint`] of [`Diagnostic`]s with stable codes; readers return [`Error`].
 
 pub mod diagnostic;
 pub mod domain;
 mod error;
+pub mod lint_text;
 pub mod mx_pattern;
 pub mod policy;
 pub mod policy_lint;

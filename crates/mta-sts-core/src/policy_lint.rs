@@ -4,6 +4,8 @@
 //! its first error as the answer, so the two never disagree). Warnings parse but hurt, or show the
 //! operator probably meant something else. Notes (info) say what the policy does.
 
+use std::collections::HashMap;
+
 use crate::diagnostic::{codes, column_of, width_of};
 use crate::mx_pattern::MxPattern;
 use crate::policy::{MAX_MAX_AGE, Mode, Policy};
@@ -115,6 +117,8 @@ struct State {
     max_age: Option<Seen>,
     max_age_value: Option<u32>,
     mx: Vec<MxPattern>,
+    /// Index into `mx` of each (wildcard, base) seen, so a repeat is found without a scan.
+    mx_seen: HashMap<(bool, String), usize>,
     mx_lines: usize,
     extensions: Vec<(String, String)>,
     diagnostics: Vec<Diagnostic>,
@@ -131,16 +135,23 @@ pub fn lint(body: &[u8]) -> Lint<Policy> {
         );
         return Lint::strict(state.diagnostics, None);
     }
-    if body.len() > MAX_POLICY_SIZE {
+    let body = if body.len() > MAX_POLICY_SIZE {
         // RFC 8461 §3.3: senders may limit the body they read; 64 KiB is the suggested limit.
-        state.diagnostics.push(Diagnostic::error(
-            PolicyCode::TooLarge.as_str(),
-            format!(
-                "the policy is {} bytes; senders read at most {MAX_POLICY_SIZE}",
-                body.len()
-            ),
-        ));
-    }
+        let head = within_limit(body);
+        state.diagnostics.push(
+            Diagnostic::error(
+                PolicyCode::TooLarge.as_str(),
+                format!(
+                    "the policy is over {MAX_POLICY_SIZE} bytes, more than senders read; only its first {} bytes are linted",
+                    head.len()
+                ),
+            )
+            .with_hint("a policy is a few short lines: version, mode, max_age and one mx line per MX host"),
+        );
+        head
+    } else {
+        body
+    };
     let text = match std::str::from_utf8(body) {
         Ok(text) => text,
         Err(e) => {
@@ -204,6 +215,20 @@ pub fn lint(body: &[u8]) -> Lint<Policy> {
         lint_line(&mut state, line, lines.get(i + 1));
     }
     finish(state)
+}
+
+/// The part of an oversized body worth linting: its first [`MAX_POLICY_SIZE`] bytes, up to the
+/// last line end among them (or the last whole character), so that the cut makes no finding.
+fn within_limit(body: &[u8]) -> &[u8] {
+    let head = body.get(..MAX_POLICY_SIZE).unwrap_or(body);
+    if let Some(end) = head.iter().rposition(|b| *b == b'\n') {
+        return head.get(..=end).unwrap_or(head);
+    }
+    match std::str::from_utf8(head) {
+        // A character cut in two by the limit (`error_len` is None only for a cut at the end).
+        Err(e) if e.error_len().is_none() => head.get(..e.valid_up_to()).unwrap_or(head),
+        _ => head,
+    }
 }
 
 /// Splits on LF, dropping a CR before it (RFC 8461 §3.2: `sts-policy-term = LF / CRLF`).
@@ -650,11 +675,8 @@ fn lint_mx(state: &mut State, line: &Line<'_>, field: &Field<'_>, next: Option<&
         state.diagnostics.push(d);
     }
     if let Some(pattern) = lint.pattern {
-        if let Some(first) = state
-            .mx
-            .iter()
-            .find(|p| p.is_wildcard() == pattern.is_wildcard() && p.base() == pattern.base())
-        {
+        let key = (pattern.is_wildcard(), pattern.base().to_string());
+        if let Some(first) = state.mx_seen.get(&key).and_then(|i| state.mx.get(*i)) {
             state.diagnostics.push(place(
                 Diagnostic::warning(
                     PolicyCode::MxDuplicate.as_str(),
@@ -667,6 +689,7 @@ fn lint_mx(state: &mut State, line: &Line<'_>, field: &Field<'_>, next: Option<&
             ));
             return;
         }
+        state.mx_seen.insert(key, state.mx.len());
         state.mx.push(pattern);
     }
 }
@@ -1326,6 +1349,49 @@ mod tests {
         let lint = lint_str(&text);
         assert!(lint.has("policy-too-large"));
         assert!(!lint.valid);
+    }
+
+    #[test]
+    fn over_64_kib_only_the_first_64_kib_are_linted() {
+        let mut text = GOOD.to_string();
+        while text.len() <= MAX_POLICY_SIZE {
+            text.push_str("x-padding: aaaaaaaa\n");
+        }
+        // Past the limit: a sender never reads this line, so the linter does not either.
+        text.push_str("mode: bogus\n");
+        let lint = lint_str(&text);
+        let too_large = find(&lint, "policy-too-large");
+        assert!(
+            too_large.message.contains("over 65536 bytes"),
+            "{}",
+            too_large.message
+        );
+        assert!(!lint.has("mode-invalid"));
+        assert!(!lint.has("line-syntax"));
+        // One line longer than the limit, cut inside a two-byte character: no UTF-8 finding.
+        let mut long = "x-long: ".to_string();
+        long.push_str(&"é".repeat(MAX_POLICY_SIZE));
+        let lint = lint_str(&long);
+        assert!(lint.has("policy-too-large"));
+        assert!(!lint.has("policy-not-utf8"));
+    }
+
+    #[test]
+    fn many_distinct_mx_lines_and_one_repeat() {
+        let mut text = "version: STSv1\nmode: enforce\nmax_age: 604800\n".to_string();
+        for i in 0..2_000 {
+            text.push_str(&format!("mx: mx{i}.mail-host.net\n"));
+        }
+        text.push_str("mx: MX7.mail-host.net\n");
+        let lint = lint_str(&text);
+        let codes: Vec<&str> = lint.diagnostics.iter().map(|d| d.code).collect();
+        assert_eq!(codes, ["mx-duplicate"]);
+        assert!(
+            find(&lint, "mx-duplicate")
+                .message
+                .contains("repeats `mx7.mail-host.net`")
+        );
+        assert_eq!(lint.parsed.map(|p| p.mx.len()), Some(2_000));
     }
 
     #[test]

@@ -225,6 +225,84 @@ fn report_garbage_is_invalid_not_a_crash() {
     assert_eq!(output.status.code(), Some(1));
 }
 
+/// Runs with `repeats` copies of `chunk` offered on standard input by a writer thread; returns the
+/// output and what the writer met: `Ok` when the binary took everything, the error otherwise.
+fn run_with_endless_stdin(
+    args: &[&str],
+    chunk: &[u8],
+    repeats: usize,
+) -> (Output, std::io::Result<()>) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn mta-sts");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let chunk = chunk.to_vec();
+    let writer = std::thread::spawn(move || -> std::io::Result<()> {
+        for _ in 0..repeats {
+            stdin.write_all(&chunk)?;
+        }
+        Ok(())
+    });
+    let output = child.wait_with_output().expect("wait mta-sts");
+    (output, writer.join().expect("writer thread"))
+}
+
+#[test]
+fn stdin_past_the_policy_limit_is_too_large_and_not_read_further() {
+    // 8 MiB of mx lines: reading must stop one byte past 64 KiB.
+    let chunk = b"mx: mail.example.com\n".repeat(1024);
+    let (output, written) = run_with_endless_stdin(&["lint", "policy", "-"], &chunk, 390);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains("error[policy-too-large]: the policy is over 65536 bytes"),
+        "{text}"
+    );
+    assert!(
+        text.contains("<stdin>: reading stopped after 65537 bytes"),
+        "{text}"
+    );
+    assert!(text.contains("not shown here"), "{text}");
+    let error = written.expect_err("the binary stopped reading, so the writer met a closed pipe");
+    assert_eq!(error.kind(), std::io::ErrorKind::BrokenPipe);
+
+    let (output, _) = run_with_endless_stdin(&["--json", "lint", "policy", "-"], &chunk, 390);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        codes(&json(&output)).first().map(String::as_str),
+        Some("policy-too-large")
+    );
+}
+
+#[test]
+fn stdin_past_the_report_limit_is_too_large() {
+    // 20 MiB of JSON whitespace, past the 16 MiB a report may have.
+    let (output, written) =
+        run_with_endless_stdin(&["--json", "lint", "report", "-"], &[b' '; 1 << 20], 20);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(codes(&json(&output)), ["report-too-large"]);
+    assert!(written.is_err());
+}
+
+#[test]
+fn a_binary_file_is_linted_without_echoing_raw_bytes() {
+    let path = std::env::current_exe().expect("the test binary");
+    let output = run(&["lint", "policy", path.to_str().expect("utf-8 path")]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert!(text.contains("error[policy-"), "{text}");
+    assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text}");
+    assert!(
+        text.lines().all(|line| line.chars().count() < 200),
+        "{text}"
+    );
+}
+
 #[test]
 fn match_answers_with_exit_status_and_reason() {
     let output = run(&["match", "*.example.com", "mx1.example.com"]);

@@ -3,6 +3,9 @@
 use std::io::Read;
 use std::path::Path;
 
+use mta_sts_core::lint_text::Source;
+use mta_sts_core::policy_lint::MAX_POLICY_SIZE;
+use mta_sts_core::report::MAX_REPORT_SIZE;
 use mta_sts_core::{
     Lint, Policy, Report, StsRecord, TlsRptRecord, policy_lint, report, report_lint, sts_record,
     tlsrpt_record,
@@ -11,61 +14,55 @@ use mta_sts_core::{
 use super::{CommandError, display_path, emit, to_json};
 use crate::cli::LintTarget;
 use crate::exit::Status;
-use crate::render::{self, Source, Style};
-
-/// The most this command reads from a file or standard input. Policies over 64 KiB and reports
-/// over 16 MiB decompressed are already errors; this only keeps a wrong path (a disk image, a
-/// device) from filling memory.
-const MAX_INPUT: u64 = 64 * 1024 * 1024;
+use crate::render::{self, Style};
 
 /// Lints the target and prints the result; exit 0 when valid, 1 when not.
 pub fn run(target: LintTarget, json: bool) -> Result<Status, CommandError> {
     match target {
         LintTarget::Policy { file } => {
-            let body = read_input(&file)?;
-            let lint = policy_lint::lint(&body);
-            let text = String::from_utf8_lossy(&body);
+            let input = read_input(&file, MAX_POLICY_SIZE)?;
+            let lint = policy_lint::lint(&input.bytes);
             let name = display_path(&file);
             let source = Source {
                 name: &name,
-                text: &text,
+                bytes: &input.bytes,
                 single_line: false,
+                stopped_after: input.stopped_after(),
             };
             finish(&source, &lint, policy_verdict(&lint), json)
         }
         LintTarget::StsRecord { text } => {
             let lint = sts_record::lint(&text);
-            let source = Source {
-                name: "record",
-                text: &text,
-                single_line: true,
-            };
-            finish(&source, &lint, sts_verdict(&lint), json)
+            finish(&record(&text), &lint, sts_verdict(&lint), json)
         }
         LintTarget::TlsrptRecord { text } => {
             let lint = tlsrpt_record::lint(&text);
-            let source = Source {
-                name: "record",
-                text: &text,
-                single_line: true,
-            };
-            finish(&source, &lint, tlsrpt_verdict(&lint), json)
+            finish(&record(&text), &lint, tlsrpt_verdict(&lint), json)
         }
         LintTarget::Report { file } => {
-            let bytes = read_input(&file)?;
-            let lint = report_lint::lint(&bytes);
+            let input = read_input(&file, MAX_REPORT_SIZE)?;
+            let lint = report_lint::lint(&input.bytes);
             // Diagnostics point into the JSON, so show the decompressed text.
-            let json_text = report::decode(&bytes)
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .unwrap_or_default();
+            let json_text = report::decode(&input.bytes).unwrap_or_default();
             let name = display_path(&file);
             let source = Source {
                 name: &name,
-                text: &json_text,
+                bytes: &json_text,
                 single_line: false,
+                stopped_after: input.stopped_after(),
             };
             finish(&source, &lint, report_verdict(&lint), json)
         }
+    }
+}
+
+/// A TXT record given on the command line.
+fn record(text: &str) -> Source<'_> {
+    Source {
+        name: "record",
+        bytes: text.as_bytes(),
+        single_line: true,
+        stopped_after: None,
     }
 }
 
@@ -88,7 +85,24 @@ fn finish<T: serde::Serialize>(
     })
 }
 
-fn read_input(path: &Path) -> Result<Vec<u8>, CommandError> {
+/// The bytes read from a file or standard input, up to a limit.
+struct Input {
+    bytes: Vec<u8>,
+    /// The limit the input was read up to; `bytes` holds one byte more when the input passes it.
+    limit: usize,
+}
+
+impl Input {
+    /// When reading stopped at the limit, the number of bytes read.
+    fn stopped_after(&self) -> Option<usize> {
+        (self.bytes.len() > self.limit).then_some(self.bytes.len())
+    }
+}
+
+/// Reads at most `limit` + 1 bytes: one byte past the limit is enough for the linter to say the
+/// input is too large, and a hostile server piped in, a disk image or `/dev/zero` is never read
+/// further.
+fn read_input(path: &Path, limit: usize) -> Result<Input, CommandError> {
     let read_error = |source| CommandError::Read {
         path: path.to_path_buf(),
         source,
@@ -99,17 +113,12 @@ fn read_input(path: &Path) -> Result<Vec<u8>, CommandError> {
     } else {
         Box::new(std::fs::File::open(path).map_err(read_error)?)
     };
+    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
     reader
-        .take(MAX_INPUT + 1)
+        .take(cap)
         .read_to_end(&mut bytes)
         .map_err(read_error)?;
-    if bytes.len() as u64 > MAX_INPUT {
-        return Err(CommandError::TooLarge {
-            path: path.to_path_buf(),
-            limit: MAX_INPUT,
-        });
-    }
-    Ok(bytes)
+    Ok(Input { bytes, limit })
 }
 
 fn policy_verdict(lint: &Lint<Policy>) -> String {

@@ -23,13 +23,6 @@ pub enum CommandError {
         /// The operating system's reason.
         source: std::io::Error,
     },
-    /// The input is larger than any input this command accepts.
-    TooLarge {
-        /// The path as given.
-        path: PathBuf,
-        /// The limit in bytes.
-        limit: u64,
-    },
     /// An argument is not what the command takes (a malformed pattern or host name).
     Argument(String),
     /// Writing the result failed (a closed pipe, a full disk).
@@ -43,14 +36,6 @@ impl fmt::Display for CommandError {
         match self {
             CommandError::Read { path, source } => {
                 write!(f, "cannot read {}: {source}", display_path(path))
-            }
-            CommandError::TooLarge { path, limit } => {
-                write!(
-                    f,
-                    "{} is larger than {} MiB; refusing to read it",
-                    display_path(path),
-                    limit / (1024 * 1024)
-                )
             }
             CommandError::Argument(message) => f.write_str(message),
             CommandError::Write(source) => write!(f, "cannot write the result: {source}"),
