@@ -1005,15 +1005,16 @@ struct Located {
     value: Option<Spot>,
 }
 
-/// An open object or array while scanning, with the path it sits at.
+/// An open object or array while scanning, with the path it sits at; `None` when no wanted path
+/// lies inside it, so the paths of its members are never built.
 enum Container {
     Object {
-        path: String,
+        path: Option<String>,
         key: Option<String>,
         awaiting_key: bool,
     },
     Array {
-        path: String,
+        path: Option<String>,
         index: usize,
     },
 }
@@ -1071,22 +1072,55 @@ fn position(finding: Finding, spots: &HashMap<String, Located>) -> Diagnostic {
     }
 }
 
-/// The path of the value that starts next, given the open containers.
-fn value_path(stack: &[Container]) -> String {
+/// The path of the value that starts next, given the open containers; `None` inside a container
+/// no wanted path lies in.
+fn value_path(stack: &[Container]) -> Option<String> {
     match stack.last() {
-        None => String::new(),
-        Some(Container::Object { path, key, .. }) => match key {
+        None => Some(String::new()),
+        Some(Container::Object {
+            path: Some(path),
+            key,
+            ..
+        }) => Some(match key {
             Some(key) => child(path, key),
             None => path.clone(),
-        },
-        Some(Container::Array { path, index }) => item(path, *index),
+        }),
+        Some(Container::Array {
+            path: Some(path),
+            index,
+        }) => Some(item(path, *index)),
+        Some(Container::Object { path: None, .. } | Container::Array { path: None, .. }) => None,
     }
 }
+
+/// The containers a wanted path may lie in: the root and each prefix of a wanted path that ends
+/// before a `.` or `[`. Without this, every value of a large array under a long member name would
+/// build its own copy of the path (quadratic). The checker reaches findings only through the
+/// schema's member names and indices, so the prefixes that matter are short; prefixes past
+/// [`LONGEST_ANCESTOR`] bytes (dots inside an unknown member's name) are left out, which keeps
+/// this linear.
+fn ancestors<'a>(wanted: &HashSet<&'a str>) -> HashSet<&'a str> {
+    let mut out = HashSet::new();
+    for path in wanted.iter().filter(|path| !path.is_empty()) {
+        out.insert("");
+        for (at, byte) in path.bytes().enumerate().take(LONGEST_ANCESTOR + 1) {
+            if at > 0 && (byte == b'.' || byte == b'[') {
+                out.extend(path.get(..at));
+            }
+        }
+    }
+    out
+}
+
+/// The longest path [`ancestors`] keeps (`policies[123].failure-details[4567]` is 36 bytes).
+const LONGEST_ANCESTOR: usize = 256;
 
 /// Scans JSON text (already known to parse) once, recording where each wanted path's name and
 /// value start. Iterative, so nesting depth costs heap, not stack.
 fn locate(text: &str, wanted: &HashSet<&str>) -> HashMap<String, Located> {
     let bytes = text.as_bytes();
+    let ancestors = ancestors(wanted);
+    let inside = |path: Option<String>| path.filter(|path| ancestors.contains(path.as_str()));
     let mut found: HashMap<String, Located> = HashMap::new();
     let mut stack: Vec<Container> = Vec::new();
     let mut line = 1;
@@ -1128,9 +1162,12 @@ fn locate(text: &str, wanted: &HashSet<&str>) -> HashMap<String, Located> {
             }
             b'{' | b'[' => {
                 let path = value_path(&stack);
-                if wanted.contains(path.as_str()) {
-                    found.entry(path.clone()).or_default().value = Some(spot);
+                if let Some(path) = path.as_deref()
+                    && wanted.contains(path)
+                {
+                    found.entry(path.to_owned()).or_default().value = Some(spot);
                 }
+                let path = inside(path);
                 stack.push(if byte == b'{' {
                     Container::Object {
                         path,
@@ -1149,7 +1186,7 @@ fn locate(text: &str, wanted: &HashSet<&str>) -> HashMap<String, Located> {
                 let spot = Spot { width, ..spot };
                 match stack.last_mut() {
                     Some(Container::Object {
-                        path,
+                        path: Some(path),
                         key,
                         awaiting_key: true,
                     }) => {
@@ -1160,9 +1197,13 @@ fn locate(text: &str, wanted: &HashSet<&str>) -> HashMap<String, Located> {
                         }
                         *key = Some(name);
                     }
+                    Some(Container::Object {
+                        awaiting_key: true, ..
+                    }) => {}
                     _ => {
-                        let path = value_path(&stack);
-                        if wanted.contains(path.as_str()) {
+                        if let Some(path) = value_path(&stack)
+                            && wanted.contains(path.as_str())
+                        {
                             found.entry(path).or_default().value = Some(spot);
                         }
                     }
@@ -1179,8 +1220,9 @@ fn locate(text: &str, wanted: &HashSet<&str>) -> HashMap<String, Located> {
                     .max(1);
                 advance = length;
                 width = length;
-                let path = value_path(&stack);
-                if wanted.contains(path.as_str()) {
+                if let Some(path) = value_path(&stack)
+                    && wanted.contains(path.as_str())
+                {
                     found.entry(path).or_default().value = Some(Spot { width, ..spot });
                 }
             }

@@ -922,6 +922,28 @@ mod tests {
     }
 
     /// A conforming report with `policy` as the one policy entry.
+    #[test]
+    fn a_long_unknown_member_over_a_large_array_is_placed() {
+        // Dots in the name, and an array under it whose items must not each copy the path.
+        let name = "x.y[".repeat(5_000);
+        let items = vec!["[1,{\"a\":2}]"; 20_000].join(",");
+        let json = format!(
+            "{{\"{name}\": [{items}],\n\"organization-name\": \"X\", \"report-id\": \"r\",
+              \"contact-info\": \"a@b\", \"date-range\": {{\"start-datetime\": \"2024-01-01T00:00:00Z\",
+              \"end-datetime\": \"2024-01-01T23:59:59Z\"}}, \"policies\": [{{\"policy\":
+              {{\"policy-type\": \"sts\"}}, \"summary\": {{\"total-successful-session-count\": 1,
+              \"total-failure-session-count\": -1}}}}]}}"
+        );
+        let lint = lint(json.as_bytes());
+        let unknown = find(&lint, ReportCode::FieldUnknown);
+        assert_eq!((unknown.line, unknown.column), (Some(1), Some(2)));
+        let count = find(&lint, ReportCode::CountInvalid);
+        assert_eq!(
+            count.line,
+            Some(line_of(&json, "total-failure-session-count"))
+        );
+    }
+
     fn with_policy(policy: &str) -> String {
         format!(
             r#"{{"organization-name": "Example", "report-id": "r1",
