@@ -1,6 +1,6 @@
 //! `mta-sts lint`: a policy file, a TXT record or a TLS-RPT report against its RFC.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::Path;
 
 use mta_sts_core::lint_text::Source;
@@ -11,7 +11,7 @@ use mta_sts_core::{
     tlsrpt_record,
 };
 
-use super::{CommandError, display_path, emit, to_json};
+use super::{CommandError, display_path, emit};
 use crate::cli::LintTarget;
 use crate::exit::Status;
 use crate::render::{self, Style};
@@ -72,12 +72,23 @@ fn finish<T: serde::Serialize>(
     verdict: String,
     json: bool,
 ) -> Result<Status, CommandError> {
-    let text = if json {
-        to_json(lint)?
+    if json {
+        // Streamed: a policy of blank lines has 65,536 diagnostics, 16 MB of JSON, which need
+        // not sit in memory as one string first.
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        serde_json::to_writer_pretty(&mut out, lint)
+            .map_err(std::io::Error::from)
+            .and_then(|()| out.write_all(b"\n"))
+            .and_then(|()| out.flush())
+            .map_err(CommandError::Write)?;
     } else {
-        render::lint_report(source, lint, &verdict, Style::for_stdout())
-    };
-    emit(&text)?;
+        emit(&render::lint_report(
+            source,
+            lint,
+            &verdict,
+            Style::for_stdout(),
+        ))?;
+    }
     Ok(if lint.valid {
         Status::Valid
     } else {
