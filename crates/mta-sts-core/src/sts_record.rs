@@ -232,6 +232,28 @@ mod tests {
     }
 
     #[test]
+    fn many_run_together_fields_get_local_hints_and_true_columns() {
+        let record = format!("v=STSv1; id=1 {}", "é=b ".repeat(5_000));
+        let lint = super::lint(record.trim_end());
+        let missing: Vec<&Diagnostic> = lint
+            .diagnostics
+            .iter()
+            .filter(|d| d.code == "record-delimiter-missing")
+            .collect();
+        assert_eq!(missing.len(), 5_000);
+        assert_eq!(missing[0].hint.as_deref(), Some("write `id=1; é=b`"));
+        assert_eq!(missing[1].hint.as_deref(), Some("write `é=b; é=b`"));
+        // Columns count characters: each `é=b ` is four.
+        assert_eq!(missing[4_999].column, Some(14 + 4 * 4_999));
+        let repeated = lint
+            .diagnostics
+            .iter()
+            .filter(|d| d.code == "record-field-duplicate")
+            .count();
+        assert_eq!(repeated, 4_999);
+    }
+
+    #[test]
     fn hints_and_columns() {
         let lint = lint("v=STSv1; id=2026-01-01T00:00:00Z");
         let d = lint.first_error().expect("error");

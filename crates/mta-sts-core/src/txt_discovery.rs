@@ -4,6 +4,9 @@
 //! The two grammars differ only in their version tag and their known fields, so the tokenizer and
 //! the structural checks live here once and each record module adds its own fields' rules.
 
+use std::cell::Cell;
+use std::collections::HashSet;
+
 use crate::diagnostic::{codes, column_of, width_of};
 use crate::{Diagnostic, Lint};
 
@@ -58,13 +61,22 @@ pub(crate) struct Tokens<'a> {
     pub text: &'a str,
     pub fields: Vec<Field<'a>>,
     pub diagnostics: Vec<Diagnostic>,
+    /// The last (byte offset, column) placed: diagnostics come mostly in text order, so the
+    /// next column is counted from there, not from the start (which made long records quadratic).
+    last_placed: Cell<(usize, usize)>,
 }
 
 impl<'a> Tokens<'a> {
     /// A diagnostic placed on `len` bytes at `offset` of the record text.
     pub fn place(&self, d: Diagnostic, offset: usize, len: usize) -> Diagnostic {
         let width = self.text.get(offset..offset + len).map_or(1, width_of);
-        d.at_column(column_of(self.text, offset), width)
+        let (from, column) = self.last_placed.get();
+        let column = match self.text.get(from..offset) {
+            Some(between) if offset >= from => column + between.chars().count(),
+            _ => column_of(self.text, offset),
+        };
+        self.last_placed.set((offset, column));
+        d.at_column(column, width)
     }
 
     /// The first field with this exact name (RFC 8461 §3.2: for a repeated field, the first wins).
@@ -99,6 +111,7 @@ pub(crate) fn tokenize<'a>(kind: RecordKind, text: &'a str) -> Tokens<'a> {
         text,
         fields: Vec::new(),
         diagnostics: Vec::new(),
+        last_placed: Cell::new((0, 1)),
     };
     if text.trim().is_empty() {
         tokens.diagnostics.push(
@@ -214,6 +227,8 @@ fn tokenize_fields(
 ) {
     let text = tokens.text;
     let mut expect_delimiter = !first_is_field;
+    // The next `;` at or after `pos`, found again only once `pos` passes it.
+    let mut next_semicolon: Option<usize> = None;
     loop {
         let before_wsp = pos;
         while text[pos..end].starts_with(is_wsp) {
@@ -246,11 +261,15 @@ fn tokenize_fields(
                     RecordCode::DelimiterMissing.as_str(),
                     "fields must be separated by `;`",
                 )
-                .with_hint(format!(
-                    "write `{}; {}`",
-                    text[..before_wsp].trim_end(),
-                    text[pos..end].trim()
-                ));
+                .with_hint({
+                    // The fields on both sides only: a record of many run-together fields would
+                    // otherwise repeat itself whole in every hint (quadratic output).
+                    let head = text[..before_wsp].trim_end();
+                    let head = &head[head.rfind([';', ' ', '\t']).map_or(0, |i| i + 1)..];
+                    let next = text[pos..end].trim();
+                    let next = &next[..next.find([';', ' ', '\t']).unwrap_or(next.len())];
+                    format!("write `{head}; {next}`")
+                });
                 let d = tokens.place(d, before_wsp, (pos - before_wsp).max(1));
                 tokens.diagnostics.push(d);
             }
@@ -258,7 +277,14 @@ fn tokenize_fields(
         expect_delimiter = true;
         // A field runs to the next `;`; its value may not contain whitespace, so whitespace that
         // is followed by more text is a missing delimiter, reported on the next round.
-        let field_end = text[pos..end].find(';').map_or(end, |i| pos + i);
+        let field_end = match next_semicolon {
+            Some(at) if at >= pos => at,
+            _ => {
+                let at = text[pos..end].find(';').map_or(end, |i| pos + i);
+                next_semicolon = Some(at);
+                at
+            }
+        };
         let raw = &text[pos..field_end];
         let chunk_len = match raw.find(|c: char| is_wsp(c)) {
             Some(i)
@@ -326,8 +352,9 @@ fn check_field_syntax(tokens: &mut Tokens<'_>, name: &str, name_offset: usize, v
 /// Reports fields given twice (the first wins) and fields the record does not define.
 pub(crate) fn check_known_fields(kind: RecordKind, tokens: &mut Tokens<'_>) {
     let mut found = Vec::new();
-    for (i, field) in tokens.fields.iter().enumerate() {
-        let d = if tokens.fields[..i].iter().any(|f| f.name == field.name) {
+    let mut seen = HashSet::new();
+    for field in &tokens.fields {
+        let d = if !seen.insert(field.name) {
             // RFC 8461 §3.2 (which mox and this reader apply to the TXT record too): the first
             // value of a repeated field is used.
             Diagnostic::warning(
