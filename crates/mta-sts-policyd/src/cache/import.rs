@@ -61,8 +61,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::types::Value as SqlValue;
 use rusqlite::ErrorCode;
+use rusqlite::types::Value as SqlValue;
 use serde_json::Value as Json;
 
 use super::sqlite::open_read_only;
@@ -649,7 +649,6 @@ fn read_rows(path: &Path) -> Result<Vec<PeerRow>, ImportError> {
         .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
         .map_err(sql_error)
 }
-
 
 #[cfg(test)]
 mod tests {

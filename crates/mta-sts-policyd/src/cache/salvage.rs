@@ -82,9 +82,23 @@ impl fmt::Display for Salvage {
             }
             write!(f, ")")?;
         }
+        if self.uncounted {
+            write!(
+                f,
+                " (pages of both the table and its index were lost: the rows they held cannot \
+                 all be counted)"
+            )?;
+        }
+        if self.lost > 0 {
+            write!(
+                f,
+                "; the domains lost are looked up again on first use (trust on first use, RFC \
+                 8461 §10)"
+            )?;
+        }
         write!(
             f,
-            "; the domains lost are fetched again on first use; the damaged file is kept as {}",
+            "; the damaged file is kept as {}",
             self.kept_as.display()
         )
     }
@@ -238,9 +252,11 @@ fn salvage_into(
     let mut lost_domains: Vec<String> = named
         .domains
         .into_iter()
+        .chain(rows.rejected)
         .filter(|domain| !rows.found.contains_key(domain))
         .collect();
     lost_domains.sort();
+    lost_domains.dedup();
     let lost = lost_domains.len() as u64 + rows.invalid;
     lost_domains.truncate(Salvage::NAMED);
     let salvaged = rows.found.len() as u64;
@@ -376,7 +392,9 @@ struct TableRows {
     /// By domain: the row's rowid and entry. Of two rows for one domain (a stale page replayed
     /// from the log beside a newer one), the later write (higher rowid) is kept.
     found: HashMap<String, (i64, CacheEntry)>,
-    /// Rows read but refused (not a domain, a column of the wrong type).
+    /// Domains of rows read but refused (a column cut short or of the wrong type).
+    rejected: Vec<String>,
+    /// Rows refused whose domain could not be read either.
     invalid: u64,
     /// Whether some pages could not be read.
     gaps: bool,
@@ -386,9 +404,11 @@ fn read_table(connection: &Connection, columns: &str) -> TableRows {
     let scan = format!(
         "SELECT {columns}, rowid FROM policy_cache NOT INDEXED WHERE rowid >= ?1 ORDER BY rowid"
     );
-    let probe = "SELECT rowid FROM policy_cache NOT INDEXED WHERE rowid >= ?1 ORDER BY rowid LIMIT 1";
+    let probe =
+        "SELECT rowid FROM policy_cache NOT INDEXED WHERE rowid >= ?1 ORDER BY rowid LIMIT 1";
     let mut rows = TableRows {
         found: HashMap::new(),
+        rejected: Vec::new(),
         invalid: 0,
         gaps: false,
     };
@@ -436,14 +456,23 @@ fn scan_table_from(
         };
         match read_row(row) {
             Ok((domain, entry)) if normalize_key(&domain) == Key::Domain(domain.clone()) => {
-                match rows.found.get(&domain) {
-                    Some((kept, _)) if *kept > rowid => {}
-                    _ => {
-                        rows.found.insert(domain, (rowid, entry));
+                if !complete(row, &entry) {
+                    rows.rejected.push(domain);
+                } else {
+                    match rows.found.get(&domain) {
+                        Some((kept, _)) if *kept > rowid => {}
+                        _ => {
+                            rows.found.insert(domain, (rowid, entry));
+                        }
                     }
                 }
             }
-            _ => rows.invalid += 1,
+            _ => match row.get::<_, String>(0) {
+                Ok(domain) if normalize_key(&domain) == Key::Domain(domain.clone()) => {
+                    rows.rejected.push(domain);
+                }
+                _ => rows.invalid += 1,
+            },
         }
         // A damaged page may hand back a rowid out of order: the cursor only moves forward.
         match rowid.checked_add(1) {
@@ -451,6 +480,32 @@ fn scan_table_from(
             None => return Ok(()),
         }
     }
+}
+
+/// Whether `entry` holds everything its row stored. The cache's reader drops a part it cannot
+/// read (DANE facts that are not JSON, a policy the parser refuses) and keeps the rest, which is
+/// right for a row edited by hand; in a damaged file it means the row was cut short or
+/// overwritten (a truncation ends in the middle of a row, and SQLite reads the missing bytes as
+/// zeros), and such a row is not salvaged: it would be something that was never written.
+fn complete(row: &rusqlite::Row<'_>, entry: &CacheEntry) -> bool {
+    let stored = |columns: &[usize]| {
+        columns.iter().all(|&column| {
+            row.get_ref(column)
+                .is_ok_and(|value| value != rusqlite::types::ValueRef::Null)
+        })
+    };
+    let policy_kept = !stored(&[2, 3, 4]) || entry.policy.is_some();
+    let expiry_kept = entry.policy.as_ref().is_none_or(|policy| {
+        row.get::<_, i64>(5).ok() == i64::try_from(policy.expires_at().as_unix_secs()).ok()
+    });
+    let dane_kept = !stored(&[15, 16])
+        || entry
+            .policy
+            .as_ref()
+            .is_none_or(|policy| policy.dane().is_some());
+    let negative_kept = !stored(&[6, 8, 9]) || entry.negative.is_some();
+    let backoff_kept = !stored(&[10, 11, 12, 13]) || entry.backoff.is_some();
+    policy_kept && expiry_kept && dane_kept && negative_kept && backoff_kept
 }
 
 /// The smallest start after `failed_at` from which reading works, found by doubling the step,

@@ -143,9 +143,22 @@ impl SqliteCache {
         if let Some(damage) = salvage::damaged_wal(path) {
             return SqliteCache::open_salvaged(path, damage);
         }
+        let wal = salvage::sidecar(path, "-wal");
+        let shm = salvage::sidecar(path, "-shm");
+        let found = (wal.exists(), shm.exists());
         match SqliteCache::open_checked(path)? {
             Checked::Sound(cache) => Ok(cache),
-            Checked::Damaged(damage) => SqliteCache::open_salvaged(path, damage),
+            Checked::Damaged(damage) => {
+                // The check's connection made an empty log and index beside a file that had
+                // none (it wrote nothing): they are not part of what was found.
+                if !found.0 {
+                    let _ = std::fs::remove_file(&wal);
+                }
+                if !found.1 {
+                    let _ = std::fs::remove_file(&shm);
+                }
+                SqliteCache::open_salvaged(path, damage)
+            }
         }
     }
 
@@ -444,22 +457,37 @@ impl PolicyCache for SqliteCache {
 ///
 /// `quick_check` rather than `integrity_check`: both read every page and check the b-tree
 /// structure of the table and its index (what a garbage page, a torn write or a truncation
-/// breaks); `integrity_check` also compares every index entry with its row, which costs an index
-/// lookup per row and only finds damage that leaves every page well formed (a bug, not a disk).
-/// On a cache of 100,000 rows (34 MB) `quick_check` took QUICK_MS ms and `integrity_check`
-/// INTEGRITY_MS ms (release build, warm page cache); it runs at every start.
+/// breaks); `integrity_check` also looks every row up in the domain index, which costs an index
+/// search per row and only finds damage that leaves every page well formed (a bug, not a disk).
+/// Measured on a cache of 100,000 rows written by this module (25 MB, warm page cache, the
+/// 2-core build machine under load): `quick_check` 0.17 to 0.22 s, `integrity_check` 0.85 to
+/// 1.35 s (the bundled SQLite and the system's sqlite3 3.40 alike). It runs at every start, before
+/// the daemon serves, so the cheaper one that finds disk damage is the one used.
 fn quick_check(connection: &Connection) -> rusqlite::Result<Option<String>> {
     // The first complaint is enough to decide; the salvage finds the rest.
     let verdict: String = connection.query_row("PRAGMA quick_check(1)", [], |row| row.get(0))?;
-    Ok((verdict != "ok").then_some(verdict))
+    if verdict == "ok" {
+        return Ok(None);
+    }
+    // "*** in database main ***\nTree 2 page 624: ..." on one line, for the log.
+    let detail: Vec<&str> = verdict
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with("***"))
+        .collect();
+    Ok(Some(format!(
+        "SQLite's integrity check says: {}",
+        detail.join("; ")
+    )))
 }
 
 /// SQLite's reason, as a phrase for the log.
 fn plain(error: &rusqlite::Error) -> String {
-    match error {
+    let reason = match error {
         rusqlite::Error::SqliteFailure(_, Some(message)) => message.clone(),
         other => other.to_string(),
-    }
+    };
+    format!("SQLite cannot read it: {reason}")
 }
 
 /// A read-only connection to `path` that creates nothing beside it when it can.

@@ -221,7 +221,10 @@ mod tests {
         assert_eq!(scan.damage, None);
         assert_eq!(scan.page_size, 512);
         assert_eq!(
-            scan.frames.iter().map(|(page, _)| *page).collect::<Vec<_>>(),
+            scan.frames
+                .iter()
+                .map(|(page, _)| *page)
+                .collect::<Vec<_>>(),
             (1..=10).collect::<Vec<u32>>()
         );
     }
@@ -257,7 +260,10 @@ mod tests {
         );
         // Frame 5 cannot be verified either (its seed was in frame 4's header).
         assert_eq!(
-            scan.frames.iter().map(|(page, _)| *page).collect::<Vec<_>>(),
+            scan.frames
+                .iter()
+                .map(|(page, _)| *page)
+                .collect::<Vec<_>>(),
             [1, 2, 3, 6, 7, 8, 9, 10]
         );
     }
@@ -269,7 +275,10 @@ mod tests {
         let scan = scan_bytes(&bytes, 512);
         assert!(scan.damage.is_some());
         assert_eq!(
-            scan.frames.iter().map(|(page, _)| *page).collect::<Vec<_>>(),
+            scan.frames
+                .iter()
+                .map(|(page, _)| *page)
+                .collect::<Vec<_>>(),
             [2, 3, 4]
         );
         // Too short for a frame: nothing to replay, still damage.

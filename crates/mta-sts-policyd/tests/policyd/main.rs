@@ -3,6 +3,7 @@
 //! the socketmap server over TCP and a unix socket, and a Redis cache shared by several daemons.
 
 mod crash;
+mod damage;
 mod dane;
 mod lookups;
 mod server;
