@@ -45,6 +45,11 @@ pub enum Command {
         /// The socketmap name, which selects a zone of the configuration.
         #[arg(long, default_value = "postfix")]
         zone: String,
+        /// Store what the lookup learns in the daemon's cache, as the daemon would (creating the
+        /// cache file if missing; run it as the daemon's user). Without it the cache is only
+        /// read.
+        #[arg(long)]
+        update_cache: bool,
         /// Settings shared with `mta-sts daemon`.
         #[command(flatten)]
         daemon: DaemonArgs,

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use mta_sts_policyd::cache::PeerImport;
+use mta_sts_policyd::cache::{CacheError, PeerImport};
 use mta_sts_policyd::compat_config::CompatConfig;
 use mta_sts_policyd::policy::DaneSummary;
 use mta_sts_policyd::{
@@ -72,9 +72,18 @@ fn config(args: &DaemonArgs) -> Result<(Config, Option<PathBuf>), CommandError> 
 async fn open_daemon(config: Config, peer_cache: Option<&Path>) -> Result<Daemon, CommandError> {
     let setup = |e: mta_sts_policyd::PolicydError| CommandError::Setup(e.to_string());
     let Some(peer) = peer_cache else {
-        return Daemon::new(config).map_err(setup);
+        let daemon = Daemon::new(config).map_err(setup)?;
+        report_salvage(&daemon);
+        return Ok(daemon);
     };
     let (daemon, imported) = Daemon::new_importing(config, peer).await.map_err(setup)?;
+    report_salvage(&daemon);
+    report_import(imported);
+    Ok(daemon)
+}
+
+/// Says what became of postfix-mta-sts-resolver's cache, on standard error.
+fn report_import(imported: PeerImport) {
     // As the notes: a closed stderr must not stop the daemon.
     use std::io::Write as _;
     let mut stderr = std::io::stderr().lock();
@@ -101,7 +110,14 @@ async fn open_daemon(config: Config, peer_cache: Option<&Path>) -> Result<Daemon
             let _ = writeln!(stderr, "mta-sts: no policies imported: {error}");
         }
     }
-    Ok(daemon)
+}
+
+/// Says what was salvaged from a damaged cache file, if anything, on standard error.
+fn report_salvage(daemon: &Daemon) {
+    if let Some(salvage) = daemon.cache_salvage() {
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "mta-sts: {salvage}");
+    }
 }
 
 /// Serves until SIGINT or SIGTERM, then finishes the requests in flight.
@@ -208,10 +224,12 @@ async fn shutdown_signal() {
     }
 }
 
-/// Answers one key as the daemon would; exit 0 for `OK`, 1 for `NOTFOUND`.
+/// Answers one key as the daemon would; exit 0 for `OK`, 1 for `NOTFOUND`. The daemon's cache is
+/// only read (what the lookup learns stays in memory) unless `update_cache` is set.
 pub fn query(
     domain: &str,
     zone: &str,
+    update_cache: bool,
     args: &DaemonArgs,
     json: bool,
 ) -> Result<Status, CommandError> {
@@ -222,25 +240,10 @@ pub fn query(
     let default_cache =
         args.config.is_none() && args.compat_config.is_none() && args.cache.is_none();
     let outcome = runtime()?.block_on(async {
-        let daemon = if default_cache {
-            let setup = |e: PolicydError| CommandError::Setup(e.to_string());
-            match Daemon::new(config.clone()) {
-                Err(PolicydError::Cache(error)) => {
-                    use std::io::Write as _;
-                    let _ = writeln!(
-                        std::io::stderr(),
-                        "mta-sts: {error}; answering with a memory cache (--cache memory)"
-                    );
-                    Daemon::new(Config {
-                        cache: CacheKind::Memory,
-                        ..config
-                    })
-                    .map_err(setup)?
-                }
-                opened => opened.map_err(setup)?,
-            }
+        let daemon = if update_cache {
+            open_for_update(config, peer_cache.as_deref(), default_cache).await?
         } else {
-            open_daemon(config, peer_cache.as_deref()).await?
+            open_read_only(config, peer_cache.as_deref()).await?
         };
         Ok::<_, CommandError>(daemon.query(domain, zone).await)
     })?;
@@ -253,6 +256,68 @@ pub fn query(
         Reply::Ok(_) => Status::Valid,
         _ => Status::Invalid,
     })
+}
+
+/// The daemon for `query --update-cache`: the cache opened as the daemon opens it (created if
+/// missing, salvaged if damaged, the peer's policies imported into a new one).
+async fn open_for_update(
+    config: Config,
+    peer_cache: Option<&Path>,
+    default_cache: bool,
+) -> Result<Daemon, CommandError> {
+    if !default_cache {
+        return open_daemon(config, peer_cache).await;
+    }
+    let setup = |e: PolicydError| CommandError::Setup(e.to_string());
+    match Daemon::new(config.clone()) {
+        Err(PolicydError::Cache(error)) => {
+            memory_note(&error);
+            Daemon::new(Config {
+                cache: CacheKind::Memory,
+                ..config
+            })
+            .map_err(setup)
+        }
+        opened => {
+            let daemon = opened.map_err(setup)?;
+            report_salvage(&daemon);
+            Ok(daemon)
+        }
+    }
+}
+
+/// The daemon for `query`: the cache only read, what the lookup learns kept in memory. A cache
+/// that cannot be read (a missing file, never created here; another user's; a damaged file the
+/// daemon salvages at its next start) is a note, and the query is answered with a memory cache:
+/// a diagnostic answers rather than not at all.
+async fn open_read_only(config: Config, peer_cache: Option<&Path>) -> Result<Daemon, CommandError> {
+    let setup = |e: PolicydError| CommandError::Setup(e.to_string());
+    let (daemon, imported) = match Daemon::new_read_only(config.clone(), peer_cache).await {
+        Err(PolicydError::Cache(error)) => {
+            memory_note(&error);
+            let memory = Config {
+                cache: CacheKind::Memory,
+                ..config
+            };
+            Daemon::new_read_only(memory, peer_cache)
+                .await
+                .map_err(setup)?
+        }
+        opened => opened.map_err(setup)?,
+    };
+    if let Some(imported) = imported {
+        report_import(imported);
+    }
+    Ok(daemon)
+}
+
+/// Says that the query is answered without the cache, and why.
+fn memory_note(error: &CacheError) {
+    use std::io::Write as _;
+    let _ = writeln!(
+        std::io::stderr(),
+        "mta-sts: {error}; answering with a memory cache (--cache memory)"
+    );
 }
 
 /// The DANE facts behind a reply in one line: whether DANE applies, why, which MX hosts have

@@ -84,8 +84,9 @@ pub fn run(cli: Cli) -> Result<Status, CommandError> {
         Command::Query {
             domain,
             zone,
+            update_cache,
             daemon,
-        } => daemon::query(&domain, &zone, &daemon, cli.json),
+        } => daemon::query(&domain, &zone, update_cache, &daemon, cli.json),
     }
 }
 
