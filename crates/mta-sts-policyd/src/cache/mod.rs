@@ -328,6 +328,19 @@ pub enum CacheError {
         /// The operating system's or SQLite's reason.
         source: std::io::Error,
     },
+    /// The cache file looks damaged, but another process has it open (a second daemon on the
+    /// same file, `mta-sts query --update-cache`): it is not salvaged under that process.
+    #[error(
+        "the cache {} looks damaged ({damage}), but another process has it open (a second \
+         daemon on the same file?); it is left alone: stop that process, then start again",
+        path.display()
+    )]
+    InUse {
+        /// The cache file.
+        path: PathBuf,
+        /// What the check found.
+        damage: String,
+    },
     /// The cache file does not exist, and it was to be read only (`mta-sts query`).
     #[error(
         "the cache {} does not exist (mta-sts query only reads the daemon's cache; \

@@ -179,6 +179,24 @@ fn step<E: Into<Box<dyn std::error::Error + Send + Sync>>>(
 /// Salvages the damaged cache `path` (see the module documentation). `damage` says what was
 /// found. A file whose copy turns out not to be an mta-sts cache is refused and left alone.
 pub(super) fn salvage(path: &Path, damage: String) -> Result<Salvage, CacheError> {
+    // Held until the new file is in place: no other process opens the cache meanwhile.
+    let _alone = match alone(path) {
+        Ok(lock) => lock,
+        Err(Alone::InUse) => {
+            return Err(CacheError::InUse {
+                path: path.to_path_buf(),
+                damage,
+            });
+        }
+        Err(Alone::Failed(source)) => {
+            return Err(CacheError::Salvage {
+                path: path.to_path_buf(),
+                damage,
+                step: "locking its shared-memory file",
+                source,
+            });
+        }
+    };
     let scratch = scratch_name(path, "salvage");
     let fresh = scratch_name(path, "new");
     remove_database(&scratch);
@@ -203,6 +221,46 @@ pub(super) fn salvage(path: &Path, damage: String) -> Result<Salvage, CacheError
                 source,
             })
         }
+    }
+}
+
+/// Why [`alone`] did not get the file to itself.
+enum Alone {
+    InUse,
+    Failed(std::io::Error),
+}
+
+/// Makes sure no other process has the cache open, and keeps it so while the returned file is
+/// open: what a damage check cannot tell from damage (a log another process is writing to at
+/// that very moment) must never have a live file replaced under it.
+///
+/// Every connection to a WAL file holds a read lock on one byte of its `-shm` file for as long
+/// as it is open, SQLite's "dead man switch" (byte 128, `UNIX_SHM_DMS` in its `os_unix.c`); a
+/// write lock on it is granted only when there is none. No `-shm` file means no connection.
+fn alone(path: &Path) -> Result<Option<std::fs::File>, Alone> {
+    use nix::fcntl::{FcntlArg, fcntl};
+    use nix::libc;
+    const DEAD_MAN_SWITCH: libc::off_t = 128;
+    let shm = match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(sidecar(path, "-shm"))
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Alone::Failed(e)),
+    };
+    let lock = libc::flock {
+        l_type: libc::F_WRLCK as libc::c_short,
+        l_whence: libc::SEEK_SET as libc::c_short,
+        l_start: DEAD_MAN_SWITCH,
+        l_len: 1,
+        l_pid: 0,
+    };
+    match fcntl(&shm, FcntlArg::F_SETLK(&lock)) {
+        Ok(_) => Ok(Some(shm)),
+        Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EACCES) => Err(Alone::InUse),
+        Err(e) => Err(Alone::Failed(e.into())),
     }
 }
 
@@ -738,6 +796,36 @@ mod tests {
         let mut garbage = header;
         garbage[..16].fill(b'x');
         assert_eq!(header_page_size(&garbage), None);
+    }
+
+    #[test]
+    fn a_salvage_that_fails_leaves_the_file_and_names_the_way_out() {
+        let dir = std::env::temp_dir().join(format!(
+            "mta-sts-policyd-salvage-fails-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("cache.sqlite3");
+        drop(super::super::SqliteCache::open(&path).expect("a new cache"));
+        let mut bytes = std::fs::read(&path).expect("read");
+        bytes[..100].fill(0x5a);
+        std::fs::write(&path, &bytes).expect("damage");
+        // A directory where the scratch copy goes: the copy fails.
+        std::fs::create_dir(scratch_name(&path, "salvage")).expect("block");
+        let error = super::super::SqliteCache::open(&path).expect_err("cannot salvage");
+        assert!(matches!(error, CacheError::Salvage { .. }), "{error:?}");
+        let message = error.to_string();
+        assert!(
+            message.contains("copying the damaged file failed")
+                && message.contains(&format!("mv {} {}.damaged", path.display(), path.display())),
+            "{message}"
+        );
+        assert_eq!(std::fs::read(&path).expect("kept"), bytes);
+        std::fs::remove_dir(scratch_name(&path, "salvage")).expect("unblock");
+        let cache = super::super::SqliteCache::open(&path).expect("salvaged");
+        assert_eq!(cache.salvage().map(|s| (s.salvaged, s.lost)), Some((0, 0)));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

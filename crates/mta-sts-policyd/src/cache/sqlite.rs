@@ -979,7 +979,11 @@ CREATE TABLE policy_cache (
         std::fs::write(&path, &garbage).expect("write");
         let error = SqliteCache::open(&path).expect_err("garbage");
         assert!(matches!(error, CacheError::NotACache { .. }), "{error:?}");
+        // The refusal names the way out.
+        assert!(error.to_string().contains("--cache sqlite:PATH"), "{error}");
         assert_eq!(std::fs::read(&path).expect("still there"), garbage);
+        // Nothing was left beside it by the attempt to read it as a damaged cache.
+        assert_eq!(std::fs::read_dir(&dir.0).expect("dir").count(), 1);
     }
 
     #[test]

@@ -365,3 +365,73 @@ async fn the_daemon_starts_on_a_damaged_cache_and_answers_from_what_was_salvaged
         .expect("the server stops cleanly");
     lab.shutdown().await;
 }
+
+/// Set (to a cache file) in the holder process only.
+const HOLDER_ENV: &str = "MTA_STS_POLICYD_DAMAGE_HOLDER";
+
+/// The holder: a no-op unless started by [`a_damaged_cache_another_process_has_open_is_left_alone`]
+/// with [`HOLDER_ENV`] set. It keeps a connection to the cache open (as a second daemon would)
+/// until its standard input closes.
+#[test]
+fn cache_holder() {
+    let Some(path) = std::env::var_os(HOLDER_ENV) else {
+        return;
+    };
+    let connection = rusqlite::Connection::open(&path).expect("open");
+    let _: i64 = connection
+        .query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))
+        .expect("read");
+    println!("HOLDING");
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut std::io::stdin(), &mut rest);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_damaged_cache_another_process_has_open_is_left_alone() {
+    use std::io::BufRead as _;
+    use std::process::{Command, Stdio};
+    let dir = TempDir::new("damage-in-use");
+    let path = dir.file("cache.sqlite3");
+    let now = now();
+    let cache = SqliteCache::open(&path).expect("a new cache");
+    write_rows(&cache, 0..2_000, now).await;
+    drop(cache);
+    let mut holder = Command::new(std::env::current_exe().expect("the test binary"))
+        .args(["damage::cache_holder", "--exact", "--nocapture"])
+        .args(["--test-threads", "1"])
+        .env(HOLDER_ENV, &path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the holder starts");
+    let stdout = holder.stdout.take().expect("piped stdout");
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let holding = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|line| line.contains("HOLDING"));
+    assert!(holding, "the holder did not open the cache");
+
+    let len = std::fs::metadata(&path).expect("size").len();
+    garbage(&path, len / 2, 32 * 1024);
+    let damaged = std::fs::read(&path).expect("read");
+    let error = SqliteCache::open(&path).expect_err("another process has it open");
+    assert!(
+        matches!(error, mta_sts_policyd::cache::CacheError::InUse { .. }),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("stop that process"), "{error}");
+    assert_eq!(std::fs::read(&path).expect("read"), damaged);
+    assert_eq!(
+        listing(dir.0.as_path(), "cache.sqlite3.damaged"),
+        Vec::<String>::new()
+    );
+
+    // Once it has gone, the next start salvages.
+    drop(holder.stdin.take());
+    // Read to the end, so that the holder's harness is not cut off mid-sentence.
+    lines.for_each(drop);
+    holder.wait().expect("the holder exits");
+    let cache = SqliteCache::open(&path).expect("salvaged");
+    assert!(cache.salvage().is_some());
+}
