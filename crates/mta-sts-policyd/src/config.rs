@@ -648,7 +648,7 @@ mod tests {
             resolver = "127.0.0.53"
             ca_file = "/etc/mta-sts/roots.pem"
             https_port = 8443
-            cache = "sqlite:/var/lib/mta-sts/cache.db"
+            cache = "sqlite:/var/lib/mta-sts-policyd/cache.sqlite3"
             cache_size = 100
             check_interval = 30
             negative_ttl = 600
@@ -676,7 +676,7 @@ mod tests {
         assert_eq!(config.resolver, "127.0.0.53:53".parse().ok());
         assert_eq!(
             config.cache,
-            CacheKind::Sqlite("/var/lib/mta-sts/cache.db".into())
+            CacheKind::Sqlite("/var/lib/mta-sts-policyd/cache.sqlite3".into())
         );
         assert_eq!(config.default_zone.timeout, Duration::from_secs(10));
         assert!(!config.refresh.enabled);
@@ -785,7 +785,7 @@ mod tests {
         }
         for text in [
             "memory",
-            "sqlite:/var/lib/mta-sts/cache.db",
+            "sqlite:/var/lib/mta-sts-policyd/cache.sqlite3",
             "redis://127.0.0.1:6379/0",
             "redis://cache.example.net",
             "redis://[::1]:6380/2",

@@ -289,6 +289,13 @@ fn salvage_into(
             .map(|()| header)
     };
     let page_size = original_header.as_ref().and_then(header_page_size);
+    if page_size.is_none() && !names_the_cache_table(path) {
+        // Not SQLite's header, and not our schema where SQLite keeps it (page 1): somebody
+        // else's file, refused without copying it (it may be large).
+        return Err(Outcome::NotOurs(
+            "it is not an SQLite database, and no mta-sts cache table could be found in it".into(),
+        ));
+    }
     std::fs::copy(path, scratch).map_err(step("copying the damaged file"))?;
     let log = wal::scan(&sidecar(path, "-wal"), page_size.unwrap_or(4096))
         .map_err(step("reading its write-ahead log"))?;
@@ -330,6 +337,15 @@ fn salvage_into(
         lost_domains,
         uncounted: rows.gaps && !named.complete,
     })
+}
+
+/// Whether the first page of `path` (at most 64 KiB, SQLite's largest page) holds the text of
+/// the cache table's schema, as page 1 of every cache file does.
+fn names_the_cache_table(path: &Path) -> bool {
+    let mut start = Vec::new();
+    let read = std::fs::File::open(path).and_then(|file| file.take(65_536).read_to_end(&mut start));
+    let needle = b"CREATE TABLE policy_cache";
+    read.is_ok() && start.windows(needle.len()).any(|window| window == needle)
 }
 
 /// Opens the scratch copy for reading: the WAL's frames written in, a lost header rebuilt.

@@ -722,10 +722,10 @@ mod tests {
     fn a_missing_directory_is_created_for_the_owner_alone() {
         use std::os::unix::fs::PermissionsExt as _;
         let dir = TempDir::new();
-        let path = dir.file("var/lib/mta-sts/cache.db");
+        let path = dir.file("var/lib/mta-sts-policyd/cache.sqlite3");
         let cache = SqliteCache::open(&path).expect("opens in a new directory");
         drop(cache);
-        let parent = dir.file("var/lib/mta-sts");
+        let parent = dir.file("var/lib/mta-sts-policyd");
         let mode = std::fs::metadata(&parent)
             .expect("created")
             .permissions()
