@@ -676,3 +676,114 @@ async fn query_reads_the_daemons_cache_and_writes_it_only_when_asked() {
     let _ = std::fs::remove_dir_all(&dir);
     lab.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_starts_on_a_damaged_cache_and_says_what_it_salvaged() {
+    use std::io::{BufRead as _, Read as _, Write as _};
+    let lab = mta_sts_lab::Lab::start().await.expect("lab");
+    let domain = |name: &str| lab.scenario(name).expect("scenario").domain.clone();
+    let (healthy, testing) = (domain("healthy-enforce"), domain("mode-testing"));
+    let dir = std::env::temp_dir().join(format!("mta-sts-cli-{}-damaged", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("cache.sqlite3");
+    let cache = format!("sqlite:{}", path.display());
+    let dns = lab.dns_addr().to_string();
+    let ca = lab.ca_file().display().to_string();
+    let https = lab.https_port().to_string();
+    let flags = [
+        "--cache",
+        &cache,
+        "--resolver",
+        &dns,
+        "--ca-file",
+        &ca,
+        "--https-port",
+        &https,
+    ];
+    for name in [&healthy, &testing] {
+        let output = tokio::task::block_in_place(|| {
+            run(&[
+                &["query", "--update-cache"][..],
+                &flags[..],
+                &[name.as_str()],
+            ]
+            .concat())
+        });
+        // 0 for OK, 1 for NOTFOUND (a testing policy): either way, looked up and stored.
+        assert!(
+            matches!(output.status.code(), Some(0 | 1)),
+            "{}",
+            stdout(&output)
+        );
+    }
+    let mut bytes = std::fs::read(&path).expect("the cache file");
+    bytes[..100].fill(0x5a);
+    std::fs::write(&path, &bytes).expect("damage the header");
+
+    let mut daemon = std::process::Command::new(BIN)
+        .args(["daemon", "--listen", "127.0.0.1:0"])
+        .args(flags)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the daemon");
+    let mut lines = std::io::BufReader::new(daemon.stderr.take().expect("stderr")).lines();
+    // Up to the line naming the socketmap address: the salvage is reported before it.
+    let mut log = Vec::new();
+    let address = loop {
+        let line = lines
+            .next()
+            .and_then(Result::ok)
+            .unwrap_or_else(|| panic!("the daemon stopped: {log:#?}"));
+        let address = line.split("127.0.0.1:").nth(1).map(|rest| {
+            let port: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            format!("127.0.0.1:{port}")
+        });
+        log.push(line);
+        if let Some(address) = address {
+            break address;
+        }
+    };
+    assert!(
+        log.iter().any(|line| line.contains(&format!(
+            "the cache {} was damaged (SQLite cannot read it: file is not a database): 2 rows \
+             salvaged into a new file, 0 rows lost; the damaged file is kept as {}.damaged-",
+            path.display(),
+            path.display()
+        ))),
+        "{log:#?}"
+    );
+    // Keep reading, so that the daemon never writes into a closed pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+
+    // It answers from the salvaged policies.
+    let reply = tokio::task::block_in_place(|| {
+        let mut stream = std::net::TcpStream::connect(&address).expect("connect");
+        let request = format!("postfix {healthy}");
+        stream
+            .write_all(format!("{}:{request},", request.len()).as_bytes())
+            .expect("send");
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .expect("timeout");
+        let mut reply = Vec::new();
+        let mut byte = [0u8; 1];
+        while !reply.ends_with(b",") {
+            stream.read_exact(&mut byte).expect("a reply");
+            reply.push(byte[0]);
+        }
+        String::from_utf8(reply).expect("text")
+    });
+    assert!(reply.contains(":OK secure match="), "{reply}");
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    let names = files_in(&dir);
+    assert!(
+        names
+            .iter()
+            .any(|name| name.starts_with("cache.sqlite3.damaged-")),
+        "{names:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    lab.shutdown().await;
+}
