@@ -1,8 +1,9 @@
 //! A damaged cache file: every readable row salvaged into a fresh file that takes its place, the
 //! damaged one kept aside for a post-mortem, and one report of what was saved and lost.
 //!
-//! Losing a cached policy is not harmless: its domain is trust-on-first-use again (RFC 8461 §10),
-//! so whatever can still be read is kept. The work is done on a scratch copy, so the damaged file
+//! Losing a cached policy is not harmless: its domain is trust-on-first-use again (the next
+//! lookup has nothing to check the policy it fetches against, RFC 8461 §5.1), so whatever can
+//! still be read is kept. The work is done on a scratch copy, so the damaged file
 //! stays byte for byte as it was found:
 //!
 //! 1. The file (and its `-wal`) is copied to a scratch file beside it. The WAL's intact committed
@@ -85,15 +86,14 @@ impl fmt::Display for Salvage {
         if self.uncounted {
             write!(
                 f,
-                " (pages of both the table and its index were lost: the rows they held cannot \
-                 all be counted)"
+                "; pages of both the table and its index were lost, so the rows they held cannot \
+                 all be counted"
             )?;
         }
         if self.lost > 0 {
             write!(
                 f,
-                "; the domains lost are looked up again on first use (trust on first use, RFC \
-                 8461 §10)"
+                "; the domains lost are looked up again on first use (trust on first use)"
             )?;
         }
         write!(
@@ -289,6 +289,13 @@ fn salvage_into(
             .map(|()| header)
     };
     let page_size = original_header.as_ref().and_then(header_page_size);
+    let damage = match (original_header, page_size) {
+        (Some(header), Some(size)) => match truncation(&header, size, path) {
+            Some(note) => format!("{damage}; {note}"),
+            None => damage,
+        },
+        _ => damage,
+    };
     if page_size.is_none() && !names_the_cache_table(path) {
         // Not SQLite's header, and not our schema where SQLite keeps it (page 1): somebody
         // else's file, refused without copying it (it may be large).
@@ -336,6 +343,24 @@ fn salvage_into(
         lost,
         lost_domains,
         uncounted: rows.gaps && !named.complete,
+    })
+}
+
+/// How much of the file is missing, if it is shorter than its header says: a truncation loses
+/// rows that neither the table nor its index can name any more, so the log says how much is gone.
+fn truncation(header: &[u8; 100], page_size: usize, path: &Path) -> Option<String> {
+    let word = |at: usize| {
+        u32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+    };
+    // The in-header size is valid only when the change counter matches "version valid for".
+    if word(24) != word(92) {
+        return None;
+    }
+    let pages = u64::from(word(28));
+    let length = std::fs::metadata(path).ok()?.len();
+    let present = length / page_size as u64;
+    (present < pages).then(|| {
+        format!("the file holds {present} of the {pages} pages its header counts: it was cut short")
     })
 }
 
