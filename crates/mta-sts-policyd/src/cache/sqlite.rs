@@ -17,6 +17,12 @@
 //!   each commit. What is lost is whole transactions, the latest ones; the file stays consistent.
 //!   `FULL` would cost an `fsync` per write; for a cache, a lost write costs one more fetch.
 //!
+//! - Damage that is not a crash (a disk error, a bad copy, a truncated file, garbage in the
+//!   log) is looked for at every open ([`quick_check`] and the `-wal` read frame by frame) and
+//!   salvaged: every readable row goes into a new file that replaces the damaged one, which is
+//!   kept aside (see [`super::salvage`]). `tests/policyd/damage.rs` damages the header, a middle
+//!   page, the log and the file's end.
+//!
 //! The schema version lives in `PRAGMA user_version` and the file is marked with an
 //! `application_id`, so a file written by a newer mta-sts, or by another program, is refused with
 //! a clear error and left untouched.
