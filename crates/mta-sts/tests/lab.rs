@@ -35,7 +35,7 @@ fn demo_exits_0_when_every_scenario_behaves() {
 
 #[test]
 fn demo_json_lists_every_scenario() {
-    let output = run(&["--json", "demo"]);
+    let output = run(&["demo", "--json"]);
     assert_eq!(output.status.code(), Some(0));
     let value: Value = serde_json::from_slice(&output.stdout).expect("JSON");
     let outcomes = value.as_array().expect("array");
