@@ -17,7 +17,7 @@ fn main() -> std::process::ExitCode {
         Err(error) => {
             if logging::active() {
                 // A server's last word goes to its log, in the format a machine reads.
-                tracing::error!(kind = "stopped", "{error}");
+                tracing::error!(kind = %"fatal", "{error}");
             } else {
                 eprintln!("mta-sts: {error}");
             }

@@ -517,6 +517,35 @@ async fn query_imports_the_peers_sqlite_cache_once_and_answers_from_it() {
     assert_eq!(value["origin"], "fetch", "{value}");
     assert_eq!(value["fallback"]["kind"], "fetch-failed", "{value}");
     assert_eq!(value["policy"]["id"], "20251111T000000", "{value}");
+    // The same in sentences, asked again: the fetch is backing off now, and the imported policy
+    // still applies (RFC 8461 §3.3), said with the time of the next attempt in RFC 3339.
+    let output = tokio::task::block_in_place(|| {
+        run(&[
+            "query",
+            "--compat-config",
+            &file_arg,
+            "--resolver",
+            &dns,
+            "--ca-file",
+            &ca,
+            "--https-port",
+            &https,
+            "policy-404.test",
+        ])
+    });
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains(
+            "policy-404.test: the cached policy applies until it expires, because the policy \
+             with id 20260101T000000 failed recently"
+        ),
+        "{text}"
+    );
+    assert!(
+        !text.contains("BackingOff") && !text.contains('{'),
+        "{text}"
+    );
 
     // The expired enforce policy was not imported: the lab's own testing policy is fetched.
     let output = query("mode-testing.test");

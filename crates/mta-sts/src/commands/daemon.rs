@@ -153,7 +153,7 @@ pub fn run(args: &DaemonArgs) -> Result<Status, CommandError> {
             .map_err(|e| CommandError::Setup(e.to_string()))?;
         let address = listener.local_addr();
         tracing::info!(
-            kind = "listening",
+            kind = %"listening",
             listen = %address,
             cache = %config.cache,
             threads = config.threads,
@@ -172,7 +172,7 @@ pub fn run(args: &DaemonArgs) -> Result<Status, CommandError> {
                     .local_addr()
                     .map_err(|e| CommandError::Setup(e.to_string()))?;
                 tracing::info!(
-                    kind = "metrics",
+                    kind = %"metrics",
                     listen = %address,
                     "metrics on http://{address}/metrics"
                 );
@@ -195,7 +195,7 @@ pub fn run(args: &DaemonArgs) -> Result<Status, CommandError> {
                     Ok(event) => log_event(&event),
                     // A burst outran the log: say so, and keep logging what comes next.
                     Err(RecvError::Lagged(missed)) => tracing::warn!(
-                        kind = "log-lagged",
+                        kind = %"log-lagged",
                         missed,
                         "{missed} events came faster than the log is written and were not \
                          logged; the daemon answered all the same"
@@ -215,7 +215,7 @@ pub fn run(args: &DaemonArgs) -> Result<Status, CommandError> {
             metrics.abort();
         }
         tracing::info!(
-            kind = "stopped",
+            kind = %"stopped",
             "stopped after finishing the requests in flight"
         );
         Ok(Status::Valid)
@@ -253,7 +253,7 @@ fn notify_systemd(state: &str) {
     });
     if let Err(e) = sent {
         tracing::warn!(
-            kind = "systemd-notify-failed",
+            kind = %"systemd-notify-failed",
             "cannot tell systemd {state}: {e}; the daemon serves all the same"
         );
     }

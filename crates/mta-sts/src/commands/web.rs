@@ -47,7 +47,7 @@ pub fn run(args: &WebArgs) -> Result<Status, CommandError> {
             .local_addr()
             .map_err(|e| CommandError::Setup(e.to_string()))?;
         tracing::info!(
-            kind = "listening",
+            kind = %"listening",
             listen = %address,
             "listening on http://{address}/; checks are served until Ctrl-C"
         );
@@ -56,7 +56,7 @@ pub fn run(args: &WebArgs) -> Result<Status, CommandError> {
         })
         .await
         .map_err(|e| CommandError::Setup(e.to_string()))?;
-        tracing::info!(kind = "stopped", "stopped");
+        tracing::info!(kind = %"stopped", "stopped");
         Ok(Status::Valid)
     })
 }
