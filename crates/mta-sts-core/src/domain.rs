@@ -172,17 +172,17 @@ pub fn check_visible_characters(input: &str) -> Result<(), Error> {
         Error::InvalidDomain(Diagnostic::error(
             "domain-control-character",
             format!(
-                "the input has the control character {character} at character {position}; a \
-                 domain name is one line of letters, digits, `-` and `.`"
+                "the input has the control character {character} at character {position}, \
+                 and a domain name is one line of letters, digits, `-` and `.`"
             ),
         ))
     } else {
         Error::InvalidDomain(Diagnostic::error(
             "domain-invisible-character",
             format!(
-                "the input has the invisible character {character} at character {position}; \
+                "the input has the invisible character {character} at character {position}: \
                  it would be dropped or refused when the name is looked up, so the name checked \
-                 would not be the one shown: type the name again without it"
+                 would not be the one you see; type the name again without it"
             ),
         ))
     })
@@ -249,13 +249,18 @@ fn normalize_as(input: &str, role: NameRole) -> Result<String, Error> {
     }
     // RFC 8461 §3.1 with RFC 1035 §2.3.4: the record `_mta-sts.<domain>` must fit 253 octets.
     if role == NameRole::MailDomain && ascii.len() > MAX_MAIL_DOMAIN_LEN {
+        // The typed length is in the echo; a Unicode name is longer once in A-labels.
+        let converted = if trimmed.is_ascii() {
+            String::new()
+        } else {
+            format!(" written in A-labels it is {} characters, and", ascii.len())
+        };
         return Err(invalid(
             "domain-too-long",
             format!(
-                "{shown} is {} characters long as looked up; with `{STS_RECORD_PREFIX}` in \
-                 front its MTA-STS record name would be {}, over DNS's limit of {MAX_NAME_LEN}, \
-                 so a mail domain has at most {MAX_MAIL_DOMAIN_LEN} characters",
-                ascii.len(),
+                "{shown} is too long for a mail domain:{converted} with `{STS_RECORD_PREFIX}` in \
+                 front its MTA-STS record name would be {} characters, over DNS's limit of \
+                 {MAX_NAME_LEN}; a mail domain has at most {MAX_MAIL_DOMAIN_LEN}",
                 ascii.len() + STS_RECORD_PREFIX.len()
             ),
         ));
