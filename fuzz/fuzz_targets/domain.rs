@@ -18,6 +18,9 @@ fuzz_target!(|data: &[u8]| {
         assert!(name.len() <= domain::MAX_MAIL_DOMAIN_LEN);
         let last = name.rsplit('.').next().unwrap_or_default();
         assert!(!last.bytes().all(|b| b.is_ascii_digit()));
-        assert_eq!(domain::normalize_mail_domain(&name).as_deref(), Ok(name.as_str()));
+        assert_eq!(
+            domain::normalize_mail_domain(&name).as_deref(),
+            Ok(name.as_str())
+        );
     }
 });

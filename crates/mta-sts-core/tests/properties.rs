@@ -1,7 +1,8 @@
 //! Invariants of the format core, checked over generated inputs.
 
 use mta_sts_core::{
-    Mode, MxPattern, domain, Policy, StsRecord, TlsRptRecord, policy_lint, sts_record, tlsrpt_record,
+    Mode, MxPattern, Policy, StsRecord, TlsRptRecord, domain, policy_lint, sts_record,
+    tlsrpt_record,
 };
 use proptest::prelude::*;
 
@@ -131,8 +132,18 @@ proptest! {
 
 /// Characters that cannot be seen, which a name must never be accepted with.
 const INVISIBLE: &[char] = &[
-    '\u{00AD}', '\u{034F}', '\u{180E}', '\u{200B}', '\u{200C}', '\u{200D}', '\u{200E}',
-    '\u{2060}', '\u{2064}', '\u{FE0F}', '\u{FEFF}', '\u{E0001}',
+    '\u{00AD}',
+    '\u{034F}',
+    '\u{180E}',
+    '\u{200B}',
+    '\u{200C}',
+    '\u{200D}',
+    '\u{200E}',
+    '\u{2060}',
+    '\u{2064}',
+    '\u{FE0F}',
+    '\u{FEFF}',
+    '\u{E0001}',
 ];
 
 /// Text of letters, digits, dots and hyphens, with now and then a Unicode letter, a digit-only

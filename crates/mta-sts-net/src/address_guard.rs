@@ -137,12 +137,19 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Embedded> {
         [0x2002, high, low, ..] => Some(Embedded::Whole(v4(high, low))),
         // RFC 4380 §4: Teredo, 2001:0::/32; the server's IPv4 address in bits 32..64 and the
         // client's in the last 32 bits, every bit inverted.
-        [0x2001, 0, server_high, server_low, _, _, client_high, client_low] => {
-            Some(Embedded::Teredo {
-                server: v4(server_high, server_low),
-                client: v4(!client_high, !client_low),
-            })
-        }
+        [
+            0x2001,
+            0,
+            server_high,
+            server_low,
+            _,
+            _,
+            client_high,
+            client_low,
+        ] => Some(Embedded::Teredo {
+            server: v4(server_high, server_low),
+            client: v4(!client_high, !client_low),
+        }),
         // RFC 4291 §2.5.5.1: IPv4-compatible, ::a.b.c.d; `::` and `::1` are not among them.
         [0, 0, 0, 0, 0, 0, high, low] if !(high == 0 && low <= 1) => {
             Some(Embedded::Compatible(v4(high, low)))
@@ -242,8 +249,14 @@ mod tests {
             ("2002:0808:0808::1", None),
             // Teredo (RFC 4380): the client's IPv4 inverted in the last 32 bits
             // (0x80ffffFE = !127.0.0.1), the server's in bits 32..64.
-            ("2001:0:0808:0808:0:0:80ff:fffe", Some(AddressClass::Loopback)),
-            ("2001:0:0808:0808:8000:f227:f5ff:fffe", Some(AddressClass::Private)),
+            (
+                "2001:0:0808:0808:0:0:80ff:fffe",
+                Some(AddressClass::Loopback),
+            ),
+            (
+                "2001:0:0808:0808:8000:f227:f5ff:fffe",
+                Some(AddressClass::Private),
+            ),
             ("2001:0:0808:0808::3f57:fefe", Some(AddressClass::Private)),
             // The server address counts as well.
             ("2001:0:7f00:1:0:0:f7f7:f7f7", Some(AddressClass::Loopback)),

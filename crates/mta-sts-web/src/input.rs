@@ -18,9 +18,8 @@ const MAX_INPUT: usize = 4 * mta_sts_core::domain::MAX_NAME_LEN;
 /// The domain to check, normalised to A-labels, or why the input is not one.
 pub(crate) fn parse_domain(input: &str) -> Result<String, RequestError> {
     let invalid = |message: String| Err(RequestError::DomainInvalid(message));
-    let core_refusal = |e: mta_sts_core::Error| {
-        RequestError::DomainInvalid(sentence(&e.diagnostic().message))
-    };
+    let core_refusal =
+        |e: mta_sts_core::Error| RequestError::DomainInvalid(sentence(&e.diagnostic().message));
     // Before trimming: a line break at the end is refused too, not quietly cut off.
     check_visible_characters(input).map_err(core_refusal)?;
     let input = input.trim();
@@ -74,7 +73,10 @@ pub(crate) fn parse_domain(input: &str) -> Result<String, RequestError> {
 /// The core's message as a sentence of the page: capital first letter, final full stop.
 fn sentence(message: &str) -> String {
     let mut chars = message.chars();
-    let first = chars.next().map(|c| c.to_uppercase().to_string()).unwrap_or_default();
+    let first = chars
+        .next()
+        .map(|c| c.to_uppercase().to_string())
+        .unwrap_or_default();
     let rest = chars.as_str();
     if rest.ends_with('.') {
         format!("{first}{rest}")

@@ -274,9 +274,15 @@ fn check_refuses_what_is_not_a_mail_domain_and_says_why() {
         ("0x7f000001", &["127.0.0.1", "not a mail domain"]),
         ("127.1", &["127.0.0.1", "not a mail domain"]),
         // A zero-width space that IDNA would drop, making `example.com`.
-        ("exa\u{200B}mple.com", &["U+200B (zero width space)", "character 4"]),
+        (
+            "exa\u{200B}mple.com",
+            &["U+200B (zero width space)", "character 4"],
+        ),
         // CRLF: called a control character, not a port or a scheme.
-        ("example.com\r\nX: y", &["U+000D (carriage return)", "control character"]),
+        (
+            "example.com\r\nX: y",
+            &["U+000D (carriage return)", "control character"],
+        ),
         // `_mta-sts.` plus the name would pass DNS's 253.
         (&too_long, &["253", "at most 244"]),
     ];

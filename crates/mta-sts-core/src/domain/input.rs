@@ -29,17 +29,14 @@ pub(super) struct HiddenChar {
 /// anything else the IDNA mapping (UTS #46 §5, status `ignored`) removes without a trace. Either
 /// would make the name looked up differ from the name the person sees.
 pub(super) fn first_hidden_char(input: &str) -> Option<HiddenChar> {
-    input
-        .chars()
-        .enumerate()
-        .find_map(|(index, c)| {
-            let control = c.is_control();
-            (control || is_invisible(c)).then_some(HiddenChar {
-                char: c,
-                position: index + 1,
-                control,
-            })
+    input.chars().enumerate().find_map(|(index, c)| {
+        let control = c.is_control();
+        (control || is_invisible(c)).then_some(HiddenChar {
+            char: c,
+            position: index + 1,
+            control,
         })
+    })
 }
 
 fn is_invisible(c: char) -> bool {
@@ -145,18 +142,16 @@ pub(super) fn legacy_ipv4(ascii: &str) -> Option<Ipv4Addr> {
 /// or decimal; `None` when it is none of these. A value past 32 bits is still a number (the
 /// WHATWG parser fails on it later), so it saturates at `u64::MAX` for the caller to refuse.
 fn ipv4_number(part: &str) -> Option<u64> {
-    let (digits, radix) = if let Some(hex) = part
-        .strip_prefix("0x")
-        .or_else(|| part.strip_prefix("0X"))
-    {
-        (hex, 16)
-    } else if part.len() > 1
-        && let Some(octal) = part.strip_prefix('0')
-    {
-        (octal, 8)
-    } else {
-        (part, 10)
-    };
+    let (digits, radix) =
+        if let Some(hex) = part.strip_prefix("0x").or_else(|| part.strip_prefix("0X")) {
+            (hex, 16)
+        } else if part.len() > 1
+            && let Some(octal) = part.strip_prefix('0')
+        {
+            (octal, 8)
+        } else {
+            (part, 10)
+        };
     if digits.is_empty() {
         return (radix == 16).then_some(0);
     }

@@ -103,8 +103,14 @@ async fn disguised_names_are_refused_saying_what_is_wrong() {
     let hidden = healthy.replacen('-', "-\u{200B}", 1);
     let cases: &[(&str, &[&str])] = &[
         (&hidden, &["U+200B (zero width space)", "invisible"]),
-        ("0x7f000001", &["IPv4 address 127.0.0.1", "not a mail domain"]),
-        ("0177.0.0.1", &["IPv4 address 127.0.0.1", "not a mail domain"]),
+        (
+            "0x7f000001",
+            &["IPv4 address 127.0.0.1", "not a mail domain"],
+        ),
+        (
+            "0177.0.0.1",
+            &["IPv4 address 127.0.0.1", "not a mail domain"],
+        ),
         (
             "example.com\r\nHost: evil",
             &["U+000D (carriage return)", "control character"],
