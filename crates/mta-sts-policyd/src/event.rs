@@ -48,4 +48,14 @@ pub enum Event {
         /// What was wrong.
         error: FramingError,
     },
+    /// The connection cap (`max_connections`) was reached: to serve new clients, the
+    /// connections that had gone longest without sending a whole request were closed. Emitted
+    /// at most once a minute, however many connections are closed meanwhile.
+    ConnectionCapReached {
+        /// The cap.
+        limit: usize,
+        /// Connections closed to make room since the previous such event, the one that
+        /// prompted this one included.
+        evicted: u64,
+    },
 }

@@ -1,6 +1,6 @@
 //! Prometheus metrics of the daemon: requests by reply (`ok`, `dane`, `notfound`, ...), lookups
-//! by how far they went (cache hits and misses), failed fetches, and request latency; served over
-//! HTTP at `/metrics`.
+//! by how far they went (cache hits and misses), failed fetches, request latency, open
+//! connections and why connections were closed; served over HTTP at `/metrics`.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -14,11 +14,13 @@ use hyper_util::rt::TokioIo;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 
 use crate::policy::{DANE_REPLY, Origin};
+use crate::server::CloseReason;
 use crate::socketmap::Reply;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -31,6 +33,11 @@ struct OriginLabel {
     origin: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CloseLabel {
+    reason: &'static str,
+}
+
 /// The daemon's counters and histogram, and the registry that encodes them.
 #[derive(Debug)]
 pub(crate) struct Metrics {
@@ -39,6 +46,8 @@ pub(crate) struct Metrics {
     lookups: Family<OriginLabel, Counter>,
     fetch_failures: Counter,
     duration: Histogram,
+    connections_open: Gauge,
+    connections_closed: Family<CloseLabel, Counter>,
 }
 
 impl Metrics {
@@ -71,6 +80,23 @@ impl Metrics {
             "Time to answer one request",
             duration.clone(),
         );
+        let connections_open = Gauge::default();
+        registry.register(
+            "connections_open",
+            "Socketmap connections open",
+            connections_open.clone(),
+        );
+        let connections_closed = Family::<CloseLabel, Counter>::default();
+        registry.register(
+            "connections_closed",
+            "Socketmap connections closed, by reason: client_closed, idle_timeout, read_timeout, write_timeout, evicted (at max_connections, to make room), bad_request, shutdown",
+            connections_closed.clone(),
+        );
+        for reason in CloseReason::ALL {
+            let _ = connections_closed.get_or_create(&CloseLabel {
+                reason: reason.label(),
+            });
+        }
         for reply in ["ok", "dane", "notfound", "temp", "perm"] {
             let _ = requests.get_or_create(&ReplyLabel { reply });
         }
@@ -83,7 +109,24 @@ impl Metrics {
             lookups,
             fetch_failures,
             duration,
+            connections_open,
+            connections_closed,
         }
+    }
+
+    /// A connection accepted.
+    pub(crate) fn connection_opened(&self) {
+        self.connections_open.inc();
+    }
+
+    /// A connection closed, and why.
+    pub(crate) fn connection_closed(&self, reason: CloseReason) {
+        self.connections_open.dec();
+        self.connections_closed
+            .get_or_create(&CloseLabel {
+                reason: reason.label(),
+            })
+            .inc();
     }
 
     /// One answered request.

@@ -158,6 +158,14 @@ pub struct WebArgs {
     /// How long a result is reused for the same domain, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub cache_ttl: u64,
+    /// Time limit in seconds for a request's headers to arrive, and for the next request on an
+    /// idle connection: a client sending its headers slowly is cut off then.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub header_timeout: f64,
+    /// Connections held open at once; at the cap, the one idle longest is closed for each new
+    /// one. Lowered at start if the open-file limit cannot hold it.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub max_connections: usize,
     /// A reverse proxy in front of this server (repeatable): its `X-Forwarded-For` names the
     /// client for the rate limit. Without it, every client behind a proxy shares one limit.
     #[arg(long, value_name = "IP")]

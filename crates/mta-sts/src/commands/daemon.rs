@@ -8,10 +8,11 @@ use mta_sts_policyd::cache::PeerImport;
 use mta_sts_policyd::compat_config::CompatConfig;
 use mta_sts_policyd::policy::DaneSummary;
 use mta_sts_policyd::{
-    CacheKind, Config, Daemon, ListenAddr, Listener, PolicydError, QueryOutcome, Reply,
+    CacheKind, Config, Daemon, Event, ListenAddr, Listener, PolicydError, QueryOutcome, Reply,
     SocketAccess,
 };
 
+use super::server_limits::fit_connections;
 use super::{CommandError, emit, resolver, runtime, runtime_with_threads, to_json};
 use crate::cli::DaemonArgs;
 use crate::exit::Status;
@@ -104,19 +105,34 @@ async fn open_daemon(config: Config, peer_cache: Option<&Path>) -> Result<Daemon
     Ok(daemon)
 }
 
+/// Descriptors kept free beside the connections: the listeners, the SQLite cache and its
+/// journal, the Redis link, DNS sockets and policy fetches of the refresh and of cold lookups
+/// (a few per domain, `refresh.concurrency` domains at once), standard streams.
+const RESERVED_FILES: usize = 128;
+
 /// Serves until SIGINT or SIGTERM, then finishes the requests in flight.
 pub fn run(args: &DaemonArgs) -> Result<Status, CommandError> {
-    let (config, peer_cache) = config(args)?;
+    let (mut config, peer_cache) = config(args)?;
+    let (cap, lines) = fit_connections(
+        config.max_connections,
+        RESERVED_FILES + 4 * config.refresh.concurrency,
+        "max_connections",
+    );
+    for line in lines {
+        log(&line);
+    }
+    config.max_connections = cap;
     runtime_with_threads(config.threads)?.block_on(async {
         let daemon = open_daemon(config.clone(), peer_cache.as_deref()).await?;
         let listener = Listener::bind(&config.listen, &SocketAccess::from_config(&config))
             .await
             .map_err(|e| CommandError::Setup(e.to_string()))?;
         log(&format!(
-            "listening on {}, cache {}, {} thread(s)",
+            "listening on {}, cache {}, {} thread(s), at most {} connections",
             listener.local_addr(),
             config.cache,
-            config.threads
+            config.threads,
+            config.max_connections
         ));
         let metrics = match config.metrics {
             Some(address) => {
@@ -143,7 +159,15 @@ pub fn run(args: &DaemonArgs) -> Result<Status, CommandError> {
         let mut events = daemon.subscribe();
         tokio::spawn(async move {
             while let Ok(event) = events.recv().await {
-                log(&format!("{event:?}"));
+                match &event {
+                    Event::ConnectionCapReached { limit, evicted } => log(&format!(
+                        "{limit} connections are open, the max_connections cap: the connection \
+                         idle longest is closed for each new one ({evicted} closed since the \
+                         last message of this kind, which comes at most once a minute); if \
+                         these clients are legitimate, raise max_connections."
+                    )),
+                    other => log(&format!("{other:?}")),
+                }
             }
         });
         let served = daemon.serve(listener, async {

@@ -6,6 +6,7 @@ use mta_sts_check::NetSettings;
 use mta_sts_net::AddressGuard;
 use mta_sts_web::WebConfig;
 
+use super::server_limits::fit_connections;
 use super::{CommandError, resolver, runtime, seconds, trust};
 use crate::cli::WebArgs;
 use crate::exit::Status;
@@ -32,6 +33,19 @@ pub fn run(args: &WebArgs) -> Result<Status, CommandError> {
     config.cache_ttl = Duration::from_secs(args.cache_ttl);
     config.check_timeout = seconds("--check-timeout", args.check_timeout)?;
     config.trusted_proxies = args.trust_proxy.clone();
+    config.header_read_timeout = seconds("--header-timeout", args.header_timeout)?;
+    if args.max_connections == 0 {
+        return Err(CommandError::Argument(
+            "--max-connections 0 would serve nobody; give at least 1".into(),
+        ));
+    }
+    // Each running check holds a few sockets of its own (DNS, the policy fetch, SMTP probes).
+    let reserved = RESERVED_FILES.saturating_add(config.max_concurrent_checks.saturating_mul(16));
+    let (cap, lines) = fit_connections(args.max_connections, reserved, "--max-connections");
+    for line in lines {
+        log(&line);
+    }
+    config.max_connections = cap;
     runtime()?.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
@@ -39,12 +53,27 @@ pub fn run(args: &WebArgs) -> Result<Status, CommandError> {
         let address = listener
             .local_addr()
             .map_err(|e| CommandError::Setup(e.to_string()))?;
-        eprintln!("mta-sts web: listening on http://{address}/ (Ctrl-C stops)");
-        mta_sts_web::serve(listener, config, async {
+        log(&format!(
+            "listening on http://{address}/, at most {cap} connections (Ctrl-C stops)"
+        ));
+        let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
+        };
+        mta_sts_web::serve_with_events(listener, config, shutdown, |event| {
+            log(&event.to_string());
         })
         .await
         .map_err(|e| CommandError::Setup(e.to_string()))?;
         Ok(Status::Valid)
     })
+}
+
+/// Descriptors kept free beside the connections and the checks: the listener, standard
+/// streams, the resolver's sockets.
+const RESERVED_FILES: usize = 64;
+
+/// One line to standard error; a closed stderr must not stop the server (`eprintln!` panics).
+fn log(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "mta-sts web: {line}");
 }
