@@ -86,7 +86,9 @@ impl fmt::Display for OpenFileLimit {
 /// outgoing DNS, HTTPS and SMTP connections, log files). At least 1.
 pub fn connections_within(limit: u64, wanted: usize, reserved: usize) -> usize {
     let room = limit.saturating_sub(u64::try_from(reserved).unwrap_or(u64::MAX));
-    usize::try_from(room).unwrap_or(usize::MAX).clamp(1, wanted.max(1))
+    usize::try_from(room)
+        .unwrap_or(usize::MAX)
+        .clamp(1, wanted.max(1))
 }
 
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit. An unlimited hard limit is taken as the
@@ -100,12 +102,10 @@ pub fn raise_soft_limit() -> Result<OpenFileLimit, OpenFileError> {
     };
     let target = ceiling.max(soft);
     if target > soft {
-        setrlimit(Resource::RLIMIT_NOFILE, target, hard).map_err(|error| {
-            OpenFileError::Raise {
-                soft: as_u64(soft),
-                wanted: as_u64(target),
-                error,
-            }
+        setrlimit(Resource::RLIMIT_NOFILE, target, hard).map_err(|error| OpenFileError::Raise {
+            soft: as_u64(soft),
+            wanted: as_u64(target),
+            error,
         })?;
     }
     Ok(OpenFileLimit {

@@ -63,10 +63,7 @@ async fn attacker(addr: SocketAddr, half_sent: bool) -> TcpStream {
 async fn legitimate_request(addr: SocketAddr) -> Duration {
     let started = Instant::now();
     let mut stream = TcpStream::connect(addr).await.expect("connect");
-    stream
-        .write_all(&request(LEGITIMATE))
-        .await
-        .expect("write");
+    stream.write_all(&request(LEGITIMATE)).await.expect("write");
     let replies = tokio::time::timeout(Duration::from_secs(1), read_replies(&mut stream, 1))
         .await
         .expect("answered within 1 s while attacked");
@@ -237,10 +234,7 @@ async fn a_connection_without_requests_is_closed_at_the_idle_timeout() {
     let env = Env::start_with(|config| config.idle_timeout = Duration::from_secs(1)).await;
     let (server, addr) = tcp(&env).await;
     let mut stream = TcpStream::connect(addr).await.expect("connect");
-    stream
-        .write_all(&request(LEGITIMATE))
-        .await
-        .expect("write");
+    stream.write_all(&request(LEGITIMATE)).await.expect("write");
     assert_eq!(read_replies(&mut stream, 1).await.len(), 1);
     // The limit counts from the last reply.
     let answered = Instant::now();

@@ -113,14 +113,13 @@ const RESERVED_FILES: usize = 128;
 /// Serves until SIGINT or SIGTERM, then finishes the requests in flight.
 pub fn run(args: &DaemonArgs) -> Result<Status, CommandError> {
     let (mut config, peer_cache) = config(args)?;
-    let (cap, lines) = fit_connections(
+    // Raised before anything is opened; said after the lines that say where the daemon listens,
+    // which come first.
+    let (cap, limit_lines) = fit_connections(
         config.max_connections,
-        RESERVED_FILES + 4 * config.refresh.concurrency,
+        RESERVED_FILES.saturating_add(config.refresh.concurrency.saturating_mul(4)),
         "max_connections",
     );
-    for line in lines {
-        log(&line);
-    }
     config.max_connections = cap;
     runtime_with_threads(config.threads)?.block_on(async {
         let daemon = open_daemon(config.clone(), peer_cache.as_deref()).await?;
@@ -153,6 +152,9 @@ pub fn run(args: &DaemonArgs) -> Result<Status, CommandError> {
             }
             None => None,
         };
+        for line in limit_lines {
+            log(&line);
+        }
         notify_systemd("READY=1");
         // RFC 8461 §3.3: administrators should hear about failed fetches; the daemon keeps
         // answering meanwhile.

@@ -41,10 +41,8 @@ pub fn run(args: &WebArgs) -> Result<Status, CommandError> {
     }
     // Each running check holds a few sockets of its own (DNS, the policy fetch, SMTP probes).
     let reserved = RESERVED_FILES.saturating_add(config.max_concurrent_checks.saturating_mul(16));
-    let (cap, lines) = fit_connections(args.max_connections, reserved, "--max-connections");
-    for line in lines {
-        log(&line);
-    }
+    // Raised before anything is opened; said after the line that says where it listens.
+    let (cap, limit_lines) = fit_connections(args.max_connections, reserved, "--max-connections");
     config.max_connections = cap;
     runtime()?.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.listen)
@@ -56,6 +54,9 @@ pub fn run(args: &WebArgs) -> Result<Status, CommandError> {
         log(&format!(
             "listening on http://{address}/, at most {cap} connections (Ctrl-C stops)"
         ));
+        for line in limit_lines {
+            log(&line);
+        }
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
