@@ -10,7 +10,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use mta_sts_net::connection_cap::ConnectionCap;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -165,12 +166,21 @@ impl Metrics {
     }
 }
 
+/// Scrapers connected at once: one or two Prometheus servers, and a person with curl. A client
+/// holding more open only closes its own older ones.
+const METRICS_CONNECTIONS: usize = 16;
+
+/// A scrape's request headers must arrive within this, and an idle keep-alive connection is
+/// closed after it: a slow client cannot hold descriptors the socketmap server needs.
+const METRICS_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Serves `GET /metrics` on `listener` until `shutdown`.
 pub(crate) async fn serve(
     metrics: Arc<Metrics>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) {
+    let cap = ConnectionCap::new(METRICS_CONNECTIONS);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let stream = tokio::select! {
@@ -182,6 +192,7 @@ pub(crate) async fn serve(
             },
         };
         let metrics = Arc::clone(&metrics);
+        let mut slot = cap.admit().slot;
         tokio::spawn(async move {
             let service =
                 hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
@@ -204,9 +215,13 @@ pub(crate) async fn serve(
                         )
                     }
                 });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(TokioTimer::new())
+                .header_read_timeout(METRICS_HEADER_TIMEOUT);
+            tokio::select! {
+                _ = http.serve_connection(TokioIo::new(stream), service) => {}
+                () = slot.evicted() => {}
+            }
         });
     }
 }

@@ -249,3 +249,53 @@ async fn a_connection_without_requests_is_closed_at_the_idle_timeout() {
     server.shut_down().await;
     env.lab.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_connections_to_the_metrics_port_do_not_stop_scrapes() {
+    let env = Env::start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let daemon = env.daemon.clone();
+    let metrics = tokio::spawn(async move {
+        daemon
+            .serve_metrics(listener, async {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    // Far more idle connections and half-sent requests than the metrics server keeps.
+    let mut held = Vec::new();
+    for n in 0..100 {
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        if n % 2 == 1 {
+            stream.write_all(b"GET /metr").await.expect("write");
+        }
+        held.push(stream);
+    }
+    let scrape = async {
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: metrics\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("write");
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.expect("read");
+        String::from_utf8_lossy(&answer).into_owned()
+    };
+    let answer = tokio::time::timeout(Duration::from_secs(1), scrape)
+        .await
+        .expect("scraped within 1 s while 100 connections are held");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer.contains("mta_sts_daemon_connections_open"),
+        "{answer}"
+    );
+    // The first connections held were closed to make room.
+    assert_closed(&mut held[0]).await;
+    let _ = stop.send(());
+    metrics.await.expect("metrics task");
+    env.lab.shutdown().await;
+}
