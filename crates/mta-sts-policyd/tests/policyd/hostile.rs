@@ -299,3 +299,41 @@ async fn idle_connections_to_the_metrics_port_do_not_stop_scrapes() {
     metrics.await.expect("metrics task");
     env.lab.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_never_reads_its_replies_is_closed_at_the_read_timeout() {
+    let env = Env::start_with(|config| config.read_timeout = Duration::from_secs(1)).await;
+    let (server, addr) = tcp(&env).await;
+    // The policy is cached first, so that every request below is answered at once.
+    legitimate_request(addr).await;
+    // A small receive buffer, so that the replies back up into the server soon.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("buffer size");
+    let mut stream = socket.connect(addr).await.expect("connect");
+    let batch: Vec<u8> = std::iter::repeat_n(request(LEGITIMATE), 2048)
+        .flatten()
+        .collect();
+    // Requests, never reading a reply, until the server gives up on the connection (bounded:
+    // at most 400,000 requests, 30 s).
+    let flood = async {
+        for _ in 0..200 {
+            if stream.write_all(&batch).await.is_err() {
+                return true;
+            }
+        }
+        false
+    };
+    let closed_by_server = tokio::time::timeout(Duration::from_secs(30), flood)
+        .await
+        .expect("requests stopped being taken or the connection closed within 30 s");
+    assert!(
+        closed_by_server,
+        "400,000 requests taken, none of the replies read"
+    );
+    until("the close is counted", || {
+        closed(&env, "write_timeout") == 1
+    })
+    .await;
+    server.shut_down().await;
+    env.lab.shutdown().await;
+}
