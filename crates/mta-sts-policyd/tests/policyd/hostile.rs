@@ -41,6 +41,13 @@ fn open(env: &Env) -> u64 {
     metric(env, "mta_sts_daemon_connections_open")
 }
 
+/// Asserts the server closes `stream` within 10 s, sending nothing more.
+async fn closed_within_10_s(stream: &mut TcpStream) {
+    tokio::time::timeout(Duration::from_secs(10), assert_closed(stream))
+        .await
+        .expect("the server closed the connection within 10 s");
+}
+
 /// Waits (up to 10 s) until `done` holds.
 async fn until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -144,7 +151,7 @@ async fn attack(env: &Env, server: Running, addr: SocketAddr, cap: usize) -> Dur
     }
     assert_eq!(notices, [(cap, 1)]);
     // The first connections held were evicted first: the server closed them.
-    assert_closed(&mut held[0]).await;
+    closed_within_10_s(&mut held[0]).await;
     drop(held);
     server.shut_down().await;
     slowest
@@ -214,7 +221,11 @@ async fn a_half_sent_request_is_dropped_at_the_read_timeout() {
         }
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
-    let closed_after = closed_at.await.expect("reader") - first_byte;
+    let closed_at = tokio::time::timeout(Duration::from_secs(10), closed_at)
+        .await
+        .expect("closed within 10 s")
+        .expect("reader");
+    let closed_after = closed_at - first_byte;
     assert!(
         closed_after >= Duration::from_secs(1) && closed_after < Duration::from_secs(3),
         "closed {closed_after:?} after the first byte, for a 1 s read timeout"
@@ -238,7 +249,7 @@ async fn a_connection_without_requests_is_closed_at_the_idle_timeout() {
     assert_eq!(read_replies(&mut stream, 1).await.len(), 1);
     // The limit counts from the last reply.
     let answered = Instant::now();
-    assert_closed(&mut stream).await;
+    closed_within_10_s(&mut stream).await;
     let idle = answered.elapsed();
     assert!(
         idle >= Duration::from_millis(900) && idle < Duration::from_secs(3),
@@ -293,8 +304,11 @@ async fn idle_connections_to_the_metrics_port_do_not_stop_scrapes() {
         answer.contains("mta_sts_daemon_connections_open"),
         "{answer}"
     );
-    // The first connections held were closed to make room.
-    assert_closed(&mut held[0]).await;
+    // The first connections held were closed to make room, well before the 10 s header timeout
+    // would have closed them.
+    tokio::time::timeout(Duration::from_secs(5), assert_closed(&mut held[0]))
+        .await
+        .expect("evicted within 5 s");
     let _ = stop.send(());
     metrics.await.expect("metrics task");
     env.lab.shutdown().await;

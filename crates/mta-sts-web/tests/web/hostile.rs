@@ -218,7 +218,10 @@ async fn the_header_read_timeout_closes_a_slow_connection() {
         }
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
-    let (closed_at, answer) = closed_at.await.expect("reader");
+    let (closed_at, answer) = tokio::time::timeout(Duration::from_secs(10), closed_at)
+        .await
+        .expect("closed within 10 s")
+        .expect("reader");
     let after = closed_at - started;
     assert!(
         after >= Duration::from_secs(1) && after < Duration::from_secs(3),
@@ -252,12 +255,18 @@ async fn an_idle_keep_alive_connection_is_closed_at_the_header_timeout() {
     let mut received = Vec::new();
     let mut chunk = [0u8; 1024];
     while !received.ends_with(b"ok") {
-        let read = stream.read(&mut chunk).await.expect("read");
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk))
+            .await
+            .expect("answered within 10 s")
+            .expect("read");
         assert!(read > 0, "closed before answering");
         received.extend_from_slice(&chunk[..read]);
     }
     let answered = Instant::now();
-    let rest = stream.read(&mut chunk).await.unwrap_or(0);
+    let rest = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk))
+        .await
+        .expect("closed within 10 s")
+        .unwrap_or(0);
     let idle = answered.elapsed();
     assert_eq!(rest, 0, "nothing more is sent");
     assert!(
