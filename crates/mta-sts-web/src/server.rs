@@ -38,6 +38,15 @@ pub enum WebEvent {
     },
 }
 
+impl WebEvent {
+    /// The event's stable name for logs: `connection-cap-reached`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            WebEvent::ConnectionCapReached { .. } => "connection-cap-reached",
+        }
+    }
+}
+
 impl fmt::Display for WebEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
