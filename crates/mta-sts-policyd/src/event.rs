@@ -50,17 +50,28 @@ pub enum Event {
         /// What was wrong.
         error: FramingError,
     },
+    /// The connection cap (`max_connections`) was reached: to serve new clients, the
+    /// connections that had gone longest without sending a whole request were closed. Emitted
+    /// at most once a minute, however many connections are closed meanwhile.
+    ConnectionCapReached {
+        /// The cap.
+        limit: usize,
+        /// Connections closed to make room since the previous such event, the one that
+        /// prompted this one included.
+        evicted: u64,
+    },
 }
 
 impl Event {
     /// The event's stable name for logs and metrics: `fetch-failed`, `dane-lookup-failed`,
-    /// `cache-failed`, `bad-request`.
+    /// `cache-failed`, `bad-request`, `connection-cap-reached`.
     pub fn kind(&self) -> &'static str {
         match self {
             Event::FetchFailed { .. } => "fetch-failed",
             Event::DaneLookupFailed { .. } => "dane-lookup-failed",
             Event::CacheFailed { .. } => "cache-failed",
             Event::BadRequest { .. } => "bad-request",
+            Event::ConnectionCapReached { .. } => "connection-cap-reached",
         }
     }
 
@@ -70,7 +81,9 @@ impl Event {
             Event::FetchFailed { domain, .. } | Event::DaneLookupFailed { domain, .. } => {
                 Some(domain)
             }
-            Event::CacheFailed { .. } | Event::BadRequest { .. } => None,
+            Event::CacheFailed { .. }
+            | Event::BadRequest { .. }
+            | Event::ConnectionCapReached { .. } => None,
         }
     }
 }
@@ -134,6 +147,13 @@ impl fmt::Display for Event {
                 "A client broke the socketmap framing: {error}; its connection was closed after \
                  the replies it was owed."
             ),
+            Event::ConnectionCapReached { limit, evicted } => write!(
+                f,
+                "{limit} connections are open, the max_connections cap: the connection idle \
+                 longest is closed for each new one ({evicted} closed since the last message of \
+                 this kind, which comes at most once a minute); if these clients are \
+                 legitimate, raise max_connections."
+            ),
         }
     }
 }
@@ -175,6 +195,10 @@ mod tests {
             },
             Event::BadRequest {
                 error: FramingError::TooLong { limit: MAX_REQUEST },
+            },
+            Event::ConnectionCapReached {
+                limit: 1024,
+                evicted: 1,
             },
         ]
     }
@@ -238,8 +262,16 @@ mod tests {
                 "dane-lookup-failed",
                 "dane-lookup-failed",
                 "cache-failed",
-                "bad-request"
+                "bad-request",
+                "connection-cap-reached"
             ]
+        );
+        assert!(
+            events[6]
+                .to_string()
+                .starts_with("1024 connections are open, the max_connections cap:"),
+            "{}",
+            events[6]
         );
     }
 }
