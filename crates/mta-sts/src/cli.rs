@@ -77,6 +77,10 @@ pub struct QueryArgs {
     /// sentences.
     #[arg(long)]
     pub json: bool,
+    /// Store what the lookup learns in the daemon's cache, as the daemon would (creating the
+    /// cache file if missing; run it as the daemon's user). Without it the cache is only read.
+    #[arg(long)]
+    pub update_cache: bool,
     /// Settings shared with `mta-sts daemon`.
     #[command(flatten)]
     pub policy: PolicyArgs,

@@ -325,11 +325,13 @@ async fn query_explains_every_outcome_in_sentences() {
     let cache = format!("sqlite:{}", dir.join("cache.db").display());
     let query = |key: &str| {
         let mut flags = lab_flags(&lab);
-        // A file cache, so that the second query of a domain is answered from it.
+        // A file cache that query writes (--update-cache), so that the second query of a domain
+        // is answered from it.
         flags[1] = cache.clone();
         tokio::task::block_in_place(|| {
             Command::new(BIN)
                 .arg("query")
+                .arg("--update-cache")
                 .arg(key)
                 .args(&flags)
                 .output()

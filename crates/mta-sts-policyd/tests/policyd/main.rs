@@ -4,6 +4,7 @@
 //! Redis cache shared by several daemons.
 
 mod crash;
+mod damage;
 mod dane;
 mod hostile;
 mod lookups;
