@@ -145,16 +145,14 @@ async fn unicode_domains_are_checked_as_a_labels() {
         tokio::task::block_in_place(|| check(&lab, &["--json", "--no-smtp", "bücher.test"]));
     let value: Value = serde_json::from_slice(&output.stdout).expect("JSON");
     assert_eq!(value["domain"], "xn--bcher-kva.test");
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "no such lab domain: sts-record-missing"
-    );
+    // No such lab domain, said as such: it was looked up by its A-label.
+    assert_eq!(output.status.code(), Some(3));
+    assert_eq!(value["outcome"], "no-such-domain");
     lab.shutdown().await;
 }
 
 #[test]
-fn unreachable_resolver_means_the_check_could_not_run() {
+fn unreachable_resolver_means_the_check_could_not_be_completed() {
     // A port nothing listens on: every query fails, so the result says nothing about the domain.
     let port = std::net::UdpSocket::bind("127.0.0.1:0")
         .and_then(|s| s.local_addr())
@@ -170,6 +168,78 @@ fn unreachable_resolver_means_the_check_could_not_run() {
         &resolver,
         "example.com",
     ]);
-    assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("the check could not run"));
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(3), "{text}");
+    assert!(
+        text.starts_with("example.com: UNKNOWN (0 errors, 0 warnings in what could be learnt; the check could not be completed)"),
+        "{text}"
+    );
+    for part in [
+        "could not learn the TXT records at _mta-sts.example.com: the resolver",
+        "could not learn the MX records of example.com: the resolver",
+        "could not learn the TXT records at _smtp._tls.example.com: the resolver",
+        "MTA-STS record [unknown]",
+        "TLS reporting [unknown]",
+    ] {
+        assert!(text.contains(part), "missing {part:?} in:\n{text}");
+    }
+    // Nothing blames the domain: no finding, no fix, nothing to publish.
+    for blame in ["error[", "warning[", "fix:", "To publish", "[fail]"] {
+        assert!(!text.contains(blame), "{blame:?} in:\n{text}");
+    }
+
+    let output = run(&[
+        "--json",
+        "check",
+        "--no-smtp",
+        "--timeout",
+        "0.5",
+        "--resolver",
+        &resolver,
+        "example.com",
+    ]);
+    assert_eq!(output.status.code(), Some(3));
+    let value: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(value["verdict"], "unknown");
+    assert_eq!(value["outcome"], "incomplete");
+    assert_eq!(value["findings"].as_array().map(Vec::len), Some(0));
+    assert!(
+        value["not_learnt"].as_array().is_some_and(|n| n.len() >= 3),
+        "{value}"
+    );
+    assert_eq!(value["sections"][0]["status"], "unknown");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_domain_that_does_not_exist_is_said_so() {
+    let lab = Lab::start().await.expect("lab");
+    let output = tokio::task::block_in_place(|| check(&lab, &["nonexistent.test"]));
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(3), "{text}");
+    assert!(
+        text.starts_with("nonexistent.test: UNKNOWN (the domain does not exist)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("nonexistent.test does not exist (its MX lookup answered NXDOMAIN)"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("To publish") && !text.contains("error["),
+        "{text}"
+    );
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn errors_decide_the_exit_status_over_what_could_not_be_learnt() {
+    let lab = Lab::start().await.expect("lab");
+    let broken = lab
+        .scenario("mx-wrong-name")
+        .expect("scenario")
+        .domain
+        .clone();
+    let output = tokio::task::block_in_place(|| check(&lab, &[&broken, "nonexistent.test"]));
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    lab.shutdown().await;
 }

@@ -8,3 +8,4 @@ mod lookups;
 mod server;
 mod shared_redis;
 mod support;
+mod system_tool;
