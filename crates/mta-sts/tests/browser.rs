@@ -138,6 +138,11 @@ async fn the_page_in_headless_chromium() {
         healthy_dom.contains("data-verdict=\"pass\""),
         "{healthy_dom}"
     );
+    // Each section's mark is the word the command line prints for it (`MTA-STS record [pass]`).
+    assert!(
+        healthy_dom.contains("data-mark=\"pass\"") && !healthy_dom.contains(">ok<"),
+        "{healthy_dom}"
+    );
 
     assert!(broken_dom.contains("data-verdict=\"fail\""), "{broken_dom}");
     assert!(

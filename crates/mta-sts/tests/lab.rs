@@ -243,3 +243,67 @@ async fn errors_decide_the_exit_status_over_what_could_not_be_learnt() {
     assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
     lab.shutdown().await;
 }
+
+/// The web page and the command line render one report model, so they say the same status word
+/// for every section and for the verdict.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_web_page_and_the_cli_say_the_same_words() {
+    let lab = Lab::start().await.expect("lab");
+    let checker = mta_sts_check::Checker::from_settings(&mta_sts_check::NetSettings {
+        resolver: Some(lab.dns_addr()),
+        trust: mta_sts_net::Trust::only_pem(lab.ca_pem()).expect("lab CA"),
+        https_port: lab.https_port(),
+        smtp_port: lab.smtp_port(),
+        timeout: std::time::Duration::from_millis(1500),
+        guard: mta_sts_net::AddressGuard::AllowAll,
+        probe_smtp: true,
+    })
+    .expect("checker");
+    let mut words = std::collections::BTreeSet::new();
+    for name in ["healthy-enforce", "mx-not-in-policy", "tlsrpt-missing"] {
+        let domain = lab.scenario(name).expect("scenario").domain.clone();
+        let text = stdout(&tokio::task::block_in_place(|| check(&lab, &[&domain])));
+        let json: Value = serde_json::from_slice(
+            &tokio::task::block_in_place(|| check(&lab, &["--json", &domain])).stdout,
+        )
+        .expect("JSON");
+        let report = checker.check(&domain).await;
+        let page = mta_sts_web::render_page(&report);
+        let verdict = report.verdict.as_str();
+        assert_eq!(json["verdict"], verdict, "{name}");
+        assert!(
+            page.contains(&format!("data-verdict=\"{verdict}\"")),
+            "{name}"
+        );
+        assert!(
+            text.starts_with(&format!("{domain}: {} (", verdict.to_uppercase())),
+            "{name}: {text}"
+        );
+        for (view, listed) in report
+            .sections()
+            .zip(json["sections"].as_array().expect("sections"))
+        {
+            let word = view.status.as_str();
+            words.insert(word);
+            assert_eq!(listed["status"], word, "{name}");
+            assert!(
+                text.contains(&format!("\n{} [{word}]\n", view.section.title())),
+                "{name}: {word} for {:?} in:\n{text}",
+                view.section
+            );
+            assert!(
+                page.contains(&format!(
+                    "{} <span class=\"mark mark-{word}\">{word}</span>",
+                    view.section.title()
+                )),
+                "{name}: {word} for {:?}",
+                view.section
+            );
+        }
+        // The old CLI word is gone.
+        assert!(!text.contains("[ok]"), "{text}");
+    }
+    // The three scenarios between them use each word a completed check can say.
+    assert_eq!(words, ["fail", "pass", "warn"].into());
+    lab.shutdown().await;
+}
