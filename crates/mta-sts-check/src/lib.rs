@@ -103,8 +103,11 @@ impl Checker {
             Findings::new(answered(&sts_txt) || answered(&tlsrpt_txt) || answered(&mx));
         // RFC 8020 §2: NXDOMAIN for the domain's own name means nothing exists at or under it,
         // `_mta-sts` and `_smtp._tls` included: there is nothing to check, and no record to
-        // suggest.
-        if matches!(mx, Err(DnsError::NxDomain)) {
+        // suggest. (A server that still answers for a name under it contradicts itself; the
+        // check then goes on as usual.)
+        let denied =
+            |result: &Result<_, DnsError>| result.as_ref().is_err_and(DnsError::is_negative);
+        if matches!(mx, Err(DnsError::NxDomain)) && denied(&sts_txt) && denied(&tlsrpt_txt) {
             return PartialCheck {
                 started,
                 findings,
