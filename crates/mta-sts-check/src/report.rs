@@ -244,14 +244,21 @@ impl CheckReport {
                 "{} does not exist (its MX lookup answered NXDOMAIN), so there is nothing to check; is the name spelt right?",
                 self.domain
             )),
-            Outcome::Incomplete => Some(format!(
-                "{}; the findings cover only what was learnt",
-                self.not_learnt
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            )),
+            Outcome::Incomplete => {
+                let count = self.not_learnt.len();
+                let mut reasons: Vec<&str> =
+                    self.not_learnt.iter().map(|n| n.why.as_str()).collect();
+                reasons.dedup();
+                let why = match reasons.as_slice() {
+                    [one] => format!(": {one}"),
+                    _ => String::new(),
+                };
+                Some(format!(
+                    "{count} lookup{} got no usable answer{why}; nothing is said about what {} would have shown",
+                    if count == 1 { "" } else { "s" },
+                    if count == 1 { "it" } else { "they" }
+                ))
+            }
         };
     }
 

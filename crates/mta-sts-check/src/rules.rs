@@ -101,9 +101,8 @@ fn why_unanswered(error: &DnsError) -> String {
     match error {
         DnsError::Timeout => "the resolver did not answer in time".to_string(),
         DnsError::Transport(reason) => format!("the resolver could not be reached ({reason})"),
-        DnsError::ServFail => "the resolver answered SERVFAIL: it could not get an answer from the \
-            domain's name servers (they may be down or misconfigured, or the domain's DNSSEC broken), \
-            or it cannot reach them itself"
+        DnsError::ServFail => "the resolver answered SERVFAIL (it got no usable answer from the \
+            domain's name servers, or could not reach them)"
             .to_string(),
         DnsError::Refused(code) => format!("the resolver answered {code}"),
         other => other.to_string(),

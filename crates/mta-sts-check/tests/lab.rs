@@ -269,8 +269,18 @@ fn assert_nothing_judged(report: &mta_sts_check::CheckReport, why: &str) {
     }
     let reason = report.incomplete.as_deref().expect("says why");
     assert!(
-        reason.contains("could not learn the MX records of"),
+        reason.starts_with(&format!(
+            "{} lookups got no usable answer: ",
+            report.not_learnt.len()
+        )) && reason.contains(why),
         "{reason}"
+    );
+    assert!(
+        report.not_learnt.iter().any(|n| n
+            .to_string()
+            .starts_with("could not learn the MX records of")),
+        "{:#?}",
+        report.not_learnt
     );
 }
 

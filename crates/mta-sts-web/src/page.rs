@@ -327,6 +327,10 @@ fn inline_code(text: &str) -> Markup {
 }
 
 fn records_seen(report: &CheckReport) -> Markup {
+    // What was not learnt is said instead of "no usable record".
+    if !report.section(Section::Records).not_learnt.is_empty() {
+        return html! {};
+    }
     html! {
         dl.seen {
             dt { code { "_mta-sts." (report.domain) } }
@@ -341,6 +345,10 @@ fn records_seen(report: &CheckReport) -> Markup {
 }
 
 fn tlsrpt_seen(report: &CheckReport) -> Markup {
+    // What was not learnt is said instead of "no usable record".
+    if !report.section(Section::TlsRpt).not_learnt.is_empty() {
+        return html! {};
+    }
     html! {
         dl.seen {
             dt { code { "_smtp._tls." (report.domain) } }
@@ -355,6 +363,10 @@ fn tlsrpt_seen(report: &CheckReport) -> Markup {
 }
 
 fn policy_seen(report: &CheckReport) -> Markup {
+    // What was not learnt is said instead of "not fetched".
+    if !report.section(Section::Policy).not_learnt.is_empty() {
+        return html! {};
+    }
     let id = report.sts_record.as_ref().map(|r| r.id.as_str());
     html! {
         @match (&report.policy, &report.policy_error) {

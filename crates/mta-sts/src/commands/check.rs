@@ -84,8 +84,12 @@ pub fn human(report: &CheckReport) -> String {
     }
     for view in report.sections() {
         let _ = writeln!(out, "\n{} [{}]", view.section.title(), view.status);
-        for line in seen(report, view.section) {
-            let _ = writeln!(out, "  {line}");
+        // What was not learnt is said instead of "no usable record" or "not fetched"; the MX
+        // hosts are still listed when only a host's address was not learnt.
+        if view.not_learnt.is_empty() || view.section == Section::MxHosts {
+            for line in seen(report, view.section) {
+                let _ = writeln!(out, "  {line}");
+            }
         }
         for unknown in &view.not_learnt {
             let _ = writeln!(out, "  {unknown}");
