@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
-use mta_sts_check::{CheckReport, Finding, NotLearnt, Outcome, Section, Verdict};
+use mta_sts_check::{CheckReport, Finding, FindingCode, NotLearnt, Outcome, Section, Verdict};
 use mta_sts_net::{CertVerdict, MxProbe};
 
 use crate::assets;
@@ -448,7 +448,10 @@ fn mx_seen(report: &CheckReport) -> Markup {
             Some(mx) if mx.null_mx => { p.seen { "Null MX: the domain accepts no mail." } },
             Some(mx) if mx.hosts.is_empty() => { p.seen { "No MX hosts." } },
             Some(_) => {},
-            None => { p.seen { "The MX lookup gave no answer." } },
+            // What was not learnt, or the failed lookup, is said by the section itself.
+            None if !report.section(Section::MxHosts).not_learnt.is_empty()
+                || report.has(FindingCode::MxLookupFailed) => {},
+            None => { p.seen { "No MX records." } },
         }
     }
 }
