@@ -98,6 +98,14 @@ impl Checker {
             timed(fetch_policy(domain, &self.dns, &self.fetch)),
         );
 
+        let timings = Timings {
+            sts_record: sts_ms,
+            tlsrpt_record: tlsrpt_ms,
+            mx: mx_ms,
+            policy: policy_ms,
+            smtp: 0,
+            total: 0,
+        };
         // A definite answer to any lookup (records, NXDOMAIN, NODATA) shows the resolver works.
         let mut findings =
             Findings::new(answered(&sts_txt) || answered(&tlsrpt_txt) || answered(&mx));
@@ -113,17 +121,7 @@ impl Checker {
                 findings,
                 report: CheckReport {
                     outcome: Outcome::NoSuchDomain,
-                    ..CheckReport::empty(
-                        domain,
-                        Timings {
-                            sts_record: sts_ms,
-                            tlsrpt_record: tlsrpt_ms,
-                            mx: mx_ms,
-                            policy: policy_ms,
-                            smtp: 0,
-                            total: 0,
-                        },
-                    )
+                    ..CheckReport::empty(domain, timings)
                 },
             };
         }
@@ -157,17 +155,7 @@ impl Checker {
                 policy_error,
                 mx,
                 tlsrpt_record,
-                ..CheckReport::empty(
-                    domain,
-                    Timings {
-                        sts_record: sts_ms,
-                        tlsrpt_record: tlsrpt_ms,
-                        mx: mx_ms,
-                        policy: policy_ms,
-                        smtp: 0,
-                        total: 0,
-                    },
-                )
+                ..CheckReport::empty(domain, timings)
             },
         }
     }
