@@ -23,7 +23,8 @@ pub enum Command {
     Lint(LintArgs),
 
     /// Audit domains: TXT records, the HTTPS policy, MX alignment, each MX's STARTTLS and
-    /// certificate, TLS-RPT. Exit 0 no errors, 1 errors found, 2 the check could not run.
+    /// certificate, TLS-RPT. Exit 0 no errors, 1 errors found, 2 the check could not run, 3 it
+    /// could not be completed.
     Check(CheckArgs),
 
     /// Serve the web checker: a page (`/?domain=`) and a JSON API (`/api/v1/check?domain=`).

@@ -11,3 +11,4 @@ mod lookups;
 mod server;
 mod shared_redis;
 mod support;
+mod system_tool;
