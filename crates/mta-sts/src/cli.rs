@@ -158,7 +158,7 @@ pub struct CheckArgs {
     /// Time limit in seconds for the policy fetch and for each SMTP step (above 0, at most 600).
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = time_limit)]
     pub timeout: Duration,
-    /// Do not connect to MX hosts on port 25 (many networks block it).
+    /// Do not connect to MX hosts over SMTP (port 25, or --smtp-port; many networks block 25).
     #[arg(long)]
     pub no_smtp: bool,
     /// The port policy hosts serve HTTPS on (a lab's; senders always use 443).
