@@ -14,6 +14,8 @@
 //! - [`report`]: the TLS-RPT aggregate report (RFC 8460 §4), read tolerantly, and
 //!   [`report_lint`], its strict lint.
 //!
+//! - [`finding_code`]: the checker's finding codes, typed, with their severity and section.
+//!
 //! [`lint_text`] draws any [`Lint`] as human text, with bounded, escaped snippets of the input.
 //!
 //! Linters return a [`Lint`] of [`Diagnostic`]s with stable codes; readers return [`Error`].
@@ -21,6 +23,7 @@
 pub mod diagnostic;
 pub mod domain;
 mod error;
+pub mod finding_code;
 pub mod lint_text;
 pub mod mx_pattern;
 pub mod policy;
@@ -33,6 +36,7 @@ pub mod txt_discovery;
 
 pub use diagnostic::{Diagnostic, Lint, Severity};
 pub use error::Error;
+pub use finding_code::{FindingCode, Section};
 pub use mx_pattern::MxPattern;
 pub use policy::{Mode, Policy};
 pub use report::Report;

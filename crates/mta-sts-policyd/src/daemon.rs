@@ -10,7 +10,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use crate::cache::{
-    DaneEntry, MemoryCache, OwnCache, PeerImport, PolicyCache, RedisCache, SqliteCache,
+    DaneEntry, MemoryCache, OwnCache, PeerImport, PolicyCache, RedisCache, Salvage, SqliteCache,
     TieredCache, import_once,
 };
 use crate::clock::{Clock, SystemClock, Timestamp};
@@ -37,6 +37,8 @@ struct Inner {
     config: Config,
     resolver: Resolver,
     metrics: Arc<Metrics>,
+    /// What was salvaged from a damaged SQLite cache when it was opened.
+    salvage: Option<Salvage>,
 }
 
 impl Daemon {
@@ -46,12 +48,13 @@ impl Daemon {
     pub fn new(config: Config) -> Result<Daemon, PolicydError> {
         config.validate()?;
         let source = Arc::new(NetSource::from_config(&config)?);
-        let cache = Daemon::open_cache(&config)?;
-        Ok(Daemon::with_parts(
+        let (cache, salvage) = Daemon::open_cache_salvaging(&config)?;
+        Ok(Daemon::assemble(
             config,
             source,
             cache,
             Arc::new(SystemClock),
+            salvage,
         ))
     }
 
@@ -69,10 +72,52 @@ impl Daemon {
         // Before opening: opening an SQLite cache creates its file.
         let own = OwnCache::before_opening(&config.cache);
         let source = Arc::new(NetSource::from_config(&config)?);
-        let cache = Daemon::open_cache(&config)?;
+        let (cache, salvage) = Daemon::open_cache_salvaging(&config)?;
         let clock = Arc::new(SystemClock);
         let imported = import_once(peer, cache.as_ref(), own, clock.now()).await;
-        Ok((Daemon::with_parts(config, source, cache, clock), imported))
+        Ok((
+            Daemon::assemble(config, source, cache, clock, salvage),
+            imported,
+        ))
+    }
+
+    /// A daemon for a diagnostic (`mta-sts query`) that reads the configured cache and never
+    /// writes it: an SQLite file is opened read-only (a missing one is not created:
+    /// [`crate::cache::CacheError::Missing`]), and what lookups learn is kept in memory in front
+    /// of it ([`TieredCache::read_only`]). With `peer`, postfix-mta-sts-resolver's cache is
+    /// imported into that memory if the daemon's own cache is new, as the daemon would on its
+    /// first start.
+    pub async fn new_read_only(
+        config: Config,
+        peer: Option<&Path>,
+    ) -> Result<(Daemon, Option<PeerImport>), PolicydError> {
+        config.validate()?;
+        let own = OwnCache::before_opening(&config.cache);
+        let source = Arc::new(NetSource::from_config(&config)?);
+        let cache: Arc<dyn PolicyCache> = match &config.cache {
+            CacheKind::Memory => Arc::new(MemoryCache::new(config.cache_size)),
+            CacheKind::Sqlite(path) => Arc::new(TieredCache::read_only(
+                config.cache_size,
+                Arc::new(SqliteCache::open_read_only(path)?),
+            )),
+            CacheKind::Redis(url) => Arc::new(TieredCache::read_only(
+                config.cache_size,
+                Arc::new(RedisCache::open_with_ca_file(
+                    url,
+                    config.cache_ca_file.as_deref(),
+                    RedisCache::DEFAULT_TIMEOUT,
+                )?),
+            )),
+        };
+        let clock = Arc::new(SystemClock);
+        let imported = match peer {
+            Some(peer) => Some(import_once(peer, cache.as_ref(), own, clock.now()).await),
+            None => None,
+        };
+        Ok((
+            Daemon::assemble(config, source, cache, clock, None),
+            imported,
+        ))
     }
 
     /// A daemon over given parts: a policy source, a cache and a clock (tests, simulations, or an
@@ -83,24 +128,50 @@ impl Daemon {
         cache: Arc<dyn PolicyCache>,
         clock: Arc<dyn Clock>,
     ) -> Daemon {
+        Daemon::assemble(config, source, cache, clock, None)
+    }
+
+    fn assemble(
+        config: Config,
+        source: Arc<dyn PolicySource>,
+        cache: Arc<dyn PolicyCache>,
+        clock: Arc<dyn Clock>,
+        salvage: Option<Salvage>,
+    ) -> Daemon {
         let resolver = Resolver::new(source, cache, clock, ResolverSettings::from_config(&config));
         Daemon {
             inner: Arc::new(Inner {
                 config,
                 resolver,
                 metrics: Arc::new(Metrics::new()),
+                salvage,
             }),
         }
     }
 
+    /// What was salvaged when the daemon's SQLite cache was opened, if the file was damaged:
+    /// one line for the log (see [`Salvage`]).
+    pub fn cache_salvage(&self) -> Option<&Salvage> {
+        self.inner.salvage.as_ref()
+    }
+
     /// The cache `config` asks for: memory, SQLite with a memory tier in front, or Redis alone.
+    /// A damaged SQLite file is salvaged as it is opened; [`Daemon::new`] keeps the report.
     pub fn open_cache(config: &Config) -> Result<Arc<dyn PolicyCache>, PolicydError> {
-        Ok(match &config.cache {
+        Daemon::open_cache_salvaging(config).map(|(cache, _)| cache)
+    }
+
+    fn open_cache_salvaging(
+        config: &Config,
+    ) -> Result<(Arc<dyn PolicyCache>, Option<Salvage>), PolicydError> {
+        let mut salvage = None;
+        let cache: Arc<dyn PolicyCache> = match &config.cache {
             CacheKind::Memory => Arc::new(MemoryCache::new(config.cache_size)),
-            CacheKind::Sqlite(path) => Arc::new(TieredCache::new(
-                config.cache_size,
-                Arc::new(SqliteCache::open(path)?),
-            )),
+            CacheKind::Sqlite(path) => {
+                let file = SqliteCache::open(path)?;
+                salvage = file.salvage().cloned();
+                Arc::new(TieredCache::new(config.cache_size, Arc::new(file)))
+            }
             // No memory tier: Redis is shared, and a private copy in front would keep serving
             // what this daemon last saw after another one learnt better (a new policy id, a
             // policy where this one remembers none) until check_interval or negative_ttl ran
@@ -111,7 +182,8 @@ impl Daemon {
                 config.cache_ca_file.as_deref(),
                 RedisCache::DEFAULT_TIMEOUT,
             )?),
-        })
+        };
+        Ok((cache, salvage))
     }
 
     /// The configuration.
@@ -143,7 +215,8 @@ impl Daemon {
     }
 
     /// The Prometheus (OpenMetrics) text of the daemon's metrics: requests by reply, lookups by
-    /// how far they went (`cache` is a hit), failed fetches, request latency.
+    /// how far they went (`cache` is a hit), failed fetches, request latency, open connections
+    /// and closed connections by reason.
     pub fn metrics_text(&self) -> String {
         self.inner.metrics.encode()
     }
@@ -155,6 +228,11 @@ impl Daemon {
         shutdown: impl Future<Output = ()>,
     ) {
         metrics::serve(Arc::clone(&self.inner.metrics), listener, shutdown).await;
+    }
+
+    /// The metrics, for the server to count connections in.
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
     }
 
     /// Counts a failed fetch (the server does, from the event stream).

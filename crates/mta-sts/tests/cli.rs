@@ -122,7 +122,7 @@ fn policy_json_has_the_documented_shape() {
 #[test]
 fn policy_from_stdin_with_json_parsed() {
     let output = run_with_stdin(
-        &["--json", "lint", "policy", "-"],
+        &["lint", "--json", "policy", "-"],
         b"version: STSv1\r\nmode: testing\r\nmx: *.mx.acme.test\r\nmax_age: 604800\r\n",
     );
     assert_eq!(output.status.code(), Some(0));
@@ -183,9 +183,9 @@ fn tlsrpt_record_bare_address() {
     assert_eq!(output.status.code(), Some(1));
     assert!(stdout(&output).contains("hint: write `rua=mailto:tls@acme.test`"));
     let output = run(&[
-        "--json",
         "lint",
         "tlsrpt-record",
+        "--json",
         "v=TLSRPTv1; rua=mailto:tls@acme.test",
     ]);
     assert_eq!(output.status.code(), Some(0));
@@ -200,15 +200,15 @@ fn report_json_and_gzip_give_the_same_answer() {
     let path = fixture("rfc8460-example.json");
     let plain = std::fs::read(&path).expect("fixture");
     let from_file = run(&[
-        "--json",
         "lint",
         "report",
+        "--json",
         path.to_str().expect("utf-8 path"),
     ]);
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(&plain).expect("gzip");
     let from_gzip = run_with_stdin(
-        &["--json", "lint", "report", "-"],
+        &["lint", "report", "--json", "-"],
         &gz.finish().expect("gzip"),
     );
     assert_eq!(from_file.status.code(), from_gzip.status.code());
@@ -271,7 +271,7 @@ fn stdin_past_the_policy_limit_is_too_large_and_not_read_further() {
     let error = written.expect_err("the binary stopped reading, so the writer met a closed pipe");
     assert_eq!(error.kind(), std::io::ErrorKind::BrokenPipe);
 
-    let (output, _) = run_with_endless_stdin(&["--json", "lint", "policy", "-"], &chunk, 390);
+    let (output, _) = run_with_endless_stdin(&["lint", "--json", "policy", "-"], &chunk, 390);
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
         codes(&json(&output)).first().map(String::as_str),
@@ -283,7 +283,7 @@ fn stdin_past_the_policy_limit_is_too_large_and_not_read_further() {
 fn stdin_past_the_report_limit_is_too_large() {
     // 20 MiB of JSON whitespace, past the 16 MiB a report may have.
     let (output, written) =
-        run_with_endless_stdin(&["--json", "lint", "report", "-"], &[b' '; 1 << 20], 20);
+        run_with_endless_stdin(&["lint", "report", "--json", "-"], &[b' '; 1 << 20], 20);
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(codes(&json(&output)), ["report-too-large"]);
     assert!(written.is_err());
@@ -319,7 +319,7 @@ fn match_answers_with_exit_status_and_reason() {
     let output = run(&["match", "*.example.com", "example.com"]);
     assert_eq!(output.status.code(), Some(1));
 
-    let output = run(&["--json", "match", "mail.example.com", "MAIL.Example.COM."]);
+    let output = run(&["match", "--json", "mail.example.com", "MAIL.Example.COM."]);
     assert_eq!(output.status.code(), Some(0));
     let value = json(&output);
     assert_eq!(value["matches"], true);
@@ -341,6 +341,42 @@ fn match_converts_unicode_hosts_and_refuses_bad_input() {
     let output = run(&["match", "*.example.com", "192.0.2.1"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("is an IP address"));
+}
+
+#[test]
+fn check_refuses_what_is_not_a_mail_domain_and_says_why() {
+    // Each is refused before any lookup, so no resolver is needed; exit 2 is a usage error.
+    let too_long = ["a", "b", "c", "d"].map(|c| c.repeat(60)).join(".") + ".example";
+    let cases: &[(&str, &[&str])] = &[
+        // A legacy spelling of 127.0.0.1.
+        ("0x7f000001", &["127.0.0.1", "not a mail domain"]),
+        ("127.1", &["127.0.0.1", "not a mail domain"]),
+        // A zero-width space that IDNA would drop, making `example.com`.
+        (
+            "exa\u{200B}mple.com",
+            &["U+200B (zero width space)", "character 4"],
+        ),
+        // CRLF: called a control character, not a port or a scheme.
+        (
+            "example.com\r\nX: y",
+            &["U+000D (carriage return)", "control character"],
+        ),
+        // `_mta-sts.` plus the name would pass DNS's 253.
+        (&too_long, &["253", "at most 244"]),
+    ];
+    for (input, words) in cases {
+        let output = run(&["check", "--no-smtp", input]);
+        assert_eq!(output.status.code(), Some(2), "{input:?}");
+        assert!(output.stdout.is_empty(), "{input:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        for word in *words {
+            assert!(stderr.contains(word), "{input:?}: {stderr}");
+        }
+        assert!(!stderr.contains("port"), "{input:?}: {stderr}");
+    }
+    let output = run(&["match", "*.example.com", "mx\u{200D}.example.com"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("U+200D (zero width joiner)"));
 }
 
 /// Writes a postfix-mta-sts-resolver configuration to a file of its own in the temp directory.
@@ -541,6 +577,9 @@ async fn query_imports_the_peers_sqlite_cache_once_and_answers_from_it() {
             run(&[
                 "query",
                 "--json",
+                // The import-once rule is about the daemon's own cache, which only
+                // --update-cache lets `query` create and write.
+                "--update-cache",
                 "--compat-config",
                 &file_arg,
                 "--resolver",
@@ -595,6 +634,35 @@ async fn query_imports_the_peers_sqlite_cache_once_and_answers_from_it() {
     assert_eq!(value["origin"], "fetch", "{value}");
     assert_eq!(value["fallback"]["kind"], "fetch-failed", "{value}");
     assert_eq!(value["policy"]["id"], "20251111T000000", "{value}");
+    // The same in sentences, asked again: the fetch is backing off now, and the imported policy
+    // still applies (RFC 8461 §3.3), said with the time of the next attempt in RFC 3339.
+    let output = tokio::task::block_in_place(|| {
+        run(&[
+            "query",
+            "--compat-config",
+            &file_arg,
+            "--resolver",
+            &dns,
+            "--ca-file",
+            &ca,
+            "--https-port",
+            &https,
+            "policy-404.test",
+        ])
+    });
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains(
+            "policy-404.test: the cached policy applies until it expires, because the policy \
+             with id 20260101T000000 failed recently"
+        ),
+        "{text}"
+    );
+    assert!(
+        !text.contains("BackingOff") && !text.contains('{'),
+        "{text}"
+    );
 
     // The expired enforce policy was not imported: the lab's own testing policy is fetched.
     let output = query("mode-testing.test");
@@ -632,4 +700,383 @@ async fn query_imports_the_peers_sqlite_cache_once_and_answers_from_it() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_file(&file);
     lab.shutdown().await;
+}
+
+/// The files in `dir`, sorted.
+fn files_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn query_reads_the_daemons_cache_and_writes_it_only_when_asked() {
+    let lab = mta_sts_lab::Lab::start().await.expect("lab");
+    let domain = |name: &str| lab.scenario(name).expect("scenario").domain.clone();
+    let (healthy, testing) = (domain("healthy-enforce"), domain("mode-testing"));
+    let dir = std::env::temp_dir().join(format!("mta-sts-cli-{}-query-cache", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("cache.sqlite3");
+    let cache = format!("sqlite:{}", path.display());
+    let dns = lab.dns_addr().to_string();
+    let ca = lab.ca_file().display().to_string();
+    let https = lab.https_port().to_string();
+    let query = |domain: &str, update: bool| {
+        let mut args = vec![
+            "query",
+            "--json",
+            "--cache",
+            &cache,
+            "--resolver",
+            &dns,
+            "--ca-file",
+            &ca,
+            "--https-port",
+            &https,
+        ];
+        if update {
+            args.push("--update-cache");
+        }
+        args.push(domain);
+        tokio::task::block_in_place(|| run(&args))
+    };
+    let stderr = |output: &Output| String::from_utf8_lossy(&output.stderr).into_owned();
+
+    // No cache file: it is not created, the query is answered all the same, and says why.
+    let output = query(&healthy, false);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(json(&output)["origin"], "fetch");
+    assert!(
+        stderr(&output).contains(&format!(
+            "mta-sts: the cache {} does not exist (mta-sts query only reads the daemon's cache; \
+             --update-cache lets it create and write the file); answering with a memory cache",
+            path.display()
+        )),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(files_in(&dir), Vec::<String>::new());
+
+    // Asked to, it creates the file and stores what it learnt.
+    let output = query(&healthy, true);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(json(&output)["origin"], "fetch");
+    assert_eq!(files_in(&dir), ["cache.sqlite3"]);
+    let stored = std::fs::read(&path).expect("the cache file");
+
+    // Without the flag it reads the file (the policy comes from it) and changes nothing: not the
+    // file, and nothing beside it.
+    let output = query(&healthy, false);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(json(&output)["origin"], "cache", "{}", stdout(&output));
+    for _ in 0..2 {
+        // A domain not in the file is fetched each time: the first answer was not stored.
+        let output = query(&testing, false);
+        assert_eq!(json(&output)["origin"], "fetch", "{}", stdout(&output));
+    }
+    assert_eq!(std::fs::read(&path).expect("the cache file"), stored);
+    assert_eq!(files_in(&dir), ["cache.sqlite3"]);
+
+    // --update-cache stores it; a plain query then finds it.
+    let output = query(&testing, true);
+    assert_eq!(json(&output)["origin"], "fetch");
+    let output = query(&testing, false);
+    assert_eq!(json(&output)["origin"], "cache", "{}", stdout(&output));
+
+    // A damaged file: a plain query leaves it alone and says so; --update-cache opens it as the
+    // daemon does, salvaging its rows into a new file and keeping the damaged one aside.
+    let mut bytes = std::fs::read(&path).expect("the cache file");
+    bytes[..100].fill(0x5a);
+    std::fs::write(&path, &bytes).expect("damage the header");
+    let output = query(&healthy, false);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("the daemon salvages it at its next start"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(std::fs::read(&path).expect("untouched"), bytes);
+    let output = query(&healthy, true);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let log = stderr(&output);
+    assert!(
+        log.contains(&format!(
+            "mta-sts: the cache {} was damaged",
+            path.display()
+        )) && log.contains("2 rows salvaged into a new file, 0 rows lost"),
+        "{log}"
+    );
+    assert_eq!(json(&output)["origin"], "cache", "{}", stdout(&output));
+    let names = files_in(&dir);
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names[1].starts_with("cache.sqlite3.damaged-"), "{names:?}");
+    assert_eq!(std::fs::read(dir.join(&names[1])).expect("kept"), bytes);
+
+    let _ = std::fs::remove_dir_all(&dir);
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_starts_on_a_damaged_cache_and_says_what_it_salvaged() {
+    use std::io::{BufRead as _, Read as _, Write as _};
+    let lab = mta_sts_lab::Lab::start().await.expect("lab");
+    let domain = |name: &str| lab.scenario(name).expect("scenario").domain.clone();
+    let (healthy, testing) = (domain("healthy-enforce"), domain("mode-testing"));
+    let dir = std::env::temp_dir().join(format!("mta-sts-cli-{}-damaged", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("cache.sqlite3");
+    let cache = format!("sqlite:{}", path.display());
+    let dns = lab.dns_addr().to_string();
+    let ca = lab.ca_file().display().to_string();
+    let https = lab.https_port().to_string();
+    let flags = [
+        "--cache",
+        &cache,
+        "--resolver",
+        &dns,
+        "--ca-file",
+        &ca,
+        "--https-port",
+        &https,
+    ];
+    for name in [&healthy, &testing] {
+        let output = tokio::task::block_in_place(|| {
+            run(&[
+                &["query", "--update-cache"][..],
+                &flags[..],
+                &[name.as_str()],
+            ]
+            .concat())
+        });
+        // 0 for OK, 1 for NOTFOUND (a testing policy): either way, looked up and stored.
+        assert!(
+            matches!(output.status.code(), Some(0 | 1)),
+            "{}",
+            stdout(&output)
+        );
+    }
+    let mut bytes = std::fs::read(&path).expect("the cache file");
+    bytes[..100].fill(0x5a);
+    std::fs::write(&path, &bytes).expect("damage the header");
+
+    let mut daemon = std::process::Command::new(BIN)
+        .args(["daemon", "--listen", "127.0.0.1:0"])
+        .args(flags)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the daemon");
+    let mut lines = std::io::BufReader::new(daemon.stderr.take().expect("stderr")).lines();
+    // Up to the line naming the socketmap address: the salvage is reported before it.
+    let mut log = Vec::new();
+    let address = loop {
+        let line = lines
+            .next()
+            .and_then(Result::ok)
+            .unwrap_or_else(|| panic!("the daemon stopped: {log:#?}"));
+        let address = line.split("127.0.0.1:").nth(1).map(|rest| {
+            let port: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            format!("127.0.0.1:{port}")
+        });
+        log.push(line);
+        if let Some(address) = address {
+            break address;
+        }
+    };
+    assert!(
+        log.iter().any(|line| line.contains(&format!(
+            "the cache {} was damaged (SQLite cannot read it: file is not a database): 2 rows \
+             salvaged into a new file, 0 rows lost; the damaged file is kept as {}.damaged-",
+            path.display(),
+            path.display()
+        ))),
+        "{log:#?}"
+    );
+    // Keep reading, so that the daemon never writes into a closed pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+
+    // It answers from the salvaged policies.
+    let reply = tokio::task::block_in_place(|| {
+        let mut stream = std::net::TcpStream::connect(&address).expect("connect");
+        let request = format!("postfix {healthy}");
+        stream
+            .write_all(format!("{}:{request},", request.len()).as_bytes())
+            .expect("send");
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .expect("timeout");
+        let mut reply = Vec::new();
+        let mut byte = [0u8; 1];
+        while !reply.ends_with(b",") {
+            stream.read_exact(&mut byte).expect("a reply");
+            reply.push(byte[0]);
+        }
+        String::from_utf8(reply).expect("text")
+    });
+    assert!(reply.contains(":OK secure match="), "{reply}");
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    let names = files_in(&dir);
+    assert!(
+        names
+            .iter()
+            .any(|name| name.starts_with("cache.sqlite3.damaged-")),
+        "{names:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    lab.shutdown().await;
+}
+
+/// Runs `mta-sts` and waits at most 20 s: a command that should have refused its flags but
+/// serves instead is killed, and the test fails saying so rather than hanging.
+fn run_refused(args: &[&str]) -> (Option<i32>, String) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn mta-sts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().expect("output");
+            panic!(
+                "{args:?} is still running: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().expect("output");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn numbers_that_mean_nothing_are_refused_naming_the_flag_before_anything_listens() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["check", "example.com", "--timeout", "0"], "--timeout"),
+        (&["check", "example.com", "--timeout", "601"], "--timeout"),
+        (&["check", "example.com", "--timeout", "soon"], "--timeout"),
+        (
+            &["check", "example.com", "--https-port", "0"],
+            "--https-port",
+        ),
+        (&["check", "example.com", "--smtp-port", "0"], "--smtp-port"),
+        (&["web", "--listen", "127.0.0.1:0", "--rate", "0"], "--rate"),
+        (
+            &["web", "--listen", "127.0.0.1:0", "--max-concurrent", "0"],
+            "--max-concurrent",
+        ),
+        (
+            &[
+                "web",
+                "--listen",
+                "127.0.0.1:0",
+                "--max-concurrent",
+                "10001",
+            ],
+            "--max-concurrent",
+        ),
+        (
+            &["web", "--listen", "127.0.0.1:0", "--timeout", "0"],
+            "--timeout",
+        ),
+        (
+            &["web", "--listen", "127.0.0.1:0", "--check-timeout=-1"],
+            "--check-timeout",
+        ),
+        (&["web", "--log-format", "xml"], "--log-format"),
+        (
+            &["daemon", "--listen", "127.0.0.1:0", "--https-port", "0"],
+            "--https-port",
+        ),
+        (
+            &["query", "example.com", "--https-port", "0"],
+            "--https-port",
+        ),
+    ];
+    for (args, flag) in cases {
+        let (code, stderr) = run_refused(args);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(flag),
+            "{args:?} does not name {flag}: {stderr}"
+        );
+        assert!(!stderr.contains("listening"), "{args:?}: {stderr}");
+    }
+    // The range is said as it is: 0 itself is outside it.
+    let (_, stderr) = run_refused(&["check", "example.com", "--timeout", "0"]);
+    assert!(
+        stderr.contains("more than 0 and at most 600 seconds"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn flags_that_would_be_ignored_are_refused() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["web", "--listen", "127.0.0.1:0", "--json"], "--json"),
+        (&["daemon", "--listen", "127.0.0.1:0", "--json"], "--json"),
+        (
+            &["query", "example.com", "--listen", "127.0.0.1:1"],
+            "--listen",
+        ),
+        (
+            &["query", "example.com", "--metrics", "127.0.0.1:1"],
+            "--metrics",
+        ),
+        (
+            &["query", "example.com", "--log-format", "json"],
+            "--log-format",
+        ),
+        (
+            &["lint", "policy", "-", "--log-format", "json"],
+            "--log-format",
+        ),
+    ];
+    for (args, flag) in cases {
+        let (code, stderr) = run_refused(args);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(flag),
+            "{args:?} does not name {flag}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn query_refuses_a_key_that_is_not_a_domain_with_status_2() {
+    for key in ["exa mple.com", "", "bad_label!.example"] {
+        let (code, stderr) = run_refused(&["query", "--cache", "memory", key]);
+        assert_eq!(code, Some(2), "{key:?}: {stderr}");
+        assert!(stderr.starts_with("mta-sts: the key "), "{key:?}: {stderr}");
+        assert!(stderr.contains("NOTFOUND without a lookup"), "{stderr}");
+    }
+}
+
+#[test]
+fn the_examples_readme_names_files_that_exist_and_the_report_is_valid() {
+    let readme = std::fs::read_to_string(examples().join("README.md")).expect("README");
+    for name in readme
+        .lines()
+        .filter_map(|line| line.strip_prefix("- `"))
+        .filter_map(|rest| rest.split('`').next())
+    {
+        assert!(
+            examples().join(name).exists(),
+            "examples/{name} is named but missing"
+        );
+    }
+    let report = examples().join("tlsrpt-report.json");
+    let output = run(&["lint", "report", report.to_str().expect("utf-8 path")]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
 }
