@@ -91,6 +91,7 @@ pub const CODES: &[(&str, Severity)] = &[
     ("mx-lookup-failed", Severity::Error),
     ("mx-not-in-policy", Severity::Error),
     ("mx-pattern-unused", Severity::Warning),
+    ("mx-ip-address", Severity::Error),
     ("mx-unresolvable", Severity::Error),
     ("mx-unreachable", Severity::Warning),
     ("mx-host-private", Severity::Error),

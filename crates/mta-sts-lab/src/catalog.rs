@@ -250,9 +250,9 @@ pub fn catalog() -> Vec<Scenario> {
 
     let mut p = Plan::healthy(
         "policy-mx-ip",
-        "Beside the real MX the policy lists `mx: 192.0.2.25`; patterns are host names, never \
-         addresses (RFC 8461 §3.2)",
-        &["policy-invalid"],
+        "Beside the real MX the policy lists `mx: 192.0.2.25`; patterns match host names, so the \
+         valid policy's address line matches no MX (RFC 8461 §4.1)",
+        &["mx-ip-address"],
     );
     let mut mx = p.mx_names();
     mx.push("192.0.2.25".to_owned());

@@ -18,6 +18,7 @@ use crate::config::{CacheKind, Config};
 use crate::error::PolicydError;
 use crate::event::Event;
 use crate::metrics::{self, Metrics};
+use crate::postfix::PostfixTarget;
 use crate::policy::{
     DaneSummary, Decision, Lookup, NotFoundReason, Origin, Problem, RefreshReport, Resolver,
     ResolverSettings, render,
@@ -35,6 +36,8 @@ pub struct Daemon {
 #[derive(Debug)]
 struct Inner {
     config: Config,
+    /// The Postfix the replies are for: whether zones without `tlsrpt` send the attributes.
+    postfix: PostfixTarget,
     resolver: Resolver,
     metrics: Arc<Metrics>,
 }
@@ -42,17 +45,14 @@ struct Inner {
 impl Daemon {
     /// A daemon for `config`: its resolver and CA roots, its cache (an SQLite cache is opened
     /// here, which blocks briefly; a Redis cache is asked for a `PING`, which blocks up to a few
-    /// seconds if it does not answer, and needs a Tokio runtime), the system clock.
+    /// seconds if it does not answer, and needs a Tokio runtime), the system clock, and the
+    /// Postfix version (with `postfix_version = "auto"`, `postconf` is run here, once).
     pub fn new(config: Config) -> Result<Daemon, PolicydError> {
         config.validate()?;
         let source = Arc::new(NetSource::from_config(&config)?);
         let cache = Daemon::open_cache(&config)?;
-        Ok(Daemon::with_parts(
-            config,
-            source,
-            cache,
-            Arc::new(SystemClock),
-        ))
+        let postfix = PostfixTarget::detect(&config);
+        Ok(Daemon::with_parts(config, source, cache, Arc::new(SystemClock)).for_postfix(postfix))
     }
 
     /// A daemon as [`Daemon::new`] makes it, whose cache first receives the policies of
@@ -72,11 +72,15 @@ impl Daemon {
         let cache = Daemon::open_cache(&config)?;
         let clock = Arc::new(SystemClock);
         let imported = import_once(peer, cache.as_ref(), own, clock.now()).await;
-        Ok((Daemon::with_parts(config, source, cache, clock), imported))
+        let postfix = PostfixTarget::detect(&config);
+        let daemon = Daemon::with_parts(config, source, cache, clock).for_postfix(postfix);
+        Ok((daemon, imported))
     }
 
     /// A daemon over given parts: a policy source, a cache and a clock (tests, simulations, or an
-    /// embedding program with its own). `config` supplies everything else.
+    /// embedding program with its own). `config` supplies everything else; no program is run,
+    /// so `postfix_version = "auto"` counts as an unknown Postfix (replies without the TLSRPT
+    /// attributes) until [`Daemon::for_postfix`] says otherwise.
     pub fn with_parts(
         config: Config,
         source: Arc<dyn PolicySource>,
@@ -84,9 +88,11 @@ impl Daemon {
         clock: Arc<dyn Clock>,
     ) -> Daemon {
         let resolver = Resolver::new(source, cache, clock, ResolverSettings::from_config(&config));
+        let postfix = PostfixTarget::without_detection(&config);
         Daemon {
             inner: Arc::new(Inner {
                 config,
+                postfix,
                 resolver,
                 metrics: Arc::new(Metrics::new()),
             }),
@@ -114,9 +120,31 @@ impl Daemon {
         })
     }
 
+    /// This daemon answering `postfix` (a daemon is configured before it serves: call it on a
+    /// fresh daemon, whose clones are not in use yet).
+    pub fn for_postfix(self, postfix: PostfixTarget) -> Daemon {
+        let inner = match Arc::try_unwrap(self.inner) {
+            Ok(inner) => Inner { postfix, ..inner },
+            Err(shared) => Inner {
+                config: shared.config.clone(),
+                postfix,
+                resolver: shared.resolver.clone(),
+                metrics: Arc::clone(&shared.metrics),
+            },
+        };
+        Daemon {
+            inner: Arc::new(inner),
+        }
+    }
+
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// The Postfix the replies are for ([`PostfixTarget::describe`] says it in a sentence).
+    pub fn postfix(&self) -> &PostfixTarget {
+        &self.inner.postfix
     }
 
     /// The resolver (lookups and refreshes without the socketmap layer).
@@ -240,7 +268,8 @@ impl Daemon {
         };
         let (_, zone) = self.inner.config.zone(zone_name);
         let decision = self.inner.resolver.decide(&domain, zone).await;
-        let (reply, not_found) = render(&domain, &decision, zone);
+        let tlsrpt = zone.sends_tlsrpt(self.inner.postfix.attributes_by_default());
+        let (reply, not_found) = render(&domain, &decision, zone, tlsrpt);
         let Decision { lookup, dane } = decision;
         Evaluation {
             domain: Some(domain),

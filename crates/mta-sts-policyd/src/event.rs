@@ -5,6 +5,35 @@
 use crate::clock::Timestamp;
 use crate::netstring::FramingError;
 
+impl Event {
+    /// A sentence for the log, for the events that have one of their own (the others are
+    /// printed by the caller).
+    pub fn sentence(&self) -> Option<String> {
+        match self {
+            Event::AddressPatternsIgnored {
+                domain,
+                id,
+                patterns,
+                all,
+            } => {
+                let listed = patterns.join(", ");
+                let what_follows = if *all {
+                    "no pattern is left, so Postfix is told to defer mail for the domain while \
+                     the policy is in force (RFC 8461 §5)"
+                } else {
+                    "the other patterns are sent to Postfix"
+                };
+                Some(format!(
+                    "{domain}: the MTA-STS policy (id {id}) lists the IP address(es) {listed} as \
+                     mx; they match no MX host name (RFC 8461 §4.1) and are left out of the \
+                     replies to Postfix; {what_follows}"
+                ))
+            }
+            _ => None,
+        }
+    }
+}
+
 /// Something worth logging or counting. Subscribe with [`crate::Daemon::subscribe`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -34,6 +63,20 @@ pub enum Event {
         host: Option<String>,
         /// What DNS said.
         error: String,
+    },
+    /// A newly fetched policy lists `mx` patterns shaped like IPv4 addresses (`192.0.2.25`).
+    /// The policy is used; the addresses are left out of every reply (they match no MX host
+    /// name, RFC 8461 §4.1), and if nothing else is left, enforcing replies defer the mail.
+    /// Reported once per fetch, not per request.
+    AddressPatternsIgnored {
+        /// The policy domain.
+        domain: String,
+        /// The TXT id of the policy.
+        id: String,
+        /// The patterns left out, as written.
+        patterns: Vec<String>,
+        /// Whether they are all the policy's patterns.
+        all: bool,
     },
     /// The cache failed an operation; the answer was given without it.
     CacheFailed {

@@ -193,4 +193,9 @@ pub struct DaemonArgs {
     /// Serve Prometheus metrics at http://ADDR/metrics.
     #[arg(long, value_name = "IP:PORT")]
     pub metrics: Option<std::net::SocketAddr>,
+    /// The Postfix version replies are for (`3.10.5`, `3.7.11`), or `auto`: ask
+    /// `postconf -dh mail_version` at start. Postfix 3.10.5 and later get the TLSRPT attributes,
+    /// with which they enforce the policy's MX patterns.
+    #[arg(long, value_name = "VERSION|auto")]
+    pub postfix_version: Option<String>,
 }

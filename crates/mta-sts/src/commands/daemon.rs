@@ -8,8 +8,8 @@ use mta_sts_policyd::cache::PeerImport;
 use mta_sts_policyd::compat_config::CompatConfig;
 use mta_sts_policyd::policy::DaneSummary;
 use mta_sts_policyd::{
-    CacheKind, Config, Daemon, ListenAddr, Listener, PolicydError, QueryOutcome, Reply,
-    SocketAccess,
+    CacheKind, Config, Daemon, ListenAddr, Listener, PolicydError, PostfixVersionSetting,
+    QueryOutcome, Reply, SocketAccess,
 };
 
 use super::{CommandError, emit, resolver, runtime, runtime_with_threads, to_json};
@@ -58,6 +58,11 @@ fn config(args: &DaemonArgs) -> Result<(Config, Option<PathBuf>), CommandError> 
     }
     if let Some(address) = args.metrics {
         config.metrics = Some(address);
+    }
+    if let Some(version) = &args.postfix_version {
+        config.postfix_version = version
+            .parse::<PostfixVersionSetting>()
+            .map_err(|e| CommandError::Argument(format!("--postfix-version {version}: {e}")))?;
     }
     config
         .validate()
@@ -137,13 +142,40 @@ pub fn run(args: &DaemonArgs) -> Result<Status, CommandError> {
             }
             None => None,
         };
+        // Which reply form Postfix gets, and why; then every zone that says otherwise.
+        log(&daemon.postfix().describe());
+        let by_default = daemon.postfix().attributes_by_default();
+        let zones = std::iter::once(("default_zone".to_string(), &config.default_zone)).chain(
+            config
+                .zones
+                .iter()
+                .map(|(name, zone)| (format!("zone {name}"), zone)),
+        );
+        for (name, zone) in zones {
+            if let Some(tlsrpt) = zone.tlsrpt.filter(|tlsrpt| *tlsrpt != by_default) {
+                log(&if tlsrpt {
+                    format!(
+                        "{name} sends the TLSRPT attributes anyway (tlsrpt = true); Postfix \
+                         before 3.10 defers its mail with \"invalid attribute name\""
+                    )
+                } else {
+                    format!(
+                        "{name} leaves the TLSRPT attributes out (tlsrpt = false), so Postfix \
+                         does not enforce the MX patterns of its policies"
+                    )
+                });
+            }
+        }
         notify_systemd("READY=1");
         // RFC 8461 §3.3: administrators should hear about failed fetches; the daemon keeps
         // answering meanwhile.
         let mut events = daemon.subscribe();
         tokio::spawn(async move {
             while let Ok(event) = events.recv().await {
-                log(&format!("{event:?}"));
+                match event.sentence() {
+                    Some(sentence) => log(&sentence),
+                    None => log(&format!("{event:?}")),
+                }
             }
         });
         let served = daemon.serve(listener, async {
