@@ -90,7 +90,7 @@ pub use daemon::{Daemon, PolicySummary, QueryOutcome};
 pub use error::PolicydError;
 pub use event::Event;
 pub use policy::{Lookup, NotFoundReason, Origin, Problem, RefreshReport, Resolver};
-pub use postfix::{PostfixTarget, PostfixVersion, PostfixVersionSetting};
+pub use postfix::{PostfixTarget, PostfixVersion, PostfixVersionSetting, VersionSource};
 pub use server::{Listener, SocketAccess};
 pub use socketmap::Reply;
 pub use source::{NetSource, PolicySource};

@@ -1153,7 +1153,7 @@ mod tests {
         assert!(!old.contains("policy_type"), "{old}");
         let tail = new.strip_prefix(&old).expect("the old form first");
         assert!(
-            tail.starts_with(" policy_type=sts policy_domain=example.com mx_host_pattern=mx2.example.com mx_host_pattern=*.Example.NET mx_host_pattern=mx1.example.com mx_host_pattern=mx2.example.com {"),
+            tail.starts_with(" policy_type=sts policy_domain=example.com mx_host_pattern=mx2.example.com mx_host_pattern=*.Example.NET mx_host_pattern=mx1.example.com {"),
             "{tail}"
         );
     }

@@ -5,6 +5,7 @@
 mod crash;
 mod dane;
 mod lookups;
+mod postfix_forms;
 mod server;
 mod shared_redis;
 mod support;
