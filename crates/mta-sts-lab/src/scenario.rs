@@ -32,6 +32,7 @@ pub const FINDING_CODES: &[&str] = &[
     "mx-none",
     "mx-not-in-policy",
     "mx-pattern-unused",
+    "mx-ip-address",
     "mx-unresolvable",
     "mx-unreachable",
     "mx-starttls-missing",

@@ -294,13 +294,27 @@ impl PostfixTarget {
 /// `postconf -dh mail_version`, parsed; the error is a clause saying what went wrong.
 fn run_postconf(postconf: &Path) -> Result<PostfixVersion, String> {
     let shown = postconf.display();
-    let mut child = Command::new(postconf)
-        .args(["-dh", "mail_version"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| match e.kind() {
+    let spawn = || {
+        Command::new(postconf)
+            .args(["-dh", "mail_version"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+    };
+    // ETXTBSY: the file is being written (a package upgrade replacing postconf); try again.
+    const TEXT_FILE_BUSY: i32 = 26;
+    let mut spawned = spawn();
+    for _ in 0..5 {
+        match &spawned {
+            Err(e) if e.raw_os_error() == Some(TEXT_FILE_BUSY) => {
+                std::thread::sleep(Duration::from_millis(50));
+                spawned = spawn();
+            }
+            _ => break,
+        }
+    }
+    let mut child = spawned.map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => format!(
                 "{shown} does not exist: Postfix is not installed here, or postconf is elsewhere \
                  (the `postconf` setting)"
