@@ -260,6 +260,16 @@ pub fn catalog() -> Vec<Scenario> {
     out.push(p.build());
 
     let mut p = Plan::healthy(
+        "policy-mx-ip-only",
+        "The policy's only `mx` lines are IP addresses: valid, but no MX host name matches, so \
+         enforcing senders deliver nowhere (RFC 8461 §4.1, §5)",
+        &["mx-ip-address", "mx-not-in-policy"],
+    );
+    let mx = ["192.0.2.25".to_owned(), "192.0.2.26".to_owned()];
+    p.set_policy_body(policy_text("enforce", &mx, HEALTHY_MAX_AGE));
+    out.push(p.build());
+
+    let mut p = Plan::healthy(
         "policy-bom",
         "The policy file starts with a UTF-8 byte-order mark, so its first line is not `version`",
         &["policy-invalid"],

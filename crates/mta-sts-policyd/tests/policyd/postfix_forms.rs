@@ -221,7 +221,7 @@ async fn an_address_in_mx_is_left_out_and_logged_once_per_fetch() {
 async fn a_policy_of_addresses_only_defers_enforced_mail() {
     let env = Env::start().await;
     let mut events = env.daemon.subscribe();
-    let domain = env.domain("mx-addresses-only");
+    let domain = env.domain("policy-mx-ip-only");
     let replies = ask(
         &env.daemon,
         &[format!("postfix {domain}"), format!("tlsrpt {domain}")],

@@ -99,13 +99,6 @@ pub fn scenarios() -> Vec<Scenario> {
         "version: STSv1\nmode: enforce\nmx: mx.slow-healthy.test\nmax_age: 604800\n",
         Duration::from_millis(400),
     ));
-    // Every `mx` an IPv4 address: a valid policy that matches no MX host name.
-    all.push(scenario(
-        "mx-addresses-only",
-        "mx-addresses-only.test",
-        "version: STSv1\nmode: enforce\nmx: 192.0.2.25\nmx: 192.0.2.26\nmax_age: 604800\n",
-        Duration::ZERO,
-    ));
     // An internationalised domain, published in A-label form.
     all.push(scenario(
         "idn",
