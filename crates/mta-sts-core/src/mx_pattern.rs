@@ -447,7 +447,13 @@ mod tests {
             assert!(!lint.diagnostics[0].is_error(), "{value}");
         }
         // Not four labels, a label over 255, a wildcard: names like any other.
-        for value in ["1.2.3", "1.2.3.4.5", "192.0.2.256", "*.192.0.2.25", "mx1.192.0.2.25"] {
+        for value in [
+            "1.2.3",
+            "1.2.3.4.5",
+            "192.0.2.256",
+            "*.192.0.2.25",
+            "mx1.192.0.2.25",
+        ] {
             let pattern = MxPattern::parse(value).expect("valid name");
             assert!(!pattern.is_address_shaped(), "{value}");
         }

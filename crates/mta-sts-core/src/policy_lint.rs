@@ -1117,7 +1117,10 @@ mod tests {
             ),
             (
                 // RFC 5321's `Domain` admits all-digit labels: valid, matches no MX host name.
-                with_line("mx: mail.mail-host.net", "mx: mail.mail-host.net\nmx: 192.0.2.1"),
+                with_line(
+                    "mx: mail.mail-host.net",
+                    "mx: mail.mail-host.net\nmx: 192.0.2.1",
+                ),
                 "mx-ip-address",
             ),
             (

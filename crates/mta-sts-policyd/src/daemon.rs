@@ -18,11 +18,11 @@ use crate::config::{CacheKind, Config};
 use crate::error::PolicydError;
 use crate::event::Event;
 use crate::metrics::{self, Metrics};
-use crate::postfix::PostfixTarget;
 use crate::policy::{
     DaneSummary, Decision, Lookup, NotFoundReason, Origin, Problem, RefreshReport, Resolver,
     ResolverSettings, render,
 };
+use crate::postfix::PostfixTarget;
 use crate::server::{self, Listener};
 use crate::socketmap::{Key, Reply, Request, normalize_key};
 use crate::source::{NetSource, PolicySource};

@@ -1175,12 +1175,16 @@ mod tests {
         };
         assert!(data.contains(" mx_host_pattern=mx.example.com "), "{data}");
         assert_eq!(data.matches("mx_host_pattern=").count(), 1, "{data}");
-        assert!(data.contains("{ policy_string = mx: 192.0.2.25 }"), "{data}");
+        assert!(
+            data.contains("{ policy_string = mx: 192.0.2.25 }"),
+            "{data}"
+        );
     }
 
     #[test]
     fn a_policy_of_addresses_only_defers_where_it_applies() {
-        let enforce = "version: STSv1\nmode: enforce\nmx: 192.0.2.25\nmx: 192.0.2.26\nmax_age: 86400\n";
+        let enforce =
+            "version: STSv1\nmode: enforce\nmx: 192.0.2.25\nmx: 192.0.2.26\nmax_age: 86400\n";
         for tlsrpt in [false, true] {
             let (reply, why) = render("example.com", &found(enforce), &Zone::default(), tlsrpt);
             assert!(
@@ -1274,7 +1278,12 @@ mod tests {
             },
         ] {
             assert_eq!(
-                render("example.com", &with_dane(ENFORCE, facts.clone()), &zone, false),
+                render(
+                    "example.com",
+                    &with_dane(ENFORCE, facts.clone()),
+                    &zone,
+                    false
+                ),
                 secure,
                 "{facts:?}"
             );
@@ -1290,7 +1299,9 @@ mod tests {
         let (reply, why) = render(
             "example.com",
             &with_dane(testing, applies.clone()),
-            &Zone::default(), false);
+            &Zone::default(),
+            false,
+        );
         assert_eq!(
             (reply, why),
             (Reply::NotFound, Some(NotFoundReason::ModeTesting))
@@ -1300,7 +1311,13 @@ mod tests {
             ..Zone::default()
         };
         assert_eq!(
-            render("example.com", &with_dane(testing, applies.clone()), &strict, false).0,
+            render(
+                "example.com",
+                &with_dane(testing, applies.clone()),
+                &strict,
+                false
+            )
+            .0,
             Reply::Ok("dane".into())
         );
         assert_eq!(
@@ -1331,7 +1348,10 @@ mod tests {
             (strict.clone(), DaneNeed::EnforceAndTesting),
         ] {
             for body in [ENFORCE, testing, none] {
-                let secure = matches!(render("example.com", &found(body), &zone, false).0, Reply::Ok(_));
+                let secure = matches!(
+                    render("example.com", &found(body), &zone, false).0,
+                    Reply::Ok(_)
+                );
                 assert_eq!(
                     need.covers(policy(body).policy().mode),
                     secure,

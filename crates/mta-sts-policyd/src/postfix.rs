@@ -59,7 +59,7 @@ pub struct PostfixVersion {
 
 /// The first 3.11 development snapshot with `smtp_tls_enforce_sts_mx_patterns` (Postfix HISTORY,
 /// 20250906; snapshot `3.11-20250829` does not have it).
-const FIRST_ENFORCING_SNAPSHOT: u32 = 2025_09_06;
+const FIRST_ENFORCING_SNAPSHOT: u32 = 20250906;
 
 impl PostfixVersion {
     /// Whether this Postfix enforces the policy's MX patterns when replies carry the TLSRPT
@@ -315,12 +315,12 @@ fn run_postconf(postconf: &Path) -> Result<PostfixVersion, String> {
         }
     }
     let mut child = spawned.map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => format!(
-                "{shown} does not exist: Postfix is not installed here, or postconf is elsewhere \
+        std::io::ErrorKind::NotFound => format!(
+            "{shown} does not exist: Postfix is not installed here, or postconf is elsewhere \
                  (the `postconf` setting)"
-            ),
-            _ => format!("{shown} could not be run ({e})"),
-        })?;
+        ),
+        _ => format!("{shown} could not be run ({e})"),
+    })?;
     let started = Instant::now();
     let status = loop {
         match child.try_wait() {

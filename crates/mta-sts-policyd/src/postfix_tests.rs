@@ -94,10 +94,7 @@ fn the_setting_is_auto_or_a_version() {
 
 /// A stand-in postconf: a shell script printing `output` (or failing) in a private directory.
 fn fake_postconf(tag: &str, body: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "mta-sts-postconf-{tag}-{}",
-        std::process::id()
-    ));
+    let dir = std::env::temp_dir().join(format!("mta-sts-postconf-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let path = dir.join("postconf");
     std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("script");
@@ -138,20 +135,31 @@ fn no_postconf_means_the_old_form_and_says_how_to_choose() {
     assert_eq!(target.version, None);
     assert!(!target.attributes_by_default());
     let line = target.describe();
-    assert!(line.contains("/nonexistent/sbin/postconf does not exist"), "{line}");
+    assert!(
+        line.contains("/nonexistent/sbin/postconf does not exist"),
+        "{line}"
+    );
     assert!(line.contains("postfix_version"), "{line}");
 }
 
 #[test]
 fn a_failing_or_garbled_postconf_is_unknown() {
     for (tag, body, expected) in [
-        ("fail", "echo 'postconf: fatal: open /etc/postfix/main.cf' >&2; exit 1", "failed"),
+        (
+            "fail",
+            "echo 'postconf: fatal: open /etc/postfix/main.cf' >&2; exit 1",
+            "failed",
+        ),
         ("garbled", "echo hello", "printed"),
     ] {
         let postconf = fake_postconf(tag, body);
         let target = PostfixTarget::detect(&auto_with(postconf.clone()));
         assert_eq!(target.version, None, "{tag}");
-        assert!(target.describe().contains(expected), "{tag}: {}", target.describe());
+        assert!(
+            target.describe().contains(expected),
+            "{tag}: {}",
+            target.describe()
+        );
         let _ = std::fs::remove_dir_all(postconf.parent().expect("dir"));
     }
 }

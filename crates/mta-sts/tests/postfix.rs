@@ -182,20 +182,22 @@ async fn postfix_postmap_sees_the_daemons_replies() {
     };
 
     let healthy = domain("healthy-enforce");
-    let (status, text) =
-        tokio::task::block_in_place(|| postmap(&address, &healthy, &config_dir));
+    let (status, text) = tokio::task::block_in_place(|| postmap(&address, &healthy, &config_dir));
     assert_eq!(status, Some(0), "postmap: {text}\ndaemon log:\n{}", log());
     let expected = format!(
         "secure match=mx.{healthy} servername=hostname{}",
         attributes_of(&healthy, &format!("mx.{healthy}"))
     );
     assert!(text.starts_with(&expected), "Postfix {installed}: {text}");
-    assert_eq!(text.contains("policy_type="), attributes, "Postfix {installed}: {text}");
+    assert_eq!(
+        text.contains("policy_type="),
+        attributes,
+        "Postfix {installed}: {text}"
+    );
 
     // `*.x` patterns reach Postfix as `.x` (and as `*.x` in mx_host_pattern).
     let wildcard = domain("mx-wildcard");
-    let (status, text) =
-        tokio::task::block_in_place(|| postmap(&address, &wildcard, &config_dir));
+    let (status, text) = tokio::task::block_in_place(|| postmap(&address, &wildcard, &config_dir));
     assert_eq!(status, Some(0), "postmap: {text}\ndaemon log:\n{}", log());
     let expected = format!(
         "secure match=.{wildcard} servername=hostname{}",

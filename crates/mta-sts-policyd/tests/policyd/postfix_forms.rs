@@ -6,9 +6,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::time::Duration;
 
 use mta_sts_policyd::netstring;
-use mta_sts_policyd::{
-    Config, Daemon, Event, PostfixVersionSetting, Reply, VersionSource, Zone,
-};
+use mta_sts_policyd::{Config, Daemon, Event, PostfixVersionSetting, Reply, VersionSource, Zone};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -194,7 +192,10 @@ async fn an_address_in_mx_is_left_out_and_logged_once_per_fetch() {
             "{data}"
         );
         assert!(!data.contains("mx_host_pattern=192.0.2.25"), "{data}");
-        assert!(data.contains("{ policy_string = mx: 192.0.2.25 }"), "{data}");
+        assert!(
+            data.contains("{ policy_string = mx: 192.0.2.25 }"),
+            "{data}"
+        );
     }
     // Past check_interval the TXT id is checked again; the same id means no fetch, and no
     // second report.
