@@ -1181,6 +1181,63 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Whatever mix of names and addresses a policy lists, no address reaches Postfix as a
+        /// pattern, every name does, and the reply defers exactly when nothing else is left.
+        #[test]
+        fn addresses_never_reach_postfix(
+            mx in proptest::collection::vec(
+                proptest::prop_oneof![
+                    "(\\*\\.)?[a-z]{1,8}\\.example\\.(com|net)",
+                    proptest::strategy::Strategy::prop_map(
+                        (0u8..=255, 0u8..=255, 0u8..=255, 0u8..=255),
+                        |(a, b, c, d)| format!("{a}.{b}.{c}.{d}"),
+                    ),
+                ],
+                1..6,
+            ),
+            tlsrpt: bool,
+        ) {
+            let mut body = String::from("version: STSv1\nmode: enforce\n");
+            for pattern in &mx {
+                body.push_str(&format!("mx: {pattern}\n"));
+            }
+            body.push_str("max_age: 86400\n");
+            let (reply, _) = render("example.com", &found(&body), &Zone::default(), tlsrpt);
+            let names: Vec<&String> = mx.iter().filter(|p| p.contains("example")).collect();
+            match reply {
+                Reply::Ok(data) => {
+                    proptest::prop_assert!(!names.is_empty());
+                    let patterns: Vec<&str> = data
+                        .split(' ')
+                        .flat_map(|token| {
+                            let list = token
+                                .strip_prefix("match=")
+                                .or_else(|| token.strip_prefix("mx_host_pattern="))
+                                .unwrap_or_default();
+                            list.split(':').filter(|p| !p.is_empty())
+                        })
+                        .collect();
+                    for pattern in &patterns {
+                        proptest::prop_assert!(
+                            pattern.chars().any(|c| c.is_ascii_alphabetic()),
+                            "{pattern} in {data}"
+                        );
+                    }
+                    for name in names {
+                        let postfix_form = name.replacen("*.", ".", 1);
+                        proptest::prop_assert!(
+                            patterns.contains(&postfix_form.as_str()),
+                            "{name} missing from {data}"
+                        );
+                    }
+                }
+                Reply::Temp(_) => proptest::prop_assert!(names.is_empty()),
+                other => proptest::prop_assert!(false, "{other:?}"),
+            }
+        }
+    }
+
     #[test]
     fn a_policy_of_addresses_only_defers_where_it_applies() {
         let enforce =
