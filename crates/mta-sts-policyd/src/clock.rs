@@ -36,8 +36,17 @@ impl Timestamp {
 }
 
 impl fmt::Display for Timestamp {
+    /// RFC 3339 in UTC (`2026-12-06T21:59:27Z`), as every time a person reads is written. A
+    /// time past the year 9999 (a saturated far future) has no RFC 3339 form: it reads as the
+    /// last second RFC 3339 can write.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "@{}", self.0)
+        const LAST_WRITABLE: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
+        let seconds = i64::try_from(self.0).map_or(LAST_WRITABLE, |s| s.min(LAST_WRITABLE));
+        match mta_sts_core::report::Timestamp::from_unix_seconds(seconds) {
+            Some(time) => write!(f, "{time}"),
+            // Unreachable for 0..=LAST_WRITABLE; the raw count is still a true statement.
+            None => write!(f, "{} s after 1970-01-01T00:00:00Z", self.0),
+        }
     }
 }
 
@@ -106,6 +115,22 @@ mod tests {
             Duration::from_secs(60)
         );
         assert_eq!(Timestamp::from_unix_secs(40).since(t), Duration::ZERO);
+    }
+
+    #[test]
+    fn displays_as_rfc3339_utc() {
+        assert_eq!(
+            Timestamp::from_unix_secs(1_796_591_023).to_string(),
+            "2026-12-06T21:03:43Z"
+        );
+        assert_eq!(
+            Timestamp::from_unix_secs(0).to_string(),
+            "1970-01-01T00:00:00Z"
+        );
+        assert_eq!(
+            Timestamp::from_unix_secs(u64::MAX).to_string(),
+            "9999-12-31T23:59:59Z"
+        );
     }
 
     #[test]

@@ -81,6 +81,7 @@
 //! per-host answer could avoid, and a socketmap reply is per domain.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -197,6 +198,42 @@ pub enum Problem {
         /// The last failure.
         error: String,
     },
+}
+
+impl fmt::Display for Origin {
+    /// What the lookup did, as a clause: `the cache alone answered, with no network traffic`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Origin::Cache => "the cache alone answered, with no network traffic",
+            Origin::Dns => "the _mta-sts TXT record was looked up and no policy was fetched",
+            Origin::Fetch => {
+                "the _mta-sts TXT record was looked up and a policy fetch was attempted"
+            }
+        })
+    }
+}
+
+impl fmt::Display for Problem {
+    /// What kept the lookup from a live, confirmed policy, as a clause (times in RFC 3339).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::NoRecord => f.write_str(
+                "the domain publishes no usable v=STSv1 TXT record (none, several, or an invalid \
+                 one; RFC 8461 §3.1)",
+            ),
+            Problem::LookupFailed { error } => {
+                write!(f, "the _mta-sts TXT lookup failed: {error}")
+            }
+            Problem::FetchFailed { id, error } => {
+                write!(f, "the policy with id {id} could not be fetched: {error}")
+            }
+            Problem::BackingOff { id, until, error } => write!(
+                f,
+                "the policy with id {id} failed recently ({error}) and is not fetched again \
+                 before {until} (RFC 8461 §3.3)"
+            ),
+        }
+    }
 }
 
 impl From<&NegativeReason> for Problem {
@@ -940,6 +977,23 @@ pub enum NotFoundReason {
     ModeNone,
 }
 
+impl fmt::Display for NotFoundReason {
+    /// Why the reply is `NOTFOUND`, as a clause.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NotFoundReason::Key(reason) => write!(f, "{reason}"),
+            NotFoundReason::NoPolicy(problem) => write!(f, "no policy applies: {problem}"),
+            NotFoundReason::ModeTesting => f.write_str(
+                "the policy is in testing mode and the zone does not set strict_testing \
+                 (RFC 8461 §5: failures in testing mode must not stop delivery)",
+            ),
+            NotFoundReason::ModeNone => {
+                f.write_str("the policy is in mode none, which means no policy (RFC 8461 §5)")
+            }
+        }
+    }
+}
+
 /// The reply for `domain` given what applies to it and the zone's settings, and why it is
 /// `NOTFOUND` when it is. `tlsrpt` says whether a `secure` reply carries the TLSRPT attributes
 /// (the zone's `tlsrpt`, else the Postfix version: [`crate::postfix`]).
@@ -1072,6 +1126,9 @@ fn push_tlsrpt(out: &mut String, domain: &str, policy: &CachedPolicy) {
         out.push_str(" }");
     }
 }
+
+#[cfg(test)]
+mod display_tests;
 
 #[cfg(test)]
 mod tests {

@@ -133,6 +133,25 @@ pub enum SkipReason {
     },
 }
 
+impl fmt::Display for SkipReason {
+    /// Why the key is not looked up, as a clause.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SkipReason::Empty => f.write_str("the key is empty"),
+            SkipReason::ParentDomain => f.write_str(
+                "the key starts with `.`, Postfix's parent-domain lookup, and a subdomain never \
+                 inherits its parent's policy (RFC 8461 §3.3)",
+            ),
+            SkipReason::IpLiteral => f.write_str(
+                "the key is an IP address, and MTA-STS policies apply to domain names only",
+            ),
+            SkipReason::InvalidName { error } => {
+                write!(f, "the key is not a valid domain name: {error}")
+            }
+        }
+    }
+}
+
 /// Normalises a key the way postfix-mta-sts-resolver does, plus IDN.
 ///
 /// `[host]:port` and `[host]` become `host`, `host:port` becomes `host`; the result is trimmed,

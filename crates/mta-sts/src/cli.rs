@@ -1,8 +1,9 @@
 //! The command line: every subcommand and flag, documented once here (clap builds `--help` from it).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
 /// MTA-STS (RFC 8461) and TLS-RPT (RFC 8460) toolkit.
 ///
@@ -10,10 +11,6 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "mta-sts", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
-    /// Print one JSON object instead of the human report.
-    #[arg(long, global = true)]
-    pub json: bool,
-
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -23,8 +20,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Lint a policy file, a TXT record or a TLS-RPT report against its RFC.
-    #[command(subcommand)]
-    Lint(LintTarget),
+    Lint(LintArgs),
 
     /// Audit domains: TXT records, the HTTPS policy, MX alignment, each MX's STARTTLS and
     /// certificate, TLS-RPT. Exit 0 no errors, 1 errors found, 2 the check could not run.
@@ -38,34 +34,13 @@ pub enum Command {
     Daemon(DaemonArgs),
 
     /// Print the reply the daemon would give Postfix for a domain, and why.
-    /// Exit 0 when a policy applies (`OK`), 1 for `NOTFOUND`.
-    Query {
-        /// The next-hop domain (or a Postfix key such as `[mx.example.com]:25`).
-        domain: String,
-        /// The socketmap name, which selects a zone of the configuration.
-        #[arg(long, default_value = "postfix")]
-        zone: String,
-        /// Settings shared with `mta-sts daemon`.
-        #[command(flatten)]
-        daemon: DaemonArgs,
-    },
+    /// Exit 0 when a policy applies (`OK`), 1 for `NOTFOUND`, 2 for a key that is not a domain
+    /// name or a setting that does not work.
+    Query(QueryArgs),
 
     /// Boot the built-in lab (a simulated internet on loopback) and check every scenario in it.
     /// Exit 0 when every scenario behaved as declared.
-    Demo {
-        /// Keep the lab running after the table, and print how to point other commands at it.
-        #[arg(long)]
-        keep: bool,
-        /// Serve the lab on the real ports (DNS 53, HTTPS 443, HTTP 80, SMTP 25) instead of ports
-        /// the OS picks, for tools that cannot be told a port. Needs privileges: run it in a
-        /// private network namespace (`unshare -rn` or `unshare -mn` as root).
-        #[arg(long)]
-        standard_ports: bool,
-        /// After the table, serve the web checker on the lab (private addresses allowed, the lab's
-        /// resolver only) and print the URL to open; runs until Ctrl-C.
-        #[arg(long)]
-        web: bool,
-    },
+    Demo(DemoArgs),
 
     /// Does an MX host match an `mx` pattern (RFC 8461 §4.1)? Exit 0 yes, 1 no.
     Match {
@@ -73,7 +48,69 @@ pub enum Command {
         pattern: String,
         /// The MX host name (Unicode names are converted to A-labels).
         host: String,
+        /// Print one JSON object instead of the sentence.
+        #[arg(long)]
+        json: bool,
     },
+}
+
+/// `mta-sts lint`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct LintArgs {
+    /// Print one JSON object instead of the human report.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to lint.
+    #[command(subcommand)]
+    pub target: LintTarget,
+}
+
+/// `mta-sts query`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct QueryArgs {
+    /// The next-hop domain (or a Postfix key such as `[mx.example.com]:25`).
+    pub domain: String,
+    /// The socketmap name, which selects a zone of the configuration.
+    #[arg(long, default_value = "postfix")]
+    pub zone: String,
+    /// Print one JSON object (the reply, the policy, where it came from, why) instead of
+    /// sentences.
+    #[arg(long)]
+    pub json: bool,
+    /// Settings shared with `mta-sts daemon`.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+}
+
+/// `mta-sts demo`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Keep the lab running after the table, and print how to point other commands at it.
+    #[arg(long)]
+    pub keep: bool,
+    /// Serve the lab on the real ports (DNS 53, HTTPS 443, HTTP 80, SMTP 25) instead of ports
+    /// the OS picks, for tools that cannot be told a port. Needs privileges: run it in a
+    /// private network namespace (`unshare -rn` or `unshare -mn` as root).
+    #[arg(long)]
+    pub standard_ports: bool,
+    /// After the table, serve the web checker on the lab (private addresses allowed, the lab's
+    /// resolver only) and print the URL to open; runs until Ctrl-C.
+    #[arg(long)]
+    pub web: bool,
+    /// Print JSON instead of the table: the scenarios, and with `--keep` or `--web` one object
+    /// with the scenarios and the lab's addresses.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How a long-running command writes its log to standard error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One line per event: time (RFC 3339), level, sentence, then the fields.
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `message`, and the fields (`kind`,
+    /// `domain`, ...).
+    Json,
 }
 
 /// What `mta-sts lint` reads.
@@ -113,18 +150,21 @@ pub struct CheckArgs {
     /// Extra trusted root certificates (PEM), added to the Web PKI roots.
     #[arg(long, value_name = "PEM")]
     pub ca_file: Option<PathBuf>,
-    /// Time limit in seconds for the policy fetch and for each SMTP step.
-    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
-    pub timeout: f64,
+    /// Time limit in seconds for the policy fetch and for each SMTP step (above 0, at most 600).
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = time_limit)]
+    pub timeout: Duration,
     /// Do not connect to MX hosts on port 25 (many networks block it).
     #[arg(long)]
     pub no_smtp: bool,
     /// The port policy hosts serve HTTPS on (a lab's; senders always use 443).
-    #[arg(long, value_name = "PORT", default_value_t = 443)]
+    #[arg(long, value_name = "PORT", default_value_t = 443, value_parser = port)]
     pub https_port: u16,
     /// The port MX hosts accept SMTP on (a lab's; senders always use 25).
-    #[arg(long, value_name = "PORT", default_value_t = 25)]
+    #[arg(long, value_name = "PORT", default_value_t = 25, value_parser = port)]
     pub smtp_port: u16,
+    /// Print one JSON object (an array for several domains) instead of the human report.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `mta-sts web`'s arguments.
@@ -143,30 +183,51 @@ pub struct WebArgs {
     /// intranet). Without it, a public checker cannot be used to probe the network it runs in.
     #[arg(long)]
     pub allow_private: bool,
-    /// Checks per minute allowed to one client address (cached results are free).
-    #[arg(long, value_name = "N", default_value_t = 10)]
+    /// Checks per minute allowed to one client address (cached results are free); at least 1.
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = checks_per_minute)]
     pub rate: u32,
-    /// Checks running at once, at most; more get 429 Busy.
-    #[arg(long, value_name = "N", default_value_t = 8)]
+    /// Checks running at once, at most; more get 429 Busy. From 1 to 10000.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = concurrent_checks)]
     pub max_concurrent: usize,
-    /// Time limit in seconds for the policy fetch and for each SMTP step.
-    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
-    pub timeout: f64,
-    /// Time limit in seconds for a whole check.
-    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
-    pub check_timeout: f64,
-    /// How long a result is reused for the same domain, in seconds.
+    /// Time limit in seconds for the policy fetch and for each SMTP step (above 0, at most 600).
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = time_limit)]
+    pub timeout: Duration,
+    /// Time limit in seconds for a whole check (above 0, at most 600).
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = time_limit)]
+    pub check_timeout: Duration,
+    /// How long a result is reused for the same domain, in seconds (0: never reused).
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub cache_ttl: u64,
     /// A reverse proxy in front of this server (repeatable): its `X-Forwarded-For` names the
     /// client for the rate limit. Without it, every client behind a proxy shares one limit.
     #[arg(long, value_name = "IP")]
     pub trust_proxy: Vec<std::net::IpAddr>,
+    /// How the log on standard error is written.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 }
 
-/// `mta-sts daemon`'s settings; flags override the configuration file.
+/// `mta-sts daemon`'s arguments; flags override the configuration file.
 #[derive(Debug, clap::Args)]
 pub struct DaemonArgs {
+    /// The settings `mta-sts query` shares.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Where to listen: `IP:PORT` or `unix:PATH`.
+    #[arg(long, value_name = "ADDR|unix:PATH")]
+    pub listen: Option<String>,
+    /// Serve Prometheus metrics at http://ADDR/metrics.
+    #[arg(long, value_name = "IP:PORT")]
+    pub metrics: Option<std::net::SocketAddr>,
+    /// How the log on standard error is written.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// The settings that decide the daemon's answers, shared by `mta-sts daemon` and `mta-sts
+/// query`; flags override the configuration file.
+#[derive(Debug, clap::Args)]
+pub struct PolicyArgs {
     /// The TOML configuration (every option documented in the README).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -174,9 +235,6 @@ pub struct DaemonArgs {
     /// is; keys it accepts but this daemon ignores are noted on standard error.
     #[arg(long, value_name = "FILE", conflicts_with = "config")]
     pub compat_config: Option<PathBuf>,
-    /// Where to listen: `IP:PORT` or `unix:PATH`.
-    #[arg(long, value_name = "ADDR|unix:PATH")]
-    pub listen: Option<String>,
     /// The DNS resolver, `IP[:PORT]` (default: the system's).
     #[arg(long, value_name = "IP[:PORT]")]
     pub resolver: Option<String>,
@@ -188,14 +246,101 @@ pub struct DaemonArgs {
     #[arg(long, value_name = "memory|sqlite:PATH|redis://...")]
     pub cache: Option<String>,
     /// The port policy hosts serve HTTPS on (a lab's; senders always use 443).
-    #[arg(long, value_name = "PORT")]
+    #[arg(long, value_name = "PORT", value_parser = port)]
     pub https_port: Option<u16>,
-    /// Serve Prometheus metrics at http://ADDR/metrics.
-    #[arg(long, value_name = "IP:PORT")]
-    pub metrics: Option<std::net::SocketAddr>,
     /// The Postfix version replies are for (`3.10.5`, `3.7.11`), or `auto`: ask
     /// `postconf -dh mail_version` at start. Postfix 3.10.5 and later get the TLSRPT attributes,
     /// with which they enforce the policy's MX patterns.
     #[arg(long, value_name = "VERSION|auto")]
     pub postfix_version: Option<String>,
+}
+
+// The value parsers below refuse a number that means nothing before anything starts or listens;
+// clap names the flag and the value, and the message says what is accepted.
+
+/// The longest time limit accepted, in seconds: ten minutes is far beyond any fetch, SMTP step
+/// or check worth waiting for.
+const MAX_TIME_LIMIT: f64 = 600.0;
+
+/// A time limit in seconds: a number above 0 and at most [`MAX_TIME_LIMIT`].
+fn time_limit(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| "not a number of seconds (such as 10 or 2.5)".to_string())?;
+    if seconds.is_finite() && seconds > 0.0 && seconds <= MAX_TIME_LIMIT {
+        Ok(Duration::from_secs_f64(seconds))
+    } else {
+        Err(format!(
+            "a time limit must be more than 0 and at most {MAX_TIME_LIMIT} seconds"
+        ))
+    }
+}
+
+/// A TCP port to connect to: 1 to 65535 (port 0 cannot be connected to).
+fn port(text: &str) -> Result<u16, String> {
+    match text.trim().parse::<u16>() {
+        Ok(0) => Err("port 0 cannot be connected to; give a port from 1 to 65535".into()),
+        Ok(port) => Ok(port),
+        Err(_) => Err("not a port number (1 to 65535)".into()),
+    }
+}
+
+/// `--rate`: at least one check a minute (0 would refuse every check).
+fn checks_per_minute(text: &str) -> Result<u32, String> {
+    match text.trim().parse::<u32>() {
+        Ok(0) => Err("0 checks a minute would refuse every check; give at least 1".into()),
+        Ok(rate) => Ok(rate),
+        Err(_) => Err(format!("not a whole number of checks (1 to {})", u32::MAX)),
+    }
+}
+
+/// The most checks `--max-concurrent` allows at once: each opens several connections, and far
+/// fewer already exhaust a server's file descriptors.
+const MAX_CONCURRENT_CHECKS: usize = 10_000;
+
+/// `--max-concurrent`: 1 to [`MAX_CONCURRENT_CHECKS`] (0 would answer every check 429 Busy).
+fn concurrent_checks(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err("0 checks at once would answer every check `busy`; give at least 1".into()),
+        Ok(n) if n <= MAX_CONCURRENT_CHECKS => Ok(n),
+        _ => Err(format!(
+            "not a whole number of checks from 1 to {MAX_CONCURRENT_CHECKS}"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_limits_are_above_0_and_at_most_600_seconds() {
+        assert_eq!(time_limit("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(time_limit("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(time_limit("600"), Ok(Duration::from_secs(600)));
+        for refused in ["0", "-1", "600.5", "nan", "inf", "ten", ""] {
+            assert!(time_limit(refused).is_err(), "{refused}");
+        }
+        assert_eq!(
+            time_limit("0"),
+            Err("a time limit must be more than 0 and at most 600 seconds".into())
+        );
+    }
+
+    #[test]
+    fn numbers_that_mean_nothing_are_refused() {
+        assert_eq!(port("25"), Ok(25));
+        assert!(port("0").is_err() && port("65536").is_err() && port("x").is_err());
+        assert_eq!(checks_per_minute("1"), Ok(1));
+        assert!(checks_per_minute("0").is_err() && checks_per_minute("-3").is_err());
+        assert_eq!(concurrent_checks("10000"), Ok(10_000));
+        assert!(concurrent_checks("0").is_err() && concurrent_checks("10001").is_err());
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
 }

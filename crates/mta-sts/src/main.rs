@@ -5,6 +5,7 @@
 mod cli;
 mod commands;
 mod exit;
+mod logging;
 mod render;
 
 use clap::Parser;
@@ -14,7 +15,12 @@ fn main() -> std::process::ExitCode {
     match commands::run(cli) {
         Ok(status) => status.into(),
         Err(error) => {
-            eprintln!("mta-sts: {error}");
+            if logging::active() {
+                // A server's last word goes to its log, in the format a machine reads.
+                tracing::error!(kind = %"fatal", "{error}");
+            } else {
+                eprintln!("mta-sts: {error}");
+            }
             exit::Status::Trouble.into()
         }
     }

@@ -122,7 +122,7 @@ fn policy_json_has_the_documented_shape() {
 #[test]
 fn policy_from_stdin_with_json_parsed() {
     let output = run_with_stdin(
-        &["--json", "lint", "policy", "-"],
+        &["lint", "--json", "policy", "-"],
         b"version: STSv1\r\nmode: testing\r\nmx: *.mx.acme.test\r\nmax_age: 604800\r\n",
     );
     assert_eq!(output.status.code(), Some(0));
@@ -183,9 +183,9 @@ fn tlsrpt_record_bare_address() {
     assert_eq!(output.status.code(), Some(1));
     assert!(stdout(&output).contains("hint: write `rua=mailto:tls@acme.test`"));
     let output = run(&[
-        "--json",
         "lint",
         "tlsrpt-record",
+        "--json",
         "v=TLSRPTv1; rua=mailto:tls@acme.test",
     ]);
     assert_eq!(output.status.code(), Some(0));
@@ -200,15 +200,15 @@ fn report_json_and_gzip_give_the_same_answer() {
     let path = fixture("rfc8460-example.json");
     let plain = std::fs::read(&path).expect("fixture");
     let from_file = run(&[
-        "--json",
         "lint",
         "report",
+        "--json",
         path.to_str().expect("utf-8 path"),
     ]);
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(&plain).expect("gzip");
     let from_gzip = run_with_stdin(
-        &["--json", "lint", "report", "-"],
+        &["lint", "report", "--json", "-"],
         &gz.finish().expect("gzip"),
     );
     assert_eq!(from_file.status.code(), from_gzip.status.code());
@@ -241,7 +241,7 @@ fn match_answers_with_exit_status_and_reason() {
     let output = run(&["match", "*.example.com", "example.com"]);
     assert_eq!(output.status.code(), Some(1));
 
-    let output = run(&["--json", "match", "mail.example.com", "MAIL.Example.COM."]);
+    let output = run(&["match", "--json", "mail.example.com", "MAIL.Example.COM."]);
     assert_eq!(output.status.code(), Some(0));
     let value = json(&output);
     assert_eq!(value["matches"], true);
@@ -517,6 +517,35 @@ async fn query_imports_the_peers_sqlite_cache_once_and_answers_from_it() {
     assert_eq!(value["origin"], "fetch", "{value}");
     assert_eq!(value["fallback"]["kind"], "fetch-failed", "{value}");
     assert_eq!(value["policy"]["id"], "20251111T000000", "{value}");
+    // The same in sentences, asked again: the fetch is backing off now, and the imported policy
+    // still applies (RFC 8461 §3.3), said with the time of the next attempt in RFC 3339.
+    let output = tokio::task::block_in_place(|| {
+        run(&[
+            "query",
+            "--compat-config",
+            &file_arg,
+            "--resolver",
+            &dns,
+            "--ca-file",
+            &ca,
+            "--https-port",
+            &https,
+            "policy-404.test",
+        ])
+    });
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains(
+            "policy-404.test: the cached policy applies until it expires, because the policy \
+             with id 20260101T000000 failed recently"
+        ),
+        "{text}"
+    );
+    assert!(
+        !text.contains("BackingOff") && !text.contains('{'),
+        "{text}"
+    );
 
     // The expired enforce policy was not imported: the lab's own testing policy is fetched.
     let output = query("mode-testing.test");
@@ -554,4 +583,154 @@ async fn query_imports_the_peers_sqlite_cache_once_and_answers_from_it() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_file(&file);
     lab.shutdown().await;
+}
+
+/// Runs `mta-sts` and waits at most 20 s: a command that should have refused its flags but
+/// serves instead is killed, and the test fails saying so rather than hanging.
+fn run_refused(args: &[&str]) -> (Option<i32>, String) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn mta-sts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().expect("output");
+            panic!(
+                "{args:?} is still running: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().expect("output");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn numbers_that_mean_nothing_are_refused_naming_the_flag_before_anything_listens() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["check", "example.com", "--timeout", "0"], "--timeout"),
+        (&["check", "example.com", "--timeout", "601"], "--timeout"),
+        (&["check", "example.com", "--timeout", "soon"], "--timeout"),
+        (
+            &["check", "example.com", "--https-port", "0"],
+            "--https-port",
+        ),
+        (&["check", "example.com", "--smtp-port", "0"], "--smtp-port"),
+        (&["web", "--listen", "127.0.0.1:0", "--rate", "0"], "--rate"),
+        (
+            &["web", "--listen", "127.0.0.1:0", "--max-concurrent", "0"],
+            "--max-concurrent",
+        ),
+        (
+            &[
+                "web",
+                "--listen",
+                "127.0.0.1:0",
+                "--max-concurrent",
+                "10001",
+            ],
+            "--max-concurrent",
+        ),
+        (
+            &["web", "--listen", "127.0.0.1:0", "--timeout", "0"],
+            "--timeout",
+        ),
+        (
+            &["web", "--listen", "127.0.0.1:0", "--check-timeout=-1"],
+            "--check-timeout",
+        ),
+        (&["web", "--log-format", "xml"], "--log-format"),
+        (
+            &["daemon", "--listen", "127.0.0.1:0", "--https-port", "0"],
+            "--https-port",
+        ),
+        (
+            &["query", "example.com", "--https-port", "0"],
+            "--https-port",
+        ),
+    ];
+    for (args, flag) in cases {
+        let (code, stderr) = run_refused(args);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(flag),
+            "{args:?} does not name {flag}: {stderr}"
+        );
+        assert!(!stderr.contains("listening"), "{args:?}: {stderr}");
+    }
+    // The range is said as it is: 0 itself is outside it.
+    let (_, stderr) = run_refused(&["check", "example.com", "--timeout", "0"]);
+    assert!(
+        stderr.contains("more than 0 and at most 600 seconds"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn flags_that_would_be_ignored_are_refused() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["web", "--listen", "127.0.0.1:0", "--json"], "--json"),
+        (&["daemon", "--listen", "127.0.0.1:0", "--json"], "--json"),
+        (
+            &["query", "example.com", "--listen", "127.0.0.1:1"],
+            "--listen",
+        ),
+        (
+            &["query", "example.com", "--metrics", "127.0.0.1:1"],
+            "--metrics",
+        ),
+        (
+            &["query", "example.com", "--log-format", "json"],
+            "--log-format",
+        ),
+        (
+            &["lint", "policy", "-", "--log-format", "json"],
+            "--log-format",
+        ),
+    ];
+    for (args, flag) in cases {
+        let (code, stderr) = run_refused(args);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(flag),
+            "{args:?} does not name {flag}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn query_refuses_a_key_that_is_not_a_domain_with_status_2() {
+    for key in ["exa mple.com", "", "bad_label!.example"] {
+        let (code, stderr) = run_refused(&["query", "--cache", "memory", key]);
+        assert_eq!(code, Some(2), "{key:?}: {stderr}");
+        assert!(stderr.starts_with("mta-sts: the key "), "{key:?}: {stderr}");
+        assert!(stderr.contains("NOTFOUND without a lookup"), "{stderr}");
+    }
+}
+
+#[test]
+fn the_examples_readme_names_files_that_exist_and_the_report_is_valid() {
+    let readme = std::fs::read_to_string(examples().join("README.md")).expect("README");
+    for name in readme
+        .lines()
+        .filter_map(|line| line.strip_prefix("- `"))
+        .filter_map(|rest| rest.split('`').next())
+    {
+        assert!(
+            examples().join(name).exists(),
+            "examples/{name} is named but missing"
+        );
+    }
+    let report = examples().join("tlsrpt-report.json");
+    let output = run(&["lint", "report", report.to_str().expect("utf-8 path")]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
 }

@@ -31,11 +31,22 @@ fn demo_exits_0_when_every_scenario_behaves() {
     );
     assert!(text.contains("ok   policy-redirect.test"), "{text}");
     assert!(!text.contains("FAIL"), "{text}");
+    // The closing hint is a command that works as printed: the lab stops with the demo, so it
+    // is the one that keeps it, and it says which flags the commands it prints carry.
+    let hint = text
+        .lines()
+        .find(|line| line.starts_with("Explore:"))
+        .unwrap_or_else(|| panic!("no hint in {text}"));
+    assert!(hint.contains("`mta-sts demo --keep`"), "{hint}");
+    for flag in ["--resolver", "--ca-file", "--https-port", "--smtp-port"] {
+        assert!(hint.contains(flag), "{flag} missing from {hint}");
+    }
+    assert!(!hint.contains("..."), "{hint}");
 }
 
 #[test]
 fn demo_json_lists_every_scenario() {
-    let output = run(&["--json", "demo"]);
+    let output = run(&["demo", "--json"]);
     assert_eq!(output.status.code(), Some(0));
     let value: Value = serde_json::from_slice(&output.stdout).expect("JSON");
     let outcomes = value.as_array().expect("array");
@@ -172,4 +183,78 @@ fn unreachable_resolver_means_the_check_could_not_run() {
     ]);
     assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
     assert!(String::from_utf8_lossy(&output.stderr).contains("the check could not run"));
+}
+
+#[test]
+fn demo_brings_loopback_up_in_a_fresh_network_namespace() {
+    // `unshare -rn`: a new user and network namespace, where loopback starts down and the
+    // process is root, so the demo may bring it up (as `ip link set lo up` would).
+    let probe = Command::new("unshare").args(["-rn", "true"]).output();
+    if !probe.is_ok_and(|output| output.status.success()) {
+        eprintln!("skipping: `unshare -rn` is not available here (util-linux, user namespaces)");
+        return;
+    }
+    let output = Command::new("unshare")
+        .args(["-rn", BIN, "demo"])
+        .output()
+        .expect("run the demo in a new network namespace");
+    let text = stdout(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{text}\n{stderr}");
+    assert!(stderr.contains("loopback (lo) was down"), "{stderr}");
+    let count = mta_sts_lab::catalog().len();
+    assert!(
+        text.contains(&format!("{count}/{count} scenarios behaved as declared")),
+        "{text}"
+    );
+}
+
+#[test]
+fn demo_keep_json_prints_the_lab_and_a_check_command_that_works_as_printed() {
+    let mut demo = Command::new(BIN)
+        .args(["demo", "--keep", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the demo");
+    let out = demo.stdout.take().expect("stdout");
+    // The object comes first; the lab then runs until SIGINT.
+    let value: Option<Result<Value, _>> = serde_json::Deserializer::from_reader(out)
+        .into_iter::<Value>()
+        .next();
+    let value = match value {
+        Some(Ok(value)) => value,
+        other => {
+            let _ = demo.kill();
+            panic!("no JSON object from demo --keep --json: {other:?}");
+        }
+    };
+    let check = value["lab"]["check"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let words: Vec<&str> = check.split_whitespace().collect();
+    let ran = match words.split_first() {
+        Some((&"mta-sts", args)) => Some(run(args)),
+        _ => None,
+    };
+    let _ = Command::new("kill")
+        .args(["-INT", &demo.id().to_string()])
+        .status();
+    let stopped = demo.wait().expect("the demo stops on SIGINT");
+    assert_eq!(
+        value["scenarios"].as_array().map(Vec::len),
+        Some(mta_sts_lab::catalog().len()),
+        "{value}"
+    );
+    for field in ["resolver", "ca_file"] {
+        assert!(value["lab"][field].is_string(), "{value}");
+    }
+    for field in ["https_port", "smtp_port"] {
+        assert!(value["lab"][field].is_u64(), "{value}");
+    }
+    assert_eq!(value["web"], Value::Null);
+    let ran = ran.unwrap_or_else(|| panic!("not a mta-sts command: {check}"));
+    assert_eq!(ran.status.code(), Some(0), "{check}:\n{}", stdout(&ran));
+    assert!(stopped.success(), "{stopped:?}");
 }

@@ -293,7 +293,7 @@ async fn query_explains_the_reply() {
         .clone();
     let output = tokio::task::block_in_place(|| {
         Command::new(BIN)
-            .args(["--json", "query"])
+            .args(["query", "--json"])
             .arg(&testing)
             .args(lab_flags(&lab))
             .output()
@@ -307,4 +307,350 @@ async fn query_explains_the_reply() {
         "{value}"
     );
     lab.shutdown().await;
+}
+
+/// Asserts that `text` reads as sentences: each line after the reply starts with `subject: `,
+/// `subject, ` or `subject ` and ends with a full stop, and nothing is left of a Rust debug value (`Name(`,
+/// `Name { .. }`, `Timestamp`, a bare variant name like `Fetch`).
+fn assert_sentences(text: &str, subject: &str) {
+    let mut lines = text.lines();
+    let reply = lines.next().unwrap_or_default();
+    assert!(
+        reply.starts_with("OK ") || reply.starts_with("NOTFOUND"),
+        "{text}"
+    );
+    let mut count = 0;
+    for line in lines {
+        count += 1;
+        assert!(
+            [": ", ", ", " "]
+                .iter()
+                .any(|after| line.starts_with(&format!("{subject}{after}"))),
+            "a line not about {subject}: {line}\n{text}"
+        );
+        assert!(line.ends_with('.'), "not a sentence: {line}");
+        assert!(!line.contains('{') && !line.contains('}'), "{line}");
+        assert!(
+            !line
+                .as_bytes()
+                .windows(2)
+                .any(|w| w[0].is_ascii_alphanumeric() && w[1] == b'('),
+            "a debug shape: {line}"
+        );
+        for debug in [
+            "Timestamp",
+            "Fetch",
+            "Cache",
+            "Dns",
+            "NoPolicy",
+            "Key",
+            "ParentDomain",
+        ] {
+            assert!(!line.contains(debug), "{debug} in {line}");
+        }
+    }
+    assert!(count >= 1, "no explanation: {text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn query_explains_every_outcome_in_sentences() {
+    let lab = Lab::start().await.expect("lab");
+    let dir = std::env::temp_dir().join(format!("mta-sts-query-words-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let cache = format!("sqlite:{}", dir.join("cache.db").display());
+    let query = |key: &str| {
+        let mut flags = lab_flags(&lab);
+        // A file cache, so that the second query of a domain is answered from it.
+        flags[1] = cache.clone();
+        tokio::task::block_in_place(|| {
+            Command::new(BIN)
+                .arg("query")
+                .arg(key)
+                .args(&flags)
+                .output()
+                .expect("query")
+        })
+    };
+    let domain = |name: &str| lab.scenario(name).expect("scenario").domain.clone();
+    let cases = [
+        // (key, the subject of the sentences, exit status, words that must be said)
+        (
+            domain("healthy-enforce"),
+            domain("healthy-enforce"),
+            0,
+            "a policy fetch was attempted",
+        ),
+        (
+            domain("healthy-enforce"),
+            domain("healthy-enforce"),
+            0,
+            "the cache alone answered",
+        ),
+        (
+            domain("sts-missing"),
+            domain("sts-missing"),
+            1,
+            "no usable v=STSv1 TXT record",
+        ),
+        (
+            domain("policy-404"),
+            domain("policy-404"),
+            1,
+            "could not be fetched",
+        ),
+        (
+            domain("policy-404"),
+            domain("policy-404"),
+            1,
+            "is not fetched again before",
+        ),
+        (
+            domain("mode-testing"),
+            domain("mode-testing"),
+            1,
+            "testing mode",
+        ),
+        (domain("mode-none"), domain("mode-none"), 1, "mode none"),
+        (
+            "servfail.test".into(),
+            "servfail.test".into(),
+            1,
+            "TXT lookup failed",
+        ),
+        (
+            format!("[mx.{}]:25", domain("healthy-enforce")),
+            format!("mx.{}", domain("healthy-enforce")),
+            1,
+            "(the key `[mx.",
+        ),
+        (
+            ".example.com".into(),
+            "`.example.com`".into(),
+            1,
+            "parent-domain",
+        ),
+        (
+            "[192.0.2.1]:25".into(),
+            "`[192.0.2.1]:25`".into(),
+            1,
+            "an IP address",
+        ),
+        (
+            domain("dane-signed"),
+            domain("dane-signed"),
+            0,
+            "DANE applies",
+        ),
+    ];
+    for (key, subject, status, words) in &cases {
+        let output = query(key);
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(*status), "{key}: {text}");
+        assert!(text.contains(words), "{key}: no {words:?} in\n{text}");
+        assert_sentences(&text, subject);
+    }
+    // Times a person reads are RFC 3339.
+    let text = String::from_utf8_lossy(&query(&domain("mode-testing")).stdout).into_owned();
+    let fetched = text
+        .split("fetched at ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("no fetch time in {text}"));
+    assert!(
+        mta_sts_core::report::Timestamp::parse(fetched).is_ok(),
+        "{fetched} is not RFC 3339"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    lab.shutdown().await;
+}
+
+/// A socketmap request over TCP; returns the reply payload (empty if the connection closed).
+fn socketmap(address: &str, request: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).expect("connect to the daemon");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .expect("timeout");
+    stream.write_all(request).expect("request");
+    let mut reply = Vec::new();
+    let _ = stream.read_to_end(&mut reply);
+    String::from_utf8_lossy(&reply).into_owned()
+}
+
+/// Starts the daemon with `--log-format FORMAT` on an ephemeral port and returns it, its
+/// address and the lines of its log as they come.
+fn start_logging_daemon(
+    lab: &Lab,
+    format: &str,
+) -> (Child, String, std::sync::mpsc::Receiver<String>) {
+    let mut child = Command::new(BIN)
+        .args(["daemon", "--listen", "127.0.0.1:0", "--log-format", format])
+        .args(lab_flags(lab))
+        .env_remove("RUST_LOG")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the daemon");
+    let stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let (send, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if send.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let first = lines
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the daemon's first line");
+    let address = first
+        .split("listening on ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .unwrap_or_else(|| panic!("no address in {first:?}"))
+        .to_string();
+    (child, address, lines)
+}
+
+/// The log lines until one contains `needle` (at most 30 s), that one included.
+fn lines_until(lines: &std::sync::mpsc::Receiver<String>, needle: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    while let Ok(line) = lines.recv_timeout(std::time::Duration::from_secs(30)) {
+        let found = line.contains(needle);
+        seen.push(line);
+        if found {
+            return seen;
+        }
+    }
+    panic!("no {needle:?} in the log:\n{}", seen.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_logs_one_json_object_per_line_with_sentences_and_fields() {
+    let lab = Lab::start().await.expect("lab");
+    let (mut daemon, address, lines) =
+        tokio::task::block_in_place(|| start_logging_daemon(&lab, "json"));
+    let broken = lab.scenario("policy-404").expect("scenario").domain.clone();
+    let request = format!("postfix {broken}");
+    let reply = tokio::task::block_in_place(|| {
+        socketmap(&address, format!("{}:{request},", request.len()).as_bytes())
+    });
+    assert_eq!(reply, "9:NOTFOUND ,");
+    // A request over the size limit closes the connection and is logged.
+    let reply = tokio::task::block_in_place(|| socketmap(&address, b"99999:"));
+    assert_eq!(reply, "");
+    let mut log = tokio::task::block_in_place(|| lines_until(&lines, "bad-request"));
+    let _ = Command::new("kill").arg(daemon.id().to_string()).status();
+    assert!(daemon.wait().expect("the daemon stops").success());
+    // The rest of the log, to its end (the pipe closes with the process).
+    while let Ok(line) = lines.recv_timeout(std::time::Duration::from_secs(10)) {
+        log.push(line);
+    }
+
+    let objects: Vec<serde_json::Value> = log
+        .iter()
+        .map(|line| {
+            serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("not one JSON object ({e}): {line}"))
+        })
+        .collect();
+    for object in &objects {
+        assert!(object.is_object(), "{object}");
+        for field in ["timestamp", "level", "message", "kind"] {
+            assert!(object[field].is_string(), "no {field}: {object}");
+        }
+        let timestamp = object["timestamp"].as_str().unwrap_or_default();
+        assert!(
+            mta_sts_core::report::Timestamp::parse(timestamp).is_ok(),
+            "not RFC 3339: {timestamp}"
+        );
+    }
+    let fetch = objects
+        .iter()
+        .find(|o| o["kind"] == "fetch-failed")
+        .unwrap_or_else(|| panic!("no fetch-failed in {log:?}"));
+    assert_eq!(fetch["domain"], broken.as_str(), "{fetch}");
+    assert_eq!(fetch["level"], "WARN", "{fetch}");
+    let message = fetch["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with(&format!("{broken}: the MTA-STS policy with id ")),
+        "{message}"
+    );
+    assert!(
+        message.contains("the next attempt is not before 20"),
+        "{message}"
+    );
+    assert!(
+        !message.contains('{') && !message.contains("Timestamp"),
+        "{message}"
+    );
+    let bad = objects
+        .iter()
+        .find(|o| o["kind"] == "bad-request")
+        .unwrap_or_else(|| panic!("no bad-request in {log:?}"));
+    assert!(
+        bad["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("announces more than 1024 bytes"),
+        "{bad}"
+    );
+    assert!(
+        objects.iter().any(|o| o["kind"] == "stopped"),
+        "no stopped line after SIGTERM: {log:?}"
+    );
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemons_text_log_has_sentences_and_fields() {
+    let lab = Lab::start().await.expect("lab");
+    let (mut daemon, address, lines) =
+        tokio::task::block_in_place(|| start_logging_daemon(&lab, "text"));
+    let broken = lab.scenario("policy-404").expect("scenario").domain.clone();
+    let request = format!("postfix {broken}");
+    tokio::task::block_in_place(|| {
+        socketmap(&address, format!("{}:{request},", request.len()).as_bytes())
+    });
+    let log = tokio::task::block_in_place(|| lines_until(&lines, "fetch-failed"));
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    let line = log.last().map(String::as_str).unwrap_or_default();
+    assert!(line.contains(" WARN "), "{line}");
+    assert!(
+        line.contains(&format!("{broken}: the MTA-STS policy with id ")),
+        "{line}"
+    );
+    assert!(line.contains("kind=fetch-failed"), "{line}");
+    assert!(line.contains(&format!("domain={broken}")), "{line}");
+    assert!(
+        !line.contains("FetchFailed") && !line.contains("Timestamp("),
+        "{line}"
+    );
+    lab.shutdown().await;
+}
+
+#[test]
+fn the_web_checker_logs_json_too() {
+    let mut web = Command::new(BIN)
+        .args(["web", "--listen", "127.0.0.1:0", "--log-format", "json"])
+        .env_remove("RUST_LOG")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the web checker");
+    let mut stderr = BufReader::new(web.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    stderr.read_line(&mut line).expect("the first line");
+    let _ = web.kill();
+    let _ = web.wait();
+    let object: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+    assert_eq!(object["kind"], "listening", "{object}");
+    assert!(
+        object["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("listening on http://127.0.0.1:"),
+        "{object}"
+    );
 }

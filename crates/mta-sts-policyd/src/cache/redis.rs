@@ -183,7 +183,11 @@ impl RedisCache {
                 operation,
                 source: RedisError::from(io::Error::new(
                     io::ErrorKind::TimedOut,
-                    format!("no answer from {} within {:?}", self.url, self.timeout),
+                    format!(
+                        "no answer from {} within {} ms",
+                        self.url,
+                        self.timeout.as_millis()
+                    ),
                 )),
             }),
         }

@@ -6,7 +6,7 @@ use mta_sts_check::{CheckReport, Checker, NetSettings, Section, Verdict};
 use mta_sts_core::{Severity, domain};
 use mta_sts_net::AddressGuard;
 
-use super::{CommandError, emit, resolver, runtime, seconds, to_json, trust};
+use super::{CommandError, emit, resolver, runtime, to_json, trust};
 use crate::cli::CheckArgs;
 use crate::exit::Status;
 
@@ -19,7 +19,7 @@ pub fn run(args: &CheckArgs, json: bool) -> Result<Status, CommandError> {
             domain::normalize(d).map_err(|e| CommandError::Argument(e.diagnostic().message.clone()))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let timeout = seconds("--timeout", args.timeout)?;
+    let timeout = args.timeout;
     let resolver = resolver(args.resolver.as_deref())?;
     let trust = trust(args.ca_file.as_deref())?;
     let settings = NetSettings {

@@ -7,18 +7,49 @@ use std::path::{Path, PathBuf};
 use mta_sts_policyd::cache::PeerImport;
 use mta_sts_policyd::compat_config::CompatConfig;
 use mta_sts_policyd::policy::DaneSummary;
+use mta_sts_policyd::socketmap::{Key, SkipReason, normalize_key};
 use mta_sts_policyd::{
-    CacheKind, Config, Daemon, ListenAddr, Listener, PolicydError, PostfixVersionSetting,
+    CacheKind, Config, Daemon, Event, ListenAddr, Listener, PolicydError, PostfixVersionSetting,
     QueryOutcome, Reply, SocketAccess,
 };
+use tokio::sync::broadcast::error::RecvError;
 
 use super::{CommandError, emit, resolver, runtime, runtime_with_threads, to_json};
-use crate::cli::DaemonArgs;
+use crate::cli::{DaemonArgs, PolicyArgs, QueryArgs};
 use crate::exit::Status;
+use crate::logging;
+
+/// Where the notes of start-up (settings ignored, policies imported) go: `mta-sts query` writes
+/// them to standard error as they are, the daemon to its log with a `kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Notes {
+    Stderr,
+    Log,
+}
+
+impl Notes {
+    /// One note; `warning` marks what the administrator should act on.
+    fn say(self, kind: &str, warning: bool, text: &str) {
+        match self {
+            // A closed stderr must not stop the command.
+            Notes::Stderr => {
+                use std::io::Write as _;
+                let _ = writeln!(std::io::stderr(), "mta-sts: {text}");
+            }
+            Notes::Log if warning => tracing::warn!(kind = %kind, "{}", text.trim_start()),
+            Notes::Log => tracing::info!(kind = %kind, "{}", text.trim_start()),
+        }
+    }
+}
 
 /// The configuration file (ours, or postfix-mta-sts-resolver's), then the flags over it; and
 /// postfix-mta-sts-resolver's cache file to import from, if its configuration names one.
-fn config(args: &DaemonArgs) -> Result<(Config, Option<PathBuf>), CommandError> {
+fn config(
+    args: &PolicyArgs,
+    notes: Notes,
+    listen: Option<&str>,
+    metrics: Option<std::net::SocketAddr>,
+) -> Result<(Config, Option<PathBuf>), CommandError> {
     let mut peer_cache = None;
     let mut config = match (&args.config, &args.compat_config) {
         (Some(path), _) => Config::load(path).map_err(|e| CommandError::Setup(e.to_string()))?,
@@ -26,18 +57,16 @@ fn config(args: &DaemonArgs) -> Result<(Config, Option<PathBuf>), CommandError> 
             let compat =
                 CompatConfig::load(path).map_err(|e| CommandError::Setup(e.to_string()))?;
             // Settings accepted but not applied must be visible: the user switched daemons
-            // expecting the same behaviour. A closed stderr must not stop the daemon.
-            use std::io::Write as _;
-            let mut stderr = std::io::stderr().lock();
+            // expecting the same behaviour.
             for note in compat.notes {
-                let _ = writeln!(stderr, "mta-sts: {}: {note}", path.display());
+                notes.say("config-note", true, &format!("{}: {note}", path.display()));
             }
             peer_cache = compat.peer_cache;
             compat.config
         }
         (None, None) => Config::default(),
     };
-    if let Some(listen) = &args.listen {
+    if let Some(listen) = listen {
         config.listen = listen
             .parse::<ListenAddr>()
             .map_err(|e| CommandError::Argument(format!("--listen {listen}: {e}")))?;
@@ -56,7 +85,7 @@ fn config(args: &DaemonArgs) -> Result<(Config, Option<PathBuf>), CommandError> 
     if let Some(port) = args.https_port {
         config.https_port = port;
     }
-    if let Some(address) = args.metrics {
+    if let Some(address) = metrics {
         config.metrics = Some(address);
     }
     if let Some(version) = &args.postfix_version {
@@ -74,36 +103,40 @@ fn config(args: &DaemonArgs) -> Result<(Config, Option<PathBuf>), CommandError> 
 /// imported first into a new cache (RFC 8461 §5.1: a policy learnt before the switch keeps
 /// protecting its domain). An import that cannot be done is reported, and the daemon starts
 /// anyway: the domains are then fetched on first use.
-async fn open_daemon(config: Config, peer_cache: Option<&Path>) -> Result<Daemon, CommandError> {
+async fn open_daemon(
+    config: Config,
+    peer_cache: Option<&Path>,
+    notes: Notes,
+) -> Result<Daemon, CommandError> {
     let setup = |e: mta_sts_policyd::PolicydError| CommandError::Setup(e.to_string());
     let Some(peer) = peer_cache else {
         return Daemon::new(config).map_err(setup);
     };
     let (daemon, imported) = Daemon::new_importing(config, peer).await.map_err(setup)?;
-    // As the notes: a closed stderr must not stop the daemon.
-    use std::io::Write as _;
-    let mut stderr = std::io::stderr().lock();
     match imported {
         PeerImport::Imported(report) => {
-            let _ = writeln!(stderr, "mta-sts: {report}");
+            notes.say("import", false, &report.to_string());
             // The reasons, so that a damaged row can be looked into; a file full of them does
             // not flood the log.
             const SHOWN: usize = 10;
             for row in report.unreadable.iter().take(SHOWN) {
-                let _ = writeln!(stderr, "mta-sts:   not imported: {row}");
+                notes.say("import", true, &format!("  not imported: {row}"));
             }
             if report.unreadable.len() > SHOWN {
-                let _ = writeln!(
-                    stderr,
-                    "mta-sts:   ... and {} more unreadable rows",
-                    report.unreadable.len() - SHOWN
+                notes.say(
+                    "import",
+                    true,
+                    &format!(
+                        "  ... and {} more unreadable rows",
+                        report.unreadable.len() - SHOWN
+                    ),
                 );
             }
         }
         // Our cache was in use before: it has been imported into already.
         PeerImport::Skipped => {}
         PeerImport::Failed(error) => {
-            let _ = writeln!(stderr, "mta-sts: no policies imported: {error}");
+            notes.say("import", true, &format!("no policies imported: {error}"));
         }
     }
     Ok(daemon)
@@ -111,18 +144,29 @@ async fn open_daemon(config: Config, peer_cache: Option<&Path>) -> Result<Daemon
 
 /// Serves until SIGINT or SIGTERM, then finishes the requests in flight.
 pub fn run(args: &DaemonArgs) -> Result<Status, CommandError> {
-    let (config, peer_cache) = config(args)?;
+    logging::init(args.log_format)?;
+    let (config, peer_cache) = config(
+        &args.policy,
+        Notes::Log,
+        args.listen.as_deref(),
+        args.metrics,
+    )?;
     runtime_with_threads(config.threads)?.block_on(async {
-        let daemon = open_daemon(config.clone(), peer_cache.as_deref()).await?;
+        let daemon = open_daemon(config.clone(), peer_cache.as_deref(), Notes::Log).await?;
         let listener = Listener::bind(&config.listen, &SocketAccess::from_config(&config))
             .await
             .map_err(|e| CommandError::Setup(e.to_string()))?;
-        log(&format!(
-            "listening on {}, cache {}, {} thread(s)",
-            listener.local_addr(),
+        let address = listener.local_addr();
+        tracing::info!(
+            kind = %"listening",
+            listen = %address,
+            cache = %config.cache,
+            threads = config.threads,
+            "listening on {address}, cache {}, {} thread(s); Postfix's lookups are answered \
+             from now on",
             config.cache,
             config.threads
-        ));
+        );
         let metrics = match config.metrics {
             Some(address) => {
                 let metrics_listener =
@@ -132,7 +176,11 @@ pub fn run(args: &DaemonArgs) -> Result<Status, CommandError> {
                 let address = metrics_listener
                     .local_addr()
                     .map_err(|e| CommandError::Setup(e.to_string()))?;
-                log(&format!("metrics on http://{address}/metrics"));
+                tracing::info!(
+                    kind = %"metrics",
+                    listen = %address,
+                    "metrics on http://{address}/metrics"
+                );
                 let daemon = daemon.clone();
                 Some(tokio::spawn(async move {
                     daemon
@@ -143,7 +191,12 @@ pub fn run(args: &DaemonArgs) -> Result<Status, CommandError> {
             None => None,
         };
         // Which reply form Postfix gets, and why; then every zone that says otherwise.
-        log(&daemon.postfix().describe());
+        tracing::info!(
+            kind = %"postfix-version",
+            attributes = daemon.postfix().attributes_by_default(),
+            "{}",
+            daemon.postfix().describe()
+        );
         let by_default = daemon.postfix().attributes_by_default();
         let zones = std::iter::once(("default_zone".to_string(), &config.default_zone)).chain(
             config
@@ -153,17 +206,21 @@ pub fn run(args: &DaemonArgs) -> Result<Status, CommandError> {
         );
         for (name, zone) in zones {
             if let Some(tlsrpt) = zone.tlsrpt.filter(|tlsrpt| *tlsrpt != by_default) {
-                log(&if tlsrpt {
-                    format!(
+                if tlsrpt {
+                    tracing::info!(
+                        kind = %"postfix-version",
+                        attributes = true,
                         "{name} sends the TLSRPT attributes anyway (tlsrpt = true); Postfix \
                          before 3.10 defers its mail with \"invalid attribute name\""
-                    )
+                    );
                 } else {
-                    format!(
+                    tracing::info!(
+                        kind = %"postfix-version",
+                        attributes = false,
                         "{name} leaves the TLSRPT attributes out (tlsrpt = false), so Postfix \
                          does not enforce the MX patterns of its policies"
-                    )
-                });
+                    );
+                }
             }
         }
         notify_systemd("READY=1");
@@ -171,10 +228,17 @@ pub fn run(args: &DaemonArgs) -> Result<Status, CommandError> {
         // answering meanwhile.
         let mut events = daemon.subscribe();
         tokio::spawn(async move {
-            while let Ok(event) = events.recv().await {
-                match event.sentence() {
-                    Some(sentence) => log(&sentence),
-                    None => log(&format!("{event:?}")),
+            loop {
+                match events.recv().await {
+                    Ok(event) => log_event(&event),
+                    // A burst outran the log: say so, and keep logging what comes next.
+                    Err(RecvError::Lagged(missed)) => tracing::warn!(
+                        kind = %"log-lagged",
+                        missed,
+                        "{missed} events came faster than the log is written and were not \
+                         logged; the daemon answered all the same"
+                    ),
+                    Err(RecvError::Closed) => break,
                 }
             }
         });
@@ -188,16 +252,21 @@ pub fn run(args: &DaemonArgs) -> Result<Status, CommandError> {
         if let Some(metrics) = metrics {
             metrics.abort();
         }
-        log("stopped");
+        tracing::info!(
+            kind = %"stopped",
+            "stopped after finishing the requests in flight"
+        );
         Ok(Status::Valid)
     })
 }
 
-/// One line to standard error. A daemon must not die because its log went away (a closed pipe),
-/// so write errors are ignored, unlike `eprintln!`, which panics on them.
-fn log(line: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "mta-sts daemon: {line}");
+/// One event of the daemon in the log: its sentence, with its kind and domain as fields.
+fn log_event(event: &Event) {
+    let kind = event.kind();
+    match event.domain() {
+        Some(domain) => tracing::warn!(kind = %kind, domain = %domain, "{event}"),
+        None => tracing::warn!(kind = %kind, "{event}"),
+    }
 }
 
 /// Tells systemd (a `Type=notify` unit) how the daemon is doing: READY=1 once it listens,
@@ -221,7 +290,10 @@ fn notify_systemd(state: &str) {
         socket.send_to_addr(state.as_bytes(), &address)
     });
     if let Err(e) = sent {
-        log(&format!("cannot notify systemd ({state}): {e}"));
+        tracing::warn!(
+            kind = %"systemd-notify-failed",
+            "cannot tell systemd {state}: {e}; the daemon serves all the same"
+        );
     }
 }
 
@@ -240,28 +312,39 @@ async fn shutdown_signal() {
     }
 }
 
-/// Answers one key as the daemon would; exit 0 for `OK`, 1 for `NOTFOUND`.
-pub fn query(
-    domain: &str,
-    zone: &str,
-    args: &DaemonArgs,
-    json: bool,
-) -> Result<Status, CommandError> {
-    let (config, peer_cache) = config(args)?;
+/// Answers one key as the daemon would; exit 0 for `OK`, 1 for `NOTFOUND`, 2 for a key that is
+/// not a domain name (the exit-status contract: a malformed argument).
+pub fn query(args: &QueryArgs) -> Result<Status, CommandError> {
+    let QueryArgs {
+        domain,
+        zone,
+        json,
+        policy,
+    } = args;
+    // Postfix's other keys (`.example.com`, an IP literal) are answered NOTFOUND and explained
+    // below; a key that names nothing is the user's typo, refused before anything is opened.
+    if let Key::Skip(reason @ (SkipReason::Empty | SkipReason::InvalidName { .. })) =
+        normalize_key(domain)
+    {
+        return Err(CommandError::Argument(format!(
+            "{reason}; the daemon would answer it NOTFOUND without a lookup"
+        )));
+    }
+    let (config, peer_cache) = config(policy, Notes::Stderr, None, None)?;
     // Nothing said where the cache is: the daemon's default file, so that `query` shows what a
     // daemon with the same defaults has cached. When that file cannot be used here (another
     // user's daemon owns it), answer without it rather than not at all.
     let default_cache =
-        args.config.is_none() && args.compat_config.is_none() && args.cache.is_none();
+        policy.config.is_none() && policy.compat_config.is_none() && policy.cache.is_none();
     let outcome = runtime()?.block_on(async {
         let daemon = if default_cache {
             let setup = |e: PolicydError| CommandError::Setup(e.to_string());
             match Daemon::new(config.clone()) {
                 Err(PolicydError::Cache(error)) => {
-                    use std::io::Write as _;
-                    let _ = writeln!(
-                        std::io::stderr(),
-                        "mta-sts: {error}; answering with a memory cache (--cache memory)"
+                    Notes::Stderr.say(
+                        "cache",
+                        true,
+                        &format!("{error}; answering with a memory cache (--cache memory)"),
                     );
                     Daemon::new(Config {
                         cache: CacheKind::Memory,
@@ -272,11 +355,11 @@ pub fn query(
                 opened => opened.map_err(setup)?,
             }
         } else {
-            open_daemon(config, peer_cache.as_deref()).await?
+            open_daemon(config, peer_cache.as_deref(), Notes::Stderr).await?
         };
         Ok::<_, CommandError>(daemon.query(domain, zone).await)
     })?;
-    emit(&if json {
+    emit(&if *json {
         to_json(&outcome)?
     } else {
         human(&outcome)
@@ -313,42 +396,82 @@ fn dane_line(dane: &DaneSummary) -> String {
     } else {
         "does not apply: no MX host has DNSSEC-validated TLSA records".to_string()
     };
-    format!("{why}; checked {} s ago", dane.age)
+    format!(
+        "{why}; checked at {} ({} s ago)",
+        facts.checked_at, dane.age
+    )
 }
 
+/// The reply, then one sentence a line, each naming the domain: what Postfix is told and what it
+/// does with it, the policy, how far the lookup went, why the policy applies unconfirmed or why
+/// there is none. Times in RFC 3339.
 fn human(outcome: &QueryOutcome) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", outcome.reply);
-    let _ = writeln!(out, "  key     {}", outcome.key);
-    if let Some(domain) = &outcome.domain {
-        let _ = writeln!(out, "  domain  {domain}");
-    }
-    let _ = writeln!(
-        out,
-        "  zone    {}",
-        outcome.zone.as_deref().unwrap_or("(default)")
-    );
+    // A key that was not looked up has no domain: it is named as given.
+    let subject = outcome
+        .domain
+        .clone()
+        .unwrap_or_else(|| format!("`{}`", outcome.key));
+    let zone = outcome
+        .zone
+        .as_deref()
+        .map_or("in the default zone".to_string(), |zone| {
+            format!("in zone {zone}")
+        });
+    // The key is named when it differs from the domain looked up (`[mx.example.com]:25`).
+    let key = match &outcome.domain {
+        Some(domain) if *domain != outcome.key => format!(" (the key `{}`)", outcome.key),
+        _ => String::new(),
+    };
+    let meaning = match &outcome.reply {
+        Reply::Ok(data) if data == mta_sts_policyd::policy::DANE_REPLY => {
+            "Postfix authenticates the MX hosts that have TLSA records by DANE, and MTA-STS is \
+             not applied (RFC 8461 §2)"
+                .to_string()
+        }
+        Reply::Ok(_) => "Postfix delivers only over TLS to MX hosts that match the policy, \
+                         with a certificate valid for the host name"
+            .to_string(),
+        Reply::NotFound => {
+            let why = outcome
+                .not_found
+                .as_ref()
+                .map_or(String::new(), |reason| format!(" because {reason}"));
+            format!(
+                "Postfix is told NOTFOUND{why}; it then applies its own smtp_tls_security_level"
+            )
+        }
+        Reply::Temp(reason) => format!("Postfix defers the mail for now: {reason}"),
+        Reply::Perm(reason) => format!("Postfix treats the lookup as failed for good: {reason}"),
+    };
+    let _ = writeln!(out, "{subject}{key}, {zone}: {meaning}.");
     if let Some(policy) = &outcome.policy {
         let _ = writeln!(
             out,
-            "  policy  id {}, mode {}, max_age {}, mx {}",
+            "{subject}: the policy with id {} is mode {}, max_age {} s, mx {}; fetched at {} \
+             ({} s ago), it expires at {}.",
             policy.id,
             policy.mode,
             policy.max_age,
-            policy.mx.join(", ")
+            policy.mx.join(", "),
+            policy.fetched_at,
+            policy.age,
+            policy.expires_at
         );
     }
     if let Some(dane) = &outcome.dane {
-        let _ = writeln!(out, "  dane    {}", dane_line(dane));
+        let _ = writeln!(out, "{subject}: DANE {}.", dane_line(dane));
     }
     if let Some(origin) = &outcome.origin {
-        let _ = writeln!(out, "  source  {origin:?}");
+        let _ = writeln!(out, "{subject}: {origin}.");
     }
     if let Some(problem) = &outcome.fallback {
-        let _ = writeln!(out, "  note    applied from the cache because {problem:?}");
-    }
-    if let Some(reason) = &outcome.not_found {
-        let _ = writeln!(out, "  why     {reason:?}");
+        // RFC 8461 §3.3: a valid cached policy still applies when it cannot be confirmed.
+        let _ = writeln!(
+            out,
+            "{subject}: the cached policy applies until it expires, because {problem}."
+        );
     }
     out
 }
@@ -376,7 +499,8 @@ mod dane_tests {
         assert_eq!(
             dane_line(&summary(true, &["mx1.example.com", "mx2.example.com"], &[])),
             "applies: validated TLSA at mx1.example.com, mx2.example.com; Postfix does DANE, \
-             the MTA-STS policy is not applied (RFC 8461 §2); checked 12 s ago"
+             the MTA-STS policy is not applied (RFC 8461 §2); checked at \
+             1970-01-01T00:01:40Z (12 s ago)"
         );
         assert!(
             dane_line(&summary(true, &[], &["mx.example.com"]))

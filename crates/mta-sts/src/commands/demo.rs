@@ -11,7 +11,11 @@ use mta_sts_net::{AddressGuard, Trust};
 use serde::Serialize;
 
 use super::{CommandError, emit, runtime, to_json};
+use crate::cli::{DemoArgs, LogFormat};
 use crate::exit::Status;
+use crate::logging;
+
+mod loopback;
 
 /// Shorter than the lab's slow policy host (3 s), so that scenario shows a timeout, and long
 /// enough for everything else on loopback.
@@ -26,13 +30,51 @@ struct Outcome<'a> {
     as_declared: bool,
 }
 
+/// `--json` with `--keep` or `--web`: the scenarios and where the lab (and the web checker) can
+/// be reached, so a script can point other commands at them.
+#[derive(Serialize)]
+struct KeptLab<'a> {
+    scenarios: &'a [Outcome<'a>],
+    lab: LabAddresses,
+    /// The web checker's page, with `--web`.
+    web: Option<String>,
+}
+
+#[derive(Serialize)]
+struct LabAddresses {
+    /// The lab's DNS server, `IP:PORT` (for `--resolver`).
+    resolver: String,
+    /// The lab CA's certificate (for `--ca-file`).
+    ca_file: String,
+    https_port: u16,
+    smtp_port: u16,
+    /// A `mta-sts check` command that works as printed while the lab runs.
+    check: String,
+}
+
 /// Runs the demo; exit 0 when every scenario behaved as declared.
-pub fn run(
-    keep: bool,
-    standard_ports: bool,
-    web: bool,
-    json: bool,
-) -> Result<Status, CommandError> {
+pub fn run(args: &DemoArgs) -> Result<Status, CommandError> {
+    let DemoArgs {
+        keep,
+        standard_ports,
+        web,
+        json,
+    } = *args;
+    if keep || web {
+        // The web checker and the lab keep running: what they log goes to standard error.
+        logging::init(LogFormat::Text)?;
+    }
+    match loopback::ensure_up().map_err(CommandError::Setup)? {
+        loopback::Loopback::Up => {}
+        loopback::Loopback::BroughtUp => {
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "mta-sts demo: loopback (lo) was down in this network namespace; it has been \
+                 brought up for the lab"
+            );
+        }
+    }
     runtime()?.block_on(async {
         let started = Instant::now();
         let ports = if standard_ports {
@@ -79,23 +121,47 @@ pub fn run(
             })
             .collect();
         let all_ok = outcomes.iter().all(|o| o.as_declared);
-        let text = if json {
+        // The lab's resolver answers only for the lab, so allowing private addresses exposes
+        // nothing but the lab.
+        let web_listener = if web {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .map_err(|e| CommandError::Setup(format!("cannot listen for the web checker: {e}")))?;
+            let address = listener.local_addr().map_err(|e| CommandError::Setup(e.to_string()))?;
+            Some((listener, address))
+        } else {
+            None
+        };
+        let example = outcomes
+            .first()
+            .map_or("healthy-enforce.test", |o| o.domain);
+        let text = if json && (keep || web) {
+            to_json(&KeptLab {
+                scenarios: &outcomes,
+                lab: LabAddresses {
+                    resolver: lab.dns_addr().to_string(),
+                    ca_file: lab.ca_file().display().to_string(),
+                    https_port: lab.https_port(),
+                    smtp_port: lab.smtp_port(),
+                    check: check_command(&lab, example),
+                },
+                web: web_listener
+                    .as_ref()
+                    .map(|(_, address)| format!("http://{address}/")),
+            })?
+        } else if json {
             to_json(&outcomes)?
         } else {
             table(&lab, &outcomes, boot_ms, check_ms, keep || web)
         };
         emit(&text)?;
-        if web {
-            // The lab's resolver answers only for the lab, so allowing private addresses
-            // exposes nothing but the lab.
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .map_err(|e| CommandError::Setup(format!("cannot listen for the web checker: {e}")))?;
-            let address = listener.local_addr().map_err(|e| CommandError::Setup(e.to_string()))?;
-            let example = lab.scenarios().iter().find(|s| !s.expect.is_empty()).map_or("", |s| s.domain.as_str());
-            emit(&format!(
-                "\nThe web checker runs on the lab until Ctrl-C:\n  open  http://{address}/?domain={example}\n  api   http://{address}/api/v1/check?domain={example}\n"
-            ))?;
+        if let Some((listener, address)) = web_listener {
+            if !json {
+                let example = lab.scenarios().iter().find(|s| !s.expect.is_empty()).map_or("", |s| s.domain.as_str());
+                emit(&format!(
+                    "\nThe web checker runs on the lab until Ctrl-C:\n  open  http://{address}/?domain={example}\n  api   http://{address}/api/v1/check?domain={example}\n"
+                ))?;
+            }
             mta_sts_web::serve(listener, mta_sts_web::WebConfig::new(settings), async {
                 let _ = tokio::signal::ctrl_c().await;
             })
@@ -153,33 +219,47 @@ fn table(lab: &Lab, outcomes: &[Outcome<'_>], boot_ms: u128, check_ms: u128, kee
     let example = outcomes
         .first()
         .map_or("healthy-enforce.test", |o| o.domain);
-    let command = format!(
-        "mta-sts check {example} --resolver {} --ca-file {} --https-port {} --smtp-port {}",
-        lab.dns_addr(),
-        lab.ca_file().display(),
-        lab.https_port(),
-        lab.smtp_port()
-    );
     if keep {
         let _ = writeln!(out, "\nThe lab keeps running until Ctrl-C:");
-        let _ = writeln!(out, "  resolver  {}", lab.dns_addr());
-        let _ = writeln!(out, "  CA file   {}", lab.ca_file().display());
-        let _ = writeln!(out, "  try       {command}");
+        let _ = writeln!(out, "  resolver    {}", lab.dns_addr());
+        let _ = writeln!(out, "  CA file     {}", lab.ca_file().display());
+        let _ = writeln!(out, "  HTTPS port  {}", lab.https_port());
+        let _ = writeln!(out, "  SMTP port   {}", lab.smtp_port());
+        let _ = writeln!(out, "  try         {}", check_command(lab, example));
         let _ = writeln!(
             out,
-            "            dig @{} -p {} TXT _mta-sts.{example}",
+            "              mta-sts query {example} --cache memory --resolver {} --ca-file {} \
+             --https-port {}",
+            lab.dns_addr(),
+            lab.ca_file().display(),
+            lab.https_port()
+        );
+        let _ = writeln!(
+            out,
+            "              dig @{} -p {} TXT _mta-sts.{example}",
             lab.dns_addr().ip(),
             lab.dns_addr().port()
         );
     } else {
+        // The lab stops with this command, so the only command that works as printed is the
+        // one that keeps it running; that one prints complete `check` commands.
         let _ = writeln!(
             out,
-            "\nExplore: `mta-sts demo --keep` keeps the lab running and prints its resolver and CA file,"
-        );
-        let _ = writeln!(
-            out,
-            "so `mta-sts check <scenario>.test --resolver ... --ca-file ...` shows any scenario in full."
+            "\nExplore: `mta-sts demo --keep` keeps the lab running and prints a complete \
+             `mta-sts check` command (--resolver, --ca-file, --https-port, --smtp-port) that \
+             shows any scenario in full."
         );
     }
     out
+}
+
+/// A `mta-sts check` command for `domain` in the running lab, complete: it works as printed.
+fn check_command(lab: &Lab, domain: &str) -> String {
+    format!(
+        "mta-sts check {domain} --resolver {} --ca-file {} --https-port {} --smtp-port {}",
+        lab.dns_addr(),
+        lab.ca_file().display(),
+        lab.https_port(),
+        lab.smtp_port()
+    )
 }

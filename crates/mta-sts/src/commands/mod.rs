@@ -71,21 +71,17 @@ pub fn display_path(path: &std::path::Path) -> String {
 /// Runs the command the user asked for.
 pub fn run(cli: Cli) -> Result<Status, CommandError> {
     match cli.command {
-        Command::Lint(target) => lint::run(target, cli.json),
-        Command::Match { pattern, host } => match_host::run(&pattern, &host, cli.json),
-        Command::Check(args) => check::run(&args, cli.json),
-        Command::Demo {
-            keep,
-            standard_ports,
-            web,
-        } => demo::run(keep, standard_ports, web, cli.json),
+        Command::Lint(args) => lint::run(args.target, args.json),
+        Command::Match {
+            pattern,
+            host,
+            json,
+        } => match_host::run(&pattern, &host, json),
+        Command::Check(args) => check::run(&args, args.json),
+        Command::Demo(args) => demo::run(&args),
         Command::Web(args) => web::run(&args),
         Command::Daemon(args) => daemon::run(&args),
-        Command::Query {
-            domain,
-            zone,
-            daemon,
-        } => daemon::query(&domain, &zone, &daemon, cli.json),
+        Command::Query(args) => daemon::query(&args),
     }
 }
 
@@ -128,17 +124,6 @@ fn runtime_builder(
         .enable_all()
         .build()
         .map_err(|e| CommandError::Setup(format!("cannot start the async runtime: {e}")))
-}
-
-/// Reads a time limit in seconds from the command line.
-fn seconds(flag: &str, value: f64) -> Result<std::time::Duration, CommandError> {
-    if value.is_finite() && value > 0.0 && value <= 600.0 {
-        Ok(std::time::Duration::from_secs_f64(value))
-    } else {
-        Err(CommandError::Argument(format!(
-            "{flag} {value} is not between 0 and 600 seconds"
-        )))
-    }
 }
 
 /// The trust roots from `--ca-file`, or the Web PKI's alone.
