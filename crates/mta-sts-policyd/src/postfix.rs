@@ -263,9 +263,9 @@ impl PostfixTarget {
             (Some(version), _) => format!("Postfix {version} (postfix_version)"),
             (None, VersionSource::Unknown(why)) => {
                 return format!(
-                    "the Postfix version is unknown ({why}), so replies leave out the TLSRPT \
-                     attributes, which Postfix before 3.10 cannot parse, and Postfix 3.10.5 or \
-                     later does not enforce the policies' MX patterns; {FORCE}"
+                    "the Postfix version is unknown because {why}; replies therefore leave out \
+                     the TLSRPT attributes, which Postfix before 3.10 cannot parse, and Postfix \
+                     3.10.5 or later does not enforce the policies' MX patterns; {FORCE}"
                 );
             }
             (None, _) => return format!("the Postfix version is unknown; {FORCE}"),
@@ -316,8 +316,8 @@ fn run_postconf(postconf: &Path) -> Result<PostfixVersion, String> {
     }
     let mut child = spawned.map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => format!(
-            "{shown} does not exist: Postfix is not installed here, or postconf is elsewhere \
-                 (the `postconf` setting)"
+            "{shown} does not exist (Postfix is not installed here, or postconf is elsewhere: \
+             set `postconf` to its path)"
         ),
         _ => format!("{shown} could not be run ({e})"),
     })?;
