@@ -9,6 +9,8 @@ use std::fmt;
 
 use crate::{Diagnostic, Error};
 
+mod input;
+
 /// RFC 1035 §2.3.4: at most 255 octets on the wire, which is 253 characters in text form.
 pub const MAX_NAME_LEN: usize = 253;
 /// RFC 1035 §2.3.4: a label is at most 63 octets.
@@ -133,29 +135,138 @@ pub fn to_a_labels(name: &str) -> Option<String> {
     idna::domain_to_ascii(name).ok().filter(|s| !s.is_empty())
 }
 
-/// Turns user input into the form names are compared in: U-labels converted to A-labels,
-/// lowercase, without a trailing dot; then checks it is a valid `Domain`.
+/// RFC 8461 §3.1: the policy record of `<domain>` is the TXT record at `_mta-sts.<domain>`.
+const STS_RECORD_PREFIX: &str = "_mta-sts.";
+
+/// The longest mail domain (in A-labels, without the root dot) that can have an MTA-STS record:
+/// `_mta-sts.` plus the name must still fit RFC 1035's 253 characters.
+pub const MAX_MAIL_DOMAIN_LEN: usize = MAX_NAME_LEN - STS_RECORD_PREFIX.len();
+
+/// Turns a host name a person typed (an MX host) into the form names are compared in: U-labels
+/// converted to A-labels, lowercase, without a trailing dot; then checks it is a valid `Domain`.
 ///
-/// IP literals are refused: MTA-STS names hosts, never addresses.
+/// Refused with a sentence naming the problem: IP addresses in any spelling (MTA-STS names
+/// hosts, never addresses), control characters, and invisible characters (which IDNA would
+/// drop, so the name checked would not be the one shown).
 pub fn normalize(input: &str) -> Result<String, Error> {
+    normalize_as(input, NameRole::Host)
+}
+
+/// Like [`normalize`], for the domain a policy is looked up for (the part after the `@`): also
+/// refused when `_mta-sts.` plus the name is longer than DNS allows, as no such record can exist.
+pub fn normalize_mail_domain(input: &str) -> Result<String, Error> {
+    normalize_as(input, NameRole::MailDomain)
+}
+
+/// Refuses input with a control character (a line break, a tab, NUL, ...) or an invisible one
+/// (zero-width space, joiners, soft hyphen, byte order mark, ...), naming the character by code
+/// point. [`normalize`] does this first; front ends that look for URLs, ports and addresses in
+/// the input call it before their own checks, so a line break is called a line break.
+pub fn check_visible_characters(input: &str) -> Result<(), Error> {
+    let Some(hidden) = input::first_hidden_char(input) else {
+        return Ok(());
+    };
+    let character = input::describe(hidden.char);
+    let position = hidden.position;
+    Err(if hidden.control {
+        Error::InvalidDomain(Diagnostic::error(
+            "domain-control-character",
+            format!(
+                "the input has the control character {character} at character {position}, \
+                 and a domain name is one line of letters, digits, `-` and `.`"
+            ),
+        ))
+    } else {
+        Error::InvalidDomain(Diagnostic::error(
+            "domain-invisible-character",
+            format!(
+                "the input has the invisible character {character} at character {position}: \
+                 it would be dropped or refused when the name is looked up, so the name checked \
+                 would not be the one you see; type the name again without it"
+            ),
+        ))
+    })
+}
+
+/// What a name is for, which decides the words of a refusal and the length limit.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum NameRole {
+    /// An MX host (`mta-sts match`).
+    Host,
+    /// A mail domain whose MTA-STS record is looked up (`check`, the web checker, the daemon).
+    MailDomain,
+}
+
+impl NameRole {
+    fn noun(self) -> &'static str {
+        match self {
+            NameRole::Host => "a host name",
+            NameRole::MailDomain => "a mail domain",
+        }
+    }
+}
+
+fn normalize_as(input: &str, role: NameRole) -> Result<String, Error> {
+    check_visible_characters(input)?;
     let trimmed = input.trim();
     let without_dot = trimmed.strip_suffix('.').unwrap_or(trimmed);
-    let invalid =
-        |message: String| Error::InvalidDomain(Diagnostic::error("domain-invalid", message));
+    let shown = input::shown(trimmed);
+    let noun = role.noun();
+    let invalid = |code: &'static str, message: String| {
+        Error::InvalidDomain(Diagnostic::error(code, message))
+    };
     if without_dot.parse::<std::net::IpAddr>().is_ok()
         || (without_dot.starts_with('[') && without_dot.ends_with(']'))
     {
-        return Err(invalid(format!(
-            "`{trimmed}` is an IP address, not a host name"
-        )));
+        return Err(invalid(
+            "domain-ip-address",
+            format!("{shown} is an IP address, not {noun}"),
+        ));
     }
     let ascii = if without_dot.is_ascii() {
         without_dot.to_ascii_lowercase()
     } else {
-        to_a_labels(without_dot)
-            .ok_or_else(|| invalid(format!("`{trimmed}` is not a valid internationalized name")))?
+        to_a_labels(without_dot).ok_or_else(|| {
+            invalid(
+                "domain-invalid",
+                format!("{shown} is not a valid internationalized name"),
+            )
+        })?
     };
-    check_a_label_domain(&ascii).map_err(|p| invalid(format!("`{trimmed}`: {}", p.kind)))?;
+    // Judged on the A-label form, so full-width digits (`１２７.１`) are caught as well.
+    if input::ends_in_a_number(&ascii) {
+        let message = match input::legacy_ipv4(&ascii) {
+            Some(ip) => format!(
+                "{shown} is the IPv4 address {ip} written another way (browsers and the system \
+                 resolver read it so); an IP address is not {noun}"
+            ),
+            None => format!(
+                "{shown} ends in a number, so browsers and resolvers take it for an IPv4 \
+                 address (no top-level domain is all digits); an IP address is not {noun}"
+            ),
+        };
+        return Err(invalid("domain-ip-address", message));
+    }
+    // RFC 8461 §3.1 with RFC 1035 §2.3.4: the record `_mta-sts.<domain>` must fit 253 octets.
+    if role == NameRole::MailDomain && ascii.len() > MAX_MAIL_DOMAIN_LEN {
+        // The typed length is in the echo; a Unicode name is longer once in A-labels.
+        let converted = if trimmed.is_ascii() {
+            String::new()
+        } else {
+            format!(" written in A-labels it is {} characters, and", ascii.len())
+        };
+        return Err(invalid(
+            "domain-too-long",
+            format!(
+                "{shown} is too long for a mail domain:{converted} with `{STS_RECORD_PREFIX}` in \
+                 front its MTA-STS record name would be {} characters, over DNS's limit of \
+                 {MAX_NAME_LEN}; a mail domain has at most {MAX_MAIL_DOMAIN_LEN}",
+                ascii.len() + STS_RECORD_PREFIX.len()
+            ),
+        ));
+    }
+    check_a_label_domain(&ascii)
+        .map_err(|p| invalid("domain-invalid", format!("{shown}: {}", p.kind)))?;
     Ok(ascii)
 }
 

@@ -1,7 +1,8 @@
 //! Invariants of the format core, checked over generated inputs.
 
 use mta_sts_core::{
-    Mode, MxPattern, Policy, StsRecord, TlsRptRecord, policy_lint, sts_record, tlsrpt_record,
+    Mode, MxPattern, Policy, StsRecord, TlsRptRecord, domain, policy_lint, sts_record,
+    tlsrpt_record,
 };
 use proptest::prelude::*;
 
@@ -126,5 +127,73 @@ proptest! {
         );
         let record = TlsRptRecord::parse(&text).expect("valid");
         prop_assert_eq!(record.to_string(), text);
+    }
+}
+
+/// Characters that cannot be seen, which a name must never be accepted with.
+const INVISIBLE: &[char] = &[
+    '\u{00AD}',
+    '\u{034F}',
+    '\u{180E}',
+    '\u{200B}',
+    '\u{200C}',
+    '\u{200D}',
+    '\u{200E}',
+    '\u{2060}',
+    '\u{2064}',
+    '\u{FE0F}',
+    '\u{FEFF}',
+    '\u{E0001}',
+];
+
+/// Text of letters, digits, dots and hyphens, with now and then a Unicode letter, a digit-only
+/// label, a control or an invisible character: the inputs people (and attackers) type.
+fn typed_domain() -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        prop_oneof![
+            8 => "[a-z0-9]{1,12}",
+            1 => "[0-9]{1,4}",
+            1 => "0x[0-9a-f]{1,8}",
+            1 => "[äöüßé]{1,3}",
+            1 => prop::sample::select(INVISIBLE).prop_map(String::from),
+            1 => "[\u{0}-\u{1f}\u{7f}]",
+            1 => "[\u{2000}-\u{206f}\u{fe00}-\u{feff}]",
+        ],
+        1..24,
+    )
+    .prop_map(|parts| parts.join("."))
+}
+
+proptest! {
+    #[test]
+    fn an_accepted_mail_domain_is_plain_short_and_no_address(input in typed_domain()) {
+        if let Ok(name) = domain::normalize_mail_domain(&input) {
+            // Nothing hidden got through to be dropped on the way.
+            let hidden = |c: char| {
+                INVISIBLE.contains(&c)
+                    || c.is_control()
+                    || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}')
+            };
+            prop_assert!(!input.chars().any(hidden), "{:?}", input);
+            prop_assert!(name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'));
+            // RFC 8461 §3.1 with RFC 1035 §2.3.4: the record name fits DNS.
+            let record_name = format!("_mta-sts.{name}");
+            prop_assert!(record_name.len() <= domain::MAX_NAME_LEN, "{}", record_name);
+            // The last label is not a number: the name is no IPv4 address in disguise.
+            let last = name.rsplit('.').next().unwrap_or_default();
+            prop_assert!(!last.bytes().all(|b| b.is_ascii_digit()));
+            prop_assert!(!last.starts_with("0x") || !last[2..].bytes().all(|b| b.is_ascii_hexdigit()));
+            // Normalising again changes nothing.
+            prop_assert_eq!(domain::normalize_mail_domain(&name), Ok(name.clone()));
+        }
+    }
+
+    #[test]
+    fn an_invisible_character_anywhere_is_refused(name in host(), at in any::<prop::sample::Index>(), c in prop::sample::select(INVISIBLE)) {
+        let at = at.index(name.len() + 1);
+        let mut input = name.clone();
+        input.insert(at, c);
+        let error = domain::normalize_mail_domain(&input).expect_err("refused");
+        prop_assert_eq!(error.diagnostic().code, "domain-invisible-character");
     }
 }

@@ -32,8 +32,18 @@ listen = "127.0.0.1:8461"
 # the daemon must run as root or be a member of the group. Unset: the daemon's own.
 # socket_owner = "postfix"
 # socket_group = "postfix"
-# Connections served at once; more wait in the listen backlog.
+# Connections held open at once. At the cap, the connection that has gone longest without
+# sending a whole request is closed to make room, so a new client (Postfix) is always served
+# however many connections others hold open. Kept below the open-file limit at start.
 max_connections = 1024
+# Seconds a request may take to arrive once its first byte has (and a reply to be taken by
+# the client): a half-sent netstring is dropped then. Postfix sends each request in one write.
+read_timeout = 10
+# Seconds a connection may stay open with no request. Postfix's socketmap client closes its
+# own after 10 s idle and 100 s in all (dict_sockmap.c; not ipc_idle/ipc_ttl, which are for
+# Postfix's internal services), so Postfix always closes first; after a longer pause it simply
+# reconnects.
+idle_timeout = 120
 # Threads answering requests. One thread serves well over 100,000 cache hits a second, and on a
 # small machine more threads cost more in handing work between them than they add; raise it
 # only when cold lookups (DNS, TLS policy fetches) keep a whole core busy.
@@ -429,8 +439,15 @@ pub struct Config {
     pub socket_owner: Option<String>,
     /// The unix socket's group (a group name or numeric gid), applied after binding.
     pub socket_group: Option<String>,
-    /// Connections served at once.
+    /// Connections held open at once; at the cap the longest-idle one makes room.
     pub max_connections: usize,
+    /// How long a request may take to arrive once its first byte has (and a reply to be
+    /// taken by the client).
+    #[serde(deserialize_with = "seconds")]
+    pub read_timeout: Duration,
+    /// How long a connection may stay open with no request.
+    #[serde(deserialize_with = "seconds")]
+    pub idle_timeout: Duration,
     /// Threads answering requests (the async runtime's workers).
     pub threads: usize,
     /// How long in-flight requests may take to finish once shutdown starts.
@@ -487,6 +504,16 @@ impl Default for Config {
             socket_owner: None,
             socket_group: None,
             max_connections: 1024,
+            // Postfix writes each request in one go: a request still incomplete after this is
+            // not Postfix, and its connection is better given to one that is.
+            read_timeout: Duration::from_secs(10),
+            // Postfix's socketmap client (dict_sockmap.c, through auto_clnt.c) closes a
+            // connection after 10 s idle and 100 s in all, its own constants rather than
+            // ipc_idle (5 s) and ipc_ttl (1000 s), which govern its clients of internal
+            // services. Past both, Postfix has always closed first; a connection idle longer
+            // is abandoned (or held by a process stuck in a long delivery, whose next lookup
+            // finds the connection closed and reconnects: dict_sockmap retries once).
+            idle_timeout: Duration::from_secs(120),
             threads: 1,
             shutdown_timeout: Duration::from_secs(20),
             resolver: None,
@@ -560,6 +587,12 @@ impl Config {
         };
         if self.max_connections == 0 {
             return bad("max_connections", "must be at least 1".into());
+        }
+        if self.read_timeout.is_zero() {
+            return bad("read_timeout", "must be at least 1 s".into());
+        }
+        if self.idle_timeout.is_zero() {
+            return bad("idle_timeout", "must be at least 1 s".into());
         }
         if !(1..=MAX_THREADS).contains(&self.threads) {
             return bad("threads", format!("must be between 1 and {MAX_THREADS}"));
@@ -662,6 +695,8 @@ mod tests {
             listen = "unix:/var/spool/postfix/mta-sts/socketmap"
             socket_mode = 0o660
             max_connections = 64
+            read_timeout = 5
+            idle_timeout = 30
             threads = 2
             shutdown_timeout = 5
             resolver = "127.0.0.53"
@@ -700,6 +735,8 @@ mod tests {
             CacheKind::Sqlite("/var/lib/mta-sts/cache.db".into())
         );
         assert_eq!(config.default_zone.timeout, Duration::from_secs(10));
+        assert_eq!(config.read_timeout, Duration::from_secs(5));
+        assert_eq!(config.idle_timeout, Duration::from_secs(30));
         assert!(!config.refresh.enabled);
         let (name, strict) = config.zone("strict");
         assert_eq!(name, Some("strict"));
@@ -760,6 +797,8 @@ mod tests {
             ("postfix_version = 3.10", ""), // a number, not text
             // Well-formed but unusable: the key is named.
             ("max_connections = 0", "max_connections"),
+            ("read_timeout = 0", "read_timeout"),
+            ("idle_timeout = 0", "idle_timeout"),
             ("threads = 0", "threads"),
             ("threads = 1000", "threads"),
             ("cache_size = 0", "cache_size"),

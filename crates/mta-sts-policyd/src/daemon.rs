@@ -171,7 +171,8 @@ impl Daemon {
     }
 
     /// The Prometheus (OpenMetrics) text of the daemon's metrics: requests by reply, lookups by
-    /// how far they went (`cache` is a hit), failed fetches, request latency.
+    /// how far they went (`cache` is a hit), failed fetches, request latency, open connections
+    /// and closed connections by reason.
     pub fn metrics_text(&self) -> String {
         self.inner.metrics.encode()
     }
@@ -183,6 +184,11 @@ impl Daemon {
         shutdown: impl Future<Output = ()>,
     ) {
         metrics::serve(Arc::clone(&self.inner.metrics), listener, shutdown).await;
+    }
+
+    /// The metrics, for the server to count connections in.
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
     }
 
     /// Counts a failed fetch (the server does, from the event stream).

@@ -64,11 +64,21 @@ pub enum Event {
         /// What was wrong.
         error: FramingError,
     },
+    /// The connection cap (`max_connections`) was reached: to serve new clients, the
+    /// connections that had gone longest without sending a whole request were closed. Emitted
+    /// at most once a minute, however many connections are closed meanwhile.
+    ConnectionCapReached {
+        /// The cap.
+        limit: usize,
+        /// Connections closed to make room since the previous such event, the one that
+        /// prompted this one included.
+        evicted: u64,
+    },
 }
 
 impl Event {
     /// The event's stable name for logs and metrics: `fetch-failed`, `dane-lookup-failed`,
-    /// `mx-addresses-ignored`, `cache-failed`, `bad-request`.
+    /// `mx-addresses-ignored`, `cache-failed`, `bad-request`, `connection-cap-reached`.
     pub fn kind(&self) -> &'static str {
         match self {
             Event::FetchFailed { .. } => "fetch-failed",
@@ -76,6 +86,7 @@ impl Event {
             Event::AddressPatternsIgnored { .. } => "mx-addresses-ignored",
             Event::CacheFailed { .. } => "cache-failed",
             Event::BadRequest { .. } => "bad-request",
+            Event::ConnectionCapReached { .. } => "connection-cap-reached",
         }
     }
 
@@ -85,7 +96,9 @@ impl Event {
             Event::FetchFailed { domain, .. }
             | Event::DaneLookupFailed { domain, .. }
             | Event::AddressPatternsIgnored { domain, .. } => Some(domain),
-            Event::CacheFailed { .. } | Event::BadRequest { .. } => None,
+            Event::CacheFailed { .. }
+            | Event::BadRequest { .. }
+            | Event::ConnectionCapReached { .. } => None,
         }
     }
 }
@@ -169,6 +182,13 @@ impl fmt::Display for Event {
                 "A client broke the socketmap framing: {error}; its connection was closed after \
                  the replies it was owed."
             ),
+            Event::ConnectionCapReached { limit, evicted } => write!(
+                f,
+                "{limit} connections are open, the max_connections cap: the connection idle \
+                 longest is closed for each new one ({evicted} closed since the last message of \
+                 this kind, which comes at most once a minute); if these clients are \
+                 legitimate, raise max_connections."
+            ),
         }
     }
 }
@@ -210,6 +230,10 @@ mod tests {
             },
             Event::BadRequest {
                 error: FramingError::TooLong { limit: MAX_REQUEST },
+            },
+            Event::ConnectionCapReached {
+                limit: 1024,
+                evicted: 1,
             },
             Event::AddressPatternsIgnored {
                 domain: "example.org".into(),
@@ -280,14 +304,22 @@ mod tests {
                 "dane-lookup-failed",
                 "cache-failed",
                 "bad-request",
+                "connection-cap-reached",
                 "mx-addresses-ignored"
             ]
+        );
+        assert!(
+            events[6]
+                .to_string()
+                .starts_with("1024 connections are open, the max_connections cap:"),
+            "{}",
+            events[6]
         );
     }
 
     #[test]
     fn ignored_addresses_say_what_reaches_postfix() {
-        let some = &events()[6];
+        let some = &events()[7];
         assert_eq!(
             some.to_string(),
             "example.org: the MTA-STS policy with id 1 lists the IP address(es) 192.0.2.25 as mx; \

@@ -54,6 +54,11 @@
 //! still applies; otherwise as if the domain had no MTA-STS). Requests over 1024 bytes or with
 //! broken framing close the connection after the replies already owed.
 //!
+//! Connections that hold the server without using it are closed: a request still incomplete
+//! `read_timeout` after its first byte, a connection idle for `idle_timeout`, and at
+//! `max_connections` the one idle longest, to make room for each new connection, so Postfix is
+//! always served (see [`mta_sts_net::connection_cap`]).
+//!
 //! # Configuration
 //! TOML, every key optional, unknown keys refused; [`config::EXAMPLE`] lists every option with
 //! its default. Cache semantics are described in [`policy`].

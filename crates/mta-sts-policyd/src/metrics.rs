@@ -1,6 +1,6 @@
 //! Prometheus metrics of the daemon: requests by reply (`ok`, `dane`, `notfound`, ...), lookups
-//! by how far they went (cache hits and misses), failed fetches, and request latency; served over
-//! HTTP at `/metrics`.
+//! by how far they went (cache hits and misses), failed fetches, request latency, open
+//! connections and why connections were closed; served over HTTP at `/metrics`.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -10,15 +10,18 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use mta_sts_net::connection_cap::ConnectionCap;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 
 use crate::policy::{DANE_REPLY, Origin};
+use crate::server::CloseReason;
 use crate::socketmap::Reply;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -31,6 +34,11 @@ struct OriginLabel {
     origin: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CloseLabel {
+    reason: &'static str,
+}
+
 /// The daemon's counters and histogram, and the registry that encodes them.
 #[derive(Debug)]
 pub(crate) struct Metrics {
@@ -39,6 +47,8 @@ pub(crate) struct Metrics {
     lookups: Family<OriginLabel, Counter>,
     fetch_failures: Counter,
     duration: Histogram,
+    connections_open: Gauge,
+    connections_closed: Family<CloseLabel, Counter>,
 }
 
 impl Metrics {
@@ -71,6 +81,23 @@ impl Metrics {
             "Time to answer one request",
             duration.clone(),
         );
+        let connections_open = Gauge::default();
+        registry.register(
+            "connections_open",
+            "Socketmap connections open",
+            connections_open.clone(),
+        );
+        let connections_closed = Family::<CloseLabel, Counter>::default();
+        registry.register(
+            "connections_closed",
+            "Socketmap connections closed, by reason: client_closed, idle_timeout, read_timeout, write_timeout, evicted (at max_connections, to make room), bad_request, shutdown",
+            connections_closed.clone(),
+        );
+        for reason in CloseReason::ALL {
+            let _ = connections_closed.get_or_create(&CloseLabel {
+                reason: reason.label(),
+            });
+        }
         for reply in ["ok", "dane", "notfound", "temp", "perm"] {
             let _ = requests.get_or_create(&ReplyLabel { reply });
         }
@@ -83,7 +110,24 @@ impl Metrics {
             lookups,
             fetch_failures,
             duration,
+            connections_open,
+            connections_closed,
         }
+    }
+
+    /// A connection accepted.
+    pub(crate) fn connection_opened(&self) {
+        self.connections_open.inc();
+    }
+
+    /// A connection closed, and why.
+    pub(crate) fn connection_closed(&self, reason: CloseReason) {
+        self.connections_open.dec();
+        self.connections_closed
+            .get_or_create(&CloseLabel {
+                reason: reason.label(),
+            })
+            .inc();
     }
 
     /// One answered request.
@@ -122,12 +166,21 @@ impl Metrics {
     }
 }
 
+/// Scrapers connected at once: one or two Prometheus servers, and a person with curl. A client
+/// holding more open only closes its own older ones.
+const METRICS_CONNECTIONS: usize = 16;
+
+/// A scrape's request headers must arrive within this, and an idle keep-alive connection is
+/// closed after it: a slow client cannot hold descriptors the socketmap server needs.
+const METRICS_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Serves `GET /metrics` on `listener` until `shutdown`.
 pub(crate) async fn serve(
     metrics: Arc<Metrics>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) {
+    let cap = ConnectionCap::new(METRICS_CONNECTIONS);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let stream = tokio::select! {
@@ -139,6 +192,7 @@ pub(crate) async fn serve(
             },
         };
         let metrics = Arc::clone(&metrics);
+        let mut slot = cap.admit().slot;
         tokio::spawn(async move {
             let service =
                 hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
@@ -161,9 +215,13 @@ pub(crate) async fn serve(
                         )
                     }
                 });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(TokioTimer::new())
+                .header_read_timeout(METRICS_HEADER_TIMEOUT);
+            tokio::select! {
+                _ = http.serve_connection(TokioIo::new(stream), service) => {}
+                () = slot.evicted() => {}
+            }
         });
     }
 }

@@ -1,10 +1,11 @@
 //! The socketmap server: listeners handed in, one task per connection, replies in request order,
-//! a cap on connections, and a graceful shutdown that answers what was asked before closing.
+//! time limits on idle connections and on slow requests, a cap on connections where the
+//! longest-idle one makes room for a newcomer, and a graceful shutdown that answers what was
+//! asked before closing.
 
 use std::future::Future;
 use std::os::unix::fs::{FileTypeExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf as _, BytesMut};
@@ -12,8 +13,11 @@ use futures_util::stream::FuturesOrdered;
 use futures_util::{FutureExt as _, StreamExt as _};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpListener, UnixListener};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use mta_sts_net::connection_cap::{Admission, ConnectionCap, ConnectionSlot};
 
 use nix::unistd::{Group, User};
 
@@ -183,28 +187,44 @@ impl Listener {
         }
     }
 
-    /// Accepts one connection and starts serving it in `tasks`.
+    /// Accepts one connection, gives it a place under `cap` (closing the longest-idle one at
+    /// the cap) and starts serving it in `tasks`.
     async fn accept_into(
         &self,
         tasks: &mut JoinSet<()>,
         daemon: &Daemon,
         stop: &watch::Receiver<bool>,
-        permit: tokio::sync::OwnedSemaphorePermit,
+        cap: &ConnectionCap,
     ) -> std::io::Result<()> {
         match self {
             Listener::Tcp(listener) => {
                 let (stream, _) = listener.accept().await?;
                 // Replies are small and pipelined: do not let Nagle hold them back.
                 let _ = stream.set_nodelay(true);
-                tasks.spawn(connection(stream, daemon.clone(), stop.clone(), permit));
+                let slot = admit(cap, daemon);
+                tasks.spawn(connection(stream, daemon.clone(), stop.clone(), slot));
             }
             Listener::Unix { listener, .. } => {
                 let (stream, _) = listener.accept().await?;
-                tasks.spawn(connection(stream, daemon.clone(), stop.clone(), permit));
+                let slot = admit(cap, daemon);
+                tasks.spawn(connection(stream, daemon.clone(), stop.clone(), slot));
             }
         }
         Ok(())
     }
+}
+
+/// A place under the cap for a new connection; the first eviction (and then at most one a
+/// minute) is reported as an event.
+fn admit(cap: &ConnectionCap, daemon: &Daemon) -> ConnectionSlot {
+    let Admission { slot, notice } = cap.admit();
+    if let Some(notice) = notice {
+        daemon.resolver().emit(Event::ConnectionCapReached {
+            limit: notice.limit,
+            evicted: notice.evicted,
+        });
+    }
+    slot
 }
 
 /// Serves until `shutdown` completes, then stops accepting, lets every connection answer what it
@@ -216,7 +236,9 @@ pub(crate) async fn serve(
 ) -> Result<(), PolicydError> {
     let config = daemon.config();
     let (stop_tx, stop_rx) = watch::channel(false);
-    let permits = Arc::new(Semaphore::new(config.max_connections));
+    // Never refuses: at the cap, the connection idle longest is closed for the new one, so
+    // connections held open by anyone else cannot keep Postfix out.
+    let cap = ConnectionCap::new(config.max_connections);
     let mut connections = JoinSet::new();
     let counter = tokio::spawn(count_fetch_failures(daemon.clone(), stop_rx.clone()));
     let refresher = config.refresh.enabled.then(|| {
@@ -228,17 +250,9 @@ pub(crate) async fn serve(
     });
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        // Waiting for a permit before accepting leaves excess clients in the listen backlog.
-        let permit = tokio::select! {
-            () = &mut shutdown => break,
-            permit = Arc::clone(&permits).acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-        };
         let accepted = tokio::select! {
             () = &mut shutdown => break,
-            accepted = listener.accept_into(&mut connections, daemon, &stop_rx, permit) => accepted,
+            accepted = listener.accept_into(&mut connections, daemon, &stop_rx, &cap) => accepted,
         };
         if accepted.is_err() {
             // Out of file descriptors and the like: wait a moment rather than spin on accept.
@@ -291,6 +305,62 @@ async fn refresh_loop(daemon: Daemon, interval: Duration, mut stop: watch::Recei
     }
 }
 
+/// Why a connection was closed: the `reason` label of the closed-connections metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CloseReason {
+    /// The client closed it (or it broke).
+    ClientClosed,
+    /// No request came within `idle_timeout`.
+    IdleTimeout,
+    /// A request was still incomplete `read_timeout` after its first byte.
+    ReadTimeout,
+    /// The client did not take a reply within `read_timeout`.
+    WriteTimeout,
+    /// Closed at `max_connections` to make room for a new connection.
+    Evicted,
+    /// Broken framing or an oversize request.
+    BadRequest,
+    /// The daemon stopped.
+    Shutdown,
+}
+
+impl CloseReason {
+    /// Every reason, so that each label is shown from the start.
+    pub(crate) const ALL: [CloseReason; 7] = [
+        CloseReason::ClientClosed,
+        CloseReason::IdleTimeout,
+        CloseReason::ReadTimeout,
+        CloseReason::WriteTimeout,
+        CloseReason::Evicted,
+        CloseReason::BadRequest,
+        CloseReason::Shutdown,
+    ];
+
+    /// The metric label.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            CloseReason::ClientClosed => "client_closed",
+            CloseReason::IdleTimeout => "idle_timeout",
+            CloseReason::ReadTimeout => "read_timeout",
+            CloseReason::WriteTimeout => "write_timeout",
+            CloseReason::Evicted => "evicted",
+            CloseReason::BadRequest => "bad_request",
+            CloseReason::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// Serves one connection (see [`serve_connection`]), counted in the metrics while open and by
+/// why it closed.
+async fn connection<S>(stream: S, daemon: Daemon, stop: watch::Receiver<bool>, slot: ConnectionSlot)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    daemon.metrics().connection_opened();
+    let reason = serve_connection(stream, &daemon, stop, slot).await;
+    daemon.metrics().connection_closed(reason);
+}
+
 /// Serves one connection: decodes pipelined requests, answers them concurrently and writes the
 /// replies in request order. Bad framing or an oversize request ends the reading; the replies
 /// already owed are still written, then the connection is closed.
@@ -299,24 +369,48 @@ async fn refresh_loop(daemon: Daemon, interval: Duration, mut stop: watch::Recei
 /// such a reply goes straight into the write buffer, and only a request that must wait (a lookup
 /// in flight) is queued. Replies are written before more is read, so the stream needs no split
 /// into halves (and no lock between them).
-async fn connection<S>(
+///
+/// Time limits: with nothing asked and nothing owed, the connection is closed after
+/// `idle_timeout`; a request still incomplete `read_timeout` after its first byte ends the
+/// reading, as does a reply the client does not take within `read_timeout`. Told by the cap
+/// that it must make room, the connection closes at once, dropping what it owed.
+async fn serve_connection<S>(
     mut stream: S,
-    daemon: Daemon,
+    daemon: &Daemon,
     mut stop: watch::Receiver<bool>,
-    _permit: tokio::sync::OwnedSemaphorePermit,
-) where
+    mut slot: ConnectionSlot,
+) -> CloseReason
+where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let read_timeout = daemon.config().read_timeout;
+    let idle_timeout = daemon.config().idle_timeout;
+    let activity = slot.activity();
     let mut buffer = BytesMut::with_capacity(4096);
     let mut pending = FuturesOrdered::new();
     let mut reading = !*stop.borrow();
+    let mut reason = if reading {
+        CloseReason::ClientClosed
+    } else {
+        CloseReason::Shutdown
+    };
     let mut out = Vec::new();
     let stopped = stop.changed();
     let mut stopped = std::pin::pin!(stopped);
+    // Since when nothing was asked or answered (for the idle limit), and since when the
+    // incomplete request at the front of `buffer` has been arriving (for the read limit).
+    let mut quiet_since = Instant::now();
+    let mut request_since: Option<Instant> = None;
+    // One timer, moved only when its deadline changes.
+    let timer = tokio::time::sleep_until(quiet_since + idle_timeout);
+    let mut timer = std::pin::pin!(timer);
+    let mut armed: Option<(Instant, CloseReason)> = None;
     loop {
+        let mut decoded = false;
         while reading && pending.len() < PIPELINE_DEPTH {
             match netstring::decode(&buffer) {
                 Ok(Some((payload, used))) => {
+                    decoded = true;
                     let payload = payload.to_vec();
                     buffer.advance(used);
                     let daemon = daemon.clone();
@@ -329,24 +423,69 @@ async fn connection<S>(
                             continue;
                         }
                     }
-                    pending.push_back(answer);
+                    // A lookup in flight: the connection is among the last to be evicted.
+                    let busy = activity.start();
+                    pending.push_back(
+                        async move {
+                            let _busy = busy;
+                            answer.await
+                        }
+                        .boxed(),
+                    );
                 }
                 Ok(None) => break,
                 Err(error) => {
                     daemon.resolver().emit(Event::BadRequest { error });
                     reading = false;
+                    reason = CloseReason::BadRequest;
                 }
             }
         }
+        let now = Instant::now();
+        if decoded {
+            // A whole request is progress; bytes trickling in are not.
+            activity.progress();
+            quiet_since = now;
+            request_since = None;
+        }
+        if buffer.is_empty() {
+            request_since = None;
+        } else if request_since.is_none() {
+            request_since = Some(now);
+        }
         if !out.is_empty() {
-            if stream.write_all(&out).await.is_err() {
-                return;
+            let written = tokio::select! {
+                written = tokio::time::timeout(read_timeout, stream.write_all(&out)) => written,
+                () = slot.evicted() => return CloseReason::Evicted,
+            };
+            match written {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return CloseReason::ClientClosed,
+                Err(_) => return CloseReason::WriteTimeout,
             }
             out.clear();
+            quiet_since = Instant::now();
         }
         if !reading && pending.is_empty() {
             break;
         }
+        let deadline = match (reading, request_since) {
+            (false, _) => None,
+            // Waiting on our own lookups, the client's next bytes stay in the socket: no limit
+            // on the client meanwhile (the lookups have theirs).
+            _ if pending.len() >= PIPELINE_DEPTH => None,
+            (true, Some(since)) => Some((since + read_timeout, CloseReason::ReadTimeout)),
+            (true, None) if pending.is_empty() => {
+                Some((quiet_since + idle_timeout, CloseReason::IdleTimeout))
+            }
+            (true, None) => None,
+        };
+        if let Some((at, _)) = deadline
+            && armed.map(|(armed_at, _)| armed_at) != Some(at)
+        {
+            timer.as_mut().reset(at);
+        }
+        armed = deadline;
         tokio::select! {
             Some(reply) = pending.next(), if !pending.is_empty() => {
                 reply.encode_into(&mut out);
@@ -362,11 +501,22 @@ async fn connection<S>(
                     Ok(_) => {}
                 }
             }
-            _ = &mut stopped, if reading => reading = false,
-            else => break,
+            _ = &mut stopped, if reading => {
+                reading = false;
+                reason = CloseReason::Shutdown;
+            }
+            () = slot.evicted() => return CloseReason::Evicted,
+            () = &mut timer, if armed.is_some() => {
+                // A half-sent request is dropped; replies already owed are still written.
+                reading = false;
+                if let Some((_, why)) = armed {
+                    reason = why;
+                }
+            }
         }
     }
     let _ = stream.shutdown().await;
+    reason
 }
 
 /// Feeds the fetch-failure counter from the event stream until shutdown.

@@ -181,8 +181,13 @@ pub fn normalize_key(raw: &str) -> Key {
     if host.parse::<IpAddr>().is_ok() {
         return Key::Skip(SkipReason::IpLiteral);
     }
-    match mta_sts_core::domain::normalize(host) {
+    // The next-hop domain is the one whose `_mta-sts` record is looked up: refused when that
+    // record name could not exist, and `127.1` or `0x7f000001` are addresses, not names.
+    match mta_sts_core::domain::normalize_mail_domain(host) {
         Ok(domain) => Key::Domain(domain),
+        Err(error) if error.diagnostic().code == "domain-ip-address" => {
+            Key::Skip(SkipReason::IpLiteral)
+        }
         Err(error) => Key::Skip(SkipReason::InvalidName {
             error: error.diagnostic().message.clone(),
         }),
@@ -219,6 +224,9 @@ mod tests {
             ("[2001:db8::1]", Key::Skip(SkipReason::IpLiteral)),
             ("[2001:db8::1]:25", Key::Skip(SkipReason::IpLiteral)),
             ("2001:db8::1", Key::Skip(SkipReason::IpLiteral)),
+            // Legacy spellings of 127.0.0.1 are addresses too.
+            ("127.1", Key::Skip(SkipReason::IpLiteral)),
+            ("[0x7f000001]:25", Key::Skip(SkipReason::IpLiteral)),
             // IDN: U-labels become A-labels.
             ("bücher.example", domain("xn--bcher-kva.example")),
             ("[BÜCHER.example]:25", domain("xn--bcher-kva.example")),
@@ -233,12 +241,17 @@ mod tests {
 
     #[test]
     fn garbage_keys_are_invalid_names() {
+        let too_long = ["a", "b", "c", "d"].map(|c| c.repeat(60)).join(".") + ".example";
         // Each of these would otherwise cost a DNS query that cannot succeed.
         for raw in [
             "exa mple.com",
             "under_score.example",
             "a..b",
             "\u{fffd}.example",
+            // A zero-width space, which IDNA would drop to make another name.
+            "exa\u{200b}mple.com",
+            // Too long for `_mta-sts.` in front of it.
+            too_long.as_str(),
         ] {
             assert!(
                 matches!(

@@ -22,9 +22,6 @@ pub enum WebError {
         /// What it must be.
         reason: &'static str,
     },
-    /// Accepting connections failed (the listening socket broke): the server has stopped.
-    #[error("serving HTTP failed: {0}")]
-    Serve(#[source] std::io::Error),
 }
 
 /// Why one request was not answered with a result. Each maps to an HTTP status and a stable code

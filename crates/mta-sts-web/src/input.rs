@@ -1,12 +1,13 @@
 //! The domain a visitor typed, checked before any network work.
 //!
 //! People paste URLs, addresses and `host:port` pairs into checkers. Those are refused with a
-//! message that says what to type instead, before [`normalize`] (IDN → A-labels, lowercase, at
-//! most 253 octets, no IP literals) has its say.
+//! message that says what to type instead, before [`normalize_mail_domain`] (IDN → A-labels,
+//! lowercase, short enough for its `_mta-sts` record, no IP address in any spelling) has its say.
+//! Control and invisible characters are refused first, so a line break is called a line break.
 
 use std::net::IpAddr;
 
-use mta_sts_core::domain::normalize;
+use mta_sts_core::domain::{check_visible_characters, normalize_mail_domain};
 
 use crate::error::RequestError;
 
@@ -17,6 +18,10 @@ const MAX_INPUT: usize = 4 * mta_sts_core::domain::MAX_NAME_LEN;
 /// The domain to check, normalised to A-labels, or why the input is not one.
 pub(crate) fn parse_domain(input: &str) -> Result<String, RequestError> {
     let invalid = |message: String| Err(RequestError::DomainInvalid(message));
+    let core_refusal =
+        |e: mta_sts_core::Error| RequestError::DomainInvalid(sentence(&e.diagnostic().message));
+    // Before trimming: a line break at the end is refused too, not quietly cut off.
+    check_visible_characters(input).map_err(core_refusal)?;
     let input = input.trim();
     if input.is_empty() {
         return Err(RequestError::DomainMissing);
@@ -62,7 +67,22 @@ pub(crate) fn parse_domain(input: &str) -> Result<String, RequestError> {
     if input.chars().any(char::is_whitespace) {
         return invalid("A domain name cannot contain spaces.".to_string());
     }
-    normalize(input).map_err(|e| RequestError::DomainInvalid(e.diagnostic().message.clone()))
+    normalize_mail_domain(input).map_err(core_refusal)
+}
+
+/// The core's message as a sentence of the page: capital first letter, final full stop.
+fn sentence(message: &str) -> String {
+    let mut chars = message.chars();
+    let first = chars
+        .next()
+        .map(|c| c.to_uppercase().to_string())
+        .unwrap_or_default();
+    let rest = chars.as_str();
+    if rest.ends_with('.') {
+        format!("{first}{rest}")
+    } else {
+        format!("{first}{rest}.")
+    }
 }
 
 #[cfg(test)]
@@ -112,10 +132,33 @@ mod tests {
             // Not a host name at all.
             ("<script>", "domain-invalid"),
             ("exa_mple.com", "domain-invalid"),
+            // Legacy IPv4 spellings of 127.0.0.1.
+            ("127.1", "domain-invalid"),
+            ("0x7f000001", "domain-invalid"),
+            // A zero-width space, which IDNA would drop.
+            ("exa\u{200B}mple.com", "domain-invalid"),
+            // CRLF, inside and at the end.
+            ("example.com\r\nHost: evil", "domain-invalid"),
+            ("example.com\r\n", "domain-invalid"),
         ];
         for (input, code) in cases {
             let error = parse_domain(input).expect_err(input);
             assert_eq!(error.code(), *code, "{input}");
         }
+    }
+
+    #[test]
+    fn refusals_name_the_real_problem() {
+        let message = |input: &str| parse_domain(input).expect_err(input).message();
+        let crlf = message("example.com\r\nHost: evil");
+        assert!(
+            crlf.contains("U+000D (carriage return)") && !crlf.contains("port"),
+            "{crlf}"
+        );
+        let hidden = message("exa\u{200B}mple.com");
+        assert!(hidden.contains("U+200B"), "{hidden}");
+        let legacy = message("2130706433");
+        assert!(legacy.contains("127.0.0.1"), "{legacy}");
+        assert!(legacy.ends_with('.') && legacy.starts_with('`'), "{legacy}");
     }
 }

@@ -25,6 +25,12 @@
 //! - A token bucket per client address (per /64 for IPv6) and a global cap on concurrent checks.
 //! - A short per-domain result cache; cached answers do not count against the rate limit.
 //! - A time limit on each whole check.
+//! - A time limit on request headers, which also closes idle keep-alive connections, so a
+//!   client sending its headers a byte at a time (slowloris) holds its connection for at most
+//!   that long.
+//! - A cap on open connections where a newcomer is always let in: at the cap, the connection
+//!   that has gone longest without a request is closed to make room (one log line a minute
+//!   says so, through [`serve_with_events`]).
 //! - All HTML is escaped by maud; a Content-Security-Policy forbids inline script besides.
 
 mod assets;
@@ -36,8 +42,8 @@ mod metrics;
 mod openapi;
 mod page;
 mod routes;
+mod server;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,6 +51,7 @@ use mta_sts_check::{CheckReport, Checker, NetSettings};
 use tokio::sync::Semaphore;
 
 pub use error::WebError;
+pub use server::WebEvent;
 
 /// How the web checker runs.
 #[derive(Debug, Clone)]
@@ -65,6 +72,13 @@ pub struct WebConfig {
     /// Reverse proxies whose `X-Forwarded-For` names the client (for the per-client rate limit);
     /// empty by default: the TCP peer is the client.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// A request's headers must arrive within this, counted from when the server waits for
+    /// them: a slow client (slowloris) or an idle keep-alive connection is closed after it. More
+    /// than zero. Default 10 s.
+    pub header_read_timeout: Duration,
+    /// Connections held open at once; at the cap, the one idle longest is closed for a new
+    /// one. At least 1; keep it below the open-file limit. Default 1024.
+    pub max_connections: usize,
 }
 
 impl WebConfig {
@@ -77,6 +91,10 @@ impl WebConfig {
             cache_ttl: Duration::from_secs(60),
             check_timeout: Duration::from_secs(30),
             trusted_proxies: Vec::new(),
+            // Browsers send a request's headers in one go; ten seconds is ample on any link
+            // that can load the page at all.
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 1024,
         }
     }
 }
@@ -86,6 +104,11 @@ impl WebConfig {
 /// `into_make_service_with_connect_info::<SocketAddr>()` (without it, all clients share one
 /// bucket).
 pub fn router(config: WebConfig) -> Result<axum::Router, WebError> {
+    app(config).map(|(router, _)| router)
+}
+
+/// The routes and the metrics they count into.
+fn app(config: WebConfig) -> Result<(axum::Router, Arc<metrics::Metrics>), WebError> {
     if config.rate_per_minute == 0 {
         return Err(WebError::Config {
             setting: "rate_per_minute",
@@ -104,33 +127,59 @@ pub fn router(config: WebConfig) -> Result<axum::Router, WebError> {
             reason: "must be more than zero",
         });
     }
+    if config.header_read_timeout.is_zero() {
+        return Err(WebError::Config {
+            setting: "header_read_timeout",
+            reason: "must be more than zero",
+        });
+    }
+    if config.max_connections == 0 {
+        return Err(WebError::Config {
+            setting: "max_connections",
+            reason: "must be at least 1",
+        });
+    }
+    let metrics = Arc::new(metrics::Metrics::new());
     let state = routes::AppState {
         checker: Checker::from_settings(&config.settings)?,
         limiter: limits::RateLimiter::new(config.rate_per_minute),
         permits: Arc::new(Semaphore::new(config.max_concurrent_checks)),
         cache: cache::ResultCache::new(config.cache_ttl),
-        metrics: metrics::Metrics::new(),
+        metrics: Arc::clone(&metrics),
         check_timeout: config.check_timeout,
         trusted_proxies: config.trusted_proxies,
     };
-    Ok(routes::routes(Arc::new(state)))
+    Ok((routes::routes(Arc::new(state)), metrics))
 }
 
 /// Serves the web checker on `listener` until `shutdown` completes, then lets running requests
-/// finish.
+/// finish. What [`serve_with_events`] reports is dropped.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     config: WebConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), WebError> {
-    let app = router(config)?;
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-    .map_err(WebError::Serve)
+    serve_with_events(listener, config, shutdown, |_| {}).await
+}
+
+/// [`serve`], handing `on_event` what a log should say (the connection cap reached, at most
+/// once a minute).
+pub async fn serve_with_events(
+    listener: tokio::net::TcpListener,
+    config: WebConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_event: impl Fn(WebEvent) + Send,
+) -> Result<(), WebError> {
+    let header_read_timeout = config.header_read_timeout;
+    let max_connections = config.max_connections;
+    let (app, metrics) = app(config)?;
+    let shared = server::Shared {
+        app,
+        metrics,
+        header_read_timeout,
+    };
+    server::serve(listener, shared, max_connections, shutdown, on_event).await;
+    Ok(())
 }
 
 /// The result page for a finished report, as one HTML document: what the streamed page of

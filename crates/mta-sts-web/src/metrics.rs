@@ -6,8 +6,11 @@ use mta_sts_check::Verdict;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+use crate::server::CloseReason;
 
 /// The media type of [`Metrics::encode`]'s output.
 pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -19,6 +22,11 @@ struct VerdictLabel {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct ReasonLabel {
+    reason: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct CloseLabel {
     reason: &'static str,
 }
 
@@ -34,6 +42,8 @@ pub(crate) struct Metrics {
     rejected: Family<ReasonLabel, Counter>,
     timeouts: Counter,
     cache_hits: Counter,
+    connections_open: Gauge,
+    connections_closed: Family<CloseLabel, Counter>,
 }
 
 impl Metrics {
@@ -80,6 +90,23 @@ impl Metrics {
             "Answers served from the result cache",
             cache_hits.clone(),
         );
+        let connections_open = Gauge::default();
+        registry.register(
+            "connections_open",
+            "HTTP connections open",
+            connections_open.clone(),
+        );
+        let connections_closed = Family::<CloseLabel, Counter>::default();
+        for reason in CloseReason::ALL {
+            drop(connections_closed.get_or_create(&CloseLabel {
+                reason: reason.label(),
+            }));
+        }
+        registry.register(
+            "connections_closed",
+            "HTTP connections closed, by reason: client_closed, header_timeout (headers or the next request too slow), evicted (at the connection cap, to make room), bad_request, shutdown",
+            connections_closed.clone(),
+        );
         Metrics {
             registry,
             checks,
@@ -87,7 +114,24 @@ impl Metrics {
             rejected,
             timeouts,
             cache_hits,
+            connections_open,
+            connections_closed,
         }
+    }
+
+    /// A connection accepted.
+    pub(crate) fn connection_opened(&self) {
+        self.connections_open.inc();
+    }
+
+    /// A connection closed, and why.
+    pub(crate) fn connection_closed(&self, reason: CloseReason) {
+        self.connections_open.dec();
+        self.connections_closed
+            .get_or_create(&CloseLabel {
+                reason: reason.label(),
+            })
+            .inc();
     }
 
     /// A check that ran to its verdict.
@@ -148,6 +192,9 @@ mod tests {
             "mta_sts_rejected_requests_total{reason=\"rate-limited\"} 0",
             "mta_sts_check_duration_seconds_count 1",
             "mta_sts_check_timeouts_total 0",
+            "mta_sts_connections_open 0",
+            "mta_sts_connections_closed_total{reason=\"evicted\"} 0",
+            "mta_sts_connections_closed_total{reason=\"header_timeout\"} 0",
         ] {
             assert!(text.contains(line), "{line} missing from\n{text}");
         }

@@ -54,7 +54,7 @@ pub(crate) fn document() -> Value {
                             },
                             "content": { "application/json": { "schema": { "$ref": "#/components/schemas/CheckReport" } } }
                         },
-                        "400": error("`domain-missing`: no domain given; `domain-invalid`: not a domain name (a URL, an address, a port, an IP address, too long)."),
+                        "400": error("`domain-missing`: no domain given; `domain-invalid`: not a domain name (a URL, an address, a port, an IP address in any spelling, a control or invisible character, too long)."),
                         "429": rate_limited,
                         "504": error("`check-timeout`: the check ran past its time limit."),
                     }

@@ -34,7 +34,7 @@ pub(crate) struct AppState {
     pub(crate) limiter: RateLimiter,
     pub(crate) permits: Arc<Semaphore>,
     pub(crate) cache: ResultCache,
-    pub(crate) metrics: Metrics,
+    pub(crate) metrics: Arc<Metrics>,
     pub(crate) check_timeout: Duration,
     pub(crate) trusted_proxies: Vec<IpAddr>,
 }

@@ -198,6 +198,15 @@ pub struct WebArgs {
     /// How long a result is reused for the same domain, in seconds (0: never reused).
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub cache_ttl: u64,
+    /// Time limit in seconds for a request's headers to arrive, and for the next request on an
+    /// idle connection: a client sending its headers slowly is cut off then (above 0, at most
+    /// 600).
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = time_limit)]
+    pub header_timeout: Duration,
+    /// Connections held open at once (at least 1); at the cap, the one idle longest is closed
+    /// for each new one. Lowered at start if the open-file limit cannot hold it.
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = connection_cap)]
+    pub max_connections: usize,
     /// A reverse proxy in front of this server (repeatable): its `X-Forwarded-For` names the
     /// client for the rate limit. Without it, every client behind a proxy shares one limit.
     #[arg(long, value_name = "IP")]
@@ -310,6 +319,15 @@ fn concurrent_checks(text: &str) -> Result<usize, String> {
     }
 }
 
+/// `--max-connections`: at least 1 (0 would serve nobody).
+fn connection_cap(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err("0 connections would serve nobody; give at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err("not a whole number of connections (at least 1)".into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,6 +354,8 @@ mod tests {
         assert!(checks_per_minute("0").is_err() && checks_per_minute("-3").is_err());
         assert_eq!(concurrent_checks("10000"), Ok(10_000));
         assert!(concurrent_checks("0").is_err() && concurrent_checks("10001").is_err());
+        assert_eq!(connection_cap("1"), Ok(1));
+        assert!(connection_cap("0").is_err() && connection_cap("-1").is_err());
     }
 
     #[test]

@@ -265,6 +265,42 @@ fn match_converts_unicode_hosts_and_refuses_bad_input() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("is an IP address"));
 }
 
+#[test]
+fn check_refuses_what_is_not_a_mail_domain_and_says_why() {
+    // Each is refused before any lookup, so no resolver is needed; exit 2 is a usage error.
+    let too_long = ["a", "b", "c", "d"].map(|c| c.repeat(60)).join(".") + ".example";
+    let cases: &[(&str, &[&str])] = &[
+        // A legacy spelling of 127.0.0.1.
+        ("0x7f000001", &["127.0.0.1", "not a mail domain"]),
+        ("127.1", &["127.0.0.1", "not a mail domain"]),
+        // A zero-width space that IDNA would drop, making `example.com`.
+        (
+            "exa\u{200B}mple.com",
+            &["U+200B (zero width space)", "character 4"],
+        ),
+        // CRLF: called a control character, not a port or a scheme.
+        (
+            "example.com\r\nX: y",
+            &["U+000D (carriage return)", "control character"],
+        ),
+        // `_mta-sts.` plus the name would pass DNS's 253.
+        (&too_long, &["253", "at most 244"]),
+    ];
+    for (input, words) in cases {
+        let output = run(&["check", "--no-smtp", input]);
+        assert_eq!(output.status.code(), Some(2), "{input:?}");
+        assert!(output.stdout.is_empty(), "{input:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        for word in *words {
+            assert!(stderr.contains(word), "{input:?}: {stderr}");
+        }
+        assert!(!stderr.contains("port"), "{input:?}: {stderr}");
+    }
+    let output = run(&["match", "*.example.com", "mx\u{200D}.example.com"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("U+200D (zero width joiner)"));
+}
+
 /// Writes a postfix-mta-sts-resolver configuration to a file of its own in the temp directory.
 fn compat_file(name: &str, text: &str) -> std::path::PathBuf {
     let path = std::env::temp_dir().join(format!(

@@ -94,6 +94,50 @@ async fn bad_input_gets_the_form_again_or_a_json_error() {
     lab.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn disguised_names_are_refused_saying_what_is_wrong() {
+    let lab = Lab::start().await.expect("lab");
+    let server = Server::start(config(&lab)).await;
+    // Without the zero-width space this is a lab domain the checker would check.
+    let healthy = domain(&lab, "healthy-enforce");
+    let hidden = healthy.replacen('-', "-\u{200B}", 1);
+    let cases: &[(&str, &[&str])] = &[
+        (&hidden, &["U+200B (zero width space)", "invisible"]),
+        (
+            "0x7f000001",
+            &["IPv4 address 127.0.0.1", "not a mail domain"],
+        ),
+        (
+            "0177.0.0.1",
+            &["IPv4 address 127.0.0.1", "not a mail domain"],
+        ),
+        (
+            "example.com\r\nHost: evil",
+            &["U+000D (carriage return)", "control character"],
+        ),
+    ];
+    for (input, words) in cases {
+        let api = server.check(input).await;
+        assert_eq!(api.status, 400, "{input:?}");
+        assert_eq!(api.error_code(), "domain-invalid", "{input:?}");
+        let message = api.json()["error"]["message"]
+            .as_str()
+            .expect("message")
+            .to_string();
+        for word in *words {
+            assert!(message.contains(word), "{input:?}: {message}");
+        }
+        assert!(!message.contains("port"), "{input:?}: {message}");
+        let page = server.page(input).await;
+        assert_eq!(page.status, 400, "{input:?}");
+        assert!(page.body.contains(words[0]), "{input:?}: {}", page.body);
+    }
+    // The name without the invisible character is checked as before.
+    assert_eq!(server.check(&healthy).await.status, 200);
+    server.stop().await;
+    lab.shutdown().await;
+}
+
 fn retry_after(response: &crate::client::Response) -> u64 {
     response
         .header("retry-after")

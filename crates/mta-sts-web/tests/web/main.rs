@@ -3,6 +3,7 @@
 mod api;
 mod client;
 mod defences;
+mod hostile;
 mod pages;
 mod render;
 mod scenarios;

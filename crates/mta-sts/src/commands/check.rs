@@ -16,7 +16,8 @@ pub fn run(args: &CheckArgs, json: bool) -> Result<Status, CommandError> {
         .domains
         .iter()
         .map(|d| {
-            domain::normalize(d).map_err(|e| CommandError::Argument(e.diagnostic().message.clone()))
+            domain::normalize_mail_domain(d)
+                .map_err(|e| CommandError::Argument(e.diagnostic().message.clone()))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let timeout = args.timeout;

@@ -14,6 +14,7 @@ use mta_sts_policyd::{
 };
 use tokio::sync::broadcast::error::RecvError;
 
+use super::server_limits::fit_connections;
 use super::{CommandError, emit, resolver, runtime, runtime_with_threads, to_json};
 use crate::cli::{DaemonArgs, PolicyArgs, QueryArgs};
 use crate::exit::Status;
@@ -142,15 +143,28 @@ async fn open_daemon(
     Ok(daemon)
 }
 
+/// Descriptors kept free beside the connections: the listeners, the SQLite cache and its
+/// journal, the Redis link, DNS sockets and policy fetches of the refresh and of cold lookups
+/// (a few per domain, `refresh.concurrency` domains at once), standard streams.
+const RESERVED_FILES: usize = 128;
+
 /// Serves until SIGINT or SIGTERM, then finishes the requests in flight.
 pub fn run(args: &DaemonArgs) -> Result<Status, CommandError> {
     logging::init(args.log_format)?;
-    let (config, peer_cache) = config(
+    let (mut config, peer_cache) = config(
         &args.policy,
         Notes::Log,
         args.listen.as_deref(),
         args.metrics,
     )?;
+    // Raised before anything is opened; said after the line that says where the daemon
+    // listens, which comes first.
+    let (cap, limit_notes) = fit_connections(
+        config.max_connections,
+        RESERVED_FILES.saturating_add(config.refresh.concurrency.saturating_mul(4)),
+        "max_connections",
+    );
+    config.max_connections = cap;
     runtime_with_threads(config.threads)?.block_on(async {
         let daemon = open_daemon(config.clone(), peer_cache.as_deref(), Notes::Log).await?;
         let listener = Listener::bind(&config.listen, &SocketAccess::from_config(&config))
@@ -162,10 +176,12 @@ pub fn run(args: &DaemonArgs) -> Result<Status, CommandError> {
             listen = %address,
             cache = %config.cache,
             threads = config.threads,
-            "listening on {address}, cache {}, {} thread(s); Postfix's lookups are answered \
-             from now on",
+            max_connections = config.max_connections,
+            "listening on {address}, cache {}, {} thread(s), at most {} connections; Postfix's \
+             lookups are answered from now on",
             config.cache,
-            config.threads
+            config.threads,
+            config.max_connections
         );
         let metrics = match config.metrics {
             Some(address) => {
@@ -190,6 +206,9 @@ pub fn run(args: &DaemonArgs) -> Result<Status, CommandError> {
             }
             None => None,
         };
+        for note in &limit_notes {
+            note.log();
+        }
         // Which reply form Postfix gets, and why; then every zone that says otherwise.
         tracing::info!(
             kind = %"postfix-version",

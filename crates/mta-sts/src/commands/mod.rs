@@ -5,6 +5,7 @@ mod daemon;
 mod demo;
 mod lint;
 mod match_host;
+mod server_limits;
 mod web;
 
 use std::fmt;

@@ -6,10 +6,15 @@ use mta_sts_check::NetSettings;
 use mta_sts_net::AddressGuard;
 use mta_sts_web::WebConfig;
 
+use super::server_limits::fit_connections;
 use super::{CommandError, resolver, runtime, trust};
 use crate::cli::WebArgs;
 use crate::exit::Status;
 use crate::logging;
+
+/// Descriptors kept free beside the connections and the checks: the listener, standard
+/// streams, the resolver's sockets.
+const RESERVED_FILES: usize = 64;
 
 /// Serves until Ctrl-C. Every flag was checked when the command line was read, and the
 /// configuration is checked again before anything listens.
@@ -35,6 +40,12 @@ pub fn run(args: &WebArgs) -> Result<Status, CommandError> {
     config.cache_ttl = Duration::from_secs(args.cache_ttl);
     config.check_timeout = args.check_timeout;
     config.trusted_proxies = args.trust_proxy.clone();
+    config.header_read_timeout = args.header_timeout;
+    // Each running check holds a few sockets of its own (DNS, the policy fetch, SMTP probes).
+    let reserved = RESERVED_FILES.saturating_add(config.max_concurrent_checks.saturating_mul(16));
+    // Raised before anything is opened; said after the line that says where it listens.
+    let (cap, limit_notes) = fit_connections(args.max_connections, reserved, "--max-connections");
+    config.max_connections = cap;
     runtime()?.block_on(async {
         // The server's own checks of its settings and its checker (the resolver, the roots),
         // before it listens: a refused setting never follows a "listening" line.
@@ -49,10 +60,18 @@ pub fn run(args: &WebArgs) -> Result<Status, CommandError> {
         tracing::info!(
             kind = %"listening",
             listen = %address,
-            "listening on http://{address}/; checks are served until Ctrl-C"
+            max_connections = cap,
+            "listening on http://{address}/, at most {cap} connections; checks are served until \
+             Ctrl-C"
         );
-        mta_sts_web::serve(listener, config, async {
+        for note in &limit_notes {
+            note.log();
+        }
+        let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
+        };
+        mta_sts_web::serve_with_events(listener, config, shutdown, |event| {
+            tracing::warn!(kind = %event.kind(), "{event}");
         })
         .await
         .map_err(|e| CommandError::Setup(e.to_string()))?;
