@@ -16,11 +16,15 @@ use mta_sts_net::policy_fetch::fetch_policy;
 use mta_sts_net::smtp_probe::probe_mx;
 use mta_sts_net::{Dns, FetchConfig, ProbeConfig};
 
-pub use finding::{CODES, Finding, Section, Verdict, severity_of};
+pub use finding::{Finding, Verdict};
 use futures_util::future::join_all;
+pub use mta_sts_core::{FindingCode, Section};
+use mta_sts_net::DnsError;
 use mta_sts_net::dane::mx_host_tlsa;
 use mta_sts_net::dns::Tlsa;
-pub use report::{CheckReport, PolicyReport, Publish, Timings};
+pub use report::{
+    CheckReport, NotLearnt, Outcome, PolicyReport, Publish, SectionStatus, SectionView, Timings,
+};
 
 /// A check after its first stage ([`Checker::start`]); [`Checker::finish`] completes it.
 #[derive(Debug)]
@@ -35,8 +39,8 @@ impl PartialCheck {
     /// no MX host probed yet, nothing to publish yet.
     pub fn snapshot(&self) -> CheckReport {
         let mut report = self.report.clone();
-        report.findings = self.findings.clone().into_sorted();
-        report.verdict = Verdict::of(&report.findings);
+        (report.findings, report.not_learnt) = self.findings.clone().into_parts();
+        report.conclude();
         report
     }
 }
@@ -63,8 +67,8 @@ pub struct Checker {
 }
 
 impl Checker {
-    /// A checker over these network settings; `probe_smtp: false` skips port 25 (many networks
-    /// block it).
+    /// A checker over these network settings; `probe_smtp: false` skips the SMTP probes (port
+    /// 25, which many networks block).
     pub fn new(dns: Dns, fetch: FetchConfig, probe: ProbeConfig, probe_smtp: bool) -> Checker {
         Checker {
             dns,
@@ -85,7 +89,6 @@ impl Checker {
     /// their alignment with the policy are known; the MX hosts are not yet probed.
     pub async fn start(&self, domain: &str) -> PartialCheck {
         let started = Instant::now();
-        let mut findings = Findings::default();
         let sts_name = format!("_mta-sts.{domain}");
         let tlsrpt_name = format!("_smtp._tls.{domain}");
         let ((sts_txt, sts_ms), (tlsrpt_txt, tlsrpt_ms), (mx, mx_ms), (fetched, policy_ms)) = tokio::join!(
@@ -95,17 +98,37 @@ impl Checker {
             timed(fetch_policy(domain, &self.dns, &self.fetch)),
         );
 
-        // No answer to any of the three queries means the resolver, not the domain, is broken.
-        let incomplete = match (&sts_txt, &tlsrpt_txt, &mx) {
-            (Err(a), Err(b), Err(c)) if [a, b, c].iter().all(|e| e.is_unreachable()) => {
-                Some(format!("the DNS resolver did not answer: {a}"))
-            }
-            _ => None,
+        let timings = Timings {
+            sts_record: sts_ms,
+            tlsrpt_record: tlsrpt_ms,
+            mx: mx_ms,
+            policy: policy_ms,
+            smtp: 0,
+            total: 0,
         };
+        // A definite answer to any lookup (records, NXDOMAIN, NODATA) shows the resolver works.
+        let mut findings =
+            Findings::new(answered(&sts_txt) || answered(&tlsrpt_txt) || answered(&mx));
+        // RFC 8020 §2: NXDOMAIN for the domain's own name means nothing exists at or under it,
+        // `_mta-sts` and `_smtp._tls` included: there is nothing to check, and no record to
+        // suggest. (A server that still answers for a name under it contradicts itself; the
+        // check then goes on as usual.)
+        let denied =
+            |result: &Result<_, DnsError>| result.as_ref().is_err_and(DnsError::is_negative);
+        if matches!(mx, Err(DnsError::NxDomain)) && denied(&sts_txt) && denied(&tlsrpt_txt) {
+            return PartialCheck {
+                started,
+                findings,
+                report: CheckReport {
+                    outcome: Outcome::NoSuchDomain,
+                    ..CheckReport::empty(domain, timings)
+                },
+            };
+        }
         let sts_record = check_sts_record(&mut findings, &sts_name, sts_txt);
         let tlsrpt_record = check_tlsrpt_record(&mut findings, &tlsrpt_name, tlsrpt_txt);
         // Without a record senders never fetch the policy, so its state is not reported.
-        let announced = !findings.has("sts-record-missing");
+        let announced = !findings.has(FindingCode::StsRecordMissing);
         let (policy, policy_error) = match fetched {
             Ok(fetch) => (Some(check_policy(&mut findings, fetch, announced)), None),
             Err(error) => {
@@ -127,26 +150,12 @@ impl Checker {
             started,
             findings,
             report: CheckReport {
-                domain: domain.to_string(),
-                verdict: Verdict::Pass,
-                findings: Vec::new(),
                 sts_record,
                 policy,
                 policy_error,
                 mx,
-                mx_hosts: Vec::new(),
                 tlsrpt_record,
-                dane: Vec::new(),
-                publish: Publish::default(),
-                timings_ms: Timings {
-                    sts_record: sts_ms,
-                    tlsrpt_record: tlsrpt_ms,
-                    mx: mx_ms,
-                    policy: policy_ms,
-                    smtp: 0,
-                    total: 0,
-                },
-                incomplete,
+                ..CheckReport::empty(domain, timings)
             },
         }
     }
@@ -182,7 +191,7 @@ impl Checker {
         let tlsa = join_all(hosts.iter().map(|host| mx_host_tlsa(&self.dns, host)));
         let ((mx_hosts, tlsa), smtp_ms) = timed(async { tokio::join!(probes, tlsa) }).await;
         for probe in &mx_hosts {
-            check_probe(&mut findings, probe);
+            check_probe(&mut findings, probe, self.probe.port);
         }
         // Hosts with records, validated or not, named with the name they came from. Failed
         // lookups and hosts without TLSA are not DANE facts a checker reports.
@@ -202,12 +211,12 @@ impl Checker {
             report.mx.as_ref(),
             report.tlsrpt_record.as_ref(),
         );
-        report.findings = findings.into_sorted();
-        report.verdict = Verdict::of(&report.findings);
+        (report.findings, report.not_learnt) = findings.into_parts();
         report.mx_hosts = mx_hosts;
         report.dane = dane;
         report.timings_ms.smtp = smtp_ms;
         report.timings_ms.total = millis(started);
+        report.conclude();
         report
     }
 }
@@ -258,6 +267,11 @@ pub fn count(findings: &[Finding], severity: Severity) -> usize {
 
 fn millis(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Whether a lookup got a definite answer: records, or a name or type that does not exist.
+fn answered<T>(result: &Result<T, DnsError>) -> bool {
+    result.as_ref().map_or_else(DnsError::is_negative, |_| true)
 }
 
 /// Runs a future and measures it.

@@ -3,7 +3,7 @@
 
 use std::time::SystemTime;
 
-use mta_sts_core::{Mode, TlsRptRecord};
+use mta_sts_core::{FindingCode, Mode, TlsRptRecord};
 use mta_sts_net::dns::MxSet;
 
 use crate::rules::Findings;
@@ -14,17 +14,17 @@ use crate::{PolicyReport, Publish};
 const SUGGESTED_MAX_AGE: u32 = 604_800;
 
 /// Codes whose fix is a new or corrected policy file.
-const POLICY_FIXES: &[&str] = &[
-    "policy-invalid",
-    "policy-max-age-low",
-    "policy-mode-none",
-    "policy-http-status",
-    "policy-redirect",
-    "policy-content-type",
-    "policy-too-large",
-    "policy-host-unresolvable",
-    "mx-not-in-policy",
-    "mx-pattern-unused",
+const POLICY_FIXES: &[FindingCode] = &[
+    FindingCode::PolicyInvalid,
+    FindingCode::PolicyMaxAgeLow,
+    FindingCode::PolicyModeNone,
+    FindingCode::PolicyHttpStatus,
+    FindingCode::PolicyRedirect,
+    FindingCode::PolicyContentType,
+    FindingCode::PolicyTooLarge,
+    FindingCode::PolicyHostUnresolvable,
+    FindingCode::MxNotInPolicy,
+    FindingCode::MxPatternUnused,
 ];
 
 /// The records and policy to publish, for the errors and warnings found.
@@ -39,7 +39,7 @@ pub(crate) fn suggest(
     let real_mx: Vec<&str> = mx
         .map(|m| m.hosts.iter().map(|(_, h)| h.as_str()).collect())
         .unwrap_or_default();
-    let new_policy = POLICY_FIXES.iter().any(|code| findings.has(code)) && !real_mx.is_empty();
+    let new_policy = POLICY_FIXES.iter().any(|code| findings.has(*code)) && !real_mx.is_empty();
     if new_policy {
         let mode = match policy.and_then(|p| p.mode) {
             Some(Mode::Enforce) => Mode::Enforce,
@@ -60,21 +60,25 @@ pub(crate) fn suggest(
     // RFC 8461 §3.1: the id must change whenever the policy does, or senders keep the old one.
     if new_policy
         || [
-            "sts-record-missing",
-            "sts-record-multiple",
-            "sts-record-invalid",
+            FindingCode::StsRecordMissing,
+            FindingCode::StsRecordMultiple,
+            FindingCode::StsRecordInvalid,
         ]
         .iter()
-        .any(|c| findings.has(c))
+        .any(|c| findings.has(*c))
     {
         publish.sts_record = Some(format!(
             "_mta-sts.{domain}. IN TXT \"v=STSv1; id={}\"",
             fresh_id()
         ));
     }
-    if ["tlsrpt-missing", "tlsrpt-multiple", "tlsrpt-invalid"]
-        .iter()
-        .any(|c| findings.has(c))
+    if [
+        FindingCode::TlsrptMissing,
+        FindingCode::TlsrptMultiple,
+        FindingCode::TlsrptInvalid,
+    ]
+    .iter()
+    .any(|c| findings.has(*c))
     {
         let rua = tlsrpt.map_or_else(
             || format!("mailto:tlsrpt@{domain}"),

@@ -1,6 +1,6 @@
 //! What one check found: the report the CLI, the web page and the bulk scanner render.
 
-use mta_sts_core::{Mode, Policy};
+use mta_sts_core::{FindingCode, Mode, Policy, Section};
 use mta_sts_core::{Severity, StsRecord, TlsRptRecord};
 use mta_sts_net::PolicyFetch;
 use mta_sts_net::dns::MxSet;
@@ -90,14 +90,74 @@ pub struct CheckReport {
     pub publish: Publish,
     /// Milliseconds spent, by part.
     pub timings_ms: Timings,
-    /// Set when the check could not run: the resolver answered none of the queries, so the
-    /// findings say nothing about the domain.
+    /// How far the check got: `complete`, `incomplete` (see `not_learnt`) or `no-such-domain`.
+    pub outcome: Outcome,
+    /// What the check could not learn, and why; nothing is judged about these parts.
+    pub not_learnt: Vec<NotLearnt>,
+    /// Each section's status, in report order.
+    pub sections: Vec<SectionStatus>,
+    /// Set when the check could not be completed: one sentence saying why. The findings then
+    /// cover only what was learnt.
     pub incomplete: Option<String>,
+}
+
+/// How far a check got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Everything was learnt: the findings are the whole answer.
+    Complete,
+    /// Some lookups got no usable answer ([`CheckReport::not_learnt`]); the findings cover the
+    /// rest.
+    Incomplete,
+    /// The domain does not exist (NXDOMAIN for the domain itself): there is nothing to check.
+    NoSuchDomain,
+}
+
+/// Something the check could not learn: a lookup without a usable answer, which says nothing
+/// about the domain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotLearnt {
+    /// The part of the setup left unjudged.
+    pub section: Section,
+    /// What could not be learnt (`the MX records of example.com`).
+    pub what: String,
+    /// Why (`the resolver did not answer in time`).
+    pub why: String,
+}
+
+impl std::fmt::Display for NotLearnt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "could not learn {}: {}", self.what, self.why)
+    }
+}
+
+/// The status of one section of a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SectionStatus {
+    /// The section.
+    pub section: Section,
+    /// Its status: its worst finding, or `unknown` when part of it could not be learnt.
+    pub status: Verdict,
+}
+
+/// One section as every renderer shows it: its status word, its findings and what of it could
+/// not be learnt.
+#[derive(Debug, Clone)]
+pub struct SectionView<'a> {
+    /// The section.
+    pub section: Section,
+    /// Its status.
+    pub status: Verdict,
+    /// Its findings, errors first.
+    pub findings: Vec<&'a Finding>,
+    /// What of it could not be learnt.
+    pub not_learnt: Vec<&'a NotLearnt>,
 }
 
 impl CheckReport {
     /// The codes of the errors and warnings: what a lab scenario declares it must produce.
-    pub fn problem_codes(&self) -> std::collections::BTreeSet<&'static str> {
+    pub fn problem_codes(&self) -> std::collections::BTreeSet<FindingCode> {
         self.findings
             .iter()
             .filter(|f| f.severity != Severity::Info)
@@ -106,7 +166,118 @@ impl CheckReport {
     }
 
     /// Whether a finding with this code was made.
-    pub fn has(&self, code: &str) -> bool {
+    pub fn has(&self, code: FindingCode) -> bool {
         self.findings.iter().any(|f| f.code == code)
+    }
+
+    /// A report of `domain` with nothing found yet.
+    pub(crate) fn empty(domain: &str, timings_ms: Timings) -> CheckReport {
+        CheckReport {
+            domain: domain.to_string(),
+            verdict: Verdict::Unknown,
+            findings: Vec::new(),
+            sts_record: None,
+            policy: None,
+            policy_error: None,
+            mx: None,
+            mx_hosts: Vec::new(),
+            tlsrpt_record: None,
+            dane: Vec::new(),
+            publish: Publish::default(),
+            timings_ms,
+            outcome: Outcome::Complete,
+            not_learnt: Vec::new(),
+            sections: Vec::new(),
+            incomplete: None,
+        }
+    }
+
+    /// One section with its status, findings and what of it could not be learnt.
+    pub fn section(&self, section: Section) -> SectionView<'_> {
+        let findings: Vec<&Finding> = self
+            .findings
+            .iter()
+            .filter(|f| f.section == section)
+            .collect();
+        let not_learnt: Vec<&NotLearnt> = self
+            .not_learnt
+            .iter()
+            .filter(|n| n.section == section)
+            .collect();
+        SectionView {
+            section,
+            status: Verdict::judge(
+                findings.iter().copied(),
+                !not_learnt.is_empty() || self.outcome == Outcome::NoSuchDomain,
+            ),
+            findings,
+            not_learnt,
+        }
+    }
+
+    /// Every section in report order.
+    pub fn sections(&self) -> impl Iterator<Item = SectionView<'_>> {
+        Section::ALL
+            .into_iter()
+            .map(|section| self.section(section))
+    }
+
+    /// The verdict, each section's status and [`CheckReport::incomplete`], from the findings and
+    /// what could not be learnt.
+    pub(crate) fn conclude(&mut self) {
+        self.outcome = match self.outcome {
+            Outcome::NoSuchDomain => Outcome::NoSuchDomain,
+            _ if self.not_learnt.is_empty() => Outcome::Complete,
+            _ => Outcome::Incomplete,
+        };
+        self.verdict = Verdict::judge(&self.findings, self.outcome != Outcome::Complete);
+        self.sections = Section::ALL
+            .into_iter()
+            .map(|section| SectionStatus {
+                section,
+                status: self.section(section).status,
+            })
+            .collect();
+        self.incomplete = match self.outcome {
+            Outcome::Complete => None,
+            Outcome::NoSuchDomain => Some(format!(
+                "{} does not exist (its MX lookup answered NXDOMAIN), so there is nothing to check; is the name spelt right?",
+                self.domain
+            )),
+            Outcome::Incomplete => {
+                let count = self.not_learnt.len();
+                let mut reasons: Vec<&str> =
+                    self.not_learnt.iter().map(|n| n.why.as_str()).collect();
+                reasons.dedup();
+                let why = match reasons.as_slice() {
+                    [one] => format!(": {one}"),
+                    _ => String::new(),
+                };
+                Some(format!(
+                    "{count} lookup{} got no usable answer{why}; nothing is said about what {} would have shown",
+                    if count == 1 { "" } else { "s" },
+                    if count == 1 { "it" } else { "they" }
+                ))
+            }
+        };
+    }
+
+    /// The summary every renderer puts beside the verdict: `2 errors, 1 warning`, or why the
+    /// check could not be completed.
+    pub fn summary(&self) -> String {
+        let errors = crate::count(&self.findings, Severity::Error);
+        let warnings = crate::count(&self.findings, Severity::Warning);
+        let counts = format!(
+            "{errors} error{}, {warnings} warning{}",
+            if errors == 1 { "" } else { "s" },
+            if warnings == 1 { "" } else { "s" }
+        );
+        match self.outcome {
+            Outcome::Complete => counts,
+            Outcome::Incomplete => {
+                format!("{counts} in what could be learnt; the check could not be completed")
+            }
+            Outcome::NoSuchDomain => "the domain does not exist".to_string(),
+        }
     }
 }

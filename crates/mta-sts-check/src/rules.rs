@@ -1,33 +1,50 @@
 //! The rules: from what DNS, the policy fetch and the probes returned, to findings.
 
 use mta_sts_core::txt_discovery::Discovery;
+use mta_sts_core::{FindingCode, Section};
 use mta_sts_core::{Mode, Policy, StsRecord, TlsRptRecord, policy_lint, sts_record, tlsrpt_record};
 use mta_sts_net::dns::MxSet;
-use mta_sts_net::policy_fetch::FetchError;
+use mta_sts_net::policy_fetch::{FetchError, Phase};
 use mta_sts_net::smtp_probe::{MxProbe, ProbeError, Step};
 use mta_sts_net::{CertVerdict, DnsError, PolicyFetch};
 use sha2::{Digest, Sha256};
 
 use crate::publish::fresh_id;
-use crate::{EXPIRY_WARNING_DAYS, Finding, PolicyReport, Section, severity_of};
+use crate::{EXPIRY_WARNING_DAYS, Finding, NotLearnt, PolicyReport};
 
+/// What a check found so far, and what it could not learn.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Findings(Vec<Finding>);
+pub(crate) struct Findings {
+    found: Vec<Finding>,
+    not_learnt: Vec<NotLearnt>,
+    /// Whether the resolver gave a definite answer (records, NXDOMAIN or NODATA) to one of the
+    /// check's lookups: then it works, and a SERVFAIL for one of the domain's names is the
+    /// domain's own fault.
+    resolver_answers: bool,
+}
 
 impl Findings {
+    /// An empty set, for a check whose resolver answered (`resolver_answers`) or did not.
+    pub(crate) fn new(resolver_answers: bool) -> Findings {
+        Findings {
+            resolver_answers,
+            ..Findings::default()
+        }
+    }
+
     pub(crate) fn add(
         &mut self,
-        code: &'static str,
+        code: FindingCode,
         message: impl Into<String>,
         remediation: impl Into<String>,
     ) {
-        self.add_in(Section::of(code), code, message, remediation);
+        self.add_in(code.section(), code, message, remediation);
     }
 
     pub(crate) fn add_in(
         &mut self,
         section: Section,
-        code: &'static str,
+        code: FindingCode,
         message: impl Into<String>,
         remediation: impl Into<String>,
     ) {
@@ -35,27 +52,60 @@ impl Findings {
         // One finding per code and message: two MX hosts with the same fault get one line each,
         // but the same fault found twice is said once.
         if !self
-            .0
+            .found
             .iter()
             .any(|f| f.code == code && f.message == message)
         {
-            self.0.push(Finding {
+            self.found.push(Finding {
                 section,
                 code,
-                severity: severity_of(code),
+                severity: code.severity(),
                 message,
                 remediation: remediation.into(),
             });
         }
     }
 
-    pub(crate) fn has(&self, code: &str) -> bool {
-        self.0.iter().any(|f| f.code == code)
+    pub(crate) fn has(&self, code: FindingCode) -> bool {
+        self.found.iter().any(|f| f.code == code)
     }
 
-    pub(crate) fn into_sorted(mut self) -> Vec<Finding> {
-        self.0.sort_by_key(|f| (f.section, f.severity));
-        self.0
+    /// Whether a failed lookup says something about the domain: a negative answer does, and so
+    /// does a SERVFAIL or REFUSED from a resolver that answered the check's other lookups. No
+    /// answer at all (a timeout, an unreachable resolver), or failures of every lookup, say
+    /// nothing: the resolver, or the path to the domain's name servers, may be what is broken.
+    pub(crate) fn blames_domain(&self, error: &DnsError) -> bool {
+        error.is_negative()
+            || (self.resolver_answers && matches!(error, DnsError::ServFail | DnsError::Refused(_)))
+    }
+
+    /// Records that `what` (`the MX records of example.com`) could not be learnt, because of
+    /// `error`.
+    pub(crate) fn not_learnt(&mut self, section: Section, what: String, error: &DnsError) {
+        self.not_learnt.push(NotLearnt {
+            section,
+            what,
+            why: why_unanswered(error),
+        });
+    }
+
+    /// The findings (errors first within each section) and what could not be learnt.
+    pub(crate) fn into_parts(mut self) -> (Vec<Finding>, Vec<NotLearnt>) {
+        self.found.sort_by_key(|f| (f.section, f.severity));
+        (self.found, self.not_learnt)
+    }
+}
+
+/// Why a lookup got no usable answer, as the end of a sentence.
+fn why_unanswered(error: &DnsError) -> String {
+    match error {
+        DnsError::Timeout => "the resolver did not answer in time".to_string(),
+        DnsError::Transport(reason) => format!("the resolver could not be reached ({reason})"),
+        DnsError::ServFail => "the resolver answered SERVFAIL (it got no usable answer from the \
+            domain's name servers, or could not reach them)"
+            .to_string(),
+        DnsError::Refused(code) => format!("the resolver answered {code}"),
+        other => other.to_string(),
     }
 }
 
@@ -68,12 +118,16 @@ pub(crate) fn check_sts_record(
     let records = match txt {
         Ok(records) => records,
         Err(e) if e.is_negative() => Vec::new(),
-        Err(e) => {
+        Err(e) if findings.blames_domain(&e) => {
             findings.add(
-                "sts-record-lookup-failed",
-                format!("the TXT lookup of {name} failed: {e}"),
+                FindingCode::StsRecordLookupFailed,
+                format!("the TXT lookup of {name} failed ({e}) while the resolver answered the domain's other names: senders cannot learn the policy either"),
                 "fix the domain's DNS so the name answers (a broken delegation or DNSSEC often causes SERVFAIL)",
             );
+            return None;
+        }
+        Err(e) => {
+            findings.not_learnt(Section::Records, format!("the TXT records at {name}"), &e);
             return None;
         }
     };
@@ -87,12 +141,12 @@ pub(crate) fn check_sts_record(
                 ),
                 None => format!("no MTA-STS TXT record at {name}"),
             };
-            findings.add("sts-record-missing", message, publish);
+            findings.add(FindingCode::StsRecordMissing, message, publish);
             None
         }
         Discovery::Multiple { records } => {
             findings.add(
-                "sts-record-multiple",
+                FindingCode::StsRecordMultiple,
                 format!(
                     "{} TXT records at {name} begin with `v=STSv1`; senders then use none ({})",
                     records.len(),
@@ -105,7 +159,7 @@ pub(crate) fn check_sts_record(
         Discovery::Invalid { record, lint } => {
             let problems: Vec<String> = lint.errors().map(|d| d.message.clone()).collect();
             findings.add(
-                "sts-record-invalid",
+                FindingCode::StsRecordInvalid,
                 format!(
                     "the TXT record `{record}` at {name} is invalid: {}",
                     problems.join("; ")
@@ -128,11 +182,9 @@ pub(crate) fn check_tlsrpt_record(
         Ok(records) => records,
         Err(e) if e.is_negative() => Vec::new(),
         Err(e) => {
-            findings.add(
-                "tlsrpt-missing",
-                format!("the TXT lookup of {name} failed: {e}"),
-                publish,
-            );
+            // No code says "the TLS-RPT lookup failed": whatever the cause, what the record is
+            // was not learnt, and a record to publish would be a guess.
+            findings.not_learnt(Section::TlsRpt, format!("the TXT records at {name}"), &e);
             return None;
         }
     };
@@ -140,7 +192,7 @@ pub(crate) fn check_tlsrpt_record(
         Discovery::Found { lint, .. } => lint.parsed,
         Discovery::Absent { .. } => {
             findings.add(
-                "tlsrpt-missing",
+                FindingCode::TlsrptMissing,
                 format!("no TLS-RPT record at {name}: senders cannot report TLS failures, so testing mode is blind"),
                 publish,
             );
@@ -148,7 +200,7 @@ pub(crate) fn check_tlsrpt_record(
         }
         Discovery::Multiple { records } => {
             findings.add(
-                "tlsrpt-multiple",
+                FindingCode::TlsrptMultiple,
                 format!(
                     "{} TXT records at {name} begin with `v=TLSRPTv1`; reporters then use none",
                     records.len()
@@ -163,7 +215,7 @@ pub(crate) fn check_tlsrpt_record(
                 .and_then(|d| d.hint.clone())
                 .map_or(publish, |hint| format!("{hint} (in `{record}`)"));
             findings.add(
-                "tlsrpt-invalid",
+                FindingCode::TlsrptInvalid,
                 format!(
                     "the TLS-RPT record `{record}` is invalid: {}",
                     first.map_or_else(String::new, |d| d.message.clone())
@@ -182,44 +234,51 @@ pub(crate) fn report_fetch_error(findings: &mut Findings, domain: &str, error: &
     );
     match error {
         FetchError::Dns { error } if error.is_negative() => findings.add(
-            "policy-host-unresolvable",
+            FindingCode::PolicyHostUnresolvable,
             format!("{host} has no address ({error})"),
             format!("publish an A/AAAA (or CNAME) record for {host} pointing at the server that hosts the policy"),
         ),
+        FetchError::Dns { error } if !findings.blames_domain(error) => {
+            findings.not_learnt(Section::Policy, format!("the address of the policy host {host}"), error);
+        }
+        // The fetch's own deadline fired during the address lookup: no answer, as a timeout.
+        FetchError::Timeout { phase: Phase::Dns } => {
+            findings.not_learnt(Section::Policy, format!("the address of the policy host {host}"), &DnsError::Timeout);
+        }
         FetchError::CertUntrusted { verdict } | FetchError::CertExpired { verdict } | FetchError::CertNameMismatch { verdict, .. } => {
             check_certificate(findings, verdict, &host, POLICY_CERT_CODES);
         }
         FetchError::Redirect { status, location } => findings.add(
-            "policy-redirect",
+            FindingCode::PolicyRedirect,
             format!("https://{host}/.well-known/mta-sts.txt redirects ({status}) to {}; senders do not follow redirects (RFC 8461 §3.3)", location.as_deref().unwrap_or("nowhere")),
             serve,
         ),
         FetchError::HttpStatus { status } => findings.add(
-            "policy-http-status",
+            FindingCode::PolicyHttpStatus,
             format!("https://{host}/.well-known/mta-sts.txt answers HTTP {status}; only 200 counts"),
             serve,
         ),
         FetchError::MediaType { content_type, .. } => findings.add(
-            "policy-content-type",
+            FindingCode::PolicyContentType,
             format!("the policy is served as {}, not text/plain", content_type.as_deref().unwrap_or("no Content-Type")),
             "serve /.well-known/mta-sts.txt with `Content-Type: text/plain`",
         ),
         FetchError::TooLarge { limit } => findings.add(
-            "policy-too-large",
+            FindingCode::PolicyTooLarge,
             format!("the policy body is over {limit} bytes; senders stop reading at 64 KiB"),
             serve,
         ),
         FetchError::NotUtf8 => findings.add(
-            "policy-invalid",
+            FindingCode::PolicyInvalid,
             "the policy body is not UTF-8 text",
             "save the policy as plain ASCII text",
         ),
         FetchError::Blocked { address, class } => findings.add(
-            "policy-host-private",
+            FindingCode::PolicyHostPrivate,
             format!("{host} resolves to {address}, a {} address that senders on the internet cannot reach; this checker does not connect to such addresses", class_name(*class)),
             format!("point {host} at a public address serving the policy over HTTPS"),
         ),
-        other => findings.add("policy-fetch-failed", format!("fetching the policy from {host} failed: {other}"), serve),
+        other => findings.add(FindingCode::PolicyFetchFailed, format!("fetching the policy from {host} failed: {other}"), serve),
     }
 }
 
@@ -245,7 +304,7 @@ pub(crate) fn check_policy(
         if !errors.is_empty() {
             let hints: Vec<String> = lint.errors().filter_map(|d| d.hint.clone()).collect();
             findings.add(
-                "policy-invalid",
+                FindingCode::PolicyInvalid,
                 format!("senders reject the policy: {}", errors.join("; ")),
                 if hints.is_empty() {
                     "fix the policy (run `mta-sts lint policy`)".to_string()
@@ -262,7 +321,7 @@ pub(crate) fn check_policy(
             // fail delivery (postfix-tlspol#70): an error for the owner to fix.
             for pattern in policy.mx.iter().filter(|p| p.is_address_shaped()) {
                 findings.add(
-                    "mx-ip-address",
+                    FindingCode::MxIpAddress,
                     format!(
                         "the policy's `mx: {pattern}` is an IP address; patterns match MX host names, so it matches no MX host, and senders that pass it to their TLS library require that address in the MX certificate"
                     ),
@@ -271,19 +330,19 @@ pub(crate) fn check_policy(
             }
             if policy.mode != Mode::None && policy.max_age < 86_400 {
                 findings.add(
-                    "policy-max-age-low",
+                    FindingCode::PolicyMaxAgeLow,
                     format!("max_age is {} seconds, under a day", policy.max_age),
                     "use `max_age: 604800` (a week) or more once the policy is stable",
                 );
             }
             match policy.mode {
                 Mode::Testing => findings.add(
-                    "policy-mode-testing",
+                    FindingCode::PolicyModeTesting,
                     "mode testing: senders report failures but still deliver over them",
                     "read the TLS-RPT reports; when they are clean, publish `mode: enforce` and change the TXT id",
                 ),
                 Mode::None => findings.add(
-                    "policy-mode-none",
+                    FindingCode::PolicyModeNone,
                     "mode none: senders treat the domain as having no MTA-STS policy",
                     "publish `mode: testing` (then enforce) to protect inbound mail",
                 ),
@@ -312,7 +371,7 @@ pub(crate) fn check_policy(
             .next()
             .unwrap_or_default();
         findings.add(
-            "policy-host-cname",
+            FindingCode::PolicyHostCname,
             format!("{host} is an alias of {target}; its certificate must still name {host}"),
             "nothing to change",
         );
@@ -335,21 +394,21 @@ pub(crate) fn check_policy(
 
 /// The codes for an untrusted, wrong-name and expired certificate of one kind of host.
 struct CertCodes {
-    untrusted: &'static str,
-    hostname: &'static str,
-    expired: &'static str,
+    untrusted: FindingCode,
+    hostname: FindingCode,
+    expired: FindingCode,
 }
 
 const POLICY_CERT_CODES: CertCodes = CertCodes {
-    untrusted: "policy-cert-untrusted",
-    hostname: "policy-cert-hostname",
-    expired: "policy-cert-expired",
+    untrusted: FindingCode::PolicyCertUntrusted,
+    hostname: FindingCode::PolicyCertHostname,
+    expired: FindingCode::PolicyCertExpired,
 };
 
 const MX_CERT_CODES: CertCodes = CertCodes {
-    untrusted: "mx-cert-untrusted",
-    hostname: "mx-cert-hostname",
-    expired: "mx-cert-expired",
+    untrusted: FindingCode::MxCertUntrusted,
+    hostname: FindingCode::MxCertHostname,
+    expired: FindingCode::MxCertExpired,
 };
 
 /// Every count a certificate fails on, each its own finding (RFC 8461 §3.3 for the policy host,
@@ -415,7 +474,7 @@ fn check_certificate_expiry(
     {
         findings.add_in(
             section,
-            "cert-expiring-soon",
+            FindingCode::CertExpiringSoon,
             format!(
                 "the certificate of {what} expires in {days} day{}",
                 if days == 1 { "" } else { "s" }
@@ -435,7 +494,7 @@ pub(crate) fn check_mx_set(
         Ok(set) if set.null_mx || set.hosts.is_empty() => {
             if policy_exists {
                 findings.add(
-                    "mx-none",
+                    FindingCode::MxNone,
                     format!("{domain} publishes {}, yet has an MTA-STS policy", if set.null_mx { "a null MX (accepts no mail)" } else { "no MX hosts" }),
                     "publish the MX records of the hosts that receive mail, or retire the policy with `mode: none`",
                 );
@@ -446,19 +505,23 @@ pub(crate) fn check_mx_set(
         Err(e) if e.is_negative() => {
             if policy_exists {
                 findings.add(
-                    "mx-none",
+                    FindingCode::MxNone,
                     format!("{domain} has no MX records, yet has an MTA-STS policy"),
                     "publish the MX records of the hosts that receive mail",
                 );
             }
             None
         }
-        Err(e) => {
+        Err(e) if findings.blames_domain(&e) => {
             findings.add(
-                "mx-lookup-failed",
-                format!("the MX lookup of {domain} failed: {e}"),
-                "fix the domain's DNS",
+                FindingCode::MxLookupFailed,
+                format!("the MX lookup of {domain} failed ({e}) while the resolver answered the domain's other names: senders cannot find its mail servers either"),
+                "fix the domain's DNS so its MX records answer (a broken delegation or DNSSEC often causes SERVFAIL)",
             );
+            None
+        }
+        Err(e) => {
+            findings.not_learnt(Section::MxHosts, format!("the MX records of {domain}"), &e);
             None
         }
     }
@@ -477,7 +540,7 @@ pub(crate) fn check_alignment(findings: &mut Findings, policy: &Policy, mx: &MxS
     for (_, host) in &mx.hosts {
         if !policy.matches_mx(host) {
             findings.add(
-                "mx-not-in-policy",
+                FindingCode::MxNotInPolicy,
                 format!("the MX host {host} matches no `mx` pattern of the policy: enforcing senders will not deliver to it"),
                 format!("list every MX host in the policy ({}), then change the TXT id", suggested.join(", ")),
             );
@@ -487,7 +550,7 @@ pub(crate) fn check_alignment(findings: &mut Findings, policy: &Policy, mx: &MxS
     for pattern in policy.mx.iter().filter(|p| !p.is_address_shaped()) {
         if !mx.hosts.iter().any(|(_, host)| pattern.matches(host)) {
             findings.add(
-                "mx-pattern-unused",
+                FindingCode::MxPatternUnused,
                 format!("the policy's `mx: {pattern}` matches none of the MX hosts"),
                 format!(
                     "remove stale patterns; the MX hosts are: {}",
@@ -498,19 +561,27 @@ pub(crate) fn check_alignment(findings: &mut Findings, policy: &Policy, mx: &MxS
     }
 }
 
-pub(crate) fn check_probe(findings: &mut Findings, probe: &MxProbe) {
+/// Judges one MX probe; `port` is the SMTP port it dialled (25 but in a lab).
+pub(crate) fn check_probe(findings: &mut Findings, probe: &MxProbe, port: u16) {
     let host = &probe.host;
     match &probe.error {
+        Some(ProbeError::Dns { error }) if !findings.blames_domain(error) => {
+            return findings.not_learnt(
+                Section::MxHosts,
+                format!("the address of the MX host {host}"),
+                error,
+            );
+        }
         Some(ProbeError::Dns { error }) => {
             return findings.add(
-                "mx-unresolvable",
+                FindingCode::MxUnresolvable,
                 format!("the MX host {host} has no address ({error})"),
                 format!("publish an A/AAAA record for {host}, or remove it from the MX set"),
             );
         }
         Some(ProbeError::Blocked { address, class }) => {
             return findings.add(
-                "mx-host-private",
+                FindingCode::MxHostPrivate,
                 format!("the MX host {host} resolves to {address}, a {} address that senders on the internet cannot reach; this checker does not connect to such addresses", class_name(*class)),
                 format!("point {host} at a public address"),
             );
@@ -525,9 +596,9 @@ pub(crate) fn check_probe(findings: &mut Findings, probe: &MxProbe) {
             }),
         ) => {
             return findings.add(
-                "mx-unreachable",
-                format!("could not talk to {host} on port 25: {error} (the test could not run; this is not proof of a fault)"),
-                "check from another network; make sure the host accepts connections on port 25",
+                FindingCode::MxUnreachable,
+                format!("could not talk to {host} on port {port}: {error} (the test could not run; this is not proof of a fault)"),
+                format!("check from another network; make sure the host accepts connections on port {port}"),
             );
         }
         Some(
@@ -537,7 +608,7 @@ pub(crate) fn check_probe(findings: &mut Findings, probe: &MxProbe) {
             },
         ) => {
             return findings.add(
-                "mx-unreachable",
+                FindingCode::MxUnreachable,
                 format!("{host} refused the session: {error}"),
                 "make sure the host accepts mail sessions from the internet",
             );
@@ -550,7 +621,7 @@ pub(crate) fn check_probe(findings: &mut Findings, probe: &MxProbe) {
         && probe.error.is_none()
     {
         return findings.add(
-            "mx-starttls-missing",
+            FindingCode::MxStarttlsMissing,
             format!("{host} does not offer STARTTLS"),
             format!("enable STARTTLS on {host} with a certificate for {host} from a public CA"),
         );
@@ -559,7 +630,7 @@ pub(crate) fn check_probe(findings: &mut Findings, probe: &MxProbe) {
         && probe.tls.is_none()
     {
         return findings.add(
-            "mx-tls-failed",
+            FindingCode::MxTlsFailed,
             format!("STARTTLS on {host} failed: {error}"),
             format!(
                 "fix the TLS configuration of {host} (protocol versions, ciphers, certificate)"
@@ -597,7 +668,7 @@ pub(crate) fn check_dane(findings: &mut Findings, dane: &[(String, mta_sts_net::
             )
         };
         findings.add(
-            "mx-dane",
+            FindingCode::MxDane,
             message,
             "nothing to change for MTA-STS; keep TLSA records in step with certificate renewals",
         );
@@ -625,6 +696,56 @@ mod tests {
     use mta_sts_net::dns::Tlsa;
 
     #[test]
+    fn a_servfail_among_answers_is_the_domains_fault_and_no_answer_is_not_learnt() {
+        let lookups = |findings: &mut Findings, error: DnsError| {
+            check_sts_record(findings, "_mta-sts.a.test", Err(error.clone()));
+            check_tlsrpt_record(findings, "_smtp._tls.a.test", Err(error.clone()));
+            check_mx_set(findings, "a.test", Err(error), true);
+        };
+        // The resolver answered the check's other names: the domain's own names fail.
+        let mut working = Findings::new(true);
+        lookups(&mut working, DnsError::ServFail);
+        let (found, not_learnt) = working.into_parts();
+        let codes: Vec<FindingCode> = found.iter().map(|f| f.code).collect();
+        assert_eq!(
+            codes,
+            [
+                FindingCode::StsRecordLookupFailed,
+                FindingCode::MxLookupFailed
+            ]
+        );
+        // No code says a TLS-RPT lookup failed, so none is guessed (no record to publish).
+        assert_eq!(not_learnt.len(), 1);
+        assert_eq!(not_learnt[0].section, Section::TlsRpt);
+
+        // SERVFAIL for every name, or no answer at all, says nothing about the domain.
+        for (answers, error) in [
+            (false, DnsError::ServFail),
+            (false, DnsError::Timeout),
+            (true, DnsError::Timeout),
+            (true, DnsError::Transport("connection refused".into())),
+        ] {
+            let mut findings = Findings::new(answers);
+            lookups(&mut findings, error.clone());
+            let (found, not_learnt) = findings.into_parts();
+            assert!(found.is_empty(), "{error:?}: {found:#?}");
+            let sections: Vec<Section> = not_learnt.iter().map(|n| n.section).collect();
+            assert_eq!(
+                sections,
+                [Section::Records, Section::TlsRpt, Section::MxHosts],
+                "{error:?}"
+            );
+            assert_eq!(
+                not_learnt[2].to_string(),
+                format!(
+                    "could not learn the MX records of a.test: {}",
+                    why_unanswered(&error)
+                )
+            );
+        }
+    }
+
+    #[test]
     fn dane_is_described_with_its_validation_state() {
         let mut findings = Findings::default();
         let tlsa = |authenticated| Tlsa {
@@ -639,12 +760,12 @@ mod tests {
                 ("c.example (via mx1.provider.example)".into(), tlsa(true)),
             ],
         );
-        let findings = findings.into_sorted();
+        let (findings, _) = findings.into_parts();
         assert_eq!(findings.len(), 3);
         assert!(
-            findings
-                .iter()
-                .all(|f| f.code == "mx-dane" && f.severity == mta_sts_core::Severity::Info)
+            findings.iter().all(
+                |f| f.code == FindingCode::MxDane && f.severity == mta_sts_core::Severity::Info
+            )
         );
         assert!(findings[0].message.contains("validated with DNSSEC"));
         assert!(findings[1].message.contains("did not validate"));

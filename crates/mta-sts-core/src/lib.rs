@@ -14,11 +14,14 @@
 //! - [`report`]: the TLS-RPT aggregate report (RFC 8460 §4), read tolerantly, and
 //!   [`report_lint`], its strict lint.
 //!
+//! - [`finding_code`]: the checker's finding codes, typed, with their severity and section.
+//!
 //! Linters return a [`Lint`] of [`Diagnostic`]s with stable codes; readers return [`Error`].
 
 pub mod diagnostic;
 pub mod domain;
 mod error;
+pub mod finding_code;
 pub mod mx_pattern;
 pub mod policy;
 pub mod policy_lint;
@@ -30,6 +33,7 @@ pub mod txt_discovery;
 
 pub use diagnostic::{Diagnostic, Lint, Severity};
 pub use error::Error;
+pub use finding_code::{FindingCode, Section};
 pub use mx_pattern::MxPattern;
 pub use policy::{Mode, Policy};
 pub use report::Report;

@@ -40,7 +40,6 @@ pub use https::POLICY_PATH;
 pub use lab::Lab;
 pub use net::Ports;
 pub use scenario::{
-    CertKind, DnsRecord, FINDING_CODES, HTTP_ONLY_ADDR, MxHost, PolicyHost, PolicyResponse,
-    RecordData, SERVFAIL_DOMAIN, SHARED_ADDR, Scenario, SmtpBehaviour, TIMEOUT_DOMAIN,
-    TlsaAssociation,
+    CertKind, DnsRecord, HTTP_ONLY_ADDR, MxHost, PolicyHost, PolicyResponse, RecordData,
+    SERVFAIL_DOMAIN, SHARED_ADDR, Scenario, SmtpBehaviour, TIMEOUT_DOMAIN, TlsaAssociation,
 };

@@ -7,44 +7,7 @@ use std::{
 };
 
 use bytes::Bytes;
-
-/// Every finding code a checker may report as an error or a warning.
-///
-/// The union of [`Scenario::expect`] over [`catalog()`](crate::catalog) covers this list exactly
-/// (a unit test holds the catalog to that).
-pub const FINDING_CODES: &[&str] = &[
-    "sts-record-missing",
-    "sts-record-multiple",
-    "sts-record-invalid",
-    "policy-host-unresolvable",
-    "policy-fetch-failed",
-    "policy-cert-untrusted",
-    "policy-cert-hostname",
-    "policy-cert-expired",
-    "policy-http-status",
-    "policy-redirect",
-    "policy-content-type",
-    "policy-too-large",
-    "policy-invalid",
-    "policy-max-age-low",
-    "policy-mode-testing",
-    "policy-mode-none",
-    "mx-none",
-    "mx-not-in-policy",
-    "mx-pattern-unused",
-    "mx-ip-address",
-    "mx-unresolvable",
-    "mx-unreachable",
-    "mx-starttls-missing",
-    "mx-tls-failed",
-    "mx-cert-untrusted",
-    "mx-cert-hostname",
-    "mx-cert-expired",
-    "cert-expiring-soon",
-    "tlsrpt-missing",
-    "tlsrpt-multiple",
-    "tlsrpt-invalid",
-];
+use mta_sts_core::FindingCode;
 
 /// Every query for a name at or under this domain is answered SERVFAIL (a broken authoritative
 /// server: "could not look it up", never "it does not exist"). Served by every lab.
@@ -71,10 +34,10 @@ pub struct Scenario {
     pub domain: String,
     /// One line for the demo table.
     pub story: &'static str,
-    /// The error and warning codes (from [`FINDING_CODES`]) a complete check of [`Self::domain`]
-    /// must report; info findings are left out. The scenario plants exactly these defects, so a
+    /// The error and warning codes a complete check of [`Self::domain`] must report; info
+    /// findings are left out. The scenario plants exactly these defects, so a
     /// checker reporting more has a false positive.
-    pub expect: &'static [&'static str],
+    pub expect: &'static [FindingCode],
     /// The DNS records of this domain in the lab's `test.` zone.
     pub records: Vec<DnsRecord>,
     /// The web hosts: `mta-sts.<domain>` and any redirect target.

@@ -35,7 +35,11 @@
 //! - **SQLite**: the file postfix-mta-sts-resolver wrote has another schema, and our cache refuses
 //!   foreign files rather than alter them; policies are kept in a sibling file
 //!   (`cache.db` → `cache.mta-sts.db`) and the old file is left alone (opened read-only, never
-//!   written), so switching back still works. Its cached policies are **imported** on the first
+//!   written), so switching back still works. The sibling, not the daemon's default
+//!   ([`crate::config::DEFAULT_CACHE_FILE`]): it is where that configuration keeps its cache, in
+//!   a directory the user the peer ran as can write (a drop-in replacement runs as that user),
+//!   and it can be neither the peer's file nor the default daemon's; `--cache sqlite:PATH` puts
+//!   it elsewhere. Its cached policies are **imported** on the first
 //!   start, when the sibling file does not exist yet ([`CompatConfig::peer_cache`], done by
 //!   [`crate::Daemon::new_importing`]; see [`crate::cache::import_peer_cache`]): a policy learnt
 //!   before the switch keeps protecting its domain (RFC 8461 §5.1) instead of every domain being
@@ -635,8 +639,9 @@ impl Reader<'_> {
             &key,
             format!(
                 "postfix-mta-sts-resolver's cache {} is only read, never changed (another format; \
-                 switching back still works); policies are cached in {}, and the first start \
-                 (while that file does not exist) imports the peer's unexpired policies into it",
+                 switching back still works); policies are cached in {} beside it (--cache \
+                 sqlite:PATH puts them elsewhere), and the first start (while that file does not \
+                 exist) imports the peer's unexpired policies into it",
                 peer_file.display(),
                 own.display()
             ),

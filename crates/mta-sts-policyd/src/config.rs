@@ -62,11 +62,12 @@ https_port = 443
 
 # "sqlite:PATH" keeps policies across restarts (RFC 8461 §5.1: a policy learnt before an
 # attack still protects during it; the directory is created if missing; under systemd,
-# StateDirectory=mta-sts makes /var/lib/mta-sts for the daemon's user); "memory" forgets them
+# StateDirectory=mta-sts-policyd makes /var/lib/mta-sts-policyd for the daemon's user; a
+# damaged file is salvaged at start, the damaged one kept aside); "memory" forgets them
 # at every restart; "redis://HOST:PORT/DB" is one cache shared by several daemons (a fleet of
 # MTAs fetches each policy once); "rediss://..." for Redis over TLS, its certificate always
 # checked (a URL ending in #insecure is refused).
-cache = "sqlite:/var/lib/mta-sts/cache.db"
+cache = "sqlite:/var/lib/mta-sts-policyd/cache.sqlite3"
 # The roots (PEM) a rediss:// cache's server certificate is checked against, typically the
 # private CA that signed it. Set, these are the only roots trusted for the cache (they replace,
 # not extend, the system's); unset, the system's trust store is used (SSL_CERT_FILE,
@@ -542,7 +543,13 @@ impl Default for Config {
 
 /// Where policies are kept when the configuration does not say: a file, so that they survive
 /// restarts (RFC 8461 §5.1).
-pub const DEFAULT_CACHE_FILE: &str = "/var/lib/mta-sts/cache.db";
+///
+/// A directory of its own, named for this daemon: `/var/lib/mta-sts/cache.db` is the file
+/// postfix-mta-sts-resolver's documented configuration uses for its own SQLite cache, so a user
+/// switching daemons would have ours refuse "another program's database"; and that directory is
+/// the other daemon's (its user's, its systemd `StateDirectory=`), where ours may not be able to
+/// write and must not take ownership. `.sqlite3` says what the file is.
+pub const DEFAULT_CACHE_FILE: &str = "/var/lib/mta-sts-policyd/cache.sqlite3";
 
 /// The most worker threads: far beyond any core count a policy daemon has use for, low enough
 /// that a typo (`threads = 10000`) is caught.
@@ -702,7 +709,7 @@ mod tests {
             resolver = "127.0.0.53"
             ca_file = "/etc/mta-sts/roots.pem"
             https_port = 8443
-            cache = "sqlite:/var/lib/mta-sts/cache.db"
+            cache = "sqlite:/var/lib/mta-sts-policyd/cache.sqlite3"
             cache_size = 100
             check_interval = 30
             negative_ttl = 600
@@ -732,7 +739,7 @@ mod tests {
         assert_eq!(config.resolver, "127.0.0.53:53".parse().ok());
         assert_eq!(
             config.cache,
-            CacheKind::Sqlite("/var/lib/mta-sts/cache.db".into())
+            CacheKind::Sqlite("/var/lib/mta-sts-policyd/cache.sqlite3".into())
         );
         assert_eq!(config.default_zone.timeout, Duration::from_secs(10));
         assert_eq!(config.read_timeout, Duration::from_secs(5));
@@ -856,7 +863,7 @@ mod tests {
         }
         for text in [
             "memory",
-            "sqlite:/var/lib/mta-sts/cache.db",
+            "sqlite:/var/lib/mta-sts-policyd/cache.sqlite3",
             "redis://127.0.0.1:6379/0",
             "redis://cache.example.net",
             "redis://[::1]:6380/2",

@@ -10,7 +10,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use crate::cache::{
-    DaneEntry, MemoryCache, OwnCache, PeerImport, PolicyCache, RedisCache, SqliteCache,
+    DaneEntry, MemoryCache, OwnCache, PeerImport, PolicyCache, RedisCache, Salvage, SqliteCache,
     TieredCache, import_once,
 };
 use crate::clock::{Clock, SystemClock, Timestamp};
@@ -40,6 +40,8 @@ struct Inner {
     postfix: PostfixTarget,
     resolver: Resolver,
     metrics: Arc<Metrics>,
+    /// What was salvaged from a damaged SQLite cache when it was opened.
+    salvage: Option<Salvage>,
 }
 
 impl Daemon {
@@ -50,9 +52,12 @@ impl Daemon {
     pub fn new(config: Config) -> Result<Daemon, PolicydError> {
         config.validate()?;
         let source = Arc::new(NetSource::from_config(&config)?);
-        let cache = Daemon::open_cache(&config)?;
+        let (cache, salvage) = Daemon::open_cache_salvaging(&config)?;
         let postfix = PostfixTarget::detect(&config);
-        Ok(Daemon::with_parts(config, source, cache, Arc::new(SystemClock)).for_postfix(postfix))
+        Ok(
+            Daemon::assemble(config, source, cache, Arc::new(SystemClock), salvage)
+                .for_postfix(postfix),
+        )
     }
 
     /// A daemon as [`Daemon::new`] makes it, whose cache first receives the policies of
@@ -69,11 +74,50 @@ impl Daemon {
         // Before opening: opening an SQLite cache creates its file.
         let own = OwnCache::before_opening(&config.cache);
         let source = Arc::new(NetSource::from_config(&config)?);
-        let cache = Daemon::open_cache(&config)?;
+        let (cache, salvage) = Daemon::open_cache_salvaging(&config)?;
         let clock = Arc::new(SystemClock);
         let imported = import_once(peer, cache.as_ref(), own, clock.now()).await;
         let postfix = PostfixTarget::detect(&config);
-        let daemon = Daemon::with_parts(config, source, cache, clock).for_postfix(postfix);
+        let daemon = Daemon::assemble(config, source, cache, clock, salvage).for_postfix(postfix);
+        Ok((daemon, imported))
+    }
+
+    /// A daemon for a diagnostic (`mta-sts query`) that reads the configured cache and never
+    /// writes it: an SQLite file is opened read-only (a missing one is not created:
+    /// [`crate::cache::CacheError::Missing`]), and what lookups learn is kept in memory in front
+    /// of it ([`TieredCache::read_only`]). With `peer`, postfix-mta-sts-resolver's cache is
+    /// imported into that memory if the daemon's own cache is new, as the daemon would on its
+    /// first start.
+    pub async fn new_read_only(
+        config: Config,
+        peer: Option<&Path>,
+    ) -> Result<(Daemon, Option<PeerImport>), PolicydError> {
+        config.validate()?;
+        let own = OwnCache::before_opening(&config.cache);
+        let source = Arc::new(NetSource::from_config(&config)?);
+        let cache: Arc<dyn PolicyCache> = match &config.cache {
+            CacheKind::Memory => Arc::new(MemoryCache::new(config.cache_size)),
+            CacheKind::Sqlite(path) => Arc::new(TieredCache::read_only(
+                config.cache_size,
+                Arc::new(SqliteCache::open_read_only(path)?),
+            )),
+            CacheKind::Redis(url) => Arc::new(TieredCache::read_only(
+                config.cache_size,
+                Arc::new(RedisCache::open_with_ca_file(
+                    url,
+                    config.cache_ca_file.as_deref(),
+                    RedisCache::DEFAULT_TIMEOUT,
+                )?),
+            )),
+        };
+        let clock = Arc::new(SystemClock);
+        let imported = match peer {
+            Some(peer) => Some(import_once(peer, cache.as_ref(), own, clock.now()).await),
+            None => None,
+        };
+        // The diagnostic shows the reply the daemon would give this host's Postfix.
+        let postfix = PostfixTarget::detect(&config);
+        let daemon = Daemon::assemble(config, source, cache, clock, None).for_postfix(postfix);
         Ok((daemon, imported))
     }
 
@@ -87,6 +131,16 @@ impl Daemon {
         cache: Arc<dyn PolicyCache>,
         clock: Arc<dyn Clock>,
     ) -> Daemon {
+        Daemon::assemble(config, source, cache, clock, None)
+    }
+
+    fn assemble(
+        config: Config,
+        source: Arc<dyn PolicySource>,
+        cache: Arc<dyn PolicyCache>,
+        clock: Arc<dyn Clock>,
+        salvage: Option<Salvage>,
+    ) -> Daemon {
         let resolver = Resolver::new(source, cache, clock, ResolverSettings::from_config(&config));
         let postfix = PostfixTarget::without_detection(&config);
         Daemon {
@@ -95,18 +149,34 @@ impl Daemon {
                 postfix,
                 resolver,
                 metrics: Arc::new(Metrics::new()),
+                salvage,
             }),
         }
     }
 
+    /// What was salvaged when the daemon's SQLite cache was opened, if the file was damaged:
+    /// one line for the log (see [`Salvage`]).
+    pub fn cache_salvage(&self) -> Option<&Salvage> {
+        self.inner.salvage.as_ref()
+    }
+
     /// The cache `config` asks for: memory, SQLite with a memory tier in front, or Redis alone.
+    /// A damaged SQLite file is salvaged as it is opened; [`Daemon::new`] keeps the report.
     pub fn open_cache(config: &Config) -> Result<Arc<dyn PolicyCache>, PolicydError> {
-        Ok(match &config.cache {
+        Daemon::open_cache_salvaging(config).map(|(cache, _)| cache)
+    }
+
+    fn open_cache_salvaging(
+        config: &Config,
+    ) -> Result<(Arc<dyn PolicyCache>, Option<Salvage>), PolicydError> {
+        let mut salvage = None;
+        let cache: Arc<dyn PolicyCache> = match &config.cache {
             CacheKind::Memory => Arc::new(MemoryCache::new(config.cache_size)),
-            CacheKind::Sqlite(path) => Arc::new(TieredCache::new(
-                config.cache_size,
-                Arc::new(SqliteCache::open(path)?),
-            )),
+            CacheKind::Sqlite(path) => {
+                let file = SqliteCache::open(path)?;
+                salvage = file.salvage().cloned();
+                Arc::new(TieredCache::new(config.cache_size, Arc::new(file)))
+            }
             // No memory tier: Redis is shared, and a private copy in front would keep serving
             // what this daemon last saw after another one learnt better (a new policy id, a
             // policy where this one remembers none) until check_interval or negative_ttl ran
@@ -117,7 +187,8 @@ impl Daemon {
                 config.cache_ca_file.as_deref(),
                 RedisCache::DEFAULT_TIMEOUT,
             )?),
-        })
+        };
+        Ok((cache, salvage))
     }
 
     /// This daemon answering `postfix` (a daemon is configured before it serves: call it on a
@@ -130,6 +201,7 @@ impl Daemon {
                 postfix,
                 resolver: shared.resolver.clone(),
                 metrics: Arc::clone(&shared.metrics),
+                salvage: shared.salvage.clone(),
             },
         };
         Daemon {

@@ -80,7 +80,7 @@ impl ResultCache {
 
 #[cfg(test)]
 mod tests {
-    use mta_sts_check::{Publish, Timings, Verdict};
+    use mta_sts_check::{Outcome, Publish, Timings, Verdict};
 
     use super::*;
 
@@ -98,6 +98,9 @@ mod tests {
             dane: Vec::new(),
             publish: Publish::default(),
             timings_ms: Timings::default(),
+            outcome: Outcome::Complete,
+            not_learnt: Vec::new(),
+            sections: Vec::new(),
             incomplete: None,
         })
     }

@@ -56,7 +56,12 @@ impl Metrics {
         let cache_hits = Counter::default();
         // Every label value appears from the start at 0, so rates and alerts work before the
         // first event of each kind.
-        for verdict in [Verdict::Pass, Verdict::Warn, Verdict::Fail] {
+        for verdict in [
+            Verdict::Pass,
+            Verdict::Warn,
+            Verdict::Fail,
+            Verdict::Unknown,
+        ] {
             drop(checks.get_or_create(&VerdictLabel {
                 verdict: verdict_label(verdict),
             }));
@@ -168,11 +173,7 @@ impl Metrics {
 }
 
 fn verdict_label(verdict: Verdict) -> &'static str {
-    match verdict {
-        Verdict::Pass => "pass",
-        Verdict::Warn => "warn",
-        Verdict::Fail => "fail",
-    }
+    verdict.as_str()
 }
 
 #[cfg(test)]

@@ -5,6 +5,38 @@ use serde_json::{Value, json};
 
 /// The document served at `/api/v1/openapi.json`.
 pub(crate) fn document() -> Value {
+    // The finding codes from the one typed list, so the document cannot drift from it.
+    let codes: Vec<&str> = mta_sts_check::FindingCode::ALL
+        .iter()
+        .map(|code| code.as_str())
+        .collect();
+    // Separate values: one json! literal this size would pass the macro recursion limit.
+    let status = json!({
+        "type": "string",
+        "enum": ["pass", "warn", "fail", "unknown"],
+        "description": "The one status vocabulary of the report, for the verdict and for each section: `fail` with any error; else `unknown` when something could not be learnt; else `warn` with any warning; else `pass`."
+    });
+    let not_learnt = json!({
+        "type": "object",
+        "required": ["section", "what", "why"],
+        "properties": {
+            "section": { "type": "string", "enum": ["records", "policy", "mx-hosts", "tls-rpt"] },
+            "what": { "type": "string", "description": "What could not be learnt (`the MX records of example.com`)." },
+            "why": { "type": "string", "description": "Why (`the resolver did not answer in time`); for a person, may change." }
+        }
+    });
+    let sections = json!({
+        "type": "array",
+        "description": "Each section's status, in report order, as the web page and the command line show it.",
+        "items": {
+            "type": "object",
+            "required": ["section", "status"],
+            "properties": {
+                "section": { "type": "string", "enum": ["records", "policy", "mx-hosts", "tls-rpt"] },
+                "status": { "$ref": "#/components/schemas/Status" }
+            }
+        }
+    });
     let error = |description: &str| {
         json!({
             "description": description,
@@ -102,12 +134,14 @@ pub(crate) fn document() -> Value {
                         }
                     }
                 },
+                "Status": status,
+                "NotLearnt": not_learnt,
                 "Finding": {
                     "type": "object",
                     "required": ["section", "code", "severity", "message", "remediation"],
                     "properties": {
                         "section": { "type": "string", "enum": ["records", "policy", "mx-hosts", "tls-rpt"] },
-                        "code": { "type": "string", "description": "Stable, never renamed (`mx-not-in-policy`)." },
+                        "code": { "type": "string", "enum": codes, "description": "Stable, never renamed (`mx-not-in-policy`)." },
                         "severity": { "type": "string", "enum": ["error", "warning", "info"] },
                         "message": { "type": "string", "description": "What was found, naming the record, host or value." },
                         "remediation": { "type": "string", "description": "What to change." }
@@ -115,10 +149,10 @@ pub(crate) fn document() -> Value {
                 },
                 "CheckReport": {
                     "type": "object",
-                    "required": ["domain", "verdict", "findings", "mx_hosts", "dane", "publish", "timings_ms"],
+                    "required": ["domain", "verdict", "findings", "mx_hosts", "dane", "publish", "timings_ms", "outcome", "not_learnt", "sections"],
                     "properties": {
                         "domain": { "type": "string", "description": "The domain checked, in A-labels." },
-                        "verdict": { "type": "string", "enum": ["pass", "warn", "fail"], "description": "`fail` with any error, else `warn` with any warning, else `pass`." },
+                        "verdict": { "$ref": "#/components/schemas/Status" },
                         "findings": { "type": "array", "items": { "$ref": "#/components/schemas/Finding" }, "description": "Every finding, errors first within each section." },
                         "sts_record": { "type": ["object", "null"], "description": "The `_mta-sts` TXT record a sender would use." },
                         "policy": { "type": ["object", "null"], "description": "The policy as fetched: url, text, sha256, mode, max_age, mx, and how it was fetched." },
@@ -137,7 +171,10 @@ pub(crate) fn document() -> Value {
                             }
                         },
                         "timings_ms": { "type": "object", "description": "Milliseconds spent by part; the parts overlap." },
-                        "incomplete": { "type": ["string", "null"], "description": "Set when the check could not run (the resolver answered nothing): the findings then say nothing about the domain." }
+                        "outcome": { "type": "string", "enum": ["complete", "incomplete", "no-such-domain"], "description": "How far the check got: everything learnt; some lookups got no usable answer (see `not_learnt`); or the domain does not exist (NXDOMAIN), so nothing was checked." },
+                        "not_learnt": { "type": "array", "items": { "$ref": "#/components/schemas/NotLearnt" }, "description": "What the check could not learn, and why. Nothing is judged about these parts: no finding blames the domain for them." },
+                        "sections": sections,
+                        "incomplete": { "type": ["string", "null"], "description": "Set when the check could not be completed (`outcome` is not `complete`): one sentence saying why." }
                     }
                 }
             }

@@ -11,8 +11,7 @@
 use std::time::Duration;
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
-use mta_sts_check::{CheckReport, Finding, Section, Verdict};
-use mta_sts_core::Severity;
+use mta_sts_check::{CheckReport, Finding, FindingCode, NotLearnt, Outcome, Section, Verdict};
 use mta_sts_net::{CertVerdict, MxProbe};
 
 use crate::assets;
@@ -152,6 +151,10 @@ pub(crate) fn result_end() -> Markup {
 /// and TLS reporting. With `probing`, a status line for the MX probes that follow.
 pub(crate) fn first_stage(report: &CheckReport, probing: bool) -> Markup {
     let hosts = report.mx.as_ref().map_or(0, |mx| mx.hosts.len());
+    if report.outcome == Outcome::NoSuchDomain {
+        // Nothing exists to show section by section; the verdict says why.
+        return html! {};
+    }
     html! {
         (section(report, Section::Records, records_seen(report)))
         (section(report, Section::Policy, policy_seen(report)))
@@ -169,7 +172,9 @@ pub(crate) fn first_stage(report: &CheckReport, probing: bool) -> Markup {
 /// `age` is set for a report served from the cache.
 pub(crate) fn second_stage(report: &CheckReport, age: Option<Duration>) -> Markup {
     html! {
-        (section(report, Section::MxHosts, mx_seen(report)))
+        @if report.outcome != Outcome::NoSuchDomain {
+            (section(report, Section::MxHosts, mx_seen(report)))
+        }
         (publish(report))
         section.panel #limits aria-labelledby="limits-title" {
             h2 #limits-title { "Limits of this check" }
@@ -204,15 +209,6 @@ pub(crate) fn complete(report: &CheckReport, age: Option<Duration>) -> String {
     .into_string()
 }
 
-/// The mark of a section: its worst finding, as a word.
-fn mark(findings: &[&Finding]) -> &'static str {
-    match findings.iter().map(|f| f.severity).min() {
-        Some(Severity::Error) => "fail",
-        Some(Severity::Warning) => "warn",
-        _ => "pass",
-    }
-}
-
 fn section_id(section: Section) -> &'static str {
     match section {
         Section::Records => "records",
@@ -223,12 +219,9 @@ fn section_id(section: Section) -> &'static str {
 }
 
 fn section(report: &CheckReport, section: Section, seen: Markup) -> Markup {
-    let findings: Vec<&Finding> = report
-        .findings
-        .iter()
-        .filter(|f| f.section == section)
-        .collect();
-    let mark = mark(&findings);
+    let view = report.section(section);
+    let findings = view.findings;
+    let mark = view.status.as_str();
     let id = section_id(section);
     // MX findings that name a host are shown with that host; the others with the section.
     let hosts: Vec<&str> = if section == Section::MxHosts {
@@ -243,7 +236,13 @@ fn section(report: &CheckReport, section: Section, seen: Markup) -> Markup {
     let general: Vec<&Finding> = findings
         .iter()
         .copied()
-        .filter(|f| host_of(f, &hosts).is_none())
+        .filter(|f| host_of(&f.message, &hosts).is_none())
+        .collect();
+    let not_learnt: Vec<&NotLearnt> = view
+        .not_learnt
+        .iter()
+        .copied()
+        .filter(|n| host_of(&n.what, &hosts).is_none())
         .collect();
     html! {
         section.check id=(id) data-mark=(mark) aria-labelledby=(format!("{id}-title")) {
@@ -251,20 +250,34 @@ fn section(report: &CheckReport, section: Section, seen: Markup) -> Markup {
                 (section.title()) " " span class=(format!("mark mark-{mark}")) { (mark) }
             }
             (seen)
+            (not_learnt_list(&not_learnt))
             @if section == Section::MxHosts {
-                (mx_hosts(report, &findings, &hosts))
+                (mx_hosts(report, &findings, &view.not_learnt, &hosts))
             }
             (finding_list(&general))
         }
     }
 }
 
-/// The MX host a finding's message names, if any.
-fn host_of<'h>(finding: &Finding, hosts: &[&'h str]) -> Option<&'h str> {
+/// What could not be learnt, said as such: no finding, no fix.
+fn not_learnt_list(items: &[&NotLearnt]) -> Markup {
+    html! {
+        @if !items.is_empty() {
+            ul.not-learnt {
+                @for item in items {
+                    li { "Could not learn " (inline_code(&item.what)) ": " (item.why) "." }
+                }
+            }
+        }
+    }
+}
+
+/// The MX host a sentence names, if any.
+fn host_of<'h>(text: &str, hosts: &[&'h str]) -> Option<&'h str> {
     hosts
         .iter()
         .copied()
-        .filter(|host| names(&finding.message, host))
+        .filter(|host| names(text, host))
         .max_by_key(|host| host.len())
 }
 
@@ -314,6 +327,10 @@ fn inline_code(text: &str) -> Markup {
 }
 
 fn records_seen(report: &CheckReport) -> Markup {
+    // What was not learnt is said instead of "no usable record".
+    if !report.section(Section::Records).not_learnt.is_empty() {
+        return html! {};
+    }
     html! {
         dl.seen {
             dt { code { "_mta-sts." (report.domain) } }
@@ -328,6 +345,10 @@ fn records_seen(report: &CheckReport) -> Markup {
 }
 
 fn tlsrpt_seen(report: &CheckReport) -> Markup {
+    // What was not learnt is said instead of "no usable record".
+    if !report.section(Section::TlsRpt).not_learnt.is_empty() {
+        return html! {};
+    }
     html! {
         dl.seen {
             dt { code { "_smtp._tls." (report.domain) } }
@@ -342,6 +363,10 @@ fn tlsrpt_seen(report: &CheckReport) -> Markup {
 }
 
 fn policy_seen(report: &CheckReport) -> Markup {
+    // What was not learnt is said instead of "not fetched".
+    if !report.section(Section::Policy).not_learnt.is_empty() {
+        return html! {};
+    }
     let id = report.sts_record.as_ref().map(|r| r.id.as_str());
     html! {
         @match (&report.policy, &report.policy_error) {
@@ -423,12 +448,20 @@ fn mx_seen(report: &CheckReport) -> Markup {
             Some(mx) if mx.null_mx => { p.seen { "Null MX: the domain accepts no mail." } },
             Some(mx) if mx.hosts.is_empty() => { p.seen { "No MX hosts." } },
             Some(_) => {},
-            None => { p.seen { "The MX lookup gave no answer." } },
+            // What was not learnt, or the failed lookup, is said by the section itself.
+            None if !report.section(Section::MxHosts).not_learnt.is_empty()
+                || report.has(FindingCode::MxLookupFailed) => {},
+            None => { p.seen { "No MX records." } },
         }
     }
 }
 
-fn mx_hosts(report: &CheckReport, findings: &[&Finding], hosts: &[&str]) -> Markup {
+fn mx_hosts(
+    report: &CheckReport,
+    findings: &[&Finding],
+    not_learnt: &[&NotLearnt],
+    hosts: &[&str],
+) -> Markup {
     let Some(mx) = &report.mx else {
         return html! {};
     };
@@ -436,9 +469,12 @@ fn mx_hosts(report: &CheckReport, findings: &[&Finding], hosts: &[&str]) -> Mark
         @for (preference, host) in &mx.hosts {
             @let probe = report.mx_hosts.iter().find(|p| &p.host == host);
             @let own: Vec<&Finding> = findings.iter().copied()
-                .filter(|f| host_of(f, hosts) == Some(host.as_str())).collect();
+                .filter(|f| host_of(&f.message, hosts) == Some(host.as_str())).collect();
+            @let unknown: Vec<&NotLearnt> = not_learnt.iter().copied()
+                .filter(|n| host_of(&n.what, hosts) == Some(host.as_str())).collect();
+            @let mark = Verdict::judge(own.iter().copied(), !unknown.is_empty()).as_str();
             article.mx {
-                h3 { code { (host) } " " span class=(format!("mark mark-{}", mark(&own))) { (mark(&own)) } }
+                h3 { code { (host) } " " span class=(format!("mark mark-{mark}")) { (mark) } }
                 dl.seen {
                     dt { "Preference" } dd { (preference) }
                     @match probe {
@@ -446,6 +482,7 @@ fn mx_hosts(report: &CheckReport, findings: &[&Finding], hosts: &[&str]) -> Mark
                         None => { dt { "Probe" } dd { "not probed" } },
                     }
                 }
+                (not_learnt_list(&unknown))
                 (finding_list(&own))
             }
         }
@@ -506,21 +543,8 @@ fn publish(report: &CheckReport) -> Markup {
 }
 
 fn verdict(report: &CheckReport, age: Option<Duration>) -> Markup {
-    let verdict = match report.verdict {
-        Verdict::Pass => "pass",
-        Verdict::Warn => "warn",
-        Verdict::Fail => "fail",
-    };
-    let errors = mta_sts_check::count(&report.findings, Severity::Error);
-    let warnings = mta_sts_check::count(&report.findings, Severity::Warning);
-    let summary = match report.verdict {
-        Verdict::Pass => "no errors, no warnings".to_string(),
-        _ => format!(
-            "{errors} error{}, {warnings} warning{}",
-            if errors == 1 { "" } else { "s" },
-            if warnings == 1 { "" } else { "s" }
-        ),
-    };
+    let verdict = report.verdict.as_str();
+    let summary = report.summary();
     let policy = report.policy.as_ref().filter(|p| p.mode.is_some());
     html! {
         section #verdict class=(format!("verdict verdict-{verdict}")) data-verdict=(verdict)
@@ -531,8 +555,7 @@ fn verdict(report: &CheckReport, age: Option<Duration>) -> Markup {
             }
             @if let Some(reason) = &report.incomplete {
                 p.incomplete {
-                    strong { "The check could not run: " } (reason)
-                    ". The findings say nothing about the domain."
+                    strong { "The check could not be completed: " } (inline_code(reason)) "."
                 }
             }
             @if let Some(policy) = policy {

@@ -123,8 +123,8 @@ impl AppState {
     fn completed(&self, report: CheckReport, started: Instant) -> Arc<CheckReport> {
         self.metrics.check_done(report.verdict, started.elapsed());
         let report = Arc::new(report);
-        // A check that could not run (the resolver answered nothing) says nothing about the
-        // domain; caching it would repeat a passing outage.
+        // A check that could not be completed (a lookup got no usable answer) says nothing
+        // certain about the domain; caching it would repeat a passing outage.
         if report.incomplete.is_none() {
             self.cache.put(Arc::clone(&report), Instant::now());
         }

@@ -23,7 +23,8 @@ pub enum Command {
     Lint(LintArgs),
 
     /// Audit domains: TXT records, the HTTPS policy, MX alignment, each MX's STARTTLS and
-    /// certificate, TLS-RPT. Exit 0 no errors, 1 errors found, 2 the check could not run.
+    /// certificate, TLS-RPT. Exit 0 no errors, 1 errors found, 2 the check could not run, 3 it
+    /// could not be completed.
     Check(CheckArgs),
 
     /// Serve the web checker: a page (`/?domain=`) and a JSON API (`/api/v1/check?domain=`).
@@ -77,6 +78,10 @@ pub struct QueryArgs {
     /// sentences.
     #[arg(long)]
     pub json: bool,
+    /// Store what the lookup learns in the daemon's cache, as the daemon would (creating the
+    /// cache file if missing; run it as the daemon's user). Without it the cache is only read.
+    #[arg(long)]
+    pub update_cache: bool,
     /// Settings shared with `mta-sts daemon`.
     #[command(flatten)]
     pub policy: PolicyArgs,
@@ -153,7 +158,7 @@ pub struct CheckArgs {
     /// Time limit in seconds for the policy fetch and for each SMTP step (above 0, at most 600).
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = time_limit)]
     pub timeout: Duration,
-    /// Do not connect to MX hosts on port 25 (many networks block it).
+    /// Do not connect to MX hosts over SMTP (port 25, or --smtp-port; many networks block 25).
     #[arg(long)]
     pub no_smtp: bool,
     /// The port policy hosts serve HTTPS on (a lab's; senders always use 443).

@@ -11,6 +11,9 @@ pub enum Status {
     Invalid,
     /// 2: the command could not run: bad usage, unreadable input (clap also exits 2 on usage errors).
     Trouble,
+    /// 3: `check` ran but could not be completed: a lookup got no usable answer, or the domain
+    /// does not exist; no error was found in what could be learnt.
+    Incomplete,
 }
 
 impl From<Status> for ExitCode {
@@ -19,6 +22,7 @@ impl From<Status> for ExitCode {
             Status::Valid => 0,
             Status::Invalid => 1,
             Status::Trouble => 2,
+            Status::Incomplete => 3,
         })
     }
 }

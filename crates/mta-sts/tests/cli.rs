@@ -499,6 +499,9 @@ async fn query_imports_the_peers_sqlite_cache_once_and_answers_from_it() {
             run(&[
                 "query",
                 "--json",
+                // The import-once rule is about the daemon's own cache, which only
+                // --update-cache lets `query` create and write.
+                "--update-cache",
                 "--compat-config",
                 &file_arg,
                 "--resolver",
@@ -618,6 +621,235 @@ async fn query_imports_the_peers_sqlite_cache_once_and_answers_from_it() {
 
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_file(&file);
+    lab.shutdown().await;
+}
+
+/// The files in `dir`, sorted.
+fn files_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn query_reads_the_daemons_cache_and_writes_it_only_when_asked() {
+    let lab = mta_sts_lab::Lab::start().await.expect("lab");
+    let domain = |name: &str| lab.scenario(name).expect("scenario").domain.clone();
+    let (healthy, testing) = (domain("healthy-enforce"), domain("mode-testing"));
+    let dir = std::env::temp_dir().join(format!("mta-sts-cli-{}-query-cache", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("cache.sqlite3");
+    let cache = format!("sqlite:{}", path.display());
+    let dns = lab.dns_addr().to_string();
+    let ca = lab.ca_file().display().to_string();
+    let https = lab.https_port().to_string();
+    let query = |domain: &str, update: bool| {
+        let mut args = vec![
+            "query",
+            "--json",
+            "--cache",
+            &cache,
+            "--resolver",
+            &dns,
+            "--ca-file",
+            &ca,
+            "--https-port",
+            &https,
+        ];
+        if update {
+            args.push("--update-cache");
+        }
+        args.push(domain);
+        tokio::task::block_in_place(|| run(&args))
+    };
+    let stderr = |output: &Output| String::from_utf8_lossy(&output.stderr).into_owned();
+
+    // No cache file: it is not created, the query is answered all the same, and says why.
+    let output = query(&healthy, false);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(json(&output)["origin"], "fetch");
+    assert!(
+        stderr(&output).contains(&format!(
+            "mta-sts: the cache {} does not exist (mta-sts query only reads the daemon's cache; \
+             --update-cache lets it create and write the file); answering with a memory cache",
+            path.display()
+        )),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(files_in(&dir), Vec::<String>::new());
+
+    // Asked to, it creates the file and stores what it learnt.
+    let output = query(&healthy, true);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(json(&output)["origin"], "fetch");
+    assert_eq!(files_in(&dir), ["cache.sqlite3"]);
+    let stored = std::fs::read(&path).expect("the cache file");
+
+    // Without the flag it reads the file (the policy comes from it) and changes nothing: not the
+    // file, and nothing beside it.
+    let output = query(&healthy, false);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(json(&output)["origin"], "cache", "{}", stdout(&output));
+    for _ in 0..2 {
+        // A domain not in the file is fetched each time: the first answer was not stored.
+        let output = query(&testing, false);
+        assert_eq!(json(&output)["origin"], "fetch", "{}", stdout(&output));
+    }
+    assert_eq!(std::fs::read(&path).expect("the cache file"), stored);
+    assert_eq!(files_in(&dir), ["cache.sqlite3"]);
+
+    // --update-cache stores it; a plain query then finds it.
+    let output = query(&testing, true);
+    assert_eq!(json(&output)["origin"], "fetch");
+    let output = query(&testing, false);
+    assert_eq!(json(&output)["origin"], "cache", "{}", stdout(&output));
+
+    // A damaged file: a plain query leaves it alone and says so; --update-cache opens it as the
+    // daemon does, salvaging its rows into a new file and keeping the damaged one aside.
+    let mut bytes = std::fs::read(&path).expect("the cache file");
+    bytes[..100].fill(0x5a);
+    std::fs::write(&path, &bytes).expect("damage the header");
+    let output = query(&healthy, false);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("the daemon salvages it at its next start"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(std::fs::read(&path).expect("untouched"), bytes);
+    let output = query(&healthy, true);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let log = stderr(&output);
+    assert!(
+        log.contains(&format!(
+            "mta-sts: the cache {} was damaged",
+            path.display()
+        )) && log.contains("2 rows salvaged into a new file, 0 rows lost"),
+        "{log}"
+    );
+    assert_eq!(json(&output)["origin"], "cache", "{}", stdout(&output));
+    let names = files_in(&dir);
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names[1].starts_with("cache.sqlite3.damaged-"), "{names:?}");
+    assert_eq!(std::fs::read(dir.join(&names[1])).expect("kept"), bytes);
+
+    let _ = std::fs::remove_dir_all(&dir);
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_starts_on_a_damaged_cache_and_says_what_it_salvaged() {
+    use std::io::{BufRead as _, Read as _, Write as _};
+    let lab = mta_sts_lab::Lab::start().await.expect("lab");
+    let domain = |name: &str| lab.scenario(name).expect("scenario").domain.clone();
+    let (healthy, testing) = (domain("healthy-enforce"), domain("mode-testing"));
+    let dir = std::env::temp_dir().join(format!("mta-sts-cli-{}-damaged", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("cache.sqlite3");
+    let cache = format!("sqlite:{}", path.display());
+    let dns = lab.dns_addr().to_string();
+    let ca = lab.ca_file().display().to_string();
+    let https = lab.https_port().to_string();
+    let flags = [
+        "--cache",
+        &cache,
+        "--resolver",
+        &dns,
+        "--ca-file",
+        &ca,
+        "--https-port",
+        &https,
+    ];
+    for name in [&healthy, &testing] {
+        let output = tokio::task::block_in_place(|| {
+            run(&[
+                &["query", "--update-cache"][..],
+                &flags[..],
+                &[name.as_str()],
+            ]
+            .concat())
+        });
+        // 0 for OK, 1 for NOTFOUND (a testing policy): either way, looked up and stored.
+        assert!(
+            matches!(output.status.code(), Some(0 | 1)),
+            "{}",
+            stdout(&output)
+        );
+    }
+    let mut bytes = std::fs::read(&path).expect("the cache file");
+    bytes[..100].fill(0x5a);
+    std::fs::write(&path, &bytes).expect("damage the header");
+
+    let mut daemon = std::process::Command::new(BIN)
+        .args(["daemon", "--listen", "127.0.0.1:0"])
+        .args(flags)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the daemon");
+    let mut lines = std::io::BufReader::new(daemon.stderr.take().expect("stderr")).lines();
+    // Up to the line naming the socketmap address: the salvage is reported before it.
+    let mut log = Vec::new();
+    let address = loop {
+        let line = lines
+            .next()
+            .and_then(Result::ok)
+            .unwrap_or_else(|| panic!("the daemon stopped: {log:#?}"));
+        let address = line.split("127.0.0.1:").nth(1).map(|rest| {
+            let port: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            format!("127.0.0.1:{port}")
+        });
+        log.push(line);
+        if let Some(address) = address {
+            break address;
+        }
+    };
+    assert!(
+        log.iter().any(|line| line.contains(&format!(
+            "the cache {} was damaged (SQLite cannot read it: file is not a database): 2 rows \
+             salvaged into a new file, 0 rows lost; the damaged file is kept as {}.damaged-",
+            path.display(),
+            path.display()
+        ))),
+        "{log:#?}"
+    );
+    // Keep reading, so that the daemon never writes into a closed pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+
+    // It answers from the salvaged policies.
+    let reply = tokio::task::block_in_place(|| {
+        let mut stream = std::net::TcpStream::connect(&address).expect("connect");
+        let request = format!("postfix {healthy}");
+        stream
+            .write_all(format!("{}:{request},", request.len()).as_bytes())
+            .expect("send");
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .expect("timeout");
+        let mut reply = Vec::new();
+        let mut byte = [0u8; 1];
+        while !reply.ends_with(b",") {
+            stream.read_exact(&mut byte).expect("a reply");
+            reply.push(byte[0]);
+        }
+        String::from_utf8(reply).expect("text")
+    });
+    assert!(reply.contains(":OK secure match="), "{reply}");
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    let names = files_in(&dir);
+    assert!(
+        names
+            .iter()
+            .any(|name| name.starts_with("cache.sqlite3.damaged-")),
+        "{names:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
     lab.shutdown().await;
 }
 

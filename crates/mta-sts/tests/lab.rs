@@ -156,16 +156,14 @@ async fn unicode_domains_are_checked_as_a_labels() {
         tokio::task::block_in_place(|| check(&lab, &["--json", "--no-smtp", "bücher.test"]));
     let value: Value = serde_json::from_slice(&output.stdout).expect("JSON");
     assert_eq!(value["domain"], "xn--bcher-kva.test");
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "no such lab domain: sts-record-missing"
-    );
+    // No such lab domain, said as such: it was looked up by its A-label.
+    assert_eq!(output.status.code(), Some(3));
+    assert_eq!(value["outcome"], "no-such-domain");
     lab.shutdown().await;
 }
 
 #[test]
-fn unreachable_resolver_means_the_check_could_not_run() {
+fn unreachable_resolver_means_the_check_could_not_be_completed() {
     // A port nothing listens on: every query fails, so the result says nothing about the domain.
     let port = std::net::UdpSocket::bind("127.0.0.1:0")
         .and_then(|s| s.local_addr())
@@ -181,8 +179,144 @@ fn unreachable_resolver_means_the_check_could_not_run() {
         &resolver,
         "example.com",
     ]);
-    assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("the check could not run"));
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(3), "{text}");
+    assert!(
+        text.starts_with("example.com: UNKNOWN (0 errors, 0 warnings in what could be learnt; the check could not be completed)"),
+        "{text}"
+    );
+    for part in [
+        "could not learn the TXT records at _mta-sts.example.com: the resolver",
+        "could not learn the MX records of example.com: the resolver",
+        "could not learn the TXT records at _smtp._tls.example.com: the resolver",
+        "MTA-STS record [unknown]",
+        "TLS reporting [unknown]",
+    ] {
+        assert!(text.contains(part), "missing {part:?} in:\n{text}");
+    }
+    // Nothing blames the domain: no finding, no fix, nothing to publish.
+    for blame in ["error[", "warning[", "fix:", "To publish", "[fail]"] {
+        assert!(!text.contains(blame), "{blame:?} in:\n{text}");
+    }
+
+    let output = run(&[
+        "check",
+        "--json",
+        "--no-smtp",
+        "--timeout",
+        "0.5",
+        "--resolver",
+        &resolver,
+        "example.com",
+    ]);
+    assert_eq!(output.status.code(), Some(3));
+    let value: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(value["verdict"], "unknown");
+    assert_eq!(value["outcome"], "incomplete");
+    assert_eq!(value["findings"].as_array().map(Vec::len), Some(0));
+    assert!(
+        value["not_learnt"].as_array().is_some_and(|n| n.len() >= 3),
+        "{value}"
+    );
+    assert_eq!(value["sections"][0]["status"], "unknown");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_domain_that_does_not_exist_is_said_so() {
+    let lab = Lab::start().await.expect("lab");
+    let output = tokio::task::block_in_place(|| check(&lab, &["nonexistent.test"]));
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(3), "{text}");
+    assert!(
+        text.starts_with("nonexistent.test: UNKNOWN (the domain does not exist)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("nonexistent.test does not exist (its MX lookup answered NXDOMAIN)"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("To publish") && !text.contains("error["),
+        "{text}"
+    );
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn errors_decide_the_exit_status_over_what_could_not_be_learnt() {
+    let lab = Lab::start().await.expect("lab");
+    let broken = lab
+        .scenario("mx-wrong-name")
+        .expect("scenario")
+        .domain
+        .clone();
+    let output = tokio::task::block_in_place(|| check(&lab, &[&broken, "nonexistent.test"]));
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    lab.shutdown().await;
+}
+
+/// The web page and the command line render one report model, so they say the same status word
+/// for every section and for the verdict.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_web_page_and_the_cli_say_the_same_words() {
+    let lab = Lab::start().await.expect("lab");
+    let checker = mta_sts_check::Checker::from_settings(&mta_sts_check::NetSettings {
+        resolver: Some(lab.dns_addr()),
+        trust: mta_sts_net::Trust::only_pem(lab.ca_pem()).expect("lab CA"),
+        https_port: lab.https_port(),
+        smtp_port: lab.smtp_port(),
+        timeout: std::time::Duration::from_millis(1500),
+        guard: mta_sts_net::AddressGuard::AllowAll,
+        probe_smtp: true,
+    })
+    .expect("checker");
+    let mut words = std::collections::BTreeSet::new();
+    for name in ["healthy-enforce", "mx-not-in-policy", "tlsrpt-missing"] {
+        let domain = lab.scenario(name).expect("scenario").domain.clone();
+        let text = stdout(&tokio::task::block_in_place(|| check(&lab, &[&domain])));
+        let json: Value = serde_json::from_slice(
+            &tokio::task::block_in_place(|| check(&lab, &["--json", &domain])).stdout,
+        )
+        .expect("JSON");
+        let report = checker.check(&domain).await;
+        let page = mta_sts_web::render_page(&report);
+        let verdict = report.verdict.as_str();
+        assert_eq!(json["verdict"], verdict, "{name}");
+        assert!(
+            page.contains(&format!("data-verdict=\"{verdict}\"")),
+            "{name}"
+        );
+        assert!(
+            text.starts_with(&format!("{domain}: {} (", verdict.to_uppercase())),
+            "{name}: {text}"
+        );
+        for (view, listed) in report
+            .sections()
+            .zip(json["sections"].as_array().expect("sections"))
+        {
+            let word = view.status.as_str();
+            words.insert(word);
+            assert_eq!(listed["status"], word, "{name}");
+            assert!(
+                text.contains(&format!("\n{} [{word}]\n", view.section.title())),
+                "{name}: {word} for {:?} in:\n{text}",
+                view.section
+            );
+            assert!(
+                page.contains(&format!(
+                    "{} <span class=\"mark mark-{word}\">{word}</span>",
+                    view.section.title()
+                )),
+                "{name}: {word} for {:?}",
+                view.section
+            );
+        }
+        // The old CLI word is gone.
+        assert!(!text.contains("[ok]"), "{text}");
+    }
+    // The three scenarios between them use each word a completed check can say.
+    assert_eq!(words, ["fail", "pass", "warn"].into());
+    lab.shutdown().await;
 }
 
 #[test]

@@ -57,15 +57,15 @@
 //! the ordinary way.
 
 use std::cmp::Reverse;
-use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use rusqlite::ErrorCode;
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, ErrorCode, OpenFlags};
 use serde_json::Value as Json;
 
+use super::sqlite::open_read_only;
 use super::{CacheEntry, CacheError, CachedPolicy, PolicyCache};
 use crate::clock::Timestamp;
 use crate::config::CacheKind;
@@ -650,49 +650,6 @@ fn read_rows(path: &Path) -> Result<Vec<PeerRow>, ImportError> {
         .map_err(sql_error)
 }
 
-/// A read-only connection to `path` that creates nothing beside it when it can (see the module
-/// documentation).
-fn open_read_only(path: &Path) -> Result<Connection, rusqlite::Error> {
-    let mut wal = OsString::from(path.as_os_str());
-    wal.push("-wal");
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    if Path::new(&wal).exists() {
-        // Committed rows may be in the WAL only; reading it needs the ordinary (shared-memory)
-        // way. The -wal and -shm files are the peer's own, already there.
-        Connection::open_with_flags(path, flags)
-    } else {
-        // No WAL: the main file holds everything. `immutable` reads it without locks and without
-        // creating -wal and -shm files, which a read-only open of a WAL-mode file otherwise
-        // leaves behind.
-        Connection::open_with_flags(
-            format!("{}?immutable=1", file_uri(path)),
-            flags | OpenFlags::SQLITE_OPEN_URI,
-        )
-    }
-}
-
-/// `path` as an SQLite `file:` URI (RFC 3986 percent-encoding of everything but unreserved
-/// characters and `/`, so that `?`, `#` and `%` in a name are not read as URI syntax).
-fn file_uri(path: &Path) -> String {
-    use std::os::unix::ffi::OsStrExt as _;
-    let bytes = path.as_os_str().as_bytes();
-    // `file:///abs/path` for an absolute path: an empty authority, so that a path starting with
-    // `//` is not read as a host.
-    let mut uri = String::from(if bytes.starts_with(b"/") {
-        "file://"
-    } else {
-        "file:"
-    });
-    for &byte in bytes {
-        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
-            uri.push(char::from(byte));
-        } else {
-            uri.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    uri
-}
-
 #[cfg(test)]
 mod tests {
     //! The fixtures are postfix-mta-sts-resolver 1.5.1's own files: written by its `SqliteCache`
@@ -705,6 +662,7 @@ mod tests {
 
     use super::*;
     use crate::cache::MemoryCache;
+    use rusqlite::Connection;
 
     /// 2026-01-01T00:00:00Z, the fixture's "now" (`T0` in make-pmsr-cache.py).
     const T0: Timestamp = Timestamp::from_unix_secs(1_767_225_600);
@@ -1122,6 +1080,7 @@ mod tests {
 
     #[test]
     fn odd_file_names_are_escaped_in_the_uri() {
+        use crate::cache::sqlite::file_uri;
         assert_eq!(
             file_uri(Path::new("/var/lib/a b?c#d%e.db")),
             "file:///var/lib/a%20b%3Fc%23d%25e.db"

@@ -12,8 +12,10 @@
 mod import;
 mod memory;
 mod redis;
+mod salvage;
 mod sqlite;
 mod tiered;
+mod wal;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -31,6 +33,7 @@ pub use import::{
 };
 pub use memory::MemoryCache;
 pub use redis::RedisCache;
+pub use salvage::Salvage;
 pub use sqlite::{SCHEMA_VERSION, SqliteCache};
 pub use tiered::TieredCache;
 
@@ -252,7 +255,11 @@ impl CacheEntry {
 #[non_exhaustive]
 pub enum CacheError {
     /// The file could not be opened or prepared (permissions, a directory, a full disk).
-    #[error("cannot open the cache {}: {source}", path.display())]
+    #[error(
+        "cannot open the cache {}: {source} (the daemon's user must be able to read and write \
+         the file and its directory; or name another file with --cache sqlite:PATH)",
+        path.display()
+    )]
     Open {
         /// The cache file.
         path: PathBuf,
@@ -273,7 +280,12 @@ pub enum CacheError {
     },
     /// The file is not an mta-sts cache (not SQLite at all, or another program's database). It
     /// is left untouched: point `cache = "sqlite:..."` at another path.
-    #[error("{} is not an mta-sts cache: {reason}", path.display())]
+    #[error(
+        "{} is not an mta-sts cache: {reason}; it is left untouched: point the daemon at another \
+         file (--cache sqlite:PATH, or `cache` in its configuration), or move this one away if \
+         it is not needed",
+        path.display()
+    )]
     NotACache {
         /// The file.
         path: PathBuf,
@@ -283,7 +295,9 @@ pub enum CacheError {
     /// The cache was written by a newer (or unknown) version of mta-sts. It is left untouched:
     /// run the version that wrote it, or point the daemon at a new file.
     #[error(
-        "the cache {} has schema version {found}; this mta-sts reads version {supported}",
+        "the cache {} has schema version {found}; this mta-sts reads version {supported}: run \
+         the version that wrote it, or move the file away (the daemon then starts with an empty \
+         cache)",
         path.display()
     )]
     UnknownVersion {
@@ -293,6 +307,61 @@ pub enum CacheError {
         found: i64,
         /// The version this build reads and writes.
         supported: i64,
+    },
+    /// The cache file was damaged and could not be salvaged (see [`Salvage`]); it is left in
+    /// place.
+    #[error(
+        "the cache {} is damaged ({damage}) and could not be salvaged: {step} failed: {source}; \
+         move it away (`mv {} {}.damaged`, with its -wal and -shm files if any) and start \
+         again: the daemon then starts with an empty cache",
+        path.display(),
+        path.display(),
+        path.display()
+    )]
+    Salvage {
+        /// The cache file.
+        path: PathBuf,
+        /// What the check found.
+        damage: String,
+        /// The step that failed.
+        step: &'static str,
+        /// The operating system's or SQLite's reason.
+        source: std::io::Error,
+    },
+    /// The cache file looks damaged, but another process has it open (a second daemon on the
+    /// same file, `mta-sts query --update-cache`): it is not salvaged under that process.
+    #[error(
+        "the cache {} looks damaged ({damage}), but another process has it open (a second \
+         daemon on the same file?); it is left alone: stop that process, then start again",
+        path.display()
+    )]
+    InUse {
+        /// The cache file.
+        path: PathBuf,
+        /// What the check found.
+        damage: String,
+    },
+    /// The cache file does not exist, and it was to be read only (`mta-sts query`).
+    #[error(
+        "the cache {} does not exist (mta-sts query only reads the daemon's cache; \
+         --update-cache lets it create and write the file)",
+        path.display()
+    )]
+    Missing {
+        /// The cache file.
+        path: PathBuf,
+    },
+    /// The cache file cannot be read (permissions).
+    #[error(
+        "cannot read the cache {}: {source} (run as the daemon's user, or name another file \
+         with --cache sqlite:PATH)",
+        path.display()
+    )]
+    Unreadable {
+        /// The cache file.
+        path: PathBuf,
+        /// The operating system's reason.
+        source: std::io::Error,
     },
     /// A read or write failed; the daemon carries on as if the entry were not cached.
     #[error("cache {operation} failed: {source}")]

@@ -14,6 +14,8 @@ use super::{CacheEntry, CacheError, MemoryCache, PolicyCache};
 pub struct TieredCache {
     front: MemoryCache,
     back: Arc<dyn PolicyCache>,
+    /// Whether writes reach `back` (not for a diagnostic that must leave the store as it is).
+    write_through: bool,
 }
 
 impl TieredCache {
@@ -22,6 +24,18 @@ impl TieredCache {
         TieredCache {
             front: MemoryCache::new(capacity),
             back,
+            write_through: true,
+        }
+    }
+
+    /// Memory in front of `back` that is only read: writes stay in memory, so a diagnostic
+    /// (`mta-sts query`) sees the store as the daemon left it and changes nothing in it. A domain
+    /// deleted from memory is read from `back` again; [`PolicyCache::scan`] lists `back` alone.
+    pub fn read_only(capacity: usize, back: Arc<dyn PolicyCache>) -> TieredCache {
+        TieredCache {
+            front: MemoryCache::new(capacity),
+            back,
+            write_through: false,
         }
     }
 }
@@ -49,6 +63,9 @@ impl PolicyCache for TieredCache {
         async move {
             // Memory first: if the disk fails, the daemon still answers from what it learnt.
             self.front.put(domain, entry.clone()).await?;
+            if !self.write_through {
+                return Ok(());
+            }
             self.back.put(domain, entry).await
         }
         .boxed()
@@ -57,6 +74,9 @@ impl PolicyCache for TieredCache {
     fn delete<'a>(&'a self, domain: &'a str) -> BoxFuture<'a, Result<(), CacheError>> {
         async move {
             self.front.delete(domain).await?;
+            if !self.write_through {
+                return Ok(());
+            }
             self.back.delete(domain).await
         }
         .boxed()
@@ -94,5 +114,29 @@ mod tests {
         assert_eq!(tiered.scan().await.ok().map(|all| all.len()), Some(2));
         tiered.delete("old.example").await.expect("delete");
         assert_eq!(back.get("old.example").await.ok(), Some(None));
+    }
+
+    #[tokio::test]
+    async fn a_read_only_tier_reads_the_store_and_keeps_writes_in_memory() {
+        let back = Arc::new(MemoryCache::new(100));
+        let entry = CacheEntry {
+            checked_at: Some(Timestamp::from_unix_secs(9)),
+            ..CacheEntry::default()
+        };
+        back.put("old.example", entry.clone()).await.expect("seed");
+        let tiered = TieredCache::read_only(10, back.clone());
+        assert_eq!(
+            tiered.get("old.example").await.ok(),
+            Some(Some(entry.clone()))
+        );
+        tiered.put("new.example", entry.clone()).await.expect("put");
+        assert_eq!(
+            tiered.get("new.example").await.ok(),
+            Some(Some(entry.clone()))
+        );
+        assert_eq!(back.get("new.example").await.ok(), Some(None));
+        tiered.delete("old.example").await.expect("delete");
+        assert_eq!(back.get("old.example").await.ok(), Some(Some(entry)));
+        assert_eq!(tiered.scan().await.ok().map(|all| all.len()), Some(1));
     }
 }

@@ -4,6 +4,7 @@
 //! Redis cache shared by several daemons.
 
 mod crash;
+mod damage;
 mod dane;
 mod hostile;
 mod lookups;
@@ -11,3 +12,4 @@ mod postfix_forms;
 mod server;
 mod shared_redis;
 mod support;
+mod system_tool;

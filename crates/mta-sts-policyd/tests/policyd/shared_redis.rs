@@ -24,6 +24,7 @@ use mta_sts_policyd::{
 };
 
 use crate::support::{TempDir, daemon, lab_config, scenarios};
+use crate::system_tool;
 
 const REDIS_SERVER: &str = "/usr/bin/redis-server";
 const OPENSSL: &str = "/usr/bin/openssl";
@@ -48,23 +49,9 @@ struct ServerTls {
     password: String,
 }
 
-/// Whether a test that needs `program` can run: `false` (the test is skipped) when it is not
-/// installed and `CI` is not set; on CI a missing program is a failure.
-fn installed(program: &str, package: &str) -> bool {
-    if Path::new(program).exists() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI is set but {program} is missing: install the {package} package"
-    );
-    eprintln!("skipped: {program} is not installed (apt install {package})");
-    false
-}
-
 impl RedisServer {
     /// Starts one, or returns `None` (the test is skipped) when redis-server is not installed
-    /// and `CI` is not set; on CI a missing server is a failure.
+    /// (a failure with `MTA_STS_REQUIRE_TOOLS=1`).
     fn start() -> Option<RedisServer> {
         RedisServer::start_with(None)
     }
@@ -75,7 +62,7 @@ impl RedisServer {
     }
 
     fn start_with(tls: Option<ServerTls>) -> Option<RedisServer> {
-        if !installed(REDIS_SERVER, "redis-server") {
+        if !system_tool::installed(REDIS_SERVER, "redis-server") {
             return None;
         }
         // The free port may be taken again between the probe and redis-server's bind: retry.
@@ -207,7 +194,7 @@ struct Pki {
 impl Pki {
     /// An empty directory, or `None` (the test is skipped) without openssl, as for redis-server.
     fn new() -> Option<Pki> {
-        installed(OPENSSL, "openssl").then(|| Pki {
+        system_tool::installed(OPENSSL, "openssl").then(|| Pki {
             dir: TempDir::new("pki"),
         })
     }

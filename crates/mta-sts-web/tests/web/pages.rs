@@ -237,3 +237,47 @@ async fn metrics_count_checks_by_verdict() {
     server.stop().await;
     lab.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn what_could_not_be_learnt_is_said_without_blaming_the_domain() {
+    let lab = Lab::start().await.expect("lab");
+    let server = Server::start(config(&lab)).await;
+
+    // Every name of this domain answers SERVFAIL: nothing can be learnt, nothing is judged.
+    let page = server.page(mta_sts_lab::SERVFAIL_DOMAIN).await;
+    assert_eq!(page.status, 200);
+    let body = &page.body;
+    for needle in [
+        "data-verdict=\"unknown\"",
+        "data-mark=\"unknown\"",
+        "The check could not be completed",
+        "Could not learn the MX records of servfail.test: the resolver answered SERVFAIL",
+    ] {
+        assert!(body.contains(needle), "{needle} missing:\n{body}");
+    }
+    for blame in [
+        "Fix:",
+        "To publish",
+        "data-code=",
+        "data-mark=\"fail\"",
+        "data-mark=\"pass\"",
+    ] {
+        assert!(!body.contains(blame), "{blame} in:\n{body}");
+    }
+
+    // A domain that does not exist is said so, with no sections to judge.
+    let page = server.page("nonexistent.test").await;
+    let body = &page.body;
+    assert!(body.contains("data-verdict=\"unknown\""), "{body}");
+    assert!(body.contains("the domain does not exist"), "{body}");
+    assert!(
+        body.contains("nonexistent.test does not exist (its MX lookup answered NXDOMAIN)"),
+        "{body}"
+    );
+    assert!(
+        !body.contains("id=\"records\"") && !body.contains("Fix:"),
+        "{body}"
+    );
+    server.stop().await;
+    lab.shutdown().await;
+}

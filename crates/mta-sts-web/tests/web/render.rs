@@ -3,7 +3,10 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use mta_sts_check::{CheckReport, Finding, PolicyReport, Publish, Section, Timings, Verdict};
+use mta_sts_check::{
+    CheckReport, Finding, FindingCode, NotLearnt, Outcome, PolicyReport, Publish, Section, Timings,
+    Verdict,
+};
 use mta_sts_core::{Mode, Severity, StsRecord};
 use mta_sts_net::dns::MxSet;
 use mta_sts_net::smtp_probe::TlsSession;
@@ -39,15 +42,14 @@ fn hostile_report() -> CheckReport {
         findings: vec![
             Finding {
                 section: Section::Policy,
-                code: "policy-invalid",
+                code: FindingCode::PolicyInvalid,
                 severity: Severity::Error,
                 message: format!("the policy says `{SCRIPT}` and {SCRIPT}"),
                 remediation: format!("remove {SCRIPT}"),
             },
             Finding {
                 section: Section::MxHosts,
-                // A code that tries to leave its attribute.
-                code: "x\" onmouseover=\"alert(1)",
+                code: FindingCode::MxCertHostname,
                 severity: Severity::Error,
                 message: format!("{host} presents {SCRIPT}"),
                 remediation: SCRIPT.to_string(),
@@ -106,6 +108,14 @@ fn hostile_report() -> CheckReport {
             tlsrpt_record: Some(SCRIPT.to_string()),
         },
         timings_ms: Timings::default(),
+        outcome: Outcome::Incomplete,
+        // What could not be learnt names hosts and resolver errors: attacker-controlled too.
+        not_learnt: vec![NotLearnt {
+            section: Section::TlsRpt,
+            what: format!("the TXT records at `{SCRIPT}` \" onmouseover=\""),
+            why: SCRIPT.to_string(),
+        }],
+        sections: Vec::new(),
         incomplete: Some(SCRIPT.to_string()),
     }
 }
@@ -115,7 +125,7 @@ fn every_attacker_controlled_value_is_escaped() {
     let html = mta_sts_web::render_page(&hostile_report());
     assert!(!html.contains("<script>alert"), "{html}");
     assert!(!html.contains("\" onmouseover=\""), "{html}");
-    assert!(html.contains("data-code=\"x&quot; onmouseover=&quot;alert(1)\""));
+    assert!(html.contains("data-code=\"mx-cert-hostname\""));
     // Each place shows the text, escaped: finding, policy body, publish blocks, names.
     assert!(html.matches(ESCAPED).count() >= 10, "{html}");
     assert!(html.contains(&format!(

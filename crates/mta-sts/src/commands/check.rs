@@ -2,15 +2,16 @@
 
 use std::fmt::Write as _;
 
-use mta_sts_check::{CheckReport, Checker, NetSettings, Section, Verdict};
-use mta_sts_core::{Severity, domain};
+use mta_sts_check::{CheckReport, Checker, NetSettings, Outcome, Section, Verdict};
+use mta_sts_core::domain;
 use mta_sts_net::AddressGuard;
 
 use super::{CommandError, emit, resolver, runtime, to_json, trust};
 use crate::cli::CheckArgs;
 use crate::exit::Status;
 
-/// Checks every domain; exit 0 when none has an error, 1 when one has.
+/// Checks every domain; exit 0 when none has an error, 1 when one has, 3 when none has but a
+/// check could not be completed.
 pub fn run(args: &CheckArgs, json: bool) -> Result<Status, CommandError> {
     let domains = args
         .domains
@@ -54,14 +55,11 @@ pub fn run(args: &CheckArgs, json: bool) -> Result<Status, CommandError> {
         reports.iter().map(human).collect::<Vec<_>>().join("\n")
     };
     emit(&text)?;
-    if let Some(reason) = reports.iter().find_map(|r| r.incomplete.as_ref()) {
-        // Exit status 2: the check could not run, which says nothing about the domain.
-        return Err(CommandError::Setup(format!(
-            "the check could not run: {reason}"
-        )));
-    }
+    // An error found is certain even where other parts could not be learnt, so it decides first.
     Ok(if reports.iter().any(|r| r.verdict == Verdict::Fail) {
         Status::Invalid
+    } else if reports.iter().any(|r| r.outcome != Outcome::Complete) {
+        Status::Incomplete
     } else {
         Status::Valid
     })
@@ -71,33 +69,33 @@ pub fn run(args: &CheckArgs, json: bool) -> Result<Status, CommandError> {
 /// and its findings, then what to publish.
 pub fn human(report: &CheckReport) -> String {
     let mut out = String::new();
-    let errors = mta_sts_check::count(&report.findings, Severity::Error);
-    let warnings = mta_sts_check::count(&report.findings, Severity::Warning);
     let _ = writeln!(
         out,
-        "{}: {} ({errors} error{}, {warnings} warning{}) in {} ms",
+        "{}: {} ({}) in {} ms",
         report.domain,
-        report.verdict.to_string().to_uppercase(),
-        if errors == 1 { "" } else { "s" },
-        if warnings == 1 { "" } else { "s" },
+        report.verdict.as_str().to_uppercase(),
+        report.summary(),
         report.timings_ms.total
     );
-    for section in Section::ALL {
-        let findings: Vec<_> = report
-            .findings
-            .iter()
-            .filter(|f| f.section == section)
-            .collect();
-        let mark = match findings.iter().map(|f| f.severity).min() {
-            Some(Severity::Error) => "fail",
-            Some(Severity::Warning) => "warn",
-            _ => "ok",
-        };
-        let _ = writeln!(out, "\n{} [{mark}]", section.title());
-        for line in seen(report, section) {
-            let _ = writeln!(out, "  {line}");
+    if let Some(reason) = &report.incomplete {
+        let _ = writeln!(out, "  {reason}");
+    }
+    if report.outcome == Outcome::NoSuchDomain {
+        return out;
+    }
+    for view in report.sections() {
+        let _ = writeln!(out, "\n{} [{}]", view.section.title(), view.status);
+        // What was not learnt is said instead of "no usable record" or "not fetched"; the MX
+        // hosts are still listed when only a host's address was not learnt.
+        if view.not_learnt.is_empty() || view.section == Section::MxHosts {
+            for line in seen(report, view.section) {
+                let _ = writeln!(out, "  {line}");
+            }
         }
-        for finding in findings {
+        for unknown in &view.not_learnt {
+            let _ = writeln!(out, "  {unknown}");
+        }
+        for finding in &view.findings {
             let _ = writeln!(
                 out,
                 "  {}[{}]: {}",

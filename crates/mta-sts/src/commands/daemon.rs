@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use mta_sts_policyd::cache::PeerImport;
+use mta_sts_policyd::cache::{CacheError, PeerImport};
 use mta_sts_policyd::compat_config::CompatConfig;
 use mta_sts_policyd::policy::DaneSummary;
 use mta_sts_policyd::socketmap::{Key, SkipReason, normalize_key};
@@ -111,9 +111,18 @@ async fn open_daemon(
 ) -> Result<Daemon, CommandError> {
     let setup = |e: mta_sts_policyd::PolicydError| CommandError::Setup(e.to_string());
     let Some(peer) = peer_cache else {
-        return Daemon::new(config).map_err(setup);
+        let daemon = Daemon::new(config).map_err(setup)?;
+        report_salvage(&daemon, notes);
+        return Ok(daemon);
     };
     let (daemon, imported) = Daemon::new_importing(config, peer).await.map_err(setup)?;
+    report_salvage(&daemon, notes);
+    report_import(imported, notes);
+    Ok(daemon)
+}
+
+/// Says what became of postfix-mta-sts-resolver's cache.
+fn report_import(imported: PeerImport, notes: Notes) {
     match imported {
         PeerImport::Imported(report) => {
             notes.say("import", false, &report.to_string());
@@ -140,7 +149,13 @@ async fn open_daemon(
             notes.say("import", true, &format!("no policies imported: {error}"));
         }
     }
-    Ok(daemon)
+}
+
+/// Says what was salvaged from a damaged cache file, if anything: one line with the counts.
+fn report_salvage(daemon: &Daemon, notes: Notes) {
+    if let Some(salvage) = daemon.cache_salvage() {
+        notes.say("salvage", true, &salvage.to_string());
+    }
 }
 
 /// Descriptors kept free beside the connections: the listeners, the SQLite cache and its
@@ -338,6 +353,7 @@ pub fn query(args: &QueryArgs) -> Result<Status, CommandError> {
         domain,
         zone,
         json,
+        update_cache,
         policy,
     } = args;
     // Postfix's other keys (`.example.com`, an IP literal) are answered NOTFOUND and explained
@@ -356,25 +372,11 @@ pub fn query(args: &QueryArgs) -> Result<Status, CommandError> {
     let default_cache =
         policy.config.is_none() && policy.compat_config.is_none() && policy.cache.is_none();
     let outcome = runtime()?.block_on(async {
-        let daemon = if default_cache {
-            let setup = |e: PolicydError| CommandError::Setup(e.to_string());
-            match Daemon::new(config.clone()) {
-                Err(PolicydError::Cache(error)) => {
-                    Notes::Stderr.say(
-                        "cache",
-                        true,
-                        &format!("{error}; answering with a memory cache (--cache memory)"),
-                    );
-                    Daemon::new(Config {
-                        cache: CacheKind::Memory,
-                        ..config
-                    })
-                    .map_err(setup)?
-                }
-                opened => opened.map_err(setup)?,
-            }
+        // The cache is only read unless the user asks for it to be written.
+        let daemon = if *update_cache {
+            open_for_update(config, peer_cache.as_deref(), default_cache).await?
         } else {
-            open_daemon(config, peer_cache.as_deref(), Notes::Stderr).await?
+            open_read_only(config, peer_cache.as_deref()).await?
         };
         Ok::<_, CommandError>(daemon.query(domain, zone).await)
     })?;
@@ -387,6 +389,68 @@ pub fn query(args: &QueryArgs) -> Result<Status, CommandError> {
         Reply::Ok(_) => Status::Valid,
         _ => Status::Invalid,
     })
+}
+
+/// The daemon for `query --update-cache`: the cache opened as the daemon opens it (created if
+/// missing, salvaged if damaged, the peer's policies imported into a new one).
+async fn open_for_update(
+    config: Config,
+    peer_cache: Option<&Path>,
+    default_cache: bool,
+) -> Result<Daemon, CommandError> {
+    if !default_cache {
+        return open_daemon(config, peer_cache, Notes::Stderr).await;
+    }
+    let setup = |e: PolicydError| CommandError::Setup(e.to_string());
+    match Daemon::new(config.clone()) {
+        Err(PolicydError::Cache(error)) => {
+            memory_note(&error);
+            Daemon::new(Config {
+                cache: CacheKind::Memory,
+                ..config
+            })
+            .map_err(setup)
+        }
+        opened => {
+            let daemon = opened.map_err(setup)?;
+            report_salvage(&daemon, Notes::Stderr);
+            Ok(daemon)
+        }
+    }
+}
+
+/// The daemon for `query`: the cache only read, what the lookup learns kept in memory. A cache
+/// that cannot be read (a missing file, never created here; another user's; a damaged file the
+/// daemon salvages at its next start) is a note, and the query is answered with a memory cache:
+/// a diagnostic answers rather than not at all.
+async fn open_read_only(config: Config, peer_cache: Option<&Path>) -> Result<Daemon, CommandError> {
+    let setup = |e: PolicydError| CommandError::Setup(e.to_string());
+    let (daemon, imported) = match Daemon::new_read_only(config.clone(), peer_cache).await {
+        Err(PolicydError::Cache(error)) => {
+            memory_note(&error);
+            let memory = Config {
+                cache: CacheKind::Memory,
+                ..config
+            };
+            Daemon::new_read_only(memory, peer_cache)
+                .await
+                .map_err(setup)?
+        }
+        opened => opened.map_err(setup)?,
+    };
+    if let Some(imported) = imported {
+        report_import(imported, Notes::Stderr);
+    }
+    Ok(daemon)
+}
+
+/// Says that the query is answered without the cache, and why.
+fn memory_note(error: &CacheError) {
+    Notes::Stderr.say(
+        "cache",
+        true,
+        &format!("{error}; answering with a memory cache (--cache memory)"),
+    );
 }
 
 /// The DANE facts behind a reply in one line: whether DANE applies, why, which MX hosts have

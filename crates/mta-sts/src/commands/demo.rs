@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use mta_sts_check::{CheckReport, Checker, NetSettings};
+use mta_sts_check::{CheckReport, Checker, FindingCode, NetSettings};
 use mta_sts_lab::{Lab, Ports};
 use mta_sts_net::{AddressGuard, Trust};
 use serde::Serialize;
@@ -109,14 +109,14 @@ pub fn run(args: &DemoArgs) -> Result<Status, CommandError> {
             .iter()
             .zip(&reports)
             .map(|(scenario, report)| {
-                let expected: BTreeSet<&str> = scenario.expect.iter().copied().collect();
+                let expected: BTreeSet<FindingCode> = scenario.expect.iter().copied().collect();
                 let found = report.problem_codes();
                 Outcome {
                     domain: &scenario.domain,
                     story: scenario.story,
                     as_declared: expected == found,
-                    expected: expected.into_iter().collect(),
-                    found: found.into_iter().collect(),
+                    expected: expected.into_iter().map(FindingCode::as_str).collect(),
+                    found: found.into_iter().map(FindingCode::as_str).collect(),
                 }
             })
             .collect();
