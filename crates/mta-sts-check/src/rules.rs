@@ -314,6 +314,20 @@ pub(crate) fn check_policy(
             );
         }
         if let Some(policy) = &lint.parsed {
+            // RFC 8461 §4.1: patterns match MX host names. A dotted quad is a valid `Domain`, so
+            // the policy stands (`mta-sts daemon` uses it and leaves the address out of its
+            // replies), but the line matches no MX host, and senders whose plugin hands it to
+            // OpenSSL as a name to match then require the address in every MX certificate and
+            // fail delivery (postfix-tlspol#70): an error for the owner to fix.
+            for pattern in policy.mx.iter().filter(|p| p.is_address_shaped()) {
+                findings.add(
+                    FindingCode::MxIpAddress,
+                    format!(
+                        "the policy's `mx: {pattern}` is an IP address; patterns match MX host names, so it matches no MX host, and senders that pass it to their TLS library require that address in the MX certificate"
+                    ),
+                    "replace it with the host name your MX record points to, then change the TXT id",
+                );
+            }
             if policy.mode != Mode::None && policy.max_age < 86_400 {
                 findings.add(
                     FindingCode::PolicyMaxAgeLow,
@@ -532,7 +546,8 @@ pub(crate) fn check_alignment(findings: &mut Findings, policy: &Policy, mx: &MxS
             );
         }
     }
-    for pattern in &policy.mx {
+    // An address-shaped pattern is reported once, as `mx-ip-address`.
+    for pattern in policy.mx.iter().filter(|p| !p.is_address_shaped()) {
         if !mx.hosts.iter().any(|(_, host)| pattern.matches(host)) {
             findings.add(
                 FindingCode::MxPatternUnused,

@@ -93,6 +93,9 @@ pub enum FindingCode {
     MxNotInPolicy,
     /// An `mx` pattern matches no MX host.
     MxPatternUnused,
+    /// An `mx` pattern is an IPv4 address: it matches no MX host name, and senders whose plugin
+    /// passes it on demand that address in the MX certificate.
+    MxIpAddress,
     /// An MX host has no address.
     MxUnresolvable,
     /// An MX host could not be reached (not proof of a fault).
@@ -125,7 +128,7 @@ pub enum FindingCode {
 
 impl FindingCode {
     /// Every code, in the order reports have always listed them.
-    pub const ALL: [FindingCode; 36] = [
+    pub const ALL: [FindingCode; 37] = [
         FindingCode::StsRecordMissing,
         FindingCode::StsRecordMultiple,
         FindingCode::StsRecordInvalid,
@@ -148,6 +151,7 @@ impl FindingCode {
         FindingCode::MxLookupFailed,
         FindingCode::MxNotInPolicy,
         FindingCode::MxPatternUnused,
+        FindingCode::MxIpAddress,
         FindingCode::MxUnresolvable,
         FindingCode::MxUnreachable,
         FindingCode::MxHostPrivate,
@@ -189,6 +193,7 @@ impl FindingCode {
             FindingCode::MxLookupFailed => "mx-lookup-failed",
             FindingCode::MxNotInPolicy => "mx-not-in-policy",
             FindingCode::MxPatternUnused => "mx-pattern-unused",
+            FindingCode::MxIpAddress => "mx-ip-address",
             FindingCode::MxUnresolvable => "mx-unresolvable",
             FindingCode::MxUnreachable => "mx-unreachable",
             FindingCode::MxHostPrivate => "mx-host-private",

@@ -105,6 +105,15 @@ impl MxPattern {
         &self.base
     }
 
+    /// Whether the pattern is shaped like an IPv4 address (`192.0.2.25`: four all-digit labels,
+    /// each at most 255). RFC 5321's `Domain` grammar admits it, so a policy listing it is valid,
+    /// but it matches no MX host name (RFC 8461 §4.1), and OpenSSL reads such a name as an
+    /// address to match against the certificate: a sender leaves it out of what it hands its TLS
+    /// library. IPv6 forms are not patterns at all (the grammar has no `:`).
+    pub fn is_address_shaped(&self) -> bool {
+        !self.wildcard && is_dotted_quad(&self.base)
+    }
+
     /// Whether an MX host name matches this pattern.
     ///
     /// RFC 8461 §4.1: names compare case-insensitively; a trailing dot is ignored; `*.example.com`
@@ -193,6 +202,29 @@ fn lint_value(value: &str, out: &mut Vec<Diagnostic>) -> Option<MxPattern> {
         return None;
     }
     let bare = value.trim_start_matches('[').trim_end_matches(']');
+    // A dotted quad (`192.0.2.25`) is an RFC 5321 `Domain` (labels may be all digits), so the
+    // policy is valid and is kept: the pattern just matches no MX host name (RFC 8461 §4.1).
+    // It is a warning here and in the checker; the daemon leaves it out of its replies
+    // ([`MxPattern::is_address_shaped`]). Brackets and IPv6 colons are outside the grammar.
+    if bare == value && is_dotted_quad(value.strip_suffix('.').unwrap_or(value)) {
+        let d = Diagnostic::warning(
+            MxCode::IpAddress.as_str(),
+            format!(
+                "`{value}` is an IP address; `mx` patterns match MX host names, never addresses, \
+                 so this line matches no MX host (senders that pass it to their TLS library as a \
+                 name to match may then require the address in every MX certificate)"
+            ),
+        )
+        .with_hint("list the host name your MX record points to");
+        out.push(at(d, value, 0, value.len()));
+        // Its shape is fully checked (four digit labels): no further name rules apply, so a
+        // rule meant for names typed as domains (an all-digit top label) cannot refuse it.
+        return Some(MxPattern {
+            text: value.to_string(),
+            wildcard: false,
+            base: value.strip_suffix('.').unwrap_or(value).to_string(),
+        });
+    }
     if bare.parse::<std::net::IpAddr>().is_ok() {
         let d = Diagnostic::error(
             MxCode::IpAddress.as_str(),
@@ -318,6 +350,19 @@ fn lint_value(value: &str, out: &mut Vec<Diagnostic>) -> Option<MxPattern> {
     })
 }
 
+/// Four dot-separated all-digit labels, each at most 255 (leading zeros allowed, as the C
+/// library's address parsers read them): a name that OpenSSL takes for an IPv4 address.
+fn is_dotted_quad(name: &str) -> bool {
+    let labels: Vec<&str> = name.split('.').collect();
+    labels.len() == 4
+        && labels.iter().all(|label| {
+            !label.is_empty()
+                && label.bytes().all(|b| b.is_ascii_digit())
+                && label.trim_start_matches('0').len() <= 3
+                && label.parse::<u32>().is_ok_and(|n| n <= 255)
+        })
+}
+
 /// Names that documentation and templates use in place of a real host.
 fn is_placeholder(base: &str) -> bool {
     const MARKERS: [&str; 5] = [
@@ -391,13 +436,37 @@ mod tests {
     }
 
     #[test]
+    fn a_dotted_quad_is_kept_with_a_warning() {
+        // RFC 5321's Domain allows all-digit labels: valid, but it matches no MX host name.
+        for value in ["192.0.2.25", "192.0.2.25.", "010.000.002.025"] {
+            let lint = MxPattern::lint(value);
+            let pattern = lint.pattern.as_ref().expect("kept");
+            assert!(pattern.is_address_shaped(), "{value}");
+            assert!(!pattern.matches("mx.example.com"));
+            assert_eq!(lint.diagnostics[0].code, "mx-ip-address", "{value}");
+            assert!(!lint.diagnostics[0].is_error(), "{value}");
+        }
+        // Not four labels, a label over 255, a wildcard: names like any other.
+        for value in [
+            "1.2.3",
+            "1.2.3.4.5",
+            "192.0.2.256",
+            "*.192.0.2.25",
+            "mx1.192.0.2.25",
+        ] {
+            let pattern = MxPattern::parse(value).expect("valid name");
+            assert!(!pattern.is_address_shaped(), "{value}");
+        }
+        assert!(!pattern("mx.example.com").is_address_shaped());
+    }
+
+    #[test]
     fn each_bad_value_has_its_code() {
         let cases: &[(&str, &str)] = &[
             ("", "mx-empty"),                                           // nothing after `mx:`
             ("https://mail.example.com/", "mx-url"),                    // URL pasted
             ("mx1.example.com, mx2.example.com", "mx-multiple-values"), // list on one line
             ("mx1.example.com mx2.example.com", "mx-multiple-values"),
-            ("192.0.2.25", "mx-ip-address"),               // IPv4
             ("2001:db8::25", "mx-ip-address"),             // IPv6
             ("[192.0.2.25]", "mx-ip-address"),             // address literal
             ("mail.example.com:25", "mx-port"),            // port

@@ -1035,7 +1035,8 @@ mod tests {
                 "mx-missing",
             ),
             (
-                with_line("mx: mail.mail-host.net", "mx: 192.0.2.1"),
+                // An IPv6 address is outside the `Domain` grammar (an IPv4 one is a warning).
+                with_line("mx: mail.mail-host.net", "mx: 2001:db8::25"),
                 "mx-ip-address",
             ),
             (
@@ -1136,6 +1137,19 @@ mod tests {
             (
                 with_line("mx: mail.mail-host.net", "mx: *.com"),
                 "mx-wildcard-broad",
+            ),
+            (
+                // RFC 5321's `Domain` admits all-digit labels: valid, matches no MX host name.
+                with_line(
+                    "mx: mail.mail-host.net",
+                    "mx: mail.mail-host.net\nmx: 192.0.2.1",
+                ),
+                "mx-ip-address",
+            ),
+            (
+                // Every pattern an address: still a valid policy (the daemon decides what to do).
+                with_line("mx: mail.mail-host.net", "mx: 192.0.2.1"),
+                "mx-ip-address",
             ),
             (
                 "version: STSv1\nmode: none\nmax_age: 86400\n".into(),

@@ -251,12 +251,22 @@ pub fn catalog() -> Vec<Scenario> {
 
     let mut p = Plan::healthy(
         "policy-mx-ip",
-        "Beside the real MX the policy lists `mx: 192.0.2.25`; patterns are host names, never \
-         addresses (RFC 8461 §3.2)",
-        &[FindingCode::PolicyInvalid],
+        "Beside the real MX the policy lists `mx: 192.0.2.25`; patterns match host names, so the \
+         valid policy's address line matches no MX (RFC 8461 §4.1)",
+        &[FindingCode::MxIpAddress],
     );
     let mut mx = p.mx_names();
     mx.push("192.0.2.25".to_owned());
+    p.set_policy_body(policy_text("enforce", &mx, HEALTHY_MAX_AGE));
+    out.push(p.build());
+
+    let mut p = Plan::healthy(
+        "policy-mx-ip-only",
+        "The policy's only `mx` lines are IP addresses: valid, but no MX host name matches, so \
+         enforcing senders deliver nowhere (RFC 8461 §4.1, §5)",
+        &[FindingCode::MxIpAddress, FindingCode::MxNotInPolicy],
+    );
+    let mx = ["192.0.2.25".to_owned(), "192.0.2.26".to_owned()];
     p.set_policy_body(policy_text("enforce", &mx, HEALTHY_MAX_AGE));
     out.push(p.build());
 

@@ -24,7 +24,7 @@
 //! | `proactive_policy_fetching.interval` | `86400` | `refresh.interval` |
 //! | `proactive_policy_fetching.concurrency_limit` | `100` | `refresh.concurrency` |
 //! | `proactive_policy_fetching.grace_ratio` | `2.0` | `refresh.refetch_after = interval / grace_ratio` |
-//! | `default_zone`, `zones.NAME`: `strict_testing`, `timeout`, `require_sni`, `tlsrpt` | `false`, `4`, `true`, `false` | `default_zone`, `zones.NAME` (a zone's missing keys take these defaults, not the default zone's, as there) |
+//! | `default_zone`, `zones.NAME`: `strict_testing`, `timeout`, `require_sni`, `tlsrpt` | `false`, `4`, `true`, `false` | `default_zone`, `zones.NAME` (a zone's missing keys take these defaults, not the default zone's, as there), except a missing `tlsrpt`, which follows `postfix_version` (see below) |
 //! | `logfile` (in old examples; never read) | | ignored (a note): the daemon logs to standard error |
 //!
 //! # Differences
@@ -52,6 +52,14 @@
 //! - **Booleans and numbers** follow YAML 1.1 as PyYAML reads them (`yes`, `on`, `0666`,
 //!   `1_000`); numbers also accept fractions where a duration is meant. A value of the wrong type
 //!   is an error rather than whatever Python would make of it later.
+//! - **TLSRPT attributes**: a zone without `tlsrpt` sends them to Postfix 3.10.5 and later (the
+//!   version `postconf -dh mail_version` prints at start, or `postfix_version` in a TOML
+//!   configuration), which then connects only to MX hosts matching the policy and checks their
+//!   certificates against the MX host name (`smtp_tls_enforce_sts_mx_patterns`), and never to
+//!   older Postfix, which cannot parse them; the peer sends them only with `tlsrpt: true`. An
+//!   explicit `tlsrpt: true` or `false` is kept. See [`crate::postfix`].
+//! - **`mx` addresses**: a policy line such as `mx: 192.0.2.25` is left out of the reply; the
+//!   peer passes it on in `match=`, where OpenSSL then demands the address in the certificate.
 //! - `redis_sentinel` and `postgres` caches are not supported: use `redis` (pointed at the
 //!   primary) for a shared cache, `sqlite` for a persistent local one. Redis over a unix socket
 //!   is not supported either.
@@ -99,7 +107,6 @@ mod peer {
     pub const TIMEOUT: Duration = Duration::from_secs(4);
     pub const STRICT_TESTING: bool = false;
     pub const REQUIRE_SNI: bool = true;
-    pub const TLSRPT: bool = false;
 }
 
 const TOP_KEYS: &[&str] = &[
@@ -919,7 +926,14 @@ impl Reader<'_> {
                 &section.key("require_sni"),
                 peer::REQUIRE_SNI,
             )?,
-            tlsrpt: self.boolean(section.get("tlsrpt"), &section.key("tlsrpt"), peer::TLSRPT)?,
+            // The peer's default is false. Here a zone that does not say follows the Postfix
+            // version (`postfix_version`, "auto" by default): Postfix 3.10.5 and later get the
+            // attributes that make it enforce the MX patterns, older Postfix never gets them. An
+            // explicit `tlsrpt:` is kept either way.
+            tlsrpt: match section.get("tlsrpt") {
+                None => None,
+                value => Some(self.boolean(value, &section.key("tlsrpt"), false)?),
+            },
         })
     }
 
@@ -1140,7 +1154,7 @@ mod tests {
                 strict_testing: false,
                 timeout: Duration::from_secs(4),
                 require_sni: true,
-                tlsrpt: false,
+                tlsrpt: None,
             },
             ..Config::default()
         }
@@ -1231,7 +1245,7 @@ mod tests {
         assert_eq!(config.default_zone, peer_defaults().default_zone);
         let (name, strict) = config.zone("strict");
         assert_eq!(name, Some("strict"));
-        assert!(strict.strict_testing && strict.require_sni && !strict.tlsrpt);
+        assert!(strict.strict_testing && strict.require_sni && strict.tlsrpt.is_none());
         let keys: Vec<&str> = notes.iter().map(|n| n.key.as_str()).collect();
         assert_eq!(keys, ["reuse_port", "cache.options.filename"]);
     }
@@ -1664,7 +1678,7 @@ mod tests {
                 strict_testing: true,
                 timeout: Duration::from_secs(10),
                 require_sni: false,
-                tlsrpt: true,
+                tlsrpt: Some(true),
             }
         );
         let defaults = peer_defaults().default_zone;
@@ -1689,7 +1703,10 @@ mod tests {
         let (config, _) = parse(
             "zones:\n  a: &base\n    strict_testing: true\n  b:\n    <<: *base\n    tlsrpt: true\n",
         );
-        assert!(config.zone("b").1.strict_testing && config.zone("b").1.tlsrpt);
+        assert!(config.zone("b").1.strict_testing && config.zone("b").1.tlsrpt == Some(true));
+        // An explicit false is kept (the version does not override it).
+        let (config, _) = parse("default_zone:\n  tlsrpt: no\n");
+        assert_eq!(config.default_zone.tlsrpt, Some(false));
 
         assert!(
             refused("default_zone: {timeout: 0}\n", "default_zone.timeout").contains("more than 0")

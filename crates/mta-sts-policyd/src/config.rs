@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, de::Error as _};
 
 use crate::error::PolicydError;
+use crate::postfix::PostfixVersionSetting;
 
 /// Every option, with its default value, as a commented TOML file.
 pub const EXAMPLE: &str = r#"# mta-sts daemon: a Postfix socketmap server answering smtp_tls_policy_maps lookups with
@@ -88,6 +89,15 @@ backoff_max = 3600
 # MTA-STS never overrides DANE. Set false without a validating resolver, or to answer
 # MTA-STS alone.
 dane = true
+# The Postfix version the replies are for, or "auto": run `postconf -dh mail_version` at start.
+# Postfix 3.10.5 and later get the TLSRPT attributes (policy_type=sts, mx_host_pattern, ...),
+# with which Postfix connects only to MX hosts matching the policy and checks their
+# certificates against the MX host name (smtp_tls_enforce_sts_mx_patterns); older Postfix, or
+# an unknown version (no postconf here), gets replies without them (Postfix before 3.10 cannot
+# parse them). Write the version when Postfix runs on another host: postfix_version = "3.10.5".
+postfix_version = "auto"
+# The postconf that "auto" runs.
+postconf = "/usr/sbin/postconf"
 
 [refresh]
 # Refetch cached policies in the background before they expire (RFC 8461 §3.3).
@@ -107,8 +117,9 @@ strict_testing = false
 timeout = 4
 # Add servername=hostname so Postfix sends SNI (Postfix 3.4 and later).
 require_sni = true
-# Add TLSRPT policy attributes for Postfix's TLS reporting (Postfix 3.10 and later).
-tlsrpt = false
+# Add the TLSRPT policy attributes (true) or leave them out (false) whatever postfix_version
+# says. Unset: sent to Postfix 3.10.5 and later only (see postfix_version).
+# tlsrpt = true
 
 # A zone per socketmap name: smtp_tls_policy_maps = socketmap:inet:127.0.0.1:8461:strict
 # Options not given take the defaults above (not the default_zone's values).
@@ -364,8 +375,17 @@ pub struct Zone {
     pub timeout: Duration,
     /// Add `servername=hostname` (Postfix 3.4+ sends SNI; RFC 8461 §4.2 expects it).
     pub require_sni: bool,
-    /// Add the TLSRPT policy attributes Postfix 3.10+ reports with.
-    pub tlsrpt: bool,
+    /// Add the TLSRPT policy attributes (`Some(true)`) or leave them out (`Some(false)`);
+    /// `None`: as the Postfix version decides ([`crate::postfix::PostfixTarget`]).
+    pub tlsrpt: Option<bool>,
+}
+
+impl Zone {
+    /// Whether replies in this zone carry the TLSRPT attributes, given what the Postfix version
+    /// decides for zones that do not say.
+    pub fn sends_tlsrpt(&self, by_default: bool) -> bool {
+        self.tlsrpt.unwrap_or(by_default)
+    }
 }
 
 impl Default for Zone {
@@ -374,7 +394,7 @@ impl Default for Zone {
             strict_testing: false,
             timeout: Duration::from_secs(4),
             require_sni: true,
-            tlsrpt: false,
+            tlsrpt: None,
         }
     }
 }
@@ -465,6 +485,10 @@ pub struct Config {
     /// DANE first: answer Postfix's `dane` level for domains whose MX hosts have DNSSEC-validated
     /// TLSA records (RFC 8461 §2).
     pub dane: bool,
+    /// The Postfix version replies are for, or `auto` (ask postconf at start).
+    pub postfix_version: PostfixVersionSetting,
+    /// The postconf program `auto` runs.
+    pub postconf: PathBuf,
     /// The background refresh.
     pub refresh: RefreshConfig,
     /// The zone for socketmap names not in `zones`.
@@ -508,6 +532,8 @@ impl Default for Config {
             backoff: Duration::from_secs(300),
             backoff_max: Duration::from_secs(3600),
             dane: true,
+            postfix_version: PostfixVersionSetting::Auto,
+            postconf: PathBuf::from("/usr/sbin/postconf"),
             refresh: RefreshConfig::default(),
             default_zone: Zone::default(),
             zones: BTreeMap::new(),
@@ -689,6 +715,8 @@ mod tests {
             negative_ttl = 600
             backoff = 600
             backoff_max = 7200
+            postfix_version = "3.11-20250906"
+            postconf = "/opt/postfix/sbin/postconf"
             [refresh]
             enabled = false
             interval = 60
@@ -721,7 +749,15 @@ mod tests {
         assert_eq!(name, Some("strict"));
         // Options a zone leaves out take the built-in defaults.
         assert_eq!(strict.timeout, Duration::from_secs(4));
-        assert!(strict.strict_testing && strict.tlsrpt && !strict.require_sni);
+        assert!(strict.strict_testing && strict.tlsrpt == Some(true) && !strict.require_sni);
+        assert_eq!(config.default_zone.tlsrpt, None);
+        assert!(strict.sends_tlsrpt(false) && !config.default_zone.sends_tlsrpt(false));
+        assert_eq!(
+            config.postfix_version.to_string(),
+            "3.11-20250906",
+            "a snapshot version"
+        );
+        assert_eq!(config.postconf, Path::new("/opt/postfix/sbin/postconf"));
         assert_eq!(config.zone("postfix"), (None, &config.default_zone));
     }
 
@@ -763,6 +799,9 @@ mod tests {
             ("socket_mode = \"rw-rw----\"", ""),
             ("shutdown_timeout = -1", ""),
             ("default_zone = 4", ""),
+            ("postfix_version = \"3.10\"x", ""),
+            ("postfix_version = \"latest\"", ""),
+            ("postfix_version = 3.10", ""), // a number, not text
             // Well-formed but unusable: the key is named.
             ("max_connections = 0", "max_connections"),
             ("read_timeout = 0", "read_timeout"),

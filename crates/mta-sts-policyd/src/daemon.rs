@@ -22,6 +22,7 @@ use crate::policy::{
     DaneSummary, Decision, Lookup, NotFoundReason, Origin, Problem, RefreshReport, Resolver,
     ResolverSettings, render,
 };
+use crate::postfix::PostfixTarget;
 use crate::server::{self, Listener};
 use crate::socketmap::{Key, Reply, Request, normalize_key};
 use crate::source::{NetSource, PolicySource};
@@ -35,6 +36,8 @@ pub struct Daemon {
 #[derive(Debug)]
 struct Inner {
     config: Config,
+    /// The Postfix the replies are for: whether zones without `tlsrpt` send the attributes.
+    postfix: PostfixTarget,
     resolver: Resolver,
     metrics: Arc<Metrics>,
     /// What was salvaged from a damaged SQLite cache when it was opened.
@@ -44,18 +47,17 @@ struct Inner {
 impl Daemon {
     /// A daemon for `config`: its resolver and CA roots, its cache (an SQLite cache is opened
     /// here, which blocks briefly; a Redis cache is asked for a `PING`, which blocks up to a few
-    /// seconds if it does not answer, and needs a Tokio runtime), the system clock.
+    /// seconds if it does not answer, and needs a Tokio runtime), the system clock, and the
+    /// Postfix version (with `postfix_version = "auto"`, `postconf` is run here, once).
     pub fn new(config: Config) -> Result<Daemon, PolicydError> {
         config.validate()?;
         let source = Arc::new(NetSource::from_config(&config)?);
         let (cache, salvage) = Daemon::open_cache_salvaging(&config)?;
-        Ok(Daemon::assemble(
-            config,
-            source,
-            cache,
-            Arc::new(SystemClock),
-            salvage,
-        ))
+        let postfix = PostfixTarget::detect(&config);
+        Ok(
+            Daemon::assemble(config, source, cache, Arc::new(SystemClock), salvage)
+                .for_postfix(postfix),
+        )
     }
 
     /// A daemon as [`Daemon::new`] makes it, whose cache first receives the policies of
@@ -75,10 +77,9 @@ impl Daemon {
         let (cache, salvage) = Daemon::open_cache_salvaging(&config)?;
         let clock = Arc::new(SystemClock);
         let imported = import_once(peer, cache.as_ref(), own, clock.now()).await;
-        Ok((
-            Daemon::assemble(config, source, cache, clock, salvage),
-            imported,
-        ))
+        let postfix = PostfixTarget::detect(&config);
+        let daemon = Daemon::assemble(config, source, cache, clock, salvage).for_postfix(postfix);
+        Ok((daemon, imported))
     }
 
     /// A daemon for a diagnostic (`mta-sts query`) that reads the configured cache and never
@@ -114,14 +115,16 @@ impl Daemon {
             Some(peer) => Some(import_once(peer, cache.as_ref(), own, clock.now()).await),
             None => None,
         };
-        Ok((
-            Daemon::assemble(config, source, cache, clock, None),
-            imported,
-        ))
+        // The diagnostic shows the reply the daemon would give this host's Postfix.
+        let postfix = PostfixTarget::detect(&config);
+        let daemon = Daemon::assemble(config, source, cache, clock, None).for_postfix(postfix);
+        Ok((daemon, imported))
     }
 
     /// A daemon over given parts: a policy source, a cache and a clock (tests, simulations, or an
-    /// embedding program with its own). `config` supplies everything else.
+    /// embedding program with its own). `config` supplies everything else; no program is run,
+    /// so `postfix_version = "auto"` counts as an unknown Postfix (replies without the TLSRPT
+    /// attributes) until [`Daemon::for_postfix`] says otherwise.
     pub fn with_parts(
         config: Config,
         source: Arc<dyn PolicySource>,
@@ -139,9 +142,11 @@ impl Daemon {
         salvage: Option<Salvage>,
     ) -> Daemon {
         let resolver = Resolver::new(source, cache, clock, ResolverSettings::from_config(&config));
+        let postfix = PostfixTarget::without_detection(&config);
         Daemon {
             inner: Arc::new(Inner {
                 config,
+                postfix,
                 resolver,
                 metrics: Arc::new(Metrics::new()),
                 salvage,
@@ -186,9 +191,32 @@ impl Daemon {
         Ok((cache, salvage))
     }
 
+    /// This daemon answering `postfix` (a daemon is configured before it serves: call it on a
+    /// fresh daemon, whose clones are not in use yet).
+    pub fn for_postfix(self, postfix: PostfixTarget) -> Daemon {
+        let inner = match Arc::try_unwrap(self.inner) {
+            Ok(inner) => Inner { postfix, ..inner },
+            Err(shared) => Inner {
+                config: shared.config.clone(),
+                postfix,
+                resolver: shared.resolver.clone(),
+                metrics: Arc::clone(&shared.metrics),
+                salvage: shared.salvage.clone(),
+            },
+        };
+        Daemon {
+            inner: Arc::new(inner),
+        }
+    }
+
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// The Postfix the replies are for ([`PostfixTarget::describe`] says it in a sentence).
+    pub fn postfix(&self) -> &PostfixTarget {
+        &self.inner.postfix
     }
 
     /// The resolver (lookups and refreshes without the socketmap layer).
@@ -318,7 +346,8 @@ impl Daemon {
         };
         let (_, zone) = self.inner.config.zone(zone_name);
         let decision = self.inner.resolver.decide(&domain, zone).await;
-        let (reply, not_found) = render(&domain, &decision, zone);
+        let tlsrpt = zone.sends_tlsrpt(self.inner.postfix.attributes_by_default());
+        let (reply, not_found) = render(&domain, &decision, zone, tlsrpt);
         let Decision { lookup, dane } = decision;
         Evaluation {
             domain: Some(domain),

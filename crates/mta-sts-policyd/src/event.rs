@@ -37,6 +37,20 @@ pub enum Event {
         /// What DNS said.
         error: String,
     },
+    /// A newly fetched policy lists `mx` patterns shaped like IPv4 addresses (`192.0.2.25`).
+    /// The policy is used; the addresses are left out of every reply (they match no MX host
+    /// name, RFC 8461 §4.1), and if nothing else is left, enforcing replies defer the mail.
+    /// Reported once per fetch, not per request.
+    AddressPatternsIgnored {
+        /// The policy domain.
+        domain: String,
+        /// The TXT id of the policy.
+        id: String,
+        /// The patterns left out, as written.
+        patterns: Vec<String>,
+        /// Whether they are all the policy's patterns.
+        all: bool,
+    },
     /// The cache failed an operation; the answer was given without it.
     CacheFailed {
         /// `get`, `put`, `delete` or `scan`.
@@ -64,11 +78,12 @@ pub enum Event {
 
 impl Event {
     /// The event's stable name for logs and metrics: `fetch-failed`, `dane-lookup-failed`,
-    /// `cache-failed`, `bad-request`, `connection-cap-reached`.
+    /// `mx-addresses-ignored`, `cache-failed`, `bad-request`, `connection-cap-reached`.
     pub fn kind(&self) -> &'static str {
         match self {
             Event::FetchFailed { .. } => "fetch-failed",
             Event::DaneLookupFailed { .. } => "dane-lookup-failed",
+            Event::AddressPatternsIgnored { .. } => "mx-addresses-ignored",
             Event::CacheFailed { .. } => "cache-failed",
             Event::BadRequest { .. } => "bad-request",
             Event::ConnectionCapReached { .. } => "connection-cap-reached",
@@ -78,9 +93,9 @@ impl Event {
     /// The domain the event concerns, if it concerns one.
     pub fn domain(&self) -> Option<&str> {
         match self {
-            Event::FetchFailed { domain, .. } | Event::DaneLookupFailed { domain, .. } => {
-                Some(domain)
-            }
+            Event::FetchFailed { domain, .. }
+            | Event::DaneLookupFailed { domain, .. }
+            | Event::AddressPatternsIgnored { domain, .. } => Some(domain),
             Event::CacheFailed { .. }
             | Event::BadRequest { .. }
             | Event::ConnectionCapReached { .. } => None,
@@ -129,6 +144,26 @@ impl fmt::Display for Event {
                 "{domain}: the TLSA lookup for MX host {host} failed: {error}; the reply is \
                  `dane`, and Postfix looks the records up again at delivery."
             ),
+            Event::AddressPatternsIgnored {
+                domain,
+                id,
+                patterns,
+                all,
+            } => {
+                let listed = patterns.join(", ");
+                let what_follows = if *all {
+                    "no pattern is left, so Postfix is told to defer mail to the domain while the \
+                     policy is in force (RFC 8461 §5)"
+                } else {
+                    "the other patterns are sent to Postfix"
+                };
+                write!(
+                    f,
+                    "{domain}: the MTA-STS policy with id {id} lists the IP address(es) {listed} \
+                     as mx; they match no MX host name (RFC 8461 §4.1) and are left out of the \
+                     replies to Postfix; {what_follows}."
+                )
+            }
             Event::CacheFailed { operation, error } => {
                 let what = match *operation {
                     "get" => "read an entry",
@@ -200,6 +235,12 @@ mod tests {
                 limit: 1024,
                 evicted: 1,
             },
+            Event::AddressPatternsIgnored {
+                domain: "example.org".into(),
+                id: "1".into(),
+                patterns: vec!["192.0.2.25".into()],
+                all: false,
+            },
         ]
     }
 
@@ -263,7 +304,8 @@ mod tests {
                 "dane-lookup-failed",
                 "cache-failed",
                 "bad-request",
-                "connection-cap-reached"
+                "connection-cap-reached",
+                "mx-addresses-ignored"
             ]
         );
         assert!(
@@ -272,6 +314,28 @@ mod tests {
                 .starts_with("1024 connections are open, the max_connections cap:"),
             "{}",
             events[6]
+        );
+    }
+
+    #[test]
+    fn ignored_addresses_say_what_reaches_postfix() {
+        let some = &events()[7];
+        assert_eq!(
+            some.to_string(),
+            "example.org: the MTA-STS policy with id 1 lists the IP address(es) 192.0.2.25 as mx; \
+             they match no MX host name (RFC 8461 §4.1) and are left out of the replies to \
+             Postfix; the other patterns are sent to Postfix."
+        );
+        let all = Event::AddressPatternsIgnored {
+            domain: "example.org".into(),
+            id: "1".into(),
+            patterns: vec!["192.0.2.25".into(), "192.0.2.26".into()],
+            all: true,
+        };
+        assert!(
+            all.to_string().contains("192.0.2.25, 192.0.2.26")
+                && all.to_string().contains("defer mail"),
+            "{all}"
         );
     }
 }

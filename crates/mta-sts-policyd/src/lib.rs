@@ -39,7 +39,9 @@
 //! |---|---|
 //! | `enforce` policy | `OK secure match=mx1.example.com:.mx.example.com servername=hostname` |
 //! | the same, zone `require_sni = false` | `OK secure match=mx1.example.com:.mx.example.com` |
-//! | the same, zone `tlsrpt = true` | `... servername=hostname policy_type=sts policy_domain=example.com mx_host_pattern=mx1.example.com mx_host_pattern=*.mx.example.com { policy_string = version: STSv1 } { policy_string = mode: enforce } ...` |
+//! | the same, for Postfix ≥ 3.10.5 (`postfix_version`, found by `postconf` or written), or zone `tlsrpt = true` | `... servername=hostname policy_type=sts policy_domain=example.com mx_host_pattern=mx1.example.com mx_host_pattern=*.mx.example.com { policy_string = version: STSv1 } { policy_string = mode: enforce } ...` (see [`postfix`]) |
+//! | a policy with `mx: 192.0.2.25` beside host names | the address left out of `match=` and `mx_host_pattern=` (it matches no MX host name; OpenSSL would demand it in the certificate) |
+//! | an `enforce` policy whose every `mx` is an IPv4 address | `TEMP ...`: it matches no MX host, so Postfix defers the mail (RFC 8461 §4.1, §5) |
 //! | `testing` policy, zone `strict_testing = true` | as `enforce` |
 //! | either of those, and the MX set and an MX host's TLSA records DNSSEC-validated (`dane = true`) | `OK dane` (DANE first, RFC 8461 §2; see [`policy`]) |
 //! | `testing` policy otherwise, `none` policy | `NOTFOUND ` |
@@ -81,6 +83,7 @@ mod event;
 mod metrics;
 pub mod netstring;
 pub mod policy;
+pub mod postfix;
 mod server;
 pub mod socketmap;
 pub mod source;
@@ -92,6 +95,7 @@ pub use daemon::{Daemon, PolicySummary, QueryOutcome};
 pub use error::PolicydError;
 pub use event::Event;
 pub use policy::{Lookup, NotFoundReason, Origin, Problem, RefreshReport, Resolver};
+pub use postfix::{PostfixTarget, PostfixVersion, PostfixVersionSetting, VersionSource};
 pub use server::{Listener, SocketAccess};
 pub use socketmap::Reply;
 pub use source::{NetSource, PolicySource};

@@ -87,8 +87,8 @@ use std::time::Duration;
 
 use futures_util::future::{BoxFuture, Shared};
 use futures_util::{FutureExt as _, StreamExt as _, stream};
-use mta_sts_core::Mode;
 use mta_sts_core::sts_record;
+use mta_sts_core::{Mode, MxPattern};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
@@ -894,6 +894,21 @@ impl Inner {
             .and_then(|body| CachedPolicy::new(id.clone(), body, now).map_err(|e| e.to_string()));
         match fetched {
             Ok(policy) => {
+                let addresses: Vec<String> = policy
+                    .policy()
+                    .mx
+                    .iter()
+                    .filter(|pattern| pattern.is_address_shaped())
+                    .map(|pattern| pattern.as_str().to_string())
+                    .collect();
+                if !addresses.is_empty() {
+                    self.emit(Event::AddressPatternsIgnored {
+                        domain: domain.to_string(),
+                        id: id.clone(),
+                        all: addresses.len() == policy.policy().mx.len(),
+                        patterns: addresses,
+                    });
+                }
                 // The DANE facts concern the domain's MX hosts, not the policy text: a new
                 // fetch keeps them, and their own age says when they are looked up again.
                 let policy = policy.with_dane(valid.as_ref().and_then(|v| v.dane().cloned()));
@@ -980,11 +995,29 @@ impl fmt::Display for NotFoundReason {
 }
 
 /// The reply for `domain` given what applies to it and the zone's settings, and why it is
-/// `NOTFOUND` when it is.
+/// `NOTFOUND` when it is. `tlsrpt` says whether a `secure` reply carries the TLSRPT attributes
+/// (the zone's `tlsrpt`, else the Postfix version: [`crate::postfix`]).
 ///
 /// A reply that would be `secure` is `dane` instead where the decision's DANE facts say DANE
 /// applies (RFC 8461 §2: MTA-STS must not override DANE; see the module documentation).
-pub fn render(domain: &str, decision: &Decision, zone: &Zone) -> (Reply, Option<NotFoundReason>) {
+///
+/// `mx` patterns shaped like IPv4 addresses (`192.0.2.25`, valid `Domain`s) are left out of the
+/// reply: they match no MX host name (RFC 8461 §4.1), and Postfix hands `match=` to OpenSSL,
+/// which reads an address there as an IP address the certificate must contain, so one such line
+/// would fail delivery to every MX (Postfix's maintainers on postfix-tlspol issue #70: the plugin
+/// should filter such entries out). When every pattern is one, the policy matches no MX host at
+/// all: RFC 8461 §5 says a sender "MUST NOT deliver" to an MX host that fails MX matching under
+/// `enforce`, so no MX host may be used and the mail must wait, as for any enforce policy that
+/// names none of the domain's MX hosts. Answering `NOTFOUND` would deliver over plain or
+/// unauthenticated TLS and give up the protection the owner asked for; the reply is `TEMP`, which
+/// Postfix logs with its reason and answers by deferring the mail, until the owner fixes the
+/// policy (a new id is fetched at once) or it expires.
+pub fn render(
+    domain: &str,
+    decision: &Decision,
+    zone: &Zone,
+    tlsrpt: bool,
+) -> (Reply, Option<NotFoundReason>) {
     let policy = match &decision.lookup {
         Lookup::NoPolicy { problem, .. } => {
             return (
@@ -1005,19 +1038,35 @@ pub fn render(domain: &str, decision: &Decision, zone: &Zone) -> (Reply, Option<
         Mode::Enforce | Mode::Testing if decision.dane.as_ref().is_some_and(DaneEntry::applies) => {
             (Reply::Ok(DANE_REPLY.to_string()), None)
         }
+        // RFC 8461 §4.1, §5: no pattern can match an MX host name, so no MX host may be used
+        // (see above).
+        mode @ (Mode::Enforce | Mode::Testing)
+            if policy.policy().mx.iter().all(MxPattern::is_address_shaped) =>
+        {
+            (
+                Reply::Temp(format!(
+                    "the MTA-STS policy of {domain} (mode {mode}) lists only IP addresses as mx, \
+                     which match no MX host name (RFC 8461 section 4.1); the mail waits until the \
+                     policy is fixed or expires"
+                )),
+                None,
+            )
+        }
         // Policy::parse refuses enforce and testing policies without mx lines (RFC 8461 §3.2),
-        // so `match=` always has at least one host.
-        Mode::Enforce | Mode::Testing => (Reply::Ok(secure(domain, policy, zone)), None),
+        // and the arm above takes those whose every pattern is an address, so `match=` always
+        // has at least one host.
+        Mode::Enforce | Mode::Testing => (Reply::Ok(secure(domain, policy, zone, tlsrpt)), None),
     }
 }
 
 /// `secure match=... [servername=hostname] [TLSRPT attributes]`.
-fn secure(domain: &str, policy: &CachedPolicy, zone: &Zone) -> String {
+fn secure(domain: &str, policy: &CachedPolicy, zone: &Zone, tlsrpt: bool) -> String {
     // Postfix's `match=` syntax: `.example.com` matches subdomains, so `*.example.com` becomes
     // `.example.com` (Postfix cannot say "exactly one label"; RFC 8461 §4.1 is stricter). Kept in
-    // policy order, duplicates dropped: the same policy always gives the same reply.
+    // policy order, duplicates dropped: the same policy always gives the same reply. Addresses
+    // are left out (see `render`).
     let mut matches: Vec<String> = Vec::with_capacity(policy.policy().mx.len());
-    for pattern in &policy.policy().mx {
+    for pattern in names_only(policy) {
         let item = if pattern.is_wildcard() {
             format!(".{}", pattern.base())
         } else {
@@ -1033,10 +1082,20 @@ fn secure(domain: &str, policy: &CachedPolicy, zone: &Zone) -> String {
         // (Postfix 3.4 and later).
         out.push_str(" servername=hostname");
     }
-    if zone.tlsrpt {
+    if tlsrpt {
         push_tlsrpt(&mut out, domain, policy);
     }
     out
+}
+
+/// The policy's `mx` patterns that are names, in policy order: those shaped like IPv4 addresses
+/// are left out of replies (see [`render`]).
+fn names_only(policy: &CachedPolicy) -> impl Iterator<Item = &MxPattern> {
+    policy
+        .policy()
+        .mx
+        .iter()
+        .filter(|pattern| !pattern.is_address_shaped())
 }
 
 /// The TLSRPT policy attributes Postfix 3.10+ puts in its RFC 8460 reports.
@@ -1049,7 +1108,9 @@ fn secure(domain: &str, policy: &CachedPolicy, zone: &Zone) -> String {
 fn push_tlsrpt(out: &mut String, domain: &str, policy: &CachedPolicy) {
     out.push_str(" policy_type=sts policy_domain=");
     out.push_str(domain);
-    for pattern in &policy.policy().mx {
+    // Postfix ≥ 3.10.5 connects only to MX hosts matching these (smtp_tls_enforce_sts_mx_patterns).
+    // The policy strings below stay whole: a report shows the policy as published.
+    for pattern in names_only(policy) {
         out.push_str(" mx_host_pattern=");
         out.push_str(pattern.as_str());
     }
@@ -1100,7 +1161,7 @@ mod tests {
 
     #[test]
     fn enforce_keeps_policy_order_and_postfix_wildcards() {
-        let (reply, why) = render("example.com", &found(ENFORCE), &Zone::default());
+        let (reply, why) = render("example.com", &found(ENFORCE), &Zone::default(), false);
         assert_eq!(
             reply,
             Reply::Ok(
@@ -1113,7 +1174,7 @@ mod tests {
             require_sni: false,
             ..Zone::default()
         };
-        let (reply, _) = render("example.com", &found(ENFORCE), &no_sni);
+        let (reply, _) = render("example.com", &found(ENFORCE), &no_sni, false);
         assert_eq!(
             reply,
             Reply::Ok("secure match=mx2.example.com:.example.net:mx1.example.com".into())
@@ -1123,11 +1184,7 @@ mod tests {
     #[test]
     fn tlsrpt_attributes() {
         let body = "version: STSv1\r\nmode: enforce\r\nmx: mx.example.com\r\nmx: *.example.net\r\n\r\nmax_age: 86400\r\nodd: {x}\r\n";
-        let zone = Zone {
-            tlsrpt: true,
-            ..Zone::default()
-        };
-        let (reply, _) = render("example.com", &found(body), &zone);
+        let (reply, _) = render("example.com", &found(body), &Zone::default(), true);
         assert_eq!(
             reply,
             Reply::Ok(
@@ -1143,9 +1200,140 @@ mod tests {
     }
 
     #[test]
+    fn the_same_policy_with_and_without_attributes() {
+        // The old form is a prefix of the new one: Postfix < 3.10 gets exactly it.
+        let old = render("example.com", &found(ENFORCE), &Zone::default(), false).0;
+        let new = render("example.com", &found(ENFORCE), &Zone::default(), true).0;
+        let (Reply::Ok(old), Reply::Ok(new)) = (old, new) else {
+            panic!("both secure");
+        };
+        assert!(!old.contains("policy_type"), "{old}");
+        let tail = new.strip_prefix(&old).expect("the old form first");
+        assert!(
+            tail.starts_with(" policy_type=sts policy_domain=example.com mx_host_pattern=mx2.example.com mx_host_pattern=*.Example.NET mx_host_pattern=mx1.example.com {"),
+            "{tail}"
+        );
+    }
+
+    #[test]
+    fn addresses_are_left_out_of_the_reply() {
+        let body = "version: STSv1\nmode: enforce\nmx: 192.0.2.25\nmx: mx.example.com\nmx: 010.0.2.26\nmax_age: 86400\n";
+        let (reply, why) = render("example.com", &found(body), &Zone::default(), false);
+        assert_eq!(
+            reply,
+            Reply::Ok("secure match=mx.example.com servername=hostname".into())
+        );
+        assert_eq!(why, None);
+        // With the attributes: no mx_host_pattern for them either; the policy strings, which
+        // only go into TLSRPT reports, stay as published.
+        let (Reply::Ok(data), _) = render("example.com", &found(body), &Zone::default(), true)
+        else {
+            panic!("secure");
+        };
+        assert!(data.contains(" mx_host_pattern=mx.example.com "), "{data}");
+        assert_eq!(data.matches("mx_host_pattern=").count(), 1, "{data}");
+        assert!(
+            data.contains("{ policy_string = mx: 192.0.2.25 }"),
+            "{data}"
+        );
+    }
+
+    proptest::proptest! {
+        /// Whatever mix of names and addresses a policy lists, no address reaches Postfix as a
+        /// pattern, every name does, and the reply defers exactly when nothing else is left.
+        #[test]
+        fn addresses_never_reach_postfix(
+            mx in proptest::collection::vec(
+                proptest::prop_oneof![
+                    "(\\*\\.)?[a-z]{1,8}\\.example\\.(com|net)",
+                    proptest::strategy::Strategy::prop_map(
+                        (0u8..=255, 0u8..=255, 0u8..=255, 0u8..=255),
+                        |(a, b, c, d)| format!("{a}.{b}.{c}.{d}"),
+                    ),
+                ],
+                1..6,
+            ),
+            tlsrpt: bool,
+        ) {
+            let mut body = String::from("version: STSv1\nmode: enforce\n");
+            for pattern in &mx {
+                body.push_str(&format!("mx: {pattern}\n"));
+            }
+            body.push_str("max_age: 86400\n");
+            let (reply, _) = render("example.com", &found(&body), &Zone::default(), tlsrpt);
+            let names: Vec<&String> = mx.iter().filter(|p| p.contains("example")).collect();
+            match reply {
+                Reply::Ok(data) => {
+                    proptest::prop_assert!(!names.is_empty());
+                    let patterns: Vec<&str> = data
+                        .split(' ')
+                        .flat_map(|token| {
+                            let list = token
+                                .strip_prefix("match=")
+                                .or_else(|| token.strip_prefix("mx_host_pattern="))
+                                .unwrap_or_default();
+                            list.split(':').filter(|p| !p.is_empty())
+                        })
+                        .collect();
+                    for pattern in &patterns {
+                        proptest::prop_assert!(
+                            pattern.chars().any(|c| c.is_ascii_alphabetic()),
+                            "{pattern} in {data}"
+                        );
+                    }
+                    for name in names {
+                        let postfix_form = name.replacen("*.", ".", 1);
+                        proptest::prop_assert!(
+                            patterns.contains(&postfix_form.as_str()),
+                            "{name} missing from {data}"
+                        );
+                    }
+                }
+                Reply::Temp(_) => proptest::prop_assert!(names.is_empty()),
+                other => proptest::prop_assert!(false, "{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_policy_of_addresses_only_defers_where_it_applies() {
+        let enforce =
+            "version: STSv1\nmode: enforce\nmx: 192.0.2.25\nmx: 192.0.2.26\nmax_age: 86400\n";
+        for tlsrpt in [false, true] {
+            let (reply, why) = render("example.com", &found(enforce), &Zone::default(), tlsrpt);
+            assert!(
+                matches!(&reply, Reply::Temp(reason) if reason.contains("example.com") && reason.contains("only IP addresses")),
+                "{reply:?}"
+            );
+            assert_eq!(why, None);
+        }
+        // Testing mode is not enforced (RFC 8461 §5): NOTFOUND as for any testing policy, and
+        // under strict_testing it is enforced, so it defers too.
+        let testing = enforce.replace("mode: enforce", "mode: testing");
+        assert_eq!(
+            render("example.com", &found(&testing), &Zone::default(), false),
+            (Reply::NotFound, Some(NotFoundReason::ModeTesting))
+        );
+        let strict = Zone {
+            strict_testing: true,
+            ..Zone::default()
+        };
+        assert!(matches!(
+            render("example.com", &found(&testing), &strict, false).0,
+            Reply::Temp(_)
+        ));
+        // DANE still comes first (RFC 8461 §2).
+        let signed = with_dane(enforce, dane(true, &["mx.example.com"], &[]));
+        assert_eq!(
+            render("example.com", &signed, &Zone::default(), false).0,
+            Reply::Ok("dane".into())
+        );
+    }
+
+    #[test]
     fn testing_and_none() {
         let testing = "version: STSv1\nmode: testing\nmx: mx.example.com\nmax_age: 86400\n";
-        let (reply, why) = render("example.com", &found(testing), &Zone::default());
+        let (reply, why) = render("example.com", &found(testing), &Zone::default(), false);
         assert_eq!(
             (reply, why),
             (Reply::NotFound, Some(NotFoundReason::ModeTesting))
@@ -1154,13 +1342,13 @@ mod tests {
             strict_testing: true,
             ..Zone::default()
         };
-        let (reply, _) = render("example.com", &found(testing), &strict);
+        let (reply, _) = render("example.com", &found(testing), &strict, false);
         assert_eq!(
             reply,
             Reply::Ok("secure match=mx.example.com servername=hostname".into())
         );
         let none = "version: STSv1\nmode: none\nmax_age: 86400\n";
-        let (reply, why) = render("example.com", &found(none), &strict);
+        let (reply, why) = render("example.com", &found(none), &strict, false);
         assert_eq!(
             (reply, why),
             (Reply::NotFound, Some(NotFoundReason::ModeNone))
@@ -1175,7 +1363,7 @@ mod tests {
         };
         let decision = Decision { lookup, dane: None };
         assert_eq!(
-            render("example.com", &decision, &Zone::default()),
+            render("example.com", &decision, &Zone::default(), false),
             (
                 Reply::NotFound,
                 Some(NotFoundReason::NoPolicy(Problem::NoRecord))
@@ -1189,12 +1377,12 @@ mod tests {
         let dane_reply = (Reply::Ok("dane".into()), None);
         // RFC 8461 §2: a validated MX set with a validated TLSA host is answered `dane`...
         let signed = with_dane(ENFORCE, dane(true, &["mx1.example.com"], &[]));
-        assert_eq!(render("example.com", &signed, &zone), dane_reply);
+        assert_eq!(render("example.com", &signed, &zone, false), dane_reply);
         // ...and so is one whose TLSA lookup failed: Postfix decides at delivery.
         let failed = with_dane(ENFORCE, dane(true, &[], &["mx1.example.com"]));
-        assert_eq!(render("example.com", &failed, &zone), dane_reply);
+        assert_eq!(render("example.com", &failed, &zone, false), dane_reply);
         // No validated TLSA, or an unvalidated MX set: the MTA-STS answer.
-        let secure = render("example.com", &found(ENFORCE), &zone);
+        let secure = render("example.com", &found(ENFORCE), &zone, false);
         for facts in [
             dane(true, &[], &[]),
             dane(false, &["mx1.example.com"], &[]),
@@ -1204,7 +1392,12 @@ mod tests {
             },
         ] {
             assert_eq!(
-                render("example.com", &with_dane(ENFORCE, facts.clone()), &zone),
+                render(
+                    "example.com",
+                    &with_dane(ENFORCE, facts.clone()),
+                    &zone,
+                    false
+                ),
                 secure,
                 "{facts:?}"
             );
@@ -1221,6 +1414,7 @@ mod tests {
             "example.com",
             &with_dane(testing, applies.clone()),
             &Zone::default(),
+            false,
         );
         assert_eq!(
             (reply, why),
@@ -1231,11 +1425,17 @@ mod tests {
             ..Zone::default()
         };
         assert_eq!(
-            render("example.com", &with_dane(testing, applies.clone()), &strict).0,
+            render(
+                "example.com",
+                &with_dane(testing, applies.clone()),
+                &strict,
+                false
+            )
+            .0,
             Reply::Ok("dane".into())
         );
         assert_eq!(
-            render("example.com", &with_dane(none, applies), &strict),
+            render("example.com", &with_dane(none, applies), &strict, false),
             (Reply::NotFound, Some(NotFoundReason::ModeNone))
         );
     }
@@ -1262,7 +1462,10 @@ mod tests {
             (strict.clone(), DaneNeed::EnforceAndTesting),
         ] {
             for body in [ENFORCE, testing, none] {
-                let secure = matches!(render("example.com", &found(body), &zone).0, Reply::Ok(_));
+                let secure = matches!(
+                    render("example.com", &found(body), &zone, false).0,
+                    Reply::Ok(_)
+                );
                 assert_eq!(
                     need.covers(policy(body).policy().mode),
                     secure,

@@ -262,6 +262,11 @@ pub struct PolicyArgs {
     /// The port policy hosts serve HTTPS on (a lab's; senders always use 443).
     #[arg(long, value_name = "PORT", value_parser = port)]
     pub https_port: Option<u16>,
+    /// The Postfix version replies are for (`3.10.5`, `3.7.11`), or `auto`: ask
+    /// `postconf -dh mail_version` at start. Postfix 3.10.5 and later get the TLSRPT attributes,
+    /// with which they enforce the policy's MX patterns.
+    #[arg(long, value_name = "VERSION|auto")]
+    pub postfix_version: Option<String>,
 }
 
 // The value parsers below refuse a number that means nothing before anything starts or listens;

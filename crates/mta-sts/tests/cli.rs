@@ -84,7 +84,7 @@ fn broken_policy_exits_1_and_draws_carets() {
         "error[mode-invalid]: mode `enforced` is not one of testing, enforce, none",
         "2 | mode: enforced\n  |       ^^^^^^^^\n  = hint: the RFC says `enforce`: write `mode: enforce`",
         "error[line-indented]",
-        "error[mx-ip-address]",
+        "warning[mx-ip-address]",
         "warning[field-name-typo]",
         "warning[max-age-low]",
         "did you mean `max_age: 604800`?",

@@ -11,6 +11,20 @@ mod system_tool;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mta-sts");
 const POSTMAP: &str = "/usr/sbin/postmap";
+const POSTCONF: &str = "/usr/sbin/postconf";
+
+/// The installed Postfix's version, as `postconf -dh mail_version` prints it (what the daemon's
+/// default `postfix_version = "auto"` asks at start).
+fn installed_postfix() -> mta_sts_policyd::PostfixVersion {
+    let output = Command::new(POSTCONF)
+        .args(["-dh", "mail_version"])
+        .output()
+        .expect("run postconf");
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .expect("a Postfix version")
+}
 
 /// The flags that point the daemon (and `query`) at the lab, with a memory cache (the default is
 /// the system's SQLite file).
@@ -151,29 +165,45 @@ async fn postfix_postmap_sees_the_daemons_replies() {
     let n = notify.recv(&mut datagram).expect("READY=1 from the daemon");
     assert_eq!(&datagram[..n], b"READY=1");
     let domain = |name: &str| lab.scenario(name).expect("scenario").domain.clone();
+    // The form the installed Postfix accepts: with the TLSRPT attributes from 3.10.5 on (it
+    // then enforces the MX patterns), without them before (Postfix < 3.10 refuses them).
+    let installed = installed_postfix();
+    let attributes = installed.enforces_sts_mx_patterns();
+    let attributes_of = |domain: &str, pattern: &str| {
+        if attributes {
+            format!(
+                " policy_type=sts policy_domain={domain} mx_host_pattern={pattern} \
+                 {{ policy_string = version: STSv1 }} {{ policy_string = mode: enforce }} \
+                 {{ policy_string = mx: {pattern} }}"
+            )
+        } else {
+            String::new()
+        }
+    };
 
-    let (status, text) =
-        tokio::task::block_in_place(|| postmap(&address, &domain("healthy-enforce"), &config_dir));
+    let healthy = domain("healthy-enforce");
+    let (status, text) = tokio::task::block_in_place(|| postmap(&address, &healthy, &config_dir));
     assert_eq!(status, Some(0), "postmap: {text}\ndaemon log:\n{}", log());
+    let expected = format!(
+        "secure match=mx.{healthy} servername=hostname{}",
+        attributes_of(&healthy, &format!("mx.{healthy}"))
+    );
+    assert!(text.starts_with(&expected), "Postfix {installed}: {text}");
     assert_eq!(
-        text,
-        format!(
-            "secure match=mx.{} servername=hostname",
-            domain("healthy-enforce")
-        )
+        text.contains("policy_type="),
+        attributes,
+        "Postfix {installed}: {text}"
     );
 
-    // `*.x` patterns reach Postfix as `.x`.
-    let (status, text) =
-        tokio::task::block_in_place(|| postmap(&address, &domain("mx-wildcard"), &config_dir));
+    // `*.x` patterns reach Postfix as `.x` (and as `*.x` in mx_host_pattern).
+    let wildcard = domain("mx-wildcard");
+    let (status, text) = tokio::task::block_in_place(|| postmap(&address, &wildcard, &config_dir));
     assert_eq!(status, Some(0), "postmap: {text}\ndaemon log:\n{}", log());
-    assert_eq!(
-        text,
-        format!(
-            "secure match=.{} servername=hostname",
-            domain("mx-wildcard")
-        )
+    let expected = format!(
+        "secure match=.{wildcard} servername=hostname{}",
+        attributes_of(&wildcard, &format!("*.{wildcard}"))
     );
+    assert!(text.starts_with(&expected), "Postfix {installed}: {text}");
 
     // Postfix's own key forms are normalised.
     let key = format!("[{}]:25", domain("healthy-enforce").to_uppercase());
@@ -222,6 +252,12 @@ async fn postfix_postmap_sees_the_daemons_replies() {
     assert_eq!(&datagram[..n], b"STOPPING=1");
     let exit = daemon.wait().expect("the daemon stops on SIGTERM");
     assert!(exit.success(), "{exit:?}");
+    // The daemon said at start which Postfix it found and which form it sends.
+    let said = log();
+    assert!(
+        said.contains(&format!("Postfix {installed} (from {POSTCONF})")),
+        "{said}"
+    );
     let _ = std::fs::remove_dir_all(&config_dir);
     lab.shutdown().await;
 }

@@ -25,6 +25,8 @@ const PUBLISHED: &[(&str, Severity)] = &[
     ("mx-lookup-failed", Severity::Error),
     ("mx-not-in-policy", Severity::Error),
     ("mx-pattern-unused", Severity::Warning),
+    // Added with Postfix 3.10.5's MX rule: a new name, no old one changed.
+    ("mx-ip-address", Severity::Error),
     ("mx-unresolvable", Severity::Error),
     ("mx-unreachable", Severity::Warning),
     ("mx-host-private", Severity::Error),

@@ -8,6 +8,7 @@ mod damage;
 mod dane;
 mod hostile;
 mod lookups;
+mod postfix_forms;
 mod server;
 mod shared_redis;
 mod support;

@@ -284,7 +284,7 @@ pub fn lab_config(lab: &Lab) -> Config {
         (
             "tlsrpt",
             Zone {
-                tlsrpt: true,
+                tlsrpt: Some(true),
                 ..Zone::default()
             },
         ),

@@ -9,8 +9,8 @@ use mta_sts_policyd::compat_config::CompatConfig;
 use mta_sts_policyd::policy::DaneSummary;
 use mta_sts_policyd::socketmap::{Key, SkipReason, normalize_key};
 use mta_sts_policyd::{
-    CacheKind, Config, Daemon, Event, ListenAddr, Listener, PolicydError, QueryOutcome, Reply,
-    SocketAccess,
+    CacheKind, Config, Daemon, Event, ListenAddr, Listener, PolicydError, PostfixVersionSetting,
+    QueryOutcome, Reply, SocketAccess,
 };
 use tokio::sync::broadcast::error::RecvError;
 
@@ -88,6 +88,11 @@ fn config(
     }
     if let Some(address) = metrics {
         config.metrics = Some(address);
+    }
+    if let Some(version) = &args.postfix_version {
+        config.postfix_version = version
+            .parse::<PostfixVersionSetting>()
+            .map_err(|e| CommandError::Argument(format!("--postfix-version {version}: {e}")))?;
     }
     config
         .validate()
@@ -218,6 +223,39 @@ pub fn run(args: &DaemonArgs) -> Result<Status, CommandError> {
         };
         for note in &limit_notes {
             note.log();
+        }
+        // Which reply form Postfix gets, and why; then every zone that says otherwise.
+        tracing::info!(
+            kind = %"postfix-version",
+            attributes = daemon.postfix().attributes_by_default(),
+            "{}",
+            daemon.postfix().describe()
+        );
+        let by_default = daemon.postfix().attributes_by_default();
+        let zones = std::iter::once(("default_zone".to_string(), &config.default_zone)).chain(
+            config
+                .zones
+                .iter()
+                .map(|(name, zone)| (format!("zone {name}"), zone)),
+        );
+        for (name, zone) in zones {
+            if let Some(tlsrpt) = zone.tlsrpt.filter(|tlsrpt| *tlsrpt != by_default) {
+                if tlsrpt {
+                    tracing::info!(
+                        kind = %"postfix-version",
+                        attributes = true,
+                        "{name} sends the TLSRPT attributes anyway (tlsrpt = true); Postfix \
+                         before 3.10 defers its mail with \"invalid attribute name\""
+                    );
+                } else {
+                    tracing::info!(
+                        kind = %"postfix-version",
+                        attributes = false,
+                        "{name} leaves the TLSRPT attributes out (tlsrpt = false), so Postfix \
+                         does not enforce the MX patterns of its policies"
+                    );
+                }
+            }
         }
         notify_systemd("READY=1");
         // RFC 8461 §3.3: administrators should hear about failed fetches; the daemon keeps
