@@ -210,7 +210,7 @@ fn normalize_as(input: &str, role: NameRole) -> Result<String, Error> {
     check_visible_characters(input)?;
     let trimmed = input.trim();
     let without_dot = trimmed.strip_suffix('.').unwrap_or(trimmed);
-    let shown = input::shown(trimmed);
+    let shown = input::Shown(trimmed);
     let noun = role.noun();
     let invalid = |code: &'static str, message: String| {
         Error::InvalidDomain(Diagnostic::error(code, message))

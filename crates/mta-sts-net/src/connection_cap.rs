@@ -27,7 +27,8 @@
 //! # }
 //! ```
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -42,6 +43,7 @@ pub const NOTICE_INTERVAL: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone)]
 pub struct ConnectionCap {
     table: Arc<Mutex<Table>>,
+    sequence: Arc<AtomicU64>,
 }
 
 /// A connection let in by [`ConnectionCap::admit`], and whether that is worth a log line.
@@ -75,9 +77,15 @@ pub struct ConnectionSlot {
 /// A handle on a connection's place for saying what it does: [`Activity::progress`] when it did
 /// something useful, [`Activity::start`] while it has a request in hand. Cheap to clone; does
 /// nothing once the connection is gone.
+///
+/// Saying so takes no lock: a connection makes progress on every request, while the table is
+/// only searched when a newcomer finds it full, so the connection's marks are atomics the
+/// search reads.
 #[derive(Debug, Clone)]
 pub struct Activity {
     id: u64,
+    marks: Arc<Marks>,
+    sequence: Arc<AtomicU64>,
     table: Arc<Mutex<Table>>,
 }
 
@@ -92,8 +100,10 @@ pub struct Busy {
 impl ConnectionCap {
     /// A cap of `limit` connections (at least 1).
     pub fn new(limit: usize) -> ConnectionCap {
+        let sequence = Arc::new(AtomicU64::new(0));
         ConnectionCap {
-            table: Arc::new(Mutex::new(Table::new(limit.max(1)))),
+            table: Arc::new(Mutex::new(Table::new(limit.max(1), Arc::clone(&sequence)))),
+            sequence,
         }
     }
 
@@ -116,11 +126,13 @@ impl ConnectionCap {
     /// progress (one without a request in hand, if there is any) is told to close first; its
     /// [`ConnectionSlot::evicted`] completes.
     pub fn admit(&self) -> Admission {
-        let (id, eviction, notice) = self.lock().admit(Instant::now());
+        let (id, marks, eviction, notice) = self.lock().admit(Instant::now());
         Admission {
             slot: ConnectionSlot {
                 activity: Activity {
                     id,
+                    marks,
+                    sequence: Arc::clone(&self.sequence),
                     table: Arc::clone(&self.table),
                 },
                 eviction,
@@ -170,13 +182,13 @@ impl Activity {
     /// The connection did something useful (a request received whole, a reply sent): it goes
     /// to the back of the eviction order.
     pub fn progress(&self) {
-        lock(&self.table).progress(self.id);
+        self.marks.progress(&self.sequence);
     }
 
     /// A request is in hand until the returned guard is dropped: meanwhile the connection is
     /// evicted only if every other connection has a request in hand too.
     pub fn start(&self) -> Busy {
-        lock(&self.table).start(self.id);
+        self.marks.start(&self.sequence);
         Busy {
             activity: self.clone(),
         }
@@ -185,7 +197,58 @@ impl Activity {
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        lock(&self.activity.table).finish(self.activity.id);
+        self.activity.marks.finish(&self.activity.sequence);
+    }
+}
+
+/// The next number of `sequence`, which hands out connection ids and progress sequence numbers,
+/// both increasing.
+fn tick(sequence: &AtomicU64) -> u64 {
+    sequence.fetch_add(1, Ordering::Relaxed) + 1
+}
+
+/// What a connection last did, read by the search for a connection to close. Each field is
+/// written only by its own connection; the search may see one updated and not yet the other,
+/// which at worst closes a connection that became useful a moment before.
+#[derive(Debug)]
+struct Marks {
+    /// Requests in hand.
+    busy: AtomicU32,
+    /// The sequence number of the last progress (or of the admission).
+    progress: AtomicU64,
+}
+
+impl Marks {
+    fn progress(&self, sequence: &AtomicU64) {
+        self.progress.store(tick(sequence), Ordering::Relaxed);
+    }
+
+    fn start(&self, sequence: &AtomicU64) {
+        // Saturating: a u32 of requests in hand is far past any pipeline depth.
+        let _ = self
+            .busy
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                Some(n.saturating_add(1))
+            });
+        self.progress(sequence);
+    }
+
+    fn finish(&self, sequence: &AtomicU64) {
+        let _ = self
+            .busy
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                Some(n.saturating_sub(1))
+            });
+        self.progress(sequence);
+    }
+
+    /// Eviction order: connections without a request in hand first (`false` sorts before
+    /// `true`), then by the sequence number of their last progress, oldest first.
+    fn key(&self) -> (bool, u64) {
+        (
+            self.busy.load(Ordering::Relaxed) > 0,
+            self.progress.load(Ordering::Relaxed),
+        )
     }
 }
 
@@ -194,52 +257,46 @@ impl Drop for Busy {
 struct Table {
     limit: usize,
     entries: HashMap<u64, Entry>,
-    /// Eviction order: connections without a request in hand first (`false` sorts before
-    /// `true`), then by the sequence number of their last progress, oldest first.
-    order: BTreeMap<(bool, u64), u64>,
-    /// Hands out connection ids and progress sequence numbers, both increasing.
-    next: u64,
+    sequence: Arc<AtomicU64>,
     last_notice: Option<Instant>,
     evicted_since_notice: u64,
 }
 
 #[derive(Debug)]
 struct Entry {
-    /// Requests in hand.
-    busy: u32,
-    /// The sequence number of the last progress (or of the admission).
-    progress: u64,
+    marks: Arc<Marks>,
     /// Told when the connection is chosen to make room.
     evict: oneshot::Sender<()>,
 }
 
-impl Entry {
-    fn key(&self) -> (bool, u64) {
-        (self.busy > 0, self.progress)
-    }
-}
-
 impl Table {
-    fn new(limit: usize) -> Table {
+    fn new(limit: usize, sequence: Arc<AtomicU64>) -> Table {
         Table {
             limit,
             entries: HashMap::new(),
-            order: BTreeMap::new(),
-            next: 0,
+            sequence,
             last_notice: None,
             evicted_since_notice: 0,
         }
     }
 
-    fn tick(&mut self) -> u64 {
-        self.next += 1;
-        self.next
+    /// The connection to close first: a search of every entry, done only when a newcomer finds
+    /// the table full (at most `limit` entries, and cheaper than keeping an order up to date on
+    /// every request).
+    fn victim(&self) -> Option<u64> {
+        self.entries
+            .iter()
+            .min_by_key(|(_, entry)| entry.marks.key())
+            .map(|(id, _)| *id)
     }
 
-    fn admit(&mut self, now: Instant) -> (u64, oneshot::Receiver<()>, Option<CapNotice>) {
+    fn admit(
+        &mut self,
+        now: Instant,
+    ) -> (u64, Arc<Marks>, oneshot::Receiver<()>, Option<CapNotice>) {
         let mut notice = None;
         while self.entries.len() >= self.limit {
-            let Some((_, victim)) = self.order.pop_first() else {
+            let Some(victim) = self.victim() else {
                 break;
             };
             if let Some(entry) = self.entries.remove(&victim) {
@@ -259,51 +316,24 @@ impl Table {
                 self.evicted_since_notice = 0;
             }
         }
-        let id = self.tick();
+        let id = tick(&self.sequence);
         let (evict, eviction) = oneshot::channel();
-        let entry = Entry {
-            busy: 0,
-            progress: id,
-            evict,
-        };
-        self.order.insert(entry.key(), id);
-        self.entries.insert(id, entry);
-        (id, eviction, notice)
-    }
-
-    /// Applies `change` to the entry of `id` (if it still has one) and re-files it.
-    fn update(&mut self, id: u64, change: impl FnOnce(&mut Entry, u64)) {
-        let seq = self.tick();
-        let Some(entry) = self.entries.get_mut(&id) else {
-            return;
-        };
-        self.order.remove(&entry.key());
-        change(entry, seq);
-        self.order.insert(entry.key(), id);
-    }
-
-    fn progress(&mut self, id: u64) {
-        self.update(id, |entry, seq| entry.progress = seq);
-    }
-
-    fn start(&mut self, id: u64) {
-        self.update(id, |entry, seq| {
-            entry.busy = entry.busy.saturating_add(1);
-            entry.progress = seq;
+        let marks = Arc::new(Marks {
+            busy: AtomicU32::new(0),
+            progress: AtomicU64::new(id),
         });
-    }
-
-    fn finish(&mut self, id: u64) {
-        self.update(id, |entry, seq| {
-            entry.busy = entry.busy.saturating_sub(1);
-            entry.progress = seq;
-        });
+        self.entries.insert(
+            id,
+            Entry {
+                marks: Arc::clone(&marks),
+                evict,
+            },
+        );
+        (id, marks, eviction, notice)
     }
 
     fn remove(&mut self, id: u64) {
-        if let Some(entry) = self.entries.remove(&id) {
-            self.order.remove(&entry.key());
-        }
+        self.entries.remove(&id);
     }
 }
 

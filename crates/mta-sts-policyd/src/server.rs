@@ -401,10 +401,14 @@ where
     // incomplete request at the front of `buffer` has been arriving (for the read limit).
     let mut quiet_since = Instant::now();
     let mut request_since: Option<Instant> = None;
-    // One timer, moved only when its deadline changes.
-    let timer = tokio::time::sleep_until(quiet_since + idle_timeout);
+    // One timer, set no later than the deadline and moved lazily: each request pushes the idle
+    // deadline back, and moving the timer every time cost more than the request. The timer is
+    // set again only when the deadline comes before it, or when it fires and the deadline has
+    // moved on meanwhile.
+    let mut timer_at = quiet_since + idle_timeout;
+    let timer = tokio::time::sleep_until(timer_at);
     let mut timer = std::pin::pin!(timer);
-    let mut armed: Option<(Instant, CloseReason)> = None;
+    let mut armed: Option<(Instant, CloseReason)>;
     loop {
         let mut decoded = false;
         while reading && pending.len() < PIPELINE_DEPTH {
@@ -454,14 +458,24 @@ where
             request_since = Some(now);
         }
         if !out.is_empty() {
-            let written = tokio::select! {
-                written = tokio::time::timeout(read_timeout, stream.write_all(&out)) => written,
-                () = slot.evicted() => return CloseReason::Evicted,
+            // Replies almost always fit the socket buffer at once: only what is left after one
+            // try waits, under a time limit (a timer per write cost as much as the request).
+            let sent = match stream.write(&out).now_or_never() {
+                Some(Ok(sent)) => sent,
+                Some(Err(_)) => return CloseReason::ClientClosed,
+                None => 0,
             };
-            match written {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) => return CloseReason::ClientClosed,
-                Err(_) => return CloseReason::WriteTimeout,
+            if sent < out.len() {
+                let rest = &out[sent..];
+                let written = tokio::select! {
+                    written = tokio::time::timeout(read_timeout, stream.write_all(rest)) => written,
+                    () = slot.evicted() => return CloseReason::Evicted,
+                };
+                match written {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => return CloseReason::ClientClosed,
+                    Err(_) => return CloseReason::WriteTimeout,
+                }
             }
             out.clear();
             quiet_since = Instant::now();
@@ -481,9 +495,10 @@ where
             (true, None) => None,
         };
         if let Some((at, _)) = deadline
-            && armed.map(|(armed_at, _)| armed_at) != Some(at)
+            && at < timer_at
         {
             timer.as_mut().reset(at);
+            timer_at = at;
         }
         armed = deadline;
         tokio::select! {
@@ -506,13 +521,19 @@ where
                 reason = CloseReason::Shutdown;
             }
             () = slot.evicted() => return CloseReason::Evicted,
-            () = &mut timer, if armed.is_some() => {
+            () = &mut timer, if armed.is_some() => match armed {
+                // Early: the deadline moved on since the timer was set.
+                Some((at, _)) if Instant::now() < at => {
+                    timer.as_mut().reset(at);
+                    timer_at = at;
+                }
                 // A half-sent request is dropped; replies already owed are still written.
-                reading = false;
-                if let Some((_, why)) = armed {
+                Some((_, why)) => {
+                    reading = false;
                     reason = why;
                 }
-            }
+                None => {}
+            },
         }
     }
     let _ = stream.shutdown().await;

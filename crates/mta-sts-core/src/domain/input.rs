@@ -161,14 +161,20 @@ fn ipv4_number(part: &str) -> Option<u64> {
     Some(u64::from_str_radix(digits, radix).unwrap_or(u64::MAX))
 }
 
-/// `input` for a message: as typed when short, else its start and its length.
-pub(super) fn shown(input: &str) -> String {
-    let count = input.chars().count();
-    if count <= ECHO_CHARS {
-        return format!("`{input}`");
+/// `input` for a message: as typed when short, else its start and its length. Written only
+/// when a message is: a name that passes costs nothing here.
+#[derive(Clone, Copy)]
+pub(super) struct Shown<'a>(pub(super) &'a str);
+
+impl std::fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let count = self.0.chars().count();
+        if count <= ECHO_CHARS {
+            return write!(f, "`{}`", self.0);
+        }
+        let start: String = self.0.chars().take(ECHO_CHARS - 16).collect();
+        write!(f, "`{start}…` ({count} characters)")
     }
-    let start: String = input.chars().take(ECHO_CHARS - 16).collect();
-    format!("`{start}…` ({count} characters)")
 }
 
 #[cfg(test)]
