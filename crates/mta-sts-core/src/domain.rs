@@ -11,6 +11,8 @@ use crate::{Diagnostic, Error};
 
 mod input;
 
+pub(crate) use input::is_default_ignorable;
+
 /// RFC 1035 §2.3.4: at most 255 octets on the wire, which is 253 characters in text form.
 pub const MAX_NAME_LEN: usize = 253;
 /// RFC 1035 §2.3.4: a label is at most 63 octets.

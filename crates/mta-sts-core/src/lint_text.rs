@@ -257,26 +257,12 @@ fn write_char(out: &mut String, c: char) -> usize {
 }
 
 /// Format characters and separators that draw nothing, reorder text or end a line in some
-/// terminals: shown as escapes so what is on screen is what is in the input.
+/// terminals: shown as escapes so what is on screen is what is in the input. Unicode's
+/// default-ignorable set (the one domain input refuses), plus the line and paragraph separators
+/// and the interlinear annotation marks, which are visible to no one but can break a line.
 fn is_invisible(c: char) -> bool {
-    matches!(
-        u32::from(c),
-        0xad | 0x34f
-            | 0x61c
-            | 0x115f..=0x1160
-            | 0x17b4..=0x17b5
-            | 0x180b..=0x180f
-            | 0x200b..=0x200f
-            | 0x2028..=0x202e
-            | 0x2060..=0x206f
-            | 0x3164
-            | 0xfe00..=0xfe0f
-            | 0xfeff
-            | 0xffa0
-            | 0xfff0..=0xfffb
-            | 0x1d173..=0x1d17a
-            | 0xe0000..=0xe0fff
-    )
+    crate::domain::is_default_ignorable(c)
+        || matches!(u32::from(c), 0x2028 | 0x2029 | 0xfff9..=0xfffb)
 }
 
 /// Text from the input for one line of output: every character escaped as in snippets.

@@ -44,7 +44,7 @@ fn is_invisible(c: char) -> bool {
 }
 
 /// Unicode 15.1 `DerivedCoreProperties.txt`, property `Default_Ignorable_Code_Point`.
-fn is_default_ignorable(c: char) -> bool {
+pub(crate) fn is_default_ignorable(c: char) -> bool {
     matches!(
         u32::from(c),
         0x00AD

@@ -207,13 +207,7 @@ impl SqliteCache {
             .busy_timeout(Duration::from_secs(5))
             .map_err(open_error)?;
         // Read the header before writing anything, so a foreign file is never modified.
-        let header = connection
-            .pragma_query_value(None, "application_id", |row| row.get::<_, i64>(0))
-            .and_then(|app| {
-                connection
-                    .pragma_query_value(None, "user_version", |row| row.get::<_, i64>(0))
-                    .map(|version| (app, version))
-            });
+        let header = read_header(&connection);
         let (application_id, version) = match header {
             Ok(header) => header,
             // Not SQLite's header: another program's file, or ours with its first bytes
@@ -326,13 +320,7 @@ impl SqliteCache {
         connection
             .busy_timeout(Duration::from_secs(5))
             .map_err(open_error)?;
-        let header = connection
-            .pragma_query_value(None, "application_id", |row| row.get::<_, i64>(0))
-            .and_then(|app| {
-                connection
-                    .pragma_query_value(None, "user_version", |row| row.get::<_, i64>(0))
-                    .map(|version| (app, version))
-            });
+        let header = read_header(&connection);
         let columns = match header {
             Ok((APPLICATION_ID, SCHEMA_VERSION)) => COLUMNS,
             Ok((APPLICATION_ID, 1)) => COLUMNS_V1,
@@ -494,6 +482,15 @@ fn plain(error: &rusqlite::Error) -> String {
         other => other.to_string(),
     };
     format!("SQLite cannot read it: {reason}")
+}
+
+/// The file's `application_id` and `user_version`, read before anything is written so that a
+/// foreign file is never modified.
+fn read_header(connection: &Connection) -> Result<(i64, i64), rusqlite::Error> {
+    let app = connection.pragma_query_value(None, "application_id", |row| row.get::<_, i64>(0))?;
+    let version =
+        connection.pragma_query_value(None, "user_version", |row| row.get::<_, i64>(0))?;
+    Ok((app, version))
 }
 
 /// A read-only connection to `path` that creates nothing beside it when it can.
