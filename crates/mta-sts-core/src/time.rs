@@ -164,14 +164,20 @@ impl Timestamp {
     /// The instant `seconds` after the epoch, clamped to [`Timestamp::MIN`]..=[`Timestamp::MAX`]:
     /// for reading Unix seconds back from a store, where an older release may have written a
     /// saturated far future.
-    pub fn from_unix_seconds_saturating(seconds: i64) -> Timestamp {
-        Timestamp {
-            unix_seconds: seconds.clamp(FIRST_SECOND, LAST_SECOND),
-        }
+    pub const fn from_unix_seconds_saturating(seconds: i64) -> Timestamp {
+        // `Ord::clamp` is not const.
+        let unix_seconds = if seconds < FIRST_SECOND {
+            FIRST_SECOND
+        } else if seconds > LAST_SECOND {
+            LAST_SECOND
+        } else {
+            seconds
+        };
+        Timestamp { unix_seconds }
     }
 
     /// Seconds since 1970-01-01T00:00:00Z (negative before it).
-    pub fn unix_seconds(self) -> i64 {
+    pub const fn unix_seconds(self) -> i64 {
         self.unix_seconds
     }
 
