@@ -26,12 +26,11 @@ impl DomainFilter {
     pub fn from_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Self, IntakeError> {
         let mut set = BTreeSet::new();
         for name in names {
-            let normalized = domain::normalize_mail_domain(name).map_err(|error| {
-                IntakeError::Domain {
+            let normalized =
+                domain::normalize_mail_domain(name).map_err(|error| IntakeError::Domain {
                     domain: name.to_string(),
                     reason: error.diagnostic().message.clone(),
-                }
-            })?;
+                })?;
             set.insert(normalized);
         }
         Ok(if set.is_empty() {

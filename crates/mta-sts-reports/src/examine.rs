@@ -3,9 +3,9 @@
 //! Pure: [`examine_report`] and [`examine_message`] turn bytes into [`Examined`] values; the
 //! [`crate::Intake`] stores the accepted ones and counts every outcome.
 
+use mta_sts_core::report::Timestamp;
 use mta_sts_core::report::{self, Report};
 use mta_sts_core::report_lint;
-use mta_sts_core::report::Timestamp;
 use mta_sts_core::{Diagnostic, Error as CoreError};
 use serde::Serialize;
 
@@ -113,7 +113,11 @@ pub enum Examined {
 /// the domain the rest of the report names, or else the transport's domain, and are filled in
 /// with it. A report that names no domain at all and arrives without one is kept only when every
 /// domain is accepted ([`DomainFilter::Any`]): with a list, nothing shows it is the owner's.
-pub fn examine_report(bytes: &[u8], filter: &DomainFilter, report_domain: Option<&str>) -> Examined {
+pub fn examine_report(
+    bytes: &[u8],
+    filter: &DomainFilter,
+    report_domain: Option<&str>,
+) -> Examined {
     let kind = payload::sniff(bytes);
     let unzipped;
     let bytes = match kind {
@@ -149,6 +153,12 @@ pub fn examine_report(bytes: &[u8], filter: &DomainFilter, report_domain: Option
             None => invalid("The report cannot be read.".to_string()),
         };
     };
+    if let Some(count) = unstorable_count(&parsed) {
+        return invalid(format!(
+            "The report counts {count} sessions in one place, more than any store can keep \
+             (2^63 - 1); it is refused."
+        ));
+    }
     let domains = policy_domains(&parsed);
     let inferred = match domains.as_slice() {
         [only] => Some(only.clone()),
@@ -227,7 +237,11 @@ pub fn examine_mail_reports(mail: &MailReports, filter: &DomainFilter) -> Vec<Ex
     examined
 }
 
-fn examine_attachment(attachment: &Attachment, mail: &MailReports, filter: &DomainFilter) -> Examined {
+fn examine_attachment(
+    attachment: &Attachment,
+    mail: &MailReports,
+    filter: &DomainFilter,
+) -> Examined {
     let examined = examine_report(&attachment.bytes, filter, mail.report_domain.as_deref());
     let named = match &attachment.file_name {
         Some(name) => format!("The attachment {name:?}"),
@@ -258,6 +272,21 @@ fn describe_media_type(media_type: &str) -> &str {
     } else {
         media_type
     }
+}
+
+/// A session count past `i64::MAX`, which neither SQLite nor PostgreSQL integers hold.
+fn unstorable_count(report: &Report) -> Option<u64> {
+    let limit = i64::MAX as u64;
+    report.policies.iter().find_map(|entry| {
+        let summary = &entry.summary;
+        [
+            summary.total_successful_session_count,
+            summary.total_failure_session_count,
+        ]
+        .into_iter()
+        .chain(entry.failure_details.iter().map(|d| d.failed_session_count))
+        .find(|count| *count > limit)
+    })
 }
 
 /// The distinct policy domains the report names, comparable, in order of first appearance.

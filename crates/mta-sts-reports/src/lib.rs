@@ -12,11 +12,15 @@
 pub mod domains;
 mod error;
 pub mod examine;
+pub mod intake;
 pub mod maildir;
 pub mod mbox;
 pub mod message;
+mod metrics;
 pub mod payload;
 
 pub use domains::DomainFilter;
 pub use error::IntakeError;
 pub use examine::{Examined, Outcome};
+pub use intake::Intake;
+pub use mta_sts_store::reports::Source;

@@ -120,7 +120,10 @@ fn collect(message: &Message<'_>, depth: usize, found: &mut MailReports) {
                     collect(nested, depth + 1, found);
                 }
             }
-            PartType::Text(_) | PartType::Html(_) | PartType::Binary(_) | PartType::InlineBinary(_) => {
+            PartType::Text(_)
+            | PartType::Html(_)
+            | PartType::Binary(_)
+            | PartType::InlineBinary(_) => {
                 // RFC 8460 §5.3: application/tlsrpt+gzip or application/tlsrpt+json.
                 let labelled = main == "application" && sub.starts_with("tlsrpt");
                 if labelled {

@@ -40,7 +40,10 @@ pub enum PayloadKind {
 impl PayloadKind {
     /// Whether this kind is a report by itself (JSON, gzip or zip), as opposed to mail.
     pub fn is_report(self) -> bool {
-        matches!(self, PayloadKind::Gzip | PayloadKind::Zip | PayloadKind::Json)
+        matches!(
+            self,
+            PayloadKind::Gzip | PayloadKind::Zip | PayloadKind::Json
+        )
     }
 }
 

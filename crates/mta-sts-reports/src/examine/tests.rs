@@ -35,11 +35,26 @@ fn rejected(examined: Examined) -> Outcome {
 fn every_real_report_is_accepted() {
     for (bytes, organization) in [
         (MAIL_RU, "Mail.ru"),
-        (include_bytes!("../../tests/fixtures/mail.ru.json.gz"), "Mail.ru"),
-        (include_bytes!("../../tests/fixtures/rfc8460.json"), "Company-X"),
-        (include_bytes!("../../tests/fixtures/example-inc.json"), "Example Inc."),
-        (include_bytes!("../../tests/fixtures/stalwart-rpt01.json"), "Company-X"),
-        (include_bytes!("../../tests/fixtures/stalwart-rpt02.json"), "Google Inc."),
+        (
+            include_bytes!("../../tests/fixtures/mail.ru.json.gz"),
+            "Mail.ru",
+        ),
+        (
+            include_bytes!("../../tests/fixtures/rfc8460.json"),
+            "Company-X",
+        ),
+        (
+            include_bytes!("../../tests/fixtures/example-inc.json"),
+            "Example Inc.",
+        ),
+        (
+            include_bytes!("../../tests/fixtures/stalwart-rpt01.json"),
+            "Company-X",
+        ),
+        (
+            include_bytes!("../../tests/fixtures/stalwart-rpt02.json"),
+            "Google Inc.",
+        ),
     ] {
         let report = accepted(examine_report(bytes, &DomainFilter::Any, None));
         assert_eq!(report.report.organization_name, organization);
@@ -50,11 +65,26 @@ fn every_real_report_is_accepted() {
 #[test]
 fn every_real_report_mail_gives_one_report() {
     for (raw, organization) in [
-        (&include_bytes!("../../tests/fixtures/google-mox.eml")[..], "Google Inc."),
-        (include_bytes!("../../tests/fixtures/microsoft-mox.eml"), "Microsoft Corporation"),
-        (include_bytes!("../../tests/fixtures/google-parsedmarc.eml"), "Google Inc."),
-        (include_bytes!("../../tests/fixtures/stalwart-rpt01.eml"), "Company-X"),
-        (include_bytes!("../../tests/fixtures/stalwart-rpt02.eml"), "Google Inc."),
+        (
+            &include_bytes!("../../tests/fixtures/google-mox.eml")[..],
+            "Google Inc.",
+        ),
+        (
+            include_bytes!("../../tests/fixtures/microsoft-mox.eml"),
+            "Microsoft Corporation",
+        ),
+        (
+            include_bytes!("../../tests/fixtures/google-parsedmarc.eml"),
+            "Google Inc.",
+        ),
+        (
+            include_bytes!("../../tests/fixtures/stalwart-rpt01.eml"),
+            "Company-X",
+        ),
+        (
+            include_bytes!("../../tests/fixtures/stalwart-rpt02.eml"),
+            "Google Inc.",
+        ),
     ] {
         let mut examined = examine_message(raw, &DomainFilter::Any);
         assert_eq!(examined.len(), 1);
@@ -97,24 +127,46 @@ fn a_report_naming_no_domain_takes_the_transport_domain() {
         rejected(examine_report(bytes, &only(&["example.org"]), None)),
         Outcome::RefusedDomain { domains, .. } if domains.is_empty()
     ));
-    let report = accepted(examine_report(bytes, &only(&["example.org"]), Some("Example.ORG")));
+    let report = accepted(examine_report(
+        bytes,
+        &only(&["example.org"]),
+        Some("Example.ORG"),
+    ));
     for entry in &report.report.policies {
         assert_eq!(entry.policy.policy_domain.as_deref(), Some("example.org"));
     }
     assert!(matches!(
-        rejected(examine_report(bytes, &only(&["example.org"]), Some("example.net"))),
+        rejected(examine_report(
+            bytes,
+            &only(&["example.org"]),
+            Some("example.net")
+        )),
         Outcome::RefusedDomain { .. }
     ));
     // Without a list it is kept, its domain still unknown.
     let report = accepted(examine_report(bytes, &DomainFilter::Any, None));
-    assert!(report.report.policies.iter().all(|p| p.policy.policy_domain.is_none()));
+    assert!(
+        report
+            .report
+            .policies
+            .iter()
+            .all(|p| p.policy.policy_domain.is_none())
+    );
 }
 
 #[test]
 fn what_is_not_a_report_is_said_so() {
-    for bytes in [&b"hello"[..], b"", b"<feedback></feedback>", &gzip(b"<feedback/>")] {
+    for bytes in [
+        &b"hello"[..],
+        b"",
+        b"<feedback></feedback>",
+        &gzip(b"<feedback/>"),
+    ] {
         assert!(
-            matches!(rejected(examine_report(bytes, &DomainFilter::Any, None)), Outcome::NotAReport { .. }),
+            matches!(
+                rejected(examine_report(bytes, &DomainFilter::Any, None)),
+                Outcome::NotAReport { .. }
+            ),
             "{bytes:?}"
         );
     }
@@ -124,7 +176,8 @@ fn what_is_not_a_report_is_said_so() {
 fn broken_reports_are_invalid_with_a_sentence() {
     let compressed = gzip(MAIL_RU);
     let truncated = &compressed[..compressed.len() / 2];
-    let Outcome::Invalid { reason } = rejected(examine_report(truncated, &DomainFilter::Any, None)) else {
+    let Outcome::Invalid { reason } = rejected(examine_report(truncated, &DomainFilter::Any, None))
+    else {
         panic!("a truncated gzip is invalid");
     };
     assert!(reason.contains("does not decompress"), "{reason}");
@@ -145,7 +198,8 @@ fn broken_reports_are_invalid_with_a_sentence() {
 #[test]
 fn a_gzip_bomb_is_refused_at_the_cap() {
     let bomb = gzip(&vec![b' '; report::MAX_REPORT_SIZE + 1024]);
-    let Outcome::Invalid { reason } = rejected(examine_report(&bomb, &DomainFilter::Any, None)) else {
+    let Outcome::Invalid { reason } = rejected(examine_report(&bomb, &DomainFilter::Any, None))
+    else {
         panic!("a bomb is invalid");
     };
     assert!(reason.contains("16 MiB"), "{reason}");
@@ -154,13 +208,17 @@ fn a_gzip_bomb_is_refused_at_the_cap() {
 #[test]
 fn deep_nesting_is_refused_before_parsing() {
     let deep = format!("{{\"a\":{}{}}}", "[".repeat(100_000), "]".repeat(100_000));
-    let Outcome::Invalid { reason } = rejected(examine_report(deep.as_bytes(), &DomainFilter::Any, None))
+    let Outcome::Invalid { reason } =
+        rejected(examine_report(deep.as_bytes(), &DomainFilter::Any, None))
     else {
         panic!("deep nesting is invalid");
     };
     assert!(reason.contains("deeper than 32"), "{reason}");
     // Brackets inside strings do not count.
-    assert_eq!(too_deep(format!("[\"{}\"]", "[".repeat(100)).as_bytes()), None);
+    assert_eq!(
+        too_deep(format!("[\"{}\"]", "[".repeat(100)).as_bytes()),
+        None
+    );
 }
 
 #[test]

@@ -17,7 +17,11 @@ fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -49,10 +53,22 @@ Content-Disposition: attachment; filename=\"sender.example!example.com!1!2.json.
 #[test]
 fn finds_the_gzip_part_of_real_mail() {
     for (raw, domain) in [
-        (&include_bytes!("../../tests/fixtures/google-mox.eml")[..], "test.xmox.nl"),
-        (include_bytes!("../../tests/fixtures/microsoft-mox.eml"), "test.xmox.nl"),
-        (include_bytes!("../../tests/fixtures/google-parsedmarc.eml"), "cardinalhealth.ca"),
-        (include_bytes!("../../tests/fixtures/stalwart-rpt01.eml"), "example.net"),
+        (
+            &include_bytes!("../../tests/fixtures/google-mox.eml")[..],
+            "test.xmox.nl",
+        ),
+        (
+            include_bytes!("../../tests/fixtures/microsoft-mox.eml"),
+            "test.xmox.nl",
+        ),
+        (
+            include_bytes!("../../tests/fixtures/google-parsedmarc.eml"),
+            "cardinalhealth.ca",
+        ),
+        (
+            include_bytes!("../../tests/fixtures/stalwart-rpt01.eml"),
+            "example.net",
+        ),
     ] {
         let found = report_attachments(raw).expect("a message");
         assert!(found.declares_tlsrpt);
@@ -65,8 +81,8 @@ fn finds_the_gzip_part_of_real_mail() {
 
 #[test]
 fn a_bare_tlsrpt_part_holding_json_is_found() {
-    let found =
-        report_attachments(include_bytes!("../../tests/fixtures/stalwart-rpt02.eml")).expect("a message");
+    let found = report_attachments(include_bytes!("../../tests/fixtures/stalwart-rpt02.eml"))
+        .expect("a message");
     assert_eq!(found.attachments.len(), 1);
     assert_eq!(found.attachments[0].kind, PayloadKind::Json);
     assert_eq!(found.attachments[0].media_type, "application/tlsrpt");
@@ -77,10 +93,25 @@ fn variants_real_senders_use_are_detected_by_content() {
     let gz = base64(&gzip(REPORT.as_bytes()));
     for (content_type, encoding, body, kind) in [
         ("application/gzip", "base64", gz.clone(), PayloadKind::Gzip),
-        ("application/octet-stream", "base64", gz.clone(), PayloadKind::Gzip),
+        (
+            "application/octet-stream",
+            "base64",
+            gz.clone(),
+            PayloadKind::Gzip,
+        ),
         // A +gzip label on plain JSON.
-        ("application/tlsrpt+gzip", "8bit", REPORT.to_string(), PayloadKind::Json),
-        ("application/tlsrpt+json", "base64", base64(REPORT.as_bytes()), PayloadKind::Json),
+        (
+            "application/tlsrpt+gzip",
+            "8bit",
+            REPORT.to_string(),
+            PayloadKind::Json,
+        ),
+        (
+            "application/tlsrpt+json",
+            "base64",
+            base64(REPORT.as_bytes()),
+            PayloadKind::Json,
+        ),
     ] {
         let found = report_attachments(&mail(content_type, encoding, &body)).expect("a message");
         assert_eq!(found.attachments.len(), 1, "{content_type}");
@@ -105,7 +136,8 @@ fn base64_with_stray_line_breaks_decodes() {
             broken.push_str("\r\n");
         }
     }
-    let found = report_attachments(&mail("application/tlsrpt+gzip", "base64", &broken)).expect("a message");
+    let found =
+        report_attachments(&mail("application/tlsrpt+gzip", "base64", &broken)).expect("a message");
     assert_eq!(found.attachments.len(), 1);
     assert_eq!(found.attachments[0].bytes, compressed);
 }
@@ -152,7 +184,10 @@ fn dmarc_report_mail_is_not_declared_tlsrpt() {
     ] {
         let found = report_attachments(raw).expect("a message");
         assert!(!found.declares_tlsrpt);
-        assert!(!found.attachments.is_empty(), "the XML is compressed: a candidate");
+        assert!(
+            !found.attachments.is_empty(),
+            "the XML is compressed: a candidate"
+        );
     }
 }
 

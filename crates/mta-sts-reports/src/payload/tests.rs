@@ -41,8 +41,14 @@ fn sniffs_by_content_not_name() {
     assert_eq!(sniff(b"\xEF\xBB\xBF \n{"), PayloadKind::Json);
     assert_eq!(sniff(&gzip(b"{}")), PayloadKind::Gzip);
     assert_eq!(sniff(&zip("r.json", b"{}", true)), PayloadKind::Zip);
-    assert_eq!(sniff(b"From MAILER-DAEMON Mon Dec  7 00:00:00 2026\n"), PayloadKind::Mbox);
-    assert_eq!(sniff(b"Return-Path: <a@b>\r\nSubject: x\r\n\r\n"), PayloadKind::Message);
+    assert_eq!(
+        sniff(b"From MAILER-DAEMON Mon Dec  7 00:00:00 2026\n"),
+        PayloadKind::Mbox
+    );
+    assert_eq!(
+        sniff(b"Return-Path: <a@b>\r\nSubject: x\r\n\r\n"),
+        PayloadKind::Message
+    );
     // "From:" is a header field, "From " a mailbox separator.
     assert_eq!(sniff(b"From: a@b\n\nbody"), PayloadKind::Message);
     assert_eq!(sniff(b""), PayloadKind::Unknown);
@@ -55,8 +61,14 @@ fn sniffs_by_content_not_name() {
 #[test]
 fn unzips_stored_and_deflated_entries() {
     let report = br#"{"organization-name":"x"}"#;
-    assert_eq!(unzip_first(&zip("r.json", report, true)), Ok(report.to_vec()));
-    assert_eq!(unzip_first(&zip("r.json", report, false)), Ok(report.to_vec()));
+    assert_eq!(
+        unzip_first(&zip("r.json", report, true)),
+        Ok(report.to_vec())
+    );
+    assert_eq!(
+        unzip_first(&zip("r.json", report, false)),
+        Ok(report.to_vec())
+    );
 }
 
 #[test]
