@@ -1,0 +1,168 @@
+//! Migrations: a new store, a re-opened one, a newer one, a foreign one, several at once.
+
+use mta_sts_store::StoreError;
+use mta_sts_store::reports::{ListQuery, SCHEMA};
+
+use crate::backend::Backend;
+use crate::fixtures::{november, simple};
+
+pub async fn a_new_store_gets_the_latest_schema(backend: Backend) {
+    let store = backend.open().await;
+    assert_eq!(backend.recorded_version().await, SCHEMA.latest());
+    assert!(SCHEMA.latest() >= 1);
+    assert_eq!(backend.query_i64("SELECT count(*) FROM report").await, 0);
+    if let Some(dir) = backend.sqlite_dir() {
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(
+            backend.query_i64("PRAGMA application_id").await,
+            SCHEMA.application_id
+        );
+        let raw = rusqlite::Connection::open(backend.sqlite_path().expect("path")).expect("raw");
+        let mode: String = raw
+            .pragma_query_value(None, "journal_mode", |row| row.get(0))
+            .expect("journal mode");
+        assert_eq!(mode, "wal");
+        // The missing directory was made for the owner alone, as the daemon's cache directory.
+        let mode = std::fs::metadata(dir.file("store"))
+            .expect("made")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
+    drop(store);
+}
+
+pub async fn a_reopened_store_keeps_its_reports_and_version(backend: Backend) {
+    let store = backend.open().await;
+    store
+        .insert(vec![simple(
+            "google.com",
+            "r1",
+            november(1),
+            "example.com",
+            5,
+        )])
+        .await
+        .expect("insert");
+    drop(store);
+    let store = backend.open().await;
+    assert_eq!(backend.recorded_version().await, SCHEMA.latest());
+    let reports = store.list(&ListQuery::default()).await.expect("list");
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].report_id, "r1");
+}
+
+pub async fn a_newer_schema_is_refused_and_left_untouched(backend: Backend) {
+    let store = backend.open().await;
+    store
+        .insert(vec![simple(
+            "google.com",
+            "r1",
+            november(1),
+            "example.com",
+            5,
+        )])
+        .await
+        .expect("insert");
+    drop(store);
+    let newer = SCHEMA.latest() + 1;
+    backend.set_recorded_version(newer).await;
+    let error = backend.try_open().await.expect_err("a newer schema");
+    assert!(
+        matches!(
+            error,
+            StoreError::NewerSchema { found, supported, .. }
+                if found == newer && supported == SCHEMA.latest()
+        ),
+        "{error:?}"
+    );
+    assert!(!error.is_unavailable(), "retrying does not help: {error}");
+    let message = error.to_string();
+    assert!(message.contains("left untouched"), "{message}");
+    assert!(message.contains(&format!("version {newer}")), "{message}");
+    assert_eq!(backend.recorded_version().await, newer);
+    assert_eq!(backend.query_i64("SELECT count(*) FROM report").await, 1);
+}
+
+pub async fn another_programs_store_is_refused_and_left_untouched(backend: Backend) {
+    match &backend {
+        Backend::Sqlite { path, .. } => {
+            std::fs::create_dir_all(path.parent().expect("dir")).expect("dir");
+            // Not SQLite at all.
+            let notes = b"somebody's notes, not a database\n".repeat(200);
+            std::fs::write(path, &notes).expect("write");
+            let error = backend.try_open().await.expect_err("not a database");
+            assert!(matches!(error, StoreError::NotOurs { .. }), "{error:?}");
+            assert!(!error.is_unavailable());
+            assert_eq!(std::fs::read(path).expect("kept"), notes);
+            // Another program's database.
+            std::fs::remove_file(path).expect("remove");
+            backend
+                .execute("CREATE TABLE notes (text TEXT); INSERT INTO notes VALUES ('keep');")
+                .await;
+            let before = std::fs::read(path).expect("read");
+            let error = backend.try_open().await.expect_err("foreign");
+            assert!(matches!(error, StoreError::NotOurs { .. }), "{error:?}");
+            assert!(error.to_string().contains("another program"), "{error}");
+            assert_eq!(std::fs::read(path).expect("kept"), before);
+            // Marked as somebody else's.
+            backend.execute("PRAGMA application_id = 42").await;
+            let error = backend.try_open().await.expect_err("foreign id");
+            assert!(matches!(error, StoreError::NotOurs { .. }), "{error:?}");
+            assert!(error.to_string().contains("0x0000002a"), "{error}");
+        }
+        Backend::Postgres(_) => {
+            // A table of the same name that no migration of ours recorded.
+            backend
+                .execute("CREATE TABLE report (notes TEXT); INSERT INTO report VALUES ('keep');")
+                .await;
+            let error = backend.try_open().await.expect_err("foreign");
+            assert!(matches!(error, StoreError::NotOurs { .. }), "{error:?}");
+            assert!(!error.is_unavailable());
+            // The migration was rolled back whole: not even the version table is left.
+            assert_eq!(
+                backend
+                    .query_i64(
+                        "SELECT count(*) FROM pg_tables WHERE tablename IN ('mta_sts_schema', 'report_policy')"
+                    )
+                    .await,
+                0
+            );
+            assert_eq!(backend.query_i64("SELECT count(*) FROM report").await, 1);
+        }
+    }
+}
+
+pub async fn stores_opened_at_once_migrate_once(backend: Backend) {
+    let url = backend.url();
+    let openings: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { mta_sts_store::reports::ReportStore::open(&url).await })
+        })
+        .collect();
+    let mut stores = Vec::new();
+    for opening in openings {
+        stores.push(
+            opening
+                .await
+                .expect("task")
+                .expect("every opening succeeds"),
+        );
+    }
+    assert_eq!(backend.recorded_version().await, SCHEMA.latest());
+    // All of them work on the one schema.
+    for (n, store) in stores.iter().enumerate() {
+        store
+            .insert(vec![simple(
+                "google.com",
+                &format!("r{n}"),
+                november(1),
+                "example.com",
+                1,
+            )])
+            .await
+            .expect("insert");
+    }
+    assert_eq!(backend.query_i64("SELECT count(*) FROM report").await, 4);
+}
