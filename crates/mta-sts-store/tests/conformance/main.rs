@@ -45,6 +45,7 @@ conformance!(
     migrations::a_newer_schema_is_refused_and_left_untouched,
     migrations::another_programs_store_is_refused_and_left_untouched,
     migrations::stores_opened_at_once_migrate_once,
+    migrations::an_older_schema_is_migrated_step_by_step,
     reports::a_report_is_imported_once,
     reports::the_same_identity_with_other_content_is_a_duplicate,
     reports::a_reused_report_id_with_another_date_range_is_a_new_report,

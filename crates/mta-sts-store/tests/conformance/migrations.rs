@@ -1,7 +1,10 @@
 //! Migrations: a new store, a re-opened one, a newer one, a foreign one, several at once.
 
-use mta_sts_store::StoreError;
 use mta_sts_store::reports::{ListQuery, SCHEMA};
+use mta_sts_store::{
+    Migrated, Migration, PostgresOptions, PostgresStore, Schema, SqliteOptions, SqliteStore,
+    StoreError, StoreUrl,
+};
 
 use crate::backend::Backend;
 use crate::fixtures::{november, simple};
@@ -165,4 +168,96 @@ pub async fn stores_opened_at_once_migrate_once(backend: Backend) {
             .expect("insert");
     }
     assert_eq!(backend.query_i64("SELECT count(*) FROM report").await, 4);
+}
+
+const NOTES_V1: Migration = Migration {
+    version: 1,
+    description: "notes",
+    sqlite: "CREATE TABLE note (id INTEGER PRIMARY KEY, text TEXT NOT NULL);",
+    postgres: "CREATE TABLE note (id BIGINT PRIMARY KEY, text TEXT NOT NULL);",
+};
+const NOTES_V2: Migration = Migration {
+    version: 2,
+    description: "a tag on every note",
+    sqlite: "ALTER TABLE note ADD COLUMN tag TEXT NOT NULL DEFAULT 'untagged';",
+    postgres: "ALTER TABLE note ADD COLUMN tag TEXT NOT NULL DEFAULT 'untagged';",
+};
+const NOTES_V2_BROKEN: Migration = Migration {
+    version: 2,
+    description: "a step that fails halfway",
+    sqlite: "ALTER TABLE note ADD COLUMN tag TEXT; CREATE TABLE broken (;",
+    postgres: "ALTER TABLE note ADD COLUMN tag TEXT; CREATE TABLE broken (;",
+};
+static NOTES_1: Schema = Schema {
+    name: "conformance-notes",
+    application_id: 0x4d54_534e,
+    migrations: &[NOTES_V1],
+};
+static NOTES_2: Schema = Schema {
+    name: "conformance-notes",
+    application_id: 0x4d54_534e,
+    migrations: &[NOTES_V1, NOTES_V2],
+};
+static NOTES_2_BROKEN: Schema = Schema {
+    name: "conformance-notes",
+    application_id: 0x4d54_534e,
+    migrations: &[NOTES_V1, NOTES_V2_BROKEN],
+};
+
+/// Opens `schema` on the backend's store location, saying what the migration did.
+async fn open_schema(backend: &Backend, schema: &'static Schema) -> Result<Migrated, StoreError> {
+    match backend.url() {
+        StoreUrl::Sqlite(path) => SqliteStore::open(&path, schema, SqliteOptions::default())
+            .await
+            .map(|store| store.migrated()),
+        StoreUrl::Postgres(url) => PostgresStore::open(&url, schema, PostgresOptions::default())
+            .await
+            .map(|store| store.migrated()),
+    }
+}
+
+pub async fn an_older_schema_is_migrated_step_by_step(backend: Backend) {
+    assert_eq!(
+        open_schema(&backend, &NOTES_1).await.expect("version 1"),
+        Migrated { from: 0, to: 1 }
+    );
+    backend
+        .execute("INSERT INTO note (id, text) VALUES (1, 'kept across migrations')")
+        .await;
+    // A step that fails halfway is rolled back whole: the store stays at version 1.
+    let error = open_schema(&backend, &NOTES_2_BROKEN)
+        .await
+        .expect_err("a broken step");
+    assert!(!error.is_unavailable(), "{error}");
+    assert_eq!(
+        open_schema(&backend, &NOTES_1)
+            .await
+            .expect("still version 1"),
+        Migrated { from: 1, to: 1 }
+    );
+    // The real step applies on top of version 1 (it would fail had the broken one left its
+    // column behind) and keeps the row.
+    assert_eq!(
+        open_schema(&backend, &NOTES_2).await.expect("version 2"),
+        Migrated { from: 1, to: 2 }
+    );
+    assert_eq!(
+        backend
+            .query_text("SELECT text || '/' || tag FROM note WHERE id = 1")
+            .await,
+        "kept across migrations/untagged"
+    );
+    // And the older build now refuses it.
+    let error = open_schema(&backend, &NOTES_1).await.expect_err("newer");
+    assert!(
+        matches!(
+            error,
+            StoreError::NewerSchema {
+                found: 2,
+                supported: 1,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
 }
