@@ -10,7 +10,8 @@
 //! - [`StoreError`], with [`StoreError::is_unavailable`]: retry later, or ask a person.
 //! - [`reports`]: the TLS-RPT report store.
 //! - [`policy_cache`]: the daemon's SQLite policy cache (moved from `mta-sts-policyd`), with
-//!   its integrity check and salvage of a damaged file.
+//!   its integrity check and salvage of a damaged file; [`sqlite_file`]: the integrity check
+//!   and read-only open any SQLite store can use.
 
 mod error;
 pub mod policy_cache;
@@ -18,6 +19,7 @@ pub mod postgres;
 pub mod reports;
 pub mod schema;
 pub mod sqlite;
+pub mod sqlite_file;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 mod url;

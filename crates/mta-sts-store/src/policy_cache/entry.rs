@@ -118,7 +118,7 @@ impl fmt::Debug for CachedPolicy {
 
 /// What DNS said about DANE (RFC 7672) for a domain when it was last asked: the facts that decide
 /// whether the daemon answers `dane` instead of the MTA-STS policy (the rule is in
-/// [`crate::policy`]).
+/// `mta_sts_policyd::policy`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DaneEntry {
     /// The resolver validated the domain's MX RRset with DNSSEC (it set the AD bit).
@@ -138,7 +138,7 @@ pub struct DaneEntry {
 impl DaneEntry {
     /// Whether DANE applies to the domain: its MX RRset is validated and at least one MX host
     /// has a validated TLSA RRset, or a TLSA lookup failed so that only Postfix's own lookup at
-    /// delivery can tell (see [`crate::policy`]).
+    /// delivery can tell (see `mta_sts_policyd::policy`).
     pub fn applies(&self) -> bool {
         self.mx_validated && (!self.hosts.is_empty() || !self.failed.is_empty())
     }

@@ -15,10 +15,7 @@
 pub mod entry;
 mod salvage;
 mod sqlite;
-mod wal;
 
 pub use entry::{BackoffEntry, CacheEntry, CachedPolicy, DaneEntry, NegativeEntry, NegativeReason};
 pub use salvage::Salvage;
-pub use sqlite::{
-    APPLICATION_ID, SCHEMA, SCHEMA_VERSION, SqlitePolicyCache, file_uri, open_read_only,
-};
+pub use sqlite::{APPLICATION_ID, SCHEMA, SCHEMA_VERSION, SqlitePolicyCache};

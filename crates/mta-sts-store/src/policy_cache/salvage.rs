@@ -7,7 +7,7 @@
 //! stays byte for byte as it was found:
 //!
 //! 1. The file (and its `-wal`) is copied to a scratch file beside it. The WAL's intact committed
-//!    frames are written into the copy by hand ([`super::wal`]), including the commits after a
+//!    frames are written into the copy by hand ([`crate::sqlite_file`]), including the commits after a
 //!    damaged stretch, which SQLite itself would drop. A header that is not SQLite's any more is
 //!    rebuilt, trying each page size, and the copy is accepted only if its schema is the cache's:
 //!    another program's file is never taken for ours.
@@ -25,16 +25,16 @@
 //!    WAL (SQLite would replay the old log into it).
 
 use std::collections::HashMap;
-use std::ffi::OsString;
 use std::fmt;
 use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension as _};
 
+use super::CacheEntry;
 use super::sqlite::{APPLICATION_ID, COLUMNS, COLUMNS_V1, SCHEMA, not_ours, read_row, write_row};
-use super::{CacheEntry, wal};
 use crate::StoreError;
+use crate::sqlite_file::{header_page_size, sidecar, wal};
 use mta_sts_core::time::Timestamp;
 
 /// What was done with a damaged cache file: logged once at start-up.
@@ -103,13 +103,6 @@ impl fmt::Display for Salvage {
     }
 }
 
-/// `path` with `suffix` appended to its name (`cache.db` → `cache.db-wal`).
-pub(super) fn sidecar(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = OsString::from(path.as_os_str());
-    name.push(suffix);
-    PathBuf::from(name)
-}
-
 /// A file beside `path`, hidden, named for this process.
 fn scratch_name(path: &Path, purpose: &str) -> PathBuf {
     let name = path
@@ -122,41 +115,6 @@ fn scratch_name(path: &Path, purpose: &str) -> PathBuf {
 fn remove_database(path: &Path) {
     for suffix in ["", "-wal", "-shm", "-journal"] {
         let _ = std::fs::remove_file(sidecar(path, suffix));
-    }
-}
-
-/// Checks the `-wal` of `path` before SQLite opens it (SQLite would replay what it can and
-/// checkpoint, destroying the evidence): the damage found, if any.
-pub(super) fn damaged_wal(path: &Path) -> Option<String> {
-    let wal = sidecar(path, "-wal");
-    if !wal.exists() {
-        return None;
-    }
-    let page_size = database_page_size(path).unwrap_or(4096);
-    match wal::scan(&wal, page_size) {
-        Ok(scan) => scan.damage,
-        // Unreadable: SQLite's open reports it in its own words.
-        Err(_) => None,
-    }
-}
-
-/// The page size in the header of the database `path`, if the header is SQLite's.
-fn database_page_size(path: &Path) -> Option<usize> {
-    let mut header = [0u8; 100];
-    std::fs::File::open(path)
-        .and_then(|mut file| file.read_exact(&mut header))
-        .ok()?;
-    header_page_size(&header)
-}
-
-fn header_page_size(header: &[u8; 100]) -> Option<usize> {
-    if &header[..16] != b"SQLite format 3\0" {
-        return None;
-    }
-    match u16::from_be_bytes([header[16], header[17]]) {
-        1 => Some(65_536),
-        size if size >= 512 && size.is_power_of_two() => Some(usize::from(size)),
-        _ => None,
     }
 }
 

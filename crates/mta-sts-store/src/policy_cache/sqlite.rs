@@ -37,13 +37,14 @@ use std::time::Duration;
 
 use mta_sts_core::time::{Clock, Timestamp};
 use rusqlite::config::DbConfig;
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension as _, Row, params};
+use rusqlite::{Connection, ErrorCode, OptionalExtension as _, Row, params};
 
 use super::salvage::{self, Salvage};
 use super::{BackoffEntry, CacheEntry, CachedPolicy, DaneEntry, NegativeEntry, NegativeReason};
 use crate::StoreError;
 use crate::schema::{Migration, Schema};
 use crate::sqlite::create_parent;
+use crate::sqlite_file::{self, damaged_wal, quick_check, sidecar};
 
 /// The schema version this build reads and writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: i64 = 2;
@@ -152,11 +153,11 @@ impl SqlitePolicyCache {
         // Before SQLite opens the file: it would replay the log up to its first bad frame,
         // checkpoint that into the file and delete the log, and the commits after the damage
         // would be gone without a word.
-        if let Some(damage) = salvage::damaged_wal(path) {
+        if let Some(damage) = damaged_wal(path) {
             return SqlitePolicyCache::open_salvaged(path, damage, clock);
         }
-        let wal = salvage::sidecar(path, "-wal");
-        let shm = salvage::sidecar(path, "-shm");
+        let wal = sidecar(path, "-wal");
+        let shm = sidecar(path, "-shm");
         let found = (wal.exists(), shm.exists());
         match SqlitePolicyCache::open_checked(path)? {
             Checked::Sound(cache) => Ok(cache),
@@ -303,7 +304,7 @@ impl SqlitePolicyCache {
                 }
             });
         }
-        let connection = open_read_only(path).map_err(open_error)?;
+        let connection = sqlite_file::open_read_only(path).map_err(open_error)?;
         // Belt and braces: no statement on this connection may write.
         connection
             .pragma_update(None, "query_only", true)
@@ -463,34 +464,6 @@ fn refuse_version(path: &Path, version: i64) -> Option<StoreError> {
     }
 }
 
-/// `PRAGMA quick_check`'s first complaint, or `None` if the file is sound.
-///
-/// `quick_check` rather than `integrity_check`: both read every page and check the b-tree
-/// structure of the table and its index (what a garbage page, a torn write or a truncation
-/// breaks); `integrity_check` also looks every row up in the domain index, which costs an index
-/// search per row and only finds damage that leaves every page well formed (a bug, not a disk).
-/// Measured on a cache of 100,000 rows written by this module (25 MB, warm page cache, the
-/// 2-core build machine under load): `quick_check` 0.17 to 0.22 s, `integrity_check` 0.85 to
-/// 1.35 s (the bundled SQLite and the system's sqlite3 3.40 alike). It runs at every start, before
-/// the daemon serves, so the cheaper one that finds disk damage is the one used.
-fn quick_check(connection: &Connection) -> rusqlite::Result<Option<String>> {
-    // The first complaint is enough to decide; the salvage finds the rest.
-    let verdict: String = connection.query_row("PRAGMA quick_check(1)", [], |row| row.get(0))?;
-    if verdict == "ok" {
-        return Ok(None);
-    }
-    // "*** in database main ***\nTree 2 page 624: ..." on one line, for the log.
-    let detail: Vec<&str> = verdict
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty() && !line.starts_with("***"))
-        .collect();
-    Ok(Some(format!(
-        "SQLite's integrity check says: {}",
-        detail.join("; ")
-    )))
-}
-
 /// SQLite's reason, as a phrase for the log.
 fn plain(error: &rusqlite::Error) -> String {
     let reason = match error {
@@ -507,48 +480,6 @@ fn read_header(connection: &Connection) -> Result<(i64, i64), rusqlite::Error> {
     let version =
         connection.pragma_query_value(None, "user_version", |row| row.get::<_, i64>(0))?;
     Ok((app, version))
-}
-
-/// A read-only connection to `path` that creates nothing beside it when it can.
-///
-/// A read-only open of a WAL-mode file otherwise creates `-wal` and `-shm` files beside it and
-/// leaves them there (a read-only connection cannot checkpoint them away). When no `-wal` file
-/// exists (the writer stopped cleanly), the main file holds everything and is opened
-/// `immutable=1`: no locks, nothing created. When one exists (the writer runs, or stopped
-/// uncleanly) it holds committed rows that are not in the main file yet, so it is read the
-/// ordinary way; the `-wal` and `-shm` are the writer's own, already there.
-pub fn open_read_only(path: &Path) -> Result<Connection, rusqlite::Error> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    if salvage::sidecar(path, "-wal").exists() {
-        Connection::open_with_flags(path, flags)
-    } else {
-        Connection::open_with_flags(
-            format!("{}?immutable=1", file_uri(path)),
-            flags | OpenFlags::SQLITE_OPEN_URI,
-        )
-    }
-}
-
-/// `path` as an SQLite `file:` URI (RFC 3986 percent-encoding of everything but unreserved
-/// characters and `/`, so that `?`, `#` and `%` in a name are not read as URI syntax).
-pub fn file_uri(path: &Path) -> String {
-    use std::os::unix::ffi::OsStrExt as _;
-    let bytes = path.as_os_str().as_bytes();
-    // `file:///abs/path` for an absolute path: an empty authority, so that a path starting with
-    // `//` is not read as a host.
-    let mut uri = String::from(if bytes.starts_with(b"/") {
-        "file://"
-    } else {
-        "file:"
-    });
-    for &byte in bytes {
-        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
-            uri.push(char::from(byte));
-        } else {
-            uri.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    uri
 }
 
 fn to_sql(t: Timestamp) -> i64 {
