@@ -268,7 +268,13 @@ impl ReportStore {
         if reports.is_empty() {
             return Ok(Vec::new());
         }
-        let prepared = insert::prepare_all(reports)?;
+        // Hashing and compressing is CPU work: off the async runtime, like the SQL.
+        let prepared = tokio::task::spawn_blocking(move || insert::prepare_all(reports))
+            .await
+            .map_err(|source| StoreError::Worker {
+                operation: "preparing reports",
+                source,
+            })??;
         match &self.backend {
             Backend::Sqlite(store) => insert::sqlite(store, prepared).await,
             Backend::Postgres(store) => insert::postgres(store, prepared).await,
