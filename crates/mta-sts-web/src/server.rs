@@ -15,7 +15,7 @@ use axum::extract::ConnectInfo;
 use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use mta_sts_net::connection_cap::{Admission, Busy, ConnectionCap, ConnectionSlot};
+use mta_sts_service::connection_cap::{Admission, Busy, ConnectionCap, ConnectionSlot};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
