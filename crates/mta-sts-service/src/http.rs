@@ -185,3 +185,6 @@ where
         Err(source) => Err(ServiceError::BodyRead { source }),
     }
 }
+
+#[cfg(test)]
+mod tests;
