@@ -35,6 +35,8 @@ struct PreparedPolicy {
     mx_host: String,
     successful: i64,
     failed: i64,
+    /// 1 on the report's first entry for this domain, 0 on the others.
+    first_for_domain: i64,
     failures: Vec<PreparedFailure>,
 }
 
@@ -102,8 +104,12 @@ fn prepare(new: NewReport, gzipper: &mut Gzipper) -> Result<Prepared, StoreError
                 failure_reason_code: detail.failure_reason_code.clone(),
             });
         }
+        let domain = entry.policy.policy_domain.as_deref().map(domain_key);
+        let first_for_domain =
+            i64::from(!policies.iter().any(|p: &PreparedPolicy| p.domain == domain));
         policies.push(PreparedPolicy {
-            domain: entry.policy.policy_domain.as_deref().map(domain_key),
+            first_for_domain,
+            domain,
             policy_type: entry.policy.policy_type.as_str().to_string(),
             policy_domain: entry.policy.policy_domain.clone(),
             policy_string: json_list(&entry.policy.policy_string),
@@ -240,8 +246,9 @@ pub(super) async fn sqlite(
             let mut insert_policy = tx
                 .prepare_cached(
                     "INSERT INTO report_policy (report, position, domain, day, organization,
-                        policy_type, policy_domain, policy_string, mx_host, successful, failed)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                        policy_type, policy_domain, policy_string, mx_host, successful, failed,
+                        first_for_domain)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 )
                 .map_err(&error)?;
             let mut insert_failure = tx
@@ -306,7 +313,8 @@ pub(super) async fn sqlite(
                             policy.policy_string,
                             policy.mx_host,
                             policy.successful,
-                            policy.failed
+                            policy.failed,
+                            policy.first_for_domain
                         ])
                         .map_err(&error)?;
                     for (detail, failure) in (0_i64..).zip(&policy.failures) {
@@ -407,11 +415,21 @@ pub(super) async fn postgres(
         .map(|(report, _)| report)
         .collect();
     let mut stored = find_existing(&tx, &candidates, &error).await?;
-    let fresh: Vec<&Prepared> = candidates
+    let mut fresh: Vec<&Prepared> = candidates
         .iter()
         .copied()
         .filter(|r| !stored.contains_key(&r.identity()))
         .collect();
+    // Inserted in one order by every writer, so two batches sharing reports wait for each other
+    // on the unique index instead of deadlocking.
+    fresh.sort_by(|a, b| {
+        (&a.organization, &a.report_id, a.start_at, a.end_at).cmp(&(
+            &b.organization,
+            &b.report_id,
+            b.start_at,
+            b.end_at,
+        ))
+    });
     // Ids of the reports written by this transaction.
     let mut inserted: HashMap<Identity, i64> = HashMap::new();
     if !fresh.is_empty() {
@@ -527,6 +545,7 @@ async fn insert_rows(
             policy.mx_host.push(&entry.mx_host);
             policy.successful.push(entry.successful);
             policy.failed.push(entry.failed);
+            policy.first_for_domain.push(entry.first_for_domain);
             for (detail, row) in (0_i64..).zip(&entry.failures) {
                 failure.report.push(id);
                 failure.policy.push(position);
@@ -563,10 +582,10 @@ async fn insert_rows(
     if !policy.report.is_empty() {
         tx.execute(
             "INSERT INTO report_policy (report, position, domain, day, organization, policy_type,
-                policy_domain, policy_string, mx_host, successful, failed)
+                policy_domain, policy_string, mx_host, successful, failed, first_for_domain)
              SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[],
                 $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[],
-                $11::bigint[])",
+                $11::bigint[], $12::bigint[])",
             &[
                 &policy.report,
                 &policy.position,
@@ -579,6 +598,7 @@ async fn insert_rows(
                 &policy.mx_host,
                 &policy.successful,
                 &policy.failed,
+                &policy.first_for_domain,
             ],
         )
         .await
@@ -644,6 +664,7 @@ struct PolicyColumns<'a> {
     mx_host: Vec<&'a str>,
     successful: Vec<i64>,
     failed: Vec<i64>,
+    first_for_domain: Vec<i64>,
 }
 
 /// `failure_detail` column by column.
