@@ -6,12 +6,16 @@
 //! a database of its own, dropped after):
 //! `cargo bench -p mta-sts-store --bench summary_1m`
 //! `MTA_STS_BENCH_REPORTS=N` changes the number of reports, `MTA_STS_BENCH_BACKENDS=sqlite`
-//! (or `postgres`) runs one backend. Results are recorded in BENCHMARKS.md.
+//! (or `postgres`) runs one backend, `MTA_STS_BENCH_POSTGRES_URL=URL` fills that database
+//! instead of a temporary one and keeps it (to look at query plans afterwards). Results are
+//! recorded in BENCHMARKS.md.
 //!
 //! The reports are spread as a receiving side sees them: 500 domains with Zipf-distributed
 //! volume (the largest gets 15% of all reports), 40 reporting organisations (also Zipf: a few
 //! large providers send most), 365 days, Microsoft-style reports counting the same sessions under
-//! `sts` and `tlsa`, and failure details on 30% of the policies.
+//! `sts` and `tlsa`, and failure details on 30% of the policies. They go in as a year of intake
+//! would put them: day after day (each report the day after its period), so the last reports
+//! stored are the latest; the 20,000 inserted into the full store are the next day's.
 
 use std::time::{Duration, Instant};
 
@@ -100,6 +104,10 @@ struct Generator {
     domains: Vec<f64>,
     organizations: Vec<f64>,
     next_id: u64,
+    /// How many reports the year holds: report n covers day n * DAYS / total of it.
+    total: u64,
+    /// The day every report covers instead, for the day after the year.
+    day: Option<i64>,
 }
 
 impl Generator {
@@ -109,6 +117,8 @@ impl Generator {
             domains: zipf(DOMAINS),
             organizations: zipf(ORGANIZATIONS),
             next_id: 0,
+            total: 1,
+            day: None,
         }
     }
 
@@ -116,7 +126,10 @@ impl Generator {
         let noise = &mut self.noise;
         let domain_index = pick(&self.domains, noise);
         let organization_index = pick(&self.organizations, noise);
-        let day = LAST_DAY - noise.below(DAYS as u64) as i64 * 86_400;
+        let day = self.day.unwrap_or_else(|| {
+            let day_of_year = (self.next_id * DAYS as u64 / self.total.max(1)) as i64;
+            LAST_DAY - (DAYS - 1 - day_of_year.min(DAYS - 1)) * 86_400
+        });
         let policy_domain = domain(domain_index);
         let successful = noise.below(5000);
         let mut failure_details = Vec::new();
@@ -205,6 +218,7 @@ fn rate(reports: usize, elapsed: Duration) -> f64 {
 /// Fills `store` with `total` reports, printing the insert rate.
 async fn fill(store: &ReportStore, total: usize) {
     let mut generator = Generator::new();
+    generator.total = total as u64;
     let mut inserting = Duration::ZERO;
     let mut cpu = Duration::ZERO;
     let mut window = Duration::ZERO;
@@ -302,6 +316,7 @@ async fn run(url: &StoreUrl, total: usize, postgres_url: Option<&str>) {
     let mut generator = Generator::new();
     generator.noise = Noise(0x2545_f491_4f6c_dd1d);
     generator.next_id = 10_000_000;
+    generator.day = Some(LAST_DAY + 86_400);
     let batches: Vec<Vec<NewReport>> = (0..20)
         .map(|_| (0..BATCH).map(|_| generator.report()).collect())
         .collect();
@@ -342,6 +357,11 @@ fn main() {
             println!("  size on disk: {} MiB", size / (1024 * 1024));
         }
         if backends.contains("postgres") {
+            if let Ok(url) = std::env::var("MTA_STS_BENCH_POSTGRES_URL") {
+                println!("PostgreSQL (kept), {total} reports:");
+                run(&StoreUrl::Postgres(url.clone()), total, Some(&url)).await;
+                return;
+            }
             match TestDatabase::create("summary_1m").await {
                 Some(database) => {
                     println!(
