@@ -7,6 +7,12 @@
 //! migrated), and keeps its crash guarantees: WAL, an integrity check at every open, the salvage
 //! of a damaged file ([`Salvage`]), and a read-only open that writes nothing.
 //!
+//! It does not open through [`crate::SqliteStore`]: its file must be checked before SQLite
+//! touches it (the WAL read by hand, `quick_check` on a connection that must not checkpoint into
+//! a damaged file), it syncs with `synchronous=NORMAL` (a lost write costs one fetch, an `fsync`
+//! per lookup would cost every delivery), and one connection suffices behind the daemon's memory
+//! tier. The checks themselves are in [`crate::sqlite_file`] for any store to use.
+//!
 //! - [`entry`]: [`CacheEntry`], [`CachedPolicy`], [`DaneEntry`], [`NegativeEntry`],
 //!   [`BackoffEntry`];
 //! - [`SqlitePolicyCache`]: the file (see its module for the guarantees);
