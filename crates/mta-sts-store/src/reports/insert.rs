@@ -415,11 +415,21 @@ pub(super) async fn postgres(
         .map(|(report, _)| report)
         .collect();
     let mut stored = find_existing(&tx, &candidates, &error).await?;
-    let fresh: Vec<&Prepared> = candidates
+    let mut fresh: Vec<&Prepared> = candidates
         .iter()
         .copied()
         .filter(|r| !stored.contains_key(&r.identity()))
         .collect();
+    // Inserted in one order by every writer, so two batches sharing reports wait for each other
+    // on the unique index instead of deadlocking.
+    fresh.sort_by(|a, b| {
+        (&a.organization, &a.report_id, a.start_at, a.end_at).cmp(&(
+            &b.organization,
+            &b.report_id,
+            b.start_at,
+            b.end_at,
+        ))
+    });
     // Ids of the reports written by this transaction.
     let mut inserted: HashMap<Identity, i64> = HashMap::new();
     if !fresh.is_empty() {
