@@ -18,6 +18,8 @@ struct Sorter {
     seen: Mutex<Vec<String>>,
     too_large: Mutex<Vec<u32>>,
     taken: Option<tokio::sync::mpsc::UnboundedSender<String>>,
+    /// Called on each connection failure, before the watcher waits to reconnect.
+    on_trouble: Option<Box<dyn Fn(&ImapError) + Send + Sync>>,
 }
 
 impl MessageHandler for Sorter {
@@ -42,7 +44,11 @@ impl MessageHandler for Sorter {
         self.too_large.lock().expect("lock").push(uid);
     }
 
-    fn connection_trouble(&self, _error: &ImapError, _retry_in: Duration) {}
+    fn connection_trouble(&self, error: &ImapError, _retry_in: Duration) {
+        if let Some(on_trouble) = &self.on_trouble {
+            on_trouble(error);
+        }
+    }
 }
 
 impl Sorter {
@@ -261,5 +267,60 @@ async fn watch_takes_mail_that_arrives_while_idling() {
     assert_eq!(
         subjects(&server.messages("TLSRPT-processed")),
         ["before", "during"]
+    );
+}
+
+#[tokio::test]
+async fn watch_reconnects_and_takes_mail_that_arrived_meanwhile() {
+    let Some(server) = Dovecot::start() else {
+        return;
+    };
+    let server = std::sync::Arc::new(server);
+    server.append("INBOX", &message("before", "report")).await;
+    let mut settings = settings(&server, Security::ImplicitTls);
+    settings.retry_min = Duration::from_millis(10);
+    let (taken_tx, mut taken) = tokio::sync::mpsc::unbounded_channel();
+    let (trouble_tx, mut trouble) = tokio::sync::mpsc::unbounded_channel();
+    let handler = Sorter {
+        taken: Some(taken_tx),
+        on_trouble: Some(Box::new({
+            let server = server.clone();
+            move |error: &ImapError| {
+                // Delivered while the watcher is disconnected: the pass after reconnecting
+                // must take it.
+                let _ = trouble_tx.send(error.is_temporary());
+                server.deliver("INBOX", &message("meanwhile", "report"));
+            }
+        })),
+        ..Sorter::default()
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let watching = async {
+        watch(&settings, &handler, async {
+            let _ = stopped.await;
+        })
+        .await
+    };
+    let driving = async {
+        assert_eq!(taken.recv().await.as_deref(), Some("before"));
+        server.kick();
+        assert_eq!(
+            trouble.recv().await,
+            Some(true),
+            "a dropped connection is temporary"
+        );
+        assert_eq!(taken.recv().await.as_deref(), Some("meanwhile"));
+        let _ = stop.send(());
+    };
+    let (result, ()) = tokio::time::timeout(Duration::from_secs(60), async {
+        tokio::join!(watching, driving)
+    })
+    .await
+    .expect("the watcher reconnected and took the message within a minute");
+    let total = result.expect("watch");
+    assert_eq!(total.taken, 2);
+    assert_eq!(
+        subjects(&server.messages("TLSRPT-processed")),
+        ["before", "meanwhile"]
     );
 }

@@ -261,13 +261,61 @@ service stats {{
         let _ = session.logout().await;
     }
 
+    /// Delivers a message by writing it into the Maildir (`new/`), as a local delivery agent
+    /// would: synchronous, and without an IMAP connection.
+    ///
+    /// # Panics
+    /// When the file cannot be written.
+    pub fn deliver(&self, folder: &str, raw: &[u8]) {
+        static DELIVERED: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "{}.M{}P{}.mta-sts-test",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default(),
+            DELIVERED.fetch_add(1, Ordering::Relaxed),
+            std::process::id()
+        );
+        let folder_dir = self.folder_dir(folder);
+        // Maildir: write in tmp/, then rename into new/, so the server never sees half a message.
+        let tmp = folder_dir.join("tmp").join(&name);
+        std::fs::write(&tmp, raw).expect("write the message into tmp/");
+        std::fs::rename(&tmp, folder_dir.join("new").join(&name)).expect("move it into new/");
+    }
+
+    fn folder_dir(&self, folder: &str) -> PathBuf {
+        let root = self.dir.join("mail").join(USER);
+        if folder.eq_ignore_ascii_case("INBOX") {
+            root
+        } else {
+            root.join(format!(".{folder}"))
+        }
+    }
+
+    /// Drops every IMAP connection of the test user (`doveadm kick`), as a server restart would.
+    ///
+    /// # Panics
+    /// When doveadm fails.
+    pub fn kick(&self) {
+        let output = Command::new("/usr/bin/doveadm")
+            .arg("-c")
+            .arg(self.dir.join("dovecot.conf"))
+            .arg("kick")
+            .arg(USER)
+            .output()
+            .expect("run doveadm");
+        assert!(
+            output.status.success(),
+            "doveadm kick failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
     /// Every message now in `folder`, read straight from the Maildir (Maildir++ layout: INBOX
     /// is the root, another folder `.NAME`), in file-name order (delivery order).
     pub fn messages(&self, folder: &str) -> Vec<Vec<u8>> {
-        let mut root = self.dir.join("mail").join(USER);
-        if !folder.eq_ignore_ascii_case("INBOX") {
-            root = root.join(format!(".{folder}"));
-        }
+        let root = self.folder_dir(folder);
         let mut files = Vec::new();
         for sub in ["new", "cur"] {
             if let Ok(entries) = std::fs::read_dir(root.join(sub)) {
