@@ -10,6 +10,8 @@ use mta_sts_reports::imap::{
     Disposition, FetchSettings, ImapError, MessageHandler, PassTally, Security, fetch_once, watch,
 };
 
+type OnTrouble = Box<dyn Fn(&ImapError) + Send + Sync>;
+
 /// Takes messages marked `X-Kind: report`, sends others to not-a-report, and answers "store
 /// unavailable" while `store_down` is set.
 #[derive(Default)]
@@ -19,7 +21,7 @@ struct Sorter {
     too_large: Mutex<Vec<u32>>,
     taken: Option<tokio::sync::mpsc::UnboundedSender<String>>,
     /// Called on each connection failure, before the watcher waits to reconnect.
-    on_trouble: Option<Box<dyn Fn(&ImapError) + Send + Sync>>,
+    on_trouble: Option<OnTrouble>,
 }
 
 impl MessageHandler for Sorter {
