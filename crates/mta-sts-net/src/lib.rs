@@ -11,12 +11,14 @@
 //! - [`smtp_probe`]: connect to an MX, EHLO, STARTTLS, and report the certificate chain and its
 //!   verdict without stopping at the first fault;
 //! - [`trust`]: Web PKI roots plus extra roots from a PEM file, and certificate verdicts;
+//! - [`clock`]: the system clock, the workspace's one reader of it;
 //! - [`address_guard`]: refusing non-public addresses for a checker exposed to the internet;
 //! - [`connection_cap`] and [`open_files`]: what every server needs against clients that hold
 //!   connections open (a cap where the longest-idle connection makes room for a new one, and
 //!   the open-file limit raised to the hard limit with the cap kept below it).
 
 pub mod address_guard;
+pub mod clock;
 pub mod connection_cap;
 pub mod dane;
 mod dial;
@@ -28,6 +30,7 @@ pub mod smtp_probe;
 pub mod trust;
 
 pub use address_guard::AddressGuard;
+pub use clock::SystemClock;
 pub use dns::{Dns, DnsConfig, DnsError};
 pub use error::Error;
 pub use policy_fetch::{FetchConfig, FetchError, PolicyFetch};
