@@ -88,9 +88,11 @@ pub struct FetchSettings {
 pub const DEFAULT_PROCESSED_FOLDER: &str = "TLSRPT-processed";
 /// The default not-a-report folder.
 pub const DEFAULT_NOT_A_REPORT_FOLDER: &str = "TLSRPT-not-a-report";
-/// The default message size cap: 32 MiB, room for a 16 MiB report (the decompression cap) in
-/// base64 with its mail headers.
-pub const DEFAULT_MAX_MESSAGE_SIZE: u32 = 32 * 1024 * 1024;
+/// The default message size cap: the intake's own ([`crate::message::MAX_MESSAGE_SIZE`]).
+pub const DEFAULT_MAX_MESSAGE_SIZE: u32 = {
+    assert!(crate::message::MAX_MESSAGE_SIZE <= u32::MAX as usize);
+    crate::message::MAX_MESSAGE_SIZE as u32
+};
 
 impl FetchSettings {
     /// Settings with the default folders, size cap and timings.
