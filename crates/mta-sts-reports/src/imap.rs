@@ -179,7 +179,7 @@ pub enum ImapError {
     #[error("{0}")]
     CaFile(String),
     /// No TCP connection could be made (refused, unreachable, name not resolved).
-    #[error("cannot connect to the IMAP server {server}: {source}; the fetch is retried later")]
+    #[error("cannot connect to the IMAP server {server}: {source}")]
     Connect {
         /// `host:port`.
         server: String,
@@ -188,8 +188,8 @@ pub enum ImapError {
     },
     /// The server did not answer in time.
     #[error(
-        "the IMAP server {server} did not answer {what} within {} s; the fetch is retried later",
-        after.as_secs()
+        "the IMAP server {server} did not answer {what} within {} s",
+        after.as_secs_f64()
     )]
     Timeout {
         /// `host:port`.

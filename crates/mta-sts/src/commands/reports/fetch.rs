@@ -87,7 +87,9 @@ pub fn run(args: &ReportsFetchArgs) -> Result<Status, CommandError> {
         match result {
             Ok(tally) => Ok(finish(&handler, &tally, args.json, args.watch)),
             Err(error) if error.is_temporary() => {
-                eprintln!("mta-sts: {error}.");
+                eprintln!(
+                    "mta-sts: {error}. What was not taken stays in the mailbox for the next run."
+                );
                 Ok(Status::TempFail)
             }
             Err(error) => Err(CommandError::Setup(format!("{error}."))),
@@ -291,13 +293,23 @@ fn emit_line(line: &str) {
     let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }
 
+/// `1 message`, `2 messages`.
+fn counted(count: u64, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}
+
 /// The closing line (without `--json`) and the exit status.
 fn finish(handler: &IntakeHandler, tally: &PassTally, json: bool, watch: bool) -> Status {
     if !json {
         let stored = handler.stored.lock().map(|n| *n).unwrap_or_default();
         let mut parts = vec![format!(
-            "{} messages taken ({stored} reports stored or already stored)",
-            tally.taken
+            "{} taken ({} stored or already stored)",
+            counted(tally.taken, "message"),
+            counted(stored, "report")
         )];
         if tally.not_a_report > 0 {
             parts.push(format!(
