@@ -326,3 +326,41 @@ async fn watch_reconnects_and_takes_mail_that_arrived_meanwhile() {
         ["before", "meanwhile"]
     );
 }
+
+#[tokio::test]
+async fn watch_reissues_idle_and_keeps_taking_mail() {
+    let Some(server) = Dovecot::start() else {
+        return;
+    };
+    let mut settings = settings(&server, Security::StartTls);
+    // IDLE ended and re-issued every 20 ms instead of every 28 minutes: many DONE/IDLE rounds
+    // (each with a pass) before and after the message arrives.
+    settings.idle_reissue = Duration::from_millis(20);
+    let (taken_tx, mut taken) = tokio::sync::mpsc::unbounded_channel();
+    let handler = Sorter {
+        taken: Some(taken_tx),
+        ..Sorter::default()
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let watching = async {
+        watch(&settings, &handler, async {
+            let _ = stopped.await;
+        })
+        .await
+    };
+    let driving = async {
+        for round in 0..3 {
+            let subject = format!("round-{round}");
+            server.append("INBOX", &message(&subject, "report")).await;
+            assert_eq!(taken.recv().await, Some(subject));
+        }
+        let _ = stop.send(());
+    };
+    let (result, ()) = tokio::time::timeout(Duration::from_secs(60), async {
+        tokio::join!(watching, driving)
+    })
+    .await
+    .expect("the watcher took every message within a minute");
+    assert_eq!(result.expect("watch").taken, 3);
+    assert!(server.messages("INBOX").is_empty());
+}

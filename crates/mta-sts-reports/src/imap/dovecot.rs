@@ -18,8 +18,10 @@ use std::time::{Duration, Instant};
 
 use super::{ImapUrl, Security};
 
-/// Where Debian installs the dovecot master.
+/// Where Debian installs the dovecot master (package dovecot-core).
 pub const DOVECOT: &str = "/usr/sbin/dovecot";
+/// Where Debian installs the IMAP server process (package dovecot-imapd).
+const IMAP_SERVER: &str = "/usr/lib/dovecot/imap";
 
 /// The test user's login name.
 pub const USER: &str = "reports";
@@ -351,14 +353,17 @@ fn free_port() -> u16 {
 /// Whether dovecot is installed; when not, one `SKIPPED:` line (written past libtest's capture),
 /// or a failure with `MTA_STS_REQUIRE_TOOLS=1`.
 fn installed() -> bool {
-    if Path::new(DOVECOT).exists() {
+    let Some(absent) = [DOVECOT, IMAP_SERVER]
+        .into_iter()
+        .find(|program| !Path::new(program).exists())
+    else {
         return true;
-    }
+    };
     let test = std::thread::current()
         .name()
         .unwrap_or("a test")
         .to_string();
-    let need = format!("{test} needs {DOVECOT} (apt-get install dovecot-imapd)");
+    let need = format!("{test} needs {absent} (apt-get install dovecot-imapd)");
     assert!(
         std::env::var_os("MTA_STS_REQUIRE_TOOLS").is_none_or(|v| v != "1"),
         "{need}; MTA_STS_REQUIRE_TOOLS=1 makes a missing tool a failure, not a skip"
