@@ -58,11 +58,16 @@ pub(super) async fn pass<H: MessageHandler>(
             tally.too_large += 1;
             continue;
         }
-        // BODY.PEEK[] (RFC 3501 §6.4.5): the whole message, without setting \Seen.
+        // BODY.PEEK[] (RFC 3501 §6.4.5): the message without setting \Seen, and by a partial
+        // fetch (`<0.N>`) never more than one byte over the cap, whatever the size claimed.
+        let query = format!(
+            "(UID BODY.PEEK[]<0.{}>)",
+            u64::from(settings.max_message_size) + 1
+        );
         let fetched = within(settings, "UID FETCH", async {
             let stream = connection
                 .session
-                .uid_fetch(uid.to_string(), "(UID BODY.PEEK[])")
+                .uid_fetch(uid.to_string(), &query)
                 .await?;
             stream.try_collect::<Vec<_>>().await
         })
