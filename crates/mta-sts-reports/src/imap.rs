@@ -263,6 +263,9 @@ impl ImapError {
     pub fn is_temporary(&self) -> bool {
         match self {
             ImapError::Connect { .. } | ImapError::Timeout { .. } => true,
+            // rustls reports a certificate or protocol fault as InvalidData; anything else (a
+            // reset, an early close) is the connection's fate, not the server's identity.
+            ImapError::Tls { source, .. } => source.kind() != std::io::ErrorKind::InvalidData,
             ImapError::Command {
                 connection_lost, ..
             } => *connection_lost,

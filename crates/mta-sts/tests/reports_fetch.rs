@@ -262,3 +262,33 @@ async fn watch_takes_mail_appended_while_idling() {
     assert!(server.messages("INBOX").is_empty());
     assert_eq!(server.messages(PROCESSED).len(), 2);
 }
+
+#[tokio::test]
+async fn a_server_whose_certificate_is_not_trusted_gets_no_password() {
+    let Some(server) = Dovecot::start() else {
+        return;
+    };
+    server.append("INBOX", &read_fixture(REPORT_MAIL[0])).await;
+    let dir = TempDir::new("fetch-untrusted");
+    let store = format!("sqlite:{}", dir.file("r.db").display());
+    let logins = || server.log().matches("Login: user=<reports>").count();
+    let logins_before = logins();
+    // No --ca-file: the Web PKI roots alone, which never signed the test certificate.
+    let output = Command::new(BIN)
+        .args([
+            "reports",
+            "fetch",
+            "--imap",
+            &url(&server, Security::ImplicitTls),
+        ])
+        .args(["--store", &store])
+        .env("MTA_STS_IMAP_PASSWORD", dovecot::PASSWORD)
+        .output()
+        .expect("run mta-sts");
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("TLS handshake"), "{stderr}");
+    assert!(stderr.contains("no password was sent"), "{stderr}");
+    assert_eq!(logins(), logins_before);
+    assert_eq!(server.messages("INBOX").len(), 1);
+}
