@@ -39,6 +39,8 @@ pub struct Dovecot {
     imap_port: u16,
     imaps_port: u16,
     ca_pem: String,
+    /// The owner given to directories the harness makes in the mail store (root: nobody).
+    mail_owner: Option<u32>,
 }
 
 impl Dovecot {
@@ -162,6 +164,7 @@ service stats {{
             imap_port,
             imaps_port,
             ca_pem,
+            mail_owner: root.then_some(NOBODY),
         };
         dovecot.wait_until_listening();
         Some(dovecot)
@@ -280,6 +283,21 @@ service stats {{
             std::process::id()
         );
         let folder_dir = self.folder_dir(folder);
+        // Before the user's first login the Maildir does not exist yet: make it as dovecot would,
+        // owned by the mail user.
+        let user_dir = self.dir.join("mail").join(USER);
+        for dir in [&user_dir, &folder_dir]
+            .into_iter()
+            .flat_map(|d| [d.clone(), d.join("tmp"), d.join("new"), d.join("cur")])
+        {
+            if !dir.exists() {
+                std::fs::create_dir(&dir).expect("make the Maildir");
+                if let Some(owner) = self.mail_owner {
+                    std::os::unix::fs::chown(&dir, Some(owner), Some(owner))
+                        .expect("give the Maildir to the mail user");
+                }
+            }
+        }
         // Maildir: write in tmp/, then rename into new/, so the server never sees half a message.
         let tmp = folder_dir.join("tmp").join(&name);
         std::fs::write(&tmp, raw).expect("write the message into tmp/");
