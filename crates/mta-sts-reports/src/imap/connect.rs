@@ -121,6 +121,9 @@ pub(super) async fn open(settings: &FetchSettings) -> Result<Connection, ImapErr
         server: server.clone(),
         source,
     })?;
+    // Commands are small writes answered at once: without NODELAY, Nagle's algorithm and the
+    // peer's delayed ACK hold many of them back tens of milliseconds each.
+    let _ = tcp.set_nodelay(true);
     let tcp = match url.security {
         Security::ImplicitTls => tcp,
         Security::StartTls => start_tls(settings, tcp).await?,
