@@ -122,7 +122,7 @@ impl FetchSettings {
             ("--not-a-report-folder", &self.not_a_report_folder),
         ] {
             if same_mailbox(folder, source) {
-                return Err(ImapError::Url(format!(
+                return Err(ImapError::Setting(format!(
                     "{flag} {folder} is the mailbox being read; messages moved there would be read \
                      again on every run"
                 )));
@@ -174,7 +174,7 @@ pub async fn fetch_once<H: MessageHandler>(
 pub enum ImapError {
     /// The URL, a folder name or another setting is not usable (the sentence says why).
     #[error("{0}")]
-    Url(String),
+    Setting(String),
     /// The CA file could not be read or holds no usable certificate.
     #[error("{0}")]
     CaFile(String),

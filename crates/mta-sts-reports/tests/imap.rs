@@ -231,7 +231,7 @@ async fn a_folder_equal_to_the_mailbox_is_refused() {
     let error = fetch_once(&settings, &Sorter::default())
         .await
         .expect_err("refused");
-    assert!(matches!(error, ImapError::Url(_)), "{error}");
+    assert!(matches!(error, ImapError::Setting(_)), "{error}");
 }
 
 #[tokio::test]

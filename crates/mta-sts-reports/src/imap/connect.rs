@@ -129,7 +129,7 @@ pub(super) async fn open(settings: &FetchSettings) -> Result<Connection, ImapErr
         Security::StartTls => start_tls(settings, tcp).await?,
     };
     let name = ServerName::try_from(url.host.clone()).map_err(|e| {
-        ImapError::Url(format!(
+        ImapError::Setting(format!(
             "the host {} is not a usable TLS name: {e}",
             url.host
         ))

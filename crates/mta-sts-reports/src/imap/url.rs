@@ -38,7 +38,7 @@ impl std::str::FromStr for ImapUrl {
     type Err = ImapError;
 
     fn from_str(text: &str) -> Result<ImapUrl, ImapError> {
-        let bad = |why: &str| ImapError::Url(format!("the IMAP URL {} {why}", redact(text)));
+        let bad = |why: &str| ImapError::Setting(format!("the IMAP URL {} {why}", redact(text)));
         let (security, rest) = if let Some(rest) = strip_prefix_ignore_case(text, "imaps://") {
             (Security::ImplicitTls, rest)
         } else if let Some(rest) = strip_prefix_ignore_case(text, "imap://") {
@@ -54,7 +54,7 @@ impl std::str::FromStr for ImapUrl {
             return Err(bad("names no user (imaps://user@host/INBOX)"));
         };
         if userinfo.contains(':') {
-            return Err(ImapError::Url(format!(
+            return Err(ImapError::Setting(format!(
                 "the IMAP URL {} holds a password; a password on the command line is visible to \
                  every user of this machine, so give it with --password-file or the environment \
                  variable MTA_STS_IMAP_PASSWORD instead",
@@ -166,7 +166,7 @@ pub fn check_mailbox_name(name: &str) -> Result<(), ImapError> {
     if usable {
         Ok(())
     } else {
-        Err(ImapError::Url(format!(
+        Err(ImapError::Setting(format!(
             "the mailbox name \"{}\" is not usable: it must be 1 to 200 printable ASCII \
              characters without * % \" \\ or &, not starting or ending with /",
             name.escape_default()

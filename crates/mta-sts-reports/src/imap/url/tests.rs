@@ -60,7 +60,7 @@ fn bad_urls() {
         "imaps://u@host/Bo%C3%AEte",
     ] {
         assert!(
-            matches!(parse(text), Err(ImapError::Url(_))),
+            matches!(parse(text), Err(ImapError::Setting(_))),
             "{text} should be refused"
         );
     }
@@ -68,7 +68,7 @@ fn bad_urls() {
 
 #[test]
 fn a_password_is_refused_and_never_repeated() {
-    let Err(ImapError::Url(message)) = parse("imaps://reports:hunter2@host/INBOX") else {
+    let Err(ImapError::Setting(message)) = parse("imaps://reports:hunter2@host/INBOX") else {
         panic!("a URL with a password must be refused");
     };
     assert!(message.contains("password"), "{message}");
