@@ -366,3 +366,51 @@ async fn watch_reissues_idle_and_keeps_taking_mail() {
     assert_eq!(result.expect("watch").taken, 3);
     assert!(server.messages("INBOX").is_empty());
 }
+
+#[tokio::test]
+async fn without_move_messages_are_copied_flagged_and_expunged_by_uid() {
+    let Some(server) = Dovecot::start_with_capabilities(Some("IMAP4rev1 LITERAL+ IDLE UIDPLUS"))
+    else {
+        return;
+    };
+    // The owner's own message, flagged for deletion but not expunged: UID EXPUNGE of our
+    // messages alone must leave it.
+    server
+        .append_with_flags("INBOX", &message("owners", "other"), Some("(\\Deleted)"))
+        .await;
+    server.append("INBOX", &message("report-1", "report")).await;
+    server.append("INBOX", &message("spam-1", "other")).await;
+    let handler = Sorter::default();
+    let tally = fetch_once(&settings(&server, Security::ImplicitTls), &handler)
+        .await
+        .expect("fetch");
+    assert_eq!((tally.taken, tally.not_a_report), (1, 1));
+    // Flagged \Deleted, it was not read either.
+    assert_eq!(handler.seen(), ["report-1", "spam-1"]);
+    assert_eq!(subjects(&server.messages("INBOX")), ["owners"]);
+    assert_eq!(subjects(&server.messages("TLSRPT-processed")), ["report-1"]);
+    assert_eq!(
+        subjects(&server.messages("TLSRPT-not-a-report")),
+        ["spam-1"]
+    );
+}
+
+#[tokio::test]
+async fn without_move_or_uidplus_originals_stay_flagged_and_are_not_read_again() {
+    let Some(server) = Dovecot::start_with_capabilities(Some("IMAP4rev1 LITERAL+ IDLE")) else {
+        return;
+    };
+    server.append("INBOX", &message("report-1", "report")).await;
+    let settings = settings(&server, Security::ImplicitTls);
+    let handler = Sorter::default();
+    let tally = fetch_once(&settings, &handler).await.expect("fetch");
+    assert_eq!(tally.taken, 1);
+    assert_eq!(subjects(&server.messages("TLSRPT-processed")), ["report-1"]);
+    // A plain EXPUNGE could remove mail others flagged: the original stays, flagged.
+    assert_eq!(subjects(&server.messages("INBOX")), ["report-1"]);
+    assert_eq!(server.flagged_deleted("INBOX"), 1);
+    // And is not read again.
+    let tally = fetch_once(&settings, &handler).await.expect("second fetch");
+    assert_eq!(tally, PassTally::default());
+    assert_eq!(handler.seen(), ["report-1"]);
+}

@@ -50,6 +50,16 @@ impl Dovecot {
     /// # Panics
     /// When dovecot is installed but does not start: that is a fault of the harness or machine.
     pub fn start() -> Option<Dovecot> {
+        Dovecot::start_with_capabilities(None)
+    }
+
+    /// Starts dovecot announcing exactly `capabilities` after login (dovecot's
+    /// `imap_capability`), to play a server without MOVE or UIDPLUS. The commands still work;
+    /// only the announcement, which the client goes by, changes.
+    ///
+    /// # Panics
+    /// As [`Dovecot::start`].
+    pub fn start_with_capabilities(capabilities: Option<&str>) -> Option<Dovecot> {
         if !installed() {
             return None;
         }
@@ -104,6 +114,9 @@ impl Dovecot {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        let capability_line = capabilities
+            .map(|list| format!("imap_capability = {list}\n"))
+            .unwrap_or_default();
         let config = format!(
             "protocols = imap
 listen = 127.0.0.1
@@ -129,7 +142,7 @@ userdb {{
   args = home={d}/home/%u
 }}
 mail_location = maildir:{d}/mail/%u
-service imap-login {{
+{capability_line}service imap-login {{
   inet_listener imap {{
     port = {imap_port}
   }}
@@ -240,6 +253,14 @@ service stats {{
     /// # Panics
     /// When the server refuses: the test cannot go on.
     pub async fn append(&self, folder: &str, raw: &[u8]) {
+        self.append_with_flags(folder, raw, None).await;
+    }
+
+    /// Delivers a message by IMAP APPEND with flags, such as `(\\Deleted)`.
+    ///
+    /// # Panics
+    /// When the server refuses: the test cannot go on.
+    pub async fn append_with_flags(&self, folder: &str, raw: &[u8], flags: Option<&str>) {
         let tcp = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, self.imaps_port))
             .await
             .expect("connect to dovecot");
@@ -260,7 +281,7 @@ service stats {{
             let _ = session.create(folder).await;
         }
         session
-            .append(folder, None, None, raw)
+            .append(folder, flags, None, raw)
             .await
             .expect("APPEND to dovecot");
         let _ = session.logout().await;
@@ -330,6 +351,24 @@ service stats {{
             "doveadm kick failed: {}",
             String::from_utf8_lossy(&output.stderr)
         );
+    }
+
+    /// How many messages in `folder` carry the `\Deleted` flag (Maildir's `T` in the file name).
+    pub fn flagged_deleted(&self, folder: &str) -> usize {
+        let dir = self.folder_dir(folder).join("cur");
+        std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok())
+                    .filter(|e| {
+                        e.file_name()
+                            .to_string_lossy()
+                            .rsplit_once(":2,")
+                            .is_some_and(|(_, flags)| flags.contains('T'))
+                    })
+                    .count()
+            })
+            .unwrap_or(0)
     }
 
     /// Every message now in `folder`, read straight from the Maildir (Maildir++ layout: INBOX
