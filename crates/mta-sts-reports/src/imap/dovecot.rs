@@ -256,7 +256,7 @@ service stats {{
         self.append_with_flags(folder, raw, None).await;
     }
 
-    /// Delivers a message by IMAP APPEND with flags, such as `(\\Deleted)`.
+    /// Delivers a message by IMAP APPEND with flags, such as `(\Deleted)`.
     ///
     /// # Panics
     /// When the server refuses: the test cannot go on.
