@@ -29,6 +29,9 @@ use crate::exit::Status;
 /// The environment variable the password is read from when no file is given.
 const PASSWORD_VARIABLE: &str = "MTA_STS_IMAP_PASSWORD";
 
+/// How much of a password file is read.
+const PASSWORD_FILE_CAP: u64 = 4096;
+
 /// Runs `mta-sts reports fetch`.
 pub fn run(args: &ReportsFetchArgs) -> Result<Status, CommandError> {
     let url: ImapUrl = args
@@ -124,10 +127,17 @@ fn password(file: Option<&Path>) -> Result<String, CommandError> {
             path.display()
         )));
     }
-    let text = std::fs::read_to_string(path).map_err(|source| CommandError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    // Its first line is all that is read: a password file is small, and /dev/zero is not one.
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|file| {
+            use std::io::Read as _;
+            file.take(PASSWORD_FILE_CAP).read_to_string(&mut text)
+        })
+        .map_err(|source| CommandError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
     let password = text.lines().next().unwrap_or_default();
     if password.is_empty() {
         return Err(CommandError::Argument(format!(
