@@ -5,6 +5,11 @@
 //! repeat the report's normalised policy domain, UTC day and organisation, so the summary of
 //! one domain over a range of days reads one index range of each table (a covering index: the
 //! rows themselves are not visited), however many other domains and days are stored.
+//!
+//! The content hash is kept but not indexed: the normalised content includes the
+//! organisation, report id and date range, so two reports with the same content always have
+//! the same identity, and the identity's unique index finds both kinds of duplicate. An index on
+//! the hash (random values) would cost a page write per report at every insert.
 
 use crate::{Migration, Schema};
 
@@ -18,7 +23,7 @@ pub static SCHEMA: Schema = Schema {
         sqlite: "
 CREATE TABLE report (
     id           INTEGER PRIMARY KEY,
-    content_hash BLOB    NOT NULL UNIQUE,
+    content_hash BLOB    NOT NULL,
     organization TEXT    NOT NULL,
     report_id    TEXT    NOT NULL,
     start_at     INTEGER NOT NULL,
@@ -79,7 +84,7 @@ CREATE TABLE lint_finding (
         postgres: "
 CREATE TABLE report (
     id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    content_hash BYTEA  NOT NULL UNIQUE,
+    content_hash BYTEA  NOT NULL,
     organization TEXT   NOT NULL,
     report_id    TEXT   NOT NULL,
     start_at     BIGINT NOT NULL,

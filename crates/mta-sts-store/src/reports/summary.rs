@@ -132,8 +132,14 @@ pub(super) struct SummaryRows {
     /// (day, reports).
     pub reports: Vec<(i64, i64)>,
     /// (policy type, result type, receiving MX, sending IP, failed sessions).
-    pub failures: Vec<(String, String, Option<String>, Option<String>, i64)>,
+    pub failures: Vec<FailureGroup>,
 }
+
+/// Failed sessions of one (policy type, result type, receiving MX, sending IP).
+pub(super) type FailureGroup = (String, String, Option<String>, Option<String>, i64);
+
+/// One day: its reports, and (successful, failed) per policy type.
+type DayCounts = (u64, BTreeMap<TypeOrder, (u64, u64)>);
 
 /// The days a query covers: `first..end`, in days since 1970-01-01.
 pub(super) fn day_range(query: &SummaryQuery) -> (i64, i64) {
@@ -150,7 +156,7 @@ pub(super) fn build(query: &SummaryQuery, rows: SummaryRows) -> DomainSummary {
     };
     let count = |value: i64| u64::try_from(value).unwrap_or(0);
 
-    let mut days: BTreeMap<i64, (u64, BTreeMap<TypeOrder, (u64, u64)>)> = BTreeMap::new();
+    let mut days: BTreeMap<i64, DayCounts> = BTreeMap::new();
     for (day, reports) in &rows.reports {
         days.entry(*day).or_default().0 += count(*reports);
     }
@@ -251,7 +257,7 @@ impl TypeTotals {
             })
             .collect();
         // Largest first; ties keep the name order the map gave (a stable sort).
-        by_organization.sort_by(|a, b| b.failed.cmp(&a.failed));
+        by_organization.sort_by_key(|o| std::cmp::Reverse(o.failed));
         PolicyTypeTotals {
             policy_type,
             successful: self.successful,
@@ -280,7 +286,7 @@ impl TypeTotals {
 /// The entries of `counts` made into `T`s, largest count first, ties in key order.
 fn largest_first<K, T>(counts: BTreeMap<K, u64>, make: impl Fn(K, u64) -> T) -> Vec<T> {
     let mut entries: Vec<(K, u64)> = counts.into_iter().collect();
-    entries.sort_by(|a, b| b.1.cmp(&a.1));
+    entries.sort_by_key(|(_, count)| std::cmp::Reverse(*count));
     entries
         .into_iter()
         .map(|(key, count)| make(key, count))
