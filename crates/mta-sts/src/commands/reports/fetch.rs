@@ -24,6 +24,7 @@ use prometheus_client::registry::Registry;
 
 use crate::cli::ReportsFetchArgs;
 use crate::commands::CommandError;
+use crate::commands::lifecycle::Lifecycle;
 use crate::exit::Status;
 
 /// The environment variable the password is read from when no file is given.
@@ -83,7 +84,14 @@ pub fn run(args: &ReportsFetchArgs) -> Result<Status, CommandError> {
             stored: Mutex::new(0),
         };
         let result = if args.watch {
-            imap::watch(&settings, &handler, stop_signal()).await
+            let lifecycle = Lifecycle::start(|| {
+                "reports fetch --watch has nothing to reload: its settings are its flags, so \
+                 restart it to change them; it watches on unchanged"
+                    .to_string()
+            })?;
+            // Ready once the store is open: the watch itself reconnects for as long as it runs.
+            lifecycle.ready();
+            imap::watch(&settings, &handler, lifecycle.stopping()).await
         } else {
             imap::fetch_once(&settings, &handler).await
         };
@@ -146,24 +154,6 @@ fn password(file: Option<&Path>) -> Result<String, CommandError> {
         )));
     }
     Ok(password.to_string())
-}
-
-/// SIGTERM or SIGINT: the end of `--watch`.
-async fn stop_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut terminate) => {
-            tokio::select! {
-                _ = terminate.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        }
-        // Without a SIGTERM handler, SIGINT still stops it (SIGTERM then kills, losing nothing:
-        // a message is moved only after its reports are stored).
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }
 
 /// The intake, as the IMAP fetch's handler: prints each outcome as `import` does.
