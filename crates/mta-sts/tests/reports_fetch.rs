@@ -292,3 +292,19 @@ async fn a_server_whose_certificate_is_not_trusted_gets_no_password() {
     assert_eq!(logins(), logins_before);
     assert_eq!(server.messages("INBOX").len(), 1);
 }
+
+#[tokio::test]
+async fn a_message_over_the_cap_is_left_in_place_and_named() {
+    let Some(server) = Dovecot::start() else {
+        return;
+    };
+    server.append("INBOX", &read_fixture(REPORT_MAIL[0])).await;
+    let dir = TempDir::new("fetch-too-large");
+    let store = format!("sqlite:{}", dir.file("r.db").display());
+    let output = fetch(&server, &store, &["--json", "--max-message-size", "100"]);
+    assert_eq!(output.status.code(), Some(65), "{}", text(&output.stderr));
+    assert_eq!(result_names(&output), ["too-large"]);
+    assert!(text(&output.stderr).contains("--max-message-size"));
+    assert_eq!(server.messages("INBOX").len(), 1);
+    assert!(server.messages(PROCESSED).is_empty());
+}
