@@ -1,2 +1,19 @@
 //! The domain owner's server, `mta-sts serve`: it takes in TLS-RPT reports over HTTPS (RFC 8460
 //! §3); later it also hosts policies, shows the dashboard and watches the domains.
+//!
+//! - [`ServeConfig`]: the TOML configuration and its checks ([`config::EXAMPLE`] shows every
+//!   option);
+//! - the intake endpoint: `POST` a report on the intake path (default `/tlsrpt`) with
+//!   `application/tlsrpt+gzip` or `application/tlsrpt+json`;
+//! - [`CertificateFiles`]: HTTPS from certificate files, read again on SIGHUP.
+
+mod body;
+pub mod config;
+mod error;
+mod media_type;
+mod tls;
+
+pub use config::ServeConfig;
+pub use error::ServeError;
+pub use media_type::ReportMediaType;
+pub use tls::CertificateFiles;
