@@ -56,6 +56,14 @@ pub enum ServeError {
         /// The operating system's reason.
         source: std::io::Error,
     },
+    /// The store could not be opened.
+    #[error("cannot open the report store {url}: {source}")]
+    Store {
+        /// The store URL, password hidden.
+        url: String,
+        /// The store's reason.
+        source: mta_sts_store::StoreError,
+    },
     /// The serving machinery (runtime, signals) failed.
     #[error("{0}")]
     Service(String),

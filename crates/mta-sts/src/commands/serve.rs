@@ -1,0 +1,67 @@
+//! `mta-sts serve`: the domain owner's server, taking TLS-RPT reports by HTTPS POST into the
+//! report store.
+
+use mta_sts_serve::{ServeConfig, ServeError, Server};
+
+use super::{CommandError, runtime};
+use crate::cli::ServeArgs;
+use crate::exit::Status;
+use crate::logging;
+
+/// Serves until SIGTERM or Ctrl-C; SIGHUP reads the configuration file and the certificate
+/// files again. Nothing listens before every setting has been checked.
+pub fn run(args: &ServeArgs) -> Result<Status, CommandError> {
+    logging::init(args.log_format)?;
+    let config = settings(args).map_err(|e| CommandError::Setup(e.to_string()))?;
+    let reload_args = args.clone();
+    runtime()?.block_on(async move {
+        let server = Server::start(config)
+            .await
+            .map_err(|e| CommandError::Setup(e.to_string()))?;
+        server
+            .run(Box::new(move || settings(&reload_args)))
+            .await
+            .map_err(|e| CommandError::Setup(e.to_string()))?;
+        Ok(Status::Valid)
+    })
+}
+
+/// The configuration file (or the defaults), the flags over it, checked.
+fn settings(args: &ServeArgs) -> Result<ServeConfig, ServeError> {
+    let mut config = match &args.config {
+        Some(path) => ServeConfig::load(path)?,
+        None => ServeConfig::default(),
+    };
+    if !args.domains.is_empty() {
+        config.domains.clone_from(&args.domains);
+    }
+    if let Some(listen) = args.listen {
+        config.listen = Some(listen);
+    }
+    if let Some(https) = args.https {
+        config.https = Some(https);
+    }
+    if let Some(cert) = &args.cert {
+        config.cert = Some(cert.clone());
+    }
+    if let Some(key) = &args.key {
+        config.key = Some(key.clone());
+    }
+    if let Some(store) = &args.store {
+        config.store.clone_from(store);
+    }
+    if let Some(path) = &args.intake_path {
+        config.intake_path.clone_from(path);
+    }
+    if let Some(max_body) = args.max_body {
+        config.max_body = max_body;
+    }
+    if let Some(rate) = args.reports_per_minute {
+        config.reports_per_minute = rate;
+    }
+    if let Some(days) = args.keep_days {
+        config.keep_days = days;
+    }
+    config.validate()?;
+    Ok(config)
+}
