@@ -333,3 +333,18 @@ pub fn peak_memory(pid: u32) -> u64 {
 pub fn path_arg(path: &Path) -> String {
     path.display().to_string()
 }
+
+/// The leaf certificate (DER) a TLS handshake with `address` is given.
+pub async fn served_certificate(address: SocketAddr, tls: &Arc<rustls::ClientConfig>) -> Vec<u8> {
+    let tcp = TcpStream::connect(address).await.expect("connect");
+    let stream = TlsConnector::from(tls.clone())
+        .connect(ServerName::try_from("localhost").expect("name"), tcp)
+        .await
+        .expect("TLS handshake");
+    let (_, session) = stream.get_ref();
+    session
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .expect("a certificate")
+        .to_vec()
+}
