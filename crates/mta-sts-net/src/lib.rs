@@ -11,18 +11,15 @@
 //! - [`smtp_probe`]: connect to an MX, EHLO, STARTTLS, and report the certificate chain and its
 //!   verdict without stopping at the first fault;
 //! - [`trust`]: Web PKI roots plus extra roots from a PEM file, and certificate verdicts;
-//! - [`address_guard`]: refusing non-public addresses for a checker exposed to the internet;
-//! - [`connection_cap`] and [`open_files`]: what every server needs against clients that hold
-//!   connections open (a cap where the longest-idle connection makes room for a new one, and
-//!   the open-file limit raised to the hard limit with the cap kept below it).
+//! - [`address_guard`]: refusing non-public addresses for a checker exposed to the internet.
+//!
+//! What servers share (the connection cap, the open-file limit) lives in `mta-sts-service`.
 
 pub mod address_guard;
-pub mod connection_cap;
 pub mod dane;
 mod dial;
 pub mod dns;
 mod error;
-pub mod open_files;
 pub mod policy_fetch;
 pub mod smtp_probe;
 pub mod trust;

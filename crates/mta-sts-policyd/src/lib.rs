@@ -57,7 +57,7 @@
 //! Connections that hold the server without using it are closed: a request still incomplete
 //! `read_timeout` after its first byte, a connection idle for `idle_timeout`, and at
 //! `max_connections` the one idle longest, to make room for each new connection, so Postfix is
-//! always served (see [`mta_sts_net::connection_cap`]).
+//! always served (see [`mta_sts_service::connection_cap`]).
 //!
 //! # Configuration
 //! TOML, every key optional, unknown keys refused; [`config::EXAMPLE`] lists every option with

@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use mta_sts_net::connection_cap::{Admission, ConnectionCap, ConnectionSlot};
+use mta_sts_service::connection_cap::{Admission, ConnectionCap, ConnectionSlot};
 
 use nix::unistd::{Group, User};
 

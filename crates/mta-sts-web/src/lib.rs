@@ -37,7 +37,6 @@ mod assets;
 mod cache;
 mod error;
 mod input;
-mod limits;
 mod metrics;
 mod openapi;
 mod page;
@@ -142,7 +141,7 @@ fn app(config: WebConfig) -> Result<(axum::Router, Arc<metrics::Metrics>), WebEr
     let metrics = Arc::new(metrics::Metrics::new());
     let state = routes::AppState {
         checker: Checker::from_settings(&config.settings)?,
-        limiter: limits::RateLimiter::new(config.rate_per_minute),
+        limiter: mta_sts_service::RateLimiter::per_minute(config.rate_per_minute),
         permits: Arc::new(Semaphore::new(config.max_concurrent_checks)),
         cache: cache::ResultCache::new(config.cache_ttl),
         metrics: Arc::clone(&metrics),
@@ -153,7 +152,7 @@ fn app(config: WebConfig) -> Result<(axum::Router, Arc<metrics::Metrics>), WebEr
 }
 
 /// Serves the web checker on `listener` until `shutdown` completes, then lets running requests
-/// finish. What [`serve_with_events`] reports is dropped.
+/// finish (for up to the check time limit and the header time limit together). What [`serve_with_events`] reports is dropped.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     config: WebConfig,
@@ -168,15 +167,18 @@ pub async fn serve_with_events(
     listener: tokio::net::TcpListener,
     config: WebConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    on_event: impl Fn(WebEvent) + Send,
+    on_event: impl Fn(WebEvent) + Send + Sync + 'static,
 ) -> Result<(), WebError> {
     let header_read_timeout = config.header_read_timeout;
+    // A check ends within its time limit; its answer then has as long as a request's headers.
+    let drain_timeout = config.check_timeout.saturating_add(header_read_timeout);
     let max_connections = config.max_connections;
     let (app, metrics) = app(config)?;
     let shared = server::Shared {
         app,
         metrics,
         header_read_timeout,
+        drain_timeout,
     };
     server::serve(listener, shared, max_connections, shutdown, on_event).await;
     Ok(())

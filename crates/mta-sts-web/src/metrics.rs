@@ -3,17 +3,11 @@
 use std::time::Duration;
 
 use mta_sts_check::Verdict;
+use mta_sts_service::{CloseReason, ConnectionMetrics, MetricsRegistry};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
-
-use crate::server::CloseReason;
-
-/// The media type of [`Metrics::encode`]'s output.
-pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct VerdictLabel {
@@ -25,25 +19,20 @@ struct ReasonLabel {
     reason: &'static str,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-struct CloseLabel {
-    reason: &'static str,
-}
-
 /// Every reason a request is turned away before a check runs.
 const REASONS: [&str; 3] = ["invalid", "rate-limited", "busy"];
 
-/// The service's counters and the check-duration histogram.
+/// The service's counters and the check-duration histogram, in the process's registry under
+/// the `mta_sts` prefix.
 #[derive(Debug)]
 pub(crate) struct Metrics {
-    registry: Registry,
+    registry: MetricsRegistry,
     checks: Family<VerdictLabel, Counter>,
     duration: Histogram,
     rejected: Family<ReasonLabel, Counter>,
     timeouts: Counter,
     cache_hits: Counter,
-    connections_open: Gauge,
-    connections_closed: Family<CloseLabel, Counter>,
+    connections: ConnectionMetrics,
 }
 
 impl Metrics {
@@ -69,49 +58,36 @@ impl Metrics {
         for reason in REASONS {
             drop(rejected.get_or_create(&ReasonLabel { reason }));
         }
-        let mut registry = Registry::with_prefix("mta_sts");
-        registry.register(
-            "checks",
-            "Checks run to the end, by verdict (cached answers are not counted)",
-            checks.clone(),
-        );
-        registry.register(
-            "check_duration_seconds",
-            "Time a check took, start to verdict",
-            duration.clone(),
-        );
-        registry.register(
-            "rejected_requests",
-            "Requests turned away before a check ran, by reason",
-            rejected.clone(),
-        );
-        registry.register(
-            "check_timeouts",
-            "Checks cut off by the time limit",
-            timeouts.clone(),
-        );
-        registry.register(
-            "cache_hits",
-            "Answers served from the result cache",
-            cache_hits.clone(),
-        );
-        let connections_open = Gauge::default();
-        registry.register(
-            "connections_open",
-            "HTTP connections open",
-            connections_open.clone(),
-        );
-        let connections_closed = Family::<CloseLabel, Counter>::default();
-        for reason in CloseReason::ALL {
-            drop(connections_closed.get_or_create(&CloseLabel {
-                reason: reason.label(),
-            }));
-        }
-        registry.register(
-            "connections_closed",
-            "HTTP connections closed, by reason: client_closed, header_timeout (headers or the next request too slow), evicted (at the connection cap, to make room), bad_request, shutdown",
-            connections_closed.clone(),
-        );
+        let registry = MetricsRegistry::new();
+        let connections = registry.register(|registry| {
+            let registry = registry.sub_registry_with_prefix("mta_sts");
+            registry.register(
+                "checks",
+                "Checks run to the end, by verdict (cached answers are not counted)",
+                checks.clone(),
+            );
+            registry.register(
+                "check_duration_seconds",
+                "Time a check took, start to verdict",
+                duration.clone(),
+            );
+            registry.register(
+                "rejected_requests",
+                "Requests turned away before a check ran, by reason",
+                rejected.clone(),
+            );
+            registry.register(
+                "check_timeouts",
+                "Checks cut off by the time limit",
+                timeouts.clone(),
+            );
+            registry.register(
+                "cache_hits",
+                "Answers served from the result cache",
+                cache_hits.clone(),
+            );
+            ConnectionMetrics::register(registry, "HTTP", &CloseReason::HTTP)
+        });
         Metrics {
             registry,
             checks,
@@ -119,24 +95,13 @@ impl Metrics {
             rejected,
             timeouts,
             cache_hits,
-            connections_open,
-            connections_closed,
+            connections,
         }
     }
 
-    /// A connection accepted.
-    pub(crate) fn connection_opened(&self) {
-        self.connections_open.inc();
-    }
-
-    /// A connection closed, and why.
-    pub(crate) fn connection_closed(&self, reason: CloseReason) {
-        self.connections_open.dec();
-        self.connections_closed
-            .get_or_create(&CloseLabel {
-                reason: reason.label(),
-            })
-            .inc();
+    /// The connection metrics, for the server to count in.
+    pub(crate) fn connections(&self) -> &ConnectionMetrics {
+        &self.connections
     }
 
     /// A check that ran to its verdict.
@@ -164,11 +129,9 @@ impl Metrics {
         self.cache_hits.inc();
     }
 
-    /// The text a Prometheus scrape reads.
-    pub(crate) fn encode(&self) -> Result<String, std::fmt::Error> {
-        let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
-        Ok(text)
+    /// The registry, for `/metrics`.
+    pub(crate) fn registry(&self) -> &MetricsRegistry {
+        &self.registry
     }
 }
 
@@ -185,7 +148,7 @@ mod tests {
         let metrics = Metrics::new();
         metrics.check_done(Verdict::Fail, Duration::from_millis(300));
         metrics.rejected("busy");
-        let text = metrics.encode().expect("encodes");
+        let text = metrics.registry().encode();
         for line in [
             "mta_sts_checks_total{verdict=\"fail\"} 1",
             "mta_sts_checks_total{verdict=\"pass\"} 0",

@@ -23,15 +23,14 @@ use crate::assets::{self, Asset};
 use crate::cache::ResultCache;
 use crate::error::RequestError;
 use crate::input::parse_domain;
-use crate::limits::RateLimiter;
-use crate::metrics::{self, Metrics};
+use crate::metrics::Metrics;
 use crate::page::{self, Form};
 
 /// Everything the handlers share.
 #[derive(Debug)]
 pub(crate) struct AppState {
     pub(crate) checker: Checker,
-    pub(crate) limiter: RateLimiter,
+    pub(crate) limiter: mta_sts_service::RateLimiter,
     pub(crate) permits: Arc<Semaphore>,
     pub(crate) cache: ResultCache,
     pub(crate) metrics: Arc<Metrics>,
@@ -113,9 +112,13 @@ impl AppState {
         let permit = Arc::clone(&self.permits)
             .try_acquire_owned()
             .map_err(|_| RequestError::Busy)?;
-        self.limiter
-            .take(client, now)
-            .map_err(|retry_after| RequestError::RateLimited { retry_after })?;
+        match self.limiter.take(client, now) {
+            Ok(()) => {}
+            Err(mta_sts_service::ServiceError::RateLimited { retry_after }) => {
+                return Err(RequestError::RateLimited { retry_after });
+            }
+            Err(_) => return Err(RequestError::Internal("the rate limit")),
+        }
         Ok(Admission::Run(permit))
     }
 
@@ -376,17 +379,7 @@ async fn healthz() -> &'static str {
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    match state.metrics.encode() {
-        Ok(text) => (
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(metrics::CONTENT_TYPE),
-            )],
-            text,
-        )
-            .into_response(),
-        Err(_) => json_error(&RequestError::Internal("the metrics")),
-    }
+    state.metrics.registry().response().into_response()
 }
 
 fn asset(asset: Asset) -> Response {

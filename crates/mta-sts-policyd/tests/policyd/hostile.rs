@@ -178,7 +178,7 @@ async fn the_default_cap_of_1024_holds_as_well() {
     // Attacker and daemon share this process: 2 descriptors per connection, and some for the
     // lab. Where the open-file limit is too low even after raising it, a smaller cap is
     // attacked, and said.
-    let limit = mta_sts_net::open_files::raise_soft_limit()
+    let limit = mta_sts_service::open_files::raise_soft_limit()
         .map(|limit| limit.now)
         .unwrap_or(1024);
     let cap = usize::try_from(limit.saturating_sub(512) / 2)

@@ -1,7 +1,7 @@
 //! What every listening command does first: raise the open-file limit to the hard limit, and
 //! keep its connection cap below it.
 
-use mta_sts_net::open_files;
+use mta_sts_service::open_files;
 
 /// A sentence about the open-file limit for the log, said once the server listens.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,7 +15,7 @@
 //!
 //! ```
 //! # async fn example() {
-//! use mta_sts_net::connection_cap::ConnectionCap;
+//! use mta_sts_service::connection_cap::ConnectionCap;
 //!
 //! let cap = ConnectionCap::new(2);
 //! let mut first = cap.admit().slot;
