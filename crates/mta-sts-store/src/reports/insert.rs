@@ -1,0 +1,656 @@
+//! Storing reports: normalising them into rows, de-duplicating, one transaction per batch.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use mta_sts_core::report::Report;
+use rusqlite::{OptionalExtension as _, params};
+use sha2::{Digest as _, Sha256};
+
+use super::{Insertion, NewReport, ReportKey, StoredFinding, day_of, domain_key};
+use crate::StoreError;
+use crate::postgres::PostgresStore;
+use crate::sqlite::SqliteStore;
+
+/// A report turned into the values of its rows.
+pub(super) struct Prepared {
+    content_hash: Vec<u8>,
+    organization: String,
+    report_id: String,
+    start_at: i64,
+    end_at: i64,
+    day: i64,
+    contact_info: Option<String>,
+    received_at: i64,
+    source: &'static str,
+    raw_gzip: Vec<u8>,
+    policies: Vec<PreparedPolicy>,
+    findings: Vec<StoredFinding>,
+}
+
+struct PreparedPolicy {
+    domain: Option<String>,
+    policy_type: String,
+    policy_domain: Option<String>,
+    policy_string: String,
+    mx_host: String,
+    successful: i64,
+    failed: i64,
+    failures: Vec<PreparedFailure>,
+}
+
+struct PreparedFailure {
+    result_type: String,
+    sending_mta_ip: Option<String>,
+    receiving_mx_hostname: Option<String>,
+    receiving_mx_helo: Option<String>,
+    receiving_ip: Option<String>,
+    count: i64,
+    additional_information: Option<String>,
+    failure_reason_code: Option<String>,
+}
+
+/// A report's identity besides its content: (organisation, report id, start, end).
+type Identity = (String, String, i64, i64);
+
+impl Prepared {
+    fn identity(&self) -> Identity {
+        (
+            self.organization.clone(),
+            self.report_id.clone(),
+            self.start_at,
+            self.end_at,
+        )
+    }
+}
+
+/// Prepares every report, or says which one cannot be stored.
+pub(super) fn prepare_all(reports: Vec<NewReport>) -> Result<Vec<Prepared>, StoreError> {
+    reports.into_iter().map(prepare).collect()
+}
+
+fn prepare(new: NewReport) -> Result<Prepared, StoreError> {
+    let report = &new.report;
+    let unstorable = |reason: String| StoreError::Unstorable {
+        organization: report.organization_name.clone(),
+        report_id: report.report_id.clone(),
+        reason,
+    };
+    let count = |value: u64, what: &str| {
+        i64::try_from(value).map_err(|_| {
+            unstorable(format!(
+                "its {what} {value} is larger than the store can hold ({})",
+                i64::MAX
+            ))
+        })
+    };
+    let mut policies = Vec::with_capacity(report.policies.len());
+    for entry in &report.policies {
+        let mut failures = Vec::with_capacity(entry.failure_details.len());
+        for detail in &entry.failure_details {
+            failures.push(PreparedFailure {
+                result_type: detail.result_type.as_str().to_string(),
+                sending_mta_ip: detail.sending_mta_ip.clone(),
+                receiving_mx_hostname: detail.receiving_mx_hostname.clone(),
+                receiving_mx_helo: detail.receiving_mx_helo.clone(),
+                receiving_ip: detail.receiving_ip.clone(),
+                count: count(detail.failed_session_count, "failed-session-count")?,
+                additional_information: detail.additional_information.clone(),
+                failure_reason_code: detail.failure_reason_code.clone(),
+            });
+        }
+        policies.push(PreparedPolicy {
+            domain: entry.policy.policy_domain.as_deref().map(domain_key),
+            policy_type: entry.policy.policy_type.as_str().to_string(),
+            policy_domain: entry.policy.policy_domain.clone(),
+            policy_string: json_list(&entry.policy.policy_string),
+            mx_host: json_list(&entry.policy.mx_host),
+            successful: count(
+                entry.summary.total_successful_session_count,
+                "total-successful-session-count",
+            )?,
+            failed: count(
+                entry.summary.total_failure_session_count,
+                "total-failure-session-count",
+            )?,
+            failures,
+        });
+    }
+    let start_at = report.date_range.start.unix_seconds();
+    Ok(Prepared {
+        content_hash: content_hash(report)?,
+        organization: report.organization_name.clone(),
+        report_id: report.report_id.clone(),
+        start_at,
+        end_at: report.date_range.end.unix_seconds(),
+        day: day_of(start_at),
+        contact_info: report.contact_info.clone(),
+        received_at: new.received_at.unix_seconds(),
+        source: new.source.as_str(),
+        raw_gzip: gzip(&new.json)?,
+        policies,
+        findings: new.findings,
+    })
+}
+
+/// The SHA-256 of the normalised report (the tolerant reading, serialized): the same report
+/// received by mail and by HTTPS, with other whitespace or key order, hashes the same.
+fn content_hash(report: &Report) -> Result<Vec<u8>, StoreError> {
+    let normalised = serde_json::to_vec(report).map_err(|e| StoreError::Unstorable {
+        organization: report.organization_name.clone(),
+        report_id: report.report_id.clone(),
+        reason: format!("it cannot be serialized for hashing ({e})"),
+    })?;
+    Ok(Sha256::digest(&normalised).to_vec())
+}
+
+fn json_list(values: &[String]) -> String {
+    // A list of strings always serializes.
+    serde_json::to_string(values).unwrap_or_else(|_| "[]".to_string())
+}
+
+fn gzip(json: &[u8]) -> Result<Vec<u8>, StoreError> {
+    let mut encoder = GzEncoder::new(Vec::with_capacity(json.len() / 4 + 64), Compression::fast());
+    encoder
+        .write_all(json)
+        .and_then(|()| encoder.finish())
+        .map_err(|source| StoreError::Compress { source })
+}
+
+/// Where each report of a batch stands before anything is written: new, or a duplicate of an
+/// earlier report of the same batch (by index).
+fn within_batch(prepared: &[Prepared]) -> Vec<Option<usize>> {
+    let mut by_hash: HashMap<&[u8], usize> = HashMap::new();
+    let mut by_identity: HashMap<Identity, usize> = HashMap::new();
+    prepared
+        .iter()
+        .enumerate()
+        .map(|(index, report)| {
+            let earlier = by_hash
+                .get(report.content_hash.as_slice())
+                .or_else(|| by_identity.get(&report.identity()))
+                .copied();
+            if earlier.is_none() {
+                by_hash.insert(&report.content_hash, index);
+                by_identity.insert(report.identity(), index);
+            }
+            earlier
+        })
+        .collect()
+}
+
+pub(super) async fn sqlite(
+    store: &SqliteStore,
+    prepared: Vec<Prepared>,
+) -> Result<Vec<Insertion>, StoreError> {
+    let error = store.error("inserting reports");
+    store
+        .write("inserting reports", move |tx| {
+            let mut find = tx
+                .prepare_cached(
+                    "SELECT id FROM report WHERE content_hash = ?1
+                     UNION ALL
+                     SELECT id FROM report
+                      WHERE organization = ?2 AND report_id = ?3 AND start_at = ?4 AND end_at = ?5
+                     LIMIT 1",
+                )
+                .map_err(&error)?;
+            let mut insert_report = tx
+                .prepare_cached(
+                    "INSERT INTO report (content_hash, organization, report_id, start_at, end_at,
+                        contact_info, received_at, source, raw_gzip)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )
+                .map_err(&error)?;
+            let mut insert_policy = tx
+                .prepare_cached(
+                    "INSERT INTO report_policy (report, position, domain, day, organization,
+                        policy_type, policy_domain, policy_string, mx_host, successful, failed)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                )
+                .map_err(&error)?;
+            let mut insert_failure = tx
+                .prepare_cached(
+                    "INSERT INTO failure_detail (report, policy, position, domain, day,
+                        policy_type, result_type, sending_mta_ip, receiving_mx_hostname,
+                        receiving_mx_helo, receiving_ip, failed_session_count,
+                        additional_information, failure_reason_code)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                )
+                .map_err(&error)?;
+            let mut insert_finding = tx
+                .prepare_cached(
+                    "INSERT INTO lint_finding (report, position, code, severity, message)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(&error)?;
+            let mut outcomes = Vec::with_capacity(prepared.len());
+            for report in &prepared {
+                // Earlier reports of this batch are already in the table: the same lookup finds
+                // them.
+                let existing: Option<i64> = find
+                    .query_row(
+                        params![
+                            report.content_hash,
+                            report.organization,
+                            report.report_id,
+                            report.start_at,
+                            report.end_at
+                        ],
+                        |row| row.get(0),
+                    )
+                    .optional()
+                    .map_err(&error)?;
+                if let Some(id) = existing {
+                    outcomes.push(Insertion::Duplicate(ReportKey(id)));
+                    continue;
+                }
+                insert_report
+                    .execute(params![
+                        report.content_hash,
+                        report.organization,
+                        report.report_id,
+                        report.start_at,
+                        report.end_at,
+                        report.contact_info,
+                        report.received_at,
+                        report.source,
+                        report.raw_gzip
+                    ])
+                    .map_err(&error)?;
+                let id = tx.last_insert_rowid();
+                for (position, policy) in (0_i64..).zip(&report.policies) {
+                    insert_policy
+                        .execute(params![
+                            id,
+                            position,
+                            policy.domain,
+                            report.day,
+                            report.organization,
+                            policy.policy_type,
+                            policy.policy_domain,
+                            policy.policy_string,
+                            policy.mx_host,
+                            policy.successful,
+                            policy.failed
+                        ])
+                        .map_err(&error)?;
+                    for (detail, failure) in (0_i64..).zip(&policy.failures) {
+                        insert_failure
+                            .execute(params![
+                                id,
+                                position,
+                                detail,
+                                policy.domain,
+                                report.day,
+                                policy.policy_type,
+                                failure.result_type,
+                                failure.sending_mta_ip,
+                                failure.receiving_mx_hostname,
+                                failure.receiving_mx_helo,
+                                failure.receiving_ip,
+                                failure.count,
+                                failure.additional_information,
+                                failure.failure_reason_code
+                            ])
+                            .map_err(&error)?;
+                    }
+                }
+                for (position, finding) in (0_i64..).zip(&report.findings) {
+                    insert_finding
+                        .execute(params![
+                            id,
+                            position,
+                            finding.code,
+                            finding.severity.as_str(),
+                            finding.message
+                        ])
+                        .map_err(&error)?;
+                }
+                outcomes.push(Insertion::Imported(ReportKey(id)));
+            }
+            Ok(outcomes)
+        })
+        .await
+}
+
+/// Finds the stored reports with any of these hashes or identities: (hash → id, identity → id).
+async fn find_existing(
+    tx: &deadpool_postgres::Transaction<'_>,
+    reports: &[&Prepared],
+    error: &impl Fn(tokio_postgres::Error) -> StoreError,
+) -> Result<(HashMap<Vec<u8>, i64>, HashMap<Identity, i64>), StoreError> {
+    let hashes: Vec<&[u8]> = reports.iter().map(|r| r.content_hash.as_slice()).collect();
+    let organizations: Vec<&str> = reports.iter().map(|r| r.organization.as_str()).collect();
+    let report_ids: Vec<&str> = reports.iter().map(|r| r.report_id.as_str()).collect();
+    let starts: Vec<i64> = reports.iter().map(|r| r.start_at).collect();
+    let ends: Vec<i64> = reports.iter().map(|r| r.end_at).collect();
+    let statement = tx
+        .prepare_cached(
+            "SELECT id, content_hash, organization, report_id, start_at, end_at FROM report
+              WHERE content_hash = ANY($1)
+             UNION
+             SELECT r.id, r.content_hash, r.organization, r.report_id, r.start_at, r.end_at
+               FROM report r
+               JOIN unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[])
+                    AS k (organization, report_id, start_at, end_at)
+                 ON r.organization = k.organization AND r.report_id = k.report_id
+                AND r.start_at = k.start_at AND r.end_at = k.end_at",
+        )
+        .await
+        .map_err(error)?;
+    let rows = tx
+        .query(
+            &statement,
+            &[&hashes, &organizations, &report_ids, &starts, &ends],
+        )
+        .await
+        .map_err(error)?;
+    let mut by_hash = HashMap::new();
+    let mut by_identity = HashMap::new();
+    for row in rows {
+        let id: i64 = row.try_get(0).map_err(error)?;
+        by_hash.insert(row.try_get::<_, Vec<u8>>(1).map_err(error)?, id);
+        by_identity.insert(
+            (
+                row.try_get(2).map_err(error)?,
+                row.try_get(3).map_err(error)?,
+                row.try_get(4).map_err(error)?,
+                row.try_get(5).map_err(error)?,
+            ),
+            id,
+        );
+    }
+    Ok((by_hash, by_identity))
+}
+
+pub(super) async fn postgres(
+    store: &PostgresStore,
+    prepared: Vec<Prepared>,
+) -> Result<Vec<Insertion>, StoreError> {
+    let error = store.error("inserting reports");
+    let mut client = store.client("inserting reports").await?;
+    let tx = client.transaction().await.map_err(&error)?;
+    let earlier = within_batch(&prepared);
+    let candidates: Vec<&Prepared> = prepared
+        .iter()
+        .zip(&earlier)
+        .filter(|(_, earlier)| earlier.is_none())
+        .map(|(report, _)| report)
+        .collect();
+    let (mut stored_hash, mut stored_identity) = find_existing(&tx, &candidates, &error).await?;
+    let fresh: Vec<&Prepared> = candidates
+        .iter()
+        .copied()
+        .filter(|r| {
+            !stored_hash.contains_key(&r.content_hash)
+                && !stored_identity.contains_key(&r.identity())
+        })
+        .collect();
+    // Ids of the reports written by this transaction, by content hash.
+    let mut inserted: HashMap<Vec<u8>, i64> = HashMap::new();
+    if !fresh.is_empty() {
+        let statement = tx
+            .prepare_cached(
+                "INSERT INTO report (content_hash, organization, report_id, start_at, end_at,
+                    contact_info, received_at, source, raw_gzip)
+                 SELECT * FROM unnest($1::bytea[], $2::text[], $3::text[], $4::bigint[],
+                    $5::bigint[], $6::text[], $7::bigint[], $8::text[], $9::bytea[])
+                 ON CONFLICT DO NOTHING
+                 RETURNING id, content_hash",
+            )
+            .await
+            .map_err(&error)?;
+        let rows = tx
+            .query(
+                &statement,
+                &[
+                    &fresh
+                        .iter()
+                        .map(|r| r.content_hash.as_slice())
+                        .collect::<Vec<_>>(),
+                    &fresh
+                        .iter()
+                        .map(|r| r.organization.as_str())
+                        .collect::<Vec<_>>(),
+                    &fresh
+                        .iter()
+                        .map(|r| r.report_id.as_str())
+                        .collect::<Vec<_>>(),
+                    &fresh.iter().map(|r| r.start_at).collect::<Vec<_>>(),
+                    &fresh.iter().map(|r| r.end_at).collect::<Vec<_>>(),
+                    &fresh
+                        .iter()
+                        .map(|r| r.contact_info.as_deref())
+                        .collect::<Vec<_>>(),
+                    &fresh.iter().map(|r| r.received_at).collect::<Vec<_>>(),
+                    &fresh.iter().map(|r| r.source).collect::<Vec<_>>(),
+                    &fresh
+                        .iter()
+                        .map(|r| r.raw_gzip.as_slice())
+                        .collect::<Vec<_>>(),
+                ],
+            )
+            .await
+            .map_err(&error)?;
+        for row in rows {
+            inserted.insert(
+                row.try_get(1).map_err(&error)?,
+                row.try_get(0).map_err(&error)?,
+            );
+        }
+        // A report another writer stored between the lookup and the insert was skipped by ON
+        // CONFLICT: it is a duplicate of that one.
+        let raced: Vec<&Prepared> = fresh
+            .iter()
+            .copied()
+            .filter(|r| !inserted.contains_key(&r.content_hash))
+            .collect();
+        if !raced.is_empty() {
+            let (hashes, identities) = find_existing(&tx, &raced, &error).await?;
+            stored_hash.extend(hashes);
+            stored_identity.extend(identities);
+        }
+        insert_rows(&tx, &fresh, &inserted, &error).await?;
+    }
+    let mut outcomes: Vec<Insertion> = Vec::with_capacity(prepared.len());
+    for (index, report) in prepared.iter().enumerate() {
+        let outcome = if let Some(first) = earlier.get(index).copied().flatten() {
+            Insertion::Duplicate(outcomes.get(first).map_or(ReportKey(0), |o| o.key()))
+        } else if let Some(id) = inserted.get(&report.content_hash) {
+            Insertion::Imported(ReportKey(*id))
+        } else if let Some(id) = stored_hash
+            .get(&report.content_hash)
+            .or_else(|| stored_identity.get(&report.identity()))
+        {
+            Insertion::Duplicate(ReportKey(*id))
+        } else {
+            return Err(StoreError::Corrupt {
+                store: store.url().to_string(),
+                what: format!(
+                    "the report {} from {} was neither stored nor found stored",
+                    report.report_id, report.organization
+                ),
+            });
+        };
+        outcomes.push(outcome);
+    }
+    tx.commit().await.map_err(&error)?;
+    Ok(outcomes)
+}
+
+/// Writes the policy, failure and finding rows of the reports just inserted.
+async fn insert_rows(
+    tx: &deadpool_postgres::Transaction<'_>,
+    fresh: &[&Prepared],
+    inserted: &HashMap<Vec<u8>, i64>,
+    error: &impl Fn(tokio_postgres::Error) -> StoreError,
+) -> Result<(), StoreError> {
+    let mut policy = PolicyColumns::default();
+    let mut failure = FailureColumns::default();
+    let mut finding = FindingColumns::default();
+    for report in fresh {
+        let Some(&id) = inserted.get(&report.content_hash) else {
+            continue;
+        };
+        for (position, entry) in (0_i64..).zip(&report.policies) {
+            policy.report.push(id);
+            policy.position.push(position);
+            policy.domain.push(entry.domain.as_deref());
+            policy.day.push(report.day);
+            policy.organization.push(&report.organization);
+            policy.policy_type.push(&entry.policy_type);
+            policy.policy_domain.push(entry.policy_domain.as_deref());
+            policy.policy_string.push(&entry.policy_string);
+            policy.mx_host.push(&entry.mx_host);
+            policy.successful.push(entry.successful);
+            policy.failed.push(entry.failed);
+            for (detail, row) in (0_i64..).zip(&entry.failures) {
+                failure.report.push(id);
+                failure.policy.push(position);
+                failure.position.push(detail);
+                failure.domain.push(entry.domain.as_deref());
+                failure.day.push(report.day);
+                failure.policy_type.push(&entry.policy_type);
+                failure.result_type.push(&row.result_type);
+                failure.sending_mta_ip.push(row.sending_mta_ip.as_deref());
+                failure
+                    .receiving_mx_hostname
+                    .push(row.receiving_mx_hostname.as_deref());
+                failure
+                    .receiving_mx_helo
+                    .push(row.receiving_mx_helo.as_deref());
+                failure.receiving_ip.push(row.receiving_ip.as_deref());
+                failure.count.push(row.count);
+                failure
+                    .additional_information
+                    .push(row.additional_information.as_deref());
+                failure
+                    .failure_reason_code
+                    .push(row.failure_reason_code.as_deref());
+            }
+        }
+        for (position, row) in (0_i64..).zip(&report.findings) {
+            finding.report.push(id);
+            finding.position.push(position);
+            finding.code.push(&row.code);
+            finding.severity.push(row.severity.as_str());
+            finding.message.push(&row.message);
+        }
+    }
+    if !policy.report.is_empty() {
+        tx.execute(
+            "INSERT INTO report_policy (report, position, domain, day, organization, policy_type,
+                policy_domain, policy_string, mx_host, successful, failed)
+             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[],
+                $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[],
+                $11::bigint[])",
+            &[
+                &policy.report,
+                &policy.position,
+                &policy.domain,
+                &policy.day,
+                &policy.organization,
+                &policy.policy_type,
+                &policy.policy_domain,
+                &policy.policy_string,
+                &policy.mx_host,
+                &policy.successful,
+                &policy.failed,
+            ],
+        )
+        .await
+        .map_err(error)?;
+    }
+    if !failure.report.is_empty() {
+        tx.execute(
+            "INSERT INTO failure_detail (report, policy, position, domain, day, policy_type,
+                result_type, sending_mta_ip, receiving_mx_hostname, receiving_mx_helo,
+                receiving_ip, failed_session_count, additional_information, failure_reason_code)
+             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[],
+                $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
+                $11::text[], $12::bigint[], $13::text[], $14::text[])",
+            &[
+                &failure.report,
+                &failure.policy,
+                &failure.position,
+                &failure.domain,
+                &failure.day,
+                &failure.policy_type,
+                &failure.result_type,
+                &failure.sending_mta_ip,
+                &failure.receiving_mx_hostname,
+                &failure.receiving_mx_helo,
+                &failure.receiving_ip,
+                &failure.count,
+                &failure.additional_information,
+                &failure.failure_reason_code,
+            ],
+        )
+        .await
+        .map_err(error)?;
+    }
+    if !finding.report.is_empty() {
+        tx.execute(
+            "INSERT INTO lint_finding (report, position, code, severity, message)
+             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[])",
+            &[
+                &finding.report,
+                &finding.position,
+                &finding.code,
+                &finding.severity,
+                &finding.message,
+            ],
+        )
+        .await
+        .map_err(error)?;
+    }
+    Ok(())
+}
+
+/// `report_policy` column by column, for one `unnest` insert.
+#[derive(Default)]
+struct PolicyColumns<'a> {
+    report: Vec<i64>,
+    position: Vec<i64>,
+    domain: Vec<Option<&'a str>>,
+    day: Vec<i64>,
+    organization: Vec<&'a str>,
+    policy_type: Vec<&'a str>,
+    policy_domain: Vec<Option<&'a str>>,
+    policy_string: Vec<&'a str>,
+    mx_host: Vec<&'a str>,
+    successful: Vec<i64>,
+    failed: Vec<i64>,
+}
+
+/// `failure_detail` column by column.
+#[derive(Default)]
+struct FailureColumns<'a> {
+    report: Vec<i64>,
+    policy: Vec<i64>,
+    position: Vec<i64>,
+    domain: Vec<Option<&'a str>>,
+    day: Vec<i64>,
+    policy_type: Vec<&'a str>,
+    result_type: Vec<&'a str>,
+    sending_mta_ip: Vec<Option<&'a str>>,
+    receiving_mx_hostname: Vec<Option<&'a str>>,
+    receiving_mx_helo: Vec<Option<&'a str>>,
+    receiving_ip: Vec<Option<&'a str>>,
+    count: Vec<i64>,
+    additional_information: Vec<Option<&'a str>>,
+    failure_reason_code: Vec<Option<&'a str>>,
+}
+
+/// `lint_finding` column by column.
+#[derive(Default)]
+struct FindingColumns<'a> {
+    report: Vec<i64>,
+    position: Vec<i64>,
+    code: Vec<&'a str>,
+    severity: Vec<&'a str>,
+    message: Vec<&'a str>,
+}

@@ -1,0 +1,318 @@
+//! The TLS-RPT report store (RFC 8460 §4): every report kept once, raw and normalised, and read
+//! back as lists and per-domain summaries.
+//!
+//! - Each report is kept twice: as received (JSON, gzip-compressed) and as rows (the report,
+//!   its policy entries, their failure details, the lint findings against it).
+//! - A report is stored once: another with the same normalised content (its SHA-256), or with
+//!   the same organisation, report id and date range, is a [`Insertion::Duplicate`] of it.
+//!   Report ids alone are not enough: several providers reuse one id across date ranges.
+//! - Counts are kept per policy entry and never summed across policy types: Microsoft counts
+//!   the same sessions under `sts` and under `tlsa`.
+//! - A report belongs to the UTC day its `start-datetime` falls on.
+
+mod insert;
+mod queries;
+mod schema;
+mod summary;
+
+use mta_sts_core::diagnostic::Severity;
+use mta_sts_core::report::{PolicyType, Report, ResultType, Timestamp};
+use serde::Serialize;
+
+use crate::postgres::PostgresStore;
+use crate::sqlite::SqliteStore;
+use crate::{StoreError, StoreOptions, StoreUrl};
+
+pub use schema::SCHEMA;
+pub use summary::{
+    DaySummary, DomainSummary, FailureBreakdown, MxCount, OrganizationCount, PolicyTypeCounts,
+    PolicyTypeTotals, ResultTypeCount, SendingIpCount, SummaryTotal,
+};
+
+/// How many reports [`ReportStore::prune`] deletes per transaction: small enough that intake,
+/// waiting for the write lock between two batches, never waits long.
+pub const PRUNE_BATCH: usize = 1000;
+
+/// The report store, on SQLite or PostgreSQL: `Send + Sync`, cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ReportStore {
+    backend: Backend,
+    url: StoreUrl,
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
+    Sqlite(SqliteStore),
+    Postgres(PostgresStore),
+}
+
+/// A report to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewReport {
+    /// The report, as the core's tolerant reader read it.
+    pub report: Report,
+    /// The report as received, decompressed; kept gzip-compressed.
+    pub json: Vec<u8>,
+    /// The lint findings against it.
+    pub findings: Vec<StoredFinding>,
+    /// When it was received.
+    pub received_at: Timestamp,
+    /// How it arrived.
+    pub source: Source,
+}
+
+/// A lint finding kept with a report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredFinding {
+    /// The finding's code, e.g. `datetime-without-zone`.
+    pub code: String,
+    /// How bad it is.
+    pub severity: Severity,
+    /// The finding, for people.
+    pub message: String,
+}
+
+/// How a report arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// A file named on the command line.
+    File,
+    /// Standard input (an MTA pipe).
+    Pipe,
+    /// A mail message, mbox or Maildir read from files.
+    Mail,
+    /// A mailbox read over IMAP.
+    Imap,
+    /// An HTTPS POST (RFC 8460 §3).
+    Https,
+}
+
+impl Source {
+    /// The name stored and shown: `file`, `pipe`, `mail`, `imap`, `https`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::File => "file",
+            Source::Pipe => "pipe",
+            Source::Mail => "mail",
+            Source::Imap => "imap",
+            Source::Https => "https",
+        }
+    }
+
+    /// Reads a name written by [`Source::as_str`].
+    pub fn from_name(name: &str) -> Option<Source> {
+        [
+            Source::File,
+            Source::Pipe,
+            Source::Mail,
+            Source::Imap,
+            Source::Https,
+        ]
+        .into_iter()
+        .find(|source| source.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which stored report: the store's own number for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ReportKey(i64);
+
+impl ReportKey {
+    /// The number.
+    pub fn id(self) -> i64 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for ReportKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "stored report {}", self.0)
+    }
+}
+
+/// What became of one report given to [`ReportStore::insert`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Insertion {
+    /// Stored now.
+    Imported(ReportKey),
+    /// Already stored (the same content, or the same organisation, report id and date range),
+    /// as this report; nothing was written for it.
+    Duplicate(ReportKey),
+}
+
+impl Insertion {
+    /// The stored report either way.
+    pub fn key(self) -> ReportKey {
+        match self {
+            Insertion::Imported(key) | Insertion::Duplicate(key) => key,
+        }
+    }
+}
+
+/// Which reports [`ReportStore::list`] returns, ordered by start, organisation and report id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListQuery {
+    /// Only reports with a policy entry for this domain (case and a final dot ignored), and of
+    /// them only those entries; every report and entry when `None`.
+    pub domain: Option<String>,
+    /// Only reports whose period starts at or after this.
+    pub since: Option<Timestamp>,
+    /// At most this many (the first in order).
+    pub limit: Option<u64>,
+}
+
+/// Which reports [`ReportStore::summary`] sums up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SummaryQuery {
+    /// The policy domain (case and a final dot ignored).
+    pub domain: String,
+    /// The first day: reports starting on the UTC day of this instant or later...
+    pub from: Timestamp,
+    /// ...and before this instant's UTC day ends: every UTC day `from..=to` touches.
+    pub to: Timestamp,
+}
+
+/// A stored report, as `mta-sts reports list --json` prints each one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredReport {
+    /// Which stored report.
+    #[serde(skip)]
+    pub key: ReportKey,
+    /// `organization-name`.
+    pub organization: String,
+    /// `report-id`.
+    pub report_id: String,
+    /// `date-range.start-datetime`.
+    pub start: Timestamp,
+    /// `date-range.end-datetime`.
+    pub end: Timestamp,
+    /// Its policy entries (only those of the domain asked for, if one was).
+    pub policies: Vec<StoredPolicy>,
+    /// When it was received.
+    #[serde(skip)]
+    pub received_at: Timestamp,
+    /// How it arrived.
+    #[serde(skip)]
+    pub source: Source,
+}
+
+/// One policy entry of a [`StoredReport`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredPolicy {
+    /// `policy-type`.
+    pub policy_type: PolicyType,
+    /// `policy-domain`, as written; null when missing.
+    pub policy_domain: Option<String>,
+    /// `total-successful-session-count`.
+    pub successful: u64,
+    /// `total-failure-session-count`.
+    pub failed: u64,
+    /// `failure-details`.
+    pub failures: Vec<StoredFailure>,
+}
+
+/// One failure detail of a [`StoredPolicy`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredFailure {
+    /// `result-type`.
+    pub result_type: ResultType,
+    /// `failed-session-count`.
+    pub count: u64,
+    /// `receiving-mx-hostname`; null when missing.
+    pub receiving_mx_hostname: Option<String>,
+    /// `sending-mta-ip`; null when missing.
+    pub sending_mta_ip: Option<String>,
+}
+
+impl ReportStore {
+    /// Opens the store at `url` with the default options, creating it (and, for SQLite, its
+    /// directory) or migrating it as needed.
+    pub async fn open(url: &StoreUrl) -> Result<ReportStore, StoreError> {
+        ReportStore::open_with(url, StoreOptions::default()).await
+    }
+
+    /// Opens the store at `url` with `options` (timeouts, pool size).
+    pub async fn open_with(
+        url: &StoreUrl,
+        options: StoreOptions,
+    ) -> Result<ReportStore, StoreError> {
+        let backend = match url {
+            StoreUrl::Sqlite(path) => {
+                Backend::Sqlite(SqliteStore::open(path, &SCHEMA, options.sqlite).await?)
+            }
+            StoreUrl::Postgres(text) => {
+                Backend::Postgres(PostgresStore::open(text, &SCHEMA, options.postgres).await?)
+            }
+        };
+        Ok(ReportStore {
+            backend,
+            url: url.clone(),
+        })
+    }
+
+    /// Where the store is.
+    pub fn url(&self) -> &StoreUrl {
+        &self.url
+    }
+
+    /// Stores `reports`, all in one transaction: when this returns Ok, every report is durable;
+    /// when it fails, none was stored. One [`Insertion`] per report, in order; a report that
+    /// repeats an earlier one of the same batch is a duplicate of it.
+    pub async fn insert(&self, reports: Vec<NewReport>) -> Result<Vec<Insertion>, StoreError> {
+        if reports.is_empty() {
+            return Ok(Vec::new());
+        }
+        let prepared = insert::prepare_all(reports)?;
+        match &self.backend {
+            Backend::Sqlite(store) => insert::sqlite(store, prepared).await,
+            Backend::Postgres(store) => insert::postgres(store, prepared).await,
+        }
+    }
+
+    /// The reports `query` asks for.
+    pub async fn list(&self, query: &ListQuery) -> Result<Vec<StoredReport>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(store) => queries::list_sqlite(store, query).await,
+            Backend::Postgres(store) => queries::list_postgres(store, query).await,
+        }
+    }
+
+    /// The summary of one domain over a range of days.
+    pub async fn summary(&self, query: &SummaryQuery) -> Result<DomainSummary, StoreError> {
+        let rows = match &self.backend {
+            Backend::Sqlite(store) => queries::summary_sqlite(store, query).await?,
+            Backend::Postgres(store) => queries::summary_postgres(store, query).await?,
+        };
+        Ok(summary::build(query, rows))
+    }
+
+    /// Deletes the reports whose period ended before `ended_before`, [`PRUNE_BATCH`] at a time
+    /// (one transaction each, so intake waits at most one batch); returns how many.
+    pub async fn prune(&self, ended_before: Timestamp) -> Result<u64, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(store) => queries::prune_sqlite(store, ended_before).await,
+            Backend::Postgres(store) => queries::prune_postgres(store, ended_before).await,
+        }
+    }
+}
+
+/// A policy domain as the store keys it: ASCII lowercase, without a final dot.
+pub(crate) fn domain_key(domain: &str) -> String {
+    domain
+        .strip_suffix('.')
+        .unwrap_or(domain)
+        .to_ascii_lowercase()
+}
+
+const SECONDS_PER_DAY: i64 = 86_400;
+
+/// The UTC day (days since 1970-01-01) an instant falls on.
+pub(crate) fn day_of(seconds: i64) -> i64 {
+    seconds.div_euclid(SECONDS_PER_DAY)
+}

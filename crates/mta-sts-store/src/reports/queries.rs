@@ -1,0 +1,514 @@
+//! Reading reports back (lists, summaries) and retention, on both backends.
+
+use std::collections::HashMap;
+
+use mta_sts_core::report::{PolicyType, ResultType, Timestamp};
+use rusqlite::params;
+
+use super::summary::{SummaryRows, day_range};
+use super::{
+    ListQuery, PRUNE_BATCH, ReportKey, Source, StoredFailure, StoredPolicy, StoredReport,
+    SummaryQuery, day_of, domain_key,
+};
+use crate::StoreError;
+use crate::postgres::PostgresStore;
+use crate::sqlite::SqliteStore;
+
+/// A report row before its policies are attached:
+/// (id, organisation, report id, start, end, received at, source).
+type ReportRow = (i64, String, String, i64, i64, i64, String);
+
+/// A policy row: (report, position, policy type, policy domain, successful, failed).
+type PolicyRow = (i64, i64, String, Option<String>, i64, i64);
+
+/// A failure row: (report, policy, result type, count, receiving MX, sending IP).
+type FailureRow = (i64, i64, String, i64, Option<String>, Option<String>);
+
+/// The bounds a [`ListQuery`] gives the SQL: (first day, first start, limit).
+fn list_bounds(query: &ListQuery) -> (i64, i64, i64) {
+    let since = query.since.map_or(i64::MIN, Timestamp::unix_seconds);
+    let first_day = query.since.map_or(i64::MIN, |t| day_of(t.unix_seconds()));
+    let limit = query
+        .limit
+        .map_or(i64::MAX, |l| i64::try_from(l).unwrap_or(i64::MAX));
+    (first_day, since, limit)
+}
+
+pub(super) async fn list_sqlite(
+    store: &SqliteStore,
+    query: &ListQuery,
+) -> Result<Vec<StoredReport>, StoreError> {
+    let error = store.error("listing reports");
+    let name = format!("sqlite:{}", store.path().display());
+    let domain = query.domain.as_deref().map(domain_key);
+    let (first_day, since, limit) = list_bounds(query);
+    store
+        .read("listing reports", move |tx| {
+            let columns = "r.id, r.organization, r.report_id, r.start_at, r.end_at, \
+                           r.received_at, r.source";
+            let order = "ORDER BY r.start_at, r.organization, r.report_id, r.id LIMIT";
+            let read_report = |row: &rusqlite::Row<'_>| -> rusqlite::Result<ReportRow> {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                    row.get(5)?,
+                    row.get(6)?,
+                ))
+            };
+            let reports: Vec<ReportRow> = match &domain {
+                Some(domain) => {
+                    let mut statement = tx
+                        .prepare_cached(&format!(
+                            "SELECT {columns} FROM report r
+                              WHERE r.id IN (SELECT report FROM report_policy
+                                              WHERE domain = ?1 AND day >= ?2)
+                                AND r.start_at >= ?3
+                              {order} ?4"
+                        ))
+                        .map_err(&error)?;
+                    statement
+                        .query_map(params![domain, first_day, since, limit], read_report)
+                        .and_then(Iterator::collect)
+                        .map_err(&error)?
+                }
+                None => {
+                    let mut statement = tx
+                        .prepare_cached(&format!(
+                            "SELECT {columns} FROM report r WHERE r.start_at >= ?1 {order} ?2"
+                        ))
+                        .map_err(&error)?;
+                    statement
+                        .query_map(params![since, limit], read_report)
+                        .and_then(Iterator::collect)
+                        .map_err(&error)?
+                }
+            };
+            let mut policies_of = tx
+                .prepare_cached(
+                    "SELECT report, position, policy_type, policy_domain, successful, failed
+                       FROM report_policy WHERE report = ?1 ORDER BY position",
+                )
+                .map_err(&error)?;
+            let mut failures_of = tx
+                .prepare_cached(
+                    "SELECT report, policy, result_type, failed_session_count,
+                            receiving_mx_hostname, sending_mta_ip
+                       FROM failure_detail WHERE report = ?1 ORDER BY policy, position",
+                )
+                .map_err(&error)?;
+            let mut policies: Vec<PolicyRow> = Vec::new();
+            let mut failures: Vec<FailureRow> = Vec::new();
+            for report in &reports {
+                let rows = policies_of
+                    .query_map([report.0], |row| {
+                        Ok((
+                            row.get(0)?,
+                            row.get(1)?,
+                            row.get(2)?,
+                            row.get(3)?,
+                            row.get(4)?,
+                            row.get(5)?,
+                        ))
+                    })
+                    .and_then(Iterator::collect::<rusqlite::Result<Vec<PolicyRow>>>)
+                    .map_err(&error)?;
+                policies.extend(rows);
+                let rows = failures_of
+                    .query_map([report.0], |row| {
+                        Ok((
+                            row.get(0)?,
+                            row.get(1)?,
+                            row.get(2)?,
+                            row.get(3)?,
+                            row.get(4)?,
+                            row.get(5)?,
+                        ))
+                    })
+                    .and_then(Iterator::collect::<rusqlite::Result<Vec<FailureRow>>>)
+                    .map_err(&error)?;
+                failures.extend(rows);
+            }
+            assemble(&name, domain.as_deref(), reports, policies, failures)
+        })
+        .await
+}
+
+pub(super) async fn list_postgres(
+    store: &PostgresStore,
+    query: &ListQuery,
+) -> Result<Vec<StoredReport>, StoreError> {
+    let error = store.error("listing reports");
+    let domain = query.domain.as_deref().map(domain_key);
+    let (first_day, since, limit) = list_bounds(query);
+    let mut client = store.client("listing reports").await?;
+    let tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(&error)?;
+    let columns = "r.id, r.organization, r.report_id, r.start_at, r.end_at, r.received_at, \
+                   r.source";
+    let order = "ORDER BY r.start_at, r.organization, r.report_id, r.id LIMIT";
+    let rows = match &domain {
+        Some(domain) => {
+            tx.query(
+                &format!(
+                    "SELECT {columns} FROM report r
+                      WHERE r.id IN (SELECT report FROM report_policy
+                                      WHERE domain = $1 AND day >= $2)
+                        AND r.start_at >= $3
+                      {order} $4"
+                ),
+                &[domain, &first_day, &since, &limit],
+            )
+            .await
+        }
+        None => {
+            tx.query(
+                &format!("SELECT {columns} FROM report r WHERE r.start_at >= $1 {order} $2"),
+                &[&since, &limit],
+            )
+            .await
+        }
+    }
+    .map_err(&error)?;
+    let reports = rows
+        .iter()
+        .map(|row| {
+            Ok((
+                row.try_get(0)?,
+                row.try_get(1)?,
+                row.try_get(2)?,
+                row.try_get(3)?,
+                row.try_get(4)?,
+                row.try_get(5)?,
+                row.try_get(6)?,
+            ))
+        })
+        .collect::<Result<Vec<ReportRow>, tokio_postgres::Error>>()
+        .map_err(&error)?;
+    let ids: Vec<i64> = reports.iter().map(|r| r.0).collect();
+    let by_ids: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&ids];
+    let (policy_rows, failure_rows) = tokio::try_join!(
+        tx.query(
+            "SELECT report, position, policy_type, policy_domain, successful, failed
+               FROM report_policy WHERE report = ANY($1) ORDER BY report, position",
+            &by_ids,
+        ),
+        tx.query(
+            "SELECT report, policy, result_type, failed_session_count, receiving_mx_hostname,
+                    sending_mta_ip
+               FROM failure_detail WHERE report = ANY($1) ORDER BY report, policy, position",
+            &by_ids,
+        ),
+    )
+    .map_err(&error)?;
+    let policies = policy_rows
+        .iter()
+        .map(|row| {
+            Ok((
+                row.try_get(0)?,
+                row.try_get(1)?,
+                row.try_get(2)?,
+                row.try_get(3)?,
+                row.try_get(4)?,
+                row.try_get(5)?,
+            ))
+        })
+        .collect::<Result<Vec<PolicyRow>, tokio_postgres::Error>>()
+        .map_err(&error)?;
+    let failures = failure_rows
+        .iter()
+        .map(|row| {
+            Ok((
+                row.try_get(0)?,
+                row.try_get(1)?,
+                row.try_get(2)?,
+                row.try_get(3)?,
+                row.try_get(4)?,
+                row.try_get(5)?,
+            ))
+        })
+        .collect::<Result<Vec<FailureRow>, tokio_postgres::Error>>()
+        .map_err(&error)?;
+    tx.commit().await.map_err(&error)?;
+    assemble(store.url(), domain.as_deref(), reports, policies, failures)
+}
+
+/// Puts the rows together into reports; with a domain, only its policy entries are kept.
+fn assemble(
+    store: &str,
+    domain: Option<&str>,
+    reports: Vec<ReportRow>,
+    policies: Vec<PolicyRow>,
+    failures: Vec<FailureRow>,
+) -> Result<Vec<StoredReport>, StoreError> {
+    let corrupt = |what: String| StoreError::Corrupt {
+        store: store.to_string(),
+        what,
+    };
+    let time = |seconds: i64, id: i64| {
+        Timestamp::from_unix_seconds(seconds)
+            .ok_or_else(|| corrupt(format!("report {id} has the time {seconds}, out of range")))
+    };
+    let count = |value: i64, id: i64| {
+        u64::try_from(value)
+            .map_err(|_| corrupt(format!("report {id} has the negative count {value}")))
+    };
+    let mut failures_of: HashMap<(i64, i64), Vec<StoredFailure>> = HashMap::new();
+    for (report, policy, result_type, failed, mx, ip) in failures {
+        failures_of
+            .entry((report, policy))
+            .or_default()
+            .push(StoredFailure {
+                result_type: ResultType::from_wire(&result_type),
+                count: count(failed, report)?,
+                receiving_mx_hostname: mx,
+                sending_mta_ip: ip,
+            });
+    }
+    let mut policies_of: HashMap<i64, Vec<StoredPolicy>> = HashMap::new();
+    for (report, position, policy_type, policy_domain, successful, failed) in policies {
+        if let Some(domain) = domain
+            && policy_domain.as_deref().map(domain_key).as_deref() != Some(domain)
+        {
+            continue;
+        }
+        policies_of.entry(report).or_default().push(StoredPolicy {
+            policy_type: PolicyType::from_wire(&policy_type),
+            policy_domain,
+            successful: count(successful, report)?,
+            failed: count(failed, report)?,
+            failures: failures_of.remove(&(report, position)).unwrap_or_default(),
+        });
+    }
+    reports
+        .into_iter()
+        .map(
+            |(id, organization, report_id, start, end, received_at, source)| {
+                Ok(StoredReport {
+                    key: ReportKey(id),
+                    organization,
+                    report_id,
+                    start: time(start, id)?,
+                    end: time(end, id)?,
+                    policies: policies_of.remove(&id).unwrap_or_default(),
+                    received_at: time(received_at, id)?,
+                    source: Source::from_name(&source).ok_or_else(|| {
+                        corrupt(format!("report {id} has the unknown source `{source}`"))
+                    })?,
+                })
+            },
+        )
+        .collect()
+}
+
+const SUMMARY_POLICIES_SQLITE: &str = "
+SELECT day, policy_type, organization, CAST(SUM(successful) AS BIGINT),
+       CAST(SUM(failed) AS BIGINT)
+  FROM report_policy WHERE domain = ?1 AND day >= ?2 AND day < ?3
+ GROUP BY day, policy_type, organization";
+const SUMMARY_REPORTS_SQLITE: &str = "
+SELECT day, COUNT(DISTINCT report)
+  FROM report_policy WHERE domain = ?1 AND day >= ?2 AND day < ?3
+ GROUP BY day";
+const SUMMARY_FAILURES_SQLITE: &str = "
+SELECT policy_type, result_type, receiving_mx_hostname, sending_mta_ip,
+       CAST(SUM(failed_session_count) AS BIGINT)
+  FROM failure_detail WHERE domain = ?1 AND day >= ?2 AND day < ?3
+ GROUP BY policy_type, result_type, receiving_mx_hostname, sending_mta_ip";
+
+pub(super) async fn summary_sqlite(
+    store: &SqliteStore,
+    query: &SummaryQuery,
+) -> Result<SummaryRows, StoreError> {
+    let error = store.error("summing reports up");
+    let domain = domain_key(&query.domain);
+    let (first, end) = day_range(query);
+    store
+        .read("summing reports up", move |tx| {
+            let bounds = params![domain, first, end];
+            let mut rows = SummaryRows::default();
+            let mut statement = tx.prepare_cached(SUMMARY_POLICIES_SQLITE).map_err(&error)?;
+            rows.policies = statement
+                .query_map(bounds, |row| {
+                    Ok((
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                    ))
+                })
+                .and_then(Iterator::collect)
+                .map_err(&error)?;
+            let mut statement = tx.prepare_cached(SUMMARY_REPORTS_SQLITE).map_err(&error)?;
+            rows.reports = statement
+                .query_map(bounds, |row| Ok((row.get(0)?, row.get(1)?)))
+                .and_then(Iterator::collect)
+                .map_err(&error)?;
+            let mut statement = tx.prepare_cached(SUMMARY_FAILURES_SQLITE).map_err(&error)?;
+            rows.failures = statement
+                .query_map(bounds, |row| {
+                    Ok((
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                    ))
+                })
+                .and_then(Iterator::collect)
+                .map_err(&error)?;
+            Ok(rows)
+        })
+        .await
+}
+
+pub(super) async fn summary_postgres(
+    store: &PostgresStore,
+    query: &SummaryQuery,
+) -> Result<SummaryRows, StoreError> {
+    let error = store.error("summing reports up");
+    let domain = domain_key(&query.domain);
+    let (first, end) = day_range(query);
+    let mut client = store.client("summing reports up").await?;
+    // One snapshot for the three queries, sent together.
+    let tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(&error)?;
+    let dollar = |sql: &str| {
+        sql.replace("?1", "$1")
+            .replace("?2", "$2")
+            .replace("?3", "$3")
+    };
+    let (policies, reports, failures) = (
+        dollar(SUMMARY_POLICIES_SQLITE),
+        dollar(SUMMARY_REPORTS_SQLITE),
+        dollar(SUMMARY_FAILURES_SQLITE),
+    );
+    let bounds: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&domain, &first, &end];
+    let (policies, reports, failures) = tokio::try_join!(
+        tx.query(&policies, &bounds),
+        tx.query(&reports, &bounds),
+        tx.query(&failures, &bounds),
+    )
+    .map_err(&error)?;
+    let mut rows = SummaryRows::default();
+    for row in policies {
+        rows.policies.push((
+            row.try_get(0).map_err(&error)?,
+            row.try_get(1).map_err(&error)?,
+            row.try_get(2).map_err(&error)?,
+            row.try_get(3).map_err(&error)?,
+            row.try_get(4).map_err(&error)?,
+        ));
+    }
+    for row in reports {
+        rows.reports.push((
+            row.try_get(0).map_err(&error)?,
+            row.try_get(1).map_err(&error)?,
+        ));
+    }
+    for row in failures {
+        rows.failures.push((
+            row.try_get(0).map_err(&error)?,
+            row.try_get(1).map_err(&error)?,
+            row.try_get(2).map_err(&error)?,
+            row.try_get(3).map_err(&error)?,
+            row.try_get(4).map_err(&error)?,
+        ));
+    }
+    tx.commit().await.map_err(&error)?;
+    Ok(rows)
+}
+
+pub(super) async fn prune_sqlite(
+    store: &SqliteStore,
+    ended_before: Timestamp,
+) -> Result<u64, StoreError> {
+    let mut pruned = 0_u64;
+    loop {
+        let error = store.error("pruning reports");
+        let deleted = store
+            .write("pruning reports", move |tx| {
+                let ids: Vec<i64> = tx
+                    .prepare_cached(
+                        "SELECT id FROM report WHERE end_at < ?1 ORDER BY end_at LIMIT ?2",
+                    )
+                    .and_then(|mut statement| {
+                        statement
+                            .query_map(
+                                params![ended_before.unix_seconds(), PRUNE_BATCH as i64],
+                                |row| row.get(0),
+                            )
+                            .and_then(Iterator::collect)
+                    })
+                    .map_err(&error)?;
+                for sql in [
+                    "DELETE FROM failure_detail WHERE report = ?1",
+                    "DELETE FROM report_policy WHERE report = ?1",
+                    "DELETE FROM lint_finding WHERE report = ?1",
+                    "DELETE FROM report WHERE id = ?1",
+                ] {
+                    let mut statement = tx.prepare_cached(sql).map_err(&error)?;
+                    for id in &ids {
+                        statement.execute([id]).map_err(&error)?;
+                    }
+                }
+                Ok(ids.len())
+            })
+            .await?;
+        pruned += deleted as u64;
+        if deleted < PRUNE_BATCH {
+            return Ok(pruned);
+        }
+    }
+}
+
+pub(super) async fn prune_postgres(
+    store: &PostgresStore,
+    ended_before: Timestamp,
+) -> Result<u64, StoreError> {
+    let error = store.error("pruning reports");
+    let mut pruned = 0_u64;
+    loop {
+        let mut client = store.client("pruning reports").await?;
+        let tx = client.transaction().await.map_err(&error)?;
+        // SKIP LOCKED: a report another pruner is deleting is left to it.
+        let ids: Vec<i64> = tx
+            .query(
+                "SELECT id FROM report WHERE end_at < $1 ORDER BY end_at LIMIT $2
+                 FOR UPDATE SKIP LOCKED",
+                &[&ended_before.unix_seconds(), &(PRUNE_BATCH as i64)],
+            )
+            .await
+            .map_err(&error)?
+            .iter()
+            .map(|row| row.try_get(0))
+            .collect::<Result<_, _>>()
+            .map_err(&error)?;
+        for sql in [
+            "DELETE FROM failure_detail WHERE report = ANY($1)",
+            "DELETE FROM report_policy WHERE report = ANY($1)",
+            "DELETE FROM lint_finding WHERE report = ANY($1)",
+            "DELETE FROM report WHERE id = ANY($1)",
+        ] {
+            tx.execute(sql, &[&ids]).await.map_err(&error)?;
+        }
+        tx.commit().await.map_err(&error)?;
+        pruned += ids.len() as u64;
+        if ids.len() < PRUNE_BATCH {
+            return Ok(pruned);
+        }
+    }
+}

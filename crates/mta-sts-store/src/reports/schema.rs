@@ -1,0 +1,141 @@
+//! The report store's tables, for both backends.
+//!
+//! One row per report (its identity, its raw JSON gzip-compressed, its content hash), one per
+//! policy entry, one per failure detail, one per lint finding. The policy and failure rows
+//! repeat the report's normalised policy domain, UTC day and organisation, so the summary of
+//! one domain over a range of days reads one index range of each table (a covering index: the
+//! rows themselves are not visited), however many other domains and days are stored.
+
+use crate::{Migration, Schema};
+
+/// The report store's schema: `PRAGMA application_id` "MTSR" in an SQLite file.
+pub static SCHEMA: Schema = Schema {
+    name: "reports",
+    application_id: 0x4d54_5352,
+    migrations: &[Migration {
+        version: 1,
+        description: "reports, policy entries, failure details and lint findings",
+        sqlite: "
+CREATE TABLE report (
+    id           INTEGER PRIMARY KEY,
+    content_hash BLOB    NOT NULL UNIQUE,
+    organization TEXT    NOT NULL,
+    report_id    TEXT    NOT NULL,
+    start_at     INTEGER NOT NULL,
+    end_at       INTEGER NOT NULL,
+    contact_info TEXT,
+    received_at  INTEGER NOT NULL,
+    source       TEXT    NOT NULL,
+    raw_gzip     BLOB    NOT NULL,
+    UNIQUE (organization, report_id, start_at, end_at)
+);
+CREATE INDEX report_by_start ON report (start_at);
+CREATE INDEX report_by_end ON report (end_at);
+CREATE TABLE report_policy (
+    report        INTEGER NOT NULL REFERENCES report (id),
+    position      INTEGER NOT NULL,
+    domain        TEXT,
+    day           INTEGER NOT NULL,
+    organization  TEXT    NOT NULL,
+    policy_type   TEXT    NOT NULL,
+    policy_domain TEXT,
+    policy_string TEXT    NOT NULL,
+    mx_host       TEXT    NOT NULL,
+    successful    INTEGER NOT NULL,
+    failed        INTEGER NOT NULL,
+    PRIMARY KEY (report, position)
+) WITHOUT ROWID;
+CREATE INDEX report_policy_by_domain_day ON report_policy
+    (domain, day, policy_type, organization, successful, failed, report);
+CREATE TABLE failure_detail (
+    report                 INTEGER NOT NULL REFERENCES report (id),
+    policy                 INTEGER NOT NULL,
+    position               INTEGER NOT NULL,
+    domain                 TEXT,
+    day                    INTEGER NOT NULL,
+    policy_type            TEXT    NOT NULL,
+    result_type            TEXT    NOT NULL,
+    sending_mta_ip         TEXT,
+    receiving_mx_hostname  TEXT,
+    receiving_mx_helo      TEXT,
+    receiving_ip           TEXT,
+    failed_session_count   INTEGER NOT NULL,
+    additional_information TEXT,
+    failure_reason_code    TEXT,
+    PRIMARY KEY (report, policy, position)
+) WITHOUT ROWID;
+CREATE INDEX failure_detail_by_domain_day ON failure_detail
+    (domain, day, policy_type, result_type, receiving_mx_hostname, sending_mta_ip,
+     failed_session_count);
+CREATE TABLE lint_finding (
+    report   INTEGER NOT NULL REFERENCES report (id),
+    position INTEGER NOT NULL,
+    code     TEXT    NOT NULL,
+    severity TEXT    NOT NULL,
+    message  TEXT    NOT NULL,
+    PRIMARY KEY (report, position)
+) WITHOUT ROWID;
+",
+        postgres: "
+CREATE TABLE report (
+    id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    content_hash BYTEA  NOT NULL UNIQUE,
+    organization TEXT   NOT NULL,
+    report_id    TEXT   NOT NULL,
+    start_at     BIGINT NOT NULL,
+    end_at       BIGINT NOT NULL,
+    contact_info TEXT,
+    received_at  BIGINT NOT NULL,
+    source       TEXT   NOT NULL,
+    raw_gzip     BYTEA  NOT NULL,
+    UNIQUE (organization, report_id, start_at, end_at)
+);
+CREATE INDEX report_by_start ON report (start_at);
+CREATE INDEX report_by_end ON report (end_at);
+CREATE TABLE report_policy (
+    report        BIGINT NOT NULL REFERENCES report (id),
+    position      BIGINT NOT NULL,
+    domain        TEXT,
+    day           BIGINT NOT NULL,
+    organization  TEXT   NOT NULL,
+    policy_type   TEXT   NOT NULL,
+    policy_domain TEXT,
+    policy_string TEXT   NOT NULL,
+    mx_host       TEXT   NOT NULL,
+    successful    BIGINT NOT NULL,
+    failed        BIGINT NOT NULL,
+    PRIMARY KEY (report, position)
+);
+CREATE INDEX report_policy_by_domain_day ON report_policy (domain, day)
+    INCLUDE (policy_type, organization, successful, failed, report);
+CREATE TABLE failure_detail (
+    report                 BIGINT NOT NULL REFERENCES report (id),
+    policy                 BIGINT NOT NULL,
+    position               BIGINT NOT NULL,
+    domain                 TEXT,
+    day                    BIGINT NOT NULL,
+    policy_type            TEXT   NOT NULL,
+    result_type            TEXT   NOT NULL,
+    sending_mta_ip         TEXT,
+    receiving_mx_hostname  TEXT,
+    receiving_mx_helo      TEXT,
+    receiving_ip           TEXT,
+    failed_session_count   BIGINT NOT NULL,
+    additional_information TEXT,
+    failure_reason_code    TEXT,
+    PRIMARY KEY (report, policy, position)
+);
+CREATE INDEX failure_detail_by_domain_day ON failure_detail (domain, day)
+    INCLUDE (policy_type, result_type, receiving_mx_hostname, sending_mta_ip,
+             failed_session_count);
+CREATE TABLE lint_finding (
+    report   BIGINT NOT NULL REFERENCES report (id),
+    position BIGINT NOT NULL,
+    code     TEXT   NOT NULL,
+    severity TEXT   NOT NULL,
+    message  TEXT   NOT NULL,
+    PRIMARY KEY (report, position)
+);
+",
+    }],
+};

@@ -1,0 +1,62 @@
+//! The conformance suite: the same test bodies against every backend, SQLite (a temporary
+//! file) and PostgreSQL (a fresh database per test on `MTA_STS_TEST_POSTGRES`, dropped after;
+//! SKIPPED without it, failing instead with `MTA_STS_REQUIRE_TOOLS=1`).
+//!
+//! Each body is an `async fn(Backend)`; [`conformance!`] makes one test per backend of it.
+
+mod backend;
+mod fixtures;
+mod migrations;
+mod properties;
+mod reports;
+mod unavailable;
+
+/// One `#[tokio::test]` per backend for each body, in modules `sqlite` and `postgres`.
+macro_rules! conformance {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let backend = crate::backend::Backend::sqlite();
+                    crate::$module::$name(backend).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(backend) =
+                        crate::backend::Backend::postgres(stringify!($name)).await
+                    else {
+                        return;
+                    };
+                    crate::$module::$name(backend).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    migrations::a_new_store_gets_the_latest_schema,
+    migrations::a_reopened_store_keeps_its_reports_and_version,
+    migrations::a_newer_schema_is_refused_and_left_untouched,
+    migrations::another_programs_store_is_refused_and_left_untouched,
+    migrations::stores_opened_at_once_migrate_once,
+    migrations::an_older_schema_is_migrated_step_by_step,
+    reports::a_report_is_imported_once,
+    reports::the_same_identity_with_other_content_is_a_duplicate,
+    reports::a_reused_report_id_with_another_date_range_is_a_new_report,
+    reports::duplicates_within_one_batch,
+    reports::a_failing_batch_stores_nothing,
+    reports::the_raw_report_and_findings_are_kept,
+    reports::list_serializes_as_the_cli_prints_it,
+    reports::list_filters_by_domain_since_and_limit,
+    reports::summary_matches_hand_computed_numbers,
+    reports::microsoft_sts_and_tlsa_counts_stay_apart,
+    reports::prune_deletes_ended_reports_in_batches,
+    unavailable::a_locked_store_is_unavailable,
+    properties::summary_totals_are_the_sums_of_the_reports_imported,
+);
