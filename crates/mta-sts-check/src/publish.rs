@@ -1,9 +1,9 @@
 //! What to publish: the records and policy that would clear the errors found, derived from the
 //! domain's real MX hosts and what it already publishes.
 
-use std::time::SystemTime;
-
+use mta_sts_core::time::Clock;
 use mta_sts_core::{FindingCode, Mode, TlsRptRecord};
+use mta_sts_net::SystemClock;
 use mta_sts_net::dns::MxSet;
 
 use crate::rules::Findings;
@@ -99,15 +99,11 @@ pub(crate) fn suggest(
 
 /// A policy id from the current time, as operators are told to use (`20261123T053000`).
 pub(crate) fn fresh_id() -> String {
-    let seconds = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
-    mta_sts_core::report::Timestamp::from_unix_seconds(seconds)
-        .map(|t| {
-            t.to_string()
-                .chars()
-                .filter(char::is_ascii_alphanumeric)
-                .collect::<String>()
-        })
-        .map_or_else(|| "1".into(), |id| id.trim_end_matches('Z').to_string())
+    SystemClock
+        .now()
+        .to_string()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .filter(|c| *c != 'Z')
+        .collect()
 }

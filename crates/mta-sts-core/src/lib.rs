@@ -14,6 +14,8 @@
 //! - [`report`]: the TLS-RPT aggregate report (RFC 8460 §4), read tolerantly, and
 //!   [`report_lint`], its strict lint.
 //!
+//! - [`time`]: the one [`Timestamp`] of the workspace (RFC 3339) and the [`Clock`] trait (the
+//!   system clock itself lives in the network layer; the core never reads it);
 //! - [`finding_code`]: the checker's finding codes, typed, with their severity and section.
 //!
 //! [`lint_text`] draws any [`Lint`] as human text, with bounded, escaped snippets of the input.
@@ -31,6 +33,7 @@ pub mod policy_lint;
 pub mod report;
 pub mod report_lint;
 pub mod sts_record;
+pub mod time;
 pub mod tlsrpt_record;
 pub mod txt_discovery;
 
@@ -41,4 +44,5 @@ pub use mx_pattern::MxPattern;
 pub use policy::{Mode, Policy};
 pub use report::Report;
 pub use sts_record::StsRecord;
+pub use time::{Clock, Timestamp};
 pub use tlsrpt_record::TlsRptRecord;

@@ -20,6 +20,7 @@ use crate::diagnostic::{Diagnostic, Lint, Severity, codes};
 use crate::report::{
     self, Finding, PolicyType, Report, ResultType, Target, Timestamp, child, item, type_error,
 };
+use crate::time::{SECONDS_PER_DAY, Zone};
 
 codes! {
     /// The stable codes of the report lint, also carried by the errors of
@@ -138,8 +139,6 @@ impl ReportCode {
 /// How many diagnostics the lint lists before it stops; a 16 MiB report with a bad field in
 /// every failure detail would otherwise produce hundreds of thousands.
 pub const MAX_DIAGNOSTICS: usize = 1000;
-
-const SECONDS_PER_DAY: i64 = 86_400;
 
 const REPORT_FIELDS: &[&str] = &[
     "organization-name",
@@ -386,10 +385,10 @@ impl Checker {
             self.add(report::missing(&path));
             return None;
         };
-        let timestamp = report::timestamp(value, &path)
+        let (timestamp, zone) = report::timestamp_noting_zone(value, &path)
             .map_err(|finding| self.add(finding))
             .ok()?;
-        if !timestamp.has_zone() {
+        if zone == Zone::Missing {
             let text = value.as_str().unwrap_or_default();
             // RFC 3339 §5.6: time-offset is part of full-time; RFC 8460 §4.4 uses date-time.
             self.add(
@@ -412,7 +411,7 @@ impl Checker {
     fn period(&mut self, start: Timestamp, end: Timestamp) {
         let path = "date-range.end-datetime";
         let (from, to) = (start.unix_seconds(), end.unix_seconds());
-        let starts_at_midnight = from.rem_euclid(SECONDS_PER_DAY) == 0;
+        let starts_at_midnight = start.start_of_day() == start;
         if to < from {
             self.add(Finding::new(
                 ReportCode::DateRangeReversed,
@@ -423,9 +422,7 @@ impl Checker {
         } else if starts_at_midnight && to - from == SECONDS_PER_DAY - 1 {
             // One UTC day written as the RFC's own example writes it, ending at 23:59:59Z.
         } else if starts_at_midnight && to - from == SECONDS_PER_DAY {
-            let last_second = Timestamp::from_unix_seconds(to - 1)
-                .map(|t| t.to_string())
-                .unwrap_or_default();
+            let last_second = start.utc_date().last_second();
             self.add(
                 Finding::new(
                     ReportCode::DateRangeEndsAtMidnight,
@@ -439,13 +436,13 @@ impl Checker {
                 .with_hint(format!("end at {last_second}")),
             );
         } else {
-            let day_start = from - from.rem_euclid(SECONDS_PER_DAY);
-            let suggestion = Timestamp::from_unix_seconds(day_start)
-                .zip(Timestamp::from_unix_seconds(
-                    day_start + SECONDS_PER_DAY - 1,
-                ))
-                .map(|(first, last)| format!("cover one UTC day: {first} to {last}"));
-            let mut finding = Finding::new(
+            let day = start.utc_date();
+            let suggestion = format!(
+                "cover one UTC day: {} to {}",
+                day.start(),
+                day.last_second()
+            );
+            let finding = Finding::new(
                 ReportCode::DateRange,
                 path,
                 Target::Value,
@@ -453,10 +450,8 @@ impl Checker {
                     "date-range covers {start} to {end}, not one UTC day (RFC 8460 §4.1: a report \
                      SHOULD cover 00:00-24:00 UTC)"
                 ),
-            );
-            if let Some(suggestion) = suggestion {
-                finding = finding.with_hint(suggestion);
-            }
+            )
+            .with_hint(suggestion);
             self.add(finding);
         }
     }

@@ -11,11 +11,13 @@
 //! - [`smtp_probe`]: connect to an MX, EHLO, STARTTLS, and report the certificate chain and its
 //!   verdict without stopping at the first fault;
 //! - [`trust`]: Web PKI roots plus extra roots from a PEM file, and certificate verdicts;
+//! - [`clock`]: the system clock, the workspace's one reader of it;
 //! - [`address_guard`]: refusing non-public addresses for a checker exposed to the internet.
 //!
 //! What servers share (the connection cap, the open-file limit) lives in `mta-sts-service`.
 
 pub mod address_guard;
+pub mod clock;
 pub mod dane;
 mod dial;
 pub mod dns;
@@ -25,6 +27,7 @@ pub mod smtp_probe;
 pub mod trust;
 
 pub use address_guard::AddressGuard;
+pub use clock::SystemClock;
 pub use dns::{Dns, DnsConfig, DnsError};
 pub use error::Error;
 pub use policy_fetch::{FetchConfig, FetchError, PolicyFetch};

@@ -13,7 +13,6 @@ use crate::cache::{
     DaneEntry, MemoryCache, OwnCache, PeerImport, PolicyCache, RedisCache, Salvage, SqliteCache,
     TieredCache, import_once,
 };
-use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::config::{CacheKind, Config};
 use crate::error::PolicydError;
 use crate::event::Event;
@@ -26,6 +25,8 @@ use crate::postfix::PostfixTarget;
 use crate::server::{self, Listener};
 use crate::socketmap::{Key, Reply, Request, normalize_key};
 use crate::source::{NetSource, PolicySource};
+use mta_sts_core::time::{Clock, Timestamp};
+use mta_sts_net::SystemClock;
 
 /// The policy daemon. Cheap to clone; clones share everything.
 #[derive(Debug, Clone)]
@@ -292,7 +293,7 @@ impl Daemon {
                     .collect(),
                 fetched_at: policy.fetched_at(),
                 expires_at: policy.expires_at(),
-                age: now.since(policy.fetched_at()).as_secs(),
+                age: now.duration_since(policy.fetched_at()).as_secs(),
             });
         let fallback = match &evaluation.lookup {
             Some(Lookup::Policy { fallback, .. }) => fallback.clone(),

@@ -4,8 +4,8 @@
 
 use std::fmt;
 
-use crate::clock::Timestamp;
 use crate::netstring::FramingError;
+use mta_sts_core::time::Timestamp;
 
 /// Something worth logging or counting. Subscribe with [`crate::Daemon::subscribe`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,14 +204,14 @@ mod tests {
                 domain: "example.com".into(),
                 id: "20260101T000000".into(),
                 error: "HTTP status 404".into(),
-                retry_at: Timestamp::from_unix_secs(1_796_591_023),
+                retry_at: Timestamp::from_unix_seconds_saturating(1_796_591_023),
                 kept_cached: false,
             },
             Event::FetchFailed {
                 domain: "example.com".into(),
                 id: "20260101T000000".into(),
                 error: "HTTP status 404".into(),
-                retry_at: Timestamp::from_unix_secs(1_796_591_023),
+                retry_at: Timestamp::from_unix_seconds_saturating(1_796_591_023),
                 kept_cached: true,
             },
             Event::DaneLookupFailed {

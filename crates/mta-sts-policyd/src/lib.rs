@@ -69,12 +69,12 @@
 //! - [`policy`]: the transport-free resolver (cache rules, single-flight, refresh) and the reply
 //!   rendering; [`source`]: the DNS/HTTPS side behind a trait;
 //! - [`cache`]: the [`PolicyCache`] trait, memory, SQLite, Redis and tiered stores;
-//! - [`clock`]: injected time; [`config`]: the TOML configuration;
+//! - time is injected: a [`Clock`] (the core's [`Timestamp`]; [`SystemClock`] from the network
+//!   layer); [`config`]: the TOML configuration;
 //! - [`compat_config`]: postfix-mta-sts-resolver's YAML configuration read into a [`Config`];
 //! - [`Daemon`] and [`Listener`]: the server.
 
 pub mod cache;
-pub mod clock;
 pub mod compat_config;
 pub mod config;
 mod daemon;
@@ -89,11 +89,12 @@ pub mod socketmap;
 pub mod source;
 
 pub use cache::{PolicyCache, RedisCache, SqliteCache};
-pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use config::{CacheKind, Config, ListenAddr, RedisUrl, Zone};
 pub use daemon::{Daemon, PolicySummary, QueryOutcome};
 pub use error::PolicydError;
 pub use event::Event;
+pub use mta_sts_core::time::{Clock, ManualClock, Timestamp};
+pub use mta_sts_net::SystemClock;
 pub use policy::{Lookup, NotFoundReason, Origin, Problem, RefreshReport, Resolver};
 pub use postfix::{PostfixTarget, PostfixVersion, PostfixVersionSetting, VersionSource};
 pub use server::{Listener, SocketAccess};

@@ -95,11 +95,11 @@ use tokio::sync::broadcast;
 use crate::cache::{
     BackoffEntry, CacheEntry, CachedPolicy, DaneEntry, NegativeEntry, NegativeReason, PolicyCache,
 };
-use crate::clock::{Clock, Timestamp};
 use crate::config::{Config, Zone};
 use crate::event::Event;
 use crate::socketmap::{Reply, SkipReason};
 use crate::source::PolicySource;
+use mta_sts_core::time::{Clock, Timestamp};
 
 /// The resolver's timing rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -329,7 +329,7 @@ impl DaneSummary {
         DaneSummary {
             applies: facts.applies(),
             facts: facts.clone(),
-            age: now.since(facts.checked_at).as_secs(),
+            age: now.duration_since(facts.checked_at).as_secs(),
         }
     }
 }
@@ -529,7 +529,7 @@ impl Resolver {
             if let Some(policy) = entry.valid_policy(now) {
                 let half_life = Duration::from_secs(u64::from(policy.policy().max_age) / 2);
                 let threshold = self.inner.settings.refetch_after.min(half_life);
-                if now.since(policy.fetched_at()) >= threshold {
+                if now.duration_since(policy.fetched_at()) >= threshold {
                     due.push(domain);
                 }
             }
@@ -643,7 +643,7 @@ impl ResolverSettings {
     fn answer_from_cache(&self, entry: &CacheEntry, now: Timestamp) -> Option<Lookup> {
         let recently_checked = entry
             .checked_at
-            .is_some_and(|checked| now < checked.plus(self.check_interval));
+            .is_some_and(|checked| now < checked.saturating_add(self.check_interval));
         if let Some(policy) = entry.valid_policy(now) {
             // RFC 8461 §5.1: a cached policy younger than max_age is used; the TXT id is
             // checked again only once check_interval has passed.
@@ -814,7 +814,7 @@ impl Inner {
         match self.source.sts_records(domain, timeout).await {
             // NXDOMAIN and NODATA say there is no record; anything else is a failure to find out.
             Err(error) if !error.is_negative() => {
-                let until = now.plus(settings.check_interval.min(settings.negative_ttl));
+                let until = now.saturating_add(settings.check_interval.min(settings.negative_ttl));
                 let reason = NegativeReason::LookupFailed {
                     error: error.to_string(),
                 };
@@ -847,7 +847,7 @@ impl Inner {
         entry.negative = Some(NegativeEntry {
             reason: NegativeReason::NoRecord,
             since: now,
-            until: now.plus(self.settings.negative_ttl),
+            until: now.saturating_add(self.settings.negative_ttl),
         });
         // RFC 8461 §3.3: a vanished record does not remove a cached policy; it applies until
         // it expires.
@@ -926,7 +926,7 @@ impl Inner {
                     .as_ref()
                     .filter(|b| b.id == id)
                     .map_or(1, |b| b.failures.saturating_add(1));
-                let retry_at = now.plus(self.settings.backoff_after(failures));
+                let retry_at = now.saturating_add(self.settings.backoff_after(failures));
                 entry.backoff = Some(BackoffEntry {
                     id: id.clone(),
                     failures,
@@ -1136,7 +1136,8 @@ mod tests {
     use crate::cache::dane_facts_for_tests as dane;
 
     fn policy(body: &str) -> CachedPolicy {
-        CachedPolicy::new("1", body, Timestamp::from_unix_secs(1_000)).expect("valid policy")
+        CachedPolicy::new("1", body, Timestamp::from_unix_seconds_saturating(1_000))
+            .expect("valid policy")
     }
 
     fn found(body: &str) -> Decision {
@@ -1479,7 +1480,7 @@ mod tests {
     #[test]
     fn cached_dane_facts_satisfy_a_request_while_fresh() {
         let interval = Duration::from_secs(60);
-        let started = Timestamp::from_unix_secs(1_030);
+        let started = Timestamp::from_unix_seconds_saturating(1_030);
         let lookup = |facts: Option<DaneEntry>| Lookup::Policy {
             policy: policy(ENFORCE).with_dane(facts),
             origin: Origin::Cache,
@@ -1489,12 +1490,12 @@ mod tests {
         assert!(!need.satisfied_by(&lookup(None), started, interval));
         let facts = dane(true, &["mx1.example.com"], &[]);
         assert!(need.satisfied_by(&lookup(Some(facts.clone())), started, interval));
-        let stale = Timestamp::from_unix_secs(1_060);
+        let stale = Timestamp::from_unix_seconds_saturating(1_060);
         assert!(!need.satisfied_by(&lookup(Some(facts.clone())), stale, interval));
         // Looked up after the request started: used even with check_interval = 0.
         assert!(need.satisfied_by(
             &lookup(Some(facts.clone())),
-            Timestamp::from_unix_secs(1_000),
+            Timestamp::from_unix_seconds_saturating(1_000),
             Duration::ZERO
         ));
         assert_eq!(
@@ -1514,7 +1515,7 @@ mod tests {
     #[test]
     fn dane_summaries_serialize_flat() {
         let facts = dane(true, &["mx1.example.com"], &["mx2.example.com"]);
-        let summary = DaneSummary::new(&facts, Timestamp::from_unix_secs(1_042));
+        let summary = DaneSummary::new(&facts, Timestamp::from_unix_seconds_saturating(1_042));
         assert_eq!(
             serde_json::to_value(&summary).ok(),
             Some(serde_json::json!({
@@ -1523,7 +1524,7 @@ mod tests {
                 "hosts": ["mx1.example.com"],
                 "failed": ["mx2.example.com"],
                 "mx_error": null,
-                "checked_at": 1000,
+                "checked_at": "1970-01-01T00:16:40Z",
                 "age": 42
             }))
         );

@@ -527,11 +527,7 @@ fn write_lab_peer_cache(path: &std::path::Path) -> Vec<u8> {
     let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../mta-sts-policyd/tests/fixtures/pmsr-1.5.1-lab-cache.db");
     let mut bytes = std::fs::read(&fixture).expect("read the fixture");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("after 1970")
-        .as_secs();
-    let now = i64::try_from(now).expect("a sane clock");
+    let now = mta_sts_core::time::Clock::now(&mta_sts_net::SystemClock).unix_seconds();
     // healthy-enforce.test checked 10 s ago, policy-404.test a day and 1234 s ago.
     for age in [10, 86_400 + 1234] {
         let old = i32::try_from(T0 - age).expect("fits").to_be_bytes();
@@ -618,6 +614,14 @@ async fn query_imports_the_peers_sqlite_cache_once_and_answers_from_it() {
     );
     assert_eq!(value["origin"], "cache", "{value}");
     assert_eq!(value["policy"]["id"], "20251111T000000", "{value}");
+    // Times in --json are RFC 3339 text, as everywhere a person reads them.
+    for key in ["fetched_at", "expires_at"] {
+        let text = value["policy"][key].as_str().unwrap_or_default();
+        assert!(
+            text.ends_with('Z') && mta_sts_core::time::Timestamp::parse(text).is_ok(),
+            "{key}: {value}"
+        );
+    }
 
     // The next start finds its cache and imports nothing more. policy-404.test was checked a day
     // ago: its TXT record now has another id, whose policy cannot be fetched (404), so the

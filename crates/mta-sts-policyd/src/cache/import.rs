@@ -67,9 +67,9 @@ use serde_json::Value as Json;
 
 use super::sqlite::open_read_only;
 use super::{CacheEntry, CacheError, CachedPolicy, PolicyCache};
-use crate::clock::Timestamp;
 use crate::config::CacheKind;
 use crate::socketmap::{Key, SkipReason, normalize_key};
+use mta_sts_core::time::Timestamp;
 
 /// The peer's table of policies and the columns read from it.
 const TABLE: &str = "sts_policy_cache";
@@ -385,10 +385,10 @@ fn candidate(row: &PeerRow, now: Timestamp) -> Result<Candidate, Skip> {
         }
     };
     let checked_at = match &row.ts {
-        SqlValue::Integer(secs) => match u64::try_from(*secs) {
-            Ok(secs) => Timestamp::from_unix_secs(secs),
-            Err(_) => return Err(Skip::Unreadable(format!("`ts` {secs} is before 1970"))),
-        },
+        SqlValue::Integer(secs) if *secs < 0 => {
+            return Err(Skip::Unreadable(format!("`ts` {secs} is before 1970")));
+        }
+        SqlValue::Integer(secs) => Timestamp::from_unix_seconds_saturating(*secs),
         other => {
             return Err(Skip::Unreadable(format!(
                 "`ts` is {}, not a Unix time",
@@ -402,8 +402,8 @@ fn candidate(row: &PeerRow, now: Timestamp) -> Result<Candidate, Skip> {
         return Err(Skip::Unreadable(format!(
             "`ts` {} is {} s in the future (was the clock set back?); its lifetime cannot be \
              trusted",
-            checked_at.as_unix_secs(),
-            checked_at.since(now).as_secs()
+            checked_at.unix_seconds(),
+            checked_at.duration_since(now).as_secs()
         )));
     }
     let id = match &row.pol_id {
@@ -665,7 +665,7 @@ mod tests {
     use rusqlite::Connection;
 
     /// 2026-01-01T00:00:00Z, the fixture's "now" (`T0` in make-pmsr-cache.py).
-    const T0: Timestamp = Timestamp::from_unix_secs(1_767_225_600);
+    const T0: Timestamp = Timestamp::from_unix_seconds_saturating(1_767_225_600);
 
     fn fixture(name: &str) -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -744,7 +744,7 @@ mod tests {
         // The policy text rebuilt from the peer's dict, mx in the stored order; the peer's ts is
         // both the fetch time and the last check; the lifetime is max_age from it.
         let entry = &entries["enforce.example"];
-        let ts = Timestamp::from_unix_secs(T0.as_unix_secs() - 3600);
+        let ts = Timestamp::from_unix_seconds_saturating(T0.unix_seconds() - 3600);
         assert_eq!(entry.checked_at, Some(ts));
         assert_eq!(
             (entry.negative.as_ref(), entry.backoff.as_ref()),
@@ -758,7 +758,10 @@ mod tests {
              mx: *.backup.enforce.example\nmax_age: 604800\n"
         );
         assert_eq!(policy.fetched_at(), ts);
-        assert_eq!(policy.expires_at(), ts.plus(Duration::from_secs(604_800)));
+        assert_eq!(
+            policy.expires_at(),
+            ts.saturating_add(Duration::from_secs(604_800))
+        );
 
         // mode none has no mx; an extension field and a blank line of the served text are not
         // kept; testing keeps its mode.
@@ -828,7 +831,7 @@ mod tests {
         let cache = MemoryCache::new(100);
         // expired.example: ts = T0 - 8 days, max_age 7 days, so valid until T0 - 1 day
         // (exclusive). Two days before T0 it was still valid.
-        let earlier = Timestamp::from_unix_secs(T0.as_unix_secs() - 2 * 86_400);
+        let earlier = Timestamp::from_unix_seconds_saturating(T0.unix_seconds() - 2 * 86_400);
         let report = import_peer_cache(&unit_fixture(), &cache, earlier)
             .await
             .expect("imports");
@@ -846,7 +849,7 @@ mod tests {
         // And a year on, every readable row has expired (future.example's ts, T0 + 1 day, is
         // in the past by then).
         let cache = MemoryCache::new(100);
-        let later = T0.plus(Duration::from_secs(366 * 86_400));
+        let later = T0.saturating_add(Duration::from_secs(366 * 86_400));
         let report = import_peer_cache(&unit_fixture(), &cache, later)
             .await
             .expect("imports");
@@ -878,7 +881,7 @@ mod tests {
             negative: Some(crate::cache::NegativeEntry {
                 reason: crate::cache::NegativeReason::NoRecord,
                 since: T0,
-                until: T0.plus(Duration::from_secs(3600)),
+                until: T0.saturating_add(Duration::from_secs(3600)),
             }),
             checked_at: Some(T0),
             ..CacheEntry::default()
@@ -1062,7 +1065,7 @@ mod tests {
                 "INSERT INTO sts_policy_cache (domain, ts, pol_id, pol_body) VALUES (?1, ?2, ?3, ?4)",
                 rusqlite::params![
                     "wal.example",
-                    i64::try_from(T0.as_unix_secs()).expect("fits") - 5,
+                    T0.unix_seconds() - 5,
                     "w1",
                     r#"{"mx": ["mx.wal.example"], "version": "STSv1", "mode": "enforce", "max_age": 86400}"#
                 ],
@@ -1161,11 +1164,12 @@ mod tests {
         };
         let text = |s: &str| SqlValue::Text(s.to_string());
         let now = SqlValue::Integer(1_000);
-        let reason = |row: PeerRow| match candidate(&row, Timestamp::from_unix_secs(1_000)) {
-            Err(Skip::Unreadable(reason)) => reason,
-            Err(Skip::Expired) => "expired".to_string(),
-            Ok(c) => format!("imported {}", c.domain),
-        };
+        let reason =
+            |row: PeerRow| match candidate(&row, Timestamp::from_unix_seconds_saturating(1_000)) {
+                Err(Skip::Unreadable(reason)) => reason,
+                Err(Skip::Expired) => "expired".to_string(),
+                Ok(c) => format!("imported {}", c.domain),
+            };
         assert_eq!(
             reason(row(text("A.Example."), now.clone(), text("1"))),
             "imported a.example"
@@ -1228,7 +1232,7 @@ mod tests {
             Path::new("peer.db"),
             rows,
             &cache,
-            Timestamp::from_unix_secs(1_000),
+            Timestamp::from_unix_seconds_saturating(1_000),
         )
         .await
         .expect("imports");

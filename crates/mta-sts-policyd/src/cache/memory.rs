@@ -125,11 +125,11 @@ impl PolicyCache for MemoryCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::Timestamp;
+    use mta_sts_core::time::Timestamp;
 
-    fn entry(secs: u64) -> CacheEntry {
+    fn entry(secs: i64) -> CacheEntry {
         CacheEntry {
-            checked_at: Some(Timestamp::from_unix_secs(secs)),
+            checked_at: Some(Timestamp::from_unix_seconds_saturating(secs)),
             ..CacheEntry::default()
         }
     }
@@ -157,10 +157,10 @@ mod tests {
             hosts: vec!["mx.example.com".into()],
             failed: Vec::new(),
             mx_error: None,
-            checked_at: Timestamp::from_unix_secs(7),
+            checked_at: Timestamp::from_unix_seconds_saturating(7),
         };
         let entry = CacheEntry {
-            policy: CachedPolicy::new("1", body, Timestamp::from_unix_secs(5))
+            policy: CachedPolicy::new("1", body, Timestamp::from_unix_seconds_saturating(5))
                 .ok()
                 .map(|p| p.with_dane(Some(facts.clone()))),
             ..CacheEntry::default()

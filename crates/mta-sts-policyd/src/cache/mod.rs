@@ -25,8 +25,8 @@ use futures_util::future::BoxFuture;
 use mta_sts_core::Policy;
 use serde::Serialize;
 
-use crate::clock::Timestamp;
 use crate::config::RedisUrl;
+use mta_sts_core::time::Timestamp;
 
 pub use import::{
     ImportError, ImportReport, OwnCache, PeerImport, UnreadableRow, import_once, import_peer_cache,
@@ -70,7 +70,8 @@ impl CachedPolicy {
         let policy = Policy::parse(body.as_bytes())?;
         // RFC 8461 §3.2: clients "SHOULD cache a policy for up to this value from last policy
         // fetch time" — an unchanged TXT id confirms the policy but does not extend it.
-        let expires_at = fetched_at.plus(std::time::Duration::from_secs(u64::from(policy.max_age)));
+        let expires_at =
+            fetched_at.saturating_add(std::time::Duration::from_secs(u64::from(policy.max_age)));
         Ok(CachedPolicy {
             stored: Arc::new(Stored {
                 id: id.into(),
@@ -170,7 +171,7 @@ impl DaneEntry {
     /// Whether the facts may still decide a reply at `now`: they are checked again as often as
     /// the `_mta-sts` TXT id, once `check_interval` has passed.
     pub fn is_fresh(&self, now: Timestamp, check_interval: std::time::Duration) -> bool {
-        now < self.checked_at.plus(check_interval)
+        now < self.checked_at.saturating_add(check_interval)
     }
 }
 
@@ -441,7 +442,7 @@ pub(crate) fn dane_facts_for_tests(
         hosts: hosts.iter().map(|h| h.to_string()).collect(),
         failed: failed.iter().map(|h| h.to_string()).collect(),
         mx_error: None,
-        checked_at: Timestamp::from_unix_secs(1_000),
+        checked_at: Timestamp::from_unix_seconds_saturating(1_000),
     }
 }
 
@@ -456,14 +457,14 @@ mod tests {
 
     #[test]
     fn a_policy_expires_max_age_after_its_fetch() {
-        let fetched = Timestamp::from_unix_secs(1_000);
+        let fetched = Timestamp::from_unix_seconds_saturating(1_000);
         let policy = CachedPolicy::new("1", BODY, fetched).expect("valid policy");
         assert_eq!(
             policy.expires_at(),
-            fetched.plus(Duration::from_secs(86_400))
+            fetched.saturating_add(Duration::from_secs(86_400))
         );
-        assert!(policy.is_valid_at(fetched.plus(Duration::from_secs(86_399))));
-        assert!(!policy.is_valid_at(fetched.plus(Duration::from_secs(86_400))));
+        assert!(policy.is_valid_at(fetched.saturating_add(Duration::from_secs(86_399))));
+        assert!(!policy.is_valid_at(fetched.saturating_add(Duration::from_secs(86_400))));
         assert!(CachedPolicy::new("1", "mode: enforce", fetched).is_err());
     }
 
@@ -483,13 +484,13 @@ mod tests {
         let t = facts.checked_at;
         let interval = Duration::from_secs(60);
         assert!(facts.is_fresh(t, interval));
-        assert!(facts.is_fresh(t.plus(Duration::from_secs(59)), interval));
-        assert!(!facts.is_fresh(t.plus(Duration::from_secs(60)), interval));
+        assert!(facts.is_fresh(t.saturating_add(Duration::from_secs(59)), interval));
+        assert!(!facts.is_fresh(t.saturating_add(Duration::from_secs(60)), interval));
     }
 
     #[test]
     fn dane_facts_ride_with_the_policy_and_share_its_body() {
-        let fetched = Timestamp::from_unix_secs(1_000);
+        let fetched = Timestamp::from_unix_seconds_saturating(1_000);
         let policy = CachedPolicy::new("1", BODY, fetched).expect("valid policy");
         assert_eq!(policy.dane(), None);
         let facts = dane(true, &["mx.example.com"], &[]);
@@ -509,13 +510,13 @@ mod tests {
 
     #[test]
     fn an_entry_is_dead_when_nothing_in_it_holds() {
-        let t = Timestamp::from_unix_secs(1_000);
-        let later = t.plus(Duration::from_secs(100));
+        let t = Timestamp::from_unix_seconds_saturating(1_000);
+        let later = t.saturating_add(Duration::from_secs(100));
         let mut entry = CacheEntry {
             negative: Some(NegativeEntry {
                 reason: NegativeReason::NoRecord,
                 since: t,
-                until: t.plus(Duration::from_secs(50)),
+                until: t.saturating_add(Duration::from_secs(50)),
             }),
             ..CacheEntry::default()
         };
@@ -525,12 +526,12 @@ mod tests {
             id: "1".into(),
             failures: 1,
             last_failure: t,
-            until: t.plus(Duration::from_secs(300)),
+            until: t.saturating_add(Duration::from_secs(300)),
             error: "404".into(),
         });
         assert!(!entry.is_dead(later));
         entry.policy = CachedPolicy::new("1", BODY, t).ok();
-        assert!(!entry.is_dead(t.plus(Duration::from_secs(1_000))));
-        assert!(entry.is_dead(t.plus(Duration::from_secs(86_400))));
+        assert!(!entry.is_dead(t.saturating_add(Duration::from_secs(1_000))));
+        assert!(entry.is_dead(t.saturating_add(Duration::from_secs(86_400))));
     }
 }

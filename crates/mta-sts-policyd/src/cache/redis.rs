@@ -50,8 +50,8 @@ use serde::{Deserialize, Serialize};
 use super::{
     BackoffEntry, CacheEntry, CacheError, CachedPolicy, NegativeEntry, NegativeReason, PolicyCache,
 };
-use crate::clock::Timestamp;
 use crate::config::RedisUrl;
+use mta_sts_core::time::Timestamp;
 
 /// Keys asked for per `SCAN` step (a hint to Redis, which may return more or fewer).
 const SCAN_COUNT: usize = 500;
@@ -334,7 +334,7 @@ fn expiry(entry: &CacheEntry) -> Option<u64> {
         .flatten()
         .max()
         // Redis refuses EXAT 0; 1 is equally in the past.
-        .map(|at| at.as_unix_secs().clamp(1, LATEST_EXPIRY))
+        .map(|at| to_stored(at).clamp(1, LATEST_EXPIRY))
 }
 
 /// Just the version, read first, so a value of another version is reported as such rather than
@@ -410,21 +410,33 @@ struct StoredBackoff {
     error: String,
 }
 
+/// Redis values keep Unix seconds as unsigned JSON numbers, as every release wrote them; a time
+/// before 1970 (never written: the clock reads 1970 at the earliest) is stored as 0.
+fn to_stored(at: Timestamp) -> u64 {
+    u64::try_from(at.unix_seconds()).unwrap_or(0)
+}
+
+/// The reverse of [`to_stored`]; values past 9999-12-31T23:59:59Z (a saturated far future written
+/// by an older release) read as that last second.
+fn from_stored(seconds: u64) -> Timestamp {
+    Timestamp::from_unix_seconds_saturating(i64::try_from(seconds).unwrap_or(i64::MAX))
+}
+
 fn encode(entry: &CacheEntry) -> serde_json::Result<String> {
     let stored = StoredEntry {
         version: RedisCache::SCHEMA_VERSION,
-        checked_at: entry.checked_at.map(Timestamp::as_unix_secs),
+        checked_at: entry.checked_at.map(to_stored),
         policy: entry.policy.as_ref().map(|p| StoredPolicy {
             id: p.id().to_string(),
             body: p.body().to_string(),
-            fetched_at: p.fetched_at().as_unix_secs(),
-            expires_at: p.expires_at().as_unix_secs(),
+            fetched_at: to_stored(p.fetched_at()),
+            expires_at: to_stored(p.expires_at()),
             dane: p.dane().map(|d| StoredDane {
                 mx_validated: d.mx_validated,
                 hosts: d.hosts.clone(),
                 failed: d.failed.clone(),
                 mx_error: d.mx_error.clone(),
-                checked_at: d.checked_at.as_unix_secs(),
+                checked_at: to_stored(d.checked_at),
             }),
         }),
         negative: entry.negative.as_ref().map(|n| StoredNegative {
@@ -434,14 +446,14 @@ fn encode(entry: &CacheEntry) -> serde_json::Result<String> {
                     error: error.clone(),
                 },
             },
-            since: n.since.as_unix_secs(),
-            until: n.until.as_unix_secs(),
+            since: to_stored(n.since),
+            until: to_stored(n.until),
         }),
         backoff: entry.backoff.as_ref().map(|b| StoredBackoff {
             id: b.id.clone(),
             failures: b.failures,
-            last_failure: b.last_failure.as_unix_secs(),
-            until: b.until.as_unix_secs(),
+            last_failure: to_stored(b.last_failure),
+            until: to_stored(b.until),
             error: b.error.clone(),
         }),
     };
@@ -463,7 +475,7 @@ fn decode(key: &str, value: &[u8]) -> Result<CacheEntry, CacheError> {
     }
     let stored: StoredEntry = serde_json::from_slice(value)
         .map_err(|e| unreadable(format!("not an mta-sts cache entry: {e}")))?;
-    let at = Timestamp::from_unix_secs;
+    let at = from_stored;
     Ok(CacheEntry {
         // A stored body the current parser refuses (it was accepted when fetched) drops the
         // policy rather than the entry, as in the SQLite cache: the domain is looked up again.
@@ -505,7 +517,7 @@ mod tests {
     const BODY: &str = "version: STSv1\nmode: enforce\nmx: mx.example.com\nmax_age: 86400\n";
 
     fn full_entry() -> CacheEntry {
-        let t = Timestamp::from_unix_secs(1_700_000_000);
+        let t = Timestamp::from_unix_seconds_saturating(1_700_000_000);
         CacheEntry {
             policy: CachedPolicy::new("20260101T000000", BODY, t).ok(),
             checked_at: Some(t),
@@ -514,13 +526,13 @@ mod tests {
                     error: "SERVFAIL".into(),
                 },
                 since: t,
-                until: t.plus(Duration::from_secs(300)),
+                until: t.saturating_add(Duration::from_secs(300)),
             }),
             backoff: Some(BackoffEntry {
                 id: "2".into(),
                 failures: 3,
                 last_failure: t,
-                until: t.plus(Duration::from_secs(900)),
+                until: t.saturating_add(Duration::from_secs(900)),
                 error: "HTTP 404".into(),
             }),
         }
@@ -535,8 +547,8 @@ mod tests {
         let negative_only = CacheEntry {
             negative: Some(NegativeEntry {
                 reason: NegativeReason::NoRecord,
-                since: Timestamp::from_unix_secs(5),
-                until: Timestamp::from_unix_secs(305),
+                since: Timestamp::from_unix_seconds_saturating(5),
+                until: Timestamp::from_unix_seconds_saturating(305),
             }),
             ..CacheEntry::default()
         };
@@ -546,13 +558,13 @@ mod tests {
 
     #[test]
     fn dane_facts_round_trip_and_their_absence_reads_as_not_checked() {
-        let t = Timestamp::from_unix_secs(1_700_000_000);
+        let t = Timestamp::from_unix_seconds_saturating(1_700_000_000);
         let facts = super::super::DaneEntry {
             mx_validated: true,
             hosts: vec!["mx.example.com".into()],
             failed: vec!["mx2.example.net".into()],
             mx_error: None,
-            checked_at: t.plus(Duration::from_secs(5)),
+            checked_at: t.saturating_add(Duration::from_secs(5)),
         };
         let mut entry = full_entry();
         entry.policy = entry.policy.map(|p| p.with_dane(Some(facts.clone())));
@@ -569,9 +581,9 @@ mod tests {
         // checked.
         let old = format!(
             r#"{{"version":1,"checked_at":{t},"policy":{{"id":"1","body":{body},"fetched_at":{t},"expires_at":{end}}},"negative":null,"backoff":null}}"#,
-            t = t.as_unix_secs(),
+            t = t.unix_seconds(),
             body = serde_json::to_string(BODY).expect("json string"),
-            end = t.as_unix_secs() + 86_400,
+            end = t.unix_seconds() + 86_400,
         );
         let decoded = decode("k", old.as_bytes()).expect("an old entry decodes");
         let policy = decoded.policy.expect("its policy");
@@ -598,8 +610,8 @@ mod tests {
         let far = CacheEntry {
             negative: Some(NegativeEntry {
                 reason: NegativeReason::NoRecord,
-                since: Timestamp::from_unix_secs(0),
-                until: Timestamp::from_unix_secs(u64::MAX),
+                since: Timestamp::from_unix_seconds_saturating(0),
+                until: Timestamp::MAX,
             }),
             ..CacheEntry::default()
         };

@@ -594,9 +594,10 @@ fn complete(row: &rusqlite::Row<'_>, entry: &CacheEntry) -> bool {
         })
     };
     let policy_kept = !stored(&[2, 3, 4]) || entry.policy.is_some();
-    let expiry_kept = entry.policy.as_ref().is_none_or(|policy| {
-        row.get::<_, i64>(5).ok() == i64::try_from(policy.expires_at().as_unix_secs()).ok()
-    });
+    let expiry_kept = entry
+        .policy
+        .as_ref()
+        .is_none_or(|policy| row.get::<_, i64>(5).ok() == Some(policy.expires_at().unix_seconds()));
     let dane_kept = !stored(&[15, 16])
         || entry
             .policy

@@ -44,7 +44,7 @@ use super::{
     BackoffEntry, CacheEntry, CacheError, CachedPolicy, DaneEntry, NegativeEntry, NegativeReason,
     PolicyCache,
 };
-use crate::clock::Timestamp;
+use mta_sts_core::time::Timestamp;
 
 /// The schema version this build reads and writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: i64 = 2;
@@ -536,11 +536,14 @@ pub(super) fn file_uri(path: &Path) -> String {
 }
 
 fn to_sql(t: Timestamp) -> i64 {
-    i64::try_from(t.as_unix_secs()).unwrap_or(i64::MAX)
+    t.unix_seconds()
 }
 
+/// Unix seconds as every release stored them: a negative value (never written) reads as the
+/// epoch, and a saturated far future (`i64::MAX` from releases that counted in `u64`) as
+/// [`Timestamp::MAX`].
 fn from_sql(secs: i64) -> Timestamp {
-    Timestamp::from_unix_secs(u64::try_from(secs).unwrap_or(0))
+    Timestamp::from_unix_seconds_saturating(secs.max(0))
 }
 
 pub(super) fn write_row(
@@ -752,29 +755,29 @@ mod tests {
             hosts: vec!["mx.example.com".into()],
             failed: vec!["mx2.example.net".into()],
             mx_error: None,
-            checked_at: t.plus(Duration::from_secs(61)),
+            checked_at: t.saturating_add(Duration::from_secs(61)),
         }
     }
 
     fn full_entry() -> CacheEntry {
-        let t = Timestamp::from_unix_secs(1_700_000_000);
+        let t = Timestamp::from_unix_seconds_saturating(1_700_000_000);
         CacheEntry {
             policy: CachedPolicy::new("20260101T000000", BODY, t)
                 .ok()
                 .map(|p| p.with_dane(Some(dane_facts(t)))),
-            checked_at: Some(t.plus(Duration::from_secs(60))),
+            checked_at: Some(t.saturating_add(Duration::from_secs(60))),
             negative: Some(NegativeEntry {
                 reason: NegativeReason::LookupFailed {
                     error: "SERVFAIL".into(),
                 },
                 since: t,
-                until: t.plus(Duration::from_secs(300)),
+                until: t.saturating_add(Duration::from_secs(300)),
             }),
             backoff: Some(BackoffEntry {
                 id: "20260201T000000".into(),
                 failures: 2,
                 last_failure: t,
-                until: t.plus(Duration::from_secs(600)),
+                until: t.saturating_add(Duration::from_secs(600)),
                 error: "HTTP 404".into(),
             }),
         }
@@ -790,14 +793,14 @@ mod tests {
             let negative_only = CacheEntry {
                 negative: Some(NegativeEntry {
                     reason: NegativeReason::NoRecord,
-                    since: Timestamp::from_unix_secs(5),
-                    until: Timestamp::from_unix_secs(305),
+                    since: Timestamp::from_unix_seconds_saturating(5),
+                    until: Timestamp::from_unix_seconds_saturating(305),
                 }),
                 ..CacheEntry::default()
             };
             cache.put("none.example", negative_only).await.expect("put");
             let unsigned = CacheEntry {
-                policy: CachedPolicy::new("1", BODY, Timestamp::from_unix_secs(9))
+                policy: CachedPolicy::new("1", BODY, Timestamp::from_unix_seconds_saturating(9))
                     .ok()
                     .map(|p| {
                         p.with_dane(Some(DaneEntry {
@@ -805,7 +808,7 @@ mod tests {
                             hosts: Vec::new(),
                             failed: Vec::new(),
                             mx_error: Some("the resolver failed to answer (SERVFAIL)".into()),
-                            checked_at: Timestamp::from_unix_secs(10),
+                            checked_at: Timestamp::from_unix_seconds_saturating(10),
                         }))
                     }),
                 ..CacheEntry::default()
@@ -889,14 +892,17 @@ CREATE TABLE policy_cache (
             .expect("negative row");
         }
         let cache = SqliteCache::open(&path).expect("a version-1 file opens");
-        let t = Timestamp::from_unix_secs(1_700_000_000);
+        let t = Timestamp::from_unix_seconds_saturating(1_700_000_000);
         let migrated = cache.get("example.com").await.expect("get").expect("kept");
         let policy = migrated.policy.clone().expect("the policy is kept");
         assert_eq!(policy.id(), "20260101T000000");
         assert_eq!(policy.body(), BODY);
         assert_eq!(policy.fetched_at(), t);
         assert_eq!(policy.dane(), None, "DANE not yet checked");
-        assert_eq!(migrated.checked_at, Some(t.plus(Duration::from_secs(60))));
+        assert_eq!(
+            migrated.checked_at,
+            Some(t.saturating_add(Duration::from_secs(60)))
+        );
         assert_eq!(
             migrated
                 .backoff
@@ -907,7 +913,10 @@ CREATE TABLE policy_cache (
         let negative = cache.get("none.example").await.expect("get").expect("kept");
         assert_eq!(
             negative.negative.map(|n| (n.reason, n.until)),
-            Some((NegativeReason::NoRecord, Timestamp::from_unix_secs(305)))
+            Some((
+                NegativeReason::NoRecord,
+                Timestamp::from_unix_seconds_saturating(305)
+            ))
         );
         // The migrated file takes DANE facts like a new one, and is version 2 from now on.
         let with_dane = CacheEntry {

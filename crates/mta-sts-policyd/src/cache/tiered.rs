@@ -90,13 +90,13 @@ impl PolicyCache for TieredCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::Timestamp;
+    use mta_sts_core::time::Timestamp;
 
     #[tokio::test]
     async fn reads_fall_through_and_writes_reach_both() {
         let back = Arc::new(MemoryCache::new(100));
         let entry = CacheEntry {
-            checked_at: Some(Timestamp::from_unix_secs(9)),
+            checked_at: Some(Timestamp::from_unix_seconds_saturating(9)),
             ..CacheEntry::default()
         };
         back.put("old.example", entry.clone()).await.expect("seed");
@@ -120,7 +120,7 @@ mod tests {
     async fn a_read_only_tier_reads_the_store_and_keeps_writes_in_memory() {
         let back = Arc::new(MemoryCache::new(100));
         let entry = CacheEntry {
-            checked_at: Some(Timestamp::from_unix_secs(9)),
+            checked_at: Some(Timestamp::from_unix_seconds_saturating(9)),
             ..CacheEntry::default()
         };
         back.put("old.example", entry.clone()).await.expect("seed");

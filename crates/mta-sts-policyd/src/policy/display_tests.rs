@@ -33,7 +33,7 @@ fn origins_say_how_far_the_lookup_went() {
 fn problems_name_the_id_the_error_and_the_time_in_rfc3339() {
     let backing_off = Problem::BackingOff {
         id: "20260101T000000".into(),
-        until: Timestamp::from_unix_secs(1_796_591_023),
+        until: Timestamp::from_unix_seconds_saturating(1_796_591_023),
         error: "HTTP status 404".into(),
     };
     assert_eq!(

@@ -51,7 +51,8 @@ fn index(domain: &str) -> Option<u64> {
 /// Entry `n`: every column used on some entries, with values derived from `n` so that a row
 /// from another entry, or half of one, cannot pass for it.
 fn entry(n: u64) -> CacheEntry {
-    let at = Timestamp::from_unix_secs(1_800_000_000 + n);
+    let at = Timestamp::from_unix_seconds_saturating(1_800_000_000)
+        .saturating_add(Duration::from_secs(n));
     let body = format!(
         "version: STSv1\nmode: enforce\nmx: mx1.d{n}.crash.example\nmx: mx2.d{n}.crash.example\n\
          mx: *.backup.crash.example\nmax_age: {}\n",
@@ -59,7 +60,7 @@ fn entry(n: u64) -> CacheEntry {
     );
     CacheEntry {
         policy: Some(CachedPolicy::new(format!("id{n}"), body, at).expect("a valid policy")),
-        checked_at: Some(at.plus(Duration::from_secs(60))),
+        checked_at: Some(at.saturating_add(Duration::from_secs(60))),
         negative: n.is_multiple_of(3).then(|| NegativeEntry {
             reason: if n.is_multiple_of(2) {
                 NegativeReason::NoRecord
@@ -69,13 +70,13 @@ fn entry(n: u64) -> CacheEntry {
                 }
             },
             since: at,
-            until: at.plus(Duration::from_secs(300)),
+            until: at.saturating_add(Duration::from_secs(300)),
         }),
         backoff: n.is_multiple_of(5).then(|| BackoffEntry {
             id: format!("next{n}"),
             failures: u32::try_from(n % 7).expect("small"),
             last_failure: at,
-            until: at.plus(Duration::from_secs(900)),
+            until: at.saturating_add(Duration::from_secs(900)),
             error: format!("HTTP 500 for entry {n}"),
         }),
     }

@@ -31,7 +31,7 @@ fn domain(n: u64) -> String {
 /// Row `n`, with every kind of column filled on some rows. Fresh at `now` (policy valid, TXT and
 /// DANE just checked), so a daemon answers from it without asking DNS.
 fn entry(n: u64, now: Timestamp) -> CacheEntry {
-    let at = Timestamp::from_unix_secs(now.as_unix_secs() - 60);
+    let at = Timestamp::from_unix_seconds_saturating(now.unix_seconds() - 60);
     let body = format!(
         "version: STSv1\nmode: enforce\nmx: mx1.{}\nmx: *.backup.damage.example\nmax_age: {}\n",
         domain(n),
@@ -55,24 +55,20 @@ fn entry(n: u64, now: Timestamp) -> CacheEntry {
                 error: format!("SERVFAIL for row {n}"),
             },
             since: at,
-            until: at.plus(Duration::from_secs(300)),
+            until: at.saturating_add(Duration::from_secs(300)),
         }),
         backoff: n.is_multiple_of(5).then(|| BackoffEntry {
             id: format!("next{n}"),
             failures: 1,
             last_failure: at,
-            until: at.plus(Duration::from_secs(900)),
+            until: at.saturating_add(Duration::from_secs(900)),
             error: format!("HTTP 500 for row {n}"),
         }),
     }
 }
 
 fn now() -> Timestamp {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("after 1970")
-        .as_secs();
-    Timestamp::from_unix_secs(secs)
+    mta_sts_policyd::Clock::now(&mta_sts_policyd::SystemClock)
 }
 
 fn sidecar(path: &Path, suffix: &str) -> PathBuf {

@@ -329,7 +329,7 @@ async fn entries_round_trip_between_caches_sharing_one_redis() {
         second.get("example.com").await.expect("get"),
         Some(policy_entry(now))
     );
-    let later = now.plus(Duration::from_secs(60));
+    let later = now.saturating_add(Duration::from_secs(60));
     second
         .put("example.com", policy_entry(later))
         .await
@@ -338,7 +338,7 @@ async fn entries_round_trip_between_caches_sharing_one_redis() {
         first.get("example.com").await.expect("get"),
         Some(policy_entry(later))
     );
-    let negative = negative_entry(now, now.plus(Duration::from_secs(300)));
+    let negative = negative_entry(now, now.saturating_add(Duration::from_secs(300)));
     first
         .put("none.example", negative.clone())
         .await
@@ -355,11 +355,11 @@ async fn entries_round_trip_between_caches_sharing_one_redis() {
         .query(&mut raw)
         .expect("raw GET");
     assert!(stored.starts_with(r#"{"version":1,"#), "{stored}");
-    let expires: u64 = redis::cmd("EXPIRETIME")
+    let expires: i64 = redis::cmd("EXPIRETIME")
         .arg("mta-sts:policy:example.com")
         .query(&mut raw)
         .expect("EXPIRETIME");
-    assert_eq!(expires, later.as_unix_secs() + 86_400);
+    assert_eq!(expires, later.unix_seconds() + 86_400);
     // Keys outside the prefix are not the cache's.
     redis::cmd("SET")
         .arg("someone-else:example.com")
@@ -378,8 +378,8 @@ async fn entries_round_trip_between_caches_sharing_one_redis() {
     assert_eq!(second.get("empty.example").await.expect("get"), None);
     // An entry already dead is dropped by Redis at once.
     let dead = negative_entry(
-        Timestamp::from_unix_secs(1_000),
-        Timestamp::from_unix_secs(1_300),
+        Timestamp::from_unix_seconds_saturating(1_000),
+        Timestamp::from_unix_seconds_saturating(1_300),
     );
     first.put("dead.example", dead).await.expect("put");
     assert_eq!(second.get("dead.example").await.expect("get"), None);
@@ -407,7 +407,7 @@ async fn redis_forgets_an_entry_when_it_expires() {
     let cache = server.cache();
     // Whole seconds, like every cache timestamp: the deadline is between 1 and 2 s ahead.
     let since = SystemClock.now();
-    let until = since.plus(Duration::from_secs(2));
+    let until = since.saturating_add(Duration::from_secs(2));
     let entry = negative_entry(since, until);
     cache
         .put("short.example", entry.clone())
@@ -415,13 +415,14 @@ async fn redis_forgets_an_entry_when_it_expires() {
         .expect("put");
     assert_eq!(cache.get("short.example").await.expect("get"), Some(entry));
     let mut raw = server.raw();
-    let expires: u64 = redis::cmd("EXPIRETIME")
+    let expires: i64 = redis::cmd("EXPIRETIME")
         .arg("mta-sts:policy:short.example")
         .query(&mut raw)
         .expect("EXPIRETIME");
-    assert_eq!(expires, until.as_unix_secs());
+    assert_eq!(expires, until.unix_seconds());
     // The one sleep: Redis keeps its own clock. Half a second past the deadline.
-    let deadline = UNIX_EPOCH + Duration::from_secs(until.as_unix_secs());
+    let deadline =
+        UNIX_EPOCH + Duration::from_secs(u64::try_from(until.unix_seconds()).expect("after 1970"));
     let wait = deadline
         .duration_since(SystemTime::now())
         .unwrap_or_default()

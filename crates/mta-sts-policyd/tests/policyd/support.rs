@@ -20,7 +20,7 @@ use mta_sts_policyd::{
 use tokio::sync::Notify;
 
 /// Where every test's clock starts.
-pub const START: Timestamp = Timestamp::from_unix_secs(1_800_000_000);
+pub const START: Timestamp = Timestamp::from_unix_seconds_saturating(1_800_000_000);
 
 /// The id of the lab's healthy `_mta-sts` records.
 pub const LAB_ID: &str = "20260101T000000";
@@ -357,7 +357,7 @@ impl Env {
     /// Puts a policy into the cache for a scenario's domain: fetched `age` seconds ago under
     /// `id`, its TXT id last checked `age` seconds ago too.
     pub async fn seed(&self, scenario: &str, id: &str, body: &str, age: u64) {
-        let at = Timestamp::from_unix_secs(self.now().as_unix_secs() - age);
+        let at = self.now().saturating_sub(Duration::from_secs(age));
         let entry = CacheEntry {
             policy: Some(CachedPolicy::new(id, body, at).expect("valid seed policy")),
             checked_at: Some(at),

@@ -572,9 +572,9 @@ mod dane_tests {
             hosts: hosts.iter().map(|h| h.to_string()).collect(),
             failed: failed.iter().map(|h| h.to_string()).collect(),
             mx_error: None,
-            checked_at: Timestamp::from_unix_secs(100),
+            checked_at: Timestamp::from_unix_seconds_saturating(100),
         };
-        DaneSummary::new(&facts, Timestamp::from_unix_secs(112))
+        DaneSummary::new(&facts, Timestamp::from_unix_seconds_saturating(112))
     }
 
     #[test]
