@@ -184,7 +184,14 @@ fn main() {
         .await;
         match mta_sts_store::test_support::TestDatabase::create("post_intake").await {
             Some(database) => {
-                run("postgres", database.url().to_string(), &tls, reports, clients).await;
+                run(
+                    "postgres",
+                    database.url().to_string(),
+                    &tls,
+                    reports,
+                    clients,
+                )
+                .await;
             }
             None => println!("postgres: skipped (MTA_STS_TEST_POSTGRES is not set)"),
         }

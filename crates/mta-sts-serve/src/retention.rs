@@ -5,8 +5,8 @@
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use mta_sts_core::report::Timestamp;
-use mta_sts_service::shutdown::Stopping;
+use mta_sts_core::Timestamp;
+use mta_sts_service::Stopping;
 use mta_sts_store::reports::ReportStore;
 
 use crate::metrics::ServeMetrics;

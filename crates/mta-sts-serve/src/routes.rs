@@ -21,10 +21,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use mta_sts_core::report_lint::ReportCode;
-use mta_sts_reports::{Intake, IntakeError, Outcome};
-use mta_sts_service::client_limits::{ClientConcurrency, RateLimiter};
-use mta_sts_service::metrics::MetricsRegistry;
-use mta_sts_store::reports::Source;
+use mta_sts_reports::examine::examine_report;
+use mta_sts_reports::{DomainFilter, Intake, Outcome, Source};
+use mta_sts_service::{ClientConcurrency, MetricsRegistry, RateLimiter, ServiceError};
 
 use crate::body::{BodyError, read_capped};
 use crate::config::ServeConfig;
@@ -35,29 +34,57 @@ use crate::metrics::{Answer, ServeMetrics};
 /// retries to the reporter (up to a day); a minute lets a restarted database come back.
 const STORE_RETRY_AFTER: Duration = Duration::from_secs(60);
 
+/// Clients whose POSTs in progress are tracked at once; beyond, a new client gets 429 until one
+/// finishes (bounded memory under a flood from many addresses).
+const MAX_CLIENTS_IN_PROGRESS: usize = 10_000;
+
 /// The settings a SIGHUP can change while the server runs.
 #[derive(Debug)]
 pub(crate) struct LiveSettings {
+    pub(crate) domains: Arc<DomainFilter>,
     pub(crate) max_body: usize,
     pub(crate) body_timeout: Duration,
     pub(crate) trust_proxy: Vec<IpAddr>,
-    pub(crate) rate: RateLimiter,
-    pub(crate) concurrency: ClientConcurrency,
-    pub(crate) intake: Intake,
+    pub(crate) reports_per_minute: u32,
+    pub(crate) max_concurrent_per_client: usize,
+    pub(crate) rate: Arc<RateLimiter>,
+    pub(crate) concurrency: Arc<ClientConcurrency>,
 }
 
 impl LiveSettings {
-    pub(crate) fn new(config: &ServeConfig, intake: Intake) -> LiveSettings {
+    /// The settings of `config`; the client tables of `previous` are kept when their limits
+    /// did not change, so a reload does not hand every client a fresh allowance.
+    pub(crate) fn new(
+        config: &ServeConfig,
+        domains: DomainFilter,
+        previous: Option<&LiveSettings>,
+    ) -> LiveSettings {
+        let rate = match previous {
+            Some(previous) if previous.reports_per_minute == config.reports_per_minute => {
+                previous.rate.clone()
+            }
+            _ => Arc::new(RateLimiter::per_minute(config.reports_per_minute)),
+        };
+        let concurrency = match previous {
+            Some(previous)
+                if previous.max_concurrent_per_client == config.max_concurrent_per_client =>
+            {
+                previous.concurrency.clone()
+            }
+            _ => Arc::new(ClientConcurrency::new(
+                config.max_concurrent_per_client,
+                MAX_CLIENTS_IN_PROGRESS,
+            )),
+        };
         LiveSettings {
+            domains: Arc::new(domains),
             max_body: config.max_body,
             body_timeout: config.body_timeout,
             trust_proxy: config.trust_proxy.clone(),
-            rate: RateLimiter::per_minute(config.reports_per_minute),
-            concurrency: ClientConcurrency::new(
-                config.max_concurrent_per_client,
-                mta_sts_service::client_limits::DEFAULT_MAX_CLIENTS,
-            ),
-            intake,
+            reports_per_minute: config.reports_per_minute,
+            max_concurrent_per_client: config.max_concurrent_per_client,
+            rate,
+            concurrency,
         }
     }
 }
@@ -66,12 +93,13 @@ impl LiveSettings {
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub(crate) live: Arc<RwLock<Arc<LiveSettings>>>,
+    pub(crate) intake: Intake,
     pub(crate) metrics: ServeMetrics,
     pub(crate) registry: MetricsRegistry,
 }
 
 impl AppState {
-    fn live(&self) -> Arc<LiveSettings> {
+    pub(crate) fn live(&self) -> Arc<LiveSettings> {
         self.live
             .read()
             .unwrap_or_else(PoisonError::into_inner)
@@ -179,7 +207,7 @@ async fn answer_post(state: &AppState, request: Request) -> (Answer, Response) {
     let client = forwarded_client(peer, &parts.headers, &live.trust_proxy);
     if let Err(error) = live.rate.take(client, Instant::now()) {
         let wait = match &error {
-            mta_sts_service::ServiceError::RateLimited { retry_after } => *retry_after,
+            ServiceError::RateLimited { retry_after } => *retry_after,
             _ => Duration::from_secs(1),
         };
         let response = sentence(
@@ -198,7 +226,10 @@ async fn answer_post(state: &AppState, request: Request) -> (Answer, Response) {
             "This client already has as many reports in progress as this server takes at \
              once; send it again when one is answered.",
         );
-        return (Answer::RateLimited, retry_after(response, Duration::from_secs(1)));
+        return (
+            Answer::RateLimited,
+            retry_after(response, Duration::from_secs(1)),
+        );
     };
     let media_type = parts
         .headers
@@ -214,7 +245,7 @@ async fn answer_post(state: &AppState, request: Request) -> (Answer, Response) {
             ),
         );
     }
-    let bytes = match read_capped(&parts.headers, body, live.max_body, live.body_timeout).await {
+    let bytes = match read_capped(body, live.max_body, live.body_timeout).await {
         Ok(bytes) => bytes,
         Err(error) => {
             let (answer, status) = match error {
@@ -227,10 +258,15 @@ async fn answer_post(state: &AppState, request: Request) -> (Answer, Response) {
     };
     // Gzip is undone here, under the 16 MiB cap, so that a report past it is told apart (413)
     // from a broken one (400); the media type does not decide, the content does (some reporters
-    // label plain JSON as gzip).
-    let decoded = tokio::task::spawn_blocking(move || mta_sts_core::report::decode(&bytes)).await;
-    let json = match decoded {
-        Ok(Ok(json)) => json,
+    // label plain JSON as gzip). Then the report is read, linted and judged against the live
+    // domain list; both are CPU work, done off the async workers.
+    let domains = live.domains.clone();
+    let examined = tokio::task::spawn_blocking(move || {
+        mta_sts_core::report::decode(&bytes).map(|json| examine_report(&json, &domains, None))
+    })
+    .await;
+    let examined = match examined {
+        Ok(Ok(examined)) => examined,
         Ok(Err(mta_sts_core::Error::InvalidReport(diagnostic)))
             if diagnostic.code == ReportCode::TooLarge.as_str() =>
         {
@@ -253,9 +289,13 @@ async fn answer_post(state: &AppState, request: Request) -> (Answer, Response) {
         }
         Err(_) => return failed(),
     };
-    match live.intake.take_report(&json, Source::Https).await {
-        Ok(outcome) => outcome_answer(outcome),
-        Err(error) if error.is_store_unavailable() => {
+    // A refused report goes through the intake too: it touches no store there, but is counted
+    // (reports by organisation and outcome).
+    let taken = state.intake.take(vec![(examined, Source::Https)]).await;
+    match taken.map(|mut outcomes| outcomes.pop()) {
+        Ok(Some(outcome)) => outcome_answer(outcome),
+        Ok(None) => failed(),
+        Err(error) if error.is_unavailable() => {
             tracing::warn!(kind = %"store-unavailable", "{error}; the reporter is asked to retry.");
             let response = sentence(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -265,7 +305,10 @@ async fn answer_post(state: &AppState, request: Request) -> (Answer, Response) {
                     STORE_RETRY_AFTER.as_secs()
                 ),
             );
-            (Answer::StoreUnavailable, retry_after(response, STORE_RETRY_AFTER))
+            (
+                Answer::StoreUnavailable,
+                retry_after(response, STORE_RETRY_AFTER),
+            )
         }
         Err(error) => {
             tracing::error!(kind = %"intake-failed", "{error}");

@@ -7,13 +7,10 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use mta_sts_reports::{DomainFilter, Intake};
-use mta_sts_service::http::{HttpOptions, serve_connection_http};
-use mta_sts_service::listener::Peer;
-use mta_sts_service::metrics::{CloseReason, ConnectionMetrics, MetricsRegistry};
-use mta_sts_service::server::{Connection, Server as AcceptLoop};
-use mta_sts_service::shutdown::Shutdown;
-use mta_sts_service::signals::{Signal, handle_signals};
-use mta_sts_service::systemd::Notifier;
+use mta_sts_service::{
+    CloseReason, Connection, ConnectionMetrics, HttpOptions, MetricsRegistry, Notifier, Peer,
+    Server as AcceptLoop, Shutdown, Signal, handle_signals, serve_connection_http,
+};
 use mta_sts_store::StoreUrl;
 use mta_sts_store::reports::ReportStore;
 use tokio::net::{TcpListener, TcpStream};
@@ -38,7 +35,6 @@ pub struct Server {
     http: Option<TcpListener>,
     store: ReportStore,
     state: AppState,
-    intake: Intake,
     retention: Arc<RwLock<RetentionSettings>>,
     connections: ConnectionMetrics,
 }
@@ -59,12 +55,13 @@ impl Server {
             (Some(cert), Some(key)) => Some(Arc::new(CertificateFiles::load(cert, key)?)),
             _ => None,
         };
-        let url: StoreUrl = config.store.parse().map_err(|e: mta_sts_store::StoreError| {
-            ServeError::ConfigValue {
+        let url: StoreUrl = config
+            .store
+            .parse()
+            .map_err(|e: mta_sts_store::StoreError| ServeError::ConfigValue {
                 key: "store".into(),
                 message: e.to_string(),
-            }
-        })?;
+            })?;
         let store = ReportStore::open(&url)
             .await
             .map_err(|source| ServeError::Store {
@@ -83,7 +80,12 @@ impl Server {
             )
         });
         let state = AppState {
-            live: Arc::new(RwLock::new(Arc::new(LiveSettings::new(&config, intake.clone())))),
+            live: Arc::new(RwLock::new(Arc::new(LiveSettings::new(
+                &config,
+                domain_filter(&config)?,
+                None,
+            )))),
+            intake,
             metrics,
             registry,
         };
@@ -105,7 +107,6 @@ impl Server {
             http,
             store,
             state,
-            intake,
             retention,
             connections,
         })
@@ -143,7 +144,6 @@ impl Server {
             running: self.config.clone(),
             certificates: self.https.as_ref().map(|(_, files)| files.clone()),
             state: self.state.clone(),
-            intake: self.intake.clone(),
             retention: self.retention.clone(),
         };
         let serving = self.serve(shutdown.clone());
@@ -186,7 +186,6 @@ impl Server {
             http,
             store,
             state,
-            intake: _,
             retention,
             connections,
         } = self;
@@ -340,7 +339,6 @@ struct Reloader {
     running: ServeConfig,
     certificates: Option<Arc<CertificateFiles>>,
     state: AppState,
-    intake: Intake,
     retention: Arc<RwLock<RetentionSettings>>,
 }
 
@@ -376,9 +374,18 @@ impl Reloader {
             ("key", self.running.key != fresh.key),
             ("store", self.running.store != fresh.store),
             ("intake_path", self.running.intake_path != fresh.intake_path),
-            ("max_connections", self.running.max_connections != fresh.max_connections),
-            ("header_timeout", self.running.header_timeout != fresh.header_timeout),
-            ("shutdown_timeout", self.running.shutdown_timeout != fresh.shutdown_timeout),
+            (
+                "max_connections",
+                self.running.max_connections != fresh.max_connections,
+            ),
+            (
+                "header_timeout",
+                self.running.header_timeout != fresh.header_timeout,
+            ),
+            (
+                "shutdown_timeout",
+                self.running.shutdown_timeout != fresh.shutdown_timeout,
+            ),
             ("metrics", self.running.metrics != fresh.metrics),
             ("healthz", self.running.healthz != fresh.healthz),
         ];
@@ -391,24 +398,23 @@ impl Reloader {
                 );
             }
         }
-        let intake = if fresh.domains == self.running.domains {
-            self.intake.clone()
-        } else {
-            match domain_filter(&fresh) {
-                Ok(domains) => self.intake.with_domains(domains),
-                Err(error) => {
-                    tracing::warn!(kind = %"reload-failed", "{error}; the running settings stay.");
-                    return;
-                }
+        let domains = match domain_filter(&fresh) {
+            Ok(domains) => domains,
+            Err(error) => {
+                tracing::warn!(kind = %"reload-failed", "{error}; the running settings stay.");
+                return;
             }
         };
-        let live = LiveSettings::new(&fresh, intake.clone());
+        let live = LiveSettings::new(&fresh, domains, Some(&self.state.live()));
         *self
             .state
             .live
             .write()
             .unwrap_or_else(PoisonError::into_inner) = Arc::new(live);
-        *self.retention.write().unwrap_or_else(PoisonError::into_inner) = RetentionSettings {
+        *self
+            .retention
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = RetentionSettings {
             keep: fresh.retention(),
             interval: fresh.prune_interval,
         };
@@ -425,7 +431,6 @@ impl Reloader {
                 days => format!("kept {days} days"),
             }
         );
-        self.intake = intake;
         self.running = fresh;
     }
 }

@@ -7,9 +7,7 @@ mod serve_harness;
 use std::process::Command;
 
 use serde_json::Value;
-use serve_harness::{
-    BIN, Server, TempDir, TestCa, gzip, path_arg, peak_memory, report, request,
-};
+use serve_harness::{BIN, Server, TempDir, TestCa, gzip, path_arg, peak_memory, report, request};
 
 const GZIP: &str = "application/tlsrpt+gzip";
 const JSON: &str = "application/tlsrpt+json";
@@ -34,8 +32,18 @@ fn start(dir: &TempDir, ca: &TestCa, store: &str, extra: &[&str]) -> Server {
     let cert = path_arg(&ca.cert);
     let key = path_arg(&ca.key);
     let mut args = vec![
-        "--https", "127.0.0.1:0", "--cert", &cert, "--key", &key, "--listen", "127.0.0.1:0",
-        "--store", store, "--domain", "acme.test",
+        "--https",
+        "127.0.0.1:0",
+        "--cert",
+        &cert,
+        "--key",
+        &key,
+        "--listen",
+        "127.0.0.1:0",
+        "--store",
+        store,
+        "--domain",
+        "acme.test",
     ];
     args.extend_from_slice(extra);
     let _ = dir;
@@ -46,13 +54,25 @@ fn start(dir: &TempDir, ca: &TestCa, store: &str, extra: &[&str]) -> Server {
 async fn every_status_on(store: &str, dir: &TempDir) {
     let ca = TestCa::new(dir);
     let tls = ca.client();
-    let server = start(dir, &ca, store, &["--max-body", "65536", "--reports-per-minute", "30"]);
+    let server = start(
+        dir,
+        &ca,
+        store,
+        &["--max-body", "65536", "--reports-per-minute", "30"],
+    );
     let https = server.https.expect("https");
     let post = |content_type: &'static str, body: Vec<u8>| {
         let tls = tls.clone();
         async move {
-            request(https, Some(&tls), "POST", "/tlsrpt", &[("content-type", content_type)], body)
-                .await
+            request(
+                https,
+                Some(&tls),
+                "POST",
+                "/tlsrpt",
+                &[("content-type", content_type)],
+                body,
+            )
+            .await
         }
     };
 
@@ -65,7 +85,11 @@ async fn every_status_on(store: &str, dir: &TempDir) {
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert!(answer.body.contains("already stored"), "{}", answer.body);
     // Media type case and parameters do not matter.
-    let answer = post("Application/TLSRPT+JSON; charset=utf-8", report("acme.test", "report-2", 2)).await;
+    let answer = post(
+        "Application/TLSRPT+JSON; charset=utf-8",
+        report("acme.test", "report-2", 2),
+    )
+    .await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     let reports = stored(store);
     assert_eq!(reports.len(), 2, "{reports:?}");
@@ -108,7 +132,11 @@ async fn every_status_on(store: &str, dir: &TempDir) {
         "mta_sts_serve_posts_total{answer=\"duplicate\"} 1",
         "mta_sts_serve_posts_total{answer=\"too_large\"} 1",
     ] {
-        assert!(answer.body.contains(line), "{line} missing from\n{}", answer.body);
+        assert!(
+            answer.body.contains(line),
+            "{line} missing from\n{}",
+            answer.body
+        );
     }
     assert_eq!(stored(store).len(), 2, "nothing refused was stored");
 }
@@ -122,7 +150,8 @@ async fn every_answer_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_answer_on_postgres() {
-    let Some(database) = mta_sts_store::test_support::TestDatabase::create("every_answer_on_postgres").await
+    let Some(database) =
+        mta_sts_store::test_support::TestDatabase::create("every_answer_on_postgres").await
     else {
         return;
     };
@@ -140,8 +169,15 @@ async fn the_rate_limit_answers_429_with_retry_after() {
     let tls = ca.client();
     for (n, expected) in [(1, 200), (2, 200), (3, 429)] {
         let body = report("acme.test", &format!("rate-{n}"), n);
-        let answer =
-            request(https, Some(&tls), "POST", "/tlsrpt", &[("content-type", JSON)], body).await;
+        let answer = request(
+            https,
+            Some(&tls),
+            "POST",
+            "/tlsrpt",
+            &[("content-type", JSON)],
+            body,
+        )
+        .await;
         assert_eq!(answer.status, expected, "report {n}: {}", answer.body);
         if expected == 429 {
             let wait: u64 = answer.headers["retry-after"]
@@ -166,8 +202,15 @@ async fn a_gzip_bomb_is_413_and_costs_no_more_than_the_cap() {
     // four times the 16 MiB cap.
     let bomb = gzip(&vec![b' '; 64 * 1024 * 1024]);
     assert!(bomb.len() < 1024 * 1024);
-    let answer =
-        request(https, Some(&tls), "POST", "/tlsrpt", &[("content-type", GZIP)], bomb).await;
+    let answer = request(
+        https,
+        Some(&tls),
+        "POST",
+        "/tlsrpt",
+        &[("content-type", GZIP)],
+        bomb,
+    )
+    .await;
     assert_eq!(answer.status, 413, "{}", answer.body);
     assert!(answer.body.contains("16 MiB"), "{}", answer.body);
     // Decompression stops at the 16 MiB cap: the process never held the 64 MiB.
@@ -194,8 +237,11 @@ fn serve_refuses_to_start_without_domains_and_says_how_to_give_them() {
 fn a_setting_that_cannot_work_is_named() {
     let dir = TempDir::new("badconfig");
     let config = dir.path("serve.toml");
-    std::fs::write(&config, "domains = [\"acme.test\"]\nlisten = \"127.0.0.1:0\"\nmax_body = 0\n")
-        .expect("write config");
+    std::fs::write(
+        &config,
+        "domains = [\"acme.test\"]\nlisten = \"127.0.0.1:0\"\nmax_body = 0\n",
+    )
+    .expect("write config");
     let output = Command::new(BIN)
         .args(["serve", "--config", &path_arg(&config)])
         .output()
@@ -219,10 +265,20 @@ async fn the_same_report_by_post_and_by_import_is_stored_once() {
         .args(["reports", "import", "--store", &store, &path_arg(&file)])
         .output()
         .expect("import");
-    assert!(imported.status.success(), "{}", String::from_utf8_lossy(&imported.stderr));
-    let answer =
-        request(https, Some(&ca.client()), "POST", "/tlsrpt", &[("content-type", JSON)], body)
-            .await;
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    let answer = request(
+        https,
+        Some(&ca.client()),
+        "POST",
+        "/tlsrpt",
+        &[("content-type", JSON)],
+        body,
+    )
+    .await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert!(answer.body.contains("already stored"), "{}", answer.body);
     assert_eq!(stored(&store).len(), 1);
@@ -265,7 +321,13 @@ async fn sighup_reloads_the_certificate_and_the_domains() {
     std::fs::write(&config, "domains = []\n").expect("write config");
     server.signal("HUP");
     let refused = server.wait_for("reload-failed");
-    assert!(refused["message"].as_str().expect("message").contains("--domain"), "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .expect("message")
+            .contains("--domain"),
+        "{refused}"
+    );
     assert_eq!(post("other-3", "other.test").await.status, 200);
 }
 
@@ -279,7 +341,9 @@ async fn sigterm_finishes_the_post_in_progress() {
     let mut server = start(&dir, &ca, &store, &[]);
     let https = server.https.expect("https");
     let body = report("acme.test", "in-flight", 7);
-    let tcp = tokio::net::TcpStream::connect(https).await.expect("connect");
+    let tcp = tokio::net::TcpStream::connect(https)
+        .await
+        .expect("connect");
     let mut tls = tokio_rustls::TlsConnector::from(ca.client())
         .connect(
             rustls::pki_types::ServerName::try_from("localhost").expect("name"),
@@ -321,7 +385,9 @@ struct Relay {
 impl Relay {
     async fn start(target: String) -> Relay {
         use std::sync::atomic::Ordering;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind relay");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind relay");
         let address = listener.local_addr().expect("relay address");
         let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
         let (cut, cuts) = tokio::sync::watch::channel(0u64);

@@ -3,23 +3,50 @@
 
 use mta_sts_serve::{ServeConfig, ServeError, Server};
 
+use super::server_limits::fit_connections;
 use super::{CommandError, runtime};
 use crate::cli::ServeArgs;
 use crate::exit::Status;
 use crate::logging;
 
+/// Descriptors kept free beside the connections: the store's connection pool (or SQLite's
+/// files), the standard streams, the certificate files being read again.
+const RESERVED_FILES: usize = 64;
+
 /// Serves until SIGTERM or Ctrl-C; SIGHUP reads the configuration file and the certificate
 /// files again. Nothing listens before every setting has been checked.
 pub fn run(args: &ServeArgs) -> Result<Status, CommandError> {
     logging::init(args.log_format)?;
-    let config = settings(args).map_err(|e| CommandError::Setup(e.to_string()))?;
+    let mut config = settings(args).map_err(|e| CommandError::Setup(e.to_string()))?;
+    // Each listener holds up to max_connections; the store's connections and the standard
+    // streams need descriptors too.
+    let listeners = usize::from(config.https.is_some()) + usize::from(config.listen.is_some());
+    let (cap, limit_notes) = fit_connections(
+        config.max_connections.saturating_mul(listeners),
+        RESERVED_FILES,
+        "max_connections",
+    );
+    let wanted = config.max_connections;
+    config.max_connections = (cap / listeners.max(1)).max(1);
+    let fitted = config.max_connections;
     let reload_args = args.clone();
+    // A reload compares with the running settings: the cap as fitted, not as written.
+    let reload = move || {
+        let mut fresh = settings(&reload_args)?;
+        if fresh.max_connections == wanted {
+            fresh.max_connections = fitted;
+        }
+        Ok(fresh)
+    };
     runtime()?.block_on(async move {
         let server = Server::start(config)
             .await
             .map_err(|e| CommandError::Setup(e.to_string()))?;
+        for note in &limit_notes {
+            note.log();
+        }
         server
-            .run(Box::new(move || settings(&reload_args)))
+            .run(Box::new(reload))
             .await
             .map_err(|e| CommandError::Setup(e.to_string()))?;
         Ok(Status::Valid)

@@ -12,9 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, SanType,
-};
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, SanType};
 use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
 use serde_json::Value;
 use tokio::net::TcpStream;
@@ -140,8 +138,8 @@ impl Server {
         let kept = log.clone();
         std::thread::spawn(move || {
             for line in stderr.lines().map_while(Result::ok) {
-                let value: Value = serde_json::from_str(&line)
-                    .unwrap_or_else(|_| Value::String(line.clone()));
+                let value: Value =
+                    serde_json::from_str(&line).unwrap_or_else(|_| Value::String(line.clone()));
                 kept.lock().expect("log").push(value.clone());
                 let _ = sender.send(value);
             }
