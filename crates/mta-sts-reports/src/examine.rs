@@ -323,12 +323,15 @@ fn refusal(error: &CoreError) -> Examined {
     }
 }
 
-/// A diagnostic's message made a sentence: capitalised, with a full stop.
+/// A diagnostic's message made a sentence: capitalised (unless it starts with a JSON path such
+/// as `policies[1].policy`, which is written as it is), with a full stop.
 fn sentence(text: &str) -> String {
+    let first_word = text.split(' ').next().unwrap_or_default();
+    let is_path = first_word.contains(['.', '[']);
     let mut chars = text.chars();
     let mut out: String = match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
+        Some(first) if !is_path => first.to_uppercase().chain(chars).collect(),
+        _ => text.to_string(),
     };
     if !out.ends_with('.') {
         out.push('.');

@@ -47,6 +47,9 @@ pub enum Command {
     /// Exit 0 when every scenario behaved as declared.
     Demo(DemoArgs),
 
+    /// Take in TLS-RPT reports (RFC 8460) from files, mail and pipes; list and summarise them.
+    Reports(ReportsArgs),
+
     /// Does an MX host match an `mx` pattern (RFC 8461 §4.1)? Exit 0 yes, 1 no.
     Match {
         /// The policy's `mx` pattern, e.g. `*.example.com` or `mail.example.com`.
@@ -68,6 +71,97 @@ pub struct LintArgs {
     /// What to lint.
     #[command(subcommand)]
     pub target: LintTarget,
+}
+
+/// `mta-sts reports`' arguments.
+#[derive(Debug, clap::Args)]
+pub struct ReportsArgs {
+    /// What to do with reports.
+    #[command(subcommand)]
+    pub command: ReportsCommand,
+}
+
+/// The `mta-sts reports` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ReportsCommand {
+    /// Store reports from `.json`, `.json.gz` or `.zip` files, `.eml` mail, an mbox, a Maildir
+    /// directory, or `-` (standard input: an MTA pipe). What each input is, is decided by its
+    /// content. Exit status (sysexits): 0 every report taken (or already stored), 65 an input
+    /// is not a report, is invalid, or is about a domain not given with --domain, 66 an input
+    /// cannot be read, 75 the store cannot take reports now (the MTA keeps the mail and retries;
+    /// nothing is lost).
+    Import(ReportsImportArgs),
+    /// List stored reports, oldest first.
+    List(ReportsListArgs),
+    /// Sum up one domain's reports: per day and in total, successful and failed sessions by
+    /// policy type; failures by result type, reporting organisation, receiving MX and sending IP.
+    Summary(ReportsSummaryArgs),
+}
+
+/// The report store, shared by the `reports` subcommands.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreArgs {
+    /// Where reports are kept: `sqlite:PATH` (the directory is made if missing) or
+    /// `postgres://USER:PASSWORD@HOST:PORT/DB`.
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "sqlite:/var/lib/mta-sts/mta-sts.db"
+    )]
+    pub store: String,
+}
+
+/// `mta-sts reports import`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct ReportsImportArgs {
+    /// The inputs: files, Maildir directories, or `-` for standard input.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// A policy domain whose reports are kept (repeatable); reports about other domains are
+    /// refused. Without it every domain is kept.
+    #[arg(long = "domain", value_name = "DOMAIN")]
+    pub domains: Vec<String>,
+    /// Print one JSON object per line, one per report (or per input holding none), instead of
+    /// sentences.
+    #[arg(long)]
+    pub json: bool,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `mta-sts reports list`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct ReportsListArgs {
+    /// Only reports about this policy domain (and of them only its policy entries).
+    #[arg(long, value_name = "DOMAIN")]
+    pub domain: Option<String>,
+    /// Only reports whose period starts on or after this date (`YYYY-MM-DD`, or RFC 3339).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Print one JSON object (`{"reports": [...]}`) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `mta-sts reports summary`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct ReportsSummaryArgs {
+    /// The policy domain.
+    #[arg(long, value_name = "DOMAIN")]
+    pub domain: String,
+    /// How many UTC days, ending today.
+    #[arg(long, value_name = "N", default_value = "30", value_parser = clap::value_parser!(u32).range(1..=3660))]
+    pub days: u32,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 /// `mta-sts query`'s arguments.

@@ -14,6 +14,14 @@ pub enum Status {
     /// 3: `check` ran but could not be completed: a lookup got no usable answer, or the domain
     /// does not exist; no error was found in what could be learnt.
     Incomplete,
+    /// 65 (`EX_DATAERR`, sysexits): the input is not what the command takes (not a TLS-RPT
+    /// report, an unreadable one, one about a domain that is not ours); an MTA returns the mail.
+    DataError,
+    /// 66 (`EX_NOINPUT`): an input file does not exist or cannot be read.
+    NoInput,
+    /// 75 (`EX_TEMPFAIL`): the command could not finish now (the store is unavailable); an MTA
+    /// keeps the mail and tries again later, so nothing is lost.
+    TempFail,
 }
 
 impl From<Status> for ExitCode {
@@ -23,6 +31,9 @@ impl From<Status> for ExitCode {
             Status::Invalid => 1,
             Status::Trouble => 2,
             Status::Incomplete => 3,
+            Status::DataError => 65,
+            Status::NoInput => 66,
+            Status::TempFail => 75,
         })
     }
 }

@@ -5,6 +5,7 @@ mod daemon;
 mod demo;
 mod lint;
 mod match_host;
+mod reports;
 mod serve;
 mod server_limits;
 mod web;
@@ -69,6 +70,7 @@ pub fn run(cli: Cli) -> Result<Status, CommandError> {
         Command::Web(args) => web::run(&args),
         Command::Daemon(args) => daemon::run(&args),
         Command::Query(args) => daemon::query(&args),
+        Command::Reports(args) => reports::run(args.command),
         Command::Serve(args) => serve::run(&args),
     }
 }
