@@ -231,8 +231,10 @@ impl ServeConfig {
                 );
             }
         }
+        // Port 0 asks the system for a free port, a different one for each listener.
         if let (Some(https), Some(listen)) = (self.https, self.listen)
             && https == listen
+            && listen.port() != 0
         {
             return bad(
                 "listen",

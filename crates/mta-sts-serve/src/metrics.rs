@@ -10,7 +10,7 @@ use prometheus_client::registry::Registry;
 /// How a POST on the intake path was answered: the `answer` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Answer {
-    /// 201: a new report, stored.
+    /// 200: a new report, stored.
     Stored,
     /// 200: a report already stored.
     Duplicate,
@@ -88,10 +88,10 @@ impl ServeMetrics {
         }
         let pruned = Counter::default();
         let prune_failures = Counter::default();
-        let registry = registry.sub_registry_with_prefix("serve");
+        let registry = registry.sub_registry_with_prefix("mta_sts_serve");
         registry.register(
             "posts",
-            "Reports POSTed to the intake path, by answer: stored (201), duplicate (200), invalid (400), refused_domain (403), too_slow (408), too_large (413), unsupported_media_type (415), rate_limited (429), store_unavailable (503), failed (500)",
+            "Reports POSTed to the intake path, by answer: stored (200), duplicate (200), invalid (400), refused_domain (403), too_slow (408), too_large (413), unsupported_media_type (415), rate_limited (429), store_unavailable (503), failed (500)",
             posts.clone(),
         );
         registry.register(
@@ -137,7 +137,7 @@ mod tests {
 
     #[test]
     fn counters_are_named_as_documented() {
-        let mut registry = Registry::with_prefix("mta_sts");
+        let mut registry = Registry::default();
         let metrics = ServeMetrics::register(&mut registry);
         metrics.answered(Answer::RefusedDomain);
         metrics.pruned(3);

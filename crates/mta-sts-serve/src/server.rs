@@ -74,7 +74,7 @@ impl Server {
         let metrics = registry.register(ServeMetrics::register);
         let connections = registry.register(|registry| {
             ConnectionMetrics::register(
-                registry.sub_registry_with_prefix("serve"),
+                registry.sub_registry_with_prefix("mta_sts_serve"),
                 "HTTP",
                 &CloseReason::HTTP,
             )

@@ -291,11 +291,24 @@ async fn sighup_reloads_the_certificate_and_the_domains() {
     let store = format!("sqlite:{}", dir.path("reports.db").display());
     let config = dir.path("serve.toml");
     std::fs::write(&config, "domains = [\"acme.test\"]\n").expect("write config");
-    let config_arg = path_arg(&config);
-    let server = start(&dir, &ca, &store, &["--config", &config_arg]);
+    let (cert, key) = (path_arg(&ca.cert), path_arg(&ca.key));
+    // The domains come from the file alone: a --domain flag would override it at every reload.
+    let server = Server::start(&[
+        "--https",
+        "127.0.0.1:0",
+        "--cert",
+        &cert,
+        "--key",
+        &key,
+        "--store",
+        &store,
+        "--config",
+        &path_arg(&config),
+    ]);
     let https = server.https.expect("https");
     let tls = ca.client();
-    let before = serve_harness::served_certificate(https, &tls).await;
+    // A fresh client each time: a resumed TLS session would show the first certificate again.
+    let before = serve_harness::served_certificate(https, &ca.client()).await;
     let post = |id: &str, domain: &str| {
         request(
             https,
@@ -312,7 +325,7 @@ async fn sighup_reloads_the_certificate_and_the_domains() {
     std::fs::write(&config, "domains = [\"acme.test\", \"other.test\"]\n").expect("write config");
     server.signal("HUP");
     server.wait_for("reloaded");
-    let after = serve_harness::served_certificate(https, &tls).await;
+    let after = serve_harness::served_certificate(https, &ca.client()).await;
     assert_ne!(before, after);
     assert_eq!(after, renewed);
     assert_eq!(post("other-2", "other.test").await.status, 200);
@@ -351,11 +364,25 @@ async fn sigterm_finishes_the_post_in_progress() {
         )
         .await
         .expect("handshake");
+    // `Expect: 100-continue`: the server says `100 Continue` once the handler reads the body,
+    // so the test knows the POST is in progress before it signals.
     let head = format!(
-        "POST /tlsrpt HTTP/1.1\r\nhost: localhost\r\ncontent-type: {JSON}\r\ncontent-length: {}\r\n\r\n",
+        "POST /tlsrpt HTTP/1.1\r\nhost: localhost\r\ncontent-type: {JSON}\r\ncontent-length: {}\r\nexpect: 100-continue\r\n\r\n",
         body.len()
     );
     tls.write_all(head.as_bytes()).await.expect("head");
+    tls.flush().await.expect("flush");
+    let mut interim = Vec::new();
+    while !interim.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        tls.read_exact(&mut byte).await.expect("100 Continue");
+        interim.push(byte[0]);
+    }
+    assert!(
+        interim.starts_with(b"HTTP/1.1 100"),
+        "{}",
+        String::from_utf8_lossy(&interim)
+    );
     let (first, rest) = body.split_at(body.len() / 2);
     tls.write_all(first).await.expect("first half");
     tls.flush().await.expect("flush");
@@ -368,7 +395,11 @@ async fn sigterm_finishes_the_post_in_progress() {
     let mut answer = Vec::new();
     let _ = tls.read_to_end(&mut answer).await;
     let answer = String::from_utf8_lossy(&answer);
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "{answer}\n{:?}",
+        server.log.lock().expect("log")
+    );
     assert!(server.wait().success());
     assert_eq!(stored(&store).len(), 1);
 }
