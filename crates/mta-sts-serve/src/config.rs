@@ -68,7 +68,7 @@ healthz = true
 
 # Days a report is kept, counted from the end of its date range; 0 keeps reports forever.
 keep_days = 0
-# Seconds between two retention passes (the first runs a minute after start).
+# Seconds between two retention passes (the first runs at start).
 prune_interval = 3600
 "#;
 

@@ -11,10 +11,6 @@ use mta_sts_store::reports::ReportStore;
 
 use crate::metrics::ServeMetrics;
 
-/// The first pass runs this long after start, so that a restart loop does not prune in a loop
-/// and start-up is not slowed.
-const FIRST_PASS_DELAY: Duration = Duration::from_secs(60);
-
 /// What a SIGHUP may change of retention.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RetentionSettings {
@@ -31,52 +27,62 @@ pub(crate) fn cutoff(now: SystemTime, keep: Duration) -> Option<Timestamp> {
     Timestamp::from_unix_seconds(seconds)
 }
 
-/// Runs passes until `stopping`; the settings are read again before each pass.
+/// Runs a pass at once, then one every interval, until `stopping`; the settings are read again
+/// before each pass.
 pub(crate) async fn run(
     store: ReportStore,
     settings: Arc<RwLock<RetentionSettings>>,
     metrics: ServeMetrics,
     mut stopping: Stopping,
 ) {
-    let mut wait = FIRST_PASS_DELAY;
     loop {
+        let current = *settings.read().unwrap_or_else(PoisonError::into_inner);
+        let wait = current.interval;
+        if let Some(before) = current
+            .keep
+            .and_then(|keep| cutoff(SystemTime::now(), keep))
+        {
+            let pass = store.prune(before);
+            let result = tokio::select! {
+                // A pass cut short by shutdown loses nothing: each batch is its own transaction.
+                () = stopping.wait() => return,
+                result = pass => result,
+            };
+            log_pass(result, before, wait, &metrics);
+        }
         tokio::select! {
             () = stopping.wait() => return,
             () = tokio::time::sleep(wait) => {}
         }
-        let current = *settings.read().unwrap_or_else(PoisonError::into_inner);
-        wait = current.interval;
-        let Some(keep) = current.keep else { continue };
-        let Some(before) = cutoff(SystemTime::now(), keep) else {
-            continue;
-        };
-        let pass = store.prune(before);
-        let result = tokio::select! {
-            // A pass cut short by shutdown loses nothing: each batch is its own transaction.
-            () = stopping.wait() => return,
-            result = pass => result,
-        };
-        match result {
-            Ok(count) => {
-                metrics.pruned(count);
-                if count > 0 {
-                    tracing::info!(
-                        kind = %"pruned",
-                        count,
-                        "{count} reports whose date range ended before {before} were deleted \
-                         (keep_days)."
-                    );
-                }
-            }
-            Err(error) => {
-                metrics.prune_failed();
-                tracing::warn!(
-                    kind = %"prune-failed",
-                    "Reports older than {before} could not be deleted: {error}; the next pass \
-                     in {} seconds tries again.",
-                    wait.as_secs()
+    }
+}
+
+fn log_pass(
+    result: Result<u64, mta_sts_store::StoreError>,
+    before: Timestamp,
+    wait: Duration,
+    metrics: &ServeMetrics,
+) {
+    match result {
+        Ok(count) => {
+            metrics.pruned(count);
+            if count > 0 {
+                tracing::info!(
+                    kind = %"pruned",
+                    count,
+                    "{count} reports whose date range ended before {before} were deleted \
+                     (keep_days)."
                 );
             }
+        }
+        Err(error) => {
+            metrics.prune_failed();
+            tracing::warn!(
+                kind = %"prune-failed",
+                "Reports older than {before} could not be deleted: {error}; the next pass in {} \
+                 seconds tries again.",
+                wait.as_secs()
+            );
         }
     }
 }

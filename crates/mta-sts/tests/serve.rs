@@ -506,3 +506,86 @@ async fn a_store_that_is_down_answers_503_and_the_retry_is_stored() {
     assert!(answer.body.contains("is stored"), "{}", answer.body);
     assert_eq!(stored(database.url()).len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retention_deletes_reports_older_than_keep_days() {
+    let dir = TempDir::new("retention");
+    let ca = TestCa::new(&dir);
+    let store = format!("sqlite:{}", dir.path("reports.db").display());
+    let old = dir.path("old.json");
+    let recent = dir.path("recent.json");
+    std::fs::write(
+        &old,
+        serve_harness::report_ended_days_ago("acme.test", "old", 40),
+    )
+    .expect("write");
+    std::fs::write(
+        &recent,
+        serve_harness::report_ended_days_ago("acme.test", "recent", 2),
+    )
+    .expect("write");
+    let imported = Command::new(BIN)
+        .args([
+            "reports",
+            "import",
+            "--store",
+            &store,
+            &path_arg(&old),
+            &path_arg(&recent),
+        ])
+        .output()
+        .expect("import");
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    assert_eq!(stored(&store).len(), 2);
+    let server = start(&dir, &ca, &store, &["--keep-days", "30"]);
+    let pruned = server.wait_for("pruned");
+    assert_eq!(pruned["count"], 1, "{pruned}");
+    let left = stored(&store);
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0]["report_id"], "recent");
+    // Intake goes on beside retention.
+    let answer = request(
+        server.https.expect("https"),
+        Some(&ca.client()),
+        "POST",
+        "/tlsrpt",
+        &[("content-type", JSON)],
+        serve_harness::report_ended_days_ago("acme.test", "after", 1),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_that_stalls_is_408_and_metrics_can_be_turned_off() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let dir = TempDir::new("stall");
+    let ca = TestCa::new(&dir);
+    let store = format!("sqlite:{}", dir.path("reports.db").display());
+    let config = dir.path("serve.toml");
+    std::fs::write(&config, "body_timeout = 1\nmetrics = false\n").expect("write config");
+    let config_arg = path_arg(&config);
+    let server = start(&dir, &ca, &store, &["--config", &config_arg]);
+    let http = server.http.expect("http");
+    let mut tcp = tokio::net::TcpStream::connect(http).await.expect("connect");
+    // Announces 1000 bytes, sends 10, then nothing.
+    tcp.write_all(
+        format!(
+            "POST /tlsrpt HTTP/1.1\r\nhost: localhost\r\ncontent-type: {JSON}\r\ncontent-length: 1000\r\n\r\n{{\"report\":"
+        )
+        .as_bytes(),
+    )
+    .await
+    .expect("write");
+    let mut answer = Vec::new();
+    let _ = tcp.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let answer = request(http, None, "GET", "/metrics", &[], Vec::new()).await;
+    assert_eq!(answer.status, 404);
+}

@@ -346,3 +346,21 @@ pub async fn served_certificate(address: SocketAddr, tls: &Arc<rustls::ClientCon
         .expect("a certificate")
         .to_vec()
 }
+
+/// A report for `domain` whose one-day date range ended `days` days before now.
+pub fn report_ended_days_ago(domain: &str, id: &str, days: u64) -> Vec<u8> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let end = now - days * 86_400;
+    let at = |seconds: u64| {
+        mta_sts_core::Timestamp::from_unix_seconds(i64::try_from(seconds).expect("seconds"))
+            .expect("timestamp")
+            .to_string()
+    };
+    let mut value: Value = serde_json::from_slice(&report(domain, id, 1)).expect("report");
+    value["date-range"]["start-datetime"] = Value::String(at(end - 86_400));
+    value["date-range"]["end-datetime"] = Value::String(at(end));
+    value.to_string().into_bytes()
+}
