@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 use mta_sts_serve::{ServeConfig, Server};
-use mta_sts_service::shutdown::Shutdown;
+use mta_sts_service::Shutdown;
 use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;

@@ -61,8 +61,8 @@ pub enum ServeError {
     Store {
         /// The store URL, password hidden.
         url: String,
-        /// The store's reason.
-        source: mta_sts_store::StoreError,
+        /// The store's reason (boxed: it is large, and every other error is small).
+        source: Box<mta_sts_store::StoreError>,
     },
     /// The serving machinery (runtime, signals) failed.
     #[error("{0}")]

@@ -66,7 +66,7 @@ impl Server {
             .await
             .map_err(|source| ServeError::Store {
                 url: url.to_string(),
-                source,
+                source: Box::new(source),
             })?;
         let registry = MetricsRegistry::new();
         let domains = domain_filter(&config)?;

@@ -70,7 +70,8 @@ fn https_needs_both_certificate_and_key() {
 
 #[test]
 fn values_that_cannot_work_are_refused_by_key() {
-    let cases: [(&str, fn(&mut ServeConfig)); 12] = [
+    type Spoil = fn(&mut ServeConfig);
+    let cases: [(&str, Spoil); 12] = [
         ("domains", |c| c.domains.push("not a domain".into())),
         ("intake_path", |c| c.intake_path = "tlsrpt".into()),
         ("intake_path", |c| c.intake_path = "/".into()),
