@@ -256,7 +256,7 @@ impl Daemon {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()>,
     ) {
-        metrics::serve(Arc::clone(&self.inner.metrics), listener, shutdown).await;
+        metrics::serve(&self.inner.metrics, listener, shutdown).await;
     }
 
     /// The metrics, for the server to count connections in.

@@ -2,26 +2,17 @@
 //! by how far they went (cache hits and misses), failed fetches, request latency, open
 //! connections and why connections were closed; served over HTTP at `/metrics`.
 
-use std::convert::Infallible;
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use mta_sts_service::connection_cap::ConnectionCap;
+use mta_sts_service::{CloseReason, ConnectionMetrics, HttpOptions, MetricsRegistry, Server};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
-use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 
 use crate::policy::{DANE_REPLY, Origin};
-use crate::server::CloseReason;
 use crate::socketmap::Reply;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -34,26 +25,31 @@ struct OriginLabel {
     origin: &'static str,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct CloseLabel {
-    reason: &'static str,
-}
+/// Why a socketmap connection closes: each label is shown from the start.
+const CLOSE_REASONS: [CloseReason; 7] = [
+    CloseReason::ClientClosed,
+    CloseReason::IdleTimeout,
+    CloseReason::ReadTimeout,
+    CloseReason::WriteTimeout,
+    CloseReason::Evicted,
+    CloseReason::BadRequest,
+    CloseReason::Shutdown,
+];
 
-/// The daemon's counters and histogram, and the registry that encodes them.
+/// The daemon's counters and histogram, in the process's registry under the `mta_sts_daemon`
+/// prefix.
 #[derive(Debug)]
 pub(crate) struct Metrics {
-    registry: Registry,
+    registry: MetricsRegistry,
     requests: Family<ReplyLabel, Counter>,
     lookups: Family<OriginLabel, Counter>,
     fetch_failures: Counter,
     duration: Histogram,
-    connections_open: Gauge,
-    connections_closed: Family<CloseLabel, Counter>,
+    connections: ConnectionMetrics,
 }
 
 impl Metrics {
     pub(crate) fn new() -> Metrics {
-        let mut registry = Registry::with_prefix("mta_sts_daemon");
         let requests = Family::<ReplyLabel, Counter>::default();
         let lookups = Family::<OriginLabel, Counter>::default();
         let fetch_failures = Counter::default();
@@ -61,43 +57,31 @@ impl Metrics {
         let duration = Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
             0.000_01, 4.0, 10,
         ));
-        registry.register(
-            "requests",
-            "Socketmap requests answered, by reply: ok (an MTA-STS policy), dane (DANE first, RFC 8461 section 2), notfound, temp, perm",
-            requests.clone(),
-        );
-        registry.register(
-            "lookups",
-            "Domain lookups by how far they went: cache (a hit), dns (TXT id checked), fetch (policy fetched)",
-            lookups.clone(),
-        );
-        registry.register(
-            "fetch_failures",
-            "Policy fetches that failed",
-            fetch_failures.clone(),
-        );
-        registry.register(
-            "request_duration_seconds",
-            "Time to answer one request",
-            duration.clone(),
-        );
-        let connections_open = Gauge::default();
-        registry.register(
-            "connections_open",
-            "Socketmap connections open",
-            connections_open.clone(),
-        );
-        let connections_closed = Family::<CloseLabel, Counter>::default();
-        registry.register(
-            "connections_closed",
-            "Socketmap connections closed, by reason: client_closed, idle_timeout, read_timeout, write_timeout, evicted (at max_connections, to make room), bad_request, shutdown",
-            connections_closed.clone(),
-        );
-        for reason in CloseReason::ALL {
-            let _ = connections_closed.get_or_create(&CloseLabel {
-                reason: reason.label(),
-            });
-        }
+        let registry = MetricsRegistry::new();
+        let connections = registry.register(|registry| {
+            let registry = registry.sub_registry_with_prefix("mta_sts_daemon");
+            registry.register(
+                "requests",
+                "Socketmap requests answered, by reply: ok (an MTA-STS policy), dane (DANE first, RFC 8461 section 2), notfound, temp, perm",
+                requests.clone(),
+            );
+            registry.register(
+                "lookups",
+                "Domain lookups by how far they went: cache (a hit), dns (TXT id checked), fetch (policy fetched)",
+                lookups.clone(),
+            );
+            registry.register(
+                "fetch_failures",
+                "Policy fetches that failed",
+                fetch_failures.clone(),
+            );
+            registry.register(
+                "request_duration_seconds",
+                "Time to answer one request",
+                duration.clone(),
+            );
+            ConnectionMetrics::register(registry, "Socketmap", &CLOSE_REASONS)
+        });
         for reply in ["ok", "dane", "notfound", "temp", "perm"] {
             let _ = requests.get_or_create(&ReplyLabel { reply });
         }
@@ -110,24 +94,13 @@ impl Metrics {
             lookups,
             fetch_failures,
             duration,
-            connections_open,
-            connections_closed,
+            connections,
         }
     }
 
-    /// A connection accepted.
-    pub(crate) fn connection_opened(&self) {
-        self.connections_open.inc();
-    }
-
-    /// A connection closed, and why.
-    pub(crate) fn connection_closed(&self, reason: CloseReason) {
-        self.connections_open.dec();
-        self.connections_closed
-            .get_or_create(&CloseLabel {
-                reason: reason.label(),
-            })
-            .inc();
+    /// The connection metrics, for the server to count in.
+    pub(crate) fn connections(&self) -> &ConnectionMetrics {
+        &self.connections
     }
 
     /// One answered request.
@@ -159,10 +132,7 @@ impl Metrics {
 
     /// The OpenMetrics text.
     pub(crate) fn encode(&self) -> String {
-        let mut text = String::new();
-        // Encoding into a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
-        text
+        self.registry.encode()
     }
 }
 
@@ -176,54 +146,22 @@ const METRICS_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves `GET /metrics` on `listener` until `shutdown`.
 pub(crate) async fn serve(
-    metrics: Arc<Metrics>,
+    metrics: &Metrics,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) {
-    let cap = ConnectionCap::new(METRICS_CONNECTIONS);
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let stream = tokio::select! {
-            () = &mut shutdown => return,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                // A failed accept (descriptor limit) must not end the daemon's metrics.
-                Err(_) => continue,
+    Server::new(listener)
+        .max_connections(METRICS_CONNECTIONS)
+        // A scrape is answered at once; a keep-alive connection left open is not waited for.
+        .drain_timeout(METRICS_HEADER_TIMEOUT)
+        .serve_http(
+            HttpOptions {
+                header_read_timeout: METRICS_HEADER_TIMEOUT,
             },
-        };
-        let metrics = Arc::clone(&metrics);
-        let mut slot = cap.admit().slot;
-        tokio::spawn(async move {
-            let service =
-                hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
-                    let metrics = Arc::clone(&metrics);
-                    async move {
-                        let response = if request.uri().path() == "/metrics" {
-                            Response::builder()
-                                .header(
-                                    "content-type",
-                                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                                )
-                                .body(Full::new(Bytes::from(metrics.encode())))
-                        } else {
-                            Response::builder()
-                                .status(StatusCode::NOT_FOUND)
-                                .body(Full::new(Bytes::from_static(b"not found\n")))
-                        };
-                        Ok::<_, Infallible>(
-                            response.unwrap_or_else(|_| Response::new(Full::new(Bytes::new()))),
-                        )
-                    }
-                });
-            let mut http = hyper::server::conn::http1::Builder::new();
-            http.timer(TokioTimer::new())
-                .header_read_timeout(METRICS_HEADER_TIMEOUT);
-            tokio::select! {
-                _ = http.serve_connection(TokioIo::new(stream), service) => {}
-                () = slot.evicted() => {}
-            }
-        });
-    }
+            metrics.registry.service(),
+            shutdown,
+        )
+        .await;
 }
 
 #[cfg(test)]

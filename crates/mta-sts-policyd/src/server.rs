@@ -11,13 +11,10 @@ use std::time::Duration;
 use bytes::{Buf as _, BytesMut};
 use futures_util::stream::FuturesOrdered;
 use futures_util::{FutureExt as _, StreamExt as _};
+use mta_sts_service::{CloseReason, Connection, Server, Shutdown, Stopping};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpListener, UnixListener};
-use tokio::sync::watch;
-use tokio::task::JoinSet;
 use tokio::time::Instant;
-
-use mta_sts_service::connection_cap::{Admission, ConnectionCap, ConnectionSlot};
 
 use nix::unistd::{Group, User};
 
@@ -187,44 +184,15 @@ impl Listener {
         }
     }
 
-    /// Accepts one connection, gives it a place under `cap` (closing the longest-idle one at
-    /// the cap) and starts serving it in `tasks`.
-    async fn accept_into(
-        &self,
-        tasks: &mut JoinSet<()>,
-        daemon: &Daemon,
-        stop: &watch::Receiver<bool>,
-        cap: &ConnectionCap,
-    ) -> std::io::Result<()> {
+    /// The listener to serve on, and the socket file to remove when the server stops.
+    fn into_parts(self) -> (mta_sts_service::Listener, Option<PathBuf>) {
         match self {
-            Listener::Tcp(listener) => {
-                let (stream, _) = listener.accept().await?;
-                // Replies are small and pipelined: do not let Nagle hold them back.
-                let _ = stream.set_nodelay(true);
-                let slot = admit(cap, daemon);
-                tasks.spawn(connection(stream, daemon.clone(), stop.clone(), slot));
-            }
-            Listener::Unix { listener, .. } => {
-                let (stream, _) = listener.accept().await?;
-                let slot = admit(cap, daemon);
-                tasks.spawn(connection(stream, daemon.clone(), stop.clone(), slot));
+            Listener::Tcp(listener) => (mta_sts_service::Listener::Tcp(listener), None),
+            Listener::Unix { listener, path } => {
+                (mta_sts_service::Listener::Unix(listener), Some(path))
             }
         }
-        Ok(())
     }
-}
-
-/// A place under the cap for a new connection; the first eviction (and then at most one a
-/// minute) is reported as an event.
-fn admit(cap: &ConnectionCap, daemon: &Daemon) -> ConnectionSlot {
-    let Admission { slot, notice } = cap.admit();
-    if let Some(notice) = notice {
-        daemon.resolver().emit(Event::ConnectionCapReached {
-            limit: notice.limit,
-            evicted: notice.evicted,
-        });
-    }
-    slot
 }
 
 /// Serves until `shutdown` completes, then stops accepting, lets every connection answer what it
@@ -235,46 +203,41 @@ pub(crate) async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), PolicydError> {
     let config = daemon.config();
-    let (stop_tx, stop_rx) = watch::channel(false);
-    // Never refuses: at the cap, the connection idle longest is closed for the new one, so
-    // connections held open by anyone else cannot keep Postfix out.
-    let cap = ConnectionCap::new(config.max_connections);
-    let mut connections = JoinSet::new();
-    let counter = tokio::spawn(count_fetch_failures(daemon.clone(), stop_rx.clone()));
+    let stop = Shutdown::new();
+    let counter = tokio::spawn(count_fetch_failures(daemon.clone(), stop.stopping()));
     let refresher = config.refresh.enabled.then(|| {
         tokio::spawn(refresh_loop(
             daemon.clone(),
             config.refresh.interval,
-            stop_rx.clone(),
+            stop.stopping(),
         ))
     });
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let accepted = tokio::select! {
-            () = &mut shutdown => break,
-            accepted = listener.accept_into(&mut connections, daemon, &stop_rx, &cap) => accepted,
-        };
-        if accepted.is_err() {
-            // Out of file descriptors and the like: wait a moment rather than spin on accept.
-            tokio::select! {
-                () = &mut shutdown => break,
-                () = tokio::time::sleep(Duration::from_millis(100)) => {}
-            }
-        }
-        while connections.try_join_next().is_some() {}
-    }
-    let _ = stop_tx.send(true);
-    if let Listener::Unix { path, .. } = &listener {
-        remove_socket(path);
-    }
-    drop(listener);
-    let drain = async { while connections.join_next().await.is_some() {} };
-    if tokio::time::timeout(config.shutdown_timeout, drain)
-        .await
-        .is_err()
-    {
-        connections.shutdown().await;
-    }
+    let (listener, socket) = listener.into_parts();
+    let events = daemon.clone();
+    // Never refuses: at the cap, the connection idle longest is closed for the new one, so
+    // connections held open by anyone else cannot keep Postfix out.
+    Server::new(listener)
+        .max_connections(config.max_connections)
+        .drain_timeout(config.shutdown_timeout)
+        .metrics(daemon.metrics().connections().clone())
+        .on_cap_reached(move |notice| {
+            events.resolver().emit(Event::ConnectionCapReached {
+                limit: notice.limit,
+                evicted: notice.evicted,
+            });
+        })
+        .serve(
+            async {
+                shutdown.await;
+                // No new client finds the socket from now on.
+                if let Some(path) = &socket {
+                    remove_socket(path);
+                }
+            },
+            |stream, _peer, connection| serve_connection(stream, daemon.clone(), connection),
+        )
+        .await;
+    stop.trigger();
     if let Some(refresher) = refresher {
         refresher.abort();
         let _ = refresher.await;
@@ -291,74 +254,18 @@ fn remove_socket(path: &Path) {
 }
 
 /// Refresh passes every `interval`, the first at once, until told to stop.
-async fn refresh_loop(daemon: Daemon, interval: Duration, mut stop: watch::Receiver<bool>) {
+async fn refresh_loop(daemon: Daemon, interval: Duration, mut stop: Stopping) {
     loop {
-        if *stop.borrow() {
+        if stop.is_stopping() {
             return;
         }
         // Failures are reported as events by the resolver.
         let _ = daemon.refresh_due().await;
         tokio::select! {
             () = tokio::time::sleep(interval) => {}
-            _ = stop.changed() => return,
+            () = stop.wait() => return,
         }
     }
-}
-
-/// Why a connection was closed: the `reason` label of the closed-connections metric.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CloseReason {
-    /// The client closed it (or it broke).
-    ClientClosed,
-    /// No request came within `idle_timeout`.
-    IdleTimeout,
-    /// A request was still incomplete `read_timeout` after its first byte.
-    ReadTimeout,
-    /// The client did not take a reply within `read_timeout`.
-    WriteTimeout,
-    /// Closed at `max_connections` to make room for a new connection.
-    Evicted,
-    /// Broken framing or an oversize request.
-    BadRequest,
-    /// The daemon stopped.
-    Shutdown,
-}
-
-impl CloseReason {
-    /// Every reason, so that each label is shown from the start.
-    pub(crate) const ALL: [CloseReason; 7] = [
-        CloseReason::ClientClosed,
-        CloseReason::IdleTimeout,
-        CloseReason::ReadTimeout,
-        CloseReason::WriteTimeout,
-        CloseReason::Evicted,
-        CloseReason::BadRequest,
-        CloseReason::Shutdown,
-    ];
-
-    /// The metric label.
-    pub(crate) fn label(self) -> &'static str {
-        match self {
-            CloseReason::ClientClosed => "client_closed",
-            CloseReason::IdleTimeout => "idle_timeout",
-            CloseReason::ReadTimeout => "read_timeout",
-            CloseReason::WriteTimeout => "write_timeout",
-            CloseReason::Evicted => "evicted",
-            CloseReason::BadRequest => "bad_request",
-            CloseReason::Shutdown => "shutdown",
-        }
-    }
-}
-
-/// Serves one connection (see [`serve_connection`]), counted in the metrics while open and by
-/// why it closed.
-async fn connection<S>(stream: S, daemon: Daemon, stop: watch::Receiver<bool>, slot: ConnectionSlot)
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    daemon.metrics().connection_opened();
-    let reason = serve_connection(stream, &daemon, stop, slot).await;
-    daemon.metrics().connection_closed(reason);
 }
 
 /// Serves one connection: decodes pipelined requests, answers them concurrently and writes the
@@ -374,28 +281,27 @@ where
 /// `idle_timeout`; a request still incomplete `read_timeout` after its first byte ends the
 /// reading, as does a reply the client does not take within `read_timeout`. Told by the cap
 /// that it must make room, the connection closes at once, dropping what it owed.
-async fn serve_connection<S>(
-    mut stream: S,
-    daemon: &Daemon,
-    mut stop: watch::Receiver<bool>,
-    mut slot: ConnectionSlot,
-) -> CloseReason
+async fn serve_connection<S>(mut stream: S, daemon: Daemon, connection: Connection) -> CloseReason
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let Connection {
+        mut slot,
+        mut stopping,
+    } = connection;
     let read_timeout = daemon.config().read_timeout;
     let idle_timeout = daemon.config().idle_timeout;
     let activity = slot.activity();
     let mut buffer = BytesMut::with_capacity(4096);
     let mut pending = FuturesOrdered::new();
-    let mut reading = !*stop.borrow();
+    let mut reading = !stopping.is_stopping();
     let mut reason = if reading {
         CloseReason::ClientClosed
     } else {
         CloseReason::Shutdown
     };
     let mut out = Vec::new();
-    let stopped = stop.changed();
+    let stopped = stopping.wait();
     let mut stopped = std::pin::pin!(stopped);
     // Since when nothing was asked or answered (for the idle limit), and since when the
     // incomplete request at the front of `buffer` has been arriving (for the read limit).
@@ -541,11 +447,11 @@ where
 }
 
 /// Feeds the fetch-failure counter from the event stream until shutdown.
-async fn count_fetch_failures(daemon: Daemon, mut stop: watch::Receiver<bool>) {
+async fn count_fetch_failures(daemon: Daemon, mut stop: Stopping) {
     let mut events = daemon.subscribe();
     loop {
         tokio::select! {
-            _ = stop.changed() => return,
+            () = stop.wait() => return,
             event = events.recv() => match event {
                 Ok(crate::event::Event::FetchFailed { .. }) => daemon.count_fetch_failure(),
                 Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}

@@ -97,7 +97,9 @@ impl RateLimiter {
             Ok(())
         } else {
             Err(ServiceError::RateLimited {
-                retry_after: Duration::from_secs_f64((1.0 - bucket.tokens) / self.per_second),
+                // A rate too slow for a Duration to hold the wait: as good as never.
+                retry_after: Duration::try_from_secs_f64((1.0 - bucket.tokens) / self.per_second)
+                    .unwrap_or(Duration::MAX),
             })
         }
     }

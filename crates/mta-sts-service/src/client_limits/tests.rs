@@ -52,6 +52,15 @@ fn the_refill_never_goes_past_the_burst() {
 }
 
 #[test]
+fn a_rate_of_almost_nothing_says_so_without_overflowing() {
+    let limiter = RateLimiter::new(1.0, 0.0, 10);
+    let t0 = Instant::now();
+    let client = ip("192.0.2.7");
+    assert!(limiter.take(client, t0).is_ok());
+    assert_eq!(retry_after(limiter.take(client, t0)), Duration::MAX);
+}
+
+#[test]
 fn ipv6_clients_share_a_bucket_per_64() {
     let limiter = RateLimiter::per_minute(1);
     let t0 = Instant::now();

@@ -14,6 +14,7 @@ use mta_sts_policyd::{
 };
 use tokio::sync::broadcast::error::RecvError;
 
+use super::lifecycle::Lifecycle;
 use super::server_limits::fit_connections;
 use super::{CommandError, emit, resolver, runtime, runtime_with_threads, to_json};
 use crate::cli::{DaemonArgs, PolicyArgs, QueryArgs};
@@ -163,7 +164,8 @@ fn report_salvage(daemon: &Daemon, notes: Notes) {
 /// (a few per domain, `refresh.concurrency` domains at once), standard streams.
 const RESERVED_FILES: usize = 128;
 
-/// Serves until SIGINT or SIGTERM, then finishes the requests in flight.
+/// Serves until SIGINT or SIGTERM, then finishes the requests in flight. SIGHUP changes nothing
+/// (the settings are read at start) and says so.
 pub fn run(args: &DaemonArgs) -> Result<Status, CommandError> {
     logging::init(args.log_format)?;
     let (mut config, peer_cache) = config(
@@ -181,6 +183,11 @@ pub fn run(args: &DaemonArgs) -> Result<Status, CommandError> {
     );
     config.max_connections = cap;
     runtime_with_threads(config.threads)?.block_on(async {
+        // Before anything is opened: from here on SIGTERM stops the daemon cleanly.
+        let lifecycle = Lifecycle::start(|| {
+            "the daemon has nothing to reload: its settings are read at start, so restart it              to apply a changed configuration; it serves on unchanged"
+                .to_string()
+        })?;
         let daemon = open_daemon(config.clone(), peer_cache.as_deref(), Notes::Log).await?;
         let listener = Listener::bind(&config.listen, &SocketAccess::from_config(&config))
             .await
@@ -257,7 +264,7 @@ pub fn run(args: &DaemonArgs) -> Result<Status, CommandError> {
                 }
             }
         }
-        notify_systemd("READY=1");
+        lifecycle.ready();
         // RFC 8461 §3.3: administrators should hear about failed fetches; the daemon keeps
         // answering meanwhile.
         let mut events = daemon.subscribe();
@@ -276,10 +283,7 @@ pub fn run(args: &DaemonArgs) -> Result<Status, CommandError> {
                 }
             }
         });
-        let served = daemon.serve(listener, async {
-            shutdown_signal().await;
-            notify_systemd("STOPPING=1");
-        });
+        let served = daemon.serve(listener, lifecycle.stopping());
         served
             .await
             .map_err(|e| CommandError::Setup(e.to_string()))?;
@@ -300,49 +304,6 @@ fn log_event(event: &Event) {
     match event.domain() {
         Some(domain) => tracing::warn!(kind = %kind, domain = %domain, "{event}"),
         None => tracing::warn!(kind = %kind, "{event}"),
-    }
-}
-
-/// Tells systemd (a `Type=notify` unit) how the daemon is doing: READY=1 once it listens,
-/// STOPPING=1 when it starts to shut down. Written by hand: one datagram to `$NOTIFY_SOCKET`
-/// (sd_notify(3)); an unreachable socket is not an error, the daemon serves anyway.
-fn notify_systemd(state: &str) {
-    use std::os::unix::net::{SocketAddr, UnixDatagram};
-    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
-        return;
-    };
-    let address = match path.to_str().and_then(|p| p.strip_prefix('@')) {
-        // A leading '@' names a Linux abstract socket.
-        Some(name) => {
-            use std::os::linux::net::SocketAddrExt;
-            SocketAddr::from_abstract_name(name.as_bytes())
-        }
-        None => SocketAddr::from_pathname(&path),
-    };
-    let sent = address.and_then(|address| {
-        let socket = UnixDatagram::unbound()?;
-        socket.send_to_addr(state.as_bytes(), &address)
-    });
-    if let Err(e) = sent {
-        tracing::warn!(
-            kind = %"systemd-notify-failed",
-            "cannot tell systemd {state}: {e}; the daemon serves all the same"
-        );
-    }
-}
-
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
     }
 }
 

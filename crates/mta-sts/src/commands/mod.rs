@@ -3,6 +3,7 @@
 mod check;
 mod daemon;
 mod demo;
+mod lifecycle;
 mod lint;
 mod match_host;
 mod reports;

@@ -6,6 +6,7 @@ use mta_sts_check::NetSettings;
 use mta_sts_net::AddressGuard;
 use mta_sts_web::WebConfig;
 
+use super::lifecycle::Lifecycle;
 use super::server_limits::fit_connections;
 use super::{CommandError, resolver, runtime, trust};
 use crate::cli::WebArgs;
@@ -16,8 +17,9 @@ use crate::logging;
 /// streams, the resolver's sockets.
 const RESERVED_FILES: usize = 64;
 
-/// Serves until Ctrl-C. Every flag was checked when the command line was read, and the
-/// configuration is checked again before anything listens.
+/// Serves until SIGTERM or Ctrl-C, then finishes the requests in flight. Every flag was checked
+/// when the command line was read, and the configuration is checked again before anything
+/// listens.
 pub fn run(args: &WebArgs) -> Result<Status, CommandError> {
     logging::init(args.log_format)?;
     let settings = NetSettings {
@@ -47,6 +49,11 @@ pub fn run(args: &WebArgs) -> Result<Status, CommandError> {
     let (cap, limit_notes) = fit_connections(args.max_connections, reserved, "--max-connections");
     config.max_connections = cap;
     runtime()?.block_on(async {
+        let lifecycle = Lifecycle::start(|| {
+            "the web checker has nothing to reload: its settings are read at start, so restart \
+             it to apply changed flags; it serves on unchanged"
+                .to_string()
+        })?;
         // The server's own checks of its settings and its checker (the resolver, the roots),
         // before it listens: a refused setting never follows a "listening" line.
         let _checked =
@@ -62,20 +69,21 @@ pub fn run(args: &WebArgs) -> Result<Status, CommandError> {
             listen = %address,
             max_connections = cap,
             "listening on http://{address}/, at most {cap} connections; checks are served until \
-             Ctrl-C"
+             SIGTERM or Ctrl-C"
         );
         for note in &limit_notes {
             note.log();
         }
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
-        mta_sts_web::serve_with_events(listener, config, shutdown, |event| {
+        lifecycle.ready();
+        mta_sts_web::serve_with_events(listener, config, lifecycle.stopping(), |event| {
             tracing::warn!(kind = %event.kind(), "{event}");
         })
         .await
         .map_err(|e| CommandError::Setup(e.to_string()))?;
-        tracing::info!(kind = %"stopped", "stopped");
+        tracing::info!(
+            kind = %"stopped",
+            "stopped after finishing the requests in flight"
+        );
         Ok(Status::Valid)
     })
 }
