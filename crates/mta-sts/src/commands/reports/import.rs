@@ -273,6 +273,8 @@ impl Importer {
         *counter += 1;
     }
 
+    /// The outcome on standard output (a JSON line, or a sentence for a stored report); an
+    /// input that was not taken is also named on standard error, as a sentence, either way.
     fn print(&self, out: &mut impl Write, label: &str, outcome: &Outcome) -> std::io::Result<()> {
         if self.json {
             let mut value = serde_json::to_value(outcome).map_err(std::io::Error::other)?;
@@ -283,7 +285,7 @@ impl Importer {
                 );
             }
             serde_json::to_writer(&mut *out, &value).map_err(std::io::Error::other)?;
-            return out.write_all(b"\n");
+            out.write_all(b"\n")?;
         }
         match outcome {
             Outcome::Imported {
@@ -291,7 +293,7 @@ impl Importer {
                 report_id,
                 start,
                 end,
-            } => writeln!(
+            } if !self.json => writeln!(
                 out,
                 "{label}: stored the report {report_id:?} from {organization} ({start} to {end})."
             ),
@@ -299,10 +301,11 @@ impl Importer {
                 organization,
                 report_id,
                 ..
-            } => writeln!(
+            } if !self.json => writeln!(
                 out,
                 "{label}: the report {report_id:?} from {organization} was already stored."
             ),
+            Outcome::Imported { .. } | Outcome::Duplicate { .. } => Ok(()),
             Outcome::NotAReport { reason } => {
                 eprintln!("mta-sts: {label} is not a TLS-RPT report: {reason}");
                 Ok(())
