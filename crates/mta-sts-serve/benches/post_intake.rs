@@ -132,7 +132,7 @@ async fn run(label: &str, store: String, tls: &Tls, reports: usize, clients: usi
     let server = Server::start(config).await.expect("start");
     let address = server.https_addr().expect("https");
     let shutdown = Shutdown::new();
-    let serving = tokio::spawn(server.serve(shutdown.clone()));
+    let serving = tokio::spawn(server.serve(shutdown.triggered()));
     let bodies: Vec<Vec<u8>> = (0..reports).map(report).collect();
     let mut per_client: Vec<Vec<Vec<u8>>> = vec![Vec::new(); clients];
     for (n, body) in bodies.into_iter().enumerate() {

@@ -22,5 +22,5 @@ mod tls;
 pub use config::ServeConfig;
 pub use error::ServeError;
 pub use media_type::ReportMediaType;
-pub use server::{Reload, Server};
+pub use server::{Reloader, Server};
 pub use tls::CertificateFiles;

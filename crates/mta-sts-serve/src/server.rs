@@ -1,15 +1,15 @@
 //! The server's life: start (certificates read, store opened, addresses bound, in that order,
-//! so that nothing listens with a setting that does not work), serve until SIGTERM or SIGINT,
-//! reload on SIGHUP, and stop by finishing the POSTs in progress.
+//! so that nothing listens with a setting that does not work), serve until told to stop, then
+//! finish the POSTs in progress; a [`Reloader`] applies a new configuration (the CLI's SIGHUP).
 
 use std::net::SocketAddr;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use mta_sts_reports::{DomainFilter, Intake};
 use mta_sts_service::{
-    CloseReason, Connection, ConnectionMetrics, HttpOptions, MetricsRegistry, Notifier, Peer,
-    Server as AcceptLoop, Shutdown, Signal, handle_signals, serve_connection_http,
+    CloseReason, Connection, ConnectionMetrics, HttpOptions, MetricsRegistry, Peer,
+    Server as AcceptLoop, Shutdown, serve_connection_http,
 };
 use mta_sts_store::StoreUrl;
 use mta_sts_store::reports::ReportStore;
@@ -23,12 +23,7 @@ use crate::retention::{self, RetentionSettings};
 use crate::routes::{AppState, LiveSettings, router};
 use crate::tls::CertificateFiles;
 
-/// Reads the configuration again for a SIGHUP (the CLI: the file, then the flags over it),
-/// checked.
-pub type Reload = Box<dyn Fn() -> Result<ServeConfig, ServeError> + Send + Sync>;
-
-/// A started server: its addresses are bound and its store is open; [`Server::run`] or
-/// [`Server::serve`] serves.
+/// A started server: its addresses are bound and its store is open; [`Server::serve`] serves.
 pub struct Server {
     config: ServeConfig,
     https: Option<(TcpListener, Arc<CertificateFiles>)>,
@@ -126,60 +121,20 @@ impl Server {
             .and_then(|listener| listener.local_addr().ok())
     }
 
-    /// Serves until SIGTERM or SIGINT, telling systemd (a `Type=notify` or `notify-reload`
-    /// unit) when it is ready, reloading and stopping; SIGHUP reads the certificate files
-    /// again and applies what `reload` gives that can change live.
-    pub async fn run(self, reload: Reload) -> Result<(), ServeError> {
-        let shutdown = Shutdown::new();
-        let mut signals =
-            handle_signals(shutdown.clone()).map_err(|e| ServeError::Service(e.to_string()))?;
-        let notifier = match Notifier::from_env() {
-            Ok(notifier) => notifier,
-            Err(error) => {
-                tracing::warn!(kind = %"systemd-notify-failed", "{error}; serving anyway.");
-                None
-            }
-        };
-        let reloader = Reloader {
-            running: self.config.clone(),
+    /// What applies a new configuration to this server while it serves.
+    pub fn reloader(&self) -> Reloader {
+        Reloader {
+            running: Mutex::new(self.config.clone()),
             certificates: self.https.as_ref().map(|(_, files)| files.clone()),
             state: self.state.clone(),
             retention: self.retention.clone(),
-        };
-        let serving = self.serve(shutdown.clone());
-        let mut serving = std::pin::pin!(serving);
-        let mut reloader = reloader;
-        notify(notifier.as_ref(), |n| n.ready());
-        loop {
-            tokio::select! {
-                () = &mut serving => break,
-                signal = signals.recv() => match signal {
-                    Some(Signal::Hangup) => {
-                        notify(notifier.as_ref(), |n| n.reloading());
-                        reloader.reload(&reload);
-                        notify(notifier.as_ref(), |n| n.ready());
-                    }
-                    Some(signal) if signal.stops() => {
-                        tracing::info!(
-                            kind = %"stopping",
-                            signal = %signal,
-                            "{signal} heard: no new connections are taken; the reports in \
-                             progress are finished first."
-                        );
-                        notify(notifier.as_ref(), |n| n.stopping());
-                    }
-                    Some(_) => {}
-                    None => shutdown.trigger(),
-                },
-            }
         }
-        tracing::info!(kind = %"stopped", "stopped");
-        Ok(())
     }
 
-    /// Serves until `shutdown` is triggered, then finishes the requests in progress (up to
-    /// `shutdown_timeout`); with retention on, prunes meanwhile.
-    pub async fn serve(self, shutdown: Shutdown) {
+    /// Serves until `stop` completes, then stops accepting and finishes the requests in
+    /// progress (up to `shutdown_timeout`); with retention on, prunes meanwhile.
+    pub async fn serve(self, stop: impl Future<Output = ()> + Send) {
+        let shutdown = Shutdown::new();
         let Server {
             config,
             https,
@@ -205,7 +160,7 @@ impl Server {
             let tls = match certificates.server_config() {
                 Ok(tls) => TlsAcceptor::from(Arc::new(tls)),
                 Err(error) => {
-                    tracing::error!(kind = %"tls-failed", "{error}");
+                    tracing::error!(kind = %"tls-failed", "{error}; HTTPS is not served.");
                     return;
                 }
             };
@@ -237,9 +192,20 @@ impl Server {
                 accept_loop.serve_http(options, app, stopping).await;
             });
         }
-        while tasks.join_next().await.is_some() {
-            // The first to end is an accept loop (they end only at shutdown) or retention;
-            // either way the others follow the same shutdown.
+        let mut stop = std::pin::pin!(stop);
+        let mut stopped = false;
+        loop {
+            tokio::select! {
+                () = &mut stop, if !stopped => {
+                    stopped = true;
+                    shutdown.trigger();
+                }
+                joined = tasks.join_next() => {
+                    if joined.is_none() {
+                        break;
+                    }
+                }
+            }
         }
     }
 }
@@ -323,27 +289,27 @@ fn log_listening(scheme: &str, listener: &TcpListener, config: &ServeConfig) {
     );
 }
 
-fn notify(
-    notifier: Option<&Notifier>,
-    say: impl FnOnce(&Notifier) -> Result<(), mta_sts_service::ServiceError>,
-) {
-    if let Some(notifier) = notifier
-        && let Err(error) = say(notifier)
-    {
-        tracing::warn!(kind = %"systemd-notify-failed", "{error}; serving anyway.");
-    }
-}
-
-/// What a SIGHUP changes.
-struct Reloader {
-    running: ServeConfig,
+/// Applies a new configuration to a serving [`Server`] (the CLI's SIGHUP): the certificate
+/// files are read again, and what can change live changes at once.
+pub struct Reloader {
+    running: Mutex<ServeConfig>,
     certificates: Option<Arc<CertificateFiles>>,
     state: AppState,
     retention: Arc<RwLock<RetentionSettings>>,
 }
 
+impl std::fmt::Debug for Reloader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reloader").finish_non_exhaustive()
+    }
+}
+
 impl Reloader {
-    fn reload(&mut self, reload: &Reload) {
+    /// Reads the certificate files again, then applies `fresh` (the configuration read again
+    /// and checked; when it is an error, the running settings stay). Returns one sentence on
+    /// what was done, for the log; the details are logged as they happen.
+    pub fn reload(&self, fresh: Result<ServeConfig, ServeError>) -> String {
+        let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(certificates) = &self.certificates {
             match certificates.reload() {
                 Ok(()) => tracing::info!(
@@ -357,37 +323,39 @@ impl Reloader {
                 ),
             }
         }
-        let fresh = match reload() {
+        let fresh = match fresh {
             Ok(fresh) => fresh,
             Err(error) => {
                 tracing::warn!(
                     kind = %"reload-failed",
                     "{error}; the running settings stay."
                 );
-                return;
+                return format!(
+                    "the configuration was not applied ({error}); the running settings stay"
+                );
             }
         };
         let restart_only = [
-            ("https", self.running.https != fresh.https),
-            ("listen", self.running.listen != fresh.listen),
-            ("cert", self.running.cert != fresh.cert),
-            ("key", self.running.key != fresh.key),
-            ("store", self.running.store != fresh.store),
-            ("intake_path", self.running.intake_path != fresh.intake_path),
+            ("https", running.https != fresh.https),
+            ("listen", running.listen != fresh.listen),
+            ("cert", running.cert != fresh.cert),
+            ("key", running.key != fresh.key),
+            ("store", running.store != fresh.store),
+            ("intake_path", running.intake_path != fresh.intake_path),
             (
                 "max_connections",
-                self.running.max_connections != fresh.max_connections,
+                running.max_connections != fresh.max_connections,
             ),
             (
                 "header_timeout",
-                self.running.header_timeout != fresh.header_timeout,
+                running.header_timeout != fresh.header_timeout,
             ),
             (
                 "shutdown_timeout",
-                self.running.shutdown_timeout != fresh.shutdown_timeout,
+                running.shutdown_timeout != fresh.shutdown_timeout,
             ),
-            ("metrics", self.running.metrics != fresh.metrics),
-            ("healthz", self.running.healthz != fresh.healthz),
+            ("metrics", running.metrics != fresh.metrics),
+            ("healthz", running.healthz != fresh.healthz),
         ];
         for (key, changed) in restart_only {
             if changed {
@@ -402,7 +370,9 @@ impl Reloader {
             Ok(domains) => domains,
             Err(error) => {
                 tracing::warn!(kind = %"reload-failed", "{error}; the running settings stay.");
-                return;
+                return format!(
+                    "the configuration was not applied ({error}); the running settings stay"
+                );
             }
         };
         let live = LiveSettings::new(&fresh, domains, Some(&self.state.live()));
@@ -418,11 +388,9 @@ impl Reloader {
             keep: fresh.retention(),
             interval: fresh.prune_interval,
         };
-        tracing::info!(
-            kind = %"reloaded",
-            domains = %fresh.domains.join(" "),
-            "The configuration was read again: reports for {} are taken, bodies up to {} bytes, \
-             {} reports a minute per client, {}.",
+        let said = format!(
+            "the configuration was read again: reports for {} are taken, bodies up to {} bytes, \
+             {} reports a minute per client, {}",
             fresh.domains.join(", "),
             fresh.max_body,
             fresh.reports_per_minute,
@@ -431,6 +399,8 @@ impl Reloader {
                 days => format!("kept {days} days"),
             }
         );
-        self.running = fresh;
+        tracing::info!(kind = %"reloaded", domains = %fresh.domains.join(" "), "{said}.");
+        *running = fresh;
+        said
     }
 }

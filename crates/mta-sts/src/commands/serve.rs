@@ -3,6 +3,7 @@
 
 use mta_sts_serve::{ServeConfig, ServeError, Server};
 
+use super::lifecycle::Lifecycle;
 use super::server_limits::fit_connections;
 use super::{CommandError, runtime};
 use crate::cli::ServeArgs;
@@ -13,8 +14,9 @@ use crate::logging;
 /// files), the standard streams, the certificate files being read again.
 const RESERVED_FILES: usize = 64;
 
-/// Serves until SIGTERM or Ctrl-C; SIGHUP reads the configuration file and the certificate
-/// files again. Nothing listens before every setting has been checked.
+/// Serves until SIGTERM or SIGINT (the POSTs in progress are finished first); SIGHUP reads the
+/// certificate files and the configuration file (with the flags over it) again. Nothing
+/// listens before every setting has been checked.
 pub fn run(args: &ServeArgs) -> Result<Status, CommandError> {
     logging::init(args.log_format)?;
     let mut config = settings(args).map_err(|e| CommandError::Setup(e.to_string()))?;
@@ -42,13 +44,14 @@ pub fn run(args: &ServeArgs) -> Result<Status, CommandError> {
         let server = Server::start(config)
             .await
             .map_err(|e| CommandError::Setup(e.to_string()))?;
+        let reloader = server.reloader();
+        let lifecycle = Lifecycle::start(move || reloader.reload(reload()))?;
         for note in &limit_notes {
             note.log();
         }
-        server
-            .run(Box::new(reload))
-            .await
-            .map_err(|e| CommandError::Setup(e.to_string()))?;
+        lifecycle.ready();
+        server.serve(lifecycle.stopping()).await;
+        tracing::info!(kind = %"stopped", "stopped");
         Ok(Status::Valid)
     })
 }
