@@ -132,12 +132,16 @@ fn sentence(status: StatusCode, text: impl std::fmt::Display) -> Response {
         .into_response()
 }
 
+/// A wait in whole seconds, rounded up, at least 1: what `Retry-After` says (RFC 9110
+/// §10.2.3) and the sentence repeats.
+fn whole_seconds(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
+
 fn retry_after(mut response: Response, wait: Duration) -> Response {
-    // Whole seconds, rounded up, at least 1 (RFC 9110 §10.2.3).
-    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     response
         .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        .insert(header::RETRY_AFTER, HeaderValue::from(whole_seconds(wait)));
     response
 }
 
@@ -215,21 +219,30 @@ async fn answer_post(state: &AppState, request: Request) -> (Answer, Response) {
             format_args!(
                 "This client sent more reports than this server takes a minute; send it again \
                  after {} seconds.",
-                wait.as_secs().max(1)
+                whole_seconds(wait)
             ),
         );
         return (Answer::RateLimited, retry_after(response, wait));
     }
-    let Ok(_permit) = live.concurrency.acquire(client) else {
-        let response = sentence(
-            StatusCode::TOO_MANY_REQUESTS,
-            "This client already has as many reports in progress as this server takes at \
-             once; send it again when one is answered.",
-        );
-        return (
-            Answer::RateLimited,
-            retry_after(response, Duration::from_secs(1)),
-        );
+    let _permit = match live.concurrency.acquire(client) {
+        Ok(permit) => permit,
+        Err(error) => {
+            let text = match error {
+                ServiceError::ClientBusy { .. } => {
+                    "This client already has as many reports in progress as this server takes \
+                     at once; send it again when one is answered."
+                }
+                _ => {
+                    "This server is taking reports from as many clients at once as it tracks; \
+                     send it again in a moment."
+                }
+            };
+            let response = sentence(StatusCode::TOO_MANY_REQUESTS, text);
+            return (
+                Answer::RateLimited,
+                retry_after(response, Duration::from_secs(1)),
+            );
+        }
     };
     let media_type = parts
         .headers
