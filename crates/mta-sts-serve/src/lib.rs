@@ -10,6 +10,7 @@
 //! - [`CertificateFiles`]: HTTPS from certificate files, read again on SIGHUP.
 
 mod body;
+mod commit;
 pub mod config;
 mod error;
 mod media_type;

@@ -22,10 +22,11 @@ use axum::routing::{any, get};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use mta_sts_core::report_lint::ReportCode;
 use mta_sts_reports::examine::examine_report;
-use mta_sts_reports::{DomainFilter, Intake, Outcome, Source};
+use mta_sts_reports::{DomainFilter, Outcome};
 use mta_sts_service::{ClientConcurrency, MetricsRegistry, RateLimiter, ServiceError};
 
 use crate::body::{BodyError, read_capped};
+use crate::commit::{CommitError, Committer};
 use crate::config::ServeConfig;
 use crate::media_type::ReportMediaType;
 use crate::metrics::{Answer, ServeMetrics};
@@ -93,7 +94,7 @@ impl LiveSettings {
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub(crate) live: Arc<RwLock<Arc<LiveSettings>>>,
-    pub(crate) intake: Intake,
+    pub(crate) committer: Committer,
     pub(crate) metrics: ServeMetrics,
     pub(crate) registry: MetricsRegistry,
 }
@@ -304,12 +305,9 @@ async fn answer_post(state: &AppState, request: Request) -> (Answer, Response) {
     };
     // A refused report goes through the intake too: it touches no store there, but is counted
     // (reports by organisation and outcome).
-    let taken = state.intake.take(vec![(examined, Source::Https)]).await;
-    match taken.map(|mut outcomes| outcomes.pop()) {
-        Ok(Some(outcome)) => outcome_answer(outcome),
-        Ok(None) => failed(),
-        Err(error) if error.is_unavailable() => {
-            tracing::warn!(kind = %"store-unavailable", "{error}; the reporter is asked to retry.");
+    match state.committer.take(examined).await {
+        Ok(outcome) => outcome_answer(outcome),
+        Err(CommitError::Unavailable) => {
             let response = sentence(
                 StatusCode::SERVICE_UNAVAILABLE,
                 format_args!(
@@ -323,10 +321,7 @@ async fn answer_post(state: &AppState, request: Request) -> (Answer, Response) {
                 retry_after(response, STORE_RETRY_AFTER),
             )
         }
-        Err(error) => {
-            tracing::error!(kind = %"intake-failed", "{error}");
-            failed()
-        }
+        Err(CommitError::Failed) => failed(),
     }
 }
 

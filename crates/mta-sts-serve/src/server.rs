@@ -16,6 +16,7 @@ use mta_sts_store::reports::ReportStore;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
+use crate::commit::Committer;
 use crate::config::ServeConfig;
 use crate::error::ServeError;
 use crate::metrics::ServeMetrics;
@@ -80,7 +81,7 @@ impl Server {
                 domain_filter(&config)?,
                 None,
             )))),
-            intake,
+            committer: Committer::start(intake),
             metrics,
             registry,
         };

@@ -589,3 +589,51 @@ async fn a_body_that_stalls_is_408_and_metrics_can_be_turned_off() {
     let answer = request(http, None, "GET", "/metrics", &[], Vec::new()).await;
     assert_eq!(answer.status, 404);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_posts_are_each_stored_once() {
+    let dir = TempDir::new("concurrent");
+    let ca = TestCa::new(&dir);
+    let store = format!("sqlite:{}", dir.path("reports.db").display());
+    let config = dir.path("serve.toml");
+    std::fs::write(
+        &config,
+        "max_concurrent_per_client = 16\nreports_per_minute = 1000\n",
+    )
+    .expect("write config");
+    let config_arg = path_arg(&config);
+    let server = start(&dir, &ca, &store, &["--config", &config_arg]);
+    let https = server.https.expect("https");
+    let tls = ca.client();
+    // The same report eight times at once (likely in one transaction), and eight others.
+    let mut bodies: Vec<Vec<u8>> = (0..8).map(|_| report("acme.test", "same", 9)).collect();
+    bodies.extend((0..8).map(|n| report("acme.test", &format!("other-{n}"), 10)));
+    let posts: Vec<_> = bodies
+        .into_iter()
+        .map(|body| {
+            let tls = tls.clone();
+            tokio::spawn(async move {
+                request(
+                    https,
+                    Some(&tls),
+                    "POST",
+                    "/tlsrpt",
+                    &[("content-type", JSON)],
+                    body,
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut stored_now = 0;
+    for post in posts {
+        let answer = post.await.expect("post");
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        stored_now += usize::from(answer.body.contains("is stored"));
+    }
+    assert_eq!(
+        stored_now, 9,
+        "one of the eight copies is new, the others duplicates"
+    );
+    assert_eq!(stored(&store).len(), 9);
+}
