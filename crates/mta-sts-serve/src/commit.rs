@@ -3,15 +3,23 @@
 //! PostgreSQL) instead of queueing for one each. Each POST is still answered only once its own
 //! report is durably stored (RFC 8460 §5.3: 2xx means delivered).
 //!
-//! A batch is whatever is waiting when the store is free, up to [`MAX_BATCH`]: a lone report
-//! is written at once, never held back to wait for company.
+//! A batch is whatever is waiting when a committer is free, up to [`MAX_BATCH`]: a lone report
+//! is written at once, never held back to wait for company. [`COMMITTERS`] batches may be in
+//! flight at once, so that PostgreSQL, which commits transactions on several connections in
+//! parallel, is not held to one at a time (SQLite takes one writer at a time whatever we do;
+//! the others' batches grow meanwhile).
 
 use mta_sts_reports::examine::Examined;
 use mta_sts_reports::{Intake, IntakeError, Outcome, Source};
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, mpsc, oneshot};
 
 /// The most reports written in one transaction.
 const MAX_BATCH: usize = 64;
+
+/// Batches in flight at once, each its own transaction.
+const COMMITTERS: usize = 4;
 
 /// Reports waiting for the committer, at most; a POST beyond waits for room (its client is
 /// already limited by the per-client caps).
@@ -31,7 +39,7 @@ struct Pending {
     reply: oneshot::Sender<Result<Outcome, CommitError>>,
 }
 
-/// Hands reports to the committer task. Cheap to clone; the task ends when every clone is
+/// Hands reports to the committer tasks. Cheap to clone; the tasks end when every clone is
 /// dropped and the reports it holds are answered.
 #[derive(Debug, Clone)]
 pub(crate) struct Committer {
@@ -39,10 +47,13 @@ pub(crate) struct Committer {
 }
 
 impl Committer {
-    /// Starts the committer task on `intake`.
+    /// Starts the committer tasks on `intake`.
     pub(crate) fn start(intake: Intake) -> Committer {
         let (sender, receiver) = mpsc::channel(QUEUE);
-        tokio::spawn(run(intake, receiver));
+        let receiver = Arc::new(Mutex::new(receiver));
+        for _ in 0..COMMITTERS {
+            tokio::spawn(run(intake.clone(), receiver.clone()));
+        }
         Committer { sender }
     }
 
@@ -58,11 +69,16 @@ impl Committer {
     }
 }
 
-async fn run(intake: Intake, mut receiver: mpsc::Receiver<Pending>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let pending = std::mem::take(&mut batch);
-        commit(&intake, pending).await;
+/// One committer: takes what is waiting (the queue is held only while taking), stores it,
+/// and goes back for more; ends when the queue is closed and empty.
+async fn run(intake: Intake, receiver: Arc<Mutex<mpsc::Receiver<Pending>>>) {
+    loop {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        let taken = receiver.lock().await.recv_many(&mut batch, MAX_BATCH).await;
+        if taken == 0 {
+            return;
+        }
+        commit(&intake, batch).await;
     }
 }
 
