@@ -260,3 +260,57 @@ async fn on_a_unix_socket_the_idle_connection_makes_room_at_the_cap() {
     assert_eq!(sample(&registry, "test_connections_open"), 0.0);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn over_http_an_idle_keep_alive_connection_makes_room_and_a_busy_one_stays() {
+    let (registry, connections) = metrics();
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    let (started_tx, mut started) = mpsc::channel(1);
+    let release = Arc::new(Notify::new());
+    let app = slow_app(started_tx, Arc::clone(&release)).route("/", get(|| async { "ok" }));
+    let shutdown = Shutdown::new();
+    let server = tokio::spawn(
+        Server::new(listener)
+            .max_connections(2)
+            .metrics(connections)
+            .serve_http(HttpOptions::default(), app, shutdown.triggered()),
+    );
+    // A request in progress: the busy connection.
+    let mut busy = TcpStream::connect(address).await.expect("connect");
+    busy.write_all(b"GET /slow HTTP/1.1\r\nhost: test\r\n\r\n")
+        .await
+        .expect("request");
+    started.recv().await.expect("the request is in flight");
+    // A keep-alive connection that was answered and now idles.
+    let mut idle = TcpStream::connect(address).await.expect("connect");
+    idle.write_all(b"GET / HTTP/1.1\r\nhost: test\r\n\r\n")
+        .await
+        .expect("request");
+    let mut answer = [0u8; 512];
+    let n = idle.read(&mut answer).await.expect("an answer");
+    assert!(answer[..n].starts_with(b"HTTP/1.1 200 OK"));
+    // A newcomer at the cap: the idle one goes, not the one answering a request.
+    let mut newcomer = TcpStream::connect(address).await.expect("connect");
+    newcomer
+        .write_all(b"GET / HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n")
+        .await
+        .expect("request");
+    assert!(
+        read_to_end(&mut newcomer)
+            .await
+            .starts_with("HTTP/1.1 200 OK")
+    );
+    assert_eq!(read_to_end(&mut idle).await, "", "the idle one was closed");
+    release.notify_one();
+    let mut head = [0u8; 512];
+    let n = busy.read(&mut head).await.expect("the slow answer");
+    assert!(
+        head[..n].starts_with(b"HTTP/1.1 200 OK"),
+        "{:?}",
+        &head[..n]
+    );
+    shutdown.trigger();
+    server.await.expect("the server ends");
+    assert_eq!(closed(&registry, "evicted"), 1.0);
+}
