@@ -214,3 +214,6 @@ fn postgres_unavailable(error: &tokio_postgres::Error) -> bool {
     // No SQLSTATE: the connection itself failed (refused, reset, timed out).
     std::error::Error::source(error).is_some_and(|cause| cause.is::<std::io::Error>())
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,13 +1,10 @@
 //! Storing reports: normalising them into rows, de-duplicating, one transaction per batch.
 
-use std::collections::HashMap;
-use std::io::Write as _;
-
-use flate2::Compression;
-use flate2::write::GzEncoder;
+use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 use mta_sts_core::report::Report;
 use rusqlite::{OptionalExtension as _, params};
 use sha2::{Digest as _, Sha256};
+use std::collections::HashMap;
 
 use super::{Insertion, NewReport, ReportKey, StoredFinding, day_of, domain_key};
 use crate::StoreError;
@@ -38,6 +35,8 @@ struct PreparedPolicy {
     mx_host: String,
     successful: i64,
     failed: i64,
+    /// 1 on the report's first entry for this domain, 0 on the others.
+    first_for_domain: i64,
     failures: Vec<PreparedFailure>,
 }
 
@@ -68,10 +67,14 @@ impl Prepared {
 
 /// Prepares every report, or says which one cannot be stored.
 pub(super) fn prepare_all(reports: Vec<NewReport>) -> Result<Vec<Prepared>, StoreError> {
-    reports.into_iter().map(prepare).collect()
+    let mut gzipper = Gzipper::new();
+    reports
+        .into_iter()
+        .map(|report| prepare(report, &mut gzipper))
+        .collect()
 }
 
-fn prepare(new: NewReport) -> Result<Prepared, StoreError> {
+fn prepare(new: NewReport, gzipper: &mut Gzipper) -> Result<Prepared, StoreError> {
     let report = &new.report;
     let unstorable = |reason: String| StoreError::Unstorable {
         organization: report.organization_name.clone(),
@@ -101,8 +104,12 @@ fn prepare(new: NewReport) -> Result<Prepared, StoreError> {
                 failure_reason_code: detail.failure_reason_code.clone(),
             });
         }
+        let domain = entry.policy.policy_domain.as_deref().map(domain_key);
+        let first_for_domain =
+            i64::from(!policies.iter().any(|p: &PreparedPolicy| p.domain == domain));
         policies.push(PreparedPolicy {
-            domain: entry.policy.policy_domain.as_deref().map(domain_key),
+            first_for_domain,
+            domain,
             policy_type: entry.policy.policy_type.as_str().to_string(),
             policy_domain: entry.policy.policy_domain.clone(),
             policy_string: json_list(&entry.policy.policy_string),
@@ -129,7 +136,7 @@ fn prepare(new: NewReport) -> Result<Prepared, StoreError> {
         contact_info: report.contact_info.clone(),
         received_at: new.received_at.unix_seconds(),
         source: new.source.as_str(),
-        raw_gzip: gzip(&new.json)?,
+        raw_gzip: gzipper.gzip(&new.json)?,
         policies,
         findings: new.findings,
     })
@@ -151,32 +158,67 @@ fn json_list(values: &[String]) -> String {
     serde_json::to_string(values).unwrap_or_else(|_| "[]".to_string())
 }
 
-fn gzip(json: &[u8]) -> Result<Vec<u8>, StoreError> {
-    let mut encoder = GzEncoder::new(Vec::with_capacity(json.len() / 4 + 64), Compression::fast());
-    encoder
-        .write_all(json)
-        .and_then(|()| encoder.finish())
-        .map_err(|source| StoreError::Compress { source })
+/// Gzip (RFC 1952) with one deflate state reused for a whole batch.
+///
+/// `GzEncoder` allocates and clears a fresh compressor (hundreds of KiB) per report, which cost
+/// more than the rest of an insert; flate2's `Compress` can be reset instead, and the gzip
+/// framing around its raw deflate output is 18 bytes, written here.
+struct Gzipper {
+    deflate: Compress,
+}
+
+impl Gzipper {
+    fn new() -> Gzipper {
+        Gzipper {
+            deflate: Compress::new(Compression::fast(), false),
+        }
+    }
+
+    fn gzip(&mut self, json: &[u8]) -> Result<Vec<u8>, StoreError> {
+        // RFC 1952 §2.3: ID1 ID2, CM = 8 (deflate), FLG = 0, MTIME = 0, XFL = 0, OS = 255.
+        let mut out = Vec::with_capacity(json.len() / 3 + 64);
+        out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
+        self.deflate.reset();
+        let start_in = self.deflate.total_in();
+        loop {
+            out.reserve(json.len() / 4 + 64);
+            let consumed = usize::try_from(self.deflate.total_in() - start_in).unwrap_or(0);
+            let status = self
+                .deflate
+                .compress_vec(
+                    json.get(consumed..).unwrap_or_default(),
+                    &mut out,
+                    FlushCompress::Finish,
+                )
+                .map_err(|e| StoreError::Compress {
+                    source: std::io::Error::other(e),
+                })?;
+            if status == Status::StreamEnd {
+                break;
+            }
+        }
+        let mut crc = Crc::new();
+        crc.update(json);
+        out.extend_from_slice(&crc.sum().to_le_bytes());
+        // ISIZE: the input's size modulo 2^32.
+        out.extend_from_slice(&(json.len() as u32).to_le_bytes());
+        Ok(out)
+    }
 }
 
 /// Where each report of a batch stands before anything is written: new, or a duplicate of an
 /// earlier report of the same batch (by index).
 fn within_batch(prepared: &[Prepared]) -> Vec<Option<usize>> {
-    let mut by_hash: HashMap<&[u8], usize> = HashMap::new();
-    let mut by_identity: HashMap<Identity, usize> = HashMap::new();
+    let mut first: HashMap<Identity, usize> = HashMap::new();
     prepared
         .iter()
         .enumerate()
-        .map(|(index, report)| {
-            let earlier = by_hash
-                .get(report.content_hash.as_slice())
-                .or_else(|| by_identity.get(&report.identity()))
-                .copied();
-            if earlier.is_none() {
-                by_hash.insert(&report.content_hash, index);
-                by_identity.insert(report.identity(), index);
+        .map(|(index, report)| match first.entry(report.identity()) {
+            std::collections::hash_map::Entry::Occupied(earlier) => Some(*earlier.get()),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(index);
+                None
             }
-            earlier
         })
         .collect()
 }
@@ -190,11 +232,8 @@ pub(super) async fn sqlite(
         .write("inserting reports", move |tx| {
             let mut find = tx
                 .prepare_cached(
-                    "SELECT id FROM report WHERE content_hash = ?1
-                     UNION ALL
-                     SELECT id FROM report
-                      WHERE organization = ?2 AND report_id = ?3 AND start_at = ?4 AND end_at = ?5
-                     LIMIT 1",
+                    "SELECT id FROM report
+                      WHERE organization = ?1 AND report_id = ?2 AND start_at = ?3 AND end_at = ?4",
                 )
                 .map_err(&error)?;
             let mut insert_report = tx
@@ -207,8 +246,9 @@ pub(super) async fn sqlite(
             let mut insert_policy = tx
                 .prepare_cached(
                     "INSERT INTO report_policy (report, position, domain, day, organization,
-                        policy_type, policy_domain, policy_string, mx_host, successful, failed)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                        policy_type, policy_domain, policy_string, mx_host, successful, failed,
+                        first_for_domain)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 )
                 .map_err(&error)?;
             let mut insert_failure = tx
@@ -233,7 +273,6 @@ pub(super) async fn sqlite(
                 let existing: Option<i64> = find
                     .query_row(
                         params![
-                            report.content_hash,
                             report.organization,
                             report.report_id,
                             report.start_at,
@@ -274,7 +313,8 @@ pub(super) async fn sqlite(
                             policy.policy_string,
                             policy.mx_host,
                             policy.successful,
-                            policy.failed
+                            policy.failed,
+                            policy.first_for_domain
                         ])
                         .map_err(&error)?;
                     for (detail, failure) in (0_i64..).zip(&policy.failures) {
@@ -316,25 +356,21 @@ pub(super) async fn sqlite(
         .await
 }
 
-/// Finds the stored reports with any of these hashes or identities: (hash → id, identity → id).
+/// The identities of the stored reports among `reports`, with their ids.
 async fn find_existing(
     tx: &deadpool_postgres::Transaction<'_>,
     reports: &[&Prepared],
     error: &impl Fn(tokio_postgres::Error) -> StoreError,
-) -> Result<(HashMap<Vec<u8>, i64>, HashMap<Identity, i64>), StoreError> {
-    let hashes: Vec<&[u8]> = reports.iter().map(|r| r.content_hash.as_slice()).collect();
+) -> Result<HashMap<Identity, i64>, StoreError> {
     let organizations: Vec<&str> = reports.iter().map(|r| r.organization.as_str()).collect();
     let report_ids: Vec<&str> = reports.iter().map(|r| r.report_id.as_str()).collect();
     let starts: Vec<i64> = reports.iter().map(|r| r.start_at).collect();
     let ends: Vec<i64> = reports.iter().map(|r| r.end_at).collect();
     let statement = tx
         .prepare_cached(
-            "SELECT id, content_hash, organization, report_id, start_at, end_at FROM report
-              WHERE content_hash = ANY($1)
-             UNION
-             SELECT r.id, r.content_hash, r.organization, r.report_id, r.start_at, r.end_at
+            "SELECT r.id, r.organization, r.report_id, r.start_at, r.end_at
                FROM report r
-               JOIN unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[])
+               JOIN unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])
                     AS k (organization, report_id, start_at, end_at)
                  ON r.organization = k.organization AND r.report_id = k.report_id
                 AND r.start_at = k.start_at AND r.end_at = k.end_at",
@@ -342,28 +378,26 @@ async fn find_existing(
         .await
         .map_err(error)?;
     let rows = tx
-        .query(
-            &statement,
-            &[&hashes, &organizations, &report_ids, &starts, &ends],
-        )
+        .query(&statement, &[&organizations, &report_ids, &starts, &ends])
         .await
         .map_err(error)?;
-    let mut by_hash = HashMap::new();
-    let mut by_identity = HashMap::new();
-    for row in rows {
-        let id: i64 = row.try_get(0).map_err(error)?;
-        by_hash.insert(row.try_get::<_, Vec<u8>>(1).map_err(error)?, id);
-        by_identity.insert(
-            (
-                row.try_get(2).map_err(error)?,
-                row.try_get(3).map_err(error)?,
-                row.try_get(4).map_err(error)?,
-                row.try_get(5).map_err(error)?,
-            ),
-            id,
-        );
-    }
-    Ok((by_hash, by_identity))
+    rows.iter().map(|row| identity_and_id(row, error)).collect()
+}
+
+/// (organisation, report id, start, end) from columns 1 to 4, and the id from column 0.
+fn identity_and_id(
+    row: &tokio_postgres::Row,
+    error: &impl Fn(tokio_postgres::Error) -> StoreError,
+) -> Result<(Identity, i64), StoreError> {
+    Ok((
+        (
+            row.try_get(1).map_err(error)?,
+            row.try_get(2).map_err(error)?,
+            row.try_get(3).map_err(error)?,
+            row.try_get(4).map_err(error)?,
+        ),
+        row.try_get(0).map_err(error)?,
+    ))
 }
 
 pub(super) async fn postgres(
@@ -380,17 +414,24 @@ pub(super) async fn postgres(
         .filter(|(_, earlier)| earlier.is_none())
         .map(|(report, _)| report)
         .collect();
-    let (mut stored_hash, mut stored_identity) = find_existing(&tx, &candidates, &error).await?;
-    let fresh: Vec<&Prepared> = candidates
+    let mut stored = find_existing(&tx, &candidates, &error).await?;
+    let mut fresh: Vec<&Prepared> = candidates
         .iter()
         .copied()
-        .filter(|r| {
-            !stored_hash.contains_key(&r.content_hash)
-                && !stored_identity.contains_key(&r.identity())
-        })
+        .filter(|r| !stored.contains_key(&r.identity()))
         .collect();
-    // Ids of the reports written by this transaction, by content hash.
-    let mut inserted: HashMap<Vec<u8>, i64> = HashMap::new();
+    // Inserted in one order by every writer, so two batches sharing reports wait for each other
+    // on the unique index instead of deadlocking.
+    fresh.sort_by(|a, b| {
+        (&a.organization, &a.report_id, a.start_at, a.end_at).cmp(&(
+            &b.organization,
+            &b.report_id,
+            b.start_at,
+            b.end_at,
+        ))
+    });
+    // Ids of the reports written by this transaction.
+    let mut inserted: HashMap<Identity, i64> = HashMap::new();
     if !fresh.is_empty() {
         let statement = tx
             .prepare_cached(
@@ -399,7 +440,7 @@ pub(super) async fn postgres(
                  SELECT * FROM unnest($1::bytea[], $2::text[], $3::text[], $4::bigint[],
                     $5::bigint[], $6::text[], $7::bigint[], $8::text[], $9::bytea[])
                  ON CONFLICT DO NOTHING
-                 RETURNING id, content_hash",
+                 RETURNING id, organization, report_id, start_at, end_at",
             )
             .await
             .map_err(&error)?;
@@ -435,38 +476,35 @@ pub(super) async fn postgres(
             )
             .await
             .map_err(&error)?;
-        for row in rows {
-            inserted.insert(
-                row.try_get(1).map_err(&error)?,
-                row.try_get(0).map_err(&error)?,
-            );
+        for row in &rows {
+            let (identity, id) = identity_and_id(row, &error)?;
+            inserted.insert(identity, id);
         }
         // A report another writer stored between the lookup and the insert was skipped by ON
         // CONFLICT: it is a duplicate of that one.
         let raced: Vec<&Prepared> = fresh
             .iter()
             .copied()
-            .filter(|r| !inserted.contains_key(&r.content_hash))
+            .filter(|r| !inserted.contains_key(&r.identity()))
             .collect();
         if !raced.is_empty() {
-            let (hashes, identities) = find_existing(&tx, &raced, &error).await?;
-            stored_hash.extend(hashes);
-            stored_identity.extend(identities);
+            stored.extend(find_existing(&tx, &raced, &error).await?);
         }
         insert_rows(&tx, &fresh, &inserted, &error).await?;
     }
     let mut outcomes: Vec<Insertion> = Vec::with_capacity(prepared.len());
     for (index, report) in prepared.iter().enumerate() {
+        let identity = report.identity();
         let outcome = if let Some(first) = earlier.get(index).copied().flatten() {
-            Insertion::Duplicate(outcomes.get(first).map_or(ReportKey(0), |o| o.key()))
-        } else if let Some(id) = inserted.get(&report.content_hash) {
-            Insertion::Imported(ReportKey(*id))
-        } else if let Some(id) = stored_hash
-            .get(&report.content_hash)
-            .or_else(|| stored_identity.get(&report.identity()))
-        {
-            Insertion::Duplicate(ReportKey(*id))
+            outcomes.get(first).map(|o| Insertion::Duplicate(o.key()))
+        } else if let Some(id) = inserted.get(&identity) {
+            Some(Insertion::Imported(ReportKey(*id)))
         } else {
+            stored
+                .get(&identity)
+                .map(|id| Insertion::Duplicate(ReportKey(*id)))
+        };
+        let Some(outcome) = outcome else {
             return Err(StoreError::Corrupt {
                 store: store.url().to_string(),
                 what: format!(
@@ -485,14 +523,14 @@ pub(super) async fn postgres(
 async fn insert_rows(
     tx: &deadpool_postgres::Transaction<'_>,
     fresh: &[&Prepared],
-    inserted: &HashMap<Vec<u8>, i64>,
+    inserted: &HashMap<Identity, i64>,
     error: &impl Fn(tokio_postgres::Error) -> StoreError,
 ) -> Result<(), StoreError> {
     let mut policy = PolicyColumns::default();
     let mut failure = FailureColumns::default();
     let mut finding = FindingColumns::default();
     for report in fresh {
-        let Some(&id) = inserted.get(&report.content_hash) else {
+        let Some(&id) = inserted.get(&report.identity()) else {
             continue;
         };
         for (position, entry) in (0_i64..).zip(&report.policies) {
@@ -507,6 +545,7 @@ async fn insert_rows(
             policy.mx_host.push(&entry.mx_host);
             policy.successful.push(entry.successful);
             policy.failed.push(entry.failed);
+            policy.first_for_domain.push(entry.first_for_domain);
             for (detail, row) in (0_i64..).zip(&entry.failures) {
                 failure.report.push(id);
                 failure.policy.push(position);
@@ -543,10 +582,10 @@ async fn insert_rows(
     if !policy.report.is_empty() {
         tx.execute(
             "INSERT INTO report_policy (report, position, domain, day, organization, policy_type,
-                policy_domain, policy_string, mx_host, successful, failed)
+                policy_domain, policy_string, mx_host, successful, failed, first_for_domain)
              SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[],
                 $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[],
-                $11::bigint[])",
+                $11::bigint[], $12::bigint[])",
             &[
                 &policy.report,
                 &policy.position,
@@ -559,6 +598,7 @@ async fn insert_rows(
                 &policy.mx_host,
                 &policy.successful,
                 &policy.failed,
+                &policy.first_for_domain,
             ],
         )
         .await
@@ -624,6 +664,7 @@ struct PolicyColumns<'a> {
     mx_host: Vec<&'a str>,
     successful: Vec<i64>,
     failed: Vec<i64>,
+    first_for_domain: Vec<i64>,
 }
 
 /// `failure_detail` column by column.
@@ -654,3 +695,6 @@ struct FindingColumns<'a> {
     severity: Vec<&'a str>,
     message: Vec<&'a str>,
 }
+
+#[cfg(test)]
+mod tests;

@@ -3,9 +3,11 @@
 //!
 //! - Each report is kept twice: as received (JSON, gzip-compressed) and as rows (the report,
 //!   its policy entries, their failure details, the lint findings against it).
-//! - A report is stored once: another with the same normalised content (its SHA-256), or with
-//!   the same organisation, report id and date range, is a [`Insertion::Duplicate`] of it.
-//!   Report ids alone are not enough: several providers reuse one id across date ranges.
+//! - A report is stored once: another with the same normalised content, or with the same
+//!   organisation, report id and date range, is a [`Insertion::Duplicate`] of it. Report ids
+//!   alone are not enough: several providers reuse one id across date ranges. The normalised
+//!   content (whose SHA-256 is kept) includes that identity, so the same content received twice,
+//!   by mail and by HTTPS, with other whitespace or key order, is found by its identity.
 //! - Counts are kept per policy entry and never summed across policy types: Microsoft counts
 //!   the same sessions under `sts` and under `tlsa`.
 //! - A report belongs to the UTC day its `start-datetime` falls on.
@@ -268,7 +270,13 @@ impl ReportStore {
         if reports.is_empty() {
             return Ok(Vec::new());
         }
-        let prepared = insert::prepare_all(reports)?;
+        // Hashing and compressing is CPU work: off the async runtime, like the SQL.
+        let prepared = tokio::task::spawn_blocking(move || insert::prepare_all(reports))
+            .await
+            .map_err(|source| StoreError::Worker {
+                operation: "preparing reports",
+                source,
+            })??;
         match &self.backend {
             Backend::Sqlite(store) => insert::sqlite(store, prepared).await,
             Backend::Postgres(store) => insert::postgres(store, prepared).await,

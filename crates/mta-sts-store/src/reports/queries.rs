@@ -310,13 +310,9 @@ fn assemble(
 
 const SUMMARY_POLICIES_SQLITE: &str = "
 SELECT day, policy_type, organization, CAST(SUM(successful) AS BIGINT),
-       CAST(SUM(failed) AS BIGINT)
+       CAST(SUM(failed) AS BIGINT), CAST(SUM(first_for_domain) AS BIGINT)
   FROM report_policy WHERE domain = ?1 AND day >= ?2 AND day < ?3
  GROUP BY day, policy_type, organization";
-const SUMMARY_REPORTS_SQLITE: &str = "
-SELECT day, COUNT(DISTINCT report)
-  FROM report_policy WHERE domain = ?1 AND day >= ?2 AND day < ?3
- GROUP BY day";
 const SUMMARY_FAILURES_SQLITE: &str = "
 SELECT policy_type, result_type, receiving_mx_hostname, sending_mta_ip,
        CAST(SUM(failed_session_count) AS BIGINT)
@@ -343,13 +339,9 @@ pub(super) async fn summary_sqlite(
                         row.get(2)?,
                         row.get(3)?,
                         row.get(4)?,
+                        row.get(5)?,
                     ))
                 })
-                .and_then(Iterator::collect)
-                .map_err(&error)?;
-            let mut statement = tx.prepare_cached(SUMMARY_REPORTS_SQLITE).map_err(&error)?;
-            rows.reports = statement
-                .query_map(bounds, |row| Ok((row.get(0)?, row.get(1)?)))
                 .and_then(Iterator::collect)
                 .map_err(&error)?;
             let mut statement = tx.prepare_cached(SUMMARY_FAILURES_SQLITE).map_err(&error)?;
@@ -378,7 +370,7 @@ pub(super) async fn summary_postgres(
     let domain = domain_key(&query.domain);
     let (first, end) = day_range(query);
     let mut client = store.client("summing reports up").await?;
-    // One snapshot for the three queries, sent together.
+    // One snapshot for the two queries, sent together.
     let tx = client
         .build_transaction()
         .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
@@ -391,18 +383,14 @@ pub(super) async fn summary_postgres(
             .replace("?2", "$2")
             .replace("?3", "$3")
     };
-    let (policies, reports, failures) = (
+    let (policies, failures) = (
         dollar(SUMMARY_POLICIES_SQLITE),
-        dollar(SUMMARY_REPORTS_SQLITE),
         dollar(SUMMARY_FAILURES_SQLITE),
     );
     let bounds: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&domain, &first, &end];
-    let (policies, reports, failures) = tokio::try_join!(
-        tx.query(&policies, &bounds),
-        tx.query(&reports, &bounds),
-        tx.query(&failures, &bounds),
-    )
-    .map_err(&error)?;
+    let (policies, failures) =
+        tokio::try_join!(tx.query(&policies, &bounds), tx.query(&failures, &bounds),)
+            .map_err(&error)?;
     let mut rows = SummaryRows::default();
     for row in policies {
         rows.policies.push((
@@ -411,12 +399,7 @@ pub(super) async fn summary_postgres(
             row.try_get(2).map_err(&error)?,
             row.try_get(3).map_err(&error)?,
             row.try_get(4).map_err(&error)?,
-        ));
-    }
-    for row in reports {
-        rows.reports.push((
-            row.try_get(0).map_err(&error)?,
-            row.try_get(1).map_err(&error)?,
+            row.try_get(5).map_err(&error)?,
         ));
     }
     for row in failures {

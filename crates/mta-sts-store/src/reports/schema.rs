@@ -5,6 +5,15 @@
 //! repeat the report's normalised policy domain, UTC day and organisation, so the summary of
 //! one domain over a range of days reads one index range of each table (a covering index: the
 //! rows themselves are not visited), however many other domains and days are stored.
+//!
+//! `first_for_domain` is 1 on the first policy entry of each report for its domain and 0 on the
+//! others (Microsoft's `tlsa` entry beside its `sts` one), so summing it counts reports, not
+//! entries, in the same index scan as the session counts.
+//!
+//! The content hash is kept but not indexed: the normalised content includes the
+//! organisation, report id and date range, so two reports with the same content always have
+//! the same identity, and the identity's unique index finds both kinds of duplicate. An index on
+//! the hash (random values) would cost a page write per report at every insert.
 
 use crate::{Migration, Schema};
 
@@ -18,7 +27,7 @@ pub static SCHEMA: Schema = Schema {
         sqlite: "
 CREATE TABLE report (
     id           INTEGER PRIMARY KEY,
-    content_hash BLOB    NOT NULL UNIQUE,
+    content_hash BLOB    NOT NULL,
     organization TEXT    NOT NULL,
     report_id    TEXT    NOT NULL,
     start_at     INTEGER NOT NULL,
@@ -43,10 +52,11 @@ CREATE TABLE report_policy (
     mx_host       TEXT    NOT NULL,
     successful    INTEGER NOT NULL,
     failed        INTEGER NOT NULL,
+    first_for_domain INTEGER NOT NULL,
     PRIMARY KEY (report, position)
 ) WITHOUT ROWID;
 CREATE INDEX report_policy_by_domain_day ON report_policy
-    (domain, day, policy_type, organization, successful, failed, report);
+    (domain, day, policy_type, organization, successful, failed, first_for_domain);
 CREATE TABLE failure_detail (
     report                 INTEGER NOT NULL REFERENCES report (id),
     policy                 INTEGER NOT NULL,
@@ -79,7 +89,7 @@ CREATE TABLE lint_finding (
         postgres: "
 CREATE TABLE report (
     id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    content_hash BYTEA  NOT NULL UNIQUE,
+    content_hash BYTEA  NOT NULL,
     organization TEXT   NOT NULL,
     report_id    TEXT   NOT NULL,
     start_at     BIGINT NOT NULL,
@@ -104,10 +114,11 @@ CREATE TABLE report_policy (
     mx_host       TEXT   NOT NULL,
     successful    BIGINT NOT NULL,
     failed        BIGINT NOT NULL,
+    first_for_domain BIGINT NOT NULL,
     PRIMARY KEY (report, position)
 );
 CREATE INDEX report_policy_by_domain_day ON report_policy (domain, day)
-    INCLUDE (policy_type, organization, successful, failed, report);
+    INCLUDE (policy_type, organization, successful, failed, first_for_domain);
 CREATE TABLE failure_detail (
     report                 BIGINT NOT NULL REFERENCES report (id),
     policy                 BIGINT NOT NULL,

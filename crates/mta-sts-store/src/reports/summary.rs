@@ -127,13 +127,15 @@ pub struct PolicyTypeCounts {
 /// What the backends read for a summary, grouped as far as SQL groups it.
 #[derive(Debug, Default)]
 pub(super) struct SummaryRows {
-    /// (day, policy type, organisation, successful, failed).
-    pub policies: Vec<(i64, String, String, i64, i64)>,
-    /// (day, reports).
-    pub reports: Vec<(i64, i64)>,
+    /// (day, policy type, organisation, successful, failed, reports counted here: those whose
+    /// first entry for the domain has this policy type).
+    pub policies: Vec<PolicyGroup>,
     /// (policy type, result type, receiving MX, sending IP, failed sessions).
     pub failures: Vec<FailureGroup>,
 }
+
+/// Sessions and reports of one (day, policy type, organisation).
+pub(super) type PolicyGroup = (i64, String, String, i64, i64, i64);
 
 /// Failed sessions of one (policy type, result type, receiving MX, sending IP).
 pub(super) type FailureGroup = (String, String, Option<String>, Option<String>, i64);
@@ -157,18 +159,12 @@ pub(super) fn build(query: &SummaryQuery, rows: SummaryRows) -> DomainSummary {
     let count = |value: i64| u64::try_from(value).unwrap_or(0);
 
     let mut days: BTreeMap<i64, DayCounts> = BTreeMap::new();
-    for (day, reports) in &rows.reports {
-        days.entry(*day).or_default().0 += count(*reports);
-    }
     let mut totals: BTreeMap<TypeOrder, TypeTotals> = BTreeMap::new();
-    for (day, policy_type, organization, successful, failed) in &rows.policies {
+    for (day, policy_type, organization, successful, failed, reports) in &rows.policies {
         let key = TypeOrder::of(policy_type);
-        let counts = days
-            .entry(*day)
-            .or_default()
-            .1
-            .entry(key.clone())
-            .or_default();
+        let day = days.entry(*day).or_default();
+        day.0 += count(*reports);
+        let counts = day.1.entry(key.clone()).or_default();
         counts.0 += count(*successful);
         counts.1 += count(*failed);
         let total = totals.entry(key).or_default();

@@ -51,6 +51,7 @@ conformance!(
     reports::a_reused_report_id_with_another_date_range_is_a_new_report,
     reports::duplicates_within_one_batch,
     reports::a_failing_batch_stores_nothing,
+    reports::concurrent_writers_store_each_report_once,
     reports::the_raw_report_and_findings_are_kept,
     reports::list_serializes_as_the_cli_prints_it,
     reports::list_filters_by_domain_since_and_limit,

@@ -599,3 +599,58 @@ pub async fn prune_deletes_ended_reports_in_batches(backend: Backend) {
         .expect("insert");
     assert!(matches!(back[0], Insertion::Imported(_)), "{back:?}");
 }
+
+pub async fn concurrent_writers_store_each_report_once(backend: Backend) {
+    let store = backend.open().await;
+    let reports: Vec<_> = (0..200)
+        .map(|n| {
+            simple(
+                "google.com",
+                &format!("r{n}"),
+                november(1),
+                "example.com",
+                n,
+            )
+        })
+        .collect();
+    // Four writers with the same reports in different orders, as several servers behind one
+    // PostgreSQL (or several tasks of one) receiving the same mail at once.
+    let writers: Vec<_> = (0..4_usize)
+        .map(|writer| {
+            let store = store.clone();
+            let mut batch = reports.clone();
+            batch.rotate_left(writer * 50);
+            if writer % 2 == 1 {
+                batch.reverse();
+            }
+            tokio::spawn(async move {
+                let mut outcomes = Vec::new();
+                for chunk in batch.chunks(40) {
+                    outcomes.extend(store.insert(chunk.to_vec()).await.expect("insert"));
+                }
+                outcomes
+            })
+        })
+        .collect();
+    let mut imported = Vec::new();
+    let mut duplicates = 0;
+    for writer in writers {
+        for outcome in writer.await.expect("writer") {
+            match outcome {
+                Insertion::Imported(key) => imported.push(key),
+                Insertion::Duplicate(_) => duplicates += 1,
+            }
+        }
+    }
+    imported.sort();
+    imported.dedup();
+    assert_eq!(imported.len(), 200, "each report imported exactly once");
+    assert_eq!(duplicates, 600);
+    assert_eq!(backend.query_i64("SELECT count(*) FROM report").await, 200);
+    assert_eq!(
+        backend
+            .query_i64("SELECT count(*) FROM report_policy")
+            .await,
+        200
+    );
+}
