@@ -125,6 +125,59 @@ pub enum StoreError {
         /// What the compressor said.
         source: std::io::Error,
     },
+    /// A damaged SQLite file could not be salvaged (the daemon's policy cache salvages what it
+    /// can read, see [`crate::policy_cache`]); it is left in place.
+    #[error(
+        "the store sqlite:{} is damaged ({damage}) and could not be salvaged: {step} failed: \
+         {source}; move it away (`mv {} {}.damaged`, with its -wal and -shm files if any) and \
+         start again: a new, empty file is then made in its place",
+        path.display(),
+        path.display(),
+        path.display()
+    )]
+    Salvage {
+        /// The file.
+        path: PathBuf,
+        /// What the integrity check found.
+        damage: String,
+        /// The step that failed.
+        step: &'static str,
+        /// The operating system's or SQLite's reason.
+        source: std::io::Error,
+    },
+    /// An SQLite file looks damaged, but another process has it open: it is not salvaged under
+    /// that process.
+    #[error(
+        "the store sqlite:{} looks damaged ({damage}), but another process has it open (a second \
+         daemon on the same file?); it is left alone: stop that process, then start again",
+        path.display()
+    )]
+    InUse {
+        /// The file.
+        path: PathBuf,
+        /// What the check found.
+        damage: String,
+    },
+    /// An SQLite file to be opened read-only does not exist (it is not created).
+    #[error(
+        "the store sqlite:{} does not exist (it was to be read only, so it was not created)",
+        path.display()
+    )]
+    Missing {
+        /// The file.
+        path: PathBuf,
+    },
+    /// An SQLite file cannot be read (permissions).
+    #[error(
+        "cannot read the store sqlite:{}: {source} (run as its owner, or name another file)",
+        path.display()
+    )]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
     /// The worker thread running an SQLite call stopped before finishing it (a panic, or the
     /// runtime shutting down).
     #[error("the store's worker stopped before finishing {operation}: {source}")]
@@ -155,7 +208,11 @@ impl StoreError {
                 deadpool_postgres::PoolError::Backend(source) => postgres_unavailable(source),
                 _ => false,
             },
-            StoreError::CreateDirectory { source, .. } => io_unavailable(source),
+            StoreError::CreateDirectory { source, .. } | StoreError::Unreadable { source, .. } => {
+                io_unavailable(source)
+            }
+            // The other process may be gone by the next try.
+            StoreError::InUse { .. } => true,
             StoreError::Worker { source, .. } => source.is_cancelled(),
             _ => false,
         }

@@ -9,12 +9,17 @@
 //!   or through a pool with timeouts.
 //! - [`StoreError`], with [`StoreError::is_unavailable`]: retry later, or ask a person.
 //! - [`reports`]: the TLS-RPT report store.
+//! - [`policy_cache`]: the daemon's SQLite policy cache (moved from `mta-sts-policyd`), with
+//!   its integrity check and salvage of a damaged file; [`sqlite_file`]: the integrity check
+//!   and read-only open any SQLite store can use.
 
 mod error;
+pub mod policy_cache;
 pub mod postgres;
 pub mod reports;
 pub mod schema;
 pub mod sqlite;
+pub mod sqlite_file;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 mod url;

@@ -65,11 +65,11 @@ use rusqlite::ErrorCode;
 use rusqlite::types::Value as SqlValue;
 use serde_json::Value as Json;
 
-use super::sqlite::open_read_only;
 use super::{CacheEntry, CacheError, CachedPolicy, PolicyCache};
 use crate::config::CacheKind;
 use crate::socketmap::{Key, SkipReason, normalize_key};
 use mta_sts_core::time::Timestamp;
+use mta_sts_store::sqlite_file::open_read_only;
 
 /// The peer's table of policies and the columns read from it.
 const TABLE: &str = "sts_policy_cache";
@@ -1083,7 +1083,7 @@ mod tests {
 
     #[test]
     fn odd_file_names_are_escaped_in_the_uri() {
-        use crate::cache::sqlite::file_uri;
+        use mta_sts_store::sqlite_file::file_uri;
         assert_eq!(
             file_uri(Path::new("/var/lib/a b?c#d%e.db")),
             "file:///var/lib/a%20b%3Fc%23d%25e.db"

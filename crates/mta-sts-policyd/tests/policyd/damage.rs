@@ -420,7 +420,7 @@ async fn a_damaged_cache_another_process_has_open_is_left_alone() {
     let damaged = std::fs::read(&path).expect("read");
     let error = SqliteCache::open(&path).expect_err("another process has it open");
     assert!(
-        matches!(error, mta_sts_policyd::cache::CacheError::InUse { .. }),
+        matches!(error, mta_sts_policyd::cache::CacheError::Store(ref store) if matches!(**store, mta_sts_store::StoreError::InUse { .. })),
         "{error:?}"
     );
     assert!(error.to_string().contains("stop that process"), "{error}");

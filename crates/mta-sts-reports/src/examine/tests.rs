@@ -233,3 +233,90 @@ fn dmarc_mail_is_not_a_report() {
         }
     }
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn report(organization: &str, id: &str, domain: &str, ok: u32, failed: u32) -> String {
+        serde_json::json!({
+            "organization-name": organization,
+            "date-range": {"start-datetime": "2026-12-01T00:00:00Z",
+                           "end-datetime": "2026-12-01T23:59:59Z"},
+            "contact-info": null,
+            "report-id": id,
+            "policies": [{
+                "policy": {"policy-type": "sts", "policy-domain": domain},
+                "summary": {"total-successful-session-count": ok,
+                            "total-failure-session-count": failed}
+            }]
+        })
+        .to_string()
+    }
+
+    proptest! {
+        /// Compression never changes what is read or decided.
+        #[test]
+        fn gzip_changes_nothing(
+            organization in "[A-Za-z .]{1,20}",
+            id in "[a-z0-9+@.-]{1,30}",
+            domain in prop::sample::select(vec!["example.com", "Example.COM.", "example.org"]),
+            ok in any::<u32>(),
+            failed in any::<u32>(),
+        ) {
+            let json = report(&organization, &id, domain, ok, failed);
+            let filter = only(&["example.com"]);
+            let plain = examine_report(json.as_bytes(), &filter, None);
+            let compressed = examine_report(&gzip(json.as_bytes()), &filter, None);
+            prop_assert_eq!(&plain, &compressed);
+            // Kept exactly when the domain is ours, whatever its case or final dot.
+            let ours = domain.trim_end_matches('.').eq_ignore_ascii_case("example.com");
+            prop_assert_eq!(matches!(plain, Examined::Accepted(_)), ours);
+        }
+
+        /// A report inside a mail, however its part is labelled, is read as from a file.
+        #[test]
+        fn a_mail_gives_what_the_file_gives(
+            label in prop::sample::select(vec![
+                "application/tlsrpt+gzip", "application/gzip", "application/octet-stream",
+                "application/tlsrpt", "application/tlsrpt+json",
+            ]),
+            compress in any::<bool>(),
+            id in "[a-z0-9-]{1,20}",
+        ) {
+            let json = report("Org", &id, "example.com", 1, 0);
+            let bytes = if compress { gzip(json.as_bytes()) } else { json.clone().into_bytes() };
+            let mut raw = format!(
+                "From: r@sender.example\r\nTo: t@example.com\r\nSubject: report\r\n\
+                 MIME-Version: 1.0\r\nContent-Type: {label}\r\n\
+                 Content-Transfer-Encoding: base64\r\n\r\n"
+            )
+            .into_bytes();
+            raw.extend_from_slice(base64(&bytes).as_bytes());
+            let from_mail = examine_message(&raw, &DomainFilter::Any);
+            prop_assert_eq!(from_mail, vec![examine_report(&bytes, &DomainFilter::Any, None)]);
+        }
+    }
+
+    fn base64(bytes: &[u8]) -> String {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for (index, chunk) in bytes.chunks(3).enumerate() {
+            let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+                } else {
+                    out.push('=');
+                }
+            }
+            // Lines of 76, as mail writes base64.
+            if index % 19 == 18 {
+                out.push_str("\r\n");
+            }
+        }
+        out
+    }
+}

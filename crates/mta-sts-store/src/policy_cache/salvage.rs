@@ -7,13 +7,13 @@
 //! stays byte for byte as it was found:
 //!
 //! 1. The file (and its `-wal`) is copied to a scratch file beside it. The WAL's intact committed
-//!    frames are written into the copy by hand ([`super::wal`]), including the commits after a
+//!    frames are written into the copy by hand ([`crate::sqlite_file`]), including the commits after a
 //!    damaged stretch, which SQLite itself would drop. A header that is not SQLite's any more is
 //!    rebuilt, trying each page size, and the copy is accepted only if its schema is the cache's:
 //!    another program's file is never taken for ours.
 //! 2. The table is read in rowid order; when a page cannot be read, the first readable rowid after
 //!    it is found by probing (doubling, then bisecting), so one bad page loses only its own rows.
-//!    Each row is checked as [`super::SqliteCache`] reads it, and its domain must be a domain.
+//!    Each row is checked as [`super::SqlitePolicyCache`] reads it, and its domain must be a domain.
 //! 3. The domain index is read the same way: a domain it names whose row was not salvaged is a row
 //!    known to be lost, named in the report. Rows whose table page and index page were both
 //!    damaged cannot be counted; the report says so.
@@ -25,18 +25,17 @@
 //!    WAL (SQLite would replay the old log into it).
 
 use std::collections::HashMap;
-use std::ffi::OsString;
 use std::fmt;
 use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension as _};
 
-use super::sqlite::{
-    APPLICATION_ID, COLUMNS, COLUMNS_V1, SCHEMA, SCHEMA_VERSION, read_row, write_row,
-};
-use super::{CacheEntry, CacheError, wal};
-use crate::socketmap::{Key, normalize_key};
+use super::CacheEntry;
+use super::sqlite::{APPLICATION_ID, COLUMNS, COLUMNS_V1, SCHEMA, not_ours, read_row, write_row};
+use crate::StoreError;
+use crate::sqlite_file::{header_page_size, sidecar, wal};
+use mta_sts_core::time::Timestamp;
 
 /// What was done with a damaged cache file: logged once at start-up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,13 +103,6 @@ impl fmt::Display for Salvage {
     }
 }
 
-/// `path` with `suffix` appended to its name (`cache.db` → `cache.db-wal`).
-pub(super) fn sidecar(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = OsString::from(path.as_os_str());
-    name.push(suffix);
-    PathBuf::from(name)
-}
-
 /// A file beside `path`, hidden, named for this process.
 fn scratch_name(path: &Path, purpose: &str) -> PathBuf {
     let name = path
@@ -126,42 +118,7 @@ fn remove_database(path: &Path) {
     }
 }
 
-/// Checks the `-wal` of `path` before SQLite opens it (SQLite would replay what it can and
-/// checkpoint, destroying the evidence): the damage found, if any.
-pub(super) fn damaged_wal(path: &Path) -> Option<String> {
-    let wal = sidecar(path, "-wal");
-    if !wal.exists() {
-        return None;
-    }
-    let page_size = database_page_size(path).unwrap_or(4096);
-    match wal::scan(&wal, page_size) {
-        Ok(scan) => scan.damage,
-        // Unreadable: SQLite's open reports it in its own words.
-        Err(_) => None,
-    }
-}
-
-/// The page size in the header of the database `path`, if the header is SQLite's.
-fn database_page_size(path: &Path) -> Option<usize> {
-    let mut header = [0u8; 100];
-    std::fs::File::open(path)
-        .and_then(|mut file| file.read_exact(&mut header))
-        .ok()?;
-    header_page_size(&header)
-}
-
-fn header_page_size(header: &[u8; 100]) -> Option<usize> {
-    if &header[..16] != b"SQLite format 3\0" {
-        return None;
-    }
-    match u16::from_be_bytes([header[16], header[17]]) {
-        1 => Some(65_536),
-        size if size >= 512 && size.is_power_of_two() => Some(usize::from(size)),
-        _ => None,
-    }
-}
-
-/// Why a salvage could not be done, for [`CacheError::Salvage`].
+/// Why a salvage could not be done, for [`StoreError::Salvage`].
 struct Failed {
     step: &'static str,
     source: std::io::Error,
@@ -178,18 +135,19 @@ fn step<E: Into<Box<dyn std::error::Error + Send + Sync>>>(
 
 /// Salvages the damaged cache `path` (see the module documentation). `damage` says what was
 /// found. A file whose copy turns out not to be an mta-sts cache is refused and left alone.
-pub(super) fn salvage(path: &Path, damage: String) -> Result<Salvage, CacheError> {
+/// `now` names the file the damaged one is kept as.
+pub(super) fn salvage(path: &Path, damage: String, now: Timestamp) -> Result<Salvage, StoreError> {
     // Held until the new file is in place: no other process opens the cache meanwhile.
     let _alone = match alone(path) {
         Ok(lock) => lock,
         Err(Alone::InUse) => {
-            return Err(CacheError::InUse {
+            return Err(StoreError::InUse {
                 path: path.to_path_buf(),
                 damage,
             });
         }
         Err(Alone::Failed(source)) => {
-            return Err(CacheError::Salvage {
+            return Err(StoreError::Salvage {
                 path: path.to_path_buf(),
                 damage,
                 step: "locking its shared-memory file",
@@ -201,20 +159,17 @@ pub(super) fn salvage(path: &Path, damage: String) -> Result<Salvage, CacheError
     let fresh = scratch_name(path, "new");
     remove_database(&scratch);
     remove_database(&fresh);
-    let result = salvage_into(path, &scratch, &fresh, damage.clone());
+    let result = salvage_into(path, &scratch, &fresh, damage.clone(), now);
     remove_database(&scratch);
     match result {
         Ok(salvage) => Ok(salvage),
         Err(Outcome::NotOurs(reason)) => {
             remove_database(&fresh);
-            Err(CacheError::NotACache {
-                path: path.to_path_buf(),
-                reason,
-            })
+            Err(not_ours(path, reason))
         }
         Err(Outcome::Failed(Failed { step, source })) => {
             remove_database(&fresh);
-            Err(CacheError::Salvage {
+            Err(StoreError::Salvage {
                 path: path.to_path_buf(),
                 damage,
                 step,
@@ -280,6 +235,7 @@ fn salvage_into(
     scratch: &Path,
     fresh: &Path,
     damage: String,
+    now: Timestamp,
 ) -> Result<Salvage, Outcome> {
     let original_header = {
         let mut header = [0u8; 100];
@@ -334,7 +290,7 @@ fn salvage_into(
     let salvaged = rows.found.len() as u64;
 
     write_fresh(path, fresh, rows.found)?;
-    let kept_as = swap(path, fresh)?;
+    let kept_as = swap(path, fresh, now)?;
     Ok(Salvage {
         path: path.to_path_buf(),
         kept_as,
@@ -554,7 +510,7 @@ fn scan_table_from(
             return Err(cursor);
         };
         match read_row(row) {
-            Ok((domain, entry)) if normalize_key(&domain) == Key::Domain(domain.clone()) => {
+            Ok((domain, entry)) if is_domain(&domain) => {
                 if !complete(row, &entry) {
                     rows.rejected.push(domain);
                 } else {
@@ -567,7 +523,7 @@ fn scan_table_from(
                 }
             }
             _ => match row.get::<_, String>(0) {
-                Ok(domain) if normalize_key(&domain) == Key::Domain(domain.clone()) => {
+                Ok(domain) if is_domain(&domain) => {
                     rows.rejected.push(domain);
                 }
                 _ => rows.invalid += 1,
@@ -737,8 +693,11 @@ fn write_fresh(
     let tx = connection
         .transaction()
         .map_err(step("writing the new file"))?;
-    tx.execute_batch(SCHEMA)
-        .map_err(step("writing the new file"))?;
+    // Every migration, as a new cache gets them (the same table as the file had).
+    for migration in SCHEMA.migrations {
+        tx.execute_batch(migration.sqlite)
+            .map_err(step("writing the new file"))?;
+    }
     // In write order, so that the new rowids keep the old order.
     let mut rows: Vec<(i64, String, CacheEntry)> = rows
         .into_iter()
@@ -750,7 +709,7 @@ fn write_fresh(
     }
     tx.pragma_update(None, "application_id", APPLICATION_ID)
         .map_err(step("writing the new file"))?;
-    tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+    tx.pragma_update(None, "user_version", SCHEMA.latest())
         .map_err(step("writing the new file"))?;
     tx.commit().map_err(step("writing the new file"))?;
     connection
@@ -768,8 +727,8 @@ fn write_fresh(
 }
 
 /// Keeps the damaged file aside and puts `fresh` in its place; the name it is kept under.
-fn swap(path: &Path, fresh: &Path) -> Result<PathBuf, Failed> {
-    let kept = kept_name(path);
+fn swap(path: &Path, fresh: &Path, now: Timestamp) -> Result<PathBuf, Failed> {
+    let kept = kept_name(path, now);
     // A hard link first: until the rename below, the cache's name still holds the damaged file,
     // so a crash in between finds it there and salvages it again.
     if std::fs::hard_link(path, &kept).is_err() {
@@ -797,14 +756,8 @@ fn swap(path: &Path, fresh: &Path) -> Result<PathBuf, Failed> {
 
 /// `<path>.damaged-<UTC time>`, RFC 3339 with `-` for `:` (a colon in a file name trips up
 /// `scp` and friends), and a counter if that name is taken.
-fn kept_name(path: &Path) -> PathBuf {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let time = i64::try_from(now)
-        .ok()
-        .and_then(mta_sts_core::report::Timestamp::from_unix_seconds)
-        .map_or_else(|| now.to_string(), |t| t.to_string().replace(':', "-"));
+fn kept_name(path: &Path, now: Timestamp) -> PathBuf {
+    let time = now.to_string().replace(':', "-");
     let base = sidecar(path, &format!(".damaged-{time}"));
     let mut candidate = base.clone();
     let mut n = 1;
@@ -815,9 +768,22 @@ fn kept_name(path: &Path) -> PathBuf {
     candidate
 }
 
+/// Whether `domain` is what the daemon keys its cache by: a mail domain in lowercase A-labels,
+/// without a port, brackets or trailing dot (its socketmap key normalisation gives the same).
+fn is_domain(domain: &str) -> bool {
+    mta_sts_core::domain::normalize_mail_domain(domain).is_ok_and(|normal| normal == domain)
+}
+
 #[cfg(test)]
 mod tests {
+    use mta_sts_core::time::ManualClock;
+
     use super::*;
+    use crate::policy_cache::SqlitePolicyCache;
+
+    fn open(path: &Path) -> Result<SqlitePolicyCache, StoreError> {
+        SqlitePolicyCache::open(path, &ManualClock::default())
+    }
 
     #[test]
     fn probing_finds_the_first_readable_start_after_a_bad_range() {
@@ -843,20 +809,20 @@ mod tests {
     #[test]
     fn a_salvage_that_fails_leaves_the_file_and_names_the_way_out() {
         let dir = std::env::temp_dir().join(format!(
-            "mta-sts-policyd-salvage-fails-{}",
+            "mta-sts-store-salvage-fails-{}",
             std::process::id()
         ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("temp dir");
         let path = dir.join("cache.sqlite3");
-        drop(super::super::SqliteCache::open(&path).expect("a new cache"));
+        drop(open(&path).expect("a new cache"));
         let mut bytes = std::fs::read(&path).expect("read");
         bytes[..100].fill(0x5a);
         std::fs::write(&path, &bytes).expect("damage");
         // A directory where the scratch copy goes: the copy fails.
         std::fs::create_dir(scratch_name(&path, "salvage")).expect("block");
-        let error = super::super::SqliteCache::open(&path).expect_err("cannot salvage");
-        assert!(matches!(error, CacheError::Salvage { .. }), "{error:?}");
+        let error = open(&path).expect_err("cannot salvage");
+        assert!(matches!(error, StoreError::Salvage { .. }), "{error:?}");
         let message = error.to_string();
         assert!(
             message.contains("copying the damaged file failed")
@@ -865,19 +831,18 @@ mod tests {
         );
         assert_eq!(std::fs::read(&path).expect("kept"), bytes);
         std::fs::remove_dir(scratch_name(&path, "salvage")).expect("unblock");
-        let cache = super::super::SqliteCache::open(&path).expect("salvaged");
+        let cache = open(&path).expect("salvaged");
         assert_eq!(cache.salvage().map(|s| (s.salvaged, s.lost)), Some((0, 0)));
         let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn the_kept_name_is_the_time_in_rfc_3339_without_colons() {
-        let name = kept_name(Path::new("/nonexistent/cache.sqlite3"));
-        let name = name.to_string_lossy();
-        let time = name
-            .strip_prefix("/nonexistent/cache.sqlite3.damaged-")
-            .expect("prefix");
-        assert_eq!(time.len(), "2026-12-06T22-10-00Z".len(), "{time}");
-        assert!(time.ends_with('Z') && !time.contains(':'), "{time}");
+        let now = Timestamp::parse("2026-12-06T22:10:00Z").expect("valid");
+        let name = kept_name(Path::new("/nonexistent/cache.sqlite3"), now);
+        assert_eq!(
+            name,
+            Path::new("/nonexistent/cache.sqlite3.damaged-2026-12-06T22-10-00Z")
+        );
     }
 }

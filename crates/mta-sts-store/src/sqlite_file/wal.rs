@@ -24,15 +24,15 @@ const FRAME_HEADER: usize = 24;
 
 /// What a WAL file holds.
 #[derive(Debug, Default)]
-pub(super) struct WalScan {
+pub(crate) struct WalScan {
     /// The page size the frames carry.
-    pub(super) page_size: usize,
+    pub(crate) page_size: usize,
     /// The frames to replay, in log order: page number and the page's bytes. Every frame of the
     /// current log that verifies on its own and is followed by a verified commit frame: what
     /// SQLite would replay, plus the intact commits after a damaged stretch.
-    pub(super) frames: Vec<(u32, Vec<u8>)>,
+    pub(crate) frames: Vec<(u32, Vec<u8>)>,
     /// Why the log is damaged, if it is: committed frames SQLite would not replay.
-    pub(super) damage: Option<String>,
+    pub(crate) damage: Option<String>,
 }
 
 fn word(bytes: &[u8], at: usize) -> u32 {
@@ -62,7 +62,7 @@ fn checksum(data: &[u8], seed: (u32, u32), big_endian: bool) -> (u32, u32) {
 
 /// Reads the WAL `path` (a missing or empty file is an empty log). `database_page_size` is used
 /// when the WAL's own header is unreadable.
-pub(super) fn scan(path: &Path, database_page_size: usize) -> std::io::Result<WalScan> {
+pub(crate) fn scan(path: &Path, database_page_size: usize) -> std::io::Result<WalScan> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(WalScan::default()),
