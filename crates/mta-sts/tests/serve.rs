@@ -637,3 +637,39 @@ async fn concurrent_posts_are_each_stored_once() {
     );
     assert_eq!(stored(&store).len(), 9);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_never_starts_tls_is_cut_off_and_others_are_served() {
+    use tokio::io::AsyncReadExt as _;
+
+    let dir = TempDir::new("silent");
+    let ca = TestCa::new(&dir);
+    let store = format!("sqlite:{}", dir.path("reports.db").display());
+    let config = dir.path("serve.toml");
+    std::fs::write(&config, "header_timeout = 1\n").expect("write config");
+    let config_arg = path_arg(&config);
+    let server = start(&dir, &ca, &store, &["--config", &config_arg]);
+    let https = server.https.expect("https");
+    // Connects and says nothing: no handshake ever starts.
+    let mut silent = tokio::net::TcpStream::connect(https)
+        .await
+        .expect("connect");
+    // Meanwhile another client is served.
+    let answer = request(
+        https,
+        Some(&ca.client()),
+        "POST",
+        "/tlsrpt",
+        &[("content-type", JSON)],
+        report("acme.test", "beside-silent", 11),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    // The silent one is closed by the server at the header time limit (end of stream).
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(30), silent.read(&mut byte))
+        .await
+        .expect("the server closes a silent connection")
+        .expect("read");
+    assert_eq!(read, 0);
+}
