@@ -59,3 +59,30 @@ fn anything_else_is_refused_with_a_sentence() {
         );
     }
 }
+
+proptest::proptest! {
+    /// Whatever the password holds, neither the URL nor an error about it prints it.
+    #[test]
+    fn a_password_is_never_printed(
+        password in "Zq[a-zA-Z0-9/:@#%?&=._~-]{4,24}",
+        scheme in proptest::sample::select(vec!["postgres", "postgresql"]),
+        in_query in proptest::bool::ANY,
+    ) {
+        let text = if in_query {
+            format!("{scheme}://mta@db.example:5432/mta_sts?password={password}")
+        } else {
+            format!("{scheme}://mta:{password}@db.example:5432/mta_sts")
+        };
+        let shown = match text.parse::<StoreUrl>() {
+            Ok(url) => format!("{url} {url:?}"),
+            Err(error) => error.to_string(),
+        };
+        proptest::prop_assert!(!shown.contains(&password), "{}", shown);
+    }
+
+    /// Any text is read or refused with an error, never a panic.
+    #[test]
+    fn any_text_is_read_or_refused(text in "\\PC{0,80}") {
+        let _ = text.parse::<StoreUrl>().map(|url| url.to_string());
+    }
+}
