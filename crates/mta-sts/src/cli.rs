@@ -34,6 +34,10 @@ pub enum Command {
     /// (`smtp_tls_policy_maps = socketmap:inet:127.0.0.1:8461:postfix`).
     Daemon(DaemonArgs),
 
+    /// The domain owner's server: take TLS-RPT reports POSTed by reporters (publish
+    /// `v=TLSRPTv1; rua=https://HOST/tlsrpt`) for your domains into the report store.
+    Serve(ServeArgs),
+
     /// Print the reply the daemon would give Postfix for a domain, and why.
     /// Exit 0 when a policy applies (`OK`), 1 for `NOTFOUND`, 2 for a key that is not a domain
     /// name or a setting that does not work.
@@ -379,6 +383,50 @@ pub struct DaemonArgs {
     /// Serve Prometheus metrics at http://ADDR/metrics.
     #[arg(long, value_name = "IP:PORT")]
     pub metrics: Option<std::net::SocketAddr>,
+    /// How the log on standard error is written.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// `mta-sts serve`'s arguments; flags override the configuration file.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// The TOML configuration (every option documented in the README); read again on SIGHUP.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Your domain: reports for other domains are refused (repeatable; replaces the file's
+    /// `domains`).
+    #[arg(long = "domain", value_name = "D")]
+    pub domains: Vec<String>,
+    /// Serve plain HTTP on this address (behind a proxy that terminates TLS, or for tests).
+    #[arg(long, value_name = "IP:PORT")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Serve HTTPS on this address, with --cert and --key.
+    #[arg(long, value_name = "IP:PORT")]
+    pub https: Option<std::net::SocketAddr>,
+    /// The certificate chain for HTTPS (PEM, the server's certificate first); read again on
+    /// SIGHUP.
+    #[arg(long, value_name = "FILE")]
+    pub cert: Option<PathBuf>,
+    /// The private key for HTTPS (PEM); read again on SIGHUP.
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// The report store: `sqlite:PATH` or `postgres://USER@HOST/DB` (default
+    /// sqlite:/var/lib/mta-sts/mta-sts.db).
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// The path reporters POST to (default /tlsrpt).
+    #[arg(long, value_name = "PATH")]
+    pub intake_path: Option<String>,
+    /// The largest request body taken, in bytes (default 1048576); beyond, 413.
+    #[arg(long, value_name = "BYTES")]
+    pub max_body: Option<usize>,
+    /// Reports one client address may POST a minute (default 60); beyond, 429.
+    #[arg(long, value_name = "N")]
+    pub reports_per_minute: Option<u32>,
+    /// Days a report is kept, from the end of its date range (default 0: forever).
+    #[arg(long, value_name = "DAYS")]
+    pub keep_days: Option<u32>,
     /// How the log on standard error is written.
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
