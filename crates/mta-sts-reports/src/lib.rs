@@ -7,11 +7,13 @@
 //! - [`mbox`]: an mbox split into messages; [`maildir`]: the messages of a Maildir;
 //! - [`domains`]: which policy domains are the owner's;
 //! - [`examine`]: one report's bytes read, linted and judged, without the store;
-//! - [`intake`]: [`Intake`], which examines, stores and counts.
+//! - [`intake`]: [`Intake`], which examines, stores and counts;
+//! - [`imap`]: every message of an IMAP mailbox handed to a handler (the intake), then moved.
 
 pub mod domains;
 mod error;
 pub mod examine;
+pub mod imap;
 pub mod intake;
 pub mod maildir;
 pub mod mbox;

@@ -1,2 +1,27 @@
 //! The domain owner's server, `mta-sts serve`: it takes in TLS-RPT reports over HTTPS (RFC 8460
-//! §3); later it also hosts policies, shows the dashboard and watches the domains.
+//! §3, §5.3); later it also hosts policies, shows the dashboard and watches the domains.
+//!
+//! - [`ServeConfig`]: the TOML configuration and its checks ([`config::EXAMPLE`] shows every
+//!   option);
+//! - [`Server`]: started from a checked configuration, it serves the intake endpoint (`POST` a
+//!   report on the intake path, default `/tlsrpt`, with `application/tlsrpt+gzip` or
+//!   `application/tlsrpt+json`; see the `routes` module for every answer), `/healthz` and
+//!   `/metrics`, prunes old reports (`keep_days`), reloads on SIGHUP and drains on SIGTERM;
+//! - [`CertificateFiles`]: HTTPS from certificate files, read again on SIGHUP.
+
+mod body;
+mod commit;
+pub mod config;
+mod error;
+mod media_type;
+mod metrics;
+mod retention;
+mod routes;
+mod server;
+mod tls;
+
+pub use config::ServeConfig;
+pub use error::ServeError;
+pub use media_type::ReportMediaType;
+pub use server::{Reloader, Server};
+pub use tls::CertificateFiles;

@@ -34,6 +34,10 @@ pub enum Command {
     /// (`smtp_tls_policy_maps = socketmap:inet:127.0.0.1:8461:postfix`).
     Daemon(DaemonArgs),
 
+    /// The domain owner's server: take TLS-RPT reports POSTed by reporters (publish
+    /// `v=TLSRPTv1; rua=https://HOST/tlsrpt`) for your domains into the report store.
+    Serve(ServeArgs),
+
     /// Print the reply the daemon would give Postfix for a domain, and why.
     /// Exit 0 when a policy applies (`OK`), 1 for `NOTFOUND`, 2 for a key that is not a domain
     /// name or a setting that does not work.
@@ -96,6 +100,58 @@ pub enum ReportsCommand {
     /// across types); failures by result type, reporting organisation, receiving MX and sending
     /// IP.
     Summary(ReportsSummaryArgs),
+    /// Store the reports in an IMAP mailbox, moving each message out of it once handled:
+    /// to the processed folder when its reports are stored (or already were), to the
+    /// not-a-report folder otherwise. Nothing is deleted. The password comes from
+    /// --password-file or the environment variable MTA_STS_IMAP_PASSWORD, never the command
+    /// line. Exit status: 0 every message taken, 65 a message held no usable report (moved to
+    /// the not-a-report folder) or was over the size cap (left in place), 75 the store or the
+    /// server cannot be reached now (messages not taken stay in the mailbox for the next run),
+    /// 2 a setting is wrong (a refused login, an untrusted certificate).
+    Fetch(ReportsFetchArgs),
+}
+
+/// `mta-sts reports fetch`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct ReportsFetchArgs {
+    /// The mailbox: `imaps://USER@HOST[:PORT]/MAILBOX` (TLS), or `imap://...` (STARTTLS,
+    /// required). A URL holding a password is refused.
+    #[arg(long, value_name = "URL")]
+    pub imap: String,
+    /// A file holding the password (one line; not readable or writable by others). Without it,
+    /// the environment variable MTA_STS_IMAP_PASSWORD.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Where messages whose reports are stored go (created if missing).
+    #[arg(long, value_name = "NAME", default_value = mta_sts_reports::imap::DEFAULT_PROCESSED_FOLDER)]
+    pub processed_folder: String,
+    /// Where messages without a usable report go (created if missing).
+    #[arg(long, value_name = "NAME", default_value = mta_sts_reports::imap::DEFAULT_NOT_A_REPORT_FOLDER)]
+    pub not_a_report_folder: String,
+    /// A policy domain whose reports are kept (repeatable); reports about other domains are
+    /// refused. Without it every domain is kept.
+    #[arg(long = "domain", value_name = "DOMAIN")]
+    pub domains: Vec<String>,
+    /// Also trust the certificates in this PEM file (a private CA), besides the Web PKI roots.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// Keep the connection and take mail as it arrives (IMAP IDLE), reconnecting after a drop,
+    /// until SIGTERM or SIGINT.
+    #[arg(long)]
+    pub watch: bool,
+    /// Messages larger than this many bytes are left in the mailbox and reported.
+    #[arg(long, value_name = "BYTES", default_value_t = mta_sts_reports::imap::DEFAULT_MAX_MESSAGE_SIZE, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_message_size: u32,
+    /// How long one connection attempt or IMAP command may take.
+    #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = time_limit)]
+    pub timeout: Duration,
+    /// Print one JSON object per line, one per report (or per message holding none), instead of
+    /// sentences.
+    #[arg(long)]
+    pub json: bool,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 /// The report store, shared by the `reports` subcommands.
@@ -331,6 +387,50 @@ pub struct DaemonArgs {
     /// Serve Prometheus metrics at http://ADDR/metrics.
     #[arg(long, value_name = "IP:PORT")]
     pub metrics: Option<std::net::SocketAddr>,
+    /// How the log on standard error is written.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// `mta-sts serve`'s arguments; flags override the configuration file.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// The TOML configuration (every option documented in the README); read again on SIGHUP.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Your domain: reports for other domains are refused (repeatable; replaces the file's
+    /// `domains`).
+    #[arg(long = "domain", value_name = "D")]
+    pub domains: Vec<String>,
+    /// Serve plain HTTP on this address (behind a proxy that terminates TLS, or for tests).
+    #[arg(long, value_name = "IP:PORT")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Serve HTTPS on this address, with --cert and --key.
+    #[arg(long, value_name = "IP:PORT")]
+    pub https: Option<std::net::SocketAddr>,
+    /// The certificate chain for HTTPS (PEM, the server's certificate first); read again on
+    /// SIGHUP.
+    #[arg(long, value_name = "FILE")]
+    pub cert: Option<PathBuf>,
+    /// The private key for HTTPS (PEM); read again on SIGHUP.
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// The report store: `sqlite:PATH` or `postgres://USER@HOST/DB` (default
+    /// sqlite:/var/lib/mta-sts/mta-sts.db).
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// The path reporters POST to (default /tlsrpt).
+    #[arg(long, value_name = "PATH")]
+    pub intake_path: Option<String>,
+    /// The largest request body taken, in bytes (default 1048576); beyond, 413.
+    #[arg(long, value_name = "BYTES")]
+    pub max_body: Option<usize>,
+    /// Reports one client address may POST a minute (default 60); beyond, 429.
+    #[arg(long, value_name = "N")]
+    pub reports_per_minute: Option<u32>,
+    /// Days a report is kept, from the end of its date range (default 0: forever).
+    #[arg(long, value_name = "DAYS")]
+    pub keep_days: Option<u32>,
     /// How the log on standard error is written.
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -5,7 +5,7 @@ use std::io::{BufRead as _, BufReader};
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mta-sts");
@@ -50,8 +50,10 @@ impl Drop for Systemd {
     }
 }
 
-/// Starts `mta-sts ARGS` with systemd's notify socket, keeping its log.
-fn start(args: &[&str], systemd: &Systemd) -> (Child, Arc<Mutex<Vec<String>>>) {
+/// Starts `mta-sts ARGS` with systemd's notify socket. Its log is read by a thread that ends
+/// when the process closes its standard error, so joining that thread after the process exits
+/// gives the whole log.
+fn start(args: &[&str], systemd: &Systemd) -> (Child, JoinHandle<Vec<String>>) {
     let mut child = Command::new(BIN)
         .args(args)
         .env("NOTIFY_SOCKET", systemd.path())
@@ -61,13 +63,7 @@ fn start(args: &[&str], systemd: &Systemd) -> (Child, Arc<Mutex<Vec<String>>>) {
         .spawn()
         .expect("start mta-sts");
     let stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let kept = Arc::clone(&log);
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            kept.lock().expect("log").push(line);
-        }
-    });
+    let log = std::thread::spawn(move || stderr.lines().map_while(Result::ok).collect());
     (child, log)
 }
 
@@ -99,7 +95,7 @@ fn reload_then_stop(args: &[&str], name: &str) {
     signal(&child, "TERM");
     assert_eq!(systemd.next("STOPPING=1"), "STOPPING=1");
     let exit = child.wait().expect("the server stops on SIGTERM");
-    let log = log.lock().expect("log").join("\n");
+    let log = log.join().expect("the log reader").join("\n");
     assert!(exit.success(), "{exit:?}\n{log}");
     assert!(
         log.contains("SIGHUP received:") && log.contains("has nothing to reload"),

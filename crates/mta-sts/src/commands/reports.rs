@@ -1,5 +1,6 @@
 //! `mta-sts reports`: take in TLS-RPT reports, list them, sum them up.
 
+mod fetch;
 mod import;
 mod list;
 mod summary;
@@ -17,6 +18,7 @@ pub fn run(command: ReportsCommand) -> Result<Status, CommandError> {
         ReportsCommand::Import(args) => import::run(&args),
         ReportsCommand::List(args) => list::run(&args),
         ReportsCommand::Summary(args) => summary::run(&args),
+        ReportsCommand::Fetch(args) => fetch::run(&args),
     }
 }
 

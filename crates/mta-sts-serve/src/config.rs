@@ -1,0 +1,329 @@
+//! `mta-sts serve`'s TOML configuration. Every option but `domains` has a default; an unknown
+//! key is an error that names it (a typo must not silently fall back to a default). [`EXAMPLE`]
+//! shows every option with its default. Flags of `mta-sts serve` override the file's values, then
+//! [`ServeConfig::validate`] checks the result before anything listens.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::error::ServeError;
+
+/// Every option, with its default value, as a commented TOML file.
+pub const EXAMPLE: &str = r#"# mta-sts serve: the domain owner's server. It takes TLS-RPT reports sent by HTTPS POST
+# (RFC 8460 §3, §5.3) for the domains below and keeps them in the store. Publish
+#   _smtp._tls.example.com. TXT "v=TLSRPTv1; rua=https://reports.example.com/tlsrpt"
+# (the host this server answers on, and intake_path). Every value below is the default,
+# except domains, which has none.
+
+# The domains whose reports are taken (A-labels or Unicode, either is fine); a report whose
+# policy domains are not all among them is refused with 403 and counted. Required: TLS-RPT
+# has no authorisation step, so without a list anyone could fill the store.
+# domains = ["example.com", "example.net"]
+
+# HTTPS with a certificate from files ("IP:PORT"); both cert and key are needed. The files are
+# read again on SIGHUP (after a renewal), without dropping a connection.
+# https = "[::]:443"
+# cert = "/etc/mta-sts/tls/fullchain.pem"
+# key = "/etc/mta-sts/tls/privkey.pem"
+# Plain HTTP ("IP:PORT"), for running behind a reverse proxy that terminates TLS, and for
+# tests. At least one of https and listen is needed; both may be given.
+# listen = "127.0.0.1:8080"
+
+# Where reports are kept: "sqlite:PATH" (the directory is made if missing) or
+# "postgres://USER@HOST/DB" (a password in the URL is never printed).
+store = "sqlite:/var/lib/mta-sts/mta-sts.db"
+
+# The path reporters POST to: the path of the https:// URI in the rua of your _smtp._tls record.
+intake_path = "/tlsrpt"
+# The largest request body taken, in bytes; a longer one gets 413 as soon as the cap is
+# passed, without reading the rest. A report decompressed past 16 MiB gets 413 too, whatever
+# this says. Real gzip reports are a few kilobytes.
+max_body = 1048576
+# Reports one client address (IPv6 by /64) may POST a minute; beyond, 429 with Retry-After.
+# Reporters send one report a day per policy domain, so this is generous.
+reports_per_minute = 60
+# POSTs one client address may have in progress at once; more get 429.
+max_concurrent_per_client = 4
+# Clients behind these proxies are told apart by their X-Forwarded-For (last address not a
+# proxy); without it, every client behind a proxy shares one rate limit.
+trust_proxy = []
+
+# Connections held open at once; at the cap, the one idle longest is closed for each new one.
+max_connections = 1024
+# Seconds for a request's headers to arrive (and for the next request on an idle connection).
+header_timeout = 10
+# Seconds for a request's whole body to arrive once its headers have; a slower one gets 408.
+body_timeout = 30
+# Seconds in-flight POSTs are given to finish once the server is told to stop.
+shutdown_timeout = 20
+
+# Serve Prometheus metrics at /metrics, and a liveness answer at /healthz, on the same
+# listeners. Turn metrics off when this server faces the internet without a proxy that hides it.
+metrics = true
+healthz = true
+
+# Days a report is kept, counted from the end of its date range; 0 keeps reports forever.
+keep_days = 0
+# Seconds between two retention passes (the first runs at start).
+prune_interval = 3600
+"#;
+
+/// The settings of `mta-sts serve`, read from TOML and overridden by flags.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    /// The domains whose reports are taken (normalised to A-labels by [`validate`](Self::validate)).
+    pub domains: Vec<String>,
+    /// The HTTPS address.
+    pub https: Option<SocketAddr>,
+    /// The certificate chain (PEM) for HTTPS.
+    pub cert: Option<PathBuf>,
+    /// The private key (PEM) for HTTPS.
+    pub key: Option<PathBuf>,
+    /// The plain-HTTP address (behind a proxy, and for tests).
+    pub listen: Option<SocketAddr>,
+    /// The store URL, `sqlite:PATH` or `postgres://...`.
+    pub store: String,
+    /// The path reports are POSTed to.
+    pub intake_path: String,
+    /// The largest request body taken, in bytes.
+    pub max_body: usize,
+    /// Reports one client may POST a minute.
+    pub reports_per_minute: u32,
+    /// POSTs one client may have in progress at once.
+    pub max_concurrent_per_client: usize,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trust_proxy: Vec<IpAddr>,
+    /// Connections held open at once.
+    pub max_connections: usize,
+    /// The time limit for a request's headers.
+    #[serde(deserialize_with = "seconds")]
+    pub header_timeout: Duration,
+    /// The time limit for a request's body.
+    #[serde(deserialize_with = "seconds")]
+    pub body_timeout: Duration,
+    /// How long in-flight POSTs may take to finish at shutdown.
+    #[serde(deserialize_with = "seconds")]
+    pub shutdown_timeout: Duration,
+    /// Whether `/metrics` is served.
+    pub metrics: bool,
+    /// Whether `/healthz` is served.
+    pub healthz: bool,
+    /// Days a report is kept (0: forever).
+    pub keep_days: u32,
+    /// Time between retention passes.
+    #[serde(deserialize_with = "seconds")]
+    pub prune_interval: Duration,
+}
+
+/// The default store, as the other report commands use it.
+pub const DEFAULT_STORE: &str = "sqlite:/var/lib/mta-sts/mta-sts.db";
+
+impl Default for ServeConfig {
+    fn default() -> ServeConfig {
+        ServeConfig {
+            domains: Vec::new(),
+            https: None,
+            cert: None,
+            key: None,
+            listen: None,
+            store: DEFAULT_STORE.to_string(),
+            intake_path: "/tlsrpt".to_string(),
+            max_body: 1024 * 1024,
+            reports_per_minute: 60,
+            max_concurrent_per_client: 4,
+            trust_proxy: Vec::new(),
+            max_connections: 1024,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            shutdown_timeout: Duration::from_secs(20),
+            metrics: true,
+            healthz: true,
+            keep_days: 0,
+            prune_interval: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// The largest body cap: a body is held in memory while it is decoded, and no report comes
+/// close to the 16 MiB the decompressed report is capped at.
+pub const MAX_BODY_CAP: usize = mta_sts_core::report::MAX_REPORT_SIZE;
+
+/// The longest time limit, in seconds: ten minutes is beyond any report upload worth waiting for.
+const MAX_TIME_LIMIT: Duration = Duration::from_secs(600);
+
+/// The longest retention: a hundred years means "forever" and is written `keep_days = 0`.
+const MAX_KEEP_DAYS: u32 = 36_500;
+
+/// The shortest time between retention passes: a pass deletes in batches, and more often
+/// than a minute would only compete with intake for the store.
+const MIN_PRUNE_INTERVAL: Duration = Duration::from_secs(60);
+
+impl ServeConfig {
+    /// Reads a configuration file (not yet checked: flags may still override it; call
+    /// [`validate`](Self::validate) after).
+    pub fn load(path: &Path) -> Result<ServeConfig, ServeError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ServeError::ReadConfig {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        ServeConfig::parse_named(&text, &path.display().to_string())
+    }
+
+    /// Parses configuration text (not yet checked).
+    pub fn parse(text: &str) -> Result<ServeConfig, ServeError> {
+        ServeConfig::parse_named(text, "<config>")
+    }
+
+    fn parse_named(text: &str, origin: &str) -> Result<ServeConfig, ServeError> {
+        toml::from_str(text).map_err(|e| ServeError::ConfigSyntax {
+            origin: origin.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })
+    }
+
+    /// Checks the values that parse but cannot work, and turns the domains into A-labels
+    /// (lowercase, without a trailing dot, each once).
+    pub fn validate(&mut self) -> Result<(), ServeError> {
+        let bad = |key: &str, message: String| {
+            Err(ServeError::ConfigValue {
+                key: key.to_string(),
+                message,
+            })
+        };
+        if self.domains.is_empty() {
+            return Err(ServeError::NoDomains);
+        }
+        let mut domains = BTreeSet::new();
+        for domain in &self.domains {
+            match mta_sts_core::domain::normalize_mail_domain(domain) {
+                Ok(name) => {
+                    domains.insert(name);
+                }
+                Err(e) => return bad("domains", format!("`{domain}` is not a domain name: {e}")),
+            }
+        }
+        self.domains = domains.into_iter().collect();
+        if self.https.is_none() && self.listen.is_none() {
+            return Err(ServeError::NoListener);
+        }
+        match (&self.https, &self.cert, &self.key) {
+            (Some(_), Some(_), Some(_)) | (None, None, None) => {}
+            (Some(address), _, _) => {
+                return bad(
+                    if self.cert.is_none() { "cert" } else { "key" },
+                    format!(
+                        "HTTPS on {address} needs both a certificate chain (cert, --cert) and \
+                         its private key (key, --key), as PEM files"
+                    ),
+                );
+            }
+            (None, _, _) => {
+                return bad(
+                    "https",
+                    "a certificate and key are given but no HTTPS address to serve them on; \
+                     add https = \"IP:PORT\" (--https) or remove cert and key"
+                        .into(),
+                );
+            }
+        }
+        // Port 0 asks the system for a free port, a different one for each listener.
+        if let (Some(https), Some(listen)) = (self.https, self.listen)
+            && https == listen
+            && listen.port() != 0
+        {
+            return bad(
+                "listen",
+                format!("{listen} is also the HTTPS address; give each listener its own port"),
+            );
+        }
+        if !self.intake_path.starts_with('/')
+            || self.intake_path.len() < 2
+            || self.intake_path.contains(['?', '#', ' '])
+        {
+            return bad(
+                "intake_path",
+                format!(
+                    "`{}` is not a URL path such as /tlsrpt: it must start with / and hold no \
+                     space, ? or #",
+                    self.intake_path
+                ),
+            );
+        }
+        let reserved = ["/healthz", "/metrics"];
+        if reserved.contains(&self.intake_path.as_str()) {
+            return bad(
+                "intake_path",
+                format!(
+                    "{} is where the server answers something else",
+                    self.intake_path
+                ),
+            );
+        }
+        if self.max_body == 0 || self.max_body > MAX_BODY_CAP {
+            return bad(
+                "max_body",
+                format!("must be from 1 to {MAX_BODY_CAP} bytes (16 MiB)"),
+            );
+        }
+        if self.reports_per_minute == 0 {
+            return bad(
+                "reports_per_minute",
+                "0 would refuse every report; give at least 1".into(),
+            );
+        }
+        if self.max_concurrent_per_client == 0 {
+            return bad(
+                "max_concurrent_per_client",
+                "0 would refuse every report; give at least 1".into(),
+            );
+        }
+        if self.max_connections == 0 {
+            return bad(
+                "max_connections",
+                "0 would serve nobody; give at least 1".into(),
+            );
+        }
+        for (key, limit) in [
+            ("header_timeout", self.header_timeout),
+            ("body_timeout", self.body_timeout),
+            ("shutdown_timeout", self.shutdown_timeout),
+        ] {
+            if limit.is_zero() || limit > MAX_TIME_LIMIT {
+                return bad(
+                    key,
+                    format!("must be from 1 to {} seconds", MAX_TIME_LIMIT.as_secs()),
+                );
+            }
+        }
+        if self.keep_days > MAX_KEEP_DAYS {
+            return bad(
+                "keep_days",
+                format!("must be at most {MAX_KEEP_DAYS}; write 0 to keep reports forever"),
+            );
+        }
+        if self.prune_interval < MIN_PRUNE_INTERVAL {
+            return bad(
+                "prune_interval",
+                format!("must be at least {} seconds", MIN_PRUNE_INTERVAL.as_secs()),
+            );
+        }
+        Ok(())
+    }
+
+    /// The retention period, if reports are not kept forever.
+    pub fn retention(&self) -> Option<Duration> {
+        (self.keep_days > 0).then(|| Duration::from_secs(u64::from(self.keep_days) * 86_400))
+    }
+}
+
+fn seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    u64::deserialize(deserializer).map(Duration::from_secs)
+}
+
+#[cfg(test)]
+mod tests;

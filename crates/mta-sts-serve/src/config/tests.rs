@@ -1,0 +1,111 @@
+use super::*;
+
+fn valid() -> ServeConfig {
+    ServeConfig {
+        domains: vec![
+            "Example.COM.".into(),
+            "bücher.example".into(),
+            "example.com".into(),
+        ],
+        listen: Some("127.0.0.1:0".parse().expect("address")),
+        ..ServeConfig::default()
+    }
+}
+
+fn key_of(error: ServeError) -> String {
+    match error {
+        ServeError::ConfigValue { key, .. } => key,
+        other => panic!("expected a ConfigValue error, got {other}"),
+    }
+}
+
+#[test]
+fn the_example_is_the_default_configuration() {
+    assert_eq!(
+        ServeConfig::parse(EXAMPLE).ok(),
+        Some(ServeConfig::default())
+    );
+    assert_eq!(ServeConfig::parse("").ok(), Some(ServeConfig::default()));
+}
+
+#[test]
+fn domains_become_a_labels_each_once() {
+    let mut config = valid();
+    config.validate().expect("valid");
+    assert_eq!(config.domains, ["example.com", "xn--bcher-kva.example"]);
+}
+
+#[test]
+fn no_domain_list_refuses_to_start_with_a_sentence_saying_how() {
+    let mut config = ServeConfig {
+        listen: Some("127.0.0.1:0".parse().expect("address")),
+        ..ServeConfig::default()
+    };
+    let error = config.validate().expect_err("no domains");
+    assert!(matches!(error, ServeError::NoDomains));
+    assert!(error.to_string().contains("--domain"));
+}
+
+#[test]
+fn nothing_to_listen_on_is_refused() {
+    let mut config = valid();
+    config.listen = None;
+    assert!(matches!(config.validate(), Err(ServeError::NoListener)));
+}
+
+#[test]
+fn https_needs_both_certificate_and_key() {
+    let mut config = valid();
+    config.https = Some("127.0.0.1:0".parse().expect("address"));
+    config.cert = Some("/etc/cert.pem".into());
+    assert_eq!(key_of(config.validate().expect_err("no key")), "key");
+    config.key = Some("/etc/key.pem".into());
+    config.cert = None;
+    assert_eq!(key_of(config.validate().expect_err("no cert")), "cert");
+    let mut config = valid();
+    config.cert = Some("/etc/cert.pem".into());
+    config.key = Some("/etc/key.pem".into());
+    assert_eq!(key_of(config.validate().expect_err("no https")), "https");
+}
+
+#[test]
+fn values_that_cannot_work_are_refused_by_key() {
+    type Spoil = fn(&mut ServeConfig);
+    let cases: [(&str, Spoil); 12] = [
+        ("domains", |c| c.domains.push("not a domain".into())),
+        ("intake_path", |c| c.intake_path = "tlsrpt".into()),
+        ("intake_path", |c| c.intake_path = "/".into()),
+        ("intake_path", |c| c.intake_path = "/metrics".into()),
+        ("max_body", |c| c.max_body = 0),
+        ("max_body", |c| c.max_body = MAX_BODY_CAP + 1),
+        ("reports_per_minute", |c| c.reports_per_minute = 0),
+        ("max_concurrent_per_client", |c| {
+            c.max_concurrent_per_client = 0
+        }),
+        ("max_connections", |c| c.max_connections = 0),
+        ("body_timeout", |c| c.body_timeout = Duration::ZERO),
+        ("keep_days", |c| c.keep_days = MAX_KEEP_DAYS + 1),
+        ("prune_interval", |c| {
+            c.prune_interval = Duration::from_secs(59)
+        }),
+    ];
+    for (key, spoil) in cases {
+        let mut config = valid();
+        spoil(&mut config);
+        assert_eq!(key_of(config.validate().expect_err(key)), key);
+    }
+}
+
+#[test]
+fn an_unknown_key_is_named() {
+    let error = ServeConfig::parse("keep_dayz = 3\n").expect_err("typo");
+    assert!(error.to_string().contains("keep_dayz"), "{error}");
+}
+
+#[test]
+fn retention_is_off_at_0_days() {
+    let mut config = valid();
+    assert_eq!(config.retention(), None);
+    config.keep_days = 2;
+    assert_eq!(config.retention(), Some(Duration::from_secs(2 * 86_400)));
+}

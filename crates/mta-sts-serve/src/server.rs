@@ -1,0 +1,407 @@
+//! The server's life: start (certificates read, store opened, addresses bound, in that order,
+//! so that nothing listens with a setting that does not work), serve until told to stop, then
+//! finish the POSTs in progress; a [`Reloader`] applies a new configuration (the CLI's SIGHUP).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+use mta_sts_reports::{DomainFilter, Intake};
+use mta_sts_service::{
+    CloseReason, Connection, ConnectionMetrics, HttpOptions, MetricsRegistry, Peer,
+    Server as AcceptLoop, Shutdown, serve_connection_http,
+};
+use mta_sts_store::StoreUrl;
+use mta_sts_store::reports::ReportStore;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+
+use crate::commit::Committer;
+use crate::config::ServeConfig;
+use crate::error::ServeError;
+use crate::metrics::ServeMetrics;
+use crate::retention::{self, RetentionSettings};
+use crate::routes::{AppState, LiveSettings, router};
+use crate::tls::CertificateFiles;
+
+/// A started server: its addresses are bound and its store is open; [`Server::serve`] serves.
+pub struct Server {
+    config: ServeConfig,
+    https: Option<(TcpListener, Arc<CertificateFiles>)>,
+    http: Option<TcpListener>,
+    store: ReportStore,
+    state: AppState,
+    retention: Arc<RwLock<RetentionSettings>>,
+    connections: ConnectionMetrics,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("https", &self.https_addr())
+            .field("http", &self.http_addr())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Reads the certificate, opens the store and binds the addresses of a checked `config`.
+    pub async fn start(config: ServeConfig) -> Result<Server, ServeError> {
+        let certificates = match (&config.cert, &config.key) {
+            (Some(cert), Some(key)) => Some(Arc::new(CertificateFiles::load(cert, key)?)),
+            _ => None,
+        };
+        let url: StoreUrl = config
+            .store
+            .parse()
+            .map_err(|e: mta_sts_store::StoreError| ServeError::ConfigValue {
+                key: "store".into(),
+                message: e.to_string(),
+            })?;
+        let store = ReportStore::open(&url)
+            .await
+            .map_err(|source| ServeError::Store {
+                url: url.to_string(),
+                source: Box::new(source),
+            })?;
+        let registry = MetricsRegistry::new();
+        let domains = domain_filter(&config)?;
+        let intake = registry.register(|registry| Intake::new(store.clone(), domains, registry));
+        let metrics = registry.register(ServeMetrics::register);
+        let connections = registry.register(|registry| {
+            ConnectionMetrics::register(
+                registry.sub_registry_with_prefix("mta_sts_serve"),
+                "HTTP",
+                &CloseReason::HTTP,
+            )
+        });
+        let state = AppState {
+            live: Arc::new(RwLock::new(Arc::new(LiveSettings::new(
+                &config,
+                domain_filter(&config)?,
+                None,
+            )))),
+            committer: Committer::start(intake),
+            metrics,
+            registry,
+        };
+        let https = match (config.https, certificates) {
+            (Some(address), Some(certificates)) => Some((bind(address).await?, certificates)),
+            _ => None,
+        };
+        let http = match config.listen {
+            Some(address) => Some(bind(address).await?),
+            None => None,
+        };
+        let retention = Arc::new(RwLock::new(RetentionSettings {
+            keep: config.retention(),
+            interval: config.prune_interval,
+        }));
+        Ok(Server {
+            config,
+            https,
+            http,
+            store,
+            state,
+            retention,
+            connections,
+        })
+    }
+
+    /// The bound HTTPS address, if HTTPS is served.
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.https
+            .as_ref()
+            .and_then(|(listener, _)| listener.local_addr().ok())
+    }
+
+    /// The bound plain-HTTP address, if plain HTTP is served.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
+    }
+
+    /// What applies a new configuration to this server while it serves.
+    pub fn reloader(&self) -> Reloader {
+        Reloader {
+            running: Mutex::new(self.config.clone()),
+            certificates: self.https.as_ref().map(|(_, files)| files.clone()),
+            state: self.state.clone(),
+            retention: self.retention.clone(),
+        }
+    }
+
+    /// Serves until `stop` completes, then stops accepting and finishes the requests in
+    /// progress (up to `shutdown_timeout`); with retention on, prunes meanwhile.
+    pub async fn serve(self, stop: impl Future<Output = ()> + Send) {
+        let shutdown = Shutdown::new();
+        let Server {
+            config,
+            https,
+            http,
+            store,
+            state,
+            retention,
+            connections,
+        } = self;
+        let options = HttpOptions {
+            header_read_timeout: config.header_timeout,
+        };
+        let app = router(&config, state.clone());
+        let mut tasks = tokio::task::JoinSet::new();
+        tasks.spawn(retention::run(
+            store,
+            retention,
+            state.metrics.clone(),
+            shutdown.stopping(),
+        ));
+        if let Some((listener, certificates)) = https {
+            log_listening("https", &listener, &config);
+            let tls = match certificates.server_config() {
+                Ok(tls) => TlsAcceptor::from(Arc::new(tls)),
+                Err(error) => {
+                    tracing::error!(kind = %"tls-failed", "{error}; HTTPS is not served.");
+                    return;
+                }
+            };
+            let app = app.clone();
+            let handshake_timeout = config.header_timeout;
+            let accept_loop = accept_loop(listener, &config, connections.clone());
+            let stopping = shutdown.triggered();
+            tasks.spawn(async move {
+                accept_loop
+                    .serve(stopping, move |stream, peer, connection| {
+                        https_connection(
+                            stream,
+                            peer,
+                            connection,
+                            tls.clone(),
+                            handshake_timeout,
+                            options,
+                            app.clone(),
+                        )
+                    })
+                    .await;
+            });
+        }
+        if let Some(listener) = http {
+            log_listening("http", &listener, &config);
+            let accept_loop = accept_loop(listener, &config, connections);
+            let stopping = shutdown.triggered();
+            tasks.spawn(async move {
+                accept_loop.serve_http(options, app, stopping).await;
+            });
+        }
+        let mut stop = std::pin::pin!(stop);
+        let mut stopped = false;
+        loop {
+            tokio::select! {
+                () = &mut stop, if !stopped => {
+                    stopped = true;
+                    shutdown.trigger();
+                }
+                joined = tasks.join_next() => {
+                    if joined.is_none() {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn accept_loop(
+    listener: TcpListener,
+    config: &ServeConfig,
+    connections: ConnectionMetrics,
+) -> AcceptLoop<TcpListener> {
+    let limit = config.max_connections;
+    AcceptLoop::new(listener)
+        .max_connections(limit)
+        .drain_timeout(config.shutdown_timeout)
+        .metrics(connections)
+        .on_cap_reached(move |notice| {
+            tracing::warn!(
+                kind = %"connection-cap-reached",
+                "{limit} connections are open, the max_connections cap: the connection idle \
+                 longest is closed for each new one ({} closed since the last message of this \
+                 kind, which comes at most once a minute); if these clients are legitimate, \
+                 raise max_connections.",
+                notice.evicted
+            );
+        })
+}
+
+/// One HTTPS connection: the TLS handshake (under the header time limit, and given up if the
+/// connection is evicted or the server stops), then HTTP/1.1.
+async fn https_connection(
+    stream: TcpStream,
+    peer: Peer,
+    mut connection: Connection,
+    tls: TlsAcceptor,
+    handshake_timeout: Duration,
+    options: HttpOptions,
+    app: axum::Router,
+) -> CloseReason {
+    let handshake = tokio::time::timeout(handshake_timeout, tls.accept(stream));
+    let tls_stream = tokio::select! {
+        result = handshake => match result {
+            Ok(Ok(tls_stream)) => tls_stream,
+            // Not TLS, or a handshake rustls refused (no common version or cipher).
+            Ok(Err(_)) => return CloseReason::BadRequest,
+            Err(_) => return CloseReason::HeaderTimeout,
+        },
+        () = connection.slot.evicted() => return CloseReason::Evicted,
+        () = connection.stopping.wait() => return CloseReason::Shutdown,
+    };
+    serve_connection_http(tls_stream, peer, connection, options, app).await
+}
+
+async fn bind(address: SocketAddr) -> Result<TcpListener, ServeError> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|source| ServeError::Bind { address, source })
+}
+
+fn domain_filter(config: &ServeConfig) -> Result<DomainFilter, ServeError> {
+    DomainFilter::from_names(config.domains.iter().map(String::as_str)).map_err(|e| {
+        ServeError::ConfigValue {
+            key: "domains".into(),
+            message: e.to_string(),
+        }
+    })
+}
+
+fn log_listening(scheme: &str, listener: &TcpListener, config: &ServeConfig) {
+    let Ok(address) = listener.local_addr() else {
+        return;
+    };
+    tracing::info!(
+        kind = %"listening",
+        scheme,
+        address = %address,
+        domains = %config.domains.join(" "),
+        "listening on {scheme}://{address}{}: reports for {} are taken; publish \
+         rua=https://YOUR-HOST{} in their _smtp._tls records.",
+        config.intake_path,
+        config.domains.join(", "),
+        config.intake_path,
+    );
+}
+
+/// Applies a new configuration to a serving [`Server`] (the CLI's SIGHUP): the certificate
+/// files are read again, and what can change live changes at once.
+pub struct Reloader {
+    running: Mutex<ServeConfig>,
+    certificates: Option<Arc<CertificateFiles>>,
+    state: AppState,
+    retention: Arc<RwLock<RetentionSettings>>,
+}
+
+impl std::fmt::Debug for Reloader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reloader").finish_non_exhaustive()
+    }
+}
+
+impl Reloader {
+    /// Reads the certificate files again, then applies `fresh` (the configuration read again
+    /// and checked; when it is an error, the running settings stay). Returns one sentence on
+    /// what was done, for the log; the details are logged as they happen.
+    pub fn reload(&self, fresh: Result<ServeConfig, ServeError>) -> String {
+        let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(certificates) = &self.certificates {
+            match certificates.reload() {
+                Ok(()) => tracing::info!(
+                    kind = %"certificate-reloaded",
+                    "The certificate {} was read again; new connections get it.",
+                    certificates.cert_path().display()
+                ),
+                Err(error) => tracing::warn!(
+                    kind = %"certificate-reload-failed",
+                    "{error}; the certificate in use stays."
+                ),
+            }
+        }
+        let fresh = match fresh {
+            Ok(fresh) => fresh,
+            Err(error) => {
+                tracing::warn!(
+                    kind = %"reload-failed",
+                    "{error}; the running settings stay."
+                );
+                return format!(
+                    "the configuration was not applied ({error}); the running settings stay"
+                );
+            }
+        };
+        let restart_only = [
+            ("https", running.https != fresh.https),
+            ("listen", running.listen != fresh.listen),
+            ("cert", running.cert != fresh.cert),
+            ("key", running.key != fresh.key),
+            ("store", running.store != fresh.store),
+            ("intake_path", running.intake_path != fresh.intake_path),
+            (
+                "max_connections",
+                running.max_connections != fresh.max_connections,
+            ),
+            (
+                "header_timeout",
+                running.header_timeout != fresh.header_timeout,
+            ),
+            (
+                "shutdown_timeout",
+                running.shutdown_timeout != fresh.shutdown_timeout,
+            ),
+            ("metrics", running.metrics != fresh.metrics),
+            ("healthz", running.healthz != fresh.healthz),
+        ];
+        for (key, changed) in restart_only {
+            if changed {
+                tracing::warn!(
+                    kind = %"restart-needed",
+                    key,
+                    "The setting `{key}` changed; it takes effect at the next restart."
+                );
+            }
+        }
+        let domains = match domain_filter(&fresh) {
+            Ok(domains) => domains,
+            Err(error) => {
+                tracing::warn!(kind = %"reload-failed", "{error}; the running settings stay.");
+                return format!(
+                    "the configuration was not applied ({error}); the running settings stay"
+                );
+            }
+        };
+        let live = LiveSettings::new(&fresh, domains, Some(&self.state.live()));
+        *self
+            .state
+            .live
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(live);
+        *self
+            .retention
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = RetentionSettings {
+            keep: fresh.retention(),
+            interval: fresh.prune_interval,
+        };
+        let said = format!(
+            "the configuration was read again: reports for {} are taken, bodies up to {} bytes, \
+             {} reports a minute per client, {}",
+            fresh.domains.join(", "),
+            fresh.max_body,
+            fresh.reports_per_minute,
+            match fresh.keep_days {
+                0 => "kept forever".to_string(),
+                days => format!("kept {days} days"),
+            }
+        );
+        tracing::info!(kind = %"reloaded", domains = %fresh.domains.join(" "), "{said}.");
+        *running = fresh;
+        said
+    }
+}

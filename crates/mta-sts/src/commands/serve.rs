@@ -1,0 +1,97 @@
+//! `mta-sts serve`: the domain owner's server, taking TLS-RPT reports by HTTPS POST into the
+//! report store.
+
+use mta_sts_serve::{ServeConfig, ServeError, Server};
+
+use super::lifecycle::Lifecycle;
+use super::server_limits::fit_connections;
+use super::{CommandError, runtime};
+use crate::cli::ServeArgs;
+use crate::exit::Status;
+use crate::logging;
+
+/// Descriptors kept free beside the connections: the store's connection pool (or SQLite's
+/// files), the standard streams, the certificate files being read again.
+const RESERVED_FILES: usize = 64;
+
+/// Serves until SIGTERM or SIGINT (the POSTs in progress are finished first); SIGHUP reads the
+/// certificate files and the configuration file (with the flags over it) again. Nothing
+/// listens before every setting has been checked.
+pub fn run(args: &ServeArgs) -> Result<Status, CommandError> {
+    logging::init(args.log_format)?;
+    let mut config = settings(args).map_err(|e| CommandError::Setup(e.to_string()))?;
+    // Each listener holds up to max_connections; the store's connections and the standard
+    // streams need descriptors too.
+    let listeners = usize::from(config.https.is_some()) + usize::from(config.listen.is_some());
+    let (cap, limit_notes) = fit_connections(
+        config.max_connections.saturating_mul(listeners),
+        RESERVED_FILES,
+        "max_connections",
+    );
+    let wanted = config.max_connections;
+    config.max_connections = (cap / listeners.max(1)).max(1);
+    let fitted = config.max_connections;
+    let reload_args = args.clone();
+    // A reload compares with the running settings: the cap as fitted, not as written.
+    let reload = move || {
+        let mut fresh = settings(&reload_args)?;
+        if fresh.max_connections == wanted {
+            fresh.max_connections = fitted;
+        }
+        Ok(fresh)
+    };
+    runtime()?.block_on(async move {
+        let server = Server::start(config)
+            .await
+            .map_err(|e| CommandError::Setup(e.to_string()))?;
+        let reloader = server.reloader();
+        let lifecycle = Lifecycle::start(move || reloader.reload(reload()))?;
+        for note in &limit_notes {
+            note.log();
+        }
+        lifecycle.ready();
+        server.serve(lifecycle.stopping()).await;
+        tracing::info!(kind = %"stopped", "stopped");
+        Ok(Status::Valid)
+    })
+}
+
+/// The configuration file (or the defaults), the flags over it, checked.
+fn settings(args: &ServeArgs) -> Result<ServeConfig, ServeError> {
+    let mut config = match &args.config {
+        Some(path) => ServeConfig::load(path)?,
+        None => ServeConfig::default(),
+    };
+    if !args.domains.is_empty() {
+        config.domains.clone_from(&args.domains);
+    }
+    if let Some(listen) = args.listen {
+        config.listen = Some(listen);
+    }
+    if let Some(https) = args.https {
+        config.https = Some(https);
+    }
+    if let Some(cert) = &args.cert {
+        config.cert = Some(cert.clone());
+    }
+    if let Some(key) = &args.key {
+        config.key = Some(key.clone());
+    }
+    if let Some(store) = &args.store {
+        config.store.clone_from(store);
+    }
+    if let Some(path) = &args.intake_path {
+        config.intake_path.clone_from(path);
+    }
+    if let Some(max_body) = args.max_body {
+        config.max_body = max_body;
+    }
+    if let Some(rate) = args.reports_per_minute {
+        config.reports_per_minute = rate;
+    }
+    if let Some(days) = args.keep_days {
+        config.keep_days = days;
+    }
+    config.validate()?;
+    Ok(config)
+}
