@@ -126,3 +126,6 @@ fn result_label(result_type: &ResultType) -> &str {
         known => known.as_str(),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -84,17 +84,21 @@ pub struct ReportsArgs {
 /// The `mta-sts reports` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum ReportsCommand {
-    /// Store reports from `.json`, `.json.gz` or `.zip` files, `.eml` mail, an mbox, a Maildir
-    /// directory, or `-` (standard input: an MTA pipe). What each input is, is decided by its
-    /// content. Exit status (sysexits): 0 every report taken (or already stored), 65 an input
+    /// Store reports from files, mail, mboxes, Maildirs or standard input (an MTA pipe).
+    ///
+    /// An input is a `.json`, `.json.gz` or `.zip` report, an `.eml` mail, an mbox, a Maildir
+    /// directory, or `-` (standard input); what each is, is decided by its content. Exit status (sysexits): 0 every report taken (or already stored), 65 an input
     /// is not a report, is invalid, or is about a domain not given with --domain, 66 an input
     /// cannot be read, 75 the store cannot take reports now (the MTA keeps the mail and retries;
     /// nothing is lost).
     Import(ReportsImportArgs),
     /// List stored reports, oldest first.
     List(ReportsListArgs),
-    /// Sum up one domain's reports: per day and in total, successful and failed sessions by
-    /// policy type; failures by result type, reporting organisation, receiving MX and sending IP.
+    /// Sum up one domain's reports over the last days.
+    ///
+    /// Per UTC day and in total, successful and failed sessions by policy type (never added
+    /// across types); failures by result type, reporting organisation, receiving MX and sending
+    /// IP.
     Summary(ReportsSummaryArgs),
     /// Store the reports in an IMAP mailbox, moving each message out of it once handled:
     /// to the processed folder when its reports are stored (or already were), to the
