@@ -18,12 +18,13 @@ struct Listing<'a> {
 
 /// Runs `mta-sts reports list`.
 pub fn run(args: &ReportsListArgs) -> Result<Status, CommandError> {
-    let url = super::store_url(&args.store)?;
+    // Only the store is taken from the configuration: listing is not limited to its domains.
+    let url = super::settings(&args.store, &[])?.store;
     let since = args.since.as_deref().map(parse_since).transpose()?;
     let query = ListQuery {
         domain: args.domain.clone(),
         since,
-        limit: None,
+        limit: args.limit,
     };
     let runtime = super::super::runtime()?;
     runtime.block_on(async {

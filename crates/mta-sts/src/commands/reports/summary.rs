@@ -14,7 +14,24 @@ const SECONDS_PER_DAY: i64 = 86_400;
 
 /// Runs `mta-sts reports summary`.
 pub fn run(args: &ReportsSummaryArgs) -> Result<Status, CommandError> {
-    let url = super::store_url(&args.store)?;
+    let settings = super::settings(&args.store, args.domain.as_slice())?;
+    let domain = match settings.domains.as_slice() {
+        [domain] => domain.clone(),
+        [] => {
+            return Err(CommandError::Argument(
+                "which domain? Give --domain DOMAIN (or --config FILE naming one domain)."
+                    .to_string(),
+            ));
+        }
+        several => {
+            return Err(CommandError::Argument(format!(
+                "the configuration names {} domains ({}); choose one with --domain DOMAIN.",
+                several.len(),
+                several.join(", ")
+            )));
+        }
+    };
+    let url = settings.store;
     let now = SystemClock.now();
     let today = now.unix_seconds().div_euclid(SECONDS_PER_DAY) * SECONDS_PER_DAY;
     let first = today - (i64::from(args.days) - 1) * SECONDS_PER_DAY;
@@ -25,7 +42,7 @@ pub fn run(args: &ReportsSummaryArgs) -> Result<Status, CommandError> {
         ))
     })?;
     let query = SummaryQuery {
-        domain: args.domain.clone(),
+        domain,
         from,
         to: now,
     };
