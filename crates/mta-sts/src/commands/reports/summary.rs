@@ -19,7 +19,7 @@ pub fn run(args: &ReportsSummaryArgs) -> Result<Status, CommandError> {
         [domain] => domain.clone(),
         [] => {
             return Err(CommandError::Argument(
-                "which domain? Give --domain DOMAIN (or --config FILE naming one domain)."
+                "no domain to sum up: give --domain DOMAIN, or --config FILE whose `domains` names one."
                     .to_string(),
             ));
         }
