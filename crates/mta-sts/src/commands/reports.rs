@@ -9,8 +9,8 @@ mod summary;
 use mta_sts_reports::DomainFilter;
 use mta_sts_serve::ServeConfig;
 use mta_sts_serve::config::DEFAULT_STORE;
-use mta_sts_store::StoreUrl;
 use mta_sts_store::reports::ReportStore;
+use mta_sts_store::{StoreError, StoreUrl};
 
 use crate::cli::{ReportsCommand, StoreArgs};
 use crate::commands::{CommandError, display_path};
@@ -64,7 +64,7 @@ fn settings(args: &StoreArgs, flag_domains: &[String]) -> Result<Settings, Comma
         ),
         (None, None) => (DEFAULT_STORE.to_string(), "the default store".to_string()),
     };
-    let store = store.parse().map_err(|error: mta_sts_store::StoreError| {
+    let store = store.parse().map_err(|error: StoreError| {
         CommandError::Argument(format!("{error} ({store_origin})."))
     })?;
     let (domains, domains_origin) = match &config {
@@ -81,11 +81,21 @@ fn settings(args: &StoreArgs, flag_domains: &[String]) -> Result<Settings, Comma
     })
 }
 
-/// Opens the store for reading (`list`, `summary`): a store that cannot be opened is exit 75
-/// when retrying may help, and a plain error otherwise.
-async fn open_for_reading(url: &StoreUrl) -> Result<Result<ReportStore, Status>, CommandError> {
-    match ReportStore::open(url).await {
-        Ok(store) => Ok(Ok(store)),
+/// Opens the store and asks it one question (`list`, `summary`): a store that cannot answer is
+/// exit 75 when retrying may help, and a plain error otherwise.
+async fn ask_store<T, Answer>(
+    url: &StoreUrl,
+    ask: impl FnOnce(ReportStore) -> Answer,
+) -> Result<Result<T, Status>, CommandError>
+where
+    Answer: Future<Output = Result<T, StoreError>>,
+{
+    let answer = match ReportStore::open(url).await {
+        Ok(store) => ask(store).await,
+        Err(error) => Err(error),
+    };
+    match answer {
+        Ok(value) => Ok(Ok(value)),
         Err(error) if error.is_unavailable() => {
             eprintln!("mta-sts: the store is unavailable: {error}. Try again later.");
             Ok(Err(Status::TempFail))

@@ -46,19 +46,17 @@ pub fn run(args: &ReportsSummaryArgs) -> Result<Status, CommandError> {
         from,
         to: now,
     };
+    let query = &query;
     let runtime = super::super::runtime()?;
     runtime.block_on(async {
-        let store = match super::open_for_reading(&url).await? {
-            Ok(store) => store,
-            Err(status) => return Ok(status),
-        };
-        let summary = match store.summary(&query).await {
+        let summary = match super::ask_store(
+            &url,
+            |store| async move { store.summary(query).await },
+        )
+        .await?
+        {
             Ok(summary) => summary,
-            Err(error) if error.is_unavailable() => {
-                eprintln!("mta-sts: the store is unavailable: {error}. Try again later.");
-                return Ok(Status::TempFail);
-            }
-            Err(error) => return Err(CommandError::Setup(format!("{error}."))),
+            Err(status) => return Ok(status),
         };
         if args.json {
             emit(&to_json(&summary)?)?;
