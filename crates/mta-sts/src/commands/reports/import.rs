@@ -33,8 +33,20 @@ const BATCH_BYTES: usize = 64 * 1024 * 1024;
 
 /// Runs `mta-sts reports import`.
 pub fn run(args: &ReportsImportArgs) -> Result<Status, CommandError> {
-    let settings = super::settings(&args.store, &args.domains)?;
-    let domains = settings.domain_filter()?;
+    let settings = super::settings(&args.store, &args.domains)
+        .and_then(|settings| Ok((settings.domain_filter()?, settings)));
+    let (domains, settings) = match settings {
+        Ok(settings) => settings,
+        Err(error) => {
+            // A configuration that cannot be used is mended by a person; as an MTA pipe, the
+            // mail must wait for that rather than bounce (sysexits 75: the MTA retries).
+            eprintln!(
+                "mta-sts: no report was stored: {error} The input was left untouched; give it \
+                 again once the configuration is mended (an MTA retries by itself)."
+            );
+            return Ok(Status::TempFail);
+        }
+    };
     let url = settings.store.clone();
     let printer = OutcomePrinter::new(args.json, domains.to_string(), settings.domains_origin);
     let runtime = super::super::runtime()?;
