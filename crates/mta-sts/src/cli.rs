@@ -88,9 +88,9 @@ pub enum ReportsCommand {
     ///
     /// An input is a `.json`, `.json.gz` or `.zip` report, an `.eml` mail, an mbox, a Maildir
     /// directory, or `-` (standard input); what each is, is decided by its content. Exit status (sysexits): 0 every report taken (or already stored), 65 an input
-    /// is not a report, is invalid, or is about a domain not yours (--domain, --config), 66 an input
-    /// cannot be read, 75 the store or the configuration cannot take reports now (the MTA keeps the mail and retries;
-    /// nothing is lost).
+    /// is not a report, is invalid, or is about a domain not yours (--domain, --config), 66 an
+    /// input cannot be read, 75 the store or the configuration cannot take reports now (the MTA
+    /// keeps the mail and retries; nothing is lost).
     Import(ReportsImportArgs),
     /// List stored reports, oldest first.
     List(ReportsListArgs),
