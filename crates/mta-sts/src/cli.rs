@@ -88,9 +88,9 @@ pub enum ReportsCommand {
     ///
     /// An input is a `.json`, `.json.gz` or `.zip` report, an `.eml` mail, an mbox, a Maildir
     /// directory, or `-` (standard input); what each is, is decided by its content. Exit status (sysexits): 0 every report taken (or already stored), 65 an input
-    /// is not a report, is invalid, or is about a domain not given with --domain, 66 an input
-    /// cannot be read, 75 the store cannot take reports now (the MTA keeps the mail and retries;
-    /// nothing is lost).
+    /// is not a report, is invalid, or is about a domain not yours (--domain, --config), 66 an
+    /// input cannot be read, 75 the store or the configuration cannot take reports now (the MTA
+    /// keeps the mail and retries; nothing is lost).
     Import(ReportsImportArgs),
     /// List stored reports, oldest first.
     List(ReportsListArgs),
@@ -128,8 +128,8 @@ pub struct ReportsFetchArgs {
     /// Where messages without a usable report go (created if missing).
     #[arg(long, value_name = "NAME", default_value = mta_sts_reports::imap::DEFAULT_NOT_A_REPORT_FOLDER)]
     pub not_a_report_folder: String,
-    /// A policy domain whose reports are kept (repeatable); reports about other domains are
-    /// refused. Without it every domain is kept.
+    /// A policy domain whose reports are kept (repeatable; replaces the configuration's
+    /// `domains`); reports about other domains are refused. Without either, every domain is kept.
     #[arg(long = "domain", value_name = "DOMAIN")]
     pub domains: Vec<String>,
     /// Also trust the certificates in this PEM file (a private CA), besides the Web PKI roots.
@@ -154,17 +154,18 @@ pub struct ReportsFetchArgs {
     pub store: StoreArgs,
 }
 
-/// The report store, shared by the `reports` subcommands.
+/// The report store and the configuration, shared by the `reports` subcommands.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StoreArgs {
+    /// The TOML configuration `mta-sts serve` reads: its `store` and `domains` are used (the
+    /// flags override them; its other settings are the server's).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Where reports are kept: `sqlite:PATH` (the directory is made if missing) or
-    /// `postgres://USER:PASSWORD@HOST:PORT/DB`.
-    #[arg(
-        long,
-        value_name = "URL",
-        default_value = "sqlite:/var/lib/mta-sts/mta-sts.db"
-    )]
-    pub store: String,
+    /// `postgres://USER:PASSWORD@HOST:PORT/DB` (default: the configuration's `store`, else
+    /// sqlite:/var/lib/mta-sts/mta-sts.db).
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
 }
 
 /// `mta-sts reports import`'s arguments.
@@ -173,8 +174,8 @@ pub struct ReportsImportArgs {
     /// The inputs: files, Maildir directories, or `-` for standard input.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
-    /// A policy domain whose reports are kept (repeatable); reports about other domains are
-    /// refused. Without it every domain is kept.
+    /// A policy domain whose reports are kept (repeatable; replaces the configuration's
+    /// `domains`); reports about other domains are refused. Without either, every domain is kept.
     #[arg(long = "domain", value_name = "DOMAIN")]
     pub domains: Vec<String>,
     /// Print one JSON object per line, one per report (or per input holding none), instead of
@@ -195,6 +196,9 @@ pub struct ReportsListArgs {
     /// Only reports whose period starts on or after this date (`YYYY-MM-DD`, or RFC 3339).
     #[arg(long, value_name = "DATE")]
     pub since: Option<String>,
+    /// At most this many reports (the first in order).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: Option<u64>,
     /// Print one JSON object (`{"reports": [...]}`) instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -206,9 +210,9 @@ pub struct ReportsListArgs {
 /// `mta-sts reports summary`'s arguments.
 #[derive(Debug, clap::Args)]
 pub struct ReportsSummaryArgs {
-    /// The policy domain.
+    /// The policy domain (may be left out when the configuration names exactly one).
     #[arg(long, value_name = "DOMAIN")]
-    pub domain: String,
+    pub domain: Option<String>,
     /// How many UTC days, ending today.
     #[arg(long, value_name = "N", default_value = "30", value_parser = clap::value_parser!(u32).range(1..=3660))]
     pub days: u32,

@@ -18,7 +18,7 @@ use mta_sts_net::SystemClock;
 use mta_sts_reports::imap::{
     self, Disposition, FetchSettings, ImapError, ImapUrl, MessageHandler, PassTally,
 };
-use mta_sts_reports::{DomainFilter, Intake, Outcome, Source};
+use mta_sts_reports::{Intake, Outcome, Source};
 use mta_sts_store::reports::ReportStore;
 use prometheus_client::registry::Registry;
 
@@ -26,6 +26,8 @@ use crate::cli::ReportsFetchArgs;
 use crate::commands::CommandError;
 use crate::commands::lifecycle::Lifecycle;
 use crate::exit::Status;
+
+use super::outcome::OutcomePrinter;
 
 /// The environment variable the password is read from when no file is given.
 const PASSWORD_VARIABLE: &str = "MTA_STS_IMAP_PASSWORD";
@@ -40,8 +42,13 @@ pub fn run(args: &ReportsFetchArgs) -> Result<Status, CommandError> {
         .parse()
         .map_err(|e: ImapError| CommandError::Argument(format!("{e}.")))?;
     let password = password(args.password_file.as_deref())?;
-    let domains = DomainFilter::from_names(args.domains.iter().map(String::as_str))
-        .map_err(|error| CommandError::Argument(format!("{error}.")))?;
+    let reports_settings = super::settings(&args.store, &args.domains)?;
+    let domains = reports_settings.domain_filter()?;
+    let printer = OutcomePrinter::new(
+        args.json,
+        domains.to_string(),
+        reports_settings.domains_origin,
+    );
     let ca_pem = args
         .ca_file
         .as_deref()
@@ -62,7 +69,7 @@ pub fn run(args: &ReportsFetchArgs) -> Result<Status, CommandError> {
     settings
         .check()
         .map_err(|e| CommandError::Argument(format!("{e}.")))?;
-    let store_url = super::store_url(&args.store)?;
+    let store_url = reports_settings.store;
     let runtime = super::super::runtime()?;
     runtime.block_on(async {
         let store = match ReportStore::open(&store_url).await {
@@ -79,7 +86,7 @@ pub fn run(args: &ReportsFetchArgs) -> Result<Status, CommandError> {
         let mut registry = Registry::default();
         let handler = IntakeHandler {
             intake: Intake::new(store, domains, &mut registry),
-            json: args.json,
+            printer,
             mailbox: settings.url.to_string(),
             stored: Mutex::new(0),
         };
@@ -159,7 +166,7 @@ fn password(file: Option<&Path>) -> Result<String, CommandError> {
 /// The intake, as the IMAP fetch's handler: prints each outcome as `import` does.
 struct IntakeHandler {
     intake: Intake,
-    json: bool,
+    printer: OutcomePrinter,
     /// The mailbox, to name messages in output.
     mailbox: String,
     /// Reports stored (imported or already there), for the closing line.
@@ -172,7 +179,7 @@ impl MessageHandler for IntakeHandler {
         match self.intake.take_message(raw, Source::Imap).await {
             Ok(outcomes) => {
                 for outcome in &outcomes {
-                    self.print(&label, outcome);
+                    emit(|out| self.printer.outcome(out, &label, outcome));
                 }
                 let taken = outcomes.iter().filter(|o| is_taken(o)).count();
                 if let Ok(mut stored) = self.stored.lock() {
@@ -201,18 +208,21 @@ impl MessageHandler for IntakeHandler {
 
     fn too_large(&self, uid: u32, size: u32, cap: u32) {
         let label = format!("{} UID {uid}", self.mailbox);
-        if self.json {
-            let line = serde_json::json!({
-                "input": label,
-                "result": "too-large",
-                "reason": format!("The message is {size} bytes, over the cap of {cap} bytes; it was left in the mailbox."),
-            });
-            emit_line(&line.to_string());
-        }
-        eprintln!(
-            "mta-sts: {label} is {size} bytes, over the cap of {cap} bytes (--max-message-size); \
-             it was left in the mailbox, unread."
-        );
+        emit(|out| {
+            self.printer.untaken_input(
+                out,
+                &label,
+                "too-large",
+                &format!(
+                    "The message is {size} bytes, over the cap of {cap} bytes; it was left in \
+                     the mailbox."
+                ),
+                &format!(
+                    "{label} is {size} bytes, over the cap of {cap} bytes \
+                     (--max-message-size); it was left in the mailbox, unread."
+                ),
+            )
+        });
     }
 
     fn connection_trouble(&self, error: &ImapError, retry_in: Duration) {
@@ -224,61 +234,6 @@ impl MessageHandler for IntakeHandler {
     }
 }
 
-impl IntakeHandler {
-    /// One outcome: a JSON line, or a sentence (stored reports on standard output, the rest on
-    /// standard error), as `import` prints them.
-    fn print(&self, label: &str, outcome: &Outcome) {
-        if self.json {
-            if let Ok(mut value) = serde_json::to_value(outcome) {
-                if let Some(object) = value.as_object_mut() {
-                    object.insert("input".to_string(), serde_json::Value::String(label.into()));
-                }
-                emit_line(&value.to_string());
-            }
-            return;
-        }
-        match outcome {
-            Outcome::Imported {
-                organization,
-                report_id,
-                start,
-                end,
-            } => emit_line(&format!(
-                "{label}: stored the report {report_id:?} from {organization} ({start} to {end})."
-            )),
-            Outcome::Duplicate {
-                organization,
-                report_id,
-                ..
-            } => emit_line(&format!(
-                "{label}: the report {report_id:?} from {organization} was already stored."
-            )),
-            Outcome::NotAReport { reason } => {
-                eprintln!("mta-sts: {label} is not a TLS-RPT report: {reason}");
-            }
-            Outcome::Invalid { reason } => {
-                eprintln!("mta-sts: {label} holds an unreadable TLS-RPT report: {reason}");
-            }
-            Outcome::RefusedDomain {
-                organization,
-                report_id,
-                domains,
-            } => {
-                let about = if domains.is_empty() {
-                    "names no policy domain".to_string()
-                } else {
-                    format!("is about {}", domains.join(", "))
-                };
-                eprintln!(
-                    "mta-sts: {label}: the report {report_id:?} from {organization} {about}, not \
-                     one of the domains given with --domain ({}); it was not stored.",
-                    self.intake.domains()
-                );
-            }
-        }
-    }
-}
-
 fn is_taken(outcome: &Outcome) -> bool {
     matches!(
         outcome,
@@ -286,11 +241,12 @@ fn is_taken(outcome: &Outcome) -> bool {
     )
 }
 
-/// One line on standard output, flushed at once (`--watch` runs for days; a reader follows it).
-/// A closed standard output loses only the echo: the messages are stored and moved regardless.
-fn emit_line(line: &str) {
+/// Writes to standard output and flushes at once (`--watch` runs for days; a reader follows
+/// it). A closed standard output loses only the echo: the messages are stored and moved
+/// regardless.
+fn emit(write: impl FnOnce(&mut std::io::StdoutLock<'static>) -> std::io::Result<()>) {
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+    let _ = write(&mut out).and_then(|()| out.flush());
 }
 
 /// `1 message`, `2 messages`.
@@ -323,7 +279,8 @@ fn finish(handler: &IntakeHandler, tally: &PassTally, json: bool, watch: bool) -
         if tally.store_unavailable {
             parts.push("the rest left in the mailbox until the store takes them".to_string());
         }
-        emit_line(&format!("{}: {}.", handler.mailbox, parts.join(", ")));
+        let line = format!("{}: {}.", handler.mailbox, parts.join(", "));
+        emit(|out| writeln!(out, "{line}"));
     }
     if tally.store_unavailable && !watch {
         Status::TempFail

@@ -23,6 +23,8 @@ use crate::cli::ReportsImportArgs;
 use crate::commands::{CommandError, display_path};
 use crate::exit::Status;
 
+use super::outcome::OutcomePrinter;
+
 /// How many inputs are examined and stored together: one transaction each.
 const BATCH_INPUTS: usize = 2000;
 
@@ -31,9 +33,22 @@ const BATCH_BYTES: usize = 64 * 1024 * 1024;
 
 /// Runs `mta-sts reports import`.
 pub fn run(args: &ReportsImportArgs) -> Result<Status, CommandError> {
-    let domains = DomainFilter::from_names(args.domains.iter().map(String::as_str))
-        .map_err(|error| CommandError::Argument(format!("{error}.")))?;
-    let url = super::store_url(&args.store)?;
+    let settings = super::settings(&args.store, &args.domains)
+        .and_then(|settings| Ok((settings.domain_filter()?, settings)));
+    let (domains, settings) = match settings {
+        Ok(settings) => settings,
+        Err(error) => {
+            // A configuration that cannot be used is mended by a person; as an MTA pipe, the
+            // mail must wait for that rather than bounce (sysexits 75: the MTA retries).
+            eprintln!(
+                "mta-sts: no report was stored: {error} The input was left untouched; give it \
+                 again once the configuration is mended (an MTA retries by itself)."
+            );
+            return Ok(Status::TempFail);
+        }
+    };
+    let url = settings.store.clone();
+    let printer = OutcomePrinter::new(args.json, domains.to_string(), settings.domains_origin);
     let runtime = super::super::runtime()?;
     runtime.block_on(async {
         let store = match ReportStore::open(&url).await {
@@ -50,7 +65,7 @@ pub fn run(args: &ReportsImportArgs) -> Result<Status, CommandError> {
         };
         let mut registry = Registry::default();
         let intake = Intake::new(store, domains, &mut registry);
-        let mut importer = Importer::new(intake, args.json);
+        let mut importer = Importer::new(intake, printer);
         for path in &args.paths {
             match importer.import_path(path).await {
                 Ok(()) => {}
@@ -104,7 +119,7 @@ struct Tally {
 
 struct Importer {
     intake: Intake,
-    json: bool,
+    printer: OutcomePrinter,
     pending: Vec<Pending>,
     pending_bytes: usize,
     tally: Tally,
@@ -113,10 +128,10 @@ struct Importer {
 }
 
 impl Importer {
-    fn new(intake: Intake, json: bool) -> Self {
+    fn new(intake: Intake, printer: OutcomePrinter) -> Self {
         Importer {
             intake,
-            json,
+            printer,
             pending: Vec::new(),
             pending_bytes: 0,
             tally: Tally::default(),
@@ -257,7 +272,9 @@ impl Importer {
         let mut out = std::io::stdout().lock();
         for (label, outcome) in labels.into_iter().zip(&outcomes) {
             self.count(outcome);
-            self.print(&mut out, label, outcome).map_err(Stop::Write)?;
+            self.printer
+                .outcome(&mut out, label, outcome)
+                .map_err(Stop::Write)?;
         }
         out.flush().map_err(Stop::Write)
     }
@@ -273,80 +290,20 @@ impl Importer {
         *counter += 1;
     }
 
-    /// The outcome on standard output (a JSON line, or a sentence for a stored report); an
-    /// input that was not taken is also named on standard error, as a sentence, either way.
-    fn print(&self, out: &mut impl Write, label: &str, outcome: &Outcome) -> std::io::Result<()> {
-        if self.json {
-            let mut value = serde_json::to_value(outcome).map_err(std::io::Error::other)?;
-            if let Some(object) = value.as_object_mut() {
-                object.insert(
-                    "input".to_string(),
-                    serde_json::Value::String(label.to_string()),
-                );
-            }
-            serde_json::to_writer(&mut *out, &value).map_err(std::io::Error::other)?;
-            out.write_all(b"\n")?;
-        }
-        match outcome {
-            Outcome::Imported {
-                organization,
-                report_id,
-                start,
-                end,
-            } if !self.json => writeln!(
-                out,
-                "{label}: stored the report {report_id:?} from {organization} ({start} to {end})."
-            ),
-            Outcome::Duplicate {
-                organization,
-                report_id,
-                ..
-            } if !self.json => writeln!(
-                out,
-                "{label}: the report {report_id:?} from {organization} was already stored."
-            ),
-            Outcome::Imported { .. } | Outcome::Duplicate { .. } => Ok(()),
-            Outcome::NotAReport { reason } => {
-                eprintln!("mta-sts: {label} is not a TLS-RPT report: {reason}");
-                Ok(())
-            }
-            Outcome::Invalid { reason } => {
-                eprintln!("mta-sts: {label} holds an unreadable TLS-RPT report: {reason}");
-                Ok(())
-            }
-            Outcome::RefusedDomain {
-                organization,
-                report_id,
-                domains,
-            } => {
-                let about = if domains.is_empty() {
-                    "names no policy domain".to_string()
-                } else {
-                    format!("is about {}", domains.join(", "))
-                };
-                eprintln!(
-                    "mta-sts: {label}: the report {report_id:?} from {organization} {about}, not \
-                     one of the domains given with --domain ({}); it was not stored.",
-                    self.intake.domains()
-                );
-                Ok(())
-            }
-        }
-    }
-
     /// An input that could not be read: named, counted, and the import goes on.
     fn unreadable(&mut self, path: &Path, reason: &str) -> Result<(), Stop> {
         self.tally.unreadable += 1;
-        if self.json {
-            let value = serde_json::json!({
-                "input": display_path(path),
-                "result": "unreadable",
-                "reason": format!("{reason}."),
-            });
-            println!("{value}");
-        }
-        eprintln!("mta-sts: cannot read {}: {reason}.", display_path(path));
-        Ok(())
+        let label = display_path(path);
+        let mut out = std::io::stdout().lock();
+        self.printer
+            .untaken_input(
+                &mut out,
+                &label,
+                "unreadable",
+                &format!("{reason}."),
+                &format!("cannot read {label}: {reason}."),
+            )
+            .map_err(Stop::Write)
     }
 
     /// The store failed: say what was stored and what was not, and exit 75.
@@ -371,7 +328,7 @@ impl Importer {
     /// The closing line, and the exit status.
     fn finish(&self) -> std::io::Result<Status> {
         let t = &self.tally;
-        if !self.json {
+        if !self.printer.json() {
             let mut parts = vec![
                 format!("{} stored", t.imported),
                 format!("{} already stored", t.duplicate),

@@ -18,27 +18,22 @@ struct Listing<'a> {
 
 /// Runs `mta-sts reports list`.
 pub fn run(args: &ReportsListArgs) -> Result<Status, CommandError> {
-    let url = super::store_url(&args.store)?;
+    // Only the store is taken from the configuration: listing is not limited to its domains.
+    let url = super::settings(&args.store, &[])?.store;
     let since = args.since.as_deref().map(parse_since).transpose()?;
     let query = ListQuery {
         domain: args.domain.clone(),
         since,
-        limit: None,
+        limit: args.limit,
     };
+    let query = &query;
     let runtime = super::super::runtime()?;
     runtime.block_on(async {
-        let store = match super::open_for_reading(&url).await? {
-            Ok(store) => store,
-            Err(status) => return Ok(status),
-        };
-        let reports = match store.list(&query).await {
-            Ok(reports) => reports,
-            Err(error) if error.is_unavailable() => {
-                eprintln!("mta-sts: the store is unavailable: {error}. Try again later.");
-                return Ok(Status::TempFail);
-            }
-            Err(error) => return Err(CommandError::Setup(format!("{error}."))),
-        };
+        let reports =
+            match super::ask_store(&url, |store| async move { store.list(query).await }).await? {
+                Ok(reports) => reports,
+                Err(status) => return Ok(status),
+            };
         if args.json {
             emit(&to_json(&Listing { reports: &reports })?)?;
         } else {

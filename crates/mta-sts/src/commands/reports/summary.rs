@@ -14,7 +14,24 @@ const SECONDS_PER_DAY: i64 = 86_400;
 
 /// Runs `mta-sts reports summary`.
 pub fn run(args: &ReportsSummaryArgs) -> Result<Status, CommandError> {
-    let url = super::store_url(&args.store)?;
+    let settings = super::settings(&args.store, args.domain.as_slice())?;
+    let domain = match settings.domains.as_slice() {
+        [domain] => domain.clone(),
+        [] => {
+            return Err(CommandError::Argument(
+                "no domain to sum up: give --domain DOMAIN, or --config FILE whose `domains` names one."
+                    .to_string(),
+            ));
+        }
+        several => {
+            return Err(CommandError::Argument(format!(
+                "the configuration names {} domains ({}); choose one with --domain DOMAIN.",
+                several.len(),
+                several.join(", ")
+            )));
+        }
+    };
+    let url = settings.store;
     let now = SystemClock.now();
     let today = now.unix_seconds().div_euclid(SECONDS_PER_DAY) * SECONDS_PER_DAY;
     let first = today - (i64::from(args.days) - 1) * SECONDS_PER_DAY;
@@ -25,23 +42,21 @@ pub fn run(args: &ReportsSummaryArgs) -> Result<Status, CommandError> {
         ))
     })?;
     let query = SummaryQuery {
-        domain: args.domain.clone(),
+        domain,
         from,
         to: now,
     };
+    let query = &query;
     let runtime = super::super::runtime()?;
     runtime.block_on(async {
-        let store = match super::open_for_reading(&url).await? {
-            Ok(store) => store,
-            Err(status) => return Ok(status),
-        };
-        let summary = match store.summary(&query).await {
+        let summary = match super::ask_store(
+            &url,
+            |store| async move { store.summary(query).await },
+        )
+        .await?
+        {
             Ok(summary) => summary,
-            Err(error) if error.is_unavailable() => {
-                eprintln!("mta-sts: the store is unavailable: {error}. Try again later.");
-                return Ok(Status::TempFail);
-            }
-            Err(error) => return Err(CommandError::Setup(format!("{error}."))),
+            Err(status) => return Ok(status),
         };
         if args.json {
             emit(&to_json(&summary)?)?;
