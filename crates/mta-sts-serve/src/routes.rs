@@ -19,11 +19,13 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderValue, StatusCode, header};
 use mta_sts_core::report_lint::ReportCode;
 use mta_sts_reports::examine::examine_report;
 use mta_sts_reports::{DomainFilter, Outcome};
-use mta_sts_service::{ClientConcurrency, MetricsRegistry, RateLimiter, ServiceError};
+use mta_sts_service::{
+    ClientConcurrency, MetricsRegistry, RateLimiter, ServiceError, forwarded_client,
+};
 
 use crate::body::{BodyError, read_capped};
 use crate::commit::{CommitError, Committer};
@@ -171,26 +173,6 @@ async fn method_not_allowed() -> Response {
         .headers_mut()
         .insert(header::ALLOW, HeaderValue::from_static("POST"));
     response
-}
-
-/// The client behind trusted reverse proxies: `X-Forwarded-For` is believed only when the peer
-/// is a trusted proxy, and read from the right (the hop the proxy itself added), skipping
-/// further trusted proxies; anything a client wrote further left could be forged.
-pub(crate) fn forwarded_client(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
-    if !trusted.contains(&peer) {
-        return peer;
-    }
-    let hops: Vec<IpAddr> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .map_while(|hop| hop.trim().parse::<IpAddr>().ok())
-        .collect();
-    hops.into_iter()
-        .rev()
-        .find(|hop| !trusted.contains(hop))
-        .unwrap_or(peer)
 }
 
 async fn post_report(State(state): State<AppState>, request: Request) -> Response {
