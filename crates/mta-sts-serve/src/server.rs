@@ -76,12 +76,9 @@ impl Server {
             )
         });
         let state = AppState {
-            live: Arc::new(RwLock::new(Arc::new(LiveSettings::new(
-                &config,
-                domain_filter(&config)?,
-                None,
-            )))),
-            committer: Committer::start(intake),
+            live: Arc::new(RwLock::new(Arc::new(LiveSettings::new(&config, None)))),
+            committer: Committer::start(intake.clone()),
+            intake,
             metrics,
             registry,
         };
@@ -376,7 +373,8 @@ impl Reloader {
                 );
             }
         };
-        let live = LiveSettings::new(&fresh, domains, Some(&self.state.live()));
+        self.state.intake.set_domains(domains);
+        let live = LiveSettings::new(&fresh, Some(&self.state.live()));
         *self
             .state
             .live
