@@ -29,7 +29,6 @@ pub struct Server {
     config: ServeConfig,
     https: Option<(TcpListener, Arc<CertificateFiles>)>,
     http: Option<TcpListener>,
-    store: ReportStore,
     state: AppState,
     retention: Arc<RwLock<RetentionSettings>>,
     connections: ConnectionMetrics,
@@ -66,7 +65,7 @@ impl Server {
             })?;
         let registry = MetricsRegistry::new();
         let domains = domain_filter(&config)?;
-        let intake = registry.register(|registry| Intake::new(store.clone(), domains, registry));
+        let intake = registry.register(|registry| Intake::new(store, domains, registry));
         let metrics = registry.register(ServeMetrics::register);
         let connections = registry.register(|registry| {
             ConnectionMetrics::register(
@@ -98,7 +97,6 @@ impl Server {
             config,
             https,
             http,
-            store,
             state,
             retention,
             connections,
@@ -137,7 +135,6 @@ impl Server {
             config,
             https,
             http,
-            store,
             state,
             retention,
             connections,
@@ -148,7 +145,7 @@ impl Server {
         let app = router(&config, state.clone());
         let mut tasks = tokio::task::JoinSet::new();
         tasks.spawn(retention::run(
-            store,
+            state.intake.store().clone(),
             retention,
             state.metrics.clone(),
             shutdown.stopping(),
