@@ -1,6 +1,6 @@
 //! [`Intake`]: reports examined, stored once, and counted.
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use mta_sts_core::report::Report;
 use mta_sts_core::{Clock, Timestamp};
@@ -18,11 +18,14 @@ const INLINE_EXAMINE_LIMIT: usize = 256 * 1024;
 
 /// The TLS-RPT intake: examines reports (by file, pipe, mail, IMAP or HTTPS), keeps those about
 /// the owner's domains in the store, once each, and counts every outcome in the metrics.
-/// Cheap to clone; clones share the store and the metrics.
+/// Cheap to clone; clones share the store, the metrics and the domain list (which
+/// [`Intake::set_domains`] changes for all of them while they run).
 #[derive(Clone)]
 pub struct Intake {
     store: ReportStore,
-    domains: Arc<DomainFilter>,
+    /// Read once per input: a report is judged against one list even when the list changes
+    /// while it is examined.
+    domains: Arc<RwLock<Arc<DomainFilter>>>,
     metrics: Metrics,
     clock: Arc<dyn Clock>,
 }
@@ -33,7 +36,7 @@ impl Intake {
     pub fn new(store: ReportStore, domains: DomainFilter, registry: &mut Registry) -> Intake {
         Intake {
             store,
-            domains: Arc::new(domains),
+            domains: Arc::new(RwLock::new(Arc::new(domains))),
             metrics: Metrics::new(registry),
             clock: Arc::new(SystemClock),
         }
@@ -45,9 +48,20 @@ impl Intake {
         self
     }
 
-    /// The domains whose reports are kept.
-    pub fn domains(&self) -> &DomainFilter {
-        &self.domains
+    /// The domains whose reports are kept, as they are now.
+    pub fn domains(&self) -> Arc<DomainFilter> {
+        // A poisoned lock only means a writer panicked between two whole values.
+        self.domains
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Keeps reports about `domains` from now on, in this intake and every clone of it (a
+    /// server's reload): inputs already being examined finish with the list they started with;
+    /// the store and the metrics are untouched.
+    pub fn set_domains(&self, domains: DomainFilter) {
+        *self.domains.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(domains);
     }
 
     /// The store reports go to.
@@ -60,7 +74,7 @@ impl Intake {
         let examined = if bytes.len() <= INLINE_EXAMINE_LIMIT {
             self.examine_report(bytes)
         } else {
-            let domains = Arc::clone(&self.domains);
+            let domains = self.domains();
             let owned = bytes.to_vec();
             tokio::task::spawn_blocking(move || examine::examine_report(&owned, &domains, None))
                 .await
@@ -80,7 +94,7 @@ impl Intake {
         let examined = if raw.len() <= INLINE_EXAMINE_LIMIT {
             self.examine_message(raw)
         } else {
-            let domains = Arc::clone(&self.domains);
+            let domains = self.domains();
             let owned = raw.to_vec();
             tokio::task::spawn_blocking(move || examine::examine_message(&owned, &domains))
                 .await
@@ -92,12 +106,12 @@ impl Intake {
 
     /// [`examine::examine_report`] with this intake's domains; no store, no metrics.
     pub fn examine_report(&self, bytes: &[u8]) -> Examined {
-        examine::examine_report(bytes, &self.domains, None)
+        examine::examine_report(bytes, &self.domains(), None)
     }
 
     /// [`examine::examine_message`] with this intake's domains; no store, no metrics.
     pub fn examine_message(&self, raw: &[u8]) -> Vec<Examined> {
-        examine::examine_message(raw, &self.domains)
+        examine::examine_message(raw, &self.domains())
     }
 
     /// Stores every accepted report of `batch` in one transaction and counts every outcome;

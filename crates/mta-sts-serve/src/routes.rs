@@ -19,11 +19,12 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderValue, StatusCode, header};
 use mta_sts_core::report_lint::ReportCode;
-use mta_sts_reports::examine::examine_report;
-use mta_sts_reports::{DomainFilter, Outcome};
-use mta_sts_service::{ClientConcurrency, MetricsRegistry, RateLimiter, ServiceError};
+use mta_sts_reports::{Intake, Outcome};
+use mta_sts_service::{
+    ClientConcurrency, MetricsRegistry, RateLimiter, ServiceError, forwarded_client,
+};
 
 use crate::body::{BodyError, read_capped};
 use crate::commit::{CommitError, Committer};
@@ -39,10 +40,10 @@ const STORE_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// finishes (bounded memory under a flood from many addresses).
 const MAX_CLIENTS_IN_PROGRESS: usize = 10_000;
 
-/// The settings a SIGHUP can change while the server runs.
+/// The settings a SIGHUP can change while the server runs (and the domain list, which the
+/// intake holds: [`Intake::set_domains`]).
 #[derive(Debug)]
 pub(crate) struct LiveSettings {
-    pub(crate) domains: Arc<DomainFilter>,
     pub(crate) max_body: usize,
     pub(crate) body_timeout: Duration,
     pub(crate) trust_proxy: Vec<IpAddr>,
@@ -55,11 +56,7 @@ pub(crate) struct LiveSettings {
 impl LiveSettings {
     /// The settings of `config`; the client tables of `previous` are kept when their limits
     /// did not change, so a reload does not hand every client a fresh allowance.
-    pub(crate) fn new(
-        config: &ServeConfig,
-        domains: DomainFilter,
-        previous: Option<&LiveSettings>,
-    ) -> LiveSettings {
+    pub(crate) fn new(config: &ServeConfig, previous: Option<&LiveSettings>) -> LiveSettings {
         let rate = match previous {
             Some(previous) if previous.reports_per_minute == config.reports_per_minute => {
                 previous.rate.clone()
@@ -78,7 +75,6 @@ impl LiveSettings {
             )),
         };
         LiveSettings {
-            domains: Arc::new(domains),
             max_body: config.max_body,
             body_timeout: config.body_timeout,
             trust_proxy: config.trust_proxy.clone(),
@@ -94,6 +90,8 @@ impl LiveSettings {
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub(crate) live: Arc<RwLock<Arc<LiveSettings>>>,
+    /// Examines each report against its live domain list; the committer stores them.
+    pub(crate) intake: Intake,
     pub(crate) committer: Committer,
     pub(crate) metrics: ServeMetrics,
     pub(crate) registry: MetricsRegistry,
@@ -171,26 +169,6 @@ async fn method_not_allowed() -> Response {
         .headers_mut()
         .insert(header::ALLOW, HeaderValue::from_static("POST"));
     response
-}
-
-/// The client behind trusted reverse proxies: `X-Forwarded-For` is believed only when the peer
-/// is a trusted proxy, and read from the right (the hop the proxy itself added), skipping
-/// further trusted proxies; anything a client wrote further left could be forged.
-pub(crate) fn forwarded_client(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
-    if !trusted.contains(&peer) {
-        return peer;
-    }
-    let hops: Vec<IpAddr> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .map_while(|hop| hop.trim().parse::<IpAddr>().ok())
-        .collect();
-    hops.into_iter()
-        .rev()
-        .find(|hop| !trusted.contains(hop))
-        .unwrap_or(peer)
 }
 
 async fn post_report(State(state): State<AppState>, request: Request) -> Response {
@@ -272,11 +250,14 @@ async fn answer_post(state: &AppState, request: Request) -> (Answer, Response) {
     };
     // Gzip is undone here, under the 16 MiB cap, so that a report past it is told apart (413)
     // from a broken one (400); the media type does not decide, the content does (some reporters
-    // label plain JSON as gzip). Then the report is read, linted and judged against the live
-    // domain list; both are CPU work, done off the async workers.
-    let domains = live.domains.clone();
+    // label plain JSON as gzip). Then the intake reads, lints and judges the report against
+    // its live domain list; both are CPU work, done off the async workers. The intake's
+    // `take_report` would do all of this too, but it neither tells a report over the cap (413)
+    // from a broken one (400), nor shares a transaction with the POSTs arriving alongside:
+    // the committer stores what is examined here in groups (see `commit`).
+    let intake = state.intake.clone();
     let examined = tokio::task::spawn_blocking(move || {
-        mta_sts_core::report::decode(&bytes).map(|json| examine_report(&json, &domains, None))
+        mta_sts_core::report::decode(&bytes).map(|json| intake.examine_report(&json))
     })
     .await;
     let examined = match examined {

@@ -29,7 +29,6 @@ pub struct Server {
     config: ServeConfig,
     https: Option<(TcpListener, Arc<CertificateFiles>)>,
     http: Option<TcpListener>,
-    store: ReportStore,
     state: AppState,
     retention: Arc<RwLock<RetentionSettings>>,
     connections: ConnectionMetrics,
@@ -66,7 +65,7 @@ impl Server {
             })?;
         let registry = MetricsRegistry::new();
         let domains = domain_filter(&config)?;
-        let intake = registry.register(|registry| Intake::new(store.clone(), domains, registry));
+        let intake = registry.register(|registry| Intake::new(store, domains, registry));
         let metrics = registry.register(ServeMetrics::register);
         let connections = registry.register(|registry| {
             ConnectionMetrics::register(
@@ -76,12 +75,9 @@ impl Server {
             )
         });
         let state = AppState {
-            live: Arc::new(RwLock::new(Arc::new(LiveSettings::new(
-                &config,
-                domain_filter(&config)?,
-                None,
-            )))),
-            committer: Committer::start(intake),
+            live: Arc::new(RwLock::new(Arc::new(LiveSettings::new(&config, None)))),
+            committer: Committer::start(intake.clone()),
+            intake,
             metrics,
             registry,
         };
@@ -101,7 +97,6 @@ impl Server {
             config,
             https,
             http,
-            store,
             state,
             retention,
             connections,
@@ -140,7 +135,6 @@ impl Server {
             config,
             https,
             http,
-            store,
             state,
             retention,
             connections,
@@ -151,7 +145,7 @@ impl Server {
         let app = router(&config, state.clone());
         let mut tasks = tokio::task::JoinSet::new();
         tasks.spawn(retention::run(
-            store,
+            state.intake.store().clone(),
             retention,
             state.metrics.clone(),
             shutdown.stopping(),
@@ -376,7 +370,8 @@ impl Reloader {
                 );
             }
         };
-        let live = LiveSettings::new(&fresh, domains, Some(&self.state.live()));
+        self.state.intake.set_domains(domains);
+        let live = LiveSettings::new(&fresh, Some(&self.state.live()));
         *self
             .state
             .live

@@ -12,7 +12,7 @@
 //! - [`Notifier`]: systemd's `READY=1`, `RELOADING=1`, `STOPPING=1` and `STATUS=`.
 //! - [`MetricsRegistry`]: the process's one Prometheus registry and its `/metrics` answer.
 //! - [`RateLimiter`] and [`ClientConcurrency`]: per-client limits (an IPv6 client is its /64),
-//!   in bounded tables.
+//!   in bounded tables; [`forwarded_client`]: the client behind trusted reverse proxies.
 //! - [`open_files`]: the open-file limit raised to the hard limit, the connection cap kept
 //!   below it.
 //!
@@ -50,6 +50,7 @@
 pub mod client_limits;
 pub mod connection_cap;
 mod error;
+mod forwarded;
 mod http;
 mod listener;
 pub mod metrics;
@@ -62,6 +63,7 @@ mod systemd;
 pub use client_limits::{ClientConcurrency, ClientPermit, RateLimiter, client_key};
 pub use connection_cap::{CapNotice, ConnectionCap};
 pub use error::ServiceError;
+pub use forwarded::forwarded_client;
 pub use http::{BoxError, HttpOptions, read_body, serve_connection_http};
 pub use listener::{Accept, Listener, Peer, Stream};
 pub use metrics::{CloseReason, ConnectionMetrics, MetricsRegistry};

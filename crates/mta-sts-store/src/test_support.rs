@@ -1,15 +1,19 @@
 //! For tests of this and other crates (cargo feature `test-support`): a fresh PostgreSQL
-//! database per test, and a temporary SQLite file.
+//! database per test, a temporary directory, and the visible skip of a test whose system
+//! program or service is missing ([`skip`]).
 //!
 //! The PostgreSQL server is named by the environment variable `MTA_STS_TEST_POSTGRES`, a URL of
-//! a role allowed to create databases. Without it, [`TestDatabase::create`] prints a line
-//! starting `SKIPPED:` to stderr and returns `None`, unless `MTA_STS_REQUIRE_TOOLS=1`, where it
-//! panics: a CI run that is meant to test PostgreSQL must not pass by skipping it.
+//! a role allowed to create databases. Without it, [`TestDatabase::create`] skips the test as
+//! [`skip::skip`] does (a `SKIPPED:` line a passing run still shows) and returns `None`, unless
+//! `MTA_STS_REQUIRE_TOOLS=1`, where it panics: a CI run that is meant to test PostgreSQL must
+//! not pass by skipping it.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::StoreUrl;
+
+pub mod skip;
 
 /// The environment variable naming the PostgreSQL server for tests.
 pub const POSTGRES_ENV: &str = "MTA_STS_TEST_POSTGRES";
@@ -34,12 +38,9 @@ impl TestDatabase {
     /// `MTA_STS_REQUIRE_TOOLS=1`: a test that cannot run must not look like a pass.
     pub async fn create(test: &str) -> Option<TestDatabase> {
         let Ok(admin_url) = std::env::var(POSTGRES_ENV) else {
-            assert!(
-                std::env::var("MTA_STS_REQUIRE_TOOLS").as_deref() != Ok("1"),
-                "{test}: {POSTGRES_ENV} is not set, and MTA_STS_REQUIRE_TOOLS=1 requires \
-                 PostgreSQL"
-            );
-            eprintln!("SKIPPED: {test} on PostgreSQL: {POSTGRES_ENV} is not set");
+            skip::skip(&format!(
+                "{test} on PostgreSQL needs a server: {POSTGRES_ENV} is not set"
+            ));
             return None;
         };
         let name = format!(

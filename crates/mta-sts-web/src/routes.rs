@@ -16,6 +16,7 @@ use bytes::Bytes;
 use futures_util::StreamExt as _;
 use maud::Markup;
 use mta_sts_check::{CheckReport, Checker, PartialCheck};
+use mta_sts_service::forwarded_client;
 use serde::Deserialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -69,26 +70,6 @@ fn client_ip(state: &AppState, client: Client, headers: &HeaderMap) -> IpAddr {
         |Extension(ConnectInfo(addr))| addr.ip(),
     );
     forwarded_client(peer, headers, &state.trusted_proxies)
-}
-
-/// The client behind trusted reverse proxies: `X-Forwarded-For` is believed only when the peer is
-/// a trusted proxy, and read from the right (the hop the proxy itself added), skipping further
-/// trusted proxies; anything a client wrote further left could be forged.
-pub(crate) fn forwarded_client(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
-    if !trusted.contains(&peer) {
-        return peer;
-    }
-    let hops: Vec<IpAddr> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .map_while(|hop| hop.trim().parse::<IpAddr>().ok())
-        .collect();
-    hops.into_iter()
-        .rev()
-        .find(|hop| !trusted.contains(hop))
-        .unwrap_or(peer)
 }
 
 /// How a request for a check is served.
@@ -433,57 +414,4 @@ async fn security_headers(mut response: Response) -> Response {
         HeaderValue::from_static("no-referrer"),
     );
     response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn headers(xff: &[&str]) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        for value in xff {
-            headers.append(
-                "x-forwarded-for",
-                HeaderValue::from_str(value).expect("header"),
-            );
-        }
-        headers
-    }
-
-    #[test]
-    fn forwarded_for_is_believed_only_from_trusted_proxies() {
-        let proxy: IpAddr = "10.0.0.1".parse().expect("ip");
-        let client: IpAddr = "203.0.113.7".parse().expect("ip");
-        let forged: IpAddr = "198.51.100.1".parse().expect("ip");
-        // Not a trusted peer: the header is ignored.
-        assert_eq!(
-            forwarded_client(client, &headers(&["198.51.100.1"]), &[proxy]),
-            client
-        );
-        // A trusted proxy: the rightmost untrusted hop, not what the client forged on the left.
-        assert_eq!(
-            forwarded_client(proxy, &headers(&["198.51.100.1, 203.0.113.7"]), &[proxy]),
-            client
-        );
-        assert_eq!(
-            forwarded_client(proxy, &headers(&["198.51.100.1", "203.0.113.7"]), &[proxy]),
-            client
-        );
-        // Two proxies in a row.
-        let inner: IpAddr = "10.0.0.2".parse().expect("ip");
-        assert_eq!(
-            forwarded_client(proxy, &headers(&["203.0.113.7, 10.0.0.2"]), &[proxy, inner]),
-            client
-        );
-        // No header, or garbage: the proxy itself.
-        assert_eq!(forwarded_client(proxy, &headers(&[]), &[proxy]), proxy);
-        assert_eq!(
-            forwarded_client(proxy, &headers(&["not-an-ip"]), &[proxy]),
-            proxy
-        );
-        assert_ne!(
-            forwarded_client(proxy, &headers(&["198.51.100.1, 203.0.113.7"]), &[proxy]),
-            forged
-        );
-    }
 }

@@ -9,8 +9,7 @@ use std::time::Duration;
 use mta_sts_check::NetSettings;
 use mta_sts_lab::Lab;
 use mta_sts_net::{AddressGuard, Trust};
-
-mod system_tool;
+use mta_sts_store::test_support::skip;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -92,7 +91,7 @@ fn screenshot(url: &str, name: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_page_in_headless_chromium() {
     // .ci/run installs Debian's chromium; only a developer machine without it skips.
-    if !system_tool::installed(CHROMIUM, "chromium") {
+    if !skip::installed(CHROMIUM, "chromium") {
         return;
     }
     let lab = Lab::start().await.expect("lab");

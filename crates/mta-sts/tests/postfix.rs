@@ -6,8 +6,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use mta_sts_lab::Lab;
-
-mod system_tool;
+use mta_sts_store::test_support::skip;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mta-sts");
 const POSTMAP: &str = "/usr/sbin/postmap";
@@ -142,7 +141,7 @@ fn postmap(address: &str, domain: &str, config_dir: &Path) -> (Option<i32>, Stri
 #[tokio::test(flavor = "multi_thread")]
 async fn postfix_postmap_sees_the_daemons_replies() {
     // .ci/run installs Debian's postfix; only a developer machine without it skips.
-    if !system_tool::installed(POSTMAP, "postfix") {
+    if !skip::installed(POSTMAP, "postfix") {
         return;
     }
     let lab = Lab::start().await.expect("lab");

@@ -12,4 +12,3 @@ mod postfix_forms;
 mod server;
 mod shared_redis;
 mod support;
-mod system_tool;

@@ -22,9 +22,9 @@ use mta_sts_policyd::{
     CacheKind, Clock as _, Daemon, Event, ManualClock, Origin, PolicyCache, PolicydError,
     RedisCache, RedisUrl, SystemClock, Timestamp,
 };
+use mta_sts_store::test_support::skip;
 
 use crate::support::{TempDir, daemon, lab_config, scenarios};
-use crate::system_tool;
 
 const REDIS_SERVER: &str = "/usr/bin/redis-server";
 const OPENSSL: &str = "/usr/bin/openssl";
@@ -62,7 +62,7 @@ impl RedisServer {
     }
 
     fn start_with(tls: Option<ServerTls>) -> Option<RedisServer> {
-        if !system_tool::installed(REDIS_SERVER, "redis-server") {
+        if !skip::installed(REDIS_SERVER, "redis-server") {
             return None;
         }
         // The free port may be taken again between the probe and redis-server's bind: retry.
@@ -194,7 +194,7 @@ struct Pki {
 impl Pki {
     /// An empty directory, or `None` (the test is skipped) without openssl, as for redis-server.
     fn new() -> Option<Pki> {
-        system_tool::installed(OPENSSL, "openssl").then(|| Pki {
+        skip::installed(OPENSSL, "openssl").then(|| Pki {
             dir: TempDir::new("pki"),
         })
     }

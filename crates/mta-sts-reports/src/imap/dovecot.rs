@@ -7,7 +7,6 @@
 //! nobody/nogroup (dovecot refuses mail access as root); run as another user, every process is
 //! that user.
 
-use std::io::Write as _;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
@@ -15,6 +14,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
+
+use mta_sts_store::test_support::skip;
 
 use super::{ImapUrl, Security};
 
@@ -407,24 +408,10 @@ fn free_port() -> u16 {
         .expect("bind a free loopback port")
 }
 
-/// Whether dovecot is installed; when not, one `SKIPPED:` line (written past libtest's capture),
-/// or a failure with `MTA_STS_REQUIRE_TOOLS=1`.
+/// Whether dovecot is installed; when not, the test is skipped visibly (or fails with
+/// `MTA_STS_REQUIRE_TOOLS=1`), as every test that needs a system program is.
 fn installed() -> bool {
-    let Some(absent) = [DOVECOT, IMAP_SERVER]
+    [DOVECOT, IMAP_SERVER]
         .into_iter()
-        .find(|program| !Path::new(program).exists())
-    else {
-        return true;
-    };
-    let test = std::thread::current()
-        .name()
-        .unwrap_or("a test")
-        .to_string();
-    let need = format!("{test} needs {absent} (apt-get install dovecot-imapd)");
-    assert!(
-        std::env::var_os("MTA_STS_REQUIRE_TOOLS").is_none_or(|v| v != "1"),
-        "{need}; MTA_STS_REQUIRE_TOOLS=1 makes a missing tool a failure, not a skip"
-    );
-    let _ = std::io::stderr().write_all(format!("SKIPPED: {need}\n").as_bytes());
-    false
+        .all(|program| skip::installed(program, "dovecot-imapd"))
 }

@@ -131,3 +131,43 @@ async fn a_store_that_is_down_is_unavailable_and_keeps_nothing() {
     let error = ReportStore::open(&url).await.expect_err("nothing listens");
     assert!(IntakeError::from_store(error).is_unavailable());
 }
+
+#[tokio::test]
+async fn a_new_domain_list_applies_to_every_clone_and_keeps_the_metrics() {
+    let dir = TempDir::new("intake-domains");
+    let mut registry = Registry::default();
+    let intake = intake(
+        &StoreUrl::Sqlite(dir.file("reports.db")),
+        &["example.org"],
+        &mut registry,
+    )
+    .await;
+    // A clone made before the change, as a server's request handlers hold.
+    let clone = intake.clone();
+    let refused = clone
+        .take_report(MAIL_RU, Source::Https)
+        .await
+        .expect("judged");
+    assert_eq!(refused.name(), "refused-domain");
+
+    intake.set_domains(DomainFilter::from_names(["example.com"]).expect("valid domains"));
+    assert!(clone.domains().accepts("example.com"));
+    assert!(!clone.domains().accepts("example.org"));
+    let taken = clone
+        .take_report(MAIL_RU, Source::Https)
+        .await
+        .expect("stored");
+    assert_eq!(taken.name(), "imported");
+
+    // One set of metrics across the change: both outcomes are counted in the same registry.
+    let mut text = String::new();
+    encode(&mut text, &registry).expect("encodes");
+    for outcome in ["refused-domain", "imported"] {
+        assert!(
+            text.contains(&format!(
+                r#"mta_sts_reports_taken_total{{organization="Mail.ru",outcome="{outcome}"}} 1"#
+            )),
+            "{text}"
+        );
+    }
+}

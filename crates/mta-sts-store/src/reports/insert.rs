@@ -6,7 +6,7 @@ use rusqlite::{OptionalExtension as _, params};
 use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
 
-use super::{Insertion, NewReport, ReportKey, StoredFinding, day_of, domain_key};
+use super::{Insertion, NewReport, ReportKey, StoredFinding, domain_key};
 use crate::StoreError;
 use crate::postgres::PostgresStore;
 use crate::sqlite::SqliteStore;
@@ -132,7 +132,7 @@ fn prepare(new: NewReport, gzipper: &mut Gzipper) -> Result<Prepared, StoreError
         report_id: report.report_id.clone(),
         start_at,
         end_at: report.date_range.end.unix_seconds(),
-        day: day_of(start_at),
+        day: report.date_range.start.day_number(),
         contact_info: report.contact_info.clone(),
         received_at: new.received_at.unix_seconds(),
         source: new.source.as_str(),

@@ -317,10 +317,3 @@ pub(crate) fn domain_key(domain: &str) -> String {
         .unwrap_or(domain)
         .to_ascii_lowercase()
 }
-
-const SECONDS_PER_DAY: i64 = 86_400;
-
-/// The UTC day (days since 1970-01-01) an instant falls on.
-pub(crate) fn day_of(seconds: i64) -> i64 {
-    seconds.div_euclid(SECONDS_PER_DAY)
-}

@@ -8,7 +8,7 @@ use rusqlite::params;
 use super::summary::{SummaryRows, day_range};
 use super::{
     ListQuery, PRUNE_BATCH, ReportKey, Source, StoredFailure, StoredPolicy, StoredReport,
-    SummaryQuery, day_of, domain_key,
+    SummaryQuery, domain_key,
 };
 use crate::StoreError;
 use crate::postgres::PostgresStore;
@@ -27,7 +27,7 @@ type FailureRow = (i64, i64, String, i64, Option<String>, Option<String>);
 /// The bounds a [`ListQuery`] gives the SQL: (first day, first start, limit).
 fn list_bounds(query: &ListQuery) -> (i64, i64, i64) {
     let since = query.since.map_or(i64::MIN, Timestamp::unix_seconds);
-    let first_day = query.since.map_or(i64::MIN, |t| day_of(t.unix_seconds()));
+    let first_day = query.since.map_or(i64::MIN, Timestamp::day_number);
     let limit = query
         .limit
         .map_or(i64::MAX, |l| i64::try_from(l).unwrap_or(i64::MAX));

@@ -3,9 +3,10 @@
 use std::collections::BTreeMap;
 
 use mta_sts_core::report::{PolicyType, ResultType, Timestamp};
+use mta_sts_core::time::UtcDate;
 use serde::Serialize;
 
-use super::{SECONDS_PER_DAY, SummaryQuery, day_of, domain_key};
+use super::{SummaryQuery, domain_key};
 
 /// One domain over a range of days: per day and in total, successful and failed sessions by
 /// policy type; in total, per policy type, the failures by result type, by reporting
@@ -145,17 +146,15 @@ type DayCounts = (u64, BTreeMap<TypeOrder, (u64, u64)>);
 
 /// The days a query covers: `first..end`, in days since 1970-01-01.
 pub(super) fn day_range(query: &SummaryQuery) -> (i64, i64) {
-    let first = day_of(query.from.unix_seconds());
-    let last = day_of(query.to.unix_seconds()).max(first);
+    let first = query.from.day_number();
+    let last = query.to.day_number().max(first);
     (first, last + 1)
 }
 
 /// Sums `rows` up for `query`.
 pub(super) fn build(query: &SummaryQuery, rows: SummaryRows) -> DomainSummary {
     let (first, end) = day_range(query);
-    let midnight = |day: i64| {
-        Timestamp::from_unix_seconds(day.saturating_mul(SECONDS_PER_DAY)).unwrap_or(query.from)
-    };
+    let midnight = |day: i64| Timestamp::from_day_number(day).unwrap_or(query.from);
     let count = |value: i64| u64::try_from(value).unwrap_or(0);
 
     let mut days: BTreeMap<i64, DayCounts> = BTreeMap::new();
@@ -196,7 +195,9 @@ pub(super) fn build(query: &SummaryQuery, rows: SummaryRows) -> DomainSummary {
         days: days
             .into_iter()
             .map(|(day, (reports, policies))| DaySummary {
-                date: midnight(day).to_string().chars().take(10).collect(),
+                date: UtcDate::from_day_number(day)
+                    .unwrap_or(query.from.utc_date())
+                    .to_string(),
                 reports,
                 policies: policies
                     .into_iter()
