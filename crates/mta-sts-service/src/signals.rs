@@ -89,13 +89,15 @@ pub fn handle_signals(shutdown: Shutdown) -> Result<Signals, ServiceError> {
     Ok(Signals { receiver })
 }
 
-/// What hearing `heard` does: a stopping signal triggers the shutdown; the signal is handed to
-/// the application unless it has [`PENDING`] not yet taken (or stopped listening).
+/// What hearing `heard` does: the signal is handed to the application unless it has [`PENDING`]
+/// not yet taken (or stopped listening); then a stopping signal triggers the shutdown, whether or
+/// not it fit in the queue. Handed over first, so that an application woken by the shutdown
+/// finds the signal that caused it already queued.
 fn dispatch(heard: Signal, shutdown: &Shutdown, sender: &mpsc::Sender<Signal>) {
+    let _ = sender.try_send(heard);
     if heard.stops() {
         shutdown.trigger();
     }
-    let _ = sender.try_send(heard);
 }
 
 #[cfg(test)]

@@ -21,9 +21,13 @@ impl Lifecycle {
     pub(super) fn start(
         reload: impl Fn() -> String + Send + 'static,
     ) -> Result<Lifecycle, CommandError> {
+        // The signals trigger `heard`; the task below logs the stop, then triggers `shutdown`,
+        // which the server waits on. Otherwise an idle server could stop, and the process end,
+        // before the line saying why was written.
+        let heard = Shutdown::new();
         let shutdown = Shutdown::new();
         let mut signals =
-            handle_signals(shutdown.clone()).map_err(|e| CommandError::Setup(e.to_string()))?;
+            handle_signals(heard.clone()).map_err(|e| CommandError::Setup(e.to_string()))?;
         let notifier = match Notifier::from_env() {
             Ok(notifier) => notifier.map(Arc::new),
             Err(error) => {
@@ -36,20 +40,43 @@ impl Lifecycle {
             }
         };
         let told = notifier.clone();
+        let stop = shutdown.clone();
         tokio::spawn(async move {
-            while let Some(signal) = signals.recv().await {
-                if signal.stops() {
-                    tracing::info!(
-                        kind = %"stopping",
-                        signal = %signal,
-                        "{signal} received: no new connections are taken, and those open are \
-                         answered before the process stops"
-                    );
-                } else {
-                    tell(told.as_deref(), &[NotifyState::Reloading]);
-                    let said = reload();
-                    tracing::info!(kind = %"reload", signal = %signal, "{signal} received: {said}");
-                    tell(told.as_deref(), &[NotifyState::Ready]);
+            loop {
+                tokio::select! {
+                    // The queued signal first: it names why the process stops.
+                    biased;
+                    received = signals.recv() => match received {
+                        Some(signal) if signal.stops() => {
+                            tracing::info!(
+                                kind = %"stopping",
+                                signal = %signal,
+                                "{signal} received: no new connections are taken, and those open \
+                                 are answered before the process stops"
+                            );
+                            stop.trigger();
+                        }
+                        Some(signal) => {
+                            tell(told.as_deref(), &[NotifyState::Reloading]);
+                            let said = reload();
+                            tracing::info!(
+                                kind = %"reload",
+                                signal = %signal,
+                                "{signal} received: {said}"
+                            );
+                            tell(told.as_deref(), &[NotifyState::Ready]);
+                        }
+                        None => return,
+                    },
+                    () = heard.triggered(), if !stop.is_triggered() => {
+                        // A stopping signal that found the queue full of reloads.
+                        tracing::info!(
+                            kind = %"stopping",
+                            "a stop signal was received: no new connections are taken, and \
+                             those open are answered before the process stops"
+                        );
+                        stop.trigger();
+                    }
                 }
             }
         });
