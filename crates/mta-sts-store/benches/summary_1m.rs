@@ -192,6 +192,7 @@ impl Generator {
         NewReport {
             report,
             json,
+            gzip: None,
             findings: Vec::new(),
             received_at: timestamp(day + 86_400 + 3600),
             source: Source::Mail,

@@ -59,6 +59,9 @@ fn every_real_report_is_accepted() {
         let report = accepted(examine_report(bytes, &DomainFilter::Any, None));
         assert_eq!(report.report.organization_name, organization);
         assert!(serde_json::from_slice::<serde_json::Value>(&report.json).is_ok());
+        // A gzip report is kept as it arrived; plain JSON is left to the store to compress.
+        let arrived_gzip = bytes.starts_with(&[0x1f, 0x8b]);
+        assert_eq!(report.gzip.as_deref(), arrived_gzip.then_some(&bytes[..]));
     }
 }
 
