@@ -340,7 +340,11 @@ fn gunzip(compressed: &[u8]) -> Result<Vec<u8>, Error> {
 
 /// The uncompressed size the gzip trailer (ISIZE, the last four bytes) states.
 fn size_hint(compressed: &[u8]) -> usize {
-    match compressed.len().checked_sub(4).and_then(|at| compressed.get(at..)) {
+    match compressed
+        .len()
+        .checked_sub(4)
+        .and_then(|at| compressed.get(at..))
+    {
         Some(&[a, b, c, d]) => usize::try_from(u32::from_le_bytes([a, b, c, d])).unwrap_or(0),
         _ => 0,
     }

@@ -180,8 +180,7 @@ pub async fn a_report_received_as_gzip_is_kept_as_received(backend: Backend) {
     let (head, tail) = report.json.split_at(report.json.len() / 2);
     let mut received = Vec::new();
     for part in [head, tail] {
-        let mut encoder =
-            flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         encoder.write_all(part).expect("gzip");
         received.extend(encoder.finish().expect("gzip"));
     }
