@@ -302,6 +302,15 @@ async fn run(url: &StoreUrl, total: usize, postgres_url: Option<&str>) {
             .await
             .expect("connect");
         tokio::spawn(connection);
+        // Fresh statistics alone (what an ANALYZE after large batches would give), before the
+        // visibility map is set: is the plan or the heap visits the cost?
+        let started = Instant::now();
+        client.batch_execute("ANALYZE").await.expect("analyze");
+        println!(
+            "  after ANALYZE ({:.1} s):",
+            started.elapsed().as_secs_f64()
+        );
+        summaries(&store).await;
         let started = Instant::now();
         client
             .batch_execute("VACUUM ANALYZE")
