@@ -172,7 +172,8 @@ const FAILURE_DETAIL_FIELDS: &[&str] = &[
 /// departure from RFC 8460 §4 is listed, in input order (findings about missing members last),
 /// and `parsed` holds the tolerant reading whenever [`crate::report::parse`] can read the report.
 pub fn lint(bytes: &[u8]) -> Lint<Report> {
-    let decoded = match report::decode(bytes) {
+    // Borrowed when the bytes are not gzip: a caller that has decompressed already pays no copy.
+    let decoded = match report::decoded(bytes) {
         Ok(decoded) => decoded,
         Err(error) => return Lint::tolerant(vec![error.diagnostic().clone()], None),
     };

@@ -92,6 +92,9 @@ pub struct AcceptedReport {
     pub report: Report,
     /// The report as received, decompressed.
     pub json: Vec<u8>,
+    /// The gzip bytes it arrived as, when it arrived gzip-compressed: the store keeps them as
+    /// they are instead of compressing `json` again.
+    pub gzip: Option<Vec<u8>>,
     /// The lint's findings against it (RFC 8460 §4 departures).
     pub findings: Vec<Diagnostic>,
 }
@@ -188,6 +191,8 @@ pub fn examine_report(
     Examined::Accepted(Box::new(AcceptedReport {
         report: parsed,
         json,
+        // The decoder read these bytes whole, within the size cap, to exactly `json`.
+        gzip: (kind == PayloadKind::Gzip).then(|| bytes.to_vec()),
         findings: lint.diagnostics,
     }))
 }

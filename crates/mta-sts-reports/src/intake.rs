@@ -194,6 +194,7 @@ fn new_report(accepted: AcceptedReport, source: Source, received_at: Timestamp) 
             .collect(),
         report: accepted.report,
         json: accepted.json,
+        gzip: accepted.gzip,
         received_at,
         source,
     }

@@ -192,6 +192,7 @@ impl Generator {
         NewReport {
             report,
             json,
+            gzip: None,
             findings: Vec::new(),
             received_at: timestamp(day + 86_400 + 3600),
             source: Source::Mail,
@@ -301,6 +302,15 @@ async fn run(url: &StoreUrl, total: usize, postgres_url: Option<&str>) {
             .await
             .expect("connect");
         tokio::spawn(connection);
+        // Fresh statistics alone (what an ANALYZE after large batches would give), before the
+        // visibility map is set: is the plan or the heap visits the cost?
+        let started = Instant::now();
+        client.batch_execute("ANALYZE").await.expect("analyze");
+        println!(
+            "  after ANALYZE ({:.1} s):",
+            started.elapsed().as_secs_f64()
+        );
+        summaries(&store).await;
         let started = Instant::now();
         client
             .batch_execute("VACUUM ANALYZE")

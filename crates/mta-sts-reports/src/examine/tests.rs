@@ -59,6 +59,9 @@ fn every_real_report_is_accepted() {
         let report = accepted(examine_report(bytes, &DomainFilter::Any, None));
         assert_eq!(report.report.organization_name, organization);
         assert!(serde_json::from_slice::<serde_json::Value>(&report.json).is_ok());
+        // A gzip report is kept as it arrived; plain JSON is left to the store to compress.
+        let arrived_gzip = bytes.starts_with(&[0x1f, 0x8b]);
+        assert_eq!(report.gzip.as_deref(), arrived_gzip.then_some(bytes));
     }
 }
 
@@ -268,7 +271,12 @@ mod properties {
             let json = report(&organization, &id, domain, ok, failed);
             let filter = only(&["example.com"]);
             let plain = examine_report(json.as_bytes(), &filter, None);
-            let compressed = examine_report(&gzip(json.as_bytes()), &filter, None);
+            let gzipped = gzip(json.as_bytes());
+            let mut compressed = examine_report(&gzipped, &filter, None);
+            // Only the received gzip, kept for the store, tells them apart.
+            if let Examined::Accepted(accepted) = &mut compressed {
+                prop_assert_eq!(accepted.gzip.take(), Some(gzipped));
+            }
             prop_assert_eq!(&plain, &compressed);
             // Kept exactly when the domain is ours, whatever its case or final dot.
             let ours = domain.trim_end_matches('.').eq_ignore_ascii_case("example.com");

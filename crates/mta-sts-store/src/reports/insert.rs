@@ -136,7 +136,12 @@ fn prepare(new: NewReport, gzipper: &mut Gzipper) -> Result<Prepared, StoreError
         contact_info: report.contact_info.clone(),
         received_at: new.received_at.unix_seconds(),
         source: new.source.as_str(),
-        raw_gzip: gzipper.gzip(&new.json)?,
+        // A report that arrived as gzip is kept as it arrived (its size bounded by the 16 MiB
+        // cap the reader put on it); only plain JSON is compressed here.
+        raw_gzip: match new.gzip {
+            Some(received) => received,
+            None => gzipper.gzip(&new.json)?,
+        },
         policies,
         findings: new.findings,
     })

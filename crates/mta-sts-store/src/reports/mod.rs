@@ -53,8 +53,13 @@ enum Backend {
 pub struct NewReport {
     /// The report, as the core's tolerant reader read it.
     pub report: Report,
-    /// The report as received, decompressed; kept gzip-compressed.
+    /// The report as received, decompressed; kept gzip-compressed (see `gzip`).
     pub json: Vec<u8>,
+    /// The gzip bytes the report arrived as, when it arrived gzip-compressed (one or more gzip
+    /// members, RFC 1952 §2.2, that decompress to exactly `json`): kept as they are, which
+    /// spares compressing `json` again. `None` for a report that arrived as plain JSON: `json`
+    /// is compressed for keeping.
+    pub gzip: Option<Vec<u8>>,
     /// The lint findings against it.
     pub findings: Vec<StoredFinding>,
     /// When it was received.

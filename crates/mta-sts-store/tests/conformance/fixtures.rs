@@ -75,6 +75,7 @@ pub fn new_report(json: &Value, source: Source) -> NewReport {
     NewReport {
         report,
         json: bytes,
+        gzip: None,
         findings: vec![StoredFinding {
             code: "example-finding".into(),
             severity: Severity::Warning,

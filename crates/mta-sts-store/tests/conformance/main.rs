@@ -53,6 +53,7 @@ conformance!(
     reports::a_failing_batch_stores_nothing,
     reports::concurrent_writers_store_each_report_once,
     reports::the_raw_report_and_findings_are_kept,
+    reports::a_report_received_as_gzip_is_kept_as_received,
     reports::list_serializes_as_the_cli_prints_it,
     reports::list_filters_by_domain_since_and_limit,
     reports::summary_matches_hand_computed_numbers,

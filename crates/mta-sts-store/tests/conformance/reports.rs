@@ -171,6 +171,30 @@ pub async fn the_raw_report_and_findings_are_kept(backend: Backend) {
     );
 }
 
+pub async fn a_report_received_as_gzip_is_kept_as_received(backend: Backend) {
+    use std::io::Write as _;
+    let store = backend.open().await;
+    let mut report = simple("google.com", "r1", november(1), "example.com", 5);
+    // Two gzip members (RFC 1952 §2.2: one gzip file), as a sender may write them: the bytes are
+    // kept exactly, and they decompress to the report.
+    let (head, tail) = report.json.split_at(report.json.len() / 2);
+    let mut received = Vec::new();
+    for part in [head, tail] {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(part).expect("gzip");
+        received.extend(encoder.finish().expect("gzip"));
+    }
+    report.gzip = Some(received.clone());
+    store.insert(vec![report.clone()]).await.expect("insert");
+    let kept = backend.query_bytes("SELECT raw_gzip FROM report").await;
+    assert_eq!(kept, received);
+    let mut raw = Vec::new();
+    flate2::read::MultiGzDecoder::new(kept.as_slice())
+        .read_to_end(&mut raw)
+        .expect("gunzip");
+    assert_eq!(raw, report.json);
+}
+
 pub async fn list_serializes_as_the_cli_prints_it(backend: Backend) {
     let store = backend.open().await;
     let report = new_report(
