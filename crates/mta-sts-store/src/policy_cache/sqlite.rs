@@ -800,26 +800,6 @@ mod tests {
         assert_eq!(domains, ["example.com", "none.example", "unsigned.example"]);
     }
 
-    /// The schema of version 1, as that release created it.
-    const SCHEMA_V1: &str = "
-CREATE TABLE policy_cache (
-    domain           TEXT PRIMARY KEY NOT NULL,
-    checked_at       INTEGER,
-    policy_id        TEXT,
-    policy_body      TEXT,
-    fetched_at       INTEGER,
-    expires_at       INTEGER,
-    negative_kind    TEXT,
-    negative_error   TEXT,
-    negative_since   INTEGER,
-    negative_until   INTEGER,
-    backoff_id       TEXT,
-    backoff_failures INTEGER,
-    backoff_last     INTEGER,
-    backoff_until    INTEGER,
-    backoff_error    TEXT
-)";
-
     #[tokio::test(flavor = "multi_thread")]
     async fn a_version_1_file_is_migrated_and_keeps_every_entry() {
         let dir = TempDir::new();
@@ -827,7 +807,8 @@ CREATE TABLE policy_cache (
         {
             // What version 1 wrote: its schema, its pragmas, two rows.
             let raw = Connection::open(&path).expect("raw");
-            raw.execute_batch(SCHEMA_V1).expect("v1 schema");
+            // Version 1's table, exactly as that release created it.
+            raw.execute_batch(TABLE_V1).expect("v1 schema");
             raw.pragma_update(None, "application_id", APPLICATION_ID)
                 .expect("pragma");
             raw.pragma_update(None, "user_version", 1).expect("pragma");
