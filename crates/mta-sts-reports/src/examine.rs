@@ -5,8 +5,8 @@
 
 use mta_sts_core::report::Timestamp;
 use mta_sts_core::report::{self, Report};
-use mta_sts_core::report_lint;
 use mta_sts_core::{Diagnostic, Error as CoreError};
+use mta_sts_core::{lint_text, report_lint};
 use serde::Serialize;
 
 use crate::domains::{self, DomainFilter};
@@ -249,7 +249,9 @@ fn examine_attachment(
 ) -> Examined {
     let examined = examine_report(&attachment.bytes, filter, mail.report_domain.as_deref());
     let named = match &attachment.file_name {
-        Some(name) => format!("The attachment {name:?}"),
+        // The name comes from the sender: shown escaped, so control and invisible characters
+        // cannot rewrite the line it is printed on.
+        Some(name) => format!("The attachment “{}”", lint_text::escaped(name)),
         None => format!("The {} part", describe_media_type(&attachment.media_type)),
     };
     match examined {
