@@ -1,0 +1,1 @@
+//! The rollout advisor (testing → enforce, with evidence).
