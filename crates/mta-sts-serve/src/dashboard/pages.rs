@@ -1,0 +1,490 @@
+//! The HTML pages: server-rendered with maud (every interpolation escaped), no script, one
+//! stylesheet served by this binary.
+
+use std::time::Instant;
+
+use axum::extract::{Extension, Form, FromRequest, Path, Query, Request, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use maud::{DOCTYPE, Markup, html};
+use serde::Deserialize;
+
+use super::access::{LoginRefusal, SESSION_COOKIE};
+use super::chart::{rate_line, stacked_bars, thousands};
+use super::view::{self, DomainView, Window, percent};
+use super::{Dashboard, Viewer, client_of, csrf, peer_of, session_cookie};
+
+/// The stylesheet: one file, served by the binary (no external assets).
+const STYLESHEET: &str = include_str!("dashboard.css");
+
+/// `?days=N` on the pages.
+#[derive(Debug, Deserialize)]
+pub(crate) struct DaysQuery {
+    days: Option<u32>,
+}
+
+/// `?next=/path` on the login page.
+#[derive(Debug, Deserialize)]
+pub(crate) struct NextQuery {
+    next: Option<String>,
+}
+
+/// The login form's fields.
+#[derive(Deserialize)]
+pub(crate) struct LoginForm {
+    name: String,
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// The logout form's field.
+#[derive(Deserialize)]
+pub(crate) struct LogoutForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub(crate) async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        STYLESHEET,
+    )
+        .into_response()
+}
+
+fn page(title: &str, viewer: Option<&Viewer>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · mta-sts serve" }
+                link rel="stylesheet" href="/dashboard.css";
+            }
+            body {
+                header class="top" {
+                    a class="brand" href="/" { "mta-sts · reports" }
+                    @if let Some(Viewer::User(session)) = viewer {
+                        form class="logout" method="post" action="/logout" {
+                            span class="who" { "Logged in as " strong { (session.user) } }
+                            input type="hidden" name="csrf" value=(session.csrf);
+                            button type="submit" { "Log out" }
+                        }
+                    }
+                }
+                main { (body) }
+            }
+        }
+    }
+}
+
+fn html_response(status: StatusCode, markup: Markup) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        markup.into_string(),
+    )
+        .into_response()
+}
+
+fn store_failed(viewer: Option<&Viewer>, error: &mta_sts_store::StoreError) -> Response {
+    tracing::warn!(kind = %"dashboard-store-failed", "{error}; the page was answered with 503.");
+    html_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        page(
+            "Store unavailable",
+            viewer,
+            html! {
+                h1 { "The report store cannot be read now" }
+                p { "The server could not read the reports (" (error.to_string()) "). Reload the page in a moment." }
+            },
+        ),
+    )
+}
+
+/// Only a path on this server is a place to go after logging in (never `//host`).
+fn safe_next(next: &str) -> &str {
+    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+        next
+    } else {
+        "/"
+    }
+}
+
+pub(crate) async fn login_form(
+    State(dashboard): State<Dashboard>,
+    Query(query): Query<NextQuery>,
+) -> Response {
+    let next = query.next.as_deref().map_or("/", safe_next);
+    login_page(&dashboard, StatusCode::OK, next, None)
+}
+
+fn login_page(dashboard: &Dashboard, status: StatusCode, next: &str, problem: Option<&str>) -> Response {
+    let has_users = dashboard.settings().access.has_users();
+    let status = if has_users { status } else { StatusCode::SERVICE_UNAVAILABLE };
+    html_response(
+        status,
+        page(
+            "Log in",
+            None,
+            html! {
+                section class="login" {
+                    h1 { "Log in to the reports dashboard" }
+                    @if !has_users {
+                        div class="notice" id="no-users" {
+                            p { strong { "No user is configured, so nobody can log in." } " Reports are private: the dashboard refuses everyone until a user is added." }
+                            ol {
+                                li { "Make a password hash: " code { "mta-sts serve hash-password" } " (it reads the password from standard input)." }
+                                li { "Add it to the configuration file:" pre { "[[users]]\nname = \"owner\"\npassword_hash = \"$argon2id$...\"" } }
+                                li { "Reload the server (" code { "kill -HUP" } " or " code { "systemctl reload" } ") or restart it." }
+                            }
+                        }
+                    } @else {
+                        @if let Some(problem) = problem {
+                            p class="problem" role="alert" { (problem) }
+                        }
+                        form method="post" action="/login" {
+                            input type="hidden" name="next" value=(next);
+                            label { "Name" input type="text" name="name" autocomplete="username" required autofocus; }
+                            label { "Password" input type="password" name="password" autocomplete="current-password" required; }
+                            button type="submit" { "Log in" }
+                        }
+                    }
+                }
+            },
+        ),
+    )
+}
+
+pub(crate) async fn login(
+    State(dashboard): State<Dashboard>,
+    headers: HeaderMap,
+    request: Request,
+) -> Response {
+    let settings = dashboard.settings();
+    let peer = peer_of(request.extensions());
+    if !csrf::same_origin(&headers) {
+        return forbidden_cross_site();
+    }
+    let Form(form) = match Form::<LoginForm>::from_request(request, &()).await {
+        Ok(form) => form,
+        Err(_) => {
+            return login_page(
+                &dashboard,
+                StatusCode::BAD_REQUEST,
+                "/",
+                Some("The form was not sent whole; fill in the name and the password again."),
+            );
+        }
+    };
+    let client = client_of(&headers, peer, &settings.trust_proxy);
+    let next = safe_next(&form.next);
+    match settings
+        .access
+        .login(client, &form.name, &form.password, Instant::now())
+        .await
+    {
+        Ok((id, session)) => {
+            tracing::info!(kind = %"dashboard-login", user = %session.user, client = %client, "{} logged in to the dashboard from {client}.", session.user);
+            let mut cookie = format!(
+                "{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+                settings.access.lifetime().as_secs()
+            );
+            if settings.secure_cookie {
+                cookie.push_str("; Secure");
+            }
+            let mut response = StatusCode::SEE_OTHER.into_response();
+            if let (Ok(cookie), Ok(location)) =
+                (HeaderValue::from_str(&cookie), HeaderValue::from_str(next))
+            {
+                response.headers_mut().insert(header::SET_COOKIE, cookie);
+                response.headers_mut().insert(header::LOCATION, location);
+            }
+            response
+        }
+        Err(LoginRefusal::TooMany(wait)) => {
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            tracing::warn!(kind = %"dashboard-login-limited", client = %client, "Login attempts from {client} (or for the user `{}`) are over the limit; refused for {seconds} seconds.", form.name.escape_debug());
+            let mut response = login_page(
+                &dashboard,
+                StatusCode::TOO_MANY_REQUESTS,
+                next,
+                Some(&format!(
+                    "Too many login attempts from this address or for this user; try again in {seconds} seconds."
+                )),
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+            response
+        }
+        Err(LoginRefusal::Wrong) => {
+            tracing::info!(kind = %"dashboard-login-failed", client = %client, "A login from {client} failed: wrong name or password.");
+            login_page(
+                &dashboard,
+                StatusCode::UNAUTHORIZED,
+                next,
+                Some("The name or the password is wrong."),
+            )
+        }
+        Err(LoginRefusal::NoUsers) => login_page(&dashboard, StatusCode::SERVICE_UNAVAILABLE, next, None),
+    }
+}
+
+fn forbidden_cross_site() -> Response {
+    html_response(
+        StatusCode::FORBIDDEN,
+        page(
+            "Refused",
+            None,
+            html! {
+                h1 { "Refused: this form was not sent from this dashboard" }
+                p { "A form is accepted only from a page of this server (its Origin header names another site, or none). Open " a href="/login" { "the login page" } " and send it from there." }
+            },
+        ),
+    )
+}
+
+pub(crate) async fn logout(
+    State(dashboard): State<Dashboard>,
+    Extension(viewer): Extension<Viewer>,
+    headers: HeaderMap,
+    Form(form): Form<LogoutForm>,
+) -> Response {
+    let Viewer::User(session) = &viewer else {
+        return forbidden_cross_site();
+    };
+    if !csrf::same_origin(&headers) || !csrf::token_matches(session, &form.csrf) {
+        return forbidden_cross_site();
+    }
+    if let Some(id) = session_cookie(&headers) {
+        dashboard.settings().access.end_session(id);
+    }
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    let expired = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    if let Ok(cookie) = HeaderValue::from_str(&expired) {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    response
+        .headers_mut()
+        .insert(header::LOCATION, HeaderValue::from_static("/login"));
+    response
+}
+
+fn window_of(dashboard: &Dashboard, days: Option<u32>) -> Window {
+    Window::ending(dashboard.clock.now(), days.unwrap_or(dashboard.settings().days))
+}
+
+fn window_sentence(window: &Window) -> Markup {
+    html! {
+        p class="window" {
+            "The last " (window.days) " days: " time datetime=(window.first_day.to_string()) { (window.first_day.to_string()) }
+            " to " time datetime=(window.last_day.to_string()) { (window.last_day.to_string()) } " (UTC). "
+            "Show "
+            @for days in [7u32, 14, 30, 90] {
+                @if days == window.days { strong { (days) " days" } " " } @else { a href=(format!("?days={days}")) { (days) " days" } " " }
+            }
+        }
+    }
+}
+
+pub(crate) async fn overview(
+    State(dashboard): State<Dashboard>,
+    Extension(viewer): Extension<Viewer>,
+    Query(query): Query<DaysQuery>,
+) -> Response {
+    let window = window_of(&dashboard, query.days);
+    let rows = match view::overview(&dashboard, window).await {
+        Ok(rows) => rows,
+        Err(error) => return store_failed(Some(&viewer), &error),
+    };
+    html_response(
+        StatusCode::OK,
+        page(
+            "Domains",
+            Some(&viewer),
+            html! {
+                h1 { "Your domains" }
+                (window_sentence(&window))
+                table class="domains" id="domains" {
+                    caption { "Each domain's TLS reports in the window, domains with failures first. Counts are sessions of the policy type shown (sts when reported)." }
+                    thead { tr {
+                        th scope="col" { "Domain" } th scope="col" { "Verdict" } th scope="col" class="num" { "Reports" }
+                        th scope="col" class="num" { "Days reported" } th scope="col" { "Policy type" }
+                        th scope="col" class="num" { "Successful" } th scope="col" class="num" { "Failed" }
+                        th scope="col" class="num" { "Failure rate" } th scope="col" class="num" { "Reporters" }
+                    } }
+                    tbody {
+                        @for row in &rows {
+                            tr data-domain=(row.domain) data-verdict=(row.verdict.code) {
+                                th scope="row" { a href=(format!("/domains/{}", row.domain)) { (row.domain) } }
+                                td { span class=(format!("verdict {}", row.verdict.code)) { (verdict_word(row.verdict.code)) } " " span class="why" { (row.verdict.message) } }
+                                td class="num" { (thousands(row.reports)) }
+                                td class="num" { (row.days_reported) " of " (window.days) }
+                                td { @if let Some(policy) = &row.policy_type { code { (policy.as_str()) } } @else { "—" } }
+                                td class="num" { (thousands(row.successful)) }
+                                td class="num" { (thousands(row.failed)) }
+                                td class="num" { (percent(row.failed, row.successful + row.failed)) }
+                                td class="num" { (row.reporters) }
+                            }
+                        }
+                    }
+                }
+            },
+        ),
+    )
+}
+
+fn verdict_word(code: &str) -> &'static str {
+    match code {
+        "healthy" => "healthy",
+        "failures" => "failures",
+        _ => "no reports",
+    }
+}
+
+pub(crate) async fn domain(
+    State(dashboard): State<Dashboard>,
+    Extension(viewer): Extension<Viewer>,
+    Path(domain): Path<String>,
+    Query(query): Query<DaysQuery>,
+) -> Response {
+    let window = window_of(&dashboard, query.days);
+    let name = mta_sts_core::domain::normalize_mail_domain(&domain).unwrap_or_default();
+    match view::domain(&dashboard, &name, window).await {
+        Ok(Some(view)) => html_response(StatusCode::OK, domain_page(&view, &viewer)),
+        Ok(None) => html_response(
+            StatusCode::NOT_FOUND,
+            page(
+                "Unknown domain",
+                Some(&viewer),
+                html! {
+                    h1 { "No such domain here" }
+                    p { "This server does not take reports for " code { (domain) } "; its domains are listed on " a href="/" { "the overview" } "." }
+                },
+            ),
+        ),
+        Err(error) => store_failed(Some(&viewer), &error),
+    }
+}
+
+fn domain_page(view: &DomainView, viewer: &Viewer) -> Markup {
+    let (series, stacks) = view::session_chart(view);
+    let rates = view::rate_chart(&stacks);
+    let domain = &view.row.domain;
+    let policy = view
+        .row
+        .policy_type
+        .as_ref()
+        .map_or("sts".to_string(), |policy| policy.as_str().to_string());
+    page(
+        domain,
+        Some(viewer),
+        html! {
+            p class="crumbs" { a href="/" { "All domains" } " › " (domain) }
+            h1 { (domain) }
+            (window_sentence(&view.window))
+            section class=(format!("verdict-box {}", view.row.verdict.code)) id="verdict" data-verdict=(view.row.verdict.code) {
+                h2 { (verdict_word(view.row.verdict.code)) }
+                p { (view.row.verdict.message) }
+            }
+            @if view.summary.total.reports > 0 {
+                section class="charts" {
+                    h2 { "Sessions per day" }
+                    p class="note" { "Sessions of policy type " code { (policy) } " that reporters counted, by the day their report starts (UTC)." }
+                    (stacked_bars("sessions-chart", &format!("Sessions per day for {domain}, successful and failed"), &series, &stacks))
+                    h2 { "Failure rate per day" }
+                    (rate_line("rate-chart", &format!("Share of failed sessions per day for {domain}"), &rates))
+                }
+                (breakdowns(view))
+                (reports_table(view))
+            }
+        },
+    )
+}
+
+fn breakdowns(view: &DomainView) -> Markup {
+    let Some(main) = view::main_policy(&view.summary) else {
+        return html! {};
+    };
+    let failures = &main.failures;
+    html! {
+        section class="breakdowns" {
+            h2 { "Where the failures are" }
+            div class="grid" {
+                table id="by-organization" {
+                    caption { "Sessions by reporting organisation, most failures first" }
+                    thead { tr { th scope="col" { "Organisation" } th scope="col" class="num" { "Successful" } th scope="col" class="num" { "Failed" } th scope="col" class="num" { "Failure rate" } } }
+                    tbody {
+                        @for org in &failures.by_organization {
+                            tr { th scope="row" { (org.organization) } td class="num" { (thousands(org.successful)) } td class="num" { (thousands(org.failed)) } td class="num" { (percent(org.failed, org.successful + org.failed)) } }
+                        }
+                    }
+                }
+                (count_table("by-result-type", "Failed sessions by result type", "Result type",
+                    failures.by_result_type.iter().map(|c| (Some(c.result_type.as_str().to_string()), c.count))))
+                (count_table("by-mx", "Failed sessions by receiving MX host", "MX host",
+                    failures.by_receiving_mx.iter().map(|c| (c.receiving_mx_hostname.clone(), c.count))))
+                (count_table("by-ip", "Failed sessions by sending IP", "Sending IP",
+                    failures.by_sending_ip.iter().map(|c| (c.sending_mta_ip.clone(), c.count))))
+            }
+        }
+    }
+}
+
+fn count_table(
+    id: &str,
+    caption: &str,
+    what: &str,
+    rows: impl Iterator<Item = (Option<String>, u64)>,
+) -> Markup {
+    let rows: Vec<(Option<String>, u64)> = rows.collect();
+    html! {
+        table id=(id) {
+            caption { (caption) ", most first" }
+            thead { tr { th scope="col" { (what) } th scope="col" class="num" { "Failed sessions" } } }
+            tbody {
+                @if rows.is_empty() {
+                    tr { td colspan="2" class="empty" { "No failure details reported." } }
+                }
+                @for (name, count) in &rows {
+                    tr { th scope="row" { @if let Some(name) = name { (name) } @else { span class="empty" { "not reported" } } } td class="num" { (thousands(*count)) } }
+                }
+            }
+        }
+    }
+}
+
+fn reports_table(view: &DomainView) -> Markup {
+    html! {
+        section class="reports" {
+            h2 { "Reports" }
+            table id="reports" {
+                caption { "The reports of the window by start of their period (at most " (view::REPORTS_PER_PAGE) "); sessions of this domain's policies" }
+                thead { tr {
+                    th scope="col" { "Period start" } th scope="col" { "Organisation" } th scope="col" { "Report id" }
+                    th scope="col" class="num" { "Successful" } th scope="col" class="num" { "Failed" } th scope="col" { "Received" }
+                } }
+                tbody {
+                    @for row in &view.reports {
+                        @let successful: u64 = row.report.policies.iter().map(|p| p.successful).sum();
+                        @let failed: u64 = row.report.policies.iter().map(|p| p.failed).sum();
+                        tr data-key=(row.key) {
+                            td { time datetime=(row.report.start.to_string()) { (row.report.start.to_string()) } }
+                            td { (row.report.organization) }
+                            td class="report-id" { (row.report.report_id) }
+                            td class="num" { (thousands(successful)) }
+                            td class="num" { (thousands(failed)) }
+                            td { time datetime=(row.received_at.to_string()) { (row.received_at.to_string()) } " (" (row.source) ")" }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
