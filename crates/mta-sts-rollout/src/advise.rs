@@ -16,7 +16,7 @@ use crate::advice::{
 };
 use crate::thresholds::Thresholds;
 use evidence::{SeenPolicy, Window};
-use text::{count_noun, day_range, percent};
+use text::{count_noun, percent};
 
 /// Codes of the live check that a condition of its own reports, so the `live-check` reasons do
 /// not repeat them.
