@@ -8,6 +8,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use mta_sts_check::{Checker, NetSettings};
+use mta_sts_net::{AddressGuard, Trust};
+use mta_sts_rollout::Advisor;
+use mta_sts_store::reports::ReportStore;
 use serde::{Deserialize, Deserializer};
 
 use crate::error::ServeError;
@@ -90,8 +94,34 @@ logins_per_minute = 5
 metrics_public = true
 # The days the domain pages show by default, up to 366.
 days = 30
+# A reporter that reported on more than one day but on none of the last silent_days days is
+# flagged silent on the domain's page.
+silent_days = 3
 # Seconds a domain's live check (DNS, policy, MX certificates) is kept before it is run again.
 check_cache_seconds = 600
+
+# How the live check of your domains is made (the dashboard's and the rollout advisor's):
+[check]
+# The DNS resolver, "IP:PORT"; the system's when absent.
+# resolver = "127.0.0.1:53"
+# Extra trusted root certificates (PEM) for policy hosts and MX hosts, beside the web PKI.
+# ca_file = "/etc/mta-sts/private-ca.pem"
+# The ports policy hosts and MX hosts are reached on (senders always use 443 and 25).
+https_port = 443
+smtp_port = 25
+# Seconds for the policy fetch and for each SMTP step.
+timeout = 10
+
+# When the rollout advisor calls a domain ready for the next stage (mta-sts rollout reads these
+# too): reports on at least min_report_days distinct days of the last window_days, from at least
+# min_reporters organisations, a share of failed sts sessions of at most max_failure_rate (0 to 1),
+# every MX certificate valid for more than min_certificate_days.
+[rollout]
+window_days = 14
+min_report_days = 7
+min_reporters = 2
+max_failure_rate = 0.0
+min_certificate_days = 14
 
 # Dashboard users: one [[users]] table each. Make a password hash with
 #   mta-sts serve hash-password
@@ -109,7 +139,7 @@ check_cache_seconds = 600
 "#;
 
 /// The settings of `mta-sts serve`, read from TOML and overridden by flags.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServeConfig {
     /// The domains whose reports are taken (normalised to A-labels by [`validate`](Self::validate)).
@@ -160,6 +190,39 @@ pub struct ServeConfig {
     pub users: Vec<UserConfig>,
     /// The API's bearer tokens.
     pub tokens: Vec<TokenConfig>,
+    /// How the live check is made.
+    pub check: CheckConfig,
+    /// When the rollout advisor calls a domain ready.
+    pub rollout: mta_sts_rollout::Thresholds,
+}
+
+/// The `[check]` table: how the live check of the domains is made.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckConfig {
+    /// The DNS resolver (`None`: the system's).
+    pub resolver: Option<SocketAddr>,
+    /// Extra trusted roots (PEM).
+    pub ca_file: Option<PathBuf>,
+    /// The port policy hosts are reached on.
+    pub https_port: u16,
+    /// The port MX hosts are reached on.
+    pub smtp_port: u16,
+    /// The time limit of the policy fetch and of each SMTP step.
+    #[serde(deserialize_with = "seconds")]
+    pub timeout: Duration,
+}
+
+impl Default for CheckConfig {
+    fn default() -> CheckConfig {
+        CheckConfig {
+            resolver: None,
+            ca_file: None,
+            https_port: 443,
+            smtp_port: 25,
+            timeout: Duration::from_secs(10),
+        }
+    }
 }
 
 /// The `[dashboard]` table.
@@ -177,6 +240,8 @@ pub struct DashboardConfig {
     pub metrics_public: bool,
     /// The days the domain pages show by default.
     pub days: u32,
+    /// Days without a report after which a regular reporter is flagged silent.
+    pub silent_days: u32,
     /// How long a domain's live check is kept.
     #[serde(rename = "check_cache_seconds", deserialize_with = "seconds")]
     pub check_cache: Duration,
@@ -190,6 +255,7 @@ impl Default for DashboardConfig {
             logins_per_minute: 5,
             metrics_public: true,
             days: 30,
+            silent_days: 3,
             check_cache: Duration::from_secs(600),
         }
     }
@@ -260,6 +326,8 @@ impl Default for ServeConfig {
             dashboard: DashboardConfig::default(),
             users: Vec::new(),
             tokens: Vec::new(),
+            check: CheckConfig::default(),
+            rollout: mta_sts_rollout::Thresholds::default(),
         }
     }
 }
@@ -474,11 +542,26 @@ impl ServeConfig {
                 format!("must be from 1 to {}", crate::dashboard::MAX_DAYS),
             );
         }
+        if dashboard.silent_days == 0 || dashboard.silent_days > crate::dashboard::MAX_DAYS {
+            return bad(
+                "dashboard.silent_days",
+                format!("must be from 1 to {}", crate::dashboard::MAX_DAYS),
+            );
+        }
         if dashboard.check_cache.is_zero() || dashboard.check_cache > MAX_CHECK_CACHE {
             return bad(
                 "dashboard.check_cache_seconds",
                 format!("must be from 1 to {} seconds", MAX_CHECK_CACHE.as_secs()),
             );
+        }
+        if self.check.timeout.is_zero() || self.check.timeout > MAX_TIME_LIMIT {
+            return bad(
+                "check.timeout",
+                format!("must be from 1 to {} seconds", MAX_TIME_LIMIT.as_secs()),
+            );
+        }
+        if let Err(error) = self.rollout.validate() {
+            return bad("rollout", error.to_string());
         }
         let mut names = BTreeSet::new();
         for user in &self.users {
@@ -504,6 +587,37 @@ impl ServeConfig {
             crate::dashboard::check_token_hash(token)?;
         }
         Ok(())
+    }
+}
+
+impl ServeConfig {
+    /// The rollout advisor of this configuration: the live check as `[check]` says, the
+    /// thresholds of `[rollout]`, the reports of `store` (the dashboard's and the alert
+    /// watcher's).
+    pub fn advisor(&self, store: ReportStore) -> Result<Advisor, ServeError> {
+        let bad = |message: String| ServeError::ConfigValue {
+            key: "check".to_string(),
+            message,
+        };
+        let trust = match &self.check.ca_file {
+            Some(path) => Trust::web_pki_and_pem_file(path).map_err(|e| bad(e.to_string()))?,
+            None => Trust::web_pki(),
+        };
+        let settings = NetSettings {
+            resolver: self.check.resolver,
+            trust,
+            https_port: self.check.https_port,
+            smtp_port: self.check.smtp_port,
+            timeout: self.check.timeout,
+            // The owner checks their own domains, wherever they point.
+            guard: AddressGuard::AllowAll,
+            probe_smtp: true,
+        };
+        let checker = Checker::from_settings(&settings).map_err(|e| bad(e.to_string()))?;
+        Advisor::new(checker, store, self.rollout).map_err(|e| ServeError::ConfigValue {
+            key: "rollout".to_string(),
+            message: e.to_string(),
+        })
     }
 }
 

@@ -17,9 +17,10 @@ use serve_harness::{Answer, TempDir, request};
 const OPENAPI: &str = include_str!("../../mta-sts-serve/src/dashboard/openapi.json");
 
 /// Every page route, with a path to try it on (the API's come from the OpenAPI document).
-const PAGES: [(&str, &str); 3] = [
+const PAGES: [(&str, &str); 4] = [
     ("GET", "/"),
     ("GET", "/domains/acme.test"),
+    ("GET", "/reports/1"),
     ("POST", "/logout"),
 ];
 
@@ -229,7 +230,11 @@ async fn pages_and_api_show_the_reports_with_hostile_text_escaped() {
     assert_eq!(page.status, 200);
     assert_eq!(page.body.matches("<g class=\"bar\"").count(), 30, "one bar per day of the 30-day window");
     assert!(page.body.contains(&format!("mx2.{FAILING}")));
-    assert!(page.body.contains("certificate-expired"));
+    // The legend names each result type that failed, and successful sessions.
+    for series in ["successful", "certificate-expired", "starttls-not-supported"] {
+        assert!(page.body.contains(&format!("class=\"legend-item\" data-series=\"{series}\"")), "{series}");
+    }
+    assert!(page.body.contains("id=\"advice\""), "the live check and advice section");
 
     let hostile = get(address, &format!("/domains/{HOSTILE}"), &headers).await;
     assert_eq!(hostile.status, 200);
@@ -245,7 +250,28 @@ async fn pages_and_api_show_the_reports_with_hostile_text_escaped() {
     assert_eq!(row["verdict"]["code"], "failures");
     assert_eq!(row["failed"], 31 * 3 + 4 + 10);
     let view: Value = serde_json::from_str(&get(address, &format!("/api/v1/domains/{HOSTILE}"), &[("authorization", &bearer)]).await.body).expect("JSON");
-    assert!(view["reports"].as_array().expect("reports").iter().any(|r| r["organization"].as_str().is_some_and(|o| o.contains("<script>"))));
+    let hostile_reports = view["reports"]["reports"].as_array().expect("reports").clone();
+    assert_eq!(hostile_reports.len(), 4);
+    assert!(hostile_reports.iter().any(|r| r["organization"].as_str().is_some_and(|o| o.contains("<script>"))));
+    // Each hostile report's page: every field of every failure detail, the policy, the contact
+    // and the raw JSON are shown, escaped.
+    for report in &hostile_reports {
+        let key = report["key"].as_i64().expect("key");
+        let page = get(address, &format!("/reports/{key}"), &headers).await;
+        assert_eq!(page.status, 200);
+        for raw in ["<script", "<img", "onerror=\"window"] {
+            assert!(!page.body.contains(raw), "{raw} unescaped in {}", page.body);
+        }
+        let escaped = ["&lt;script&gt;window.__xss=1;alert(1)&lt;/script&gt;", "&quot;&gt;&lt;img src=x onerror=&quot;window.__xss=2;alert(2)&quot;&gt;"];
+        let shown = escaped.iter().map(|text| page.body.matches(text).count()).sum::<usize>();
+        // organisation, report id (heading), contact, policy string, mx host, result type, IP,
+        // MX, HELO, receiving IP, reason code, additional information: at least 12 places.
+        assert!(shown >= 12, "{shown} escaped copies in {}", page.body);
+        assert!(page.body.contains("id=\"raw-json\""));
+        let detail: Value = serde_json::from_str(&get(address, &format!("/api/v1/reports/{key}"), &[("authorization", &bearer)]).await.body).expect("JSON");
+        assert_eq!(detail["key"], key);
+        assert!(detail["raw_json"].as_str().is_some_and(|raw| raw.contains("additional-information")));
+    }
     let unknown = get(address, "/api/v1/domains/elsewhere.example", &[("authorization", &bearer)]).await;
     assert_eq!(unknown.status, 404);
     assert!(serde_json::from_str::<Value>(&unknown.body).expect("JSON")["error"].is_string());

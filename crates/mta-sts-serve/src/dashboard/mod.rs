@@ -16,6 +16,7 @@ mod access;
 mod api;
 mod chart;
 mod csrf;
+mod live;
 mod pages;
 mod view;
 
@@ -37,6 +38,7 @@ pub use access::hash_password;
 pub(crate) use access::{Access, Viewer};
 pub(crate) use view::MAX_DAYS;
 
+use self::live::LiveChecks;
 use crate::config::ServeConfig;
 use crate::error::ServeError;
 
@@ -79,6 +81,7 @@ pub(crate) struct Settings {
     pub(crate) domains: Vec<String>,
     pub(crate) trust_proxy: Vec<IpAddr>,
     pub(crate) metrics_public: bool,
+    pub(crate) silent_days: u32,
 }
 
 /// What every dashboard handler shares.
@@ -87,6 +90,8 @@ pub(crate) struct Dashboard {
     settings: Arc<RwLock<Arc<Settings>>>,
     pub(crate) store: ReportStore,
     pub(crate) clock: Arc<dyn Clock>,
+    /// The live checks and the advice, kept a while.
+    pub(crate) live: Arc<LiveChecks>,
 }
 
 impl Dashboard {
@@ -96,8 +101,14 @@ impl Dashboard {
         store: ReportStore,
         clock: Arc<dyn Clock>,
     ) -> Result<Dashboard, ServeError> {
+        let advisor = config.advisor(store.clone())?;
         Ok(Dashboard {
             settings: Arc::new(RwLock::new(Arc::new(Settings::new(config)?))),
+            live: Arc::new(LiveChecks::new(
+                advisor,
+                config.dashboard.check_cache,
+                clock.clone(),
+            )),
             store,
             clock,
         })
@@ -129,6 +140,7 @@ impl Settings {
             domains: config.domains.clone(),
             trust_proxy: config.trust_proxy.clone(),
             metrics_public: config.dashboard.metrics_public,
+            silent_days: config.dashboard.silent_days,
         })
     }
 }
@@ -139,6 +151,7 @@ pub(crate) fn router(dashboard: Dashboard) -> Router {
     let private = Router::new()
         .route("/", get(pages::overview))
         .route("/domains/{domain}", get(pages::domain))
+        .route("/reports/{key}", get(pages::report))
         .route("/logout", post(pages::logout))
         .merge(api::routes())
         .route_layer(middleware::from_fn_with_state(

@@ -7,20 +7,22 @@ use axum::extract::{Extension, Form, FromRequest, Path, Query, Request, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use maud::{DOCTYPE, Markup, html};
+use mta_sts_store::reports::{ReportDetail, ReportKey};
 use serde::Deserialize;
 
 use super::access::{LoginRefusal, SESSION_COOKIE};
 use super::chart::{rate_line, stacked_bars, thousands};
-use super::view::{self, DomainView, Window, percent};
+use super::view::{self, DomainView, LiveView, Window, percent};
 use super::{Dashboard, Viewer, client_of, csrf, peer_of, session_cookie};
 
 /// The stylesheet: one file, served by the binary (no external assets).
 const STYLESHEET: &str = include_str!("dashboard.css");
 
-/// `?days=N` on the pages.
+/// `?days=N&page=P` on the pages.
 #[derive(Debug, Deserialize)]
 pub(crate) struct DaysQuery {
     days: Option<u32>,
+    page: Option<u64>,
 }
 
 /// `?next=/path` on the login page.
@@ -293,6 +295,10 @@ fn window_sentence(window: &Window) -> Markup {
     }
 }
 
+fn time(at: mta_sts_core::report::Timestamp) -> Markup {
+    html! { time datetime=(at.to_string()) { (at.to_string()) } }
+}
+
 pub(crate) async fn overview(
     State(dashboard): State<Dashboard>,
     Extension(viewer): Extension<Viewer>,
@@ -312,25 +318,31 @@ pub(crate) async fn overview(
                 h1 { "Your domains" }
                 (window_sentence(&window))
                 table class="domains" id="domains" {
-                    caption { "Each domain's TLS reports in the window, domains with failures first. Counts are sessions of the policy type shown (sts when reported)." }
+                    caption { "Each domain's TLS reports in the window (domains with failures first) and where its MTA-STS rollout stands by the live check. Sessions count each report's first policy entry for the domain." }
                     thead { tr {
-                        th scope="col" { "Domain" } th scope="col" { "Verdict" } th scope="col" class="num" { "Reports" }
-                        th scope="col" class="num" { "Days reported" } th scope="col" { "Policy type" }
-                        th scope="col" class="num" { "Successful" } th scope="col" class="num" { "Failed" }
-                        th scope="col" class="num" { "Failure rate" } th scope="col" class="num" { "Reporters" }
+                        th scope="col" { "Domain" } th scope="col" { "Reports say" } th scope="col" { "Rollout" }
+                        th scope="col" class="num" { "Reports" } th scope="col" class="num" { "Successful" }
+                        th scope="col" class="num" { "Failed" } th scope="col" class="num" { "Failure rate" }
+                        th scope="col" { "Last report covers" }
                     } }
                     tbody {
                         @for row in &rows {
                             tr data-domain=(row.domain) data-verdict=(row.verdict.code) {
                                 th scope="row" { a href=(format!("/domains/{}", row.domain)) { (row.domain) } }
-                                td { span class=(format!("verdict {}", row.verdict.code)) { (verdict_word(row.verdict.code)) } " " span class="why" { (row.verdict.message) } }
+                                td { span class=(format!("verdict {}", row.verdict.code)) { (verdict_word(row.verdict.code)) } span class="why" { (row.verdict.message) } }
+                                td data-stage=[row.advice.as_ref().map(|a| a.stage.as_str())] {
+                                    @if let Some(advice) = &row.advice {
+                                        span class=(if advice.ready { "verdict healthy" } else { "verdict no-reports" }) { (advice.stage) }
+                                        span class="why" { (advice.verdict) " (checked " (time(advice.checked_at)) ")" }
+                                    } @else {
+                                        span class="empty" { "checking…" }
+                                    }
+                                }
                                 td class="num" { (thousands(row.reports)) }
-                                td class="num" { (row.days_reported) " of " (window.days) }
-                                td { @if let Some(policy) = &row.policy_type { code { (policy.as_str()) } } @else { "—" } }
                                 td class="num" { (thousands(row.successful)) }
                                 td class="num" { (thousands(row.failed)) }
                                 td class="num" { (percent(row.failed, row.successful + row.failed)) }
-                                td class="num" { (row.reporters) }
+                                td { @if let Some(day) = row.last_day { time datetime=(day.to_string()) { (day.to_string()) } } @else { span class="empty" { "never" } } }
                             }
                         }
                     }
@@ -348,6 +360,20 @@ fn verdict_word(code: &str) -> &'static str {
     }
 }
 
+fn unknown_domain(viewer: &Viewer, domain: &str) -> Response {
+    html_response(
+        StatusCode::NOT_FOUND,
+        page(
+            "Unknown domain",
+            Some(viewer),
+            html! {
+                h1 { "No such domain here" }
+                p { "This server does not take reports for " code { (domain) } "; its domains are listed on " a href="/" { "the overview" } "." }
+            },
+        ),
+    )
+}
+
 pub(crate) async fn domain(
     State(dashboard): State<Dashboard>,
     Extension(viewer): Extension<Viewer>,
@@ -356,19 +382,9 @@ pub(crate) async fn domain(
 ) -> Response {
     let window = window_of(&dashboard, query.days);
     let name = mta_sts_core::domain::normalize_mail_domain(&domain).unwrap_or_default();
-    match view::domain(&dashboard, &name, window).await {
+    match view::domain(&dashboard, &name, window, query.page.unwrap_or(0)).await {
         Ok(Some(view)) => html_response(StatusCode::OK, domain_page(&view, &viewer)),
-        Ok(None) => html_response(
-            StatusCode::NOT_FOUND,
-            page(
-                "Unknown domain",
-                Some(&viewer),
-                html! {
-                    h1 { "No such domain here" }
-                    p { "This server does not take reports for " code { (domain) } "; its domains are listed on " a href="/" { "the overview" } "." }
-                },
-            ),
-        ),
+        Ok(None) => unknown_domain(&viewer, &domain),
         Err(error) => store_failed(Some(&viewer), &error),
     }
 }
@@ -376,9 +392,8 @@ pub(crate) async fn domain(
 fn domain_page(view: &DomainView, viewer: &Viewer) -> Markup {
     let (series, stacks) = view::session_chart(view);
     let rates = view::rate_chart(&stacks);
-    let domain = &view.row.domain;
+    let domain = &view.domain;
     let policy = view
-        .row
         .policy_type
         .as_ref()
         .map_or("sts".to_string(), |policy| policy.as_str().to_string());
@@ -389,18 +404,21 @@ fn domain_page(view: &DomainView, viewer: &Viewer) -> Markup {
             p class="crumbs" { a href="/" { "All domains" } " › " (domain) }
             h1 { (domain) }
             (window_sentence(&view.window))
-            section class=(format!("verdict-box {}", view.row.verdict.code)) id="verdict" data-verdict=(view.row.verdict.code) {
-                h2 { (verdict_word(view.row.verdict.code)) }
-                p { (view.row.verdict.message) }
+            section class=(format!("verdict-box {}", view.verdict.code)) id="verdict" data-verdict=(view.verdict.code) {
+                h2 { "Reports: " (verdict_word(view.verdict.code)) }
+                p { (view.verdict.message) }
             }
-            @if view.summary.total.reports > 0 {
+            (live_section(&view.live))
+            @if view.evidence.summary.total.reports > 0 {
                 section class="charts" {
                     h2 { "Sessions per day" }
-                    p class="note" { "Sessions of policy type " code { (policy) } " that reporters counted, by the day their report starts (UTC)." }
-                    (stacked_bars("sessions-chart", &format!("Sessions per day for {domain}, successful and failed"), &series, &stacks))
+                    p class="note" { "Sessions of policy type " code { (policy) } " that reporters counted, by the day their report starts (UTC); failures stacked by result type." }
+                    (stacked_bars("sessions-chart", &format!("Sessions per day for {domain}: successful, and failed by result type"), &series, &stacks))
                     h2 { "Failure rate per day" }
                     (rate_line("rate-chart", &format!("Share of failed sessions per day for {domain}"), &rates))
                 }
+                (failures_section(view))
+                (reporters_section(view))
                 (breakdowns(view))
                 (reports_table(view))
             }
@@ -408,14 +426,124 @@ fn domain_page(view: &DomainView, viewer: &Viewer) -> Markup {
     )
 }
 
+fn live_section(live: &LiveView) -> Markup {
+    html! {
+        section class="live" id="advice" data-checking=(live.checking) {
+            h2 { "Rollout advice and live check" }
+            p class="note" {
+                @if let Some(at) = live.checked_at { "Checked " (time(at)) "." } @else { "Not checked yet." }
+                @if live.checking { " Checking… reload the page in a moment for a fresh result." }
+            }
+            @if let Some(error) = &live.error { p class="problem" { (error) } }
+            @if let Some(advice) = &live.advice {
+                div class=(format!("verdict-box {}", if advice.ready { "healthy" } else { "failures" })) data-stage=(advice.stage.to_string()) data-ready=(advice.ready) {
+                    h3 { "Stage " (advice.stage.to_string()) ": " (advice.verdict()) }
+                }
+                table id="reasons" {
+                    caption { "Every condition of the next stage, failing ones first" }
+                    thead { tr { th scope="col" { "" } th scope="col" { "Condition" } th scope="col" { "Evidence" } } }
+                    tbody {
+                        @for reason in advice.reasons.iter().filter(|r| !r.ok).chain(advice.reasons.iter().filter(|r| r.ok)) {
+                            tr data-code=(reason.code.as_str()) data-ok=(reason.ok) {
+                                td { @if reason.ok { span class="verdict healthy" { "ok" } } @else { span class="verdict failures" { "fails" } } }
+                                th scope="row" { code { (reason.code.as_str()) } }
+                                td { (reason.message) }
+                            }
+                        }
+                    }
+                }
+                @if let Some(next) = &advice.next {
+                    h3 { "What to publish " @if advice.ready { "next" } @else { "once every condition holds" } }
+                    p { "The policy at " code { "https://mta-sts." (advice.domain) "/.well-known/mta-sts.txt" } " first, then the record:" }
+                    pre id="next-policy" { (next.policy) }
+                    pre id="next-record" { (next.sts_record) }
+                }
+            }
+            @if let Some(check) = &live.check {
+                table id="findings" {
+                    caption { "The live check's findings (" (check.verdict.as_str()) "), errors first" }
+                    thead { tr { th scope="col" { "Severity" } th scope="col" { "Code" } th scope="col" { "Finding" } th scope="col" { "What to change" } } }
+                    tbody {
+                        @if check.findings.is_empty() { tr { td colspan="4" class="empty" { "Nothing to report: the live check found no problem." } } }
+                        @for finding in &check.findings {
+                            tr data-code=(finding.code.as_str()) {
+                                td { (finding.severity.as_str()) }
+                                td { code { (finding.code.as_str()) } }
+                                td { (finding.message) }
+                                td { (finding.remediation) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn failures_section(view: &DomainView) -> Markup {
+    html! {
+        section class="failures" {
+            h2 { "What failed where" }
+            table id="failure-groups" {
+                caption { "Failed sessions by policy type, result type and receiving MX, most first" }
+                thead { tr {
+                    th scope="col" { "Result type" } th scope="col" { "Receiving MX" } th scope="col" class="num" { "Sessions" }
+                    th scope="col" { "Days" } th scope="col" { "Reported by" }
+                } }
+                tbody {
+                    @if view.evidence.failures.is_empty() { tr { td colspan="5" class="empty" { "No failure details reported in the window." } } }
+                    @for group in &view.evidence.failures {
+                        tr {
+                            td { code { (group.policy_type.as_str()) " " (group.result_type.as_str()) } }
+                            td { @if let Some(mx) = &group.receiving_mx_hostname { (mx) } @else { span class="empty" { "not reported" } } }
+                            td class="num" { (thousands(group.sessions)) }
+                            td { (group.first_day.to_string()) @if group.first_day != group.last_day { " to " (group.last_day.to_string()) } " (" (group.days) " days)" }
+                            td { (group.organizations.join(", ")) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn reporters_section(view: &DomainView) -> Markup {
+    html! {
+        section class="reporters" {
+            h2 { "Who reports" }
+            table id="reporters" {
+                caption { "Organisations that reported in the window, by name; one silent for " (view.window.last_day.day_number() - view.window.first_day.day_number() + 1) "-day window is flagged when its last report is old" }
+                thead { tr {
+                    th scope="col" { "Organisation" } th scope="col" { "First day" } th scope="col" { "Last day" }
+                    th scope="col" class="num" { "Days" } th scope="col" class="num" { "Reports" }
+                    th scope="col" class="num" { "Successful" } th scope="col" class="num" { "Failed" }
+                } }
+                tbody {
+                    @for row in &view.reporters {
+                        tr data-silent=(row.silent) {
+                            th scope="row" { (row.reporter.organization) @if row.silent { " " span class="verdict failures" { "silent" } } }
+                            td { (row.reporter.first_day.to_string()) }
+                            td { (row.reporter.last_day.to_string()) }
+                            td class="num" { (row.reporter.days) }
+                            td class="num" { (thousands(row.reporter.reports)) }
+                            td class="num" { (thousands(row.reporter.successful)) }
+                            td class="num" { (thousands(row.reporter.failed)) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn breakdowns(view: &DomainView) -> Markup {
-    let Some(main) = view::main_policy(&view.summary) else {
+    let Some(main) = view::main_policy(&view.evidence) else {
         return html! {};
     };
     let failures = &main.failures;
     html! {
         section class="breakdowns" {
-            h2 { "Where the failures are" }
+            h2 { "Failures by organisation, MX host and sending IP" }
             div class="grid" {
                 table id="by-organization" {
                     caption { "Sessions by reporting organisation, most failures first" }
@@ -426,8 +554,6 @@ fn breakdowns(view: &DomainView) -> Markup {
                         }
                     }
                 }
-                (count_table("by-result-type", "Failed sessions by result type", "Result type",
-                    failures.by_result_type.iter().map(|c| (Some(c.result_type.as_str().to_string()), c.count))))
                 (count_table("by-mx", "Failed sessions by receiving MX host", "MX host",
                     failures.by_receiving_mx.iter().map(|c| (c.receiving_mx_hostname.clone(), c.count))))
                 (count_table("by-ip", "Failed sessions by sending IP", "Sending IP",
@@ -461,30 +587,130 @@ fn count_table(
 }
 
 fn reports_table(view: &DomainView) -> Markup {
+    let page = &view.reports;
+    let days = view.window.days;
     html! {
         section class="reports" {
             h2 { "Reports" }
             table id="reports" {
-                caption { "The reports of the window by start of their period (at most " (view::REPORTS_PER_PAGE) "); sessions of this domain's policies" }
+                caption { "The reports of the window, newest period first (page " (page.page + 1) ", " (page.per_page) " a page); sessions of this domain's policy entries" }
                 thead { tr {
                     th scope="col" { "Period start" } th scope="col" { "Organisation" } th scope="col" { "Report id" }
                     th scope="col" class="num" { "Successful" } th scope="col" class="num" { "Failed" } th scope="col" { "Received" }
                 } }
                 tbody {
-                    @for row in &view.reports {
-                        @let successful: u64 = row.report.policies.iter().map(|p| p.successful).sum();
-                        @let failed: u64 = row.report.policies.iter().map(|p| p.failed).sum();
+                    @for row in &page.reports {
+                        @let first = row.report.policies.first();
                         tr data-key=(row.key) {
-                            td { time datetime=(row.report.start.to_string()) { (row.report.start.to_string()) } }
+                            td { (time(row.report.start)) }
                             td { (row.report.organization) }
-                            td class="report-id" { (row.report.report_id) }
-                            td class="num" { (thousands(successful)) }
-                            td class="num" { (thousands(failed)) }
-                            td { time datetime=(row.received_at.to_string()) { (row.received_at.to_string()) } " (" (row.source) ")" }
+                            td class="report-id" { a href=(format!("/reports/{}", row.key)) { (row.report.report_id) } }
+                            td class="num" { (thousands(first.map_or(0, |p| p.successful))) }
+                            td class="num" { (thousands(first.map_or(0, |p| p.failed))) }
+                            td { (time(row.received_at)) " (" (row.source) ")" }
                         }
                     }
                 }
             }
+            p class="pager" {
+                @if page.page > 0 { a rel="prev" href=(format!("?days={days}&page={}", page.page - 1)) { "← newer reports" } " " }
+                @if page.has_more { a rel="next" href=(format!("?days={days}&page={}", page.page + 1)) { "older reports →" } }
+            }
         }
     }
+}
+
+pub(crate) async fn report(
+    State(dashboard): State<Dashboard>,
+    Extension(viewer): Extension<Viewer>,
+    Path(key): Path<String>,
+) -> Response {
+    let not_found = |viewer: &Viewer| {
+        html_response(
+            StatusCode::NOT_FOUND,
+            page(
+                "No such report",
+                Some(viewer),
+                html! { h1 { "No such report" } p { "No stored report has the number " code { (key) } "; it may have been pruned. See " a href="/" { "the overview" } "." } },
+            ),
+        )
+    };
+    let Ok(id) = key.parse::<i64>() else {
+        return not_found(&viewer);
+    };
+    match dashboard.store.report(ReportKey::from_id(id)).await {
+        Ok(Some(detail)) => html_response(StatusCode::OK, report_page(&detail, &viewer)),
+        Ok(None) => not_found(&viewer),
+        Err(error) => store_failed(Some(&viewer), &error),
+    }
+}
+
+fn opt(value: Option<&String>) -> Markup {
+    html! { @if let Some(value) = value { (value) } @else { span class="empty" { "—" } } }
+}
+
+fn report_page(detail: &ReportDetail, viewer: &Viewer) -> Markup {
+    page(
+        &format!("Report {}", detail.report_id),
+        Some(viewer),
+        html! {
+            p class="crumbs" { a href="/" { "All domains" } " › report" }
+            h1 { "Report " span class="report-id" { (detail.report_id) } }
+            table id="report-facts" {
+                caption { "The report as received" }
+                tbody {
+                    tr { th scope="row" { "Organisation" } td { (detail.organization) } }
+                    tr { th scope="row" { "Contact" } td { (opt(detail.contact_info.as_ref())) } }
+                    tr { th scope="row" { "Period" } td { (time(detail.start)) " to " (time(detail.end)) } }
+                    tr { th scope="row" { "Received" } td { (time(detail.received_at)) " (" (detail.source.to_string()) ")" } }
+                }
+            }
+            @for policy in &detail.policies {
+                section class="policy" {
+                    h2 {
+                        "Policy " code { (policy.policy_type.as_str()) } " for "
+                        @if let Some(domain) = &policy.policy_domain { a href=(format!("/domains/{domain}")) { (domain) } } @else { span class="empty" { "no domain" } }
+                        ": " (thousands(policy.successful)) " successful, " (thousands(policy.failed)) " failed"
+                    }
+                    @if !policy.policy_string.is_empty() { pre class="policy-string" { (policy.policy_string.join("\n")) } }
+                    @if !policy.mx_host.is_empty() { p { "MX hosts in the policy: " (policy.mx_host.join(", ")) } }
+                    table class="failure-details" {
+                        caption { "Failure details as the reporter wrote them" }
+                        thead { tr {
+                            th scope="col" { "Result type" } th scope="col" class="num" { "Sessions" } th scope="col" { "Sending IP" }
+                            th scope="col" { "Receiving MX" } th scope="col" { "MX HELO" } th scope="col" { "Receiving IP" }
+                            th scope="col" { "Reason code" } th scope="col" { "Additional information" }
+                        } }
+                        tbody {
+                            @if policy.failures.is_empty() { tr { td colspan="8" class="empty" { "No failure details." } } }
+                            @for failure in &policy.failures {
+                                tr {
+                                    td { code { (failure.result_type.as_str()) } }
+                                    td class="num" { (thousands(failure.count)) }
+                                    td { (opt(failure.sending_mta_ip.as_ref())) }
+                                    td { (opt(failure.receiving_mx_hostname.as_ref())) }
+                                    td { (opt(failure.receiving_mx_helo.as_ref())) }
+                                    td { (opt(failure.receiving_ip.as_ref())) }
+                                    td { (opt(failure.failure_reason_code.as_ref())) }
+                                    td { (opt(failure.additional_information.as_ref())) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { "What the linter found in it" }
+            @if detail.findings.is_empty() {
+                p class="empty" { "Nothing: the report follows RFC 8460." }
+            } @else {
+                ul id="report-findings" {
+                    @for finding in &detail.findings {
+                        li { code { (finding.code) } " (" (finding.severity.as_str()) "): " (finding.message) }
+                    }
+                }
+            }
+            h2 { "Raw JSON" }
+            pre id="raw-json" { (detail.raw_json) }
+        },
+    )
 }

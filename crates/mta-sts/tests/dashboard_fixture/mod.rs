@@ -83,12 +83,16 @@ pub fn sha256_hex(text: &str) -> String {
 }
 
 /// Writes a configuration for the four domains on `store`; with `users`, the user and token
-/// above; `extra` is appended to the `[dashboard]` table.
+/// above; `extra` is appended to the `[dashboard]` table. The live check asks a resolver that
+/// is not there (the discard port on loopback), so it ends at once with what it could not learn.
 pub fn write_config(dir: &TempDir, store: &str, users: bool, extra: &str) -> String {
     let mut text = format!(
         "domains = [\"{CLEAN}\", \"{FAILING}\", \"{QUIET}\", \"{HOSTILE}\"]\n\
          store = \"{store}\"\n\
          reports_per_minute = 100000\n\
+         [check]\n\
+         resolver = \"127.0.0.1:9\"\n\
+         timeout = 1\n\
          [dashboard]\n\
          {extra}\n"
     );
