@@ -247,21 +247,39 @@ pub(crate) fn stacked_bars(id: &str, title: &str, series: &[Series], days: &[Day
     }
 }
 
-/// The share of failed sessions per day, as a line over 0–100 %; one `<g class="point">` per
-/// day with sessions (a day without is a gap, not a zero).
+/// The top of the failure-rate axis, in percent: the smallest of 5, 10, 25, 50 and 100 that
+/// holds the highest rate (a 2 % failure rate must not look flat on a 0–100 % axis).
+pub(crate) fn rate_top(days: &[DayRate]) -> u32 {
+    let highest = days
+        .iter()
+        .filter(|day| day.total > 0)
+        .map(|day| day.failed as f64 * 100.0 / day.total as f64)
+        .fold(0.0, f64::max);
+    [5u32, 10, 25, 50, 100]
+        .into_iter()
+        .find(|top| highest <= f64::from(*top))
+        .unwrap_or(100)
+}
+
+/// The share of failed sessions per day, as a line from 0 to [`rate_top`]; one
+/// `<g class="point">` per day with sessions (a day without is a gap, not a zero).
 pub(crate) fn rate_line(id: &str, title: &str, days: &[DayRate]) -> Markup {
     let band = (WIDTH - LEFT - RIGHT) / days.len().max(1) as f64;
     let base = TOP + PLOT_HEIGHT;
     let height = base + AXIS_SPACE + 8.0 + LEGEND_ROW;
-    let ticks: Vec<(f64, String)> = (0..=4)
-        .map(|i| (base - f64::from(i) * PLOT_HEIGHT / 4.0, format!("{} %", i * 25)))
+    let top = rate_top(days);
+    let ticks: Vec<(f64, String)> = (0..=5)
+        .map(|i| {
+            let value = f64::from(top) * f64::from(i) / 5.0;
+            (base - f64::from(i) * PLOT_HEIGHT / 5.0, format!("{value} %"))
+        })
         .collect();
     let points: Vec<(UtcDate, f64, f64, &DayRate)> = days
         .iter()
         .enumerate()
         .filter(|(_, day)| day.total > 0)
         .map(|(i, day)| {
-            let rate = day.failed as f64 / day.total as f64;
+            let rate = day.failed as f64 * 100.0 / day.total as f64 / f64::from(top);
             (day.day, LEFT + band * (i as f64 + 0.5), base - rate * PLOT_HEIGHT, day)
         })
         .collect();

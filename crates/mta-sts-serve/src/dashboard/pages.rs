@@ -460,11 +460,24 @@ fn live_section(live: &LiveView) -> Markup {
                 }
             }
             @if let Some(check) = &live.check {
+                @if let Some(incomplete) = &check.incomplete {
+                    p class="problem" id="check-incomplete" { (incomplete) }
+                }
+                @if !check.not_learnt.is_empty() {
+                    ul id="not-learnt" {
+                        @for unknown in &check.not_learnt { li { "The check " (unknown.to_string()) "." } }
+                    }
+                }
                 table id="findings" {
-                    caption { "The live check's findings (" (check.verdict.as_str()) "), errors first" }
+                    caption { "The live check's findings (verdict " (check.verdict.as_str()) "), errors first" }
                     thead { tr { th scope="col" { "Severity" } th scope="col" { "Code" } th scope="col" { "Finding" } th scope="col" { "What to change" } } }
                     tbody {
-                        @if check.findings.is_empty() { tr { td colspan="4" class="empty" { "Nothing to report: the live check found no problem." } } }
+                        @if check.findings.is_empty() {
+                            tr { td colspan="4" class="empty" {
+                                @if check.not_learnt.is_empty() { "Nothing to report: the live check found no problem." }
+                                @else { "No problem in what the check could learn." }
+                            } }
+                        }
                         @for finding in &check.findings {
                             tr data-code=(finding.code.as_str()) {
                                 td { (finding.severity.as_str()) }
@@ -645,6 +658,14 @@ pub(crate) async fn report(
     }
 }
 
+/// The report's JSON indented for reading; as stored when it does not parse (it did once).
+fn pretty_json(raw: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(raw)
+        .ok()
+        .and_then(|value| serde_json::to_string_pretty(&value).ok())
+        .unwrap_or_else(|| raw.to_string())
+}
+
 fn opt(value: Option<&String>) -> Markup {
     html! { @if let Some(value) = value { (value) } @else { span class="empty" { "—" } } }
 }
@@ -674,7 +695,7 @@ fn report_page(detail: &ReportDetail, viewer: &Viewer) -> Markup {
                     }
                     @if !policy.policy_string.is_empty() { pre class="policy-string" { (policy.policy_string.join("\n")) } }
                     @if !policy.mx_host.is_empty() { p { "MX hosts in the policy: " (policy.mx_host.join(", ")) } }
-                    table class="failure-details" {
+                    div class="wide" { table class="failure-details" {
                         caption { "Failure details as the reporter wrote them" }
                         thead { tr {
                             th scope="col" { "Result type" } th scope="col" class="num" { "Sessions" } th scope="col" { "Sending IP" }
@@ -696,7 +717,7 @@ fn report_page(detail: &ReportDetail, viewer: &Viewer) -> Markup {
                                 }
                             }
                         }
-                    }
+                    } }
                 }
             }
             h2 { "What the linter found in it" }
@@ -710,7 +731,7 @@ fn report_page(detail: &ReportDetail, viewer: &Viewer) -> Markup {
                 }
             }
             h2 { "Raw JSON" }
-            pre id="raw-json" { (detail.raw_json) }
+            pre id="raw-json" { (pretty_json(&detail.raw_json)) }
         },
     )
 }

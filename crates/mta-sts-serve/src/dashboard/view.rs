@@ -15,7 +15,7 @@ use mta_sts_store::reports::{
 use serde::Serialize;
 
 use super::Dashboard;
-use super::chart::{DayRate, DayStack, Series, colour_of};
+use super::chart::{DayRate, DayStack, Series, colour_of, thousands};
 use super::live::{Live, Outcome, PAGE_WAIT};
 
 /// The most days a page shows.
@@ -420,15 +420,21 @@ fn verdict(
         Verdict {
             code: "failures",
             message: format!(
-                "{failed} of {} sessions failed ({}) in {reports} reports{from}.",
-                successful + failed,
+                "{} of {} sessions failed ({}) in {} reports{from}.",
+                thousands(failed),
+                thousands(successful + failed),
                 percent(failed, successful + failed),
+                thousands(reports),
             ),
         }
     } else {
         Verdict {
             code: "healthy",
-            message: format!("All {successful} sessions succeeded in {reports} reports{from}."),
+            message: format!(
+                "All {} sessions succeeded in {} reports{from}.",
+                thousands(successful),
+                thousands(reports)
+            ),
         }
     }
 }

@@ -134,3 +134,18 @@ fn the_rate_line_skips_days_without_sessions() {
     assert!(svg.contains("2026-12-01: 25.0 % failed (1 of 4 sessions)"));
     assert!(!svg.contains("data-day=\"2026-12-02\""));
 }
+
+#[test]
+fn the_rate_axis_fits_the_highest_rate() {
+    let rate = |failed, total| DayRate {
+        day: day("2026-12-01"),
+        failed,
+        total,
+    };
+    assert_eq!(rate_top(&[]), 5);
+    assert_eq!(rate_top(&[rate(2, 100), rate(0, 0)]), 5);
+    assert_eq!(rate_top(&[rate(6, 100)]), 10);
+    assert_eq!(rate_top(&[rate(31, 200)]), 25);
+    assert_eq!(rate_top(&[rate(3, 8)]), 50);
+    assert_eq!(rate_top(&[rate(1, 1)]), 100);
+}
