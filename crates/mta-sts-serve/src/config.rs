@@ -565,14 +565,25 @@ impl ServeConfig {
         }
         let mut names = BTreeSet::new();
         for user in &self.users {
-            if user.name.is_empty() || user.name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            if user.name.is_empty()
+                || user
+                    .name
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control())
+            {
                 return bad(
                     "users.name",
-                    format!("`{}` is not a user name: give one word without spaces", user.name.escape_debug()),
+                    format!(
+                        "`{}` is not a user name: give one word without spaces",
+                        user.name.escape_debug()
+                    ),
                 );
             }
             if !names.insert(user.name.as_str()) {
-                return bad("users.name", format!("the user `{}` is listed twice", user.name));
+                return bad(
+                    "users.name",
+                    format!("the user `{}` is listed twice", user.name),
+                );
             }
             crate::dashboard::check_password_hash(user)?;
         }
@@ -581,7 +592,10 @@ impl ServeConfig {
             if token.name.is_empty() || !names.insert(token.name.as_str()) {
                 return bad(
                     "tokens.name",
-                    format!("every token needs a name of its own; `{}` is empty or listed twice", token.name.escape_debug()),
+                    format!(
+                        "every token needs a name of its own; `{}` is empty or listed twice",
+                        token.name.escape_debug()
+                    ),
                 );
             }
             crate::dashboard::check_token_hash(token)?;

@@ -126,7 +126,10 @@ pub(crate) fn router(config: &ServeConfig, state: AppState) -> Router {
         ));
     }
     let dashboard = dashboard::router(state.dashboard.clone());
-    router.fallback(not_found).with_state(state).merge(dashboard)
+    router
+        .fallback(not_found)
+        .with_state(state)
+        .merge(dashboard)
 }
 
 /// A plain-text answer: one sentence and a line break.

@@ -6,12 +6,12 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
+use mta_sts_net::SystemClock;
 use mta_sts_reports::{DomainFilter, Intake};
 use mta_sts_service::{
     CloseReason, Connection, ConnectionMetrics, HttpOptions, MetricsRegistry, Peer,
     Server as AcceptLoop, Shutdown, serve_connection_http,
 };
-use mta_sts_net::SystemClock;
 use mta_sts_store::StoreUrl;
 use mta_sts_store::reports::ReportStore;
 use tokio::net::{TcpListener, TcpStream};

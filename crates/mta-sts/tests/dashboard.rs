@@ -39,7 +39,12 @@ async fn get(address: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Answe
     request(address, None, "GET", path, headers, Vec::new()).await
 }
 
-async fn post_form(address: SocketAddr, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
+async fn post_form(
+    address: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Answer {
     let mut all = vec![("content-type", "application/x-www-form-urlencoded")];
     all.extend_from_slice(headers);
     request(address, None, "POST", path, &all, body.as_bytes().to_vec()).await
@@ -73,28 +78,57 @@ async fn every_route_refuses_without_a_session_and_serves_with_one() {
     // cookie: refused, every route.
     for headers in [
         vec![],
-        vec![("cookie", "mta-sts-session=0000000000000000000000000000000000000000000000000000000000000000")],
+        vec![(
+            "cookie",
+            "mta-sts-session=0000000000000000000000000000000000000000000000000000000000000000",
+        )],
         vec![("authorization", "Bearer not-the-token")],
         vec![("cookie", "mta-sts-session=dashboard-test-token-0123456789")],
     ] {
         for (method, path) in PAGES {
             let answer = request(address, None, method, path, &headers, Vec::new()).await;
-            assert!(refused(&answer, false), "{method} {path} {headers:?}: {} {}", answer.status, answer.body);
+            assert!(
+                refused(&answer, false),
+                "{method} {path} {headers:?}: {} {}",
+                answer.status,
+                answer.body
+            );
         }
         for path in &api {
             let answer = get(address, path, &headers).await;
-            assert!(refused(&answer, true), "GET {path} {headers:?}: {} {}", answer.status, answer.body);
+            assert!(
+                refused(&answer, true),
+                "GET {path} {headers:?}: {} {}",
+                answer.status,
+                answer.body
+            );
         }
     }
     // A bearer token opens the API, never the pages.
     let bearer = format!("Bearer {TOKEN}");
     for path in &api {
         let answer = get(address, path, &[("authorization", &bearer)]).await;
-        assert_eq!(answer.status, 200, "GET {path} with the token: {}", answer.body);
+        assert_eq!(
+            answer.status, 200,
+            "GET {path} with the token: {}",
+            answer.body
+        );
     }
     for (method, path) in PAGES {
-        let answer = request(address, None, method, path, &[("authorization", &bearer)], Vec::new()).await;
-        assert!(refused(&answer, false), "{method} {path} with a token: {}", answer.status);
+        let answer = request(
+            address,
+            None,
+            method,
+            path,
+            &[("authorization", &bearer)],
+            Vec::new(),
+        )
+        .await;
+        assert!(
+            refused(&answer, false),
+            "{method} {path} with a token: {}",
+            answer.status
+        );
     }
     // The intake, /healthz and /metrics stay open.
     assert_eq!(get(address, "/healthz", &[]).await.status, 200);
@@ -103,12 +137,29 @@ async fn every_route_refuses_without_a_session_and_serves_with_one() {
     // A session opens every page and the API.
     let cookie = login(address).await;
     for (method, path) in PAGES.iter().filter(|(method, _)| *method == "GET") {
-        let answer = request(address, None, method, path, &[("cookie", &cookie)], Vec::new()).await;
+        let answer = request(
+            address,
+            None,
+            method,
+            path,
+            &[("cookie", &cookie)],
+            Vec::new(),
+        )
+        .await;
         assert_eq!(answer.status, 200, "{method} {path}: {}", answer.body);
-        assert!(answer.headers["content-security-policy"].to_str().expect("csp").contains("default-src 'none'"));
+        assert!(
+            answer.headers["content-security-policy"]
+                .to_str()
+                .expect("csp")
+                .contains("default-src 'none'")
+        );
     }
     for path in &api {
-        assert_eq!(get(address, path, &[("cookie", &cookie)]).await.status, 200, "GET {path}");
+        assert_eq!(
+            get(address, path, &[("cookie", &cookie)]).await.status,
+            200,
+            "GET {path}"
+        );
     }
 }
 
@@ -121,9 +172,15 @@ async fn login_logout_csrf_and_rate_limits() {
 
     let form = get(address, "/login?next=/domains/acme.test", &[]).await;
     assert_eq!(form.status, 200);
-    assert!(form.body.contains("name=\"password\"") && form.body.contains("value=\"/domains/acme.test\""));
+    assert!(
+        form.body.contains("name=\"password\"")
+            && form.body.contains("value=\"/domains/acme.test\"")
+    );
 
-    let good = format!("name={USER}&password={}&next=%2Fdomains%2Facme.test", PASSWORD.replace(' ', "+"));
+    let good = format!(
+        "name={USER}&password={}&next=%2Fdomains%2Facme.test",
+        PASSWORD.replace(' ', "+")
+    );
     // From another site, or without an Origin: refused before the password is looked at.
     for origin in [vec![("origin", "https://evil.example")], vec![]] {
         let answer = post_form(address, "/login", &origin, &good).await;
@@ -131,15 +188,28 @@ async fn login_logout_csrf_and_rate_limits() {
         assert!(!answer.headers.contains_key("set-cookie"));
     }
     let same = [("origin", "http://localhost")];
-    let answer = post_form(address, "/login", &same, &format!("name={USER}&password=wrong")).await;
+    let answer = post_form(
+        address,
+        "/login",
+        &same,
+        &format!("name={USER}&password=wrong"),
+    )
+    .await;
     assert_eq!(answer.status, 401);
-    assert!(answer.body.contains("The name or the password is wrong."), "{}", answer.body);
+    assert!(
+        answer.body.contains("The name or the password is wrong."),
+        "{}",
+        answer.body
+    );
     assert!(!answer.headers.contains_key("set-cookie"));
 
     let answer = post_form(address, "/login", &same, &good).await;
     assert_eq!(answer.status, 303, "{}", answer.body);
     assert_eq!(answer.headers["location"], "/domains/acme.test");
-    let set_cookie = answer.headers["set-cookie"].to_str().expect("cookie").to_string();
+    let set_cookie = answer.headers["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .to_string();
     for attribute in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/"] {
         assert!(set_cookie.contains(attribute), "{set_cookie}");
     }
@@ -148,7 +218,13 @@ async fn login_logout_csrf_and_rate_limits() {
     assert_eq!(id.len(), 64, "256 random bits in hex");
 
     // A login never sends anyone off this server.
-    let away = post_form(address, "/login", &same, &good.replace("%2Fdomains%2Facme.test", "%2F%2Fevil.example")).await;
+    let away = post_form(
+        address,
+        "/login",
+        &same,
+        &good.replace("%2Fdomains%2Facme.test", "%2F%2Fevil.example"),
+    )
+    .await;
     assert_eq!(away.headers["location"], "/");
 
     // Logout needs the session's CSRF token and this server's Origin.
@@ -161,14 +237,40 @@ async fn login_logout_csrf_and_rate_limits() {
         .expect("the logout form's token")
         .to_string();
     let with_cookie = [("cookie", cookie.as_str()), ("origin", "http://localhost")];
-    assert_eq!(post_form(address, "/logout", &with_cookie, "csrf=forged").await.status, 403);
-    let cross = [("cookie", cookie.as_str()), ("origin", "https://evil.example")];
-    assert_eq!(post_form(address, "/logout", &cross, &format!("csrf={csrf}")).await.status, 403);
-    assert_eq!(get(address, "/", &[("cookie", &cookie)]).await.status, 200, "still logged in");
+    assert_eq!(
+        post_form(address, "/logout", &with_cookie, "csrf=forged")
+            .await
+            .status,
+        403
+    );
+    let cross = [
+        ("cookie", cookie.as_str()),
+        ("origin", "https://evil.example"),
+    ];
+    assert_eq!(
+        post_form(address, "/logout", &cross, &format!("csrf={csrf}"))
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        get(address, "/", &[("cookie", &cookie)]).await.status,
+        200,
+        "still logged in"
+    );
     let out = post_form(address, "/logout", &with_cookie, &format!("csrf={csrf}")).await;
     assert_eq!(out.status, 303);
-    assert!(out.headers["set-cookie"].to_str().expect("cookie").contains("Max-Age=0"));
-    assert_eq!(get(address, "/", &[("cookie", &cookie)]).await.status, 303, "the session is gone");
+    assert!(
+        out.headers["set-cookie"]
+            .to_str()
+            .expect("cookie")
+            .contains("Max-Age=0")
+    );
+    assert_eq!(
+        get(address, "/", &[("cookie", &cookie)]).await.status,
+        303,
+        "the session is gone"
+    );
 
     // Four attempts a minute from this client were allowed (two counted above, plus the
     // redirect test's and this one); then 429 with Retry-After, even for the right password.
@@ -182,7 +284,11 @@ async fn login_logout_csrf_and_rate_limits() {
     }
     let limited = limited.expect("a 429 within four more attempts");
     assert!(limited.headers.contains_key("retry-after"));
-    assert!(limited.body.contains("Too many login attempts"), "{}", limited.body);
+    assert!(
+        limited.body.contains("Too many login attempts"),
+        "{}",
+        limited.body
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -196,7 +302,13 @@ async fn without_users_everyone_is_refused_and_the_login_page_says_how_to_add_on
     assert!(page.body.contains("No user is configured"), "{}", page.body);
     assert!(page.body.contains("mta-sts serve hash-password"));
     assert!(!page.body.contains("name=\"password\""), "no form to fill");
-    let answer = post_form(address, "/login", &[("origin", "http://localhost")], "name=owner&password=x").await;
+    let answer = post_form(
+        address,
+        "/login",
+        &[("origin", "http://localhost")],
+        "name=owner&password=x",
+    )
+    .await;
     assert_eq!(answer.status, 503);
     assert!(refused(&get(address, "/", &[]).await, false));
     assert!(refused(&get(address, "/api/v1/domains", &[]).await, true));
@@ -216,43 +328,111 @@ async fn pages_and_api_show_the_reports_with_hostile_text_escaped() {
     let headers = [("cookie", cookie.as_str())];
 
     let overview = get(address, "/", &headers).await;
-    assert!(overview.body.contains(&format!("data-domain=\"{FAILING}\" data-verdict=\"failures\"")), "{}", overview.body);
-    assert!(overview.body.contains(&format!("data-domain=\"{CLEAN}\" data-verdict=\"healthy\"")));
-    assert!(overview.body.contains(&format!("data-domain=\"{QUIET}\" data-verdict=\"no-reports\"")));
+    assert!(
+        overview.body.contains(&format!(
+            "data-domain=\"{FAILING}\" data-verdict=\"failures\""
+        )),
+        "{}",
+        overview.body
+    );
+    assert!(
+        overview
+            .body
+            .contains(&format!("data-domain=\"{CLEAN}\" data-verdict=\"healthy\""))
+    );
+    assert!(overview.body.contains(&format!(
+        "data-domain=\"{QUIET}\" data-verdict=\"no-reports\""
+    )));
     // Failing domains first.
     let first_row = overview.body.find("data-verdict=").expect("rows");
     assert!(overview.body[first_row..].starts_with("data-verdict=\"failures\""));
 
     let quiet = get(address, &format!("/domains/{QUIET}"), &headers).await;
-    assert!(quiet.body.contains(&format!("No reports yet for {QUIET}")), "{}", quiet.body);
+    assert!(
+        quiet.body.contains(&format!("No reports yet for {QUIET}")),
+        "{}",
+        quiet.body
+    );
 
     let page = get(address, &format!("/domains/{FAILING}"), &headers).await;
     assert_eq!(page.status, 200);
-    assert_eq!(page.body.matches("<g class=\"bar\"").count(), 30, "one bar per day of the 30-day window");
+    assert_eq!(
+        page.body.matches("<g class=\"bar\"").count(),
+        30,
+        "one bar per day of the 30-day window"
+    );
     assert!(page.body.contains(&format!("mx2.{FAILING}")));
     // The legend names each result type that failed, and successful sessions.
-    for series in ["successful", "certificate-expired", "starttls-not-supported"] {
-        assert!(page.body.contains(&format!("class=\"legend-item\" data-series=\"{series}\"")), "{series}");
+    for series in [
+        "successful",
+        "certificate-expired",
+        "starttls-not-supported",
+    ] {
+        assert!(
+            page.body
+                .contains(&format!("class=\"legend-item\" data-series=\"{series}\"")),
+            "{series}"
+        );
     }
-    assert!(page.body.contains("id=\"advice\""), "the live check and advice section");
+    assert!(
+        page.body.contains("id=\"advice\""),
+        "the live check and advice section"
+    );
 
     let hostile = get(address, &format!("/domains/{HOSTILE}"), &headers).await;
     assert_eq!(hostile.status, 200);
     for raw in ["<script", "<img", "onerror=\"window"] {
-        assert!(!hostile.body.contains(raw), "{raw} unescaped in {}", hostile.body);
+        assert!(
+            !hostile.body.contains(raw),
+            "{raw} unescaped in {}",
+            hostile.body
+        );
     }
-    assert!(hostile.body.contains("&lt;script&gt;window.__xss=1;alert(1)&lt;/script&gt;"), "{}", hostile.body);
+    assert!(
+        hostile
+            .body
+            .contains("&lt;script&gt;window.__xss=1;alert(1)&lt;/script&gt;"),
+        "{}",
+        hostile.body
+    );
 
     // The API says the same as the pages.
     let bearer = format!("Bearer {TOKEN}");
-    let list: Value = serde_json::from_str(&get(address, "/api/v1/domains", &[("authorization", &bearer)]).await.body).expect("JSON");
-    let row = list["domains"].as_array().expect("domains").iter().find(|row| row["domain"] == FAILING).expect("row").clone();
+    let list: Value = serde_json::from_str(
+        &get(address, "/api/v1/domains", &[("authorization", &bearer)])
+            .await
+            .body,
+    )
+    .expect("JSON");
+    let row = list["domains"]
+        .as_array()
+        .expect("domains")
+        .iter()
+        .find(|row| row["domain"] == FAILING)
+        .expect("row")
+        .clone();
     assert_eq!(row["verdict"]["code"], "failures");
     assert_eq!(row["failed"], 31 * 3 + 4 + 10);
-    let view: Value = serde_json::from_str(&get(address, &format!("/api/v1/domains/{HOSTILE}"), &[("authorization", &bearer)]).await.body).expect("JSON");
-    let hostile_reports = view["reports"]["reports"].as_array().expect("reports").clone();
+    let view: Value = serde_json::from_str(
+        &get(
+            address,
+            &format!("/api/v1/domains/{HOSTILE}"),
+            &[("authorization", &bearer)],
+        )
+        .await
+        .body,
+    )
+    .expect("JSON");
+    let hostile_reports = view["reports"]["reports"]
+        .as_array()
+        .expect("reports")
+        .clone();
     assert_eq!(hostile_reports.len(), 4);
-    assert!(hostile_reports.iter().any(|r| r["organization"].as_str().is_some_and(|o| o.contains("<script>"))));
+    assert!(hostile_reports.iter().any(|r| {
+        r["organization"]
+            .as_str()
+            .is_some_and(|o| o.contains("<script>"))
+    }));
     // Each hostile report's page: every field of every failure detail, the policy, the contact
     // and the raw JSON are shown, escaped.
     for report in &hostile_reports {
@@ -262,17 +442,41 @@ async fn pages_and_api_show_the_reports_with_hostile_text_escaped() {
         for raw in ["<script", "<img", "onerror=\"window"] {
             assert!(!page.body.contains(raw), "{raw} unescaped in {}", page.body);
         }
-        let escaped = ["&lt;script&gt;window.__xss=1;alert(1)&lt;/script&gt;", "&quot;&gt;&lt;img src=x onerror=&quot;window.__xss=2;alert(2)&quot;&gt;"];
-        let shown = escaped.iter().map(|text| page.body.matches(text).count()).sum::<usize>();
+        let escaped = [
+            "&lt;script&gt;window.__xss=1;alert(1)&lt;/script&gt;",
+            "&quot;&gt;&lt;img src=x onerror=&quot;window.__xss=2;alert(2)&quot;&gt;",
+        ];
+        let shown = escaped
+            .iter()
+            .map(|text| page.body.matches(text).count())
+            .sum::<usize>();
         // organisation, report id (heading), contact, policy string, mx host, result type, IP,
         // MX, HELO, receiving IP, reason code, additional information: at least 12 places.
         assert!(shown >= 12, "{shown} escaped copies in {}", page.body);
         assert!(page.body.contains("id=\"raw-json\""));
-        let detail: Value = serde_json::from_str(&get(address, &format!("/api/v1/reports/{key}"), &[("authorization", &bearer)]).await.body).expect("JSON");
+        let detail: Value = serde_json::from_str(
+            &get(
+                address,
+                &format!("/api/v1/reports/{key}"),
+                &[("authorization", &bearer)],
+            )
+            .await
+            .body,
+        )
+        .expect("JSON");
         assert_eq!(detail["key"], key);
-        assert!(detail["raw_json"].as_str().is_some_and(|raw| raw.contains("additional-information")));
+        assert!(
+            detail["raw_json"]
+                .as_str()
+                .is_some_and(|raw| raw.contains("additional-information"))
+        );
     }
-    let unknown = get(address, "/api/v1/domains/elsewhere.example", &[("authorization", &bearer)]).await;
+    let unknown = get(
+        address,
+        "/api/v1/domains/elsewhere.example",
+        &[("authorization", &bearer)],
+    )
+    .await;
     assert_eq!(unknown.status, 404);
     assert!(serde_json::from_str::<Value>(&unknown.body).expect("JSON")["error"].is_string());
 }

@@ -125,7 +125,11 @@ impl Browser {
 
     async fn find_all(&self, css: &str) -> Vec<String> {
         let answer = self
-            .call("POST", "/elements", Some(json!({"using": "css selector", "value": css})))
+            .call(
+                "POST",
+                "/elements",
+                Some(json!({"using": "css selector", "value": css})),
+            )
             .await;
         answer["value"]
             .as_array()
@@ -137,39 +141,55 @@ impl Browser {
 
     async fn find(&self, css: &str) -> String {
         let all = self.find_all(css).await;
-        all.into_iter().next().unwrap_or_else(|| panic!("no element {css}"))
+        all.into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("no element {css}"))
     }
 
     async fn text(&self, element: &str) -> String {
-        self.call("GET", &format!("/element/{element}/text"), None).await["value"]
+        self.call("GET", &format!("/element/{element}/text"), None)
+            .await["value"]
             .as_str()
             .expect("text")
             .to_string()
     }
 
     async fn attribute(&self, element: &str, name: &str) -> Option<String> {
-        self.call("GET", &format!("/element/{element}/attribute/{name}"), None).await["value"]
+        self.call("GET", &format!("/element/{element}/attribute/{name}"), None)
+            .await["value"]
             .as_str()
             .map(str::to_string)
     }
 
     async fn type_into(&self, css: &str, text: &str) {
         let element = self.find(css).await;
-        self.call("POST", &format!("/element/{element}/value"), Some(json!({"text": text})))
-            .await;
+        self.call(
+            "POST",
+            &format!("/element/{element}/value"),
+            Some(json!({"text": text})),
+        )
+        .await;
     }
 
     async fn click(&self, css: &str) {
         let element = self.find(css).await;
-        self.call("POST", &format!("/element/{element}/click"), Some(json!({})))
-            .await;
+        self.call(
+            "POST",
+            &format!("/element/{element}/click"),
+            Some(json!({})),
+        )
+        .await;
     }
 
     /// Runs a script through WebDriver (not the page's: the page's own scripts are what must
     /// not run).
     async fn script(&self, source: &str) -> Value {
-        self.call("POST", "/execute/sync", Some(json!({"script": source, "args": []})))
-            .await["value"]
+        self.call(
+            "POST",
+            "/execute/sync",
+            Some(json!({"script": source, "args": []})),
+        )
+        .await["value"]
             .clone()
     }
 
@@ -182,14 +202,23 @@ impl Browser {
     async fn screenshot(&self, name: &str) -> PathBuf {
         let answer = self.call("GET", "/screenshot", None).await;
         let png = base64_decode(answer["value"].as_str().expect("screenshot"));
-        assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "not a screenshot");
+        assert!(
+            png.starts_with(b"\x89PNG") && png.len() > 10_000,
+            "not a screenshot"
+        );
         let path = screenshots().join(name);
         std::fs::write(&path, png).expect("write screenshot");
         path
     }
 
     async fn close(self) {
-        call(self.driver, "DELETE", &format!("/session/{}", self.session), None).await;
+        call(
+            self.driver,
+            "DELETE",
+            &format!("/session/{}", self.session),
+            None,
+        )
+        .await;
     }
 }
 
@@ -220,7 +249,10 @@ fn base64_decode(text: &str) -> Vec<u8> {
             _ => panic!("not base64: {c}"),
         }
     };
-    let bytes: Vec<u8> = text.bytes().filter(|c| *c != b'=' && !c.is_ascii_whitespace()).collect();
+    let bytes: Vec<u8> = text
+        .bytes()
+        .filter(|c| *c != b'=' && !c.is_ascii_whitespace())
+        .collect();
     let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
     for chunk in bytes.chunks(4) {
         let mut n = 0u32;
@@ -252,7 +284,11 @@ async fn the_dashboard_in_headless_chromium() {
 
     // Not logged in: the overview sends to the login form; log in through it.
     browser.go(&format!("{base}/")).await;
-    assert!(browser.url().await.contains("/login"), "{}", browser.url().await);
+    assert!(
+        browser.url().await.contains("/login"),
+        "{}",
+        browser.url().await
+    );
     browser.screenshot("dashboard-login.png").await;
     browser.type_into("input[name=name]", USER).await;
     browser.type_into("input[name=password]", PASSWORD).await;
@@ -263,7 +299,10 @@ async fn the_dashboard_in_headless_chromium() {
     let rows = browser.find_all("#domains tbody tr").await;
     assert_eq!(rows.len(), 4);
     let first = browser.find("#domains tbody tr").await;
-    assert_eq!(browser.attribute(&first, "data-verdict").await.as_deref(), Some("failures"));
+    assert_eq!(
+        browser.attribute(&first, "data-verdict").await.as_deref(),
+        Some("failures")
+    );
     let shot = browser.screenshot("dashboard-overview.png").await;
     eprintln!("screenshot: {}", shot.display());
 
@@ -285,13 +324,23 @@ async fn the_dashboard_in_headless_chromium() {
     .expect("now")
     .utc_date()
     .to_string();
-    assert_eq!(browser.attribute(last, "data-day").await.as_deref(), Some(today.as_str()));
+    assert_eq!(
+        browser.attribute(last, "data-day").await.as_deref(),
+        Some(today.as_str())
+    );
     let mut legend = Vec::new();
     for item in browser.find_all("svg#sessions-chart g.legend-item").await {
         legend.push(browser.text(&item).await);
     }
-    for name in ["successful", "certificate-expired", "starttls-not-supported"] {
-        assert!(legend.iter().any(|text| text == name), "{name} not in the legend {legend:?}");
+    for name in [
+        "successful",
+        "certificate-expired",
+        "starttls-not-supported",
+    ] {
+        assert!(
+            legend.iter().any(|text| text == name),
+            "{name} not in the legend {legend:?}"
+        );
     }
     // Expired certificates every day (the Microsoft report's one a day), 31 more on three days.
     let expired = browser
@@ -300,7 +349,12 @@ async fn the_dashboard_in_headless_chromium() {
     assert_eq!(expired.len(), 10, "ten days with expired certificates");
     let mut large = 0;
     for segment in &expired {
-        let value: u64 = browser.attribute(segment, "data-value").await.expect("value").parse().expect("number");
+        let value: u64 = browser
+            .attribute(segment, "data-value")
+            .await
+            .expect("value")
+            .parse()
+            .expect("number");
         large += usize::from(value > 30);
     }
     assert_eq!(large, 3, "three days with 31 more");
@@ -310,10 +364,19 @@ async fn the_dashboard_in_headless_chromium() {
     // Hostile reports: their markup is shown as text, no script ran.
     browser.go(&format!("{base}/domains/{HOSTILE}")).await;
     let table = browser.text(&browser.find("#reports").await).await;
-    assert!(table.contains("<script>window.__xss=1;alert(1)</script> org 0"), "{table}");
+    assert!(
+        table.contains("<script>window.__xss=1;alert(1)</script> org 0"),
+        "{table}"
+    );
     assert!(!browser.alert_open().await, "an alert ran");
-    assert_eq!(browser.script("return typeof window.__xss").await, "undefined");
-    assert!(browser.find_all("img").await.is_empty(), "an injected image became an element");
+    assert_eq!(
+        browser.script("return typeof window.__xss").await,
+        "undefined"
+    );
+    assert!(
+        browser.find_all("img").await.is_empty(),
+        "an injected image became an element"
+    );
     browser.screenshot("dashboard-domain-hostile.png").await;
     let links = browser.find_all("#reports td.report-id a").await;
     assert_eq!(links.len(), 4);
@@ -322,13 +385,23 @@ async fn the_dashboard_in_headless_chromium() {
         hrefs.push(browser.attribute(link, "href").await.expect("href"));
     }
     for (i, href) in hrefs.iter().enumerate() {
-        let url = if href.starts_with("http") { href.clone() } else { format!("{base}{href}") };
+        let url = if href.starts_with("http") {
+            href.clone()
+        } else {
+            format!("{base}{href}")
+        };
         browser.go(&url).await;
         assert!(!browser.alert_open().await, "an alert ran on {href}");
-        assert_eq!(browser.script("return typeof window.__xss").await, "undefined", "{href}");
+        assert_eq!(
+            browser.script("return typeof window.__xss").await,
+            "undefined",
+            "{href}"
+        );
         assert!(browser.find_all("img").await.is_empty(), "{href}");
         assert!(browser.find_all("script").await.is_empty(), "{href}");
-        let details = browser.text(&browser.find("table.failure-details").await).await;
+        let details = browser
+            .text(&browser.find("table.failure-details").await)
+            .await;
         assert!(details.contains("window.__xss"), "{details}");
         if i == 0 {
             browser.screenshot("dashboard-report-hostile.png").await;

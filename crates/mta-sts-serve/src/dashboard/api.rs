@@ -91,15 +91,14 @@ fn unknown_domain(domain: &str) -> Response {
 }
 
 fn window(dashboard: &Dashboard, days: Option<u32>) -> Window {
-    Window::ending(dashboard.clock.now(), days.unwrap_or(dashboard.settings().days))
+    Window::ending(
+        dashboard.clock.now(),
+        days.unwrap_or(dashboard.settings().days),
+    )
 }
 
 async fn openapi() -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        OPENAPI,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
 #[derive(Serialize)]
@@ -251,7 +250,10 @@ mod tests {
         // Every path is a GET with a 200 and a 401 answer.
         for (path, item) in document["paths"].as_object().expect("paths") {
             let responses = &item["get"]["responses"];
-            assert!(responses["200"].is_object() && responses["401"].is_object(), "{path}");
+            assert!(
+                responses["200"].is_object() && responses["401"].is_object(),
+                "{path}"
+            );
         }
     }
 }

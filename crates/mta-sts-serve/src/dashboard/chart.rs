@@ -103,7 +103,7 @@ pub(crate) fn thousands(value: u64) -> String {
     let digits = value.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(digit);
@@ -144,7 +144,7 @@ fn x_axis(days: &[UtcDate], band: f64, base: f64) -> Markup {
         g class="axis x-axis" {
             line x1=(LEFT) y1=(base) x2=(WIDTH - RIGHT) y2=(base) stroke="#333" {}
             @for (i, day) in days.iter().enumerate() {
-                @if i % every == 0 {
+                @if i.is_multiple_of(every) {
                     @let x = LEFT + band * (i as f64 + 0.5);
                     line x1=(x) y1=(base) x2=(x) y2=(base + 4.0) stroke="#333" {}
                     text class="tick-label" x=(x) y=(base + 17.0) font-size="11" text-anchor="middle" {
@@ -271,7 +271,10 @@ pub(crate) fn rate_line(id: &str, title: &str, days: &[DayRate]) -> Markup {
     let ticks: Vec<(f64, String)> = (0..=5)
         .map(|i| {
             let value = f64::from(top) * f64::from(i) / 5.0;
-            (base - f64::from(i) * PLOT_HEIGHT / 5.0, format!("{value} %"))
+            (
+                base - f64::from(i) * PLOT_HEIGHT / 5.0,
+                format!("{value} %"),
+            )
         })
         .collect();
     let points: Vec<(UtcDate, f64, f64, &DayRate)> = days
@@ -280,7 +283,12 @@ pub(crate) fn rate_line(id: &str, title: &str, days: &[DayRate]) -> Markup {
         .filter(|(_, day)| day.total > 0)
         .map(|(i, day)| {
             let rate = day.failed as f64 * 100.0 / day.total as f64 / f64::from(top);
-            (day.day, LEFT + band * (i as f64 + 0.5), base - rate * PLOT_HEIGHT, day)
+            (
+                day.day,
+                LEFT + band * (i as f64 + 0.5),
+                base - rate * PLOT_HEIGHT,
+                day,
+            )
         })
         .collect();
     let path = points

@@ -126,8 +126,10 @@ impl LiveChecks {
     /// Refreshes every domain of `domains` that needs it, waits for the checks at most `wait`
     /// (all together), and returns what is known of each then.
     pub(crate) async fn get_all(self: &Arc<Self>, domains: &[String], wait: Duration) -> Vec<Live> {
-        let running: Vec<watch::Receiver<bool>> =
-            domains.iter().filter_map(|domain| self.refresh(domain)).collect();
+        let running: Vec<watch::Receiver<bool>> = domains
+            .iter()
+            .filter_map(|domain| self.refresh(domain))
+            .collect();
         let _ = tokio::time::timeout(wait, async {
             for mut receiver in running {
                 let _ = receiver.wait_for(|done| *done).await;

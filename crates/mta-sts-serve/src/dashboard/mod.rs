@@ -124,7 +124,10 @@ impl Dashboard {
     /// Applies a reloaded configuration; sessions of users still configured stay valid.
     pub(crate) fn reload(&self, config: &ServeConfig) -> Result<(), ServeError> {
         let fresh = Settings::new(config)?;
-        let mut settings = self.settings.write().unwrap_or_else(PoisonError::into_inner);
+        let mut settings = self
+            .settings
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         fresh.access.keep_sessions_of(&settings.access);
         *settings = Arc::new(fresh);
         Ok(())
@@ -179,7 +182,11 @@ pub(crate) fn protect_metrics<S: Clone + Send + Sync + 'static>(
 }
 
 /// The client address, as the rate limits count it.
-pub(crate) fn client_of(request_headers: &HeaderMap, peer: Option<SocketAddr>, trust: &[IpAddr]) -> IpAddr {
+pub(crate) fn client_of(
+    request_headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+    trust: &[IpAddr],
+) -> IpAddr {
     let peer = peer.map_or(IpAddr::from([0, 0, 0, 0]), |peer| peer.ip());
     forwarded_client(peer, request_headers, trust)
 }
@@ -208,8 +215,7 @@ async fn require_viewer(
     let path = request.uri().path().to_string();
     let is_api = path.starts_with("/api/") || path == "/metrics";
     let now = Instant::now();
-    let session = session_cookie(request.headers())
-        .and_then(|id| settings.access.session(id, now));
+    let session = session_cookie(request.headers()).and_then(|id| settings.access.session(id, now));
     let viewer = match session {
         Some(session) => Some(Viewer::User(session)),
         None if is_api => request
@@ -258,9 +264,15 @@ async fn security_headers(request: Request, next: Next) -> Response {
              frame-ancestors 'none'; base-uri 'none'",
         ),
     );
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
     headers
         .entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
@@ -286,4 +298,3 @@ pub(crate) fn peer_of(request_extensions: &http::Extensions) -> Option<SocketAdd
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(address)| *address)
 }
-

@@ -126,9 +126,18 @@ pub(crate) async fn login_form(
     login_page(&dashboard, StatusCode::OK, next, None)
 }
 
-fn login_page(dashboard: &Dashboard, status: StatusCode, next: &str, problem: Option<&str>) -> Response {
+fn login_page(
+    dashboard: &Dashboard,
+    status: StatusCode,
+    next: &str,
+    problem: Option<&str>,
+) -> Response {
     let has_users = dashboard.settings().access.has_users();
-    let status = if has_users { status } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if has_users {
+        status
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     html_response(
         status,
         page(
@@ -234,7 +243,9 @@ pub(crate) async fn login(
                 Some("The name or the password is wrong."),
             )
         }
-        Err(LoginRefusal::NoUsers) => login_page(&dashboard, StatusCode::SERVICE_UNAVAILABLE, next, None),
+        Err(LoginRefusal::NoUsers) => {
+            login_page(&dashboard, StatusCode::SERVICE_UNAVAILABLE, next, None)
+        }
     }
 }
 
@@ -279,7 +290,10 @@ pub(crate) async fn logout(
 }
 
 fn window_of(dashboard: &Dashboard, days: Option<u32>) -> Window {
-    Window::ending(dashboard.clock.now(), days.unwrap_or(dashboard.settings().days))
+    Window::ending(
+        dashboard.clock.now(),
+        days.unwrap_or(dashboard.settings().days),
+    )
 }
 
 fn window_sentence(window: &Window) -> Markup {

@@ -484,7 +484,12 @@ pub(crate) fn session_chart(view: &DomainView) -> (Vec<Series>, Vec<DayStack>) {
         .into_iter()
         .map(|date| {
             let text = date.to_string();
-            let day = view.evidence.summary.days.iter().find(|day| day.date == text);
+            let day = view
+                .evidence
+                .summary
+                .days
+                .iter()
+                .find(|day| day.date == text);
             let counts = day.and_then(|day| {
                 day.policies
                     .iter()
@@ -495,7 +500,9 @@ pub(crate) fn session_chart(view: &DomainView) -> (Vec<Series>, Vec<DayStack>) {
                 values.push(day.map_or(0, |day| {
                     day.failures
                         .iter()
-                        .filter(|f| Some(&f.policy_type) == policy && f.result_type.as_str() == name)
+                        .filter(|f| {
+                            Some(&f.policy_type) == policy && f.result_type.as_str() == name
+                        })
                         .map(|f| f.count)
                         .sum()
                 }));
@@ -509,7 +516,10 @@ pub(crate) fn session_chart(view: &DomainView) -> (Vec<Series>, Vec<DayStack>) {
             }
         })
         .collect();
-    if days.iter().any(|day| day.values.last().is_some_and(|v| *v > 0)) {
+    if days
+        .iter()
+        .any(|day| day.values.last().is_some_and(|v| *v > 0))
+    {
         series.push(Series {
             key: UNSPECIFIED.into(),
             label: "failed, no details".into(),

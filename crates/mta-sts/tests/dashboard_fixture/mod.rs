@@ -191,7 +191,7 @@ fn generated(
 
 /// A report whose every free-text field is markup, for the hostile domain.
 fn hostile(n: usize) -> Value {
-    let text = if n % 2 == 0 { SCRIPT } else { BREAKOUT };
+    let text = if n.is_multiple_of(2) { SCRIPT } else { BREAKOUT };
     let day_start = (now_seconds() / 86_400 - 1) * 86_400;
     json!({
         "organization-name": format!("{text} org {n}"),
@@ -233,7 +233,14 @@ pub fn reports() -> Vec<Value> {
             }
             reports.push(report);
         }
-        reports.push(generated("Example Mail", CLEAN, days_ago, 120 + 7 * days_ago.unsigned_abs(), 0, ""));
+        reports.push(generated(
+            "Example Mail",
+            CLEAN,
+            days_ago,
+            120 + 7 * days_ago.unsigned_abs(),
+            0,
+            "",
+        ));
         // The failing domain: Microsoft's real shape, and expired certificates at mx2 on
         // three days, an unsupported STARTTLS on one.
         reports.push(real_report("microsoft", FAILING, days_ago));
@@ -242,7 +249,14 @@ pub fn reports() -> Vec<Value> {
             7 => (4, "starttls-not-supported"),
             _ => (0, ""),
         };
-        reports.push(generated("Example Mail", FAILING, days_ago, 200, failed, kind));
+        reports.push(generated(
+            "Example Mail",
+            FAILING,
+            days_ago,
+            200,
+            failed,
+            kind,
+        ));
     }
     reports.extend((0..4).map(hostile));
     reports
@@ -260,7 +274,11 @@ pub async fn fill(address: SocketAddr) {
             report.to_string().into_bytes(),
         )
         .await;
-        assert_eq!(answer.status, 200, "{}: {}", report["report-id"], answer.body);
+        assert_eq!(
+            answer.status, 200,
+            "{}: {}",
+            report["report-id"], answer.body
+        );
     }
 }
 

@@ -29,8 +29,16 @@ fn a_hash_is_an_argon2id_phc_string_that_verifies_only_its_password() {
     let hash = hash_password("correct horse").expect("hash");
     assert!(hash.starts_with("$argon2id$v=19$"), "{hash}");
     let parsed = PasswordHash::new(&hash).expect("parse");
-    assert!(Argon2::default().verify_password(b"correct horse", &parsed).is_ok());
-    assert!(Argon2::default().verify_password(b"correct hors", &parsed).is_err());
+    assert!(
+        Argon2::default()
+            .verify_password(b"correct horse", &parsed)
+            .is_ok()
+    );
+    assert!(
+        Argon2::default()
+            .verify_password(b"correct hors", &parsed)
+            .is_err()
+    );
     // A fresh salt each time.
     assert_ne!(hash, hash_password("correct horse").expect("hash"));
 }
@@ -46,7 +54,10 @@ async fn login_opens_a_session_and_logout_ends_it() {
     assert_eq!(id.len(), 64, "256 bits in hex");
     assert_eq!(session.csrf.len(), 64);
     assert_ne!(id, session.csrf);
-    assert_eq!(access.session(&id, now).map(|s| s.user), Some("owner".into()));
+    assert_eq!(
+        access.session(&id, now).map(|s| s.user),
+        Some("owner".into())
+    );
     assert!(access.session("not-a-session", now).is_none());
     // Expired after its lifetime.
     assert!(access.session(&id, now + access.lifetime()).is_none());
@@ -103,7 +114,10 @@ async fn nobody_logs_in_without_users() {
     let access = Access::new(&config_with(&[], &[], 5)).expect("access");
     assert!(!access.has_users());
     assert_eq!(
-        access.login(CLIENT, "owner", "x", Instant::now()).await.err(),
+        access
+            .login(CLIENT, "owner", "x", Instant::now())
+            .await
+            .err(),
         Some(LoginRefusal::NoUsers)
     );
 }

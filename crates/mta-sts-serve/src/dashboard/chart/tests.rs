@@ -31,7 +31,10 @@ fn axis_tops_are_round_and_cover_the_largest_value() {
     }
     for max in [1u64, 3, 17, 250, 999, 12_345, u64::from(u32::MAX)] {
         let (top, step) = axis_scale(max);
-        assert!(top >= max && top % step == 0 && top / step <= 5, "max {max}");
+        assert!(
+            top >= max && top % step == 0 && top / step <= 5,
+            "max {max}"
+        );
     }
 }
 
@@ -79,7 +82,7 @@ fn one_bar_per_day_with_its_segments_and_a_legend_naming_each_series() {
 
 #[test]
 fn bars_are_proportional_to_their_values() {
-    let days = vec![DayStack {
+    let days = [DayStack {
         day: day("2026-12-01"),
         values: vec![75, 25],
         reported: true,
