@@ -480,3 +480,23 @@ async fn pages_and_api_show_the_reports_with_hostile_text_escaped() {
     assert_eq!(unknown.status, 404);
     assert!(serde_json::from_str::<Value>(&unknown.body).expect("JSON")["error"].is_string());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_added_on_reload_can_log_in_and_a_removed_one_is_logged_out() {
+    let dir = TempDir::new("dashboard-reload");
+    let store = format!("sqlite:{}", dir.path("reports.db").display());
+    let config = write_config(&dir, &store, false, "");
+    let (server, address) = start(&config);
+    assert_eq!(get(address, "/login", &[]).await.status, 503);
+    // The same file, now with the user: read again on SIGHUP.
+    write_config(&dir, &store, true, "");
+    server.signal("HUP");
+    server.wait_for("reloaded");
+    let cookie = login(address).await;
+    assert_eq!(get(address, "/", &[("cookie", &cookie)]).await.status, 200);
+    // Without the user again: its session no longer opens anything.
+    write_config(&dir, &store, false, "");
+    server.signal("HUP");
+    server.wait_for("reloaded");
+    assert!(refused(&get(address, "/", &[("cookie", &cookie)]).await, false));
+}
