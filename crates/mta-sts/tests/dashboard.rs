@@ -318,10 +318,25 @@ async fn without_users_everyone_is_refused_and_the_login_page_says_how_to_add_on
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn pages_and_api_show_the_reports_with_hostile_text_escaped() {
+async fn pages_and_api_show_the_reports_with_hostile_text_escaped_on_sqlite() {
     let dir = TempDir::new("dashboard-pages");
     let store = format!("sqlite:{}", dir.path("reports.db").display());
-    let config = write_config(&dir, &store, true, "");
+    pages_and_api_on(&store, &dir).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pages_and_api_show_the_reports_with_hostile_text_escaped_on_postgres() {
+    let Some(database) =
+        mta_sts_store::test_support::TestDatabase::create("dashboard_pages_on_postgres").await
+    else {
+        return;
+    };
+    let dir = TempDir::new("dashboard-pages-pg");
+    pages_and_api_on(database.url(), &dir).await;
+}
+
+async fn pages_and_api_on(store: &str, dir: &TempDir) {
+    let config = write_config(dir, store, true, "");
     let (_server, address) = start(&config);
     fill(address).await;
     let cookie = login(address).await;
