@@ -513,5 +513,8 @@ async fn a_user_added_on_reload_can_log_in_and_a_removed_one_is_logged_out() {
     write_config(&dir, &store, false, "");
     server.signal("HUP");
     server.wait_for("reloaded");
-    assert!(refused(&get(address, "/", &[("cookie", &cookie)]).await, false));
+    assert!(refused(
+        &get(address, "/", &[("cookie", &cookie)]).await,
+        false
+    ));
 }

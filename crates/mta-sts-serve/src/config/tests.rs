@@ -135,7 +135,8 @@ fn dashboard_users_tokens_and_tables_parse_and_bad_values_are_named() {
     // The hash stays out of debug output.
     assert!(!format!("{config:?}").contains(&hash));
 
-    let cases: Vec<(&str, fn(&mut ServeConfig))> = vec![
+    type Spoil = fn(&mut ServeConfig);
+    let cases: Vec<(&str, Spoil)> = vec![
         ("dashboard.session_hours", |c| {
             c.dashboard.session_lifetime = Duration::ZERO
         }),
@@ -151,7 +152,9 @@ fn dashboard_users_tokens_and_tables_parse_and_bad_values_are_named() {
         }),
         ("users.name", |c| c.users[0].name = "two words".into()),
         ("users.name", |c| c.users.push(c.users[0].clone())),
-        ("tokens.token_hash", |c| c.tokens[0].token_hash = "xyz".into()),
+        ("tokens.token_hash", |c| {
+            c.tokens[0].token_hash = "xyz".into()
+        }),
         ("tokens.name", |c| c.tokens.push(c.tokens[0].clone())),
         // The intake cannot take a path the dashboard answers.
         ("intake_path", |c| c.intake_path = "/login".into()),
