@@ -308,3 +308,57 @@ pub(crate) fn peer_of(request_extensions: &http::Extensions) -> Option<SocketAdd
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(address)| *address)
 }
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn the_dashboards_paths_are_reserved_and_others_are_not() {
+        for path in [
+            "/",
+            "/login",
+            "/logout",
+            "/dashboard.css",
+            "/domains",
+            "/domains/example.com",
+            "/reports/1",
+            "/api",
+            "/api/v1/domains",
+        ] {
+            assert!(is_dashboard_path(path), "{path}");
+        }
+        for path in ["/tlsrpt", "/report", "/loginx", "/apis", "/domainsx"] {
+            assert!(!is_dashboard_path(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn the_session_cookie_is_found_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("theme=dark; mta-sts-session=abc123; other=1"),
+        );
+        assert_eq!(session_cookie(&headers), Some("abc123"));
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("xmta-sts-session=abc"),
+        );
+        assert_eq!(session_cookie(&headers), None);
+        assert_eq!(session_cookie(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn a_path_to_return_to_is_percent_encoded() {
+        assert_eq!(
+            percent_encode("/domains/example.com"),
+            "/domains/example.com"
+        );
+        assert_eq!(percent_encode("/a b?c=d&e"), "/a%20b%3Fc%3Dd%26e");
+        assert_eq!(percent_encode("/bücher"), "/b%C3%BCcher");
+    }
+}
