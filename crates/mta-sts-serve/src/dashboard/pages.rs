@@ -539,7 +539,7 @@ fn reporters_section(view: &DomainView) -> Markup {
         section class="reporters" {
             h2 { "Who reports" }
             table id="reporters" {
-                caption { "Organisations that reported in the window, by name; one silent for " (view.window.last_day.day_number() - view.window.first_day.day_number() + 1) "-day window is flagged when its last report is old" }
+                caption { "Organisations that reported in the window, by name; one that reported on several days but on none of the last " (view.silent_days) " is flagged silent" }
                 thead { tr {
                     th scope="col" { "Organisation" } th scope="col" { "First day" } th scope="col" { "Last day" }
                     th scope="col" class="num" { "Days" } th scope="col" class="num" { "Reports" }

@@ -126,6 +126,8 @@ pub(crate) struct DomainView {
     pub(crate) evidence: DomainEvidence,
     /// Who reported, with silent ones flagged.
     pub(crate) reporters: Vec<ReporterRow>,
+    /// Days without a report after which a regular reporter is flagged silent.
+    pub(crate) silent_days: u32,
     /// One page of the reports of the window, newest first.
     pub(crate) reports: ReportPage,
     /// The live check and the advice.
@@ -356,14 +358,15 @@ pub(crate) async fn domain(
     let (evidence, reports) = (evidence?, reports?);
     let main = main_policy(&evidence);
     let (successful, failed) = main.map_or((0, 0), |totals| (totals.successful, totals.failed));
-    let silent_days = i64::from(dashboard.settings().silent_days);
+    let silent_days = dashboard.settings().silent_days;
     let reporters = evidence
         .reporters
         .iter()
         .map(|reporter| ReporterRow {
             reporter: reporter.clone(),
             silent: reporter.days > 1
-                && window.last_day.day_number() - reporter.last_day.day_number() >= silent_days,
+                && window.last_day.day_number() - reporter.last_day.day_number()
+                    >= i64::from(silent_days),
         })
         .collect();
     Ok(Some(DomainView {
@@ -379,6 +382,7 @@ pub(crate) async fn domain(
         ),
         policy_type: main.map(|totals| totals.policy_type.clone()),
         reporters,
+        silent_days,
         evidence,
         reports,
         live,
