@@ -377,6 +377,14 @@ async fn pages_and_api_on(store: &str, dir: &TempDir) {
         "one bar per day of the 30-day window"
     );
     assert!(page.body.contains(&format!("mx2.{FAILING}")));
+    // The reporter that stopped five days ago is flagged silent, the others are not.
+    assert!(
+        page.body
+            .contains("<tr data-silent=\"true\"><th scope=\"row\">Quiet Reporter"),
+        "{}",
+        page.body
+    );
+    assert_eq!(page.body.matches("data-silent=\"true\"").count(), 1);
     // The legend names each result type that failed, and successful sessions.
     for series in [
         "successful",
