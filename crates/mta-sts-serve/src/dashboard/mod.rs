@@ -82,6 +82,7 @@ pub(crate) struct Settings {
     pub(crate) trust_proxy: Vec<IpAddr>,
     pub(crate) metrics_public: bool,
     pub(crate) silent_days: u32,
+    pub(crate) check_wait: std::time::Duration,
 }
 
 /// What every dashboard handler shares.
@@ -109,6 +110,20 @@ impl Dashboard {
             config.dashboard.check_cache,
             clock.clone(),
         ));
+        if !config.dashboard.secure_cookie {
+            tracing::warn!(
+                kind = %"insecure-cookie",
+                "secure_cookie = false: the dashboard's session cookie is also sent over plain \
+                 HTTP, where anyone on the path can read it; keep it so only behind a proxy that \
+                 terminates TLS, or in tests."
+            );
+        } else if config.https.is_none() && settings.access.has_users() {
+            tracing::info!(
+                kind = %"secure-cookie-behind-proxy",
+                "The dashboard's session cookie is Secure: browsers send it back over HTTPS only, \
+                 so reach this plain-HTTP listener through a proxy that terminates TLS."
+            );
+        }
         // When someone can look, the first live checks start now, so the first page shows
         // advice rather than "checking…".
         if settings.access.has_users() || settings.access.has_tokens() {
@@ -154,6 +169,7 @@ impl Settings {
             trust_proxy: config.trust_proxy.clone(),
             metrics_public: config.dashboard.metrics_public,
             silent_days: config.dashboard.silent_days,
+            check_wait: config.dashboard.check_wait,
         })
     }
 }

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use super::Dashboard;
 use super::chart::{DayRate, DayStack, Series, colour_of, thousands};
-use super::live::{Live, Outcome, PAGE_WAIT};
+use super::live::{Live, Outcome};
 
 /// The most days a page shows.
 pub(crate) const MAX_DAYS: u32 = 366;
@@ -235,7 +235,10 @@ pub(crate) async fn overview(
             since: window.first_day.start(),
         })
         .await?;
-    let live = dashboard.live.get_all(&settings.domains, PAGE_WAIT).await;
+    let live = dashboard
+        .live
+        .get_all(&settings.domains, settings.check_wait)
+        .await;
     let mut rows: Vec<DomainRow> = settings
         .domains
         .iter()
@@ -324,10 +327,8 @@ pub(crate) async fn reports(
 
 /// The live check and the advice of `domain`, waiting a moment for a fresh one.
 pub(crate) async fn live(dashboard: &Dashboard, domain: &str) -> LiveView {
-    let live = dashboard
-        .live
-        .get_all(&[domain.to_string()], PAGE_WAIT)
-        .await;
+    let wait = dashboard.settings().check_wait;
+    let live = dashboard.live.get_all(&[domain.to_string()], wait).await;
     live.first().map_or(
         LiveView {
             checked_at: None,
