@@ -226,6 +226,14 @@ async fn login_logout_csrf_and_rate_limits() {
     )
     .await;
     assert_eq!(away.headers["location"], "/");
+    // A page far past the last is empty, not an error.
+    let far = get(
+        address,
+        "/api/v1/domains/acme.test/reports?page=18446744073709551615",
+        &[("cookie", &cookie)],
+    )
+    .await;
+    assert_eq!(far.status, 200, "{}", far.body);
 
     // Logout needs the session's CSRF token and this server's Origin.
     let page = get(address, "/", &[("cookie", &cookie)]).await;

@@ -210,11 +210,12 @@ pub(crate) async fn login(
                 cookie.push_str("; Secure");
             }
             let mut response = StatusCode::SEE_OTHER.into_response();
-            if let (Ok(cookie), Ok(location)) =
-                (HeaderValue::from_str(&cookie), HeaderValue::from_str(next))
-            {
+            // A path that is not a valid header value (raw non-ASCII) goes to the overview.
+            let location = HeaderValue::from_str(next).unwrap_or(HeaderValue::from_static("/"));
+            response.headers_mut().insert(header::LOCATION, location);
+            // The id is hex and the attributes are fixed: always a valid header value.
+            if let Ok(cookie) = HeaderValue::from_str(&cookie) {
                 response.headers_mut().insert(header::SET_COOKIE, cookie);
-                response.headers_mut().insert(header::LOCATION, location);
             }
             response
         }

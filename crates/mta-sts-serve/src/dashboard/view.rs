@@ -24,6 +24,10 @@ pub(crate) const MAX_DAYS: u32 = 366;
 /// Reports listed on one page of a domain's report table.
 pub(crate) const REPORTS_PER_PAGE: u64 = 50;
 
+/// The last page of reports asked for (50 million reports back): beyond, the offset would
+/// only make the store skip rows for nothing.
+const MAX_PAGE: u64 = 1_000_000;
+
 /// The days a page covers: whole UTC days, the last one today.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub(crate) struct Window {
@@ -312,13 +316,13 @@ pub(crate) async fn reports(
             // One more than shown: whether an older page follows.
             limit: Some(REPORTS_PER_PAGE + 1),
             newest_first: true,
-            offset: Some(page.saturating_mul(REPORTS_PER_PAGE)),
+            offset: Some(page.min(MAX_PAGE).saturating_mul(REPORTS_PER_PAGE)),
         })
         .await?;
     let has_more = reports.len() as u64 > REPORTS_PER_PAGE;
     reports.truncate(usize::try_from(REPORTS_PER_PAGE).unwrap_or(usize::MAX));
     Ok(ReportPage {
-        page,
+        page: page.min(MAX_PAGE),
         per_page: REPORTS_PER_PAGE,
         has_more,
         reports: reports.into_iter().map(report_row).collect(),
