@@ -92,16 +92,30 @@ impl Browser {
     }
 
     async fn open(driver: SocketAddr) -> Browser {
+        Browser::open_with(driver, &[]).await
+    }
+
+    async fn open_with(driver: SocketAddr, extra: &[&str]) -> Browser {
+        let mut args = vec![
+            // The flags browser.rs uses on this machine: no sandbox as root, no background
+            // network traffic (the closed network would refuse it).
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--window-size=1280,2400",
+        ];
+        args.extend_from_slice(extra);
         let capabilities = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
-                // The flags browser.rs uses on this machine: no sandbox as root, no background
-                // network traffic (the closed network would refuse it).
-                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                         "--no-first-run", "--disable-background-networking",
-                         "--disable-component-update", "--disable-sync",
-                         "--disable-dev-shm-usage", "--window-size=1280,2400"],
+                "args": args,
             },
         }}});
         let answer = call(driver, "POST", "/session", Some(capabilities)).await;
@@ -439,5 +453,55 @@ async fn the_dashboard_in_headless_chromium() {
     browser.until_url(|url| url.contains("/login")).await;
     browser.go(&format!("{base}/domains/{FAILING}")).await;
     assert!(browser.url().await.contains("/login"));
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_secure_session_cookie_works_over_https_in_chromium() {
+    if !skip::installed(CHROMIUM, "chromium") || !skip::installed(CHROMEDRIVER, "chromium-driver") {
+        return;
+    }
+    let dir = TempDir::new("dashboard-https");
+    let ca = serve_harness::TestCa::new(&dir);
+    let store = format!("sqlite:{}", dir.path("reports.db").display());
+    // The default configuration: the cookie is Secure.
+    let config = write_config(&dir, &store, true, "");
+    let cert = serve_harness::path_arg(&ca.cert);
+    let key = serve_harness::path_arg(&ca.key);
+    let server = serve_harness::Server::start(&[
+        "--config",
+        &config,
+        "--https",
+        "127.0.0.1:0",
+        "--cert",
+        &cert,
+        "--key",
+        &key,
+    ]);
+    let https = server.https.expect("https listener");
+    // The test CA's certificate names localhost; Chromium is told to accept it.
+    let base = format!("https://localhost:{}", https.port());
+
+    let driver = Driver::start();
+    let browser = Browser::open_with(driver.address, &["--ignore-certificate-errors"]).await;
+    browser.go(&format!("{base}/domains/{FAILING}")).await;
+    browser.until_url(|url| url.contains("/login")).await;
+    browser.type_into("input[name=name]", USER).await;
+    browser.type_into("input[name=password]", PASSWORD).await;
+    browser.click("button[type=submit]").await;
+    // Back where it was going, with the Secure cookie sent back over HTTPS.
+    browser
+        .until_url(|url| url == format!("{base}/domains/{FAILING}"))
+        .await;
+    assert_eq!(
+        browser.find_all("svg#sessions-chart").await.len(),
+        0,
+        "no reports stored here"
+    );
+    let verdict = browser.find("#verdict").await;
+    assert_eq!(
+        browser.attribute(&verdict, "data-verdict").await.as_deref(),
+        Some("no-reports")
+    );
     browser.close().await;
 }
