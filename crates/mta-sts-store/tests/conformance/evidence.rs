@@ -315,6 +315,15 @@ pub async fn domains_lists_every_domain_with_its_days_and_recent_counts(backend:
             },
         ]
     );
+    // Pruning takes the pruned reports out of the counts.
+    assert_eq!(store.prune(november(2)).await.expect("prune"), 2);
+    let pruned = store
+        .domains(&DomainsQuery { since: november(1) })
+        .await
+        .expect("domains");
+    assert_eq!(pruned[0].first_day, november(2).utc_date());
+    assert_eq!(pruned[0].reports, 4);
+    assert_eq!(pruned[0].successful, 50 + 200 + 20 + 1);
     // A domain with nothing recent is still listed, with zero counts.
     let later = store
         .domains(&DomainsQuery {

@@ -7,7 +7,7 @@ use mta_sts_store::{
 };
 
 use crate::backend::Backend;
-use crate::fixtures::{november, simple};
+use crate::fixtures::{november, shift, simple};
 
 pub async fn a_new_store_gets_the_latest_schema(backend: Backend) {
     let store = backend.open().await;
@@ -358,6 +358,21 @@ pub async fn a_version_1_store_migrates_with_nothing_lost(backend: Backend) {
         .await
         .expect("evidence");
     assert_eq!(evidence.summary.total.reports, 2);
+    // The per-day counts of the overview were made from the reports already stored.
+    let overview = store
+        .domains(&mta_sts_store::reports::DomainsQuery { since: november(1) })
+        .await
+        .expect("domains");
+    assert_eq!(overview.len(), 1);
+    assert_eq!(
+        (
+            overview[0].reports,
+            overview[0].successful,
+            overview[0].failed
+        ),
+        (2, 300, 12)
+    );
+    assert_eq!(overview[0].last_received_at, shift(november(2), 172_800));
     let mismatch = &evidence.failures[0];
     assert_eq!(mismatch.result_type.as_str(), "certificate-host-mismatch");
     assert_eq!(
