@@ -1,13 +1,17 @@
-//! Every policy domain with stored reports, for an overview page, from `domain_day` (per domain
-//! and day: reports, sessions, latest receipt; kept by triggers as reports are stored and
-//! pruned): found by skipping through its primary key from one domain to the next, so the cost
-//! grows with the number of domains and of days asked for, not with the reports stored.
+//! Every policy domain with stored reports, for an overview page. Domains are found by
+//! skipping through an index from one domain to the next (one probe per domain), so the cost
+//! grows with the number of domains and of recent reports, not with every report stored.
+//!
+//! - SQLite sums each domain's recent policy entries from the covering (domain, day, ...)
+//!   index, without visiting the rows.
+//! - PostgreSQL reads `domain_day` (per domain and day: reports, sessions, latest receipt; kept
+//!   by statement triggers as reports are stored and pruned): summing the entries there would
+//!   visit the table for each one until VACUUM has set the visibility map.
 
 use mta_sts_core::report::Timestamp;
 use mta_sts_core::time::UtcDate;
 use serde::Serialize;
 
-use super::queries::postgres_sql;
 use crate::StoreError;
 use crate::postgres::PostgresStore;
 use crate::sqlite::SqliteStore;
@@ -42,32 +46,60 @@ pub struct DomainOverview {
 /// A row: (domain, first day, last day, last received at, reports, successful, failed).
 type OverviewRow = (String, i64, i64, i64, i64, i64, i64);
 
-/// Every domain (SQLite's parameters: the first day counted). The recursive part finds the next
-/// domain after the last with one probe of the primary key, so 500 domains cost 500 probes;
-/// `MIN` and `MAX` of one domain's `day` are one probe each, and the sums read one row per day
-/// asked for.
-const DOMAINS: &str = "
+/// Every domain with its first and last day, on SQLite. The recursive part finds the next
+/// domain after the last with one index probe; `MIN` and `MAX` of one domain's `day` are one
+/// probe each into the same index.
+const DOMAINS_SQLITE: &str = "
+WITH RECURSIVE domains (domain) AS (
+    SELECT MIN(domain) FROM report_policy
+    UNION ALL
+    SELECT (SELECT MIN(domain) FROM report_policy WHERE domain > d.domain)
+      FROM domains d WHERE d.domain IS NOT NULL
+)
+SELECT domain,
+       (SELECT MIN(day) FROM report_policy WHERE domain = d.domain),
+       (SELECT MAX(day) FROM report_policy WHERE domain = d.domain)
+  FROM domains d WHERE d.domain IS NOT NULL
+ ORDER BY d.domain";
+
+/// One domain's counts since a day (each report's first entry for the domain) and the latest
+/// receipt of its last day's reports, on SQLite (parameters: domain, first day, last day).
+const COUNTS_SQLITE: &str = "
+SELECT CAST(COALESCE(SUM(first_for_domain), 0) AS BIGINT),
+       CAST(COALESCE(SUM(successful * first_for_domain), 0) AS BIGINT),
+       CAST(COALESCE(SUM(failed * first_for_domain), 0) AS BIGINT),
+       (SELECT MAX(r.received_at) FROM report_policy p JOIN report r ON r.id = p.report
+         WHERE p.domain = ?1 AND p.day = ?3 AND p.first_for_domain = 1)
+  FROM report_policy WHERE domain = ?1 AND day >= ?2";
+
+/// All of it in one statement on PostgreSQL, from `domain_day` (parameter: the first day
+/// counted), each domain's recent days read once.
+const DOMAINS_POSTGRES: &str = "
 WITH RECURSIVE domains (domain) AS (
     SELECT MIN(domain) FROM domain_day
     UNION ALL
     SELECT (SELECT MIN(domain) FROM domain_day WHERE domain > d.domain)
       FROM domains d WHERE d.domain IS NOT NULL
-), spans (domain, first_day, last_day) AS (
-    SELECT d.domain,
-           (SELECT MIN(day) FROM domain_day WHERE domain = d.domain),
-           (SELECT MAX(day) FROM domain_day WHERE domain = d.domain)
-      FROM domains d WHERE d.domain IS NOT NULL
 )
-SELECT s.domain, s.first_day, s.last_day,
-       (SELECT last_received_at FROM domain_day WHERE domain = s.domain AND day = s.last_day),
-       (SELECT CAST(COALESCE(SUM(reports), 0) AS BIGINT) FROM domain_day
-         WHERE domain = s.domain AND day >= ?1),
-       (SELECT CAST(COALESCE(SUM(successful), 0) AS BIGINT) FROM domain_day
-         WHERE domain = s.domain AND day >= ?1),
-       (SELECT CAST(COALESCE(SUM(failed), 0) AS BIGINT) FROM domain_day
-         WHERE domain = s.domain AND day >= ?1)
-  FROM spans s
- ORDER BY s.domain";
+SELECT d.domain, span.first_day, span.last_day, latest.last_received_at,
+       recent.reports, recent.successful, recent.failed
+  FROM domains d
+ CROSS JOIN LATERAL (
+       SELECT (SELECT MIN(day) FROM domain_day WHERE domain = d.domain) AS first_day,
+              (SELECT MAX(day) FROM domain_day WHERE domain = d.domain) AS last_day
+ ) span
+ CROSS JOIN LATERAL (
+       SELECT last_received_at FROM domain_day
+        WHERE domain = d.domain AND day = span.last_day
+ ) latest
+ CROSS JOIN LATERAL (
+       SELECT CAST(COALESCE(SUM(reports), 0) AS BIGINT) AS reports,
+              CAST(COALESCE(SUM(successful), 0) AS BIGINT) AS successful,
+              CAST(COALESCE(SUM(failed), 0) AS BIGINT) AS failed
+         FROM domain_day WHERE domain = d.domain AND day >= $1
+ ) recent
+ WHERE d.domain IS NOT NULL
+ ORDER BY d.domain";
 
 pub(super) async fn sqlite(
     store: &SqliteStore,
@@ -78,23 +110,33 @@ pub(super) async fn sqlite(
     let first_day = query.since.day_number();
     let rows = store
         .read("listing the domains", move |tx| {
-            tx.prepare_cached(DOMAINS)
+            let spans: Vec<(String, i64, i64)> = tx
+                .prepare_cached(DOMAINS_SQLITE)
                 .and_then(|mut statement| {
                     statement
-                        .query_map([first_day], |row| {
-                            Ok((
-                                row.get(0)?,
-                                row.get(1)?,
-                                row.get(2)?,
-                                row.get(3)?,
-                                row.get(4)?,
-                                row.get(5)?,
-                                row.get(6)?,
-                            ))
-                        })
+                        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
                         .and_then(Iterator::collect)
                 })
-                .map_err(&error)
+                .map_err(&error)?;
+            let mut counts = tx.prepare_cached(COUNTS_SQLITE).map_err(&error)?;
+            let mut rows = Vec::with_capacity(spans.len());
+            for (domain, first, last) in spans {
+                let (reports, successful, failed, received_at) = counts
+                    .query_row(rusqlite::params![domain, first_day, last], |row| {
+                        Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+                    })
+                    .map_err(&error)?;
+                rows.push((
+                    domain,
+                    first,
+                    last,
+                    received_at,
+                    reports,
+                    successful,
+                    failed,
+                ));
+            }
+            Ok(rows)
         })
         .await?;
     build(&name, rows)
@@ -108,7 +150,7 @@ pub(super) async fn postgres(
     let first_day = query.since.day_number();
     let client = store.client("listing the domains").await?;
     let rows = client
-        .query(&postgres_sql(DOMAINS), &[&first_day])
+        .query(DOMAINS_POSTGRES, &[&first_day])
         .await
         .map_err(&error)?
         .iter()
