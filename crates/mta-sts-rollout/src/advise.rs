@@ -86,13 +86,15 @@ pub(crate) fn stage_of(check: &CheckReport, evidence: &DomainEvidence) -> Stage 
         .as_ref()
         .and(check.policy.as_ref())
         .and_then(|policy| policy.mode);
-    let missing = check.has(FindingCode::StsRecordMissing) || check.outcome == Outcome::NoSuchDomain;
+    let missing =
+        check.has(FindingCode::StsRecordMissing) || check.outcome == Outcome::NoSuchDomain;
     let mode = match live {
         Some(mode) => Some(mode),
         None if missing => None,
         // A record whose policy cannot be read now: senders keep using the one they cached.
         None => evidence::seen_policies(evidence)
             .into_iter()
+            .filter(|seen| seen.mode.is_some())
             .max_by_key(|seen| seen.last_day)
             .and_then(|seen| seen.mode),
     };
@@ -190,11 +192,7 @@ fn mx_hosts(check: &CheckReport) -> Reason {
     } else {
         (
             true,
-            format!(
-                "{} receives mail at {}",
-                check.domain,
-                text::list(&hosts)
-            ),
+            format!("{} receives mail at {}", check.domain, text::list(&hosts)),
         )
     };
     Reason {
@@ -276,10 +274,11 @@ fn report_days(window: &Window, thresholds: &Thresholds) -> Reason {
             false,
             format!(
                 "reports about {} cover only {have} of {span} ({}); {need} are needed: wait for \
-                 {} more of reports (senders report once a day)",
+                 {} more {} of reports (senders report once a day)",
                 window.domain,
                 text::day_list(&days),
-                count_noun(need - have, "day", "days"),
+                need - have,
+                if need - have == 1 { "day" } else { "days" },
             ),
         )
     };
@@ -332,13 +331,13 @@ fn reporters(window: &Window, thresholds: &Thresholds) -> Reason {
         (
             false,
             format!(
-                "{} organisations reported about {} in the last {}: {who}; {need} are needed so \
-                 that one sender's view is not all you see: wait until another sender reports \
-                 (large senders report daily to domains they deliver mail to)",
+                "{} reported about {} in the last {}: {who}; {need} are needed so that one \
+                 sender's view is not all you see: wait until another sender reports (large \
+                 senders report daily to domains they deliver mail to)",
                 if have == 0 {
-                    "no".to_string()
+                    "no organisation".to_string()
                 } else {
-                    have.to_string()
+                    count_noun(have, "organisation", "organisations")
                 },
                 window.domain,
                 count_noun(u64::from(thresholds.window_days), "day", "days"),
@@ -620,22 +619,36 @@ fn mx_certificates(check: &CheckReport, thresholds: &Thresholds) -> Vec<Reason> 
         .collect()
 }
 
-/// `old-policy-expired`: every sender's copy of the policy before `mode: none` has expired, so
-/// the records can go (RFC 8461 §5: removing them earlier leaves senders enforcing a stale
-/// policy until its max_age runs out).
+/// `old-policy-expired`: every sender's copy of the policies before `mode: none` has expired,
+/// so the records can go. RFC 8461 §8.3: publish `mode: none` with a new id, keep serving it
+/// until the old max_age has run out, and only then remove the records; removed earlier, a
+/// sender keeps applying its cached policy until it expires.
 fn old_policy_expired(window: &Window, now: Timestamp) -> Reason {
+    let today = now.utc_date();
+    // A sender that used a policy on its last day fetched it then at the latest, so its copy
+    // expires max_age after that day ends; the latest such expiry decides.
+    let expiry = |seen: &SeenPolicy| {
+        seen.max_age.map(|age| {
+            UtcDate::from_day_number(
+                seen.last_day.day_number() + 1 + (i64::from(age) + 86_399).div_euclid(86_400),
+            )
+            .unwrap_or(seen.last_day)
+        })
+    };
     let last = window
         .seen
         .iter()
         .filter(|seen| seen.mode.is_some_and(|mode| mode != Mode::None))
-        .max_by_key(|seen| seen.last_day);
-    let today = now.utc_date();
-    let Some(SeenPolicy {
-        mode,
-        max_age,
-        last_day,
-        ..
-    }) = last
+        // An unknown max_age may be the longest: it sorts last.
+        .max_by_key(|seen| (expiry(seen).is_none(), expiry(seen), seen.last_day));
+    let Some(
+        seen @ SeenPolicy {
+            mode,
+            max_age,
+            last_day,
+            ..
+        },
+    ) = last
     else {
         return Reason {
             code: ReasonCode::OldPolicyExpired,
@@ -653,15 +666,8 @@ fn old_policy_expired(window: &Window, now: Timestamp) -> Reason {
             },
         };
     };
+    let expires = expiry(seen);
     let mode_text = mode.map_or("earlier", Mode::as_str);
-    // A sender that used the policy on its last day fetched it then at the latest, so its copy
-    // expires max_age after that day ends.
-    let expires = max_age.map(|age| {
-        UtcDate::from_day_number(
-            last_day.day_number() + 1 + i64::from(age).div_euclid(86_400) + 1,
-        )
-        .unwrap_or(*last_day)
-    });
     let ok = expires.is_some_and(|day| today >= day);
     let message = match (max_age, expires) {
         (Some(age), Some(day)) if ok => format!(
@@ -749,9 +755,9 @@ fn remedy(check: &CheckReport, group: &FailureEvidence) -> String {
             "install on {host} a certificate from a public CA, with its intermediate certificates"
         ),
         "starttls-not-supported" => format!("enable STARTTLS on {host}"),
-        "sts-policy-fetch-error" => format!(
-            "make https://{policy_host}/.well-known/mta-sts.txt answer 200 with the policy"
-        ),
+        "sts-policy-fetch-error" => {
+            format!("make https://{policy_host}/.well-known/mta-sts.txt answer 200 with the policy")
+        }
         "sts-policy-invalid" => "correct the policy file (`mta-sts lint policy`)".to_string(),
         "sts-webpki-invalid" => {
             format!("install on {policy_host} a certificate for it from a public CA")

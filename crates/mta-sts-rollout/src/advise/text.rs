@@ -89,10 +89,10 @@ pub(crate) fn percent(rate: f64) -> String {
 /// `mx2.example.com failed `certificate-host-mismatch` in 31 sessions from 2 reporters on Dec
 /// 3–5`: the words of the issue.
 pub(crate) fn failure(group: &FailureEvidence) -> String {
-    let who = group
-        .receiving_mx_hostname
-        .as_deref()
-        .map_or_else(|| "sessions to an MX the reports did not name".to_string(), |h| h.trim_end_matches('.').to_string());
+    let who = group.receiving_mx_hostname.as_deref().map_or_else(
+        || "sessions to an MX the reports did not name".to_string(),
+        |h| h.trim_end_matches('.').to_string(),
+    );
     format!(
         "{who} failed `{}` in {} from {} ({}) on {}",
         group.result_type,
@@ -165,8 +165,14 @@ mod tests {
             day_range(date("2026-12-30"), date("2027-01-02")),
             "Dec 30, 2026–Jan 2, 2027"
         );
-        let days = ["2026-12-01", "2026-12-02", "2026-12-03", "2026-12-05", "2026-12-07"]
-            .map(date);
+        let days = [
+            "2026-12-01",
+            "2026-12-02",
+            "2026-12-03",
+            "2026-12-05",
+            "2026-12-07",
+        ]
+        .map(date);
         assert_eq!(day_list(&days), "Dec 1–3, Dec 5, Dec 7");
     }
 
@@ -192,7 +198,10 @@ mod tests {
             result_type: "certificate-host-mismatch".to_string(),
             receiving_mx_hostname: Some("mx2.example.com".to_string()),
             sessions: 31,
-            organizations: vec!["Google LLC".to_string(), "Microsoft Corporation".to_string()],
+            organizations: vec![
+                "Google LLC".to_string(),
+                "Microsoft Corporation".to_string(),
+            ],
             first_day: date("2026-12-03"),
             last_day: date("2026-12-05"),
         };

@@ -43,7 +43,9 @@ pub fn run(args: &RolloutArgs) -> Result<Status, CommandError> {
         Checker::from_settings(&settings).map_err(|e| CommandError::Setup(e.to_string()))?;
     let assessment = runtime()?.block_on(async {
         let store = ReportStore::open(&store_url).await.map_err(|error| {
-            CommandError::Setup(format!("cannot open the report store {store_url}: {error}."))
+            CommandError::Setup(format!(
+                "cannot open the report store {store_url}: {error}."
+            ))
         })?;
         let advisor = Advisor::new(checker, store, thresholds)
             .map_err(|error| CommandError::Argument(format!("{error}.")))?;
