@@ -450,6 +450,12 @@ fn sts_failures(check: &CheckReport, window: &Window, thresholds: &Thresholds) -
 fn regressions(check: &CheckReport, window: &Window) -> Vec<Reason> {
     let since = window.enforcing_since();
     let since_text = match since {
+        // Enforcing before the evidence begins: when it began is not known, only that it
+        // lasted the whole window.
+        Some(day) if day <= window.from => format!(
+            "while enforcing (throughout the window, since {})",
+            text::day(window.from)
+        ),
         Some(day) => format!("since enforcing began on {}", text::day(day)),
         None => format!(
             "from {} to {} (no report shows when enforcing began)",

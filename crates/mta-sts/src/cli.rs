@@ -260,7 +260,7 @@ pub struct RolloutArgs {
     pub min_reporters: u32,
     /// The highest share of failed sts sessions allowed in the window, in percent (0.5 is one
     /// session in 200; default 0: none may fail).
-    #[arg(long, value_name = "PERCENT", default_value_t = 0.0)]
+    #[arg(long, value_name = "PERCENT", default_value_t = 0.0, value_parser = percent)]
     pub max_failure_rate: f64,
     /// Every MX certificate must stay valid for more than this many days.
     #[arg(long, value_name = "DAYS", default_value_t = 14)]
@@ -549,6 +549,14 @@ fn port(text: &str) -> Result<u16, String> {
         Ok(0) => Err("port 0 cannot be connected to; give a port from 1 to 65535".into()),
         Ok(port) => Ok(port),
         Err(_) => Err("not a port number (1 to 65535)".into()),
+    }
+}
+
+/// `--max-failure-rate`: a share in percent, from 0 to 100.
+fn percent(text: &str) -> Result<f64, String> {
+    match text.trim().trim_end_matches('%').trim().parse::<f64>() {
+        Ok(value) if (0.0..=100.0).contains(&value) => Ok(value),
+        _ => Err("a share in percent from 0 to 100 (such as 0.5)".into()),
     }
 }
 

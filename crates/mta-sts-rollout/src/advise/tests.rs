@@ -813,5 +813,8 @@ fn the_stage_falls_back_to_what_senders_saw_when_the_policy_cannot_be_read_now()
     );
     assert_eq!(advice.stage, Stage::Enforce);
     assert_eq!(failing(&advice), [ReasonCode::LiveCheck]);
-    assert!(message(&advice, ReasonCode::Regressions).contains("since enforcing began on Nov 1"));
+    assert!(
+        message(&advice, ReasonCode::Regressions)
+            .contains("while enforcing (throughout the window, since Dec 1)")
+    );
 }
