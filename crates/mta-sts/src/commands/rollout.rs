@@ -73,7 +73,7 @@ fn human(advice: &Advice) -> String {
     let failing = advice.failing().count();
     let _ = writeln!(
         out,
-        "{}: stage {}, {} {} ({} of {} conditions hold).",
+        "{}: stage {}, {} {} ({} of {} checks pass).",
         advice.domain,
         advice.stage,
         if advice.ready { "READY" } else { "NOT READY" },
