@@ -12,6 +12,7 @@
 mod body;
 mod commit;
 pub mod config;
+mod dashboard;
 mod error;
 mod media_type;
 mod metrics;
@@ -21,6 +22,7 @@ mod server;
 mod tls;
 
 pub use config::ServeConfig;
+pub use dashboard::hash_password;
 pub use error::ServeError;
 pub use media_type::ReportMediaType;
 pub use server::{Reloader, Server};

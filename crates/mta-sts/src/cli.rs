@@ -448,7 +448,11 @@ pub struct DaemonArgs {
 
 /// `mta-sts serve`'s arguments; flags override the configuration file.
 #[derive(Debug, Clone, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct ServeArgs {
+    /// A task beside serving (without one, the server runs).
+    #[command(subcommand)]
+    pub action: Option<ServeAction>,
     /// The TOML configuration (every option documented in the README); read again on SIGHUP.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -488,6 +492,15 @@ pub struct ServeArgs {
     /// How the log on standard error is written.
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+/// `mta-sts serve`'s subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum ServeAction {
+    /// Print the argon2 hash of a dashboard password, for `password_hash` of a `[[users]]`
+    /// table. The password is read from standard input (its first line), or asked for twice
+    /// without echo at a terminal; never from the command line, where other users could see it.
+    HashPassword,
 }
 
 /// The settings that decide the daemon's answers, shared by `mta-sts daemon` and `mta-sts
