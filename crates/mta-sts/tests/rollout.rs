@@ -142,6 +142,37 @@ async fn ready_exits_0_not_ready_exits_1_with_every_reason() {
             .contains("4 are needed"),
     );
     assert!(advice["next"].is_null());
+
+    // `mta-sts serve`'s configuration gives the store, how to check and the thresholds (the
+    // dashboard's), and the flags override it.
+    let config = dir.file("serve.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "domains = [\"{domain}\"]\nstore = \"{store}\"\n\n[check]\nresolver = \"{}\"\n\
+             ca_file = \"{}\"\nhttps_port = {}\nsmtp_port = {}\ntimeout = 2\n\n[rollout]\n\
+             min_reporters = 4\n",
+            lab.dns_addr(),
+            lab.ca_file().display(),
+            lab.https_port(),
+            lab.smtp_port()
+        ),
+    )
+    .expect("configuration written");
+    let config = config.to_string_lossy().into_owned();
+    let configured = |extra: &[&str]| {
+        let mut args = vec!["rollout", "--json", "--config", &config];
+        args.extend_from_slice(extra);
+        args.push(domain);
+        tokio::task::block_in_place(|| run(&args))
+    };
+    let output = configured(&[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    let advice: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(advice["reasons"][0]["code"], "reporters");
+    assert_eq!(advice["reasons"][0]["evidence"]["required"], 4);
+    let output = configured(&["--min-reporters", "3"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stdout));
     lab.shutdown().await;
 }
 

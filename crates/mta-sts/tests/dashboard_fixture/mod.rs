@@ -191,7 +191,11 @@ fn generated(
 
 /// A report whose every free-text field is markup, for the hostile domain.
 fn hostile(n: usize) -> Value {
-    let text = if n.is_multiple_of(2) { SCRIPT } else { BREAKOUT };
+    let text = if n.is_multiple_of(2) {
+        SCRIPT
+    } else {
+        BREAKOUT
+    };
     let day_start = (now_seconds() / 86_400 - 1) * 86_400;
     json!({
         "organization-name": format!("{text} org {n}"),
