@@ -46,10 +46,11 @@ pub fn advise(
     let mut reasons = live_check(check, stage);
     match stage {
         Stage::None => {
-            reasons.push(mx_hosts(check));
+            reasons.push(mx_hosts(check, stage));
             reasons.push(tlsrpt_record(check));
         }
         Stage::Testing => {
+            reasons.push(mx_hosts(check, stage));
             reasons.push(tlsrpt_record(check));
             reasons.push(report_days(&window, thresholds));
             reasons.push(reporters(&window, thresholds));
@@ -58,6 +59,7 @@ pub fn advise(
             reasons.extend(mx_certificates(check, thresholds));
         }
         Stage::Enforce => {
+            reasons.push(mx_hosts(check, stage));
             reasons.push(tlsrpt_record(check));
             reasons.extend(mx_covered(check));
             reasons.extend(mx_certificates(check, thresholds));
@@ -184,15 +186,21 @@ fn live_check(check: &CheckReport, stage: Stage) -> Vec<Reason> {
 }
 
 /// `mx-hosts`: the domain has MX hosts to protect.
-fn mx_hosts(check: &CheckReport) -> Reason {
+fn mx_hosts(check: &CheckReport, stage: Stage) -> Reason {
     let hosts = mx_names(check);
     let null_mx = check.mx.as_ref().is_some_and(|mx| mx.null_mx);
+    // With a policy published, the way out is retiring it (RFC 8461 §8.3).
+    let retire = if stage == Stage::None {
+        ""
+    } else {
+        ", or retire the policy with `mode: none`"
+    };
     let (ok, message) = if null_mx {
         (
             false,
             format!(
                 "{} publishes a null MX (it accepts no mail): there is nothing for MTA-STS to \
-                 protect",
+                 protect; publish the MX records of the hosts that receive its mail{retire}",
                 check.domain
             ),
         )
@@ -200,8 +208,8 @@ fn mx_hosts(check: &CheckReport) -> Reason {
         (
             false,
             format!(
-                "{} has no MX hosts: publish the MX records of the hosts that receive its mail \
-                 first",
+                "{} has no MX hosts: publish the MX records of the hosts that receive its \
+                 mail{retire}",
                 check.domain
             ),
         )

@@ -695,6 +695,31 @@ fn a_domain_without_mta_sts_is_ready_to_start_testing() {
 }
 
 #[test]
+fn a_policy_over_no_mx_hosts_is_never_ready() {
+    let mut check = live(Mode::Enforce, &["mx.example.com"], &[]);
+    check.mx = Some(MxSet {
+        hosts: Vec::new(),
+        null_mx: true,
+    });
+    check.findings.push(finding(
+        FindingCode::MxNone,
+        "example.com publishes a null MX, yet has an MTA-STS policy",
+    ));
+    let advice = advise(
+        &check,
+        &evidence(&every_day(), TWO, Vec::new(), Vec::new()),
+        &Thresholds::default(),
+        now(),
+    );
+    assert!(!advice.ready);
+    assert_eq!(failing(&advice), [ReasonCode::MxHosts]);
+    assert!(
+        message(&advice, ReasonCode::MxHosts).ends_with("or retire the policy with `mode: none`")
+    );
+    assert_eq!(advice.next, None);
+}
+
+#[test]
 fn enforcing_without_failures_is_fine_and_regressions_say_what_they_cost() {
     let check = live(Mode::Enforce, &["mx.example.com"], &["mx.example.com"]);
     let policies = vec![
