@@ -329,7 +329,7 @@ fn reporters(window: &Window, thresholds: &Thresholds) -> Reason {
         .map(|r| {
             format!(
                 "{} ({}, last on {})",
-                r.organization,
+                text::clean(&r.organization),
                 count_noun(r.days, "day", "days"),
                 text::day(r.last_day)
             )
@@ -616,7 +616,7 @@ fn mx_certificates(check: &CheckReport, thresholds: &Thresholds) -> Vec<Reason> 
                         format!(
                             "the MX host {host} presents a valid certificate for {}, with {} \
                              left",
-                            text::list(&names),
+                            text::list(&text::clean_all(&names)),
                             count_noun(days.unsigned_abs(), "day", "days")
                         ),
                     ),
@@ -750,7 +750,7 @@ fn live_state(check: &CheckReport, group: &FailureEvidence) -> String {
     let Some(host) = &group.receiving_mx_hostname else {
         return String::new();
     };
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let host = text::clean(&host.trim_end_matches('.').to_ascii_lowercase());
     if !mx_names(check).contains(&host) {
         return format!(": {host} is no longer an MX host of {}", check.domain);
     }
@@ -773,8 +773,8 @@ fn live_state(check: &CheckReport, group: &FailureEvidence) -> String {
 fn remedy(check: &CheckReport, group: &FailureEvidence) -> String {
     let host = group
         .receiving_mx_hostname
-        .clone()
-        .unwrap_or_else(|| "the MX host".to_string());
+        .as_deref()
+        .map_or_else(|| "the MX host".to_string(), text::clean);
     let policy_host = format!("mta-sts.{}", check.domain);
     match group.result_type.as_str() {
         "certificate-host-mismatch" => {
