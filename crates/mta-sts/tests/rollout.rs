@@ -220,6 +220,10 @@ async fn an_enforced_domain_with_failures_exits_1_naming_them() {
         "{regression}"
     );
     assert!(human.contains("  FAIL mx-certificates: the MX host mx.mx-wrong-name.test presents a certificate senders refuse"), "{human}");
+    assert!(
+        human.ends_with("\nNothing to publish yet: fix what fails above, then run this again.\n"),
+        "{human}"
+    );
     lab.shutdown().await;
 }
 

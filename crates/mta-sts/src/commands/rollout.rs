@@ -117,6 +117,11 @@ fn human(advice: &Advice) -> String {
             let _ = writeln!(out, "    {line}");
         }
         let _ = writeln!(out, "  {}", next.sts_record);
+    } else if !advice.ready {
+        let _ = writeln!(
+            out,
+            "\nNothing to publish yet: fix what fails above, then run this again."
+        );
     }
     out
 }
