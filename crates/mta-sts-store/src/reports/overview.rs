@@ -1,12 +1,13 @@
-//! Every policy domain with stored reports, for an overview page: found by skipping through the
-//! (domain, day) index from one domain to the next, so the cost grows with the number of
-//! domains and of recent reports, not with every report ever stored.
+//! Every policy domain with stored reports, for an overview page, from `domain_day` (per domain
+//! and day: reports, sessions, latest receipt; kept by triggers as reports are stored and
+//! pruned): found by skipping through its primary key from one domain to the next, so the cost
+//! grows with the number of domains and of days asked for, not with the reports stored.
 
 use mta_sts_core::report::Timestamp;
 use mta_sts_core::time::UtcDate;
-use rusqlite::params;
 use serde::Serialize;
 
+use super::queries::postgres_sql;
 use crate::StoreError;
 use crate::postgres::PostgresStore;
 use crate::sqlite::SqliteStore;
@@ -41,62 +42,32 @@ pub struct DomainOverview {
 /// A row: (domain, first day, last day, last received at, reports, successful, failed).
 type OverviewRow = (String, i64, i64, i64, i64, i64, i64);
 
-/// Every domain with its first and last day (SQLite's parameters: none).
-///
-/// The recursive part finds the next domain after the last with one index probe, so 500
-/// domains cost 500 probes whatever their reports. `MIN` and `MAX` of one domain's `day` are
-/// one probe each into the same index.
-const DOMAINS_SQLITE: &str = "
+/// Every domain (SQLite's parameters: the first day counted). The recursive part finds the next
+/// domain after the last with one probe of the primary key, so 500 domains cost 500 probes;
+/// `MIN` and `MAX` of one domain's `day` are one probe each, and the sums read one row per day
+/// asked for.
+const DOMAINS: &str = "
 WITH RECURSIVE domains (domain) AS (
-    SELECT MIN(domain) FROM report_policy
+    SELECT MIN(domain) FROM domain_day
     UNION ALL
-    SELECT (SELECT MIN(domain) FROM report_policy WHERE domain > d.domain)
+    SELECT (SELECT MIN(domain) FROM domain_day WHERE domain > d.domain)
+      FROM domains d WHERE d.domain IS NOT NULL
+), spans (domain, first_day, last_day) AS (
+    SELECT d.domain,
+           (SELECT MIN(day) FROM domain_day WHERE domain = d.domain),
+           (SELECT MAX(day) FROM domain_day WHERE domain = d.domain)
       FROM domains d WHERE d.domain IS NOT NULL
 )
-SELECT domain,
-       (SELECT MIN(day) FROM report_policy WHERE domain = d.domain),
-       (SELECT MAX(day) FROM report_policy WHERE domain = d.domain)
-  FROM domains d WHERE d.domain IS NOT NULL
- ORDER BY d.domain";
-
-/// One domain's counts since a day and the latest receipt of its last day's reports
-/// (parameters: domain, first day, last day).
-const COUNTS_SQLITE: &str = "
-SELECT CAST(COALESCE(SUM(first_for_domain), 0) AS BIGINT),
-       CAST(COALESCE(SUM(successful * first_for_domain), 0) AS BIGINT),
-       CAST(COALESCE(SUM(failed * first_for_domain), 0) AS BIGINT),
-       (SELECT MAX(r.received_at) FROM report_policy p JOIN report r ON r.id = p.report
-         WHERE p.domain = ?1 AND p.day = ?3)
-  FROM report_policy WHERE domain = ?1 AND day >= ?2";
-
-/// All of it in one statement for PostgreSQL (parameter: the first day), one round trip.
-const DOMAINS_POSTGRES: &str = "
-WITH RECURSIVE domains (domain) AS (
-    SELECT MIN(domain) FROM report_policy
-    UNION ALL
-    SELECT (SELECT MIN(domain) FROM report_policy WHERE domain > d.domain)
-      FROM domains d WHERE d.domain IS NOT NULL
-)
-SELECT d.domain, span.first_day, span.last_day, latest.received_at,
-       recent.reports, recent.successful, recent.failed
-  FROM domains d
- CROSS JOIN LATERAL (
-       SELECT (SELECT MIN(day) FROM report_policy WHERE domain = d.domain) AS first_day,
-              (SELECT MAX(day) FROM report_policy WHERE domain = d.domain) AS last_day
- ) span
- CROSS JOIN LATERAL (
-       SELECT MAX(r.received_at) AS received_at
-         FROM report_policy p JOIN report r ON r.id = p.report
-        WHERE p.domain = d.domain AND p.day = span.last_day
- ) latest
- CROSS JOIN LATERAL (
-       SELECT CAST(COALESCE(SUM(first_for_domain), 0) AS BIGINT) AS reports,
-              CAST(COALESCE(SUM(successful * first_for_domain), 0) AS BIGINT) AS successful,
-              CAST(COALESCE(SUM(failed * first_for_domain), 0) AS BIGINT) AS failed
-         FROM report_policy WHERE domain = d.domain AND day >= $1
- ) recent
- WHERE d.domain IS NOT NULL
- ORDER BY d.domain";
+SELECT s.domain, s.first_day, s.last_day,
+       (SELECT last_received_at FROM domain_day WHERE domain = s.domain AND day = s.last_day),
+       (SELECT CAST(COALESCE(SUM(reports), 0) AS BIGINT) FROM domain_day
+         WHERE domain = s.domain AND day >= ?1),
+       (SELECT CAST(COALESCE(SUM(successful), 0) AS BIGINT) FROM domain_day
+         WHERE domain = s.domain AND day >= ?1),
+       (SELECT CAST(COALESCE(SUM(failed), 0) AS BIGINT) FROM domain_day
+         WHERE domain = s.domain AND day >= ?1)
+  FROM spans s
+ ORDER BY s.domain";
 
 pub(super) async fn sqlite(
     store: &SqliteStore,
@@ -107,33 +78,23 @@ pub(super) async fn sqlite(
     let first_day = query.since.day_number();
     let rows = store
         .read("listing the domains", move |tx| {
-            let spans: Vec<(String, i64, i64)> = tx
-                .prepare_cached(DOMAINS_SQLITE)
+            tx.prepare_cached(DOMAINS)
                 .and_then(|mut statement| {
                     statement
-                        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+                        .query_map([first_day], |row| {
+                            Ok((
+                                row.get(0)?,
+                                row.get(1)?,
+                                row.get(2)?,
+                                row.get(3)?,
+                                row.get(4)?,
+                                row.get(5)?,
+                                row.get(6)?,
+                            ))
+                        })
                         .and_then(Iterator::collect)
                 })
-                .map_err(&error)?;
-            let mut counts = tx.prepare_cached(COUNTS_SQLITE).map_err(&error)?;
-            let mut rows = Vec::with_capacity(spans.len());
-            for (domain, first, last) in spans {
-                let (reports, successful, failed, received_at) = counts
-                    .query_row(params![domain, first_day, last], |row| {
-                        Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-                    })
-                    .map_err(&error)?;
-                rows.push((
-                    domain,
-                    first,
-                    last,
-                    received_at,
-                    reports,
-                    successful,
-                    failed,
-                ));
-            }
-            Ok(rows)
+                .map_err(&error)
         })
         .await?;
     build(&name, rows)
@@ -147,7 +108,7 @@ pub(super) async fn postgres(
     let first_day = query.since.day_number();
     let client = store.client("listing the domains").await?;
     let rows = client
-        .query(DOMAINS_POSTGRES, &[&first_day])
+        .query(&postgres_sql(DOMAINS), &[&first_day])
         .await
         .map_err(&error)?
         .iter()

@@ -13,8 +13,15 @@
 //! Version 2 adds what the dashboard, the rollout advisor and the alerts read: the reporting
 //! organisation on each failure detail (in the domain/day index, so the failures by
 //! organisation are read from the index too), an index on `received_at` (reports in the order
-//! they were received), the alerts sent (`alert_sent`, one row per domain, condition and period)
-//! and a value per domain and name (`domain_state`).
+//! they were received), the alerts sent (`alert_sent`, one row per domain, condition and period),
+//! a value per domain and name (`domain_state`), and `domain_day`: per domain and day, the
+//! reports, their sessions (each report's first entry for the domain) and the latest receipt,
+//! kept by triggers on `report_policy` as entries are inserted and pruned. The overview of
+//! every domain reads a few rows of it per domain instead of every recent entry (on PostgreSQL
+//! right after a bulk load, each entry read is also a visit to the table); the insert path
+//! does not change: SQLite's trigger adds one upsert of a hot row per report, PostgreSQL's
+//! runs once per batch (a statement trigger over the inserted rows, ordered so that two
+//! batches lock the rows they share in the same order).
 //!
 //! The content hash is kept but not indexed: the normalised content includes the
 //! organisation, report id and date range, so two reports with the same content always have
@@ -183,6 +190,42 @@ CREATE TABLE domain_state (
     updated_at INTEGER NOT NULL,
     PRIMARY KEY (domain, name)
 ) WITHOUT ROWID;
+CREATE TABLE domain_day (
+    domain           TEXT    NOT NULL,
+    day              INTEGER NOT NULL,
+    reports          INTEGER NOT NULL,
+    successful       INTEGER NOT NULL,
+    failed           INTEGER NOT NULL,
+    last_received_at INTEGER NOT NULL,
+    PRIMARY KEY (domain, day)
+) WITHOUT ROWID;
+INSERT INTO domain_day
+SELECT p.domain, p.day, count(*), sum(p.successful), sum(p.failed), max(r.received_at)
+  FROM report_policy p JOIN report r ON r.id = p.report
+ WHERE p.first_for_domain = 1 AND p.domain IS NOT NULL
+ GROUP BY p.domain, p.day;
+CREATE TRIGGER domain_day_insert AFTER INSERT ON report_policy
+WHEN NEW.first_for_domain = 1 AND NEW.domain IS NOT NULL
+BEGIN
+    INSERT INTO domain_day (domain, day, reports, successful, failed, last_received_at)
+    SELECT NEW.domain, NEW.day, 1, NEW.successful, NEW.failed, r.received_at
+      FROM report r WHERE r.id = NEW.report
+    ON CONFLICT (domain, day) DO UPDATE SET
+        reports = reports + 1,
+        successful = successful + excluded.successful,
+        failed = failed + excluded.failed,
+        last_received_at = max(last_received_at, excluded.last_received_at);
+END;
+CREATE TRIGGER domain_day_delete AFTER DELETE ON report_policy
+WHEN OLD.first_for_domain = 1 AND OLD.domain IS NOT NULL
+BEGIN
+    UPDATE domain_day SET
+        reports = reports - 1,
+        successful = successful - OLD.successful,
+        failed = failed - OLD.failed
+     WHERE domain = OLD.domain AND day = OLD.day;
+    DELETE FROM domain_day WHERE domain = OLD.domain AND day = OLD.day AND reports <= 0;
+END;
 ",
             postgres: "
 ALTER TABLE failure_detail ADD COLUMN organization TEXT;
@@ -207,6 +250,57 @@ CREATE TABLE domain_state (
     updated_at BIGINT NOT NULL,
     PRIMARY KEY (domain, name)
 );
+CREATE TABLE domain_day (
+    domain           TEXT   NOT NULL,
+    day              BIGINT NOT NULL,
+    reports          BIGINT NOT NULL,
+    successful       BIGINT NOT NULL,
+    failed           BIGINT NOT NULL,
+    last_received_at BIGINT NOT NULL,
+    PRIMARY KEY (domain, day)
+);
+INSERT INTO domain_day
+SELECT p.domain, p.day, count(*), sum(p.successful), sum(p.failed), max(r.received_at)
+  FROM report_policy p JOIN report r ON r.id = p.report
+ WHERE p.first_for_domain = 1 AND p.domain IS NOT NULL
+ GROUP BY p.domain, p.day;
+CREATE FUNCTION mta_sts_domain_day_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO domain_day AS d (domain, day, reports, successful, failed, last_received_at)
+    SELECT p.domain, p.day, count(*), sum(p.successful), sum(p.failed), max(r.received_at)
+      FROM inserted p JOIN report r ON r.id = p.report
+     WHERE p.first_for_domain = 1 AND p.domain IS NOT NULL
+     GROUP BY p.domain, p.day
+     ORDER BY p.domain, p.day
+    ON CONFLICT (domain, day) DO UPDATE SET
+        reports = d.reports + EXCLUDED.reports,
+        successful = d.successful + EXCLUDED.successful,
+        failed = d.failed + EXCLUDED.failed,
+        last_received_at = GREATEST(d.last_received_at, EXCLUDED.last_received_at);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER domain_day_insert AFTER INSERT ON report_policy
+    REFERENCING NEW TABLE AS inserted
+    FOR EACH STATEMENT EXECUTE FUNCTION mta_sts_domain_day_insert();
+CREATE FUNCTION mta_sts_domain_day_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE domain_day d SET
+        reports = d.reports - g.reports,
+        successful = d.successful - g.successful,
+        failed = d.failed - g.failed
+      FROM (SELECT domain, day, count(*) AS reports, sum(successful) AS successful,
+                   sum(failed) AS failed
+              FROM deleted WHERE first_for_domain = 1 AND domain IS NOT NULL
+             GROUP BY domain, day) g
+     WHERE d.domain = g.domain AND d.day = g.day;
+    DELETE FROM domain_day d
+     USING (SELECT DISTINCT domain, day FROM deleted) g
+     WHERE d.domain = g.domain AND d.day = g.day AND d.reports <= 0;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER domain_day_delete AFTER DELETE ON report_policy
+    REFERENCING OLD TABLE AS deleted
+    FOR EACH STATEMENT EXECUTE FUNCTION mta_sts_domain_day_delete();
 ",
         },
     ],
