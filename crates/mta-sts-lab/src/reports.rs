@@ -221,7 +221,9 @@ impl ReportPlan {
             .map(str::trim)
             .collect();
         let mut policy = match policy_text {
-            Some(_) => json!({ "policy-type": "sts", "policy-string": lines, "policy-domain": self.domain }),
+            Some(_) => {
+                json!({ "policy-type": "sts", "policy-string": lines, "policy-domain": self.domain })
+            }
             None => json!({ "policy-type": "no-policy-found", "policy-domain": self.domain }),
         };
         if organization != Organization::Microsoft && policy_text.is_some() {

@@ -46,10 +46,11 @@ pub fn advise(
     let mut reasons = live_check(check, stage);
     match stage {
         Stage::None => {
-            reasons.push(mx_hosts(check));
+            reasons.push(mx_hosts(check, stage));
             reasons.push(tlsrpt_record(check));
         }
         Stage::Testing => {
+            reasons.push(mx_hosts(check, stage));
             reasons.push(tlsrpt_record(check));
             reasons.push(report_days(&window, thresholds));
             reasons.push(reporters(&window, thresholds));
@@ -58,6 +59,7 @@ pub fn advise(
             reasons.extend(mx_certificates(check, thresholds));
         }
         Stage::Enforce => {
+            reasons.push(mx_hosts(check, stage));
             reasons.push(tlsrpt_record(check));
             reasons.extend(mx_covered(check));
             reasons.extend(mx_certificates(check, thresholds));
@@ -86,13 +88,15 @@ pub(crate) fn stage_of(check: &CheckReport, evidence: &DomainEvidence) -> Stage 
         .as_ref()
         .and(check.policy.as_ref())
         .and_then(|policy| policy.mode);
-    let missing = check.has(FindingCode::StsRecordMissing) || check.outcome == Outcome::NoSuchDomain;
+    let missing =
+        check.has(FindingCode::StsRecordMissing) || check.outcome == Outcome::NoSuchDomain;
     let mode = match live {
         Some(mode) => Some(mode),
         None if missing => None,
         // A record whose policy cannot be read now: senders keep using the one they cached.
         None => evidence::seen_policies(evidence)
             .into_iter()
+            .filter(|seen| seen.mode.is_some())
             .max_by_key(|seen| seen.last_day)
             .and_then(|seen| seen.mode),
     };
@@ -148,17 +152,33 @@ fn live_check(check: &CheckReport, stage: Stage) -> Vec<Reason> {
         });
     }
     if reasons.is_empty() {
-        let warnings = mta_sts_check::count(&check.findings, Severity::Warning);
+        let warnings = mta_sts_check::count(&check.findings, Severity::Warning) as u64;
+        let errors = mta_sts_check::count(&check.findings, Severity::Error) as u64;
+        let found = if errors == 0 {
+            "no errors".to_string()
+        } else {
+            format!(
+                "no errors besides the {} judged under {}",
+                count_noun(errors, "error", "errors"),
+                if errors == 1 {
+                    "its own condition"
+                } else {
+                    "their own conditions"
+                }
+            )
+        };
         reasons.push(Reason {
             code: ReasonCode::LiveCheck,
             ok: true,
             message: format!(
-                "the live check of {} found no errors ({})",
+                "the live check of {} found {found} ({})",
                 check.domain,
-                count_noun(warnings as u64, "warning", "warnings")
+                count_noun(warnings, "warning", "warnings")
             ),
-            evidence: Evidence::MxHosts {
-                hosts: mx_names(check),
+            evidence: Evidence::Check {
+                verdict: check.verdict.to_string(),
+                errors,
+                warnings,
             },
         });
     }
@@ -166,15 +186,21 @@ fn live_check(check: &CheckReport, stage: Stage) -> Vec<Reason> {
 }
 
 /// `mx-hosts`: the domain has MX hosts to protect.
-fn mx_hosts(check: &CheckReport) -> Reason {
+fn mx_hosts(check: &CheckReport, stage: Stage) -> Reason {
     let hosts = mx_names(check);
     let null_mx = check.mx.as_ref().is_some_and(|mx| mx.null_mx);
+    // With a policy published, the way out is retiring it (RFC 8461 §8.3).
+    let retire = if stage == Stage::None {
+        ""
+    } else {
+        ", or retire the policy with `mode: none`"
+    };
     let (ok, message) = if null_mx {
         (
             false,
             format!(
                 "{} publishes a null MX (it accepts no mail): there is nothing for MTA-STS to \
-                 protect",
+                 protect; publish the MX records of the hosts that receive its mail{retire}",
                 check.domain
             ),
         )
@@ -182,19 +208,15 @@ fn mx_hosts(check: &CheckReport) -> Reason {
         (
             false,
             format!(
-                "{} has no MX hosts: publish the MX records of the hosts that receive its mail \
-                 first",
+                "{} has no MX hosts: publish the MX records of the hosts that receive its \
+                 mail{retire}",
                 check.domain
             ),
         )
     } else {
         (
             true,
-            format!(
-                "{} receives mail at {}",
-                check.domain,
-                text::list(&hosts)
-            ),
+            format!("{} receives mail at {}", check.domain, text::list(&hosts)),
         )
     };
     Reason {
@@ -276,10 +298,11 @@ fn report_days(window: &Window, thresholds: &Thresholds) -> Reason {
             false,
             format!(
                 "reports about {} cover only {have} of {span} ({}); {need} are needed: wait for \
-                 {} more of reports (senders report once a day)",
+                 {} more {} of reports (senders report once a day)",
                 window.domain,
                 text::day_list(&days),
-                count_noun(need - have, "day", "days"),
+                need - have,
+                if need - have == 1 { "day" } else { "days" },
             ),
         )
     };
@@ -306,7 +329,7 @@ fn reporters(window: &Window, thresholds: &Thresholds) -> Reason {
         .map(|r| {
             format!(
                 "{} ({}, last on {})",
-                r.organization,
+                text::clean(&r.organization),
                 count_noun(r.days, "day", "days"),
                 text::day(r.last_day)
             )
@@ -332,13 +355,13 @@ fn reporters(window: &Window, thresholds: &Thresholds) -> Reason {
         (
             false,
             format!(
-                "{} organisations reported about {} in the last {}: {who}; {need} are needed so \
-                 that one sender's view is not all you see: wait until another sender reports \
-                 (large senders report daily to domains they deliver mail to)",
+                "{} reported about {} in the last {}: {who}; {need} are needed so that one \
+                 sender's view is not all you see: wait until another sender reports (large \
+                 senders report daily to domains they deliver mail to)",
                 if have == 0 {
-                    "no".to_string()
+                    "no organisation".to_string()
                 } else {
-                    have.to_string()
+                    count_noun(have, "organisation", "organisations")
                 },
                 window.domain,
                 count_noun(u64::from(thresholds.window_days), "day", "days"),
@@ -434,8 +457,8 @@ fn sts_failures(check: &CheckReport, window: &Window, thresholds: &Thresholds) -
                 code: ReasonCode::StsFailures,
                 ok: false,
                 message: format!(
-                    "{}{}; fix: {}, then wait until these failures leave the window (after {}) \
-                     ({allowed})",
+                    "{}{}; fix: {}, then wait until these failures leave the window (after {}); \
+                     {allowed}",
                     text::failure(&group),
                     live_state(check, &group),
                     remedy(check, &group),
@@ -451,6 +474,12 @@ fn sts_failures(check: &CheckReport, window: &Window, thresholds: &Thresholds) -
 fn regressions(check: &CheckReport, window: &Window) -> Vec<Reason> {
     let since = window.enforcing_since();
     let since_text = match since {
+        // Enforcing before the evidence begins: when it began is not known, only that it
+        // lasted the whole window.
+        Some(day) if day <= window.from => format!(
+            "while enforcing (throughout the window, since {})",
+            text::day(window.from)
+        ),
         Some(day) => format!("since enforcing began on {}", text::day(day)),
         None => format!(
             "from {} to {} (no report shows when enforcing began)",
@@ -587,7 +616,7 @@ fn mx_certificates(check: &CheckReport, thresholds: &Thresholds) -> Vec<Reason> 
                         format!(
                             "the MX host {host} presents a valid certificate for {}, with {} \
                              left",
-                            text::list(&names),
+                            text::list(&text::clean_all(&names)),
                             count_noun(days.unsigned_abs(), "day", "days")
                         ),
                     ),
@@ -620,22 +649,36 @@ fn mx_certificates(check: &CheckReport, thresholds: &Thresholds) -> Vec<Reason> 
         .collect()
 }
 
-/// `old-policy-expired`: every sender's copy of the policy before `mode: none` has expired, so
-/// the records can go (RFC 8461 §5: removing them earlier leaves senders enforcing a stale
-/// policy until its max_age runs out).
+/// `old-policy-expired`: every sender's copy of the policies before `mode: none` has expired,
+/// so the records can go. RFC 8461 §8.3: publish `mode: none` with a new id, keep serving it
+/// until the old max_age has run out, and only then remove the records; removed earlier, a
+/// sender keeps applying its cached policy until it expires.
 fn old_policy_expired(window: &Window, now: Timestamp) -> Reason {
+    let today = now.utc_date();
+    // A sender that used a policy on its last day fetched it then at the latest, so its copy
+    // expires max_age after that day ends; the latest such expiry decides.
+    let expiry = |seen: &SeenPolicy| {
+        seen.max_age.map(|age| {
+            UtcDate::from_day_number(
+                seen.last_day.day_number() + 1 + (i64::from(age) + 86_399).div_euclid(86_400),
+            )
+            .unwrap_or(seen.last_day)
+        })
+    };
     let last = window
         .seen
         .iter()
         .filter(|seen| seen.mode.is_some_and(|mode| mode != Mode::None))
-        .max_by_key(|seen| seen.last_day);
-    let today = now.utc_date();
-    let Some(SeenPolicy {
-        mode,
-        max_age,
-        last_day,
-        ..
-    }) = last
+        // An unknown max_age may be the longest: it sorts last.
+        .max_by_key(|seen| (expiry(seen).is_none(), expiry(seen), seen.last_day));
+    let Some(
+        seen @ SeenPolicy {
+            mode,
+            max_age,
+            last_day,
+            ..
+        },
+    ) = last
     else {
         return Reason {
             code: ReasonCode::OldPolicyExpired,
@@ -653,15 +696,8 @@ fn old_policy_expired(window: &Window, now: Timestamp) -> Reason {
             },
         };
     };
+    let expires = expiry(seen);
     let mode_text = mode.map_or("earlier", Mode::as_str);
-    // A sender that used the policy on its last day fetched it then at the latest, so its copy
-    // expires max_age after that day ends.
-    let expires = max_age.map(|age| {
-        UtcDate::from_day_number(
-            last_day.day_number() + 1 + i64::from(age).div_euclid(86_400) + 1,
-        )
-        .unwrap_or(*last_day)
-    });
     let ok = expires.is_some_and(|day| today >= day);
     let message = match (max_age, expires) {
         (Some(age), Some(day)) if ok => format!(
@@ -714,7 +750,7 @@ fn live_state(check: &CheckReport, group: &FailureEvidence) -> String {
     let Some(host) = &group.receiving_mx_hostname else {
         return String::new();
     };
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let host = text::clean(&host.trim_end_matches('.').to_ascii_lowercase());
     if !mx_names(check).contains(&host) {
         return format!(": {host} is no longer an MX host of {}", check.domain);
     }
@@ -737,8 +773,8 @@ fn live_state(check: &CheckReport, group: &FailureEvidence) -> String {
 fn remedy(check: &CheckReport, group: &FailureEvidence) -> String {
     let host = group
         .receiving_mx_hostname
-        .clone()
-        .unwrap_or_else(|| "the MX host".to_string());
+        .as_deref()
+        .map_or_else(|| "the MX host".to_string(), text::clean);
     let policy_host = format!("mta-sts.{}", check.domain);
     match group.result_type.as_str() {
         "certificate-host-mismatch" => {
@@ -749,9 +785,9 @@ fn remedy(check: &CheckReport, group: &FailureEvidence) -> String {
             "install on {host} a certificate from a public CA, with its intermediate certificates"
         ),
         "starttls-not-supported" => format!("enable STARTTLS on {host}"),
-        "sts-policy-fetch-error" => format!(
-            "make https://{policy_host}/.well-known/mta-sts.txt answer 200 with the policy"
-        ),
+        "sts-policy-fetch-error" => {
+            format!("make https://{policy_host}/.well-known/mta-sts.txt answer 200 with the policy")
+        }
         "sts-policy-invalid" => "correct the policy file (`mta-sts lint policy`)".to_string(),
         "sts-webpki-invalid" => {
             format!("install on {policy_host} a certificate for it from a public CA")

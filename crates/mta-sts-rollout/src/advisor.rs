@@ -24,7 +24,7 @@ pub struct Advisor {
 }
 
 /// One assessment: the live check, the evidence it was weighed with, and the advice.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Assessment {
     /// The live check of the domain.
     pub check: CheckReport,
@@ -61,16 +61,21 @@ impl Advisor {
         let domain = mta_sts_core::domain::normalize_mail_domain(domain).map_err(|source| {
             RolloutError::Domain {
                 input: domain.to_string(),
-                source,
+                source: Box::new(source),
             }
         })?;
         let window = self.query(&domain, now, self.thresholds.window_days);
-        let (check, evidence) = tokio::join!(self.checker.check(&domain), self.store.evidence(&window));
+        let (check, evidence) =
+            tokio::join!(self.checker.check(&domain), self.store.evidence(&window));
         let mut evidence = evidence?;
         if crate::advise::stage_of(&check, &evidence) == Stage::Retiring {
             // The policy senders cached before `mode: none` may have been seen long before the
             // window: its expiry needs the reports of up to a year back.
-            let long = self.query(&domain, now, RETIRING_LOOKBACK_DAYS.max(self.thresholds.window_days));
+            let long = self.query(
+                &domain,
+                now,
+                RETIRING_LOOKBACK_DAYS.max(self.thresholds.window_days),
+            );
             evidence = self.store.evidence(&long).await?;
         }
         let advice = advise(&check, &evidence, &self.thresholds, now);
@@ -83,9 +88,8 @@ impl Advisor {
 
     /// The evidence query over the last `days` UTC days up to `now`, today included.
     fn query(&self, domain: &str, now: Timestamp, days: u32) -> EvidenceQuery {
-        let back = Duration::from_secs(
-            u64::from(days.saturating_sub(1)) * SECONDS_PER_DAY.unsigned_abs(),
-        );
+        let back =
+            Duration::from_secs(u64::from(days.saturating_sub(1)) * SECONDS_PER_DAY.unsigned_abs());
         EvidenceQuery {
             domain: domain.to_string(),
             from: now.start_of_day().saturating_sub(back),

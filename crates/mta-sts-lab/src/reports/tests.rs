@@ -73,7 +73,11 @@ fn failures_only_where_planned_and_microsoft_counts_them_twice() {
         assert_eq!(sts.policy.policy_type, PolicyType::Sts);
         let planned = report.organization != Organization::MailRu
             && (day("2026-12-02")..=day("2026-12-03")).contains(&report.day);
-        let details: u64 = sts.failure_details.iter().map(|d| d.failed_session_count).sum();
+        let details: u64 = sts
+            .failure_details
+            .iter()
+            .map(|d| d.failed_session_count)
+            .sum();
         assert_eq!(sts.summary.total_failure_session_count, details);
         if planned {
             assert!((8..=12).contains(&details), "{details} is 10 ± 20 %");
@@ -106,7 +110,8 @@ fn the_same_seed_gives_the_same_reports() {
 #[test]
 fn before_any_policy_senders_report_no_policy_found_and_a_silent_reporter_stops() {
     let mut plan = ReportPlan::new("quiet.test", day("2026-12-01"), 4);
-    plan.silent_from.push((Organization::Google, day("2026-12-03")));
+    plan.silent_from
+        .push((Organization::Google, day("2026-12-03")));
     let reports = plan.reports();
     assert_eq!(reports.len(), 10);
     let google_days: Vec<UtcDate> = reports

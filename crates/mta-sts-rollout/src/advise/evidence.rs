@@ -102,7 +102,9 @@ impl<'a> Window<'a> {
             .policies
             .iter()
             .filter(|p| is_sts(&p.policy_type))
-            .fold((0, 0), |(ok, failed), p| (ok + p.successful, failed + p.failed))
+            .fold((0, 0), |(ok, failed), p| {
+                (ok + p.successful, failed + p.failed)
+            })
     }
 
     /// The groups of `sts` failures reported on or after `since` (all when `None`), most
@@ -144,7 +146,7 @@ impl<'a> Window<'a> {
         let last_other = self
             .seen
             .iter()
-            .filter(|seen| seen.mode != Some(Mode::Enforce))
+            .filter(|seen| seen.mode.is_some_and(|mode| mode != Mode::Enforce))
             .map(|seen| seen.last_day)
             .max();
         self.seen
@@ -193,15 +195,22 @@ mod tests {
 
     #[test]
     fn policy_string_fields_are_read_as_senders_write_them() {
-        let lines: Vec<String> = ["version: STSv1", "mode:enforce", "mx: mx.example.com", " max_age : 86400 "]
-            .map(String::from)
-            .to_vec();
+        let lines: Vec<String> = [
+            "version: STSv1",
+            "mode:enforce",
+            "mx: mx.example.com",
+            " max_age : 86400 ",
+        ]
+        .map(String::from)
+        .to_vec();
         assert_eq!(field(&lines, "mode"), Some("enforce"));
         assert_eq!(field(&lines, "max_age"), Some("86400"));
         assert_eq!(field(&lines, "version"), Some("STSv1"));
         assert_eq!(field(&lines, "id"), None);
         // The first of a repeated field counts, as a sender reads the policy (RFC 8461 §3.2).
-        let twice: Vec<String> = ["mode: testing", "mode: enforce"].map(String::from).to_vec();
+        let twice: Vec<String> = ["mode: testing", "mode: enforce"]
+            .map(String::from)
+            .to_vec();
         assert_eq!(field(&twice, "mode"), Some("testing"));
     }
 }

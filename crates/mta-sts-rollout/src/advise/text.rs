@@ -1,6 +1,8 @@
 //! The advisor's words: counts with their nouns, days as people say them (`Dec 3–5`), lists,
 //! and the sentence naming a group of failures.
 
+use std::fmt::Write as _;
+
 use mta_sts_core::time::UtcDate;
 use mta_sts_net::CertVerdict;
 
@@ -9,6 +11,27 @@ use crate::advice::FailureEvidence;
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
+
+/// Text from a stranger (a report's organisation name, MX host name or result type, a
+/// certificate's names) as it may appear in a sentence: control characters (line breaks,
+/// terminal escapes) and bidirectional overrides written as `\u{1b}`, so a message stays one
+/// line that says what it seems to say, in a terminal, a log or a mail.
+pub(crate) fn clean(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
+            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// [`clean`] over a list.
+pub(crate) fn clean_all(items: &[String]) -> Vec<String> {
+    items.iter().map(|item| clean(item)).collect()
+}
 
 /// `1 day`, `3 days`.
 pub(crate) fn count_noun(count: u64, one: &str, many: &str) -> String {
@@ -89,16 +112,16 @@ pub(crate) fn percent(rate: f64) -> String {
 /// `mx2.example.com failed `certificate-host-mismatch` in 31 sessions from 2 reporters on Dec
 /// 3–5`: the words of the issue.
 pub(crate) fn failure(group: &FailureEvidence) -> String {
-    let who = group
-        .receiving_mx_hostname
-        .as_deref()
-        .map_or_else(|| "sessions to an MX the reports did not name".to_string(), |h| h.trim_end_matches('.').to_string());
+    let who = group.receiving_mx_hostname.as_deref().map_or_else(
+        || "an MX the reports did not name".to_string(),
+        |h| clean(h.trim_end_matches('.')),
+    );
     format!(
         "{who} failed `{}` in {} from {} ({}) on {}",
-        group.result_type,
+        clean(&group.result_type),
         count_noun(group.sessions, "session", "sessions"),
         count_noun(group.organizations.len() as u64, "reporter", "reporters"),
-        group.organizations.join(", "),
+        clean_all(&group.organizations).join(", "),
         day_range(group.first_day, group.last_day)
     )
 }
@@ -115,7 +138,7 @@ pub(crate) fn certificate_fault(cert: &CertVerdict, host: &str) -> String {
         faults.push(if names.is_empty() {
             format!("its certificate names no DNS name, not {host}")
         } else {
-            format!("its certificate names {}", list(&names))
+            format!("its certificate names {}", list(&clean_all(&names)))
         });
     }
     if cert.expired {
@@ -165,9 +188,39 @@ mod tests {
             day_range(date("2026-12-30"), date("2027-01-02")),
             "Dec 30, 2026–Jan 2, 2027"
         );
-        let days = ["2026-12-01", "2026-12-02", "2026-12-03", "2026-12-05", "2026-12-07"]
-            .map(date);
+        let days = [
+            "2026-12-01",
+            "2026-12-02",
+            "2026-12-03",
+            "2026-12-05",
+            "2026-12-07",
+        ]
+        .map(date);
         assert_eq!(day_list(&days), "Dec 1–3, Dec 5, Dec 7");
+    }
+
+    #[test]
+    fn strangers_text_stays_one_honest_line() {
+        assert_eq!(clean("Google Inc."), "Google Inc.");
+        assert_eq!(
+            clean("Evil\n\u{1b}[2JCorp\u{202e}moc"),
+            "Evil\\u{a}\\u{1b}[2JCorp\\u{202e}moc"
+        );
+        let group = FailureEvidence {
+            policy_type: "sts".to_string(),
+            result_type: "x\ry".to_string(),
+            receiving_mx_hostname: Some("mx\n.example.com".to_string()),
+            sessions: 2,
+            organizations: vec!["A\tB".to_string()],
+            first_day: date("2026-12-05"),
+            last_day: date("2026-12-05"),
+        };
+        let sentence = failure(&group);
+        assert!(!sentence.chars().any(char::is_control), "{sentence}");
+        assert_eq!(
+            sentence,
+            "mx\\u{a}.example.com failed `x\\u{d}y` in 2 sessions from 1 reporter (A\\u{9}B) on Dec 5"
+        );
     }
 
     #[test]
@@ -192,7 +245,10 @@ mod tests {
             result_type: "certificate-host-mismatch".to_string(),
             receiving_mx_hostname: Some("mx2.example.com".to_string()),
             sessions: 31,
-            organizations: vec!["Google LLC".to_string(), "Microsoft Corporation".to_string()],
+            organizations: vec![
+                "Google LLC".to_string(),
+                "Microsoft Corporation".to_string(),
+            ],
             first_day: date("2026-12-03"),
             last_day: date("2026-12-05"),
         };
@@ -200,6 +256,18 @@ mod tests {
             failure(&group),
             "mx2.example.com failed `certificate-host-mismatch` in 31 sessions from 2 reporters \
              (Google LLC, Microsoft Corporation) on Dec 3–5"
+        );
+        let unnamed = FailureEvidence {
+            receiving_mx_hostname: None,
+            sessions: 1,
+            organizations: vec!["Mail.Ru".to_string()],
+            first_day: date("2026-12-05"),
+            ..group
+        };
+        assert_eq!(
+            failure(&unnamed),
+            "an MX the reports did not name failed `certificate-host-mismatch` in 1 session from \
+             1 reporter (Mail.Ru) on Dec 5"
         );
     }
 }
