@@ -316,6 +316,12 @@ pub struct DemoArgs {
     /// resolver only) and print the URL to open; runs until Ctrl-C.
     #[arg(long)]
     pub web: bool,
+    /// After the table, run the domain owner's server (`mta-sts serve`) on the lab: a store
+    /// filled with generated TLS-RPT reports for three lab domains (one ready to enforce, one
+    /// with failures, one with a silent reporter), the dashboard with a demo login, and the
+    /// rollout advisor checking the lab; prints the URL and the login; runs until Ctrl-C.
+    #[arg(long, conflicts_with = "web")]
+    pub serve: bool,
     /// Print JSON instead of the table: the scenarios, and with `--keep` or `--web` one object
     /// with the scenarios and the lab's addresses.
     #[arg(long)]

@@ -16,6 +16,7 @@ use crate::exit::Status;
 use crate::logging;
 
 mod loopback;
+mod owner;
 
 /// Shorter than the lab's slow policy host (3 s), so that scenario shows a timeout, and long
 /// enough for everything else on loopback.
@@ -38,6 +39,8 @@ struct KeptLab<'a> {
     lab: LabAddresses,
     /// The web checker's page, with `--web`.
     web: Option<String>,
+    /// The owner's server (dashboard, login, store), with `--serve`.
+    serve: Option<&'a owner::DemoLogin>,
 }
 
 #[derive(Serialize)]
@@ -58,9 +61,10 @@ pub fn run(args: &DemoArgs) -> Result<Status, CommandError> {
         keep,
         standard_ports,
         web,
+        serve,
         json,
     } = *args;
-    if keep || web {
+    if keep || web || serve {
         // The web checker and the lab keep running: what they log goes to standard error.
         logging::init(LogFormat::Text)?;
     }
@@ -135,7 +139,12 @@ pub fn run(args: &DemoArgs) -> Result<Status, CommandError> {
         let example = outcomes
             .first()
             .map_or("healthy-enforce.test", |o| o.domain);
-        let text = if json && (keep || web) {
+        let owner_demo = if serve {
+            Some(owner::OwnerDemo::start(&lab, LAB_TIMEOUT).await?)
+        } else {
+            None
+        };
+        let text = if json && (keep || web || serve) {
             to_json(&KeptLab {
                 scenarios: &outcomes,
                 lab: LabAddresses {
@@ -148,11 +157,12 @@ pub fn run(args: &DemoArgs) -> Result<Status, CommandError> {
                 web: web_listener
                     .as_ref()
                     .map(|(_, address)| format!("http://{address}/")),
+                serve: owner_demo.as_ref().map(|demo| &demo.login),
             })?
         } else if json {
             to_json(&outcomes)?
         } else {
-            table(&lab, &outcomes, boot_ms, check_ms, keep || web)
+            table(&lab, &outcomes, boot_ms, check_ms, keep || web || serve)
         };
         emit(&text)?;
         if let Some((listener, address)) = web_listener {
@@ -167,6 +177,15 @@ pub fn run(args: &DemoArgs) -> Result<Status, CommandError> {
             })
             .await
             .map_err(|e| CommandError::Setup(e.to_string()))?;
+        } else if let Some(owner_demo) = owner_demo {
+            if !json {
+                emit(&owner_text(&owner_demo.login))?;
+            }
+            owner_demo
+                .serve(async {
+                    let _ = tokio::signal::ctrl_c().await;
+                })
+                .await;
         } else if keep {
             tokio::signal::ctrl_c()
                 .await
@@ -248,6 +267,36 @@ fn table(lab: &Lab, outcomes: &[Outcome<'_>], boot_ms: u128, check_ms: u128, kee
             "\nExplore: `mta-sts demo --keep` keeps the lab running and prints a complete \
              `mta-sts check` command (--resolver, --ca-file, --https-port, --smtp-port) that \
              shows any scenario in full."
+        );
+    }
+    out
+}
+
+/// How to reach the owner's server of `--serve`, and what to look at.
+fn owner_text(login: &owner::DemoLogin) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\nThe domain owner's server (mta-sts serve) runs on the lab until Ctrl-C:"
+    );
+    let _ = writeln!(out, "  dashboard   {}", login.url);
+    let _ = writeln!(out, "  login       {} / {}", login.user, login.password);
+    let _ = writeln!(out, "  store       {}", login.store);
+    let width = login
+        .domains
+        .iter()
+        .map(|d| d.domain.len())
+        .max()
+        .unwrap_or(0);
+    let _ = writeln!(out, "  reports for:");
+    for domain in &login.domains {
+        let _ = writeln!(out, "    {:width$}  {}", domain.domain, domain.shows);
+    }
+    if let Some(first) = login.domains.first() {
+        let _ = writeln!(
+            out,
+            "  try         mta-sts reports summary --store {} --domain {}",
+            login.store, first.domain
         );
     }
     out
