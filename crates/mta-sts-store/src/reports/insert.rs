@@ -261,8 +261,8 @@ pub(super) async fn sqlite(
                     "INSERT INTO failure_detail (report, policy, position, domain, day,
                         policy_type, result_type, sending_mta_ip, receiving_mx_hostname,
                         receiving_mx_helo, receiving_ip, failed_session_count,
-                        additional_information, failure_reason_code)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                        additional_information, failure_reason_code, organization)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                 )
                 .map_err(&error)?;
             let mut insert_finding = tx
@@ -338,7 +338,8 @@ pub(super) async fn sqlite(
                                 failure.receiving_ip,
                                 failure.count,
                                 failure.additional_information,
-                                failure.failure_reason_code
+                                failure.failure_reason_code,
+                                report.organization
                             ])
                             .map_err(&error)?;
                     }
@@ -574,6 +575,7 @@ async fn insert_rows(
                 failure
                     .failure_reason_code
                     .push(row.failure_reason_code.as_deref());
+                failure.organization.push(&report.organization);
             }
         }
         for (position, row) in (0_i64..).zip(&report.findings) {
@@ -613,10 +615,11 @@ async fn insert_rows(
         tx.execute(
             "INSERT INTO failure_detail (report, policy, position, domain, day, policy_type,
                 result_type, sending_mta_ip, receiving_mx_hostname, receiving_mx_helo,
-                receiving_ip, failed_session_count, additional_information, failure_reason_code)
+                receiving_ip, failed_session_count, additional_information, failure_reason_code,
+                organization)
              SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[],
                 $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
-                $11::text[], $12::bigint[], $13::text[], $14::text[])",
+                $11::text[], $12::bigint[], $13::text[], $14::text[], $15::text[])",
             &[
                 &failure.report,
                 &failure.policy,
@@ -632,6 +635,7 @@ async fn insert_rows(
                 &failure.count,
                 &failure.additional_information,
                 &failure.failure_reason_code,
+                &failure.organization,
             ],
         )
         .await
@@ -689,6 +693,7 @@ struct FailureColumns<'a> {
     count: Vec<i64>,
     additional_information: Vec<Option<&'a str>>,
     failure_reason_code: Vec<Option<&'a str>>,
+    organization: Vec<&'a str>,
 }
 
 /// `lint_finding` column by column.

@@ -11,10 +11,19 @@
 //! - Counts are kept per policy entry and never summed across policy types: Microsoft counts
 //!   the same sessions under `sts` and under `tlsa`.
 //! - A report belongs to the UTC day its `start-datetime` falls on.
+//! - What the dashboard, the rollout advisor and the alerts read: the [`DomainEvidence`] of a
+//!   domain over a range of days, the [`DomainOverview`] of every domain, one report in full
+//!   ([`ReportDetail`]), the reports in the order they were received, and two small tables of
+//!   their own: alerts sent (one per condition and period, [`ReportStore::claim_alert`]) and a
+//!   value per domain and name ([`ReportStore::swap_domain_state`]).
 
+mod detail;
+mod evidence;
 mod insert;
+mod overview;
 mod queries;
 mod schema;
+mod state;
 mod summary;
 
 use mta_sts_core::diagnostic::Severity;
@@ -25,10 +34,13 @@ use crate::postgres::PostgresStore;
 use crate::sqlite::SqliteStore;
 use crate::{StoreError, StoreOptions, StoreUrl};
 
+pub use detail::{PolicyDetail, ReportDetail, StoredFailureDetail};
+pub use evidence::{DomainEvidence, EvidenceQuery, FailureGroup, PolicySeen, Reporter};
+pub use overview::{DomainOverview, DomainsQuery};
 pub use schema::SCHEMA;
 pub use summary::{
-    DaySummary, DomainSummary, FailureBreakdown, MxCount, OrganizationCount, PolicyTypeCounts,
-    PolicyTypeTotals, ResultTypeCount, SendingIpCount, SummaryTotal,
+    DayFailureCount, DaySummary, DomainSummary, FailureBreakdown, MxCount, OrganizationCount,
+    PolicyTypeCounts, PolicyTypeTotals, ResultTypeCount, SendingIpCount, SummaryTotal,
 };
 
 /// How many reports [`ReportStore::prune`] deletes per transaction: small enough that intake,
@@ -69,7 +81,7 @@ pub struct NewReport {
 }
 
 /// A lint finding kept with a report.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StoredFinding {
     /// The finding's code, e.g. `datetime-without-zone`.
     pub code: String,
@@ -120,20 +132,34 @@ impl Source {
     }
 }
 
+impl Serialize for Source {
+    /// As [`Source::as_str`].
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 impl std::fmt::Display for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
 }
 
-/// Which stored report: the store's own number for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// Which stored report: the store's own number for it (serialized as that number).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
 pub struct ReportKey(i64);
 
 impl ReportKey {
     /// The number.
     pub fn id(self) -> i64 {
         self.0
+    }
+
+    /// The key numbered `id` (as [`ReportKey::id`] gave it, e.g. read back from a URL): whether
+    /// a report has it is for [`ReportStore::report`] to say.
+    pub fn from_id(id: i64) -> ReportKey {
+        ReportKey(id)
     }
 }
 
@@ -162,7 +188,8 @@ impl Insertion {
     }
 }
 
-/// Which reports [`ReportStore::list`] returns, ordered by start, organisation and report id.
+/// Which reports [`ReportStore::list`] returns, ordered by start, organisation and report id
+/// (oldest first, or newest first).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListQuery {
     /// Only reports with a policy entry for this domain (case and a final dot ignored), and of
@@ -170,8 +197,42 @@ pub struct ListQuery {
     pub domain: Option<String>,
     /// Only reports whose period starts at or after this.
     pub since: Option<Timestamp>,
-    /// At most this many (the first in order).
+    /// At most this many (the first in order, after `offset`).
     pub limit: Option<u64>,
+    /// Newest first (by start, then organisation and report id, all reversed) instead of
+    /// oldest first.
+    pub newest_first: bool,
+    /// Skip this many first (a page of a table: `offset` = page × `limit`).
+    pub offset: Option<u64>,
+}
+
+/// A place in the order reports were received (by `received_at`, then by key): where
+/// [`ReportStore::received_since`] continues from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ReceiptCursor {
+    /// Reports received at or after this second...
+    pub received_at: Timestamp,
+    /// ...and, of those received in that very second, only those with a larger key than this
+    /// one (all of them when `None`).
+    pub after: Option<ReportKey>,
+}
+
+impl ReceiptCursor {
+    /// Every report received at `received_at` or later.
+    pub fn since(received_at: Timestamp) -> ReceiptCursor {
+        ReceiptCursor {
+            received_at,
+            after: None,
+        }
+    }
+
+    /// The reports received after `report` (the last one a caller has seen).
+    pub fn after(report: &StoredReport) -> ReceiptCursor {
+        ReceiptCursor {
+            received_at: report.received_at,
+            after: Some(report.key),
+        }
+    }
 }
 
 /// Which reports [`ReportStore::summary`] sums up.
@@ -207,6 +268,34 @@ pub struct StoredReport {
     /// How it arrived.
     #[serde(skip)]
     pub source: Source,
+}
+
+impl StoredReport {
+    /// The report serialized as `reports list --json` prints it, with its key in front as
+    /// `"key"` (for an API that links to [`ReportStore::report`]).
+    pub fn keyed(&self) -> KeyedReport<'_> {
+        KeyedReport {
+            key: self.key,
+            received_at: self.received_at,
+            source: self.source,
+            report: self,
+        }
+    }
+}
+
+/// A [`StoredReport`] with its key, when it was received and how: `{"key", "received_at",
+/// "source", ...the report's own members}`.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct KeyedReport<'a> {
+    /// Which stored report.
+    pub key: ReportKey,
+    /// When it was received.
+    pub received_at: Timestamp,
+    /// How it arrived.
+    pub source: Source,
+    /// The report.
+    #[serde(flatten)]
+    pub report: &'a StoredReport,
 }
 
 /// One policy entry of a [`StoredReport`].
@@ -303,6 +392,92 @@ impl ReportStore {
             Backend::Postgres(store) => queries::summary_postgres(store, query).await?,
         };
         Ok(summary::build(query, rows))
+    }
+
+    /// Everything stored about one domain over a range of days: the summary, who reported and
+    /// when, the failures grouped by what failed where, and the policies senders applied.
+    pub async fn evidence(&self, query: &EvidenceQuery) -> Result<DomainEvidence, StoreError> {
+        let summary = self.summary(&query.as_summary()).await?;
+        let rows = match &self.backend {
+            Backend::Sqlite(store) => evidence::sqlite(store, query).await?,
+            Backend::Postgres(store) => evidence::postgres(store, query).await?,
+        };
+        Ok(evidence::build(summary, rows))
+    }
+
+    /// Every policy domain with stored reports, by name: when it was first and last reported
+    /// on, and its reports and sessions since `query.since`.
+    pub async fn domains(&self, query: &DomainsQuery) -> Result<Vec<DomainOverview>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(store) => overview::sqlite(store, query).await,
+            Backend::Postgres(store) => overview::postgres(store, query).await,
+        }
+    }
+
+    /// One stored report in full (every policy entry and failure detail with all its fields,
+    /// the lint findings, the raw JSON); `None` when no report has `key`.
+    pub async fn report(&self, key: ReportKey) -> Result<Option<ReportDetail>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(store) => detail::sqlite(store, key).await,
+            Backend::Postgres(store) => detail::postgres(store, key).await,
+        }
+    }
+
+    /// At most `limit` reports received at `cursor` or after, in the order they were received
+    /// (every policy entry of each), however they arrived: continue with
+    /// [`ReceiptCursor::after`] the last one.
+    ///
+    /// A report is stamped when it is received but becomes visible when its batch commits, so
+    /// a report of a slower batch may appear behind the cursor of one already read: a watcher
+    /// that must see every report starts each poll a little before its cursor (a minute) and
+    /// skips the keys it has seen.
+    pub async fn received_since(
+        &self,
+        cursor: &ReceiptCursor,
+        limit: u64,
+    ) -> Result<Vec<StoredReport>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(store) => queries::received_sqlite(store, cursor, limit).await,
+            Backend::Postgres(store) => queries::received_postgres(store, cursor, limit).await,
+        }
+    }
+
+    /// Records that the alert for `condition` about `domain` (case and a final dot ignored) in
+    /// `period` (e.g. a UTC day, `2026-12-03`) is being sent at `now`: true for exactly one
+    /// caller per (domain, condition, period), however many servers sharing the store ask at
+    /// once; false for every later one, which must not send it again.
+    pub async fn claim_alert(
+        &self,
+        domain: &str,
+        condition: &str,
+        period: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(store) => {
+                state::claim_alert_sqlite(store, domain, condition, period, now).await
+            }
+            Backend::Postgres(store) => {
+                state::claim_alert_postgres(store, domain, condition, period, now).await
+            }
+        }
+    }
+
+    /// Stores `value` as the state `name` of `domain` (case and a final dot ignored) at `now`
+    /// and returns the value it replaces (`None` the first time): e.g. the advisor's last
+    /// verdict, to notice that it changed. Two callers swapping at once are ordered: the second
+    /// gets the first one's value.
+    pub async fn swap_domain_state(
+        &self,
+        domain: &str,
+        name: &str,
+        value: &str,
+        now: Timestamp,
+    ) -> Result<Option<String>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(store) => state::swap_sqlite(store, domain, name, value, now).await,
+            Backend::Postgres(store) => state::swap_postgres(store, domain, name, value, now).await,
+        }
     }
 
     /// Deletes the reports whose period ended before `ended_before`, [`PRUNE_BATCH`] at a time

@@ -1,4 +1,4 @@
-//! Reading reports back (lists, summaries) and retention, on both backends.
+//! Reading reports back (lists, summaries, receipt order) and retention, on both backends.
 
 use std::collections::HashMap;
 
@@ -7,8 +7,8 @@ use rusqlite::params;
 
 use super::summary::{SummaryRows, day_range};
 use super::{
-    ListQuery, PRUNE_BATCH, ReportKey, Source, StoredFailure, StoredPolicy, StoredReport,
-    SummaryQuery, domain_key,
+    ListQuery, PRUNE_BATCH, ReceiptCursor, ReportKey, Source, StoredFailure, StoredPolicy,
+    StoredReport, SummaryQuery, domain_key,
 };
 use crate::StoreError;
 use crate::postgres::PostgresStore;
@@ -24,14 +24,46 @@ type PolicyRow = (i64, i64, String, Option<String>, i64, i64);
 /// A failure row: (report, policy, result type, count, receiving MX, sending IP).
 type FailureRow = (i64, i64, String, i64, Option<String>, Option<String>);
 
-/// The bounds a [`ListQuery`] gives the SQL: (first day, first start, limit).
-fn list_bounds(query: &ListQuery) -> (i64, i64, i64) {
+/// The bounds a [`ListQuery`] gives the SQL: (first day, first start, limit, offset).
+fn list_bounds(query: &ListQuery) -> (i64, i64, i64, i64) {
     let since = query.since.map_or(i64::MIN, Timestamp::unix_seconds);
     let first_day = query.since.map_or(i64::MIN, Timestamp::day_number);
     let limit = query
         .limit
         .map_or(i64::MAX, |l| i64::try_from(l).unwrap_or(i64::MAX));
-    (first_day, since, limit)
+    let offset = query
+        .offset
+        .map_or(0, |o| i64::try_from(o).unwrap_or(i64::MAX));
+    (first_day, since, limit, offset)
+}
+
+/// The columns of a [`ReportRow`], from `report r`.
+const REPORT_COLUMNS: &str =
+    "r.id, r.organization, r.report_id, r.start_at, r.end_at, r.received_at, r.source";
+
+/// The SQL (in SQLite's parameters) choosing the reports of a list: with a domain, parameters
+/// (domain, first day, first start, limit, offset), else (first start, limit, offset).
+///
+/// With a domain, the reports are found through the domain's entries (each report's first one
+/// for the domain), read in the (domain, day) index's order, which is the order of their
+/// starts: the newest page of a domain with a year of reports reads a page's worth of rows, not
+/// the year.
+fn list_sql(domain: bool, newest_first: bool) -> String {
+    let dir = if newest_first { "DESC" } else { "ASC" };
+    let order = format!("r.start_at {dir}, r.organization {dir}, r.report_id {dir}, r.id {dir}");
+    if domain {
+        format!(
+            "SELECT {REPORT_COLUMNS} FROM report_policy p JOIN report r ON r.id = p.report
+              WHERE p.domain = ?1 AND p.day >= ?2 AND p.first_for_domain = 1
+                AND r.start_at >= ?3
+              ORDER BY p.day {dir}, {order} LIMIT ?4 OFFSET ?5"
+        )
+    } else {
+        format!(
+            "SELECT {REPORT_COLUMNS} FROM report r WHERE r.start_at >= ?1
+              ORDER BY {order} LIMIT ?2 OFFSET ?3"
+        )
+    }
 }
 
 pub(super) async fn list_sqlite(
@@ -41,12 +73,10 @@ pub(super) async fn list_sqlite(
     let error = store.error("listing reports");
     let name = format!("sqlite:{}", store.path().display());
     let domain = query.domain.as_deref().map(domain_key);
-    let (first_day, since, limit) = list_bounds(query);
+    let (first_day, since, limit, offset) = list_bounds(query);
+    let sql = list_sql(domain.is_some(), query.newest_first);
     store
         .read("listing reports", move |tx| {
-            let columns = "r.id, r.organization, r.report_id, r.start_at, r.end_at, \
-                           r.received_at, r.source";
-            let order = "ORDER BY r.start_at, r.organization, r.report_id, r.id LIMIT";
             let read_report = |row: &rusqlite::Row<'_>| -> rusqlite::Result<ReportRow> {
                 Ok((
                     row.get(0)?,
@@ -58,82 +88,79 @@ pub(super) async fn list_sqlite(
                     row.get(6)?,
                 ))
             };
+            let mut statement = tx.prepare_cached(&sql).map_err(&error)?;
             let reports: Vec<ReportRow> = match &domain {
-                Some(domain) => {
-                    let mut statement = tx
-                        .prepare_cached(&format!(
-                            "SELECT {columns} FROM report r
-                              WHERE r.id IN (SELECT report FROM report_policy
-                                              WHERE domain = ?1 AND day >= ?2)
-                                AND r.start_at >= ?3
-                              {order} ?4"
-                        ))
-                        .map_err(&error)?;
-                    statement
-                        .query_map(params![domain, first_day, since, limit], read_report)
-                        .and_then(Iterator::collect)
-                        .map_err(&error)?
-                }
-                None => {
-                    let mut statement = tx
-                        .prepare_cached(&format!(
-                            "SELECT {columns} FROM report r WHERE r.start_at >= ?1 {order} ?2"
-                        ))
-                        .map_err(&error)?;
-                    statement
-                        .query_map(params![since, limit], read_report)
-                        .and_then(Iterator::collect)
-                        .map_err(&error)?
-                }
+                Some(domain) => statement
+                    .query_map(
+                        params![domain, first_day, since, limit, offset],
+                        read_report,
+                    )
+                    .and_then(Iterator::collect)
+                    .map_err(&error)?,
+                None => statement
+                    .query_map(params![since, limit, offset], read_report)
+                    .and_then(Iterator::collect)
+                    .map_err(&error)?,
             };
-            let mut policies_of = tx
-                .prepare_cached(
-                    "SELECT report, position, policy_type, policy_domain, successful, failed
-                       FROM report_policy WHERE report = ?1 ORDER BY position",
-                )
-                .map_err(&error)?;
-            let mut failures_of = tx
-                .prepare_cached(
-                    "SELECT report, policy, result_type, failed_session_count,
-                            receiving_mx_hostname, sending_mta_ip
-                       FROM failure_detail WHERE report = ?1 ORDER BY policy, position",
-                )
-                .map_err(&error)?;
-            let mut policies: Vec<PolicyRow> = Vec::new();
-            let mut failures: Vec<FailureRow> = Vec::new();
-            for report in &reports {
-                let rows = policies_of
-                    .query_map([report.0], |row| {
-                        Ok((
-                            row.get(0)?,
-                            row.get(1)?,
-                            row.get(2)?,
-                            row.get(3)?,
-                            row.get(4)?,
-                            row.get(5)?,
-                        ))
-                    })
-                    .and_then(Iterator::collect::<rusqlite::Result<Vec<PolicyRow>>>)
-                    .map_err(&error)?;
-                policies.extend(rows);
-                let rows = failures_of
-                    .query_map([report.0], |row| {
-                        Ok((
-                            row.get(0)?,
-                            row.get(1)?,
-                            row.get(2)?,
-                            row.get(3)?,
-                            row.get(4)?,
-                            row.get(5)?,
-                        ))
-                    })
-                    .and_then(Iterator::collect::<rusqlite::Result<Vec<FailureRow>>>)
-                    .map_err(&error)?;
-                failures.extend(rows);
-            }
-            assemble(&name, domain.as_deref(), reports, policies, failures)
+            attach_sqlite(tx, &name, domain.as_deref(), reports, &error)
         })
         .await
+}
+
+/// Reads the policy entries and failure details of `reports` and puts them together.
+fn attach_sqlite(
+    tx: &rusqlite::Transaction<'_>,
+    name: &str,
+    domain: Option<&str>,
+    reports: Vec<ReportRow>,
+    error: &impl Fn(rusqlite::Error) -> StoreError,
+) -> Result<Vec<StoredReport>, StoreError> {
+    let mut policies_of = tx
+        .prepare_cached(
+            "SELECT report, position, policy_type, policy_domain, successful, failed
+                       FROM report_policy WHERE report = ?1 ORDER BY position",
+        )
+        .map_err(error)?;
+    let mut failures_of = tx
+        .prepare_cached(
+            "SELECT report, policy, result_type, failed_session_count,
+                            receiving_mx_hostname, sending_mta_ip
+                       FROM failure_detail WHERE report = ?1 ORDER BY policy, position",
+        )
+        .map_err(error)?;
+    let mut policies: Vec<PolicyRow> = Vec::new();
+    let mut failures: Vec<FailureRow> = Vec::new();
+    for report in &reports {
+        let rows = policies_of
+            .query_map([report.0], |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                    row.get(5)?,
+                ))
+            })
+            .and_then(Iterator::collect::<rusqlite::Result<Vec<PolicyRow>>>)
+            .map_err(error)?;
+        policies.extend(rows);
+        let rows = failures_of
+            .query_map([report.0], |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                    row.get(5)?,
+                ))
+            })
+            .and_then(Iterator::collect::<rusqlite::Result<Vec<FailureRow>>>)
+            .map_err(error)?;
+        failures.extend(rows);
+    }
+    assemble(name, domain, reports, policies, failures)
 }
 
 pub(super) async fn list_postgres(
@@ -142,7 +169,8 @@ pub(super) async fn list_postgres(
 ) -> Result<Vec<StoredReport>, StoreError> {
     let error = store.error("listing reports");
     let domain = query.domain.as_deref().map(domain_key);
-    let (first_day, since, limit) = list_bounds(query);
+    let (first_day, since, limit, offset) = list_bounds(query);
+    let sql = postgres_sql(&list_sql(domain.is_some(), query.newest_first));
     let mut client = store.client("listing reports").await?;
     let tx = client
         .build_transaction()
@@ -151,30 +179,12 @@ pub(super) async fn list_postgres(
         .start()
         .await
         .map_err(&error)?;
-    let columns = "r.id, r.organization, r.report_id, r.start_at, r.end_at, r.received_at, \
-                   r.source";
-    let order = "ORDER BY r.start_at, r.organization, r.report_id, r.id LIMIT";
     let rows = match &domain {
         Some(domain) => {
-            tx.query(
-                &format!(
-                    "SELECT {columns} FROM report r
-                      WHERE r.id IN (SELECT report FROM report_policy
-                                      WHERE domain = $1 AND day >= $2)
-                        AND r.start_at >= $3
-                      {order} $4"
-                ),
-                &[domain, &first_day, &since, &limit],
-            )
-            .await
+            tx.query(&sql, &[domain, &first_day, &since, &limit, &offset])
+                .await
         }
-        None => {
-            tx.query(
-                &format!("SELECT {columns} FROM report r WHERE r.start_at >= $1 {order} $2"),
-                &[&since, &limit],
-            )
-            .await
-        }
+        None => tx.query(&sql, &[&since, &limit, &offset]).await,
     }
     .map_err(&error)?;
     let reports = rows
@@ -192,6 +202,19 @@ pub(super) async fn list_postgres(
         })
         .collect::<Result<Vec<ReportRow>, tokio_postgres::Error>>()
         .map_err(&error)?;
+    let listed = attach_postgres(&tx, store.url(), domain.as_deref(), reports, &error).await?;
+    tx.commit().await.map_err(&error)?;
+    Ok(listed)
+}
+
+/// Reads the policy entries and failure details of `reports` and puts them together.
+async fn attach_postgres(
+    tx: &deadpool_postgres::Transaction<'_>,
+    url: &str,
+    domain: Option<&str>,
+    reports: Vec<ReportRow>,
+    error: &impl Fn(tokio_postgres::Error) -> StoreError,
+) -> Result<Vec<StoredReport>, StoreError> {
     let ids: Vec<i64> = reports.iter().map(|r| r.0).collect();
     let by_ids: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&ids];
     let (policy_rows, failure_rows) = tokio::try_join!(
@@ -207,7 +230,7 @@ pub(super) async fn list_postgres(
             &by_ids,
         ),
     )
-    .map_err(&error)?;
+    .map_err(error)?;
     let policies = policy_rows
         .iter()
         .map(|row| {
@@ -221,7 +244,7 @@ pub(super) async fn list_postgres(
             ))
         })
         .collect::<Result<Vec<PolicyRow>, tokio_postgres::Error>>()
-        .map_err(&error)?;
+        .map_err(error)?;
     let failures = failure_rows
         .iter()
         .map(|row| {
@@ -235,9 +258,8 @@ pub(super) async fn list_postgres(
             ))
         })
         .collect::<Result<Vec<FailureRow>, tokio_postgres::Error>>()
-        .map_err(&error)?;
-    tx.commit().await.map_err(&error)?;
-    assemble(store.url(), domain.as_deref(), reports, policies, failures)
+        .map_err(error)?;
+    assemble(url, domain, reports, policies, failures)
 }
 
 /// Puts the rows together into reports; with a domain, only its policy entries are kept.
@@ -314,10 +336,10 @@ SELECT day, policy_type, organization, CAST(SUM(successful) AS BIGINT),
   FROM report_policy WHERE domain = ?1 AND day >= ?2 AND day < ?3
  GROUP BY day, policy_type, organization";
 const SUMMARY_FAILURES_SQLITE: &str = "
-SELECT policy_type, result_type, receiving_mx_hostname, sending_mta_ip,
+SELECT day, policy_type, result_type, receiving_mx_hostname, sending_mta_ip,
        CAST(SUM(failed_session_count) AS BIGINT)
   FROM failure_detail WHERE domain = ?1 AND day >= ?2 AND day < ?3
- GROUP BY policy_type, result_type, receiving_mx_hostname, sending_mta_ip";
+ GROUP BY day, policy_type, result_type, receiving_mx_hostname, sending_mta_ip";
 
 pub(super) async fn summary_sqlite(
     store: &SqliteStore,
@@ -353,6 +375,7 @@ pub(super) async fn summary_sqlite(
                         row.get(2)?,
                         row.get(3)?,
                         row.get(4)?,
+                        row.get(5)?,
                     ))
                 })
                 .and_then(Iterator::collect)
@@ -378,14 +401,9 @@ pub(super) async fn summary_postgres(
         .start()
         .await
         .map_err(&error)?;
-    let dollar = |sql: &str| {
-        sql.replace("?1", "$1")
-            .replace("?2", "$2")
-            .replace("?3", "$3")
-    };
     let (policies, failures) = (
-        dollar(SUMMARY_POLICIES_SQLITE),
-        dollar(SUMMARY_FAILURES_SQLITE),
+        postgres_sql(SUMMARY_POLICIES_SQLITE),
+        postgres_sql(SUMMARY_FAILURES_SQLITE),
     );
     let bounds: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&domain, &first, &end];
     let (policies, failures) =
@@ -409,6 +427,7 @@ pub(super) async fn summary_postgres(
             row.try_get(2).map_err(&error)?,
             row.try_get(3).map_err(&error)?,
             row.try_get(4).map_err(&error)?,
+            row.try_get(5).map_err(&error)?,
         ));
     }
     tx.commit().await.map_err(&error)?;
@@ -494,4 +513,105 @@ pub(super) async fn prune_postgres(
             return Ok(pruned);
         }
     }
+}
+
+/// `sql` written with SQLite's numbered parameters (`?1`) in PostgreSQL's (`$1`): one text
+/// for both backends wherever the SQL is the same.
+pub(super) fn postgres_sql(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '?' && chars.peek().is_some_and(char::is_ascii_digit) {
+            out.push('$');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Reports in receipt order from a cursor, in SQLite's parameters (received at, after key,
+/// limit). The row value comparison reads the `received_at` index (which holds the id) from
+/// the cursor on.
+const RECEIVED_SQL: &str = "
+SELECT r.id, r.organization, r.report_id, r.start_at, r.end_at, r.received_at, r.source
+  FROM report r WHERE (r.received_at, r.id) > (?1, ?2)
+ ORDER BY r.received_at, r.id LIMIT ?3";
+
+/// The bounds a [`ReceiptCursor`] gives the SQL: (received at, after key, limit).
+fn received_bounds(cursor: &ReceiptCursor, limit: u64) -> (i64, i64, i64) {
+    (
+        cursor.received_at.unix_seconds(),
+        cursor.after.map_or(i64::MIN, ReportKey::id),
+        i64::try_from(limit).unwrap_or(i64::MAX),
+    )
+}
+
+pub(super) async fn received_sqlite(
+    store: &SqliteStore,
+    cursor: &ReceiptCursor,
+    limit: u64,
+) -> Result<Vec<StoredReport>, StoreError> {
+    let error = store.error("reading newly received reports");
+    let name = format!("sqlite:{}", store.path().display());
+    let (received_at, after, limit) = received_bounds(cursor, limit);
+    store
+        .read("reading newly received reports", move |tx| {
+            let mut statement = tx.prepare_cached(RECEIVED_SQL).map_err(&error)?;
+            let reports = statement
+                .query_map(params![received_at, after, limit], |row| {
+                    Ok((
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                        row.get(5)?,
+                        row.get(6)?,
+                    ))
+                })
+                .and_then(Iterator::collect::<rusqlite::Result<Vec<ReportRow>>>)
+                .map_err(&error)?;
+            attach_sqlite(tx, &name, None, reports, &error)
+        })
+        .await
+}
+
+pub(super) async fn received_postgres(
+    store: &PostgresStore,
+    cursor: &ReceiptCursor,
+    limit: u64,
+) -> Result<Vec<StoredReport>, StoreError> {
+    let error = store.error("reading newly received reports");
+    let (received_at, after, limit) = received_bounds(cursor, limit);
+    let mut client = store.client("reading newly received reports").await?;
+    let tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(&error)?;
+    let rows = tx
+        .query(&postgres_sql(RECEIVED_SQL), &[&received_at, &after, &limit])
+        .await
+        .map_err(&error)?;
+    let reports = rows
+        .iter()
+        .map(|row| {
+            Ok((
+                row.try_get(0)?,
+                row.try_get(1)?,
+                row.try_get(2)?,
+                row.try_get(3)?,
+                row.try_get(4)?,
+                row.try_get(5)?,
+                row.try_get(6)?,
+            ))
+        })
+        .collect::<Result<Vec<ReportRow>, tokio_postgres::Error>>()
+        .map_err(&error)?;
+    let listed = attach_postgres(&tx, store.url(), None, reports, &error).await?;
+    tx.commit().await.map_err(&error)?;
+    Ok(listed)
 }

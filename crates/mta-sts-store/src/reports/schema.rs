@@ -10,6 +10,12 @@
 //! others (Microsoft's `tlsa` entry beside its `sts` one), so summing it counts reports, not
 //! entries, in the same index scan as the session counts.
 //!
+//! Version 2 adds what the dashboard, the rollout advisor and the alerts read: the reporting
+//! organisation on each failure detail (in the domain/day index, so the failures by
+//! organisation are read from the index too), an index on `received_at` (reports in the order
+//! they were received), the alerts sent (`alert_sent`, one row per domain, condition and period)
+//! and a value per domain and name (`domain_state`).
+//!
 //! The content hash is kept but not indexed: the normalised content includes the
 //! organisation, report id and date range, so two reports with the same content always have
 //! the same identity, and the identity's unique index finds both kinds of duplicate. An index on
@@ -21,10 +27,11 @@ use crate::{Migration, Schema};
 pub static SCHEMA: Schema = Schema {
     name: "reports",
     application_id: 0x4d54_5352,
-    migrations: &[Migration {
-        version: 1,
-        description: "reports, policy entries, failure details and lint findings",
-        sqlite: "
+    migrations: &[
+        Migration {
+            version: 1,
+            description: "reports, policy entries, failure details and lint findings",
+            sqlite: "
 CREATE TABLE report (
     id           INTEGER PRIMARY KEY,
     content_hash BLOB    NOT NULL,
@@ -86,7 +93,7 @@ CREATE TABLE lint_finding (
     PRIMARY KEY (report, position)
 ) WITHOUT ROWID;
 ",
-        postgres: "
+            postgres: "
 CREATE TABLE report (
     id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     content_hash BYTEA  NOT NULL,
@@ -148,5 +155,59 @@ CREATE TABLE lint_finding (
     PRIMARY KEY (report, position)
 );
 ",
-    }],
+        },
+        Migration {
+            version: 2,
+            description: "the organisation on failure details, reports by receipt, alerts sent and \
+                          per-domain state",
+            sqlite: "
+ALTER TABLE failure_detail ADD COLUMN organization TEXT NOT NULL DEFAULT '';
+UPDATE failure_detail
+   SET organization = (SELECT r.organization FROM report r WHERE r.id = failure_detail.report);
+DROP INDEX failure_detail_by_domain_day;
+CREATE INDEX failure_detail_by_domain_day ON failure_detail
+    (domain, day, policy_type, result_type, receiving_mx_hostname, sending_mta_ip,
+     organization, failed_session_count);
+CREATE INDEX report_by_received ON report (received_at);
+CREATE TABLE alert_sent (
+    domain    TEXT    NOT NULL,
+    condition TEXT    NOT NULL,
+    period    TEXT    NOT NULL,
+    sent_at   INTEGER NOT NULL,
+    PRIMARY KEY (domain, condition, period)
+) WITHOUT ROWID;
+CREATE TABLE domain_state (
+    domain     TEXT    NOT NULL,
+    name       TEXT    NOT NULL,
+    value      TEXT    NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (domain, name)
+) WITHOUT ROWID;
+",
+            postgres: "
+ALTER TABLE failure_detail ADD COLUMN organization TEXT;
+UPDATE failure_detail f SET organization = r.organization FROM report r WHERE r.id = f.report;
+ALTER TABLE failure_detail ALTER COLUMN organization SET NOT NULL;
+DROP INDEX failure_detail_by_domain_day;
+CREATE INDEX failure_detail_by_domain_day ON failure_detail (domain, day)
+    INCLUDE (policy_type, result_type, receiving_mx_hostname, sending_mta_ip, organization,
+             failed_session_count);
+CREATE INDEX report_by_received ON report (received_at, id);
+CREATE TABLE alert_sent (
+    domain    TEXT   NOT NULL,
+    condition TEXT   NOT NULL,
+    period    TEXT   NOT NULL,
+    sent_at   BIGINT NOT NULL,
+    PRIMARY KEY (domain, condition, period)
+);
+CREATE TABLE domain_state (
+    domain     TEXT   NOT NULL,
+    name       TEXT   NOT NULL,
+    value      TEXT   NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (domain, name)
+);
+",
+        },
+    ],
 };

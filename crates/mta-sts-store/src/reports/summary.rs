@@ -112,6 +112,20 @@ pub struct DaySummary {
     pub reports: u64,
     /// Per policy type.
     pub policies: Vec<PolicyTypeCounts>,
+    /// Failed sessions of that day by policy type and result type (from `failure-details`):
+    /// what a chart stacks. Policy types in the order of `policies`, then largest first.
+    pub failures: Vec<DayFailureCount>,
+}
+
+/// Failed sessions of one policy type and result type on one day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DayFailureCount {
+    /// `policy-type`.
+    pub policy_type: PolicyType,
+    /// `result-type`.
+    pub result_type: ResultType,
+    /// Failed sessions (`failed-session-count`, summed).
+    pub count: u64,
 }
 
 /// Sessions of one policy type on one day.
@@ -131,18 +145,24 @@ pub(super) struct SummaryRows {
     /// (day, policy type, organisation, successful, failed, reports counted here: those whose
     /// first entry for the domain has this policy type).
     pub policies: Vec<PolicyGroup>,
-    /// (policy type, result type, receiving MX, sending IP, failed sessions).
+    /// (day, policy type, result type, receiving MX, sending IP, failed sessions).
     pub failures: Vec<FailureGroup>,
 }
 
 /// Sessions and reports of one (day, policy type, organisation).
 pub(super) type PolicyGroup = (i64, String, String, i64, i64, i64);
 
-/// Failed sessions of one (policy type, result type, receiving MX, sending IP).
-pub(super) type FailureGroup = (String, String, Option<String>, Option<String>, i64);
+/// Failed sessions of one (day, policy type, result type, receiving MX, sending IP).
+pub(super) type FailureGroup = (i64, String, String, Option<String>, Option<String>, i64);
 
-/// One day: its reports, and (successful, failed) per policy type.
-type DayCounts = (u64, BTreeMap<TypeOrder, (u64, u64)>);
+/// One day: its reports, (successful, failed) per policy type, and failed sessions per policy
+/// type and result type.
+#[derive(Default)]
+struct DayCounts {
+    reports: u64,
+    policies: BTreeMap<TypeOrder, (u64, u64)>,
+    failures: BTreeMap<TypeOrder, BTreeMap<String, u64>>,
+}
 
 /// The days a query covers: `first..end`, in days since 1970-01-01.
 pub(super) fn day_range(query: &SummaryQuery) -> (i64, i64) {
@@ -162,8 +182,8 @@ pub(super) fn build(query: &SummaryQuery, rows: SummaryRows) -> DomainSummary {
     for (day, policy_type, organization, successful, failed, reports) in &rows.policies {
         let key = TypeOrder::of(policy_type);
         let day = days.entry(*day).or_default();
-        day.0 += count(*reports);
-        let counts = day.1.entry(key.clone()).or_default();
+        day.reports += count(*reports);
+        let counts = day.policies.entry(key.clone()).or_default();
         counts.0 += count(*successful);
         counts.1 += count(*failed);
         let total = totals.entry(key).or_default();
@@ -173,14 +193,23 @@ pub(super) fn build(query: &SummaryQuery, rows: SummaryRows) -> DomainSummary {
         org.0 += count(*successful);
         org.1 += count(*failed);
     }
-    for (policy_type, result_type, mx, ip, failed) in &rows.failures {
-        let total = totals.entry(TypeOrder::of(policy_type)).or_default();
+    for (day, policy_type, result_type, mx, ip, failed) in &rows.failures {
+        let key = TypeOrder::of(policy_type);
+        *days
+            .entry(*day)
+            .or_default()
+            .failures
+            .entry(key.clone())
+            .or_default()
+            .entry(result_type.clone())
+            .or_default() += count(*failed);
+        let total = totals.entry(key).or_default();
         *total.result_types.entry(result_type.clone()).or_default() += count(*failed);
         *total.mx.entry(mx.clone()).or_default() += count(*failed);
         *total.ips.entry(ip.clone()).or_default() += count(*failed);
     }
 
-    let reports = days.values().map(|(reports, _)| reports).sum();
+    let reports = days.values().map(|day| day.reports).sum();
     DomainSummary {
         domain: domain_key(&query.domain),
         from: midnight(first),
@@ -194,17 +223,30 @@ pub(super) fn build(query: &SummaryQuery, rows: SummaryRows) -> DomainSummary {
         },
         days: days
             .into_iter()
-            .map(|(day, (reports, policies))| DaySummary {
+            .map(|(day, counts)| DaySummary {
                 date: UtcDate::from_day_number(day)
                     .unwrap_or(query.from.utc_date())
                     .to_string(),
-                reports,
-                policies: policies
+                reports: counts.reports,
+                policies: counts
+                    .policies
                     .into_iter()
                     .map(|(key, (successful, failed))| PolicyTypeCounts {
                         policy_type: key.policy_type(),
                         successful,
                         failed,
+                    })
+                    .collect(),
+                failures: counts
+                    .failures
+                    .into_iter()
+                    .flat_map(|(key, result_types)| {
+                        let policy_type = key.policy_type();
+                        largest_first(result_types, move |result_type, count| DayFailureCount {
+                            policy_type: policy_type.clone(),
+                            result_type: ResultType::from_wire(&result_type),
+                            count,
+                        })
                     })
                     .collect(),
             })
@@ -214,10 +256,10 @@ pub(super) fn build(query: &SummaryQuery, rows: SummaryRows) -> DomainSummary {
 
 /// Policy types ordered as shown: `sts`, `tlsa`, `no-policy-found`, then others by name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct TypeOrder(u8, String);
+pub(super) struct TypeOrder(u8, String);
 
 impl TypeOrder {
-    fn of(policy_type: &str) -> TypeOrder {
+    pub(super) fn of(policy_type: &str) -> TypeOrder {
         let rank = match PolicyType::from_wire(policy_type) {
             PolicyType::Sts => 0,
             PolicyType::Tlsa => 1,
@@ -227,7 +269,7 @@ impl TypeOrder {
         TypeOrder(rank, policy_type.to_string())
     }
 
-    fn policy_type(&self) -> PolicyType {
+    pub(super) fn policy_type(&self) -> PolicyType {
         PolicyType::from_wire(&self.1)
     }
 }
@@ -281,7 +323,7 @@ impl TypeTotals {
 }
 
 /// The entries of `counts` made into `T`s, largest count first, ties in key order.
-fn largest_first<K, T>(counts: BTreeMap<K, u64>, make: impl Fn(K, u64) -> T) -> Vec<T> {
+pub(super) fn largest_first<K, T>(counts: BTreeMap<K, u64>, make: impl Fn(K, u64) -> T) -> Vec<T> {
     let mut entries: Vec<(K, u64)> = counts.into_iter().collect();
     entries.sort_by_key(|(_, count)| std::cmp::Reverse(*count));
     entries

@@ -326,6 +326,7 @@ pub async fn list_filters_by_domain_since_and_limit(backend: Backend) {
             domain: Some("example.com".into()),
             since: Some(november(1)),
             limit: Some(1),
+            ..ListQuery::default()
         })
         .await
         .expect("list");
@@ -473,7 +474,11 @@ pub async fn summary_matches_hand_computed_numbers(backend: Backend) {
                 {
                     "date": "2026-11-01",
                     "reports": 1,
-                    "policies": [{"policy_type": "sts", "successful": 100, "failed": 10}]
+                    "policies": [{"policy_type": "sts", "successful": 100, "failed": 10}],
+                    "failures": [
+                        {"policy_type": "sts", "result_type": "starttls-not-supported", "count": 6},
+                        {"policy_type": "sts", "result_type": "certificate-expired", "count": 4}
+                    ]
                 },
                 {
                     "date": "2026-11-02",
@@ -481,6 +486,14 @@ pub async fn summary_matches_hand_computed_numbers(backend: Backend) {
                     "policies": [
                         {"policy_type": "sts", "successful": 70, "failed": 5},
                         {"policy_type": "no-policy-found", "successful": 7, "failed": 1}
+                    ],
+                    "failures": [
+                        {"policy_type": "sts", "result_type": "starttls-not-supported", "count": 5},
+                        {
+                            "policy_type": "no-policy-found",
+                            "result_type": "validation-failure",
+                            "count": 1
+                        }
                     ]
                 }
             ]

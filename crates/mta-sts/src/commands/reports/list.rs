@@ -25,6 +25,7 @@ pub fn run(args: &ReportsListArgs) -> Result<Status, CommandError> {
         domain: args.domain.clone(),
         since,
         limit: args.limit,
+        ..ListQuery::default()
     };
     let query = &query;
     let runtime = super::super::runtime()?;

@@ -1,0 +1,370 @@
+//! The evidence about one domain over a range of days: what the rollout advisor decides from
+//! and the dashboard's domain page shows. Besides the [`DomainSummary`]: who reported and on
+//! which days, the failures grouped by policy type, result type and receiving MX (with who saw
+//! them and when), and the policies the senders applied.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use mta_sts_core::report::{PolicyType, ResultType, Timestamp};
+use mta_sts_core::time::UtcDate;
+use rusqlite::params;
+use serde::Serialize;
+
+use super::queries::postgres_sql;
+use super::summary::{DomainSummary, TypeOrder};
+use super::{SummaryQuery, domain_key};
+use crate::StoreError;
+use crate::postgres::PostgresStore;
+use crate::sqlite::SqliteStore;
+
+/// Which evidence [`super::ReportStore::evidence`] gathers: the days are those of a
+/// [`SummaryQuery`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvidenceQuery {
+    /// The policy domain (case and a final dot ignored).
+    pub domain: String,
+    /// The first day: reports starting on the UTC day of this instant or later...
+    pub from: Timestamp,
+    /// ...and before this instant's UTC day ends.
+    pub to: Timestamp,
+}
+
+impl EvidenceQuery {
+    /// The summary over the same days.
+    pub fn as_summary(&self) -> SummaryQuery {
+        SummaryQuery {
+            domain: self.domain.clone(),
+            from: self.from,
+            to: self.to,
+        }
+    }
+}
+
+/// Everything stored about one domain over a range of days.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DomainEvidence {
+    /// Sessions per day and in total, failures broken down (as `reports summary` gives them).
+    pub summary: DomainSummary,
+    /// Every organisation that reported on the domain in the range, by name.
+    pub reporters: Vec<Reporter>,
+    /// The failures, one group per (policy type, result type, receiving MX), most sessions
+    /// first.
+    pub failures: Vec<FailureGroup>,
+    /// The policies the senders applied (as they wrote them), the most recently seen first.
+    pub policies_seen: Vec<PolicySeen>,
+}
+
+/// One organisation that reported on the domain in the range.
+///
+/// Its sessions are those of each report's first policy entry for the domain: a sender that
+/// counts the same sessions under `sts` and `tlsa` (Microsoft) is not counted twice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reporter {
+    /// `organization-name`.
+    pub organization: String,
+    /// The first day in the range with a report from it.
+    pub first_day: UtcDate,
+    /// The last day in the range with a report from it: a reporter whose last day is long
+    /// past went silent (ask for a longer range to see one silent for longer).
+    pub last_day: UtcDate,
+    /// On how many distinct days in the range it reported.
+    pub days: u64,
+    /// How many reports.
+    pub reports: u64,
+    /// Successful sessions.
+    pub successful: u64,
+    /// Failed sessions.
+    pub failed: u64,
+}
+
+/// Failed sessions of one policy type and result type towards one receiving MX.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailureGroup {
+    /// `policy-type`.
+    pub policy_type: PolicyType,
+    /// `result-type`.
+    pub result_type: ResultType,
+    /// `receiving-mx-hostname`; null when the details did not say.
+    pub receiving_mx_hostname: Option<String>,
+    /// The organisations that reported them, by name.
+    pub organizations: Vec<String>,
+    /// The first day they were reported on.
+    pub first_day: UtcDate,
+    /// The last day.
+    pub last_day: UtcDate,
+    /// On how many distinct days.
+    pub days: u64,
+    /// Failed sessions (`failed-session-count`, summed).
+    pub sessions: u64,
+}
+
+/// A policy the senders applied, exactly as they wrote it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicySeen {
+    /// `policy-type`.
+    pub policy_type: PolicyType,
+    /// `policy-string`, one element per line as reported (for `sts`: the policy's lines, so
+    /// its `mode` is what the senders saw).
+    pub policy_string: Vec<String>,
+    /// The first day in the range a report applied it.
+    pub first_day: UtcDate,
+    /// The last day.
+    pub last_day: UtcDate,
+    /// How many policy entries applied it.
+    pub reports: u64,
+}
+
+/// What the backends read for the evidence besides the summary.
+#[derive(Debug, Default)]
+pub(super) struct EvidenceRows {
+    /// (organisation, day, reports, successful, failed), first entries only.
+    reporters: Vec<(String, i64, i64, i64, i64)>,
+    /// (day, policy type, result type, receiving MX, organisation, failed sessions).
+    failures: Vec<(i64, String, String, Option<String>, String, i64)>,
+    /// (policy type, policy string as stored: a JSON list, first day, last day, entries).
+    policies: Vec<(String, String, i64, i64, i64)>,
+}
+
+const REPORTERS: &str = "
+SELECT organization, day, CAST(SUM(first_for_domain) AS BIGINT),
+       CAST(SUM(successful * first_for_domain) AS BIGINT),
+       CAST(SUM(failed * first_for_domain) AS BIGINT)
+  FROM report_policy WHERE domain = ?1 AND day >= ?2 AND day < ?3
+ GROUP BY organization, day";
+const FAILURES: &str = "
+SELECT day, policy_type, result_type, receiving_mx_hostname, organization,
+       CAST(SUM(failed_session_count) AS BIGINT)
+  FROM failure_detail WHERE domain = ?1 AND day >= ?2 AND day < ?3
+ GROUP BY day, policy_type, result_type, receiving_mx_hostname, organization";
+const POLICIES: &str = "
+SELECT policy_type, policy_string, MIN(day), MAX(day), CAST(COUNT(*) AS BIGINT)
+  FROM report_policy WHERE domain = ?1 AND day >= ?2 AND day < ?3
+ GROUP BY policy_type, policy_string";
+
+pub(super) async fn sqlite(
+    store: &SqliteStore,
+    query: &EvidenceQuery,
+) -> Result<EvidenceRows, StoreError> {
+    let error = store.error("gathering the evidence");
+    let domain = domain_key(&query.domain);
+    let (first, end) = super::summary::day_range(&query.as_summary());
+    store
+        .read("gathering the evidence", move |tx| {
+            let bounds = params![domain, first, end];
+            let mut rows = EvidenceRows::default();
+            let mut statement = tx.prepare_cached(REPORTERS).map_err(&error)?;
+            rows.reporters = statement
+                .query_map(bounds, |row| {
+                    Ok((
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                    ))
+                })
+                .and_then(Iterator::collect)
+                .map_err(&error)?;
+            let mut statement = tx.prepare_cached(FAILURES).map_err(&error)?;
+            rows.failures = statement
+                .query_map(bounds, |row| {
+                    Ok((
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                        row.get(5)?,
+                    ))
+                })
+                .and_then(Iterator::collect)
+                .map_err(&error)?;
+            let mut statement = tx.prepare_cached(POLICIES).map_err(&error)?;
+            rows.policies = statement
+                .query_map(bounds, |row| {
+                    Ok((
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                    ))
+                })
+                .and_then(Iterator::collect)
+                .map_err(&error)?;
+            Ok(rows)
+        })
+        .await
+}
+
+pub(super) async fn postgres(
+    store: &PostgresStore,
+    query: &EvidenceQuery,
+) -> Result<EvidenceRows, StoreError> {
+    let error = store.error("gathering the evidence");
+    let domain = domain_key(&query.domain);
+    let (first, end) = super::summary::day_range(&query.as_summary());
+    let mut client = store.client("gathering the evidence").await?;
+    // One snapshot for the three queries, sent together.
+    let tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(&error)?;
+    let (reporters, failures, policies) = (
+        postgres_sql(REPORTERS),
+        postgres_sql(FAILURES),
+        postgres_sql(POLICIES),
+    );
+    let bounds: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&domain, &first, &end];
+    let (reporters, failures, policies) = tokio::try_join!(
+        tx.query(&reporters, &bounds),
+        tx.query(&failures, &bounds),
+        tx.query(&policies, &bounds),
+    )
+    .map_err(&error)?;
+    let mut rows = EvidenceRows::default();
+    for row in reporters {
+        rows.reporters.push((
+            row.try_get(0).map_err(&error)?,
+            row.try_get(1).map_err(&error)?,
+            row.try_get(2).map_err(&error)?,
+            row.try_get(3).map_err(&error)?,
+            row.try_get(4).map_err(&error)?,
+        ));
+    }
+    for row in failures {
+        rows.failures.push((
+            row.try_get(0).map_err(&error)?,
+            row.try_get(1).map_err(&error)?,
+            row.try_get(2).map_err(&error)?,
+            row.try_get(3).map_err(&error)?,
+            row.try_get(4).map_err(&error)?,
+            row.try_get(5).map_err(&error)?,
+        ));
+    }
+    for row in policies {
+        rows.policies.push((
+            row.try_get(0).map_err(&error)?,
+            row.try_get(1).map_err(&error)?,
+            row.try_get(2).map_err(&error)?,
+            row.try_get(3).map_err(&error)?,
+            row.try_get(4).map_err(&error)?,
+        ));
+    }
+    tx.commit().await.map_err(&error)?;
+    Ok(rows)
+}
+
+/// A day number as a date; the days read back are those of stored reports, always in range.
+fn date(day: i64, fallback: UtcDate) -> UtcDate {
+    UtcDate::from_day_number(day).unwrap_or(fallback)
+}
+
+/// Puts the evidence together from the summary and the rows.
+pub(super) fn build(summary: DomainSummary, rows: EvidenceRows) -> DomainEvidence {
+    let fallback = summary.from.utc_date();
+    let count = |value: i64| u64::try_from(value).unwrap_or(0);
+
+    #[derive(Default)]
+    struct ReporterCounts {
+        days: BTreeSet<i64>,
+        reports: u64,
+        successful: u64,
+        failed: u64,
+    }
+    let mut reporters: BTreeMap<String, ReporterCounts> = BTreeMap::new();
+    for (organization, day, reports, successful, failed) in rows.reporters {
+        let counts = reporters.entry(organization).or_default();
+        counts.days.insert(day);
+        counts.reports += count(reports);
+        counts.successful += count(successful);
+        counts.failed += count(failed);
+    }
+    let reporters = reporters
+        .into_iter()
+        .filter_map(|(organization, counts)| {
+            Some(Reporter {
+                organization,
+                first_day: date(*counts.days.first()?, fallback),
+                last_day: date(*counts.days.last()?, fallback),
+                days: counts.days.len() as u64,
+                reports: counts.reports,
+                successful: counts.successful,
+                failed: counts.failed,
+            })
+        })
+        .collect();
+
+    #[derive(Default)]
+    struct FailureCounts {
+        organizations: BTreeSet<String>,
+        days: BTreeSet<i64>,
+        sessions: u64,
+    }
+    let mut failures: BTreeMap<(TypeOrder, String, Option<String>), FailureCounts> =
+        BTreeMap::new();
+    for (day, policy_type, result_type, mx, organization, sessions) in rows.failures {
+        let counts = failures
+            .entry((TypeOrder::of(&policy_type), result_type, mx))
+            .or_default();
+        counts.organizations.insert(organization);
+        counts.days.insert(day);
+        counts.sessions += count(sessions);
+    }
+    let mut failures: Vec<FailureGroup> = failures
+        .into_iter()
+        .filter_map(|((policy_type, result_type, mx), counts)| {
+            Some(FailureGroup {
+                policy_type: policy_type.policy_type(),
+                result_type: ResultType::from_wire(&result_type),
+                receiving_mx_hostname: mx,
+                first_day: date(*counts.days.first()?, fallback),
+                last_day: date(*counts.days.last()?, fallback),
+                days: counts.days.len() as u64,
+                organizations: counts.organizations.into_iter().collect(),
+                sessions: counts.sessions,
+            })
+        })
+        .collect();
+    // Most sessions first; ties keep the (policy type, result type, MX) order (a stable sort).
+    failures.sort_by_key(|group| std::cmp::Reverse(group.sessions));
+
+    let mut policies_seen: Vec<(TypeOrder, PolicySeen)> = rows
+        .policies
+        .into_iter()
+        .map(|(policy_type, policy_string, first, last, entries)| {
+            let key = TypeOrder::of(&policy_type);
+            (
+                key.clone(),
+                PolicySeen {
+                    policy_type: key.policy_type(),
+                    // Stored as the JSON list the insert wrote; a value that is not one is
+                    // shown whole rather than dropped.
+                    policy_string: serde_json::from_str(&policy_string)
+                        .unwrap_or_else(|_| vec![policy_string]),
+                    first_day: date(first, fallback),
+                    last_day: date(last, fallback),
+                    reports: count(entries),
+                },
+            )
+        })
+        .collect();
+    // Policy types in their order; within one, the most recently seen first, then the most
+    // applied, then by text, so the order never depends on the backend.
+    policies_seen.sort_by(|(a_type, a), (b_type, b)| {
+        a_type
+            .cmp(b_type)
+            .then(b.last_day.cmp(&a.last_day))
+            .then(b.reports.cmp(&a.reports))
+            .then(a.policy_string.cmp(&b.policy_string))
+    });
+    DomainEvidence {
+        summary,
+        reporters,
+        failures,
+        policies_seen: policies_seen.into_iter().map(|(_, seen)| seen).collect(),
+    }
+}
