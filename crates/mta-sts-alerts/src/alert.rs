@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use mta_sts_core::Timestamp;
+use mta_sts_core::time::UtcDate;
 use mta_sts_store::reports::StoredPolicy;
 use serde::Serialize;
 
@@ -45,11 +46,11 @@ pub enum Condition {
     SilentReporter {
         /// The organisation (`organization-name`).
         organization: String,
-        /// The end of the last period it reported.
-        last_report: Timestamp,
+        /// The last UTC day it reported on.
+        last_day: UtcDate,
         /// Days it reported on before going silent (in the window looked at).
         days_reported: u64,
-        /// Whole days since `last_report`.
+        /// Whole days since `last_day`.
         silent_days: u64,
     },
     /// The rollout advisor's verdict for the domain changed.
@@ -141,12 +142,12 @@ impl Alert {
             }
             Condition::SilentReporter {
                 organization,
-                last_report,
+                last_day,
                 silent_days,
                 ..
             } => format!(
                 "{organization} has sent no TLS report for {} for {silent_days} {} (its last \
-                 report ended {last_report}), after reporting regularly.",
+                 report covers {last_day}), after reporting regularly.",
                 self.domain,
                 plural(*silent_days, "day", "days"),
             ),

@@ -19,10 +19,23 @@ impl Alerter {
         Alerter { store, dispatcher }
     }
 
-    /// Raises `alert` unless it was already raised for its condition and period; never waits
-    /// for a receiver (only for the store's claim).
+    /// Raises `alert` unless it was already raised for its condition and period (by this
+    /// server or another sharing the store); waits only for the store's claim, never for a
+    /// receiver. A claimed alert that a full queue drops is not raised again in its period:
+    /// the drop is logged.
     pub async fn raise(&self, alert: Alert) -> Result<Queued, AlertError> {
-        let _ = &self.store;
+        let claimed = self
+            .store
+            .claim_alert(
+                &alert.domain,
+                &alert.condition_key(),
+                &alert.period,
+                alert.raised_at,
+            )
+            .await?;
+        if !claimed {
+            return Ok(Queued::AlreadyRaised);
+        }
         Ok(self.dispatcher.enqueue(alert))
     }
 }

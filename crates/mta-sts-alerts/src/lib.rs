@@ -25,7 +25,7 @@
 //!        "receiving_mx_hostname": "mx2.example.com", "sending_mta_ip": "192.0.2.1"}]}]}]}}
 //! ```
 //!
-//! `details.kind` is `failures`, `silent-reporter` (`organization`, `last_report`,
+//! `details.kind` is `failures`, `silent-reporter` (`organization`, `last_day`,
 //! `days_reported`, `silent_days`) or `verdict-changed` (`previous`, `current`, `reasons`). The
 //! headers `Mta-Sts-Timestamp` (Unix seconds) and `Mta-Sts-Signature: v1=HEX` carry the
 //! HMAC-SHA256, with the shared secret, of `TIMESTAMP.BODY` ([`signature`]): a receiver

@@ -16,7 +16,7 @@ use mta_sts_alerts::{
     Alert, Condition, DeliverySettings, Dispatcher, Queued, RetryPolicy, WebhookSettings,
 };
 use mta_sts_core::Timestamp;
-use mta_sts_core::time::ManualClock;
+use mta_sts_core::time::{ManualClock, UtcDate};
 use mta_sts_store::test_support::TempDir;
 use ring::hmac;
 use tokio::net::TcpListener;
@@ -173,7 +173,7 @@ fn alert(domain: &str) -> Alert {
         domain: domain.to_string(),
         condition: Condition::SilentReporter {
             organization: "Google LLC".into(),
-            last_report: Timestamp::parse("2026-12-01T23:59:59Z").expect("time"),
+            last_day: UtcDate::parse("2026-12-01").expect("a date"),
             days_reported: 14,
             silent_days: 5,
         },
@@ -445,4 +445,57 @@ async fn unusable_settings_are_refused_by_name() {
         setup.clock.clone(),
     );
     assert!(zero.is_err());
+}
+
+#[tokio::test]
+async fn an_alert_is_raised_once_per_condition_and_period() {
+    let setup = Setup::new();
+    let mut receiver = Receiver::start(Script::default(), None).await;
+    let url: mta_sts_store::StoreUrl = format!("sqlite:{}", setup.dir.file("store.db").display())
+        .parse()
+        .expect("a store URL");
+    let store = mta_sts_store::reports::ReportStore::open(&url)
+        .await
+        .expect("the store opens");
+    let dispatcher = setup.start(
+        format!("http://{}/hook", receiver.address),
+        quick_retries(3),
+        8,
+    );
+    let alerter = mta_sts_alerts::Alerter::new(store, dispatcher);
+    let first = alert("example.com");
+    // The same condition seen again the same period (another failure report the same day):
+    // raised once.
+    assert_eq!(
+        alerter.raise(first.clone()).await.expect("raise"),
+        Queued::Queued
+    );
+    assert_eq!(
+        alerter.raise(first.clone()).await.expect("raise"),
+        Queued::AlreadyRaised
+    );
+    // Another period, another domain: raised.
+    let next_period = Alert {
+        period: "2026-12-08".into(),
+        ..first.clone()
+    };
+    let other_domain = alert("example.net");
+    assert_eq!(
+        alerter.raise(next_period.clone()).await.expect("raise"),
+        Queued::Queued
+    );
+    assert_eq!(
+        alerter.raise(other_domain.clone()).await.expect("raise"),
+        Queued::Queued
+    );
+    let ids: Vec<String> = [
+        receiver.next().await,
+        receiver.next().await,
+        receiver.next().await,
+    ]
+    .iter()
+    .map(Seen::alert_id)
+    .collect();
+    assert_eq!(ids, [first.id(), next_period.id(), other_domain.id()]);
+    assert!(receiver.seen.try_recv().is_err(), "nothing more was sent");
 }

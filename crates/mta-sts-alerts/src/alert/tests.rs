@@ -1,6 +1,8 @@
 use mta_sts_core::report::{PolicyType, ResultType};
 use mta_sts_store::reports::{StoredFailure, StoredPolicy};
 
+use mta_sts_core::time::UtcDate;
+
 use super::*;
 
 fn at(text: &str) -> Timestamp {
@@ -87,7 +89,7 @@ fn each_silent_reporter_is_its_own_condition() {
         domain: "example.com".into(),
         condition: Condition::SilentReporter {
             organization: organization.into(),
-            last_report: at("2026-12-01T23:59:59Z"),
+            last_day: UtcDate::parse("2026-12-01").expect("a date"),
             days_reported: 20,
             silent_days: 5,
         },
@@ -101,8 +103,8 @@ fn each_silent_reporter_is_its_own_condition() {
     let alert = silent("Google LLC");
     assert_eq!(
         alert.summary(),
-        "Google LLC has sent no TLS report for example.com for 5 days (its last report ended \
-         2026-12-01T23:59:59Z), after reporting regularly."
+        "Google LLC has sent no TLS report for example.com for 5 days (its last report covers \
+         2026-12-01), after reporting regularly."
     );
     let body: serde_json::Value = serde_json::from_slice(&alert.to_json()).expect("JSON");
     assert_eq!(body["details"]["kind"], "silent-reporter");
