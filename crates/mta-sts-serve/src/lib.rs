@@ -19,6 +19,7 @@ mod retention;
 mod routes;
 mod server;
 mod tls;
+mod watch;
 
 pub use config::ServeConfig;
 pub use error::ServeError;

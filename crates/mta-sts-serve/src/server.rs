@@ -23,6 +23,7 @@ use crate::metrics::ServeMetrics;
 use crate::retention::{self, RetentionSettings};
 use crate::routes::{AppState, LiveSettings, router};
 use crate::tls::CertificateFiles;
+use crate::watch::Watcher;
 
 /// A started server: its addresses are bound and its store is open; [`Server::serve`] serves.
 pub struct Server {
@@ -32,6 +33,7 @@ pub struct Server {
     state: AppState,
     retention: Arc<RwLock<RetentionSettings>>,
     connections: ConnectionMetrics,
+    watcher: Option<Watcher>,
 }
 
 impl std::fmt::Debug for Server {
@@ -66,6 +68,11 @@ impl Server {
         let registry = MetricsRegistry::new();
         let domains = domain_filter(&config)?;
         let intake = registry.register(|registry| Intake::new(store, domains, registry));
+        let watcher = Watcher::start(
+            &config,
+            intake.store().clone(),
+            Arc::new(mta_sts_net::SystemClock),
+        )?;
         let metrics = registry.register(ServeMetrics::register);
         let connections = registry.register(|registry| {
             ConnectionMetrics::register(
@@ -100,6 +107,7 @@ impl Server {
             state,
             retention,
             connections,
+            watcher,
         })
     }
 
@@ -138,6 +146,7 @@ impl Server {
             state,
             retention,
             connections,
+            watcher,
         } = self;
         let options = HttpOptions {
             header_read_timeout: config.header_timeout,
@@ -150,6 +159,9 @@ impl Server {
             state.metrics.clone(),
             shutdown.stopping(),
         ));
+        if let Some(watcher) = watcher {
+            tasks.spawn(watcher.run(shutdown.stopping()));
+        }
         if let Some((listener, certificates)) = https {
             log_listening("https", &listener, &config);
             let tls = match certificates.server_config() {
@@ -351,6 +363,7 @@ impl Reloader {
             ),
             ("metrics", running.metrics != fresh.metrics),
             ("healthz", running.healthz != fresh.healthz),
+            ("alerts", running.alerts != fresh.alerts),
         ];
         for (key, changed) in restart_only {
             if changed {

@@ -1,0 +1,312 @@
+//! The alert watcher: a task of `mta-sts serve` that finds the conditions worth telling the
+//! owner about and raises one alert per condition per period (`mta_sts_alerts`).
+//!
+//! - **Failures**: every `poll_interval`, the reports received since the last look, however
+//!   they arrived (HTTPS, mail, IMAP, import), read from the store in receipt order; those with
+//!   failed sessions for a configured domain raise the domain's `failures` alert of the period
+//!   (the UTC day by default): the first failure report of the day alerts, the others that day
+//!   do not.
+//! - **Silent reporters**: every `check_interval`, per domain, the organisations that reported
+//!   on at least `regular_days` of the last `lookback_days` but on none of the last
+//!   `silent_after_days` whole days (today does not count: a day's reports come the day
+//!   after); one alert per silence (its period is the last day reported).
+//!
+//! The watcher only reads the store and queues alerts: intake never waits for it, and it never
+//! waits for a receiver.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mta_sts_alerts::{Alert, Alerter, Condition, Dispatcher, FailedReport, Queued};
+use mta_sts_core::Clock;
+use mta_sts_core::Timestamp;
+use mta_sts_core::time::SECONDS_PER_DAY;
+use mta_sts_service::Stopping;
+use mta_sts_store::reports::{EvidenceQuery, ReceiptCursor, ReportKey, ReportStore, StoredReport};
+
+use crate::config::{AlertsConfig, FailurePeriod, ServeConfig};
+use crate::error::ServeError;
+
+/// Reports read from the store at once.
+const BATCH: u64 = 500;
+
+/// How far before its cursor each look starts again: a report is stamped when received but
+/// seen when its batch commits, so one of a slower batch may land behind the cursor (the
+/// store's `received_since` says so). Keys already seen in the overlap are skipped.
+const OVERLAP: Duration = Duration::from_secs(60);
+
+/// The watcher of one server.
+#[derive(Debug, Clone)]
+pub(crate) struct Watcher {
+    store: ReportStore,
+    alerter: Alerter,
+    domains: Vec<String>,
+    settings: AlertsConfig,
+    clock: Arc<dyn Clock>,
+}
+
+impl Watcher {
+    /// The watcher of `config`, its delivery started (secrets and CA files read now, so a bad
+    /// one stops the server from starting); `None` when no webhook or mail is configured.
+    pub(crate) fn start(
+        config: &ServeConfig,
+        store: ReportStore,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Option<Watcher>, ServeError> {
+        if !config.alerts.is_enabled() {
+            return Ok(None);
+        }
+        let dispatcher =
+            Dispatcher::start(&config.alerts.delivery(), clock.clone()).map_err(|error| {
+                ServeError::ConfigValue {
+                    key: "alerts".into(),
+                    message: error.to_string(),
+                }
+            })?;
+        Ok(Some(Watcher {
+            alerter: Alerter::new(store.clone(), dispatcher),
+            store,
+            domains: config.domains.clone(),
+            settings: config.alerts.clone(),
+            clock,
+        }))
+    }
+
+    /// Watches until `stopping`: new reports every `poll_interval`, reporters every
+    /// `check_interval`, each in its own loop so a slow one does not delay the other.
+    pub(crate) async fn run(self, stopping: Stopping) {
+        tracing::info!(
+            kind = %"alerts-watching",
+            "Alerts are on for {}: new reports are looked at every {} seconds, reporters every \
+             {} seconds.",
+            self.domains.join(", "),
+            self.settings.poll_interval.as_secs(),
+            self.settings.check_interval.as_secs()
+        );
+        tokio::join!(
+            self.clone().watch_reports(stopping.clone()),
+            self.watch_reporters(stopping)
+        );
+    }
+
+    async fn watch_reports(self, mut stopping: Stopping) {
+        let mut cursor = Cursor::new(self.clock.now());
+        loop {
+            let poll = self.poll_reports(&mut cursor);
+            tokio::select! {
+                () = stopping.wait() => return,
+                () = poll => {}
+            }
+            tokio::select! {
+                () = stopping.wait() => return,
+                () = tokio::time::sleep(self.settings.poll_interval) => {}
+            }
+        }
+    }
+
+    async fn watch_reporters(self, mut stopping: Stopping) {
+        loop {
+            let check = self.check_reporters();
+            tokio::select! {
+                () = stopping.wait() => return,
+                () = check => {}
+            }
+            tokio::select! {
+                () = stopping.wait() => return,
+                () = tokio::time::sleep(self.settings.check_interval) => {}
+            }
+        }
+    }
+
+    /// One look at the reports received since the last.
+    async fn poll_reports(&self, cursor: &mut Cursor) {
+        let fresh = match cursor.read(&self.store).await {
+            Ok(fresh) => fresh,
+            Err(error) => {
+                tracing::warn!(
+                    kind = %"alerts-read-failed",
+                    "New reports could not be read for alerts: {error}; the next look, in {} \
+                     seconds, tries again.",
+                    self.settings.poll_interval.as_secs()
+                );
+                return;
+            }
+        };
+        let now = self.clock.now();
+        for (domain, reports) in failures_by_domain(&fresh, &self.domains) {
+            let failed_sessions = reports.iter().map(FailedReport::failed_sessions).sum();
+            let alert = Alert {
+                period: failure_period(now, self.settings.failure_period),
+                domain,
+                condition: Condition::Failures {
+                    failed_sessions,
+                    reports,
+                },
+                raised_at: now,
+            };
+            self.raise(alert).await;
+        }
+    }
+
+    /// One look for reporters gone silent, domain by domain.
+    async fn check_reporters(&self) {
+        let now = self.clock.now();
+        let today = now.utc_date().day_number();
+        let back = Duration::from_secs(
+            u64::from(self.settings.lookback_days.saturating_sub(1))
+                * SECONDS_PER_DAY.unsigned_abs(),
+        );
+        for domain in &self.domains {
+            let query = EvidenceQuery {
+                domain: domain.clone(),
+                from: now.start_of_day().saturating_sub(back),
+                to: now,
+            };
+            let evidence = match self.store.evidence(&query).await {
+                Ok(evidence) => evidence,
+                Err(error) => {
+                    tracing::warn!(
+                        kind = %"alerts-read-failed",
+                        domain = %domain,
+                        "The reporters of {domain} could not be read for alerts: {error}; the \
+                         next look tries again."
+                    );
+                    continue;
+                }
+            };
+            for reporter in evidence.reporters {
+                // Today's reports come tomorrow: only whole days before today count.
+                let silent_days = today - reporter.last_day.day_number() - 1;
+                if reporter.days < u64::from(self.settings.regular_days)
+                    || silent_days < i64::from(self.settings.silent_after_days)
+                {
+                    continue;
+                }
+                let alert = Alert {
+                    domain: domain.clone(),
+                    period: reporter.last_day.to_string(),
+                    condition: Condition::SilentReporter {
+                        organization: reporter.organization,
+                        last_day: reporter.last_day,
+                        days_reported: reporter.days,
+                        silent_days: silent_days.unsigned_abs(),
+                    },
+                    raised_at: now,
+                };
+                self.raise(alert).await;
+            }
+        }
+    }
+
+    async fn raise(&self, alert: Alert) {
+        let id = alert.id();
+        match self.alerter.raise(alert).await {
+            Ok(Queued::Queued) => {
+                tracing::info!(kind = %"alert-raised", alert = %id, "The alert {id} was raised.");
+            }
+            // Already sent this period, or dropped with its own log line.
+            Ok(_) => {}
+            Err(error) => tracing::warn!(
+                kind = %"alert-not-raised",
+                alert = %id,
+                "The alert {id} could not be raised: {error}; it is raised at the next look \
+                 that finds its condition."
+            ),
+        }
+    }
+}
+
+/// Where the watcher is in the order reports were received, and the keys it saw in the
+/// overlap before it.
+struct Cursor {
+    from: Timestamp,
+    seen: HashMap<ReportKey, Timestamp>,
+}
+
+impl Cursor {
+    fn new(now: Timestamp) -> Cursor {
+        Cursor {
+            from: now,
+            seen: HashMap::new(),
+        }
+    }
+
+    /// The reports received since the last read, each once.
+    async fn read(
+        &mut self,
+        store: &ReportStore,
+    ) -> Result<Vec<StoredReport>, mta_sts_store::StoreError> {
+        let mut query = ReceiptCursor::since(self.from.saturating_sub(OVERLAP));
+        let mut fresh = Vec::new();
+        loop {
+            let batch = store.received_since(&query, BATCH).await?;
+            let full = batch.len() as u64 == BATCH;
+            if let Some(last) = batch.last() {
+                query = ReceiptCursor::after(last);
+            }
+            for report in batch {
+                if self.seen.insert(report.key, report.received_at).is_none() {
+                    self.from = self.from.max(report.received_at);
+                    fresh.push(report);
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+        let keep_from = self.from.saturating_sub(OVERLAP);
+        self.seen.retain(|_, received_at| *received_at >= keep_from);
+        Ok(fresh)
+    }
+}
+
+/// The reports of `fresh` with failed sessions for one of `domains`, by domain, each with only
+/// its entries for that domain that count failures.
+fn failures_by_domain(
+    fresh: &[StoredReport],
+    domains: &[String],
+) -> BTreeMap<String, Vec<FailedReport>> {
+    let mut found: BTreeMap<String, Vec<FailedReport>> = BTreeMap::new();
+    for report in fresh {
+        let mut by_domain: BTreeMap<String, Vec<_>> = BTreeMap::new();
+        for policy in &report.policies {
+            let Some(domain) = policy
+                .policy_domain
+                .as_deref()
+                .and_then(|d| mta_sts_core::domain::normalize_mail_domain(d).ok())
+            else {
+                continue;
+            };
+            if policy.failed > 0 && domains.contains(&domain) {
+                by_domain.entry(domain).or_default().push(policy.clone());
+            }
+        }
+        for (domain, policies) in by_domain {
+            found.entry(domain).or_default().push(FailedReport {
+                organization: report.organization.clone(),
+                report_id: report.report_id.clone(),
+                start: report.start,
+                end: report.end,
+                received_at: report.received_at,
+                source: report.source.to_string(),
+                policies,
+            });
+        }
+    }
+    found
+}
+
+/// The period a failure alert raised at `now` stands for.
+fn failure_period(now: Timestamp, period: FailurePeriod) -> String {
+    match period {
+        FailurePeriod::Day => now.utc_date().to_string(),
+        FailurePeriod::Hour => {
+            let hour = now.unix_seconds().rem_euclid(SECONDS_PER_DAY) / 3600;
+            format!("{}T{hour:02}", now.utc_date())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

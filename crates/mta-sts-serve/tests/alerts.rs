@@ -1,0 +1,353 @@
+//! Alerts from a running server: the watcher finds failure reports however they arrived (an
+//! HTTPS POST, a report put in the store by another route) and silent reporters, raises one
+//! alert per condition per period, and a webhook that never answers does not slow intake.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use mta_sts_alerts::{RetryPolicy, WebhookSettings};
+use mta_sts_core::Timestamp;
+use mta_sts_serve::{ServeConfig, Server};
+use mta_sts_store::StoreUrl;
+use mta_sts_store::reports::{NewReport, ReportStore, Source};
+use mta_sts_store::test_support::TempDir;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, mpsc, oneshot};
+
+/// A webhook receiver on loopback: every request's JSON body goes to the test; with `hold`,
+/// it never answers.
+struct Receiver {
+    url: String,
+    bodies: mpsc::UnboundedReceiver<serde_json::Value>,
+    _release: Arc<Notify>,
+}
+
+impl Receiver {
+    async fn start(hold: bool) -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/hook", listener.local_addr().expect("address"));
+        let (sender, bodies) = mpsc::unbounded_channel();
+        let release = Arc::new(Notify::new());
+        let released = release.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let sender = sender.clone();
+                let released = released.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                        let sender = sender.clone();
+                        let released = released.clone();
+                        async move {
+                            let body = request.into_body().collect().await?.to_bytes();
+                            let json = serde_json::from_slice(&body).expect("a JSON body");
+                            let _ = sender.send(json);
+                            if hold {
+                                released.notified().await;
+                            }
+                            Ok::<_, hyper::Error>(
+                                Response::builder()
+                                    .status(StatusCode::OK)
+                                    .body(Full::new(Bytes::new()))
+                                    .expect("a response"),
+                            )
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Receiver {
+            url,
+            bodies,
+            _release: release,
+        }
+    }
+
+    async fn next(&mut self) -> serde_json::Value {
+        tokio::time::timeout(Duration::from_secs(30), self.bodies.recv())
+            .await
+            .expect("an alert within 30 s")
+            .expect("the receiver runs")
+    }
+}
+
+struct Running {
+    address: std::net::SocketAddr,
+    store_url: StoreUrl,
+    stop: Option<oneshot::Sender<()>>,
+    served: tokio::task::JoinHandle<()>,
+    _dir: TempDir,
+}
+
+impl Running {
+    async fn start(receiver: &Receiver, seed: impl AsyncFnOnce(&ReportStore)) -> Running {
+        let dir = TempDir::new("mta-sts-serve-alerts");
+        std::fs::write(dir.file("secret"), "webhook secret").expect("write the secret");
+        let store_url: StoreUrl = format!("sqlite:{}", dir.file("store.db").display())
+            .parse()
+            .expect("a store URL");
+        // Reports already stored before the server starts (the silent reporter's history).
+        seed(&ReportStore::open(&store_url).await.expect("open the store")).await;
+        let mut config = ServeConfig {
+            domains: vec!["example.com".into(), "example.net".into()],
+            listen: Some("127.0.0.1:0".parse().expect("address")),
+            store: store_url.to_string(),
+            ..ServeConfig::default()
+        };
+        config.alerts.poll_interval = Duration::from_secs(1);
+        config.alerts.advisor = false;
+        config.alerts.queue = 4;
+        config.alerts.webhook = Some(WebhookSettings {
+            url: receiver.url.clone(),
+            secret_file: Some(dir.file("secret")),
+            secret_env: None,
+            ca_file: None,
+            timeout: 30,
+            retry: RetryPolicy {
+                attempts: 2,
+                initial_backoff_ms: 100,
+                max_backoff_ms: 100,
+            },
+        });
+        config.validate().expect("a valid configuration");
+        let server = Server::start(config).await.expect("the server starts");
+        let address = server.http_addr().expect("plain HTTP");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let served = tokio::spawn(server.serve(async move {
+            let _ = stopped.await;
+        }));
+        Running {
+            address,
+            store_url,
+            stop: Some(stop),
+            served,
+            _dir: dir,
+        }
+    }
+
+    /// POSTs a report as JSON; returns the status.
+    async fn post(&self, report: &[u8]) -> u16 {
+        let mut stream = TcpStream::connect(self.address).await.expect("connect");
+        let head = format!(
+            "POST /tlsrpt HTTP/1.1\r\nHost: reports.example.com\r\nContent-Type: \
+             application/tlsrpt+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            report.len()
+        );
+        stream.write_all(head.as_bytes()).await.expect("write");
+        stream.write_all(report).await.expect("write");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.expect("read");
+        answer
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("not an HTTP answer: {answer}"))
+    }
+
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(30), &mut self.served).await;
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .expect("the clock is after 1970")
+}
+
+fn rfc3339(seconds: i64) -> String {
+    Timestamp::from_unix_seconds(seconds)
+        .expect("a time")
+        .to_string()
+}
+
+/// A report from `organization` for `domain` over the UTC day `days_ago` days back, with
+/// `failed` failed sessions.
+fn report(organization: &str, domain: &str, id: &str, days_ago: i64, failed: u64) -> Vec<u8> {
+    let start = (now() / 86_400 - days_ago) * 86_400;
+    let failures: Vec<serde_json::Value> = (failed > 0)
+        .then(|| {
+            serde_json::json!({
+                "result-type": "certificate-host-mismatch",
+                "sending-mta-ip": "192.0.2.1",
+                "receiving-mx-hostname": "mx2.example.com",
+                "failed-session-count": failed,
+            })
+        })
+        .into_iter()
+        .collect();
+    serde_json::json!({
+        "organization-name": organization,
+        "date-range": {
+            "start-datetime": rfc3339(start),
+            "end-datetime": rfc3339(start + 86_399),
+        },
+        "contact-info": "tlsrpt@reporter.example",
+        "report-id": id,
+        "policies": [{
+            "policy": {
+                "policy-type": "sts",
+                "policy-string": ["version: STSv1", "mode: testing", "mx: *.example.com", "max_age: 86400"],
+                "policy-domain": domain,
+                "mx-host": ["*.example.com"],
+            },
+            "summary": {"total-successful-session-count": 100, "total-failure-session-count": failed},
+            "failure-details": failures,
+        }],
+    })
+    .to_string()
+    .into_bytes()
+}
+
+fn stored(json: Vec<u8>, source: Source) -> NewReport {
+    NewReport {
+        report: mta_sts_core::report::parse(&json).expect("a report"),
+        json,
+        gzip: None,
+        findings: Vec::new(),
+        received_at: Timestamp::from_unix_seconds(now()).expect("now"),
+        source,
+    }
+}
+
+fn today() -> String {
+    Timestamp::from_unix_seconds(now())
+        .expect("now")
+        .utc_date()
+        .to_string()
+}
+
+#[tokio::test]
+async fn failure_reports_raise_one_alert_per_domain_and_day_however_they_arrive() {
+    let mut receiver = Receiver::start(false).await;
+    let server = Running::start(&receiver, async |_: &ReportStore| {}).await;
+
+    // A clean report raises nothing; the first failure report of the day does.
+    assert_eq!(
+        server
+            .post(&report("Google LLC", "example.com", "clean", 1, 0))
+            .await,
+        200
+    );
+    assert_eq!(
+        server
+            .post(&report("Google LLC", "example.com", "r1", 1, 31))
+            .await,
+        200
+    );
+    let first = receiver.next().await;
+    assert_eq!(first["id"], format!("example.com/failures/{}", today()));
+    assert_eq!(first["details"]["failed_sessions"], 31);
+    assert_eq!(first["details"]["reports"][0]["report_id"], "r1");
+    assert_eq!(first["details"]["reports"][0]["source"], "https");
+
+    // A second failure report the same day for the same domain raises nothing...
+    assert_eq!(
+        server
+            .post(&report("Microsoft Corporation", "example.com", "r2", 1, 5))
+            .await,
+        200
+    );
+    // ...while one for the other domain, put in the store by another route (as an IMAP fetch
+    // or an import would), does. Alerts leave in order, so the next one is that one.
+    let store = ReportStore::open(&server.store_url)
+        .await
+        .expect("open the store");
+    store
+        .insert(vec![stored(
+            report("Mail.ru", "example.net", "r3", 1, 2),
+            Source::Imap,
+        )])
+        .await
+        .expect("insert");
+    let second = receiver.next().await;
+    assert_eq!(second["id"], format!("example.net/failures/{}", today()));
+    assert_eq!(second["details"]["reports"][0]["source"], "imap");
+    server.stop().await;
+    assert!(
+        receiver.bodies.try_recv().is_err(),
+        "no other alert was sent"
+    );
+}
+
+#[tokio::test]
+async fn a_regular_reporter_gone_silent_raises_one_alert() {
+    let mut receiver = Receiver::start(false).await;
+    let seed = async |store: &ReportStore| {
+        let mut reports = Vec::new();
+        for day in 1..=10 {
+            // "Alpha" still reports (up to yesterday); "Zulu" stopped five days ago.
+            reports.push(stored(
+                report("Alpha", "example.com", &format!("a{day}"), day, 0),
+                Source::Mail,
+            ));
+            reports.push(stored(
+                report("Zulu", "example.com", &format!("z{day}"), day + 4, 0),
+                Source::Mail,
+            ));
+        }
+        store.insert(reports).await.expect("insert");
+    };
+    let server = Running::start(&receiver, seed).await;
+    // Reporters are looked at in name order: Alpha, had it been alerted, would come first.
+    let alert = receiver.next().await;
+    assert_eq!(alert["condition"], "silent-reporter:Zulu");
+    assert_eq!(alert["details"]["kind"], "silent-reporter");
+    assert_eq!(alert["details"]["organization"], "Zulu");
+    assert_eq!(alert["details"]["silent_days"], 4);
+    assert_eq!(alert["details"]["days_reported"], 10);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_webhook_that_never_answers_does_not_slow_intake() {
+    let mut receiver = Receiver::start(true).await;
+    let server = Running::start(&receiver, async |_: &ReportStore| {}).await;
+    assert_eq!(
+        server
+            .post(&report("Google LLC", "example.com", "first", 1, 1))
+            .await,
+        200
+    );
+    // The receiver holds this alert's request and never answers: the webhook is stuck.
+    let held = receiver.next().await;
+    assert_eq!(held["domain"], "example.com");
+    // Intake goes on: every report is taken and stored while the webhook still holds the
+    // first alert (failure reports from many organisations, on both domains).
+    for n in 0..40 {
+        let domain = if n % 2 == 0 {
+            "example.com"
+        } else {
+            "example.net"
+        };
+        let status = server
+            .post(&report(&format!("Org {n}"), domain, &format!("r{n}"), 1, 3))
+            .await;
+        assert_eq!(status, 200, "report {n}");
+    }
+    let store = ReportStore::open(&server.store_url)
+        .await
+        .expect("open the store");
+    let all = store
+        .list(&mta_sts_store::reports::ListQuery::default())
+        .await
+        .expect("list");
+    assert_eq!(all.len(), 41);
+    assert!(
+        receiver.bodies.try_recv().is_err(),
+        "the first alert is still held"
+    );
+    server.stop().await;
+}
