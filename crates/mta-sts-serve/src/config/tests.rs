@@ -112,7 +112,8 @@ fn retention_is_off_at_0_days() {
 
 #[test]
 fn alert_settings_that_cannot_work_are_refused_by_key() {
-    let cases: [(&str, fn(&mut AlertsConfig)); 6] = [
+    type Spoil = fn(&mut AlertsConfig);
+    let cases: [(&str, Spoil); 6] = [
         ("alerts.poll_interval", |a| a.poll_interval = Duration::ZERO),
         ("alerts.check_interval", |a| {
             a.check_interval = Duration::from_secs(5)
