@@ -50,6 +50,11 @@ pub enum Command {
     /// Take in TLS-RPT reports (RFC 8460) from files, mail and pipes; list and summarise them.
     Reports(ReportsArgs),
 
+    /// Where a domain's MTA-STS rollout stands (none, testing, enforce, retiring), whether it is
+    /// ready for the next stage, and exactly what to publish next: from the live check and the
+    /// stored TLS-RPT reports. Exit 0 ready, 1 not ready, 2 could not run.
+    Rollout(RolloutArgs),
+
     /// Does an MX host match an `mx` pattern (RFC 8461 §4.1)? Exit 0 yes, 1 no.
     Match {
         /// The policy's `mx` pattern, e.g. `*.example.com` or `mail.example.com`.
@@ -217,6 +222,51 @@ pub struct ReportsSummaryArgs {
     #[arg(long, value_name = "N", default_value = "30", value_parser = clap::value_parser!(u32).range(1..=3660))]
     pub days: u32,
     /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `mta-sts rollout`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct RolloutArgs {
+    /// The domain (Unicode names are checked as A-labels).
+    pub domain: String,
+    /// The DNS resolver to ask, `IP[:PORT]` (default: the system's).
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub resolver: Option<String>,
+    /// Extra trusted root certificates (PEM), added to the Web PKI roots.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// Time limit in seconds for the policy fetch and for each SMTP step (above 0, at most 600).
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = time_limit)]
+    pub timeout: Duration,
+    /// The port policy hosts serve HTTPS on (a lab's; senders always use 443).
+    #[arg(long, value_name = "PORT", default_value_t = 443, value_parser = port)]
+    pub https_port: u16,
+    /// The port MX hosts accept SMTP on (a lab's; senders always use 25).
+    #[arg(long, value_name = "PORT", default_value_t = 25, value_parser = port)]
+    pub smtp_port: u16,
+    /// The window the reports are judged over: the last N UTC days, today included (1 to 366).
+    #[arg(long, value_name = "N", default_value_t = 14)]
+    pub window_days: u32,
+    /// Distinct days with reports needed in the window.
+    #[arg(long, value_name = "N", default_value_t = 7)]
+    pub min_report_days: u32,
+    /// Reporting organisations needed in the window.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub min_reporters: u32,
+    /// The highest share of failed sts sessions allowed in the window, in percent (0.5 is one
+    /// session in 200; default 0: none may fail).
+    #[arg(long, value_name = "PERCENT", default_value_t = 0.0)]
+    pub max_failure_rate: f64,
+    /// Every MX certificate must stay valid for more than this many days.
+    #[arg(long, value_name = "DAYS", default_value_t = 14)]
+    pub min_certificate_days: u32,
+    /// Print one JSON object (`{"domain", "stage", "ready", "reasons", "next"}`) instead of
+    /// sentences.
     #[arg(long)]
     pub json: bool,
     /// The store.
