@@ -91,9 +91,17 @@ check_interval = 3600
 silent_after_days = 3
 regular_days = 7
 lookback_days = 30
-# Run the rollout advisor (a live check) per domain every check_interval and alert when its
-# verdict changes.
+# Run the rollout advisor (a live check with the default thresholds) per domain every
+# check_interval and alert when its verdict (stage, ready or not) changes.
 advisor = true
+# The live check: the DNS resolver ("IP:PORT"; the system's when unset), extra trusted roots
+# (PEM; the Web PKI is trusted too), the ports of policy hosts and MX hosts, and the seconds
+# each network step may take.
+# check_resolver = "127.0.0.1:53"
+# check_ca_file = "/etc/mta-sts/extra-roots.pem"
+check_https_port = 443
+check_smtp_port = 25
+check_timeout = 10
 # Alerts waiting per channel; when a receiver is down long enough to fill it, new alerts are
 # dropped with a log line.
 queue = 256

@@ -10,6 +10,10 @@
 //!   on at least `regular_days` of the last `lookback_days` but on none of the last
 //!   `silent_after_days` whole days (today does not count: a day's reports come the day
 //!   after); one alert per silence (its period is the last day reported).
+//! - **Verdict changes**: with `advisor` on, every `check_interval`, per domain, the rollout
+//!   advisor's stage and readiness (`testing: not ready to enforce`), compared with the one
+//!   the store kept from the last look (by any server sharing it); a change raises an alert
+//!   naming what does not hold now. The first verdict of a domain raises nothing.
 //!
 //! The watcher only reads the store and queues alerts: intake never waits for it, and it never
 //! waits for a receiver.
@@ -19,9 +23,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mta_sts_alerts::{Alert, Alerter, Condition, Dispatcher, FailedReport, Queued};
+use mta_sts_check::{Checker, NetSettings};
 use mta_sts_core::Clock;
 use mta_sts_core::Timestamp;
 use mta_sts_core::time::SECONDS_PER_DAY;
+use mta_sts_net::{AddressGuard, Trust};
+use mta_sts_rollout::{Advice, Advisor, Thresholds};
 use mta_sts_service::Stopping;
 use mta_sts_store::reports::{EvidenceQuery, ReceiptCursor, ReportKey, ReportStore, StoredReport};
 
@@ -36,11 +43,15 @@ const BATCH: u64 = 500;
 /// store's `received_since` says so). Keys already seen in the overlap are skipped.
 const OVERLAP: Duration = Duration::from_secs(60);
 
+/// The domain state the advisor's last verdict is kept under.
+const VERDICT_STATE: &str = "alerts.verdict";
+
 /// The watcher of one server.
 #[derive(Debug, Clone)]
 pub(crate) struct Watcher {
     store: ReportStore,
     alerter: Alerter,
+    advisor: Option<Advisor>,
     domains: Vec<String>,
     settings: AlertsConfig,
     clock: Arc<dyn Clock>,
@@ -64,8 +75,14 @@ impl Watcher {
                     message: error.to_string(),
                 }
             })?;
+        let advisor = if config.alerts.advisor {
+            Some(advisor(&config.alerts, store.clone())?)
+        } else {
+            None
+        };
         Ok(Some(Watcher {
             alerter: Alerter::new(store.clone(), dispatcher),
+            advisor,
             store,
             domains: config.domains.clone(),
             settings: config.alerts.clone(),
@@ -107,7 +124,10 @@ impl Watcher {
 
     async fn watch_reporters(self, mut stopping: Stopping) {
         loop {
-            let check = self.check_reporters();
+            let check = async {
+                self.check_reporters().await;
+                self.check_verdicts().await;
+            };
             tokio::select! {
                 () = stopping.wait() => return,
                 () = check => {}
@@ -199,6 +219,59 @@ impl Watcher {
         }
     }
 
+    /// One look at the advisor's verdict on each domain.
+    async fn check_verdicts(&self) {
+        let Some(advisor) = &self.advisor else {
+            return;
+        };
+        for domain in &self.domains {
+            let now = self.clock.now();
+            let advice = match advisor.assess(domain, now).await {
+                Ok(assessment) => assessment.advice,
+                Err(error) => {
+                    tracing::warn!(
+                        kind = %"alerts-advice-failed",
+                        domain = %domain,
+                        "The rollout advisor could not assess {domain} for alerts: {error}; the \
+                         next look tries again."
+                    );
+                    continue;
+                }
+            };
+            let current = verdict(&advice);
+            let previous = match self
+                .store
+                .swap_domain_state(domain, VERDICT_STATE, &current, now)
+                .await
+            {
+                Ok(previous) => previous,
+                Err(error) => {
+                    tracing::warn!(
+                        kind = %"alerts-read-failed",
+                        domain = %domain,
+                        "The last verdict on {domain} could not be read or kept: {error}; the \
+                         next look tries again."
+                    );
+                    continue;
+                }
+            };
+            let Some(previous) = previous.filter(|previous| *previous != current) else {
+                continue;
+            };
+            let alert = Alert {
+                domain: domain.clone(),
+                period: format!("{}: {current}", now.utc_date()),
+                condition: Condition::VerdictChanged {
+                    previous,
+                    current,
+                    reasons: advice.failing().map(|r| r.message.clone()).collect(),
+                },
+                raised_at: now,
+            };
+            self.raise(alert).await;
+        }
+    }
+
     async fn raise(&self, alert: Alert) {
         let id = alert.id();
         match self.alerter.raise(alert).await {
@@ -215,6 +288,42 @@ impl Watcher {
             ),
         }
     }
+}
+
+/// The advisor of the alerts: a live check from the `check_*` settings (the owner's own
+/// domains, so any address may be dialled) and the default thresholds.
+fn advisor(settings: &AlertsConfig, store: ReportStore) -> Result<Advisor, ServeError> {
+    let bad = |key: &str, message: String| ServeError::ConfigValue {
+        key: format!("alerts.{key}"),
+        message,
+    };
+    let trust = match &settings.check_ca_file {
+        Some(path) => {
+            Trust::web_pki_and_pem_file(path).map_err(|e| bad("check_ca_file", e.to_string()))?
+        }
+        None => Trust::web_pki(),
+    };
+    let checker = Checker::from_settings(&NetSettings {
+        resolver: settings.check_resolver,
+        trust,
+        https_port: settings.check_https_port,
+        smtp_port: settings.check_smtp_port,
+        timeout: settings.check_timeout,
+        guard: AddressGuard::AllowAll,
+        probe_smtp: true,
+    })
+    .map_err(|e| bad("check_resolver", e.to_string()))?;
+    Advisor::new(checker, store, Thresholds::default()).map_err(|e| bad("advisor", e.to_string()))
+}
+
+/// The verdict compared between looks: the stage and whether it is ready for the next.
+fn verdict(advice: &Advice) -> String {
+    format!(
+        "{}: {} {}",
+        advice.stage,
+        if advice.ready { "ready" } else { "not ready" },
+        advice.stage.ready_for()
+    )
 }
 
 /// Where the watcher is in the order reports were received, and the keys it saw in the

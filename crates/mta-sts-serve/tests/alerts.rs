@@ -1,6 +1,7 @@
 //! Alerts from a running server: the watcher finds failure reports however they arrived (an
 //! HTTPS POST, a report put in the store by another route) and silent reporters, raises one
-//! alert per condition per period, and a webhook that never answers does not slow intake.
+//! alert per condition per period, notices the rollout advisor's verdict change on a lab
+//! domain, and a webhook that never answers does not slow intake.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -89,6 +90,15 @@ struct Running {
 
 impl Running {
     async fn start(receiver: &Receiver, seed: impl AsyncFnOnce(&ReportStore)) -> Running {
+        Running::start_with(receiver, seed, |_, _| {}).await
+    }
+
+    /// Starts with `adjust` applied to the configuration (given the test's directory).
+    async fn start_with(
+        receiver: &Receiver,
+        seed: impl AsyncFnOnce(&ReportStore),
+        adjust: impl FnOnce(&mut ServeConfig, &TempDir),
+    ) -> Running {
         let dir = TempDir::new("mta-sts-serve-alerts");
         std::fs::write(dir.file("secret"), "webhook secret").expect("write the secret");
         let store_url: StoreUrl = format!("sqlite:{}", dir.file("store.db").display())
@@ -117,6 +127,7 @@ impl Running {
                 max_backoff_ms: 100,
             },
         });
+        adjust(&mut config, &dir);
         config.validate().expect("a valid configuration");
         let server = Server::start(config).await.expect("the server starts");
         let address = server.http_addr().expect("plain HTTP");
@@ -349,5 +360,67 @@ async fn a_webhook_that_never_answers_does_not_slow_intake() {
         receiver.bodies.try_recv().is_err(),
         "the first alert is still held"
     );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_change_of_the_advisors_verdict_raises_an_alert() {
+    let scenario = mta_sts_lab::catalog()
+        .into_iter()
+        .find(|s| s.name == "mode-testing")
+        .expect("the lab's mode-testing scenario");
+    let domain = scenario.domain.clone();
+    let lab = mta_sts_lab::Lab::start_with(vec![scenario], 0)
+        .await
+        .expect("the lab starts");
+    let mut receiver = Receiver::start(false).await;
+    // A verdict kept from an earlier look (by this server before a restart, or another one
+    // sharing the store): ready. With no report stored, the advisor now says not ready.
+    let seeded = domain.clone();
+    let seed = async move |store: &ReportStore| {
+        let previous = store
+            .swap_domain_state(
+                &seeded,
+                "alerts.verdict",
+                "testing: ready to enforce",
+                Timestamp::from_unix_seconds(now()).expect("now"),
+            )
+            .await
+            .expect("keep the earlier verdict");
+        assert_eq!(previous, None);
+    };
+    let watched = domain.clone();
+    let server = Running::start_with(&receiver, seed, |config, dir| {
+        std::fs::write(dir.file("lab-ca.pem"), lab.ca_pem()).expect("write the lab CA");
+        config.domains = vec![watched];
+        config.alerts.advisor = true;
+        config.alerts.check_resolver = Some(lab.dns_addr());
+        config.alerts.check_ca_file = Some(dir.file("lab-ca.pem"));
+        config.alerts.check_https_port = lab.https_port();
+        config.alerts.check_smtp_port = lab.smtp_port();
+        config.alerts.check_timeout = Duration::from_secs(5);
+    })
+    .await;
+    let alert = receiver.next().await;
+    assert_eq!(alert["domain"], domain.as_str());
+    assert_eq!(alert["condition"], "verdict-changed");
+    assert_eq!(alert["details"]["previous"], "testing: ready to enforce");
+    assert_eq!(alert["details"]["current"], "testing: not ready to enforce");
+    let reasons = alert["details"]["reasons"].as_array().expect("reasons");
+    assert!(!reasons.is_empty(), "{alert:#}");
+    // The new verdict is kept for the next look.
+    let store = ReportStore::open(&server.store_url)
+        .await
+        .expect("open the store");
+    let kept = store
+        .swap_domain_state(
+            &domain,
+            "alerts.verdict",
+            "testing: not ready to enforce",
+            Timestamp::from_unix_seconds(now()).expect("now"),
+        )
+        .await
+        .expect("read the verdict");
+    assert_eq!(kept.as_deref(), Some("testing: not ready to enforce"));
     server.stop().await;
 }

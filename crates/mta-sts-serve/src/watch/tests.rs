@@ -65,3 +65,19 @@ fn the_failure_period_is_the_utc_day_or_hour() {
     assert_eq!(failure_period(now, FailurePeriod::Day), "2026-12-07");
     assert_eq!(failure_period(now, FailurePeriod::Hour), "2026-12-07T04");
 }
+
+#[test]
+fn the_verdict_is_the_stage_and_readiness() {
+    let mut advice = Advice {
+        domain: "example.com".into(),
+        stage: mta_sts_rollout::Stage::Testing,
+        ready: false,
+        reasons: Vec::new(),
+        next: None,
+    };
+    assert_eq!(verdict(&advice), "testing: not ready to enforce");
+    advice.ready = true;
+    assert_eq!(verdict(&advice), "testing: ready to enforce");
+    advice.stage = mta_sts_rollout::Stage::Enforce;
+    assert_eq!(verdict(&advice), "enforce: ready to keep enforcing");
+}
