@@ -15,6 +15,9 @@
 //!   the store kept from the last look (by any server sharing it); a change raises an alert
 //!   naming what does not hold now. The first verdict of a domain raises nothing.
 //!
+//! Where the watcher has read up to is kept in the store: after a restart it goes on from there,
+//! so reports received meanwhile are not missed.
+//!
 //! The watcher only reads the store and queues alerts: intake never waits for it, and it never
 //! waits for a receiver.
 
@@ -42,6 +45,12 @@ const BATCH: u64 = 500;
 /// seen when its batch commits, so one of a slower batch may land behind the cursor (the
 /// store's `received_since` says so). Keys already seen in the overlap are skipped.
 const OVERLAP: Duration = Duration::from_secs(60);
+
+/// Where the watcher has read reports up to is kept as a state of this pseudo-domain (no
+/// domain name is `*`).
+const CURSOR_DOMAIN: &str = "*";
+/// The state the watcher's place in the reports is kept under.
+const CURSOR_STATE: &str = "alerts.cursor";
 
 /// The domain state the advisor's last verdict is kept under.
 const VERDICT_STATE: &str = "alerts.verdict";
@@ -108,9 +117,20 @@ impl Watcher {
     }
 
     async fn watch_reports(self, mut stopping: Stopping) {
-        let mut cursor = Cursor::new(self.clock.now());
+        let mut cursor = Cursor::new(self.resume_from().await);
+        let mut kept = cursor.from;
         loop {
-            let poll = self.poll_reports(&mut cursor);
+            let poll = async {
+                let started = self.clock.now();
+                self.poll_reports(&mut cursor).await;
+                // With no report for a while the cursor still moves on (keeping the overlap),
+                // so a restart does not read old reports again.
+                cursor.from = cursor.from.max(started.saturating_sub(OVERLAP));
+                if cursor.from != kept {
+                    self.keep_cursor(cursor.from).await;
+                    kept = cursor.from;
+                }
+            };
             tokio::select! {
                 () = stopping.wait() => return,
                 () = poll => {}
@@ -136,6 +156,55 @@ impl Watcher {
                 () = stopping.wait() => return,
                 () = tokio::time::sleep(self.settings.check_interval) => {}
             }
+        }
+    }
+
+    /// Where the last run stopped reading, as kept in the store, so the reports received while
+    /// the server was down (imported, fetched by IMAP) are still looked at; now on a first run.
+    async fn resume_from(&self) -> Timestamp {
+        let now = self.clock.now();
+        let kept = match self
+            .store
+            .swap_domain_state(CURSOR_DOMAIN, CURSOR_STATE, &now.to_string(), now)
+            .await
+        {
+            Ok(kept) => kept,
+            Err(error) => {
+                tracing::warn!(
+                    kind = %"alerts-read-failed",
+                    "Where alerts stopped reading reports could not be read: {error}; reports \
+                     received from now on are looked at."
+                );
+                return now;
+            }
+        };
+        match kept.and_then(|text| Timestamp::parse(&text).ok()) {
+            Some(from) if from < now => {
+                // Keep the older place until the reports since are read.
+                self.keep_cursor(from).await;
+                from
+            }
+            _ => now,
+        }
+    }
+
+    async fn keep_cursor(&self, from: Timestamp) {
+        if let Err(error) = self
+            .store
+            .swap_domain_state(
+                CURSOR_DOMAIN,
+                CURSOR_STATE,
+                &from.to_string(),
+                self.clock.now(),
+            )
+            .await
+        {
+            tracing::warn!(
+                kind = %"alerts-write-failed",
+                "Where alerts stopped reading reports could not be kept: {error}; after a \
+                 restart, reports may be looked at again (their alerts are not repeated within \
+                 their period)."
+            );
         }
     }
 

@@ -424,3 +424,28 @@ async fn a_change_of_the_advisors_verdict_raises_an_alert() {
     assert_eq!(kept.as_deref(), Some("testing: not ready to enforce"));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn reports_received_while_the_server_was_down_are_looked_at() {
+    let mut receiver = Receiver::start(false).await;
+    let seed = async |store: &ReportStore| {
+        // The last run read up to ten minutes ago; then a failure report was imported.
+        let stopped = Timestamp::from_unix_seconds(now() - 600).expect("a time");
+        store
+            .swap_domain_state("*", "alerts.cursor", &stopped.to_string(), stopped)
+            .await
+            .expect("keep the place");
+        let mut imported = stored(
+            report("Google LLC", "example.com", "while-down", 1, 4),
+            Source::File,
+        );
+        imported.received_at = Timestamp::from_unix_seconds(now() - 300).expect("a time");
+        store.insert(vec![imported]).await.expect("insert");
+    };
+    let server = Running::start(&receiver, seed).await;
+    let alert = receiver.next().await;
+    assert_eq!(alert["id"], format!("example.com/failures/{}", today()));
+    assert_eq!(alert["details"]["reports"][0]["report_id"], "while-down");
+    assert_eq!(alert["details"]["reports"][0]["source"], "file");
+    server.stop().await;
+}
