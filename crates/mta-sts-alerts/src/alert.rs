@@ -135,7 +135,7 @@ impl Alert {
                     "{} {} from {} counted {failed_sessions} failed TLS {} with {}.",
                     reports.len(),
                     plural(reports.len() as u64, "report", "reports"),
-                    organizations.join(", "),
+                    one_line(&organizations.join(", ")),
                     plural(*failed_sessions, "session", "sessions"),
                     self.domain
                 )
@@ -146,8 +146,9 @@ impl Alert {
                 silent_days,
                 ..
             } => format!(
-                "{organization} has sent no TLS report for {} for {silent_days} {} (its last \
-                 report covers {last_day}), after reporting regularly.",
+                "{} has sent no TLS report for {} for {silent_days} {} (its last report covers \
+                 {last_day}), after reporting regularly.",
+                one_line(organization),
                 self.domain,
                 plural(*silent_days, "day", "days"),
             ),
@@ -171,11 +172,11 @@ impl Alert {
                 plural(*failed_sessions, "session", "sessions")
             ),
             Condition::SilentReporter { organization, .. } => {
-                format!("{organization} stopped reporting")
+                format!("{} stopped reporting", one_line(organization))
             }
             Condition::VerdictChanged { current, .. } => format!("rollout verdict now {current}"),
         };
-        format!("[mta-sts] {}: {what}", self.domain)
+        format!("[mta-sts] {}: {}", self.domain, one_line(&what))
     }
 
     /// The mail's plain-text body: the summary, the evidence line by line, and what follows.
@@ -193,8 +194,8 @@ impl Alert {
                     let _ = writeln!(
                         text,
                         "- {} (report {}, {} to {}), received {} by {}:",
-                        report.organization,
-                        report.report_id,
+                        one_line(&report.organization),
+                        one_line(&report.report_id),
                         report.start,
                         report.end,
                         report.received_at,
@@ -216,12 +217,12 @@ impl Alert {
                                 failure
                                     .receiving_mx_hostname
                                     .as_deref()
-                                    .map(|mx| format!(" to {mx}"))
+                                    .map(|mx| format!(" to {}", one_line(mx)))
                                     .unwrap_or_default(),
                                 failure
                                     .sending_mta_ip
                                     .as_deref()
-                                    .map(|ip| format!(" from {ip}"))
+                                    .map(|ip| format!(" from {}", one_line(ip)))
                                     .unwrap_or_default(),
                             );
                         }
@@ -238,16 +239,17 @@ impl Alert {
                 let _ = write!(
                     text,
                     "\nCheck that the _smtp._tls record of {} still names your report address \
-                     and that reports from {organization} are not refused or filtered; no \
-                     other alert is raised for this silence.\n",
-                    self.domain
+                     and that reports from {} are not refused or filtered; no other alert is \
+                     raised for this silence.\n",
+                    self.domain,
+                    one_line(organization)
                 );
             }
             Condition::VerdictChanged { reasons, .. } => {
                 if !reasons.is_empty() {
                     text.push_str("\nWhat does not hold now:\n");
                     for reason in reasons {
-                        let _ = writeln!(text, "- {reason}");
+                        let _ = writeln!(text, "- {}", one_line(reason));
                     }
                 }
                 let _ = write!(
@@ -275,6 +277,14 @@ impl Alert {
         // Serialising plain data with string keys cannot fail.
         serde_json::to_vec(&body).unwrap_or_default()
     }
+}
+
+/// `text` on one line: report fields come from strangers, and a line break in one must not
+/// start a mail header or a line of its own in the alert.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 fn organizations(reports: &[FailedReport]) -> Vec<&str> {

@@ -68,11 +68,7 @@ impl Server {
         let registry = MetricsRegistry::new();
         let domains = domain_filter(&config)?;
         let intake = registry.register(|registry| Intake::new(store, domains, registry));
-        let watcher = Watcher::start(
-            &config,
-            intake.store().clone(),
-            Arc::new(mta_sts_net::SystemClock),
-        )?;
+        let watcher = Watcher::start(&config, intake.clone(), Arc::new(mta_sts_net::SystemClock))?;
         let metrics = registry.register(ServeMetrics::register);
         let connections = registry.register(|registry| {
             ConnectionMetrics::register(

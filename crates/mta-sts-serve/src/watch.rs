@@ -31,6 +31,7 @@ use mta_sts_core::Clock;
 use mta_sts_core::Timestamp;
 use mta_sts_core::time::SECONDS_PER_DAY;
 use mta_sts_net::{AddressGuard, Trust};
+use mta_sts_reports::{DomainFilter, Intake};
 use mta_sts_rollout::{Advice, Advisor, Thresholds};
 use mta_sts_service::Stopping;
 use mta_sts_store::reports::{EvidenceQuery, ReceiptCursor, ReportKey, ReportStore, StoredReport};
@@ -56,12 +57,13 @@ const CURSOR_STATE: &str = "alerts.cursor";
 const VERDICT_STATE: &str = "alerts.verdict";
 
 /// The watcher of one server.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Watcher {
     store: ReportStore,
     alerter: Alerter,
     advisor: Option<Advisor>,
-    domains: Vec<String>,
+    /// The intake: its domains are the watched ones, changed by a reload.
+    intake: Intake,
     settings: AlertsConfig,
     clock: Arc<dyn Clock>,
 }
@@ -71,9 +73,10 @@ impl Watcher {
     /// one stops the server from starting); `None` when no webhook or mail is configured.
     pub(crate) fn start(
         config: &ServeConfig,
-        store: ReportStore,
+        intake: Intake,
         clock: Arc<dyn Clock>,
     ) -> Result<Option<Watcher>, ServeError> {
+        let store = intake.store().clone();
         if !config.alerts.is_enabled() {
             return Ok(None);
         }
@@ -93,7 +96,7 @@ impl Watcher {
             alerter: Alerter::new(store.clone(), dispatcher),
             advisor,
             store,
-            domains: config.domains.clone(),
+            intake,
             settings: config.alerts.clone(),
             clock,
         }))
@@ -106,7 +109,7 @@ impl Watcher {
             kind = %"alerts-watching",
             "Alerts are on for {}: new reports are looked at every {} seconds, reporters every \
              {} seconds.",
-            self.domains.join(", "),
+            self.intake.domains(),
             self.settings.poll_interval.as_secs(),
             self.settings.check_interval.as_secs()
         );
@@ -223,7 +226,7 @@ impl Watcher {
             }
         };
         let now = self.clock.now();
-        for (domain, reports) in failures_by_domain(&fresh, &self.domains) {
+        for (domain, reports) in failures_by_domain(&fresh, &self.domains()) {
             let failed_sessions = reports.iter().map(FailedReport::failed_sessions).sum();
             let alert = Alert {
                 period: failure_period(now, self.settings.failure_period),
@@ -246,7 +249,7 @@ impl Watcher {
             u64::from(self.settings.lookback_days.saturating_sub(1))
                 * SECONDS_PER_DAY.unsigned_abs(),
         );
-        for domain in &self.domains {
+        for domain in &self.domains() {
             let query = EvidenceQuery {
                 domain: domain.clone(),
                 from: now.start_of_day().saturating_sub(back),
@@ -293,7 +296,7 @@ impl Watcher {
         let Some(advisor) = &self.advisor else {
             return;
         };
-        for domain in &self.domains {
+        for domain in &self.domains() {
             let now = self.clock.now();
             let advice = match advisor.assess(domain, now).await {
                 Ok(assessment) => assessment.advice,
@@ -338,6 +341,15 @@ impl Watcher {
                 raised_at: now,
             };
             self.raise(alert).await;
+        }
+    }
+
+    /// The domains watched now (a reload may have changed them).
+    fn domains(&self) -> Vec<String> {
+        match &*self.intake.domains() {
+            DomainFilter::Only(domains) => domains.iter().cloned().collect(),
+            // The server always has a list; "every domain" would be no list to look through.
+            DomainFilter::Any => Vec::new(),
         }
     }
 

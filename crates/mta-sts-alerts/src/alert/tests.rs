@@ -131,3 +131,32 @@ fn a_verdict_change_lists_what_does_not_hold() {
     );
     assert!(text.contains("`mta-sts rollout example.com`"), "{text}");
 }
+
+#[test]
+fn line_breaks_from_a_report_cannot_add_headers_or_lines() {
+    let mut alert = failures();
+    let evil = "Evil\r\nBcc: victim@example.org";
+    if let Condition::Failures { reports, .. } = &mut alert.condition {
+        reports[0].organization = evil.into();
+        reports[0].report_id = "id\nFAKE LINE".into();
+    }
+    assert!(!alert.summary().contains(['\r', '\n']));
+    let text = alert.text();
+    assert!(!text.lines().any(|line| line.starts_with("Bcc:")), "{text}");
+    assert!(!text.lines().any(|line| line.starts_with("FAKE")), "{text}");
+    let silent = Alert {
+        condition: Condition::SilentReporter {
+            organization: evil.into(),
+            last_day: UtcDate::parse("2026-12-01").expect("a date"),
+            days_reported: 9,
+            silent_days: 4,
+        },
+        ..failures()
+    };
+    assert!(
+        !silent.subject().contains(['\r', '\n']),
+        "{}",
+        silent.subject()
+    );
+    assert!(silent.subject().contains("Evil  Bcc: victim@example.org"));
+}
