@@ -40,6 +40,8 @@ mod alert;
 mod alerter;
 mod error;
 mod mail;
+#[cfg(feature = "test-support")]
+pub mod postfix;
 mod queue;
 mod retry;
 mod secret;

@@ -1,17 +1,15 @@
 //! Mail alerts against Debian's Postfix on loopback: submitted with STARTTLS, delivered, read
 //! back from the mailbox; an untrusted relay certificate and a refused recipient fail.
 
-mod postfix;
-
 use std::sync::Arc;
 
+use mta_sts_alerts::postfix::{OWNER, Postfix};
 use mta_sts_alerts::{
     Alert, AlertError, Condition, DeliverySettings, Dispatcher, MailSecurity, MailSettings, Mailer,
     Queued, RetryPolicy,
 };
 use mta_sts_core::Timestamp;
 use mta_sts_core::time::ManualClock;
-use postfix::{OWNER, Postfix};
 
 fn alert() -> Alert {
     Alert {

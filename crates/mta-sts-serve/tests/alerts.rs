@@ -449,3 +449,51 @@ async fn reports_received_while_the_server_was_down_are_looked_at() {
     assert_eq!(alert["details"]["reports"][0]["source"], "file");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_failure_report_is_mailed_through_the_relay_and_posted_to_the_webhook() {
+    let Some(postfix) = mta_sts_alerts::postfix::Postfix::start() else {
+        return;
+    };
+    let mut receiver = Receiver::start(false).await;
+    let server = Running::start_with(
+        &receiver,
+        async |_: &ReportStore| {},
+        |config, _| {
+            config.alerts.mail = Some(mta_sts_alerts::MailSettings {
+                relay: "localhost".into(),
+                port: postfix.port(),
+                security: mta_sts_alerts::MailSecurity::Starttls,
+                from: "MTA-STS <mta-sts@example.com>".into(),
+                to: vec![mta_sts_alerts::postfix::OWNER.into()],
+                username: None,
+                password_file: None,
+                password_env: None,
+                ca_file: Some(postfix.ca_file()),
+                timeout: 20,
+                retry: RetryPolicy::default(),
+            });
+        },
+    )
+    .await;
+    assert_eq!(
+        server
+            .post(&report("Google LLC", "example.com", "mailed", 1, 31))
+            .await,
+        200
+    );
+    // Both channels get the one alert.
+    assert_eq!(receiver.next().await["condition"], "failures");
+    let messages = postfix.wait_for_messages(1).await;
+    let message = &messages[0];
+    assert!(
+        message.contains("Subject: [mta-sts] example.com: 31 failed TLS sessions reported"),
+        "{message}"
+    );
+    assert!(
+        message.contains("certificate-host-mismatch in 31 sessions to mx2.example.com from"),
+        "{message}"
+    );
+    assert!(message.contains("(using TLS"), "{message}");
+    server.stop().await;
+}

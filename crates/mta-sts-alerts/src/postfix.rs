@@ -1,4 +1,4 @@
-//! A private Postfix for tests: Debian's `postfix`, started as its own instance
+//! A private Postfix for tests (feature `test-support`): Debian's `postfix`, started as its own instance
 //! (`postfix -c DIR start`) from a configuration generated in a temporary directory, listening
 //! only on a free loopback port, requiring STARTTLS with a fresh certificate, and delivering
 //! mail for `alerts.test` into a Maildir the test reads (the `virtual` delivery agent, as the
