@@ -67,16 +67,19 @@ pub enum AlertError {
 }
 
 impl AlertError {
-    /// Whether trying again later cannot help: a webhook's 4xx answer other than 408 and 429,
-    /// an SMTP 5xx reply, a setting. Unreachable peers, 5xx answers and time limits are worth
+    /// Whether trying again later cannot help: a webhook's redirect or 4xx answer other than
+    /// 408 and 429, an SMTP 5xx reply, a setting. Unreachable peers, 5xx answers and time limits are worth
     /// another attempt.
     pub fn is_permanent(&self) -> bool {
         match self {
             AlertError::WebhookUnreachable { .. } | AlertError::Store(_) => false,
+            // Redirects are not followed (the URL is the owner's to fix, and a signed body
+            // must not be sent on to wherever a redirect points).
             AlertError::WebhookStatus { status, .. } => {
-                status.is_client_error()
-                    && *status != http::StatusCode::REQUEST_TIMEOUT
-                    && *status != http::StatusCode::TOO_MANY_REQUESTS
+                status.is_redirection()
+                    || (status.is_client_error()
+                        && *status != http::StatusCode::REQUEST_TIMEOUT
+                        && *status != http::StatusCode::TOO_MANY_REQUESTS)
             }
             AlertError::Smtp { source, .. } => source.is_permanent(),
             AlertError::Setting { .. }

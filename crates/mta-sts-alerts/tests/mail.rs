@@ -106,3 +106,60 @@ async fn a_refused_recipient_is_a_permanent_failure() {
         .expect_err("relaying is refused");
     assert!(error.is_permanent(), "{error}");
 }
+
+#[test]
+fn unusable_mail_settings_are_refused_by_name() {
+    let good = MailSettings {
+        relay: "smtp.example.com".into(),
+        port: 587,
+        security: MailSecurity::Starttls,
+        from: "mta-sts@example.com".into(),
+        to: vec!["owner@example.com".into()],
+        username: None,
+        password_file: None,
+        password_env: None,
+        ca_file: None,
+        timeout: 30,
+        retry: RetryPolicy::default(),
+    };
+    Mailer::new(&good).expect("good settings");
+    let key = |settings: MailSettings| match Mailer::new(&settings) {
+        Err(AlertError::Setting { key, .. }) => key,
+        Err(other) => panic!("expected a setting error, got {other}"),
+        Ok(_) => panic!("expected a setting error"),
+    };
+    assert_eq!(
+        key(MailSettings {
+            from: "not an address".into(),
+            ..good.clone()
+        }),
+        "alerts.mail.from"
+    );
+    assert_eq!(
+        key(MailSettings {
+            to: Vec::new(),
+            ..good.clone()
+        }),
+        "alerts.mail.to"
+    );
+    assert_eq!(
+        key(MailSettings {
+            password_env: Some("MTA_STS_TEST_PASSWORD".into()),
+            ..good.clone()
+        }),
+        "alerts.mail.username"
+    );
+    assert_eq!(
+        key(MailSettings {
+            timeout: 0,
+            ..good.clone()
+        }),
+        "alerts.mail.timeout"
+    );
+    let unset = Mailer::new(&MailSettings {
+        username: Some("mta-sts".into()),
+        password_env: Some("MTA_STS_TEST_SURELY_UNSET_PASSWORD".into()),
+        ..good
+    });
+    assert!(matches!(unset, Err(AlertError::MissingEnv { .. })));
+}

@@ -361,10 +361,19 @@ async fn gives_up_after_the_attempt_limit() {
 
 #[tokio::test]
 async fn a_client_error_is_not_retried() {
+    not_retried(StatusCode::UNAUTHORIZED).await;
+}
+
+#[tokio::test]
+async fn a_redirect_is_not_followed_nor_retried() {
+    not_retried(StatusCode::MOVED_PERMANENTLY).await;
+}
+
+async fn not_retried(status: StatusCode) {
     let setup = Setup::new();
     let refused = alert("example.com");
     let script = Script {
-        statuses: HashMap::from([(refused.id(), vec![StatusCode::UNAUTHORIZED])]),
+        statuses: HashMap::from([(refused.id(), vec![status])]),
         hold: false,
     };
     let mut receiver = Receiver::start(script, None).await;
