@@ -83,6 +83,18 @@ pub struct FailedReport {
     pub policies: Vec<StoredPolicy>,
 }
 
+impl Condition {
+    /// The kind of condition, as the webhook's `details.kind` names it: `failures`,
+    /// `silent-reporter` or `verdict-changed`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Condition::Failures { .. } => "failures",
+            Condition::SilentReporter { .. } => "silent-reporter",
+            Condition::VerdictChanged { .. } => "verdict-changed",
+        }
+    }
+}
+
 impl FailedReport {
     /// Failed sessions of the report: its largest entry (entries of several policy types may
     /// count the same sessions).
@@ -109,11 +121,10 @@ impl Alert {
     /// per organisation), `verdict-changed`.
     pub fn condition_key(&self) -> String {
         match &self.condition {
-            Condition::Failures { .. } => "failures".to_string(),
             Condition::SilentReporter { organization, .. } => {
                 format!("silent-reporter:{organization}")
             }
-            Condition::VerdictChanged { .. } => "verdict-changed".to_string(),
+            other => other.kind().to_string(),
         }
     }
 

@@ -52,6 +52,6 @@ pub use alert::{Alert, BODY_VERSION, Condition, FailedReport};
 pub use alerter::Alerter;
 pub use error::AlertError;
 pub use mail::{MailSecurity, MailSettings, Mailer};
-pub use queue::{DeliverySettings, Dispatcher, Queued};
+pub use queue::{ChannelKind, DeliverySettings, Dispatcher, Outcome, OutcomeHook, Queued};
 pub use retry::RetryPolicy;
 pub use webhook::{ALERT_ID_HEADER, Webhook, WebhookSettings};

@@ -67,6 +67,52 @@ pub enum Queued {
     },
 }
 
+/// A kind of channel, as metrics label it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ChannelKind {
+    /// The webhook.
+    Webhook,
+    /// Mail.
+    Mail,
+}
+
+impl ChannelKind {
+    /// `webhook` or `mail`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelKind::Webhook => "webhook",
+            ChannelKind::Mail => "mail",
+        }
+    }
+}
+
+/// What became of an alert on one channel, as metrics count it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// The receiver took it.
+    Delivered,
+    /// Given up: the attempts ran out, or the receiver refused it for good.
+    GaveUp,
+    /// Not queued: the channel's queue was full.
+    Dropped,
+}
+
+impl Outcome {
+    /// `delivered`, `gave_up` or `dropped`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Delivered => "delivered",
+            Outcome::GaveUp => "gave_up",
+            Outcome::Dropped => "dropped",
+        }
+    }
+}
+
+/// Told each [`Outcome`] (for metrics); it must not block.
+pub type OutcomeHook = Arc<dyn Fn(ChannelKind, Outcome) + Send + Sync>;
+
 #[derive(Debug, Clone)]
 enum Channel {
     Webhook(Webhook),
@@ -74,6 +120,13 @@ enum Channel {
 }
 
 impl Channel {
+    fn kind(&self) -> ChannelKind {
+        match self {
+            Channel::Webhook(_) => ChannelKind::Webhook,
+            Channel::Mail(_) => ChannelKind::Mail,
+        }
+    }
+
     fn describe(&self) -> String {
         match self {
             Channel::Webhook(webhook) => format!("the webhook {}", webhook.url()),
@@ -91,9 +144,25 @@ impl Channel {
 
 /// Hands alerts to the delivery tasks. Cheap to clone; the tasks end when the last clone is
 /// dropped and their queues are empty.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Dispatcher {
-    queues: Arc<[(String, mpsc::Sender<Arc<Alert>>)]>,
+    queues: Arc<[Queue]>,
+    hook: OutcomeHook,
+}
+
+struct Queue {
+    kind: ChannelKind,
+    name: String,
+    sender: mpsc::Sender<Arc<Alert>>,
+}
+
+impl std::fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let channels: Vec<&str> = self.queues.iter().map(|q| q.name.as_str()).collect();
+        f.debug_struct("Dispatcher")
+            .field("channels", &channels)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Dispatcher {
@@ -102,6 +171,15 @@ impl Dispatcher {
     pub fn start(
         settings: &DeliverySettings,
         clock: Arc<dyn Clock>,
+    ) -> Result<Dispatcher, AlertError> {
+        Dispatcher::start_observed(settings, clock, Arc::new(|_, _| {}))
+    }
+
+    /// [`start`](Self::start), telling `hook` what becomes of each alert on each channel.
+    pub fn start_observed(
+        settings: &DeliverySettings,
+        clock: Arc<dyn Clock>,
+        hook: OutcomeHook,
     ) -> Result<Dispatcher, AlertError> {
         if settings.queue == 0 {
             return Err(AlertError::Setting {
@@ -121,11 +199,16 @@ impl Dispatcher {
         let mut queues = Vec::new();
         for (channel, retry) in channels {
             let (sender, receiver) = mpsc::channel(settings.queue);
-            queues.push((channel.describe(), sender));
-            tokio::spawn(run(channel, retry, receiver, clock.clone()));
+            queues.push(Queue {
+                kind: channel.kind(),
+                name: channel.describe(),
+                sender,
+            });
+            tokio::spawn(run(channel, retry, receiver, clock.clone(), hook.clone()));
         }
         Ok(Dispatcher {
             queues: queues.into(),
+            hook,
         })
     }
 
@@ -133,9 +216,11 @@ impl Dispatcher {
     pub fn enqueue(&self, alert: Alert) -> Queued {
         let alert = Arc::new(alert);
         let mut dropped = 0;
-        for (channel, sender) in self.queues.iter() {
-            if sender.try_send(alert.clone()).is_err() {
+        for queue in self.queues.iter() {
+            if queue.sender.try_send(alert.clone()).is_err() {
                 dropped += 1;
+                (self.hook)(queue.kind, Outcome::Dropped);
+                let channel = &queue.name;
                 tracing::warn!(
                     kind = %"alert-dropped",
                     alert = %alert.id(),
@@ -175,14 +260,17 @@ async fn run(
     retry: RetryPolicy,
     mut queue: mpsc::Receiver<Arc<Alert>>,
     clock: Arc<dyn Clock>,
+    hook: OutcomeHook,
 ) {
     let name = channel.describe();
+    let kind = channel.kind();
     while let Some(alert) = queue.recv().await {
         let mut attempt = 0;
         loop {
             attempt += 1;
             let error = match channel.deliver(&alert, clock.as_ref()).await {
                 Ok(()) => {
+                    hook(kind, Outcome::Delivered);
                     tracing::info!(
                         kind = %"alert-delivered",
                         alert = %alert.id(),
@@ -195,6 +283,7 @@ async fn run(
                 Err(error) => error,
             };
             if error.is_permanent() || attempt >= retry.attempts {
+                hook(kind, Outcome::GaveUp);
                 tracing::error!(
                     kind = %"alert-given-up",
                     alert = %alert.id(),

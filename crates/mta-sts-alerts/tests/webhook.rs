@@ -13,7 +13,8 @@ use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use mta_sts_alerts::{
-    Alert, Condition, DeliverySettings, Dispatcher, Queued, RetryPolicy, WebhookSettings,
+    Alert, ChannelKind, Condition, DeliverySettings, Dispatcher, Outcome, Queued, RetryPolicy,
+    WebhookSettings,
 };
 use mta_sts_core::Timestamp;
 use mta_sts_core::time::{ManualClock, UtcDate};
@@ -338,11 +339,19 @@ async fn gives_up_after_the_attempt_limit() {
         hold: false,
     };
     let mut receiver = Receiver::start(script, None).await;
-    let dispatcher = setup.start(
-        format!("http://{}/hook", receiver.address),
-        quick_retries(3),
-        8,
-    );
+    let (told, mut outcomes) = mpsc::unbounded_channel();
+    let dispatcher = Dispatcher::start_observed(
+        &setup.settings(
+            format!("http://{}/hook", receiver.address),
+            quick_retries(3),
+            8,
+        ),
+        setup.clock.clone(),
+        Arc::new(move |kind, outcome| {
+            let _ = told.send((kind, outcome));
+        }),
+    )
+    .expect("the dispatcher starts");
     let after = alert("example.net");
     dispatcher.enqueue(doomed.clone());
     dispatcher.enqueue(after.clone());
@@ -357,6 +366,23 @@ async fn gives_up_after_the_attempt_limit() {
     .map(Seen::alert_id)
     .collect();
     assert_eq!(ids, [doomed.id(), doomed.id(), doomed.id(), after.id()]);
+    // What became of each is told, in order (for metrics).
+    let mut told = Vec::new();
+    for _ in 0..2 {
+        told.push(
+            tokio::time::timeout(Duration::from_secs(30), outcomes.recv())
+                .await
+                .expect("an outcome within 30 s")
+                .expect("the hook lives"),
+        );
+    }
+    assert_eq!(
+        told,
+        [
+            (ChannelKind::Webhook, Outcome::GaveUp),
+            (ChannelKind::Webhook, Outcome::Delivered)
+        ]
+    );
 }
 
 #[tokio::test]

@@ -68,7 +68,10 @@ impl Server {
         let registry = MetricsRegistry::new();
         let domains = domain_filter(&config)?;
         let intake = registry.register(|registry| Intake::new(store, domains, registry));
-        let watcher = Watcher::start(&config, intake.clone(), Arc::new(mta_sts_net::SystemClock))?;
+        let watcher = registry.register(|registry| {
+            let clock = Arc::new(mta_sts_net::SystemClock);
+            Watcher::start(&config, intake.clone(), clock, registry)
+        })?;
         let metrics = registry.register(ServeMetrics::register);
         let connections = registry.register(|registry| {
             ConnectionMetrics::register(

@@ -25,7 +25,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use mta_sts_alerts::{Alert, Alerter, Condition, Dispatcher, FailedReport, Queued};
+use mta_sts_alerts::{
+    Alert, Alerter, ChannelKind, Condition, Dispatcher, FailedReport, Outcome, Queued,
+};
 use mta_sts_check::{Checker, NetSettings};
 use mta_sts_core::Clock;
 use mta_sts_core::Timestamp;
@@ -35,6 +37,10 @@ use mta_sts_reports::{DomainFilter, Intake};
 use mta_sts_rollout::{Advice, Advisor, Thresholds};
 use mta_sts_service::Stopping;
 use mta_sts_store::reports::{EvidenceQuery, ReceiptCursor, ReportKey, ReportStore, StoredReport};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 
 use crate::config::{AlertsConfig, FailurePeriod, ServeConfig};
 use crate::error::ServeError;
@@ -66,26 +72,65 @@ pub(crate) struct Watcher {
     intake: Intake,
     settings: AlertsConfig,
     clock: Arc<dyn Clock>,
+    raised: Family<ConditionLabel, Counter>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ConditionLabel {
+    condition: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct DeliveryLabel {
+    channel: &'static str,
+    outcome: &'static str,
 }
 
 impl Watcher {
     /// The watcher of `config`, its delivery started (secrets and CA files read now, so a bad
-    /// one stops the server from starting); `None` when no webhook or mail is configured.
+    /// one stops the server from starting) and its counters registered in `registry`
+    /// (`mta_sts_serve_alerts_raised_total{condition}`,
+    /// `mta_sts_serve_alert_deliveries_total{channel, outcome}`); `None` when no webhook or
+    /// mail is configured.
     pub(crate) fn start(
         config: &ServeConfig,
         intake: Intake,
         clock: Arc<dyn Clock>,
+        registry: &mut Registry,
     ) -> Result<Option<Watcher>, ServeError> {
         let store = intake.store().clone();
         if !config.alerts.is_enabled() {
             return Ok(None);
         }
-        let dispatcher =
-            Dispatcher::start(&config.alerts.delivery(), clock.clone()).map_err(|error| {
-                ServeError::ConfigValue {
-                    key: "alerts".into(),
-                    message: error.to_string(),
-                }
+        let registry = registry.sub_registry_with_prefix("mta_sts_serve");
+        let raised = Family::<ConditionLabel, Counter>::default();
+        for condition in ["failures", "silent-reporter", "verdict-changed"] {
+            let _ = raised.get_or_create(&ConditionLabel { condition });
+        }
+        registry.register(
+            "alerts_raised",
+            "Alerts raised (each once per condition and period), by condition",
+            raised.clone(),
+        );
+        let deliveries = Family::<DeliveryLabel, Counter>::default();
+        registry.register(
+            "alert_deliveries",
+            "What became of raised alerts, by channel (webhook, mail) and outcome (delivered, \
+             gave_up after the attempts, dropped by a full queue)",
+            deliveries.clone(),
+        );
+        let hook = Arc::new(move |channel: ChannelKind, outcome: Outcome| {
+            deliveries
+                .get_or_create(&DeliveryLabel {
+                    channel: channel.as_str(),
+                    outcome: outcome.as_str(),
+                })
+                .inc();
+        });
+        let dispatcher = Dispatcher::start_observed(&config.alerts.delivery(), clock.clone(), hook)
+            .map_err(|error| ServeError::ConfigValue {
+                key: "alerts".into(),
+                message: error.to_string(),
             })?;
         let advisor = if config.alerts.advisor {
             Some(advisor(&config.alerts, store.clone())?)
@@ -99,6 +144,7 @@ impl Watcher {
             intake,
             settings: config.alerts.clone(),
             clock,
+            raised,
         }))
     }
 
@@ -355,8 +401,12 @@ impl Watcher {
 
     async fn raise(&self, alert: Alert) {
         let id = alert.id();
+        let condition = alert.condition.kind();
         match self.alerter.raise(alert).await {
             Ok(Queued::Queued) => {
+                self.raised
+                    .get_or_create(&ConditionLabel { condition })
+                    .inc();
                 tracing::info!(kind = %"alert-raised", alert = %id, "The alert {id} was raised.");
             }
             // Already sent this period, or dropped with its own log line.

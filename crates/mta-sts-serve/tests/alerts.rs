@@ -146,21 +146,33 @@ impl Running {
 
     /// POSTs a report as JSON; returns the status.
     async fn post(&self, report: &[u8]) -> u16 {
-        let mut stream = TcpStream::connect(self.address).await.expect("connect");
         let head = format!(
             "POST /tlsrpt HTTP/1.1\r\nHost: reports.example.com\r\nContent-Type: \
              application/tlsrpt+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
             report.len()
         );
-        stream.write_all(head.as_bytes()).await.expect("write");
-        stream.write_all(report).await.expect("write");
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).await.expect("read");
+        let answer = self.exchange(head.as_bytes(), report).await;
         answer
             .split(' ')
             .nth(1)
             .and_then(|code| code.parse().ok())
             .unwrap_or_else(|| panic!("not an HTTP answer: {answer}"))
+    }
+
+    /// The metrics text.
+    async fn metrics(&self) -> String {
+        let head =
+            "GET /metrics HTTP/1.1\r\nHost: reports.example.com\r\nConnection: close\r\n\r\n";
+        self.exchange(head.as_bytes(), b"").await
+    }
+
+    async fn exchange(&self, head: &[u8], body: &[u8]) -> String {
+        let mut stream = TcpStream::connect(self.address).await.expect("connect");
+        stream.write_all(head).await.expect("write");
+        stream.write_all(body).await.expect("write");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.expect("read");
+        answer
     }
 
     async fn stop(mut self) {
@@ -286,6 +298,19 @@ async fn failure_reports_raise_one_alert_per_domain_and_day_however_they_arrive(
     let second = receiver.next().await;
     assert_eq!(second["id"], format!("example.net/failures/{}", today()));
     assert_eq!(second["details"]["reports"][0]["source"], "imap");
+    // Counted: two raised; the first delivered (the channel sends in order, so it was answered
+    // before the second arrived).
+    let metrics = server.metrics().await;
+    assert!(
+        metrics.contains("mta_sts_serve_alerts_raised_total{condition=\"failures\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "mta_sts_serve_alert_deliveries_total{channel=\"webhook\",outcome=\"delivered\"}"
+        ),
+        "{metrics}"
+    );
     server.stop().await;
     assert!(
         receiver.bodies.try_recv().is_err(),
