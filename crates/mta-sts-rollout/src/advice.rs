@@ -176,6 +176,15 @@ pub enum Evidence {
         /// What to change.
         remediation: String,
     },
+    /// The live check's verdict and counts.
+    Check {
+        /// `pass`, `warn`, `fail` or `unknown`.
+        verdict: String,
+        /// Errors found.
+        errors: u64,
+        /// Warnings found.
+        warnings: u64,
+    },
     /// The live check could not learn everything.
     Incomplete {
         /// What could not be learnt, and why, one sentence each.

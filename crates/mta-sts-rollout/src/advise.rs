@@ -150,17 +150,33 @@ fn live_check(check: &CheckReport, stage: Stage) -> Vec<Reason> {
         });
     }
     if reasons.is_empty() {
-        let warnings = mta_sts_check::count(&check.findings, Severity::Warning);
+        let warnings = mta_sts_check::count(&check.findings, Severity::Warning) as u64;
+        let errors = mta_sts_check::count(&check.findings, Severity::Error) as u64;
+        let found = if errors == 0 {
+            "no errors".to_string()
+        } else {
+            format!(
+                "no errors besides the {} judged under {}",
+                count_noun(errors, "error", "errors"),
+                if errors == 1 {
+                    "its own condition"
+                } else {
+                    "their own conditions"
+                }
+            )
+        };
         reasons.push(Reason {
             code: ReasonCode::LiveCheck,
             ok: true,
             message: format!(
-                "the live check of {} found no errors ({})",
+                "the live check of {} found {found} ({})",
                 check.domain,
-                count_noun(warnings as u64, "warning", "warnings")
+                count_noun(warnings, "warning", "warnings")
             ),
-            evidence: Evidence::MxHosts {
-                hosts: mx_names(check),
+            evidence: Evidence::Check {
+                verdict: check.verdict.to_string(),
+                errors,
+                warnings,
             },
         });
     }
@@ -433,8 +449,8 @@ fn sts_failures(check: &CheckReport, window: &Window, thresholds: &Thresholds) -
                 code: ReasonCode::StsFailures,
                 ok: false,
                 message: format!(
-                    "{}{}; fix: {}, then wait until these failures leave the window (after {}) \
-                     ({allowed})",
+                    "{}{}; fix: {}, then wait until these failures leave the window (after {}); \
+                     {allowed}",
                     text::failure(&group),
                     live_state(check, &group),
                     remedy(check, &group),
@@ -450,6 +466,12 @@ fn sts_failures(check: &CheckReport, window: &Window, thresholds: &Thresholds) -
 fn regressions(check: &CheckReport, window: &Window) -> Vec<Reason> {
     let since = window.enforcing_since();
     let since_text = match since {
+        // Enforcing before the evidence begins: when it began is not known, only that it
+        // lasted the whole window.
+        Some(day) if day <= window.from => format!(
+            "while enforcing (throughout the window, since {})",
+            text::day(window.from)
+        ),
         Some(day) => format!("since enforcing began on {}", text::day(day)),
         None => format!(
             "from {} to {} (no report shows when enforcing began)",

@@ -61,7 +61,7 @@ impl Advisor {
         let domain = mta_sts_core::domain::normalize_mail_domain(domain).map_err(|source| {
             RolloutError::Domain {
                 input: domain.to_string(),
-                source,
+                source: Box::new(source),
             }
         })?;
         let window = self.query(&domain, now, self.thresholds.window_days);

@@ -13,8 +13,8 @@ pub enum RolloutError {
     Domain {
         /// The name as given.
         input: String,
-        /// Why, in the core's words.
-        source: mta_sts_core::Error,
+        /// Why, in the core's words (boxed: its diagnostic is large).
+        source: Box<mta_sts_core::Error>,
     },
     /// A threshold is out of range or contradicts another (caller misuse: fix the setting).
     #[error("the rollout thresholds do not work: {0}")]

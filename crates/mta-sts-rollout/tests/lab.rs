@@ -16,7 +16,7 @@ use mta_sts_net::{AddressGuard, SystemClock, Trust};
 use mta_sts_rollout::{Advisor, Assessment, Thresholds};
 use mta_sts_store::StoreUrl;
 use mta_sts_store::reports::{NewReport, ReportStore, Source};
-use mta_sts_store::test_support::TempDir;
+use mta_sts_store::test_support::{TempDir, TestDatabase};
 use serde_json::Value;
 
 /// A lab serving `scenario` alone, a store, and an advisor over both.
@@ -26,6 +26,7 @@ struct Setup {
     advisor: Advisor,
     now: Timestamp,
     _dir: TempDir,
+    _database: Option<TestDatabase>,
 }
 
 /// The catalog's scenario called `name`.
@@ -56,13 +57,20 @@ fn with_mx(mut scenario: Scenario, host: &str, cert: CertKind) -> Scenario {
 }
 
 async fn setup(scenario: Scenario) -> Setup {
+    setup_on(scenario, None).await
+}
+
+/// As [`setup`], with the store on the PostgreSQL `database` when given, else on SQLite.
+async fn setup_on(scenario: Scenario, database: Option<TestDatabase>) -> Setup {
     let lab = Lab::start_with(vec![scenario], 0)
         .await
         .expect("lab starts");
     let dir = TempDir::new("rollout-lab");
-    let store = ReportStore::open(&StoreUrl::Sqlite(dir.file("reports.db")))
-        .await
-        .expect("store opens");
+    let url = match &database {
+        Some(database) => database.store_url(),
+        None => StoreUrl::Sqlite(dir.file("reports.db")),
+    };
+    let store = ReportStore::open(&url).await.expect("store opens");
     let checker = Checker::from_settings(&NetSettings {
         resolver: Some(lab.dns_addr()),
         trust: Trust::only_pem(lab.ca_pem()).expect("lab CA"),
@@ -81,6 +89,7 @@ async fn setup(scenario: Scenario) -> Setup {
         advisor,
         now: SystemClock.now(),
         _dir: dir,
+        _database: database,
     }
 }
 
@@ -344,15 +353,14 @@ async fn a_certificate_expiring() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn enforce_with_regressions() {
-    let setup = setup(scenario("healthy-enforce")).await;
+/// Testing for weeks, enforcing for the last 8 days: a failure before enforcing (reported,
+/// it cost nothing) and one after (refused mail).
+fn testing_then_enforcing(setup: &Setup) -> ReportPlan {
     let mx = setup.mx()[0].clone();
-    let plan = setup
+    setup
         .plan(14)
         .with_policy(setup.day(40), &setup.policy("testing", 86_400))
         .with_policy(setup.day(7), &setup.policy("enforce", 604_800))
-        // Before enforcing: reported, cost nothing. After: refused mail.
         .with_failure(PlannedFailure {
             result_type: ResultType::StarttlsNotSupported,
             receiving_mx: mx.clone(),
@@ -363,12 +371,18 @@ async fn enforce_with_regressions() {
         })
         .with_failure(PlannedFailure {
             result_type: ResultType::CertificateExpired,
-            receiving_mx: mx.clone(),
+            receiving_mx: mx,
             sessions_per_day: 20,
             first_day: setup.day(3),
             last_day: setup.day(2),
             organizations: vec![Organization::Google, Organization::Microsoft],
-        });
+        })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn enforce_with_regressions() {
+    let setup = setup(scenario("healthy-enforce")).await;
+    let plan = testing_then_enforcing(&setup);
     setup.store(&plan).await;
     let (assessment, json) = setup.assess().await;
     assert_eq!(json["stage"], "enforce");
@@ -440,6 +454,25 @@ async fn retired_long_enough_to_remove_the_records() {
     assert!(messages(&json, "old-policy-expired")[0].ends_with(
         "remove the `_mta-sts` record first, then the policy file and the mta-sts host"
     ));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_and_postgresql_give_the_same_advice() {
+    let Some(database) = TestDatabase::create("the advisor on PostgreSQL").await else {
+        return;
+    };
+    let on_sqlite = setup(scenario("healthy-enforce")).await;
+    on_sqlite.store(&testing_then_enforcing(&on_sqlite)).await;
+    let on_postgres = setup_on(scenario("healthy-enforce"), Some(database)).await;
+    on_postgres
+        .store(&testing_then_enforcing(&on_postgres))
+        .await;
+    let (sqlite, sqlite_json) = on_sqlite.assess().await;
+    let (postgres, postgres_json) = on_postgres.assess().await;
+    assert_eq!(sqlite.evidence, postgres.evidence);
+    assert_eq!(sqlite_json, postgres_json);
+    assert_eq!(postgres_json["ready"], false);
+    assert_eq!(failing(&postgres_json), ["regressions"]);
 }
 
 /// `Dec 3`, as the advice words a day.

@@ -12,6 +12,7 @@
 mod body;
 mod commit;
 pub mod config;
+mod dashboard;
 mod error;
 mod media_type;
 mod metrics;
@@ -22,6 +23,7 @@ mod tls;
 mod watch;
 
 pub use config::ServeConfig;
+pub use dashboard::hash_password;
 pub use error::ServeError;
 pub use media_type::ReportMediaType;
 pub use server::{Reloader, Server};

@@ -28,13 +28,11 @@ use std::time::Duration;
 use mta_sts_alerts::{
     Alert, Alerter, ChannelKind, Condition, Dispatcher, FailedReport, Outcome, Queued,
 };
-use mta_sts_check::{Checker, NetSettings};
 use mta_sts_core::Clock;
 use mta_sts_core::Timestamp;
 use mta_sts_core::time::SECONDS_PER_DAY;
-use mta_sts_net::{AddressGuard, Trust};
 use mta_sts_reports::{DomainFilter, Intake};
-use mta_sts_rollout::{Advice, Advisor, Thresholds};
+use mta_sts_rollout::{Advice, Advisor};
 use mta_sts_service::Stopping;
 use mta_sts_store::reports::{EvidenceQuery, ReceiptCursor, ReportKey, ReportStore, StoredReport};
 use prometheus_client::encoding::EncodeLabelSet;
@@ -133,7 +131,7 @@ impl Watcher {
                 message: error.to_string(),
             })?;
         let advisor = if config.alerts.advisor {
-            Some(advisor(&config.alerts, store.clone())?)
+            Some(config.advisor(store.clone())?)
         } else {
             None
         };
@@ -419,32 +417,6 @@ impl Watcher {
             ),
         }
     }
-}
-
-/// The advisor of the alerts: a live check from the `check_*` settings (the owner's own
-/// domains, so any address may be dialled) and the default thresholds.
-fn advisor(settings: &AlertsConfig, store: ReportStore) -> Result<Advisor, ServeError> {
-    let bad = |key: &str, message: String| ServeError::ConfigValue {
-        key: format!("alerts.{key}"),
-        message,
-    };
-    let trust = match &settings.check_ca_file {
-        Some(path) => {
-            Trust::web_pki_and_pem_file(path).map_err(|e| bad("check_ca_file", e.to_string()))?
-        }
-        None => Trust::web_pki(),
-    };
-    let checker = Checker::from_settings(&NetSettings {
-        resolver: settings.check_resolver,
-        trust,
-        https_port: settings.check_https_port,
-        smtp_port: settings.check_smtp_port,
-        timeout: settings.check_timeout,
-        guard: AddressGuard::AllowAll,
-        probe_smtp: true,
-    })
-    .map_err(|e| bad("check_resolver", e.to_string()))?;
-    Advisor::new(checker, store, Thresholds::default()).map_err(|e| bad("advisor", e.to_string()))
 }
 
 /// The verdict compared between looks: the stage and whether it is ready for the next.

@@ -419,11 +419,11 @@ async fn a_change_of_the_advisors_verdict_raises_an_alert() {
         std::fs::write(dir.file("lab-ca.pem"), lab.ca_pem()).expect("write the lab CA");
         config.domains = vec![watched];
         config.alerts.advisor = true;
-        config.alerts.check_resolver = Some(lab.dns_addr());
-        config.alerts.check_ca_file = Some(dir.file("lab-ca.pem"));
-        config.alerts.check_https_port = lab.https_port();
-        config.alerts.check_smtp_port = lab.smtp_port();
-        config.alerts.check_timeout = Duration::from_secs(5);
+        config.check.resolver = Some(lab.dns_addr());
+        config.check.ca_file = Some(dir.file("lab-ca.pem"));
+        config.check.https_port = lab.https_port();
+        config.check.smtp_port = lab.smtp_port();
+        config.check.timeout = Duration::from_secs(5);
     })
     .await;
     let alert = receiver.next().await;

@@ -813,5 +813,91 @@ fn the_stage_falls_back_to_what_senders_saw_when_the_policy_cannot_be_read_now()
     );
     assert_eq!(advice.stage, Stage::Enforce);
     assert_eq!(failing(&advice), [ReasonCode::LiveCheck]);
-    assert!(message(&advice, ReasonCode::Regressions).contains("since enforcing began on Nov 1"));
+    assert!(
+        message(&advice, ReasonCode::Regressions)
+            .contains("while enforcing (throughout the window, since Dec 1)")
+    );
+}
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// 1 to 4 MX hosts under example.com, and which of them the policy lists (or a wildcard).
+    fn hosts_and_patterns() -> impl Strategy<Value = (Vec<String>, Vec<String>, bool)> {
+        (
+            proptest::collection::btree_set("[a-z][a-z0-9]{0,6}", 1..=4),
+            proptest::collection::vec(any::<bool>(), 4),
+            any::<bool>(),
+        )
+            .prop_map(|(labels, listed, wildcard)| {
+                let hosts: Vec<String> = labels
+                    .into_iter()
+                    .map(|label| format!("{label}.example.com"))
+                    .collect();
+                let mut patterns: Vec<String> = if wildcard {
+                    vec!["*.example.com".to_string()]
+                } else {
+                    hosts
+                        .iter()
+                        .zip(&listed)
+                        .filter(|(_, listed)| **listed)
+                        .map(|(host, _)| host.clone())
+                        .collect()
+                };
+                if patterns.is_empty() {
+                    // A policy needs one pattern; an old host's is as good as any.
+                    patterns.push("old.example.com".to_string());
+                }
+                let enforce = listed[3];
+                (hosts, patterns, enforce)
+            })
+    }
+
+    proptest! {
+        /// Whatever the MX hosts and the patterns: ready exactly when no reason fails, failing
+        /// reasons first, one coverage reason per MX host; and whatever is to be published is a
+        /// policy a sender reads, covering every MX host, announced with its own content id.
+        #[test]
+        fn advice_is_consistent_and_next_covers_every_mx(
+            (hosts, patterns, enforce) in hosts_and_patterns(),
+            days in 0u32..=14,
+        ) {
+            let hosts_ref: Vec<&str> = hosts.iter().map(String::as_str).collect();
+            let patterns_ref: Vec<&str> = patterns.iter().map(String::as_str).collect();
+            let mode = if enforce { Mode::Enforce } else { Mode::Testing };
+            let check = live(mode, &patterns_ref, &hosts_ref);
+            let report_days: Vec<u32> = (1..=days).collect();
+            let advice = advise(
+                &check,
+                &evidence(&report_days, TWO, Vec::new(), Vec::new()),
+                &Thresholds::default(),
+                now(),
+            );
+            prop_assert_eq!(advice.ready, advice.reasons.iter().all(|r| r.ok));
+            let first_ok = advice.reasons.iter().position(|r| r.ok).unwrap_or(advice.reasons.len());
+            prop_assert!(advice.reasons[first_ok..].iter().all(|r| r.ok));
+            let coverage = advice.reasons.iter().filter(|r| r.code == ReasonCode::MxCovered).count();
+            prop_assert_eq!(coverage, hosts.len());
+            let uncovered = advice
+                .reasons
+                .iter()
+                .any(|r| r.code == ReasonCode::MxCovered && !r.ok);
+            prop_assert_eq!(uncovered || (advice.ready && !enforce), advice.next.is_some());
+            if let Some(next) = &advice.next {
+                let policy = Policy::parse(next.policy.as_bytes());
+                prop_assert!(policy.is_ok(), "{}", next.policy);
+                let policy = policy.expect("checked");
+                for host in &hosts {
+                    prop_assert!(policy.matches_mx(host), "{} not in {}", host, next.policy);
+                }
+                let expected_mode = if uncovered { mode } else { Mode::Enforce };
+                prop_assert_eq!(policy.mode, expected_mode);
+                let id = mta_sts_core::sts_record::content_id(&next.policy);
+                let ending = format!("id={id}\"");
+                prop_assert!(next.sts_record.ends_with(&ending));
+            }
+        }
+    }
 }

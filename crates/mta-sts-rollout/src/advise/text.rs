@@ -90,7 +90,7 @@ pub(crate) fn percent(rate: f64) -> String {
 /// 3–5`: the words of the issue.
 pub(crate) fn failure(group: &FailureEvidence) -> String {
     let who = group.receiving_mx_hostname.as_deref().map_or_else(
-        || "sessions to an MX the reports did not name".to_string(),
+        || "an MX the reports did not name".to_string(),
         |h| h.trim_end_matches('.').to_string(),
     );
     format!(
@@ -209,6 +209,18 @@ mod tests {
             failure(&group),
             "mx2.example.com failed `certificate-host-mismatch` in 31 sessions from 2 reporters \
              (Google LLC, Microsoft Corporation) on Dec 3–5"
+        );
+        let unnamed = FailureEvidence {
+            receiving_mx_hostname: None,
+            sessions: 1,
+            organizations: vec!["Mail.Ru".to_string()],
+            first_day: date("2026-12-05"),
+            ..group
+        };
+        assert_eq!(
+            failure(&unnamed),
+            "an MX the reports did not name failed `certificate-host-mismatch` in 1 session from \
+             1 reporter (Mail.Ru) on Dec 5"
         );
     }
 }

@@ -2,8 +2,6 @@
 //! `[alerts.webhook]` and `[alerts.mail]` tables, read by `mta_sts_alerts`). With neither a
 //! webhook nor mail, nothing is watched.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use mta_sts_alerts::{DeliverySettings, MailSettings, WebhookSettings};
@@ -31,20 +29,10 @@ pub struct AlertsConfig {
     pub regular_days: u32,
     /// The days looked back over for silent reporters.
     pub lookback_days: u32,
-    /// Whether the rollout advisor runs for each domain every `check_interval` and a change of
-    /// its verdict raises an alert.
+    /// Whether the rollout advisor (the live check of `[check]`, the thresholds of
+    /// `[rollout]`) runs for each domain every `check_interval` and a change of its verdict
+    /// raises an alert.
     pub advisor: bool,
-    /// The advisor's live check: the DNS resolver (`None`: the system's)...
-    pub check_resolver: Option<SocketAddr>,
-    /// ...extra trusted roots for policy hosts and MX hosts (the Web PKI is trusted too)...
-    pub check_ca_file: Option<PathBuf>,
-    /// ...the policy hosts' HTTPS port...
-    pub check_https_port: u16,
-    /// ...the MX hosts' SMTP port...
-    pub check_smtp_port: u16,
-    /// ...and the time limit of each network step.
-    #[serde(deserialize_with = "super::seconds")]
-    pub check_timeout: Duration,
     /// Alerts waiting per channel at most.
     pub queue: usize,
     /// The webhook, if any.
@@ -75,11 +63,6 @@ impl Default for AlertsConfig {
             regular_days: 7,
             lookback_days: 30,
             advisor: true,
-            check_resolver: None,
-            check_ca_file: None,
-            check_https_port: 443,
-            check_smtp_port: 25,
-            check_timeout: Duration::from_secs(10),
             queue: delivery.queue,
             webhook: delivery.webhook,
             mail: delivery.mail,
@@ -122,9 +105,6 @@ impl AlertsConfig {
                 "check_interval",
                 "must be at least 60 seconds: each look runs a live check per domain".into(),
             );
-        }
-        if self.check_timeout.is_zero() || self.check_timeout > Duration::from_secs(120) {
-            return bad("check_timeout", "must be from 1 to 120 seconds".into());
         }
         if self.queue == 0 {
             return bad("queue", "0 would drop every alert; give at least 1".into());

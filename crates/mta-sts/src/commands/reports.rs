@@ -35,6 +35,9 @@ pub(super) struct Settings {
     domains: Vec<String>,
     /// Where the domains came from, to name in messages.
     domains_origin: String,
+    /// The configuration itself, when `--config` named one (`rollout` reads its `[check]` and
+    /// `[rollout]`).
+    pub(super) config: Option<ServeConfig>,
 }
 
 impl Settings {
@@ -81,6 +84,7 @@ pub(super) fn settings(
         store,
         domains,
         domains_origin,
+        config,
     })
 }
 

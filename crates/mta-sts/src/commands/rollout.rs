@@ -18,23 +18,34 @@ use crate::exit::Status;
 pub fn run(args: &RolloutArgs) -> Result<Status, CommandError> {
     let domain = mta_sts_core::domain::normalize_mail_domain(&args.domain)
         .map_err(|e| CommandError::Argument(e.diagnostic().message.clone()))?;
+    let settings = super::reports::settings(&args.store, &[])?;
+    // `mta-sts serve`'s `[check]` and `[rollout]` (the dashboard's), with the flags over them.
+    let (check, rollout) = settings
+        .config
+        .map(|config| (config.check, config.rollout))
+        .unwrap_or_default();
     let thresholds = Thresholds {
-        window_days: args.window_days,
-        min_report_days: args.min_report_days,
-        min_reporters: args.min_reporters,
-        max_failure_rate: args.max_failure_rate / 100.0,
-        min_certificate_days: args.min_certificate_days,
+        window_days: args.window_days.unwrap_or(rollout.window_days),
+        min_report_days: args.min_report_days.unwrap_or(rollout.min_report_days),
+        min_reporters: args.min_reporters.unwrap_or(rollout.min_reporters),
+        max_failure_rate: args
+            .max_failure_rate
+            .map_or(rollout.max_failure_rate, |percent| percent / 100.0),
+        min_certificate_days: args
+            .min_certificate_days
+            .unwrap_or(rollout.min_certificate_days),
     };
     thresholds
         .validate()
         .map_err(|e| CommandError::Argument(format!("{e}.")))?;
-    let store_url = super::reports::settings(&args.store, &[])?.store;
+    let store_url = settings.store;
+    let ca_file = args.ca_file.as_deref().or(check.ca_file.as_deref());
     let settings = NetSettings {
-        resolver: resolver(args.resolver.as_deref())?,
-        trust: trust(args.ca_file.as_deref())?,
-        https_port: args.https_port,
-        smtp_port: args.smtp_port,
-        timeout: args.timeout,
+        resolver: resolver(args.resolver.as_deref())?.or(check.resolver),
+        trust: trust(ca_file)?,
+        https_port: args.https_port.unwrap_or(check.https_port),
+        smtp_port: args.smtp_port.unwrap_or(check.smtp_port),
+        timeout: args.timeout.unwrap_or(check.timeout),
         // The owner checks their own domain, wherever it points.
         guard: AddressGuard::AllowAll,
         probe_smtp: true,
@@ -73,7 +84,7 @@ fn human(advice: &Advice) -> String {
     let failing = advice.failing().count();
     let _ = writeln!(
         out,
-        "{}: stage {}, {} {} ({} of {} conditions hold).",
+        "{}: stage {}, {} {} ({} of {} checks pass).",
         advice.domain,
         advice.stage,
         if advice.ready { "READY" } else { "NOT READY" },
