@@ -318,10 +318,25 @@ async fn without_users_everyone_is_refused_and_the_login_page_says_how_to_add_on
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn pages_and_api_show_the_reports_with_hostile_text_escaped() {
+async fn pages_and_api_show_the_reports_with_hostile_text_escaped_on_sqlite() {
     let dir = TempDir::new("dashboard-pages");
     let store = format!("sqlite:{}", dir.path("reports.db").display());
-    let config = write_config(&dir, &store, true, "");
+    pages_and_api_on(&store, &dir).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pages_and_api_show_the_reports_with_hostile_text_escaped_on_postgres() {
+    let Some(database) =
+        mta_sts_store::test_support::TestDatabase::create("dashboard_pages_on_postgres").await
+    else {
+        return;
+    };
+    let dir = TempDir::new("dashboard-pages-pg");
+    pages_and_api_on(database.url(), &dir).await;
+}
+
+async fn pages_and_api_on(store: &str, dir: &TempDir) {
+    let config = write_config(dir, store, true, "");
     let (_server, address) = start(&config);
     fill(address).await;
     let cookie = login(address).await;
@@ -479,4 +494,27 @@ async fn pages_and_api_show_the_reports_with_hostile_text_escaped() {
     .await;
     assert_eq!(unknown.status, 404);
     assert!(serde_json::from_str::<Value>(&unknown.body).expect("JSON")["error"].is_string());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_added_on_reload_can_log_in_and_a_removed_one_is_logged_out() {
+    let dir = TempDir::new("dashboard-reload");
+    let store = format!("sqlite:{}", dir.path("reports.db").display());
+    let config = write_config(&dir, &store, false, "");
+    let (server, address) = start(&config);
+    assert_eq!(get(address, "/login", &[]).await.status, 503);
+    // The same file, now with the user: read again on SIGHUP.
+    write_config(&dir, &store, true, "");
+    server.signal("HUP");
+    server.wait_for("reloaded");
+    let cookie = login(address).await;
+    assert_eq!(get(address, "/", &[("cookie", &cookie)]).await.status, 200);
+    // Without the user again: its session no longer opens anything.
+    write_config(&dir, &store, false, "");
+    server.signal("HUP");
+    server.wait_for("reloaded");
+    assert!(refused(
+        &get(address, "/", &[("cookie", &cookie)]).await,
+        false
+    ));
 }

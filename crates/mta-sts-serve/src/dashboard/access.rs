@@ -136,6 +136,11 @@ impl Access {
         !self.users.is_empty()
     }
 
+    /// Whether any API token is configured.
+    pub(crate) fn has_tokens(&self) -> bool {
+        !self.tokens.is_empty()
+    }
+
     /// Checks a login attempt from `client` (rate limits first, then the password, off the
     /// async workers: argon2 takes tens of milliseconds by design) and opens a session.
     pub(crate) async fn login(

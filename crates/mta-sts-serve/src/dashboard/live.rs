@@ -139,3 +139,6 @@ impl LiveChecks {
         domains.iter().map(|domain| self.current(domain)).collect()
     }
 }
+
+#[cfg(test)]
+mod tests;

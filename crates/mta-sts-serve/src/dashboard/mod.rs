@@ -95,20 +95,30 @@ pub(crate) struct Dashboard {
 }
 
 impl Dashboard {
-    /// The dashboard of a checked configuration.
+    /// The dashboard of a checked configuration (called within the server's runtime: it starts
+    /// the first live checks).
     pub(crate) fn new(
         config: &ServeConfig,
         store: ReportStore,
         clock: Arc<dyn Clock>,
     ) -> Result<Dashboard, ServeError> {
         let advisor = config.advisor(store.clone())?;
+        let settings = Settings::new(config)?;
+        let live = Arc::new(LiveChecks::new(
+            advisor,
+            config.dashboard.check_cache,
+            clock.clone(),
+        ));
+        // When someone can look, the first live checks start now, so the first page shows
+        // advice rather than "checking…".
+        if settings.access.has_users() || settings.access.has_tokens() {
+            for domain in &config.domains {
+                live.refresh(domain);
+            }
+        }
         Ok(Dashboard {
-            settings: Arc::new(RwLock::new(Arc::new(Settings::new(config)?))),
-            live: Arc::new(LiveChecks::new(
-                advisor,
-                config.dashboard.check_cache,
-                clock.clone(),
-            )),
+            settings: Arc::new(RwLock::new(Arc::new(settings))),
+            live,
             store,
             clock,
         })
