@@ -16,7 +16,7 @@ use mta_sts_core::Timestamp;
 use mta_sts_serve::{ServeConfig, Server};
 use mta_sts_store::StoreUrl;
 use mta_sts_store::reports::{NewReport, ReportStore, Source};
-use mta_sts_store::test_support::TempDir;
+use mta_sts_store::test_support::{TempDir, TestDatabase};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -93,23 +93,34 @@ impl Running {
         Running::start_with(receiver, seed, |_, _| {}).await
     }
 
-    /// Starts with `adjust` applied to the configuration (given the test's directory).
     async fn start_with(
+        receiver: &Receiver,
+        seed: impl AsyncFnOnce(&ReportStore),
+        adjust: impl FnOnce(&mut ServeConfig, &TempDir),
+    ) -> Running {
+        Running::start_on(None, receiver, seed, adjust).await
+    }
+
+    /// Starts on the store URL `store` (a SQLite file in the test's directory when `None`), with `adjust`
+    /// applied to the configuration (given the test's directory).
+    async fn start_on(
+        store: Option<String>,
         receiver: &Receiver,
         seed: impl AsyncFnOnce(&ReportStore),
         adjust: impl FnOnce(&mut ServeConfig, &TempDir),
     ) -> Running {
         let dir = TempDir::new("mta-sts-serve-alerts");
         std::fs::write(dir.file("secret"), "webhook secret").expect("write the secret");
-        let store_url: StoreUrl = format!("sqlite:{}", dir.file("store.db").display())
-            .parse()
-            .expect("a store URL");
+        // The URL as text: a StoreUrl displays its password hidden.
+        let store_text =
+            store.unwrap_or_else(|| format!("sqlite:{}", dir.file("store.db").display()));
+        let store_url: StoreUrl = store_text.parse().expect("a store URL");
         // Reports already stored before the server starts (the silent reporter's history).
         seed(&ReportStore::open(&store_url).await.expect("open the store")).await;
         let mut config = ServeConfig {
             domains: vec!["example.com".into(), "example.net".into()],
             listen: Some("127.0.0.1:0".parse().expect("address")),
-            store: store_url.to_string(),
+            store: store_text,
             ..ServeConfig::default()
         };
         config.alerts.poll_interval = Duration::from_secs(1);
@@ -254,8 +265,20 @@ fn today() -> String {
 
 #[tokio::test]
 async fn failure_reports_raise_one_alert_per_domain_and_day_however_they_arrive() {
+    failure_alerts(None).await;
+}
+
+#[tokio::test]
+async fn failure_reports_raise_one_alert_per_domain_and_day_on_postgresql() {
+    let Some(database) = TestDatabase::create("failure alerts").await else {
+        return;
+    };
+    failure_alerts(Some(database.url().to_string())).await;
+}
+
+async fn failure_alerts(store: Option<String>) {
     let mut receiver = Receiver::start(false).await;
-    let server = Running::start(&receiver, async |_: &ReportStore| {}).await;
+    let server = Running::start_on(store, &receiver, async |_: &ReportStore| {}, |_, _| {}).await;
 
     // A clean report raises nothing; the first failure report of the day does.
     assert_eq!(
