@@ -71,6 +71,7 @@ pub(crate) struct Watcher {
     settings: AlertsConfig,
     clock: Arc<dyn Clock>,
     raised: Family<ConditionLabel, Counter>,
+    repeated: Family<ConditionLabel, Counter>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -88,6 +89,7 @@ impl Watcher {
     /// The watcher of `config`, its delivery started (secrets and CA files read now, so a bad
     /// one stops the server from starting) and its counters registered in `registry`
     /// (`mta_sts_serve_alerts_raised_total{condition}`,
+    /// `mta_sts_serve_alerts_repeated_total{condition}`,
     /// `mta_sts_serve_alert_deliveries_total{channel, outcome}`); `None` when no webhook or
     /// mail is configured.
     pub(crate) fn start(
@@ -102,13 +104,21 @@ impl Watcher {
         }
         let registry = registry.sub_registry_with_prefix("mta_sts_serve");
         let raised = Family::<ConditionLabel, Counter>::default();
+        let repeated = Family::<ConditionLabel, Counter>::default();
         for condition in ["failures", "silent-reporter", "verdict-changed"] {
             let _ = raised.get_or_create(&ConditionLabel { condition });
+            let _ = repeated.get_or_create(&ConditionLabel { condition });
         }
         registry.register(
             "alerts_raised",
             "Alerts raised (each once per condition and period), by condition",
             raised.clone(),
+        );
+        registry.register(
+            "alerts_repeated",
+            "Conditions found again in a period whose alert was already raised (by this server \
+             or another sharing the store), so not raised again, by condition",
+            repeated.clone(),
         );
         let deliveries = Family::<DeliveryLabel, Counter>::default();
         registry.register(
@@ -143,6 +153,7 @@ impl Watcher {
             settings: config.alerts.clone(),
             clock,
             raised,
+            repeated,
         }))
     }
 
@@ -400,15 +411,16 @@ impl Watcher {
     async fn raise(&self, alert: Alert) {
         let id = alert.id();
         let condition = alert.condition.kind();
+        let label = ConditionLabel { condition };
         match self.alerter.raise(alert).await {
-            Ok(Queued::Queued) => {
-                self.raised
-                    .get_or_create(&ConditionLabel { condition })
-                    .inc();
+            Ok(Queued::AlreadyRaised) => {
+                self.repeated.get_or_create(&label).inc();
+            }
+            // Queued, or dropped by a full queue with its own log line: raised either way.
+            Ok(_) => {
+                self.raised.get_or_create(&label).inc();
                 tracing::info!(kind = %"alert-raised", alert = %id, "The alert {id} was raised.");
             }
-            // Already sent this period, or dropped with its own log line.
-            Ok(_) => {}
             Err(error) => tracing::warn!(
                 kind = %"alert-not-raised",
                 alert = %id,

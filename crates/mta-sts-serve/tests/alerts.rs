@@ -545,3 +545,71 @@ async fn a_failure_report_is_mailed_through_the_relay_and_posted_to_the_webhook(
     assert!(message.contains("(using TLS"), "{message}");
     server.stop().await;
 }
+
+/// The value of the metric line starting with `series` (name and labels).
+fn metric(text: &str, series: &str) -> u64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+}
+
+#[tokio::test]
+async fn two_servers_sharing_a_store_raise_an_alert_once() {
+    let Some(database) = TestDatabase::create("two servers racing for an alert").await else {
+        return;
+    };
+    let mut receiver = Receiver::start(false).await;
+    let url = database.url().to_string();
+    let servers = [
+        Running::start_on(
+            Some(url.clone()),
+            &receiver,
+            async |_: &ReportStore| {},
+            |_, _| {},
+        )
+        .await,
+        Running::start_on(Some(url), &receiver, async |_: &ReportStore| {}, |_, _| {}).await,
+    ];
+    assert_eq!(
+        servers[0]
+            .post(&report("Google LLC", "example.com", "raced", 1, 7))
+            .await,
+        200
+    );
+    // Both watchers find the report within a poll or two; each either raises its alert or
+    // finds it raised by the other. Wait until both have.
+    let raised = r#"mta_sts_serve_alerts_raised_total{condition="failures"}"#;
+    let repeated = r#"mta_sts_serve_alerts_repeated_total{condition="failures"}"#;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let counts = loop {
+        let mut counts = Vec::new();
+        for server in &servers {
+            let text = server.metrics().await;
+            counts.push((metric(&text, raised), metric(&text, repeated)));
+        }
+        if counts.iter().map(|(r, p)| r + p).sum::<u64>() >= 2 {
+            break counts;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "both servers did not look at the report within 30 s: {counts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        counts.iter().map(|(r, _)| r).sum::<u64>(),
+        1,
+        "exactly one server raised it: {counts:?}"
+    );
+    assert_eq!(
+        receiver.next().await["details"]["reports"][0]["report_id"],
+        "raced"
+    );
+    for server in servers {
+        server.stop().await;
+    }
+    assert!(
+        receiver.bodies.try_recv().is_err(),
+        "the alert was sent once"
+    );
+}
