@@ -176,7 +176,7 @@ impl Webhook {
             )
             .header(TIMESTAMP_HEADER, timestamp.to_string())
             .header(SIGNATURE_HEADER, signature)
-            .header(ALERT_ID_HEADER, alert.id())
+            .header(ALERT_ID_HEADER, header_safe(&alert.id()))
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| self.unreachable(format!("the request could not be built: {e}")))?;
         let tcp = TcpStream::connect((self.host.as_str(), self.port))
@@ -239,6 +239,20 @@ impl Webhook {
     }
 }
 
+/// `text` as an HTTP header value: visible ASCII and space as they are, every other byte (and
+/// `%`) percent-encoded. An organisation's name, from a stranger's report, can hold anything.
+fn header_safe(text: &str) -> String {
+    let mut value = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if (b' '..=b'~').contains(&byte) && byte != b'%' {
+            value.push(char::from(byte));
+        } else {
+            value.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    value
+}
+
 fn is_loopback(host: &str) -> bool {
     host.eq_ignore_ascii_case("localhost")
         || host
@@ -286,4 +300,20 @@ fn tls_connector(
     .with_root_certificates(roots)
     .with_no_client_auth();
     Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_values_are_visible_ascii() {
+        assert_eq!(
+            header_safe("example.com/failures/2026-12-07"),
+            "example.com/failures/2026-12-07"
+        );
+        assert_eq!(header_safe("a%b\r\nc"), "a%25b%0D%0Ac");
+        assert_eq!(header_safe("Почта"), "%D0%9F%D0%BE%D1%87%D1%82%D0%B0");
+        assert!(http::HeaderValue::from_str(&header_safe("x\u{7f}\u{0}é")).is_ok());
+    }
 }

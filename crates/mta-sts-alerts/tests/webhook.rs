@@ -534,3 +534,27 @@ async fn an_alert_is_raised_once_per_condition_and_period() {
     assert_eq!(ids, [first.id(), next_period.id(), other_domain.id()]);
     assert!(receiver.seen.try_recv().is_err(), "nothing more was sent");
 }
+
+#[tokio::test]
+async fn an_organisation_name_of_any_characters_is_delivered() {
+    let setup = Setup::new();
+    let mut receiver = Receiver::start(Script::default(), None).await;
+    let dispatcher = setup.start(
+        format!("http://{}/hook", receiver.address),
+        quick_retries(1),
+        8,
+    );
+    let mut odd = alert("example.com");
+    if let Condition::SilentReporter { organization, .. } = &mut odd.condition {
+        *organization = "Почта\r\nX-Injected: 1".into();
+    }
+    dispatcher.enqueue(odd.clone());
+    let seen = receiver.next().await;
+    seen.assert_signed();
+    assert_eq!(seen.alert_id(), odd.id());
+    assert!(seen.headers.get("x-injected").is_none());
+    assert_eq!(
+        seen.header("mta-sts-alert-id"),
+        "example.com/silent-reporter:%D0%9F%D0%BE%D1%87%D1%82%D0%B0%0D%0AX-Injected: 1/2026-12-01"
+    );
+}
