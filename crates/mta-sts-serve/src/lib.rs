@@ -7,6 +7,8 @@
 //!   report on the intake path, default `/tlsrpt`, with `application/tlsrpt+gzip` or
 //!   `application/tlsrpt+json`; see the `routes` module for every answer), `/healthz` and
 //!   `/metrics`, prunes old reports (`keep_days`), reloads on SIGHUP and drains on SIGTERM;
+//!   with `[alerts]`, its watcher (the `watch` module) raises alerts on failure reports,
+//!   silent reporters and advisor verdict changes, delivered by `mta_sts_alerts`;
 //! - [`CertificateFiles`]: HTTPS from certificate files, read again on SIGHUP.
 
 mod body;
