@@ -38,4 +38,10 @@ impl Alerter {
         }
         Ok(self.dispatcher.enqueue(alert))
     }
+
+    /// Stops raising and gives the queued alerts up to `limit` to be delivered (see
+    /// [`Dispatcher::finish`]); returns how many were still waiting.
+    pub async fn finish(self, limit: std::time::Duration) -> usize {
+        self.dispatcher.finish(limit).await
+    }
 }

@@ -6,7 +6,8 @@
 //!   condition, period) in the store, which says yes exactly once even to several servers
 //!   sharing one PostgreSQL; only then is the alert queued.
 //! - **Never blocking**: each channel has a bounded queue and its own task ([`Dispatcher`]);
-//!   raising never waits for a receiver, and a full queue drops the alert with a log line.
+//!   raising never waits for a receiver, and a full queue drops the alert with a log line;
+//!   [`Dispatcher::finish`] gives the queued alerts a bounded time when the server stops.
 //! - **Retries**: exponential backoff with jitter up to a number of attempts ([`RetryPolicy`]),
 //!   then the alert is given up with a log line; a 4xx answer (but 408, 429) or an SMTP 5xx
 //!   reply is not retried.

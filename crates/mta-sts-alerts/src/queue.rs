@@ -4,6 +4,7 @@
 //! with a log line: the watcher, and intake behind it, never wait for a receiver).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use mta_sts_core::Clock;
 use serde::Deserialize;
@@ -148,6 +149,9 @@ impl Channel {
 pub struct Dispatcher {
     queues: Arc<[Queue]>,
     hook: OutcomeHook,
+    workers: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    /// Alerts queued or being delivered, over every channel.
+    pending: Arc<AtomicUsize>,
 }
 
 struct Queue {
@@ -197,6 +201,8 @@ impl Dispatcher {
             channels.push((Channel::Mail(Mailer::new(mail)?), mail.retry));
         }
         let mut queues = Vec::new();
+        let mut workers = Vec::new();
+        let pending = Arc::new(AtomicUsize::new(0));
         for (channel, retry) in channels {
             let (sender, receiver) = mpsc::channel(settings.queue);
             queues.push(Queue {
@@ -204,12 +210,55 @@ impl Dispatcher {
                 name: channel.describe(),
                 sender,
             });
-            tokio::spawn(run(channel, retry, receiver, clock.clone(), hook.clone()));
+            workers.push(tokio::spawn(run(
+                channel,
+                retry,
+                receiver,
+                clock.clone(),
+                hook.clone(),
+                pending.clone(),
+            )));
         }
         Ok(Dispatcher {
             queues: queues.into(),
             hook,
+            workers: Arc::new(std::sync::Mutex::new(workers)),
+            pending,
         })
+    }
+
+    /// Stops taking alerts and gives the queued ones up to `limit` to be delivered (a server
+    /// stopping: an alert already claimed in the store is not raised again, so one left in a
+    /// queue would be lost). Call it on the last clone: the channels close when every clone
+    /// is gone. Returns how many alerts were still waiting when `limit` ran out (logged).
+    pub async fn finish(self, limit: std::time::Duration) -> usize {
+        let workers = std::mem::take(
+            &mut *self
+                .workers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        let pending = self.pending.clone();
+        // The channels close with the last sender: the workers deliver what is queued, then end.
+        drop(self);
+        let all = async {
+            for worker in workers {
+                // A worker that panicked has nothing left to deliver.
+                let _ = worker.await;
+            }
+        };
+        if tokio::time::timeout(limit, all).await.is_ok() {
+            return 0;
+        }
+        let waiting = pending.load(Ordering::SeqCst);
+        tracing::warn!(
+            kind = %"alerts-unsent",
+            waiting,
+            "Stopping: {waiting} alerts were still waiting after {} seconds and are not sent (a \
+             receiver is down or slow); the one being delivered is cut short.",
+            limit.as_secs()
+        );
+        waiting
     }
 
     /// Puts `alert` in every channel's queue without waiting.
@@ -217,7 +266,10 @@ impl Dispatcher {
         let alert = Arc::new(alert);
         let mut dropped = 0;
         for queue in self.queues.iter() {
+            // Counted before it is queued: the worker may finish it before try_send returns.
+            self.pending.fetch_add(1, Ordering::SeqCst);
             if queue.sender.try_send(alert.clone()).is_err() {
+                self.pending.fetch_sub(1, Ordering::SeqCst);
                 dropped += 1;
                 (self.hook)(queue.kind, Outcome::Dropped);
                 let channel = &queue.name;
@@ -261,6 +313,7 @@ async fn run(
     mut queue: mpsc::Receiver<Arc<Alert>>,
     clock: Arc<dyn Clock>,
     hook: OutcomeHook,
+    pending: Arc<AtomicUsize>,
 ) {
     let name = channel.describe();
     let kind = channel.kind();
@@ -313,5 +366,6 @@ async fn run(
             );
             tokio::time::sleep(wait).await;
         }
+        pending.fetch_sub(1, Ordering::SeqCst);
     }
 }

@@ -21,7 +21,7 @@ use mta_sts_core::time::{ManualClock, UtcDate};
 use mta_sts_store::test_support::TempDir;
 use ring::hmac;
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{mpsc, watch};
 
 const SECRET: &[u8] = b"a webhook secret of thirty-two bytes or more";
 
@@ -72,7 +72,7 @@ impl Seen {
 }
 
 /// How the receiver answers: by alert id, a list of statuses taken in turn (the last repeats);
-/// `hold` makes it never answer.
+/// `hold` makes it answer only once released.
 #[derive(Default)]
 struct Script {
     statuses: HashMap<String, Vec<StatusCode>>,
@@ -82,7 +82,7 @@ struct Script {
 struct Receiver {
     address: SocketAddr,
     seen: mpsc::UnboundedReceiver<Seen>,
-    release: Arc<Notify>,
+    release: watch::Sender<bool>,
 }
 
 impl Receiver {
@@ -91,8 +91,7 @@ impl Receiver {
         let address = listener.local_addr().expect("address");
         let (sender, seen) = mpsc::unbounded_channel();
         let script = Arc::new(Mutex::new(script));
-        let release = Arc::new(Notify::new());
-        let released = release.clone();
+        let (release, released) = watch::channel(false);
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
@@ -130,7 +129,9 @@ impl Receiver {
                                 (status, hold)
                             };
                             if hold {
-                                released.notified().await;
+                                let mut released = released.clone();
+                                // Gone only when the test ends: answering then is moot.
+                                let _ = released.wait_for(|released| *released).await;
                             }
                             Ok::<_, hyper::Error>(
                                 Response::builder()
@@ -453,7 +454,7 @@ async fn a_receiver_that_never_answers_does_not_hold_up_raising() {
         "nothing else was sent yet"
     );
     // Released, the receiver gets the queued two next.
-    receiver.release.notify_waiters();
+    let _ = receiver.release.send(true);
     assert_eq!(receiver.next().await.alert_id(), alert("d0.example").id());
 }
 
@@ -557,4 +558,56 @@ async fn an_organisation_name_of_any_characters_is_delivered() {
         seen.header("mta-sts-alert-id"),
         "example.com/silent-reporter:%D0%9F%D0%BE%D1%87%D1%82%D0%B0%0D%0AX-Injected: 1/2026-12-01"
     );
+}
+
+#[tokio::test]
+async fn finishing_delivers_what_is_queued() {
+    let setup = Setup::new();
+    let mut receiver = Receiver::start(
+        Script {
+            hold: true,
+            ..Script::default()
+        },
+        None,
+    )
+    .await;
+    let dispatcher = setup.start(
+        format!("http://{}/hook", receiver.address),
+        quick_retries(3),
+        8,
+    );
+    for domain in ["a.example", "b.example", "c.example"] {
+        dispatcher.enqueue(alert(domain));
+    }
+    assert_eq!(receiver.next().await.alert_id(), alert("a.example").id());
+    // A server stopping: the queue is given time; the receiver answers meanwhile.
+    let finishing = tokio::spawn(dispatcher.finish(Duration::from_secs(30)));
+    let _ = receiver.release.send(true);
+    assert_eq!(receiver.next().await.alert_id(), alert("b.example").id());
+    assert_eq!(receiver.next().await.alert_id(), alert("c.example").id());
+    assert_eq!(finishing.await.expect("finish"), 0, "nothing was left");
+}
+
+#[tokio::test]
+async fn finishing_is_bounded_when_the_receiver_never_answers() {
+    let setup = Setup::new();
+    let mut receiver = Receiver::start(
+        Script {
+            hold: true,
+            ..Script::default()
+        },
+        None,
+    )
+    .await;
+    let dispatcher = setup.start(
+        format!("http://{}/hook", receiver.address),
+        quick_retries(3),
+        8,
+    );
+    for domain in ["a.example", "b.example", "c.example"] {
+        dispatcher.enqueue(alert(domain));
+    }
+    receiver.next().await;
+    // The one held and the two behind it are counted as not sent.
+    assert_eq!(dispatcher.finish(Duration::from_millis(200)).await, 3);
 }

@@ -163,7 +163,7 @@ impl Server {
             shutdown.stopping(),
         ));
         if let Some(watcher) = watcher {
-            tasks.spawn(watcher.run(shutdown.stopping()));
+            tasks.spawn(watcher.run(shutdown.stopping(), config.shutdown_timeout));
         }
         if let Some((listener, certificates)) = https {
             log_listening("https", &listener, &config);

@@ -158,8 +158,9 @@ impl Watcher {
     }
 
     /// Watches until `stopping`: new reports every `poll_interval`, reporters every
-    /// `check_interval`, each in its own loop so a slow one does not delay the other.
-    pub(crate) async fn run(self, stopping: Stopping) {
+    /// `check_interval`, each in its own loop so a slow one does not delay the other. Then
+    /// the alerts still queued get up to `drain` to be delivered.
+    pub(crate) async fn run(self, stopping: Stopping, drain: Duration) {
         tracing::info!(
             kind = %"alerts-watching",
             "Alerts are on for {}: new reports are looked at every {} seconds, reporters every \
@@ -170,8 +171,10 @@ impl Watcher {
         );
         tokio::join!(
             self.clone().watch_reports(stopping.clone()),
-            self.watch_reporters(stopping)
+            self.clone().watch_reporters(stopping)
         );
+        // Both loops have ended and dropped their clones: this is the last.
+        self.alerter.finish(drain).await;
     }
 
     async fn watch_reports(self, mut stopping: Stopping) {

@@ -124,6 +124,8 @@ impl Running {
             ..ServeConfig::default()
         };
         config.alerts.poll_interval = Duration::from_secs(1);
+        // Stopping gives queued alerts this long (the stuck webhook's test waits it out).
+        config.shutdown_timeout = Duration::from_secs(1);
         config.alerts.advisor = false;
         config.alerts.queue = 4;
         config.alerts.webhook = Some(WebhookSettings {
