@@ -102,6 +102,9 @@ days = 30
 silent_days = 3
 # Seconds a domain's live check (DNS, policy, MX certificates) is kept before it is run again.
 check_cache_seconds = 600
+# Milliseconds a page waits for a live check it started; after that it shows the last result
+# (with its time) or "checking…", and the check finishes in the background.
+check_wait_ms = 3000
 
 # How the live check of your domains is made (the dashboard's and the rollout advisor's):
 [check]
@@ -297,6 +300,9 @@ pub struct DashboardConfig {
     /// How long a domain's live check is kept.
     #[serde(rename = "check_cache_seconds", deserialize_with = "seconds")]
     pub check_cache: Duration,
+    /// How long a page waits for a live check it started.
+    #[serde(rename = "check_wait_ms", deserialize_with = "milliseconds")]
+    pub check_wait: Duration,
 }
 
 impl Default for DashboardConfig {
@@ -309,6 +315,7 @@ impl Default for DashboardConfig {
             days: 30,
             silent_days: 3,
             check_cache: Duration::from_secs(600),
+            check_wait: Duration::from_millis(3000),
         }
     }
 }
@@ -617,6 +624,12 @@ impl ServeConfig {
         if let Err(error) = self.rollout.validate() {
             return bad("rollout", error.to_string());
         }
+        if self.dashboard.check_wait > MAX_TIME_LIMIT {
+            return bad(
+                "dashboard.check_wait_ms",
+                format!("must be at most {} ms", MAX_TIME_LIMIT.as_millis()),
+            );
+        }
         let mut names = BTreeSet::new();
         for user in &self.users {
             if user.name.is_empty()
@@ -687,6 +700,10 @@ impl ServeConfig {
             message: e.to_string(),
         })
     }
+}
+
+fn milliseconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    u64::deserialize(deserializer).map(Duration::from_millis)
 }
 
 fn hours<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {

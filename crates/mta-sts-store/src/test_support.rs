@@ -1,6 +1,7 @@
 //! For tests of this and other crates (cargo feature `test-support`): a fresh PostgreSQL
-//! database per test, a temporary directory, and the visible skip of a test whose system
-//! program or service is missing ([`skip`]).
+//! database per test, a temporary directory, the visible skip of a test whose system
+//! program or service is missing ([`skip`]), and a year of generated reports to fill a store
+//! with for benchmarks ([`bulk`]).
 //!
 //! The PostgreSQL server is named by the environment variable `MTA_STS_TEST_POSTGRES`, a URL of
 //! a role allowed to create databases. Without it, [`TestDatabase::create`] skips the test as
@@ -13,6 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::StoreUrl;
 
+pub mod bulk;
 pub mod skip;
 
 /// The environment variable naming the PostgreSQL server for tests.

@@ -226,6 +226,14 @@ async fn login_logout_csrf_and_rate_limits() {
     )
     .await;
     assert_eq!(away.headers["location"], "/");
+    // A page far past the last is empty, not an error.
+    let far = get(
+        address,
+        "/api/v1/domains/acme.test/reports?page=18446744073709551615",
+        &[("cookie", &cookie)],
+    )
+    .await;
+    assert_eq!(far.status, 200, "{}", far.body);
 
     // Logout needs the session's CSRF token and this server's Origin.
     let page = get(address, "/", &[("cookie", &cookie)]).await;
@@ -377,6 +385,14 @@ async fn pages_and_api_on(store: &str, dir: &TempDir) {
         "one bar per day of the 30-day window"
     );
     assert!(page.body.contains(&format!("mx2.{FAILING}")));
+    // The reporter that stopped five days ago is flagged silent, the others are not.
+    assert!(
+        page.body
+            .contains("<tr data-silent=\"true\"><th scope=\"row\">Quiet Reporter"),
+        "{}",
+        page.body
+    );
+    assert_eq!(page.body.matches("data-silent=\"true\"").count(), 1);
     // The legend names each result type that failed, and successful sessions.
     for series in [
         "successful",

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use dashboard_fixture::{FAILING, HOSTILE, PASSWORD, USER, fill, start, write_config};
+use dashboard_fixture::{CLEAN, FAILING, HOSTILE, PASSWORD, USER, fill, start, write_config};
 use mta_sts_store::test_support::skip;
 use serde_json::{Value, json};
 use serve_harness::{TempDir, request};
@@ -92,16 +92,30 @@ impl Browser {
     }
 
     async fn open(driver: SocketAddr) -> Browser {
+        Browser::open_with(driver, &[]).await
+    }
+
+    async fn open_with(driver: SocketAddr, extra: &[&str]) -> Browser {
+        let mut args = vec![
+            // The flags browser.rs uses on this machine: no sandbox as root, no background
+            // network traffic (the closed network would refuse it).
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--window-size=1280,2400",
+        ];
+        args.extend_from_slice(extra);
         let capabilities = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
-                // The flags browser.rs uses on this machine: no sandbox as root, no background
-                // network traffic (the closed network would refuse it).
-                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                         "--no-first-run", "--disable-background-networking",
-                         "--disable-component-update", "--disable-sync",
-                         "--disable-dev-shm-usage", "--window-size=1280,2400"],
+                "args": args,
             },
         }}});
         let answer = call(driver, "POST", "/session", Some(capabilities)).await;
@@ -121,6 +135,21 @@ impl Browser {
             .as_str()
             .expect("url")
             .to_string()
+    }
+
+    /// Waits (at most ten seconds) for the page a click started to be the current one:
+    /// WebDriver's click returns before a form's POST and its redirect are done, and no
+    /// command waits for that, so the URL is asked until it is the one expected.
+    async fn until_url(&self, expected: impl Fn(&str) -> bool) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let url = self.url().await;
+            if expected(&url) {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "still at {url}");
+            tokio::task::yield_now().await;
+        }
     }
 
     async fn find_all(&self, css: &str) -> Vec<String> {
@@ -293,7 +322,7 @@ async fn the_dashboard_in_headless_chromium() {
     browser.type_into("input[name=name]", USER).await;
     browser.type_into("input[name=password]", PASSWORD).await;
     browser.click("button[type=submit]").await;
-    assert_eq!(browser.url().await, format!("{base}/"));
+    browser.until_url(|url| url == format!("{base}/")).await;
 
     // The overview: a row per domain, each with its verdict.
     let rows = browser.find_all("#domains tbody tr").await;
@@ -361,6 +390,16 @@ async fn the_dashboard_in_headless_chromium() {
     assert!(!browser.find_all("svg#rate-chart g.point").await.is_empty());
     browser.screenshot("dashboard-domain-failures.png").await;
 
+    // A healthy domain, for the README's walk-through.
+    browser.go(&format!("{base}/domains/{CLEAN}")).await;
+    assert_eq!(browser.find_all("svg#sessions-chart g.bar").await.len(), 30);
+    let verdict = browser.find("#verdict").await;
+    assert_eq!(
+        browser.attribute(&verdict, "data-verdict").await.as_deref(),
+        Some("healthy")
+    );
+    browser.screenshot("dashboard-domain-healthy.png").await;
+
     // Hostile reports: their markup is shown as text, no script ran.
     browser.go(&format!("{base}/domains/{HOSTILE}")).await;
     let table = browser.text(&browser.find("#reports").await).await;
@@ -411,8 +450,58 @@ async fn the_dashboard_in_headless_chromium() {
     // Logging out ends the session: the overview sends to the login form again.
     browser.go(&format!("{base}/")).await;
     browser.click("form.logout button").await;
-    assert!(browser.url().await.contains("/login"));
+    browser.until_url(|url| url.contains("/login")).await;
     browser.go(&format!("{base}/domains/{FAILING}")).await;
     assert!(browser.url().await.contains("/login"));
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_secure_session_cookie_works_over_https_in_chromium() {
+    if !skip::installed(CHROMIUM, "chromium") || !skip::installed(CHROMEDRIVER, "chromium-driver") {
+        return;
+    }
+    let dir = TempDir::new("dashboard-https");
+    let ca = serve_harness::TestCa::new(&dir);
+    let store = format!("sqlite:{}", dir.path("reports.db").display());
+    // The default configuration: the cookie is Secure.
+    let config = write_config(&dir, &store, true, "");
+    let cert = serve_harness::path_arg(&ca.cert);
+    let key = serve_harness::path_arg(&ca.key);
+    let server = serve_harness::Server::start(&[
+        "--config",
+        &config,
+        "--https",
+        "127.0.0.1:0",
+        "--cert",
+        &cert,
+        "--key",
+        &key,
+    ]);
+    let https = server.https.expect("https listener");
+    // The test CA's certificate names localhost; Chromium is told to accept it.
+    let base = format!("https://localhost:{}", https.port());
+
+    let driver = Driver::start();
+    let browser = Browser::open_with(driver.address, &["--ignore-certificate-errors"]).await;
+    browser.go(&format!("{base}/domains/{FAILING}")).await;
+    browser.until_url(|url| url.contains("/login")).await;
+    browser.type_into("input[name=name]", USER).await;
+    browser.type_into("input[name=password]", PASSWORD).await;
+    browser.click("button[type=submit]").await;
+    // Back where it was going, with the Secure cookie sent back over HTTPS.
+    browser
+        .until_url(|url| url == format!("{base}/domains/{FAILING}"))
+        .await;
+    assert_eq!(
+        browser.find_all("svg#sessions-chart").await.len(),
+        0,
+        "no reports stored here"
+    );
+    let verdict = browser.find("#verdict").await;
+    assert_eq!(
+        browser.attribute(&verdict, "data-verdict").await.as_deref(),
+        Some("no-reports")
+    );
     browser.close().await;
 }

@@ -167,6 +167,7 @@ fn dashboard_users_tokens_and_tables_parse_and_bad_values_are_named() {
     let text = format!(
         "domains = [\"example.com\"]\nlisten = \"127.0.0.1:0\"\n\
          [dashboard]\nsession_hours = 2\nsecure_cookie = false\nmetrics_public = false\n\
+         check_wait_ms = 250\n\
          [check]\nresolver = \"127.0.0.1:5353\"\ntimeout = 3\n\
          [rollout]\nmin_reporters = 3\n\
          [[users]]\nname = \"owner\"\npassword_hash = \"{hash}\"\n\
@@ -180,6 +181,7 @@ fn dashboard_users_tokens_and_tables_parse_and_bad_values_are_named() {
         Duration::from_secs(2 * 3600)
     );
     assert!(!config.dashboard.secure_cookie && !config.dashboard.metrics_public);
+    assert_eq!(config.dashboard.check_wait, Duration::from_millis(250));
     assert_eq!(config.users[0].name, "owner");
     assert_eq!(config.check.timeout, Duration::from_secs(3));
     assert_eq!(config.rollout.min_reporters, 3);
@@ -196,6 +198,9 @@ fn dashboard_users_tokens_and_tables_parse_and_bad_values_are_named() {
         }),
         ("dashboard.days", |c| c.dashboard.days = 367),
         ("dashboard.silent_days", |c| c.dashboard.silent_days = 0),
+        ("dashboard.check_wait_ms", |c| {
+            c.dashboard.check_wait = Duration::from_secs(601)
+        }),
         ("check.timeout", |c| c.check.timeout = Duration::ZERO),
         ("rollout", |c| c.rollout.min_report_days = 99),
         ("users.password_hash", |c| {

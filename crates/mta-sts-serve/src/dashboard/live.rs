@@ -12,9 +12,6 @@ use mta_sts_core::time::Clock;
 use mta_sts_rollout::{Advisor, Assessment};
 use tokio::sync::watch;
 
-/// How long a page waits for a check it started before showing what it has.
-pub(crate) const PAGE_WAIT: Duration = Duration::from_secs(3);
-
 /// One finished check.
 #[derive(Debug)]
 pub(crate) struct Checked {

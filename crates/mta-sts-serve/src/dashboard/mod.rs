@@ -82,6 +82,7 @@ pub(crate) struct Settings {
     pub(crate) trust_proxy: Vec<IpAddr>,
     pub(crate) metrics_public: bool,
     pub(crate) silent_days: u32,
+    pub(crate) check_wait: std::time::Duration,
 }
 
 /// What every dashboard handler shares.
@@ -109,6 +110,20 @@ impl Dashboard {
             config.dashboard.check_cache,
             clock.clone(),
         ));
+        if !config.dashboard.secure_cookie {
+            tracing::warn!(
+                kind = %"insecure-cookie",
+                "secure_cookie = false: the dashboard's session cookie is also sent over plain \
+                 HTTP, where anyone on the path can read it; keep it so only behind a proxy that \
+                 terminates TLS, or in tests."
+            );
+        } else if config.https.is_none() && settings.access.has_users() {
+            tracing::info!(
+                kind = %"secure-cookie-behind-proxy",
+                "The dashboard's session cookie is Secure: browsers send it back over HTTPS only, \
+                 so reach this plain-HTTP listener through a proxy that terminates TLS."
+            );
+        }
         // When someone can look, the first live checks start now, so the first page shows
         // advice rather than "checking…".
         if settings.access.has_users() || settings.access.has_tokens() {
@@ -154,6 +169,7 @@ impl Settings {
             trust_proxy: config.trust_proxy.clone(),
             metrics_public: config.dashboard.metrics_public,
             silent_days: config.dashboard.silent_days,
+            check_wait: config.dashboard.check_wait,
         })
     }
 }
@@ -307,4 +323,58 @@ pub(crate) fn peer_of(request_extensions: &http::Extensions) -> Option<SocketAdd
     request_extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(address)| *address)
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn the_dashboards_paths_are_reserved_and_others_are_not() {
+        for path in [
+            "/",
+            "/login",
+            "/logout",
+            "/dashboard.css",
+            "/domains",
+            "/domains/example.com",
+            "/reports/1",
+            "/api",
+            "/api/v1/domains",
+        ] {
+            assert!(is_dashboard_path(path), "{path}");
+        }
+        for path in ["/tlsrpt", "/report", "/loginx", "/apis", "/domainsx"] {
+            assert!(!is_dashboard_path(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn the_session_cookie_is_found_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("theme=dark; mta-sts-session=abc123; other=1"),
+        );
+        assert_eq!(session_cookie(&headers), Some("abc123"));
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("xmta-sts-session=abc"),
+        );
+        assert_eq!(session_cookie(&headers), None);
+        assert_eq!(session_cookie(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn a_path_to_return_to_is_percent_encoded() {
+        assert_eq!(
+            percent_encode("/domains/example.com"),
+            "/domains/example.com"
+        );
+        assert_eq!(percent_encode("/a b?c=d&e"), "/a%20b%3Fc%3Dd%26e");
+        assert_eq!(percent_encode("/bücher"), "/b%C3%BCcher");
+    }
 }

@@ -210,11 +210,12 @@ pub(crate) async fn login(
                 cookie.push_str("; Secure");
             }
             let mut response = StatusCode::SEE_OTHER.into_response();
-            if let (Ok(cookie), Ok(location)) =
-                (HeaderValue::from_str(&cookie), HeaderValue::from_str(next))
-            {
+            // A path that is not a valid header value (raw non-ASCII) goes to the overview.
+            let location = HeaderValue::from_str(next).unwrap_or(HeaderValue::from_static("/"));
+            response.headers_mut().insert(header::LOCATION, location);
+            // The id is hex and the attributes are fixed: always a valid header value.
+            if let Ok(cookie) = HeaderValue::from_str(&cookie) {
                 response.headers_mut().insert(header::SET_COOKIE, cookie);
-                response.headers_mut().insert(header::LOCATION, location);
             }
             response
         }
@@ -539,7 +540,7 @@ fn reporters_section(view: &DomainView) -> Markup {
         section class="reporters" {
             h2 { "Who reports" }
             table id="reporters" {
-                caption { "Organisations that reported in the window, by name; one silent for " (view.window.last_day.day_number() - view.window.first_day.day_number() + 1) "-day window is flagged when its last report is old" }
+                caption { "Organisations that reported in the window, by name; one that reported on several days but on none of the last " (view.silent_days) " is flagged silent" }
                 thead { tr {
                     th scope="col" { "Organisation" } th scope="col" { "First day" } th scope="col" { "Last day" }
                     th scope="col" class="num" { "Days" } th scope="col" class="num" { "Reports" }

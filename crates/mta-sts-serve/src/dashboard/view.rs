@@ -16,13 +16,17 @@ use serde::Serialize;
 
 use super::Dashboard;
 use super::chart::{DayRate, DayStack, Series, colour_of, thousands};
-use super::live::{Live, Outcome, PAGE_WAIT};
+use super::live::{Live, Outcome};
 
 /// The most days a page shows.
 pub(crate) const MAX_DAYS: u32 = 366;
 
 /// Reports listed on one page of a domain's report table.
 pub(crate) const REPORTS_PER_PAGE: u64 = 50;
+
+/// The last page of reports asked for (50 million reports back): beyond, the offset would
+/// only make the store skip rows for nothing.
+const MAX_PAGE: u64 = 1_000_000;
 
 /// The days a page covers: whole UTC days, the last one today.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -126,6 +130,8 @@ pub(crate) struct DomainView {
     pub(crate) evidence: DomainEvidence,
     /// Who reported, with silent ones flagged.
     pub(crate) reporters: Vec<ReporterRow>,
+    /// Days without a report after which a regular reporter is flagged silent.
+    pub(crate) silent_days: u32,
     /// One page of the reports of the window, newest first.
     pub(crate) reports: ReportPage,
     /// The live check and the advice.
@@ -233,7 +239,10 @@ pub(crate) async fn overview(
             since: window.first_day.start(),
         })
         .await?;
-    let live = dashboard.live.get_all(&settings.domains, PAGE_WAIT).await;
+    let live = dashboard
+        .live
+        .get_all(&settings.domains, settings.check_wait)
+        .await;
     let mut rows: Vec<DomainRow> = settings
         .domains
         .iter()
@@ -307,13 +316,13 @@ pub(crate) async fn reports(
             // One more than shown: whether an older page follows.
             limit: Some(REPORTS_PER_PAGE + 1),
             newest_first: true,
-            offset: Some(page.saturating_mul(REPORTS_PER_PAGE)),
+            offset: Some(page.min(MAX_PAGE).saturating_mul(REPORTS_PER_PAGE)),
         })
         .await?;
     let has_more = reports.len() as u64 > REPORTS_PER_PAGE;
     reports.truncate(usize::try_from(REPORTS_PER_PAGE).unwrap_or(usize::MAX));
     Ok(ReportPage {
-        page,
+        page: page.min(MAX_PAGE),
         per_page: REPORTS_PER_PAGE,
         has_more,
         reports: reports.into_iter().map(report_row).collect(),
@@ -322,10 +331,8 @@ pub(crate) async fn reports(
 
 /// The live check and the advice of `domain`, waiting a moment for a fresh one.
 pub(crate) async fn live(dashboard: &Dashboard, domain: &str) -> LiveView {
-    let live = dashboard
-        .live
-        .get_all(&[domain.to_string()], PAGE_WAIT)
-        .await;
+    let wait = dashboard.settings().check_wait;
+    let live = dashboard.live.get_all(&[domain.to_string()], wait).await;
     live.first().map_or(
         LiveView {
             checked_at: None,
@@ -356,14 +363,15 @@ pub(crate) async fn domain(
     let (evidence, reports) = (evidence?, reports?);
     let main = main_policy(&evidence);
     let (successful, failed) = main.map_or((0, 0), |totals| (totals.successful, totals.failed));
-    let silent_days = i64::from(dashboard.settings().silent_days);
+    let silent_days = dashboard.settings().silent_days;
     let reporters = evidence
         .reporters
         .iter()
         .map(|reporter| ReporterRow {
             reporter: reporter.clone(),
             silent: reporter.days > 1
-                && window.last_day.day_number() - reporter.last_day.day_number() >= silent_days,
+                && window.last_day.day_number() - reporter.last_day.day_number()
+                    >= i64::from(silent_days),
         })
         .collect();
     Ok(Some(DomainView {
@@ -379,6 +387,7 @@ pub(crate) async fn domain(
         ),
         policy_type: main.map(|totals| totals.policy_type.clone()),
         reporters,
+        silent_days,
         evidence,
         reports,
         live,

@@ -10,8 +10,10 @@ use mta_sts_core::time::UtcDate;
 use rusqlite::params;
 use serde::Serialize;
 
-use super::queries::postgres_sql;
-use super::summary::{DomainSummary, TypeOrder};
+use super::queries::{
+    SUMMARY_POLICIES_SQLITE, policy_group_postgres, policy_group_sqlite, postgres_sql,
+};
+use super::summary::{DomainSummary, SummaryRows, TypeOrder, day_range};
 use super::{SummaryQuery, domain_key};
 use crate::StoreError;
 use crate::postgres::PostgresStore;
@@ -114,28 +116,39 @@ pub struct PolicySeen {
     pub reports: u64,
 }
 
-/// What the backends read for the evidence besides the summary.
+/// What the backends read for the evidence besides the summary's policy groups.
 #[derive(Debug, Default)]
 pub(super) struct EvidenceRows {
-    /// (organisation, day, reports, successful, failed), first entries only.
-    reporters: Vec<(String, i64, i64, i64, i64)>,
-    /// (day, policy type, result type, receiving MX, organisation, failed sessions).
-    failures: Vec<(i64, String, String, Option<String>, String, i64)>,
+    /// The summary's rows: its policy groups as they are, its failures from `failures`.
+    summary: SummaryRows,
+    /// The failures, grouped.
+    failures: Vec<OrganizationFailures>,
     /// (policy type, policy string as stored: a JSON list, first day, last day, entries).
     policies: Vec<(String, String, i64, i64, i64)>,
 }
 
-const REPORTERS: &str = "
-SELECT organization, day, CAST(SUM(first_for_domain) AS BIGINT),
-       CAST(SUM(successful * first_for_domain) AS BIGINT),
-       CAST(SUM(failed * first_for_domain) AS BIGINT)
-  FROM report_policy WHERE domain = ?1 AND day >= ?2 AND day < ?3
- GROUP BY organization, day";
+/// Failed sessions of one (day, policy type, result type, receiving MX, sending IP,
+/// organisation).
+type OrganizationFailures = (
+    i64,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    i64,
+);
+
+/// The failure details of a domain's days, grouped finely enough for both the summary (by IP)
+/// and the evidence (by organisation): one scan of the covering index serves both.
 const FAILURES: &str = "
-SELECT day, policy_type, result_type, receiving_mx_hostname, organization,
+SELECT day, policy_type, result_type, receiving_mx_hostname, sending_mta_ip, organization,
        CAST(SUM(failed_session_count) AS BIGINT)
   FROM failure_detail WHERE domain = ?1 AND day >= ?2 AND day < ?3
- GROUP BY day, policy_type, result_type, receiving_mx_hostname, organization";
+ GROUP BY day, policy_type, result_type, receiving_mx_hostname, sending_mta_ip, organization";
+
+/// The policies applied: `policy_string` is not in the index, so this reads the entries
+/// themselves (one lookup per entry of the range).
 const POLICIES: &str = "
 SELECT policy_type, policy_string, MIN(day), MAX(day), CAST(COUNT(*) AS BIGINT)
   FROM report_policy WHERE domain = ?1 AND day >= ?2 AND day < ?3
@@ -147,22 +160,14 @@ pub(super) async fn sqlite(
 ) -> Result<EvidenceRows, StoreError> {
     let error = store.error("gathering the evidence");
     let domain = domain_key(&query.domain);
-    let (first, end) = super::summary::day_range(&query.as_summary());
+    let (first, end) = day_range(&query.as_summary());
     store
         .read("gathering the evidence", move |tx| {
             let bounds = params![domain, first, end];
             let mut rows = EvidenceRows::default();
-            let mut statement = tx.prepare_cached(REPORTERS).map_err(&error)?;
-            rows.reporters = statement
-                .query_map(bounds, |row| {
-                    Ok((
-                        row.get(0)?,
-                        row.get(1)?,
-                        row.get(2)?,
-                        row.get(3)?,
-                        row.get(4)?,
-                    ))
-                })
+            let mut statement = tx.prepare_cached(SUMMARY_POLICIES_SQLITE).map_err(&error)?;
+            rows.summary.policies = statement
+                .query_map(bounds, policy_group_sqlite)
                 .and_then(Iterator::collect)
                 .map_err(&error)?;
             let mut statement = tx.prepare_cached(FAILURES).map_err(&error)?;
@@ -175,6 +180,7 @@ pub(super) async fn sqlite(
                         row.get(3)?,
                         row.get(4)?,
                         row.get(5)?,
+                        row.get(6)?,
                     ))
                 })
                 .and_then(Iterator::collect)
@@ -203,7 +209,7 @@ pub(super) async fn postgres(
 ) -> Result<EvidenceRows, StoreError> {
     let error = store.error("gathering the evidence");
     let domain = domain_key(&query.domain);
-    let (first, end) = super::summary::day_range(&query.as_summary());
+    let (first, end) = day_range(&query.as_summary());
     let mut client = store.client("gathering the evidence").await?;
     // One snapshot for the three queries, sent together.
     let tx = client
@@ -213,27 +219,23 @@ pub(super) async fn postgres(
         .start()
         .await
         .map_err(&error)?;
-    let (reporters, failures, policies) = (
-        postgres_sql(REPORTERS),
+    let (policy_groups, failures, policies) = (
+        postgres_sql(SUMMARY_POLICIES_SQLITE),
         postgres_sql(FAILURES),
         postgres_sql(POLICIES),
     );
     let bounds: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&domain, &first, &end];
-    let (reporters, failures, policies) = tokio::try_join!(
-        tx.query(&reporters, &bounds),
+    let (policy_groups, failures, policies) = tokio::try_join!(
+        tx.query(&policy_groups, &bounds),
         tx.query(&failures, &bounds),
         tx.query(&policies, &bounds),
     )
     .map_err(&error)?;
     let mut rows = EvidenceRows::default();
-    for row in reporters {
-        rows.reporters.push((
-            row.try_get(0).map_err(&error)?,
-            row.try_get(1).map_err(&error)?,
-            row.try_get(2).map_err(&error)?,
-            row.try_get(3).map_err(&error)?,
-            row.try_get(4).map_err(&error)?,
-        ));
+    for row in policy_groups {
+        rows.summary
+            .policies
+            .push(policy_group_postgres(&row).map_err(&error)?);
     }
     for row in failures {
         rows.failures.push((
@@ -243,6 +245,7 @@ pub(super) async fn postgres(
             row.try_get(3).map_err(&error)?,
             row.try_get(4).map_err(&error)?,
             row.try_get(5).map_err(&error)?,
+            row.try_get(6).map_err(&error)?,
         ));
     }
     for row in policies {
@@ -263,9 +266,9 @@ fn date(day: i64, fallback: UtcDate) -> UtcDate {
     UtcDate::from_day_number(day).unwrap_or(fallback)
 }
 
-/// Puts the evidence together from the summary and the rows.
-pub(super) fn build(summary: DomainSummary, rows: EvidenceRows) -> DomainEvidence {
-    let fallback = summary.from.utc_date();
+/// Puts the evidence of `query` together from the rows.
+pub(super) fn build(query: &EvidenceQuery, mut rows: EvidenceRows) -> DomainEvidence {
+    let fallback = query.from.utc_date();
     let count = |value: i64| u64::try_from(value).unwrap_or(0);
 
     #[derive(Default)]
@@ -276,12 +279,12 @@ pub(super) fn build(summary: DomainSummary, rows: EvidenceRows) -> DomainEvidenc
         failed: u64,
     }
     let mut reporters: BTreeMap<String, ReporterCounts> = BTreeMap::new();
-    for (organization, day, reports, successful, failed) in rows.reporters {
-        let counts = reporters.entry(organization).or_default();
-        counts.days.insert(day);
-        counts.reports += count(reports);
-        counts.successful += count(successful);
-        counts.failed += count(failed);
+    for (day, _, organization, _, _, reports, successful, failed) in &rows.summary.policies {
+        let counts = reporters.entry(organization.clone()).or_default();
+        counts.days.insert(*day);
+        counts.reports += count(*reports);
+        counts.successful += count(*successful);
+        counts.failed += count(*failed);
     }
     let reporters = reporters
         .into_iter()
@@ -306,7 +309,16 @@ pub(super) fn build(summary: DomainSummary, rows: EvidenceRows) -> DomainEvidenc
     }
     let mut failures: BTreeMap<(TypeOrder, String, Option<String>), FailureCounts> =
         BTreeMap::new();
-    for (day, policy_type, result_type, mx, organization, sessions) in rows.failures {
+    for (day, policy_type, result_type, mx, ip, organization, sessions) in rows.failures {
+        // The summary's failures are these without the organisation (it sums equal keys).
+        rows.summary.failures.push((
+            day,
+            policy_type.clone(),
+            result_type.clone(),
+            mx.clone(),
+            ip,
+            sessions,
+        ));
         let counts = failures
             .entry((TypeOrder::of(&policy_type), result_type, mx))
             .or_default();
@@ -362,7 +374,7 @@ pub(super) fn build(summary: DomainSummary, rows: EvidenceRows) -> DomainEvidenc
             .then(a.policy_string.cmp(&b.policy_string))
     });
     DomainEvidence {
-        summary,
+        summary: super::summary::build(&query.as_summary(), rows.summary),
         reporters,
         failures,
         policies_seen: policies_seen.into_iter().map(|(_, seen)| seen).collect(),

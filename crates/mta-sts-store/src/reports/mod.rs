@@ -397,12 +397,11 @@ impl ReportStore {
     /// Everything stored about one domain over a range of days: the summary, who reported and
     /// when, the failures grouped by what failed where, and the policies senders applied.
     pub async fn evidence(&self, query: &EvidenceQuery) -> Result<DomainEvidence, StoreError> {
-        let summary = self.summary(&query.as_summary()).await?;
         let rows = match &self.backend {
             Backend::Sqlite(store) => evidence::sqlite(store, query).await?,
             Backend::Postgres(store) => evidence::postgres(store, query).await?,
         };
-        Ok(evidence::build(summary, rows))
+        Ok(evidence::build(query, rows))
     }
 
     /// Every policy domain with stored reports, by name: when it was first and last reported

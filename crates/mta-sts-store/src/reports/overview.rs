@@ -1,10 +1,15 @@
-//! Every policy domain with stored reports, for an overview page: found by skipping through the
-//! (domain, day) index from one domain to the next, so the cost grows with the number of
-//! domains and of recent reports, not with every report ever stored.
+//! Every policy domain with stored reports, for an overview page. Domains are found by
+//! skipping through an index from one domain to the next (one probe per domain), so the cost
+//! grows with the number of domains and of recent reports, not with every report stored.
+//!
+//! - SQLite sums each domain's recent policy entries from the covering (domain, day, ...)
+//!   index, without visiting the rows.
+//! - PostgreSQL reads `domain_day` (per domain and day: reports, sessions, latest receipt; kept
+//!   by statement triggers as reports are stored and pruned): summing the entries there would
+//!   visit the table for each one until VACUUM has set the visibility map.
 
 use mta_sts_core::report::Timestamp;
 use mta_sts_core::time::UtcDate;
-use rusqlite::params;
 use serde::Serialize;
 
 use crate::StoreError;
@@ -41,11 +46,9 @@ pub struct DomainOverview {
 /// A row: (domain, first day, last day, last received at, reports, successful, failed).
 type OverviewRow = (String, i64, i64, i64, i64, i64, i64);
 
-/// Every domain with its first and last day (SQLite's parameters: none).
-///
-/// The recursive part finds the next domain after the last with one index probe, so 500
-/// domains cost 500 probes whatever their reports. `MIN` and `MAX` of one domain's `day` are
-/// one probe each into the same index.
+/// Every domain with its first and last day, on SQLite. The recursive part finds the next
+/// domain after the last with one index probe; `MIN` and `MAX` of one domain's `day` are one
+/// probe each into the same index.
 const DOMAINS_SQLITE: &str = "
 WITH RECURSIVE domains (domain) AS (
     SELECT MIN(domain) FROM report_policy
@@ -59,41 +62,41 @@ SELECT domain,
   FROM domains d WHERE d.domain IS NOT NULL
  ORDER BY d.domain";
 
-/// One domain's counts since a day and the latest receipt of its last day's reports
-/// (parameters: domain, first day, last day).
+/// One domain's counts since a day (each report's first entry for the domain) and the latest
+/// receipt of its last day's reports, on SQLite (parameters: domain, first day, last day).
 const COUNTS_SQLITE: &str = "
 SELECT CAST(COALESCE(SUM(first_for_domain), 0) AS BIGINT),
        CAST(COALESCE(SUM(successful * first_for_domain), 0) AS BIGINT),
        CAST(COALESCE(SUM(failed * first_for_domain), 0) AS BIGINT),
        (SELECT MAX(r.received_at) FROM report_policy p JOIN report r ON r.id = p.report
-         WHERE p.domain = ?1 AND p.day = ?3)
+         WHERE p.domain = ?1 AND p.day = ?3 AND p.first_for_domain = 1)
   FROM report_policy WHERE domain = ?1 AND day >= ?2";
 
-/// All of it in one statement for PostgreSQL (parameter: the first day), one round trip.
+/// All of it in one statement on PostgreSQL, from `domain_day` (parameter: the first day
+/// counted), each domain's recent days read once.
 const DOMAINS_POSTGRES: &str = "
 WITH RECURSIVE domains (domain) AS (
-    SELECT MIN(domain) FROM report_policy
+    SELECT MIN(domain) FROM domain_day
     UNION ALL
-    SELECT (SELECT MIN(domain) FROM report_policy WHERE domain > d.domain)
+    SELECT (SELECT MIN(domain) FROM domain_day WHERE domain > d.domain)
       FROM domains d WHERE d.domain IS NOT NULL
 )
-SELECT d.domain, span.first_day, span.last_day, latest.received_at,
+SELECT d.domain, span.first_day, span.last_day, latest.last_received_at,
        recent.reports, recent.successful, recent.failed
   FROM domains d
  CROSS JOIN LATERAL (
-       SELECT (SELECT MIN(day) FROM report_policy WHERE domain = d.domain) AS first_day,
-              (SELECT MAX(day) FROM report_policy WHERE domain = d.domain) AS last_day
+       SELECT (SELECT MIN(day) FROM domain_day WHERE domain = d.domain) AS first_day,
+              (SELECT MAX(day) FROM domain_day WHERE domain = d.domain) AS last_day
  ) span
  CROSS JOIN LATERAL (
-       SELECT MAX(r.received_at) AS received_at
-         FROM report_policy p JOIN report r ON r.id = p.report
-        WHERE p.domain = d.domain AND p.day = span.last_day
+       SELECT last_received_at FROM domain_day
+        WHERE domain = d.domain AND day = span.last_day
  ) latest
  CROSS JOIN LATERAL (
-       SELECT CAST(COALESCE(SUM(first_for_domain), 0) AS BIGINT) AS reports,
-              CAST(COALESCE(SUM(successful * first_for_domain), 0) AS BIGINT) AS successful,
-              CAST(COALESCE(SUM(failed * first_for_domain), 0) AS BIGINT) AS failed
-         FROM report_policy WHERE domain = d.domain AND day >= $1
+       SELECT CAST(COALESCE(SUM(reports), 0) AS BIGINT) AS reports,
+              CAST(COALESCE(SUM(successful), 0) AS BIGINT) AS successful,
+              CAST(COALESCE(SUM(failed), 0) AS BIGINT) AS failed
+         FROM domain_day WHERE domain = d.domain AND day >= $1
  ) recent
  WHERE d.domain IS NOT NULL
  ORDER BY d.domain";
@@ -119,7 +122,7 @@ pub(super) async fn sqlite(
             let mut rows = Vec::with_capacity(spans.len());
             for (domain, first, last) in spans {
                 let (reports, successful, failed, received_at) = counts
-                    .query_row(params![domain, first_day, last], |row| {
+                    .query_row(rusqlite::params![domain, first_day, last], |row| {
                         Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
                     })
                     .map_err(&error)?;

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use mta_sts_core::report::{PolicyType, ResultType, Timestamp};
 use rusqlite::params;
 
-use super::summary::{SummaryRows, day_range};
+use super::summary::{PolicyGroup, SummaryRows, day_range};
 use super::{
     ListQuery, PRUNE_BATCH, ReceiptCursor, ReportKey, Source, StoredFailure, StoredPolicy,
     StoredReport, SummaryQuery, domain_key,
@@ -330,9 +330,13 @@ fn assemble(
         .collect()
 }
 
-const SUMMARY_POLICIES_SQLITE: &str = "
+/// The policy entries of a domain's days, grouped (one scan of the covering index); the last
+/// two sums count each report's first entry for the domain only, for per-reporter sessions.
+pub(super) const SUMMARY_POLICIES_SQLITE: &str = "
 SELECT day, policy_type, organization, CAST(SUM(successful) AS BIGINT),
-       CAST(SUM(failed) AS BIGINT), CAST(SUM(first_for_domain) AS BIGINT)
+       CAST(SUM(failed) AS BIGINT), CAST(SUM(first_for_domain) AS BIGINT),
+       CAST(SUM(successful * first_for_domain) AS BIGINT),
+       CAST(SUM(failed * first_for_domain) AS BIGINT)
   FROM report_policy WHERE domain = ?1 AND day >= ?2 AND day < ?3
  GROUP BY day, policy_type, organization";
 const SUMMARY_FAILURES_SQLITE: &str = "
@@ -340,6 +344,36 @@ SELECT day, policy_type, result_type, receiving_mx_hostname, sending_mta_ip,
        CAST(SUM(failed_session_count) AS BIGINT)
   FROM failure_detail WHERE domain = ?1 AND day >= ?2 AND day < ?3
  GROUP BY day, policy_type, result_type, receiving_mx_hostname, sending_mta_ip";
+
+/// A row of [`SUMMARY_POLICIES_SQLITE`] from SQLite.
+pub(super) fn policy_group_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<PolicyGroup> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+        row.get(6)?,
+        row.get(7)?,
+    ))
+}
+
+/// A row of [`SUMMARY_POLICIES_SQLITE`] from PostgreSQL.
+pub(super) fn policy_group_postgres(
+    row: &tokio_postgres::Row,
+) -> Result<PolicyGroup, tokio_postgres::Error> {
+    Ok((
+        row.try_get(0)?,
+        row.try_get(1)?,
+        row.try_get(2)?,
+        row.try_get(3)?,
+        row.try_get(4)?,
+        row.try_get(5)?,
+        row.try_get(6)?,
+        row.try_get(7)?,
+    ))
+}
 
 pub(super) async fn summary_sqlite(
     store: &SqliteStore,
@@ -354,16 +388,7 @@ pub(super) async fn summary_sqlite(
             let mut rows = SummaryRows::default();
             let mut statement = tx.prepare_cached(SUMMARY_POLICIES_SQLITE).map_err(&error)?;
             rows.policies = statement
-                .query_map(bounds, |row| {
-                    Ok((
-                        row.get(0)?,
-                        row.get(1)?,
-                        row.get(2)?,
-                        row.get(3)?,
-                        row.get(4)?,
-                        row.get(5)?,
-                    ))
-                })
+                .query_map(bounds, policy_group_sqlite)
                 .and_then(Iterator::collect)
                 .map_err(&error)?;
             let mut statement = tx.prepare_cached(SUMMARY_FAILURES_SQLITE).map_err(&error)?;
@@ -411,14 +436,8 @@ pub(super) async fn summary_postgres(
             .map_err(&error)?;
     let mut rows = SummaryRows::default();
     for row in policies {
-        rows.policies.push((
-            row.try_get(0).map_err(&error)?,
-            row.try_get(1).map_err(&error)?,
-            row.try_get(2).map_err(&error)?,
-            row.try_get(3).map_err(&error)?,
-            row.try_get(4).map_err(&error)?,
-            row.try_get(5).map_err(&error)?,
-        ));
+        rows.policies
+            .push(policy_group_postgres(&row).map_err(&error)?);
     }
     for row in failures {
         rows.failures.push((

@@ -143,14 +143,15 @@ pub struct PolicyTypeCounts {
 #[derive(Debug, Default)]
 pub(super) struct SummaryRows {
     /// (day, policy type, organisation, successful, failed, reports counted here: those whose
-    /// first entry for the domain has this policy type).
+    /// first entry for the domain has this policy type, and the successful and failed sessions
+    /// of those first entries).
     pub policies: Vec<PolicyGroup>,
     /// (day, policy type, result type, receiving MX, sending IP, failed sessions).
     pub failures: Vec<FailureGroup>,
 }
 
 /// Sessions and reports of one (day, policy type, organisation).
-pub(super) type PolicyGroup = (i64, String, String, i64, i64, i64);
+pub(super) type PolicyGroup = (i64, String, String, i64, i64, i64, i64, i64);
 
 /// Failed sessions of one (day, policy type, result type, receiving MX, sending IP).
 pub(super) type FailureGroup = (i64, String, String, Option<String>, Option<String>, i64);
@@ -179,7 +180,7 @@ pub(super) fn build(query: &SummaryQuery, rows: SummaryRows) -> DomainSummary {
 
     let mut days: BTreeMap<i64, DayCounts> = BTreeMap::new();
     let mut totals: BTreeMap<TypeOrder, TypeTotals> = BTreeMap::new();
-    for (day, policy_type, organization, successful, failed, reports) in &rows.policies {
+    for (day, policy_type, organization, successful, failed, reports, _, _) in &rows.policies {
         let key = TypeOrder::of(policy_type);
         let day = days.entry(*day).or_default();
         day.reports += count(*reports);

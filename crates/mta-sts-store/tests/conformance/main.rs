@@ -5,6 +5,7 @@
 //! Each body is an `async fn(Backend)`; [`conformance!`] makes one test per backend of it.
 
 mod backend;
+mod evidence;
 mod fixtures;
 mod migrations;
 mod properties;
@@ -46,6 +47,7 @@ conformance!(
     migrations::another_programs_store_is_refused_and_left_untouched,
     migrations::stores_opened_at_once_migrate_once,
     migrations::an_older_schema_is_migrated_step_by_step,
+    migrations::a_version_1_store_migrates_with_nothing_lost,
     reports::a_report_is_imported_once,
     reports::the_same_identity_with_other_content_is_a_duplicate,
     reports::a_reused_report_id_with_another_date_range_is_a_new_report,
@@ -59,6 +61,14 @@ conformance!(
     reports::summary_matches_hand_computed_numbers,
     reports::microsoft_sts_and_tlsa_counts_stay_apart,
     reports::prune_deletes_ended_reports_in_batches,
+    evidence::evidence_gathers_reporters_failures_and_policies,
+    evidence::summary_days_count_failures_by_result_type,
+    evidence::domains_lists_every_domain_with_its_days_and_recent_counts,
+    evidence::a_report_is_read_back_in_full,
+    evidence::list_pages_newest_first,
+    evidence::received_since_follows_receipt_order,
+    evidence::an_alert_is_claimed_once_per_condition_and_period,
+    evidence::domain_state_swaps_return_the_previous_value,
     unavailable::a_locked_store_is_unavailable,
     properties::summary_totals_are_the_sums_of_the_reports_imported,
 );

@@ -7,7 +7,7 @@ use mta_sts_store::{
 };
 
 use crate::backend::Backend;
-use crate::fixtures::{november, simple};
+use crate::fixtures::{november, shift, simple};
 
 pub async fn a_new_store_gets_the_latest_schema(backend: Backend) {
     let store = backend.open().await;
@@ -259,5 +259,166 @@ pub async fn an_older_schema_is_migrated_step_by_step(backend: Backend) {
             }
         ),
         "{error:?}"
+    );
+}
+
+/// Rows of two reports written as version 1 of the report store wrote them (ids 1 and 2):
+/// Google's with two failure details, Microsoft's with `sts` and `tlsa` entries.
+fn version_1_rows(raw: &str) -> String {
+    let g = "'google.com'";
+    let m = "'Microsoft Corporation'";
+    let policy = r#"'["version: STSv1","mode: testing","mx: mx.example.com","max_age: 86400"]'"#;
+    let mx = r#"'["mx.example.com"]'"#;
+    let (nov1, nov2) = (november(1).unix_seconds(), november(2).unix_seconds());
+    let (day1, day2) = (november(1).day_number(), november(2).day_number());
+    format!(
+        "INSERT INTO report (content_hash, organization, report_id, start_at, end_at,
+             contact_info, received_at, source, raw_gzip)
+         VALUES ({raw}, {g}, 'g1', {nov1}, {nov1} + 86399, 'tlsrpt@google.com', {nov1} + 172800,
+                 'mail', {raw}),
+                ({raw}, {m}, 'm2', {nov2}, {nov2} + 86399, NULL, {nov2} + 172800, 'https',
+                 {raw});
+         INSERT INTO report_policy VALUES
+             (1, 0, 'example.com', {day1}, {g}, 'sts', 'example.com', {policy}, {mx}, 100, 10, 1),
+             (2, 0, 'example.com', {day2}, {m}, 'sts', 'example.com', {policy}, {mx}, 200, 2, 1),
+             (2, 1, 'example.com', {day2}, {m}, 'tlsa', 'example.com', {policy}, {mx}, 200, 2, 0);
+         INSERT INTO failure_detail VALUES
+             (1, 0, 0, 'example.com', {day1}, 'sts', 'starttls-not-supported', '192.0.2.1',
+              'mx1.example.com', NULL, NULL, 6, NULL, NULL),
+             (1, 0, 1, 'example.com', {day1}, 'sts', 'certificate-host-mismatch', '192.0.2.2',
+              'mx2.example.com', 'mx2.example.net', '192.0.2.25', 4, 'see the log', 'X509'),
+             (2, 0, 0, 'example.com', {day2}, 'sts', 'certificate-host-mismatch', NULL,
+              'mx2.example.com', NULL, NULL, 2, NULL, NULL),
+             (2, 1, 0, 'example.com', {day2}, 'tlsa', 'tlsa-invalid', NULL,
+              'mx1.example.com', NULL, NULL, 2, NULL, NULL);
+         INSERT INTO lint_finding VALUES (1, 0, 'example-finding', 'warning', 'kept');"
+    )
+}
+
+pub async fn a_version_1_store_migrates_with_nothing_lost(backend: Backend) {
+    use mta_sts_store::reports::{EvidenceQuery, ReportKey};
+    use std::io::Write as _;
+    // Version 1 as it was released: the first migration alone.
+    let version_1: &'static Schema = Box::leak(Box::new(Schema {
+        name: SCHEMA.name,
+        application_id: SCHEMA.application_id,
+        migrations: &SCHEMA.migrations[..1],
+    }));
+    assert_eq!(
+        open_schema(&backend, version_1).await.expect("version 1"),
+        Migrated { from: 0, to: 1 }
+    );
+    let raw_json = r#"{"organization-name":"google.com"}"#;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(raw_json.as_bytes()).expect("gzip");
+    let hex: String = encoder
+        .finish()
+        .expect("gzip")
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let raw = if backend.is_sqlite() {
+        format!("X'{hex}'")
+    } else {
+        format!("'\\x{hex}'::bytea")
+    };
+    backend.execute(&version_1_rows(&raw)).await;
+    let counts = async || {
+        let mut counts = Vec::new();
+        for table in ["report", "report_policy", "failure_detail", "lint_finding"] {
+            counts.push(
+                backend
+                    .query_i64(&format!("SELECT count(*) FROM {table}"))
+                    .await,
+            );
+        }
+        counts
+    };
+    assert_eq!(counts().await, [2, 3, 4, 1]);
+
+    let store = backend.open().await;
+    assert_eq!(backend.recorded_version().await, SCHEMA.latest());
+    assert_eq!(counts().await, [2, 3, 4, 1], "nothing lost");
+    // Every failure detail got its report's organisation.
+    assert_eq!(
+        backend
+            .query_i64(
+                "SELECT count(*) FROM failure_detail f JOIN report r ON r.id = f.report
+                  WHERE f.organization = r.organization"
+            )
+            .await,
+        4
+    );
+    let evidence = store
+        .evidence(&EvidenceQuery {
+            domain: "example.com".into(),
+            from: november(1),
+            to: november(2),
+        })
+        .await
+        .expect("evidence");
+    assert_eq!(evidence.summary.total.reports, 2);
+    // The per-day counts of the overview were made from the reports already stored.
+    let overview = store
+        .domains(&mta_sts_store::reports::DomainsQuery { since: november(1) })
+        .await
+        .expect("domains");
+    assert_eq!(overview.len(), 1);
+    assert_eq!(
+        (
+            overview[0].reports,
+            overview[0].successful,
+            overview[0].failed
+        ),
+        (2, 300, 12)
+    );
+    assert_eq!(overview[0].last_received_at, shift(november(2), 172_800));
+    let mismatch = &evidence.failures[0];
+    assert_eq!(mismatch.result_type.as_str(), "certificate-host-mismatch");
+    assert_eq!(
+        mismatch.organizations,
+        ["Microsoft Corporation", "google.com"]
+    );
+    assert_eq!(mismatch.sessions, 6);
+    let detail = store
+        .report(ReportKey::from_id(1))
+        .await
+        .expect("read")
+        .expect("kept");
+    assert_eq!(detail.raw_json, raw_json);
+    assert_eq!(
+        detail.policies[0].failures[1]
+            .failure_reason_code
+            .as_deref(),
+        Some("X509")
+    );
+    assert_eq!(detail.findings.len(), 1);
+    // The migrated store takes new reports, and the new tables work.
+    store
+        .insert(vec![simple(
+            "yahoo.com",
+            "y3",
+            november(3),
+            "example.com",
+            5,
+        )])
+        .await
+        .expect("insert");
+    assert!(
+        store
+            .claim_alert("example.com", "failures", "2026-11-02", november(3))
+            .await
+            .expect("claim")
+    );
+    drop(store);
+    // Reopening finds it at the latest version: nothing is migrated twice.
+    let reopened = backend.open().await;
+    assert_eq!(
+        reopened
+            .list(&ListQuery::default())
+            .await
+            .expect("list")
+            .len(),
+        3
     );
 }

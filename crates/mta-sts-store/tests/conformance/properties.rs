@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use mta_sts_store::reports::{Insertion, NewReport, Source, SummaryQuery};
+use mta_sts_store::reports::{DomainsQuery, Insertion, NewReport, Source, SummaryQuery};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
@@ -160,7 +160,32 @@ pub async fn summary_totals_are_the_sums_of_the_reports_imported(backend: Backen
                     prop_assert_eq!(got, want);
                     let day_sums: u64 = summary.days.iter().map(|d| d.reports).sum();
                     prop_assert_eq!(day_sums, summary.total.reports);
+                    // The days' failures by result type add up to the details of each type.
+                    for totals in &summary.total.policies {
+                        let by_day: u64 = summary
+                            .days
+                            .iter()
+                            .flat_map(|d| &d.failures)
+                            .filter(|f| f.policy_type == totals.policy_type)
+                            .map(|f| f.count)
+                            .sum();
+                        let detailed: u64 =
+                            totals.failures.by_result_type.iter().map(|r| r.count).sum();
+                        prop_assert_eq!(by_day, detailed);
+                    }
                 }
+                // The overview's counts (kept by triggers as reports come and go) are the
+                // summaries' counts.
+                let overview = store
+                    .domains(&DomainsQuery { since: november(1) })
+                    .await
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let counted: BTreeMap<&str, u64> = overview
+                    .iter()
+                    .map(|d| (d.domain.as_str(), d.reports))
+                    .collect();
+                let want: BTreeMap<&str, u64> = expected_reports.into_iter().collect();
+                prop_assert_eq!(counted, want);
                 Ok(())
             })
         })

@@ -261,6 +261,10 @@ pub fn reports() -> Vec<Value> {
             failed,
             kind,
         ));
+        // A reporter that went silent: it reported daily until five days ago.
+        if days_ago >= 5 {
+            reports.push(generated("Quiet Reporter", FAILING, days_ago, 40, 0, ""));
+        }
     }
     reports.extend((0..4).map(hostile));
     reports
