@@ -16,6 +16,9 @@ use serde::{Deserialize, Deserializer};
 
 use crate::error::ServeError;
 
+mod alerts;
+pub use alerts::{AlertsConfig, FailurePeriod};
+
 /// Every option, with its default value, as a commented TOML file.
 pub const EXAMPLE: &str = r#"# mta-sts serve: the domain owner's server. It takes TLS-RPT reports sent by HTTPS POST
 # (RFC 8460 §3, §5.3) for the domains below and keeps them in the store. Publish
@@ -139,6 +142,53 @@ min_certificate_days = 14
 # [[tokens]]
 # name = "grafana"
 # token_hash = "3f0a...64 hex digits"
+
+# Alerts: when a report counting failures arrives for one of the domains (by HTTPS, mail,
+# IMAP or import), when an organisation that reported regularly goes silent, or when the
+# rollout advisor's verdict changes, tell the owner by webhook and/or mail. One alert per
+# condition per period (the store remembers, also across servers sharing it), never one per
+# report; delivery never holds up intake. Nothing is watched without a webhook or mail below.
+[alerts]
+# Seconds between two looks for newly received reports.
+poll_interval = 60
+# One failure alert per domain per "day" or "hour" (UTC).
+failure_period = "day"
+# Seconds between two looks for silent reporters and verdict changes (the first at start).
+check_interval = 3600
+# A reporter that reported on at least regular_days of the last lookback_days is silent when
+# it has sent nothing for silent_after_days whole days; one alert per silence.
+silent_after_days = 3
+regular_days = 7
+lookback_days = 30
+# Run the rollout advisor (the live check of [check], the thresholds of [rollout]) per domain
+# every check_interval and alert when its verdict (stage, ready or not) changes.
+advisor = true
+# Alerts waiting per channel; when a receiver is down long enough to fill it, new alerts are
+# dropped with a log line.
+queue = 256
+
+# The webhook: a POST of the alert as JSON, signed with HMAC-SHA256 over "TIMESTAMP.BODY" in
+# the Mta-Sts-Signature header (v1=HEX) with the Mta-Sts-Timestamp header; retried with
+# exponential backoff and jitter, given up after `attempts` with a log line.
+# [alerts.webhook]
+# url = "https://hooks.example.com/mta-sts"
+# secret_file = "/etc/mta-sts/webhook.secret"   # or secret_env = "MTA_STS_WEBHOOK_SECRET"
+# ca_file = "/etc/mta-sts/hooks-ca.pem"         # extra roots for a private CA
+# timeout = 10
+# retry = { attempts = 8, initial_backoff_ms = 5000, max_backoff_ms = 600000 }
+
+# Mail: submitted to a relay with STARTTLS (required; security = "tls" for port 465).
+# [alerts.mail]
+# relay = "smtp.example.com"
+# port = 587
+# security = "starttls"
+# from = "MTA-STS <mta-sts@example.com>"
+# to = ["postmaster@example.com"]
+# username = "mta-sts@example.com"
+# password_file = "/etc/mta-sts/smtp.password"  # or password_env = "MTA_STS_SMTP_PASSWORD"
+# ca_file = "/etc/mta-sts/relay-ca.pem"
+# timeout = 30
+# retry = { attempts = 8, initial_backoff_ms = 5000, max_backoff_ms = 600000 }
 "#;
 
 /// The settings of `mta-sts serve`, read from TOML and overridden by flags.
@@ -184,6 +234,8 @@ pub struct ServeConfig {
     pub healthz: bool,
     /// Days a report is kept (0: forever).
     pub keep_days: u32,
+    /// The `[alerts]` table: alerts by webhook and mail.
+    pub alerts: AlertsConfig,
     /// Time between retention passes.
     #[serde(deserialize_with = "seconds")]
     pub prune_interval: Duration,
@@ -329,6 +381,7 @@ impl Default for ServeConfig {
             metrics: true,
             healthz: true,
             keep_days: 0,
+            alerts: AlertsConfig::default(),
             prune_interval: Duration::from_secs(3600),
             dashboard: DashboardConfig::default(),
             users: Vec::new(),
@@ -505,6 +558,7 @@ impl ServeConfig {
             );
         }
         self.validate_dashboard()?;
+        self.alerts.validate()?;
         Ok(())
     }
 

@@ -7,6 +7,8 @@
 //!   report on the intake path, default `/tlsrpt`, with `application/tlsrpt+gzip` or
 //!   `application/tlsrpt+json`; see the `routes` module for every answer), `/healthz` and
 //!   `/metrics`, prunes old reports (`keep_days`), reloads on SIGHUP and drains on SIGTERM;
+//!   with `[alerts]`, its watcher (the `watch` module) raises alerts on failure reports,
+//!   silent reporters and advisor verdict changes, delivered by `mta_sts_alerts`;
 //! - [`CertificateFiles`]: HTTPS from certificate files, read again on SIGHUP;
 //! - the dashboard on the same listeners: the overview at `/`, `/domains/{domain}` (charts,
 //!   failures, reporters, reports, the live check and the rollout advice), `/reports/{key}`,
@@ -25,6 +27,7 @@ mod retention;
 mod routes;
 mod server;
 mod tls;
+mod watch;
 
 pub use config::ServeConfig;
 pub use dashboard::hash_password;

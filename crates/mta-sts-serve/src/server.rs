@@ -25,6 +25,7 @@ use crate::metrics::ServeMetrics;
 use crate::retention::{self, RetentionSettings};
 use crate::routes::{AppState, LiveSettings, router};
 use crate::tls::CertificateFiles;
+use crate::watch::Watcher;
 
 /// A started server: its addresses are bound and its store is open; [`Server::serve`] serves.
 pub struct Server {
@@ -34,6 +35,7 @@ pub struct Server {
     state: AppState,
     retention: Arc<RwLock<RetentionSettings>>,
     connections: ConnectionMetrics,
+    watcher: Option<Watcher>,
 }
 
 impl std::fmt::Debug for Server {
@@ -68,6 +70,10 @@ impl Server {
         let registry = MetricsRegistry::new();
         let domains = domain_filter(&config)?;
         let intake = registry.register(|registry| Intake::new(store, domains, registry));
+        let watcher = registry.register(|registry| {
+            let clock = Arc::new(mta_sts_net::SystemClock);
+            Watcher::start(&config, intake.clone(), clock, registry)
+        })?;
         let metrics = registry.register(ServeMetrics::register);
         let connections = registry.register(|registry| {
             ConnectionMetrics::register(
@@ -104,6 +110,7 @@ impl Server {
             state,
             retention,
             connections,
+            watcher,
         })
     }
 
@@ -142,6 +149,7 @@ impl Server {
             state,
             retention,
             connections,
+            watcher,
         } = self;
         let options = HttpOptions {
             header_read_timeout: config.header_timeout,
@@ -154,6 +162,9 @@ impl Server {
             state.metrics.clone(),
             shutdown.stopping(),
         ));
+        if let Some(watcher) = watcher {
+            tasks.spawn(watcher.run(shutdown.stopping(), config.shutdown_timeout));
+        }
         if let Some((listener, certificates)) = https {
             log_listening("https", &listener, &config);
             let tls = match certificates.server_config() {
@@ -355,6 +366,7 @@ impl Reloader {
             ),
             ("metrics", running.metrics != fresh.metrics),
             ("healthz", running.healthz != fresh.healthz),
+            ("alerts", running.alerts != fresh.alerts),
         ];
         for (key, changed) in restart_only {
             if changed {

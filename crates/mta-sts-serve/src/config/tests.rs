@@ -111,6 +111,57 @@ fn retention_is_off_at_0_days() {
 }
 
 #[test]
+fn alert_settings_that_cannot_work_are_refused_by_key() {
+    type Spoil = fn(&mut AlertsConfig);
+    let cases: [(&str, Spoil); 6] = [
+        ("alerts.poll_interval", |a| a.poll_interval = Duration::ZERO),
+        ("alerts.check_interval", |a| {
+            a.check_interval = Duration::from_secs(5)
+        }),
+        ("alerts.queue", |a| a.queue = 0),
+        ("alerts.lookback_days", |a| a.lookback_days = 0),
+        ("alerts.regular_days", |a| a.regular_days = 31),
+        ("alerts.silent_after_days", |a| a.silent_after_days = 30),
+    ];
+    for (key, spoil) in cases {
+        let mut config = valid();
+        spoil(&mut config.alerts);
+        assert_eq!(key_of(config.validate().expect_err(key)), key);
+    }
+}
+
+#[test]
+fn the_alerts_table_reads_webhook_and_mail() {
+    let config = ServeConfig::parse(
+        r#"
+[alerts]
+failure_period = "hour"
+[alerts.webhook]
+url = "https://hooks.example.com/mta-sts"
+secret_env = "HOOK_SECRET"
+retry = { attempts = 3 }
+[alerts.mail]
+relay = "smtp.example.com"
+from = "mta-sts@example.com"
+to = ["owner@example.com"]
+"#,
+    )
+    .expect("parses");
+    assert!(config.alerts.is_enabled());
+    assert_eq!(config.alerts.failure_period, FailurePeriod::Hour);
+    let webhook = config.alerts.webhook.expect("a webhook");
+    assert_eq!(webhook.retry.attempts, 3);
+    // Unset retry fields keep their defaults.
+    assert_eq!(webhook.retry.initial_backoff_ms, 5_000);
+    assert_eq!(config.alerts.mail.expect("mail").port, 587);
+    assert!(!ServeConfig::default().alerts.is_enabled());
+    // A typo in the table is named, not ignored.
+    let error = ServeConfig::parse("[alerts.webhook]\nurl = \"https://x\"\nsecrte_env = \"X\"\n")
+        .expect_err("an unknown key");
+    assert!(error.to_string().contains("secrte_env"), "{error}");
+}
+
+#[test]
 fn dashboard_users_tokens_and_tables_parse_and_bad_values_are_named() {
     let hash = crate::dashboard::hash_password("pw").expect("hash");
     let text = format!(
