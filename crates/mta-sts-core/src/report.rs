@@ -18,7 +18,6 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::io::{ErrorKind, Read};
 
-use flate2::read::MultiGzDecoder;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
@@ -308,8 +307,6 @@ pub(crate) fn decoded(bytes: &[u8]) -> Result<Cow<'_, [u8]>, Error> {
 }
 
 fn gunzip(compressed: &[u8]) -> Result<Vec<u8>, Error> {
-    // Several gzip members in a row are one gzip file (RFC 1952 §2.2).
-    let mut decoder = MultiGzDecoder::new(compressed);
     // The last member's ISIZE (RFC 1952 §2.3.1) says how large the output is likely to be: one
     // allocation for most reports. Only a hint (it may lie), so bounded by the cap and by the
     // most deflate can expand its input (about 1032:1).
@@ -318,23 +315,89 @@ fn gunzip(compressed: &[u8]) -> Result<Vec<u8>, Error> {
             .min(compressed.len().saturating_mul(1032))
             .min(MAX_REPORT_SIZE),
     );
-    let mut chunk = [0u8; CHUNK_SIZE];
-    loop {
-        let read = match decoder.read(&mut chunk) {
-            Ok(0) => return Ok(output),
-            Ok(read) => read,
-            Err(error) if error.kind() == ErrorKind::Interrupted => continue,
-            Err(error) => {
-                return Err(Error::InvalidReport(
-                    Diagnostic::error(
-                        ReportCode::GzipInvalid.as_str(),
-                        format!("the report starts like gzip but does not decompress: {error}"),
-                    )
-                    .with_hint("the data may be cut short: take the whole .json.gz attachment"),
-                ));
+    GUNZIP
+        .with_borrow_mut(|gunzip| gunzip.decompress(compressed, &mut output))
+        .map_err(|error| match error {
+            GunzipError::TooLarge => too_large(),
+            GunzipError::Invalid(error) => Error::InvalidReport(
+                Diagnostic::error(
+                    ReportCode::GzipInvalid.as_str(),
+                    format!("the report starts like gzip but does not decompress: {error}"),
+                )
+                .with_hint("the data may be cut short: take the whole .json.gz attachment"),
+            ),
+        })?;
+    Ok(output)
+}
+
+thread_local! {
+    /// One gzip decoder per thread, reset for each report: a fresh one allocates and clears
+    /// its inflate state and window (tens of KiB), which cost more than inflating a typical
+    /// report of a few kilobytes and was the largest single share of bulk intake.
+    static GUNZIP: std::cell::RefCell<Gunzip> = std::cell::RefCell::new(Gunzip::default());
+}
+
+/// A reusable gzip decoder: flate2's decoder over an owned copy of the input (a compressed
+/// report is small; the copy costs far less than a new decoder), reset between inputs and
+/// between the members of one input.
+#[derive(Default)]
+struct Gunzip {
+    decoder: Option<flate2::bufread::GzDecoder<std::io::Cursor<Vec<u8>>>>,
+    /// The input buffer not in use, kept for the next input.
+    spare: Vec<u8>,
+}
+
+enum GunzipError {
+    TooLarge,
+    Invalid(std::io::Error),
+}
+
+impl Gunzip {
+    /// Appends the decompressed `compressed` to `output`: every member, one after the other
+    /// (several gzip members in a row are one gzip file, RFC 1952 §2.2).
+    fn decompress(&mut self, compressed: &[u8], output: &mut Vec<u8>) -> Result<(), GunzipError> {
+        let mut position = 0;
+        let mut chunk = [0u8; CHUNK_SIZE];
+        while let Some(rest) = compressed.get(position..).filter(|rest| !rest.is_empty()) {
+            let decoder = self.start(rest);
+            loop {
+                let read = match decoder.read(&mut chunk) {
+                    Ok(0) => break,
+                    Ok(read) => read,
+                    Err(error) if error.kind() == ErrorKind::Interrupted => continue,
+                    Err(error) => return Err(GunzipError::Invalid(error)),
+                };
+                append_capped(output, chunk.get(..read).unwrap_or_default())
+                    .map_err(|_| GunzipError::TooLarge)?;
             }
-        };
-        append_capped(&mut output, chunk.get(..read).unwrap_or_default())?;
+            // The bufread decoder stops at the end of its member's trailer, leaving the rest
+            // (the next member) unread.
+            let consumed = usize::try_from(decoder.get_ref().position()).unwrap_or(usize::MAX);
+            if consumed == 0 {
+                return Err(GunzipError::Invalid(std::io::Error::new(
+                    ErrorKind::InvalidData,
+                    "a gzip member ended before it began",
+                )));
+            }
+            position = position.saturating_add(consumed);
+        }
+        Ok(())
+    }
+
+    /// The decoder, reset to read `rest` (copied into the reused input buffer).
+    fn start(&mut self, rest: &[u8]) -> &mut flate2::bufread::GzDecoder<std::io::Cursor<Vec<u8>>> {
+        let Gunzip { decoder, spare } = self;
+        let mut buffer = std::mem::take(spare);
+        buffer.clear();
+        buffer.extend_from_slice(rest);
+        let input = std::io::Cursor::new(buffer);
+        match decoder {
+            Some(decoder) => {
+                *spare = decoder.reset(input).into_inner();
+                decoder
+            }
+            None => decoder.insert(flate2::bufread::GzDecoder::new(input)),
+        }
     }
 }
 

@@ -132,6 +132,36 @@ pub fn discover<S: AsRef<[u8]>>(records: &[Vec<S>]) -> Discovery<StsRecord> {
     txt_discovery::discover(KIND, records, lint)
 }
 
+/// The id of a policy, derived from its text: the first 32 hexadecimal digits of the SHA-256 of
+/// the policy file exactly as it is served (RFC 8461 §3.1: `1*32(ALPHA / DIGIT)`).
+///
+/// The id must change whenever the policy does (RFC 8461 §3.1), and a derived id always does: two
+/// policies share an id only if their texts are byte for byte the same. It also means publishing
+/// the same text twice yields the same record, so a tool that publishes can tell there is nothing
+/// to change. 128 bits of the digest leave no practical chance of two policies colliding.
+pub fn content_id(policy_text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(policy_text.as_bytes());
+    let mut id = String::with_capacity(MAX_ID_LEN);
+    for byte in &digest[..MAX_ID_LEN / 2] {
+        id.push(char::from(HEX[usize::from(byte >> 4)]));
+        id.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    }
+    id
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+impl StsRecord {
+    /// The record announcing the policy `policy_text`, with its [`content_id`] as the id.
+    pub fn for_policy(policy_text: &str) -> StsRecord {
+        StsRecord {
+            id: content_id(policy_text),
+            extensions: Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,5 +378,22 @@ mod tests {
             }
             other => panic!("expected Invalid, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn content_id_is_a_valid_id_that_follows_the_text() {
+        let enforce = "version: STSv1\nmode: enforce\nmx: mx.example.com\nmax_age: 604800\n";
+        let testing = enforce.replace("enforce", "testing");
+        let id = content_id(enforce);
+        assert_eq!(id.len(), MAX_ID_LEN);
+        // A sender reads the record it makes.
+        let record = StsRecord::for_policy(enforce);
+        assert_eq!(StsRecord::parse(&record.to_string()), Ok(record.clone()));
+        assert_eq!(record.id, id);
+        // The same text, the same id; another text, another id.
+        assert_eq!(content_id(enforce), id);
+        assert_ne!(content_id(&testing), id);
+        // SHA-256 of the empty string starts e3b0c442 98fc1c14 9afbf4c8 996fb924.
+        assert_eq!(content_id(""), "e3b0c44298fc1c149afbf4c8996fb924");
     }
 }

@@ -9,6 +9,8 @@
 //! - TLSA records, and zones that answer as DNSSEC-signed (the AD bit, withheld from a CNAME chain
 //!   that leaves the signed domains) for DANE (RFC 7672);
 //!
+//! and [`ReportPlan`] writes realistic TLS-RPT reports about a lab domain (RFC 8460 §4);
+//!
 //! all driven by the declarative [`catalog()`] of [`Scenario`]s, one defect each, with the finding
 //! codes a checker must report for it. [`Lab::start_with`] adds thousands of generated healthy
 //! domains for benchmarks.
@@ -31,6 +33,7 @@ mod error;
 mod https;
 mod lab;
 mod net;
+mod reports;
 mod scenario;
 mod smtp;
 
@@ -39,6 +42,7 @@ pub use error::{LabError, ScenarioProblem};
 pub use https::POLICY_PATH;
 pub use lab::Lab;
 pub use net::Ports;
+pub use reports::{GeneratedReport, Organization, PlannedFailure, ReportPlan};
 pub use scenario::{
     CertKind, DnsRecord, HTTP_ONLY_ADDR, MxHost, PolicyHost, PolicyResponse, RecordData,
     SERVFAIL_DOMAIN, SHARED_ADDR, Scenario, SmtpBehaviour, TIMEOUT_DOMAIN, TlsaAssociation,

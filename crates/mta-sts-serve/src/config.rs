@@ -8,6 +8,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use mta_sts_check::{Checker, NetSettings};
+use mta_sts_net::{AddressGuard, Trust};
+use mta_sts_rollout::Advisor;
+use mta_sts_store::reports::ReportStore;
 use serde::{Deserialize, Deserializer};
 
 use crate::error::ServeError;
@@ -70,10 +74,75 @@ healthz = true
 keep_days = 0
 # Seconds between two retention passes (the first runs at start).
 prune_interval = 3600
+
+# The dashboard: the overview at /, a page per domain, each report, and a JSON API under
+# /api/v1 (its OpenAPI document at /api/v1/openapi.json). Reports are private: every page needs
+# a login (a user below) and the API a login or a bearer token (a token below). With no user and
+# no token, the dashboard refuses everyone and /login says how to add one.
+[dashboard]
+# Hours a login lasts.
+session_hours = 12
+# The session cookie is sent only over HTTPS (Secure). Turn this off only for a plain-HTTP
+# listener behind a proxy that terminates TLS for the browser, or for tests: without it the
+# cookie travels in clear text.
+secure_cookie = true
+# Login attempts one client address (IPv6 by /64) may make a minute, and one user name may be
+# tried a minute from all clients together; beyond, 429 with Retry-After.
+logins_per_minute = 5
+# Whether /metrics stays open without a login (set metrics = true above to serve it at all);
+# false asks for a login or a bearer token like the API.
+metrics_public = true
+# The days the domain pages show by default, up to 366.
+days = 30
+# A reporter that reported on more than one day but on none of the last silent_days days is
+# flagged silent on the domain's page.
+silent_days = 3
+# Seconds a domain's live check (DNS, policy, MX certificates) is kept before it is run again.
+check_cache_seconds = 600
+# Milliseconds a page waits for a live check it started; after that it shows the last result
+# (with its time) or "checking…", and the check finishes in the background.
+check_wait_ms = 3000
+
+# How the live check of your domains is made (the dashboard's and the rollout advisor's):
+[check]
+# The DNS resolver, "IP:PORT"; the system's when absent.
+# resolver = "127.0.0.1:53"
+# Extra trusted root certificates (PEM) for policy hosts and MX hosts, beside the web PKI.
+# ca_file = "/etc/mta-sts/private-ca.pem"
+# The ports policy hosts and MX hosts are reached on (senders always use 443 and 25).
+https_port = 443
+smtp_port = 25
+# Seconds for the policy fetch and for each SMTP step.
+timeout = 10
+
+# When the rollout advisor calls a domain ready for the next stage (mta-sts rollout reads these
+# too): reports on at least min_report_days distinct days of the last window_days, from at least
+# min_reporters organisations, a share of failed sts sessions of at most max_failure_rate (0 to 1),
+# every MX certificate valid for more than min_certificate_days.
+[rollout]
+window_days = 14
+min_report_days = 7
+min_reporters = 2
+max_failure_rate = 0.0
+min_certificate_days = 14
+
+# Dashboard users: one [[users]] table each. Make a password hash with
+#   mta-sts serve hash-password
+# (it reads the password from standard input, never from the command line).
+# [[users]]
+# name = "owner"
+# password_hash = "$argon2id$v=19$m=19456,t=2,p=1$..."
+
+# API tokens for scripts and Grafana, sent as "Authorization: Bearer TOKEN": one [[tokens]]
+# table each, with the SHA-256 of the token in hex (the token itself is never stored), e.g.
+#   head -c 32 /dev/urandom | base64 > token; printf %s "$(cat token)" | sha256sum
+# [[tokens]]
+# name = "grafana"
+# token_hash = "3f0a...64 hex digits"
 "#;
 
 /// The settings of `mta-sts serve`, read from TOML and overridden by flags.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServeConfig {
     /// The domains whose reports are taken (normalised to A-labels by [`validate`](Self::validate)).
@@ -118,6 +187,122 @@ pub struct ServeConfig {
     /// Time between retention passes.
     #[serde(deserialize_with = "seconds")]
     pub prune_interval: Duration,
+    /// The dashboard's settings.
+    pub dashboard: DashboardConfig,
+    /// The dashboard's users.
+    pub users: Vec<UserConfig>,
+    /// The API's bearer tokens.
+    pub tokens: Vec<TokenConfig>,
+    /// How the live check is made.
+    pub check: CheckConfig,
+    /// When the rollout advisor calls a domain ready.
+    pub rollout: mta_sts_rollout::Thresholds,
+}
+
+/// The `[check]` table: how the live check of the domains is made.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckConfig {
+    /// The DNS resolver (`None`: the system's).
+    pub resolver: Option<SocketAddr>,
+    /// Extra trusted roots (PEM).
+    pub ca_file: Option<PathBuf>,
+    /// The port policy hosts are reached on.
+    pub https_port: u16,
+    /// The port MX hosts are reached on.
+    pub smtp_port: u16,
+    /// The time limit of the policy fetch and of each SMTP step.
+    #[serde(deserialize_with = "seconds")]
+    pub timeout: Duration,
+}
+
+impl Default for CheckConfig {
+    fn default() -> CheckConfig {
+        CheckConfig {
+            resolver: None,
+            ca_file: None,
+            https_port: 443,
+            smtp_port: 25,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The `[dashboard]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DashboardConfig {
+    /// How long a login lasts.
+    #[serde(rename = "session_hours", deserialize_with = "hours")]
+    pub session_lifetime: Duration,
+    /// Whether the session cookie carries `Secure` (off only behind a TLS proxy, or in tests).
+    pub secure_cookie: bool,
+    /// Login attempts a minute, per client address and per user name.
+    pub logins_per_minute: u32,
+    /// Whether `/metrics` is open without a login.
+    pub metrics_public: bool,
+    /// The days the domain pages show by default.
+    pub days: u32,
+    /// Days without a report after which a regular reporter is flagged silent.
+    pub silent_days: u32,
+    /// How long a domain's live check is kept.
+    #[serde(rename = "check_cache_seconds", deserialize_with = "seconds")]
+    pub check_cache: Duration,
+    /// How long a page waits for a live check it started.
+    #[serde(rename = "check_wait_ms", deserialize_with = "milliseconds")]
+    pub check_wait: Duration,
+}
+
+impl Default for DashboardConfig {
+    fn default() -> DashboardConfig {
+        DashboardConfig {
+            session_lifetime: Duration::from_secs(12 * 3600),
+            secure_cookie: true,
+            logins_per_minute: 5,
+            metrics_public: true,
+            days: 30,
+            silent_days: 3,
+            check_cache: Duration::from_secs(600),
+            check_wait: Duration::from_millis(3000),
+        }
+    }
+}
+
+/// One `[[users]]` table: who may log in to the dashboard.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    /// The name typed at the login form.
+    pub name: String,
+    /// The password's argon2 hash as a PHC string (`mta-sts serve hash-password`).
+    pub password_hash: String,
+}
+
+impl std::fmt::Debug for UserConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The hash stays out of logs: it can be attacked offline.
+        f.debug_struct("UserConfig")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One `[[tokens]]` table: a bearer token for the JSON API.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// What the token is for (shown in the log when it is used).
+    pub name: String,
+    /// The SHA-256 of the token, 64 hex digits.
+    pub token_hash: String,
+}
+
+impl std::fmt::Debug for TokenConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenConfig")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The default store, as the other report commands use it.
@@ -145,6 +330,11 @@ impl Default for ServeConfig {
             healthz: true,
             keep_days: 0,
             prune_interval: Duration::from_secs(3600),
+            dashboard: DashboardConfig::default(),
+            users: Vec::new(),
+            tokens: Vec::new(),
+            check: CheckConfig::default(),
+            rollout: mta_sts_rollout::Thresholds::default(),
         }
     }
 }
@@ -255,7 +445,9 @@ impl ServeConfig {
             );
         }
         let reserved = ["/healthz", "/metrics"];
-        if reserved.contains(&self.intake_path.as_str()) {
+        if reserved.contains(&self.intake_path.as_str())
+            || crate::dashboard::is_dashboard_path(&self.intake_path)
+        {
             return bad(
                 "intake_path",
                 format!(
@@ -312,6 +504,7 @@ impl ServeConfig {
                 format!("must be at least {} seconds", MIN_PRUNE_INTERVAL.as_secs()),
             );
         }
+        self.validate_dashboard()?;
         Ok(())
     }
 
@@ -319,6 +512,148 @@ impl ServeConfig {
     pub fn retention(&self) -> Option<Duration> {
         (self.keep_days > 0).then(|| Duration::from_secs(u64::from(self.keep_days) * 86_400))
     }
+}
+
+/// The longest login: a month.
+const MAX_SESSION_HOURS: u64 = 720;
+
+/// The longest time a live check is kept: a day.
+const MAX_CHECK_CACHE: Duration = Duration::from_secs(86_400);
+
+impl ServeConfig {
+    /// Checks `[dashboard]`, `[[users]]` and `[[tokens]]`.
+    fn validate_dashboard(&mut self) -> Result<(), ServeError> {
+        let bad = |key: &str, message: String| {
+            Err(ServeError::ConfigValue {
+                key: key.to_string(),
+                message,
+            })
+        };
+        let dashboard = &self.dashboard;
+        let hours = dashboard.session_lifetime.as_secs() / 3600;
+        if hours == 0 || hours > MAX_SESSION_HOURS {
+            return bad(
+                "dashboard.session_hours",
+                format!("must be from 1 to {MAX_SESSION_HOURS} hours"),
+            );
+        }
+        if dashboard.logins_per_minute == 0 {
+            return bad(
+                "dashboard.logins_per_minute",
+                "0 would refuse every login; give at least 1".into(),
+            );
+        }
+        if dashboard.days == 0 || dashboard.days > crate::dashboard::MAX_DAYS {
+            return bad(
+                "dashboard.days",
+                format!("must be from 1 to {}", crate::dashboard::MAX_DAYS),
+            );
+        }
+        if dashboard.silent_days == 0 || dashboard.silent_days > crate::dashboard::MAX_DAYS {
+            return bad(
+                "dashboard.silent_days",
+                format!("must be from 1 to {}", crate::dashboard::MAX_DAYS),
+            );
+        }
+        if dashboard.check_cache.is_zero() || dashboard.check_cache > MAX_CHECK_CACHE {
+            return bad(
+                "dashboard.check_cache_seconds",
+                format!("must be from 1 to {} seconds", MAX_CHECK_CACHE.as_secs()),
+            );
+        }
+        if self.check.timeout.is_zero() || self.check.timeout > MAX_TIME_LIMIT {
+            return bad(
+                "check.timeout",
+                format!("must be from 1 to {} seconds", MAX_TIME_LIMIT.as_secs()),
+            );
+        }
+        if let Err(error) = self.rollout.validate() {
+            return bad("rollout", error.to_string());
+        }
+        if self.dashboard.check_wait > MAX_TIME_LIMIT {
+            return bad(
+                "dashboard.check_wait_ms",
+                format!("must be at most {} ms", MAX_TIME_LIMIT.as_millis()),
+            );
+        }
+        let mut names = BTreeSet::new();
+        for user in &self.users {
+            if user.name.is_empty()
+                || user
+                    .name
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control())
+            {
+                return bad(
+                    "users.name",
+                    format!(
+                        "`{}` is not a user name: give one word without spaces",
+                        user.name.escape_debug()
+                    ),
+                );
+            }
+            if !names.insert(user.name.as_str()) {
+                return bad(
+                    "users.name",
+                    format!("the user `{}` is listed twice", user.name),
+                );
+            }
+            crate::dashboard::check_password_hash(user)?;
+        }
+        let mut names = BTreeSet::new();
+        for token in &self.tokens {
+            if token.name.is_empty() || !names.insert(token.name.as_str()) {
+                return bad(
+                    "tokens.name",
+                    format!(
+                        "every token needs a name of its own; `{}` is empty or listed twice",
+                        token.name.escape_debug()
+                    ),
+                );
+            }
+            crate::dashboard::check_token_hash(token)?;
+        }
+        Ok(())
+    }
+}
+
+impl ServeConfig {
+    /// The rollout advisor of this configuration: the live check as `[check]` says, the
+    /// thresholds of `[rollout]`, the reports of `store` (the dashboard's and the alert
+    /// watcher's).
+    pub fn advisor(&self, store: ReportStore) -> Result<Advisor, ServeError> {
+        let bad = |message: String| ServeError::ConfigValue {
+            key: "check".to_string(),
+            message,
+        };
+        let trust = match &self.check.ca_file {
+            Some(path) => Trust::web_pki_and_pem_file(path).map_err(|e| bad(e.to_string()))?,
+            None => Trust::web_pki(),
+        };
+        let settings = NetSettings {
+            resolver: self.check.resolver,
+            trust,
+            https_port: self.check.https_port,
+            smtp_port: self.check.smtp_port,
+            timeout: self.check.timeout,
+            // The owner checks their own domains, wherever they point.
+            guard: AddressGuard::AllowAll,
+            probe_smtp: true,
+        };
+        let checker = Checker::from_settings(&settings).map_err(|e| bad(e.to_string()))?;
+        Advisor::new(checker, store, self.rollout).map_err(|e| ServeError::ConfigValue {
+            key: "rollout".to_string(),
+            message: e.to_string(),
+        })
+    }
+}
+
+fn milliseconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    u64::deserialize(deserializer).map(Duration::from_millis)
+}
+
+fn hours<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    u64::deserialize(deserializer).map(|hours| Duration::from_secs(hours.saturating_mul(3600)))
 }
 
 fn seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {

@@ -1,5 +1,5 @@
 //! The domain owner's server, `mta-sts serve`: it takes in TLS-RPT reports over HTTPS (RFC 8460
-//! §3, §5.3); later it also hosts policies, shows the dashboard and watches the domains.
+//! §3, §5.3) and shows them on a private dashboard; later it also hosts policies.
 //!
 //! - [`ServeConfig`]: the TOML configuration and its checks ([`config::EXAMPLE`] shows every
 //!   option);
@@ -7,11 +7,17 @@
 //!   report on the intake path, default `/tlsrpt`, with `application/tlsrpt+gzip` or
 //!   `application/tlsrpt+json`; see the `routes` module for every answer), `/healthz` and
 //!   `/metrics`, prunes old reports (`keep_days`), reloads on SIGHUP and drains on SIGTERM;
-//! - [`CertificateFiles`]: HTTPS from certificate files, read again on SIGHUP.
+//! - [`CertificateFiles`]: HTTPS from certificate files, read again on SIGHUP;
+//! - the dashboard on the same listeners: the overview at `/`, `/domains/{domain}` (charts,
+//!   failures, reporters, reports, the live check and the rollout advice), `/reports/{key}`,
+//!   the login at `/login`, and the JSON API under `/api/v1` (OpenAPI at
+//!   `/api/v1/openapi.json`); private behind `[[users]]` (argon2, [`hash_password`]) and
+//!   `[[tokens]]`.
 
 mod body;
 mod commit;
 pub mod config;
+mod dashboard;
 mod error;
 mod media_type;
 mod metrics;
@@ -21,6 +27,7 @@ mod server;
 mod tls;
 
 pub use config::ServeConfig;
+pub use dashboard::hash_password;
 pub use error::ServeError;
 pub use media_type::ReportMediaType;
 pub use server::{Reloader, Server};

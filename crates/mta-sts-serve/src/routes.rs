@@ -1,4 +1,5 @@
-//! The HTTP routes: `POST` a report on the intake path (RFC 8460 §5.3), `/healthz`, `/metrics`.
+//! The HTTP routes: `POST` a report on the intake path (RFC 8460 §5.3), `/healthz`, `/metrics`,
+//! and the dashboard's (see the `dashboard` module).
 //!
 //! How a POST is answered, in the order the checks run:
 //! - 429 (with `Retry-After`) past the client's rate or its POSTs in progress;
@@ -29,6 +30,7 @@ use mta_sts_service::{
 use crate::body::{BodyError, read_capped};
 use crate::commit::{CommitError, Committer};
 use crate::config::ServeConfig;
+use crate::dashboard::{self, Dashboard};
 use crate::media_type::ReportMediaType;
 use crate::metrics::{Answer, ServeMetrics};
 
@@ -95,6 +97,7 @@ pub(crate) struct AppState {
     pub(crate) committer: Committer,
     pub(crate) metrics: ServeMetrics,
     pub(crate) registry: MetricsRegistry,
+    pub(crate) dashboard: Dashboard,
 }
 
 impl AppState {
@@ -116,9 +119,17 @@ pub(crate) fn router(config: &ServeConfig, state: AppState) -> Router {
         router = router.route("/healthz", get(healthz));
     }
     if config.metrics {
-        router = router.route("/metrics", get(metrics));
+        let metrics_route = Router::new().route("/metrics", get(metrics));
+        router = router.merge(dashboard::protect_metrics(
+            metrics_route,
+            state.dashboard.clone(),
+        ));
     }
-    router.fallback(not_found).with_state(state)
+    let dashboard = dashboard::router(state.dashboard.clone());
+    router
+        .fallback(not_found)
+        .with_state(state)
+        .merge(dashboard)
 }
 
 /// A plain-text answer: one sentence and a line break.

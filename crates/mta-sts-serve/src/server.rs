@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
+use mta_sts_net::SystemClock;
 use mta_sts_reports::{DomainFilter, Intake};
 use mta_sts_service::{
     CloseReason, Connection, ConnectionMetrics, HttpOptions, MetricsRegistry, Peer,
@@ -18,6 +19,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::commit::Committer;
 use crate::config::ServeConfig;
+use crate::dashboard::Dashboard;
 use crate::error::ServeError;
 use crate::metrics::ServeMetrics;
 use crate::retention::{self, RetentionSettings};
@@ -74,7 +76,9 @@ impl Server {
                 &CloseReason::HTTP,
             )
         });
+        let dashboard = Dashboard::new(&config, intake.store().clone(), Arc::new(SystemClock))?;
         let state = AppState {
+            dashboard,
             live: Arc::new(RwLock::new(Arc::new(LiveSettings::new(&config, None)))),
             committer: Committer::start(intake.clone()),
             intake,
@@ -371,6 +375,9 @@ impl Reloader {
             }
         };
         self.state.intake.set_domains(domains);
+        if let Err(error) = self.state.dashboard.reload(&fresh) {
+            tracing::warn!(kind = %"reload-failed", "{error}; the dashboard keeps its users and tokens.");
+        }
         let live = LiveSettings::new(&fresh, Some(&self.state.live()));
         *self
             .state

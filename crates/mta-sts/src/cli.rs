@@ -50,6 +50,11 @@ pub enum Command {
     /// Take in TLS-RPT reports (RFC 8460) from files, mail and pipes; list and summarise them.
     Reports(ReportsArgs),
 
+    /// Where a domain's MTA-STS rollout stands (none, testing, enforce, retiring), whether it is
+    /// ready for the next stage, and exactly what to publish next: from the live check and the
+    /// stored TLS-RPT reports. Exit 0 ready, 1 not ready, 2 could not run.
+    Rollout(RolloutArgs),
+
     /// Does an MX host match an `mx` pattern (RFC 8461 §4.1)? Exit 0 yes, 1 no.
     Match {
         /// The policy's `mx` pattern, e.g. `*.example.com` or `mail.example.com`.
@@ -220,6 +225,57 @@ pub struct ReportsSummaryArgs {
     #[arg(long)]
     pub json: bool,
     /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `mta-sts rollout`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct RolloutArgs {
+    /// The domain (Unicode names are checked as A-labels).
+    pub domain: String,
+    /// The DNS resolver to ask, `IP[:PORT]` (default: the configuration's `[check]`, else the
+    /// system's).
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub resolver: Option<String>,
+    /// Extra trusted root certificates (PEM), added to the Web PKI roots (default: the
+    /// configuration's `[check]`).
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// Time limit in seconds for the policy fetch and for each SMTP step (above 0, at most 600;
+    /// default: the configuration's `[check]`, else 10).
+    #[arg(long, value_name = "SECS", value_parser = time_limit)]
+    pub timeout: Option<Duration>,
+    /// The port policy hosts serve HTTPS on (a lab's; senders always use 443).
+    #[arg(long, value_name = "PORT", value_parser = port)]
+    pub https_port: Option<u16>,
+    /// The port MX hosts accept SMTP on (a lab's; senders always use 25).
+    #[arg(long, value_name = "PORT", value_parser = port)]
+    pub smtp_port: Option<u16>,
+    /// The window the reports are judged over: the last N UTC days, today included (1 to 366;
+    /// default: the configuration's `[rollout]`, else 14).
+    #[arg(long, value_name = "N")]
+    pub window_days: Option<u32>,
+    /// Distinct days with reports needed in the window (default: `[rollout]`, else 7).
+    #[arg(long, value_name = "N")]
+    pub min_report_days: Option<u32>,
+    /// Reporting organisations needed in the window (default: `[rollout]`, else 2).
+    #[arg(long, value_name = "N")]
+    pub min_reporters: Option<u32>,
+    /// The highest share of failed sts sessions allowed in the window, in percent (0.5 is one
+    /// session in 200; default: `[rollout]`, else 0: none may fail).
+    #[arg(long, value_name = "PERCENT", value_parser = percent)]
+    pub max_failure_rate: Option<f64>,
+    /// Every MX certificate must stay valid for more than this many days (default:
+    /// `[rollout]`, else 14).
+    #[arg(long, value_name = "DAYS")]
+    pub min_certificate_days: Option<u32>,
+    /// Print one JSON object (`{"domain", "stage", "ready", "reasons", "next"}`) instead of
+    /// sentences.
+    #[arg(long)]
+    pub json: bool,
+    /// The store and the configuration (`mta-sts serve`'s: its `store`, `[check]` and
+    /// `[rollout]`, the flags over them).
     #[command(flatten)]
     pub store: StoreArgs,
 }
@@ -398,7 +454,11 @@ pub struct DaemonArgs {
 
 /// `mta-sts serve`'s arguments; flags override the configuration file.
 #[derive(Debug, Clone, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct ServeArgs {
+    /// A task beside serving (without one, the server runs).
+    #[command(subcommand)]
+    pub action: Option<ServeAction>,
     /// The TOML configuration (every option documented in the README); read again on SIGHUP.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -438,6 +498,15 @@ pub struct ServeArgs {
     /// How the log on standard error is written.
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+/// `mta-sts serve`'s subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum ServeAction {
+    /// Print the argon2 hash of a dashboard password, for `password_hash` of a `[[users]]`
+    /// table. The password is read from standard input (its first line), or asked for twice
+    /// without echo at a terminal; never from the command line, where other users could see it.
+    HashPassword,
 }
 
 /// The settings that decide the daemon's answers, shared by `mta-sts daemon` and `mta-sts
@@ -499,6 +568,14 @@ fn port(text: &str) -> Result<u16, String> {
         Ok(0) => Err("port 0 cannot be connected to; give a port from 1 to 65535".into()),
         Ok(port) => Ok(port),
         Err(_) => Err("not a port number (1 to 65535)".into()),
+    }
+}
+
+/// `--max-failure-rate`: a share in percent, from 0 to 100.
+fn percent(text: &str) -> Result<f64, String> {
+    match text.trim().trim_end_matches('%').trim().parse::<f64>() {
+        Ok(value) if (0.0..=100.0).contains(&value) => Ok(value),
+        _ => Err("a share in percent from 0 to 100 (such as 0.5)".into()),
     }
 }
 

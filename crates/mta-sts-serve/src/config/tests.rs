@@ -109,3 +109,65 @@ fn retention_is_off_at_0_days() {
     config.keep_days = 2;
     assert_eq!(config.retention(), Some(Duration::from_secs(2 * 86_400)));
 }
+
+#[test]
+fn dashboard_users_tokens_and_tables_parse_and_bad_values_are_named() {
+    let hash = crate::dashboard::hash_password("pw").expect("hash");
+    let text = format!(
+        "domains = [\"example.com\"]\nlisten = \"127.0.0.1:0\"\n\
+         [dashboard]\nsession_hours = 2\nsecure_cookie = false\nmetrics_public = false\n\
+         check_wait_ms = 250\n\
+         [check]\nresolver = \"127.0.0.1:5353\"\ntimeout = 3\n\
+         [rollout]\nmin_reporters = 3\n\
+         [[users]]\nname = \"owner\"\npassword_hash = \"{hash}\"\n\
+         [[tokens]]\nname = \"grafana\"\ntoken_hash = \"{}\"\n",
+        "ab".repeat(32)
+    );
+    let mut config = ServeConfig::parse(&text).expect("parse");
+    config.validate().expect("valid");
+    assert_eq!(
+        config.dashboard.session_lifetime,
+        Duration::from_secs(2 * 3600)
+    );
+    assert!(!config.dashboard.secure_cookie && !config.dashboard.metrics_public);
+    assert_eq!(config.dashboard.check_wait, Duration::from_millis(250));
+    assert_eq!(config.users[0].name, "owner");
+    assert_eq!(config.check.timeout, Duration::from_secs(3));
+    assert_eq!(config.rollout.min_reporters, 3);
+    // The hash stays out of debug output.
+    assert!(!format!("{config:?}").contains(&hash));
+
+    type Spoil = fn(&mut ServeConfig);
+    let cases: Vec<(&str, Spoil)> = vec![
+        ("dashboard.session_hours", |c| {
+            c.dashboard.session_lifetime = Duration::ZERO
+        }),
+        ("dashboard.logins_per_minute", |c| {
+            c.dashboard.logins_per_minute = 0
+        }),
+        ("dashboard.days", |c| c.dashboard.days = 367),
+        ("dashboard.silent_days", |c| c.dashboard.silent_days = 0),
+        ("dashboard.check_wait_ms", |c| {
+            c.dashboard.check_wait = Duration::from_secs(601)
+        }),
+        ("check.timeout", |c| c.check.timeout = Duration::ZERO),
+        ("rollout", |c| c.rollout.min_report_days = 99),
+        ("users.password_hash", |c| {
+            c.users[0].password_hash = "plain text".into()
+        }),
+        ("users.name", |c| c.users[0].name = "two words".into()),
+        ("users.name", |c| c.users.push(c.users[0].clone())),
+        ("tokens.token_hash", |c| {
+            c.tokens[0].token_hash = "xyz".into()
+        }),
+        ("tokens.name", |c| c.tokens.push(c.tokens[0].clone())),
+        // The intake cannot take a path the dashboard answers.
+        ("intake_path", |c| c.intake_path = "/login".into()),
+        ("intake_path", |c| c.intake_path = "/api/v1/tlsrpt".into()),
+    ];
+    for (key, spoil) in cases {
+        let mut bad = config.clone();
+        spoil(&mut bad);
+        assert_eq!(key_of(bad.validate().expect_err(key)), key);
+    }
+}

@@ -7,6 +7,7 @@ mod lifecycle;
 mod lint;
 mod match_host;
 mod reports;
+mod rollout;
 mod serve;
 mod server_limits;
 mod web;
@@ -72,6 +73,7 @@ pub fn run(cli: Cli) -> Result<Status, CommandError> {
         Command::Daemon(args) => daemon::run(&args),
         Command::Query(args) => daemon::query(&args),
         Command::Reports(args) => reports::run(args.command),
+        Command::Rollout(args) => rollout::run(&args),
         Command::Serve(args) => serve::run(&args),
     }
 }

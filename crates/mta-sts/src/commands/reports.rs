@@ -28,13 +28,16 @@ pub fn run(command: ReportsCommand) -> Result<Status, CommandError> {
 
 /// What the `reports` subcommands take from `--config` (the file `mta-sts serve` reads, by
 /// the server's own reader) with the flags over it: the store and the domains.
-struct Settings {
+pub(super) struct Settings {
     /// The store: `--store`, else the file's `store`, else the default.
-    store: StoreUrl,
+    pub(super) store: StoreUrl,
     /// The domains: `--domain`, else the file's `domains` (empty: none given).
     domains: Vec<String>,
     /// Where the domains came from, to name in messages.
     domains_origin: String,
+    /// The configuration itself, when `--config` named one (`rollout` reads its `[check]` and
+    /// `[rollout]`).
+    pub(super) config: Option<ServeConfig>,
 }
 
 impl Settings {
@@ -48,7 +51,10 @@ impl Settings {
 }
 
 /// Reads `--config` if given and lays the flags over it.
-fn settings(args: &StoreArgs, flag_domains: &[String]) -> Result<Settings, CommandError> {
+pub(super) fn settings(
+    args: &StoreArgs,
+    flag_domains: &[String],
+) -> Result<Settings, CommandError> {
     let config = match &args.config {
         Some(path) => Some(
             ServeConfig::load(path).map_err(|error| CommandError::Setup(format!("{error}.")))?,
@@ -78,6 +84,7 @@ fn settings(args: &StoreArgs, flag_domains: &[String]) -> Result<Settings, Comma
         store,
         domains,
         domains_origin,
+        config,
     })
 }
 

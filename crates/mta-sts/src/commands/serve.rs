@@ -6,7 +6,7 @@ use mta_sts_serve::{ServeConfig, ServeError, Server};
 use super::lifecycle::Lifecycle;
 use super::server_limits::fit_connections;
 use super::{CommandError, runtime};
-use crate::cli::ServeArgs;
+use crate::cli::{ServeAction, ServeArgs};
 use crate::exit::Status;
 use crate::logging;
 
@@ -18,6 +18,9 @@ const RESERVED_FILES: usize = 64;
 /// certificate files and the configuration file (with the flags over it) again. Nothing
 /// listens before every setting has been checked.
 pub fn run(args: &ServeArgs) -> Result<Status, CommandError> {
+    if let Some(ServeAction::HashPassword) = args.action {
+        return hash_password();
+    }
     logging::init(args.log_format)?;
     let mut config = settings(args).map_err(|e| CommandError::Setup(e.to_string()))?;
     // Each listener holds up to max_connections; the store's connections and the standard
@@ -94,4 +97,58 @@ fn settings(args: &ServeArgs) -> Result<ServeConfig, ServeError> {
     }
     config.validate()?;
     Ok(config)
+}
+
+/// `mta-sts serve hash-password`: reads a password and prints its argon2 PHC string.
+fn hash_password() -> Result<Status, CommandError> {
+    use std::io::{BufRead as _, IsTerminal as _, Write as _};
+    let stdin = std::io::stdin();
+    let read_line = || -> Result<String, CommandError> {
+        let mut line = String::new();
+        stdin
+            .lock()
+            .read_line(&mut line)
+            .map_err(|source| CommandError::Read {
+                path: "-".into(),
+                source,
+            })?;
+        Ok(line.trim_end_matches(['\n', '\r']).to_string())
+    };
+    let password = if stdin.is_terminal() {
+        // The echo is turned off with stty rather than a terminal crate: this is the one
+        // prompt of the program, and stty is on every system with a terminal.
+        let echo = |on: bool| {
+            let _ = std::process::Command::new("stty")
+                .arg(if on { "echo" } else { "-echo" })
+                .stdin(std::process::Stdio::inherit())
+                .status();
+        };
+        eprint!("Password for the dashboard (not shown): ");
+        echo(false);
+        let first = read_line();
+        eprint!("\nThe same again: ");
+        let second = read_line();
+        echo(true);
+        eprintln!();
+        let (first, second) = (first?, second?);
+        if first != second {
+            return Err(CommandError::Argument(
+                "the two passwords differ; nothing was printed, run it again".into(),
+            ));
+        }
+        first
+    } else {
+        read_line()?
+    };
+    if password.is_empty() {
+        return Err(CommandError::Argument(
+            "the password is empty; give it on standard input (its first line) or at the prompt"
+                .into(),
+        ));
+    }
+    let hash =
+        mta_sts_serve::hash_password(&password).map_err(|e| CommandError::Setup(e.to_string()))?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{hash}").map_err(CommandError::Write)?;
+    Ok(Status::Valid)
 }

@@ -73,7 +73,7 @@ pub fn run(args: &ReportsImportArgs) -> Result<Status, CommandError> {
                 Err(Stop::Write(error)) => return Err(CommandError::Write(error)),
             }
         }
-        match importer.flush().await {
+        match importer.drain().await {
             Ok(()) => {}
             Err(Stop::Store(error)) => return Ok(importer.store_failed(&error)),
             Err(Stop::Write(error)) => return Err(CommandError::Write(error)),
@@ -125,6 +125,18 @@ struct Importer {
     tally: Tally,
     /// Inputs whose reports are in batches already stored; named when the store fails later.
     stored_inputs: usize,
+    /// The batch being stored while the next one is examined (the store writes on one thread;
+    /// examining the next batch meanwhile keeps the other cores busy).
+    in_flight: Option<InFlight>,
+}
+
+/// A batch handed to the store, not yet known to be stored.
+struct InFlight {
+    /// The label of the input each report (or refusal) came from, in order.
+    labels: Vec<String>,
+    /// How many inputs the batch holds.
+    inputs: usize,
+    task: tokio::task::JoinHandle<Result<Vec<Outcome>, IntakeError>>,
 }
 
 impl Importer {
@@ -136,6 +148,7 @@ impl Importer {
             pending_bytes: 0,
             tally: Tally::default(),
             stored_inputs: 0,
+            in_flight: None,
         }
     }
 
@@ -249,28 +262,63 @@ impl Importer {
         Ok(())
     }
 
-    /// Examines the pending inputs (on every core), stores their reports in one transaction,
-    /// and prints the outcomes.
+    /// Examines the pending inputs (on every core) while the previous batch is being stored,
+    /// prints the previous batch's outcomes once it is stored, then hands this batch to the
+    /// store (one transaction).
     async fn flush(&mut self) -> Result<(), Stop> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
         let pending = std::mem::take(&mut self.pending);
         self.pending_bytes = 0;
-        let domains = self.intake.domains().clone();
-        let examined = tokio::task::block_in_place(|| examine_all(&pending, &domains));
-        let mut batch = Vec::new();
-        let mut labels = Vec::new();
-        for (item, results) in pending.iter().zip(examined) {
-            for result in results {
-                labels.push(item.label.as_str());
-                batch.push((result, item.source));
+        let batch = if pending.is_empty() {
+            None
+        } else {
+            let domains = self.intake.domains().clone();
+            let examined = tokio::task::block_in_place(|| examine_all(&pending, &domains));
+            let mut batch = Vec::new();
+            let mut labels = Vec::new();
+            let inputs = pending.len();
+            for (item, results) in pending.into_iter().zip(examined) {
+                for result in results {
+                    labels.push(item.label.clone());
+                    batch.push((result, item.source));
+                }
             }
+            Some((batch, labels, inputs))
+        };
+        self.settle().await?;
+        if let Some((batch, labels, inputs)) = batch {
+            let intake = self.intake.clone();
+            self.in_flight = Some(InFlight {
+                labels,
+                inputs,
+                task: tokio::spawn(async move { intake.take(batch).await }),
+            });
         }
-        let outcomes = self.intake.take(batch).await.map_err(Stop::Store)?;
-        self.stored_inputs += pending.len();
-        let mut out = std::io::stdout().lock();
-        for (label, outcome) in labels.into_iter().zip(&outcomes) {
+        Ok(())
+    }
+
+    /// Flushes what is pending and waits until every batch is stored.
+    async fn drain(&mut self) -> Result<(), Stop> {
+        self.flush().await?;
+        self.settle().await
+    }
+
+    /// Waits for the batch being stored, and prints its outcomes.
+    async fn settle(&mut self) -> Result<(), Stop> {
+        let Some(in_flight) = self.in_flight.take() else {
+            return Ok(());
+        };
+        let outcomes = match in_flight.task.await {
+            Ok(stored) => stored.map_err(Stop::Store)?,
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(error) => {
+                return Err(Stop::Store(IntakeError::Worker { source: error }));
+            }
+        };
+        self.stored_inputs += in_flight.inputs;
+        // Buffered: standard output is line-buffered, and a write per report was a visible
+        // share of a bulk import.
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        for (label, outcome) in in_flight.labels.iter().zip(&outcomes) {
             self.count(outcome);
             self.printer
                 .outcome(&mut out, label, outcome)
