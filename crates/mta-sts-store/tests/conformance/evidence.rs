@@ -710,3 +710,50 @@ pub async fn domain_state_swaps_return_the_previous_value(backend: Backend) {
         "last"
     );
 }
+
+pub async fn domains_counts_hold_under_concurrent_writers(backend: Backend) {
+    // 5 domains × 3 days × 4 organisations, each report for one domain and day.
+    let reports: Vec<NewReport> = (0..60_u64)
+        .map(|n| {
+            let domain = format!("d{}.example", n % 5);
+            let day = november(1 + (n / 5 % 3) as u32);
+            let organization =
+                ["google.com", "yahoo.com", "mail.ru", "outlook.example"][(n / 15) as usize];
+            simple(organization, &format!("r{n}"), day, &domain, n + 1)
+        })
+        .collect();
+    // Four writers, each through a store of its own (four servers), with the same reports in
+    // different orders and batches: every (domain, day) row is contended.
+    let mut writers = Vec::new();
+    for writer in 0..4_usize {
+        let store = backend.open().await;
+        let mut batch = reports.clone();
+        batch.rotate_left(writer * 15);
+        if writer % 2 == 1 {
+            batch.reverse();
+        }
+        writers.push(tokio::spawn(async move {
+            for chunk in batch.chunks(7 + writer) {
+                store.insert(chunk.to_vec()).await.expect("insert");
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+    let store = backend.open().await;
+    let domains = store
+        .domains(&DomainsQuery { since: november(1) })
+        .await
+        .expect("domains");
+    assert_eq!(domains.len(), 5);
+    for (index, overview) in domains.iter().enumerate() {
+        let index = index as u64;
+        let successful: u64 = (0..60_u64).filter(|n| n % 5 == index).map(|n| n + 1).sum();
+        assert_eq!(overview.domain, format!("d{index}.example"));
+        assert_eq!(overview.reports, 12, "{}", overview.domain);
+        assert_eq!(overview.successful, successful, "{}", overview.domain);
+        assert_eq!(overview.first_day, november(1).utc_date());
+        assert_eq!(overview.last_day, november(3).utc_date());
+    }
+}
