@@ -324,6 +324,27 @@ pub async fn domains_lists_every_domain_with_its_days_and_recent_counts(backend:
     assert_eq!(pruned[0].first_day, november(2).utc_date());
     assert_eq!(pruned[0].reports, 4);
     assert_eq!(pruned[0].successful, 50 + 200 + 20 + 1);
+    // A day pruned in part: its latest receipt is the latest of the reports left. Two more
+    // reports of November 5, one covering only its first hour and received last.
+    let mut early = simple("google.com", "e5", november(5), "late.example", 3);
+    early.report.date_range.end = shift(november(5), 3599);
+    early.received_at = shift(november(9), 0);
+    let mut whole = simple("yahoo.com", "w5", november(5), "late.example", 4);
+    whole.received_at = shift(november(7), 0);
+    store.insert(vec![early, whole]).await.expect("insert");
+    // e5 and the five reports of November 2 and 3 (the other domains' last).
+    assert_eq!(
+        store.prune(shift(november(5), 7200)).await.expect("prune"),
+        6
+    );
+    let late = store
+        .domains(&DomainsQuery { since: november(1) })
+        .await
+        .expect("domains");
+    assert_eq!(late.len(), 1, "domains without reports left are gone");
+    assert_eq!(late[0].domain, "late.example");
+    assert_eq!((late[0].reports, late[0].successful), (1, 4));
+    assert_eq!(late[0].last_received_at, november(7));
     // A domain with nothing recent is still listed, with zero counts.
     let later = store
         .domains(&DomainsQuery {
@@ -331,7 +352,7 @@ pub async fn domains_lists_every_domain_with_its_days_and_recent_counts(backend:
         })
         .await
         .expect("domains");
-    assert_eq!(later.len(), 2);
+    assert_eq!(later.len(), 1);
     assert!(later.iter().all(|d| d.reports == 0 && d.successful == 0));
 }
 
