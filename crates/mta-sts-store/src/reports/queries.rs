@@ -634,3 +634,6 @@ pub(super) async fn received_postgres(
     tx.commit().await.map_err(&error)?;
     Ok(listed)
 }
+
+#[cfg(test)]
+mod tests;

@@ -248,10 +248,15 @@ CREATE TRIGGER domain_day_insert AFTER INSERT ON report_policy
     FOR EACH STATEMENT EXECUTE FUNCTION mta_sts_domain_day_insert();
 CREATE FUNCTION mta_sts_domain_day_delete() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    -- The latest receipt of a day may be a deleted report's: the latest one left replaces it.
     UPDATE domain_day d SET
         reports = d.reports - g.reports,
         successful = d.successful - g.successful,
-        failed = d.failed - g.failed
+        failed = d.failed - g.failed,
+        last_received_at = COALESCE(
+            (SELECT max(r.received_at) FROM report_policy p JOIN report r ON r.id = p.report
+              WHERE p.domain = d.domain AND p.day = d.day AND p.first_for_domain = 1),
+            d.last_received_at)
       FROM (SELECT domain, day, count(*) AS reports, sum(successful) AS successful,
                    sum(failed) AS failed
               FROM deleted WHERE first_for_domain = 1 AND domain IS NOT NULL

@@ -324,6 +324,27 @@ pub async fn domains_lists_every_domain_with_its_days_and_recent_counts(backend:
     assert_eq!(pruned[0].first_day, november(2).utc_date());
     assert_eq!(pruned[0].reports, 4);
     assert_eq!(pruned[0].successful, 50 + 200 + 20 + 1);
+    // A day pruned in part: its latest receipt is the latest of the reports left. Two more
+    // reports of November 5, one covering only its first hour and received last.
+    let mut early = simple("google.com", "e5", november(5), "late.example", 3);
+    early.report.date_range.end = shift(november(5), 3599);
+    early.received_at = shift(november(9), 0);
+    let mut whole = simple("yahoo.com", "w5", november(5), "late.example", 4);
+    whole.received_at = shift(november(7), 0);
+    store.insert(vec![early, whole]).await.expect("insert");
+    // e5 and the five reports of November 2 and 3 (the other domains' last).
+    assert_eq!(
+        store.prune(shift(november(5), 7200)).await.expect("prune"),
+        6
+    );
+    let late = store
+        .domains(&DomainsQuery { since: november(1) })
+        .await
+        .expect("domains");
+    assert_eq!(late.len(), 1, "domains without reports left are gone");
+    assert_eq!(late[0].domain, "late.example");
+    assert_eq!((late[0].reports, late[0].successful), (1, 4));
+    assert_eq!(late[0].last_received_at, november(7));
     // A domain with nothing recent is still listed, with zero counts.
     let later = store
         .domains(&DomainsQuery {
@@ -331,7 +352,7 @@ pub async fn domains_lists_every_domain_with_its_days_and_recent_counts(backend:
         })
         .await
         .expect("domains");
-    assert_eq!(later.len(), 2);
+    assert_eq!(later.len(), 1);
     assert!(later.iter().all(|d| d.reports == 0 && d.successful == 0));
 }
 
@@ -709,4 +730,51 @@ pub async fn domain_state_swaps_return_the_previous_value(backend: Backend) {
             .await,
         "last"
     );
+}
+
+pub async fn domains_counts_hold_under_concurrent_writers(backend: Backend) {
+    // 5 domains × 3 days × 4 organisations, each report for one domain and day.
+    let reports: Vec<NewReport> = (0..60_u64)
+        .map(|n| {
+            let domain = format!("d{}.example", n % 5);
+            let day = november(1 + (n / 5 % 3) as u32);
+            let organization =
+                ["google.com", "yahoo.com", "mail.ru", "outlook.example"][(n / 15) as usize];
+            simple(organization, &format!("r{n}"), day, &domain, n + 1)
+        })
+        .collect();
+    // Four writers, each through a store of its own (four servers), with the same reports in
+    // different orders and batches: every (domain, day) row is contended.
+    let mut writers = Vec::new();
+    for writer in 0..4_usize {
+        let store = backend.open().await;
+        let mut batch = reports.clone();
+        batch.rotate_left(writer * 15);
+        if writer % 2 == 1 {
+            batch.reverse();
+        }
+        writers.push(tokio::spawn(async move {
+            for chunk in batch.chunks(7 + writer) {
+                store.insert(chunk.to_vec()).await.expect("insert");
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+    let store = backend.open().await;
+    let domains = store
+        .domains(&DomainsQuery { since: november(1) })
+        .await
+        .expect("domains");
+    assert_eq!(domains.len(), 5);
+    for (index, overview) in domains.iter().enumerate() {
+        let index = index as u64;
+        let successful: u64 = (0..60_u64).filter(|n| n % 5 == index).map(|n| n + 1).sum();
+        assert_eq!(overview.domain, format!("d{index}.example"));
+        assert_eq!(overview.reports, 12, "{}", overview.domain);
+        assert_eq!(overview.successful, successful, "{}", overview.domain);
+        assert_eq!(overview.first_day, november(1).utc_date());
+        assert_eq!(overview.last_day, november(3).utc_date());
+    }
 }

@@ -69,6 +69,7 @@ conformance!(
     evidence::received_since_follows_receipt_order,
     evidence::an_alert_is_claimed_once_per_condition_and_period,
     evidence::domain_state_swaps_return_the_previous_value,
+    evidence::domains_counts_hold_under_concurrent_writers,
     unavailable::a_locked_store_is_unavailable,
     properties::summary_totals_are_the_sums_of_the_reports_imported,
 );
