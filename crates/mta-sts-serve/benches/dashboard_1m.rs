@@ -16,11 +16,11 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use mta_sts_core::time::Timestamp;
 use mta_sts_serve::config::{CheckConfig, UserConfig};
 use mta_sts_serve::{ServeConfig, Server};
 use mta_sts_service::Shutdown;
 use mta_sts_store::StoreUrl;
-use mta_sts_core::time::Timestamp;
 use mta_sts_store::reports::{DomainsQuery, ReportStore};
 use mta_sts_store::test_support::bulk;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -58,7 +58,10 @@ async fn exchange(address: SocketAddr, request: String) -> (u16, String, String)
 }
 
 async fn login(address: SocketAddr) -> String {
-    let body = format!("name=bench&password={}&next=%2F", PASSWORD.replace(' ', "+"));
+    let body = format!(
+        "name=bench&password={}&next=%2F",
+        PASSWORD.replace(' ', "+")
+    );
     let request = format!(
         "POST /login HTTP/1.1\r\nHost: localhost\r\nOrigin: http://localhost\r\n\
          Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
@@ -112,7 +115,10 @@ async fn run(label: &str, url: &str, reports: u64, requests: usize) {
         })
         .await
         .expect("fill");
-        eprintln!("{label}: filled in {:.0} s of inserting", spent.as_secs_f64());
+        eprintln!(
+            "{label}: filled in {:.0} s of inserting",
+            spent.as_secs_f64()
+        );
     } else {
         eprintln!("{label}: the store holds {stored} reports already; only querying");
     }
@@ -150,7 +156,12 @@ async fn run(label: &str, url: &str, reports: u64, requests: usize) {
     }
     let mut paths: Vec<(String, String)> = domains
         .iter()
-        .map(|domain| (format!("domain page, {domain}"), format!("/domains/{domain}")))
+        .map(|domain| {
+            (
+                format!("domain page, {domain}"),
+                format!("/domains/{domain}"),
+            )
+        })
         .collect();
     paths.push((
         "domain page, 90 days, domain0.example".into(),
@@ -191,7 +202,12 @@ fn main() {
     let sqlite_path = kept
         .clone()
         .unwrap_or_else(|| scratch.join("reports.db").display().to_string());
-    runtime.block_on(run("sqlite", &format!("sqlite:{sqlite_path}"), reports, requests));
+    runtime.block_on(run(
+        "sqlite",
+        &format!("sqlite:{sqlite_path}"),
+        reports,
+        requests,
+    ));
     if kept.is_none() {
         let _ = std::fs::remove_dir_all(&scratch);
     }

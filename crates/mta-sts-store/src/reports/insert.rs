@@ -1,7 +1,6 @@
 //! Storing reports: normalising them into rows, de-duplicating, one transaction per batch.
 
 use flate2::{Compress, Compression, Crc, FlushCompress, Status};
-use mta_sts_core::report::Report;
 use rusqlite::{OptionalExtension as _, params};
 use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
@@ -127,7 +126,7 @@ fn prepare(new: NewReport, gzipper: &mut Gzipper) -> Result<Prepared, StoreError
     }
     let start_at = report.date_range.start.unix_seconds();
     Ok(Prepared {
-        content_hash: content_hash(report)?,
+        content_hash: Sha256::digest(&new.json).to_vec(),
         organization: report.organization_name.clone(),
         report_id: report.report_id.clone(),
         start_at,
@@ -145,17 +144,6 @@ fn prepare(new: NewReport, gzipper: &mut Gzipper) -> Result<Prepared, StoreError
         policies,
         findings: new.findings,
     })
-}
-
-/// The SHA-256 of the normalised report (the tolerant reading, serialized): the same report
-/// received by mail and by HTTPS, with other whitespace or key order, hashes the same.
-fn content_hash(report: &Report) -> Result<Vec<u8>, StoreError> {
-    let normalised = serde_json::to_vec(report).map_err(|e| StoreError::Unstorable {
-        organization: report.organization_name.clone(),
-        report_id: report.report_id.clone(),
-        reason: format!("it cannot be serialized for hashing ({e})"),
-    })?;
-    Ok(Sha256::digest(&normalised).to_vec())
 }
 
 fn json_list(values: &[String]) -> String {

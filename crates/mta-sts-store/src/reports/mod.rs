@@ -3,11 +3,13 @@
 //!
 //! - Each report is kept twice: as received (JSON, gzip-compressed) and as rows (the report,
 //!   its policy entries, their failure details, the lint findings against it).
-//! - A report is stored once: another with the same normalised content, or with the same
-//!   organisation, report id and date range, is a [`Insertion::Duplicate`] of it. Report ids
-//!   alone are not enough: several providers reuse one id across date ranges. The normalised
-//!   content (whose SHA-256 is kept) includes that identity, so the same content received twice,
-//!   by mail and by HTTPS, with other whitespace or key order, is found by its identity.
+//! - A report is stored once: another with the same content, or with the same organisation,
+//!   report id and date range, is a [`Insertion::Duplicate`] of it. Report ids alone are not
+//!   enough: several providers reuse one id across date ranges. The content includes that
+//!   identity, so the same report received twice, by mail and by HTTPS, even with other
+//!   whitespace or key order, is found by its identity. The SHA-256 of the JSON as received is
+//!   kept with it (hashing that, rather than the report serialized again, spares a
+//!   serialization per report).
 //! - Counts are kept per policy entry and never summed across policy types: Microsoft counts
 //!   the same sessions under `sts` and under `tlsa`.
 //! - A report belongs to the UTC day its `start-datetime` falls on.

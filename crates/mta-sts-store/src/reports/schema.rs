@@ -23,7 +23,7 @@
 //! (200-260 ms at 1,000,000 reports). SQLite reads its covering index without visiting rows and
 //! sums the entries directly (a per-row trigger there cost about a quarter of the insert rate).
 //!
-//! The content hash is kept but not indexed: the normalised content includes the
+//! The content hash (of the JSON as received) is kept but not indexed: the content includes the
 //! organisation, report id and date range, so two reports with the same content always have
 //! the same identity, and the identity's unique index finds both kinds of duplicate. An index on
 //! the hash (random values) would cost a page write per report at every insert.
