@@ -1,6 +1,7 @@
 //! What to publish: the records and policy that would clear the errors found, derived from the
 //! domain's real MX hosts and what it already publishes.
 
+use mta_sts_core::sts_record::content_id;
 use mta_sts_core::time::Clock;
 use mta_sts_core::{FindingCode, Mode, TlsRptRecord};
 use mta_sts_net::SystemClock;
@@ -67,10 +68,17 @@ pub(crate) fn suggest(
         .iter()
         .any(|c| findings.has(*c))
     {
-        publish.sts_record = Some(format!(
-            "_mta-sts.{domain}. IN TXT \"v=STSv1; id={}\"",
-            fresh_id()
-        ));
+        // The id derived from the policy the record announces (the one to publish, else the
+        // one served now), as `mta-sts rollout` and `publish` make it: the same policy always
+        // gets the same id and any change a new one. Without a policy to go by, the time.
+        let id = publish
+            .policy
+            .as_deref()
+            .or(policy
+                .filter(|p| p.parsed.is_some())
+                .map(|p| p.text.as_str()))
+            .map_or_else(fresh_id, content_id);
+        publish.sts_record = Some(format!("_mta-sts.{domain}. IN TXT \"v=STSv1; id={id}\""));
     }
     if [
         FindingCode::TlsrptMissing,

@@ -125,7 +125,8 @@ async fn broken_setups_come_with_what_to_publish() {
         cname.findings
     );
 
-    // A policy listing the real MX hosts, and a TXT record with a fresh id to announce it.
+    // A policy listing the real MX hosts, and a TXT record announcing it with the id derived
+    // from its text.
     let broken = lab.scenario("mx-not-in-policy").expect("scenario");
     let report = checker.check(&broken.domain).await;
     let policy = report.publish.policy.expect("a policy to publish");
@@ -134,11 +135,10 @@ async fn broken_setups_come_with_what_to_publish() {
         "{policy}"
     );
     assert!(mta_sts_core::Policy::parse(policy.as_bytes()).is_ok());
-    assert!(
-        report
-            .publish
-            .sts_record
-            .is_some_and(|r| r.contains("v=STSv1; id="))
+    let id = mta_sts_core::sts_record::content_id(&policy);
+    assert_eq!(
+        report.publish.sts_record.as_deref(),
+        Some(format!("_mta-sts.{}. IN TXT \"v=STSv1; id={id}\"", broken.domain).as_str())
     );
 
     let missing = checker
