@@ -174,17 +174,11 @@ pub(super) async fn postgres(
     store: &PostgresStore,
     key: ReportKey,
 ) -> Result<Option<ReportDetail>, StoreError> {
-    use super::queries::postgres_sql;
+    use super::queries::{postgres_sql, read_snapshot};
     let error = store.error("reading a report");
     let id = key.id();
     let mut client = store.client("reading a report").await?;
-    let tx = client
-        .build_transaction()
-        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await
-        .map_err(&error)?;
+    let tx = read_snapshot(&mut client).await.map_err(&error)?;
     let (report, policies, failures, findings) = (
         postgres_sql(REPORT),
         postgres_sql(POLICIES),

@@ -10,7 +10,7 @@ use mta_sts_core::time::UtcDate;
 use rusqlite::params;
 use serde::Serialize;
 
-use super::queries::{SUMMARY_POLICIES_SQLITE, postgres_sql};
+use super::queries::{SUMMARY_POLICIES_SQLITE, postgres_sql, read_snapshot};
 use super::rows::{postgres_rows, sqlite_rows};
 use super::summary::{DomainSummary, SummaryRows, TypeOrder, day_range};
 use super::{SummaryQuery, domain_key};
@@ -182,13 +182,7 @@ pub(super) async fn postgres(
     let (first, end) = day_range(&query.as_summary());
     let mut client = store.client("gathering the evidence").await?;
     // One snapshot for the three queries, sent together.
-    let tx = client
-        .build_transaction()
-        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await
-        .map_err(&error)?;
+    let tx = read_snapshot(&mut client).await.map_err(&error)?;
     let (policy_groups, failures, policies) = (
         postgres_sql(SUMMARY_POLICIES_SQLITE),
         postgres_sql(FAILURES),

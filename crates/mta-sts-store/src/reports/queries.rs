@@ -137,13 +137,7 @@ pub(super) async fn list_postgres(
     let (first_day, since, limit, offset) = list_bounds(query);
     let sql = postgres_sql(&list_sql(domain.is_some(), query.newest_first));
     let mut client = store.client("listing reports").await?;
-    let tx = client
-        .build_transaction()
-        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await
-        .map_err(&error)?;
+    let tx = read_snapshot(&mut client).await.map_err(&error)?;
     let rows = match &domain {
         Some(domain) => {
             tx.query(&sql, &[domain, &first_day, &since, &limit, &offset])
@@ -297,13 +291,7 @@ pub(super) async fn summary_postgres(
     let (first, end) = day_range(query);
     let mut client = store.client("summing reports up").await?;
     // One snapshot for the two queries, sent together.
-    let tx = client
-        .build_transaction()
-        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await
-        .map_err(&error)?;
+    let tx = read_snapshot(&mut client).await.map_err(&error)?;
     let (policies, failures) = (
         postgres_sql(SUMMARY_POLICIES_SQLITE),
         postgres_sql(SUMMARY_FAILURES_SQLITE),
@@ -401,6 +389,20 @@ pub(super) async fn prune_postgres(
     }
 }
 
+/// A read-only transaction on one snapshot (repeatable read), so that the several queries of
+/// one read (a page of reports and their entries, a summary's two groupings) agree with each
+/// other while reports are being stored or pruned.
+pub(super) async fn read_snapshot(
+    client: &mut deadpool_postgres::Object,
+) -> Result<deadpool_postgres::Transaction<'_>, tokio_postgres::Error> {
+    client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+}
+
 /// `sql` written with SQLite's numbered parameters (`?1`) in PostgreSQL's (`$1`): one text
 /// for both backends wherever the SQL is the same.
 pub(super) fn postgres_sql(sql: &str) -> String {
@@ -459,13 +461,7 @@ pub(super) async fn received_postgres(
     let error = store.error("reading newly received reports");
     let (received_at, after, limit) = received_bounds(cursor, limit);
     let mut client = store.client("reading newly received reports").await?;
-    let tx = client
-        .build_transaction()
-        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await
-        .map_err(&error)?;
+    let tx = read_snapshot(&mut client).await.map_err(&error)?;
     let rows = tx
         .query(&postgres_sql(RECEIVED_SQL), &[&received_at, &after, &limit])
         .await
