@@ -10,6 +10,7 @@ use mta_sts_core::report::{MAX_REPORT_SIZE, PolicyType, ResultType, Timestamp};
 use rusqlite::{OptionalExtension as _, params};
 use serde::Serialize;
 
+use super::rows::{FromPostgresRow as _, postgres_rows, sqlite_rows};
 use super::{ReportKey, Source, StoredFinding};
 use crate::StoreError;
 use crate::postgres::PostgresStore;
@@ -149,73 +150,15 @@ pub(super) async fn sqlite(
             let report: Option<ReportRow> = tx
                 .prepare_cached(REPORT)
                 .and_then(|mut statement| {
-                    statement
-                        .query_row([id], |row| {
-                            Ok((
-                                row.get(0)?,
-                                row.get(1)?,
-                                row.get(2)?,
-                                row.get(3)?,
-                                row.get(4)?,
-                                row.get(5)?,
-                                row.get(6)?,
-                                row.get(7)?,
-                            ))
-                        })
-                        .optional()
+                    statement.query_row([id], |row| row.try_into()).optional()
                 })
                 .map_err(&error)?;
             let Some(report) = report else {
                 return Ok(None);
             };
-            let policies = tx
-                .prepare_cached(POLICIES)
-                .and_then(|mut statement| {
-                    statement
-                        .query_map(params![id], |row| {
-                            Ok((
-                                row.get(0)?,
-                                row.get(1)?,
-                                row.get(2)?,
-                                row.get(3)?,
-                                row.get(4)?,
-                                row.get(5)?,
-                                row.get(6)?,
-                            ))
-                        })
-                        .and_then(Iterator::collect)
-                })
-                .map_err(&error)?;
-            let failures = tx
-                .prepare_cached(FAILURES)
-                .and_then(|mut statement| {
-                    statement
-                        .query_map(params![id], |row| {
-                            Ok((
-                                row.get(0)?,
-                                row.get(1)?,
-                                row.get(2)?,
-                                row.get(3)?,
-                                row.get(4)?,
-                                row.get(5)?,
-                                row.get(6)?,
-                                row.get(7)?,
-                                row.get(8)?,
-                            ))
-                        })
-                        .and_then(Iterator::collect)
-                })
-                .map_err(&error)?;
-            let findings = tx
-                .prepare_cached(FINDINGS)
-                .and_then(|mut statement| {
-                    statement
-                        .query_map(params![id], |row| {
-                            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-                        })
-                        .and_then(Iterator::collect)
-                })
-                .map_err(&error)?;
+            let policies = sqlite_rows(tx, POLICIES, params![id]).map_err(&error)?;
+            let failures = sqlite_rows(tx, FAILURES, params![id]).map_err(&error)?;
+            let findings = sqlite_rows(tx, FINDINGS, params![id]).map_err(&error)?;
             Ok(Some(DetailRows {
                 report,
                 policies,
@@ -231,17 +174,11 @@ pub(super) async fn postgres(
     store: &PostgresStore,
     key: ReportKey,
 ) -> Result<Option<ReportDetail>, StoreError> {
-    use super::queries::postgres_sql;
+    use super::queries::{postgres_sql, read_snapshot};
     let error = store.error("reading a report");
     let id = key.id();
     let mut client = store.client("reading a report").await?;
-    let tx = client
-        .build_transaction()
-        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await
-        .map_err(&error)?;
+    let tx = read_snapshot(&mut client).await.map_err(&error)?;
     let (report, policies, failures, findings) = (
         postgres_sql(REPORT),
         postgres_sql(POLICIES),
@@ -260,56 +197,10 @@ pub(super) async fn postgres(
     let Some(report) = report else {
         return Ok(None);
     };
-    let report: ReportRow = (|| {
-        Ok((
-            report.try_get(0)?,
-            report.try_get(1)?,
-            report.try_get(2)?,
-            report.try_get(3)?,
-            report.try_get(4)?,
-            report.try_get(5)?,
-            report.try_get(6)?,
-            report.try_get(7)?,
-        ))
-    })()
-    .map_err(&error)?;
-    let policies = policies
-        .iter()
-        .map(|row| {
-            Ok((
-                row.try_get(0)?,
-                row.try_get(1)?,
-                row.try_get(2)?,
-                row.try_get(3)?,
-                row.try_get(4)?,
-                row.try_get(5)?,
-                row.try_get(6)?,
-            ))
-        })
-        .collect::<Result<Vec<PolicyRow>, tokio_postgres::Error>>()
-        .map_err(&error)?;
-    let failures = failures
-        .iter()
-        .map(|row| {
-            Ok((
-                row.try_get(0)?,
-                row.try_get(1)?,
-                row.try_get(2)?,
-                row.try_get(3)?,
-                row.try_get(4)?,
-                row.try_get(5)?,
-                row.try_get(6)?,
-                row.try_get(7)?,
-                row.try_get(8)?,
-            ))
-        })
-        .collect::<Result<Vec<FailureRow>, tokio_postgres::Error>>()
-        .map_err(&error)?;
-    let findings = findings
-        .iter()
-        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))
-        .collect::<Result<Vec<FindingRow>, tokio_postgres::Error>>()
-        .map_err(&error)?;
+    let report = ReportRow::from_postgres_row(&report).map_err(&error)?;
+    let policies = postgres_rows(&policies).map_err(&error)?;
+    let failures = postgres_rows(&failures).map_err(&error)?;
+    let findings = postgres_rows(&findings).map_err(&error)?;
     build(
         store.url(),
         key,

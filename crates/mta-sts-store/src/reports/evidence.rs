@@ -10,9 +10,8 @@ use mta_sts_core::time::UtcDate;
 use rusqlite::params;
 use serde::Serialize;
 
-use super::queries::{
-    SUMMARY_POLICIES_SQLITE, policy_group_postgres, policy_group_sqlite, postgres_sql,
-};
+use super::queries::{SUMMARY_POLICIES_SQLITE, postgres_sql, read_snapshot};
+use super::rows::{postgres_rows, sqlite_rows};
 use super::summary::{DomainSummary, SummaryRows, TypeOrder, day_range};
 use super::{SummaryQuery, domain_key};
 use crate::StoreError;
@@ -165,39 +164,10 @@ pub(super) async fn sqlite(
         .read("gathering the evidence", move |tx| {
             let bounds = params![domain, first, end];
             let mut rows = EvidenceRows::default();
-            let mut statement = tx.prepare_cached(SUMMARY_POLICIES_SQLITE).map_err(&error)?;
-            rows.summary.policies = statement
-                .query_map(bounds, policy_group_sqlite)
-                .and_then(Iterator::collect)
-                .map_err(&error)?;
-            let mut statement = tx.prepare_cached(FAILURES).map_err(&error)?;
-            rows.failures = statement
-                .query_map(bounds, |row| {
-                    Ok((
-                        row.get(0)?,
-                        row.get(1)?,
-                        row.get(2)?,
-                        row.get(3)?,
-                        row.get(4)?,
-                        row.get(5)?,
-                        row.get(6)?,
-                    ))
-                })
-                .and_then(Iterator::collect)
-                .map_err(&error)?;
-            let mut statement = tx.prepare_cached(POLICIES).map_err(&error)?;
-            rows.policies = statement
-                .query_map(bounds, |row| {
-                    Ok((
-                        row.get(0)?,
-                        row.get(1)?,
-                        row.get(2)?,
-                        row.get(3)?,
-                        row.get(4)?,
-                    ))
-                })
-                .and_then(Iterator::collect)
-                .map_err(&error)?;
+            rows.summary.policies =
+                sqlite_rows(tx, SUMMARY_POLICIES_SQLITE, bounds).map_err(&error)?;
+            rows.failures = sqlite_rows(tx, FAILURES, bounds).map_err(&error)?;
+            rows.policies = sqlite_rows(tx, POLICIES, bounds).map_err(&error)?;
             Ok(rows)
         })
         .await
@@ -212,13 +182,7 @@ pub(super) async fn postgres(
     let (first, end) = day_range(&query.as_summary());
     let mut client = store.client("gathering the evidence").await?;
     // One snapshot for the three queries, sent together.
-    let tx = client
-        .build_transaction()
-        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await
-        .map_err(&error)?;
+    let tx = read_snapshot(&mut client).await.map_err(&error)?;
     let (policy_groups, failures, policies) = (
         postgres_sql(SUMMARY_POLICIES_SQLITE),
         postgres_sql(FAILURES),
@@ -232,31 +196,9 @@ pub(super) async fn postgres(
     )
     .map_err(&error)?;
     let mut rows = EvidenceRows::default();
-    for row in policy_groups {
-        rows.summary
-            .policies
-            .push(policy_group_postgres(&row).map_err(&error)?);
-    }
-    for row in failures {
-        rows.failures.push((
-            row.try_get(0).map_err(&error)?,
-            row.try_get(1).map_err(&error)?,
-            row.try_get(2).map_err(&error)?,
-            row.try_get(3).map_err(&error)?,
-            row.try_get(4).map_err(&error)?,
-            row.try_get(5).map_err(&error)?,
-            row.try_get(6).map_err(&error)?,
-        ));
-    }
-    for row in policies {
-        rows.policies.push((
-            row.try_get(0).map_err(&error)?,
-            row.try_get(1).map_err(&error)?,
-            row.try_get(2).map_err(&error)?,
-            row.try_get(3).map_err(&error)?,
-            row.try_get(4).map_err(&error)?,
-        ));
-    }
+    rows.summary.policies = postgres_rows(&policy_groups).map_err(&error)?;
+    rows.failures = postgres_rows(&failures).map_err(&error)?;
+    rows.policies = postgres_rows(&policies).map_err(&error)?;
     tx.commit().await.map_err(&error)?;
     Ok(rows)
 }

@@ -24,6 +24,7 @@ mod evidence;
 mod insert;
 mod overview;
 mod queries;
+mod rows;
 mod schema;
 mod state;
 mod summary;

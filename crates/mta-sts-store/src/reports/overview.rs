@@ -12,6 +12,7 @@ use mta_sts_core::report::Timestamp;
 use mta_sts_core::time::UtcDate;
 use serde::Serialize;
 
+use super::rows::{postgres_rows, sqlite_rows};
 use crate::StoreError;
 use crate::postgres::PostgresStore;
 use crate::sqlite::SqliteStore;
@@ -110,20 +111,14 @@ pub(super) async fn sqlite(
     let first_day = query.since.day_number();
     let rows = store
         .read("listing the domains", move |tx| {
-            let spans: Vec<(String, i64, i64)> = tx
-                .prepare_cached(DOMAINS_SQLITE)
-                .and_then(|mut statement| {
-                    statement
-                        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-                        .and_then(Iterator::collect)
-                })
-                .map_err(&error)?;
+            let spans: Vec<(String, i64, i64)> =
+                sqlite_rows(tx, DOMAINS_SQLITE, []).map_err(&error)?;
             let mut counts = tx.prepare_cached(COUNTS_SQLITE).map_err(&error)?;
             let mut rows = Vec::with_capacity(spans.len());
             for (domain, first, last) in spans {
                 let (reports, successful, failed, received_at) = counts
                     .query_row(rusqlite::params![domain, first_day, last], |row| {
-                        Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+                        row.try_into()
                     })
                     .map_err(&error)?;
                 rows.push((
@@ -152,21 +147,8 @@ pub(super) async fn postgres(
     let rows = client
         .query(DOMAINS_POSTGRES, &[&first_day])
         .await
-        .map_err(&error)?
-        .iter()
-        .map(|row| {
-            Ok((
-                row.try_get(0)?,
-                row.try_get(1)?,
-                row.try_get(2)?,
-                row.try_get(3)?,
-                row.try_get(4)?,
-                row.try_get(5)?,
-                row.try_get(6)?,
-            ))
-        })
-        .collect::<Result<Vec<OverviewRow>, tokio_postgres::Error>>()
         .map_err(&error)?;
+    let rows: Vec<OverviewRow> = postgres_rows(&rows).map_err(&error)?;
     build(store.url(), rows)
 }
 

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use mta_sts_core::report::{PolicyType, ResultType, Timestamp};
 use rusqlite::params;
 
-use super::summary::{PolicyGroup, SummaryRows, day_range};
+use super::rows::{postgres_rows, sqlite_rows};
+use super::summary::{SummaryRows, day_range};
 use super::{
     ListQuery, PRUNE_BATCH, ReceiptCursor, ReportKey, Source, StoredFailure, StoredPolicy,
     StoredReport, SummaryQuery, domain_key,
@@ -77,31 +78,13 @@ pub(super) async fn list_sqlite(
     let sql = list_sql(domain.is_some(), query.newest_first);
     store
         .read("listing reports", move |tx| {
-            let read_report = |row: &rusqlite::Row<'_>| -> rusqlite::Result<ReportRow> {
-                Ok((
-                    row.get(0)?,
-                    row.get(1)?,
-                    row.get(2)?,
-                    row.get(3)?,
-                    row.get(4)?,
-                    row.get(5)?,
-                    row.get(6)?,
-                ))
-            };
-            let mut statement = tx.prepare_cached(&sql).map_err(&error)?;
             let reports: Vec<ReportRow> = match &domain {
-                Some(domain) => statement
-                    .query_map(
-                        params![domain, first_day, since, limit, offset],
-                        read_report,
-                    )
-                    .and_then(Iterator::collect)
-                    .map_err(&error)?,
-                None => statement
-                    .query_map(params![since, limit, offset], read_report)
-                    .and_then(Iterator::collect)
-                    .map_err(&error)?,
-            };
+                Some(domain) => {
+                    sqlite_rows(tx, &sql, params![domain, first_day, since, limit, offset])
+                }
+                None => sqlite_rows(tx, &sql, params![since, limit, offset]),
+            }
+            .map_err(&error)?;
             attach_sqlite(tx, &name, domain.as_deref(), reports, &error)
         })
         .await
@@ -132,30 +115,12 @@ fn attach_sqlite(
     let mut failures: Vec<FailureRow> = Vec::new();
     for report in &reports {
         let rows = policies_of
-            .query_map([report.0], |row| {
-                Ok((
-                    row.get(0)?,
-                    row.get(1)?,
-                    row.get(2)?,
-                    row.get(3)?,
-                    row.get(4)?,
-                    row.get(5)?,
-                ))
-            })
+            .query_map([report.0], |row| row.try_into())
             .and_then(Iterator::collect::<rusqlite::Result<Vec<PolicyRow>>>)
             .map_err(error)?;
         policies.extend(rows);
         let rows = failures_of
-            .query_map([report.0], |row| {
-                Ok((
-                    row.get(0)?,
-                    row.get(1)?,
-                    row.get(2)?,
-                    row.get(3)?,
-                    row.get(4)?,
-                    row.get(5)?,
-                ))
-            })
+            .query_map([report.0], |row| row.try_into())
             .and_then(Iterator::collect::<rusqlite::Result<Vec<FailureRow>>>)
             .map_err(error)?;
         failures.extend(rows);
@@ -172,13 +137,7 @@ pub(super) async fn list_postgres(
     let (first_day, since, limit, offset) = list_bounds(query);
     let sql = postgres_sql(&list_sql(domain.is_some(), query.newest_first));
     let mut client = store.client("listing reports").await?;
-    let tx = client
-        .build_transaction()
-        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await
-        .map_err(&error)?;
+    let tx = read_snapshot(&mut client).await.map_err(&error)?;
     let rows = match &domain {
         Some(domain) => {
             tx.query(&sql, &[domain, &first_day, &since, &limit, &offset])
@@ -187,21 +146,7 @@ pub(super) async fn list_postgres(
         None => tx.query(&sql, &[&since, &limit, &offset]).await,
     }
     .map_err(&error)?;
-    let reports = rows
-        .iter()
-        .map(|row| {
-            Ok((
-                row.try_get(0)?,
-                row.try_get(1)?,
-                row.try_get(2)?,
-                row.try_get(3)?,
-                row.try_get(4)?,
-                row.try_get(5)?,
-                row.try_get(6)?,
-            ))
-        })
-        .collect::<Result<Vec<ReportRow>, tokio_postgres::Error>>()
-        .map_err(&error)?;
+    let reports = postgres_rows(&rows).map_err(&error)?;
     let listed = attach_postgres(&tx, store.url(), domain.as_deref(), reports, &error).await?;
     tx.commit().await.map_err(&error)?;
     Ok(listed)
@@ -231,34 +176,8 @@ async fn attach_postgres(
         ),
     )
     .map_err(error)?;
-    let policies = policy_rows
-        .iter()
-        .map(|row| {
-            Ok((
-                row.try_get(0)?,
-                row.try_get(1)?,
-                row.try_get(2)?,
-                row.try_get(3)?,
-                row.try_get(4)?,
-                row.try_get(5)?,
-            ))
-        })
-        .collect::<Result<Vec<PolicyRow>, tokio_postgres::Error>>()
-        .map_err(error)?;
-    let failures = failure_rows
-        .iter()
-        .map(|row| {
-            Ok((
-                row.try_get(0)?,
-                row.try_get(1)?,
-                row.try_get(2)?,
-                row.try_get(3)?,
-                row.try_get(4)?,
-                row.try_get(5)?,
-            ))
-        })
-        .collect::<Result<Vec<FailureRow>, tokio_postgres::Error>>()
-        .map_err(error)?;
+    let policies = postgres_rows(&policy_rows).map_err(error)?;
+    let failures = postgres_rows(&failure_rows).map_err(error)?;
     assemble(url, domain, reports, policies, failures)
 }
 
@@ -345,36 +264,6 @@ SELECT day, policy_type, result_type, receiving_mx_hostname, sending_mta_ip,
   FROM failure_detail WHERE domain = ?1 AND day >= ?2 AND day < ?3
  GROUP BY day, policy_type, result_type, receiving_mx_hostname, sending_mta_ip";
 
-/// A row of [`SUMMARY_POLICIES_SQLITE`] from SQLite.
-pub(super) fn policy_group_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<PolicyGroup> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-        row.get(5)?,
-        row.get(6)?,
-        row.get(7)?,
-    ))
-}
-
-/// A row of [`SUMMARY_POLICIES_SQLITE`] from PostgreSQL.
-pub(super) fn policy_group_postgres(
-    row: &tokio_postgres::Row,
-) -> Result<PolicyGroup, tokio_postgres::Error> {
-    Ok((
-        row.try_get(0)?,
-        row.try_get(1)?,
-        row.try_get(2)?,
-        row.try_get(3)?,
-        row.try_get(4)?,
-        row.try_get(5)?,
-        row.try_get(6)?,
-        row.try_get(7)?,
-    ))
-}
-
 pub(super) async fn summary_sqlite(
     store: &SqliteStore,
     query: &SummaryQuery,
@@ -385,27 +274,10 @@ pub(super) async fn summary_sqlite(
     store
         .read("summing reports up", move |tx| {
             let bounds = params![domain, first, end];
-            let mut rows = SummaryRows::default();
-            let mut statement = tx.prepare_cached(SUMMARY_POLICIES_SQLITE).map_err(&error)?;
-            rows.policies = statement
-                .query_map(bounds, policy_group_sqlite)
-                .and_then(Iterator::collect)
-                .map_err(&error)?;
-            let mut statement = tx.prepare_cached(SUMMARY_FAILURES_SQLITE).map_err(&error)?;
-            rows.failures = statement
-                .query_map(bounds, |row| {
-                    Ok((
-                        row.get(0)?,
-                        row.get(1)?,
-                        row.get(2)?,
-                        row.get(3)?,
-                        row.get(4)?,
-                        row.get(5)?,
-                    ))
-                })
-                .and_then(Iterator::collect)
-                .map_err(&error)?;
-            Ok(rows)
+            Ok(SummaryRows {
+                policies: sqlite_rows(tx, SUMMARY_POLICIES_SQLITE, bounds).map_err(&error)?,
+                failures: sqlite_rows(tx, SUMMARY_FAILURES_SQLITE, bounds).map_err(&error)?,
+            })
         })
         .await
 }
@@ -419,13 +291,7 @@ pub(super) async fn summary_postgres(
     let (first, end) = day_range(query);
     let mut client = store.client("summing reports up").await?;
     // One snapshot for the two queries, sent together.
-    let tx = client
-        .build_transaction()
-        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await
-        .map_err(&error)?;
+    let tx = read_snapshot(&mut client).await.map_err(&error)?;
     let (policies, failures) = (
         postgres_sql(SUMMARY_POLICIES_SQLITE),
         postgres_sql(SUMMARY_FAILURES_SQLITE),
@@ -434,21 +300,10 @@ pub(super) async fn summary_postgres(
     let (policies, failures) =
         tokio::try_join!(tx.query(&policies, &bounds), tx.query(&failures, &bounds),)
             .map_err(&error)?;
-    let mut rows = SummaryRows::default();
-    for row in policies {
-        rows.policies
-            .push(policy_group_postgres(&row).map_err(&error)?);
-    }
-    for row in failures {
-        rows.failures.push((
-            row.try_get(0).map_err(&error)?,
-            row.try_get(1).map_err(&error)?,
-            row.try_get(2).map_err(&error)?,
-            row.try_get(3).map_err(&error)?,
-            row.try_get(4).map_err(&error)?,
-            row.try_get(5).map_err(&error)?,
-        ));
-    }
+    let rows = SummaryRows {
+        policies: postgres_rows(&policies).map_err(&error)?,
+        failures: postgres_rows(&failures).map_err(&error)?,
+    };
     tx.commit().await.map_err(&error)?;
     Ok(rows)
 }
@@ -534,6 +389,20 @@ pub(super) async fn prune_postgres(
     }
 }
 
+/// A read-only transaction on one snapshot (repeatable read), so that the several queries of
+/// one read (a page of reports and their entries, a summary's two groupings) agree with each
+/// other while reports are being stored or pruned.
+pub(super) async fn read_snapshot(
+    client: &mut deadpool_postgres::Object,
+) -> Result<deadpool_postgres::Transaction<'_>, tokio_postgres::Error> {
+    client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+}
+
 /// `sql` written with SQLite's numbered parameters (`?1`) in PostgreSQL's (`$1`): one text
 /// for both backends wherever the SQL is the same.
 pub(super) fn postgres_sql(sql: &str) -> String {
@@ -576,21 +445,9 @@ pub(super) async fn received_sqlite(
     let (received_at, after, limit) = received_bounds(cursor, limit);
     store
         .read("reading newly received reports", move |tx| {
-            let mut statement = tx.prepare_cached(RECEIVED_SQL).map_err(&error)?;
-            let reports = statement
-                .query_map(params![received_at, after, limit], |row| {
-                    Ok((
-                        row.get(0)?,
-                        row.get(1)?,
-                        row.get(2)?,
-                        row.get(3)?,
-                        row.get(4)?,
-                        row.get(5)?,
-                        row.get(6)?,
-                    ))
-                })
-                .and_then(Iterator::collect::<rusqlite::Result<Vec<ReportRow>>>)
-                .map_err(&error)?;
+            let reports: Vec<ReportRow> =
+                sqlite_rows(tx, RECEIVED_SQL, params![received_at, after, limit])
+                    .map_err(&error)?;
             attach_sqlite(tx, &name, None, reports, &error)
         })
         .await
@@ -604,32 +461,12 @@ pub(super) async fn received_postgres(
     let error = store.error("reading newly received reports");
     let (received_at, after, limit) = received_bounds(cursor, limit);
     let mut client = store.client("reading newly received reports").await?;
-    let tx = client
-        .build_transaction()
-        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await
-        .map_err(&error)?;
+    let tx = read_snapshot(&mut client).await.map_err(&error)?;
     let rows = tx
         .query(&postgres_sql(RECEIVED_SQL), &[&received_at, &after, &limit])
         .await
         .map_err(&error)?;
-    let reports = rows
-        .iter()
-        .map(|row| {
-            Ok((
-                row.try_get(0)?,
-                row.try_get(1)?,
-                row.try_get(2)?,
-                row.try_get(3)?,
-                row.try_get(4)?,
-                row.try_get(5)?,
-                row.try_get(6)?,
-            ))
-        })
-        .collect::<Result<Vec<ReportRow>, tokio_postgres::Error>>()
-        .map_err(&error)?;
+    let reports = postgres_rows(&rows).map_err(&error)?;
     let listed = attach_postgres(&tx, store.url(), None, reports, &error).await?;
     tx.commit().await.map_err(&error)?;
     Ok(listed)
