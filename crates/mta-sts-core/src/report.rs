@@ -316,7 +316,14 @@ fn gunzip(compressed: &[u8]) -> Result<Vec<u8>, Error> {
             .min(MAX_REPORT_SIZE),
     );
     GUNZIP
-        .with_borrow_mut(|gunzip| gunzip.decompress(compressed, &mut output))
+        .with_borrow_mut(|gunzip| {
+            let decompressed = gunzip.decompress(compressed, &mut output);
+            if compressed.len() > KEPT_INPUT {
+                // A thread keeps its decoder and a copy of the last input: not a large one.
+                *gunzip = Gunzip::default();
+            }
+            decompressed
+        })
         .map_err(|error| match error {
             GunzipError::TooLarge => too_large(),
             GunzipError::Invalid(error) => Error::InvalidReport(
@@ -346,6 +353,11 @@ struct Gunzip {
     /// The input buffer not in use, kept for the next input.
     spare: Vec<u8>,
 }
+
+/// The largest compressed input whose copy a thread's [`Gunzip`] keeps after use (a typical
+/// report is a few kilobytes); after a larger one the decoder is dropped, so an idle thread
+/// holds no more than this.
+const KEPT_INPUT: usize = 64 * 1024;
 
 enum GunzipError {
     TooLarge,
