@@ -81,7 +81,10 @@ async fn check_dashboard(value: &Value) -> Result<(), String> {
             "healthy-enforce.test",
         ]
     {
-        return Err(format!("unexpected demo domains {domains:?}"));
+        return Err(format!(
+            "the demo names other domains: {}",
+            domains.join(", ")
+        ));
     }
 
     let wrong = login(address, user, "not-the-password").await;

@@ -137,7 +137,7 @@ impl OwnerDemo {
         let mut views = Vec::new();
         for demo in &DEMO_DOMAINS {
             let scenario = lab.scenario(demo.scenario).ok_or_else(|| {
-                CommandError::Setup(format!("the lab has no scenario {:?}", demo.scenario))
+                CommandError::Setup(format!("the lab has no scenario named {}", demo.scenario))
             })?;
             domains.push(scenario.domain.clone());
             views.push(DemoDomainView {
