@@ -1,0 +1,107 @@
+//! Policy hosting (RFC 8461 §3.3): `https://mta-sts.<domain>/.well-known/mta-sts.txt` for every
+//! hosted domain on the HTTPS listener, the certificate chosen by SNI.
+//!
+//! Two shared tables tie the parts together, each changed while the server serves:
+//! - [`HostedPolicies`]: the policy text served per domain, swapped when the configuration is
+//!   reloaded or an `auto` policy is regenerated from the live MX set (the `hosting` routes read
+//!   it on every request; the in-step updater writes it, then the `_mta-sts` id);
+//! - [`HostCertificates`]: the certificate per policy host name (`mta-sts.<domain>`), from
+//!   certificate files or from ACME (the SNI resolver reads it on every handshake).
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use rustls::sign::CertifiedKey;
+
+/// One hosted domain's policy as served now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HostedPolicy {
+    /// The policy domain, lowercase A-label, no trailing dot (`example.com`).
+    pub(crate) domain: String,
+    /// The policy text exactly as served (CRLF or LF line ends as written).
+    pub(crate) text: Arc<str>,
+    /// The `_mta-sts` id for this text: `mta_sts_core::sts_record::content_id` of it.
+    pub(crate) id: String,
+}
+
+impl HostedPolicy {
+    /// The policy `text` for `domain`, with its content-derived id.
+    pub(crate) fn new(domain: &str, text: &str) -> HostedPolicy {
+        HostedPolicy {
+            domain: domain.to_ascii_lowercase(),
+            text: Arc::from(text),
+            id: mta_sts_core::sts_record::content_id(text),
+        }
+    }
+}
+
+/// The policies served, by policy domain.
+#[derive(Debug, Default)]
+pub(crate) struct HostedPolicies {
+    by_domain: RwLock<HashMap<String, Arc<HostedPolicy>>>,
+}
+
+impl HostedPolicies {
+    /// The policy served for `domain` (lowercase, no trailing dot), if it is hosted.
+    pub(crate) fn get(&self, domain: &str) -> Option<Arc<HostedPolicy>> {
+        self.by_domain
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(domain)
+            .cloned()
+    }
+
+    /// Serves `policy` from now on; returns the one it replaces.
+    pub(crate) fn set(&self, policy: HostedPolicy) -> Option<Arc<HostedPolicy>> {
+        self.by_domain
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(policy.domain.clone(), Arc::new(policy))
+    }
+
+    /// Stops serving `domain`'s policy (it left the configuration).
+    pub(crate) fn remove(&self, domain: &str) -> Option<Arc<HostedPolicy>> {
+        self.by_domain
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(domain)
+    }
+
+    /// Every hosted domain, sorted.
+    pub(crate) fn domains(&self) -> Vec<String> {
+        let mut domains: Vec<String> = self
+            .by_domain
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect();
+        domains.sort();
+        domains
+    }
+}
+
+/// The certificates of the policy hosts, by host name (`mta-sts.example.com`, lowercase).
+#[derive(Debug, Default)]
+pub(crate) struct HostCertificates {
+    by_name: RwLock<HashMap<String, Arc<CertifiedKey>>>,
+}
+
+impl HostCertificates {
+    /// The certificate for a TLS client asking for `name` by SNI.
+    pub(crate) fn get(&self, name: &str) -> Option<Arc<CertifiedKey>> {
+        self.by_name
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .cloned()
+    }
+
+    /// Gives new handshakes for `name` this certificate (connections already open keep theirs).
+    pub(crate) fn set(&self, name: &str, certificate: Arc<CertifiedKey>) {
+        self.by_name
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(name.to_ascii_lowercase(), certificate);
+    }
+}
