@@ -80,7 +80,7 @@ pub enum PublishError {
         /// Which output: `policy`, `_mta-sts record` or `_smtp._tls record`.
         what: &'static str,
         /// The first error the linter found.
-        diagnostic: Diagnostic,
+        diagnostic: Box<Diagnostic>,
     },
     /// The current policy, needed to plan an MX change, could not be fetched.
     #[error(
@@ -90,7 +90,7 @@ pub enum PublishError {
         /// The domain.
         domain: String,
         /// What went wrong.
-        error: FetchError,
+        error: Box<FetchError>,
     },
     /// The current policy was fetched but is not one senders accept.
     #[error(
@@ -100,7 +100,7 @@ pub enum PublishError {
         /// The domain.
         domain: String,
         /// The first error a sender refuses it for.
-        diagnostic: Diagnostic,
+        diagnostic: Box<Diagnostic>,
     },
     /// An MX change was asked for without any new MX host.
     #[error("no new MX host was given for {domain}; name the hosts the MX records will point at")]

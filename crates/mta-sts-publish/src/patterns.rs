@@ -63,14 +63,16 @@ pub fn mx_patterns(
     let mut by_parent: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for host in exact.into_keys() {
         if let Some(provider) = provider_of(&host) {
-            let entry = out.entry(format!("*.{}", provider.suffix)).or_insert_with(|| {
-                (
-                    Vec::new(),
-                    PatternReason::Provider {
-                        provider: provider.provider,
-                    },
-                )
-            });
+            let entry = out
+                .entry(format!("*.{}", provider.suffix))
+                .or_insert_with(|| {
+                    (
+                        Vec::new(),
+                        PatternReason::Provider {
+                            provider: provider.provider,
+                        },
+                    )
+                });
             entry.0.push(host);
         } else if let (true, Some((_, parent))) = (wildcard, host.split_once('.')) {
             by_parent.entry(parent.to_string()).or_default().push(host);

@@ -138,7 +138,7 @@ pub(crate) fn policy_text(
             MxPattern::parse(&p.pattern).map_err(|e| PublishError::LintRefused {
                 domain: domain.to_string(),
                 what: "policy",
-                diagnostic: e.diagnostic().clone(),
+                diagnostic: Box::new(e.diagnostic().clone()),
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -187,7 +187,7 @@ fn checked<T>(
         return Err(PublishError::LintRefused {
             domain: domain.to_string(),
             what,
-            diagnostic: error.clone(),
+            diagnostic: Box::new(error.clone()),
         });
     }
     Ok(lint
