@@ -1,10 +1,15 @@
 //! The engine: the live MX set of a domain through the network layer's DNS, then
 //! [`compose`](crate::compose).
 
+use mta_sts_core::Timestamp;
 use mta_sts_core::domain::normalize_mail_domain;
-use mta_sts_net::{Dns, DnsConfig};
+use mta_sts_net::policy_fetch::fetch_policy;
+use mta_sts_net::{Dns, DnsConfig, FetchConfig};
 
-use crate::{Publication, PublishError, PublishOptions, compose};
+use crate::{
+    MxChangeOptions, MxChangePlan, Publication, PublishError, PublishOptions, compose,
+    plan_mx_change,
+};
 
 /// Builds publications from live DNS. Cheap to clone; one serves every domain.
 #[derive(Debug, Clone)]
@@ -48,6 +53,29 @@ impl Publisher {
             Err(error) => return Err(PublishError::MxLookup { domain, error }),
         };
         compose(&domain, &mx, options)
+    }
+
+    /// The plan for moving `domain`'s MX records to `new_mx`, from its policy as served now
+    /// (fetched as a sender does, with `fetch`'s trust roots and port), timed from `now`.
+    pub async fn plan_mx_change(
+        &self,
+        domain: &str,
+        new_mx: &[String],
+        options: &MxChangeOptions,
+        fetch: &FetchConfig,
+        now: Timestamp,
+    ) -> Result<MxChangePlan, PublishError> {
+        let domain = mail_domain(domain)?;
+        if new_mx.is_empty() {
+            return Err(PublishError::NoNewMx { domain });
+        }
+        let fetched = fetch_policy(&domain, &self.dns, fetch)
+            .await
+            .map_err(|error| PublishError::PolicyFetch {
+                domain: domain.clone(),
+                error: Box::new(error),
+            })?;
+        plan_mx_change(&domain, &fetched.body, new_mx, options, now)
     }
 }
 
