@@ -109,7 +109,9 @@ async fn a_single_mx_is_named_in_a_valid_policy_with_its_content_id() {
         Some("v=TLSRPTv1; rua=mailto:tlsrpt@healthy-enforce.test")
     );
     assert!(
-        policy_lint::lint(out.policy.as_bytes()).diagnostics.is_empty(),
+        policy_lint::lint(out.policy.as_bytes())
+            .diagnostics
+            .is_empty(),
         "{:?}",
         out.notes
     );
@@ -209,12 +211,18 @@ async fn null_mx_no_mx_and_no_domain_are_refused_with_a_reason() {
         .publish("servfail.test", &options)
         .await
         .expect_err("SERVFAIL");
-    assert!(matches!(failing, PublishError::MxLookup { .. }), "{failing}");
+    assert!(
+        matches!(failing, PublishError::MxLookup { .. }),
+        "{failing}"
+    );
     let invalid = publisher
         .publish("not a domain", &options)
         .await
         .expect_err("bad name");
-    assert!(matches!(invalid, PublishError::InvalidDomain { .. }), "{invalid}");
+    assert!(
+        matches!(invalid, PublishError::InvalidDomain { .. }),
+        "{invalid}"
+    );
     lab.shutdown().await;
 }
 

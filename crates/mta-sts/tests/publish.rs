@@ -128,7 +128,8 @@ async fn json_has_the_documented_shape_and_out_writes_the_files() {
             .contains("; _smtp._tls.publish-cli-microsoft.test. 3600 IN TXT")
     );
     assert_eq!(json["patterns"][0]["provider"], "Microsoft 365");
-    let served = std::fs::read(out_dir.join(".well-known").join("mta-sts.txt")).expect("policy file");
+    let served =
+        std::fs::read(out_dir.join(".well-known").join("mta-sts.txt")).expect("policy file");
     assert_eq!(served, policy.as_bytes());
     Policy::parse(&served).expect("a sender reads the file");
     let zone = std::fs::read_to_string(out_dir.join("zone.txt")).expect("zone file");
@@ -141,9 +142,16 @@ async fn refusals_exit_2_with_a_sentence() {
     let lab = lab().await;
     for (args, says) in [
         (vec!["null-mx.test"], "null MX"),
-        (vec!["healthy-enforce.test", "--max-age", "31557601"], "31557600"),
         (
-            vec!["healthy-enforce.test", "--rua", "tlsrpt@healthy-enforce.test"],
+            vec!["healthy-enforce.test", "--max-age", "31557601"],
+            "31557600",
+        ),
+        (
+            vec![
+                "healthy-enforce.test",
+                "--rua",
+                "tlsrpt@healthy-enforce.test",
+            ],
             "reporting address",
         ),
         (vec!["no-such-domain.test"], "has no MX records"),
@@ -173,10 +181,14 @@ async fn plan_mx_change_prints_each_step_with_its_earliest_time() {
     );
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     let out = text(&output.stdout);
-    for step in ["Step 1, at ", "Step 2, at ", "Step 3, at ", "Step 4, at "] {
+    for step in ["Step 1, at ", "Step 2, from ", "Step 3, at ", "Step 4, at "] {
         assert!(out.contains(step), "{step}: {out}");
     }
-    assert!(out.contains("    mx: mx.new.test\n    mx: mx.healthy-enforce.test\n") || out.contains("    mx: mx.healthy-enforce.test\n    mx: mx.new.test\n"), "{out}");
+    assert!(
+        out.contains("    mx: mx.new.test\n    mx: mx.healthy-enforce.test\n")
+            || out.contains("    mx: mx.healthy-enforce.test\n    mx: mx.new.test\n"),
+        "{out}"
+    );
 
     let output = publish(
         &lab,
@@ -200,8 +212,20 @@ async fn plan_mx_change_prints_each_step_with_its_earliest_time() {
     let max_age = plan["max_age"].as_u64().expect("max_age");
     assert_eq!(switch.duration_since(first).as_secs(), max_age);
 
-    let output = publish(&lab, &["--plan-mx-change", "policy-404.test", "--new-mx", "mx.new.test"]);
+    let output = publish(
+        &lab,
+        &[
+            "--plan-mx-change",
+            "policy-404.test",
+            "--new-mx",
+            "mx.new.test",
+        ],
+    );
     assert_eq!(output.status.code(), Some(2));
-    assert!(text(&output.stderr).contains("could not be fetched"), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("could not be fetched"),
+        "{}",
+        text(&output.stderr)
+    );
     lab.shutdown().await;
 }

@@ -40,6 +40,7 @@ fn moving_to_new_hosts_takes_four_steps_at_the_right_times() {
     assert_eq!(plan.steps[0].earliest, now());
     // The switch waits the old max_age (a week), the drop the MX TTL (a day) after that.
     assert_eq!(plan.steps[2].earliest.to_string(), "2026-12-14T08:00:00Z");
+    assert_eq!(plan.steps[1].until, Some(plan.steps[2].earliest));
     assert_eq!(plan.steps[3].earliest.to_string(), "2026-12-15T08:00:00Z");
     let last = plan.steps[3].policy.as_deref().expect("policy");
     assert_eq!(

@@ -207,13 +207,11 @@ fn plan_text(plan: &MxChangePlan) -> String {
         );
     }
     for (number, step) in plan.steps.iter().enumerate() {
-        let _ = writeln!(
-            text,
-            "\nStep {}, at {} or later: {}",
-            number + 1,
-            step.earliest,
-            step.action
-        );
+        let when = match step.until {
+            Some(until) => format!("from {} until {until}", step.earliest),
+            None => format!("at {} or later", step.earliest),
+        };
+        let _ = writeln!(text, "\nStep {}, {when}: {}", number + 1, step.action);
         if let Some(policy) = &step.policy {
             let _ = writeln!(text);
             for line in policy.lines() {
