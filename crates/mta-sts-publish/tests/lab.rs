@@ -278,3 +278,31 @@ async fn an_mx_change_is_planned_from_the_policy_served_now() {
     assert!(matches!(err, PublishError::PolicyFetch { .. }), "{err}");
     lab.shutdown().await;
 }
+
+/// `mta-sts serve` runs publications on spawned tasks: the publisher and its futures must be
+/// `Send`, and one publisher shared by every domain.
+#[tokio::test]
+async fn publications_run_on_spawned_tasks_with_one_shared_publisher() {
+    let lab = lab().await;
+    let publisher = std::sync::Arc::new(publisher(&lab));
+    let tasks: Vec<_> = ["healthy-enforce.test", "mx-wildcard.test", "null-mx.test"]
+        .into_iter()
+        .map(|domain| {
+            let publisher = std::sync::Arc::clone(&publisher);
+            tokio::spawn(async move {
+                publisher
+                    .publish(domain, &PublishOptions::default())
+                    .await
+                    .map(|p| p.domain)
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.expect("task ran"));
+    }
+    assert_eq!(results[0].as_deref().ok(), Some("healthy-enforce.test"));
+    assert_eq!(results[1].as_deref().ok(), Some("mx-wildcard.test"));
+    assert!(matches!(results[2], Err(PublishError::NullMx { .. })));
+    lab.shutdown().await;
+}
