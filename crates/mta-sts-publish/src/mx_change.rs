@@ -149,7 +149,7 @@ pub fn plan_mx_change(
             earliest: now,
             until: Some(switch_at),
             action: format!(
-                "Wait the old policy's max_age ({}): a sender that fetched it just before step 1 may use it until then, and would refuse the new MX hosts{}.",
+                "Wait the old policy's max_age, {}: a sender that fetched it just before step 1 may use it until then, and would refuse the new MX hosts{}.",
                 seconds(current.max_age),
                 if current.mode == Mode::Enforce { "" } else { " (in mode testing it would only report them)" }
             ),
@@ -189,7 +189,7 @@ pub fn plan_mx_change(
             earliest: drop_at,
             until: None,
             action: format!(
-                "Once the old MX records have expired from resolvers' caches (their TTL, {} after the switch), serve this policy without the old MX hosts, then publish this _mta-sts.{domain} record with its new id.",
+                "Once the old MX records have expired from resolvers' caches (their TTL: {} after the switch), serve this policy without the old MX hosts, then publish this _mta-sts.{domain} record with its new id.",
                 seconds(options.mx_ttl)
             ),
             sts_record: Some(StsRecord::for_policy(&last).to_string()),
@@ -232,18 +232,18 @@ fn policy_with(
     Ok(text)
 }
 
-/// A duration in seconds as people read it: `604800 seconds (7 days)`.
+/// A duration in seconds as people read it: `7 days (604800 seconds)`.
 fn seconds(value: u32) -> String {
     let days = value / 86_400;
     let hours = value / 3600;
     if value >= 86_400 && value.is_multiple_of(86_400) {
         format!(
-            "{value} seconds ({days} day{})",
+            "{days} day{} ({value} seconds)",
             if days == 1 { "" } else { "s" }
         )
     } else if value >= 3600 && value.is_multiple_of(3600) {
         format!(
-            "{value} seconds ({hours} hour{})",
+            "{hours} hour{} ({value} seconds)",
             if hours == 1 { "" } else { "s" }
         )
     } else {

@@ -129,8 +129,8 @@ fn an_invalid_current_policy_or_no_new_host_is_refused() {
 
 #[test]
 fn durations_read_as_people_say_them() {
-    assert_eq!(seconds(604_800), "604800 seconds (7 days)");
-    assert_eq!(seconds(86_400), "86400 seconds (1 day)");
-    assert_eq!(seconds(7200), "7200 seconds (2 hours)");
+    assert_eq!(seconds(604_800), "7 days (604800 seconds)");
+    assert_eq!(seconds(86_400), "1 day (86400 seconds)");
+    assert_eq!(seconds(7200), "2 hours (7200 seconds)");
     assert_eq!(seconds(90), "90 seconds");
 }
