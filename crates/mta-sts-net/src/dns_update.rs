@@ -373,6 +373,11 @@ impl DnsUpdater {
         self.server
     }
 
+    /// The name of the key updates are signed with, without the trailing dot.
+    pub fn key_name(&self) -> String {
+        self.key.name()
+    }
+
     /// Whether `name` lies in this client's zone (the zone's apex included).
     pub fn covers(&self, name: &str) -> bool {
         absolute_name(name).is_ok_and(|name| self.zone.zone_of(&name))

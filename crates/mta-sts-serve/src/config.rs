@@ -17,7 +17,9 @@ use serde::{Deserialize, Deserializer};
 use crate::error::ServeError;
 
 mod alerts;
+mod dns_update;
 pub use alerts::{AlertsConfig, FailurePeriod};
+pub use dns_update::{DEFAULT_STS_TTL, DnsUpdateConfig, zone_for};
 
 /// Every option, with its default value, as a commented TOML file.
 pub const EXAMPLE: &str = r#"# mta-sts serve: the domain owner's server. It takes TLS-RPT reports sent by HTTPS POST
@@ -189,6 +191,22 @@ queue = 256
 # ca_file = "/etc/mta-sts/relay-ca.pem"
 # timeout = 30
 # retry = { attempts = 8, initial_backoff_ms = 5000, max_backoff_ms = 600000 }
+
+# Keeping the _mta-sts id in step with the hosted policies: when a policy changes (an edited
+# file or configuration, or an auto policy regenerated after the MX set changed), the server
+# serves the new policy first and only then changes the id, by an RFC 2136 dynamic update
+# signed with TSIG, then reads the record back from the primary. One [[dns_update]] table per
+# zone; a hosted domain uses the longest zone holding _mta-sts.<domain>. A hosted domain under
+# none of them is kept in step by hand: the server logs the exact record to publish and the
+# dashboard shows "id not updated yet" until DNS shows the new id.
+# [[dns_update]]
+# zone = "example.com"
+# server = "192.0.2.53:53"                      # the zone's primary, IP[:PORT]; over TCP
+# key_name = "mta-sts-update"                   # as the server's configuration names the key
+# algorithm = "hmac-sha256"                     # or hmac-sha384, hmac-sha512
+# secret_file = "/etc/mta-sts/update.key"       # the base64 secret, or tsig-keygen's key file
+# ttl = 300                                     # of the _mta-sts record written
+# timeout = 10
 "#;
 
 /// The settings of `mta-sts serve`, read from TOML and overridden by flags.
@@ -249,6 +267,8 @@ pub struct ServeConfig {
     pub check: CheckConfig,
     /// When the rollout advisor calls a domain ready.
     pub rollout: mta_sts_rollout::Thresholds,
+    /// The `[[dns_update]]` tables: where `_mta-sts` ids are updated by RFC 2136.
+    pub dns_update: Vec<DnsUpdateConfig>,
 }
 
 /// The `[check]` table: how the live check of the domains is made.
@@ -388,6 +408,7 @@ impl Default for ServeConfig {
             tokens: Vec::new(),
             check: CheckConfig::default(),
             rollout: mta_sts_rollout::Thresholds::default(),
+            dns_update: Vec::new(),
         }
     }
 }
@@ -559,6 +580,7 @@ impl ServeConfig {
         }
         self.validate_dashboard()?;
         self.alerts.validate()?;
+        dns_update::validate(&mut self.dns_update)?;
         Ok(())
     }
 

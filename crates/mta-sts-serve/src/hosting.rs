@@ -8,6 +8,8 @@
 //! - [`HostCertificates`]: the certificate per policy host name (`mta-sts.<domain>`), from
 //!   certificate files or from ACME (the SNI resolver reads it on every handshake).
 
+pub(crate) mod in_step;
+
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 

@@ -1,0 +1,52 @@
+use super::*;
+
+#[test]
+fn the_id_is_read_as_a_sender_reads_it() {
+    let one = |records: &[&str]| dns_id(&records.iter().map(|r| r.to_string()).collect::<Vec<_>>());
+    assert_eq!(one(&["v=STSv1; id=abc123"]), Some("abc123".to_string()));
+    // Other TXT records beside it are discarded (RFC 8461 §3.1).
+    assert_eq!(
+        one(&["unrelated", "v=STSv1; id=abc123"]),
+        Some("abc123".to_string())
+    );
+    // Two STS records, or an invalid one, mean no policy: no id is in step.
+    assert_eq!(one(&["v=STSv1; id=a", "v=STSv1; id=b"]), None);
+    assert_eq!(one(&["v=STSv1; id=not-valid!"]), None);
+    assert_eq!(one(&[]), None);
+    assert_eq!(
+        dns_id_of_strings(&[vec![b"v=STSv1; ".to_vec(), b"id=split".to_vec()]]),
+        Some("split".to_string())
+    );
+}
+
+#[test]
+fn the_record_line_is_what_a_zone_file_takes() {
+    assert_eq!(
+        zone_line("example.com", 300, "0123abcd"),
+        "_mta-sts.example.com. 300 IN TXT \"v=STSv1; id=0123abcd\""
+    );
+}
+
+#[test]
+fn statuses_of_domains_no_longer_hosted_are_dropped() {
+    let statuses = IdStatuses::default();
+    for domain in ["a.example", "b.example"] {
+        statuses.set(IdStatus {
+            domain: domain.into(),
+            id: "1".into(),
+            record: zone_line(domain, 300, "1"),
+            state: IdState::NotUpdatedYet,
+            method: IdMethod::ByHand,
+            dns_id: None,
+            served_since: Timestamp::UNIX_EPOCH,
+            checked: None,
+            problem: None,
+        });
+    }
+    statuses.retain(&["b.example".to_string()]);
+    assert!(statuses.get("a.example").is_none());
+    assert_eq!(
+        statuses.get("b.example").map(|s| s.state),
+        Some(IdState::NotUpdatedYet)
+    );
+}
