@@ -10,7 +10,7 @@ use mta_sts_net::SystemClock;
 use mta_sts_reports::{DomainFilter, Intake};
 use mta_sts_service::{
     CloseReason, Connection, ConnectionMetrics, HttpOptions, MetricsRegistry, Peer,
-    Server as AcceptLoop, Shutdown, serve_connection_http,
+    Server as AcceptLoop, Shutdown, serve_connection_http, serve_connection_http2,
 };
 use mta_sts_store::StoreUrl;
 use mta_sts_store::reports::ReportStore;
@@ -275,7 +275,9 @@ fn accept_loop(
 }
 
 /// One HTTPS connection: the TLS handshake (under the header time limit, and given up if the
-/// connection is evicted or the server stops), then HTTP/1.1.
+/// connection is evicted or the server stops), then HTTP/2 or HTTP/1.1 as ALPN chose; a
+/// TLS-ALPN-01 validation (ALPN `acme-tls/1`) is closed once the handshake has shown the
+/// challenge certificate (RFC 8737 §3).
 async fn https_connection(
     stream: TcpStream,
     peer: Peer,
@@ -296,7 +298,11 @@ async fn https_connection(
         () = connection.slot.evicted() => return CloseReason::Evicted,
         () = connection.stopping.wait() => return CloseReason::Shutdown,
     };
-    serve_connection_http(tls_stream, peer, connection, options, app).await
+    match tls_stream.get_ref().1.alpn_protocol() {
+        Some(b"h2") => serve_connection_http2(tls_stream, peer, connection, options, app).await,
+        Some(mta_sts_acme::ACME_TLS_ALPN) => CloseReason::ClientClosed,
+        _ => serve_connection_http(tls_stream, peer, connection, options, app).await,
+    }
 }
 
 async fn bind(address: SocketAddr) -> Result<TcpListener, ServeError> {
