@@ -174,15 +174,6 @@ pub(super) fn validate(zones: &mut [DnsUpdateConfig]) -> Result<(), ServeError> 
     Ok(())
 }
 
-/// The `[[dns_update]]` table whose zone holds `_mta-sts.<domain>`: the longest zone that is
-/// the domain or one of its parents.
-pub fn zone_for<'a>(zones: &'a [DnsUpdateConfig], domain: &str) -> Option<&'a DnsUpdateConfig> {
-    zones
-        .iter()
-        .filter(|zone| domain == zone.zone || domain.ends_with(&format!(".{}", zone.zone)))
-        .max_by_key(|zone| zone.zone.len())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,23 +249,6 @@ mod tests {
         )
         .expect_err("a key name with a space");
         assert!(error.to_string().contains("key_name"));
-    }
-
-    #[test]
-    fn the_longest_zone_holding_the_domain_wins() {
-        let zones = parse(
-            "[[dns_update]]\nzone = \"example.com\"\nserver = \"192.0.2.1\"\nkey_name = \"a\"\n\
-             secret_file = \"/a\"\n[[dns_update]]\nzone = \"mail.example.com\"\nserver = \
-             \"192.0.2.2\"\nkey_name = \"b\"\nsecret_file = \"/b\"\n",
-        )
-        .expect("two zones");
-        let zone = |domain| zone_for(&zones, domain).map(|z| z.zone.as_str());
-        assert_eq!(zone("example.com"), Some("example.com"));
-        assert_eq!(zone("shop.example.com"), Some("example.com"));
-        assert_eq!(zone("mail.example.com"), Some("mail.example.com"));
-        assert_eq!(zone("eu.mail.example.com"), Some("mail.example.com"));
-        assert_eq!(zone("notexample.com"), None);
-        assert_eq!(zone("example.net"), None);
     }
 
     #[test]

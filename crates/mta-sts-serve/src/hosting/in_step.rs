@@ -32,6 +32,8 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::{HostedPolicies, HostedPolicy};
+use crate::config::{PolicySource, ServeConfig};
+use crate::error::ServeError;
 
 /// The first wait before DNS is looked at again after it did not show a new id (or an update
 /// failed); doubled after each miss up to [`LONGEST_RETRY`].
@@ -75,6 +77,48 @@ pub(crate) struct InStepSettings {
 }
 
 impl InStepSettings {
+    /// The settings of a checked configuration: its `auto` hosts, its `[[dns_update]]` zones
+    /// (each secret file read now: a missing key stops the start, or keeps the running
+    /// settings on reload), and the `[check]` resolver.
+    pub(crate) fn from_config(config: &ServeConfig) -> Result<InStepSettings, ServeError> {
+        let auto = config
+            .hosts
+            .iter()
+            .filter_map(|host| match host.source() {
+                PolicySource::Auto(auto) => Some(AutoHost {
+                    domain: host.domain.clone(),
+                    options: PublishOptions {
+                        mode: auto.mode,
+                        max_age: auto.max_age.unwrap_or(mta_sts_publish::DEFAULT_MAX_AGE),
+                        ..PublishOptions::default()
+                    },
+                    refresh: auto.mx_refresh,
+                }),
+                _ => None,
+            })
+            .collect();
+        let zones = config
+            .dns_update
+            .iter()
+            .map(|zone| {
+                Ok(ZoneUpdater {
+                    zone: zone.zone.clone(),
+                    ttl: zone.ttl,
+                    updater: zone.updater()?,
+                })
+            })
+            .collect::<Result<Vec<_>, ServeError>>()?;
+        Ok(InStepSettings {
+            auto,
+            zones,
+            dns: DnsConfig {
+                upstream: config.check.resolver,
+                timeout: config.check.timeout,
+                ..DnsConfig::default()
+            },
+        })
+    }
+
     /// The zone that holds `_mta-sts.<domain>`: the longest zone that is the domain or a parent.
     fn zone_for(&self, domain: &str) -> Option<&ZoneUpdater> {
         self.zones

@@ -50,3 +50,34 @@ fn statuses_of_domains_no_longer_hosted_are_dropped() {
         Some(IdState::NotUpdatedYet)
     );
 }
+
+fn zone(name: &str) -> ZoneUpdater {
+    let key = mta_sts_net::TsigKey::new("k", mta_sts_net::TsigAlgorithm::HmacSha256, vec![1; 32])
+        .expect("a key");
+    ZoneUpdater {
+        zone: name.into(),
+        ttl: 300,
+        updater: DnsUpdater::new(mta_sts_net::UpdateConfig {
+            server: "127.0.0.1:53".parse().expect("address"),
+            zone: name.into(),
+            key,
+            timeout: Duration::from_secs(1),
+        })
+        .expect("an updater"),
+    }
+}
+
+#[test]
+fn the_longest_zone_holding_the_domain_wins() {
+    let settings = InStepSettings {
+        zones: vec![zone("example.com"), zone("mail.example.com")],
+        ..InStepSettings::default()
+    };
+    let zone = |domain| settings.zone_for(domain).map(|z| z.zone.as_str());
+    assert_eq!(zone("example.com"), Some("example.com"));
+    assert_eq!(zone("shop.example.com"), Some("example.com"));
+    assert_eq!(zone("mail.example.com"), Some("mail.example.com"));
+    assert_eq!(zone("eu.mail.example.com"), Some("mail.example.com"));
+    assert_eq!(zone("notexample.com"), None);
+    assert_eq!(zone("example.net"), None);
+}
