@@ -18,7 +18,7 @@ use super::view::{self, Window};
 pub(crate) const OPENAPI: &str = include_str!("openapi.json");
 
 /// The API's routes, as the router mounts them (the test compares them with the document).
-pub(crate) const ROUTES: [&str; 8] = [
+pub(crate) const ROUTES: [&str; 9] = [
     "/api/v1/openapi.json",
     "/api/v1/domains",
     "/api/v1/domains/{domain}",
@@ -27,6 +27,7 @@ pub(crate) const ROUTES: [&str; 8] = [
     "/api/v1/domains/{domain}/advice",
     "/api/v1/domains/{domain}/check",
     "/api/v1/reports/{key}",
+    "/api/v1/domains/{domain}/sts-id",
 ];
 
 /// The API's routes (all GET).
@@ -40,6 +41,7 @@ pub(crate) fn routes() -> Router<Dashboard> {
         .route(ROUTES[5], get(advice))
         .route(ROUTES[6], get(check))
         .route(ROUTES[7], get(report))
+        .route(ROUTES[8], get(sts_id))
 }
 
 /// `?days=N&page=P`.
@@ -226,6 +228,31 @@ async fn report(State(dashboard): State<Dashboard>, Path(key): Path<String>) -> 
         Ok(Some(detail)) => axum::Json(detail).into_response(),
         Ok(None) => missing(),
         Err(error) => store_failed(&error),
+    }
+}
+
+#[derive(Serialize)]
+struct StsIdAnswer {
+    #[serde(flatten)]
+    status: crate::hosting::in_step::IdStatus,
+    message: String,
+}
+
+async fn sts_id(State(dashboard): State<Dashboard>, Path(domain): Path<String>) -> Response {
+    let status = ours(&dashboard, &domain).and_then(|name| dashboard.ids.get(&name));
+    match status {
+        Some(status) => axum::Json(StsIdAnswer {
+            message: status.sentence(),
+            status,
+        })
+        .into_response(),
+        None => problem(
+            StatusCode::NOT_FOUND,
+            &format!(
+                "No policy of {domain} is hosted by this server (or it is not generated yet), \
+                 so it has no _mta-sts id to keep in step."
+            ),
+        ),
     }
 }
 

@@ -171,6 +171,38 @@ pub(crate) struct IdStatus {
     pub(crate) problem: Option<String>,
 }
 
+impl IdStatus {
+    /// The state as one sentence, as the domain page shows it.
+    pub(crate) fn sentence(&self) -> String {
+        let shown = self.dns_id.as_ref().map_or_else(
+            || "no valid _mta-sts record".to_string(),
+            |id| format!("the id {id}"),
+        );
+        match (self.state, self.method) {
+            (IdState::InStep, _) => format!(
+                "DNS shows the id {} of the policy served: senders that cached an older policy \
+                 fetch this one at their next delivery.",
+                self.id
+            ),
+            (IdState::NotUpdatedYet, IdMethod::ByHand) => format!(
+                "id not updated yet: the policy served since {} has the id {}, but DNS shows \
+                 {shown}; publish {} (senders keep the policy they cached until then).",
+                self.served_since, self.id, self.record
+            ),
+            (IdState::NotUpdatedYet, IdMethod::DnsUpdate) => format!(
+                "id not updated yet: the policy served since {} has the id {}, and DNS shows \
+                 {shown}; the update is tried again{}.",
+                self.served_since,
+                self.id,
+                self.problem
+                    .as_ref()
+                    .map(|problem| format!(" ({problem})"))
+                    .unwrap_or_default()
+            ),
+        }
+    }
+}
+
 /// The id status of every hosted domain, written by the task and read by the dashboard.
 #[derive(Debug, Default)]
 pub(crate) struct IdStatuses {
