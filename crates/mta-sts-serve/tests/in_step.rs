@@ -1,0 +1,330 @@
+//! Policy and id in step, end to end: `mta-sts serve` hosting an `auto` domain of a zone on a
+//! real authoritative server (Debian's Knot DNS on loopback, started by each test; skipped
+//! visibly when knotd is missing). An MX host added to the zone by an RFC 2136 update makes the
+//! server serve a new policy and then change the `_mta-sts` id; an observer fetching the policy
+//! as a sender does (DNS, then HTTPS with SNI) asserts the order. Without a `[[dns_update]]`
+//! zone, the API says "id not updated yet" until the test publishes the id itself.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use mta_sts_core::sts_record::content_id;
+use mta_sts_net::dns_update::knot::{Knot, UPDATE_KEY, Zone};
+use mta_sts_net::policy_fetch::fetch_policy;
+use mta_sts_net::{Dns, DnsConfig, FetchConfig, Trust};
+use mta_sts_serve::config::{DnsUpdateConfig, HostConfig};
+use mta_sts_serve::{ServeConfig, Server};
+use mta_sts_store::test_support::TempDir;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+
+const DOMAIN: &str = "example.test";
+const TOKEN: &str = "in-step-test-token";
+
+fn zone() -> Zone {
+    Zone::new(
+        DOMAIN,
+        "@ MX 10 mx1\nmx1 A 127.0.0.1\nmx2 A 127.0.0.1\nmta-sts A 127.0.0.1\n",
+    )
+}
+
+/// A private CA and its leaf for `mta-sts.example.test`, written as the `[hosting] certs`
+/// directory expects; returns the CA's PEM (what the observer trusts).
+fn write_certificates(dir: &Path) -> String {
+    let ca_key = rcgen::KeyPair::generate().expect("a CA key");
+    let mut ca_params = rcgen::CertificateParams::new(Vec::new()).expect("CA parameters");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "in-step test CA");
+    let issuer = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).expect("the CA");
+    let leaf_key = rcgen::KeyPair::generate().expect("a leaf key");
+    let leaf = rcgen::CertificateParams::new(vec![format!("mta-sts.{DOMAIN}")])
+        .expect("leaf parameters")
+        .signed_by(&leaf_key, &issuer)
+        .expect("the leaf");
+    std::fs::create_dir_all(dir).expect("the certificate directory");
+    std::fs::write(
+        dir.join(format!("mta-sts.{DOMAIN}.pem")),
+        format!("{}{}", leaf.pem(), issuer.pem()),
+    )
+    .expect("write the chain");
+    std::fs::write(
+        dir.join(format!("mta-sts.{DOMAIN}.key")),
+        leaf_key.serialize_pem(),
+    )
+    .expect("write the key");
+    issuer.pem()
+}
+
+struct Running {
+    https: std::net::SocketAddr,
+    api: std::net::SocketAddr,
+    trust: Trust,
+    dns: DnsConfig,
+    stop: Option<oneshot::Sender<()>>,
+    served: tokio::task::JoinHandle<()>,
+    _dir: TempDir,
+}
+
+impl Running {
+    async fn start(knot: &Knot, dns_update: bool) -> Running {
+        let dir = TempDir::new("mta-sts-serve-in-step");
+        let ca = write_certificates(&dir.file("certs"));
+        let mut config = ServeConfig {
+            https: Some("127.0.0.1:0".parse().expect("address")),
+            listen: Some("127.0.0.1:0".parse().expect("address")),
+            store: format!("sqlite:{}", dir.file("store.db").display()),
+            hosts: vec![HostConfig::auto(DOMAIN)],
+            ..ServeConfig::default()
+        };
+        config.hosting.certs = Some(dir.file("certs"));
+        config.check.resolver = Some(knot.addr());
+        config.check.timeout = Duration::from_secs(5);
+        config.shutdown_timeout = Duration::from_secs(1);
+        config.dashboard.secure_cookie = false;
+        config.tokens = vec![
+            toml::from_str(&format!(
+                "name = \"test\"\ntoken_hash = \"{}\"",
+                sha256_hex(TOKEN)
+            ))
+            .expect("a token table"),
+        ];
+        if dns_update {
+            config.dns_update = vec![
+                toml::from_str::<DnsUpdateConfig>(&format!(
+                    "zone = \"{DOMAIN}\"\nserver = \"{}\"\nkey_name = \"{UPDATE_KEY}\"\n\
+                     secret_file = \"{}\"\nttl = 1\n",
+                    knot.addr(),
+                    knot.write_update_key_file().display()
+                ))
+                .expect("a dns_update table"),
+            ];
+        }
+        config.validate().expect("a valid configuration");
+        // Below the configurable minimum (a minute), so the test sees the MX change in
+        // seconds: the schedule is what is tested, not its length.
+        config.hosts[0].mx_refresh = Some(Duration::from_secs(1));
+        let server = Server::start(config).await.expect("the server starts");
+        let https = server.https_addr().expect("HTTPS");
+        let api = server.http_addr().expect("plain HTTP");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let served = tokio::spawn(server.serve(async move {
+            let _ = stopped.await;
+        }));
+        Running {
+            https,
+            api,
+            trust: Trust::only_pem(&ca).expect("the test CA"),
+            dns: DnsConfig {
+                upstream: Some(knot.addr()),
+                ..DnsConfig::default()
+            },
+            stop: Some(stop),
+            served,
+            _dir: dir,
+        }
+    }
+
+    /// The policy as a sender fetches it (DNS for mta-sts.example.test, HTTPS with SNI),
+    /// with its content id; `None` while none is served.
+    async fn served(&self) -> Option<(String, String)> {
+        let dns = Dns::new(&self.dns).expect("a resolver");
+        let mut fetch = FetchConfig::new(self.trust.clone());
+        fetch.port = self.https.port();
+        fetch.timeout = Duration::from_secs(5);
+        let fetched = fetch_policy(DOMAIN, &dns, &fetch).await.ok()?;
+        let text = String::from_utf8(fetched.body).expect("UTF-8");
+        Some((content_id(&text), text))
+    }
+
+    /// The id the `_mta-sts` record announces now, as a sender reads it (a fresh resolver
+    /// each time: nothing cached between looks).
+    async fn dns_id(&self) -> Option<String> {
+        let dns = Dns::new(&self.dns).expect("a resolver");
+        let records = dns.txt(&format!("_mta-sts.{DOMAIN}")).await.ok()?;
+        mta_sts_core::sts_record::discover(&records)
+            .record()
+            .map(|record| record.id.clone())
+    }
+
+    /// `GET /api/v1/domains/example.test/sts-id` with the bearer token: status and JSON.
+    async fn sts_id(&self) -> (u16, serde_json::Value) {
+        let mut stream = TcpStream::connect(self.api).await.expect("connect");
+        let head = format!(
+            "GET /api/v1/domains/{DOMAIN}/sts-id HTTP/1.1\r\nHost: reports.example.test\r\n\
+             Authorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.expect("write");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.expect("read");
+        let status = answer
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("not an HTTP answer: {answer}"));
+        let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+        // Chunked or not, the JSON object is the body's braces.
+        let json = body
+            .find('{')
+            .zip(body.rfind('}'))
+            .and_then(|(start, end)| serde_json::from_str(&body[start..=end]).ok())
+            .unwrap_or(serde_json::Value::Null);
+        (status, json)
+    }
+
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(30), &mut self.served).await;
+    }
+}
+
+fn sha256_hex(text: &str) -> String {
+    ring::digest::digest(&ring::digest::SHA256, text.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// Watches DNS and the served policy until DNS announces an id other than `old` (within 60 s);
+/// in every round DNS is read FIRST and the policy after, so an id in DNS that the server does
+/// not serve at that moment, or did not serve before DNS showed it, fails the test.
+async fn observe_until_new_id(running: &Running, old: Option<&str>) -> (String, String) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut served_ids: Vec<String> = Vec::new();
+    loop {
+        let dns_id = running.dns_id().await;
+        let served = running.served().await;
+        if let Some((id, _)) = &served
+            && !served_ids.contains(id)
+        {
+            served_ids.push(id.clone());
+        }
+        if let Some(dns_id) = dns_id
+            && Some(dns_id.as_str()) != old
+        {
+            let (served_id, text) = served
+                .clone()
+                .unwrap_or_else(|| panic!("DNS announces {dns_id} but no policy is served"));
+            // The policy behind the new id is served when the id is seen, never after.
+            assert_eq!(
+                served_id, dns_id,
+                "DNS announces {dns_id} while the server serves {served_id}"
+            );
+            return (dns_id, text);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "DNS showed no new id within 60 s (served so far: {served_ids:?})"
+        );
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mx_added_by_update_serves_the_new_policy_then_changes_the_id() {
+    let Some(knot) = Knot::start(&[zone()]) else {
+        return;
+    };
+    let running = Running::start(&knot, true).await;
+
+    // The first policy, from the one MX host, is served and announced.
+    let (first_id, first_policy) = observe_until_new_id(&running, None).await;
+    assert!(
+        first_policy.contains("mx: mx1.example.test"),
+        "{first_policy}"
+    );
+    assert!(!first_policy.contains("mx2"), "{first_policy}");
+    assert_eq!(first_id, content_id(&first_policy));
+
+    // A second MX host, added to the zone by someone else's RFC 2136 update.
+    knot.nsupdate(DOMAIN, "update add example.test. 1 MX 20 mx2.example.test.");
+    let (second_id, second_policy) = observe_until_new_id(&running, Some(&first_id)).await;
+    assert_ne!(second_id, first_id);
+    assert!(
+        second_policy.contains("mx: mx1.example.test"),
+        "{second_policy}"
+    );
+    assert!(
+        second_policy.contains("mx: mx2.example.test"),
+        "{second_policy}"
+    );
+    assert_eq!(second_id, content_id(&second_policy));
+
+    // The dashboard's API agrees: in step, by DNS update.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, json) = running.sts_id().await;
+        assert_eq!(status, 200, "{json}");
+        if json["id"] == second_id.as_str() && json["state"] == "in-step" {
+            assert_eq!(json["method"], "dns-update");
+            assert_eq!(json["dns_id"], second_id.as_str());
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the API never showed in-step: {json}"
+        );
+        tokio::task::yield_now().await;
+    }
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_dns_update_the_id_is_not_updated_yet_until_it_is_published() {
+    let Some(knot) = Knot::start(&[zone()]) else {
+        return;
+    };
+    let running = Running::start(&knot, false).await;
+
+    // The policy is served; the API says the id is not updated yet and what to publish.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (id, json) = loop {
+        let (status, json) = running.sts_id().await;
+        if status == 200 {
+            break (json["id"].as_str().expect("an id").to_string(), json);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no policy was generated within 30 s: {status} {json}"
+        );
+        tokio::task::yield_now().await;
+    };
+    assert_eq!(json["state"], "not-updated-yet", "{json}");
+    assert_eq!(json["method"], "by-hand");
+    let record = format!("_mta-sts.{DOMAIN}. 300 IN TXT \"v=STSv1; id={id}\"");
+    assert_eq!(json["record"], record.as_str());
+    let message = json["message"].as_str().expect("a sentence");
+    assert!(message.starts_with("id not updated yet"), "{message}");
+    assert!(message.contains(&record), "{message}");
+    let (served_id, _) = running.served().await.expect("the policy is served");
+    assert_eq!(served_id, id);
+    // Nothing was written to DNS by the server.
+    assert_eq!(running.dns_id().await, None);
+
+    // The owner publishes the record; the server notices at its next look.
+    knot.nsupdate(
+        DOMAIN,
+        &format!("update add _mta-sts.example.test. 1 TXT \"v=STSv1; id={id}\""),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, json) = running.sts_id().await;
+        assert_eq!(status, 200, "{json}");
+        if json["state"] == "in-step" {
+            assert_eq!(json["dns_id"], id.as_str());
+            break;
+        }
+        assert_eq!(json["state"], "not-updated-yet", "{json}");
+        assert!(
+            Instant::now() < deadline,
+            "the published id was not noticed within 30 s: {json}"
+        );
+        tokio::task::yield_now().await;
+    }
+    running.stop().await;
+}
