@@ -81,3 +81,32 @@ fn the_longest_zone_holding_the_domain_wins() {
     assert_eq!(zone("notexample.com"), None);
     assert_eq!(zone("example.net"), None);
 }
+
+#[test]
+fn each_state_is_said_in_a_sentence() {
+    let mut status = IdStatus {
+        domain: "example.com".into(),
+        id: "new1".into(),
+        record: zone_line("example.com", 300, "new1"),
+        state: IdState::NotUpdatedYet,
+        method: IdMethod::ByHand,
+        dns_id: Some("old0".into()),
+        served_since: Timestamp::UNIX_EPOCH,
+        checked: None,
+        problem: None,
+    };
+    let by_hand = status.sentence();
+    assert!(by_hand.starts_with("id not updated yet"), "{by_hand}");
+    assert!(by_hand.contains("the id old0"), "{by_hand}");
+    assert!(by_hand.contains(&status.record), "{by_hand}");
+    assert!(by_hand.contains("1970-01-01T00:00:00Z"), "{by_hand}");
+    status.method = IdMethod::DnsUpdate;
+    status.dns_id = None;
+    status.problem = Some("the DNS server refused the update (REFUSED)".into());
+    let failing = status.sentence();
+    assert!(failing.starts_with("id not updated yet"), "{failing}");
+    assert!(failing.contains("no valid _mta-sts record"), "{failing}");
+    assert!(failing.contains("REFUSED"), "{failing}");
+    status.state = IdState::InStep;
+    assert!(!status.sentence().contains("not updated"));
+}
