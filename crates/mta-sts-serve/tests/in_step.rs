@@ -13,7 +13,7 @@ use mta_sts_net::dns_update::knot::{Knot, UPDATE_KEY, Zone};
 use mta_sts_net::policy_fetch::fetch_policy;
 use mta_sts_net::{Dns, DnsConfig, FetchConfig, Trust};
 use mta_sts_serve::config::{DnsUpdateConfig, HostConfig};
-use mta_sts_serve::{ServeConfig, Server};
+use mta_sts_serve::{Reloader, ServeConfig, Server};
 use mta_sts_store::test_support::TempDir;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
@@ -63,6 +63,9 @@ struct Running {
     api: std::net::SocketAddr,
     trust: Trust,
     dns: DnsConfig,
+    /// The configuration it was started with (validated), for reloads.
+    config: ServeConfig,
+    reloader: Reloader,
     stop: Option<oneshot::Sender<()>>,
     served: tokio::task::JoinHandle<()>,
     _dir: TempDir,
@@ -70,13 +73,17 @@ struct Running {
 
 impl Running {
     async fn start(knot: &Knot, dns_update: bool) -> Running {
+        Running::start_hosting(knot, dns_update, HostConfig::auto(DOMAIN)).await
+    }
+
+    async fn start_hosting(knot: &Knot, dns_update: bool, host: HostConfig) -> Running {
         let dir = TempDir::new("mta-sts-serve-in-step");
         let ca = write_certificates(&dir.file("certs"));
         let mut config = ServeConfig {
             https: Some("127.0.0.1:0".parse().expect("address")),
             listen: Some("127.0.0.1:0".parse().expect("address")),
             store: format!("sqlite:{}", dir.file("store.db").display()),
-            hosts: vec![HostConfig::auto(DOMAIN)],
+            hosts: vec![host],
             ..ServeConfig::default()
         };
         config.hosting.certs = Some(dir.file("certs"));
@@ -105,8 +112,13 @@ impl Running {
         config.validate().expect("a valid configuration");
         // Below the configurable minimum (a minute), so the test sees the MX change in
         // seconds: the schedule is what is tested, not its length.
-        config.hosts[0].mx_refresh = Some(Duration::from_secs(1));
-        let server = Server::start(config).await.expect("the server starts");
+        if config.hosts[0].auto {
+            config.hosts[0].mx_refresh = Some(Duration::from_secs(1));
+        }
+        let server = Server::start(config.clone())
+            .await
+            .expect("the server starts");
+        let reloader = server.reloader();
         let https = server.https_addr().expect("HTTPS");
         let api = server.http_addr().expect("plain HTTP");
         let (stop, stopped) = oneshot::channel::<()>();
@@ -121,6 +133,8 @@ impl Running {
                 upstream: Some(knot.addr()),
                 ..DnsConfig::default()
             },
+            config,
+            reloader,
             stop: Some(stop),
             served,
             _dir: dir,
@@ -326,5 +340,33 @@ async fn without_dns_update_the_id_is_not_updated_yet_until_it_is_published() {
         );
         tokio::task::yield_now().await;
     }
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_changed_by_a_reload_is_served_then_announced() {
+    let Some(knot) = Knot::start(&[zone()]) else {
+        return;
+    };
+    let policy = |mode: &str| {
+        format!("version: STSv1\nmode: {mode}\nmx: mx1.example.test\nmax_age: 604800\n")
+    };
+    let host = toml::from_str::<HostConfig>(&format!(
+        "domain = \"{DOMAIN}\"\npolicy = \"\"\"\n{}\"\"\"\n",
+        policy("testing")
+    ))
+    .expect("a hosts table");
+    let running = Running::start_hosting(&knot, true, host).await;
+    let (first_id, first_policy) = observe_until_new_id(&running, None).await;
+    assert!(first_policy.contains("mode: testing"), "{first_policy}");
+
+    // SIGHUP with the policy edited to enforce: served first, then announced.
+    let mut fresh = running.config.clone();
+    fresh.hosts[0].policy = Some(policy("enforce"));
+    fresh.validate().expect("still valid");
+    running.reloader.reload(Ok(fresh));
+    let (second_id, second_policy) = observe_until_new_id(&running, Some(&first_id)).await;
+    assert!(second_policy.contains("mode: enforce"), "{second_policy}");
+    assert_eq!(second_id, content_id(&policy("enforce")));
     running.stop().await;
 }
