@@ -245,3 +245,95 @@ async fn a_server_that_never_answers_is_a_timeout_and_none_at_all_a_transport_er
     assert!(matches!(error, UpdateError::Transport(_)), "{error}");
     assert!(error.is_transient());
 }
+
+/// A DNS server on loopback that answers every update NOERROR, as a forger on the path
+/// would: unsigned, or signed with the key `(name, secret)` (the client's own key gives a
+/// genuine answer: the control showing that the others fail for their signature alone).
+async fn answering_noerror(key: Option<(&str, Vec<u8>)>) -> std::net::SocketAddr {
+    use hickory_proto::op::{Message, OpCode, ResponseCode};
+    use hickory_proto::rr::rdata::tsig::TsigAlgorithm as HickoryAlgorithm;
+    use hickory_proto::rr::{Name, TSigResponseContext, TSigner};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let signer = key.map(|(name, secret)| {
+        TSigner::new(
+            secret,
+            HickoryAlgorithm::HmacSha256,
+            Name::from_ascii(format!("{name}.")).expect("a key name"),
+            300,
+        )
+        .expect("a signer")
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut length = [0u8; 2];
+            if stream.read_exact(&mut length).await.is_err() {
+                continue;
+            }
+            let mut request = vec![0u8; usize::from(u16::from_be_bytes(length))];
+            if stream.read_exact(&mut request).await.is_err() {
+                continue;
+            }
+            let request = Message::from_vec(&request).expect("a DNS request");
+            let mut response = Message::response(request.metadata.id, OpCode::Update);
+            response.metadata.response_code = ResponseCode::NoError;
+            response.add_queries(request.queries.clone());
+            if let Some(signer) = &signer {
+                let mac = request
+                    .signature()
+                    .map(|tsig| tsig.data.mac.clone())
+                    .unwrap_or_default();
+                let now = u64::try_from(SystemClock.now().unix_seconds()).expect("after 1970");
+                let unsigned = response.to_vec().expect("encode");
+                let tsig =
+                    TSigResponseContext::new(request.metadata.id, now, signer.clone(), mac, None)
+                        .sign(&unsigned)
+                        .expect("sign");
+                response.set_signature(tsig);
+            }
+            let wire = response.to_vec().expect("encode");
+            let mut framed = u16::try_from(wire.len())
+                .expect("short")
+                .to_be_bytes()
+                .to_vec();
+            framed.extend_from_slice(&wire);
+            let _ = stream.write_all(&framed).await;
+        }
+    });
+    address
+}
+
+#[tokio::test]
+async fn an_answer_not_signed_with_the_key_is_never_taken_as_success() {
+    let client = TsigKey::new("client", TsigAlgorithm::HmacSha256, vec![1; 32]).expect("a key");
+    let send = |server| {
+        let client = client.clone();
+        async move {
+            DnsUpdater::new(UpdateConfig {
+                server,
+                zone: ZONE.into(),
+                key: client,
+                timeout: Duration::from_secs(5),
+            })
+            .expect("an updater")
+            .replace_txt(STS, 300, "v=STSv1; id=x")
+            .await
+        }
+    };
+    // The control: an answer signed with the client's own key is success.
+    let genuine = answering_noerror(Some(("client", vec![1; 32]))).await;
+    assert_eq!(send(genuine).await, Ok(()));
+    // RFC 8945 §5.3: unsigned, or signed with another secret or key, NOERROR proves nothing.
+    for server in [
+        answering_noerror(None).await,
+        answering_noerror(Some(("client", vec![2; 32]))).await,
+        answering_noerror(Some(("forger", vec![1; 32]))).await,
+    ] {
+        let error = send(server).await.expect_err("a forged success");
+        assert!(matches!(error, UpdateError::Unauthenticated(_)), "{error}");
+    }
+}

@@ -164,3 +164,22 @@ fn only_failures_of_the_moment_are_transient() {
         assert!(!lasting.is_transient(), "{lasting}");
     }
 }
+
+proptest::proptest! {
+    /// Any value is written as strings of at most 255 bytes that a reader joins back to it.
+    #[test]
+    fn txt_strings_join_back_to_the_value(value in "\\PC{0,700}") {
+        let strings = txt_strings(&value);
+        proptest::prop_assert!(strings.iter().all(|s| s.len() <= TXT_STRING_MAX));
+        proptest::prop_assert_eq!(strings.concat(), value.as_bytes());
+        // And the message carrying them survives the wire.
+        let zone = absolute_name("example.com").expect("zone");
+        let owner = absolute_name("_mta-sts.example.com").expect("owner");
+        let wire = replace_txt_message(&zone, owner, 60, &value).to_vec().expect("encode");
+        let decoded = Message::from_vec(&wire).expect("decode");
+        let RData::TXT(txt) = &decoded.authorities[1].data else {
+            return Err(proptest::test_runner::TestCaseError::fail("not a TXT record"));
+        };
+        proptest::prop_assert_eq!(txt.txt_data.concat(), value.as_bytes());
+    }
+}

@@ -252,6 +252,26 @@ mod tests {
     }
 
     #[test]
+    fn a_checked_configuration_checks_again_unchanged() {
+        // The serve_config fuzz target's invariant, on its dns_update seed.
+        let mut config = ServeConfig::parse(include_str!(
+            "../../../../fuzz/seeds/serve_config/dns_update.toml"
+        ))
+        .expect("the seed parses");
+        config.validate().expect("the seed is valid");
+        let checked = config.clone();
+        config.validate().expect("still valid");
+        assert_eq!(config, checked);
+        assert_eq!(config.dns_update[1].zone, "mail.example.com");
+        assert_eq!(config.dns_update[1].key_name, "other-key");
+        assert_eq!(
+            config.dns_update[1].server,
+            "[2001:db8::53]:5353".parse().expect("address")
+        );
+        assert_eq!(config.dns_update[1].algorithm, TsigAlgorithm::HmacSha512);
+    }
+
+    #[test]
     fn a_missing_secret_file_stops_the_start_with_its_name() {
         let zones = parse(
             "[[dns_update]]\nzone = \"example.com\"\nserver = \"192.0.2.53\"\nkey_name = \"k\"\n\
