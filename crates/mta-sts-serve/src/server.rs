@@ -23,7 +23,7 @@ use crate::commit::Committer;
 use crate::config::ServeConfig;
 use crate::dashboard::Dashboard;
 use crate::error::ServeError;
-use crate::hosting::in_step::{InStep, InStepSettings};
+use crate::hosting::in_step::{InStep, InStepMetrics, InStepSettings};
 use crate::hosting::{self, FetchLog, HostRouter, Hosting, Scheme};
 use crate::metrics::ServeMetrics;
 use crate::retention::{self, RetentionSettings};
@@ -98,6 +98,7 @@ impl Server {
         })?;
         let metrics = registry.register(ServeMetrics::register);
         let fetches = registry.register(FetchLog::register);
+        let in_step_metrics = registry.register(InStepMetrics::register);
         let connections = registry.register(|registry| {
             ConnectionMetrics::register(
                 registry.sub_registry_with_prefix("mta_sts_serve"),
@@ -121,6 +122,7 @@ impl Server {
             state.dashboard.ids.clone(),
             settings,
             Arc::new(SystemClock),
+            in_step_metrics,
         );
         let https = match config.https {
             Some(address) => Some(bind(address).await?),

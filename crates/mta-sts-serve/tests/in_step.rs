@@ -163,16 +163,22 @@ impl Running {
             .map(|record| record.id.clone())
     }
 
-    /// `GET /api/v1/domains/example.test/sts-id` with the bearer token: status and JSON.
-    async fn sts_id(&self) -> (u16, serde_json::Value) {
+    /// A GET on the plain-HTTP listener with the bearer token: the whole answer.
+    async fn get(&self, path: &str) -> String {
         let mut stream = TcpStream::connect(self.api).await.expect("connect");
         let head = format!(
-            "GET /api/v1/domains/{DOMAIN}/sts-id HTTP/1.1\r\nHost: reports.example.test\r\n\
+            "GET {path} HTTP/1.1\r\nHost: reports.example.test\r\n\
              Authorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n"
         );
         stream.write_all(head.as_bytes()).await.expect("write");
         let mut answer = String::new();
         stream.read_to_string(&mut answer).await.expect("read");
+        answer
+    }
+
+    /// `GET /api/v1/domains/example.test/sts-id`: status and JSON.
+    async fn sts_id(&self) -> (u16, serde_json::Value) {
+        let answer = self.get(&format!("/api/v1/domains/{DOMAIN}/sts-id")).await;
         let status = answer
             .split(' ')
             .nth(1)
@@ -284,6 +290,15 @@ async fn an_mx_added_by_update_serves_the_new_policy_then_changes_the_id() {
             "the API never showed in-step: {json}"
         );
         tokio::task::yield_now().await;
+    }
+    // Two updates (the first id, then the second), two policies generated, none behind.
+    let metrics = running.get("/metrics").await;
+    for line in [
+        "mta_sts_serve_sts_id_updates_total{outcome=\"updated\"} 2",
+        "mta_sts_serve_auto_policy_changes_total 2",
+        "mta_sts_serve_sts_ids_not_in_step 0",
+    ] {
+        assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
     }
     running.stop().await;
 }

@@ -27,6 +27,11 @@ use mta_sts_core::time::Clock;
 use mta_sts_net::{Dns, DnsConfig, DnsUpdater};
 use mta_sts_publish::{PublishOptions, Publisher};
 use mta_sts_service::Stopping;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use serde::Serialize;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -226,6 +231,15 @@ impl IdStatuses {
             .insert(status.domain.clone(), status);
     }
 
+    fn count(&self, state: IdState) -> usize {
+        self.by_domain
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .filter(|status| status.state == state)
+            .count()
+    }
+
     fn retain(&self, domains: &[String]) {
         self.by_domain
             .write()
@@ -237,6 +251,47 @@ impl IdStatuses {
 /// The record announcing `id` for `domain`, as a zone-file line.
 pub(crate) fn zone_line(domain: &str, ttl: u32, id: &str) -> String {
     format!("_mta-sts.{domain}. {ttl} IN TXT \"v=STSv1; id={id}\"")
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
+/// The in-step task's counters, under `mta_sts_serve_`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct InStepMetrics {
+    updates: Family<OutcomeLabel, Counter>,
+    policy_changes: Counter,
+    not_in_step: Gauge,
+}
+
+impl InStepMetrics {
+    /// Registers the counters.
+    pub(crate) fn register(registry: &mut Registry) -> InStepMetrics {
+        let metrics = InStepMetrics::default();
+        let registry = registry.sub_registry_with_prefix("mta_sts_serve");
+        registry.register(
+            "sts_id_updates",
+            "RFC 2136 updates of _mta-sts records, by outcome (updated, failed)",
+            metrics.updates.clone(),
+        );
+        registry.register(
+            "auto_policy_changes",
+            "Policies of auto hosts generated again with a different text (the MX set changed)",
+            metrics.policy_changes.clone(),
+        );
+        registry.register(
+            "sts_ids_not_in_step",
+            "Hosted domains whose _mta-sts id in DNS is not yet that of the policy served",
+            metrics.not_in_step.clone(),
+        );
+        metrics
+    }
+
+    fn update(&self, outcome: &'static str) {
+        self.updates.get_or_create(&OutcomeLabel { outcome }).inc();
+    }
 }
 
 /// When a domain's DNS is looked at next, and how long the wait after a miss is.
@@ -252,6 +307,7 @@ pub(crate) struct InStep {
     statuses: Arc<IdStatuses>,
     settings: watch::Receiver<Arc<InStepSettings>>,
     clock: Arc<dyn Clock>,
+    metrics: InStepMetrics,
     /// When each `auto` host is regenerated next.
     auto_due: HashMap<String, Instant>,
     /// When each domain's id is looked at next.
@@ -268,12 +324,14 @@ impl InStep {
         statuses: Arc<IdStatuses>,
         settings: watch::Receiver<Arc<InStepSettings>>,
         clock: Arc<dyn Clock>,
+        metrics: InStepMetrics,
     ) -> InStep {
         InStep {
             policies,
             statuses,
             settings,
             clock,
+            metrics,
             auto_due: HashMap::new(),
             checks: HashMap::new(),
             logged: HashMap::new(),
@@ -345,7 +403,7 @@ impl InStep {
                 .get(&domain)
                 .is_none_or(|status| status.id != served.id);
             if changed {
-                self.statuses.set(IdStatus {
+                self.set_status(IdStatus {
                     domain: domain.clone(),
                     id: served.id.clone(),
                     record: zone_line(
@@ -379,6 +437,20 @@ impl InStep {
             };
             self.schedule(&domain, in_step);
         }
+        self.count_behind();
+    }
+
+    /// Records `status`, and the count of domains not in step with it.
+    fn set_status(&self, status: IdStatus) {
+        self.statuses.set(status);
+        self.count_behind();
+    }
+
+    fn count_behind(&self) {
+        let behind = self.statuses.count(IdState::NotUpdatedYet);
+        self.metrics
+            .not_in_step
+            .set(i64::try_from(behind).unwrap_or(i64::MAX));
     }
 
     fn schedule(&mut self, domain: &str, in_step: bool) {
@@ -421,6 +493,7 @@ impl InStep {
                 let id = policy.id.clone();
                 // FIRST the policy is served; the id follows in this same pass.
                 self.policies.set(policy);
+                self.metrics.policy_changes.inc();
                 let hosts: Vec<&str> = publication.mx.iter().map(|mx| mx.host.as_str()).collect();
                 tracing::info!(
                     kind = %"auto-policy-changed",
@@ -493,6 +566,7 @@ impl InStep {
                     zone.zone
                 );
                 self.logged.remove(&(served.domain.clone(), "update"));
+                self.metrics.update("updated");
                 self.settle(served, Some(id), now);
                 true
             }
@@ -505,10 +579,12 @@ impl InStep {
                         |id| format!("the id {id}")
                     )
                 );
+                self.metrics.update("failed");
                 self.unsettled(served, None, now, problem, "update");
                 false
             }
             Err(error) => {
+                self.metrics.update("failed");
                 let problem = format!(
                     "the update of {name} at {} (zone {}, key {}) failed: {error}",
                     zone.updater.server(),
@@ -591,7 +667,7 @@ impl InStep {
             status.dns_id = shown;
             status.checked = Some(now);
             status.problem = None;
-            self.statuses.set(status);
+            self.set_status(status);
         }
     }
 
@@ -603,7 +679,7 @@ impl InStep {
             status.dns_id = shown;
             status.checked = Some(now);
             status.problem = None;
-            self.statuses.set(status);
+            self.set_status(status);
         }
     }
 
@@ -634,7 +710,7 @@ impl InStep {
             status.dns_id = shown;
             status.checked = Some(now);
             status.problem = Some(problem);
-            self.statuses.set(status);
+            self.set_status(status);
         }
     }
 
