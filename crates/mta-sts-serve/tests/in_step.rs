@@ -21,6 +21,8 @@ use tokio::sync::oneshot;
 
 const DOMAIN: &str = "example.test";
 const TOKEN: &str = "in-step-test-token";
+const USER: &str = "owner";
+const PASSWORD: &str = "in-step-test-password";
 
 fn zone() -> Zone {
     Zone::new(
@@ -98,6 +100,13 @@ impl Running {
             ))
             .expect("a token table"),
         ];
+        config.users = vec![
+            toml::from_str(&format!(
+                "name = \"{USER}\"\npassword_hash = \"{}\"",
+                mta_sts_serve::hash_password(PASSWORD).expect("a hash")
+            ))
+            .expect("a user table"),
+        ];
         if dns_update {
             config.dns_update = vec![
                 toml::from_str::<DnsUpdateConfig>(&format!(
@@ -174,6 +183,39 @@ impl Running {
         let mut answer = String::new();
         stream.read_to_string(&mut answer).await.expect("read");
         answer
+    }
+
+    /// The domain's dashboard page, after logging in with the form: the HTML.
+    async fn domain_page(&self) -> String {
+        let form = format!("name={USER}&password={PASSWORD}&next=%2F");
+        let login = format!(
+            "POST /login HTTP/1.1\r\nHost: localhost\r\nOrigin: http://localhost\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{form}",
+            form.len()
+        );
+        let mut stream = TcpStream::connect(self.api).await.expect("connect");
+        stream.write_all(login.as_bytes()).await.expect("write");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.expect("read");
+        let cookie = answer
+            .lines()
+            .find_map(|line| {
+                line.to_ascii_lowercase()
+                    .starts_with("set-cookie:")
+                    .then(|| line["set-cookie:".len()..].trim().to_string())
+            })
+            .and_then(|value| value.split(';').next().map(str::to_string))
+            .unwrap_or_else(|| panic!("no session cookie from the login: {answer}"));
+        let mut stream = TcpStream::connect(self.api).await.expect("connect");
+        let head = format!(
+            "GET /domains/{DOMAIN} HTTP/1.1\r\nHost: localhost\r\nCookie: {cookie}\r\n\
+             Connection: close\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.expect("write");
+        let mut page = String::new();
+        stream.read_to_string(&mut page).await.expect("read");
+        page
     }
 
     /// `GET /api/v1/domains/example.test/sts-id`: status and JSON.
@@ -332,6 +374,14 @@ async fn without_dns_update_the_id_is_not_updated_yet_until_it_is_published() {
     assert!(message.contains(&record), "{message}");
     let (served_id, _) = running.served().await.expect("the policy is served");
     assert_eq!(served_id, id);
+    // The domain's page says it too, with the record to publish.
+    let page = running.domain_page().await;
+    assert!(
+        page.contains("data-state=\"not-updated-yet\""),
+        "no id state on the page:\n{page}"
+    );
+    assert!(page.contains("id not updated yet"), "{page}");
+    assert!(page.contains(&format!("v=STSv1; id={id}")), "{page}");
     // Nothing was written to DNS by the server.
     assert_eq!(running.dns_id().await, None);
 
