@@ -356,9 +356,12 @@ async fn without_dns_update_the_id_is_not_updated_yet_until_it_is_published() {
     let deadline = Instant::now() + Duration::from_secs(30);
     let (id, json) = loop {
         let (status, json) = running.sts_id().await;
-        if status == 200 {
+        assert_eq!(status, 200, "{json}");
+        if json["policy_served"] == true {
             break (json["id"].as_str().expect("an id").to_string(), json);
         }
+        // Before the first policy is generated, the API says so.
+        assert!(json["state"].is_null(), "{json}");
         assert!(
             Instant::now() < deadline,
             "no policy was generated within 30 s: {status} {json}"

@@ -233,27 +233,34 @@ async fn report(State(dashboard): State<Dashboard>, Path(key): Path<String>) -> 
 
 #[derive(Serialize)]
 struct StsIdAnswer {
+    domain: String,
+    policy_served: bool,
     #[serde(flatten)]
-    status: crate::hosting::in_step::IdStatus,
+    status: Option<crate::hosting::in_step::IdStatus>,
     message: String,
 }
 
 async fn sts_id(State(dashboard): State<Dashboard>, Path(domain): Path<String>) -> Response {
-    let status = ours(&dashboard, &domain).and_then(|name| dashboard.ids.get(&name));
-    match status {
-        Some(status) => axum::Json(StsIdAnswer {
-            message: status.sentence(),
-            status,
-        })
-        .into_response(),
-        None => problem(
-            StatusCode::NOT_FOUND,
-            &format!(
-                "No policy of {domain} is hosted by this server (or it is not generated yet), \
-                 so it has no _mta-sts id to keep in step."
-            ),
-        ),
-    }
+    let Some(name) = ours(&dashboard, &domain) else {
+        return unknown_domain(&domain);
+    };
+    let status = dashboard.ids.get(&name);
+    let message = status.as_ref().map_or_else(
+        || {
+            format!(
+                "This server serves no policy for {name} (it is not hosted here, or its auto \
+                 policy is not generated yet), so there is no _mta-sts id to keep in step."
+            )
+        },
+        |status| status.sentence(),
+    );
+    axum::Json(StsIdAnswer {
+        domain: name,
+        policy_served: status.is_some(),
+        status,
+        message,
+    })
+    .into_response()
 }
 
 #[cfg(test)]

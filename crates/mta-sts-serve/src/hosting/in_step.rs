@@ -374,7 +374,7 @@ impl InStep {
     }
 
     /// One pass: regenerate what is due, then bring every id that is due in step.
-    pub(crate) async fn pass(&mut self) {
+    async fn pass(&mut self) {
         let settings = Arc::clone(&self.settings.borrow_and_update());
         let now = Instant::now();
         for host in &settings.auto {
