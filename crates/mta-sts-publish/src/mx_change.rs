@@ -61,8 +61,10 @@ pub enum StepKind {
 pub struct Step {
     /// What it does.
     pub kind: StepKind,
-    /// The earliest time it may be done.
+    /// The earliest time it may be done (for a wait, when it begins).
     pub earliest: Timestamp,
+    /// For a wait, when it ends: the earliest time of the next step.
+    pub until: Option<Timestamp>,
     /// The step as a sentence.
     pub action: String,
     /// The policy to serve at this step, if it publishes one.
@@ -135,6 +137,7 @@ pub fn plan_mx_change(
             action: format!(
                 "Serve this policy naming both the old and the new MX hosts at https://mta-sts.{domain}/.well-known/mta-sts.txt, then (RFC 8461 §8.1: the policy first, the id second) publish this _mta-sts.{domain} record with its new id."
             ),
+            until: None,
             sts_record: Some(StsRecord::for_policy(&transition).to_string()),
             policy: Some(transition),
         });
@@ -144,8 +147,9 @@ pub fn plan_mx_change(
         steps.push(Step {
             kind: StepKind::WaitOldMaxAge,
             earliest: now,
+            until: Some(switch_at),
             action: format!(
-                "Wait the old policy's max_age ({}): a sender that fetched it just before step 1 may use it until {switch_at}, and would refuse the new MX hosts{}.",
+                "Wait the old policy's max_age, {}: a sender that fetched it just before step 1 may use it until then, and would refuse the new MX hosts{}.",
                 seconds(current.max_age),
                 if current.mode == Mode::Enforce { "" } else { " (in mode testing it would only report them)" }
             ),
@@ -157,6 +161,7 @@ pub fn plan_mx_change(
     steps.push(Step {
         kind: StepKind::SwitchMx,
         earliest: switch_at,
+        until: None,
         action: format!(
             "Point the MX records of {domain} at {}{}.",
             new_patterns
@@ -182,8 +187,9 @@ pub fn plan_mx_change(
         steps.push(Step {
             kind: StepKind::PublishFinal,
             earliest: drop_at,
+            until: None,
             action: format!(
-                "Once the old MX records have expired from resolvers' caches (their TTL, {} after the switch), serve this policy without the old MX hosts, then publish this _mta-sts.{domain} record with its new id.",
+                "Once the old MX records have expired from resolvers' caches (their TTL: {} after the switch), serve this policy without the old MX hosts, then publish this _mta-sts.{domain} record with its new id.",
                 seconds(options.mx_ttl)
             ),
             sts_record: Some(StsRecord::for_policy(&last).to_string()),
@@ -226,18 +232,18 @@ fn policy_with(
     Ok(text)
 }
 
-/// A duration in seconds as people read it: `604800 seconds (7 days)`.
+/// A duration in seconds as people read it: `7 days (604800 seconds)`.
 fn seconds(value: u32) -> String {
     let days = value / 86_400;
     let hours = value / 3600;
     if value >= 86_400 && value.is_multiple_of(86_400) {
         format!(
-            "{value} seconds ({days} day{})",
+            "{days} day{} ({value} seconds)",
             if days == 1 { "" } else { "s" }
         )
     } else if value >= 3600 && value.is_multiple_of(3600) {
         format!(
-            "{value} seconds ({hours} hour{})",
+            "{hours} hour{} ({value} seconds)",
             if hours == 1 { "" } else { "s" }
         )
     } else {

@@ -40,6 +40,7 @@ fn moving_to_new_hosts_takes_four_steps_at_the_right_times() {
     assert_eq!(plan.steps[0].earliest, now());
     // The switch waits the old max_age (a week), the drop the MX TTL (a day) after that.
     assert_eq!(plan.steps[2].earliest.to_string(), "2026-12-14T08:00:00Z");
+    assert_eq!(plan.steps[1].until, Some(plan.steps[2].earliest));
     assert_eq!(plan.steps[3].earliest.to_string(), "2026-12-15T08:00:00Z");
     let last = plan.steps[3].policy.as_deref().expect("policy");
     assert_eq!(
@@ -128,8 +129,8 @@ fn an_invalid_current_policy_or_no_new_host_is_refused() {
 
 #[test]
 fn durations_read_as_people_say_them() {
-    assert_eq!(seconds(604_800), "604800 seconds (7 days)");
-    assert_eq!(seconds(86_400), "86400 seconds (1 day)");
-    assert_eq!(seconds(7200), "7200 seconds (2 hours)");
+    assert_eq!(seconds(604_800), "7 days (604800 seconds)");
+    assert_eq!(seconds(86_400), "1 day (86400 seconds)");
+    assert_eq!(seconds(7200), "2 hours (7200 seconds)");
     assert_eq!(seconds(90), "90 seconds");
 }
