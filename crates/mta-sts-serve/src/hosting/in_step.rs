@@ -273,7 +273,8 @@ impl InStepMetrics {
         let registry = registry.sub_registry_with_prefix("mta_sts_serve");
         registry.register(
             "sts_id_updates",
-            "RFC 2136 updates of _mta-sts records, by outcome (updated, failed)",
+            "RFC 2136 updates of _mta-sts records, by outcome (updated: accepted and read back; \
+             unconfirmed: accepted, but not read back; failed)",
             metrics.updates.clone(),
         );
         registry.register(
@@ -543,15 +544,25 @@ impl InStep {
         }
         // RFC 8461 §3.1: the policy announced by this id is served already (it was set in
         // HostedPolicies before this pass read it), so the id may change now.
-        let outcome = match zone.updater.replace_txt(&name, zone.ttl, &record).await {
-            Ok(()) => zone
-                .updater
-                .txt(&name)
-                .await
-                .map(|records| dns_id(&records)),
-            Err(error) => Err(error),
-        };
-        match outcome {
+        if let Err(error) = zone.updater.replace_txt(&name, zone.ttl, &record).await {
+            self.metrics.update("failed");
+            let problem = format!(
+                "the update of {name} at {} (zone {}, key {}) failed: {error}",
+                zone.updater.server(),
+                zone.zone,
+                zone.updater.key_name()
+            );
+            let shown = before.ok().flatten();
+            self.unsettled(served, shown, now, problem, "update");
+            return false;
+        }
+        // Confirmed by reading the record back from the primary, as a resolver would get it.
+        match zone
+            .updater
+            .txt(&name)
+            .await
+            .map(|records| dns_id(&records))
+        {
             Ok(Some(id)) if id == served.id => {
                 tracing::info!(
                     kind = %"sts-id-updated",
@@ -574,25 +585,23 @@ impl InStep {
                 let problem = format!(
                     "the update of {name} at {} was accepted, but the primary still shows {}",
                     zone.updater.server(),
-                    shown.map_or_else(
+                    shown.as_ref().map_or_else(
                         || "no valid record".to_string(),
                         |id| format!("the id {id}")
                     )
                 );
-                self.metrics.update("failed");
-                self.unsettled(served, None, now, problem, "update");
+                self.metrics.update("unconfirmed");
+                self.unsettled(served, shown, now, problem, "update");
                 false
             }
             Err(error) => {
-                self.metrics.update("failed");
                 let problem = format!(
-                    "the update of {name} at {} (zone {}, key {}) failed: {error}",
-                    zone.updater.server(),
-                    zone.zone,
-                    zone.updater.key_name()
+                    "the update of {name} at {} was accepted, but reading the record back from \
+                     the primary failed: {error}",
+                    zone.updater.server()
                 );
-                let shown = before.ok().flatten();
-                self.unsettled(served, shown, now, problem, "update");
+                self.metrics.update("unconfirmed");
+                self.unsettled(served, None, now, problem, "update");
                 false
             }
         }
