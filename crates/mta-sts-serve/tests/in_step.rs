@@ -438,3 +438,65 @@ async fn a_policy_changed_by_a_reload_is_served_then_announced() {
     assert_eq!(second_id, content_id(&policy("enforce")));
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_update_leaves_the_id_not_updated_yet_until_the_key_is_fixed() {
+    let Some(knot) = Knot::start(&[zone()]) else {
+        return;
+    };
+    let running = Running::start(&knot, true).await;
+    let (first_id, _) = observe_until_new_id(&running, None).await;
+    let good_key = running.config.dns_update[0].secret_file.clone();
+
+    // SIGHUP with a secret file holding a wrong secret, and the policy changed (mode enforce),
+    // so an update is due at once.
+    let wrong_key = good_key.with_file_name("wrong.key");
+    std::fs::write(&wrong_key, "d3Jvbmcgc2VjcmV0IHdyb25nIHNlY3JldCB3cm9uZyE=\n")
+        .expect("write the wrong key");
+    let mut fresh = running.config.clone();
+    fresh.dns_update[0].secret_file = wrong_key;
+    fresh.hosts[0].mode = Some(mta_sts_core::Mode::Enforce);
+    fresh.hosts[0].mx_refresh = None;
+    fresh.validate().expect("still valid");
+    fresh.hosts[0].mx_refresh = Some(Duration::from_secs(1));
+    running.reloader.reload(Ok(fresh.clone()));
+
+    // The enforce policy is served; its id cannot be published: BADSIG, said on the API.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let refused = loop {
+        let (status, json) = running.sts_id().await;
+        assert_eq!(status, 200, "{json}");
+        if json["problem"]
+            .as_str()
+            .is_some_and(|p| p.contains("BADSIG"))
+        {
+            break json;
+        }
+        assert!(Instant::now() < deadline, "no BADSIG reported: {json}");
+        tokio::task::yield_now().await;
+    };
+    assert_eq!(refused["state"], "not-updated-yet", "{refused}");
+    assert_eq!(refused["method"], "dns-update");
+    let id = refused["id"].as_str().expect("an id").to_string();
+    let (served_id, text) = running.served().await.expect("served");
+    assert_eq!(served_id, id);
+    assert!(text.contains("mode: enforce"), "{text}");
+    assert_eq!(running.dns_id().await, Some(first_id.clone()));
+    let metrics = running.get("/metrics").await;
+    assert!(
+        metrics.contains("mta_sts_serve_sts_id_updates_total{outcome=\"failed\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("mta_sts_serve_sts_ids_not_in_step 1"),
+        "{metrics}"
+    );
+
+    // The key fixed by another SIGHUP: the id follows at once.
+    fresh.dns_update[0].secret_file = good_key;
+    running.reloader.reload(Ok(fresh));
+    let (dns_id, policy) = observe_until_new_id(&running, Some(&first_id)).await;
+    assert_eq!(dns_id, id);
+    assert!(policy.contains("mode: enforce"), "{policy}");
+    running.stop().await;
+}
