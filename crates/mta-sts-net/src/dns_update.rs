@@ -1,7 +1,7 @@
 //! RFC 2136 dynamic updates signed with TSIG (RFC 8945): replacing a TXT RRset, such as a
 //! domain's `_mta-sts` record, at a zone's primary server, and reading it back from there.
 //!
-//! An update is one message over TCP (RFC 2136 §2 allows UDP too; TCP never truncates and a
+//! An update is one message over TCP (UDP is allowed too, but TCP never truncates and a
 //! retried UDP datagram could apply an update twice) that deletes the RRset and adds the new
 //! record in the same transaction, so the name is never without a record. The request is signed
 //! with the configured key, and the answer must carry a valid TSIG of the same key: an unsigned
@@ -43,7 +43,7 @@ const FUDGE_SECONDS: u16 = 300;
 const TXT_STRING_MAX: usize = 255;
 
 /// A TSIG MAC algorithm (RFC 8945 §6): the HMAC-SHA-2 family, which every server speaks.
-/// HMAC-MD5 and HMAC-SHA1 are not offered: RFC 8945 §6 no longer recommends them.
+/// HMAC-MD5 (deprecated) and HMAC-SHA1 (not recommended for use) are not offered (RFC 8945 §6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[non_exhaustive]
 pub enum TsigAlgorithm {
@@ -279,14 +279,14 @@ pub enum UpdateError {
          the server's differ by more than {FUDGE_SECONDS} seconds"
     )]
     BadTime,
-    /// RFC 2136 §3.1.1: NOTAUTH without a TSIG error, the server is not authoritative for the
+    /// RFC 2136 §3.1.2: NOTAUTH without a TSIG error, the server is not authoritative for the
     /// zone (or, for some servers, the key may not update it).
     #[error(
         "the DNS server is not authoritative for the zone, or does not let this key update it \
          (NOTAUTH)"
     )]
     NotAuth,
-    /// RFC 2136 §3.1.2 and §3.4.1.3: NOTZONE, the name is outside the zone named in the update.
+    /// RFC 2136 §3.4.1.3: NOTZONE, the name is outside the zone named in the update.
     #[error("the name is not inside the zone the update names (NOTZONE)")]
     NotZone,
     /// Another response code (SERVFAIL, FORMERR, NOTIMP, ...).
@@ -437,7 +437,7 @@ impl DnsUpdater {
         Ok(owner)
     }
 
-    /// Signs `message`, sends it, and checks the answer: its id, its TSIG (RFC 8945 §5.3) and
+    /// Signs `message`, sends it, and checks the answer: its id, its TSIG (RFC 8945 §5.4) and
     /// its response code.
     async fn send_signed(&self, mut message: Message) -> Result<(), UpdateError> {
         let now = u64::try_from(self.clock.now().unix_seconds()).unwrap_or(0);
@@ -465,7 +465,7 @@ impl DnsUpdater {
             None => {}
         }
         if response.signature().is_none() {
-            // RFC 8945 §5.3: an answer to a signed request without a TSIG is not authentic. A
+            // RFC 8945 §5.4: an answer to a signed request without a TSIG is not authentic. A
             // server answers so when it refuses before looking at the key (REFUSED, NOTAUTH
             // for a zone it does not serve): report what it said, never take it as success.
             return match response.metadata.response_code {

@@ -327,7 +327,7 @@ async fn an_answer_not_signed_with_the_key_is_never_taken_as_success() {
     // The control: an answer signed with the client's own key is success.
     let genuine = answering_noerror(Some(("client", vec![1; 32]))).await;
     assert_eq!(send(genuine).await, Ok(()));
-    // RFC 8945 §5.3: unsigned, or signed with another secret or key, NOERROR proves nothing.
+    // RFC 8945 §5.4: unsigned, or signed with another secret or key, NOERROR proves nothing.
     for server in [
         answering_noerror(None).await,
         answering_noerror(Some(("client", vec![2; 32]))).await,

@@ -19,7 +19,8 @@ fn algorithms_are_read_by_their_server_names() {
             Some(algorithm)
         );
     }
-    // RFC 8945 §6 no longer recommends these; an unknown name is refused, not defaulted.
+    // RFC 8945 §6 deprecates or does not recommend these; an unknown name is refused, not
+    // defaulted.
     for refused in ["hmac-md5", "hmac-sha1", "sha256", ""] {
         assert!(refused.parse::<TsigAlgorithm>().is_err(), "{refused}");
     }
