@@ -394,6 +394,10 @@ impl InStep {
         let domains = self.policies.domains();
         self.statuses.retain(&domains);
         self.checks.retain(|domain, _| domains.contains(domain));
+        // What was logged about domains no longer hosted is forgotten with them.
+        self.logged.retain(|(domain, _), _| {
+            domains.contains(domain) || settings.auto.iter().any(|h| &h.domain == domain)
+        });
         for domain in domains {
             let Some(served) = self.policies.get(&domain) else {
                 continue;
