@@ -500,3 +500,95 @@ async fn a_refused_update_leaves_the_id_not_updated_yet_until_the_key_is_fixed()
     assert!(policy.contains("mode: enforce"), "{policy}");
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_primary_that_never_answers_holds_up_only_its_first_domain() {
+    // A real listener that accepts and then says nothing: the zone's primary is dead.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let silent_addr = silent.local_addr().expect("address");
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            held.push(stream);
+        }
+    });
+    let dir = TempDir::new("mta-sts-serve-in-step-dead");
+    std::fs::write(dir.file("update.key"), "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0\n").expect("key");
+    let policy = "version: STSv1\nmode: testing\nmx: mx1.example.test\nmax_age: 604800\n";
+    let mut config = ServeConfig {
+        https: Some("127.0.0.1:0".parse().expect("address")),
+        listen: Some("127.0.0.1:0".parse().expect("address")),
+        store: format!("sqlite:{}", dir.file("store.db").display()),
+        hosts: ["a.example.test", "b.example.test"]
+            .iter()
+            .map(|domain| {
+                toml::from_str::<HostConfig>(&format!(
+                    "domain = \"{domain}\"\npolicy = \"\"\"\n{policy}\"\"\"\n"
+                ))
+                .expect("a hosts table")
+            })
+            .collect(),
+        ..ServeConfig::default()
+    };
+    config.tokens = vec![
+        toml::from_str(&format!(
+            "name = \"test\"\ntoken_hash = \"{}\"",
+            sha256_hex(TOKEN)
+        ))
+        .expect("a token table"),
+    ];
+    config.dns_update = vec![
+        toml::from_str::<DnsUpdateConfig>(&format!(
+            "zone = \"example.test\"\nserver = \"{silent_addr}\"\nkey_name = \"k\"\n\
+             secret_file = \"{}\"\ntimeout = 1\n",
+            dir.file("update.key").display()
+        ))
+        .expect("a dns_update table"),
+    ];
+    config.shutdown_timeout = Duration::from_secs(1);
+    config.validate().expect("a valid configuration");
+    let server = Server::start(config).await.expect("the server starts");
+    let api = server.http_addr().expect("plain HTTP");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let served = tokio::spawn(server.serve(async move {
+        let _ = stopped.await;
+    }));
+    let problem = async |domain: &str| {
+        let mut stream = TcpStream::connect(api).await.expect("connect");
+        let head = format!(
+            "GET /api/v1/domains/{domain}/sts-id HTTP/1.1\r\nHost: localhost\r\n\
+             Authorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.expect("write");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.expect("read");
+        let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+        let json: serde_json::Value = body
+            .find('{')
+            .zip(body.rfind('}'))
+            .and_then(|(start, end)| serde_json::from_str(&body[start..=end]).ok())
+            .unwrap_or(serde_json::Value::Null);
+        json["problem"].as_str().map(str::to_string)
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (first, second) = loop {
+        if let (Some(a), Some(b)) = (
+            problem("a.example.test").await,
+            problem("b.example.test").await,
+        ) {
+            break (a, b);
+        }
+        assert!(Instant::now() < deadline, "no problem reported within 30 s");
+        tokio::task::yield_now().await;
+    };
+    // The first domain waited out the time limit; the second was not sent to the dead
+    // server again in the same pass.
+    assert!(first.contains("in time"), "{first}");
+    assert!(first.contains("no update was sent"), "{first}");
+    assert!(second.contains("earlier query in this pass"), "{second}");
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(30), served).await;
+    holder.abort();
+}

@@ -24,7 +24,7 @@ use std::time::Duration;
 use mta_sts_core::Timestamp;
 use mta_sts_core::sts_record;
 use mta_sts_core::time::Clock;
-use mta_sts_net::{Dns, DnsConfig, DnsUpdater};
+use mta_sts_net::{Dns, DnsConfig, DnsUpdater, UpdateError};
 use mta_sts_publish::{PublishOptions, Publisher};
 use mta_sts_service::Stopping;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -47,6 +47,9 @@ const FIRST_RETRY: Duration = Duration::from_secs(2);
 const LONGEST_RETRY: Duration = Duration::from_secs(300);
 /// How often an id already in step is looked at again: someone may have edited the record.
 const IN_STEP_RECHECK: Duration = Duration::from_secs(3600);
+
+/// The key of the resolver in [`InStep`]'s unreachable servers.
+const RESOLVER: &str = "resolver";
 
 /// An `auto` host: its policy is generated from the live MX set every `refresh`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -316,6 +319,10 @@ pub(crate) struct InStep {
     /// The last problem logged per domain and step, so a failure repeating every pass is
     /// logged once.
     logged: HashMap<(String, &'static str), String>,
+    /// The servers (a zone's primary, or the resolver) that did not answer in this pass, with
+    /// the problem: their other domains wait for the next pass instead of each waiting out the
+    /// time limit again, so one dead server cannot hold up every other domain.
+    unreachable: HashMap<String, String>,
 }
 
 impl InStep {
@@ -336,6 +343,7 @@ impl InStep {
             auto_due: HashMap::new(),
             checks: HashMap::new(),
             logged: HashMap::new(),
+            unreachable: HashMap::new(),
         }
     }
 
@@ -378,6 +386,7 @@ impl InStep {
     async fn pass(&mut self) {
         let settings = Arc::clone(&self.settings.borrow_and_update());
         let now = Instant::now();
+        self.unreachable.clear();
         for host in &settings.auto {
             if self
                 .auto_due
@@ -534,12 +543,32 @@ impl InStep {
         let name = format!("_mta-sts.{}", served.domain);
         let record = format!("v=STSv1; id={}", served.id);
         let now = self.clock.now();
+        let server = zone.updater.server().to_string();
+        if let Some(problem) = self.unreachable.get(&server).cloned() {
+            self.unsettled(served, None, now, problem, "update");
+            return false;
+        }
         // Already there (a restart, or another server sharing the configuration): no update.
         let before = zone
             .updater
             .txt(&name)
             .await
             .map(|records| dns_id(&records));
+        if let Err(error @ (UpdateError::Timeout | UpdateError::Transport(_))) = &before {
+            let problem = format!(
+                "{} did not answer a query for {name} ({error}), so no update was sent",
+                zone.updater.server()
+            );
+            self.unreachable.insert(
+                server,
+                format!(
+                    "{} did not answer an earlier query in this pass ({error})",
+                    zone.updater.server()
+                ),
+            );
+            self.unsettled(served, None, now, problem, "update");
+            return false;
+        }
         if let Ok(Some(id)) = &before
             && *id == served.id
         {
@@ -556,6 +585,15 @@ impl InStep {
                 zone.zone,
                 zone.updater.key_name()
             );
+            if matches!(error, UpdateError::Timeout | UpdateError::Transport(_)) {
+                self.unreachable.insert(
+                    server,
+                    format!(
+                        "{} did not answer an earlier update in this pass ({error})",
+                        zone.updater.server()
+                    ),
+                );
+            }
             let shown = before.ok().flatten();
             self.unsettled(served, shown, now, problem, "update");
             return false;
@@ -615,6 +653,10 @@ impl InStep {
     async fn look_by_hand(&mut self, served: &HostedPolicy, dns: &DnsConfig) -> bool {
         let name = format!("_mta-sts.{}", served.domain);
         let now = self.clock.now();
+        if let Some(problem) = self.unreachable.get(RESOLVER).cloned() {
+            self.unsettled(served, None, now, problem, "look");
+            return false;
+        }
         let records = match Dns::new(dns) {
             Ok(client) => client.txt(&name).await,
             Err(error) => {
@@ -627,6 +669,14 @@ impl InStep {
             Ok(records) => dns_id_of_strings(&records),
             Err(error) if error.is_negative() => None,
             Err(error) => {
+                if error.is_unreachable() {
+                    self.unreachable.insert(
+                        RESOLVER.to_string(),
+                        format!(
+                            "the resolver did not answer an earlier lookup in this pass ({error})"
+                        ),
+                    );
+                }
                 let problem = format!("{name} could not be looked up: {error}");
                 self.unsettled(served, None, now, problem, "look");
                 return false;
