@@ -25,7 +25,7 @@ use mta_sts_core::Timestamp;
 use mta_sts_core::sts_record;
 use mta_sts_core::time::Clock;
 use mta_sts_net::{Dns, DnsConfig, DnsUpdater, UpdateError};
-use mta_sts_publish::{PublishOptions, Publisher};
+use mta_sts_publish::{PublishError, PublishOptions, Publisher};
 use mta_sts_service::Stopping;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -393,9 +393,16 @@ impl InStep {
                 .get(&host.domain)
                 .is_none_or(|due| *due <= now)
             {
-                self.regenerate(host, &settings.dns).await;
+                // The resolver did not answer another host's MX lookup in this pass: try this
+                // one again soon rather than wait out its time limit too.
+                let next = if self.unreachable.contains_key(RESOLVER) {
+                    FIRST_RETRY
+                } else {
+                    self.regenerate(host, &settings.dns).await;
+                    host.refresh
+                };
                 self.auto_due
-                    .insert(host.domain.clone(), Instant::now() + host.refresh);
+                    .insert(host.domain.clone(), Instant::now() + next);
             }
         }
         self.auto_due
@@ -520,6 +527,16 @@ impl InStep {
                 );
             }
             Err(error) => {
+                if let PublishError::MxLookup { error, .. } = &error
+                    && error.is_unreachable()
+                {
+                    self.unreachable.insert(
+                        RESOLVER.to_string(),
+                        format!(
+                            "the resolver did not answer an earlier lookup in this pass ({error})"
+                        ),
+                    );
+                }
                 let stays = if served.is_some() {
                     "the policy served stays"
                 } else {
