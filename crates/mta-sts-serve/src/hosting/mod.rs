@@ -10,6 +10,7 @@
 
 mod fetches;
 mod load;
+mod organizations;
 mod routes;
 
 use std::collections::HashMap;
@@ -20,6 +21,7 @@ use rustls::sign::CertifiedKey;
 
 pub(crate) use fetches::FetchLog;
 pub(crate) use load::{load_certificates, load_policies};
+pub(crate) use organizations::Organizations;
 pub(crate) use routes::{HostRouter, Scheme};
 
 /// Everything hosting shares between the listeners, the SNI resolver and the updaters (ACME,
