@@ -267,6 +267,25 @@ impl Dns {
         Ok((set, response.metadata.authentic_data))
     }
 
+    /// The names an address's PTR records give (RFC 1035 §3.5), lowercase without the trailing
+    /// dot. Not a proof of anything: whoever controls the address's reverse zone writes them;
+    /// confirm a name by looking up its addresses ([`Dns::addresses`]) before trusting it.
+    pub async fn ptr(&self, ip: IpAddr) -> Result<Vec<String>, DnsError> {
+        let lookup = self
+            .resolver
+            .lookup(Name::from(ip), RecordType::PTR)
+            .await
+            .map_err(|e| DnsError::from_net(&e))?;
+        Ok(lookup
+            .answers()
+            .iter()
+            .filter_map(|record| match &record.data {
+                RData::PTR(target) => Some(plain_name(&target.0)),
+                _ => None,
+            })
+            .collect())
+    }
+
     /// The IPv4 and IPv6 addresses of a host, following CNAMEs.
     pub async fn addresses(&self, host: &str) -> Result<Addresses, DnsError> {
         let lookup = self

@@ -163,6 +163,10 @@ min_certificate_days = 14
 # client asking for another name gets cert/key above if given, else the handshake fails.
 [hosting]
 # certs = "/etc/mta-sts/hosts"
+# Policy fetches are counted per domain and fetching organisation (the forward-confirmed PTR
+# name of the client's address, through the [check] resolver: "Google", "Microsoft", ...) and
+# added to the store every fetch_log_seconds; the dashboard shows who fetched and when last.
+fetch_log_seconds = 60
 
 # Dashboard users: one [[users]] table each. Make a password hash with
 #   mta-sts serve hash-password
@@ -499,6 +503,7 @@ impl ServeConfig {
             })
         };
         hosting::validate_hosts(&mut self.hosts)?;
+        self.hosting.validate()?;
         if self.domains.is_empty() && self.hosts.is_empty() {
             return Err(ServeError::NoDomains);
         }

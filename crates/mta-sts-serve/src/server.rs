@@ -24,7 +24,7 @@ use crate::config::ServeConfig;
 use crate::dashboard::Dashboard;
 use crate::error::ServeError;
 use crate::hosting::in_step::{InStep, InStepMetrics, InStepSettings};
-use crate::hosting::{self, FetchLog, HostRouter, Hosting, Scheme};
+use crate::hosting::{self, FetchLog, HostRouter, Hosting, Organizations, Scheme};
 use crate::metrics::ServeMetrics;
 use crate::retention::{self, RetentionSettings};
 use crate::routes::{AppState, LiveSettings, router};
@@ -205,6 +205,12 @@ impl Server {
             state.metrics.clone(),
             shutdown.stopping(),
         ));
+        tasks.spawn(fetches.clone().run(
+            Arc::new(organizations(&config)),
+            state.intake.store().clone(),
+            config.hosting.fetch_log_interval,
+            shutdown.stopping(),
+        ));
         if let Some(watcher) = watcher {
             tasks.spawn(watcher.run(shutdown.stopping(), config.shutdown_timeout));
         }
@@ -266,6 +272,25 @@ impl Server {
                     }
                 }
             }
+        }
+    }
+}
+
+/// The organisations of policy fetchers, named through the `[check]` resolver.
+fn organizations(config: &ServeConfig) -> Organizations {
+    let dns = mta_sts_net::Dns::new(&mta_sts_net::DnsConfig {
+        upstream: config.check.resolver,
+        timeout: config.check.timeout,
+        ..mta_sts_net::DnsConfig::default()
+    });
+    match dns {
+        Ok(dns) => Organizations::new(Some(dns)),
+        Err(error) => {
+            tracing::warn!(
+                kind = %"fetcher-names-off",
+                "{error}; policy fetchers are not named (every one is counted as unknown)."
+            );
+            Organizations::new(None)
         }
     }
 }

@@ -112,13 +112,44 @@ impl HostConfig {
 }
 
 /// The `[hosting]` table.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HostingConfig {
     /// A directory of certificate files for the policy hosts: `mta-sts.<domain>.pem` (the
     /// chain, the server's certificate first) with `mta-sts.<domain>.key` beside it; read at
     /// start and on SIGHUP.
     pub certs: Option<PathBuf>,
+    /// The time between two additions of the policy fetches counted to the store.
+    #[serde(rename = "fetch_log_seconds", deserialize_with = "seconds")]
+    pub fetch_log_interval: Duration,
+}
+
+impl Default for HostingConfig {
+    fn default() -> HostingConfig {
+        HostingConfig {
+            certs: None,
+            fetch_log_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The longest time between two additions of policy fetches to the store: an hour.
+const MAX_FETCH_LOG_INTERVAL: Duration = Duration::from_secs(3600);
+
+impl HostingConfig {
+    /// Checks the `[hosting]` table.
+    pub(super) fn validate(&self) -> Result<(), ServeError> {
+        if self.fetch_log_interval.is_zero() || self.fetch_log_interval > MAX_FETCH_LOG_INTERVAL {
+            return Err(ServeError::ConfigValue {
+                key: "hosting.fetch_log_seconds".to_string(),
+                message: format!(
+                    "must be from 1 to {} seconds",
+                    MAX_FETCH_LOG_INTERVAL.as_secs()
+                ),
+            });
+        }
+        Ok(())
+    }
 }
 
 impl HostingConfig {
@@ -235,6 +266,10 @@ fn mode<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Mode>, D::E
             "`{value}` is not a policy mode; write \"testing\", \"enforce\" or \"none\""
         ))
     })
+}
+
+fn seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    u64::deserialize(deserializer).map(Duration::from_secs)
 }
 
 fn optional_seconds<'de, D: Deserializer<'de>>(

@@ -441,6 +441,7 @@ fn domain_page(view: &DomainView, viewer: &Viewer, sts_id: Option<&IdStatus>) ->
                 }
                 (failures_section(view))
                 (reporters_section(view))
+                (fetchers_section(view))
                 (breakdowns(view))
                 (reports_table(view))
             }
@@ -582,6 +583,22 @@ fn reporters_section(view: &DomainView) -> Markup {
                             td class="num" { (thousands(row.reporter.failed)) }
                         }
                     }
+                }
+            }
+        }
+    }
+}
+
+fn fetchers_section(view: &DomainView) -> Markup {
+    if view.policy_fetchers.is_empty() {
+        return html! {};
+    }
+    html! {
+        section class="fetchers" {
+            h2 { "Who fetches your policy" }
+            ul id="policy-fetchers" {
+                @for row in &view.policy_fetchers {
+                    li data-organization=(row.organization) { (row.sentence) }
                 }
             }
         }

@@ -11,6 +11,7 @@
 mod fetches;
 pub(crate) mod in_step;
 mod load;
+mod organizations;
 mod routes;
 
 use std::collections::HashMap;
@@ -21,6 +22,7 @@ use rustls::sign::CertifiedKey;
 
 pub(crate) use fetches::FetchLog;
 pub(crate) use load::{load_certificates, load_policies};
+pub(crate) use organizations::Organizations;
 pub(crate) use routes::{HostRouter, Scheme};
 
 /// Everything hosting shares between the listeners, the SNI resolver and the updaters (ACME,
