@@ -31,7 +31,15 @@ struct Hosted {
 
 impl Hosted {
     fn start() -> Hosted {
+        Hosted::start_with(|_| String::new())
+    }
+
+    /// Started with the configuration file `config(dir)` (flags over it).
+    fn start_with(config: impl FnOnce(&TempDir) -> String) -> Hosted {
         let dir = TempDir::new("hosting");
+        let config_path = dir.path("serve.toml");
+        std::fs::write(&config_path, config(&dir)).expect("configuration");
+        let config_path = path_arg(&config_path);
         let ca = TestCa::new(&dir);
         let certs = dir.path("certs");
         std::fs::create_dir_all(&certs).expect("certs dir");
@@ -52,6 +60,8 @@ impl Hosted {
         let store = format!("sqlite:{}", path_arg(&dir.path("store.db")));
         let certs = path_arg(&certs);
         let server = Server::start(&[
+            "--config",
+            &config_path,
             "--https",
             "127.0.0.1:0",
             "--host",
@@ -89,7 +99,21 @@ impl Hosted {
         alpn: &[&[u8]],
         sni: bool,
     ) -> std::io::Result<TlsStream<TcpStream>> {
-        let tcp = TcpStream::connect(self.address()).await?;
+        self.connect_from([127, 0, 0, 1].into(), name, alpn, sni)
+            .await
+    }
+
+    /// A TLS connection from the local address `from`.
+    async fn connect_from(
+        &self,
+        from: std::net::IpAddr,
+        name: &str,
+        alpn: &[&[u8]],
+        sni: bool,
+    ) -> std::io::Result<TlsStream<TcpStream>> {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind(SocketAddr::new(from, 0))?;
+        let tcp = socket.connect(self.address()).await?;
         TlsConnector::from(self.client(alpn, sni))
             .connect(ServerName::try_from(name.to_string()).expect("name"), tcp)
             .await
@@ -97,8 +121,13 @@ impl Hosted {
 
     /// An HTTP/1.1 keep-alive connection to `mta-sts.<domain>`.
     async fn http1(&self, domain: &str) -> Http1 {
+        self.http1_from([127, 0, 0, 1].into(), domain).await
+    }
+
+    /// An HTTP/1.1 keep-alive connection to `mta-sts.<domain>` from the local address `from`.
+    async fn http1_from(&self, from: std::net::IpAddr, domain: &str) -> Http1 {
         let stream = self
-            .connect(&format!("mta-sts.{domain}"), &[b"http/1.1"], true)
+            .connect_from(from, &format!("mta-sts.{domain}"), &[b"http/1.1"], true)
             .await
             .expect("TLS handshake");
         let (sender, connection) =
@@ -132,12 +161,24 @@ impl Http1 {
     }
 
     async fn ask_host(&mut self, method: &str, target: &str, host: &str) -> Answer {
-        let request = http::Request::builder()
+        self.ask_with(method, target, host, &[]).await
+    }
+
+    async fn ask_with(
+        &mut self,
+        method: &str,
+        target: &str,
+        host: &str,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut request = http::Request::builder()
             .method(method)
             .uri(target)
-            .header("host", host)
-            .body(Empty::new())
-            .expect("request");
+            .header("host", host);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(Empty::new()).expect("request");
         self.sender
             .ready()
             .await
@@ -378,4 +419,72 @@ fn a_policy_file_senders_would_refuse_stops_the_start_naming_the_line() {
         stderr.contains("example.com") && stderr.contains("mx-missing"),
         "{stderr}"
     );
+}
+
+const TOKEN: &str = "hosting-test-token-0123456789";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_names_who_fetched_the_policy_by_forward_confirmed_ptr() {
+    let lab = mta_sts_lab::Lab::start().await.expect("the lab starts");
+    let dns = lab.dns_addr();
+    let token_hash: String = ring::digest::digest(&ring::digest::SHA256, TOKEN.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    let hosted = Hosted::start_with(|_| {
+        format!(
+            "[check]\nresolver = \"{dns}\"\ntimeout = 2\n[hosting]\nfetch_log_seconds = 1\n\
+             [[tokens]]\nname = \"test\"\ntoken_hash = \"{token_hash}\"\n"
+        )
+    });
+    // 127.0.0.4's PTR resolves back to it; 127.0.0.3's does not (mta_sts_lab::REVERSE_NAMES).
+    let (confirmed, claimed) = (mta_sts_lab::REVERSE_NAMES[0], mta_sts_lab::REVERSE_NAMES[1]);
+    let mut from_confirmed = hosted.http1_from(confirmed.0.into(), "example.com").await;
+    let mut from_claimed = hosted.http1_from(claimed.0.into(), "example.com").await;
+    for _ in 0..2 {
+        let got = from_confirmed.ask("GET", "/.well-known/mta-sts.txt").await;
+        assert_eq!(got.status, 200);
+    }
+    let got = from_claimed.ask("HEAD", "/.well-known/mta-sts.txt").await;
+    assert_eq!(got.status, 200);
+    let mut counted = 0;
+    while counted < 3 {
+        let line = hosted.server.wait_for("policy-fetches-stored");
+        counted += line["fetches"].as_u64().expect("a count");
+    }
+    assert_eq!(counted, 3);
+    // The API (and the domain page) list who fetched, by organisation; another host name on
+    // the policy host's connection reaches the dashboard.
+    let bearer = format!("Bearer {TOKEN}");
+    let answer = from_confirmed
+        .ask_with(
+            "GET",
+            "/api/v1/domains/example.com",
+            "localhost",
+            &[("authorization", &bearer)],
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let view: serde_json::Value = serde_json::from_str(&answer.body).expect("JSON");
+    let mut fetchers: Vec<(String, u64)> = view["policy_fetchers"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|row| {
+            (
+                row["organization"].as_str().expect("a name").to_string(),
+                row["fetches"].as_u64().expect("a count"),
+            )
+        })
+        .collect();
+    fetchers.sort();
+    assert_eq!(
+        fetchers,
+        [("senders.test".to_string(), 2), ("unknown".to_string(), 1)]
+    );
+    let sentence = view["policy_fetchers"][0]["sentence"]
+        .as_str()
+        .expect("a sentence");
+    assert!(sentence.contains("last fetched your policy"), "{sentence}");
 }

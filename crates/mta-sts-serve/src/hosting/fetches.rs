@@ -151,13 +151,20 @@ impl FetchLog {
         }
         let batch = by_organization(tallies, organizations).await;
         let fetches: u64 = batch.iter().map(|row| row.fetches).sum();
-        if let Err(error) = store.add_policy_fetches(&batch).await {
-            tracing::warn!(
+        let rows = batch.len();
+        match store.add_policy_fetches(&batch).await {
+            Ok(()) => tracing::info!(
+                kind = %"policy-fetches-stored",
+                fetches,
+                "{fetches} policy fetches were added to the store ({rows} rows of domain and \
+                 fetching organisation)."
+            ),
+            Err(error) => tracing::warn!(
                 kind = %"policy-fetches-not-stored",
                 "{fetches} policy fetches could not be added to the store ({error}); the \
                  counter mta_sts_serve_policy_fetches_total has them, the dashboard's list of \
                  fetchers misses them."
-            );
+            ),
         }
     }
 }
