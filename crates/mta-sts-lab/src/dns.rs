@@ -28,7 +28,7 @@ use hickory_proto::{
     rr::{
         LowerName, Name, RData, Record, RecordSet, RecordType, RrKey,
         rdata::{
-            A, AAAA, CNAME, MX, NS, SOA, TLSA, TXT,
+            A, AAAA, CNAME, MX, NS, PTR, SOA, TLSA, TXT,
             tlsa::{CertUsage, Matching, Selector},
         },
     },
@@ -42,7 +42,9 @@ use hickory_server::{
 
 use crate::{
     error::ScenarioProblem,
-    scenario::{RecordData, SERVFAIL_DOMAIN, Scenario, TIMEOUT_DOMAIN, TlsaAssociation},
+    scenario::{
+        REVERSE_NAMES, RecordData, SERVFAIL_DOMAIN, Scenario, TIMEOUT_DOMAIN, TlsaAssociation,
+    },
 };
 
 /// Short, so a test that changes nothing mid-run is never bitten by caching either way.
@@ -107,6 +109,9 @@ impl ZoneBuilder {
             TTL,
             RData::A(A(Ipv4Addr::LOCALHOST)),
         ));
+        // The first reverse name resolves back to its address (forward-confirmed).
+        let (address, name) = REVERSE_NAMES[0];
+        this.insert(Record::from_rdata(fqdn(name)?, TTL, RData::A(A(address))));
         Ok(this)
     }
 
@@ -201,6 +206,8 @@ impl ZoneBuilder {
         .map_err(|_| ScenarioProblem::RecordConflict(ORIGIN.to_owned()))?;
         let mut catalog = Catalog::new();
         catalog.upsert(LowerName::new(&origin), vec![Arc::new(zone)]);
+        let (reverse_origin, reverse) = reverse_zone()?;
+        catalog.upsert(LowerName::new(&reverse_origin), vec![Arc::new(reverse)]);
         Ok(LabDns {
             catalog,
             servfail: LowerName::new(&fqdn(SERVFAIL_DOMAIN)?),
@@ -209,6 +216,45 @@ impl ZoneBuilder {
             aliases: self.aliases,
         })
     }
+}
+
+/// The zone `127.in-addr.arpa.` with the PTR records of [`REVERSE_NAMES`].
+fn reverse_zone() -> Result<
+    (
+        Name,
+        InMemoryZoneHandler<hickory_server::net::runtime::TokioRuntimeProvider>,
+    ),
+    ScenarioProblem,
+> {
+    let origin = fqdn("127.in-addr.arpa")?;
+    let ns = fqdn("ns.test")?;
+    let soa = SOA::new(
+        ns.clone(),
+        fqdn("hostmaster.test")?,
+        1,
+        3600,
+        600,
+        86_400,
+        60,
+    );
+    let mut records: BTreeMap<RrKey, RecordSet> = BTreeMap::new();
+    let mut insert = |record: Record| {
+        let key = RrKey::new(LowerName::new(&record.name), record.record_type());
+        records
+            .entry(key)
+            .or_insert_with(|| RecordSet::new(record.name.clone(), record.record_type(), 0))
+            .insert(record, 0);
+    };
+    insert(Record::from_rdata(origin.clone(), TTL, RData::SOA(soa)));
+    insert(Record::from_rdata(origin.clone(), TTL, RData::NS(NS(ns))));
+    for (address, name) in REVERSE_NAMES {
+        let owner = Name::from(std::net::IpAddr::V4(address));
+        insert(Record::from_rdata(owner, TTL, RData::PTR(PTR(fqdn(name)?))));
+    }
+    let zone =
+        InMemoryZoneHandler::new(origin.clone(), records, ZoneType::Primary, AxfrPolicy::Deny)
+            .map_err(|_| ScenarioProblem::RecordConflict("127.in-addr.arpa.".to_owned()))?;
+    Ok((origin, zone))
 }
 
 /// The lab's request handler: the zone catalog, plus [`SERVFAIL_DOMAIN`] and [`TIMEOUT_DOMAIN`],

@@ -44,6 +44,7 @@ pub use lab::Lab;
 pub use net::Ports;
 pub use reports::{GeneratedReport, Organization, PlannedFailure, ReportPlan};
 pub use scenario::{
-    CertKind, DnsRecord, HTTP_ONLY_ADDR, MxHost, PolicyHost, PolicyResponse, RecordData,
-    SERVFAIL_DOMAIN, SHARED_ADDR, Scenario, SmtpBehaviour, TIMEOUT_DOMAIN, TlsaAssociation,
+    CertKind, DnsRecord, HTTP_ONLY_ADDR, MxHost, PolicyHost, PolicyResponse, REVERSE_NAMES,
+    RecordData, SERVFAIL_DOMAIN, SHARED_ADDR, Scenario, SmtpBehaviour, TIMEOUT_DOMAIN,
+    TlsaAssociation,
 };

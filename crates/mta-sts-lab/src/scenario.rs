@@ -21,6 +21,15 @@ pub const TIMEOUT_DOMAIN: &str = "dns-timeout.test";
 /// SMTP host on the SMTP port, and the DNS server.
 pub const SHARED_ADDR: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
 
+/// Reverse DNS (PTR, RFC 1035 §3.5) of loopback client addresses, so that a server in the lab
+/// can name who connects. The first resolves back to its address (a forward-confirmed name);
+/// the second has no address (a name anyone controlling a reverse zone could write, which a
+/// careful server does not believe). Served by every lab, in the zone `127.in-addr.arpa.`.
+pub const REVERSE_NAMES: [(Ipv4Addr, &str); 2] = [
+    (Ipv4Addr::new(127, 0, 0, 4), "fetcher.senders.test"),
+    (Ipv4Addr::new(127, 0, 0, 3), "claimed.senders.test"),
+];
+
 /// The address where only plain HTTP answers (on [`Lab::http_port`](crate::Lab::http_port));
 /// connections to the HTTPS port there are refused.
 pub const HTTP_ONLY_ADDR: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);

@@ -267,6 +267,28 @@ impl Dns {
         Ok((set, response.metadata.authentic_data))
     }
 
+    /// The names an address's PTR records give (RFC 1035 §3.5), lowercase without the trailing
+    /// dot. Not a proof of anything: whoever controls the address's reverse zone writes them;
+    /// confirm a name by looking up its addresses ([`Dns::addresses`]) before trusting it.
+    ///
+    /// Asked of the name server itself (one query to the first configured one, retried over
+    /// TCP when truncated), not through the resolver: the resolver answers the loopback
+    /// reverse zones with `localhost` on its own (RFC 6761 §6.3) and reads the hosts file,
+    /// while the organisation of a client is what the DNS says.
+    pub async fn ptr(&self, ip: IpAddr) -> Result<Vec<String>, DnsError> {
+        let response = self
+            .raw_query(&Name::from(ip).to_ascii(), RecordType::PTR)
+            .await?;
+        Ok(response
+            .answers
+            .iter()
+            .filter_map(|record| match &record.data {
+                RData::PTR(target) => Some(plain_name(&target.0)),
+                _ => None,
+            })
+            .collect())
+    }
+
     /// The IPv4 and IPv6 addresses of a host, following CNAMEs.
     pub async fn addresses(&self, host: &str) -> Result<Addresses, DnsError> {
         let lookup = self

@@ -17,7 +17,12 @@ use serde::{Deserialize, Deserializer};
 use crate::error::ServeError;
 
 mod alerts;
+mod dns_update;
 pub use alerts::{AlertsConfig, FailurePeriod};
+mod hosting;
+pub use dns_update::{DEFAULT_STS_TTL, DnsUpdateConfig};
+pub(crate) use hosting::check_policy_text;
+pub use hosting::{AutoPolicy, HostConfig, HostingConfig, PolicySource};
 
 /// Every option, with its default value, as a commented TOML file.
 pub const EXAMPLE: &str = r#"# mta-sts serve: the domain owner's server. It takes TLS-RPT reports sent by HTTPS POST
@@ -129,6 +134,40 @@ min_reporters = 2
 max_failure_rate = 0.0
 min_certificate_days = 14
 
+# Policy hosting (RFC 8461 §3.3): https://mta-sts.DOMAIN/.well-known/mta-sts.txt for every
+# [[hosts]] table below, on the https listener, the certificate chosen by the name the client
+# asks for (SNI). Exactly that path answers (200, text/plain); anything else is a plain 404,
+# never a redirect. A hosted domain's reports are taken too (it joins domains). The policy is
+# one of: written here, read from a file, or auto (generated from the domain's live MX set).
+# A policy our linter refuses stops the server from starting; on SIGHUP the old one stays.
+# [[hosts]]
+# domain = "example.com"
+# policy = """
+# version: STSv1
+# mode: enforce
+# mx: mail.example.com
+# max_age: 604800
+# """
+# [[hosts]]
+# domain = "example.net"
+# policy_file = "/etc/mta-sts/example.net.txt"
+# [[hosts]]
+# domain = "example.org"
+# auto = true
+# mode = "testing"          # auto only: testing, enforce or none
+# max_age = 604800          # auto only
+# mx_refresh = 3600         # auto only: seconds between two looks at the MX set (at least 60)
+
+# Certificate files of the policy hosts: DIR/mta-sts.DOMAIN.pem (the chain, the server's
+# certificate first) with DIR/mta-sts.DOMAIN.key beside it, read at start and on SIGHUP. A
+# client asking for another name gets cert/key above if given, else the handshake fails.
+[hosting]
+# certs = "/etc/mta-sts/hosts"
+# Policy fetches are counted per domain and fetching organisation (the forward-confirmed PTR
+# name of the client's address, through the [check] resolver: "Google", "Microsoft", ...) and
+# added to the store every fetch_log_seconds; the dashboard shows who fetched and when last.
+fetch_log_seconds = 60
+
 # Dashboard users: one [[users]] table each. Make a password hash with
 #   mta-sts serve hash-password
 # (it reads the password from standard input, never from the command line).
@@ -189,6 +228,22 @@ queue = 256
 # ca_file = "/etc/mta-sts/relay-ca.pem"
 # timeout = 30
 # retry = { attempts = 8, initial_backoff_ms = 5000, max_backoff_ms = 600000 }
+
+# Keeping the _mta-sts id in step with the hosted policies: when a policy changes (an edited
+# file or configuration, or an auto policy regenerated after the MX set changed), the server
+# serves the new policy first and only then changes the id, by an RFC 2136 dynamic update
+# signed with TSIG, then reads the record back from the primary. One [[dns_update]] table per
+# zone; a hosted domain uses the longest zone holding _mta-sts.<domain>. A hosted domain under
+# none of them is kept in step by hand: the server logs the exact record to publish and the
+# dashboard shows "id not updated yet" until DNS shows the new id.
+# [[dns_update]]
+# zone = "example.com"
+# server = "192.0.2.53:53"                      # the zone's primary, IP[:PORT]; over TCP
+# key_name = "mta-sts-update"                   # as the server's configuration names the key
+# algorithm = "hmac-sha256"                     # or hmac-sha384, hmac-sha512
+# secret_file = "/etc/mta-sts/update.key"       # the base64 secret, or tsig-keygen's key file
+# ttl = 300                                     # of the _mta-sts record written
+# timeout = 10
 "#;
 
 /// The settings of `mta-sts serve`, read from TOML and overridden by flags.
@@ -249,6 +304,12 @@ pub struct ServeConfig {
     pub check: CheckConfig,
     /// When the rollout advisor calls a domain ready.
     pub rollout: mta_sts_rollout::Thresholds,
+    /// The `[[hosts]]` tables: the domains whose policy is hosted.
+    pub hosts: Vec<HostConfig>,
+    /// The `[hosting]` table: where the policy hosts' certificate files are.
+    pub hosting: HostingConfig,
+    /// The `[[dns_update]]` tables: where `_mta-sts` ids are updated by RFC 2136.
+    pub dns_update: Vec<DnsUpdateConfig>,
 }
 
 /// The `[check]` table: how the live check of the domains is made.
@@ -388,6 +449,9 @@ impl Default for ServeConfig {
             tokens: Vec::new(),
             check: CheckConfig::default(),
             rollout: mta_sts_rollout::Thresholds::default(),
+            hosts: Vec::new(),
+            hosting: HostingConfig::default(),
+            dns_update: Vec::new(),
         }
     }
 }
@@ -438,10 +502,14 @@ impl ServeConfig {
                 message,
             })
         };
-        if self.domains.is_empty() {
+        hosting::validate_hosts(&mut self.hosts)?;
+        self.hosting.validate()?;
+        if self.domains.is_empty() && self.hosts.is_empty() {
             return Err(ServeError::NoDomains);
         }
-        let mut domains = BTreeSet::new();
+        // A hosted domain's reports are taken too: its owner publishes both.
+        let mut domains: BTreeSet<String> =
+            self.hosts.iter().map(|host| host.domain.clone()).collect();
         for domain in &self.domains {
             match mta_sts_core::domain::normalize_mail_domain(domain) {
                 Ok(name) => {
@@ -454,8 +522,21 @@ impl ServeConfig {
         if self.https.is_none() && self.listen.is_none() {
             return Err(ServeError::NoListener);
         }
+        // RFC 8461 §3.3: the policy is fetched over HTTPS only.
+        if let (None, Some(host)) = (self.https, self.hosts.first()) {
+            return bad(
+                "https",
+                format!(
+                    "{} is hosted, and policies are fetched over HTTPS only (RFC 8461 §3.3);                      add https = \"IP:PORT\" (--https)",
+                    host.domain
+                ),
+            );
+        }
         match (&self.https, &self.cert, &self.key) {
             (Some(_), Some(_), Some(_)) | (None, None, None) => {}
+            // The policy hosts have certificates of their own (files or ACME); names other
+            // than theirs are refused at the handshake.
+            (Some(_), None, None) if !self.hosts.is_empty() => {}
             (Some(address), _, _) => {
                 return bad(
                     if self.cert.is_none() { "cert" } else { "key" },
@@ -559,6 +640,7 @@ impl ServeConfig {
         }
         self.validate_dashboard()?;
         self.alerts.validate()?;
+        dns_update::validate(&mut self.dns_update)?;
         Ok(())
     }
 

@@ -314,3 +314,47 @@ async fn over_http_an_idle_keep_alive_connection_makes_room_and_a_busy_one_stays
     server.await.expect("the server ends");
     assert_eq!(closed(&registry, "evicted"), 1.0);
 }
+
+#[tokio::test]
+async fn http2_serves_requests_and_closes_a_connection_idle_past_the_header_time_limit() {
+    let (registry, connections) = metrics();
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    let shutdown = Shutdown::new();
+    let options = HttpOptions {
+        header_read_timeout: Duration::from_millis(300),
+    };
+    let app = Router::new().route("/", get(|| async { "ok" }));
+    let server = tokio::spawn(Server::new(listener).metrics(connections).serve(
+        shutdown.triggered(),
+        move |stream, peer, connection| {
+            mta_sts_service::serve_connection_http2(stream, peer, connection, options, app.clone())
+        },
+    ));
+    let tcp = TcpStream::connect(address).await.expect("connect");
+    let (mut sender, client) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tcp),
+    )
+    .await
+    .expect("HTTP/2 handshake");
+    let client = tokio::spawn(client);
+    for _ in 0..3 {
+        let request = http::Request::builder()
+            .uri(format!("http://{address}/"))
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .expect("request");
+        let response = sender.send_request(request).await.expect("response");
+        assert_eq!(response.version(), http::Version::HTTP_2);
+        assert_eq!(response.status(), http::StatusCode::OK);
+    }
+    // Idle from now on: the server says GOAWAY and closes.
+    tokio::time::timeout(Duration::from_secs(30), client)
+        .await
+        .expect("the server closes the idle connection")
+        .expect("task")
+        .expect("a clean close");
+    shutdown.trigger();
+    server.await.expect("the server ends");
+    assert_eq!(closed(&registry, "header_timeout"), 1.0);
+}

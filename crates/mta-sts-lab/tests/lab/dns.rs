@@ -15,7 +15,7 @@ use hickory_proto::{
         },
     },
 };
-use mta_sts_lab::{DnsRecord, Lab, RecordData, TlsaAssociation, catalog};
+use mta_sts_lab::{DnsRecord, Lab, REVERSE_NAMES, RecordData, TlsaAssociation, catalog};
 
 use crate::support::{Ask, dns, dns_asking, dns_tcp, dns_udp, renamed};
 
@@ -33,6 +33,35 @@ fn txt_strings(answer: &Message) -> Vec<Vec<String>> {
             _ => None,
         })
         .collect()
+}
+
+#[tokio::test]
+async fn loopback_clients_have_reverse_names_and_only_the_first_resolves_back() {
+    let lab = Lab::start().await.expect("lab starts");
+    for (address, name) in REVERSE_NAMES {
+        let reverse = Name::from(std::net::IpAddr::V4(address)).to_ascii();
+        let answer = dns(&lab, &reverse, RecordType::PTR).await;
+        assert_eq!(answer.metadata.response_code, ResponseCode::NoError);
+        let targets: Vec<String> = answer
+            .answers
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::PTR(target) => Some(target.0.to_ascii()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(targets, [format!("{name}.")]);
+    }
+    let forward = |name: &str| format!("{name}.");
+    let confirmed = dns(&lab, &forward(REVERSE_NAMES[0].1), RecordType::A).await;
+    assert!(
+        confirmed
+            .answers
+            .iter()
+            .any(|r| matches!(&r.data, RData::A(a) if a.0 == REVERSE_NAMES[0].0))
+    );
+    let claimed = dns(&lab, &forward(REVERSE_NAMES[1].1), RecordType::A).await;
+    assert_eq!(claimed.metadata.response_code, ResponseCode::NXDomain);
 }
 
 #[tokio::test]

@@ -136,6 +136,70 @@ pub(crate) struct DomainView {
     pub(crate) reports: ReportPage,
     /// The live check and the advice.
     pub(crate) live: LiveView,
+    /// Who fetched the policy this server hosts for the domain, the latest first (empty when
+    /// it is not hosted here, or nobody fetched it yet).
+    pub(crate) policy_fetchers: Vec<FetcherRow>,
+}
+
+/// An organisation that fetched a hosted policy, how often and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct FetcherRow {
+    /// The organisation (`Google`, a PTR parent domain, or `unknown`).
+    pub(crate) organization: String,
+    /// Fetches counted.
+    pub(crate) fetches: u64,
+    /// The first fetch counted.
+    pub(crate) first_fetch: Timestamp,
+    /// The last fetch counted.
+    pub(crate) last_fetch: Timestamp,
+    /// The same as a sentence: "Google last fetched your policy 2 hours ago."
+    pub(crate) sentence: String,
+}
+
+/// "2 hours ago": the time from `then` to `now` in its largest whole unit.
+pub(crate) fn ago(now: Timestamp, then: Timestamp) -> String {
+    let seconds = (now.unix_seconds() - then.unix_seconds()).max(0);
+    let (count, unit) = match seconds {
+        0..60 => return "just now".to_string(),
+        60..3_600 => (seconds / 60, "minute"),
+        3_600..86_400 => (seconds / 3_600, "hour"),
+        _ => (seconds / 86_400, "day"),
+    };
+    format!("{count} {unit}{} ago", if count == 1 { "" } else { "s" })
+}
+
+/// The fetchers of `domain`'s hosted policy, as rows with their sentence.
+pub(crate) async fn fetchers(
+    dashboard: &Dashboard,
+    domain: &str,
+) -> Result<Vec<FetcherRow>, StoreError> {
+    let now = dashboard.clock.now();
+    Ok(dashboard
+        .store
+        .policy_fetches(domain)
+        .await?
+        .into_iter()
+        .map(|row| {
+            let who = if row.organization == "unknown" {
+                "A sender with no confirmed host name".to_string()
+            } else {
+                row.organization.clone()
+            };
+            FetcherRow {
+                sentence: format!(
+                    "{who} last fetched your policy {} ({} fetch{} since {}).",
+                    ago(now, row.last_fetch),
+                    row.fetches,
+                    if row.fetches == 1 { "" } else { "es" },
+                    row.first_fetch
+                ),
+                organization: row.organization,
+                fetches: row.fetches,
+                first_fetch: row.first_fetch,
+                last_fetch: row.last_fetch,
+            }
+        })
+        .collect())
 }
 
 /// One page of a domain's reports, newest first.
@@ -355,12 +419,13 @@ pub(crate) async fn domain(
     if !is_ours(dashboard, domain) {
         return Ok(None);
     }
-    let (evidence, reports, live) = tokio::join!(
+    let (evidence, reports, live, policy_fetchers) = tokio::join!(
         evidence(dashboard, domain, window),
         reports(dashboard, domain, window, page),
-        live(dashboard, domain)
+        live(dashboard, domain),
+        fetchers(dashboard, domain)
     );
-    let (evidence, reports) = (evidence?, reports?);
+    let (evidence, reports, policy_fetchers) = (evidence?, reports?, policy_fetchers?);
     let main = main_policy(&evidence);
     let (successful, failed) = main.map_or((0, 0), |totals| (totals.successful, totals.failed));
     let silent_days = dashboard.settings().silent_days;
@@ -391,6 +456,7 @@ pub(crate) async fn domain(
         evidence,
         reports,
         live,
+        policy_fetchers,
     }))
 }
 
@@ -552,4 +618,26 @@ pub(crate) fn rate_chart(stacks: &[DayStack]) -> Vec<DayRate> {
             total: stack.values.iter().sum(),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ago_says_the_largest_whole_unit() {
+        let now = Timestamp::from_unix_seconds_saturating(1_000_000);
+        let ago = |seconds: i64| {
+            ago(
+                now,
+                Timestamp::from_unix_seconds_saturating(1_000_000 - seconds),
+            )
+        };
+        assert_eq!(ago(5), "just now");
+        assert_eq!(ago(-30), "just now");
+        assert_eq!(ago(60), "1 minute ago");
+        assert_eq!(ago(2 * 3_600 + 59), "2 hours ago");
+        assert_eq!(ago(86_400), "1 day ago");
+        assert_eq!(ago(40 * 86_400), "40 days ago");
+    }
 }

@@ -21,6 +21,7 @@
 
 mod detail;
 mod evidence;
+mod fetches;
 mod insert;
 mod overview;
 mod queries;
@@ -39,6 +40,7 @@ use crate::{StoreError, StoreOptions, StoreUrl};
 
 pub use detail::{PolicyDetail, ReportDetail, StoredFailureDetail};
 pub use evidence::{DomainEvidence, EvidenceQuery, FailureGroup, PolicySeen, Reporter};
+pub use fetches::PolicyFetches;
 pub use overview::{DomainOverview, DomainsQuery};
 pub use schema::SCHEMA;
 pub use summary::{
@@ -479,6 +481,27 @@ impl ReportStore {
         match &self.backend {
             Backend::Sqlite(store) => state::swap_sqlite(store, domain, name, value, now).await,
             Backend::Postgres(store) => state::swap_postgres(store, domain, name, value, now).await,
+        }
+    }
+
+    /// Adds a batch of policy fetch counts: each (domain, organisation) row's count grows by
+    /// the batch's, its first fetch becomes the earlier and its last the later of the two.
+    /// Several servers sharing the store add to the same rows.
+    pub async fn add_policy_fetches(&self, batch: &[PolicyFetches]) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        match &self.backend {
+            Backend::Sqlite(store) => fetches::add_sqlite(store, batch).await,
+            Backend::Postgres(store) => fetches::add_postgres(store, batch).await,
+        }
+    }
+
+    /// Who fetched `domain`'s policy (case and a final dot ignored), the latest fetch first.
+    pub async fn policy_fetches(&self, domain: &str) -> Result<Vec<PolicyFetches>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(store) => fetches::list_sqlite(store, domain).await,
+            Backend::Postgres(store) => fetches::list_postgres(store, domain).await,
         }
     }
 

@@ -272,5 +272,29 @@ CREATE TRIGGER domain_day_delete AFTER DELETE ON report_policy
     FOR EACH STATEMENT EXECUTE FUNCTION mta_sts_domain_day_delete();
 ",
         },
+        Migration {
+            version: 4,
+            description: "policy fetches per hosted domain and fetching organisation",
+            sqlite: "
+CREATE TABLE policy_fetch (
+    domain       TEXT    NOT NULL,
+    organization TEXT    NOT NULL,
+    fetches      INTEGER NOT NULL,
+    first_fetch  INTEGER NOT NULL,
+    last_fetch   INTEGER NOT NULL,
+    PRIMARY KEY (domain, organization)
+) WITHOUT ROWID;
+",
+            postgres: "
+CREATE TABLE policy_fetch (
+    domain       TEXT   NOT NULL,
+    organization TEXT   NOT NULL,
+    fetches      BIGINT NOT NULL,
+    first_fetch  BIGINT NOT NULL,
+    last_fetch   BIGINT NOT NULL,
+    PRIMARY KEY (domain, organization)
+);
+",
+        },
     ],
 };

@@ -6,6 +6,7 @@
 
 mod backend;
 mod evidence;
+mod fetches;
 mod fixtures;
 mod migrations;
 mod properties;
@@ -41,6 +42,7 @@ macro_rules! conformance {
 }
 
 conformance!(
+    fetches::policy_fetches_add_up_across_servers,
     migrations::a_new_store_gets_the_latest_schema,
     migrations::a_reopened_store_keeps_its_reports_and_version,
     migrations::a_newer_schema_is_refused_and_left_untouched,
