@@ -1,0 +1,44 @@
+use super::*;
+
+fn at(seconds: i64) -> Timestamp {
+    Timestamp::from_unix_seconds(seconds).expect("in range")
+}
+
+#[test]
+fn renewal_falls_two_thirds_into_the_lifetime() {
+    // A 90-day certificate is renewed after 60 days.
+    let day = 86_400;
+    assert_eq!(
+        point_in_lifetime(at(0), at(90 * day), 2.0 / 3.0),
+        at(60 * day)
+    );
+    assert_eq!(point_in_lifetime(at(100), at(160), 5.0 / 6.0), at(150));
+    // Out-of-range fractions are clamped; an inverted validity gives its start.
+    assert_eq!(point_in_lifetime(at(100), at(160), 7.0), at(160));
+    assert_eq!(point_in_lifetime(at(100), at(160), -1.0), at(100));
+    assert_eq!(point_in_lifetime(at(160), at(100), 0.5), at(160));
+}
+
+#[test]
+fn backoff_doubles_up_to_the_bound_and_jitters_in_its_upper_half() {
+    let first = Duration::from_secs(10);
+    let max = Duration::from_secs(3600);
+    assert_eq!(backoff(1, first, max, 1.0), Duration::from_secs(10));
+    assert_eq!(backoff(2, first, max, 1.0), Duration::from_secs(20));
+    assert_eq!(backoff(4, first, max, 1.0), Duration::from_secs(80));
+    assert_eq!(backoff(30, first, max, 1.0), max);
+    assert_eq!(backoff(u32::MAX, first, max, 1.0), max);
+    assert_eq!(backoff(2, first, max, 0.0), Duration::from_secs(10));
+    // Never zero even at the first failure, never beyond the bound.
+    for failures in 0..64 {
+        let wait = backoff(failures, first, max, jitter());
+        assert!(wait >= first / 2 && wait <= max, "{failures}: {wait:?}");
+    }
+}
+
+#[test]
+fn jitter_stays_in_the_unit_interval_and_varies() {
+    let draws: Vec<f64> = (0..32).map(|_| jitter()).collect();
+    assert!(draws.iter().all(|j| (0.0..1.0).contains(j)));
+    assert!(draws.iter().any(|j| *j != draws[0]));
+}
