@@ -18,6 +18,9 @@ use crate::error::ServeError;
 
 mod alerts;
 pub use alerts::{AlertsConfig, FailurePeriod};
+mod hosting;
+pub(crate) use hosting::check_policy_text;
+pub use hosting::{AutoPolicy, HostConfig, HostingConfig, PolicySource};
 
 /// Every option, with its default value, as a commented TOML file.
 pub const EXAMPLE: &str = r#"# mta-sts serve: the domain owner's server. It takes TLS-RPT reports sent by HTTPS POST
@@ -128,6 +131,36 @@ min_report_days = 7
 min_reporters = 2
 max_failure_rate = 0.0
 min_certificate_days = 14
+
+# Policy hosting (RFC 8461 §3.3): https://mta-sts.DOMAIN/.well-known/mta-sts.txt for every
+# [[hosts]] table below, on the https listener, the certificate chosen by the name the client
+# asks for (SNI). Exactly that path answers (200, text/plain); anything else is a plain 404,
+# never a redirect. A hosted domain's reports are taken too (it joins domains). The policy is
+# one of: written here, read from a file, or auto (generated from the domain's live MX set).
+# A policy our linter refuses stops the server from starting; on SIGHUP the old one stays.
+# [[hosts]]
+# domain = "example.com"
+# policy = """
+# version: STSv1
+# mode: enforce
+# mx: mail.example.com
+# max_age: 604800
+# """
+# [[hosts]]
+# domain = "example.net"
+# policy_file = "/etc/mta-sts/example.net.txt"
+# [[hosts]]
+# domain = "example.org"
+# auto = true
+# mode = "testing"          # auto only: testing, enforce or none
+# max_age = 604800          # auto only
+# mx_refresh = 3600         # auto only: seconds between two looks at the MX set (at least 60)
+
+# Certificate files of the policy hosts: DIR/mta-sts.DOMAIN.pem (the chain, the server's
+# certificate first) with DIR/mta-sts.DOMAIN.key beside it, read at start and on SIGHUP. A
+# client asking for another name gets cert/key above if given, else the handshake fails.
+[hosting]
+# certs = "/etc/mta-sts/hosts"
 
 # Dashboard users: one [[users]] table each. Make a password hash with
 #   mta-sts serve hash-password
@@ -249,6 +282,10 @@ pub struct ServeConfig {
     pub check: CheckConfig,
     /// When the rollout advisor calls a domain ready.
     pub rollout: mta_sts_rollout::Thresholds,
+    /// The `[[hosts]]` tables: the domains whose policy is hosted.
+    pub hosts: Vec<HostConfig>,
+    /// The `[hosting]` table: where the policy hosts' certificate files are.
+    pub hosting: HostingConfig,
 }
 
 /// The `[check]` table: how the live check of the domains is made.
@@ -388,6 +425,8 @@ impl Default for ServeConfig {
             tokens: Vec::new(),
             check: CheckConfig::default(),
             rollout: mta_sts_rollout::Thresholds::default(),
+            hosts: Vec::new(),
+            hosting: HostingConfig::default(),
         }
     }
 }
@@ -438,10 +477,13 @@ impl ServeConfig {
                 message,
             })
         };
-        if self.domains.is_empty() {
+        hosting::validate_hosts(&mut self.hosts)?;
+        if self.domains.is_empty() && self.hosts.is_empty() {
             return Err(ServeError::NoDomains);
         }
-        let mut domains = BTreeSet::new();
+        // A hosted domain's reports are taken too: its owner publishes both.
+        let mut domains: BTreeSet<String> =
+            self.hosts.iter().map(|host| host.domain.clone()).collect();
         for domain in &self.domains {
             match mta_sts_core::domain::normalize_mail_domain(domain) {
                 Ok(name) => {
@@ -454,8 +496,21 @@ impl ServeConfig {
         if self.https.is_none() && self.listen.is_none() {
             return Err(ServeError::NoListener);
         }
+        // RFC 8461 §3.3: the policy is fetched over HTTPS only.
+        if let (None, Some(host)) = (self.https, self.hosts.first()) {
+            return bad(
+                "https",
+                format!(
+                    "{} is hosted, and policies are fetched over HTTPS only (RFC 8461 §3.3);                      add https = \"IP:PORT\" (--https)",
+                    host.domain
+                ),
+            );
+        }
         match (&self.https, &self.cert, &self.key) {
             (Some(_), Some(_), Some(_)) | (None, None, None) => {}
+            // The policy hosts have certificates of their own (files or ACME); names other
+            // than theirs are refused at the handshake.
+            (Some(_), None, None) if !self.hosts.is_empty() => {}
             (Some(address), _, _) => {
                 return bad(
                     if self.cert.is_none() { "cert" } else { "key" },

@@ -48,6 +48,15 @@ pub enum ServeError {
     /// The certificate chain or the private key could not be read or used.
     #[error("cannot use the TLS certificate: {0}")]
     Certificate(String),
+    /// A hosted domain's policy cannot be served: it is missing, unreadable, or a policy
+    /// senders would refuse.
+    #[error("the policy of {domain} cannot be served: {message}")]
+    Policy {
+        /// The policy domain.
+        domain: String,
+        /// What is wrong, naming the file or line.
+        message: String,
+    },
     /// An address could not be bound.
     #[error("cannot listen on {address}: {source}")]
     Bind {

@@ -21,8 +21,6 @@ mod commit;
 pub mod config;
 mod dashboard;
 mod error;
-// The hosting work fills these tables in; until then nothing reads them.
-#[allow(dead_code)]
 mod hosting;
 mod media_type;
 mod metrics;

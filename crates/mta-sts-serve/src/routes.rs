@@ -31,6 +31,7 @@ use crate::body::{BodyError, read_capped};
 use crate::commit::{CommitError, Committer};
 use crate::config::ServeConfig;
 use crate::dashboard::{self, Dashboard};
+use crate::hosting::Hosting;
 use crate::media_type::ReportMediaType;
 use crate::metrics::{Answer, ServeMetrics};
 
@@ -98,6 +99,8 @@ pub(crate) struct AppState {
     pub(crate) metrics: ServeMetrics,
     pub(crate) registry: MetricsRegistry,
     pub(crate) dashboard: Dashboard,
+    /// The hosted policies, the policy hosts' certificates and the pending ACME challenges.
+    pub(crate) hosting: Hosting,
 }
 
 impl AppState {

@@ -10,10 +10,11 @@ use mta_sts_net::SystemClock;
 use mta_sts_reports::{DomainFilter, Intake};
 use mta_sts_service::{
     CloseReason, Connection, ConnectionMetrics, HttpOptions, MetricsRegistry, Peer,
-    Server as AcceptLoop, Shutdown, serve_connection_http,
+    Server as AcceptLoop, Shutdown, serve_connection_http, serve_connection_http2,
 };
 use mta_sts_store::StoreUrl;
 use mta_sts_store::reports::ReportStore;
+use rustls::crypto::CryptoProvider;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
@@ -21,21 +22,26 @@ use crate::commit::Committer;
 use crate::config::ServeConfig;
 use crate::dashboard::Dashboard;
 use crate::error::ServeError;
+use crate::hosting::{self, FetchLog, HostRouter, Hosting, Scheme};
 use crate::metrics::ServeMetrics;
 use crate::retention::{self, RetentionSettings};
 use crate::routes::{AppState, LiveSettings, router};
-use crate::tls::CertificateFiles;
+use crate::tls::{self, CertificateFiles};
 use crate::watch::Watcher;
 
 /// A started server: its addresses are bound and its store is open; [`Server::serve`] serves.
 pub struct Server {
     config: ServeConfig,
-    https: Option<(TcpListener, Arc<CertificateFiles>)>,
+    https: Option<TcpListener>,
+    /// The default certificate (`cert`/`key`), for names other than the policy hosts'.
+    certificates: Option<Arc<CertificateFiles>>,
+    provider: Arc<CryptoProvider>,
     http: Option<TcpListener>,
     state: AppState,
     retention: Arc<RwLock<RetentionSettings>>,
     connections: ConnectionMetrics,
     watcher: Option<Watcher>,
+    fetches: FetchLog,
 }
 
 impl std::fmt::Debug for Server {
@@ -54,6 +60,17 @@ impl Server {
             (Some(cert), Some(key)) => Some(Arc::new(CertificateFiles::load(cert, key)?)),
             _ => None,
         };
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let hosting = Hosting::default();
+        for policy in hosting::load_policies(&config)? {
+            hosting.policies.set(policy);
+        }
+        if let Some(problem) = hosting::load_certificates(&config, &provider, &hosting.certificates)
+            .into_iter()
+            .next()
+        {
+            return Err(problem);
+        }
         let url: StoreUrl = config
             .store
             .parse()
@@ -75,6 +92,7 @@ impl Server {
             Watcher::start(&config, intake.clone(), clock, registry)
         })?;
         let metrics = registry.register(ServeMetrics::register);
+        let fetches = registry.register(FetchLog::register);
         let connections = registry.register(|registry| {
             ConnectionMetrics::register(
                 registry.sub_registry_with_prefix("mta_sts_serve"),
@@ -87,13 +105,14 @@ impl Server {
             dashboard,
             live: Arc::new(RwLock::new(Arc::new(LiveSettings::new(&config, None)))),
             committer: Committer::start(intake.clone()),
+            hosting,
             intake,
             metrics,
             registry,
         };
-        let https = match (config.https, certificates) {
-            (Some(address), Some(certificates)) => Some((bind(address).await?, certificates)),
-            _ => None,
+        let https = match config.https {
+            Some(address) => Some(bind(address).await?),
+            None => None,
         };
         let http = match config.listen {
             Some(address) => Some(bind(address).await?),
@@ -106,11 +125,14 @@ impl Server {
         Ok(Server {
             config,
             https,
+            certificates,
+            provider,
             http,
             state,
             retention,
             connections,
             watcher,
+            fetches,
         })
     }
 
@@ -118,7 +140,7 @@ impl Server {
     pub fn https_addr(&self) -> Option<SocketAddr> {
         self.https
             .as_ref()
-            .and_then(|(listener, _)| listener.local_addr().ok())
+            .and_then(|listener| listener.local_addr().ok())
     }
 
     /// The bound plain-HTTP address, if plain HTTP is served.
@@ -132,7 +154,8 @@ impl Server {
     pub fn reloader(&self) -> Reloader {
         Reloader {
             running: Mutex::new(self.config.clone()),
-            certificates: self.https.as_ref().map(|(_, files)| files.clone()),
+            certificates: self.certificates.clone(),
+            provider: self.provider.clone(),
             state: self.state.clone(),
             retention: self.retention.clone(),
         }
@@ -145,11 +168,14 @@ impl Server {
         let Server {
             config,
             https,
+            certificates,
+            provider,
             http,
             state,
             retention,
             connections,
             watcher,
+            fetches,
         } = self;
         let options = HttpOptions {
             header_read_timeout: config.header_timeout,
@@ -165,16 +191,21 @@ impl Server {
         if let Some(watcher) = watcher {
             tasks.spawn(watcher.run(shutdown.stopping(), config.shutdown_timeout));
         }
-        if let Some((listener, certificates)) = https {
+        if let Some(listener) = https {
             log_listening("https", &listener, &config);
-            let tls = match certificates.server_config() {
+            let tls = match tls::server_config(provider, certificates, &state.hosting) {
                 Ok(tls) => TlsAcceptor::from(Arc::new(tls)),
                 Err(error) => {
                     tracing::error!(kind = %"tls-failed", "{error}; HTTPS is not served.");
                     return;
                 }
             };
-            let app = app.clone();
+            let app = HostRouter::new(
+                Scheme::Https,
+                state.hosting.clone(),
+                fetches.clone(),
+                app.clone(),
+            );
             let handshake_timeout = config.header_timeout;
             let accept_loop = accept_loop(listener, &config, connections.clone());
             let stopping = shutdown.triggered();
@@ -199,6 +230,7 @@ impl Server {
             let accept_loop = accept_loop(listener, &config, connections);
             let stopping = shutdown.triggered();
             tasks.spawn(async move {
+                let app = HostRouter::new(Scheme::Http, state.hosting.clone(), fetches, app);
                 accept_loop.serve_http(options, app, stopping).await;
             });
         }
@@ -243,7 +275,9 @@ fn accept_loop(
 }
 
 /// One HTTPS connection: the TLS handshake (under the header time limit, and given up if the
-/// connection is evicted or the server stops), then HTTP/1.1.
+/// connection is evicted or the server stops), then HTTP/2 or HTTP/1.1 as ALPN chose; a
+/// TLS-ALPN-01 validation (ALPN `acme-tls/1`) is closed once the handshake has shown the
+/// challenge certificate (RFC 8737 §3).
 async fn https_connection(
     stream: TcpStream,
     peer: Peer,
@@ -251,7 +285,7 @@ async fn https_connection(
     tls: TlsAcceptor,
     handshake_timeout: Duration,
     options: HttpOptions,
-    app: axum::Router,
+    app: HostRouter,
 ) -> CloseReason {
     let handshake = tokio::time::timeout(handshake_timeout, tls.accept(stream));
     let tls_stream = tokio::select! {
@@ -264,7 +298,11 @@ async fn https_connection(
         () = connection.slot.evicted() => return CloseReason::Evicted,
         () = connection.stopping.wait() => return CloseReason::Shutdown,
     };
-    serve_connection_http(tls_stream, peer, connection, options, app).await
+    match tls_stream.get_ref().1.alpn_protocol() {
+        Some(b"h2") => serve_connection_http2(tls_stream, peer, connection, options, app).await,
+        Some(mta_sts_acme::ACME_TLS_ALPN) => CloseReason::ClientClosed,
+        _ => serve_connection_http(tls_stream, peer, connection, options, app).await,
+    }
 }
 
 async fn bind(address: SocketAddr) -> Result<TcpListener, ServeError> {
@@ -304,6 +342,7 @@ fn log_listening(scheme: &str, listener: &TcpListener, config: &ServeConfig) {
 pub struct Reloader {
     running: Mutex<ServeConfig>,
     certificates: Option<Arc<CertificateFiles>>,
+    provider: Arc<CryptoProvider>,
     state: AppState,
     retention: Arc<RwLock<RetentionSettings>>,
 }
@@ -315,6 +354,59 @@ impl std::fmt::Debug for Reloader {
 }
 
 impl Reloader {
+    /// Reads the hosted policies and the policy hosts' certificate files again. A policy file
+    /// that cannot be read or is refused by the linter keeps every policy served as it was; a
+    /// certificate that cannot be read keeps the one in use.
+    fn reload_hosting(&self, fresh: &ServeConfig) {
+        let hosting = &self.state.hosting;
+        match hosting::load_policies(fresh) {
+            Ok(policies) => {
+                for policy in policies {
+                    let (domain, id) = (policy.domain.clone(), policy.id.clone());
+                    let replaced = hosting.policies.set(policy);
+                    if replaced.as_ref().is_none_or(|old| old.id != id) {
+                        tracing::info!(
+                            kind = %"policy-changed",
+                            domain = %domain,
+                            id = %id,
+                            "The policy of {domain} changed and is served from now on; its \
+                             _mta-sts id is {id}."
+                        );
+                    }
+                }
+                for domain in hosting.policies.domains() {
+                    if !fresh.hosts.iter().any(|host| host.domain == domain) {
+                        hosting.policies.remove(&domain);
+                        tracing::info!(
+                            kind = %"policy-removed",
+                            domain = %domain,
+                            "{domain} is no longer hosted: its policy is not served any more."
+                        );
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(
+                kind = %"policy-reload-failed",
+                "{error}; every policy served stays as it was."
+            ),
+        }
+        for problem in hosting::load_certificates(fresh, &self.provider, &hosting.certificates) {
+            tracing::warn!(
+                kind = %"certificate-reload-failed",
+                "{problem}; the certificate in use stays."
+            );
+        }
+        for name in hosting.certificates.names() {
+            if !fresh
+                .hosts
+                .iter()
+                .any(|host| hosting::policy_host(&host.domain) == name)
+            {
+                hosting.certificates.remove(&name);
+            }
+        }
+    }
+
     /// Reads the certificate files again, then applies `fresh` (the configuration read again
     /// and checked; when it is an error, the running settings stay). Returns one sentence on
     /// what was done, for the log; the details are logged as they happen.
@@ -345,6 +437,7 @@ impl Reloader {
                 );
             }
         };
+        self.reload_hosting(&fresh);
         let restart_only = [
             ("https", running.https != fresh.https),
             ("listen", running.listen != fresh.listen),

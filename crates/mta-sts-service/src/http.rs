@@ -1,7 +1,10 @@
 //! HTTP/1.1 on a [`Server`]: any tower service (an axum `Router`) served by hyper, with a time
 //! limit on request headers (which also closes idle keep-alive connections), the connection cap
 //! and its eviction, a graceful shutdown that finishes the response in progress, and
-//! [`read_body`] for a capped request body.
+//! [`read_body`] for a capped request body. [`serve_connection_http2`] serves HTTP/2 (after TLS
+//! ALPN chose `h2`) under the same limits: a bounded number of concurrent streams, a bounded
+//! header list, and the connection closed once no request has been in progress for the header
+//! time limit.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -13,7 +16,9 @@ use http_body_util::{BodyExt as _, Limited};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioExecutor;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
 
 use crate::connection_cap::Busy;
 use crate::error::ServiceError;
@@ -107,7 +112,11 @@ where
         async move {
             std::future::poll_fn(|cx| service.poll_ready(cx)).await?;
             let response = service.call(request).await?;
-            Ok::<_, S::Error>(response.map(|body| Tracked { body, _busy: busy }))
+            Ok::<_, S::Error>(response.map(|body| Tracked {
+                body,
+                _busy: busy,
+                _in_flight: None,
+            }))
         }
     });
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -136,10 +145,113 @@ fn close_reason(result: Result<(), hyper::Error>) -> CloseReason {
     }
 }
 
+/// Streams one HTTP/2 connection may have open at once: a policy or a report is one request,
+/// and browsers open a few for a page; more only multiplies what one client can make the
+/// server hold.
+pub const MAX_CONCURRENT_STREAMS: u32 = 32;
+
+/// The largest header list an HTTP/2 request may send, in bytes (hyper's HTTP/1.1 reader stops
+/// at a similar size).
+const MAX_HEADER_LIST_SIZE: u32 = 16 * 1024;
+
+/// Serves HTTP/2 with `service` on one connection (after TLS ALPN chose `h2`) until the client
+/// is done, no request has been in progress for `options.header_read_timeout` (an idle
+/// connection, or one that trickles a request's headers), the connection is evicted, or the
+/// server stops (then the streams in progress are finished first, GOAWAY stops new ones).
+///
+/// At most [`MAX_CONCURRENT_STREAMS`] streams at once, and a header list of at most 16 KiB;
+/// requests carry the client as [`serve_connection_http`] says.
+pub async fn serve_connection_http2<I, S, B>(
+    io: I,
+    peer: Peer,
+    connection: Connection,
+    options: HttpOptions,
+    service: S,
+) -> CloseReason
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: tower_service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let Connection {
+        mut slot,
+        mut stopping,
+    } = connection;
+    let activity = slot.activity();
+    let (in_flight, mut in_flight_changes) = watch::channel(0_usize);
+    let in_flight = std::sync::Arc::new(in_flight);
+    let hyper_service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+        if let Some(addr) = peer.addr() {
+            request.extensions_mut().insert(ConnectInfo(addr));
+        }
+        request.extensions_mut().insert(peer);
+        let busy = activity.start();
+        let in_flight = InFlight::start(in_flight.clone());
+        let mut service = service.clone();
+        async move {
+            std::future::poll_fn(|cx| service.poll_ready(cx)).await?;
+            let response = service.call(request).await?;
+            Ok::<_, S::Error>(response.map(|body| Tracked {
+                body,
+                _busy: busy,
+                _in_flight: Some(in_flight),
+            }))
+        }
+    });
+    let mut http = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    http.timer(TokioTimer::new())
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+        .max_header_list_size(MAX_HEADER_LIST_SIZE)
+        // A peer that stops answering pings is gone: its connection is closed.
+        .keep_alive_interval(Some(options.header_read_timeout))
+        .keep_alive_timeout(options.header_read_timeout);
+    let served = http.serve_connection(TokioIo::new(io), hyper_service);
+    let mut served = std::pin::pin!(served);
+    loop {
+        let idle = *in_flight_changes.borrow_and_update() == 0;
+        tokio::select! {
+            result = served.as_mut() => return close_reason(result),
+            () = slot.evicted() => return CloseReason::Evicted,
+            () = stopping.wait() => break,
+            // A request began or ended: the idle time starts again.
+            Ok(()) = in_flight_changes.changed() => {}
+            () = tokio::time::sleep(options.header_read_timeout), if idle => {
+                served.as_mut().graceful_shutdown();
+                let _ = served.await;
+                return CloseReason::HeaderTimeout;
+            }
+        }
+    }
+    served.as_mut().graceful_shutdown();
+    let _ = served.await;
+    CloseReason::Shutdown
+}
+
+/// A request in progress on an HTTP/2 connection, counted until its response is sent.
+struct InFlight(std::sync::Arc<watch::Sender<usize>>);
+
+impl InFlight {
+    fn start(count: std::sync::Arc<watch::Sender<usize>>) -> InFlight {
+        count.send_modify(|n| *n += 1);
+        InFlight(count)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
 /// A response body that keeps its connection marked busy until it is sent (or dropped).
 struct Tracked<B> {
     body: B,
     _busy: Busy,
+    _in_flight: Option<InFlight>,
 }
 
 impl<B> Body for Tracked<B>

@@ -64,7 +64,10 @@ pub use client_limits::{ClientConcurrency, ClientPermit, RateLimiter, client_key
 pub use connection_cap::{CapNotice, ConnectionCap};
 pub use error::ServiceError;
 pub use forwarded::forwarded_client;
-pub use http::{BoxError, HttpOptions, read_body, serve_connection_http};
+pub use http::{
+    BoxError, HttpOptions, MAX_CONCURRENT_STREAMS, read_body, serve_connection_http,
+    serve_connection_http2,
+};
 pub use listener::{Accept, Listener, Peer, Stream};
 pub use metrics::{CloseReason, ConnectionMetrics, MetricsRegistry};
 pub use server::{Connection, DEFAULT_MAX_CONNECTIONS, Server};

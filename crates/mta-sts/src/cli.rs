@@ -475,9 +475,21 @@ pub struct ServeArgs {
     /// Serve plain HTTP on this address (behind a proxy that terminates TLS, or for tests).
     #[arg(long, value_name = "IP:PORT")]
     pub listen: Option<std::net::SocketAddr>,
-    /// Serve HTTPS on this address, with --cert and --key.
+    /// Serve HTTPS on this address, with --cert and --key, or for hosted domains (--host).
     #[arg(long, value_name = "IP:PORT")]
     pub https: Option<std::net::SocketAddr>,
+    /// Host this domain's MTA-STS policy at https://mta-sts.DOMAIN/.well-known/mta-sts.txt
+    /// (repeatable; replaces the file's [[hosts]]): from POLICY_FILE, or without one generated
+    /// from the domain's live MX set (auto).
+    #[arg(long = "host", value_name = "DOMAIN[=POLICY_FILE]")]
+    pub hosts: Vec<String>,
+    /// The policy hosts' certificates: DIR/mta-sts.DOMAIN.pem with DIR/mta-sts.DOMAIN.key
+    /// beside it, read again on SIGHUP (replaces [hosting] certs).
+    #[arg(long, value_name = "DIR")]
+    pub certs: Option<PathBuf>,
+    /// Runtime worker threads (default: one per CPU).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
     /// The certificate chain for HTTPS (PEM, the server's certificate first); read again on
     /// SIGHUP.
     #[arg(long, value_name = "FILE")]

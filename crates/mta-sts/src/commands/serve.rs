@@ -1,11 +1,12 @@
 //! `mta-sts serve`: the domain owner's server, taking TLS-RPT reports by HTTPS POST into the
 //! report store.
 
+use mta_sts_serve::config::HostConfig;
 use mta_sts_serve::{ServeConfig, ServeError, Server};
 
 use super::lifecycle::Lifecycle;
 use super::server_limits::fit_connections;
-use super::{CommandError, runtime};
+use super::{CommandError, runtime, runtime_with_threads};
 use crate::cli::{ServeAction, ServeArgs};
 use crate::exit::Status;
 use crate::logging;
@@ -43,7 +44,11 @@ pub fn run(args: &ServeArgs) -> Result<Status, CommandError> {
         }
         Ok(fresh)
     };
-    runtime()?.block_on(async move {
+    let runtime = match args.threads {
+        Some(threads) => runtime_with_threads(usize::from(threads))?,
+        None => runtime()?,
+    };
+    runtime.block_on(async move {
         let server = Server::start(config)
             .await
             .map_err(|e| CommandError::Setup(e.to_string()))?;
@@ -73,6 +78,19 @@ fn settings(args: &ServeArgs) -> Result<ServeConfig, ServeError> {
     }
     if let Some(https) = args.https {
         config.https = Some(https);
+    }
+    if !args.hosts.is_empty() {
+        config.hosts = args
+            .hosts
+            .iter()
+            .map(|host| match host.split_once('=') {
+                Some((domain, file)) => HostConfig::from_file(domain, file.as_ref()),
+                None => HostConfig::auto(host),
+            })
+            .collect();
+    }
+    if let Some(certs) = &args.certs {
+        config.hosting.certs = Some(certs.clone());
     }
     if let Some(cert) = &args.cert {
         config.cert = Some(cert.clone());

@@ -8,10 +8,37 @@
 //! - [`HostCertificates`]: the certificate per policy host name (`mta-sts.<domain>`), from
 //!   certificate files or from ACME (the SNI resolver reads it on every handshake).
 
+mod fetches;
+mod load;
+mod routes;
+
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
+use mta_sts_acme::Challenges;
 use rustls::sign::CertifiedKey;
+
+pub(crate) use fetches::FetchLog;
+pub(crate) use load::{load_certificates, load_policies};
+pub(crate) use routes::{HostRouter, Scheme};
+
+/// Everything hosting shares between the listeners, the SNI resolver and the updaters (ACME,
+/// `auto` policies, DNS updates): cheap to clone, clones share the tables.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Hosting {
+    /// The policies served.
+    pub(crate) policies: Arc<HostedPolicies>,
+    /// The policy hosts' certificates.
+    pub(crate) certificates: Arc<HostCertificates>,
+    /// The answers to pending ACME challenges (HTTP-01 on plain HTTP, TLS-ALPN-01 at the
+    /// handshake).
+    pub(crate) challenges: Arc<Challenges>,
+}
+
+/// The policy host name of `domain`: `mta-sts.<domain>` (RFC 8461 §3.3).
+pub(crate) fn policy_host(domain: &str) -> String {
+    format!("mta-sts.{domain}")
+}
 
 /// One hosted domain's policy as served now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,5 +130,28 @@ impl HostCertificates {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(name.to_ascii_lowercase(), certificate);
+    }
+}
+
+impl HostCertificates {
+    /// Stops giving `name` a certificate (its domain left the configuration).
+    pub(crate) fn remove(&self, name: &str) {
+        self.by_name
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&name.to_ascii_lowercase());
+    }
+
+    /// Every name with a certificate, sorted.
+    pub(crate) fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .by_name
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect();
+        names.sort();
+        names
     }
 }
