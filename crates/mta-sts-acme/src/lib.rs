@@ -18,6 +18,8 @@ mod issuer;
 mod keeper;
 mod schedule;
 mod settings;
+#[cfg(feature = "test-support")]
+pub mod test_support;
 
 pub use alpn_certificate::tls_alpn01_certificate;
 pub use challenges::Challenges;

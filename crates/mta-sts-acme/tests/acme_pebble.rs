@@ -4,7 +4,7 @@
 //! names not configured, renewal at its time, and the warning when renewal fails.
 //! SKIPPED without pebble; failing instead with `MTA_STS_REQUIRE_TOOLS=1`.
 
-mod pebble;
+mod responder;
 
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
@@ -24,7 +24,8 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use x509_parser::prelude::{FromDer as _, X509Certificate};
 
-use pebble::{Pebble, answer_challenges};
+use mta_sts_acme::test_support::Pebble;
+use responder::answer_challenges;
 
 /// A lab domain whose `mta-sts.` host resolves to the responder's address.
 fn hosted(name: &'static str) -> Scenario {
