@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
+use mta_sts_acme::{AcmeIssuer, keep_certificates};
 use mta_sts_net::SystemClock;
 use mta_sts_reports::{DomainFilter, Intake};
 use mta_sts_service::{
@@ -22,7 +23,7 @@ use crate::commit::Committer;
 use crate::config::ServeConfig;
 use crate::dashboard::Dashboard;
 use crate::error::ServeError;
-use crate::hosting::{self, FetchLog, HostRouter, Hosting, Scheme};
+use crate::hosting::{self, AcmeSink, FetchLog, HostRouter, Hosting, Scheme};
 use crate::metrics::ServeMetrics;
 use crate::retention::{self, RetentionSettings};
 use crate::routes::{AppState, LiveSettings, router};
@@ -42,6 +43,8 @@ pub struct Server {
     connections: ConnectionMetrics,
     watcher: Option<Watcher>,
     fetches: FetchLog,
+    /// The ACME issuer of the policy hosts' certificates, with `[acme]`.
+    acme: Option<AcmeIssuer>,
 }
 
 impl std::fmt::Debug for Server {
@@ -101,6 +104,20 @@ impl Server {
             )
         });
         let dashboard = Dashboard::new(&config, intake.store().clone(), Arc::new(SystemClock))?;
+        // Certificates are ordered for the configured policy hosts only, never for a name a
+        // client asks for.
+        let acme = config.acme.as_ref().map(|acme| {
+            AcmeIssuer::new(
+                acme.settings(),
+                config
+                    .hosts
+                    .iter()
+                    .map(|host| hosting::policy_host(&host.domain)),
+                intake.store().clone(),
+                Arc::clone(&hosting.challenges),
+                Arc::new(SystemClock),
+            )
+        });
         let state = AppState {
             dashboard,
             live: Arc::new(RwLock::new(Arc::new(LiveSettings::new(&config, None)))),
@@ -133,6 +150,7 @@ impl Server {
             connections,
             watcher,
             fetches,
+            acme,
         })
     }
 
@@ -176,6 +194,7 @@ impl Server {
             connections,
             watcher,
             fetches,
+            acme,
         } = self;
         let options = HttpOptions {
             header_read_timeout: config.header_timeout,
@@ -188,6 +207,23 @@ impl Server {
             state.metrics.clone(),
             shutdown.stopping(),
         ));
+        if let Some(issuer) = acme {
+            let sink = AcmeSink {
+                certificates: Arc::clone(&state.hosting.certificates),
+                alerter: watcher.as_ref().map(Watcher::alerter),
+                clock: Arc::new(SystemClock),
+            };
+            let stopping = shutdown.triggered();
+            tasks.spawn(async move {
+                tracing::info!(
+                    kind = %"acme-started",
+                    "Certificates for {} are kept by ACME from {}.",
+                    issuer.names().collect::<Vec<_>>().join(", "),
+                    issuer.settings().directory
+                );
+                keep_certificates(&issuer, &SystemClock, &sink, stopping).await;
+            });
+        }
         if let Some(watcher) = watcher {
             tasks.spawn(watcher.run(shutdown.stopping(), config.shutdown_timeout));
         }
@@ -460,6 +496,7 @@ impl Reloader {
             ("metrics", running.metrics != fresh.metrics),
             ("healthz", running.healthz != fresh.healthz),
             ("alerts", running.alerts != fresh.alerts),
+            ("acme", running.acme != fresh.acme),
         ];
         for (key, changed) in restart_only {
             if changed {
@@ -469,6 +506,18 @@ impl Reloader {
                     "The setting `{key}` changed; it takes effect at the next restart."
                 );
             }
+        }
+        let hosted = |config: &ServeConfig| -> Vec<String> {
+            config.hosts.iter().map(|host| host.domain.clone()).collect()
+        };
+        if fresh.acme.is_some() && hosted(&running) != hosted(&fresh) {
+            tracing::warn!(
+                kind = %"restart-needed",
+                key = "hosts",
+                "The hosted domains changed; ACME orders certificates for the policy hosts known \
+                 at start, so a new host gets one at the next restart (or from certificate files \
+                 meanwhile)."
+            );
         }
         let domains = match domain_filter(&fresh) {
             Ok(domains) => domains,
