@@ -204,3 +204,6 @@ impl AcmeConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;
