@@ -203,7 +203,9 @@ impl Alert {
                 format!("{} stopped reporting", one_line(organization))
             }
             Condition::VerdictChanged { current, .. } => format!("rollout verdict now {current}"),
-            Condition::CertificateExpiring { host, not_after, .. } => {
+            Condition::CertificateExpiring {
+                host, not_after, ..
+            } => {
                 format!("certificate of {host} expires {not_after}")
             }
         };

@@ -508,7 +508,11 @@ impl Reloader {
             }
         }
         let hosted = |config: &ServeConfig| -> Vec<String> {
-            config.hosts.iter().map(|host| host.domain.clone()).collect()
+            config
+                .hosts
+                .iter()
+                .map(|host| host.domain.clone())
+                .collect()
         };
         if fresh.acme.is_some() && hosted(&running) != hosted(&fresh) {
             tracing::warn!(

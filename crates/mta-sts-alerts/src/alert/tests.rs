@@ -150,7 +150,11 @@ fn an_expiring_certificate_names_its_host_time_and_last_error() {
         "The certificate of mta-sts.example.com expires at 2026-12-20T00:00:00Z and has not been \
          renewed."
     );
-    assert!(alert.subject().contains("mta-sts.example.com"), "{}", alert.subject());
+    assert!(
+        alert.subject().contains("mta-sts.example.com"),
+        "{}",
+        alert.subject()
+    );
     let text = alert.text();
     assert!(
         text.contains("The last renewal failed: the ACME server refused the order"),

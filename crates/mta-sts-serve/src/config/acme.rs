@@ -142,7 +142,10 @@ impl AcmeConfig {
             );
         }
         for address in &mut self.contact {
-            let bare = address.strip_prefix("mailto:").unwrap_or(address).to_string();
+            let bare = address
+                .strip_prefix("mailto:")
+                .unwrap_or(address)
+                .to_string();
             let well_formed = bare
                 .split_once('@')
                 .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
@@ -195,10 +198,7 @@ impl AcmeConfig {
         if self.order_timeout.is_zero() || self.order_timeout > MAX_ORDER_TIMEOUT {
             return bad(
                 "order_timeout",
-                format!(
-                    "must be from 1 to {} seconds",
-                    MAX_ORDER_TIMEOUT.as_secs()
-                ),
+                format!("must be from 1 to {} seconds", MAX_ORDER_TIMEOUT.as_secs()),
             );
         }
         Ok(())

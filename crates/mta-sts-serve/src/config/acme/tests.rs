@@ -65,16 +65,37 @@ fn values_that_cannot_work_are_refused_by_key() {
     for (table, key) in [
         ("directory = \"http://acme.example/dir\"", "acme.directory"),
         ("directory = \"https://\"", "acme.directory"),
-        (&format!("{directory}\ncontact = [\"nobody\"]"), "acme.contact"),
-        (&format!("{directory}\ncontact = [\"a@b.example, c@d.example\"]"), "acme.contact"),
-        (&format!("{directory}\nca_file = \"/nonexistent/ca.pem\""), "acme.ca_file"),
-        (&format!("{directory}\nrenew_at = 0.9\nwarn_at = 0.8"), "acme.renew_at"),
+        (
+            &format!("{directory}\ncontact = [\"nobody\"]"),
+            "acme.contact",
+        ),
+        (
+            &format!("{directory}\ncontact = [\"a@b.example, c@d.example\"]"),
+            "acme.contact",
+        ),
+        (
+            &format!("{directory}\nca_file = \"/nonexistent/ca.pem\""),
+            "acme.ca_file",
+        ),
+        (
+            &format!("{directory}\nrenew_at = 0.9\nwarn_at = 0.8"),
+            "acme.renew_at",
+        ),
         (&format!("{directory}\nrenew_at = 0.0"), "acme.renew_at"),
         (&format!("{directory}\nwarn_at = 1.0"), "acme.renew_at"),
         (&format!("{directory}\nretry_first = 0"), "acme.retry_first"),
-        (&format!("{directory}\nretry_first = 600\nretry_max = 60"), "acme.retry_first"),
-        (&format!("{directory}\norder_timeout = 0"), "acme.order_timeout"),
-        (&format!("{directory}\norder_timeout = 3600"), "acme.order_timeout"),
+        (
+            &format!("{directory}\nretry_first = 600\nretry_max = 60"),
+            "acme.retry_first",
+        ),
+        (
+            &format!("{directory}\norder_timeout = 0"),
+            "acme.order_timeout",
+        ),
+        (
+            &format!("{directory}\norder_timeout = 3600"),
+            "acme.order_timeout",
+        ),
     ] {
         assert_eq!(key_of(with_acme(table)), key, "{table}");
     }
@@ -94,18 +115,27 @@ fn an_unknown_challenge_type_is_named() {
     let error = with_acme("directory = \"https://acme.example/dir\"\nchallenge = \"dns-01\"")
         .expect_err("dns-01 is not answered");
     let message = error.to_string();
-    assert!(message.contains("dns-01") && message.contains("tls-alpn-01"), "{message}");
+    assert!(
+        message.contains("dns-01") && message.contains("tls-alpn-01"),
+        "{message}"
+    );
 }
 
 #[test]
 fn http01_needs_the_plain_http_listener_and_acme_needs_hosts() {
     let mut config = with_acme("directory = \"https://acme.example/dir\"").expect("valid");
     config.listen = None;
-    assert_eq!(key_of(config.validate().map(|()| config.clone())), "acme.challenge");
+    assert_eq!(
+        key_of(config.validate().map(|()| config.clone())),
+        "acme.challenge"
+    );
     let mut config = ServeConfig::parse(
         "domains = [\"example.com\"]\nlisten = \"127.0.0.1:0\"\n[acme]\n\
          directory = \"https://acme.example/dir\"",
     )
     .expect("parses");
-    assert_eq!(key_of(config.validate().map(|()| config.clone())), "acme.directory");
+    assert_eq!(
+        key_of(config.validate().map(|()| config.clone())),
+        "acme.directory"
+    );
 }
