@@ -2,15 +2,22 @@
 //! certificate from Debian's `pebble` on loopback (the lab's DNS resolving the policy host to
 //! the server, pebble validating on the server's own listeners), serves the policy with it over
 //! HTTPS, and a second server sharing the store serves the same certificate without ordering
-//! one; a name that is not hosted gets no certificate. Both challenge types.
+//! one; a name that is not hosted gets no certificate. Both challenge types. When the CA goes
+//! away and the certificate nears its end, the owner gets a `certificate-expiring` alert.
 //! SKIPPED without pebble; failing instead with `MTA_STS_REQUIRE_TOOLS=1`.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
 use mta_sts_acme::ChallengeKind;
 use mta_sts_acme::test_support::{Pebble, free_port};
+use mta_sts_alerts::{RetryPolicy, WebhookSettings};
 use mta_sts_lab::{DnsRecord, Lab, RecordData, Scenario};
 use mta_sts_serve::config::{AcmeConfig, HostConfig};
 use mta_sts_serve::{ServeConfig, Server};
@@ -20,8 +27,8 @@ use mta_sts_store::test_support::TempDir;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpStream;
-use tokio::sync::oneshot;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
 
 const DOMAIN: &str = "acme-serve.test";
 const HOST: &str = "mta-sts.acme-serve.test";
@@ -222,4 +229,98 @@ async fn http01_certificate_is_issued_served_and_shared_through_the_store() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_alpn01_certificate_is_issued_served_and_shared_through_the_store() {
     issued_and_served(ChallengeKind::TlsAlpn01).await;
+}
+
+/// A webhook receiver on loopback: every request's JSON body goes to the returned channel.
+async fn webhook() -> (String, mpsc::UnboundedReceiver<serde_json::Value>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("address"));
+    let (sender, bodies) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let sender = sender.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                    let sender = sender.clone();
+                    async move {
+                        let body = request.into_body().collect().await?.to_bytes();
+                        let json = serde_json::from_slice(&body).expect("a JSON body");
+                        let _ = sender.send(json);
+                        Ok::<_, hyper::Error>(
+                            Response::builder()
+                                .status(StatusCode::OK)
+                                .body(Full::new(Bytes::new()))
+                                .expect("a response"),
+                        )
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (url, bodies)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_that_cannot_be_renewed_is_an_alert_before_it_expires() {
+    let lab = Lab::start_with(vec![scenario()], 0).await.expect("lab");
+    let (https, http) = (free_port(), free_port());
+    // Twelve seconds: renewal due after three, the warning after six.
+    let Some(mut pebble) = Pebble::start(lab.dns_addr(), http, https, Duration::from_secs(12))
+    else {
+        return;
+    };
+    let dir = TempDir::new("mta-sts-serve-acme-alert");
+    let store_url = StoreUrl::Sqlite(dir.file("store.db"));
+    std::fs::write(dir.file("secret"), "webhook secret").expect("secret");
+    let (url, mut alerts) = webhook().await;
+    let mut config = config(https, http, &store_url, &pebble, ChallengeKind::Http01);
+    if let Some(acme) = &mut config.acme {
+        acme.renew_at = 0.25;
+        acme.warn_at = 0.5;
+    }
+    config.alerts.advisor = false;
+    config.alerts.webhook = Some(WebhookSettings {
+        url,
+        secret_file: Some(dir.file("secret")),
+        secret_env: None,
+        ca_file: None,
+        timeout: 30,
+        retry: RetryPolicy {
+            attempts: 2,
+            initial_backoff_ms: 100,
+            max_backoff_ms: 100,
+        },
+    });
+    config.validate().expect("valid");
+    let server = run(config).await;
+    let store = ReportStore::open(&store_url).await.expect("store");
+    let chain = issued_chain(&store).await;
+    policy_with(server.https, &chain[1], chain[0].as_ref()).await;
+    let kept = store
+        .acme_certificate(HOST)
+        .await
+        .expect("read")
+        .expect("kept");
+
+    // The CA goes away: every renewal fails from now on.
+    pebble.stop();
+    let alert = tokio::time::timeout(Duration::from_secs(30), alerts.recv())
+        .await
+        .expect("an alert within 30 s")
+        .expect("the receiver runs");
+    assert_eq!(alert["domain"], DOMAIN);
+    assert_eq!(alert["condition"], "certificate-expiring");
+    assert_eq!(alert["details"]["host"], HOST);
+    assert_eq!(alert["details"]["not_after"], kept.not_after.to_string());
+    assert!(
+        alert["details"]["last_error"].is_string(),
+        "the failed renewal is named: {alert}"
+    );
+    // Raised before the certificate expired.
+    let raised = alert["raised_at"].as_str().expect("raised_at");
+    assert!(raised < kept.not_after.to_string().as_str(), "{raised}");
+    drop(lab);
 }
