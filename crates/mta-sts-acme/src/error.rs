@@ -51,6 +51,20 @@ pub enum AcmeError {
         /// The CA's reason, when it gave one.
         reason: String,
     },
+    /// An order (account, challenges, finalization and download together) took longer than
+    /// allowed: the CA hangs, or its validation cannot reach this server.
+    #[error(
+        "ordering a certificate for {name} from {directory} took longer than {seconds} seconds \
+         and was given up"
+    )]
+    Timeout {
+        /// The directory URL.
+        directory: String,
+        /// The name.
+        name: String,
+        /// The limit, in seconds.
+        seconds: u64,
+    },
     /// The CA offered no challenge of the configured type for a name.
     #[error(
         "the ACME server at {directory} offers no {challenge} challenge for {name}; configure \

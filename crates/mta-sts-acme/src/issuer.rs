@@ -152,8 +152,9 @@ impl AcmeIssuer {
         {
             return Ok(Obtained::Stored(stored));
         }
-        // The lease outlasts an order that times out, so it is never taken from a live order.
-        let lease = self.settings.order_timeout.saturating_mul(2) + Duration::from_secs(60);
+        // The lease outlasts an order given up at its limit, so it is never taken from a live
+        // order.
+        let lease = self.order_limit() + Duration::from_secs(60);
         if !self
             .store
             .claim_acme_lease(&name, &self.holder, now, now.saturating_add(lease))
@@ -164,7 +165,16 @@ impl AcmeIssuer {
         // Another server may have renewed it between the read and the lease.
         let issued = match self.stored(&name).await? {
             Some(stored) if now < self.renewal_time(&stored) => Ok(Obtained::Stored(stored)),
-            _ => self.issue(&name).await.map(Obtained::Issued),
+            // The ACME client sets no time limits of its own: a CA that stops answering must
+            // not hold the name (and its lease) forever.
+            _ => match tokio::time::timeout(self.order_limit(), self.issue(&name)).await {
+                Ok(issued) => issued.map(Obtained::Issued),
+                Err(_) => Err(AcmeError::Timeout {
+                    directory: self.settings.directory.clone(),
+                    name: name.clone(),
+                    seconds: self.order_limit().as_secs(),
+                }),
+            },
         };
         // A lease left behind by a failed release expires by itself.
         if let Err(e) = self.store.release_acme_lease(&name, &self.holder).await {
@@ -173,6 +183,12 @@ impl AcmeIssuer {
             );
         }
         issued
+    }
+
+    /// How long one order may take in all: the wait for validation and for the certificate
+    /// are each bounded by `order_timeout`.
+    fn order_limit(&self) -> Duration {
+        self.settings.order_timeout.saturating_mul(2)
     }
 
     /// `name` as configured, or the refusal to order for it.
