@@ -267,3 +267,40 @@ async fn a_short_lived_certificate_is_renewed_and_a_failing_renewal_warns() {
     };
     tokio::join!(keeper, test);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_asking_at_once_order_once() {
+    let Some(world) = World::start(Duration::from_secs(3600)).await else {
+        return;
+    };
+    let name = "mta-sts.acme-one.test";
+    let first = world.issuer(ChallengeKind::Http01, &[name]).await;
+    let second = world.issuer(ChallengeKind::Http01, &[name]).await;
+    let (a, b) = tokio::join!(first.obtain(name), second.obtain(name));
+    let outcomes = [a.expect("first"), b.expect("second")];
+    let issued: Vec<&IssuedCertificate> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Obtained::Issued(certificate) => Some(certificate),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(issued.len(), 1, "exactly one order: {outcomes:?}");
+    // The other one waited for the lease, or found the certificate already kept.
+    assert!(
+        outcomes.iter().any(|o| match o {
+            Obtained::Busy => true,
+            Obtained::Stored(stored) => stored.stored() == issued[0].stored(),
+            Obtained::Issued(_) => false,
+            _ => false,
+        }),
+        "{outcomes:?}"
+    );
+    // Asked again once the order is done, the other server gets the one certificate.
+    for issuer in [&first, &second] {
+        match issuer.obtain(name).await.expect("stored") {
+            Obtained::Stored(stored) => assert_eq!(stored.stored(), issued[0].stored()),
+            other => panic!("expected the stored certificate, got {other:?}"),
+        }
+    }
+}
