@@ -222,3 +222,106 @@ fn dashboard_users_tokens_and_tables_parse_and_bad_values_are_named() {
         assert_eq!(key_of(bad.validate().expect_err(key)), key);
     }
 }
+
+fn hosting(hosts: &str) -> Result<ServeConfig, ServeError> {
+    let mut config = ServeConfig::parse(&format!(
+        "https = \"127.0.0.1:0\"\n[hosting]\ncerts = \"/etc/mta-sts/hosts\"\n{hosts}"
+    ))?;
+    config.validate()?;
+    Ok(config)
+}
+
+#[test]
+fn hosted_domains_are_normalised_and_take_reports_too() {
+    let config = hosting(
+        "[[hosts]]\ndomain = \"Example.COM.\"\npolicy = \"version: STSv1\\nmode: testing\\nmx: \
+         mail.example.com\\nmax_age: 604800\\n\"\n[[hosts]]\ndomain = \"example.net\"\n\
+         policy_file = \"/etc/mta-sts/example.net.txt\"\n[[hosts]]\ndomain = \"example.org\"\n\
+         auto = true\nmode = \"enforce\"\nmax_age = 86400\nmx_refresh = 600\n",
+    )
+    .expect("valid");
+    assert_eq!(
+        config.domains,
+        ["example.com", "example.net", "example.org"]
+    );
+    assert_eq!(config.hosts[0].domain, "example.com");
+    assert_eq!(
+        config.hosts[2].source(),
+        PolicySource::Auto(AutoPolicy {
+            mode: mta_sts_core::policy::Mode::Enforce,
+            max_age: Some(86_400),
+            mx_refresh: Duration::from_secs(600),
+        })
+    );
+    assert_eq!(
+        config.hosting.certificate_files("mta-sts.example.com"),
+        Some((
+            PathBuf::from("/etc/mta-sts/hosts/mta-sts.example.com.pem"),
+            PathBuf::from("/etc/mta-sts/hosts/mta-sts.example.com.key")
+        ))
+    );
+}
+
+#[test]
+fn a_host_needs_exactly_one_policy_source_and_sound_auto_settings() {
+    for (hosts, key) in [
+        ("[[hosts]]\ndomain = \"example.com\"\n", "hosts"),
+        (
+            "[[hosts]]\ndomain = \"example.com\"\nauto = true\npolicy_file = \"/p\"\n",
+            "hosts",
+        ),
+        (
+            "[[hosts]]\ndomain = \"example.com\"\npolicy_file = \"/p\"\nmode = \"enforce\"\n",
+            "hosts",
+        ),
+        (
+            "[[hosts]]\ndomain = \"example.com\"\nauto = true\nmax_age = 31557601\n",
+            "hosts",
+        ),
+        (
+            "[[hosts]]\ndomain = \"example.com\"\nauto = true\nmx_refresh = 5\n",
+            "hosts",
+        ),
+        (
+            "[[hosts]]\ndomain = \"example.com\"\nauto = true\n[[hosts]]\ndomain = \
+             \"EXAMPLE.com\"\nauto = true\n",
+            "hosts",
+        ),
+        (
+            "[[hosts]]\ndomain = \"not a domain\"\nauto = true\n",
+            "hosts",
+        ),
+    ] {
+        assert_eq!(key_of(hosting(hosts).expect_err(hosts)), key, "{hosts}");
+    }
+    assert!(matches!(
+        hosting("[[hosts]]\ndomain = \"example.com\"\nauto = true\nmode = \"strict\"\n"),
+        Err(ServeError::ConfigSyntax { .. })
+    ));
+}
+
+#[test]
+fn an_inline_policy_senders_would_refuse_stops_the_start_naming_its_line() {
+    let error = hosting(
+        "[[hosts]]\ndomain = \"example.com\"\npolicy = \"version: STSv1\\nmode: strict\\nmx: \
+         mail.example.com\\nmax_age: 604800\\n\"\n",
+    )
+    .expect_err("mode strict");
+    assert!(matches!(error, ServeError::Policy { .. }), "{error}");
+    assert!(error.to_string().contains("line 2"), "{error}");
+}
+
+#[test]
+fn hosting_needs_the_https_listener_but_no_default_certificate() {
+    let mut config = ServeConfig {
+        listen: Some("127.0.0.1:0".parse().expect("address")),
+        hosts: vec![HostConfig::auto("example.com")],
+        ..ServeConfig::default()
+    };
+    assert_eq!(key_of(config.validate().expect_err("no https")), "https");
+    config.https = Some("127.0.0.1:0".parse().expect("address"));
+    config.validate().expect("no default certificate is needed");
+    let checked = config.clone();
+    config.validate().expect("valid again");
+    assert_eq!(config, checked);
+}

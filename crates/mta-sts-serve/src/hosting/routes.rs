@@ -23,7 +23,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use hyper::body::Incoming;
+use mta_sts_service::BoxError;
 
 use super::fetches::FetchLog;
 use super::{HostedPolicy, Hosting};
@@ -86,7 +86,11 @@ impl Future for HostFuture {
     }
 }
 
-impl tower_service::Service<Request<Incoming>> for HostRouter {
+impl<B> tower_service::Service<Request<B>> for HostRouter
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
     type Response = Response<Body>;
     type Error = Infallible;
     type Future = HostFuture;
@@ -96,7 +100,7 @@ impl tower_service::Service<Request<Incoming>> for HostRouter {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: Request<Incoming>) -> HostFuture {
+    fn call(&mut self, request: Request<B>) -> HostFuture {
         let Some(policy) = policy_domain(&request).and_then(|d| self.hosting.policies.get(&d))
         else {
             let mut app = self.app.clone();
@@ -245,3 +249,6 @@ impl AsRef<[u8]> for PolicyText {
         self.0.text.as_bytes()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -95,6 +95,16 @@ impl TestCa {
         leaf.der().to_vec()
     }
 
+    /// Issues a leaf for `name` into `cert` (the chain) and `key`; returns the leaf (DER).
+    pub fn issue_for(&self, name: &str, cert: &Path, key: &Path) -> Vec<u8> {
+        let params = CertificateParams::new(vec![name.to_string()]).expect("leaf params");
+        let leaf_key = KeyPair::generate().expect("leaf key");
+        let leaf = params.signed_by(&leaf_key, &self.issuer).expect("leaf");
+        std::fs::write(cert, format!("{}{}", leaf.pem(), self.issuer.pem())).expect("write cert");
+        std::fs::write(key, leaf_key.serialize_pem()).expect("write key");
+        leaf.der().to_vec()
+    }
+
     /// A TLS client configuration that trusts this CA only.
     pub fn client(&self) -> Arc<rustls::ClientConfig> {
         let mut roots = rustls::RootCertStore::empty();
