@@ -179,6 +179,7 @@ impl AcmeIssuer {
         // A lease left behind by a failed release expires by itself.
         if let Err(e) = self.store.release_acme_lease(&name, &self.holder).await {
             tracing::warn!(
+                kind = %"acme-lease-not-released",
                 "The issuance lease of {name} could not be released ({e}); it expires by itself."
             );
         }
@@ -276,6 +277,7 @@ impl AcmeIssuer {
                     .await?;
                 if kept == json {
                     tracing::info!(
+                        kind = %"acme-account-created",
                         "A new ACME account was made at {directory} and kept in the store."
                     );
                     return Ok(account);
@@ -295,6 +297,8 @@ impl AcmeIssuer {
         let account = self.account().await?;
         let kind = self.settings.challenge;
         tracing::info!(
+            kind = %"certificate-ordering",
+            host = %name,
             "Ordering a certificate for {name} from {} ({} challenge).",
             self.settings.directory,
             kind.as_str()
@@ -386,6 +390,8 @@ impl AcmeIssuer {
         })?;
         self.store.keep_acme_certificate(issued.stored()).await?;
         tracing::info!(
+            kind = %"certificate-issued",
+            host = %name,
             "A certificate for {name} was issued by {}, valid until {}, and kept in the store.",
             self.settings.directory,
             issued.not_after()

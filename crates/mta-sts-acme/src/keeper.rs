@@ -88,7 +88,7 @@ pub async fn keep_certificates(
                     not_after: current.not_after(),
                     last_error: state.last_error.clone(),
                 };
-                tracing::warn!("{warning}");
+                tracing::warn!(kind = %"certificate-expiring", host = %name, "{warning}");
                 sink.expiring(&warning);
                 state.warned_for = Some(current.not_after());
             }
@@ -154,6 +154,8 @@ async fn attempt(
             );
             let retry = now.saturating_add(wait);
             tracing::warn!(
+                kind = %"certificate-order-failed",
+                host = %name,
                 "Obtaining a certificate for {name} failed (attempt {}): {error}; retrying at \
                  {retry}.",
                 state.failures
@@ -178,7 +180,11 @@ async fn install_stored(
         Ok(Some(stored)) if stored.not_after() > now => stored,
         Ok(_) => return,
         Err(e) => {
-            tracing::warn!("The certificate kept in the store for {name} cannot be read: {e}.");
+            tracing::warn!(
+                kind = %"certificate-unreadable",
+                host = %name,
+                "The certificate kept in the store for {name} cannot be read: {e}."
+            );
             return;
         }
     };
