@@ -23,7 +23,7 @@ use crate::commit::Committer;
 use crate::config::ServeConfig;
 use crate::dashboard::Dashboard;
 use crate::error::ServeError;
-use crate::hosting::{self, AcmeSink, FetchLog, HostRouter, Hosting, Scheme};
+use crate::hosting::{self, AcmeSink, CertificateExpiry, FetchLog, HostRouter, Hosting, Scheme};
 use crate::metrics::ServeMetrics;
 use crate::retention::{self, RetentionSettings};
 use crate::routes::{AppState, LiveSettings, router};
@@ -43,8 +43,8 @@ pub struct Server {
     connections: ConnectionMetrics,
     watcher: Option<Watcher>,
     fetches: FetchLog,
-    /// The ACME issuer of the policy hosts' certificates, with `[acme]`.
-    acme: Option<AcmeIssuer>,
+    /// The ACME issuer of the policy hosts' certificates, with `[acme]`, and its gauge.
+    acme: Option<(AcmeIssuer, CertificateExpiry)>,
 }
 
 impl std::fmt::Debug for Server {
@@ -107,7 +107,8 @@ impl Server {
         // Certificates are ordered for the configured policy hosts only, never for a name a
         // client asks for.
         let acme = config.acme.as_ref().map(|acme| {
-            AcmeIssuer::new(
+            let expiry = registry.register(CertificateExpiry::register);
+            let issuer = AcmeIssuer::new(
                 acme.settings(),
                 config
                     .hosts
@@ -116,7 +117,8 @@ impl Server {
                 intake.store().clone(),
                 Arc::clone(&hosting.challenges),
                 Arc::new(SystemClock),
-            )
+            );
+            (issuer, expiry)
         });
         let state = AppState {
             dashboard,
@@ -207,9 +209,10 @@ impl Server {
             state.metrics.clone(),
             shutdown.stopping(),
         ));
-        if let Some(issuer) = acme {
+        if let Some((issuer, expiry)) = acme {
             let sink = AcmeSink {
                 certificates: Arc::clone(&state.hosting.certificates),
+                expiry,
                 alerter: watcher.as_ref().map(Watcher::alerter),
                 clock: Arc::new(SystemClock),
             };

@@ -83,16 +83,22 @@ fn config(
 struct Running {
     _stop: oneshot::Sender<()>,
     https: SocketAddr,
+    http: SocketAddr,
 }
 
 async fn run(config: ServeConfig) -> Running {
     let server = Server::start(config).await.expect("the server starts");
     let https = server.https_addr().expect("https");
+    let http = server.http_addr().expect("http");
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(server.serve(async move {
         let _ = stopped.await;
     }));
-    Running { _stop: stop, https }
+    Running {
+        _stop: stop,
+        https,
+        http,
+    }
 }
 
 /// `GET /.well-known/mta-sts.txt` over HTTPS from `addr`, asking for `sni` and trusting only
@@ -134,6 +140,21 @@ async fn fetch_policy(
     // A close without TLS close_notify after the whole response is fine here.
     let _ = stream.read_to_end(&mut response).await;
     Ok((chain, String::from_utf8_lossy(&response).into_owned()))
+}
+
+/// `GET path` over plain HTTP: the whole response.
+async fn get_plain(addr: SocketAddr, path: &str) -> String {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .expect("request");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.expect("response");
+    String::from_utf8_lossy(&response).into_owned()
 }
 
 /// The certificate the store keeps for [`HOST`], once the server has it: its chain.
@@ -190,6 +211,21 @@ async fn issued_and_served(challenge: ChallengeKind) {
     let response = policy_with(first.https, &anchor, chain[0].as_ref()).await;
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.ends_with(POLICY), "{response}");
+
+    // The certificate's expiry is a gauge on /metrics.
+    let kept = store
+        .acme_certificate(HOST)
+        .await
+        .expect("read")
+        .expect("kept");
+    let metrics = get_plain(first.http, "/metrics").await;
+    assert!(
+        metrics.contains(&format!(
+            "mta_sts_serve_certificate_not_after_seconds{{host=\"{HOST}\"}} {}",
+            kept.not_after.unix_seconds()
+        )),
+        "{metrics}"
+    );
 
     // A name that is not hosted gets no certificate, and none is ordered for it.
     assert!(

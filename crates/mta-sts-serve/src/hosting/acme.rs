@@ -1,5 +1,6 @@
 //! Where the ACME keeper's results go in the server: issued certificates into
-//! [`HostCertificates`] (new handshakes get them at once), expiry warnings to the log and, with
+//! [`HostCertificates`] (new handshakes get them at once) and the gauge
+//! `mta_sts_serve_certificate_not_after_seconds{host}`, expiry warnings to the log and, with
 //! `[alerts]`, to the owner as a `certificate-expiring` alert (once per certificate, also across
 //! servers sharing the store).
 
@@ -8,12 +9,40 @@ use std::sync::Arc;
 use mta_sts_acme::{CertificateSink, ExpiryWarning, IssuedCertificate};
 use mta_sts_alerts::{Alert, Alerter, Condition};
 use mta_sts_core::Clock;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 
 use super::HostCertificates;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct HostLabel {
+    host: String,
+}
+
+/// When each policy host's certificate from ACME expires, for `/metrics`: an alert rule can
+/// compare it with `time()`. Cheap to clone; clones share the gauge.
+#[derive(Debug, Clone)]
+pub(crate) struct CertificateExpiry(Family<HostLabel, Gauge>);
+
+impl CertificateExpiry {
+    /// Registers the gauge under `mta_sts_serve_`.
+    pub(crate) fn register(registry: &mut Registry) -> CertificateExpiry {
+        let expiry = Family::<HostLabel, Gauge>::default();
+        registry.sub_registry_with_prefix("mta_sts_serve").register(
+            "certificate_not_after_seconds",
+            "When the certificate served for each policy host from ACME expires (Unix seconds)",
+            expiry.clone(),
+        );
+        CertificateExpiry(expiry)
+    }
+}
 
 /// The server's [`CertificateSink`].
 pub(crate) struct AcmeSink {
     pub(crate) certificates: Arc<HostCertificates>,
+    pub(crate) expiry: CertificateExpiry,
     pub(crate) alerter: Option<Alerter>,
     pub(crate) clock: Arc<dyn Clock>,
 }
@@ -22,6 +51,12 @@ impl CertificateSink for AcmeSink {
     fn install(&self, certificate: &IssuedCertificate) {
         let name = certificate.name();
         self.certificates.set(name, certificate.certified_key());
+        self.expiry
+            .0
+            .get_or_create(&HostLabel {
+                host: name.to_string(),
+            })
+            .set(certificate.not_after().unix_seconds());
         tracing::info!(
             kind = %"certificate-installed",
             host = %name,

@@ -19,7 +19,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use mta_sts_acme::Challenges;
 use rustls::sign::CertifiedKey;
 
-pub(crate) use acme::AcmeSink;
+pub(crate) use acme::{AcmeSink, CertificateExpiry};
 pub(crate) use fetches::FetchLog;
 pub(crate) use load::{load_certificates, load_policies};
 pub(crate) use routes::{HostRouter, Scheme};
