@@ -42,3 +42,40 @@ fn jitter_stays_in_the_unit_interval_and_varies() {
     assert!(draws.iter().all(|j| (0.0..1.0).contains(j)));
     assert!(draws.iter().any(|j| *j != draws[0]));
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn backoff_stays_between_half_the_first_wait_and_the_bound_and_never_shrinks(
+            failures in 0u32..100,
+            first_ms in 1u64..100_000,
+            extra_ms in 0u64..10_000_000,
+            jitter in 0.0f64..=1.0,
+        ) {
+            let first = Duration::from_millis(first_ms);
+            let max = first + Duration::from_millis(extra_ms);
+            let wait = backoff(failures, first, max, jitter);
+            prop_assert!(wait >= first / 2, "{wait:?}");
+            prop_assert!(wait <= max, "{wait:?}");
+            prop_assert!(backoff(failures + 1, first, max, jitter) >= wait);
+        }
+
+        #[test]
+        fn a_point_in_the_lifetime_lies_within_it_in_order(
+            start in 0i64..4_000_000_000,
+            lifetime in 0i64..100_000_000,
+            a in 0.0f64..=1.0,
+            b in 0.0f64..=1.0,
+        ) {
+            let (not_before, not_after) = (at(start), at(start + lifetime));
+            let (low, high) = (a.min(b), a.max(b));
+            let early = point_in_lifetime(not_before, not_after, low);
+            let late = point_in_lifetime(not_before, not_after, high);
+            prop_assert!(not_before <= early && early <= late && late <= not_after);
+        }
+    }
+}
