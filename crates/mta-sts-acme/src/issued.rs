@@ -98,3 +98,6 @@ impl IssuedCertificate {
         Arc::clone(&self.served)
     }
 }
+
+#[cfg(test)]
+mod tests;
