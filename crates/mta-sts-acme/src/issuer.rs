@@ -2,7 +2,7 @@
 //! result kept in the store so that every server sharing it uses the same ones.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use instant_acme::{
@@ -11,7 +11,7 @@ use instant_acme::{
 };
 use mta_sts_core::time::{Clock, Timestamp};
 use mta_sts_store::reports::{ReportStore, StoredCertificate};
-use tokio::sync::OnceCell;
+use tokio::sync::{Notify, OnceCell};
 
 use crate::alpn_certificate::tls_alpn01_certificate;
 use crate::schedule::{jitter, point_in_lifetime};
@@ -30,10 +30,11 @@ pub enum Obtained {
     Busy,
 }
 
-/// Orders certificates for a fixed set of names, and only for those.
+/// Orders certificates for the configured names, and only for those.
 pub struct AcmeIssuer {
     settings: AcmeSettings,
-    names: BTreeSet<String>,
+    names: RwLock<BTreeSet<String>>,
+    names_changed: Notify,
     store: ReportStore,
     challenges: Arc<Challenges>,
     clock: Arc<dyn Clock>,
@@ -50,6 +51,14 @@ impl std::fmt::Debug for AcmeIssuer {
             .field("holder", &self.holder)
             .finish_non_exhaustive()
     }
+}
+
+/// Names as compared: ASCII lowercase, without a final dot.
+fn normalized(names: impl IntoIterator<Item = String>) -> BTreeSet<String> {
+    names
+        .into_iter()
+        .map(|name| name.trim_end_matches('.').to_ascii_lowercase())
+        .collect()
 }
 
 /// Withdraws the challenge answers published for an order when the order is done or failed.
@@ -83,10 +92,8 @@ impl AcmeIssuer {
     ) -> AcmeIssuer {
         AcmeIssuer {
             settings,
-            names: names
-                .into_iter()
-                .map(|name| name.trim_end_matches('.').to_ascii_lowercase())
-                .collect(),
+            names: RwLock::new(normalized(names)),
+            names_changed: Notify::new(),
             store,
             challenges,
             clock,
@@ -102,8 +109,34 @@ impl AcmeIssuer {
     }
 
     /// The configured names, lowercase, sorted.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.names.iter().map(String::as_str)
+    pub fn names(&self) -> Vec<String> {
+        self.names
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    /// Replaces the configured names (the hosted domains changed on a reload): certificates
+    /// are ordered for the new ones from now on and for the dropped ones no more; the
+    /// [`keep_certificates`](crate::keep_certificates) loop is woken to follow. Returns
+    /// whether they changed.
+    pub fn set_names(&self, names: impl IntoIterator<Item = String>) -> bool {
+        let names = normalized(names);
+        let mut current = self.names.write().unwrap_or_else(PoisonError::into_inner);
+        if *current == names {
+            return false;
+        }
+        *current = names;
+        // A permit is kept if the loop is not waiting right now: it sees the change next.
+        self.names_changed.notify_one();
+        true
+    }
+
+    /// Completes when [`AcmeIssuer::set_names`] changed the names.
+    pub(crate) async fn names_changed(&self) {
+        self.names_changed.notified().await;
     }
 
     /// The settings.
@@ -195,12 +228,13 @@ impl AcmeIssuer {
     /// `name` as configured, or the refusal to order for it.
     fn configured(&self, name: &str) -> Result<String, AcmeError> {
         let key = name.trim_end_matches('.').to_ascii_lowercase();
-        if self.names.contains(&key) {
+        let configured = self.names.read().unwrap_or_else(PoisonError::into_inner);
+        if configured.contains(&key) {
             Ok(key)
         } else {
             Err(AcmeError::NotConfigured {
                 name: name.to_string(),
-                configured: self.names().collect::<Vec<_>>().join(", "),
+                configured: configured.iter().cloned().collect::<Vec<_>>().join(", "),
             })
         }
     }

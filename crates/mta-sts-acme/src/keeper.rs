@@ -61,19 +61,24 @@ struct NameState {
 /// Keeps the certificates of `issuer`'s names until `stop` completes: each one is obtained at
 /// once (from the store when it holds a good one), handed to `sink`, and obtained again at its
 /// renewal time; failures are retried with exponential backoff and jitter, and a certificate
-/// past its warning time is reported to `sink` once.
+/// past its warning time is reported to `sink` once. Names added by
+/// [`AcmeIssuer::set_names`] are obtained at once.
 pub async fn keep_certificates(
     issuer: &AcmeIssuer,
     clock: &dyn Clock,
     sink: &dyn CertificateSink,
     stop: impl Future<Output = ()>,
 ) {
-    let mut states: BTreeMap<String, NameState> = issuer
-        .names()
-        .map(|name| (name.to_string(), NameState::default()))
-        .collect();
+    let mut states: BTreeMap<String, NameState> = BTreeMap::new();
     tokio::pin!(stop);
     loop {
+        // The names may have changed on a reload: new ones are obtained at once, dropped ones
+        // are no longer kept.
+        let names = issuer.names();
+        states.retain(|name, _| names.contains(name));
+        for name in names {
+            states.entry(name).or_default();
+        }
         let now = clock.now();
         for (name, state) in &mut states {
             if state.next_attempt.is_none_or(|at| at <= now) {
@@ -104,15 +109,20 @@ pub async fn keep_certificates(
                 state.next_attempt.into_iter().chain(warning)
             })
             .min();
-        let Some(wake) = wake else {
-            // No names: nothing to keep.
-            stop.await;
-            return;
-        };
-        let wait = wake.duration_since(clock.now());
+        // No names: nothing to do until some are configured.
+        let wait = wake.map(|wake| {
+            wake.duration_since(clock.now())
+                .max(Duration::from_millis(1))
+        });
         tokio::select! {
             () = &mut stop => return,
-            () = tokio::time::sleep(wait.max(Duration::from_millis(1))) => {}
+            () = issuer.names_changed() => {}
+            () = async {
+                match wait {
+                    Some(wait) => tokio::time::sleep(wait).await,
+                    None => std::future::pending().await,
+                }
+            } => {}
         }
     }
 }

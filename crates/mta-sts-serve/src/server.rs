@@ -44,7 +44,7 @@ pub struct Server {
     watcher: Option<Watcher>,
     fetches: FetchLog,
     /// The ACME issuer of the policy hosts' certificates, with `[acme]`, and its gauge.
-    acme: Option<(AcmeIssuer, CertificateExpiry)>,
+    acme: Option<(Arc<AcmeIssuer>, CertificateExpiry)>,
 }
 
 impl std::fmt::Debug for Server {
@@ -108,7 +108,7 @@ impl Server {
         // client asks for.
         let acme = config.acme.as_ref().map(|acme| {
             let expiry = registry.register(CertificateExpiry::register);
-            let issuer = AcmeIssuer::new(
+            let issuer = Arc::new(AcmeIssuer::new(
                 acme.settings(),
                 config
                     .hosts
@@ -117,7 +117,7 @@ impl Server {
                 intake.store().clone(),
                 Arc::clone(&hosting.challenges),
                 Arc::new(SystemClock),
-            );
+            ));
             (issuer, expiry)
         });
         let state = AppState {
@@ -178,6 +178,7 @@ impl Server {
             provider: self.provider.clone(),
             state: self.state.clone(),
             retention: self.retention.clone(),
+            acme: self.acme.as_ref().map(|(issuer, _)| Arc::clone(issuer)),
         }
     }
 
@@ -221,7 +222,7 @@ impl Server {
                 tracing::info!(
                     kind = %"acme-started",
                     "Certificates for {} are kept by ACME from {}.",
-                    issuer.names().collect::<Vec<_>>().join(", "),
+                    issuer.names().join(", "),
                     issuer.settings().directory
                 );
                 keep_certificates(&issuer, &SystemClock, &sink, stopping).await;
@@ -384,6 +385,8 @@ pub struct Reloader {
     provider: Arc<CryptoProvider>,
     state: AppState,
     retention: Arc<RwLock<RetentionSettings>>,
+    /// The ACME issuer, whose names follow the hosted domains.
+    acme: Option<Arc<AcmeIssuer>>,
 }
 
 impl std::fmt::Debug for Reloader {
@@ -510,20 +513,20 @@ impl Reloader {
                 );
             }
         }
-        let hosted = |config: &ServeConfig| -> Vec<String> {
-            config
-                .hosts
-                .iter()
-                .map(|host| host.domain.clone())
-                .collect()
-        };
-        if fresh.acme.is_some() && hosted(&running) != hosted(&fresh) {
-            tracing::warn!(
-                kind = %"restart-needed",
-                key = "hosts",
-                "The hosted domains changed; ACME orders certificates for the policy hosts known \
-                 at start, so a new host gets one at the next restart (or from certificate files \
-                 meanwhile)."
+        // ACME follows the hosted domains (the rest of [acme] changes at the next restart):
+        // a new policy host's certificate is ordered now, a dropped one's no more.
+        if let Some(issuer) = &self.acme
+            && issuer.set_names(
+                fresh
+                    .hosts
+                    .iter()
+                    .map(|host| hosting::policy_host(&host.domain)),
+            )
+        {
+            tracing::info!(
+                kind = %"acme-names-changed",
+                "ACME now keeps the certificates of {}.",
+                issuer.names().join(", ")
             );
         }
         let domains = match domain_filter(&fresh) {

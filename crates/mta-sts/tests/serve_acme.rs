@@ -1,7 +1,8 @@
 //! `mta-sts serve` with an `[acme]` table, the binary on loopback: it orders its policy host's
 //! certificate from Debian's `pebble` (the lab's DNS resolving the policy host to the server,
 //! pebble validating HTTP-01 on the server's plain HTTP listener), says so in its log, and
-//! serves the policy with it over HTTPS. SKIPPED without pebble; failing instead with
+//! serves the policy with it over HTTPS; a domain added to the configuration on SIGHUP gets its
+//! certificate without a restart. SKIPPED without pebble; failing instead with
 //! `MTA_STS_REQUIRE_TOOLS=1`.
 
 mod serve_harness;
@@ -22,21 +23,17 @@ use tokio::net::TcpStream;
 
 const DOMAIN: &str = "acme-binary.test";
 const HOST: &str = "mta-sts.acme-binary.test";
+const ADDED_DOMAIN: &str = "acme-added.test";
+const ADDED_HOST: &str = "mta-sts.acme-added.test";
 const POLICY: &str = "version: STSv1\nmode: testing\nmx: mail.acme-binary.test\nmax_age: 86400\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_orders_its_policy_host_certificate_and_serves_the_policy_with_it() {
     let lab = Lab::start_with(
-        vec![Scenario {
-            name: "acme-binary",
-            domain: DOMAIN.to_string(),
-            story: "a policy hosted by the mta-sts binary with a certificate by ACME",
-            expect: &[],
-            records: vec![DnsRecord::new(HOST, RecordData::A(Ipv4Addr::LOCALHOST))],
-            policy_hosts: Vec::new(),
-            mx_hosts: Vec::new(),
-            signed: false,
-        }],
+        vec![
+            hosted("acme-binary", DOMAIN, HOST),
+            hosted("acme-added", ADDED_DOMAIN, ADDED_HOST),
+        ],
         0,
     )
     .await
@@ -48,9 +45,8 @@ async fn serve_orders_its_policy_host_certificate_and_serves_the_policy_with_it(
     let dir = TempDir::new("serve-acme");
     let store = dir.path("store.db");
     std::fs::write(dir.path("policy.txt"), POLICY).expect("policy");
-    std::fs::write(
-        dir.path("serve.toml"),
-        format!(
+    let config = |domains: &[&str]| {
+        let mut text = format!(
             "store = \"sqlite:{}\"\n\
              [acme]\n\
              directory = \"{}\"\n\
@@ -62,9 +58,16 @@ async fn serve_orders_its_policy_host_certificate_and_serves_the_policy_with_it(
             path_arg(&store),
             pebble.directory,
             path_arg(&pebble.ca_file)
-        ),
-    )
-    .expect("config");
+        );
+        for domain in domains {
+            text.push_str(&format!(
+                "[[hosts]]\ndomain = \"{domain}\"\npolicy_file = \"{}\"\n",
+                path_arg(&dir.path("policy.txt"))
+            ));
+        }
+        std::fs::write(dir.path("serve.toml"), text).expect("config");
+    };
+    config(&[DOMAIN]);
     let server = Server::start(&[
         "--config",
         &path_arg(&dir.path("serve.toml")),
@@ -72,14 +75,12 @@ async fn serve_orders_its_policy_host_certificate_and_serves_the_policy_with_it(
         &format!("127.0.0.1:{https}"),
         "--listen",
         &format!("127.0.0.1:{http}"),
-        "--host",
-        &format!("{DOMAIN}={}", path_arg(&dir.path("policy.txt"))),
     ]);
     // The server says when the certificate is served.
     let installed = server.wait_for("certificate-installed");
     assert_eq!(installed["host"], HOST, "{installed}");
 
-    let kept = ReportStore::open(&StoreUrl::Sqlite(store))
+    let kept = ReportStore::open(&StoreUrl::Sqlite(store.clone()))
         .await
         .expect("store")
         .acme_certificate(HOST)
@@ -121,5 +122,25 @@ async fn serve_orders_its_policy_host_certificate_and_serves_the_policy_with_it(
     let response = String::from_utf8_lossy(&response);
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.ends_with(POLICY), "{response}");
+
+    // A domain added on SIGHUP gets its certificate without a restart.
+    config(&[DOMAIN, ADDED_DOMAIN]);
+    server.signal("HUP");
+    let installed = server.wait_for("certificate-installed");
+    assert_eq!(installed["host"], ADDED_HOST, "{installed}");
     drop(lab);
+}
+
+/// A lab domain whose policy host resolves to the server (127.0.0.1).
+fn hosted(name: &'static str, domain: &str, host: &str) -> Scenario {
+    Scenario {
+        name,
+        domain: domain.to_string(),
+        story: "a policy hosted by the mta-sts binary with a certificate by ACME",
+        expect: &[],
+        records: vec![DnsRecord::new(host, RecordData::A(Ipv4Addr::LOCALHOST))],
+        policy_hosts: Vec::new(),
+        mx_hosts: Vec::new(),
+        signed: false,
+    }
 }
