@@ -16,6 +16,8 @@ use serde::{Deserialize, Deserializer};
 
 use crate::error::ServeError;
 
+mod acme;
+pub use acme::AcmeConfig;
 mod alerts;
 mod dns_update;
 pub use alerts::{AlertsConfig, FailurePeriod};
@@ -168,6 +170,25 @@ min_certificate_days = 14
 # added to the store every fetch_log_seconds; the dashboard shows who fetched and when last.
 fetch_log_seconds = 60
 
+# Certificates for the policy hosts by ACME (RFC 8555), instead of certificate files: ordered
+# for mta-sts.DOMAIN of every [[hosts]] table and for no other name (never for a name a
+# client asks for), renewed at renew_at of their lifetime, failures retried with backoff from
+# retry_first up to retry_max seconds. An expiring certificate (warn_at of its lifetime passed
+# without a renewal) is logged and raised as an alert. The account and the certificates are
+# kept in the store, so servers sharing a store share them (one orders, the others use it).
+# Each mta-sts.DOMAIN must resolve to this server: http-01 is answered on the plain HTTP
+# listener (listen, port 80 for the CA), tls-alpn-01 on the https listener (port 443).
+# [acme]
+# directory = "https://acme.example/directory"
+# contact = ["hostmaster@example.com"]
+# ca_file = "/etc/mta-sts/acme-ca.pem"   # trusted for the directory's TLS instead of the system's roots
+# challenge = "http-01"                  # or "tls-alpn-01"
+# renew_at = 0.6667
+# warn_at = 0.8333
+# retry_first = 60
+# retry_max = 21600
+# order_timeout = 120
+
 # Dashboard users: one [[users]] table each. Make a password hash with
 #   mta-sts serve hash-password
 # (it reads the password from standard input, never from the command line).
@@ -310,6 +331,8 @@ pub struct ServeConfig {
     pub hosting: HostingConfig,
     /// The `[[dns_update]]` tables: where `_mta-sts` ids are updated by RFC 2136.
     pub dns_update: Vec<DnsUpdateConfig>,
+    /// The `[acme]` table: the policy hosts' certificates by ACME, if configured.
+    pub acme: Option<AcmeConfig>,
 }
 
 /// The `[check]` table: how the live check of the domains is made.
@@ -452,6 +475,7 @@ impl Default for ServeConfig {
             hosts: Vec::new(),
             hosting: HostingConfig::default(),
             dns_update: Vec::new(),
+            acme: None,
         }
     }
 }
@@ -641,6 +665,9 @@ impl ServeConfig {
         self.validate_dashboard()?;
         self.alerts.validate()?;
         dns_update::validate(&mut self.dns_update)?;
+        if let Some(acme) = &mut self.acme {
+            acme.validate(self.hosts.len(), self.listen.is_some())?;
+        }
         Ok(())
     }
 

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
+use mta_sts_acme::{AcmeIssuer, keep_certificates};
 use mta_sts_net::SystemClock;
 use mta_sts_reports::{DomainFilter, Intake};
 use mta_sts_service::{
@@ -24,7 +25,9 @@ use crate::config::ServeConfig;
 use crate::dashboard::Dashboard;
 use crate::error::ServeError;
 use crate::hosting::in_step::{InStep, InStepMetrics, InStepSettings};
-use crate::hosting::{self, FetchLog, HostRouter, Hosting, Organizations, Scheme};
+use crate::hosting::{
+    self, AcmeSink, CertificateExpiry, FetchLog, HostRouter, Hosting, Organizations, Scheme,
+};
 use crate::metrics::ServeMetrics;
 use crate::retention::{self, RetentionSettings};
 use crate::routes::{AppState, LiveSettings, router};
@@ -46,6 +49,8 @@ pub struct Server {
     fetches: FetchLog,
     /// The task keeping `_mta-sts` ids in step with the policies, and its settings' sender.
     in_step: (InStep, Arc<watch::Sender<Arc<InStepSettings>>>),
+    /// The ACME issuer of the policy hosts' certificates, with `[acme]`, and its gauge.
+    acme: Option<(Arc<AcmeIssuer>, CertificateExpiry)>,
 }
 
 impl std::fmt::Debug for Server {
@@ -107,6 +112,22 @@ impl Server {
             )
         });
         let dashboard = Dashboard::new(&config, intake.store().clone(), Arc::new(SystemClock))?;
+        // Certificates are ordered for the configured policy hosts only, never for a name a
+        // client asks for.
+        let acme = config.acme.as_ref().map(|acme| {
+            let expiry = registry.register(CertificateExpiry::register);
+            let issuer = Arc::new(AcmeIssuer::new(
+                acme.settings(),
+                config
+                    .hosts
+                    .iter()
+                    .map(|host| hosting::policy_host(&host.domain)),
+                intake.store().clone(),
+                Arc::clone(&hosting.challenges),
+                Arc::new(SystemClock),
+            ));
+            (issuer, expiry)
+        });
         let state = AppState {
             dashboard,
             live: Arc::new(RwLock::new(Arc::new(LiveSettings::new(&config, None)))),
@@ -148,6 +169,7 @@ impl Server {
             watcher,
             fetches,
             in_step: (in_step, Arc::new(settings_sender)),
+            acme,
         })
     }
 
@@ -174,6 +196,7 @@ impl Server {
             state: self.state.clone(),
             retention: self.retention.clone(),
             in_step: self.in_step.1.clone(),
+            acme: self.acme.as_ref().map(|(issuer, _)| Arc::clone(issuer)),
         }
     }
 
@@ -193,6 +216,7 @@ impl Server {
             watcher,
             fetches,
             in_step: (in_step, _in_step_settings),
+            acme,
         } = self;
         let options = HttpOptions {
             header_read_timeout: config.header_timeout,
@@ -211,6 +235,24 @@ impl Server {
             config.hosting.fetch_log_interval,
             shutdown.stopping(),
         ));
+        if let Some((issuer, expiry)) = acme {
+            let sink = AcmeSink {
+                certificates: Arc::clone(&state.hosting.certificates),
+                expiry,
+                alerter: watcher.as_ref().map(Watcher::alerter),
+                clock: Arc::new(SystemClock),
+            };
+            let stopping = shutdown.triggered();
+            tasks.spawn(async move {
+                tracing::info!(
+                    kind = %"acme-started",
+                    "Certificates for {} are kept by ACME from {}.",
+                    issuer.names().join(", "),
+                    issuer.settings().directory
+                );
+                keep_certificates(&issuer, &SystemClock, &sink, stopping).await;
+            });
+        }
         if let Some(watcher) = watcher {
             tasks.spawn(watcher.run(shutdown.stopping(), config.shutdown_timeout));
         }
@@ -389,6 +431,8 @@ pub struct Reloader {
     state: AppState,
     retention: Arc<RwLock<RetentionSettings>>,
     in_step: Arc<watch::Sender<Arc<InStepSettings>>>,
+    /// The ACME issuer, whose names follow the hosted domains.
+    acme: Option<Arc<AcmeIssuer>>,
 }
 
 impl std::fmt::Debug for Reloader {
@@ -518,6 +562,7 @@ impl Reloader {
             ("metrics", running.metrics != fresh.metrics),
             ("healthz", running.healthz != fresh.healthz),
             ("alerts", running.alerts != fresh.alerts),
+            ("acme", running.acme != fresh.acme),
         ];
         for (key, changed) in restart_only {
             if changed {
@@ -527,6 +572,22 @@ impl Reloader {
                     "The setting `{key}` changed; it takes effect at the next restart."
                 );
             }
+        }
+        // ACME follows the hosted domains (the rest of [acme] changes at the next restart):
+        // a new policy host's certificate is ordered now, a dropped one's no more.
+        if let Some(issuer) = &self.acme
+            && issuer.set_names(
+                fresh
+                    .hosts
+                    .iter()
+                    .map(|host| hosting::policy_host(&host.domain)),
+            )
+        {
+            tracing::info!(
+                kind = %"acme-names-changed",
+                "ACME now keeps the certificates of {}.",
+                issuer.names().join(", ")
+            );
         }
         let domains = match domain_filter(&fresh) {
             Ok(domains) => domains,
