@@ -1,7 +1,8 @@
 //! `mta-sts demo --serve`: the lab plus the owner's server over generated reports. The printed
 //! login opens the dashboard, the three demo domains are there with what their reports show, and
 //! the rollout advisor, checking the live lab, calls the testing domain ready to enforce and the
-//! failing one not ready.
+//! failing one not ready. The server also hosts a lab domain's policy, which `mta-sts check`
+//! passes.
 
 mod serve_harness;
 
@@ -37,7 +38,10 @@ async fn demo_serve_prints_a_login_that_opens_a_dashboard_of_three_domains() {
             panic!("no JSON object from demo --serve --json: {other:?}");
         }
     };
-    let checked = check_dashboard(&value).await;
+    let checked = match check_dashboard(&value).await {
+        Ok(()) => check_hosted(&value),
+        failed => failed,
+    };
     let _ = Command::new("kill")
         .args(["-INT", &demo.id().to_string()])
         .status();
@@ -131,6 +135,46 @@ async fn check_dashboard(value: &Value) -> Result<(), String> {
     let silent = get(address, &cookie, "/domains/healthy-enforce.test").await?;
     if !silent.contains("Mail.Ru") || !silent.to_lowercase().contains("silent") {
         return Err("healthy-enforce.test does not flag Mail.Ru as silent".to_string());
+    }
+    Ok(())
+}
+
+/// The hosted domain: the demo's own check of it passed, and so does `mta-sts check` run now
+/// against the lab, fetching the policy from the demo's server.
+fn check_hosted(value: &Value) -> Result<(), String> {
+    let hosted = &value["serve"]["hosted"];
+    let domain = hosted["domain"].as_str().ok_or("no hosted domain")?;
+    let outcome = value["scenarios"]
+        .as_array()
+        .and_then(|all| all.iter().find(|s| s["domain"] == domain))
+        .ok_or_else(|| format!("the demo did not check {domain}"))?;
+    if outcome["as_declared"] != true || outcome["found"] != serde_json::json!([]) {
+        return Err(format!(
+            "the demo's check of {domain} did not pass: {outcome}"
+        ));
+    }
+    let lab = &value["lab"];
+    let port = |key: &str| lab[key].as_u64().map(|p| p.to_string()).unwrap_or_default();
+    let check = Command::new(BIN)
+        .args(["check", domain, "--json", "--resolver"])
+        .arg(lab["resolver"].as_str().unwrap_or_default())
+        .arg("--ca-file")
+        .arg(lab["ca_file"].as_str().unwrap_or_default())
+        .args([
+            "--https-port",
+            &port("https_port"),
+            "--smtp-port",
+            &port("smtp_port"),
+        ])
+        .output()
+        .map_err(|e| format!("cannot run mta-sts check: {e}"))?;
+    let report: Value = serde_json::from_slice(&check.stdout)
+        .map_err(|e| format!("mta-sts check printed no JSON: {e}"))?;
+    if !check.status.success() || report["policy"]["mode"] != "enforce" {
+        return Err(format!(
+            "mta-sts check {domain} against the demo's server did not pass ({}): {report}",
+            check.status
+        ));
     }
     Ok(())
 }

@@ -86,7 +86,11 @@ pub fn run(args: &DemoArgs) -> Result<Status, CommandError> {
         } else {
             Ports::EPHEMERAL
         };
-        let lab = Lab::start_on(mta_sts_lab::catalog(), 0, ports)
+        let mut scenarios = mta_sts_lab::catalog();
+        if serve {
+            scenarios.push(owner::hosted_scenario());
+        }
+        let lab = Lab::start_on(scenarios, 0, ports)
             .await
             .map_err(|e| CommandError::Setup(format!("cannot start the lab: {e}")))?;
         let trust =
@@ -103,6 +107,18 @@ pub fn run(args: &DemoArgs) -> Result<Status, CommandError> {
         };
         let checker =
             Checker::from_settings(&settings).map_err(|e| CommandError::Setup(e.to_string()))?;
+        // The owner's server hosts a policy the checks below fetch: it starts first.
+        let owner = if serve {
+            let demo = owner::OwnerDemo::start(&lab, LAB_TIMEOUT).await?;
+            let login = demo.login.clone();
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let serving = tokio::spawn(demo.serve(async {
+                let _ = stopped.await;
+            }));
+            Some((login, stop, serving))
+        } else {
+            None
+        };
         let boot_ms = started.elapsed().as_millis();
         let checks = lab.scenarios().iter().map(|s| checker.check(&s.domain));
         let reports: Vec<CheckReport> = futures_util::future::join_all(checks).await;
@@ -139,11 +155,6 @@ pub fn run(args: &DemoArgs) -> Result<Status, CommandError> {
         let example = outcomes
             .first()
             .map_or("healthy-enforce.test", |o| o.domain);
-        let owner_demo = if serve {
-            Some(owner::OwnerDemo::start(&lab, LAB_TIMEOUT).await?)
-        } else {
-            None
-        };
         let text = if json && (keep || web || serve) {
             to_json(&KeptLab {
                 scenarios: &outcomes,
@@ -157,7 +168,7 @@ pub fn run(args: &DemoArgs) -> Result<Status, CommandError> {
                 web: web_listener
                     .as_ref()
                     .map(|(_, address)| format!("http://{address}/")),
-                serve: owner_demo.as_ref().map(|demo| &demo.login),
+                serve: owner.as_ref().map(|(login, _, _)| login),
             })?
         } else if json {
             to_json(&outcomes)?
@@ -177,15 +188,14 @@ pub fn run(args: &DemoArgs) -> Result<Status, CommandError> {
             })
             .await
             .map_err(|e| CommandError::Setup(e.to_string()))?;
-        } else if let Some(owner_demo) = owner_demo {
+        } else if let Some((login, stop, serving)) = owner {
             if !json {
-                emit(&owner_text(&owner_demo.login))?;
+                emit(&owner_text(&login))?;
             }
-            owner_demo
-                .serve(async {
-                    let _ = tokio::signal::ctrl_c().await;
-                })
-                .await;
+            let _ = tokio::signal::ctrl_c().await;
+            let _ = stop.send(());
+            // The server finishes the requests in progress; a panic in it has been printed.
+            let _ = serving.await;
         } else if keep {
             tokio::signal::ctrl_c()
                 .await
@@ -292,6 +302,11 @@ fn owner_text(login: &owner::DemoLogin) -> String {
     for domain in &login.domains {
         let _ = writeln!(out, "    {:width$}  {}", domain.domain, domain.shows);
     }
+    let _ = writeln!(
+        out,
+        "  hosts       {} (the policy of {}, served on {})",
+        login.hosted.url, login.hosted.domain, login.hosted.address
+    );
     if let Some(first) = login.domains.first() {
         let _ = writeln!(
             out,

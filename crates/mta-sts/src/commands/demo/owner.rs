@@ -9,18 +9,27 @@
 //! The reports go through the same intake as `mta-sts reports import` (sniffing, the tolerant
 //! reader, the lint, the domain filter), into a SQLite store in a fresh temporary directory that
 //! is removed when the demo stops.
+//!
+//! The server also hosts the policy of one more lab domain, [`HOSTED_DOMAIN`]: its
+//! `mta-sts.` name points at the server's HTTPS listener, the certificate comes from the lab CA,
+//! and its `_mta-sts` id is the content id of the policy served, so the demo's own check of it
+//! passes, and any MTA-STS client pointed at the lab can fetch it.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use mta_sts_core::report::ResultType;
+use mta_sts_core::sts_record::content_id;
 use mta_sts_core::time::{Clock as _, Timestamp, UtcDate};
-use mta_sts_lab::{Lab, Organization, PlannedFailure, ReportPlan, Scenario};
+use mta_sts_lab::{
+    CertKind, DnsRecord, Lab, MxHost, Organization, PlannedFailure, RecordData, ReportPlan,
+    SHARED_ADDR, Scenario, SmtpBehaviour,
+};
 use mta_sts_net::SystemClock;
 use mta_sts_reports::examine::examine_report;
 use mta_sts_reports::{DomainFilter, Intake, Source};
-use mta_sts_serve::config::{CheckConfig, UserConfig};
+use mta_sts_serve::config::{CheckConfig, HostConfig, HostingConfig, UserConfig};
 use mta_sts_serve::{ServeConfig, Server};
 use mta_sts_store::StoreUrl;
 use mta_sts_store::reports::ReportStore;
@@ -62,6 +71,63 @@ const DEMO_DOMAINS: [DemoDomain; 3] = [
     },
 ];
 
+/// The lab domain whose policy the demo's server hosts.
+pub(super) const HOSTED_DOMAIN: &str = "serve-hosted.test";
+
+/// The address the demo's server serves HTTPS on, at the lab's HTTPS port (the lab itself takes
+/// 127.0.0.1, 127.0.0.2, and one address from 127.0.0.3 up per misbehaving MX host).
+const HOSTED_ADDR: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 250);
+
+/// The policy the demo's server hosts for [`HOSTED_DOMAIN`], what `mta-sts publish` makes of
+/// its one MX host in mode enforce.
+fn hosted_policy() -> String {
+    format!("version: STSv1\nmode: enforce\nmx: mx.{HOSTED_DOMAIN}\nmax_age: 604800\n")
+}
+
+/// The lab scenario of [`HOSTED_DOMAIN`]: a healthy domain whose policy host is the demo's
+/// server rather than the lab's own, announced with the content id of [`hosted_policy`].
+pub(super) fn hosted_scenario() -> Scenario {
+    let mx = format!("mx.{HOSTED_DOMAIN}");
+    let id = content_id(&hosted_policy());
+    Scenario {
+        name: "serve-hosted",
+        domain: HOSTED_DOMAIN.to_string(),
+        story: "Its policy is hosted by the demo's own `mta-sts serve` (with --serve), with the \
+                policy's content id in the _mta-sts record",
+        expect: &[],
+        records: vec![
+            DnsRecord::new(
+                format!("_mta-sts.{HOSTED_DOMAIN}"),
+                RecordData::Txt(vec![format!("v=STSv1; id={id}")]),
+            ),
+            DnsRecord::new(
+                format!("_smtp._tls.{HOSTED_DOMAIN}"),
+                RecordData::Txt(vec![format!(
+                    "v=TLSRPTv1; rua=mailto:tlsrpt@{HOSTED_DOMAIN}"
+                )]),
+            ),
+            DnsRecord::new(
+                HOSTED_DOMAIN,
+                RecordData::Mx {
+                    preference: 10,
+                    exchange: mx.clone(),
+                },
+            ),
+            DnsRecord::new(&mx, RecordData::A(SHARED_ADDR)),
+            DnsRecord::new(
+                format!("mta-sts.{HOSTED_DOMAIN}"),
+                RecordData::A(HOSTED_ADDR),
+            ),
+        ],
+        policy_hosts: Vec::new(),
+        mx_hosts: vec![MxHost {
+            name: mx,
+            behaviour: SmtpBehaviour::Starttls(CertKind::Valid),
+        }],
+        signed: false,
+    }
+}
+
 /// The owner's server running on the lab.
 pub(super) struct OwnerDemo {
     server: Server,
@@ -71,7 +137,7 @@ pub(super) struct OwnerDemo {
 }
 
 /// The dashboard's address and the demo login, printed as text or as JSON.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub(super) struct DemoLogin {
     /// The dashboard, `http://127.0.0.1:PORT/`.
     pub(super) url: String,
@@ -83,10 +149,23 @@ pub(super) struct DemoLogin {
     pub(super) store: String,
     /// The domains with reports, and what each shows.
     pub(super) domains: Vec<DemoDomainView>,
+    /// The hosted policy's URL, and where the server listens for it.
+    pub(super) hosted: HostedView,
+}
+
+/// The policy the demo's server hosts, as printed.
+#[derive(Debug, Clone, Serialize)]
+pub(super) struct HostedView {
+    /// The domain.
+    pub(super) domain: &'static str,
+    /// `https://mta-sts.DOMAIN/.well-known/mta-sts.txt`.
+    pub(super) url: String,
+    /// The HTTPS listener, `127.0.0.250:PORT` (the lab's DNS points the policy host there).
+    pub(super) address: String,
 }
 
 /// One filled domain, as printed.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub(super) struct DemoDomainView {
     /// The domain.
     pub(super) domain: String,
@@ -164,12 +243,31 @@ impl OwnerDemo {
             .await
             .map_err(|e| setup("storing the generated reports", &e))?;
 
+        let certs = directory.join("certs");
+        let host_name = format!("mta-sts.{HOSTED_DOMAIN}");
+        let (chain, key) = lab
+            .issue_certificate(&host_name)
+            .map_err(|e| setup("a certificate for the hosted policy", &e))?;
+        std::fs::create_dir_all(&certs)
+            .and_then(|()| std::fs::write(certs.join(format!("{host_name}.pem")), chain))
+            .and_then(|()| std::fs::write(certs.join(format!("{host_name}.key")), key))
+            .map_err(|e| setup(&format!("cannot write {}", certs.display()), &e))?;
+        let mut hosted = HostConfig::auto(HOSTED_DOMAIN);
+        hosted.auto = false;
+        hosted.policy = Some(hosted_policy());
+
         let password = demo_password().map_err(|e| setup("making a password", &e))?;
         let password_hash =
             mta_sts_serve::hash_password(&password).map_err(|e| setup("hashing", &e))?;
         let mut config = ServeConfig {
             domains,
             listen: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
+            https: Some(SocketAddr::from((HOSTED_ADDR, lab.https_port()))),
+            hosts: vec![hosted],
+            hosting: HostingConfig {
+                certs: Some(certs),
+                ..HostingConfig::default()
+            },
             store: store_text.clone(),
             users: vec![UserConfig {
                 name: DEMO_USER.to_string(),
@@ -192,6 +290,9 @@ impl OwnerDemo {
         let server = Server::start(config)
             .await
             .map_err(|e| setup("the server", &e))?;
+        let https_address = server
+            .https_addr()
+            .map_or_else(String::new, |a| a.to_string());
         let address = server.http_addr().ok_or_else(|| {
             CommandError::Setup("the demo's server has no plain-HTTP listener".to_string())
         })?;
@@ -203,6 +304,11 @@ impl OwnerDemo {
                 password,
                 store: store_text,
                 domains: views,
+                hosted: HostedView {
+                    domain: HOSTED_DOMAIN,
+                    url: format!("https://{host_name}{}", mta_sts_lab::POLICY_PATH),
+                    address: https_address,
+                },
             },
         ))
     }
