@@ -74,13 +74,20 @@ mount --bind "$work/resolv.conf" /etc/resolv.conf
 if [[ " $parts " == *" bench "* ]]; then
   cc -O2 -pthread -o "$work/socketmap_load" "$root/bench/socketmap_load.c"
 fi
-"$bin" demo --keep --standard-ports > "$work/lab.out" 2>&1 &
+# With --serve, `mta-sts serve` hosts the policy of serve-hosted.test in the lab: both daemons
+# fetch that policy from our server, so the differential covers our hosting too. The JSON object
+# (addresses and the scenario list) comes first; the lab then runs until SIGINT.
+"$bin" demo --serve --standard-ports --json > "$work/lab.json" 2> "$work/lab.out" &
 lab=$!
-for _ in $(seq 100); do grep -qs 'CA file' "$work/lab.out" && break; sleep 0.1; done
-ca="$(awk '/CA file/ {print $3}' "$work/lab.out")"
+lab_json() {
+  python3 -c 'import json, sys; v = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' \
+    "$work/lab.json" "$1" 2>/dev/null
+}
+for _ in $(seq 300); do lab_json 'v["lab"]["ca_file"]' > /dev/null && break; sleep 0.1; done
+ca="$(lab_json 'v["lab"]["ca_file"]')"
 [ -n "$ca" ] || { cat "$work/lab.out"; echo "the lab did not start" >&2; exit 1; }
-# The scenario list (a second, throwaway lab on ephemeral ports; only the domains are used).
-"$bin" demo --json > "$work/demo.json" 2>/dev/null || true
+lab_json 'json.dumps(v["scenarios"])' > "$work/demo.json"
+grep -q '"serve-hosted.test"' "$work/demo.json" || { echo "the lab hosts no policy of ours" >&2; exit 1; }
 
 # postfix-mta-sts-resolver: the configuration every instance shares (zones as in the diff).
 peer_config() { # PORT CACHE-YAML
