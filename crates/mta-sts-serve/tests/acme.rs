@@ -2,7 +2,9 @@
 //! certificate from Debian's `pebble` on loopback (the lab's DNS resolving the policy host to
 //! the server, pebble validating on the server's own listeners), serves the policy with it over
 //! HTTPS, and a second server sharing the store serves the same certificate without ordering
-//! one; a name that is not hosted gets no certificate. Both challenge types. When the CA goes
+//! one; a name that is not hosted gets no certificate; `mta-sts check` of the domain then
+//! passes (policy from the server with pebble's certificate, MX from the lab). Both challenge
+//! types. When the CA goes
 //! away and the certificate nears its end, the owner gets a `certificate-expiring` alert.
 //! SKIPPED without pebble; failing instead with `MTA_STS_REQUIRE_TOOLS=1`.
 
@@ -18,7 +20,10 @@ use hyper_util::rt::TokioIo;
 use mta_sts_acme::ChallengeKind;
 use mta_sts_acme::test_support::{Pebble, free_port};
 use mta_sts_alerts::{RetryPolicy, WebhookSettings};
-use mta_sts_lab::{DnsRecord, Lab, RecordData, Scenario};
+use mta_sts_check::{Checker, NetSettings};
+use mta_sts_core::sts_record::content_id;
+use mta_sts_lab::{CertKind, DnsRecord, Lab, MxHost, RecordData, Scenario, SmtpBehaviour};
+use mta_sts_net::{AddressGuard, Trust};
 use mta_sts_serve::config::{AcmeConfig, HostConfig};
 use mta_sts_serve::{ServeConfig, Server};
 use mta_sts_store::StoreUrl;
@@ -32,7 +37,8 @@ use tokio::sync::{mpsc, oneshot};
 
 const DOMAIN: &str = "acme-serve.test";
 const HOST: &str = "mta-sts.acme-serve.test";
-const POLICY: &str = "version: STSv1\nmode: testing\nmx: mail.acme-serve.test\nmax_age: 86400\n";
+const POLICY: &str = "version: STSv1\nmode: enforce\nmx: mail.acme-serve.test\nmax_age: 604800\n";
+const MX: &str = "mail.acme-serve.test";
 
 /// The lab domain whose policy host resolves to the server (127.0.0.1).
 fn scenario() -> Scenario {
@@ -41,9 +47,31 @@ fn scenario() -> Scenario {
         domain: DOMAIN.to_string(),
         story: "a domain whose policy is hosted by mta-sts serve with a certificate by ACME",
         expect: &[],
-        records: vec![DnsRecord::new(HOST, RecordData::A(Ipv4Addr::LOCALHOST))],
+        records: vec![
+            DnsRecord::new(HOST, RecordData::A(Ipv4Addr::LOCALHOST)),
+            // What `mta-sts publish` prints for the policy: its content id.
+            DnsRecord::new(
+                format!("_mta-sts.{DOMAIN}"),
+                RecordData::Txt(vec![format!("v=STSv1; id={}", content_id(POLICY))]),
+            ),
+            DnsRecord::new(
+                format!("_smtp._tls.{DOMAIN}"),
+                RecordData::Txt(vec![format!("v=TLSRPTv1; rua=mailto:tlsrpt@{DOMAIN}")]),
+            ),
+            DnsRecord::new(
+                DOMAIN,
+                RecordData::Mx {
+                    preference: 10,
+                    exchange: MX.to_string(),
+                },
+            ),
+            DnsRecord::new(MX, RecordData::A(Ipv4Addr::LOCALHOST)),
+        ],
         policy_hosts: Vec::new(),
-        mx_hosts: Vec::new(),
+        mx_hosts: vec![MxHost {
+            name: MX.to_string(),
+            behaviour: SmtpBehaviour::Starttls(CertKind::Valid),
+        }],
         signed: false,
     }
 }
@@ -197,7 +225,9 @@ async fn policy_with(server: SocketAddr, anchor: &CertificateDer<'static>, leaf:
 async fn issued_and_served(challenge: ChallengeKind) {
     let lab = Lab::start_with(vec![scenario()], 0).await.expect("lab");
     let (https, http) = (free_port(), free_port());
-    let Some(pebble) = Pebble::start(lab.dns_addr(), http, https, Duration::from_secs(3600)) else {
+    // Ninety days, as public CAs issue: a shorter certificate is one the checker calls expiring.
+    let validity = Duration::from_secs(90 * 86_400);
+    let Some(pebble) = Pebble::start(lab.dns_addr(), http, https, validity) else {
         return;
     };
     let dir = TempDir::new("mta-sts-serve-acme");
@@ -225,6 +255,30 @@ async fn issued_and_served(challenge: ChallengeKind) {
             kept.not_after.unix_seconds()
         )),
         "{metrics}"
+    );
+
+    // The checker, trusting pebble's chain (the policy host) and the lab CA (the MX host), finds
+    // nothing wrong with the hosted domain.
+    let trust = Trust::only_pem(&format!("{}{}", lab.ca_pem(), kept.chain_pem)).expect("roots");
+    let checker = Checker::from_settings(&NetSettings {
+        resolver: Some(lab.dns_addr()),
+        trust,
+        https_port: first.https.port(),
+        smtp_port: lab.smtp_port(),
+        timeout: Duration::from_secs(5),
+        guard: AddressGuard::AllowAll,
+        probe_smtp: true,
+    })
+    .expect("a checker");
+    let report = checker.check(DOMAIN).await;
+    assert!(
+        report.problem_codes().is_empty(),
+        "the check of {DOMAIN} found {:?}",
+        report.problem_codes()
+    );
+    assert_eq!(
+        report.policy.as_ref().and_then(|p| p.mode),
+        Some(mta_sts_core::Mode::Enforce)
     );
 
     // A name that is not hosted gets no certificate, and none is ordered for it.
