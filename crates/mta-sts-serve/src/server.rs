@@ -485,6 +485,10 @@ impl Reloader {
             ("metrics", running.metrics != fresh.metrics),
             ("healthz", running.healthz != fresh.healthz),
             ("alerts", running.alerts != fresh.alerts),
+            (
+                "hosting.fetch_log_seconds",
+                running.hosting.fetch_log_interval != fresh.hosting.fetch_log_interval,
+            ),
         ];
         for (key, changed) in restart_only {
             if changed {
