@@ -199,6 +199,7 @@ impl Server {
         }
         if let Some(listener) = https {
             log_listening("https", &listener, &config);
+            log_hosted(&state.hosting);
             let tls = match tls::server_config(provider, certificates, &state.hosting) {
                 Ok(tls) => TlsAcceptor::from(Arc::new(tls)),
                 Err(error) => {
@@ -360,6 +361,29 @@ fn log_listening(scheme: &str, listener: &TcpListener, config: &ServeConfig) {
         config.domains.join(", "),
         config.intake_path,
     );
+}
+
+/// One line per hosted policy: where it is served and the record that announces it.
+fn log_hosted(hosting: &Hosting) {
+    for domain in hosting.policies.domains() {
+        let Some(policy) = hosting.policies.get(&domain) else {
+            continue;
+        };
+        let host = hosting::policy_host(&domain);
+        let certificate = if hosting.certificates.get(&host).is_some() {
+            "with its certificate"
+        } else {
+            "without a certificate yet"
+        };
+        tracing::info!(
+            kind = %"hosting",
+            domain = %domain,
+            id = %policy.id,
+            "The policy of {domain} is served at https://{host}/.well-known/mta-sts.txt \
+             {certificate}; it is announced by _mta-sts.{domain}. TXT \"v=STSv1; id={}\".",
+            policy.id
+        );
+    }
 }
 
 /// Applies a new configuration to a serving [`Server`] (the CLI's SIGHUP): the certificate
