@@ -62,6 +62,9 @@ impl Server {
         };
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let hosting = Hosting::default();
+        hosting
+            .configured
+            .replace(config.hosts.iter().map(|host| host.domain.clone()));
         for policy in hosting::load_policies(&config)? {
             hosting.policies.set(policy);
         }
@@ -408,6 +411,9 @@ impl Reloader {
     /// certificate that cannot be read keeps the one in use.
     fn reload_hosting(&self, fresh: &ServeConfig) {
         let hosting = &self.state.hosting;
+        hosting
+            .configured
+            .replace(fresh.hosts.iter().map(|host| host.domain.clone()));
         match hosting::load_policies(fresh) {
             Ok(policies) => {
                 for policy in policies {
