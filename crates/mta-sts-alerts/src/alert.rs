@@ -62,6 +62,16 @@ pub enum Condition {
         /// The advisor's reasons that do not hold now, each a sentence.
         reasons: Vec<String>,
     },
+    /// The certificate of the domain's policy host nears its end and was not renewed (by
+    /// ACME): once it expires, senders cannot fetch the policy (RFC 8461 §3.3).
+    CertificateExpiring {
+        /// The policy host, `mta-sts.<domain>`.
+        host: String,
+        /// When the certificate expires.
+        not_after: Timestamp,
+        /// Why the last renewal failed, when it did.
+        last_error: Option<String>,
+    },
 }
 
 /// A report counting failures, as an alert names it.
@@ -85,12 +95,13 @@ pub struct FailedReport {
 
 impl Condition {
     /// The kind of condition, as the webhook's `details.kind` names it: `failures`,
-    /// `silent-reporter` or `verdict-changed`.
+    /// `silent-reporter`, `verdict-changed` or `certificate-expiring`.
     pub fn kind(&self) -> &'static str {
         match self {
             Condition::Failures { .. } => "failures",
             Condition::SilentReporter { .. } => "silent-reporter",
             Condition::VerdictChanged { .. } => "verdict-changed",
+            Condition::CertificateExpiring { .. } => "certificate-expiring",
         }
     }
 }
@@ -170,6 +181,12 @@ impl Alert {
                  \"{current}\".",
                 self.domain
             ),
+            Condition::CertificateExpiring {
+                host, not_after, ..
+            } => format!(
+                "The certificate of {} expires at {not_after} and has not been renewed.",
+                one_line(host)
+            ),
         }
     }
 
@@ -186,6 +203,11 @@ impl Alert {
                 format!("{} stopped reporting", one_line(organization))
             }
             Condition::VerdictChanged { current, .. } => format!("rollout verdict now {current}"),
+            Condition::CertificateExpiring {
+                host, not_after, ..
+            } => {
+                format!("certificate of {host} expires {not_after}")
+            }
         };
         format!("[mta-sts] {}: {}", self.domain, one_line(&what))
     }
@@ -267,6 +289,25 @@ impl Alert {
                     text,
                     "\n`mta-sts rollout {}` shows the whole advice and what to publish next.\n",
                     self.domain
+                );
+            }
+            Condition::CertificateExpiring {
+                host, last_error, ..
+            } => {
+                match last_error {
+                    Some(error) => {
+                        let _ = writeln!(text, "\nThe last renewal failed: {}", one_line(error));
+                    }
+                    None => text.push_str("\nRenewal is still being attempted.\n"),
+                }
+                let _ = write!(
+                    text,
+                    "\nOnce it expires, senders cannot fetch the MTA-STS policy of {} from {} \
+                     (RFC 8461 §3.3). Check that {} resolves to this server and that the ACME \
+                     challenge reaches it; the server's log names each attempt.\n",
+                    self.domain,
+                    one_line(host),
+                    one_line(host)
                 );
             }
         }

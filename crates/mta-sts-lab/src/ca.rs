@@ -102,6 +102,21 @@ impl LabCa {
 
     /// Issues a leaf for `host` of the given kind.
     pub(crate) fn issue(&self, host: &str, kind: &CertKind) -> Result<CertifiedKey, rcgen::Error> {
+        let cert = self.certificate(host, kind)?;
+        Ok(CertifiedKey::new(
+            vec![cert.der().clone()],
+            Arc::clone(&self.leaf_signer),
+        ))
+    }
+
+    /// Issues a valid leaf for `host` as PEM files would hold it: the certificate, then the
+    /// (shared) leaf private key.
+    pub(crate) fn issue_pem(&self, host: &str) -> Result<(String, String), rcgen::Error> {
+        let cert = self.certificate(host, &CertKind::Valid)?;
+        Ok((cert.pem(), self.leaf_key.serialize_pem()))
+    }
+
+    fn certificate(&self, host: &str, kind: &CertKind) -> Result<rcgen::Certificate, rcgen::Error> {
         let now = OffsetDateTime::now_utc();
         let san = match kind {
             CertKind::OtherName(other) => other.as_str(),
@@ -136,14 +151,10 @@ impl LabCa {
         };
         params.not_before = not_before;
         params.not_after = not_after;
-        let cert = match kind {
-            CertKind::SelfSigned => params.self_signed(&self.leaf_key)?,
-            _ => params.signed_by(&self.leaf_key, &self.issuer)?,
-        };
-        Ok(CertifiedKey::new(
-            vec![cert.der().clone()],
-            Arc::clone(&self.leaf_signer),
-        ))
+        match kind {
+            CertKind::SelfSigned => params.self_signed(&self.leaf_key),
+            _ => params.signed_by(&self.leaf_key, &self.issuer),
+        }
     }
 }
 

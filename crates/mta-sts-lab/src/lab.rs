@@ -63,6 +63,7 @@ pub struct Lab {
     smtp_port: u16,
     ipv6: bool,
     ca_pem: String,
+    ca: Arc<LabCa>,
     leaf_spki_sha256: Vec<u8>,
     ca_dir: CaDir,
     dns: Server<LabDns>,
@@ -176,6 +177,7 @@ impl Lab {
             smtp_port: sockets.smtp_port,
             ipv6: sockets.ipv6,
             ca_pem: ca.pem().to_owned(),
+            ca,
             leaf_spki_sha256,
             ca_dir,
             dns,
@@ -220,6 +222,13 @@ impl Lab {
     /// host, which [`TlsaAssociation::LabLeafSpkiSha256`](crate::TlsaAssociation) stands for.
     pub fn leaf_spki_sha256(&self) -> &[u8] {
         &self.leaf_spki_sha256
+    }
+
+    /// A valid certificate for `host` (under `.test`) from the lab CA, as PEM: the certificate
+    /// and its private key, for a server of the test's own that clients trusting
+    /// [`Lab::ca_file`] should accept (`mta-sts serve` hosting a lab domain's policy).
+    pub fn issue_certificate(&self, host: &str) -> Result<(String, String), LabError> {
+        Ok(self.ca.issue_pem(host)?)
     }
 
     /// [`Lab::ca_pem`] written to a private temporary directory, removed when the lab stops.

@@ -2,6 +2,8 @@
 //!
 //! Each concern is its own module, and every network setting is configuration, so the lab can
 //! point the real code at loopback:
+//! - [`dns_update`]: RFC 2136 dynamic updates signed with TSIG (RFC 8945), replacing a TXT
+//!   RRset such as `_mta-sts` at a zone's primary server;
 //! - [`dns`]: TXT, MX, addresses (with CNAME chains) and TLSA lookups, with NXDOMAIN, NODATA,
 //!   SERVFAIL and timeouts told apart;
 //! - [`dane`]: the TLSA records of an MX host where RFC 7672 §2.2.2 looks for them (its
@@ -21,6 +23,7 @@ pub mod clock;
 pub mod dane;
 mod dial;
 pub mod dns;
+pub mod dns_update;
 mod error;
 pub mod policy_fetch;
 pub mod smtp_probe;
@@ -29,6 +32,7 @@ pub mod trust;
 pub use address_guard::AddressGuard;
 pub use clock::SystemClock;
 pub use dns::{Dns, DnsConfig, DnsError};
+pub use dns_update::{DnsUpdater, TsigAlgorithm, TsigKey, UpdateConfig, UpdateError};
 pub use error::Error;
 pub use policy_fetch::{FetchConfig, FetchError, PolicyFetch};
 pub use smtp_probe::{MxProbe, ProbeConfig, ProbeError};

@@ -16,9 +16,13 @@ use serde::{Deserialize, Deserializer};
 
 use crate::error::ServeError;
 
+mod acme;
+pub use acme::AcmeConfig;
 mod alerts;
+mod dns_update;
 pub use alerts::{AlertsConfig, FailurePeriod};
 mod hosting;
+pub use dns_update::{DEFAULT_STS_TTL, DnsUpdateConfig};
 pub(crate) use hosting::check_policy_text;
 pub use hosting::{AutoPolicy, HostConfig, HostingConfig, PolicySource};
 
@@ -166,6 +170,25 @@ min_certificate_days = 14
 # added to the store every fetch_log_seconds; the dashboard shows who fetched and when last.
 fetch_log_seconds = 60
 
+# Certificates for the policy hosts by ACME (RFC 8555), instead of certificate files: ordered
+# for mta-sts.DOMAIN of every [[hosts]] table and for no other name (never for a name a
+# client asks for), renewed at renew_at of their lifetime, failures retried with backoff from
+# retry_first up to retry_max seconds. An expiring certificate (warn_at of its lifetime passed
+# without a renewal) is logged and raised as an alert. The account and the certificates are
+# kept in the store, so servers sharing a store share them (one orders, the others use it).
+# Each mta-sts.DOMAIN must resolve to this server: http-01 is answered on the plain HTTP
+# listener (listen, port 80 for the CA), tls-alpn-01 on the https listener (port 443).
+# [acme]
+# directory = "https://acme.example/directory"
+# contact = ["hostmaster@example.com"]
+# ca_file = "/etc/mta-sts/acme-ca.pem"   # trusted for the directory's TLS instead of the system's roots
+# challenge = "http-01"                  # or "tls-alpn-01"
+# renew_at = 0.6667
+# warn_at = 0.8333
+# retry_first = 60
+# retry_max = 21600
+# order_timeout = 120
+
 # Dashboard users: one [[users]] table each. Make a password hash with
 #   mta-sts serve hash-password
 # (it reads the password from standard input, never from the command line).
@@ -226,6 +249,22 @@ queue = 256
 # ca_file = "/etc/mta-sts/relay-ca.pem"
 # timeout = 30
 # retry = { attempts = 8, initial_backoff_ms = 5000, max_backoff_ms = 600000 }
+
+# Keeping the _mta-sts id in step with the hosted policies: when a policy changes (an edited
+# file or configuration, or an auto policy regenerated after the MX set changed), the server
+# serves the new policy first and only then changes the id, by an RFC 2136 dynamic update
+# signed with TSIG, then reads the record back from the primary. One [[dns_update]] table per
+# zone; a hosted domain uses the longest zone holding _mta-sts.<domain>. A hosted domain under
+# none of them is kept in step by hand: the server logs the exact record to publish and the
+# dashboard shows "id not updated yet" until DNS shows the new id.
+# [[dns_update]]
+# zone = "example.com"
+# server = "192.0.2.53:53"                      # the zone's primary, IP[:PORT]; over TCP
+# key_name = "mta-sts-update"                   # as the server's configuration names the key
+# algorithm = "hmac-sha256"                     # or hmac-sha384, hmac-sha512
+# secret_file = "/etc/mta-sts/update.key"       # the base64 secret, or tsig-keygen's key file
+# ttl = 300                                     # of the _mta-sts record written
+# timeout = 10
 "#;
 
 /// The settings of `mta-sts serve`, read from TOML and overridden by flags.
@@ -290,6 +329,10 @@ pub struct ServeConfig {
     pub hosts: Vec<HostConfig>,
     /// The `[hosting]` table: where the policy hosts' certificate files are.
     pub hosting: HostingConfig,
+    /// The `[[dns_update]]` tables: where `_mta-sts` ids are updated by RFC 2136.
+    pub dns_update: Vec<DnsUpdateConfig>,
+    /// The `[acme]` table: the policy hosts' certificates by ACME, if configured.
+    pub acme: Option<AcmeConfig>,
 }
 
 /// The `[check]` table: how the live check of the domains is made.
@@ -431,6 +474,8 @@ impl Default for ServeConfig {
             rollout: mta_sts_rollout::Thresholds::default(),
             hosts: Vec::new(),
             hosting: HostingConfig::default(),
+            dns_update: Vec::new(),
+            acme: None,
         }
     }
 }
@@ -619,6 +664,10 @@ impl ServeConfig {
         }
         self.validate_dashboard()?;
         self.alerts.validate()?;
+        dns_update::validate(&mut self.dns_update)?;
+        if let Some(acme) = &mut self.acme {
+            acme.validate(self.hosts.len(), self.listen.is_some())?;
+        }
         Ok(())
     }
 

@@ -18,7 +18,10 @@
 //!   failures, reporters, reports, the live check and the rollout advice), `/reports/{key}`,
 //!   the login at `/login`, and the JSON API under `/api/v1` (OpenAPI at
 //!   `/api/v1/openapi.json`); private behind `[[users]]` (argon2, [`hash_password`]) and
-//!   `[[tokens]]`.
+//!   `[[tokens]]`;
+//! - the in-step task (`hosting::in_step`): `auto` policies regenerated from the live MX set,
+//!   and every hosted policy's `_mta-sts` id brought in step after the policy is served, by
+//!   RFC 2136 updates (`[[dns_update]]`) or by the owner ("id not updated yet").
 
 mod body;
 mod commit;

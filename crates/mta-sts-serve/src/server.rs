@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
+use mta_sts_acme::{AcmeIssuer, keep_certificates};
 use mta_sts_net::SystemClock;
 use mta_sts_reports::{DomainFilter, Intake};
 use mta_sts_service::{
@@ -16,13 +17,17 @@ use mta_sts_store::StoreUrl;
 use mta_sts_store::reports::ReportStore;
 use rustls::crypto::CryptoProvider;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use crate::commit::Committer;
 use crate::config::ServeConfig;
 use crate::dashboard::Dashboard;
 use crate::error::ServeError;
-use crate::hosting::{self, FetchLog, HostRouter, Hosting, Organizations, Scheme};
+use crate::hosting::in_step::{InStep, InStepMetrics, InStepSettings};
+use crate::hosting::{
+    self, AcmeSink, CertificateExpiry, FetchLog, HostRouter, Hosting, Organizations, Scheme,
+};
 use crate::metrics::ServeMetrics;
 use crate::retention::{self, RetentionSettings};
 use crate::routes::{AppState, LiveSettings, router};
@@ -42,6 +47,10 @@ pub struct Server {
     connections: ConnectionMetrics,
     watcher: Option<Watcher>,
     fetches: FetchLog,
+    /// The task keeping `_mta-sts` ids in step with the policies, and its settings' sender.
+    in_step: (InStep, Arc<watch::Sender<Arc<InStepSettings>>>),
+    /// The ACME issuer of the policy hosts' certificates, with `[acme]`, and its gauge.
+    acme: Option<(Arc<AcmeIssuer>, CertificateExpiry)>,
 }
 
 impl std::fmt::Debug for Server {
@@ -74,6 +83,7 @@ impl Server {
         {
             return Err(problem);
         }
+        let in_step_settings = InStepSettings::from_config(&config)?;
         let url: StoreUrl = config
             .store
             .parse()
@@ -96,6 +106,7 @@ impl Server {
         })?;
         let metrics = registry.register(ServeMetrics::register);
         let fetches = registry.register(FetchLog::register);
+        let in_step_metrics = registry.register(InStepMetrics::register);
         let connections = registry.register(|registry| {
             ConnectionMetrics::register(
                 registry.sub_registry_with_prefix("mta_sts_serve"),
@@ -104,6 +115,22 @@ impl Server {
             )
         });
         let dashboard = Dashboard::new(&config, intake.store().clone(), Arc::new(SystemClock))?;
+        // Certificates are ordered for the configured policy hosts only, never for a name a
+        // client asks for.
+        let acme = config.acme.as_ref().map(|acme| {
+            let expiry = registry.register(CertificateExpiry::register);
+            let issuer = Arc::new(AcmeIssuer::new(
+                acme.settings(),
+                config
+                    .hosts
+                    .iter()
+                    .map(|host| hosting::policy_host(&host.domain)),
+                intake.store().clone(),
+                Arc::clone(&hosting.challenges),
+                Arc::new(SystemClock),
+            ));
+            (issuer, expiry)
+        });
         let state = AppState {
             dashboard,
             live: Arc::new(RwLock::new(Arc::new(LiveSettings::new(&config, None)))),
@@ -113,6 +140,14 @@ impl Server {
             metrics,
             registry,
         };
+        let (settings_sender, settings) = watch::channel(Arc::new(in_step_settings));
+        let in_step = InStep::new(
+            state.hosting.policies.clone(),
+            state.dashboard.ids.clone(),
+            settings,
+            Arc::new(SystemClock),
+            in_step_metrics,
+        );
         let https = match config.https {
             Some(address) => Some(bind(address).await?),
             None => None,
@@ -136,6 +171,8 @@ impl Server {
             connections,
             watcher,
             fetches,
+            in_step: (in_step, Arc::new(settings_sender)),
+            acme,
         })
     }
 
@@ -161,6 +198,8 @@ impl Server {
             provider: self.provider.clone(),
             state: self.state.clone(),
             retention: self.retention.clone(),
+            in_step: self.in_step.1.clone(),
+            acme: self.acme.as_ref().map(|(issuer, _)| Arc::clone(issuer)),
         }
     }
 
@@ -179,6 +218,8 @@ impl Server {
             connections,
             watcher,
             fetches,
+            in_step: (in_step, _in_step_settings),
+            acme,
         } = self;
         let options = HttpOptions {
             header_read_timeout: config.header_timeout,
@@ -197,9 +238,28 @@ impl Server {
             config.hosting.fetch_log_interval,
             shutdown.stopping(),
         ));
+        if let Some((issuer, expiry)) = acme {
+            let sink = AcmeSink {
+                certificates: Arc::clone(&state.hosting.certificates),
+                expiry,
+                alerter: watcher.as_ref().map(Watcher::alerter),
+                clock: Arc::new(SystemClock),
+            };
+            let stopping = shutdown.triggered();
+            tasks.spawn(async move {
+                tracing::info!(
+                    kind = %"acme-started",
+                    "Certificates for {} are kept by ACME from {}.",
+                    issuer.names().join(", "),
+                    issuer.settings().directory
+                );
+                keep_certificates(&issuer, &SystemClock, &sink, stopping).await;
+            });
+        }
         if let Some(watcher) = watcher {
             tasks.spawn(watcher.run(shutdown.stopping(), config.shutdown_timeout));
         }
+        tasks.spawn(in_step.run(shutdown.stopping()));
         if let Some(listener) = https {
             log_listening("https", &listener, &config);
             log_hosted(&state.hosting);
@@ -397,6 +457,9 @@ pub struct Reloader {
     provider: Arc<CryptoProvider>,
     state: AppState,
     retention: Arc<RwLock<RetentionSettings>>,
+    in_step: Arc<watch::Sender<Arc<InStepSettings>>>,
+    /// The ACME issuer, whose names follow the hosted domains.
+    acme: Option<Arc<AcmeIssuer>>,
 }
 
 impl std::fmt::Debug for Reloader {
@@ -493,6 +556,20 @@ impl Reloader {
             }
         };
         self.reload_hosting(&fresh);
+        // After the policies: the in-step task wakes now, sees any changed policy already
+        // served, and only then updates its id.
+        match InStepSettings::from_config(&fresh) {
+            Ok(settings) => {
+                self.in_step.send_replace(Arc::new(settings));
+            }
+            Err(error) => {
+                tracing::warn!(
+                    kind = %"reload-failed",
+                    "{error}; the running DNS update settings stay."
+                );
+                self.in_step.send_modify(|_| {});
+            }
+        }
         let restart_only = [
             ("https", running.https != fresh.https),
             ("listen", running.listen != fresh.listen),
@@ -519,6 +596,7 @@ impl Reloader {
                 "hosting.fetch_log_seconds",
                 running.hosting.fetch_log_interval != fresh.hosting.fetch_log_interval,
             ),
+            ("acme", running.acme != fresh.acme),
         ];
         for (key, changed) in restart_only {
             if changed {
@@ -528,6 +606,22 @@ impl Reloader {
                     "The setting `{key}` changed; it takes effect at the next restart."
                 );
             }
+        }
+        // ACME follows the hosted domains (the rest of [acme] changes at the next restart):
+        // a new policy host's certificate is ordered now, a dropped one's no more.
+        if let Some(issuer) = &self.acme
+            && issuer.set_names(
+                fresh
+                    .hosts
+                    .iter()
+                    .map(|host| hosting::policy_host(&host.domain)),
+            )
+        {
+            tracing::info!(
+                kind = %"acme-names-changed",
+                "ACME now keeps the certificates of {}.",
+                issuer.names().join(", ")
+            );
         }
         let domains = match domain_filter(&fresh) {
             Ok(domains) => domains,

@@ -157,6 +157,12 @@ impl Watcher {
         }))
     }
 
+    /// What raises this watcher's alerts, for the other parts of the server that raise
+    /// alerts of their own (ACME's expiring certificates).
+    pub(crate) fn alerter(&self) -> Alerter {
+        self.alerter.clone()
+    }
+
     /// Watches until `stopping`: new reports every `poll_interval`, reporters every
     /// `check_interval`, each in its own loop so a slow one does not delay the other. Then
     /// the alerts still queued get up to `drain` to be delivered.

@@ -55,6 +55,13 @@ pub enum Command {
     /// stored TLS-RPT reports. Exit 0 ready, 1 not ready, 2 could not run.
     Rollout(RolloutArgs),
 
+    /// Generate what to publish for a domain from its live MX records: the policy file, the
+    /// `_mta-sts` record with an id derived from the policy's content, the `_smtp._tls` record,
+    /// as a zone-file snippet (or JSON, or files with --out); or, with --plan-mx-change, the safe
+    /// order of steps for moving to new MX hosts. Exit 0 done, 2 refused (a sentence says why)
+    /// or could not run.
+    Publish(PublishArgs),
+
     /// Does an MX host match an `mx` pattern (RFC 8461 §4.1)? Exit 0 yes, 1 no.
     Match {
         /// The policy's `mx` pattern, e.g. `*.example.com` or `mail.example.com`.
@@ -278,6 +285,70 @@ pub struct RolloutArgs {
     /// `[rollout]`, the flags over them).
     #[command(flatten)]
     pub store: StoreArgs,
+}
+
+/// `mta-sts publish`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct PublishArgs {
+    /// The domain (Unicode names are published as A-labels).
+    pub domain: String,
+    /// The policy mode: `testing` (senders report failures but deliver: the first step),
+    /// `enforce` (senders refuse MX hosts that fail), `none` (retire MTA-STS).
+    #[arg(long, value_enum, default_value_t = PublishMode::Testing)]
+    pub mode: PublishMode,
+    /// How long senders may cache the policy, in seconds (at most 31557600, RFC 8461 §3.2).
+    #[arg(long, value_name = "SECS", default_value_t = 604_800)]
+    pub max_age: u64,
+    /// A TLS-RPT reporting address, `mailto:...` or `https://...` (repeatable); without one, the
+    /// `_smtp._tls` record is only suggested in a comment.
+    #[arg(long, value_name = "URI")]
+    pub rua: Vec<String>,
+    /// Collapse MX hosts sharing a parent domain into one `*.parent` pattern (known providers'
+    /// hosts always are).
+    #[arg(long)]
+    pub wildcard: bool,
+    /// Print one JSON object (`{"policy", "sts_record", "tlsrpt_record", "zone", ...}`, or the
+    /// plan's steps) instead of the human text.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the files to serve: `DIR/.well-known/mta-sts.txt` and `DIR/zone.txt`.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// The DNS resolver to ask, `IP[:PORT]` (default: the system's).
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub resolver: Option<String>,
+    /// Extra trusted root certificates (PEM) for fetching the current policy, added to the Web
+    /// PKI roots.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// The port policy hosts serve HTTPS on (a lab's; senders always use 443).
+    #[arg(long, value_name = "PORT", default_value_t = 443, value_parser = port)]
+    pub https_port: u16,
+    /// Time limit in seconds for the DNS lookups and the policy fetch (above 0, at most 600).
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = time_limit)]
+    pub timeout: Duration,
+    /// Instead of publishing, plan moving the domain's MX records to --new-mx: fetches the
+    /// current policy and prints each step with its earliest time (mode and max_age are kept).
+    #[arg(long, requires = "new_mx")]
+    pub plan_mx_change: bool,
+    /// The MX hosts after the change (with --plan-mx-change).
+    #[arg(long, value_name = "HOST", num_args = 1.., requires = "plan_mx_change")]
+    pub new_mx: Vec<String>,
+    /// The TTL of the MX records in seconds (with --plan-mx-change): how long after the switch
+    /// the old hosts must stay in the policy.
+    #[arg(long, value_name = "SECS", default_value_t = 86_400)]
+    pub mx_ttl: u32,
+}
+
+/// The mode of a published policy (RFC 8461 §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PublishMode {
+    /// Senders report failures (TLS-RPT) but still deliver.
+    Testing,
+    /// Senders deliver only to MX hosts that pass.
+    Enforce,
+    /// Senders treat the domain as having no policy.
+    None,
 }
 
 /// `mta-sts query`'s arguments.

@@ -133,6 +133,39 @@ fn a_verdict_change_lists_what_does_not_hold() {
 }
 
 #[test]
+fn an_expiring_certificate_names_its_host_time_and_last_error() {
+    let alert = Alert {
+        domain: "example.com".into(),
+        condition: Condition::CertificateExpiring {
+            host: "mta-sts.example.com".into(),
+            not_after: at("2026-12-20T00:00:00Z"),
+            last_error: Some("the ACME server refused\nthe order".into()),
+        },
+        period: "2026-12-20T00:00:00Z".into(),
+        raised_at: at("2026-12-17T00:00:00Z"),
+    };
+    assert_eq!(alert.condition_key(), "certificate-expiring");
+    assert_eq!(
+        alert.summary(),
+        "The certificate of mta-sts.example.com expires at 2026-12-20T00:00:00Z and has not been \
+         renewed."
+    );
+    assert!(
+        alert.subject().contains("mta-sts.example.com"),
+        "{}",
+        alert.subject()
+    );
+    let text = alert.text();
+    assert!(
+        text.contains("The last renewal failed: the ACME server refused the order"),
+        "{text}"
+    );
+    let body: serde_json::Value = serde_json::from_slice(&alert.to_json()).expect("JSON");
+    assert_eq!(body["details"]["kind"], "certificate-expiring");
+    assert_eq!(body["details"]["not_after"], "2026-12-20T00:00:00Z");
+}
+
+#[test]
 fn line_breaks_from_a_report_cannot_add_headers_or_lines() {
     let mut alert = failures();
     let evil = "Evil\r\nBcc: victim@example.org";

@@ -18,7 +18,7 @@ use super::view::{self, Window};
 pub(crate) const OPENAPI: &str = include_str!("openapi.json");
 
 /// The API's routes, as the router mounts them (the test compares them with the document).
-pub(crate) const ROUTES: [&str; 8] = [
+pub(crate) const ROUTES: [&str; 9] = [
     "/api/v1/openapi.json",
     "/api/v1/domains",
     "/api/v1/domains/{domain}",
@@ -27,6 +27,7 @@ pub(crate) const ROUTES: [&str; 8] = [
     "/api/v1/domains/{domain}/advice",
     "/api/v1/domains/{domain}/check",
     "/api/v1/reports/{key}",
+    "/api/v1/domains/{domain}/sts-id",
 ];
 
 /// The API's routes (all GET).
@@ -40,6 +41,7 @@ pub(crate) fn routes() -> Router<Dashboard> {
         .route(ROUTES[5], get(advice))
         .route(ROUTES[6], get(check))
         .route(ROUTES[7], get(report))
+        .route(ROUTES[8], get(sts_id))
 }
 
 /// `?days=N&page=P`.
@@ -227,6 +229,38 @@ async fn report(State(dashboard): State<Dashboard>, Path(key): Path<String>) -> 
         Ok(None) => missing(),
         Err(error) => store_failed(&error),
     }
+}
+
+#[derive(Serialize)]
+struct StsIdAnswer {
+    domain: String,
+    policy_served: bool,
+    #[serde(flatten)]
+    status: Option<crate::hosting::in_step::IdStatus>,
+    message: String,
+}
+
+async fn sts_id(State(dashboard): State<Dashboard>, Path(domain): Path<String>) -> Response {
+    let Some(name) = ours(&dashboard, &domain) else {
+        return unknown_domain(&domain);
+    };
+    let status = dashboard.ids.get(&name);
+    let message = status.as_ref().map_or_else(
+        || {
+            format!(
+                "This server serves no policy for {name} (it is not hosted here, or its auto \
+                 policy is not generated yet), so there is no _mta-sts id to keep in step."
+            )
+        },
+        |status| status.sentence(),
+    );
+    axum::Json(StsIdAnswer {
+        domain: name,
+        policy_served: status.is_some(),
+        status,
+        message,
+    })
+    .into_response()
 }
 
 #[cfg(test)]

@@ -41,6 +41,7 @@ pub(crate) use view::MAX_DAYS;
 use self::live::LiveChecks;
 use crate::config::ServeConfig;
 use crate::error::ServeError;
+use crate::hosting::in_step::IdStatuses;
 
 /// The paths the dashboard answers (exact, or as a prefix ending in `/`): the intake path
 /// may not be one of them.
@@ -93,6 +94,9 @@ pub(crate) struct Dashboard {
     pub(crate) clock: Arc<dyn Clock>,
     /// The live checks and the advice, kept a while.
     pub(crate) live: Arc<LiveChecks>,
+    /// Whether each hosted domain's `_mta-sts` id is in step with its policy (written by the
+    /// in-step task).
+    pub(crate) ids: Arc<IdStatuses>,
 }
 
 impl Dashboard {
@@ -136,6 +140,7 @@ impl Dashboard {
             live,
             store,
             clock,
+            ids: Arc::default(),
         })
     }
 

@@ -14,6 +14,7 @@ use super::access::{LoginRefusal, SESSION_COOKIE};
 use super::chart::{rate_line, stacked_bars, thousands};
 use super::view::{self, DomainView, LiveView, Window, percent};
 use super::{Dashboard, Viewer, client_of, csrf, peer_of, session_cookie};
+use crate::hosting::in_step::{IdState, IdStatus};
 
 /// The stylesheet: one file, served by the binary (no external assets).
 const STYLESHEET: &str = include_str!("dashboard.css");
@@ -398,13 +399,16 @@ pub(crate) async fn domain(
     let window = window_of(&dashboard, query.days);
     let name = mta_sts_core::domain::normalize_mail_domain(&domain).unwrap_or_default();
     match view::domain(&dashboard, &name, window, query.page.unwrap_or(0)).await {
-        Ok(Some(view)) => html_response(StatusCode::OK, domain_page(&view, &viewer)),
+        Ok(Some(view)) => {
+            let sts_id = dashboard.ids.get(&name);
+            html_response(StatusCode::OK, domain_page(&view, &viewer, sts_id.as_ref()))
+        }
         Ok(None) => unknown_domain(&viewer, &domain),
         Err(error) => store_failed(Some(&viewer), &error),
     }
 }
 
-fn domain_page(view: &DomainView, viewer: &Viewer) -> Markup {
+fn domain_page(view: &DomainView, viewer: &Viewer, sts_id: Option<&IdStatus>) -> Markup {
     let (series, stacks) = view::session_chart(view);
     let rates = view::rate_chart(&stacks);
     let domain = &view.domain;
@@ -423,6 +427,9 @@ fn domain_page(view: &DomainView, viewer: &Viewer) -> Markup {
                 h2 { "Reports: " (verdict_word(view.verdict.code)) }
                 p { (view.verdict.message) }
             }
+            @if let Some(sts_id) = sts_id {
+                (sts_id_section(sts_id))
+            }
             (live_section(&view.live))
             @if view.evidence.summary.total.reports > 0 {
                 section class="charts" {
@@ -440,6 +447,23 @@ fn domain_page(view: &DomainView, viewer: &Viewer) -> Markup {
             }
         },
     )
+}
+
+/// Whether the hosted policy's `_mta-sts` id is in step: "id not updated yet" until DNS shows it.
+fn sts_id_section(status: &IdStatus) -> Markup {
+    let state = match status.state {
+        IdState::InStep => "in-step",
+        IdState::NotUpdatedYet => "not-updated-yet",
+    };
+    html! {
+        section class=(format!("sts-id {state}")) id="sts-id" data-state=(state) {
+            h2 { "Policy id" }
+            p { (status.sentence()) }
+            @if status.state == IdState::NotUpdatedYet {
+                pre { code { (status.record) } }
+            }
+        }
+    }
 }
 
 fn live_section(live: &LiveView) -> Markup {

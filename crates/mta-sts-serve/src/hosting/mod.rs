@@ -8,7 +8,9 @@
 //! - [`HostCertificates`]: the certificate per policy host name (`mta-sts.<domain>`), from
 //!   certificate files or from ACME (the SNI resolver reads it on every handshake).
 
+mod acme;
 mod fetches;
+pub(crate) mod in_step;
 mod load;
 mod organizations;
 mod routes;
@@ -19,6 +21,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use mta_sts_acme::Challenges;
 use rustls::sign::CertifiedKey;
 
+pub(crate) use acme::{AcmeSink, CertificateExpiry};
 pub(crate) use fetches::FetchLog;
 pub(crate) use load::{load_certificates, load_policies};
 pub(crate) use organizations::Organizations;

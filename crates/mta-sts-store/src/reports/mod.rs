@@ -18,7 +18,11 @@
 //!   ([`ReportDetail`]), the reports in the order they were received, and two small tables of
 //!   their own: alerts sent (one per condition and period, [`ReportStore::claim_alert`]) and a
 //!   value per domain and name ([`ReportStore::swap_domain_state`]).
+//! - What `mta-sts serve`'s ACME client shares between the servers of one store: the account
+//!   per directory ([`ReportStore::keep_acme_account`]), the newest certificate per name
+//!   ([`StoredCertificate`]) and the issuance leases ([`ReportStore::claim_acme_lease`]).
 
+mod acme;
 mod detail;
 mod evidence;
 mod fetches;
@@ -38,6 +42,7 @@ use crate::postgres::PostgresStore;
 use crate::sqlite::SqliteStore;
 use crate::{StoreError, StoreOptions, StoreUrl};
 
+pub use acme::StoredCertificate;
 pub use detail::{PolicyDetail, ReportDetail, StoredFailureDetail};
 pub use evidence::{DomainEvidence, EvidenceQuery, FailureGroup, PolicySeen, Reporter};
 pub use fetches::PolicyFetches;
@@ -502,6 +507,86 @@ impl ReportStore {
         match &self.backend {
             Backend::Sqlite(store) => fetches::list_sqlite(store, domain).await,
             Backend::Postgres(store) => fetches::list_postgres(store, domain).await,
+        }
+    }
+
+    /// The ACME account credentials (JSON, as the ACME client wrote them) kept for the
+    /// directory at `directory`; `None` when no server of this store has made one yet.
+    pub async fn acme_account(&self, directory: &str) -> Result<Option<String>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(store) => acme::account_sqlite(store, directory).await,
+            Backend::Postgres(store) => acme::account_postgres(store, directory).await,
+        }
+    }
+
+    /// Keeps `credentials` as the account for `directory` unless one is kept already, and
+    /// returns the account kept: `credentials`, or the one another server kept first (the
+    /// caller then uses that one and drops its own).
+    pub async fn keep_acme_account(
+        &self,
+        directory: &str,
+        credentials: &str,
+        now: Timestamp,
+    ) -> Result<String, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(store) => {
+                acme::keep_account_sqlite(store, directory, credentials, now).await
+            }
+            Backend::Postgres(store) => {
+                acme::keep_account_postgres(store, directory, credentials, now).await
+            }
+        }
+    }
+
+    /// The certificate kept for `name` (case ignored), if any.
+    pub async fn acme_certificate(
+        &self,
+        name: &str,
+    ) -> Result<Option<StoredCertificate>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(store) => acme::certificate_sqlite(store, name).await,
+            Backend::Postgres(store) => acme::certificate_postgres(store, name).await,
+        }
+    }
+
+    /// Keeps `certificate` for its name, replacing the one kept unless that one lasts longer
+    /// (a later `not_after`): true when it was kept.
+    pub async fn keep_acme_certificate(
+        &self,
+        certificate: &StoredCertificate,
+    ) -> Result<bool, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(store) => acme::keep_certificate_sqlite(store, certificate).await,
+            Backend::Postgres(store) => acme::keep_certificate_postgres(store, certificate).await,
+        }
+    }
+
+    /// Claims the issuance lease of `name` (case ignored) for `holder` until `until`: true when
+    /// `holder` now holds it (there was none, the one there expired at or before `now`, or it
+    /// was `holder`'s own and is extended); false when another holder's lease runs, and the
+    /// caller must not order `name` now. Of several servers claiming at once, exactly one wins.
+    pub async fn claim_acme_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<bool, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(store) => {
+                acme::claim_lease_sqlite(store, name, holder, now, until).await
+            }
+            Backend::Postgres(store) => {
+                acme::claim_lease_postgres(store, name, holder, now, until).await
+            }
+        }
+    }
+
+    /// Gives up `holder`'s issuance lease of `name` (nothing when another holder has it).
+    pub async fn release_acme_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(store) => acme::release_lease_sqlite(store, name, holder).await,
+            Backend::Postgres(store) => acme::release_lease_postgres(store, name, holder).await,
         }
     }
 

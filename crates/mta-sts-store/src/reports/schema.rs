@@ -23,6 +23,12 @@
 //! (200-260 ms at 1,000,000 reports). SQLite reads its covering index without visiting rows and
 //! sums the entries directly (a per-row trigger there cost about a quarter of the insert rate).
 //!
+//! Version 3 adds what the ACME client of `mta-sts serve` shares between the servers of one
+//! store: the account per directory URL (`acme_account`, its credentials as JSON), the newest
+//! certificate per name (`acme_certificate`: chain and key PEM, validity) and the issuance
+//! leases (`acme_lease`: who is ordering a name, until when), so that two servers do not
+//! order the same name at once.
+//!
 //! The content hash (of the JSON as received) is kept but not indexed: the content includes the
 //! organisation, report id and date range, so two reports with the same content always have
 //! the same identity, and the identity's unique index finds both kinds of duplicate. An index on
@@ -270,6 +276,50 @@ END $$;
 CREATE TRIGGER domain_day_delete AFTER DELETE ON report_policy
     REFERENCING OLD TABLE AS deleted
     FOR EACH STATEMENT EXECUTE FUNCTION mta_sts_domain_day_delete();
+",
+        },
+        Migration {
+            version: 3,
+            description: "ACME accounts, certificates and issuance leases",
+            sqlite: "
+CREATE TABLE acme_account (
+    directory   TEXT    NOT NULL PRIMARY KEY,
+    credentials TEXT    NOT NULL,
+    created_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE acme_certificate (
+    name       TEXT    NOT NULL PRIMARY KEY,
+    chain_pem  TEXT    NOT NULL,
+    key_pem    TEXT    NOT NULL,
+    not_before INTEGER NOT NULL,
+    not_after  INTEGER NOT NULL,
+    issued_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE acme_lease (
+    name       TEXT    NOT NULL PRIMARY KEY,
+    holder     TEXT    NOT NULL,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+",
+            postgres: "
+CREATE TABLE acme_account (
+    directory   TEXT   NOT NULL PRIMARY KEY,
+    credentials TEXT   NOT NULL,
+    created_at  BIGINT NOT NULL
+);
+CREATE TABLE acme_certificate (
+    name       TEXT   NOT NULL PRIMARY KEY,
+    chain_pem  TEXT   NOT NULL,
+    key_pem    TEXT   NOT NULL,
+    not_before BIGINT NOT NULL,
+    not_after  BIGINT NOT NULL,
+    issued_at  BIGINT NOT NULL
+);
+CREATE TABLE acme_lease (
+    name       TEXT   NOT NULL PRIMARY KEY,
+    holder     TEXT   NOT NULL,
+    expires_at BIGINT NOT NULL
+);
 ",
         },
         Migration {

@@ -4,6 +4,7 @@
 //!
 //! Each body is an `async fn(Backend)`; [`conformance!`] makes one test per backend of it.
 
+mod acme;
 mod backend;
 mod evidence;
 mod fetches;
@@ -74,4 +75,7 @@ conformance!(
     evidence::domains_counts_hold_under_concurrent_writers,
     unavailable::a_locked_store_is_unavailable,
     properties::summary_totals_are_the_sums_of_the_reports_imported,
+    acme::the_first_acme_account_kept_is_the_one_every_server_uses,
+    acme::a_certificate_is_replaced_only_by_a_longer_lasting_one,
+    acme::an_issuance_lease_has_one_holder_until_it_expires,
 );

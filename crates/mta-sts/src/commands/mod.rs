@@ -6,6 +6,7 @@ mod demo;
 mod lifecycle;
 mod lint;
 mod match_host;
+mod publish;
 mod reports;
 mod rollout;
 mod serve;
@@ -74,6 +75,7 @@ pub fn run(cli: Cli) -> Result<Status, CommandError> {
         Command::Query(args) => daemon::query(&args),
         Command::Reports(args) => reports::run(args.command),
         Command::Rollout(args) => rollout::run(&args),
+        Command::Publish(args) => publish::run(&args),
         Command::Serve(args) => serve::run(&args),
     }
 }
