@@ -1,5 +1,5 @@
 //! The domain owner's server, `mta-sts serve`: it takes in TLS-RPT reports over HTTPS (RFC 8460
-//! §3, §5.3) and shows them on a private dashboard; later it also hosts policies.
+//! §3, §5.3), shows them on a private dashboard, and hosts MTA-STS policies (RFC 8461 §3.3).
 //!
 //! - [`ServeConfig`]: the TOML configuration and its checks ([`config::EXAMPLE`] shows every
 //!   option);
@@ -9,7 +9,11 @@
 //!   `/metrics`, prunes old reports (`keep_days`), reloads on SIGHUP and drains on SIGTERM;
 //!   with `[alerts]`, its watcher (the `watch` module) raises alerts on failure reports,
 //!   silent reporters and advisor verdict changes, delivered by `mta_sts_alerts`;
-//! - [`CertificateFiles`]: HTTPS from certificate files, read again on SIGHUP;
+//! - [`CertificateFiles`]: HTTPS from certificate files, read again on SIGHUP; the certificate
+//!   of each handshake is chosen by SNI (the `tls` module);
+//! - policy hosting (the `hosting` module): `https://mta-sts.<domain>/.well-known/mta-sts.txt`
+//!   for every `[[hosts]]` table, over HTTP/1.1 and HTTP/2, the fetches counted per domain and
+//!   fetching organisation;
 //! - the dashboard on the same listeners: the overview at `/`, `/domains/{domain}` (charts,
 //!   failures, reporters, reports, the live check and the rollout advice), `/reports/{key}`,
 //!   the login at `/login`, and the JSON API under `/api/v1` (OpenAPI at

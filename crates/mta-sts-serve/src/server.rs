@@ -71,6 +71,9 @@ impl Server {
         };
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let hosting = Hosting::default();
+        hosting
+            .configured
+            .replace(config.hosts.iter().map(|host| host.domain.clone()));
         for policy in hosting::load_policies(&config)? {
             hosting.policies.set(policy);
         }
@@ -259,6 +262,7 @@ impl Server {
         tasks.spawn(in_step.run(shutdown.stopping()));
         if let Some(listener) = https {
             log_listening("https", &listener, &config);
+            log_hosted(&state.hosting);
             let tls = match tls::server_config(provider, certificates, &state.hosting) {
                 Ok(tls) => TlsAcceptor::from(Arc::new(tls)),
                 Err(error) => {
@@ -422,6 +426,29 @@ fn log_listening(scheme: &str, listener: &TcpListener, config: &ServeConfig) {
     );
 }
 
+/// One line per hosted policy: where it is served and the record that announces it.
+fn log_hosted(hosting: &Hosting) {
+    for domain in hosting.policies.domains() {
+        let Some(policy) = hosting.policies.get(&domain) else {
+            continue;
+        };
+        let host = hosting::policy_host(&domain);
+        let certificate = if hosting.certificates.get(&host).is_some() {
+            "with its certificate"
+        } else {
+            "without a certificate yet"
+        };
+        tracing::info!(
+            kind = %"hosting",
+            domain = %domain,
+            id = %policy.id,
+            "The policy of {domain} is served at https://{host}/.well-known/mta-sts.txt \
+             {certificate}; it is announced by _mta-sts.{domain}. TXT \"v=STSv1; id={}\".",
+            policy.id
+        );
+    }
+}
+
 /// Applies a new configuration to a serving [`Server`] (the CLI's SIGHUP): the certificate
 /// files are read again, and what can change live changes at once.
 pub struct Reloader {
@@ -447,6 +474,9 @@ impl Reloader {
     /// certificate that cannot be read keeps the one in use.
     fn reload_hosting(&self, fresh: &ServeConfig) {
         let hosting = &self.state.hosting;
+        hosting
+            .configured
+            .replace(fresh.hosts.iter().map(|host| host.domain.clone()));
         match hosting::load_policies(fresh) {
             Ok(policies) => {
                 for policy in policies {
@@ -562,6 +592,10 @@ impl Reloader {
             ("metrics", running.metrics != fresh.metrics),
             ("healthz", running.healthz != fresh.healthz),
             ("alerts", running.alerts != fresh.alerts),
+            (
+                "hosting.fetch_log_seconds",
+                running.hosting.fetch_log_interval != fresh.hosting.fetch_log_interval,
+            ),
             ("acme", running.acme != fresh.acme),
         ];
         for (key, changed) in restart_only {

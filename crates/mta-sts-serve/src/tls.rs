@@ -89,6 +89,10 @@ pub(crate) fn server_config(
             challenges: hosting.challenges.clone(),
         }));
     config.alpn_protocols = ALPN_PROTOCOLS.iter().map(|p| p.to_vec()).collect();
+    // No TLS 1.3 session tickets: a policy is fetched again after its max_age (days), long
+    // after an in-memory session would be gone, so the two tickets rustls sends by default
+    // would cost every handshake their work and bytes for a resumption that never happens.
+    config.send_tls13_tickets = 0;
     Ok(config)
 }
 

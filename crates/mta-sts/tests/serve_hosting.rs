@@ -216,6 +216,16 @@ fn peer_leaf(stream: &TlsStream<TcpStream>) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_policy_is_served_on_exactly_its_path_and_nothing_redirects() {
     let hosted = Hosted::start();
+    // The start says where each policy is served and the record that announces it.
+    let hosting = hosted.server.wait_for("hosting");
+    assert_eq!(hosting["domain"], "example.com");
+    let id = mta_sts_core::sts_record::content_id(POLICY_COM);
+    assert!(
+        hosting["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&format!("TXT \"v=STSv1; id={id}\""))),
+        "{hosting}"
+    );
     let mut com = hosted.http1("example.com").await;
     let got = com.ask("GET", "/.well-known/mta-sts.txt").await;
     assert_eq!(got.status, 200);

@@ -92,3 +92,6 @@ pub(crate) fn load_certificates(
     }
     problems
 }
+
+#[cfg(test)]
+mod tests;

@@ -38,6 +38,28 @@ pub(crate) struct Hosting {
     /// The answers to pending ACME challenges (HTTP-01 on plain HTTP, TLS-ALPN-01 at the
     /// handshake).
     pub(crate) challenges: Arc<Challenges>,
+    /// The domains configured as hosted, whether or not their policy is served yet (an `auto`
+    /// policy before its first generation): their policy host never reaches other routes.
+    pub(crate) configured: Arc<ConfiguredDomains>,
+}
+
+/// The domains of the `[[hosts]]` tables, replaced on reload.
+#[derive(Debug, Default)]
+pub(crate) struct ConfiguredDomains(RwLock<std::collections::BTreeSet<String>>);
+
+impl ConfiguredDomains {
+    /// The hosted domains are now `domains`.
+    pub(crate) fn replace(&self, domains: impl IntoIterator<Item = String>) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = domains.into_iter().collect();
+    }
+
+    /// Whether `domain` (lowercase) is configured as hosted.
+    pub(crate) fn contains(&self, domain: &str) -> bool {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(domain)
+    }
 }
 
 /// The policy host name of `domain`: `mta-sts.<domain>` (RFC 8461 §3.3).

@@ -101,8 +101,16 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> HostFuture {
-        let Some(policy) = policy_domain(&request).and_then(|d| self.hosting.policies.get(&d))
-        else {
+        let domain = policy_domain(&request);
+        let policy = domain.as_deref().and_then(|d| self.hosting.policies.get(d));
+        let Some(policy) = policy else {
+            if domain.is_some_and(|d| self.hosting.configured.contains(&d)) {
+                // Hosted, but its policy is not generated yet: nothing else answers here.
+                return HostFuture::Ready(Some(plain(
+                    StatusCode::NOT_FOUND,
+                    "The MTA-STS policy of this domain is not ready yet.\n",
+                )));
+            }
             let mut app = self.app.clone();
             return HostFuture::App(Box::pin(async move {
                 tower_service::Service::call(&mut app, request).await

@@ -132,6 +132,12 @@ async fn other_hosts_and_unhosted_policy_hosts_reach_the_app() {
     hosting.policies.remove("example.com");
     let answer = ask(&mut router, Method::GET, "mta-sts.example.com", POLICY_PATH).await;
     assert_eq!(answer.body, "the app");
+    // Configured as hosted but without a policy yet (auto, before its first generation): a
+    // plain 404, never the app.
+    hosting.configured.replace(["example.com".to_string()]);
+    let answer = ask(&mut router, Method::GET, "mta-sts.example.com", "/").await;
+    assert_eq!(answer.status, StatusCode::NOT_FOUND);
+    assert_ne!(answer.body, "the app");
 }
 
 #[tokio::test]
