@@ -173,11 +173,21 @@ impl TsigKey {
                 path.display()
             ))
         })?;
-        let secret = secret_in_key_file(&text).ok_or_else(|| {
+        TsigKey::from_key_file_text(name, algorithm, &text, &path.display().to_string())
+    }
+
+    /// A key whose base64 secret is in `text`, what a secret file holds (see
+    /// [`TsigKey::from_secret_file`]); `origin` names the file in errors.
+    pub fn from_key_file_text(
+        name: &str,
+        algorithm: TsigAlgorithm,
+        text: &str,
+        origin: &str,
+    ) -> Result<TsigKey, Error> {
+        let secret = secret_in_key_file(text).ok_or_else(|| {
             Error::Config(format!(
-                "the TSIG secret file {} holds no base64 secret: write the secret alone, or \
-                 the key file tsig-keygen or keymgr -t produced",
-                path.display()
+                "the TSIG secret file {origin} holds no base64 secret: write the secret alone, \
+                 or the key file tsig-keygen or keymgr -t produced"
             ))
         })?;
         TsigKey::new(name, algorithm, secret)

@@ -3,17 +3,22 @@
 //! refused: every browser this dashboard supports sends it on POST), and a form of a logged-in
 //! page carries its session's token. The session cookie is `SameSite=Strict` as well.
 
-use http::HeaderMap;
 use http::header::{HOST, ORIGIN};
+use http::{HeaderMap, Uri};
 
 use super::access::{Session, constant_time_eq};
 
-/// Whether the request's `Origin` is this server, as the browser reached it (`Host`).
-pub(crate) fn same_origin(headers: &HeaderMap) -> bool {
-    let (Some(origin), Some(host)) = (headers.get(ORIGIN), headers.get(HOST)) else {
+/// Whether the request's `Origin` is this server, as the browser reached it: the `Host` header
+/// (HTTP/1.1), or the URI's authority (HTTP/2's `:authority`, which replaces `Host`).
+pub(crate) fn same_origin(headers: &HeaderMap, uri: &Uri) -> bool {
+    let Some(Ok(origin)) = headers.get(ORIGIN).map(|origin| origin.to_str()) else {
         return false;
     };
-    let (Ok(origin), Ok(host)) = (origin.to_str(), host.to_str()) else {
+    let host = match headers.get(HOST) {
+        Some(host) => host.to_str().ok(),
+        None => uri.authority().map(|authority| authority.as_str()),
+    };
+    let Some(host) = host else {
         return false;
     };
     let authority = origin
@@ -40,6 +45,25 @@ mod tests {
             headers.insert(ORIGIN, HeaderValue::from_static(origin));
         }
         headers
+    }
+
+    fn same_origin(headers: &HeaderMap) -> bool {
+        super::same_origin(headers, &Uri::from_static("/login"))
+    }
+
+    #[test]
+    fn over_http2_the_authority_stands_for_host() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            ORIGIN,
+            HeaderValue::from_static("https://reports.example.com"),
+        );
+        let uri = Uri::from_static("https://reports.example.com/login");
+        assert!(super::same_origin(&headers, &uri));
+        let other = Uri::from_static("https://evil.example/login");
+        assert!(!super::same_origin(&headers, &other));
+        // Neither Host nor an authority: nothing to compare with.
+        assert!(!super::same_origin(&headers, &Uri::from_static("/login")));
     }
 
     #[test]

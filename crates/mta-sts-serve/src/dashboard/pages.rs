@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use axum::extract::{Extension, Form, FromRequest, Path, Query, Request, State};
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use maud::{DOCTYPE, Markup, html};
 use mta_sts_store::reports::{ReportDetail, ReportKey};
 use serde::Deserialize;
@@ -180,7 +180,7 @@ pub(crate) async fn login(
 ) -> Response {
     let settings = dashboard.settings();
     let peer = peer_of(request.extensions());
-    if !csrf::same_origin(&headers) {
+    if !csrf::same_origin(&headers, request.uri()) {
         return forbidden_cross_site();
     }
     let Form(form) = match Form::<LoginForm>::from_request(request, &()).await {
@@ -269,12 +269,13 @@ pub(crate) async fn logout(
     State(dashboard): State<Dashboard>,
     Extension(viewer): Extension<Viewer>,
     headers: HeaderMap,
+    uri: Uri,
     Form(form): Form<LogoutForm>,
 ) -> Response {
     let Viewer::User(session) = &viewer else {
         return forbidden_cross_site();
     };
-    if !csrf::same_origin(&headers) || !csrf::token_matches(session, &form.csrf) {
+    if !csrf::same_origin(&headers, &uri) || !csrf::token_matches(session, &form.csrf) {
         return forbidden_cross_site();
     }
     if let Some(id) = session_cookie(&headers) {
