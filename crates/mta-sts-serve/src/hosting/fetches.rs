@@ -31,6 +31,10 @@ const MAX_TALLIED_CLIENTS: usize = 10_000;
 /// Where the fetches of clients past [`MAX_TALLIED_CLIENTS`] are tallied.
 const OVERFLOW: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
 
+/// Rows (domain, organisation) kept while the store cannot be written; past this many, the
+/// oldest outage's rows are given up (a store down for long, fetchers without number).
+const MAX_PENDING_ROWS: usize = 10_000;
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct DomainLabel {
     domain: String,
@@ -47,11 +51,16 @@ struct Tally {
 /// Per domain, per client address.
 type Tallies = HashMap<String, HashMap<IpAddr, Tally>>;
 
+/// Per (domain, organisation): the rows of one store write.
+type Rows = HashMap<(String, String), PolicyFetches>;
+
 /// Where policy fetches are counted and logged. Cheap to clone; clones share the counters.
 #[derive(Debug, Clone)]
 pub(crate) struct FetchLog {
     fetches: Family<DomainLabel, Counter>,
     tallies: Arc<Mutex<Tallies>>,
+    /// The rows of a store write that failed, added again with the next one.
+    pending: Arc<Mutex<Rows>>,
 }
 
 impl FetchLog {
@@ -66,6 +75,7 @@ impl FetchLog {
         FetchLog {
             fetches,
             tallies: Arc::default(),
+            pending: Arc::default(),
         }
     }
 
@@ -143,57 +153,85 @@ impl FetchLog {
         }
     }
 
-    /// Adds the fetches tallied so far to `store`.
+    /// Adds the fetches tallied so far, and those a failed write left, to `store`; when the
+    /// write fails they are kept for the next one.
     pub(crate) async fn flush(&self, organizations: &Organizations, store: &ReportStore) {
         let tallies = self.take();
-        if tallies.is_empty() {
+        let mut rows =
+            std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner));
+        if tallies.is_empty() && rows.is_empty() {
             return;
         }
-        let batch = by_organization(tallies, organizations).await;
+        by_organization(tallies, organizations, &mut rows).await;
+        let batch: Vec<PolicyFetches> = rows.values().cloned().collect();
         let fetches: u64 = batch.iter().map(|row| row.fetches).sum();
-        let rows = batch.len();
+        let count = batch.len();
         match store.add_policy_fetches(&batch).await {
             Ok(()) => tracing::info!(
                 kind = %"policy-fetches-stored",
                 fetches,
-                "{fetches} policy fetches were added to the store ({rows} rows of domain and \
+                "{fetches} policy fetches were added to the store ({count} rows of domain and \
                  fetching organisation)."
             ),
+            Err(error) if count <= MAX_PENDING_ROWS => {
+                tracing::warn!(
+                    kind = %"policy-fetches-not-stored",
+                    "{fetches} policy fetches could not be added to the store ({error}); they \
+                     are kept in memory and added with the next write."
+                );
+                self.keep_pending(rows);
+            }
             Err(error) => tracing::warn!(
                 kind = %"policy-fetches-not-stored",
-                "{fetches} policy fetches could not be added to the store ({error}); the \
-                 counter mta_sts_serve_policy_fetches_total has them, the dashboard's list of \
-                 fetchers misses them."
+                "{fetches} policy fetches could not be added to the store ({error}), and the \
+                 store has failed long enough that their {count} rows are more than the \
+                 {MAX_PENDING_ROWS} kept: they are given up; the counter \
+                 mta_sts_serve_policy_fetches_total still has them."
             ),
+        }
+    }
+
+    /// Puts back the rows of a failed write, merged with any a concurrent flush left.
+    fn keep_pending(&self, rows: Rows) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        for (key, row) in rows {
+            match pending.get_mut(&key) {
+                Some(kept) => merge(kept, &row),
+                None => {
+                    pending.insert(key, row);
+                }
+            }
         }
     }
 }
 
-/// The tallies per client turned into rows per (domain, organisation).
-async fn by_organization(tallies: Tallies, organizations: &Organizations) -> Vec<PolicyFetches> {
-    let mut rows: HashMap<(String, String), PolicyFetches> = HashMap::new();
+/// Adds the tallies per client to `rows`, per (domain, organisation).
+async fn by_organization(tallies: Tallies, organizations: &Organizations, rows: &mut Rows) {
     for (domain, by_client) in tallies {
         for (client, tally) in by_client {
             let organization = organizations.of(client).await;
-            let row = rows
-                .entry((domain.clone(), organization.clone()))
-                .or_insert_with(|| PolicyFetches {
-                    domain: domain.clone(),
-                    organization,
-                    fetches: 0,
-                    first_fetch: Timestamp::from_unix_seconds_saturating(tally.first),
-                    last_fetch: Timestamp::from_unix_seconds_saturating(tally.last),
-                });
-            row.fetches += tally.count;
-            row.first_fetch = row
-                .first_fetch
-                .min(Timestamp::from_unix_seconds_saturating(tally.first));
-            row.last_fetch = row
-                .last_fetch
-                .max(Timestamp::from_unix_seconds_saturating(tally.last));
+            let fetched = PolicyFetches {
+                domain: domain.clone(),
+                organization: organization.clone(),
+                fetches: tally.count,
+                first_fetch: Timestamp::from_unix_seconds_saturating(tally.first),
+                last_fetch: Timestamp::from_unix_seconds_saturating(tally.last),
+            };
+            match rows.get_mut(&(domain.clone(), organization.clone())) {
+                Some(row) => merge(row, &fetched),
+                None => {
+                    rows.insert((domain.clone(), organization), fetched);
+                }
+            }
         }
     }
-    rows.into_values().collect()
+}
+
+/// `row` counts `more`'s fetches too.
+fn merge(row: &mut PolicyFetches, more: &PolicyFetches) {
+    row.fetches += more.fetches;
+    row.first_fetch = row.first_fetch.min(more.first_fetch);
+    row.last_fetch = row.last_fetch.max(more.last_fetch);
 }
 
 fn version_name(version: Version) -> &'static str {

@@ -60,6 +60,44 @@ async fn fetches_are_added_by_organisation_in_batches_on_sqlite() {
 }
 
 #[tokio::test]
+async fn fetches_a_failed_write_left_are_added_with_the_next() {
+    let Some(database) = TestDatabase::create("serve_fetches_retry").await else {
+        return;
+    };
+    let broken = ReportStore::open(&database.store_url())
+        .await
+        .expect("open");
+    // The database goes away under the open store: its writes fail from now on.
+    drop(database);
+    let log = FetchLog::register(&mut Registry::default());
+    let organizations = Organizations::new(None);
+    let client: IpAddr = [192, 0, 2, 1].into();
+    log.tally("example.com", client, 1_000);
+    log.flush(&organizations, &broken).await;
+    log.tally("example.com", client, 1_500);
+
+    let dir = TempDir::new("serve-fetches-retry");
+    let url: StoreUrl = format!("sqlite:{}", dir.file("store.db").display())
+        .parse()
+        .expect("url");
+    let store = ReportStore::open(&url).await.expect("open");
+    log.flush(&organizations, &store).await;
+    let stored = store.policy_fetches("example.com").await.expect("read");
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(stored[0].fetches, 2, "the failed write's fetch is not lost");
+    assert_eq!(
+        (stored[0].first_fetch, stored[0].last_fetch),
+        (at(1_000), at(1_500))
+    );
+    // Written once: nothing is added twice.
+    log.flush(&organizations, &store).await;
+    assert_eq!(
+        store.policy_fetches("example.com").await.expect("read")[0].fetches,
+        2
+    );
+}
+
+#[tokio::test]
 async fn fetches_are_added_by_organisation_in_batches_on_postgres() {
     let Some(database) = TestDatabase::create("serve_fetches").await else {
         return;
