@@ -1,7 +1,8 @@
 //! Lists of domains to check in bulk (`mta-sts scan`): one domain a line, read tolerantly.
 //!
 //! A list comes from a person or an export (customers, a zone, a top list), so it is read as a
-//! sender reads: blank lines and `#` comments are skipped, each domain is normalised exactly as
+//! sender reads: blank lines and `#` comments are skipped, a top list's `rank,domain` is read as
+//! the domain, each domain is normalised exactly as
 //! `mta-sts check` normalises it ([`domain::normalize_mail_domain`]), a domain listed again (in
 //! another case, with a trailing dot, as Unicode or as A-labels) is kept once, and every line
 //! that is not a domain is reported with its line number and skipped, never guessed at.
@@ -33,6 +34,8 @@ pub struct DomainList {
 pub fn read(text: &str) -> DomainList {
     let mut list = DomainList::default();
     let mut first_line: HashMap<String, usize> = HashMap::new();
+    // A byte order mark (lists saved by some Windows editors) is not part of the first domain.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for (index, raw) in text.lines().enumerate() {
         let line = index + 1;
         let entry = without_comment(raw).trim();
@@ -76,6 +79,13 @@ fn without_comment(line: &str) -> &str {
 
 /// One entry as a domain, or why it is not one.
 fn read_entry(entry: &str) -> Result<String, Diagnostic> {
+    // Top lists (Tranco, Umbrella) are `rank,domain`: the rank is dropped.
+    let entry = match entry.split_once(',') {
+        Some((rank, name)) if !rank.is_empty() && rank.bytes().all(|b| b.is_ascii_digit()) => {
+            name.trim()
+        }
+        _ => entry,
+    };
     // A URL or an address names a domain, but which part the author meant is a guess: say so.
     if entry.contains("://") {
         return Err(Diagnostic::error(

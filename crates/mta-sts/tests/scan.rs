@@ -9,30 +9,30 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mta-sts");
 
-/// Runs `mta-sts` with the lab's resolver, CA and ports after `command`'s own arguments.
+/// Runs `mta-sts` with the lab's resolver, CA and ports after the command's own arguments.
 fn run_against(lab: &Lab, args: &[&str]) -> Output {
-    let dns = lab.dns_addr().to_string();
-    let https = lab.https_port().to_string();
-    let smtp = lab.smtp_port().to_string();
-    let ca = lab.ca_file().to_string_lossy().into_owned();
-    let lab_args = [
-        "--resolver",
-        &dns,
-        "--ca-file",
-        &ca,
-        "--https-port",
-        &https,
-        "--smtp-port",
-        &smtp,
-        "--timeout",
-        "1.5",
-    ];
     let output = Command::new(BIN)
         .args(args)
-        .args(lab_args)
+        .args(lab_args(lab))
         .env("NO_COLOR", "1")
         .output();
     output.expect("run mta-sts")
+}
+
+/// The flags that point `check` and `scan` at the lab.
+fn lab_args(lab: &Lab) -> Vec<String> {
+    vec![
+        "--resolver".into(),
+        lab.dns_addr().to_string(),
+        "--ca-file".into(),
+        lab.ca_file().to_string_lossy().into_owned(),
+        "--https-port".into(),
+        lab.https_port().to_string(),
+        "--smtp-port".into(),
+        lab.smtp_port().to_string(),
+        "--timeout".into(),
+        "1.5".into(),
+    ]
 }
 
 /// The JSON lines of a scan output, by domain; fails on a domain written twice.
@@ -196,6 +196,45 @@ async fn resume_after_a_cut_output_checks_every_domain_exactly_once() {
     });
     assert_eq!(idle.status.code(), Some(0));
     assert_eq!(std::fs::read(&out_path).expect("output"), before);
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_check_over_the_time_limit_gets_an_error_line_and_the_scan_goes_on() {
+    let lab = Lab::start().await.expect("lab");
+    // The policy host answers after 3 s; the whole check may take 0.5 s.
+    let slow = domain_of(&lab, "policy-slow");
+    let healthy = domain_of(&lab, "healthy-enforce");
+    let list = format!("{slow}\n{healthy}\n");
+    let output = tokio::task::block_in_place(|| {
+        let mut child = Command::new(BIN)
+            .args(["scan", "-", "--check-timeout", "0.5", "--no-smtp"])
+            .args(lab_args(&lab))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run mta-sts");
+        std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), list.as_bytes())
+            .expect("write list");
+        child.wait_with_output().expect("wait")
+    });
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("1 timed out"), "{stderr}");
+    let results = lines_by_domain(&String::from_utf8_lossy(&output.stdout));
+    assert_eq!(
+        results[slow.as_str()]["error"]["code"],
+        "scan-check-timeout"
+    );
+    assert!(
+        results[slow.as_str()]["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("within 0.5 seconds")),
+        "{}",
+        results[slow.as_str()]
+    );
+    assert_eq!(results[healthy.as_str()]["verdict"], "pass");
     lab.shutdown().await;
 }
 

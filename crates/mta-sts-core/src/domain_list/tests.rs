@@ -99,6 +99,19 @@ fn a_long_entry_is_echoed_short() {
 }
 
 #[test]
+fn a_top_list_and_a_byte_order_mark_are_read() {
+    let list = read("\u{feff}1,example.com\n2,Example.org\n3,\n");
+    assert_eq!(domains(&list), vec![("example.com", 1), ("example.org", 2)]);
+    // A rank with no domain is an empty name, said so.
+    assert_eq!(list.problems.len(), 1);
+    assert_eq!(list.problems[0].line, Some(3));
+    // A comma elsewhere is not a rank.
+    let list = read("example.com,1\n");
+    assert!(list.domains.is_empty());
+    assert_eq!(list.problems[0].code, "domain-invalid");
+}
+
+#[test]
 fn a_hash_inside_a_word_is_not_a_comment() {
     let list = read("example.com#frag\n");
     assert!(list.domains.is_empty());
