@@ -478,8 +478,12 @@ pub struct ScanArgs {
     #[arg(long, value_name = "OUT")]
     pub json_lines: Option<PathBuf>,
     /// Checks running at once, at most (1 to 10000).
-    #[arg(long, value_name = "N", default_value_t = 32, value_parser = concurrent_checks)]
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = scan_concurrency)]
     pub concurrency: usize,
+    /// Checks started per second, at most (above 0; default: no limit): each check makes a
+    /// handful of DNS queries, so this bounds the query rate a resolver sees.
+    #[arg(long, value_name = "N", value_parser = checks_per_second)]
+    pub max_rate: Option<f64>,
     /// Continue an interrupted scan: keep the results already in `--json-lines OUT` (a cut last
     /// line is dropped), check only the domains missing there and append them.
     #[arg(long, requires = "json_lines")]
@@ -737,6 +741,25 @@ fn concurrent_checks(text: &str) -> Result<usize, String> {
         _ => Err(format!(
             "not a whole number of checks from 1 to {MAX_CONCURRENT_CHECKS}"
         )),
+    }
+}
+
+/// `scan --concurrency`: 1 to [`MAX_CONCURRENT_CHECKS`] (0 would check nothing).
+fn scan_concurrency(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX_CONCURRENT_CHECKS).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "not a whole number of checks at once from 1 to {MAX_CONCURRENT_CHECKS} (0 would \
+             check nothing)"
+        )),
+    }
+}
+
+/// `scan --max-rate`: checks per second, above 0 (such as 50 or 0.5).
+fn checks_per_second(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err("not a number of checks per second above 0 (such as 50 or 0.5)".into()),
     }
 }
 

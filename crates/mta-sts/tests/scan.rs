@@ -186,6 +186,18 @@ async fn resume_after_a_cut_output_checks_every_domain_exactly_once() {
         assert_eq!(again[domain]["verdict"], value["verdict"], "{domain}");
     }
 
+    // --max-rate spaces the checks: 8 checks at 20 a second take at least 7 × 50 ms.
+    let started = std::time::Instant::now();
+    let paced = tokio::task::block_in_place(|| {
+        run_against(&lab, &["scan", &list_arg, "--max-rate", "20", "--no-smtp"])
+    });
+    assert_eq!(paced.status.code(), Some(0));
+    assert!(started.elapsed() >= std::time::Duration::from_millis(350));
+    assert_eq!(
+        lines_by_domain(&String::from_utf8_lossy(&paced.stdout)).len(),
+        domains.len()
+    );
+
     // A second resume has nothing left and writes nothing.
     let before = std::fs::read(&out_path).expect("output");
     let idle = tokio::task::block_in_place(|| {
@@ -268,6 +280,7 @@ fn scan_refuses_what_it_cannot_run_with_status_2() {
             "--concurrency".into(),
             "0".into(),
         ],
+        vec!["scan".into(), "-".into(), "--max-rate".into(), "0".into()],
     ] {
         let output = Command::new(BIN).args(&args).output().expect("run mta-sts");
         assert_eq!(output.status.code(), Some(2), "{args:?}");

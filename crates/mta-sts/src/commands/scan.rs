@@ -76,8 +76,18 @@ async fn scan(
 ) -> Result<Status, CommandError> {
     let total = domains.len();
     let limit = args.check_timeout;
-    let mut results = futures_util::stream::iter(domains)
-        .map(|domain| async move {
+    let started = tokio::time::Instant::now();
+    let spacing = args
+        .max_rate
+        .map(|rate| Duration::from_secs_f64(1.0 / rate));
+    let mut results = futures_util::stream::iter(domains.into_iter().enumerate())
+        .map(|(index, domain)| async move {
+            // The n-th check starts no earlier than n spacings after the first, so the rate
+            // holds however the checks overlap; the wait is not part of the time limit.
+            if let Some(spacing) = spacing {
+                let offset = spacing.saturating_mul(u32::try_from(index).unwrap_or(u32::MAX));
+                tokio::time::sleep_until(started + offset).await;
+            }
             match tokio::time::timeout(limit, checker.check(&domain)).await {
                 Ok(report) => {
                     let ending = if report.verdict == Verdict::Fail {
