@@ -212,6 +212,64 @@ async fn resume_after_a_cut_output_checks_every_domain_exactly_once() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_scan_killed_mid_run_resumes_without_loss_or_repeat() {
+    let lab = Lab::start().await.expect("lab");
+    let domains: Vec<String> = mta_sts_lab::catalog()
+        .iter()
+        .take(10)
+        .map(|s| s.domain.clone())
+        .collect();
+    let dir = Scratch::new("killed");
+    let list_path = dir.path().join("list.txt");
+    write(&list_path, &domains.join("\n"));
+    let list_arg = list_path.to_string_lossy().into_owned();
+    let out_path = dir.path().join("out.jsonl");
+    let out_arg = out_path.to_string_lossy().into_owned();
+    let scan_args = ["scan", &list_arg, "--json-lines", &out_arg, "--no-smtp"];
+
+    // Paced to 10 a second so the scan is still running when two lines are written; the file
+    // is polled for them (no signal tells when a line lands), within a deadline.
+    let mut child = Command::new(BIN)
+        .args(scan_args)
+        .args(["--max-rate", "10"])
+        .args(lab_args(&lab))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run mta-sts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let written = std::fs::read_to_string(&out_path).unwrap_or_default();
+        if written.lines().count() >= 2 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no two lines in 30 s");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    child.kill().expect("SIGKILL the scan");
+    let status = child.wait().expect("wait");
+    assert!(!status.success());
+    let before = std::fs::read_to_string(&out_path).expect("output");
+    assert!(before.lines().count() < domains.len(), "{before}");
+
+    let mut resume_args = scan_args.to_vec();
+    resume_args.push("--resume");
+    let resumed = tokio::task::block_in_place(|| run_against(&lab, &resume_args));
+    assert_eq!(
+        resumed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let after = lines_by_domain(&std::fs::read_to_string(&out_path).expect("output"));
+    let mut found: Vec<&String> = after.keys().collect();
+    found.sort();
+    let mut expected: Vec<&String> = domains.iter().collect();
+    expected.sort();
+    assert_eq!(found, expected);
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_check_over_the_time_limit_gets_an_error_line_and_the_scan_goes_on() {
     let lab = Lab::start().await.expect("lab");
     // The policy host answers after 3 s; the whole check may take 0.5 s.
