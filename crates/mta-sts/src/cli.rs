@@ -488,6 +488,10 @@ pub struct ScanArgs {
     /// line is dropped), check only the domains missing there and append them.
     #[arg(long, requires = "json_lines")]
     pub resume: bool,
+    /// At the end, write counts over every line of the output (verdicts, outcomes, adoption
+    /// and modes, finding codes ranked) as JSON to this file.
+    #[arg(long, value_name = "OUT")]
+    pub summary_json: Option<PathBuf>,
     /// The DNS resolver to ask, `IP[:PORT]` (default: the system's).
     #[arg(long, value_name = "IP[:PORT]")]
     pub resolver: Option<String>,

@@ -168,10 +168,20 @@ async fn resume_after_a_cut_output_checks_every_domain_exactly_once() {
         &kept[3][..kept[3].len() / 2]
     );
     write(&out_path, &cut);
+    let summary_path = dir.path().join("summary.json");
+    let summary_arg = summary_path.to_string_lossy().into_owned();
     let resumed = tokio::task::block_in_place(|| {
         run_against(
             &lab,
-            &["scan", &list_arg, "--json-lines", &out_arg, "--resume"],
+            &[
+                "scan",
+                &list_arg,
+                "--json-lines",
+                &out_arg,
+                "--resume",
+                "--summary-json",
+                &summary_arg,
+            ],
         )
     });
     let stderr = String::from_utf8_lossy(&resumed.stderr);
@@ -185,6 +195,27 @@ async fn resume_after_a_cut_output_checks_every_domain_exactly_once() {
     for (domain, value) in &first {
         assert_eq!(again[domain]["verdict"], value["verdict"], "{domain}");
     }
+    // The summary counts the lines kept from the first run as well as the new ones.
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary_path).expect("summary"))
+            .expect("summary JSON");
+    assert_eq!(summary["domains"], domains.len());
+    let by_verdict = |verdict: &str| first.values().filter(|v| v["verdict"] == verdict).count();
+    for verdict in ["pass", "warn", "fail"] {
+        assert_eq!(
+            summary["verdicts"][verdict].as_u64().unwrap_or(0),
+            by_verdict(verdict) as u64,
+            "{verdict}: {summary}"
+        );
+    }
+    let ranked = summary["findings"].as_array().expect("findings");
+    assert!(!ranked.is_empty(), "{summary}");
+    assert!(
+        ranked
+            .windows(2)
+            .all(|w| w[0]["domains"].as_u64() >= w[1]["domains"].as_u64()),
+        "{summary}"
+    );
 
     // --max-rate spaces the checks: 8 checks at 20 a second take at least 7 × 50 ms.
     let started = std::time::Instant::now();

@@ -15,6 +15,10 @@ use super::{CommandError, display_path, resolver, runtime, trust};
 use crate::cli::ScanArgs;
 use crate::exit::Status;
 
+mod summary;
+
+use summary::Summary;
+
 /// How one domain's check ended, for the progress line.
 enum Ending {
     Failing,
@@ -38,7 +42,8 @@ pub fn run(args: &ScanArgs) -> Result<Status, CommandError> {
             problem.message
         );
     }
-    let (mut out, done) = open_output(args.json_lines.as_deref(), args.resume)?;
+    let mut summary = Summary::default();
+    let (mut out, done) = open_output(args.json_lines.as_deref(), args.resume, &mut summary)?;
     let domains: Vec<String> = list
         .domains
         .into_iter()
@@ -64,7 +69,17 @@ pub fn run(args: &ScanArgs) -> Result<Status, CommandError> {
     };
     let checker =
         Checker::from_settings(&settings).map_err(|e| CommandError::Setup(e.to_string()))?;
-    runtime()?.block_on(scan(&checker, domains, args, &mut out))
+    runtime()?.block_on(scan(&checker, domains, args, &mut out, &mut summary))?;
+    if let Some(path) = &args.summary_json {
+        let text = super::to_json(&summary.finish())?;
+        std::fs::write(path, text).map_err(|source| {
+            CommandError::Write(std::io::Error::new(
+                source.kind(),
+                format!("{}: {source}", path.display()),
+            ))
+        })?;
+    }
+    Ok(Status::Valid)
 }
 
 /// Checks the domains at most `--concurrency` at once, writing each line as it finishes.
@@ -73,7 +88,8 @@ async fn scan(
     domains: Vec<String>,
     args: &ScanArgs,
     out: &mut dyn Write,
-) -> Result<Status, CommandError> {
+    summary: &mut Summary,
+) -> Result<(), CommandError> {
     let total = domains.len();
     let limit = args.check_timeout;
     let started = tokio::time::Instant::now();
@@ -97,12 +113,9 @@ async fn scan(
                     } else {
                         Ending::Other
                     };
-                    (serde_json::to_string(&report), ending)
+                    (serde_json::to_value(&report), ending)
                 }
-                Err(_) => (
-                    serde_json::to_string(&timed_out(&domain, limit)),
-                    Ending::TimedOut,
-                ),
+                Err(_) => (Ok(timed_out(&domain, limit)), Ending::TimedOut),
             }
         })
         .buffer_unordered(args.concurrency);
@@ -114,19 +127,21 @@ async fn scan(
         tokio::select! {
             next = results.next() => {
                 let Some((line, ending)) = next else { break };
-                let mut line = line.map_err(|e| CommandError::Write(std::io::Error::other(e)))?;
+                let value = line.map_err(|e| CommandError::Write(std::io::Error::other(e)))?;
+                let mut line = value.to_string();
                 line.push('\n');
                 // One write per line, flushed, so a killed scan leaves at most one cut line.
                 out.write_all(line.as_bytes())
                     .and_then(|()| out.flush())
                     .map_err(CommandError::Write)?;
                 progress.record(&ending);
+                summary.add(&value);
             }
             _ = ticker.tick() => eprintln!("{}", progress.line()),
         }
     }
     eprintln!("{}", progress.line());
-    Ok(Status::Valid)
+    Ok(())
 }
 
 /// The line written for a domain whose check did not finish in time: the domain (so a resumed
@@ -230,6 +245,7 @@ fn read_list(path: &Path) -> Result<String, CommandError> {
 fn open_output(
     path: Option<&Path>,
     resume: bool,
+    summary: &mut Summary,
 ) -> Result<(Box<dyn Write>, HashSet<String>), CommandError> {
     let Some(path) = path else {
         return Ok((Box::new(std::io::stdout()), HashSet::new()));
@@ -254,7 +270,7 @@ fn open_output(
             });
         }
     };
-    let (done, keep) = completed(&existing, path)?;
+    let (done, keep) = completed(&existing, path, summary)?;
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .write(true)
@@ -268,18 +284,24 @@ fn open_output(
     Ok((Box::new(file), done))
 }
 
-/// The domains of the complete lines of an earlier output, and the length of those lines.
-fn completed(existing: &[u8], path: &Path) -> Result<(HashSet<String>, u64), CommandError> {
+/// The domains of the complete lines of an earlier output, and the length of those lines; each
+/// line is counted in the summary.
+fn completed(
+    existing: &[u8],
+    path: &Path,
+    summary: &mut Summary,
+) -> Result<(HashSet<String>, u64), CommandError> {
     let mut done = HashSet::new();
     let mut keep = 0;
     for (index, line) in existing.split_inclusive(|&b| b == b'\n').enumerate() {
         let Some(body) = line.strip_suffix(b"\n") else {
             break; // the cut last line
         };
-        let domain = serde_json::from_slice::<serde_json::Value>(body)
-            .ok()
+        let value = serde_json::from_slice::<serde_json::Value>(body).ok();
+        let domain = value
+            .as_ref()
             .and_then(|v| v.get("domain").and_then(|d| d.as_str()).map(str::to_string));
-        let Some(domain) = domain else {
+        let (Some(value), Some(domain)) = (value, domain) else {
             // Not a line a scan writes: resuming could lose what it holds, so stop instead.
             return Err(CommandError::Argument(format!(
                 "line {} of {} is not a scan result (a JSON object with a `domain`); not \
@@ -289,6 +311,7 @@ fn completed(existing: &[u8], path: &Path) -> Result<(HashSet<String>, u64), Com
                 path.display()
             )));
         };
+        summary.add(&value);
         done.insert(domain);
         keep += line.len() as u64;
     }
@@ -302,7 +325,8 @@ mod tests {
     #[test]
     fn completed_lines_are_kept_and_a_cut_last_line_dropped() {
         let text = b"{\"domain\":\"a.example\"}\n{\"domain\":\"b.example\"}\n{\"domain\":\"c.ex";
-        let (done, keep) = completed(text, Path::new("out.jsonl")).expect("resumable");
+        let (done, keep) =
+            completed(text, Path::new("out.jsonl"), &mut Summary::default()).expect("resumable");
         assert_eq!(done.len(), 2);
         assert!(done.contains("a.example") && done.contains("b.example"));
         assert_eq!(keep, 46);
@@ -311,7 +335,8 @@ mod tests {
     #[test]
     fn a_foreign_line_stops_the_resume() {
         let text = b"{\"domain\":\"a.example\"}\nnot json\n";
-        let error = completed(text, Path::new("out.jsonl")).expect_err("foreign line");
+        let error = completed(text, Path::new("out.jsonl"), &mut Summary::default())
+            .expect_err("foreign line");
         assert!(error.to_string().contains("line 2 of out.jsonl"), "{error}");
     }
 }
