@@ -24,6 +24,7 @@
 
 pub mod diagnostic;
 pub mod domain;
+pub mod domain_list;
 mod error;
 pub mod finding_code;
 pub mod lint_text;

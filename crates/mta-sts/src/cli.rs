@@ -27,6 +27,10 @@ pub enum Command {
     /// could not be completed.
     Check(CheckArgs),
 
+    /// Check every domain of a list as `check` does, many at once, one JSON line per domain as
+    /// each finishes; resumable. Exit 0 done, 2 the scan could not run.
+    Scan(ScanArgs),
+
     /// Serve the web checker: a page (`/?domain=`) and a JSON API (`/api/v1/check?domain=`).
     Web(WebArgs),
 
@@ -463,6 +467,58 @@ pub struct CheckArgs {
     pub json: bool,
 }
 
+/// `mta-sts scan`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct ScanArgs {
+    /// The list of domains, one a line (`#` comments and blank lines skipped), or `-` for
+    /// standard input.
+    pub file: PathBuf,
+    /// Write each domain's `check --json` report as one line to this file (default: standard
+    /// output).
+    #[arg(long, value_name = "OUT")]
+    pub json_lines: Option<PathBuf>,
+    /// Checks running at once, at most (1 to 10000).
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = scan_concurrency)]
+    pub concurrency: usize,
+    /// Checks started per second, at most (above 0; default: no limit): each check makes a
+    /// handful of DNS queries, so this bounds the query rate a resolver sees.
+    #[arg(long, value_name = "N", value_parser = checks_per_second)]
+    pub max_rate: Option<f64>,
+    /// Continue an interrupted scan: keep the results already in `--json-lines OUT` (a cut last
+    /// line is dropped), check only the domains missing there and append them.
+    #[arg(long, requires = "json_lines")]
+    pub resume: bool,
+    /// At the end, write counts over every line of the output (verdicts, outcomes, adoption
+    /// and modes, finding codes ranked) as JSON to this file.
+    #[arg(long, value_name = "OUT")]
+    pub summary_json: Option<PathBuf>,
+    /// The DNS resolver to ask, `IP[:PORT]` (default: the system's).
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub resolver: Option<String>,
+    /// Extra trusted root certificates (PEM), added to the Web PKI roots.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// Time limit in seconds for the policy fetch and for each SMTP step (above 0, at most 600).
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = time_limit)]
+    pub timeout: Duration,
+    /// Time limit in seconds for one domain's whole check (above 0, at most 600); a domain over
+    /// it gets an error line instead of a report.
+    #[arg(long, value_name = "SECS", default_value = "60", value_parser = time_limit)]
+    pub check_timeout: Duration,
+    /// Do not connect to MX hosts over SMTP (port 25, or --smtp-port; many networks block 25).
+    #[arg(long)]
+    pub no_smtp: bool,
+    /// The port policy hosts serve HTTPS on (a lab's; senders always use 443).
+    #[arg(long, value_name = "PORT", default_value_t = 443, value_parser = port)]
+    pub https_port: u16,
+    /// The port MX hosts accept SMTP on (a lab's; senders always use 25).
+    #[arg(long, value_name = "PORT", default_value_t = 25, value_parser = port)]
+    pub smtp_port: u16,
+    /// Seconds between progress lines on standard error (above 0, at most 600).
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = time_limit)]
+    pub progress_every: Duration,
+}
+
 /// `mta-sts web`'s arguments.
 #[derive(Debug, clap::Args)]
 pub struct WebArgs {
@@ -689,6 +745,25 @@ fn concurrent_checks(text: &str) -> Result<usize, String> {
         _ => Err(format!(
             "not a whole number of checks from 1 to {MAX_CONCURRENT_CHECKS}"
         )),
+    }
+}
+
+/// `scan --concurrency`: 1 to [`MAX_CONCURRENT_CHECKS`] (0 would check nothing).
+fn scan_concurrency(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX_CONCURRENT_CHECKS).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "not a whole number of checks at once from 1 to {MAX_CONCURRENT_CHECKS} (0 would \
+             check nothing)"
+        )),
+    }
+}
+
+/// `scan --max-rate`: checks per second, above 0 (such as 50 or 0.5).
+fn checks_per_second(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err("not a number of checks per second above 0 (such as 50 or 0.5)".into()),
     }
 }
 

@@ -9,6 +9,7 @@ mod match_host;
 mod publish;
 mod reports;
 mod rollout;
+mod scan;
 mod serve;
 mod server_limits;
 mod web;
@@ -69,6 +70,7 @@ pub fn run(cli: Cli) -> Result<Status, CommandError> {
             json,
         } => match_host::run(&pattern, &host, json),
         Command::Check(args) => check::run(&args, args.json),
+        Command::Scan(args) => scan::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Web(args) => web::run(&args),
         Command::Daemon(args) => daemon::run(&args),

@@ -1,0 +1,342 @@
+//! `mta-sts scan FILE|-`: every domain of a list checked as `check` does, many at once, each
+//! report written as one JSON line as soon as it is ready, resumable after an interrupt.
+
+use std::collections::HashSet;
+use std::io::{Read as _, Seek as _, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt as _;
+use mta_sts_check::{Checker, NetSettings, Outcome, Verdict};
+use mta_sts_core::domain_list;
+use mta_sts_net::AddressGuard;
+
+use super::{CommandError, display_path, resolver, runtime, trust};
+use crate::cli::ScanArgs;
+use crate::exit::Status;
+
+mod summary;
+
+use summary::Summary;
+
+/// How one domain's check ended, for the progress line.
+enum Ending {
+    Failing,
+    Incomplete,
+    TimedOut,
+    Other,
+}
+
+/// Runs the scan; exit 0 when every domain listed (and valid) has its line in the output, 2 when
+/// the scan could not run (unreadable list, unwritable output, a bad setting).
+pub fn run(args: &ScanArgs) -> Result<Status, CommandError> {
+    let text = read_list(&args.file)?;
+    let list = domain_list::read(&text);
+    let source = display_path(&args.file);
+    for problem in &list.problems {
+        // The list's problems are the user's to fix; the scan goes on without those lines.
+        eprintln!(
+            "{source}:{}: {}: {} (line skipped)",
+            problem.line.unwrap_or_default(),
+            problem.severity.as_str(),
+            problem.message
+        );
+    }
+    let mut summary = Summary::default();
+    let (mut out, done) = open_output(args.json_lines.as_deref(), args.resume, &mut summary)?;
+    let domains: Vec<String> = list
+        .domains
+        .into_iter()
+        .map(|d| d.domain)
+        .filter(|d| !done.contains(d))
+        .collect();
+    if args.resume {
+        eprintln!(
+            "scan: {} domains already in the output, {} left to check",
+            done.len(),
+            domains.len()
+        );
+    }
+    let settings = NetSettings {
+        resolver: resolver(args.resolver.as_deref())?,
+        trust: trust(args.ca_file.as_deref())?,
+        https_port: args.https_port,
+        smtp_port: args.smtp_port,
+        timeout: args.timeout,
+        // As `check`: the CLI dials whatever DNS answers.
+        guard: AddressGuard::AllowAll,
+        probe_smtp: !args.no_smtp,
+    };
+    let checker =
+        Checker::from_settings(&settings).map_err(|e| CommandError::Setup(e.to_string()))?;
+    runtime()?.block_on(scan(&checker, domains, args, &mut out, &mut summary))?;
+    if let Some(path) = &args.summary_json {
+        let text = super::to_json(&summary.finish())?;
+        std::fs::write(path, text).map_err(|source| {
+            CommandError::Write(std::io::Error::new(
+                source.kind(),
+                format!("{}: {source}", path.display()),
+            ))
+        })?;
+    }
+    Ok(Status::Valid)
+}
+
+/// Checks the domains at most `--concurrency` at once, writing each line as it finishes.
+async fn scan(
+    checker: &Checker,
+    domains: Vec<String>,
+    args: &ScanArgs,
+    out: &mut dyn Write,
+    summary: &mut Summary,
+) -> Result<(), CommandError> {
+    let total = domains.len();
+    let limit = args.check_timeout;
+    let started = tokio::time::Instant::now();
+    let spacing = args
+        .max_rate
+        .map(|rate| Duration::from_secs_f64(1.0 / rate));
+    let mut results = futures_util::stream::iter(domains.into_iter().enumerate())
+        .map(|(index, domain)| async move {
+            // The n-th check starts no earlier than n spacings after the first, so the rate
+            // holds however the checks overlap; the wait is not part of the time limit.
+            if let Some(spacing) = spacing {
+                let offset = spacing.saturating_mul(u32::try_from(index).unwrap_or(u32::MAX));
+                tokio::time::sleep_until(started + offset).await;
+            }
+            match tokio::time::timeout(limit, checker.check(&domain)).await {
+                Ok(report) => {
+                    let ending = if report.verdict == Verdict::Fail {
+                        Ending::Failing
+                    } else if report.outcome != Outcome::Complete {
+                        Ending::Incomplete
+                    } else {
+                        Ending::Other
+                    };
+                    (serde_json::to_value(&report), ending)
+                }
+                Err(_) => (Ok(timed_out(&domain, limit)), Ending::TimedOut),
+            }
+        })
+        .buffer_unordered(args.concurrency);
+    let mut progress = Progress::new(total);
+    let mut ticker = tokio::time::interval(args.progress_every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    loop {
+        tokio::select! {
+            next = results.next() => {
+                let Some((line, ending)) = next else { break };
+                let value = line.map_err(|e| CommandError::Write(std::io::Error::other(e)))?;
+                let mut line = value.to_string();
+                line.push('\n');
+                // One write per line, flushed, so a killed scan leaves at most one cut line.
+                out.write_all(line.as_bytes())
+                    .and_then(|()| out.flush())
+                    .map_err(CommandError::Write)?;
+                progress.record(&ending);
+                summary.add(&value);
+            }
+            _ = ticker.tick() => eprintln!("{}", progress.line()),
+        }
+    }
+    eprintln!("{}", progress.line());
+    Ok(())
+}
+
+/// The line written for a domain whose check did not finish in time: the domain (so a resumed
+/// scan counts it as done) and an error a script can tell from a report.
+fn timed_out(domain: &str, limit: Duration) -> serde_json::Value {
+    serde_json::json!({
+        "domain": domain,
+        "error": {
+            "code": "scan-check-timeout",
+            "message": format!(
+                "The check of {domain} did not finish within {} seconds (--check-timeout) and \
+                 was stopped; run `mta-sts check {domain}` to see how far it gets.",
+                limit.as_secs_f64()
+            ),
+        }
+    })
+}
+
+/// Counts for the progress lines on standard error.
+struct Progress {
+    started: Instant,
+    total: usize,
+    checked: usize,
+    failing: usize,
+    incomplete: usize,
+    timed_out: usize,
+}
+
+impl Progress {
+    fn new(total: usize) -> Progress {
+        Progress {
+            started: Instant::now(),
+            total,
+            checked: 0,
+            failing: 0,
+            incomplete: 0,
+            timed_out: 0,
+        }
+    }
+
+    fn record(&mut self, ending: &Ending) {
+        self.checked += 1;
+        match ending {
+            Ending::Failing => self.failing += 1,
+            Ending::Incomplete => self.incomplete += 1,
+            Ending::TimedOut => self.timed_out += 1,
+            Ending::Other => {}
+        }
+    }
+
+    /// `scan: 120/1000 checked (35.2/s, about 25 s left); 3 failing, 1 incomplete, 0 timed out`.
+    fn line(&self) -> String {
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let rate = if elapsed > 0.0 {
+            self.checked as f64 / elapsed
+        } else {
+            0.0
+        };
+        let left = self.total - self.checked;
+        let eta = if left == 0 {
+            "done".to_string()
+        } else if rate > 0.0 {
+            format!("about {:.0} s left", left as f64 / rate)
+        } else {
+            "time left not known yet".to_string()
+        };
+        format!(
+            "scan: {}/{} checked ({rate:.1}/s, {eta}); {} failing, {} incomplete, {} timed out",
+            self.checked, self.total, self.failing, self.incomplete, self.timed_out
+        )
+    }
+}
+
+/// The list's text, from the file or standard input.
+fn read_list(path: &Path) -> Result<String, CommandError> {
+    let read_error = |source| CommandError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut bytes = Vec::new();
+    if path.as_os_str() == "-" {
+        std::io::stdin()
+            .lock()
+            .read_to_end(&mut bytes)
+            .map_err(read_error)?;
+    } else {
+        bytes = std::fs::read(path).map_err(read_error)?;
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        read_error(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "the list is not UTF-8 text (an invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
+        ))
+    })
+}
+
+/// Where the lines go, and the domains already there (`--resume`).
+fn open_output(
+    path: Option<&Path>,
+    resume: bool,
+    summary: &mut Summary,
+) -> Result<(Box<dyn Write>, HashSet<String>), CommandError> {
+    let Some(path) = path else {
+        return Ok((Box::new(std::io::stdout()), HashSet::new()));
+    };
+    let write_error = |source: std::io::Error| {
+        CommandError::Write(std::io::Error::new(
+            source.kind(),
+            format!("{}: {source}", path.display()),
+        ))
+    };
+    if !resume {
+        let file = std::fs::File::create(path).map_err(write_error)?;
+        return Ok((Box::new(file), HashSet::new()));
+    }
+    let existing = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(source) => {
+            return Err(CommandError::Read {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let (done, keep) = completed(&existing, path, summary)?;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .open(path)
+        .map_err(write_error)?;
+    // A cut last line (the scan was killed while writing it) is dropped; its domain is checked
+    // again, so none is skipped and none is written twice.
+    file.set_len(keep).map_err(write_error)?;
+    file.seek(std::io::SeekFrom::End(0)).map_err(write_error)?;
+    Ok((Box::new(file), done))
+}
+
+/// The domains of the complete lines of an earlier output, and the length of those lines; each
+/// line is counted in the summary.
+fn completed(
+    existing: &[u8],
+    path: &Path,
+    summary: &mut Summary,
+) -> Result<(HashSet<String>, u64), CommandError> {
+    let mut done = HashSet::new();
+    let mut keep = 0;
+    for (index, line) in existing.split_inclusive(|&b| b == b'\n').enumerate() {
+        let Some(body) = line.strip_suffix(b"\n") else {
+            break; // the cut last line
+        };
+        let value = serde_json::from_slice::<serde_json::Value>(body).ok();
+        let domain = value
+            .as_ref()
+            .and_then(|v| v.get("domain").and_then(|d| d.as_str()).map(str::to_string));
+        let (Some(value), Some(domain)) = (value, domain) else {
+            // Not a line a scan writes: resuming could lose what it holds, so stop instead.
+            return Err(CommandError::Argument(format!(
+                "line {} of {} is not a scan result (a JSON object with a `domain`); not \
+                 resuming, so nothing in the file is lost: give another --json-lines file or \
+                 remove the line",
+                index + 1,
+                path.display()
+            )));
+        };
+        summary.add(&value);
+        done.insert(domain);
+        keep += line.len() as u64;
+    }
+    Ok((done, keep))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn completed_lines_are_kept_and_a_cut_last_line_dropped() {
+        let text = b"{\"domain\":\"a.example\"}\n{\"domain\":\"b.example\"}\n{\"domain\":\"c.ex";
+        let (done, keep) =
+            completed(text, Path::new("out.jsonl"), &mut Summary::default()).expect("resumable");
+        assert_eq!(done.len(), 2);
+        assert!(done.contains("a.example") && done.contains("b.example"));
+        assert_eq!(keep, 46);
+    }
+
+    #[test]
+    fn a_foreign_line_stops_the_resume() {
+        let text = b"{\"domain\":\"a.example\"}\nnot json\n";
+        let error = completed(text, Path::new("out.jsonl"), &mut Summary::default())
+            .expect_err("foreign line");
+        assert!(error.to_string().contains("line 2 of out.jsonl"), "{error}");
+    }
+}

@@ -1,0 +1,407 @@
+//! `mta-sts scan` as a user runs it: a list file checked against the lab over real sockets.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use mta_sts_lab::Lab;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_mta-sts");
+
+/// Runs `mta-sts` with the lab's resolver, CA and ports after the command's own arguments.
+fn run_against(lab: &Lab, args: &[&str]) -> Output {
+    let output = Command::new(BIN)
+        .args(args)
+        .args(lab_args(lab))
+        .env("NO_COLOR", "1")
+        .output();
+    output.expect("run mta-sts")
+}
+
+/// The flags that point `check` and `scan` at the lab.
+fn lab_args(lab: &Lab) -> Vec<String> {
+    vec![
+        "--resolver".into(),
+        lab.dns_addr().to_string(),
+        "--ca-file".into(),
+        lab.ca_file().to_string_lossy().into_owned(),
+        "--https-port".into(),
+        lab.https_port().to_string(),
+        "--smtp-port".into(),
+        lab.smtp_port().to_string(),
+        "--timeout".into(),
+        "1.5".into(),
+    ]
+}
+
+/// The JSON lines of a scan output, by domain; fails on a domain written twice.
+fn lines_by_domain(text: &str) -> HashMap<String, Value> {
+    let mut by_domain = HashMap::new();
+    for line in text.lines() {
+        let value: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        let domain = value["domain"].as_str().expect("domain").to_string();
+        assert!(
+            by_domain.insert(domain.clone(), value).is_none(),
+            "{domain} written twice in {text}"
+        );
+    }
+    by_domain
+}
+
+fn domain_of(lab: &Lab, scenario: &str) -> String {
+    lab.scenario(scenario).expect("scenario").domain.clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scan_checks_each_listed_domain_once_and_names_bad_lines() {
+    let lab = Lab::start().await.expect("lab");
+    let healthy = domain_of(&lab, "healthy-enforce");
+    let broken = domain_of(&lab, "mx-wrong-name");
+    let testing = domain_of(&lab, "mode-testing");
+    let long_name = format!("{}.test", vec!["a".repeat(60); 5].join("."));
+    let list = format!(
+        "# customers\n\
+         \n\
+         {healthy}\n\
+         {}.  # the same, shouted, with a root dot\n\
+         https://{broken}/x\n\
+         {broken}\n\
+         bücher.test\n\
+         {long_name}\n\
+         {testing}\n\
+         xn--bcher-kva.test\n",
+        healthy.to_uppercase()
+    );
+    let dir = Scratch::new("list");
+    let list_path = dir.path().join("list.txt");
+    std::fs::write(&list_path, list).expect("write list");
+    let list_arg = list_path.to_string_lossy().into_owned();
+
+    let output = tokio::task::block_in_place(|| run_against(&lab, &["scan", &list_arg]));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    for (line, words) in [
+        (4, "already listed on line 3"),
+        (5, "is a URL"),
+        (8, "too long for a mail domain"),
+        (10, "already listed on line 7"),
+    ] {
+        let prefix = format!("{list_arg}:{line}: ");
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.starts_with(&prefix) && l.contains(words)),
+            "no `{prefix}…{words}` in {stderr}"
+        );
+    }
+    assert!(stderr.contains("scan: 4/4 checked"), "{stderr}");
+
+    let results = lines_by_domain(&String::from_utf8_lossy(&output.stdout));
+    let verdicts: HashMap<&str, &str> = results
+        .iter()
+        .map(|(d, v)| (d.as_str(), v["verdict"].as_str().unwrap_or("none")))
+        .collect();
+    assert_eq!(verdicts.len(), 4, "{verdicts:?}");
+    assert_eq!(verdicts[healthy.as_str()], "pass");
+    assert_eq!(verdicts[broken.as_str()], "fail");
+    assert_eq!(verdicts[testing.as_str()], "warn");
+    assert_eq!(
+        results["xn--bcher-kva.test"]["outcome"], "no-such-domain",
+        "{}",
+        results["xn--bcher-kva.test"]
+    );
+
+    // Each line is the report `check --json` gives for the domain.
+    let check = tokio::task::block_in_place(|| run_against(&lab, &["check", "--json", &broken]));
+    let checked: Value = serde_json::from_slice(&check.stdout).expect("check JSON");
+    let scanned = &results[broken.as_str()];
+    for key in ["verdict", "outcome", "findings", "sts_record", "mx"] {
+        assert_eq!(scanned[key], checked[key], "{key}");
+    }
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resume_after_a_cut_output_checks_every_domain_exactly_once() {
+    let lab = Lab::start().await.expect("lab");
+    let domains: Vec<String> = mta_sts_lab::catalog()
+        .iter()
+        .take(8)
+        .map(|s| s.domain.clone())
+        .collect();
+    let dir = Scratch::new("resume");
+    let list_path = dir.path().join("list.txt");
+    std::fs::write(&list_path, domains.join("\n")).expect("write list");
+    let list_arg = list_path.to_string_lossy().into_owned();
+    let out_path = dir.path().join("out.jsonl");
+    let out_arg = out_path.to_string_lossy().into_owned();
+
+    let full = tokio::task::block_in_place(|| {
+        run_against(
+            &lab,
+            &[
+                "scan",
+                &list_arg,
+                "--json-lines",
+                &out_arg,
+                "--concurrency",
+                "3",
+            ],
+        )
+    });
+    assert_eq!(
+        full.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&full.stderr)
+    );
+    let complete = std::fs::read_to_string(&out_path).expect("output");
+    let first = lines_by_domain(&complete);
+    assert_eq!(first.len(), domains.len());
+
+    // A killed scan: three whole lines and half of the fourth.
+    let kept: Vec<&str> = complete.lines().take(4).collect();
+    let cut = format!(
+        "{}\n{}",
+        kept[..3].join("\n"),
+        &kept[3][..kept[3].len() / 2]
+    );
+    write(&out_path, &cut);
+    let summary_path = dir.path().join("summary.json");
+    let summary_arg = summary_path.to_string_lossy().into_owned();
+    let resumed = tokio::task::block_in_place(|| {
+        run_against(
+            &lab,
+            &[
+                "scan",
+                &list_arg,
+                "--json-lines",
+                &out_arg,
+                "--resume",
+                "--summary-json",
+                &summary_arg,
+            ],
+        )
+    });
+    let stderr = String::from_utf8_lossy(&resumed.stderr);
+    assert_eq!(resumed.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("3 domains already in the output, 5 left to check"),
+        "{stderr}"
+    );
+    let again = lines_by_domain(&std::fs::read_to_string(&out_path).expect("output"));
+    assert_eq!(again.len(), domains.len());
+    for (domain, value) in &first {
+        assert_eq!(again[domain]["verdict"], value["verdict"], "{domain}");
+    }
+    // The summary counts the lines kept from the first run as well as the new ones.
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary_path).expect("summary"))
+            .expect("summary JSON");
+    assert_eq!(summary["domains"], domains.len());
+    let by_verdict = |verdict: &str| first.values().filter(|v| v["verdict"] == verdict).count();
+    for verdict in ["pass", "warn", "fail"] {
+        assert_eq!(
+            summary["verdicts"][verdict].as_u64().unwrap_or(0),
+            by_verdict(verdict) as u64,
+            "{verdict}: {summary}"
+        );
+    }
+    let ranked = summary["findings"].as_array().expect("findings");
+    assert!(!ranked.is_empty(), "{summary}");
+    assert!(
+        ranked
+            .windows(2)
+            .all(|w| w[0]["domains"].as_u64() >= w[1]["domains"].as_u64()),
+        "{summary}"
+    );
+
+    // --max-rate spaces the checks: 8 checks at 20 a second take at least 7 × 50 ms.
+    let started = std::time::Instant::now();
+    let paced = tokio::task::block_in_place(|| {
+        run_against(&lab, &["scan", &list_arg, "--max-rate", "20", "--no-smtp"])
+    });
+    assert_eq!(paced.status.code(), Some(0));
+    assert!(started.elapsed() >= std::time::Duration::from_millis(350));
+    assert_eq!(
+        lines_by_domain(&String::from_utf8_lossy(&paced.stdout)).len(),
+        domains.len()
+    );
+
+    // A second resume has nothing left and writes nothing.
+    let before = std::fs::read(&out_path).expect("output");
+    let idle = tokio::task::block_in_place(|| {
+        run_against(
+            &lab,
+            &["scan", &list_arg, "--json-lines", &out_arg, "--resume"],
+        )
+    });
+    assert_eq!(idle.status.code(), Some(0));
+    assert_eq!(std::fs::read(&out_path).expect("output"), before);
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scan_killed_mid_run_resumes_without_loss_or_repeat() {
+    let lab = Lab::start().await.expect("lab");
+    let domains: Vec<String> = mta_sts_lab::catalog()
+        .iter()
+        .take(10)
+        .map(|s| s.domain.clone())
+        .collect();
+    let dir = Scratch::new("killed");
+    let list_path = dir.path().join("list.txt");
+    write(&list_path, &domains.join("\n"));
+    let list_arg = list_path.to_string_lossy().into_owned();
+    let out_path = dir.path().join("out.jsonl");
+    let out_arg = out_path.to_string_lossy().into_owned();
+    let scan_args = ["scan", &list_arg, "--json-lines", &out_arg, "--no-smtp"];
+
+    // Paced to 10 a second so the scan is still running when two lines are written; the file
+    // is polled for them (no signal tells when a line lands), within a deadline.
+    let mut child = Command::new(BIN)
+        .args(scan_args)
+        .args(["--max-rate", "10"])
+        .args(lab_args(&lab))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run mta-sts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let written = std::fs::read_to_string(&out_path).unwrap_or_default();
+        if written.lines().count() >= 2 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no two lines in 30 s");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    child.kill().expect("SIGKILL the scan");
+    let status = child.wait().expect("wait");
+    assert!(!status.success());
+    let before = std::fs::read_to_string(&out_path).expect("output");
+    assert!(before.lines().count() < domains.len(), "{before}");
+
+    let mut resume_args = scan_args.to_vec();
+    resume_args.push("--resume");
+    let resumed = tokio::task::block_in_place(|| run_against(&lab, &resume_args));
+    assert_eq!(
+        resumed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let after = lines_by_domain(&std::fs::read_to_string(&out_path).expect("output"));
+    let mut found: Vec<&String> = after.keys().collect();
+    found.sort();
+    let mut expected: Vec<&String> = domains.iter().collect();
+    expected.sort();
+    assert_eq!(found, expected);
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_check_over_the_time_limit_gets_an_error_line_and_the_scan_goes_on() {
+    let lab = Lab::start().await.expect("lab");
+    // The policy host answers after 3 s; the whole check may take 0.5 s.
+    let slow = domain_of(&lab, "policy-slow");
+    let healthy = domain_of(&lab, "healthy-enforce");
+    let list = format!("{slow}\n{healthy}\n");
+    let output = tokio::task::block_in_place(|| {
+        let mut child = Command::new(BIN)
+            .args(["scan", "-", "--check-timeout", "0.5", "--no-smtp"])
+            .args(lab_args(&lab))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run mta-sts");
+        std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), list.as_bytes())
+            .expect("write list");
+        child.wait_with_output().expect("wait")
+    });
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("1 timed out"), "{stderr}");
+    let results = lines_by_domain(&String::from_utf8_lossy(&output.stdout));
+    assert_eq!(
+        results[slow.as_str()]["error"]["code"],
+        "scan-check-timeout"
+    );
+    assert!(
+        results[slow.as_str()]["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("within 0.5 seconds")),
+        "{}",
+        results[slow.as_str()]
+    );
+    assert_eq!(results[healthy.as_str()]["verdict"], "pass");
+    lab.shutdown().await;
+}
+
+#[test]
+fn scan_refuses_what_it_cannot_run_with_status_2() {
+    let dir = Scratch::new("refused");
+    let missing = dir.path().join("missing.txt");
+    let out = dir.path().join("out.jsonl");
+    std::fs::write(&out, "{\"domain\":\"a.test\"}\nnot a result\n").expect("write");
+    let list = dir.path().join("list.txt");
+    std::fs::write(&list, "a.test\n").expect("write");
+    for args in [
+        vec!["scan".to_string(), missing.to_string_lossy().into_owned()],
+        // --resume needs the output file it resumes.
+        vec![
+            "scan".into(),
+            list.to_string_lossy().into_owned(),
+            "--resume".into(),
+        ],
+        // A line the scan did not write is not overwritten.
+        vec![
+            "scan".into(),
+            list.to_string_lossy().into_owned(),
+            "--json-lines".into(),
+            out.to_string_lossy().into_owned(),
+            "--resume".into(),
+        ],
+        vec![
+            "scan".into(),
+            "-".into(),
+            "--concurrency".into(),
+            "0".into(),
+        ],
+        vec!["scan".into(), "-".into(), "--max-rate".into(), "0".into()],
+    ] {
+        let output = Command::new(BIN).args(&args).output().expect("run mta-sts");
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(!output.stderr.is_empty(), "{args:?}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(&out).expect("output"),
+        "{\"domain\":\"a.test\"}\nnot a result\n"
+    );
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).expect("write");
+}
+
+/// A directory of this test process's own, removed when the test ends.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("mta-sts-scan-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("create scratch dir");
+        Scratch(dir)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
