@@ -20,7 +20,7 @@ use std::{
     future::Future,
     net::{Ipv4Addr, Ipv6Addr},
     pin::Pin,
-    sync::Arc,
+    sync::{Arc, PoisonError, RwLock},
 };
 
 use hickory_proto::{
@@ -194,8 +194,8 @@ impl ZoneBuilder {
         Ok(())
     }
 
-    /// The request handler serving the zone.
-    pub(crate) fn finish(self) -> Result<LabDns, ScenarioProblem> {
+    /// The zone's data, ready to serve.
+    pub(crate) fn finish(self) -> Result<Zone, ScenarioProblem> {
         let origin = fqdn("test")?;
         let zone = InMemoryZoneHandler::<hickory_server::net::runtime::TokioRuntimeProvider>::new(
             origin.clone(),
@@ -208,15 +208,25 @@ impl ZoneBuilder {
         catalog.upsert(LowerName::new(&origin), vec![Arc::new(zone)]);
         let (reverse_origin, reverse) = reverse_zone()?;
         catalog.upsert(LowerName::new(&reverse_origin), vec![Arc::new(reverse)]);
-        Ok(LabDns {
+        Ok(Zone {
             catalog,
-            servfail: LowerName::new(&fqdn(SERVFAIL_DOMAIN)?),
-            silent: LowerName::new(&fqdn(TIMEOUT_DOMAIN)?),
             signed: self.signed,
             aliases: self.aliases,
         })
     }
 }
+
+/// Everything the lab's DNS server answers from: the zone catalog, and which names are signed.
+pub(crate) struct Zone {
+    catalog: Catalog,
+    signed: Vec<LowerName>,
+    aliases: HashMap<LowerName, LowerName>,
+}
+
+/// The zone a running server answers from, replaced whole by [`Lab::update`](crate::Lab::update).
+/// Each query clones the `Arc` under a read lock held only for that clone, so a change never waits
+/// for a query in flight and a query sees either the old zone or the new one, never a mix.
+pub(crate) type SharedZone = Arc<RwLock<Arc<Zone>>>;
 
 /// The zone `127.in-addr.arpa.` with the PTR records of [`REVERSE_NAMES`].
 fn reverse_zone() -> Result<
@@ -260,14 +270,23 @@ fn reverse_zone() -> Result<
 /// The lab's request handler: the zone catalog, plus [`SERVFAIL_DOMAIN`] and [`TIMEOUT_DOMAIN`],
 /// and the AD bit for the domains of signed scenarios.
 pub(crate) struct LabDns {
-    catalog: Catalog,
+    zone: SharedZone,
     servfail: LowerName,
     silent: LowerName,
-    signed: Vec<LowerName>,
-    aliases: HashMap<LowerName, LowerName>,
 }
 
 impl LabDns {
+    /// A handler answering from `zone`, which may be replaced while it serves.
+    pub(crate) fn new(zone: SharedZone) -> Result<Self, ScenarioProblem> {
+        Ok(Self {
+            zone,
+            servfail: LowerName::new(&fqdn(SERVFAIL_DOMAIN)?),
+            silent: LowerName::new(&fqdn(TIMEOUT_DOMAIN)?),
+        })
+    }
+}
+
+impl Zone {
     /// Whether a validating resolver would call the answer for `qname`/`qtype` authenticated:
     /// `qname` and, unless the query is for the CNAME itself (answered with the first link
     /// alone), every name its CNAME chain passes through lie in signed domains (RFC 4035
@@ -291,12 +310,16 @@ impl LabDns {
         }
         true
     }
+}
 
+impl LabDns {
     async fn answer<R: ResponseHandler, T: Time>(
         &self,
         request: &Request,
         mut response_handle: R,
     ) -> ResponseInfo {
+        // A poisoned lock only means a change panicked before its swap; the zone is whole.
+        let zone = Arc::clone(&self.zone.read().unwrap_or_else(PoisonError::into_inner));
         if let Some(query) = request.queries.queries().first() {
             let qname = query.name();
             if self.silent.zone_of(qname) {
@@ -330,14 +353,14 @@ impl LabDns {
                     .edns
                     .as_ref()
                     .is_some_and(|edns| edns.flags().dnssec_ok);
-            if asks && self.authenticated(qname, query.query_type()) {
-                return self
+            if asks && zone.authenticated(qname, query.query_type()) {
+                return zone
                     .catalog
                     .handle_request::<Authenticated<R>, T>(request, Authenticated(response_handle))
                     .await;
             }
         }
-        self.catalog
+        zone.catalog
             .handle_request::<R, T>(request, response_handle)
             .await
     }
