@@ -47,8 +47,14 @@ use crate::{
     },
 };
 
-/// Short, so a test that changes nothing mid-run is never bitten by caching either way.
-const TTL: u32 = 300;
+/// Zero: a record "can only be used for the transaction in progress, and should not be
+/// cached" (RFC 1035 §3.2.1), so a client with a caching resolver (a checker run on a schedule)
+/// sees a change made by [`Lab::update`](crate::Lab::update) at its next lookup.
+const TTL: u32 = 0;
+
+/// The SOA minimum, which caps how long a "no such name" or "no such data" answer is cached
+/// (RFC 2308 §5): zero too, so a name added by a change is found at the next lookup.
+const NEGATIVE_TTL: u32 = 0;
 
 /// The origin of the lab zone.
 const ORIGIN: &str = "test.";
@@ -100,7 +106,7 @@ impl ZoneBuilder {
             3600,
             600,
             86_400,
-            60,
+            NEGATIVE_TTL,
         );
         this.insert(Record::from_rdata(origin.clone(), TTL, RData::SOA(soa)));
         this.insert(Record::from_rdata(origin, TTL, RData::NS(NS(ns.clone()))));
@@ -245,7 +251,7 @@ fn reverse_zone() -> Result<
         3600,
         600,
         86_400,
-        60,
+        NEGATIVE_TTL,
     );
     let mut records: BTreeMap<RrKey, RecordSet> = BTreeMap::new();
     let mut insert = |record: Record| {

@@ -269,8 +269,8 @@ impl Lab {
     /// the servers run: `change` edits a copy of it (its records, policy hosts and their
     /// responses, certificates, `signed`), and the lab then serves the copy, as
     /// [`Lab::scenario`] shows from then on. What a client sees next:
-    /// - DNS answers from the new records at once (the lab's TTLs are 300 s: a caching
-    ///   resolver between the client and the lab would not);
+    /// - DNS answers from the new records at once, and every lab record has a TTL of 0, so a
+    ///   caching resolver asks again rather than answer from its cache;
     /// - every HTTPS or HTTP request, on new and already open connections, gets the new policy
     ///   hosts' responses;
     /// - every TLS handshake (policy hosts, and SMTP hosts behaving
