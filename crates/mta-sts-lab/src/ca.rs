@@ -289,4 +289,30 @@ mod tests {
         assert_ne!(a1.cert[0], b.cert[0]);
         assert!(resolver.certificate("c.test").is_none());
     }
+
+    #[test]
+    fn set_hosts_reissues_only_what_changed() {
+        let ca = Arc::new(LabCa::generate(&provider()).expect("CA generation works"));
+        let hosts = HashMap::from([
+            ("a.test".to_owned(), CertKind::Valid),
+            ("b.test".to_owned(), CertKind::Valid),
+            ("c.test".to_owned(), CertKind::Valid),
+        ]);
+        let resolver = SniResolver::new(ca, hosts, None);
+        let a = resolver.certificate("a.test").expect("known host");
+        let b = resolver.certificate("b.test").expect("known host");
+        resolver.certificate("c.test").expect("known host");
+
+        resolver.set_hosts(HashMap::from([
+            ("a.test".to_owned(), CertKind::Valid),
+            ("b.test".to_owned(), CertKind::ExpiresInDays(3)),
+            ("d.test".to_owned(), CertKind::Valid),
+        ]));
+        let a_after = resolver.certificate("a.test").expect("still known");
+        let b_after = resolver.certificate("b.test").expect("still known");
+        assert!(Arc::ptr_eq(&a, &a_after), "unchanged kind: the cached leaf");
+        assert_ne!(b.cert[0], b_after.cert[0], "changed kind: a fresh leaf");
+        assert!(resolver.certificate("c.test").is_none(), "removed host");
+        assert!(resolver.certificate("d.test").is_some(), "added host");
+    }
 }
