@@ -143,5 +143,33 @@ async fn each_change_shows_in_the_next_check_and_undoing_it_clears_it() {
     restore(&mut lab);
     clean(&checker.check(DOMAIN).await);
 
+    // The policy host down another way: its address now one where nothing listens (the
+    // unreachable MX's), so the connection is refused; then back.
+    let nowhere = lab
+        .scenario("mx-unreachable")
+        .and_then(|s| s.mx_hosts.first())
+        .map(|h| h.behaviour.addr())
+        .expect("the unreachable MX has an address of its own");
+    let policy_host = original.policy_host_name();
+    lab.update(DOMAIN, |s| {
+        // Its ::1 address goes too: the shared listener there would still answer.
+        s.records
+            .retain(|r| r.name != policy_host || !matches!(r.data, RecordData::Aaaa(_)));
+        for record in &mut s.records {
+            if record.name == policy_host && matches!(record.data, RecordData::A(_)) {
+                record.data = RecordData::A(nowhere);
+            }
+        }
+    })
+    .expect("valid change");
+    let report = checker.check(DOMAIN).await;
+    assert!(
+        report.has(FindingCode::PolicyFetchFailed),
+        "{:#?}",
+        report.findings
+    );
+    restore(&mut lab);
+    clean(&checker.check(DOMAIN).await);
+
     lab.shutdown().await;
 }
