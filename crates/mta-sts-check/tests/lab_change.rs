@@ -143,6 +143,20 @@ async fn each_change_shows_in_the_next_check_and_undoing_it_clears_it() {
     restore(&mut lab);
     clean(&checker.check(DOMAIN).await);
 
+    // The `_smtp._tls` record gone.
+    let tlsrpt = format!("_smtp._tls.{DOMAIN}");
+    lab.update(DOMAIN, |s| s.records.retain(|r| r.name != tlsrpt))
+        .expect("valid change");
+    let report = checker.check(DOMAIN).await;
+    assert!(
+        report.has(FindingCode::TlsrptMissing),
+        "{:#?}",
+        report.findings
+    );
+    assert!(report.tlsrpt_record.is_none());
+    restore(&mut lab);
+    clean(&checker.check(DOMAIN).await);
+
     // The policy host down another way: its address now one where nothing listens (the
     // unreachable MX's), so the connection is refused; then back.
     let nowhere = lab
