@@ -285,6 +285,11 @@ impl Lab {
     /// pointed at an address where nothing listens, such as an [`SmtpBehaviour::Unreachable`]
     /// host's, for a refused connection.
     ///
+    /// Each change rebuilds the whole zone and host tables, so its cost grows with the lab:
+    /// about 10 ms for the catalog in a debug build, 0.35 s with 10,000 generated domains in a
+    /// release build (4 s in debug). Queries and requests in flight meanwhile are answered from
+    /// the old state.
+    ///
     /// # Errors
     /// [`LabError::UnknownDomain`] if the lab serves no such domain, and
     /// [`LabError::InvalidScenario`] if the changed scenario is refused; either way the lab
