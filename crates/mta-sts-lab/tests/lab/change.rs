@@ -12,8 +12,14 @@ use mta_sts_lab::{
 };
 use rustls::CertificateError;
 
+use tokio::{
+    io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
+    net::TcpStream,
+};
+
 use crate::support::{
-    cert_error, client_config, client_config_at, dns, fetch_policy, https_get, smtp_starttls,
+    STEP, cert_error, client_config, client_config_at, dns, fetch_policy, https_get, smtp_starttls,
+    tls_connect,
 };
 
 const DOMAIN: &str = "healthy-enforce.test";
@@ -315,4 +321,72 @@ async fn generated_domains_can_change_too() {
     // The other generated domains are untouched.
     let other = format!("_mta-sts.{}.", lab.generated()[0].domain);
     assert_eq!(txt(&lab, &other).await.len(), 1);
+}
+
+/// One `GET` of the policy on an open connection that stays open (keep-alive): the status line
+/// and the body, read by its `Content-Length`.
+async fn keep_alive_get<S>(conn: &mut BufReader<S>) -> (String, String)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let request = format!(
+        "GET {} HTTP/1.1\r\nHost: {POLICY_HOST}\r\n\r\n",
+        mta_sts_lab::POLICY_PATH
+    );
+    conn.get_mut()
+        .write_all(request.as_bytes())
+        .await
+        .expect("write");
+    let mut status = String::new();
+    conn.read_line(&mut status).await.expect("status line");
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        conn.read_line(&mut line).await.expect("header line");
+        if line == "\r\n" {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().expect("a length");
+        }
+    }
+    let mut body = vec![0; length];
+    conn.read_exact(&mut body).await.expect("body");
+    (
+        status.trim_end().to_owned(),
+        String::from_utf8(body).expect("utf-8"),
+    )
+}
+
+#[tokio::test]
+async fn an_open_connection_gets_the_new_policy() {
+    let mut lab = Lab::start().await.expect("lab starts");
+    let tcp = TcpStream::connect((Ipv4Addr::LOCALHOST, lab.https_port()))
+        .await
+        .expect("connect");
+    let tls = tls_connect(client_config(&lab, &[b"http/1.1"]), POLICY_HOST, tcp)
+        .await
+        .expect("handshake");
+    let mut conn = BufReader::new(tls);
+    let (status, before) = tokio::time::timeout(STEP, keep_alive_get(&mut conn))
+        .await
+        .expect("first answer in time");
+    assert!(status.ends_with("200 OK"), "{status}");
+
+    let edited = before.replace("mode: enforce", "mode: none");
+    assert_ne!(edited, before);
+    lab.update(DOMAIN, |s| {
+        for host in &mut s.policy_hosts {
+            host.response = PolicyResponse::policy(edited.clone());
+        }
+    })
+    .expect("the change is valid");
+
+    let (status, after) = tokio::time::timeout(STEP, keep_alive_get(&mut conn))
+        .await
+        .expect("second answer in time");
+    assert!(status.ends_with("200 OK"), "{status}");
+    assert_eq!(after, edited);
 }
