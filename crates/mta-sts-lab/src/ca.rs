@@ -10,7 +10,7 @@ use std::{
     collections::HashMap,
     fmt,
     sync::{
-        Arc, Mutex, PoisonError,
+        Arc, Mutex, PoisonError, RwLock,
         atomic::{AtomicU64, Ordering},
     },
 };
@@ -170,8 +170,9 @@ pub(crate) fn sha256(data: &[u8]) -> Option<Vec<u8>> {
 #[derive(Debug)]
 pub(crate) struct SniResolver {
     ca: Arc<LabCa>,
-    /// Lower-case host name → the certificate kind declared for it.
-    hosts: HashMap<String, CertKind>,
+    /// Lower-case host name → the certificate kind declared for it; replaced by
+    /// [`SniResolver::set_hosts`] while the lab serves.
+    hosts: RwLock<HashMap<String, CertKind>>,
     /// The host whose certificate a client without SNI gets; `None` aborts such handshakes.
     no_sni: Option<String>,
     cache: Mutex<HashMap<String, Arc<CertifiedKey>>>,
@@ -185,7 +186,7 @@ impl SniResolver {
     ) -> Self {
         Self {
             ca,
-            hosts,
+            hosts: RwLock::new(hosts),
             no_sni,
             cache: Mutex::new(HashMap::new()),
         }
@@ -194,8 +195,11 @@ impl SniResolver {
     /// The certificate for `host`, or `None` if the host is unknown.
     pub(crate) fn certificate(&self, host: &str) -> Option<Arc<CertifiedKey>> {
         let host = host.to_ascii_lowercase();
-        let kind = self.hosts.get(&host)?;
-        // A poisoned lock only means another handshake panicked mid-insert; the map is intact.
+        // Poisoned locks only mean a panic elsewhere mid-update; the maps are intact. The hosts
+        // lock is held until the cache is filled, so `set_hosts` cannot slip in between and
+        // leave a certificate of the old kind cached.
+        let hosts = self.hosts.read().unwrap_or_else(PoisonError::into_inner);
+        let kind = hosts.get(&host)?;
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(hit) = cache.get(&host) {
             return Some(Arc::clone(hit));
@@ -203,6 +207,15 @@ impl SniResolver {
         let issued = Arc::new(self.ca.issue(&host, kind).ok()?);
         cache.insert(host, Arc::clone(&issued));
         Some(issued)
+    }
+
+    /// Serves `hosts` from now on; the cached certificates of hosts whose kind changed (or that
+    /// are gone) are dropped, so the next handshake naming them gets a fresh one.
+    pub(crate) fn set_hosts(&self, hosts: HashMap<String, CertKind>) {
+        let mut current = self.hosts.write().unwrap_or_else(PoisonError::into_inner);
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        cache.retain(|host, _| current.get(host) == hosts.get(host));
+        *current = hosts;
     }
 }
 
@@ -275,5 +288,31 @@ mod tests {
         );
         assert_ne!(a1.cert[0], b.cert[0]);
         assert!(resolver.certificate("c.test").is_none());
+    }
+
+    #[test]
+    fn set_hosts_reissues_only_what_changed() {
+        let ca = Arc::new(LabCa::generate(&provider()).expect("CA generation works"));
+        let hosts = HashMap::from([
+            ("a.test".to_owned(), CertKind::Valid),
+            ("b.test".to_owned(), CertKind::Valid),
+            ("c.test".to_owned(), CertKind::Valid),
+        ]);
+        let resolver = SniResolver::new(ca, hosts, None);
+        let a = resolver.certificate("a.test").expect("known host");
+        let b = resolver.certificate("b.test").expect("known host");
+        resolver.certificate("c.test").expect("known host");
+
+        resolver.set_hosts(HashMap::from([
+            ("a.test".to_owned(), CertKind::Valid),
+            ("b.test".to_owned(), CertKind::ExpiresInDays(3)),
+            ("d.test".to_owned(), CertKind::Valid),
+        ]));
+        let a_after = resolver.certificate("a.test").expect("still known");
+        let b_after = resolver.certificate("b.test").expect("still known");
+        assert!(Arc::ptr_eq(&a, &a_after), "unchanged kind: the cached leaf");
+        assert_ne!(b.cert[0], b_after.cert[0], "changed kind: a fresh leaf");
+        assert!(resolver.certificate("c.test").is_none(), "removed host");
+        assert!(resolver.certificate("d.test").is_some(), "added host");
     }
 }

@@ -20,7 +20,7 @@ use std::{
     future::Future,
     net::{Ipv4Addr, Ipv6Addr},
     pin::Pin,
-    sync::Arc,
+    sync::{Arc, PoisonError, RwLock},
 };
 
 use hickory_proto::{
@@ -47,8 +47,14 @@ use crate::{
     },
 };
 
-/// Short, so a test that changes nothing mid-run is never bitten by caching either way.
-const TTL: u32 = 300;
+/// Zero: a record "can only be used for the transaction in progress, and should not be
+/// cached" (RFC 1035 §3.2.1), so a client with a caching resolver (a checker run on a schedule)
+/// sees a change made by [`Lab::update`](crate::Lab::update) at its next lookup.
+const TTL: u32 = 0;
+
+/// The SOA minimum, which caps how long a "no such name" or "no such data" answer is cached
+/// (RFC 2308 §5): zero too, so a name added by a change is found at the next lookup.
+const NEGATIVE_TTL: u32 = 0;
 
 /// The origin of the lab zone.
 const ORIGIN: &str = "test.";
@@ -100,7 +106,7 @@ impl ZoneBuilder {
             3600,
             600,
             86_400,
-            60,
+            NEGATIVE_TTL,
         );
         this.insert(Record::from_rdata(origin.clone(), TTL, RData::SOA(soa)));
         this.insert(Record::from_rdata(origin, TTL, RData::NS(NS(ns.clone()))));
@@ -194,8 +200,8 @@ impl ZoneBuilder {
         Ok(())
     }
 
-    /// The request handler serving the zone.
-    pub(crate) fn finish(self) -> Result<LabDns, ScenarioProblem> {
+    /// The zone's data, ready to serve.
+    pub(crate) fn finish(self) -> Result<Zone, ScenarioProblem> {
         let origin = fqdn("test")?;
         let zone = InMemoryZoneHandler::<hickory_server::net::runtime::TokioRuntimeProvider>::new(
             origin.clone(),
@@ -208,15 +214,25 @@ impl ZoneBuilder {
         catalog.upsert(LowerName::new(&origin), vec![Arc::new(zone)]);
         let (reverse_origin, reverse) = reverse_zone()?;
         catalog.upsert(LowerName::new(&reverse_origin), vec![Arc::new(reverse)]);
-        Ok(LabDns {
+        Ok(Zone {
             catalog,
-            servfail: LowerName::new(&fqdn(SERVFAIL_DOMAIN)?),
-            silent: LowerName::new(&fqdn(TIMEOUT_DOMAIN)?),
             signed: self.signed,
             aliases: self.aliases,
         })
     }
 }
+
+/// Everything the lab's DNS server answers from: the zone catalog, and which names are signed.
+pub(crate) struct Zone {
+    catalog: Catalog,
+    signed: Vec<LowerName>,
+    aliases: HashMap<LowerName, LowerName>,
+}
+
+/// The zone a running server answers from, replaced whole by [`Lab::update`](crate::Lab::update).
+/// Each query clones the `Arc` under a read lock held only for that clone, so a change never waits
+/// for a query in flight and a query sees either the old zone or the new one, never a mix.
+pub(crate) type SharedZone = Arc<RwLock<Arc<Zone>>>;
 
 /// The zone `127.in-addr.arpa.` with the PTR records of [`REVERSE_NAMES`].
 fn reverse_zone() -> Result<
@@ -235,7 +251,7 @@ fn reverse_zone() -> Result<
         3600,
         600,
         86_400,
-        60,
+        NEGATIVE_TTL,
     );
     let mut records: BTreeMap<RrKey, RecordSet> = BTreeMap::new();
     let mut insert = |record: Record| {
@@ -260,14 +276,23 @@ fn reverse_zone() -> Result<
 /// The lab's request handler: the zone catalog, plus [`SERVFAIL_DOMAIN`] and [`TIMEOUT_DOMAIN`],
 /// and the AD bit for the domains of signed scenarios.
 pub(crate) struct LabDns {
-    catalog: Catalog,
+    zone: SharedZone,
     servfail: LowerName,
     silent: LowerName,
-    signed: Vec<LowerName>,
-    aliases: HashMap<LowerName, LowerName>,
 }
 
 impl LabDns {
+    /// A handler answering from `zone`, which may be replaced while it serves.
+    pub(crate) fn new(zone: SharedZone) -> Result<Self, ScenarioProblem> {
+        Ok(Self {
+            zone,
+            servfail: LowerName::new(&fqdn(SERVFAIL_DOMAIN)?),
+            silent: LowerName::new(&fqdn(TIMEOUT_DOMAIN)?),
+        })
+    }
+}
+
+impl Zone {
     /// Whether a validating resolver would call the answer for `qname`/`qtype` authenticated:
     /// `qname` and, unless the query is for the CNAME itself (answered with the first link
     /// alone), every name its CNAME chain passes through lie in signed domains (RFC 4035
@@ -291,12 +316,16 @@ impl LabDns {
         }
         true
     }
+}
 
+impl LabDns {
     async fn answer<R: ResponseHandler, T: Time>(
         &self,
         request: &Request,
         mut response_handle: R,
     ) -> ResponseInfo {
+        // A poisoned lock only means a change panicked before its swap; the zone is whole.
+        let zone = Arc::clone(&self.zone.read().unwrap_or_else(PoisonError::into_inner));
         if let Some(query) = request.queries.queries().first() {
             let qname = query.name();
             if self.silent.zone_of(qname) {
@@ -330,14 +359,14 @@ impl LabDns {
                     .edns
                     .as_ref()
                     .is_some_and(|edns| edns.flags().dnssec_ok);
-            if asks && self.authenticated(qname, query.query_type()) {
-                return self
+            if asks && zone.authenticated(qname, query.query_type()) {
+                return zone
                     .catalog
                     .handle_request::<Authenticated<R>, T>(request, Authenticated(response_handle))
                     .await;
             }
         }
-        self.catalog
+        zone.catalog
             .handle_request::<R, T>(request, response_handle)
             .await
     }

@@ -6,7 +6,7 @@
 
 use std::{io, net::SocketAddr};
 
-/// Why a [`Lab`](crate::Lab) could not start.
+/// Why a [`Lab`](crate::Lab) could not start, or refused a change ([`Lab::update`](crate::Lab::update)).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LabError {
@@ -41,7 +41,11 @@ pub enum LabError {
     /// key needs ([`TlsaAssociation::LabLeafSpkiSha256`](crate::TlsaAssociation)).
     #[error("the TLS crypto provider offers no SHA-256 for TLSA digests")]
     NoSha256,
-    /// A scenario describes something the lab cannot serve; nothing was started.
+    /// [`Lab::update`](crate::Lab::update) was asked to change a domain the lab does not serve.
+    #[error("the lab serves no domain {0}, so it cannot change it")]
+    UnknownDomain(String),
+    /// A scenario describes something the lab cannot serve; nothing was started, or the change
+    /// was refused and the lab serves the scenario as it was.
     #[error("scenario {scenario:?} is invalid: {problem}")]
     InvalidScenario {
         /// The name of the offending scenario.
@@ -80,4 +84,10 @@ pub enum ScenarioProblem {
     /// one of the shared addresses 127.0.0.1 / 127.0.0.2, or claimed by another host.
     #[error("address {0} cannot be given to this SMTP host")]
     AddressConflict(std::net::Ipv4Addr),
+    /// A change to a running lab adds, removes or changes an SMTP host with an address of its
+    /// own, whose listener is bound only at start.
+    #[error(
+        "SMTP host {0} has a listener of its own, which a running lab cannot add, remove or change"
+    )]
+    ListenerChange(String),
 }

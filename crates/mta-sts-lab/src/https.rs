@@ -4,7 +4,12 @@
 //! Both listeners serve every declared host, chosen by the `Host` header; which one a client
 //! reaches is decided by DNS alone (the host's A record: 127.0.0.1 or 127.0.0.2).
 
-use std::{collections::HashMap, convert::Infallible, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    convert::Infallible,
+    sync::{Arc, PoisonError, RwLock},
+    time::Duration,
+};
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
@@ -29,11 +34,15 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Lower-case host name → the answer for the policy path.
 pub(crate) type WebHosts = HashMap<String, PolicyResponse>;
 
+/// The hosts the running listeners serve, replaced whole by [`Lab::update`](crate::Lab::update):
+/// a request clones the `Arc` under a read lock held only for that clone.
+pub(crate) type SharedWebHosts = Arc<RwLock<Arc<WebHosts>>>;
+
 /// Accepts TLS connections on `listener` and serves `hosts` over HTTP/1.1.
 pub(crate) async fn serve_https(
     listener: TcpListener,
     acceptor: TlsAcceptor,
-    hosts: Arc<WebHosts>,
+    hosts: SharedWebHosts,
 ) {
     // Dropping this set (when this task is aborted) aborts every connection with it.
     let mut connections = JoinSet::new();
@@ -56,7 +65,7 @@ pub(crate) async fn serve_https(
 }
 
 /// Accepts plain TCP connections on `listener` and serves `hosts` over HTTP/1.1.
-pub(crate) async fn serve_http(listener: TcpListener, hosts: Arc<WebHosts>) {
+pub(crate) async fn serve_http(listener: TcpListener, hosts: SharedWebHosts) {
     let mut connections = JoinSet::new();
     loop {
         let Some(tcp) = crate::net::accept(&listener).await else {
@@ -68,12 +77,14 @@ pub(crate) async fn serve_http(listener: TcpListener, hosts: Arc<WebHosts>) {
     }
 }
 
-async fn serve_http1<S>(io: S, hosts: Arc<WebHosts>, sni: Option<String>)
+async fn serve_http1<S>(io: S, hosts: SharedWebHosts, sni: Option<String>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = service_fn(move |request| {
-        let hosts = Arc::clone(&hosts);
+        // Read per request, so a change reaches connections already open (keep-alive). A
+        // poisoned lock only means a change panicked before its swap; the map is whole.
+        let hosts = Arc::clone(&hosts.read().unwrap_or_else(PoisonError::into_inner));
         let sni = sni.clone();
         async move { Ok::<_, Infallible>(respond(&hosts, sni.as_deref(), &request).await) }
     });

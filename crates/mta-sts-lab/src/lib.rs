@@ -15,6 +15,10 @@
 //! codes a checker must report for it. [`Lab::start_with`] adds thousands of generated healthy
 //! domains for benchmarks.
 //!
+//! [`Lab::update`] changes a domain (records, policy responses, certificates) while the lab
+//! runs, so that a tool watching a domain over time can be tested against the change and its
+//! undoing.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), mta_sts_lab::LabError> {
 //! let lab = mta_sts_lab::Lab::start().await?;
