@@ -99,15 +99,7 @@ impl ZoneBuilder {
         };
         let origin = fqdn("test")?;
         let ns = fqdn("ns.test")?;
-        let soa = SOA::new(
-            ns.clone(),
-            fqdn("hostmaster.test")?,
-            1,
-            3600,
-            600,
-            86_400,
-            NEGATIVE_TTL,
-        );
+        let soa = lab_soa(&ns)?;
         this.insert(Record::from_rdata(origin.clone(), TTL, RData::SOA(soa)));
         this.insert(Record::from_rdata(origin, TTL, RData::NS(NS(ns.clone()))));
         this.insert(Record::from_rdata(
@@ -235,6 +227,20 @@ pub(crate) struct Zone {
 pub(crate) type SharedZone = Arc<RwLock<Arc<Zone>>>;
 
 /// The zone `127.in-addr.arpa.` with the PTR records of [`REVERSE_NAMES`].
+/// The SOA of every zone the lab serves (`test.` and the reverse zone): one name server,
+/// and [`NEGATIVE_TTL`] so that a change made while the lab runs is seen at the next lookup.
+fn lab_soa(ns: &Name) -> Result<SOA, ScenarioProblem> {
+    Ok(SOA::new(
+        ns.clone(),
+        fqdn("hostmaster.test")?,
+        1,
+        3600,
+        600,
+        86_400,
+        NEGATIVE_TTL,
+    ))
+}
+
 fn reverse_zone() -> Result<
     (
         Name,
@@ -244,15 +250,7 @@ fn reverse_zone() -> Result<
 > {
     let origin = fqdn("127.in-addr.arpa")?;
     let ns = fqdn("ns.test")?;
-    let soa = SOA::new(
-        ns.clone(),
-        fqdn("hostmaster.test")?,
-        1,
-        3600,
-        600,
-        86_400,
-        NEGATIVE_TTL,
-    );
+    let soa = lab_soa(&ns)?;
     let mut records: BTreeMap<RrKey, RecordSet> = BTreeMap::new();
     let mut insert = |record: Record| {
         let key = RrKey::new(LowerName::new(&record.name), record.record_type());
