@@ -558,9 +558,11 @@ const MIX_SILENT_ADDR: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 251);
 /// 100, 70 are healthy, 4 have an MX the policy does not list, 3 a policy host certificate for
 /// another name, 3 a policy answering 404, 5 no TLS-RPT record, 5 a policy in testing mode, 3
 /// an expired MX certificate, 3 an invalid `id`, 3 an MX that refuses connections, 1 an expired
-/// policy host certificate; and domain 1 of each 1000 instead an MX that accepts connections
-/// and never greets (the slow failure: the checker waits for its timeout). The defects are
-/// those of the [`catalog()`] scenarios of the same names, with their expected codes.
+/// policy host certificate. Domains 1, 1001, 2001, 3001 and 4001 instead have an MX that accepts
+/// connections and never greets: the slow failure, where a check waits for its timeout. They
+/// sit in the first half of a 10,000-domain list, so that the end of a scan of it is not just
+/// the wait for the last of them. The defects are those of the [`catalog()`] scenarios of the
+/// same names, with their expected codes.
 pub fn generated_mix(count: usize) -> Vec<Scenario> {
     (1..=count).map(mixed).collect()
 }
@@ -572,7 +574,7 @@ fn mixed(n: usize) -> Scenario {
         Plan::with_domain(name, domain.clone(), story, expect)
     };
     let mut p;
-    if n % 1000 == 1 {
+    if n % 1000 == 1 && n < 5000 {
         p = plan(
             "mix-mx-silent",
             "A generated domain whose MX accepts connections and never greets",
