@@ -12,12 +12,12 @@
 # domains (the same mix of defects), are given to it in one bulk invocation, and `mta-sts scan`
 # is also timed on that sample for a like-for-like row.
 #
-#   bench/scan-10k.sh                                   # 10,000 domains, 256 at once
+#   bench/scan-10k.sh                                   # 10,000 domains, 64 at once
 #   COUNT=1000 CONCURRENCY=128 SAMPLE=0 bench/scan-10k.sh  # a small run, without checkdmarc
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 count="${COUNT:-10000}"
-concurrency="${CONCURRENCY:-256}"
+concurrency="${CONCURRENCY:-64}"
 timeout="${TIMEOUT:-5}"
 sample="${SAMPLE:-500}"
 venv="${VENV:-/tmp/mta-sts-bench-venv}"
