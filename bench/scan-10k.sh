@@ -97,13 +97,13 @@ fi
 
 echo
 echo "mta-sts scan, what it found:"
-tail -n 1 "$work/scan.err" | sed 's/^/  /'
+grep -E '^scan: [0-9]+/' "$work/scan.err" | tail -n 1 | sed 's/^/  /'
 python3 - "$work/scan.json" <<'EOF'
 import json, sys
 summary = json.load(open(sys.argv[1]))
-print("  verdicts:", json.dumps(summary["verdicts"]), " outcomes:", json.dumps(summary["outcomes"]),
-      " timed out:", summary["timed_out"])
-print("  findings:", ", ".join(f'{c["code"]} {c["domains"]}' for c in summary["findings"]))
+print("  verdicts:", json.dumps(summary.get("verdicts")), " outcomes:", json.dumps(summary.get("outcomes")),
+      " timed out:", summary.get("timed_out"))
+print("  findings:", ", ".join(f'{c["code"]} {c["domains"]}' for c in summary.get("findings", [])))
 EOF
 lines=$(wc -l < "$work/scan.jsonl")
 [ "$lines" -eq "$count" ] || echo "  WARNING: $lines lines for $count domains"
