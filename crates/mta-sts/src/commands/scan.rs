@@ -64,11 +64,23 @@ pub fn run(args: &ScanArgs) -> Result<Status, CommandError> {
         guard: AddressGuard::AllowAll,
         probe_smtp: !args.no_smtp,
     };
-    let checker =
-        Checker::from_settings(&settings).map_err(|e| CommandError::Setup(e.to_string()))?;
+    let checker = limit_dns(
+        Checker::from_settings(&settings).map_err(|e| CommandError::Setup(e.to_string()))?,
+        args,
+    )?;
     runtime()?.block_on(scan(&checker, domains, args, &mut out, &mut tally))?;
     write_summary(args, tally.summary.finish())?;
     Ok(Status::Valid)
+}
+
+/// The checker with `--max-dns-rate`, when given, shared by all its checks.
+fn limit_dns(checker: Checker, args: &ScanArgs) -> Result<Checker, CommandError> {
+    match args.max_dns_rate {
+        Some(rate) => checker
+            .with_max_dns_rate(rate)
+            .map_err(|e| CommandError::Argument(e.to_string())),
+        None => Ok(checker),
+    }
 }
 
 /// What each line of the output is also counted in: the summary and, with `--csv`, a row.
