@@ -554,6 +554,74 @@ async fn csv_html_and_summary_describe_every_line_and_survive_a_resume() {
     lab.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_terminal_gets_a_progress_bar_and_a_pipe_plain_lines() {
+    // `script` runs the scan on a pseudo-terminal of its own and copies what it shows.
+    if !mta_sts_store::test_support::skip::installed("/usr/bin/script", "bsdutils") {
+        return;
+    }
+    let lab = Lab::start().await.expect("lab");
+    let domains: Vec<String> = mta_sts_lab::catalog()
+        .iter()
+        .map(|s| s.domain.clone())
+        .collect();
+    let dir = Scratch::new("terminal");
+    let list_path = dir.path().join("list.txt");
+    write(&list_path, &domains.join("\n"));
+    let out_path = dir.path().join("out.jsonl");
+    let mut words = vec![
+        BIN.to_string(),
+        "scan".into(),
+        list_path.to_string_lossy().into_owned(),
+        "--json-lines".into(),
+        out_path.to_string_lossy().into_owned(),
+        "--no-smtp".into(),
+    ];
+    words.extend(lab_args(&lab));
+    // Single-quoted for script's shell (none of the words holds a quote).
+    let command_line = words
+        .iter()
+        .map(|w| format!("'{w}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let shown = tokio::task::block_in_place(|| {
+        Command::new("/usr/bin/script")
+            .args(["-qec", &command_line, "/dev/null"])
+            .env("TERM", "xterm")
+            .output()
+            .expect("run script")
+    });
+    let screen = String::from_utf8_lossy(&shown.stdout);
+    assert_eq!(shown.status.code(), Some(0), "{screen}");
+    let total = domains.len();
+    assert!(screen.contains("scan: ["), "no bar in {screen}");
+    assert!(screen.contains(&format!("/{total} checked (")), "{screen}");
+    // The bar is cleared at the end and the plain last line stays.
+    assert!(
+        screen.contains(&format!("scan: {total}/{total} checked (")),
+        "{screen}"
+    );
+    assert_eq!(
+        lines_by_domain(&std::fs::read_to_string(&out_path).expect("lines")).len(),
+        total
+    );
+
+    // Not a terminal: plain lines only.
+    let piped = tokio::task::block_in_place(|| {
+        Command::new(BIN)
+            .args(&words[1..])
+            .output()
+            .expect("run mta-sts")
+    });
+    let stderr = String::from_utf8_lossy(&piped.stderr);
+    assert!(!stderr.contains("scan: ["), "{stderr}");
+    assert!(
+        stderr.contains(&format!("scan: {total}/{total} checked (")),
+        "{stderr}"
+    );
+    lab.shutdown().await;
+}
+
 /// Reads CSV as RFC 4180 writes it (quoted fields with doubled quotes, CRLF records).
 fn read_csv(text: &str) -> Vec<Vec<String>> {
     let mut rows = Vec::new();
