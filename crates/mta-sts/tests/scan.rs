@@ -372,6 +372,25 @@ fn scan_refuses_what_it_cannot_run_with_status_2() {
             "0".into(),
         ],
         vec!["scan".into(), "-".into(), "--max-rate".into(), "0".into()],
+        vec![
+            "scan".into(),
+            "-".into(),
+            "--max-dns-rate".into(),
+            "-5".into(),
+        ],
+        // An output that cannot be written is refused before any check.
+        vec![
+            "scan".into(),
+            list.to_string_lossy().into_owned(),
+            "--csv".into(),
+            missing.join("out.csv").to_string_lossy().into_owned(),
+        ],
+        vec![
+            "scan".into(),
+            list.to_string_lossy().into_owned(),
+            "--html".into(),
+            missing.join("report.html").to_string_lossy().into_owned(),
+        ],
     ] {
         let output = Command::new(BIN).args(&args).output().expect("run mta-sts");
         assert_eq!(output.status.code(), Some(2), "{args:?}");
