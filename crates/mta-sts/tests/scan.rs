@@ -547,6 +547,7 @@ async fn csv_html_and_summary_describe_every_line_and_survive_a_resume() {
     for external in [" src=", " href=", "<link", "<script"] {
         assert!(!page.contains(external), "{external} in the page");
     }
+    rendered_alike_in_chromium(Path::new(&html), &page);
 
     // A killed scan resumed: the CSV is rewritten from the kept lines, each domain once.
     let complete = std::fs::read_to_string(&lines).expect("lines");
@@ -639,6 +640,57 @@ async fn a_terminal_gets_a_progress_bar_and_a_pipe_plain_lines() {
         "{stderr}"
     );
     lab.shutdown().await;
+}
+
+/// Opens the page in headless Chromium (offline: a file URL, no network) and compares the
+/// DOM it built with the markup: every bar and table row is there, so the page parses as
+/// written. A screenshot goes to `target/screenshots/scan-report.png` (a CI artifact).
+fn rendered_alike_in_chromium(path: &Path, page: &str) {
+    const CHROMIUM: &str = "/usr/bin/chromium";
+    if !mta_sts_store::test_support::skip::installed(CHROMIUM, "chromium") {
+        return;
+    }
+    let profile = Scratch::new("chromium-profile");
+    let url = format!("file://{}", path.display());
+    let chromium = |extra: &[&str]| {
+        let output = Command::new(CHROMIUM)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                &format!("--user-data-dir={}", profile.path().display()),
+            ])
+            .args(extra)
+            .arg(&url)
+            .output()
+            .expect("run chromium");
+        assert!(
+            output.status.success(),
+            "chromium: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    };
+    let dom = String::from_utf8_lossy(&chromium(&["--dump-dom"]).stdout).into_owned();
+    for marker in ["class=\"bar\"", "<tr>", "<svg"] {
+        assert_eq!(
+            dom.matches(marker).count(),
+            page.matches(marker).count(),
+            "{marker} in {dom}"
+        );
+    }
+    let screenshots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+    std::fs::create_dir_all(&screenshots).expect("screenshot directory");
+    let shot = screenshots.join("scan-report.png");
+    chromium(&[
+        "--window-size=1100,1800",
+        &format!("--screenshot={}", shot.display()),
+    ]);
+    assert!(shot.exists());
 }
 
 /// Reads CSV as RFC 4180 writes it (quoted fields with doubled quotes, CRLF records).
