@@ -800,6 +800,7 @@ async fn max_dns_rate_bounds_the_queries_the_resolver_sees() {
     // The relay instead of the lab's own address.
     let mut flags = lab_args(&lab);
     flags[1] = relay.addr.to_string();
+    let started = Instant::now();
     let output = tokio::task::block_in_place(|| {
         Command::new(BIN)
             .args([
@@ -837,18 +838,19 @@ async fn max_dns_rate_bounds_the_queries_the_resolver_sees() {
     }
     let times = relay.times();
     assert!(times.len() > 40, "only {} queries", times.len());
-    // In any stretch of time from one query to a later one, no more queries than the rate
-    // allows, plus a lookup's two at the start; slack for the relay's own clock reading.
-    for (i, first) in times.iter().enumerate() {
-        for (j, later) in times.iter().enumerate().skip(i + 1) {
-            let within = later.duration_since(*first);
-            let allowed = RATE * within.as_secs_f64() * 1.2 + 3.0;
-            assert!(
-                (j - i + 1) as f64 <= allowed,
-                "{} queries within {within:?}",
-                j - i + 1
-            );
-        }
+    // By any time, no more queries have arrived than the rate allows since the scan started,
+    // plus slack for a lookup's two at once and the query the resolver adds when it follows a
+    // CNAME out of an answer. Counted from the start, not over sliding windows: a loaded
+    // machine can only delay a query's arrival, which bunches arrivals up but never brings
+    // one earlier than its slot.
+    for (n, at) in times.iter().enumerate() {
+        let allowed = RATE * at.duration_since(started).as_secs_f64() + 3.0;
+        assert!(
+            (n + 1) as f64 <= allowed,
+            "{} queries within {:?} of the start",
+            n + 1,
+            at.duration_since(started)
+        );
     }
     lab.shutdown().await;
 }
