@@ -469,10 +469,16 @@ pub struct CheckArgs {
 
 /// `mta-sts scan`'s arguments.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct ScanArgs {
+    /// A shared scan's progress or results (`scan status`, `scan results`); a list file named
+    /// `status` or `results` is given as `./status`.
+    #[command(subcommand)]
+    pub action: Option<ScanAction>,
     /// The list of domains, one a line (`#` comments and blank lines skipped), or `-` for
     /// standard input.
-    pub file: PathBuf,
+    #[arg(required_unless_present = "worker")]
+    pub file: Option<PathBuf>,
     /// Write each domain's `check --json` report as one line to this file (default: standard
     /// output).
     #[arg(long, value_name = "OUT")]
@@ -517,6 +523,80 @@ pub struct ScanArgs {
     /// Seconds between progress lines on standard error (above 0, at most 600).
     #[arg(long, value_name = "SECS", default_value = "5", value_parser = time_limit)]
     pub progress_every: Duration,
+    /// One scan shared by workers on many machines.
+    #[command(flatten)]
+    pub shared: ScanQueueArgs,
+}
+
+/// `mta-sts scan --queue`: one scan shared by any number of workers through PostgreSQL.
+#[derive(Debug, clap::Args)]
+pub struct ScanQueueArgs {
+    /// Share the scan through this PostgreSQL database (`postgres://USER:PASSWORD@HOST/DB`):
+    /// the list is loaded into it (once, however many workers load it) and this process checks
+    /// domains leased from it until none is left; the results stay in the database (`scan
+    /// results`).
+    #[arg(long, value_name = "postgres://...")]
+    pub queue: Option<String>,
+    /// The shared scan's name: several scans can share one database.
+    #[arg(long, value_name = "NAME", default_value = "default", requires = "queue")]
+    pub scan_name: String,
+    /// Only work on a scan already loaded into --queue (no list file).
+    #[arg(long, requires = "queue", conflicts_with = "file")]
+    pub worker: bool,
+    /// Domains leased at a time (1 to 10000).
+    #[arg(long, value_name = "N", default_value_t = 16, requires = "queue",
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub batch: u32,
+    /// Seconds a lease lasts (above 0, at most 600). A working process extends its leases;
+    /// those of a process killed or cut off return to the queue this long after.
+    #[arg(long, value_name = "SECS", default_value = "120", requires = "queue",
+          value_parser = time_limit)]
+    pub lease_seconds: Duration,
+    /// The name this process leases under, shown by `scan status` (default HOST:PID).
+    #[arg(long, value_name = "NAME", requires = "queue")]
+    pub worker_name: Option<String>,
+}
+
+/// `mta-sts scan`'s subcommands: a shared scan's progress and results.
+#[derive(Debug, Subcommand)]
+pub enum ScanAction {
+    /// A shared scan's progress: domains done, leased (and leases run out), queued, the rate
+    /// over the last minute and each worker's share.
+    Status(ScanStatusArgs),
+    /// A shared scan's results in list order: each domain's `check --json` report as one JSON
+    /// line, as `mta-sts scan` writes them.
+    Results(ScanResultsArgs),
+}
+
+/// `mta-sts scan status`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct ScanStatusArgs {
+    /// The PostgreSQL database the scan is shared through.
+    #[arg(long, value_name = "postgres://...")]
+    pub queue: String,
+    /// The shared scan's name.
+    #[arg(long, value_name = "NAME", default_value = "default")]
+    pub scan_name: String,
+    /// Print the progress as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `mta-sts scan results`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct ScanResultsArgs {
+    /// The PostgreSQL database the scan is shared through.
+    #[arg(long, value_name = "postgres://...")]
+    pub queue: String,
+    /// The shared scan's name.
+    #[arg(long, value_name = "NAME", default_value = "default")]
+    pub scan_name: String,
+    /// Write the JSON lines to this file (default: standard output).
+    #[arg(long, value_name = "OUT")]
+    pub json_lines: Option<PathBuf>,
+    /// Write counts over the results (as `scan --summary-json`) as JSON to this file.
+    #[arg(long, value_name = "OUT")]
+    pub summary_json: Option<PathBuf>,
 }
 
 /// `mta-sts web`'s arguments.

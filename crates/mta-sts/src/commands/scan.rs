@@ -15,6 +15,7 @@ use super::{CommandError, display_path, resolver, runtime, trust};
 use crate::cli::ScanArgs;
 use crate::exit::Status;
 
+mod queue;
 mod summary;
 
 use summary::Summary;
@@ -30,18 +31,13 @@ enum Ending {
 /// Runs the scan; exit 0 when every domain listed (and valid) has its line in the output, 2 when
 /// the scan could not run (unreadable list, unwritable output, a bad setting).
 pub fn run(args: &ScanArgs) -> Result<Status, CommandError> {
-    let text = read_list(&args.file)?;
-    let list = domain_list::read(&text);
-    let source = display_path(&args.file);
-    for problem in &list.problems {
-        // The list's problems are the user's to fix; the scan goes on without those lines.
-        eprintln!(
-            "{source}:{}: {}: {} (line skipped)",
-            problem.line.unwrap_or_default(),
-            problem.severity.as_str(),
-            problem.message
-        );
+    if let Some(action) = &args.action {
+        return queue::run_action(action);
     }
+    if args.shared.queue.is_some() {
+        return queue::run(args);
+    }
+    let list = read_domains(args)?;
     let mut summary = Summary::default();
     let (mut out, done) = open_output(args.json_lines.as_deref(), args.resume, &mut summary)?;
     let domains: Vec<String> = list
@@ -57,18 +53,7 @@ pub fn run(args: &ScanArgs) -> Result<Status, CommandError> {
             domains.len()
         );
     }
-    let settings = NetSettings {
-        resolver: resolver(args.resolver.as_deref())?,
-        trust: trust(args.ca_file.as_deref())?,
-        https_port: args.https_port,
-        smtp_port: args.smtp_port,
-        timeout: args.timeout,
-        // As `check`: the CLI dials whatever DNS answers.
-        guard: AddressGuard::AllowAll,
-        probe_smtp: !args.no_smtp,
-    };
-    let checker =
-        Checker::from_settings(&settings).map_err(|e| CommandError::Setup(e.to_string()))?;
+    let checker = checker(args)?;
     runtime()?.block_on(scan(&checker, domains, args, &mut out, &mut summary))?;
     if let Some(path) = &args.summary_json {
         let text = super::to_json(&summary.finish())?;
@@ -80,6 +65,43 @@ pub fn run(args: &ScanArgs) -> Result<Status, CommandError> {
         })?;
     }
     Ok(Status::Valid)
+}
+
+/// The list of `FILE` (`-`: standard input), its problems named on standard error.
+fn read_domains(args: &ScanArgs) -> Result<domain_list::DomainList, CommandError> {
+    let Some(file) = &args.file else {
+        return Err(CommandError::Argument(
+            "scan needs a list FILE (or - for standard input)".into(),
+        ));
+    };
+    let text = read_list(file)?;
+    let list = domain_list::read(&text);
+    let source = display_path(file);
+    for problem in &list.problems {
+        // The list's problems are the user's to fix; the scan goes on without those lines.
+        eprintln!(
+            "{source}:{}: {}: {} (line skipped)",
+            problem.line.unwrap_or_default(),
+            problem.severity.as_str(),
+            problem.message
+        );
+    }
+    Ok(list)
+}
+
+/// The checker every domain of a scan is checked with: `check`'s, from the same flags.
+fn checker(args: &ScanArgs) -> Result<Checker, CommandError> {
+    let settings = NetSettings {
+        resolver: resolver(args.resolver.as_deref())?,
+        trust: trust(args.ca_file.as_deref())?,
+        https_port: args.https_port,
+        smtp_port: args.smtp_port,
+        timeout: args.timeout,
+        // As `check`: the CLI dials whatever DNS answers.
+        guard: AddressGuard::AllowAll,
+        probe_smtp: !args.no_smtp,
+    };
+    Checker::from_settings(&settings).map_err(|e| CommandError::Setup(e.to_string()))
 }
 
 /// Checks the domains at most `--concurrency` at once, writing each line as it finishes.
@@ -104,19 +126,7 @@ async fn scan(
                 let offset = spacing.saturating_mul(u32::try_from(index).unwrap_or(u32::MAX));
                 tokio::time::sleep_until(started + offset).await;
             }
-            match tokio::time::timeout(limit, checker.check(&domain)).await {
-                Ok(report) => {
-                    let ending = if report.verdict == Verdict::Fail {
-                        Ending::Failing
-                    } else if report.outcome != Outcome::Complete {
-                        Ending::Incomplete
-                    } else {
-                        Ending::Other
-                    };
-                    (serde_json::to_value(&report), ending)
-                }
-                Err(_) => (Ok(timed_out(&domain, limit)), Ending::TimedOut),
-            }
+            check_domain(checker, &domain, limit).await
         })
         .buffer_unordered(args.concurrency);
     let mut progress = Progress::new(total);
@@ -142,6 +152,28 @@ async fn scan(
     }
     eprintln!("{}", progress.line());
     Ok(())
+}
+
+/// One domain's line (its `check --json` report, or the time-out error after `limit`) and how
+/// its check ended: what a scan does for each domain, on one machine or as a queue's worker.
+async fn check_domain(
+    checker: &Checker,
+    domain: &str,
+    limit: Duration,
+) -> (serde_json::Result<serde_json::Value>, Ending) {
+    match tokio::time::timeout(limit, checker.check(domain)).await {
+        Ok(report) => {
+            let ending = if report.verdict == Verdict::Fail {
+                Ending::Failing
+            } else if report.outcome != Outcome::Complete {
+                Ending::Incomplete
+            } else {
+                Ending::Other
+            };
+            (serde_json::to_value(&report), ending)
+        }
+        Err(_) => (Ok(timed_out(domain, limit)), Ending::TimedOut),
+    }
 }
 
 /// The line written for a domain whose check did not finish in time: the domain (so a resumed

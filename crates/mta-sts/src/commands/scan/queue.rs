@@ -1,0 +1,431 @@
+//! `mta-sts scan --queue postgres://...`: one scan shared by any number of workers on any
+//! number of machines. The list is loaded into the database once; each worker leases batches of
+//! domains, checks them as the local scan does ([`super::check_domain`]) and writes each result
+//! back; a killed worker's leases run out and return to the queue. `scan status` shows the
+//! progress, `scan results` writes the JSON lines (and the summary) out.
+
+use std::io::Write;
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use mta_sts_check::Checker;
+use mta_sts_store::scan_queue::{Lease, QueuedDomain, ScanQueue, ScanResult, ScanStatus};
+use mta_sts_store::{PostgresOptions, StoreError, StoreUrl};
+
+use super::summary::Summary;
+use super::{Ending, check_domain, checker, read_domains};
+use crate::cli::{ScanAction, ScanArgs, ScanResultsArgs, ScanStatusArgs};
+use crate::commands::{CommandError, runtime, to_json};
+use crate::exit::Status;
+
+/// The longest a worker with nothing to lease waits before asking again while another
+/// worker's lease runs (it returns to the queue if that worker dies).
+const POLL_MAX: Duration = Duration::from_secs(5);
+
+/// Results read from the database at a time by `scan results`.
+const RESULTS_PAGE: u32 = 1000;
+
+/// `scan FILE --queue URL` (load, then work) and `scan --queue URL --worker` (work only).
+pub(super) fn run(args: &ScanArgs) -> Result<Status, CommandError> {
+    let shared = &args.shared;
+    let url = shared.queue.as_deref().unwrap_or_default();
+    for (given, flag) in [
+        (args.json_lines.is_some(), "--json-lines"),
+        (args.resume, "--resume"),
+        (args.summary_json.is_some(), "--summary-json"),
+    ] {
+        if given {
+            return Err(CommandError::Argument(format!(
+                "{flag} is for a scan on one machine; with --queue the results are kept in the \
+                 database, and `mta-sts scan results --queue URL --scan-name {} [--json-lines \
+                 OUT] [--summary-json OUT]` writes them out",
+                shared.scan_name
+            )));
+        }
+    }
+    let domains = if shared.worker {
+        None
+    } else {
+        let list = read_domains(args)?;
+        Some(
+            list.domains
+                .into_iter()
+                .map(|d| QueuedDomain {
+                    domain: d.domain,
+                    line: u64::try_from(d.line).unwrap_or(u64::MAX),
+                })
+                .collect::<Vec<_>>(),
+        )
+    };
+    let checker = checker(args)?;
+    let worker = shared.worker_name.clone().unwrap_or_else(default_worker_name);
+    runtime()?.block_on(conclude(async {
+        let queue = open(url).await?;
+        if let Some(domains) = &domains {
+            let loaded = queue.load(&shared.scan_name, domains).await?;
+            eprintln!(
+                "scan {}: {} domains added to the queue at {} ({} in the scan).",
+                shared.scan_name,
+                loaded.added,
+                queue.url(),
+                loaded.total
+            );
+        }
+        Ok(work(&queue, &checker, args, &worker).await?)
+    }))
+}
+
+/// `scan status` and `scan results`.
+pub(super) fn run_action(action: &ScanAction) -> Result<Status, CommandError> {
+    runtime()?.block_on(conclude(async {
+        let (url, name) = match action {
+            ScanAction::Status(args) => (&args.queue, &args.scan_name),
+            ScanAction::Results(args) => (&args.queue, &args.scan_name),
+        };
+        let queue = open(url).await?;
+        let Some(status) = queue.status(name).await? else {
+            return Err(Failure::Command(CommandError::Argument(format!(
+                "there is no scan named {name} at {}: load a list with `mta-sts scan FILE \
+                 --queue URL --scan-name {name}`",
+                queue.url()
+            ))));
+        };
+        match action {
+            ScanAction::Status(args) => Ok(print_status(&status, args)?),
+            ScanAction::Results(args) => write_results(&queue, &status, args).await,
+        }
+    }))
+}
+
+/// Why a queue command stopped: the database (exit 75 when it is unavailable, 2 otherwise) or
+/// anything else (exit 2).
+enum Failure {
+    Store(StoreError),
+    Command(CommandError),
+}
+
+impl From<StoreError> for Failure {
+    fn from(error: StoreError) -> Failure {
+        Failure::Store(error)
+    }
+}
+
+impl From<CommandError> for Failure {
+    fn from(error: CommandError) -> Failure {
+        Failure::Command(error)
+    }
+}
+
+/// The command's status: an unavailable database is said on standard error and is exit 75
+/// (try again later: a worker's leases return to the queue meanwhile).
+async fn conclude(
+    run: impl Future<Output = Result<Status, Failure>>,
+) -> Result<Status, CommandError> {
+    match run.await {
+        Ok(status) => Ok(status),
+        Err(Failure::Command(error)) => Err(error),
+        Err(Failure::Store(error)) if error.is_unavailable() => {
+            eprintln!("mta-sts: the scan queue is unavailable: {error}. Try again later.");
+            Ok(Status::TempFail)
+        }
+        Err(Failure::Store(error)) => Err(CommandError::Setup(format!("{error}."))),
+    }
+}
+
+/// Opens the queue (creating or migrating its tables); an URL that is not PostgreSQL's is
+/// refused.
+async fn open(url: &str) -> Result<ScanQueue, Failure> {
+    let url: StoreUrl = url
+        .parse()
+        .map_err(|e: StoreError| CommandError::Argument(format!("--queue: {e}")))?;
+    Ok(ScanQueue::open(&url, PostgresOptions::default()).await?)
+}
+
+/// `HOST:PID`: what `scan status` names a worker by when `--worker-name` is not given.
+fn default_worker_name() -> String {
+    // The kernel's name for the host (Linux; mta-sts runs there): read rather than a `nix`
+    // feature, which would rebuild every crate depending on nix for one string.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_string())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".to_string());
+    format!("{host}:{}", std::process::id())
+}
+
+/// What one worker did.
+#[derive(Default)]
+struct WorkerCounts {
+    checked: u64,
+    failing: u64,
+    incomplete: u64,
+    timed_out: u64,
+    /// Results not kept: the lease had run out and another worker had the domain.
+    dropped: u64,
+}
+
+/// Leases, checks and completes until nothing is left to lease and no other worker holds a
+/// running lease; `--concurrency` checks at once, the leases extended while they run.
+async fn work(
+    queue: &ScanQueue,
+    checker: &Checker,
+    args: &ScanArgs,
+    worker: &str,
+) -> Result<Status, StoreError> {
+    let shared = &args.shared;
+    let (name, lease) = (shared.scan_name.as_str(), shared.lease_seconds);
+    let limit = args.check_timeout;
+    let batches = futures_util::stream::unfold(true, move |more| async move {
+        if !more {
+            return None;
+        }
+        match next_batch(queue, name, worker, shared.batch, lease).await {
+            Ok(batch) if batch.is_empty() => None,
+            Ok(batch) => Some((Ok(batch), true)),
+            Err(error) => Some((Err(error), false)),
+        }
+    });
+    let started = tokio::time::Instant::now();
+    let spacing = args
+        .max_rate
+        .map(|rate| Duration::from_secs_f64(1.0 / rate));
+    let results = batches
+        .flat_map(|batch| {
+            futures_util::stream::iter(match batch {
+                Ok(leases) => leases.into_iter().map(Ok).collect::<Vec<_>>(),
+                Err(error) => vec![Err(error)],
+            })
+        })
+        .enumerate()
+        .map(|(index, lease)| async move {
+            let lease: Lease = lease?;
+            // --max-rate holds per worker, as on one machine.
+            if let Some(spacing) = spacing {
+                let offset = spacing.saturating_mul(u32::try_from(index).unwrap_or(u32::MAX));
+                tokio::time::sleep_until(started + offset).await;
+            }
+            let (line, ending) = check_domain(checker, &lease.domain, limit).await;
+            let line = line.map_err(|e| StoreError::Corrupt {
+                store: queue.url().to_string(),
+                what: format!("the result of {} could not be written as JSON: {e}", lease.domain),
+            })?;
+            let kept = queue.complete(&lease, worker, &line.to_string()).await?;
+            Ok::<_, StoreError>((ending, kept))
+        })
+        .buffer_unordered(args.concurrency);
+    let mut results = std::pin::pin!(results);
+    let mut counts = WorkerCounts::default();
+    // A third of the lease: two extensions can fail or come late before the lease runs out.
+    let mut extend = tokio::time::interval(lease / 3);
+    extend.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    extend.tick().await;
+    let mut progress = tokio::time::interval(args.progress_every);
+    progress.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    progress.tick().await;
+    loop {
+        tokio::select! {
+            next = results.next() => {
+                let Some(result) = next else { break };
+                let (ending, kept) = result?;
+                counts.checked += 1;
+                counts.dropped += u64::from(!kept);
+                match ending {
+                    Ending::Failing => counts.failing += 1,
+                    Ending::Incomplete => counts.incomplete += 1,
+                    Ending::TimedOut => counts.timed_out += 1,
+                    Ending::Other => {}
+                }
+            }
+            _ = extend.tick() => {
+                queue.extend(name, worker, lease).await?;
+            }
+            _ = progress.tick() => {
+                if let Some(status) = queue.status(name).await? {
+                    eprintln!("{}", progress_line(&status, worker, &counts));
+                }
+            }
+        }
+    }
+    let status = queue.status(name).await?;
+    if let Some(status) = &status {
+        eprintln!("{}", progress_line(status, worker, &counts));
+    }
+    eprintln!(
+        "scan {name}: worker {worker} checked {} domains ({} failing, {} incomplete, {} timed \
+         out){}.",
+        counts.checked,
+        counts.failing,
+        counts.incomplete,
+        counts.timed_out,
+        if counts.dropped > 0 {
+            format!(
+                "; {} results came after the lease had run out and were left to the worker \
+                 that took the domain over",
+                counts.dropped
+            )
+        } else {
+            String::new()
+        }
+    );
+    Ok(Status::Valid)
+}
+
+/// The next batch of leases; when there is none but another worker holds a running lease,
+/// waits and asks again (that worker may die, and its domains return to the queue). Empty when
+/// the scan needs nothing more from this worker.
+async fn next_batch(
+    queue: &ScanQueue,
+    name: &str,
+    worker: &str,
+    batch: u32,
+    lease: Duration,
+) -> Result<Vec<Lease>, StoreError> {
+    loop {
+        let leases = queue.lease(name, worker, batch, lease).await?;
+        if !leases.is_empty() {
+            return Ok(leases);
+        }
+        let Some(ends_in) = queue.others_lease_ends_in(name, worker).await? else {
+            return Ok(leases);
+        };
+        // Just past the first running lease's end, or sooner: a lease extended meanwhile is
+        // simply asked about again.
+        let wait = (ends_in + Duration::from_millis(100)).min(POLL_MAX);
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// `scan big: 120/1000 done (35.2/s over the last minute), 16 leased, 0 expired, 864 queued;
+/// worker w1 checked 40`.
+fn progress_line(status: &ScanStatus, worker: &str, counts: &WorkerCounts) -> String {
+    format!(
+        "scan {}: {}/{} done ({:.1}/s over the last minute), {} leased, {} expired, {} queued; \
+         worker {worker} checked {}",
+        status.scan,
+        status.done,
+        status.total,
+        status.rate_per_second,
+        status.leased,
+        status.expired_leases,
+        status.queued,
+        counts.checked
+    )
+}
+
+/// `scan status`: the progress as sentences, or as JSON (with `finished`).
+fn print_status(status: &ScanStatus, args: &ScanStatusArgs) -> Result<Status, CommandError> {
+    let text = if args.json {
+        let mut value = serde_json::to_value(status)
+            .map_err(|e| CommandError::Write(std::io::Error::other(e)))?;
+        value["finished"] = serde_json::Value::Bool(status.finished());
+        to_json(&value)?
+    } else {
+        status_text(status)
+    };
+    std::io::stdout()
+        .write_all(text.as_bytes())
+        .map_err(CommandError::Write)?;
+    Ok(Status::Valid)
+}
+
+fn status_text(status: &ScanStatus) -> String {
+    let mut text = format!(
+        "Scan {} (loaded {}): {} of {} domains done, {} leased to a worker, {} whose lease ran \
+         out (back to the next worker), {} queued.\n",
+        status.scan,
+        status.created_at,
+        status.done,
+        status.total,
+        status.leased,
+        status.expired_leases,
+        status.queued
+    );
+    if status.retried > 0 {
+        text.push_str(&format!(
+            "{} domains were done on a second or later lease (an earlier worker stopped).\n",
+            status.retried
+        ));
+    }
+    match (status.first_finished, status.last_finished) {
+        (Some(first), Some(last)) => text.push_str(&format!(
+            "{:.1} domains a second over the last minute; the first result came at {first}, \
+             the latest at {last}.\n",
+            status.rate_per_second
+        )),
+        _ => text.push_str("No result yet.\n"),
+    }
+    for worker in &status.workers {
+        text.push_str(&format!(
+            "Worker {}: {} done, {} leased, {} leases ran out.\n",
+            worker.worker, worker.done, worker.leased, worker.expired_leases
+        ));
+    }
+    if status.finished() {
+        text.push_str("The scan is finished: `mta-sts scan results` writes its results.\n");
+    }
+    text
+}
+
+/// `scan results`: every result in list order as JSON lines, and the summary.
+async fn write_results(
+    queue: &ScanQueue,
+    status: &ScanStatus,
+    args: &ScanResultsArgs,
+) -> Result<Status, Failure> {
+    let write_error = |path: &std::path::Path| {
+        let path = path.display().to_string();
+        move |source: std::io::Error| {
+            CommandError::Write(std::io::Error::new(
+                source.kind(),
+                format!("{path}: {source}"),
+            ))
+        }
+    };
+    let mut out: Box<dyn Write> = match &args.json_lines {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).map_err(write_error(path))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let mut summary = Summary::default();
+    let mut after: Option<ScanResult> = None;
+    let mut written = 0;
+    loop {
+        let page = queue
+            .results(&args.scan_name, after.as_ref(), RESULTS_PAGE)
+            .await?;
+        let Some(last) = page.last().cloned() else {
+            break;
+        };
+        for result in &page {
+            let value: serde_json::Value =
+                serde_json::from_str(&result.result).map_err(|e| {
+                    CommandError::Setup(format!(
+                        "the result of {} in {} is not JSON ({e}); it was not written by \
+                         mta-sts scan",
+                        result.domain,
+                        queue.url()
+                    ))
+                })?;
+            summary.add(&value);
+            writeln!(out, "{}", result.result).map_err(CommandError::Write)?;
+            written += 1;
+        }
+        after = Some(last);
+    }
+    out.flush().map_err(CommandError::Write)?;
+    if let Some(path) = &args.summary_json {
+        std::fs::write(path, to_json(&summary.finish())?).map_err(write_error(path))?;
+    }
+    if written < status.total {
+        eprintln!(
+            "scan {}: the results of {} of {} domains written; {} are not done yet (see `mta-sts \
+             scan status`).",
+            status.scan,
+            written,
+            status.total,
+            status.total - written
+        );
+    }
+    Ok(Status::Valid)
+}
