@@ -71,6 +71,9 @@ pub(super) fn run(args: &ScanArgs) -> Result<Status, CommandError> {
                 loaded.total
             );
         }
+        if queue.status(&shared.scan_name).await?.is_none() {
+            return Err(Failure::Command(no_scan(&shared.scan_name, &queue)));
+        }
         Ok(work(&queue, &checker, args, &worker).await?)
     }))
 }
@@ -84,17 +87,22 @@ pub(super) fn run_action(action: &ScanAction) -> Result<Status, CommandError> {
         };
         let queue = open(url).await?;
         let Some(status) = queue.status(name).await? else {
-            return Err(Failure::Command(CommandError::Argument(format!(
-                "there is no scan named {name} at {}: load a list with `mta-sts scan FILE \
-                 --queue URL --scan-name {name}`",
-                queue.url()
-            ))));
+            return Err(Failure::Command(no_scan(name, &queue)));
         };
         match action {
             ScanAction::Status(args) => Ok(print_status(&status, args)?),
             ScanAction::Results(args) => write_results(&queue, &status, args).await,
         }
     }))
+}
+
+/// The error for a scan name with no list loaded.
+fn no_scan(name: &str, queue: &ScanQueue) -> CommandError {
+    CommandError::Argument(format!(
+        "there is no scan named {name} at {}: load a list with `mta-sts scan FILE --queue URL \
+         --scan-name {name}`",
+        queue.url()
+    ))
 }
 
 /// Why a queue command stopped: the database (exit 75 when it is unavailable, 2 otherwise) or
