@@ -538,7 +538,12 @@ pub struct ScanQueueArgs {
     #[arg(long, value_name = "postgres://...")]
     pub queue: Option<String>,
     /// The shared scan's name: several scans can share one database.
-    #[arg(long, value_name = "NAME", default_value = "default", requires = "queue")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "default",
+        requires = "queue"
+    )]
     pub scan_name: String,
     /// Only work on a scan already loaded into --queue (no list file).
     #[arg(long, requires = "queue", conflicts_with = "file")]
@@ -884,6 +889,28 @@ mod tests {
         assert!(concurrent_checks("0").is_err() && concurrent_checks("10001").is_err());
         assert_eq!(connection_cap("1"), Ok(1));
         assert!(connection_cap("0").is_err() && connection_cap("-1").is_err());
+    }
+
+    #[test]
+    fn scan_status_and_results_are_subcommands_and_a_file_so_named_is_given_as_a_path() {
+        let parse = |args: &[&str]| Cli::try_parse_from(["mta-sts", "scan"].iter().chain(args));
+        let scan = |cli: Cli| match cli.command {
+            Command::Scan(args) => args,
+            _ => panic!("not scan"),
+        };
+        let status = scan(parse(&["status", "--queue", "postgres://h/db"]).expect("status"));
+        assert!(matches!(status.action, Some(ScanAction::Status(_))));
+        let results = scan(parse(&["results", "--queue", "postgres://h/db"]).expect("results"));
+        assert!(matches!(results.action, Some(ScanAction::Results(_))));
+        let file = scan(parse(&["./status"]).expect("a file"));
+        assert_eq!(file.file, Some(PathBuf::from("./status")));
+        let worker = scan(parse(&["--queue", "postgres://h/db", "--worker"]).expect("worker"));
+        assert!(worker.shared.worker && worker.file.is_none());
+        // A worker takes no list; a list or --worker is needed; queue flags need --queue.
+        assert!(parse(&["list.txt", "--queue", "postgres://h/db", "--worker"]).is_err());
+        assert!(parse(&["--queue", "postgres://h/db"]).is_err());
+        assert!(parse(&["list.txt", "--batch", "4"]).is_err());
+        assert!(parse(&["list.txt", "--queue", "postgres://h/db", "--batch", "0"]).is_err());
     }
 
     #[test]

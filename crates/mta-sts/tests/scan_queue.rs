@@ -35,10 +35,7 @@ fn lab_args(lab: &Lab) -> Vec<String> {
 }
 
 fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("run mta-sts")
+    Command::new(BIN).args(args).output().expect("run mta-sts")
 }
 
 /// A worker process: `scan` with the lab's flags, its standard error kept in a file of `dir`.
@@ -178,10 +175,7 @@ async fn three_workers_one_killed_check_every_domain_exactly_once() {
         assert_eq!(finished["leased"], 0, "{finished}");
         assert_eq!(finished["expired_leases"], 0, "{finished}");
         // w1's leases ran out and other workers took them over.
-        assert!(
-            finished["retried"].as_u64().unwrap_or(0) >= 1,
-            "{finished}"
-        );
+        assert!(finished["retried"].as_u64().unwrap_or(0) >= 1, "{finished}");
         let text = run(&["scan", "status", "--queue", &queue]);
         let text = String::from_utf8_lossy(&text.stdout);
         assert!(text.contains("The scan is finished"), "{text}");
@@ -255,20 +249,29 @@ async fn status_of_an_unknown_scan_and_an_sqlite_queue_are_refused_with_a_senten
     };
     let queue = database.url().to_string();
     let output = tokio::task::block_in_place(|| {
-        run(&["scan", "status", "--queue", &queue, "--scan-name", "nightly"])
+        run(&[
+            "scan",
+            "status",
+            "--queue",
+            &queue,
+            "--scan-name",
+            "nightly",
+        ])
     });
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("there is no scan named nightly"), "{stderr}");
+    assert!(
+        stderr.contains("there is no scan named nightly"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("mta-sts-test"), "password shown: {stderr}");
 
     let dir = TempDir::new("scan-queue-sqlite");
     let list = dir.file("list.txt");
     std::fs::write(&list, "example.com\n").expect("write list");
     let store = format!("sqlite:{}", dir.file("queue.db").display());
-    let output = tokio::task::block_in_place(|| {
-        run(&["scan", &list.to_string_lossy(), "--queue", &store])
-    });
+    let output =
+        tokio::task::block_in_place(|| run(&["scan", &list.to_string_lossy(), "--queue", &store]));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("PostgreSQL only"), "{stderr}");

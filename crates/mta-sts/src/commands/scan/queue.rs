@@ -58,7 +58,10 @@ pub(super) fn run(args: &ScanArgs) -> Result<Status, CommandError> {
         )
     };
     let checker = checker(args)?;
-    let worker = shared.worker_name.clone().unwrap_or_else(default_worker_name);
+    let worker = shared
+        .worker_name
+        .clone()
+        .unwrap_or_else(default_worker_name);
     runtime()?.block_on(conclude(async {
         let queue = open(url).await?;
         if let Some(domains) = &domains {
@@ -215,7 +218,10 @@ async fn work(
             let (line, ending) = check_domain(checker, &lease.domain, limit).await;
             let line = line.map_err(|e| StoreError::Corrupt {
                 store: queue.url().to_string(),
-                what: format!("the result of {} could not be written as JSON: {e}", lease.domain),
+                what: format!(
+                    "the result of {} could not be written as JSON: {e}",
+                    lease.domain
+                ),
             })?;
             let kept = queue.complete(&lease, worker, &line.to_string()).await?;
             Ok::<_, StoreError>((ending, kept))
@@ -406,15 +412,14 @@ async fn write_results(
             break;
         };
         for result in &page {
-            let value: serde_json::Value =
-                serde_json::from_str(&result.result).map_err(|e| {
-                    CommandError::Setup(format!(
-                        "the result of {} in {} is not JSON ({e}); it was not written by \
+            let value: serde_json::Value = serde_json::from_str(&result.result).map_err(|e| {
+                CommandError::Setup(format!(
+                    "the result of {} in {} is not JSON ({e}); it was not written by \
                          mta-sts scan",
-                        result.domain,
-                        queue.url()
-                    ))
-                })?;
+                    result.domain,
+                    queue.url()
+                ))
+            })?;
             summary.add(&value);
             writeln!(out, "{}", result.result).map_err(CommandError::Write)?;
             written += 1;
