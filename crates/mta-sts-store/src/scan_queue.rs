@@ -197,6 +197,10 @@ const EXTEND: &str = "
 UPDATE scan_domain SET lease_until = now() + make_interval(secs => $3)
  WHERE scan = $1 AND state = 'leased' AND lease_owner = $2";
 
+const RELEASE: &str = "
+UPDATE scan_domain SET state = 'queued', lease_owner = NULL, lease_until = NULL
+ WHERE scan = $1 AND state = 'leased' AND lease_owner = $2";
+
 const STATUS: &str = "
 SELECT s.total, extract(epoch FROM s.created_at)::float8,
        count(d.domain) FILTER (WHERE d.state = 'done'),
@@ -371,6 +375,17 @@ impl ScanQueue {
         let client = self.store.client("extending leases").await?;
         client
             .execute(EXTEND, &[&scan, &worker, &lease.as_secs_f64()])
+            .await
+            .map_err(&error)
+    }
+
+    /// Gives back every lease `worker` holds in `scan` (a worker stopped by a signal): the
+    /// domains are queued again at once, for the next worker; returns how many.
+    pub async fn release(&self, scan: &str, worker: &str) -> Result<u64, StoreError> {
+        let error = self.store.error("giving leases back");
+        let client = self.store.client("giving leases back").await?;
+        client
+            .execute(RELEASE, &[&scan, &worker])
             .await
             .map_err(&error)
     }

@@ -253,3 +253,32 @@ async fn results_page_in_list_order() {
     let expected: Vec<(u64, String)> = (1..=25).map(|l| (l, format!("{{\"line\":{l}}}"))).collect();
     assert_eq!(read, expected);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn released_leases_are_queued_again_at_once() {
+    let Some((_db, queue)) = queue("released_leases_are_queued_again_at_once").await else {
+        return;
+    };
+    queue.load("s", &list(4)).await.expect("load");
+    let stopped = queue.lease("s", "stopped", 3, HOUR).await.expect("lease");
+    assert!(
+        queue
+            .complete(&stopped[0], "stopped", "{}")
+            .await
+            .expect("complete")
+    );
+    // The finished domain stays done; the two others go back without waiting for the hour.
+    assert_eq!(queue.release("s", "stopped").await.expect("release"), 2);
+    let status = queue.status("s").await.expect("status").expect("scan");
+    assert_eq!((status.done, status.leased, status.queued), (1, 0, 3));
+    let next = queue.lease("s", "next", 10, HOUR).await.expect("lease");
+    let lines: Vec<(u64, i32)> = next.iter().map(|l| (l.line, l.attempt)).collect();
+    assert_eq!(lines, vec![(2, 2), (3, 2), (4, 1)]);
+    // The stopped worker's result for a released domain is not kept.
+    assert!(
+        !queue
+            .complete(&stopped[1], "stopped", "{}")
+            .await
+            .expect("late")
+    );
+}

@@ -38,14 +38,25 @@ fn run(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().expect("run mta-sts")
 }
 
-/// A worker process: `scan` with the lab's flags, its standard error kept in a file of `dir`.
+/// A worker process: `scan` with the lab's flags and 2-second leases, its standard error kept
+/// in a file of `dir`.
 fn start_worker(lab: &Lab, dir: &TempDir, name: &str, args: &[&str]) -> Child {
+    start_worker_leasing(lab, dir, name, "2", args)
+}
+
+fn start_worker_leasing(
+    lab: &Lab,
+    dir: &TempDir,
+    name: &str,
+    lease_seconds: &str,
+    args: &[&str],
+) -> Child {
     let stderr = std::fs::File::create(dir.file(&format!("{name}.stderr"))).expect("stderr file");
     Command::new(BIN)
         .arg("scan")
         .args(args)
         .args(["--worker-name", name, "--batch", "3", "--concurrency", "3"])
-        .args(["--lease-seconds", "2", "--progress-every", "600"])
+        .args(["--lease-seconds", lease_seconds, "--progress-every", "600"])
         .args(lab_args(lab))
         .stdout(Stdio::null())
         .stderr(stderr)
@@ -219,6 +230,62 @@ async fn three_workers_one_killed_check_every_domain_exactly_once() {
             serde_json::from_str(&std::fs::read_to_string(&summary).expect("summary"))
                 .expect("summary JSON");
         assert_eq!(summary["domains"], domains.len());
+    });
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_stopped_by_sigterm_gives_its_leases_back_at_once() {
+    let Some(database) =
+        TestDatabase::create("a_worker_stopped_by_sigterm_gives_its_leases_back_at_once").await
+    else {
+        return;
+    };
+    let lab = Lab::start_with(Vec::new(), 120).await.expect("lab");
+    let domains: Vec<String> = lab.generated().iter().map(|s| s.domain.clone()).collect();
+    let dir = TempDir::new("scan-queue-term");
+    let list = dir.file("list.txt");
+    std::fs::write(&list, domains.join("\n")).expect("write list");
+    let list = list.to_string_lossy().into_owned();
+    let queue = database.url().to_string();
+    tokio::task::block_in_place(|| {
+        // Leases of ten minutes: only giving them back lets another worker have them soon.
+        let mut stopped =
+            start_worker_leasing(&lab, &dir, "stopped", "600", &[&list, "--queue", &queue]);
+        wait_for_status(&queue, "stopped holding leases", |s| {
+            worker_share(s, "stopped").is_some_and(|w| w["done"] != 0 && w["leased"] != 0)
+        });
+        let term = Command::new("kill")
+            .args(["-TERM", &stopped.id().to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(term.success());
+        assert_eq!(
+            wait_exit(&mut stopped, &dir, "stopped"),
+            Some(75),
+            "{}",
+            stderr_of(&dir, "stopped")
+        );
+        let stderr = stderr_of(&dir, "stopped");
+        assert!(stderr.contains("stopped by SIGTERM"), "{stderr}");
+        let after = status(&queue).expect("status");
+        let share = worker_share(&after, "stopped").expect("share");
+        assert_eq!(
+            (share["leased"].as_u64(), share["expired_leases"].as_u64()),
+            (Some(0), Some(0)),
+            "{after}"
+        );
+
+        let mut next = start_worker(&lab, &dir, "next", &["--worker", "--queue", &queue]);
+        assert_eq!(
+            wait_exit(&mut next, &dir, "next"),
+            Some(0),
+            "{}",
+            stderr_of(&dir, "next")
+        );
+        let finished = status(&queue).expect("status");
+        assert_eq!(finished["done"], domains.len(), "{finished}");
+        assert!(finished["retried"].as_u64().unwrap_or(0) >= 1, "{finished}");
     });
     lab.shutdown().await;
 }
