@@ -470,3 +470,72 @@ async fn write_results(
     }
     Ok(Status::Valid)
 }
+
+#[cfg(test)]
+mod tests {
+    use mta_sts_core::Timestamp;
+    use mta_sts_store::scan_queue::WorkerStatus;
+
+    use super::*;
+
+    fn status(done: u64, retried: u64) -> ScanStatus {
+        let at = Timestamp::parse("2026-12-07T10:00:00Z").expect("time");
+        ScanStatus {
+            scan: "tld".into(),
+            created_at: at,
+            total: 10,
+            done,
+            leased: 10 - done,
+            expired_leases: 0,
+            queued: 0,
+            retried,
+            rate_per_second: 0.5,
+            first_finished: (done > 0).then_some(at),
+            last_finished: (done > 0).then_some(at),
+            workers: vec![WorkerStatus {
+                worker: "host:42".into(),
+                leased: 10 - done,
+                expired_leases: 0,
+                done,
+            }],
+        }
+    }
+
+    #[test]
+    fn the_status_is_said_in_sentences() {
+        let starting = status_text(&status(0, 0));
+        assert!(
+            starting.starts_with(
+                "Scan tld (loaded 2026-12-07T10:00:00Z): 0 of 10 domains done, 10 leased"
+            ),
+            "{starting}"
+        );
+        assert!(starting.contains("No result yet."), "{starting}");
+        assert!(!starting.contains("second or later lease"), "{starting}");
+        assert!(!starting.contains("finished"), "{starting}");
+
+        let finished = status_text(&status(10, 2));
+        assert!(
+            finished.contains("2 domains were done on a second or later lease"),
+            "{finished}"
+        );
+        assert!(
+            finished.contains("Worker host:42: 10 done, 0 leased"),
+            "{finished}"
+        );
+        assert!(finished.contains("The scan is finished"), "{finished}");
+        assert_eq!(
+            scan_line(&status(10, 2)),
+            "scan tld: 10/10 done (0.5/s over the last minute), 0 leased, 0 expired, 0 queued."
+        );
+    }
+
+    #[test]
+    fn a_worker_is_named_after_its_host_and_process() {
+        let name = default_worker_name();
+        assert!(
+            name.ends_with(&format!(":{}", std::process::id())),
+            "{name}"
+        );
+    }
+}
