@@ -13,7 +13,11 @@
 //! - [`ScanQueue::load`] adds the domains not in the scan yet: loading the same list again
 //!   (every worker started with the file does) adds nothing.
 //! - [`ScanQueue::lease`] takes a batch of queued domains, and leased ones whose lease has
-//!   expired (a worker killed or cut off: its domains come back), in list order.
+//!   expired (a worker killed or cut off: its domains come back), in list order. A domain
+//!   whose leases ran out `max_attempts` times (each worker checking it died: a domain that
+//!   crashes the checker would otherwise take every worker down in turn) is given up: its
+//!   result is an error line (`scan-worker-lost`), so the scan still ends with one line per
+//!   domain.
 //! - [`ScanQueue::complete`] keeps a result only from the lease that holds the row now (same
 //!   owner, same attempt): the late result of an expired lease that another worker took over is
 //!   dropped, not added.
@@ -187,6 +191,22 @@ UPDATE scan_domain AS d
  WHERE d.scan = $1 AND d.domain = picked.domain
 RETURNING d.domain, d.line, d.attempts";
 
+/// The expired leases of domains leased `$2` times already are given up with an error result
+/// written as the local scan writes its time-out lines.
+const GIVE_UP: &str = "
+UPDATE scan_domain
+   SET state = 'done', finished_at = clock_timestamp(), finished_by = lease_owner,
+       lease_owner = NULL, lease_until = NULL,
+       result = json_build_object(
+           'domain', domain,
+           'error', json_build_object(
+               'code', 'scan-worker-lost',
+               'message', format(
+                   'The check of %s was started %s times and each time its worker stopped \
+before finishing it (killed, crashed or cut off from the database), so it was given up; run \
+`mta-sts check %s` to see what happens.', domain, attempts, domain)))::text
+ WHERE scan = $1 AND state = 'leased' AND lease_until <= now() AND attempts >= $2";
+
 const COMPLETE: &str = "
 UPDATE scan_domain
    SET state = 'done', result = $5, finished_at = clock_timestamp(), finished_by = $3,
@@ -307,16 +327,23 @@ impl ScanQueue {
     /// Leases up to `batch` domains of `scan` to `worker` for `lease`: queued ones, and leased
     /// ones whose lease has run out, in list order. Rows another worker is leasing at the same
     /// moment are skipped, not waited for. Empty when nothing is left to lease (see
-    /// [`ScanQueue::others_lease_ends_in`]).
+    /// [`ScanQueue::others_lease_ends_in`]). A domain whose lease ran out after its
+    /// `max_attempts`-th lease is given up instead (see the module's documentation).
     pub async fn lease(
         &self,
         scan: &str,
         worker: &str,
         batch: u32,
         lease: Duration,
+        max_attempts: u32,
     ) -> Result<Vec<Lease>, StoreError> {
         let error = self.store.error("leasing domains");
         let client = self.store.client("leasing domains").await?;
+        let max_attempts = i32::try_from(max_attempts).unwrap_or(i32::MAX);
+        client
+            .execute(GIVE_UP, &[&scan, &max_attempts])
+            .await
+            .map_err(&error)?;
         let rows = client
             .query(
                 LEASE,

@@ -12,6 +12,8 @@ use mta_sts_store::{PostgresOptions, StoreError, StoreUrl};
 const HOUR: Duration = Duration::from_secs(3600);
 /// A lease that has run out by the next statement: expiry without waiting.
 const EXPIRED: Duration = Duration::ZERO;
+/// Leases a domain may have run out before it is given up.
+const ATTEMPTS: u32 = 3;
 
 fn list(count: u64) -> Vec<QueuedDomain> {
     (1..=count)
@@ -85,7 +87,7 @@ async fn workers_leasing_at_once_never_share_a_domain() {
             let mut mine = Vec::new();
             loop {
                 let batch = queue
-                    .lease("s", &format!("w{worker}"), 3, HOUR)
+                    .lease("s", &format!("w{worker}"), 3, HOUR, ATTEMPTS)
                     .await
                     .expect("lease");
                 if batch.is_empty() {
@@ -120,7 +122,10 @@ async fn an_expired_lease_returns_and_its_late_result_is_dropped() {
     };
     queue.load("s", &list(4)).await.expect("load");
     // The killed worker's lease: its first two domains, a lease that has run out.
-    let killed = queue.lease("s", "killed", 2, EXPIRED).await.expect("lease");
+    let killed = queue
+        .lease("s", "killed", 2, EXPIRED, ATTEMPTS)
+        .await
+        .expect("lease");
     assert_eq!(
         killed.iter().map(|l| l.line).collect::<Vec<_>>(),
         vec![1, 2]
@@ -139,7 +144,10 @@ async fn an_expired_lease_returns_and_its_late_result_is_dropped() {
     );
 
     // The next worker takes them back first (list order), as a second attempt.
-    let taken = queue.lease("s", "alive", 10, HOUR).await.expect("lease");
+    let taken = queue
+        .lease("s", "alive", 10, HOUR, ATTEMPTS)
+        .await
+        .expect("lease");
     let lines: Vec<(u64, i32)> = taken.iter().map(|l| (l.line, l.attempt)).collect();
     assert_eq!(lines, vec![(1, 2), (2, 2), (3, 1), (4, 1)]);
 
@@ -198,13 +206,16 @@ async fn a_running_lease_is_not_taken_and_is_extended_by_its_worker() {
         return;
     };
     queue.load("s", &list(3)).await.expect("load");
-    let held = queue.lease("s", "a", 3, EXPIRED).await.expect("lease");
+    let held = queue
+        .lease("s", "a", 3, EXPIRED, ATTEMPTS)
+        .await
+        .expect("lease");
     assert_eq!(held.len(), 3);
     // Extended before anyone took them: they run again, and another worker gets nothing.
     assert_eq!(queue.extend("s", "a", HOUR).await.expect("extend"), 3);
     assert!(
         queue
-            .lease("s", "b", 3, HOUR)
+            .lease("s", "b", 3, HOUR, ATTEMPTS)
             .await
             .expect("lease")
             .is_empty()
@@ -231,7 +242,10 @@ async fn results_page_in_list_order() {
         return;
     };
     queue.load("s", &list(25)).await.expect("load");
-    let mut leases = queue.lease("s", "w", 25, HOUR).await.expect("lease");
+    let mut leases = queue
+        .lease("s", "w", 25, HOUR, ATTEMPTS)
+        .await
+        .expect("lease");
     // Finished in reverse order; read back in list order.
     leases.reverse();
     for lease in &leases {
@@ -260,7 +274,10 @@ async fn released_leases_are_queued_again_at_once() {
         return;
     };
     queue.load("s", &list(4)).await.expect("load");
-    let stopped = queue.lease("s", "stopped", 3, HOUR).await.expect("lease");
+    let stopped = queue
+        .lease("s", "stopped", 3, HOUR, ATTEMPTS)
+        .await
+        .expect("lease");
     assert!(
         queue
             .complete(&stopped[0], "stopped", "{}")
@@ -271,7 +288,10 @@ async fn released_leases_are_queued_again_at_once() {
     assert_eq!(queue.release("s", "stopped").await.expect("release"), 2);
     let status = queue.status("s").await.expect("status").expect("scan");
     assert_eq!((status.done, status.leased, status.queued), (1, 0, 3));
-    let next = queue.lease("s", "next", 10, HOUR).await.expect("lease");
+    let next = queue
+        .lease("s", "next", 10, HOUR, ATTEMPTS)
+        .await
+        .expect("lease");
     let lines: Vec<(u64, i32)> = next.iter().map(|l| (l.line, l.attempt)).collect();
     assert_eq!(lines, vec![(2, 2), (3, 2), (4, 1)]);
     // The stopped worker's result for a released domain is not kept.
@@ -280,5 +300,51 @@ async fn released_leases_are_queued_again_at_once() {
             .complete(&stopped[1], "stopped", "{}")
             .await
             .expect("late")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_domain_whose_workers_all_die_is_given_up_with_an_error_line() {
+    let Some((_db, queue)) =
+        queue("a_domain_whose_workers_all_die_is_given_up_with_an_error_line").await
+    else {
+        return;
+    };
+    queue.load("s", &list(2)).await.expect("load");
+    // d001.test takes down each worker that checks it: three leases run out.
+    for worker in ["w1", "w2", "w3"] {
+        let leases = queue
+            .lease("s", worker, 1, EXPIRED, ATTEMPTS)
+            .await
+            .expect("lease");
+        assert_eq!(leases[0].domain, "d001.test", "{leases:?}");
+    }
+    // The next lease gives it up and goes on with the rest.
+    let next = queue
+        .lease("s", "w4", 5, HOUR, ATTEMPTS)
+        .await
+        .expect("lease");
+    assert_eq!(next.iter().map(|l| l.line).collect::<Vec<_>>(), vec![2]);
+    assert!(
+        queue
+            .complete(&next[0], "w4", "{}")
+            .await
+            .expect("complete")
+    );
+    let results = queue.results("s", None, 10).await.expect("results");
+    assert_eq!(results.len(), 2);
+    let given_up: serde_json::Value = serde_json::from_str(&results[0].result).expect("JSON");
+    assert_eq!(given_up["domain"], "d001.test");
+    assert_eq!(given_up["error"]["code"], "scan-worker-lost");
+    let message = given_up["error"]["message"].as_str().expect("message");
+    assert!(message.contains("started 3 times"), "{message}");
+    assert_eq!((results[0].worker.as_str(), results[0].attempts), ("w3", 3));
+    assert!(
+        queue
+            .status("s")
+            .await
+            .expect("status")
+            .expect("scan")
+            .finished()
     );
 }

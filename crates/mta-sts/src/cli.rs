@@ -560,6 +560,11 @@ pub struct ScanQueueArgs {
     /// The name this process leases under, shown by `scan status` (default HOST:PID).
     #[arg(long, value_name = "NAME", requires = "queue")]
     pub worker_name: Option<String>,
+    /// Leases of one domain that may run out (its worker died each time) before the domain is
+    /// given up with a `scan-worker-lost` error line (1 to 100).
+    #[arg(long, value_name = "N", default_value_t = 3, requires = "queue",
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_attempts: u32,
 }
 
 /// `mta-sts scan`'s subcommands: a shared scan's progress and results.

@@ -15,7 +15,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use super::summary::Summary;
 use super::{Ending, check_domain, checker, read_domains};
-use crate::cli::{ScanAction, ScanArgs, ScanResultsArgs, ScanStatusArgs};
+use crate::cli::{ScanAction, ScanArgs, ScanQueueArgs, ScanResultsArgs, ScanStatusArgs};
 use crate::commands::{CommandError, runtime, to_json};
 use crate::exit::Status;
 
@@ -208,7 +208,7 @@ async fn work(
         if !more {
             return None;
         }
-        match next_batch(queue, name, worker, shared.batch, lease).await {
+        match next_batch(queue, name, worker, shared, lease).await {
             Ok(batch) if batch.is_empty() => None,
             Ok(batch) => Some((Ok(batch), true)),
             Err(error) => Some((Err(error), false)),
@@ -322,11 +322,13 @@ async fn next_batch(
     queue: &ScanQueue,
     name: &str,
     worker: &str,
-    batch: u32,
+    shared: &ScanQueueArgs,
     lease: Duration,
 ) -> Result<Vec<Lease>, StoreError> {
     loop {
-        let leases = queue.lease(name, worker, batch, lease).await?;
+        let leases = queue
+            .lease(name, worker, shared.batch, lease, shared.max_attempts)
+            .await?;
         if !leases.is_empty() {
             return Ok(leases);
         }
