@@ -227,22 +227,16 @@ async fn work(
         })
         .enumerate()
         .map(|(index, lease)| async move {
-            let lease: Lease = lease?;
+            let lease: Lease = lease.map_err(Failure::Store)?;
             // --max-rate holds per worker, as on one machine.
             if let Some(spacing) = spacing {
                 let offset = spacing.saturating_mul(u32::try_from(index).unwrap_or(u32::MAX));
                 tokio::time::sleep_until(started + offset).await;
             }
             let (line, ending) = check_domain(checker, &lease.domain, limit).await;
-            let line = line.map_err(|e| StoreError::Corrupt {
-                store: queue.url().to_string(),
-                what: format!(
-                    "the result of {} could not be written as JSON: {e}",
-                    lease.domain
-                ),
-            })?;
+            let line = line.map_err(|e| CommandError::Write(std::io::Error::other(e)))?;
             let kept = queue.complete(&lease, worker, &line.to_string()).await?;
-            Ok::<_, StoreError>((ending, kept))
+            Ok::<_, Failure>((ending, kept))
         })
         .buffer_unordered(args.concurrency);
     let mut results = std::pin::pin!(results);
