@@ -498,6 +498,18 @@ pub struct ScanArgs {
     /// and modes, finding codes ranked) as JSON to this file.
     #[arg(long, value_name = "OUT")]
     pub summary_json: Option<PathBuf>,
+    /// Also write one CSV row per domain to this file (domain, verdict, outcome, mode, sts_id,
+    /// max_age, mx_count, findings, policy_host_issuer, error); with --resume it is rewritten
+    /// from the lines kept in --json-lines.
+    #[arg(long, value_name = "OUT")]
+    pub csv: Option<PathBuf>,
+    /// At the end, write the summary as a self-contained HTML page with a chart to this file.
+    #[arg(long, value_name = "OUT")]
+    pub html: Option<PathBuf>,
+    /// DNS queries per second over the whole scan, at most (above 0; default: no limit),
+    /// shared by all checks running at once.
+    #[arg(long, value_name = "N", value_parser = queries_per_second)]
+    pub max_dns_rate: Option<f64>,
     /// The DNS resolver to ask, `IP[:PORT]` (default: the system's).
     #[arg(long, value_name = "IP[:PORT]")]
     pub resolver: Option<String>,
@@ -854,6 +866,14 @@ fn checks_per_second(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
         Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
         _ => Err("not a number of checks per second above 0 (such as 50 or 0.5)".into()),
+    }
+}
+
+/// `--max-dns-rate`: a number of DNS queries per second above 0.
+fn queries_per_second(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err("not a number of DNS queries per second above 0 (such as 200 or 0.5)".into()),
     }
 }
 

@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use mta_sts_lab::Lab;
 use serde_json::Value;
@@ -379,6 +381,324 @@ fn scan_refuses_what_it_cannot_run_with_status_2() {
         std::fs::read_to_string(&out).expect("output"),
         "{\"domain\":\"a.test\"}\nnot a result\n"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn csv_html_and_summary_describe_every_line_and_survive_a_resume() {
+    let lab = Lab::start().await.expect("lab");
+    let domains: Vec<String> = mta_sts_lab::catalog()
+        .iter()
+        .map(|s| s.domain.clone())
+        .collect();
+    let dir = Scratch::new("outputs");
+    let list_path = dir.path().join("list.txt");
+    write(&list_path, &domains.join("\n"));
+    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    let (list, lines, csv, html, summary) = (
+        path("list.txt"),
+        path("out.jsonl"),
+        path("out.csv"),
+        path("report.html"),
+        path("summary.json"),
+    );
+    let outputs = [
+        "--json-lines",
+        &lines,
+        "--csv",
+        &csv,
+        "--html",
+        &html,
+        "--summary-json",
+        &summary,
+    ];
+    let mut args = vec!["scan", &list, "--no-smtp", "--concurrency", "16"];
+    args.extend(outputs);
+    let output = tokio::task::block_in_place(|| run_against(&lab, &args));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let results = lines_by_domain(&std::fs::read_to_string(&lines).expect("lines"));
+    assert_eq!(results.len(), domains.len());
+
+    // The CSV: a header and one row per line, with the line's values.
+    let rows = read_csv(&std::fs::read_to_string(&csv).expect("csv"));
+    assert_eq!(
+        rows[0],
+        [
+            "domain",
+            "verdict",
+            "outcome",
+            "mode",
+            "sts_id",
+            "max_age",
+            "mx_count",
+            "findings",
+            "policy_host_issuer",
+            "error"
+        ]
+    );
+    assert_eq!(rows.len(), domains.len() + 1);
+    for row in &rows[1..] {
+        let line = &results[row[0].as_str()];
+        assert_eq!(row[1], line["verdict"].as_str().unwrap_or(""), "{row:?}");
+        assert_eq!(
+            row[3],
+            line["policy"]["mode"].as_str().unwrap_or(""),
+            "{row:?}"
+        );
+        let mut codes: Vec<&str> = line["findings"]
+            .as_array()
+            .map(|f| f.iter().filter_map(|f| f["code"].as_str()).collect())
+            .unwrap_or_default();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(row[7], codes.join(" "), "{row:?}");
+    }
+    let healthy = rows
+        .iter()
+        .find(|row| row[0] == domain_of(&lab, "healthy-enforce"))
+        .expect("healthy row");
+    assert_eq!(
+        &healthy[1..9],
+        [
+            "pass",
+            "complete",
+            "enforce",
+            "20260101T000000",
+            "604800",
+            "1",
+            "",
+            "mta-sts lab"
+        ]
+    );
+
+    // The summary: issuers and policy hosts counted from the lines.
+    let summary_json: Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).expect("summary")).expect("JSON");
+    let served = results
+        .values()
+        .filter(|line| line["policy"]["fetch"].is_object())
+        .count();
+    let issuers = summary_json["certificate_issuers"]["policy_host"]
+        .as_array()
+        .expect("issuers");
+    let lab_issuer = issuers
+        .iter()
+        .find(|i| i["name"] == "mta-sts lab")
+        .expect("the lab CA");
+    // Every served policy had the lab's certificate; refused ones (expired, wrong name) too.
+    assert!(
+        lab_issuer["domains"].as_u64() > Some(served as u64),
+        "{summary_json}"
+    );
+    let hosts = summary_json["policy_hosts"].as_array().expect("hosts");
+    let counted: u64 = hosts.iter().filter_map(|h| h["domains"].as_u64()).sum();
+    assert_eq!(counted, served as u64, "{summary_json}");
+    assert!(
+        hosts
+            .iter()
+            .any(|h| h["host"] == "policy-cname.test" && h["via"] == "cname"),
+        "{summary_json}"
+    );
+    assert!(
+        hosts
+            .iter()
+            .any(|h| h["host"] == "127.0.0.1" && h["via"] == "address"),
+        "{summary_json}"
+    );
+    assert!(
+        stderr.contains("domains' policies are served by 127.0.0.1 (at the address)."),
+        "{stderr}"
+    );
+
+    // The HTML page: a bar per verdict with the summary's count, the tables, nothing external.
+    let page = std::fs::read_to_string(&html).expect("html");
+    for (verdict, count) in summary_json["verdicts"].as_object().expect("verdicts") {
+        let bar = format!(
+            "class=\"bar\" data-group=\"verdicts\" data-key=\"{verdict}\" data-count=\"{count}\""
+        );
+        assert!(page.contains(&bar), "no {bar} in {page}");
+    }
+    let top = &summary_json["findings"][0];
+    assert!(page.contains(&format!(
+        "data-group=\"findings\" data-key=\"{}\" data-count=\"{}\"",
+        top["code"].as_str().expect("code"),
+        top["domains"]
+    )));
+    assert!(page.contains("<td>mta-sts lab</td>"), "{page}");
+    for external in [" src=", " href=", "<link", "<script"] {
+        assert!(!page.contains(external), "{external} in the page");
+    }
+
+    // A killed scan resumed: the CSV is rewritten from the kept lines, each domain once.
+    let complete = std::fs::read_to_string(&lines).expect("lines");
+    let kept: Vec<&str> = complete.lines().take(5).collect();
+    write(
+        Path::new(&lines),
+        &format!("{}\n{}", kept[..4].join("\n"), &kept[4][..10]),
+    );
+    let mut args = vec!["scan", &list, "--no-smtp", "--resume"];
+    args.extend(outputs);
+    let resumed = tokio::task::block_in_place(|| run_against(&lab, &args));
+    assert_eq!(
+        resumed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let rows = read_csv(&std::fs::read_to_string(&csv).expect("csv"));
+    let mut listed: Vec<&str> = rows[1..].iter().map(|row| row[0].as_str()).collect();
+    listed.sort_unstable();
+    let mut expected: Vec<&str> = domains.iter().map(String::as_str).collect();
+    expected.sort_unstable();
+    assert_eq!(listed, expected);
+    lab.shutdown().await;
+}
+
+/// Reads CSV as RFC 4180 writes it (quoted fields with doubled quotes, CRLF records).
+fn read_csv(text: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let mut row = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => field.push(c),
+            (false, '"') => quoted = true,
+            (false, ',') => row.push(std::mem::take(&mut field)),
+            (false, '\r') => {
+                assert_eq!(chars.next(), Some('\n'), "CR without LF");
+                row.push(std::mem::take(&mut field));
+                assert_eq!(row.len(), 10, "{row:?}");
+                rows.push(std::mem::take(&mut row));
+            }
+            (false, '\n') => panic!("a record ends in LF alone"),
+            (false, c) => field.push(c),
+        }
+    }
+    assert!(row.is_empty() && field.is_empty(), "a cut last record");
+    rows
+}
+
+/// A UDP relay in front of the lab's DNS server that notes when each query passes through it,
+/// to count what a resolver would see.
+struct CountingRelay {
+    addr: std::net::SocketAddr,
+    seen: Arc<Mutex<Vec<Instant>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CountingRelay {
+    async fn start(upstream: std::net::SocketAddr) -> CountingRelay {
+        let socket = Arc::new(
+            tokio::net::UdpSocket::bind("127.0.0.1:0")
+                .await
+                .expect("bind relay"),
+        );
+        let addr = socket.local_addr().expect("relay address");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let task = tokio::spawn({
+            let seen = Arc::clone(&seen);
+            async move {
+                let mut buffer = vec![0u8; 4096];
+                while let Ok((n, client)) = socket.recv_from(&mut buffer).await {
+                    seen.lock().expect("seen").push(Instant::now());
+                    let query = buffer[..n].to_vec();
+                    let socket = Arc::clone(&socket);
+                    tokio::spawn(async move {
+                        let up = tokio::net::UdpSocket::bind("127.0.0.1:0")
+                            .await
+                            .expect("bind");
+                        up.connect(upstream).await.expect("connect");
+                        up.send(&query).await.expect("send");
+                        let mut answer = vec![0u8; 4096];
+                        // A query the lab leaves unanswered stays unanswered here too.
+                        if let Ok(Ok(n)) =
+                            tokio::time::timeout(Duration::from_secs(3), up.recv(&mut answer)).await
+                        {
+                            let _ = socket.send_to(&answer[..n], client).await;
+                        }
+                    });
+                }
+            }
+        });
+        CountingRelay { addr, seen, task }
+    }
+
+    /// When each query passed, in order.
+    fn times(&self) -> Vec<Instant> {
+        let mut times = self.seen.lock().expect("seen").clone();
+        times.sort();
+        times
+    }
+}
+
+impl Drop for CountingRelay {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn max_dns_rate_bounds_the_queries_the_resolver_sees() {
+    const RATE: f64 = 40.0;
+    let lab = Lab::start().await.expect("lab");
+    let relay = CountingRelay::start(lab.dns_addr()).await;
+    let domains: Vec<String> = mta_sts_lab::catalog()
+        .iter()
+        .take(8)
+        .map(|s| s.domain.clone())
+        .collect();
+    let dir = Scratch::new("dns-rate");
+    let list_path = dir.path().join("list.txt");
+    write(&list_path, &domains.join("\n"));
+    let list_arg = list_path.to_string_lossy().into_owned();
+    // The relay instead of the lab's own address.
+    let mut flags = lab_args(&lab);
+    flags[1] = relay.addr.to_string();
+    let output = tokio::task::block_in_place(|| {
+        Command::new(BIN)
+            .args([
+                "scan",
+                &list_arg,
+                "--max-dns-rate",
+                "40",
+                "--concurrency",
+                "8",
+            ])
+            .args(flags)
+            .output()
+            .expect("run mta-sts")
+    });
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let results = lines_by_domain(&String::from_utf8_lossy(&output.stdout));
+    assert_eq!(results.len(), domains.len());
+    assert_eq!(
+        results[domain_of(&lab, "healthy-enforce").as_str()]["verdict"],
+        "pass"
+    );
+    let times = relay.times();
+    assert!(times.len() > 40, "only {} queries", times.len());
+    // In any stretch of time from one query to a later one, no more queries than the rate
+    // allows, plus a lookup's two at the start; slack for the relay's own clock reading.
+    for (i, first) in times.iter().enumerate() {
+        for (j, later) in times.iter().enumerate().skip(i + 1) {
+            let within = later.duration_since(*first);
+            let allowed = RATE * within.as_secs_f64() * 1.2 + 3.0;
+            assert!(
+                (j - i + 1) as f64 <= allowed,
+                "{} queries within {within:?}",
+                j - i + 1
+            );
+        }
+    }
+    lab.shutdown().await;
 }
 
 fn write(path: &Path, text: &str) {

@@ -34,6 +34,8 @@ pub(super) fn run(args: &ScanArgs) -> Result<Status, CommandError> {
         (args.json_lines.is_some(), "--json-lines"),
         (args.resume, "--resume"),
         (args.summary_json.is_some(), "--summary-json"),
+        (args.csv.is_some(), "--csv"),
+        (args.html.is_some(), "--html"),
     ] {
         if given {
             return Err(CommandError::Argument(format!(
