@@ -577,6 +577,11 @@ pub struct ScanQueueArgs {
     #[arg(long, value_name = "N", default_value_t = 3, requires = "queue",
           value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_attempts: u32,
+    /// Connections to the database this process keeps open at most (1 to 64): PostgreSQL
+    /// allows 100 in all by default, shared by every worker.
+    #[arg(long, value_name = "N", default_value_t = 4, requires = "queue",
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub queue_connections: u16,
 }
 
 /// `mta-sts scan`'s subcommands: a shared scan's progress and results.

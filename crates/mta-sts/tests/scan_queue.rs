@@ -38,25 +38,29 @@ fn run(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().expect("run mta-sts")
 }
 
-/// A worker process: `scan` with the lab's flags and 2-second leases, its standard error kept
-/// in a file of `dir`.
-fn start_worker(lab: &Lab, dir: &TempDir, name: &str, args: &[&str]) -> Child {
-    start_worker_leasing(lab, dir, name, "2", args)
+/// The flags of a fast worker with 2-second leases.
+const FAST: &[&str] = &["--batch", "3", "--concurrency", "3", "--lease-seconds", "2"];
+
+/// A worker slow enough to be stopped with many leases held: it leases 20 domains at a time
+/// and starts 20 checks a second, one at a time, so it holds most of a batch for about a
+/// second (a fast worker may be between two batches at the moment it is killed).
+const SLOW: &[&str] = &["--batch", "20", "--concurrency", "1", "--max-rate", "20"];
+
+/// Whether `scan status` shows `name` mid-batch: some domains done, at least 5 leased.
+fn mid_batch(status: &Value, name: &str) -> bool {
+    worker_share(status, name)
+        .is_some_and(|w| w["done"] != 0 && w["leased"].as_u64().unwrap_or(0) >= 5)
 }
 
-fn start_worker_leasing(
-    lab: &Lab,
-    dir: &TempDir,
-    name: &str,
-    lease_seconds: &str,
-    args: &[&str],
-) -> Child {
+/// A worker process: `scan` with `flags` and the lab's flags, its standard error kept in a
+/// file of `dir`.
+fn start_worker(lab: &Lab, dir: &TempDir, name: &str, flags: &[&str], args: &[&str]) -> Child {
     let stderr = std::fs::File::create(dir.file(&format!("{name}.stderr"))).expect("stderr file");
     Command::new(BIN)
         .arg("scan")
         .args(args)
-        .args(["--worker-name", name, "--batch", "3", "--concurrency", "3"])
-        .args(["--lease-seconds", lease_seconds, "--progress-every", "600"])
+        .args(flags)
+        .args(["--worker-name", name, "--progress-every", "600"])
         .args(lab_args(lab))
         .stdout(Stdio::null())
         .stderr(stderr)
@@ -149,15 +153,19 @@ async fn three_workers_one_killed_check_every_domain_exactly_once() {
     tokio::task::block_in_place(|| {
         // w1 loads the list and starts; w2 loads it again (nothing added) and works; w3 only
         // works.
-        let mut w1 = start_worker(&lab, &dir, "w1", &[&list, "--queue", &queue]);
+        let mut w1 = start_worker(
+            &lab,
+            &dir,
+            "w1",
+            &[SLOW, &["--lease-seconds", "2"]].concat(),
+            &[&list, "--queue", &queue],
+        );
         wait_for_status(&queue, "the list loaded", |s| s["total"] == domains.len());
-        let mut w2 = start_worker(&lab, &dir, "w2", &[&list, "--queue", &queue]);
-        let mut w3 = start_worker(&lab, &dir, "w3", &["--worker", "--queue", &queue]);
+        let mut w2 = start_worker(&lab, &dir, "w2", FAST, &[&list, "--queue", &queue]);
+        let mut w3 = start_worker(&lab, &dir, "w3", FAST, &["--worker", "--queue", &queue]);
 
         // w1 mid-batch: it has finished domains and holds leases on others.
-        wait_for_status(&queue, "w1 holding leases after finishing some", |s| {
-            worker_share(s, "w1").is_some_and(|w| w["done"] != 0 && w["leased"] != 0)
-        });
+        wait_for_status(&queue, "w1 mid-batch", |s| mid_batch(s, "w1"));
         w1.kill().expect("SIGKILL w1");
         w1.wait().expect("reap w1");
         let after_kill = status(&queue).expect("status");
@@ -250,11 +258,14 @@ async fn a_worker_stopped_by_sigterm_gives_its_leases_back_at_once() {
     let queue = database.url().to_string();
     tokio::task::block_in_place(|| {
         // Leases of ten minutes: only giving them back lets another worker have them soon.
-        let mut stopped =
-            start_worker_leasing(&lab, &dir, "stopped", "600", &[&list, "--queue", &queue]);
-        wait_for_status(&queue, "stopped holding leases", |s| {
-            worker_share(s, "stopped").is_some_and(|w| w["done"] != 0 && w["leased"] != 0)
-        });
+        let mut stopped = start_worker(
+            &lab,
+            &dir,
+            "stopped",
+            &[SLOW, &["--lease-seconds", "600"]].concat(),
+            &[&list, "--queue", &queue],
+        );
+        wait_for_status(&queue, "stopped mid-batch", |s| mid_batch(s, "stopped"));
         let term = Command::new("kill")
             .args(["-TERM", &stopped.id().to_string()])
             .status()
@@ -276,7 +287,7 @@ async fn a_worker_stopped_by_sigterm_gives_its_leases_back_at_once() {
             "{after}"
         );
 
-        let mut next = start_worker(&lab, &dir, "next", &["--worker", "--queue", &queue]);
+        let mut next = start_worker(&lab, &dir, "next", FAST, &["--worker", "--queue", &queue]);
         assert_eq!(
             wait_exit(&mut next, &dir, "next"),
             Some(0),

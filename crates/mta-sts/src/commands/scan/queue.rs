@@ -65,8 +65,12 @@ pub(super) fn run(args: &ScanArgs) -> Result<Status, CommandError> {
         .worker_name
         .clone()
         .unwrap_or_else(default_worker_name);
+    let connections = PostgresOptions {
+        pool_size: usize::from(shared.queue_connections),
+        ..PostgresOptions::default()
+    };
     runtime()?.block_on(conclude(async {
-        let queue = open(url).await?;
+        let queue = open(url, connections).await?;
         if let Some(domains) = &domains {
             let loaded = queue.load(&shared.scan_name, domains).await?;
             eprintln!(
@@ -91,7 +95,12 @@ pub(super) fn run_action(action: &ScanAction) -> Result<Status, CommandError> {
             ScanAction::Status(args) => (&args.queue, &args.scan_name),
             ScanAction::Results(args) => (&args.queue, &args.scan_name),
         };
-        let queue = open(url).await?;
+        // One question at a time: one connection.
+        let connections = PostgresOptions {
+            pool_size: 1,
+            ..PostgresOptions::default()
+        };
+        let queue = open(url, connections).await?;
         let Some(status) = queue.status(name).await? else {
             return Err(Failure::Command(no_scan(name, &queue)));
         };
@@ -148,11 +157,11 @@ async fn conclude(
 
 /// Opens the queue (creating or migrating its tables); an URL that is not PostgreSQL's is
 /// refused.
-async fn open(url: &str) -> Result<ScanQueue, Failure> {
+async fn open(url: &str, options: PostgresOptions) -> Result<ScanQueue, Failure> {
     let url: StoreUrl = url
         .parse()
         .map_err(|e: StoreError| CommandError::Argument(format!("--queue: {e}")))?;
-    Ok(ScanQueue::open(&url, PostgresOptions::default()).await?)
+    Ok(ScanQueue::open(&url, options).await?)
 }
 
 /// `HOST:PID`: what `scan status` names a worker by when `--worker-name` is not given.
