@@ -319,8 +319,23 @@ impl Dns {
 
     /// The IPv4 and IPv6 addresses of a host, following CNAMEs.
     pub async fn addresses(&self, host: &str) -> Result<Addresses, DnsError> {
+        self.addresses_paced(host).await.await
+    }
+
+    /// Waits until the query rate limit ([`Dns::with_max_query_rate`]) allows the address
+    /// lookup of `host`, then gives the lookup itself, not yet started: a caller with a time
+    /// limit on the lookup puts it on that, so waiting for the rate limit never turns into a
+    /// timeout the resolver did not cause. Without a limit, no wait.
+    pub async fn addresses_paced<'a>(
+        &'a self,
+        host: &'a str,
+    ) -> impl Future<Output = Result<Addresses, DnsError>> + 'a {
         // Both address families are asked for (`LookupIpStrategy::Ipv4AndIpv6`).
         self.pace(2).await;
+        self.lookup_addresses(host)
+    }
+
+    async fn lookup_addresses(&self, host: &str) -> Result<Addresses, DnsError> {
         let lookup = self
             .resolver
             .lookup_ip(fqdn(host)?)

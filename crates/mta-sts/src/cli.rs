@@ -532,7 +532,8 @@ pub struct ScanArgs {
     /// The port MX hosts accept SMTP on (a lab's; senders always use 25).
     #[arg(long, value_name = "PORT", default_value_t = 25, value_parser = port)]
     pub smtp_port: u16,
-    /// Seconds between progress lines on standard error (above 0, at most 600).
+    /// Seconds between progress lines on standard error when it is not a terminal (above 0, at
+    /// most 600); a terminal shows a progress bar instead.
     #[arg(long, value_name = "SECS", default_value = "5", value_parser = time_limit)]
     pub progress_every: Duration,
     /// One scan shared by workers on many machines.

@@ -37,6 +37,7 @@ pub fn run(args: &ScanArgs) -> Result<Status, CommandError> {
     let mut summary = Summary::default();
     let (mut out, done) = open_output(args.json_lines.as_deref(), args.resume, &mut summary)?;
     let mut tally = Tally::open(args, summary)?;
+    create_reports(args)?;
     let domains: Vec<String> = list
         .domains
         .into_iter()
@@ -148,6 +149,15 @@ impl Tally {
         }
         Ok(())
     }
+}
+
+/// Creates the files written at the end (`--summary-json`, `--html`) now, so a path that
+/// cannot be written stops the scan before its checks, not after them.
+fn create_reports(args: &ScanArgs) -> Result<(), CommandError> {
+    for path in [&args.summary_json, &args.html].into_iter().flatten() {
+        std::fs::File::create(path).map_err(write_error(path))?;
+    }
+    Ok(())
 }
 
 /// The end of a scan: the summary's sentences on standard error, `--summary-json` and

@@ -170,8 +170,8 @@ fn chart_groups(summary: &Summary) -> Vec<Group<'_>> {
     ]
 }
 
-/// The groups as one horizontal bar chart; bar lengths are relative to the scan's domains, so
-/// a bar's length reads as a share of the whole scan in every group.
+/// The groups as one horizontal bar chart, all drawn to one scale (the longest bar of any
+/// group is the full length), so bars compare across groups.
 fn chart(groups: &[Group<'_>]) -> Markup {
     let full = groups
         .iter()
