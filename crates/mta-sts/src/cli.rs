@@ -530,10 +530,16 @@ pub struct CheckArgs {
 
 /// `mta-sts scan`'s arguments.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct ScanArgs {
+    /// A shared scan's progress or results (`scan status`, `scan results`); a list file named
+    /// `status` or `results` is given as `./status`.
+    #[command(subcommand)]
+    pub action: Option<ScanAction>,
     /// The list of domains, one a line (`#` comments and blank lines skipped), or `-` for
     /// standard input.
-    pub file: PathBuf,
+    #[arg(required_unless_present = "worker")]
+    pub file: Option<PathBuf>,
     /// Write each domain's `check --json` report as one line to this file (default: standard
     /// output).
     #[arg(long, value_name = "OUT")]
@@ -591,6 +597,95 @@ pub struct ScanArgs {
     /// most 600); a terminal shows a progress bar instead.
     #[arg(long, value_name = "SECS", default_value = "5", value_parser = time_limit)]
     pub progress_every: Duration,
+    /// One scan shared by workers on many machines.
+    #[command(flatten)]
+    pub shared: ScanQueueArgs,
+}
+
+/// `mta-sts scan --queue`: one scan shared by any number of workers through PostgreSQL.
+#[derive(Debug, clap::Args)]
+pub struct ScanQueueArgs {
+    /// Share the scan through this PostgreSQL database (`postgres://USER:PASSWORD@HOST/DB`):
+    /// the list is loaded into it (once, however many workers load it) and this process checks
+    /// domains leased from it until none is left; the results stay in the database (`scan
+    /// results`).
+    #[arg(long, value_name = "postgres://...")]
+    pub queue: Option<String>,
+    /// The shared scan's name: several scans can share one database.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "default",
+        requires = "queue"
+    )]
+    pub scan_name: String,
+    /// Only work on a scan already loaded into --queue (no list file).
+    #[arg(long, requires = "queue", conflicts_with = "file")]
+    pub worker: bool,
+    /// Domains leased at a time (1 to 10000).
+    #[arg(long, value_name = "N", default_value_t = 16, requires = "queue",
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub batch: u32,
+    /// Seconds a lease lasts (above 0, at most 600). A working process extends its leases;
+    /// those of a process killed or cut off return to the queue this long after.
+    #[arg(long, value_name = "SECS", default_value = "120", requires = "queue",
+          value_parser = time_limit)]
+    pub lease_seconds: Duration,
+    /// The name this process leases under, shown by `scan status` (default HOST:PID).
+    #[arg(long, value_name = "NAME", requires = "queue")]
+    pub worker_name: Option<String>,
+    /// Leases of one domain that may run out (its worker died each time) before the domain is
+    /// given up with a `scan-worker-lost` error line (1 to 100).
+    #[arg(long, value_name = "N", default_value_t = 3, requires = "queue",
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_attempts: u32,
+    /// Connections to the database this process keeps open at most (1 to 64): PostgreSQL
+    /// allows 100 in all by default, shared by every worker.
+    #[arg(long, value_name = "N", default_value_t = 4, requires = "queue",
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub queue_connections: u16,
+}
+
+/// `mta-sts scan`'s subcommands: a shared scan's progress and results.
+#[derive(Debug, Subcommand)]
+pub enum ScanAction {
+    /// A shared scan's progress: domains done, leased (and leases run out), queued, the rate
+    /// over the last minute and each worker's share.
+    Status(ScanStatusArgs),
+    /// A shared scan's results in list order: each domain's `check --json` report as one JSON
+    /// line, as `mta-sts scan` writes them.
+    Results(ScanResultsArgs),
+}
+
+/// `mta-sts scan status`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct ScanStatusArgs {
+    /// The PostgreSQL database the scan is shared through.
+    #[arg(long, value_name = "postgres://...")]
+    pub queue: String,
+    /// The shared scan's name.
+    #[arg(long, value_name = "NAME", default_value = "default")]
+    pub scan_name: String,
+    /// Print the progress as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `mta-sts scan results`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct ScanResultsArgs {
+    /// The PostgreSQL database the scan is shared through.
+    #[arg(long, value_name = "postgres://...")]
+    pub queue: String,
+    /// The shared scan's name.
+    #[arg(long, value_name = "NAME", default_value = "default")]
+    pub scan_name: String,
+    /// Write the JSON lines to this file (default: standard output).
+    #[arg(long, value_name = "OUT")]
+    pub json_lines: Option<PathBuf>,
+    /// Write counts over the results (as `scan --summary-json`) as JSON to this file.
+    #[arg(long, value_name = "OUT")]
+    pub summary_json: Option<PathBuf>,
 }
 
 /// `mta-sts web`'s arguments.
@@ -886,6 +981,28 @@ mod tests {
         assert!(concurrent_checks("0").is_err() && concurrent_checks("10001").is_err());
         assert_eq!(connection_cap("1"), Ok(1));
         assert!(connection_cap("0").is_err() && connection_cap("-1").is_err());
+    }
+
+    #[test]
+    fn scan_status_and_results_are_subcommands_and_a_file_so_named_is_given_as_a_path() {
+        let parse = |args: &[&str]| Cli::try_parse_from(["mta-sts", "scan"].iter().chain(args));
+        let scan = |cli: Cli| match cli.command {
+            Command::Scan(args) => args,
+            _ => panic!("not scan"),
+        };
+        let status = scan(parse(&["status", "--queue", "postgres://h/db"]).expect("status"));
+        assert!(matches!(status.action, Some(ScanAction::Status(_))));
+        let results = scan(parse(&["results", "--queue", "postgres://h/db"]).expect("results"));
+        assert!(matches!(results.action, Some(ScanAction::Results(_))));
+        let file = scan(parse(&["./status"]).expect("a file"));
+        assert_eq!(file.file, Some(PathBuf::from("./status")));
+        let worker = scan(parse(&["--queue", "postgres://h/db", "--worker"]).expect("worker"));
+        assert!(worker.shared.worker && worker.file.is_none());
+        // A worker takes no list; a list or --worker is needed; queue flags need --queue.
+        assert!(parse(&["list.txt", "--queue", "postgres://h/db", "--worker"]).is_err());
+        assert!(parse(&["--queue", "postgres://h/db"]).is_err());
+        assert!(parse(&["list.txt", "--batch", "4"]).is_err());
+        assert!(parse(&["list.txt", "--queue", "postgres://h/db", "--batch", "0"]).is_err());
     }
 
     #[test]

@@ -18,6 +18,7 @@ use crate::exit::Status;
 mod csv;
 mod html;
 mod progress;
+mod queue;
 mod summary;
 
 use progress::{Ending, Progress};
@@ -26,18 +27,13 @@ use summary::Summary;
 /// Runs the scan; exit 0 when every domain listed (and valid) has its line in the output, 2 when
 /// the scan could not run (unreadable list, unwritable output, a bad setting).
 pub fn run(args: &ScanArgs) -> Result<Status, CommandError> {
-    let text = read_list(&args.file)?;
-    let list = domain_list::read(&text);
-    let source = display_path(&args.file);
-    for problem in &list.problems {
-        // The list's problems are the user's to fix; the scan goes on without those lines.
-        eprintln!(
-            "{source}:{}: {}: {} (line skipped)",
-            problem.line.unwrap_or_default(),
-            problem.severity.as_str(),
-            problem.message
-        );
+    if let Some(action) = &args.action {
+        return queue::run_action(action);
     }
+    if args.shared.queue.is_some() {
+        return queue::run(args);
+    }
+    let list = read_domains(args)?;
     let mut summary = Summary::default();
     let (mut out, done) = open_output(args.json_lines.as_deref(), args.resume, &mut summary)?;
     let mut tally = Tally::open(args, summary)?;
@@ -55,6 +51,36 @@ pub fn run(args: &ScanArgs) -> Result<Status, CommandError> {
             domains.len()
         );
     }
+    let checker = checker(args)?;
+    runtime()?.block_on(scan(&checker, domains, args, &mut out, &mut tally))?;
+    write_summary(args, tally.summary.finish())?;
+    Ok(Status::Valid)
+}
+
+/// The list of `FILE` (`-`: standard input), its problems named on standard error.
+fn read_domains(args: &ScanArgs) -> Result<domain_list::DomainList, CommandError> {
+    let Some(file) = &args.file else {
+        return Err(CommandError::Argument(
+            "scan needs a list FILE (or - for standard input)".into(),
+        ));
+    };
+    let text = read_list(file)?;
+    let list = domain_list::read(&text);
+    let source = display_path(file);
+    for problem in &list.problems {
+        // The list's problems are the user's to fix; the scan goes on without those lines.
+        eprintln!(
+            "{source}:{}: {}: {} (line skipped)",
+            problem.line.unwrap_or_default(),
+            problem.severity.as_str(),
+            problem.message
+        );
+    }
+    Ok(list)
+}
+
+/// The checker every domain of a scan is checked with: `check`'s, from the same flags.
+fn checker(args: &ScanArgs) -> Result<Checker, CommandError> {
     let settings = NetSettings {
         resolver: resolver(args.resolver.as_deref())?,
         trust: trust(args.ca_file.as_deref())?,
@@ -65,13 +91,10 @@ pub fn run(args: &ScanArgs) -> Result<Status, CommandError> {
         guard: AddressGuard::AllowAll,
         probe_smtp: !args.no_smtp,
     };
-    let checker = limit_dns(
+    limit_dns(
         Checker::from_settings(&settings).map_err(|e| CommandError::Setup(e.to_string()))?,
         args,
-    )?;
-    runtime()?.block_on(scan(&checker, domains, args, &mut out, &mut tally))?;
-    write_summary(args, tally.summary.finish())?;
-    Ok(Status::Valid)
+    )
 }
 
 /// The checker with `--max-dns-rate`, when given, shared by all its checks.
@@ -185,19 +208,7 @@ async fn scan(
                 let offset = spacing.saturating_mul(u32::try_from(index).unwrap_or(u32::MAX));
                 tokio::time::sleep_until(started + offset).await;
             }
-            match tokio::time::timeout(limit, checker.check(&domain)).await {
-                Ok(report) => {
-                    let ending = if report.verdict == Verdict::Fail {
-                        Ending::Failing
-                    } else if report.outcome != Outcome::Complete {
-                        Ending::Incomplete
-                    } else {
-                        Ending::Other
-                    };
-                    (serde_json::to_value(&report), ending)
-                }
-                Err(_) => (Ok(timed_out(&domain, limit)), Ending::TimedOut),
-            }
+            check_domain(checker, &domain, limit).await
         })
         .buffer_unordered(args.concurrency);
     let mut progress = Progress::new(total, std::io::stderr().is_terminal());
@@ -223,6 +234,28 @@ async fn scan(
     }
     progress.finish();
     Ok(())
+}
+
+/// One domain's line (its `check --json` report, or the time-out error after `limit`) and how
+/// its check ended: what a scan does for each domain, on one machine or as a queue's worker.
+async fn check_domain(
+    checker: &Checker,
+    domain: &str,
+    limit: Duration,
+) -> (serde_json::Result<serde_json::Value>, Ending) {
+    match tokio::time::timeout(limit, checker.check(domain)).await {
+        Ok(report) => {
+            let ending = if report.verdict == Verdict::Fail {
+                Ending::Failing
+            } else if report.outcome != Outcome::Complete {
+                Ending::Incomplete
+            } else {
+                Ending::Other
+            };
+            (serde_json::to_value(&report), ending)
+        }
+        Err(_) => (Ok(timed_out(domain, limit)), Ending::TimedOut),
+    }
 }
 
 /// The line written for a domain whose check did not finish in time: the domain (so a resumed
