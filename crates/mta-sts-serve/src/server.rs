@@ -597,6 +597,7 @@ impl Reloader {
                 running.hosting.fetch_log_interval != fresh.hosting.fetch_log_interval,
             ),
             ("acme", running.acme != fresh.acme),
+            ("monitor", running.monitor != fresh.monitor),
         ];
         for (key, changed) in restart_only {
             if changed {
