@@ -31,6 +31,7 @@ mod error;
 mod hosting;
 mod media_type;
 mod metrics;
+mod monitor;
 mod retention;
 mod routes;
 mod server;

@@ -1,0 +1,4 @@
+//! The monitor of `mta-sts serve`.
+
+mod gauges;
+mod schedule;
