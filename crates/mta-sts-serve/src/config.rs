@@ -815,6 +815,14 @@ impl ServeConfig {
     /// thresholds of `[rollout]`, the reports of `store` (the dashboard's and the alert
     /// watcher's).
     pub fn advisor(&self, store: ReportStore) -> Result<Advisor, ServeError> {
+        Advisor::new(self.checker()?, store, self.rollout).map_err(|e| ServeError::ConfigValue {
+            key: "rollout".to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    /// The checker of this configuration, as `[check]` says (the advisor's and the monitor's).
+    pub fn checker(&self) -> Result<Checker, ServeError> {
         let bad = |message: String| ServeError::ConfigValue {
             key: "check".to_string(),
             message,
@@ -833,11 +841,7 @@ impl ServeConfig {
             guard: AddressGuard::AllowAll,
             probe_smtp: true,
         };
-        let checker = Checker::from_settings(&settings).map_err(|e| bad(e.to_string()))?;
-        Advisor::new(checker, store, self.rollout).map_err(|e| ServeError::ConfigValue {
-            key: "rollout".to_string(),
-            message: e.to_string(),
-        })
+        Checker::from_settings(&settings).map_err(|e| bad(e.to_string()))
     }
 }
 

@@ -99,6 +99,13 @@ impl MonitorConfig {
                 ),
             );
         }
+        if self.cert_days.is_empty() {
+            return bad(
+                "cert_days",
+                "lists no threshold; give at least one number of days, such as [30, 14, 7, 1]"
+                    .into(),
+            );
+        }
         self.cert_days.sort_unstable_by(|a, b| b.cmp(a));
         let before = self.cert_days.len();
         self.cert_days.dedup();

@@ -16,16 +16,22 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use mta_sts_check::{CheckReport, Outcome, Verdict};
+use mta_sts_check::{Outcome, Verdict};
 use mta_sts_core::Timestamp;
 use mta_sts_core::time::{Clock, SECONDS_PER_DAY};
+use mta_sts_monitor::Snapshot;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric as _};
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
 /// Every verdict a check gives, as the `verdict` label names it.
-const VERDICTS: [Verdict; 4] = [Verdict::Pass, Verdict::Warn, Verdict::Fail, Verdict::Unknown];
+const VERDICTS: [Verdict; 4] = [
+    Verdict::Pass,
+    Verdict::Warn,
+    Verdict::Fail,
+    Verdict::Unknown,
+];
 
 /// What the gauges show of one domain.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -34,8 +40,8 @@ pub(crate) struct DomainState {
     pub(crate) verdict: Option<Verdict>,
     /// The end of validity of each host's certificate (policy host, MX hosts), as last seen.
     pub(crate) certificates: BTreeMap<String, Timestamp>,
-    /// The served policy's SHA-256 as last seen, and since when it has been served.
-    pub(crate) policy: Option<(String, Timestamp)>,
+    /// Since when the served policy has been the same.
+    pub(crate) policy_changed_at: Option<Timestamp>,
     /// When a check last learnt everything.
     pub(crate) last_success: Option<Timestamp>,
     /// Events raised and not cleared.
@@ -43,47 +49,25 @@ pub(crate) struct DomainState {
 }
 
 impl DomainState {
-    /// Takes in a check made at `at`.
-    pub(crate) fn record(&mut self, report: &CheckReport, at: Timestamp) {
-        self.verdict = Some(report.verdict);
-        if report.outcome == Outcome::Complete {
-            self.last_success = Some(at);
+    /// Takes in a check.
+    pub(crate) fn record(&mut self, snapshot: &Snapshot) {
+        self.verdict = Some(snapshot.verdict);
+        if snapshot.outcome == Outcome::Complete {
+            self.last_success = Some(snapshot.checked_at);
         }
-        if let Some(policy) = &report.policy {
-            let unchanged = self
-                .policy
-                .as_ref()
-                .is_some_and(|(sha256, _)| *sha256 == policy.sha256);
-            if !unchanged {
-                self.policy = Some((policy.sha256.clone(), at));
-            }
-            if let Some(leaf) = policy.fetch.certificate.chain.first() {
-                self.certificates.insert(
-                    policy_host(&report.domain),
-                    Timestamp::from_unix_seconds_saturating(leaf.not_after),
-                );
-            }
+        if snapshot.policy_changed_at.is_some() {
+            self.policy_changed_at = snapshot.policy_changed_at;
         }
-        for mx in &report.mx_hosts {
-            if let Some(leaf) = mx.tls.as_ref().and_then(|tls| tls.certificate.chain.first()) {
-                self.certificates.insert(
-                    mx.host.clone(),
-                    Timestamp::from_unix_seconds_saturating(leaf.not_after),
-                );
-            }
+        for seen in &snapshot.certificates {
+            self.certificates.insert(seen.host.clone(), seen.not_after);
         }
         // An MX host no longer in the set is no longer the domain's: its gauge goes.
-        if let Some(mx) = &report.mx {
-            let current: Vec<&str> = mx.hosts.iter().map(|(_, host)| host.as_str()).collect();
-            let host = policy_host(&report.domain);
+        if let Some(mx) = &snapshot.mx {
+            let policy_host = format!("mta-sts.{}", snapshot.domain);
             self.certificates
-                .retain(|name, _| *name == host || current.contains(&name.as_str()));
+                .retain(|host, _| *host == policy_host || mx.contains(host));
         }
     }
-}
-
-fn policy_host(domain: &str) -> String {
-    format!("mta-sts.{domain}")
 }
 
 /// The domains' last state, shared by the monitor (which writes it) and `/metrics`.
@@ -159,7 +143,10 @@ impl Collector for MonitorGauges {
                 for (host, not_after) in &state.certificates {
                     let days = (not_after.unix_seconds() - now.unix_seconds()) as f64
                         / SECONDS_PER_DAY as f64;
-                    ConstGauge::new(days).encode(metric.encode_family(&[("domain", domain.as_str()), ("host", host.as_str())])?)?;
+                    ConstGauge::new(days).encode(metric.encode_family(&[
+                        ("domain", domain.as_str()),
+                        ("host", host.as_str()),
+                    ])?)?;
                 }
             }
         }
@@ -172,8 +159,8 @@ impl Collector for MonitorGauges {
                 prometheus_client::metrics::MetricType::Gauge,
             )?;
             for (domain, state) in &domains {
-                if let Some((_, since)) = &state.policy {
-                    ConstGauge::new(seconds(*since))
+                if let Some(since) = state.policy_changed_at {
+                    ConstGauge::new(seconds(since))
                         .encode(metric.encode_family(&[("domain", domain.as_str())])?)?;
                 }
             }

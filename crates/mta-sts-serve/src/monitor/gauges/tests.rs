@@ -19,11 +19,10 @@ fn the_gauges_are_named_as_documented_and_ages_grow_at_scrape_time() {
     let gauges = MonitorGauges::register(&mut registry, clock.clone());
     gauges.update("example.com", |state| {
         state.verdict = Some(Verdict::Warn);
-        state.certificates.insert(
-            "mx1.example.com".into(),
-            at("2026-12-14T10:00:00Z"),
-        );
-        state.policy = Some(("ab12".into(), at("2026-12-07T09:00:00Z")));
+        state
+            .certificates
+            .insert("mx1.example.com".into(), at("2026-12-14T10:00:00Z"));
+        state.policy_changed_at = Some(at("2026-12-07T09:00:00Z"));
         state.last_success = Some(at("2026-12-07T09:59:00Z"));
         state.open_events = 2;
     });
