@@ -21,7 +21,8 @@ pub struct MonitorSettings {
 impl Default for MonitorSettings {
     fn default() -> MonitorSettings {
         MonitorSettings {
-            cert_days: vec![30, 14, 7, 1],
+            // The tightest first: `cert_threshold` takes the first that fits.
+            cert_days: vec![1, 7, 14, 30],
             fetcher_min_fetches: 3,
             fetcher_min_span: Duration::from_secs(2 * 86_400),
             fetcher_interval_factor: 3,
@@ -66,5 +67,29 @@ impl MonitorSettings {
             .iter()
             .copied()
             .find(|days| seconds_left <= i64::from(*days) * 86_400)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_certificate_falls_within_the_tightest_threshold_only() {
+        let settings = MonitorSettings::default();
+        let day = 86_400;
+        assert_eq!(settings.cert_threshold(90 * day), None);
+        assert_eq!(settings.cert_threshold(30 * day), Some(30));
+        assert_eq!(settings.cert_threshold(14 * day + 1), Some(30));
+        assert_eq!(settings.cert_threshold(7 * day - 3600), Some(7));
+        assert_eq!(settings.cert_threshold(60), Some(1));
+        // Expired: the checker's finding, no threshold.
+        assert_eq!(settings.cert_threshold(0), None);
+        assert_eq!(settings.cert_threshold(-day), None);
+        let custom = MonitorSettings::with_cert_days(&[10, 3, 10]).expect("valid");
+        assert_eq!(custom.cert_days(), [3, 10]);
+        assert_eq!(custom.cert_threshold(5 * day), Some(10));
+        assert!(MonitorSettings::with_cert_days(&[]).is_err());
+        assert!(MonitorSettings::with_cert_days(&[7, 0]).is_err());
     }
 }

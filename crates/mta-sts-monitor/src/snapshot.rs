@@ -66,6 +66,8 @@ pub struct Previous {
     pub sts_id: Option<String>,
     /// Its policy hash.
     pub policy_sha256: Option<String>,
+    /// The policy hash its id was first seen with.
+    pub id_policy_sha256: Option<String>,
     /// Its MX hosts.
     pub mx: Option<Vec<String>>,
 }
@@ -197,6 +199,7 @@ impl Snapshot {
                 checked_at: prev.checked_at,
                 sts_id: prev.sts_id.clone(),
                 policy_sha256: prev.policy_sha256.clone(),
+                id_policy_sha256: prev.id_policy_sha256.clone(),
                 mx: prev.mx.clone(),
             }),
             unlearnt,

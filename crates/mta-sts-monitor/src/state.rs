@@ -86,7 +86,9 @@ pub fn conditions(snapshot: &Snapshot) -> BTreeMap<ConditionKey, String> {
         &snapshot.previous,
         &snapshot.sts_id,
         &snapshot.policy_sha256,
-    ) && let (Some(old_id), Some(old_sha)) = (&previous.sts_id, &previous.policy_sha256)
+        // The policy the old id announced: a policy edited without an id change and then given a
+        // new id is the fix, not a wasted change.
+    ) && let (Some(old_id), Some(old_sha)) = (&previous.sts_id, &previous.id_policy_sha256)
         && old_id != id
         && old_sha == sha
     {

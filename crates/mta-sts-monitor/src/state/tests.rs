@@ -103,12 +103,18 @@ fn an_id_changed_without_the_policy_holds_for_one_check() {
         checked_at: at(-3600),
         sts_id: Some("1".into()),
         policy_sha256: Some("a".repeat(64)),
+        id_policy_sha256: Some("a".repeat(64)),
         mx: Some(vec!["mx.example.com".into()]),
     });
     assert_eq!(
         keys(&conditions(&snapshot)),
         [("id-changed-policy-unchanged", "example.com")]
     );
+    // The old id announced another policy (edited without an id change): the new id is the fix.
+    if let Some(previous) = &mut snapshot.previous {
+        previous.id_policy_sha256 = Some("0".repeat(64));
+    }
+    assert!(conditions(&snapshot).is_empty());
 }
 
 #[test]
@@ -154,6 +160,7 @@ fn a_dedicated_event_stands_in_for_the_findings_it_covers() {
         checked_at: at(-3600),
         sts_id: Some("1".into()),
         policy_sha256: Some("a".repeat(64)),
+        id_policy_sha256: Some("a".repeat(64)),
         mx: Some(vec!["mx.example.com".into()]),
     });
     let holding = conditions(&snapshot);
