@@ -343,7 +343,8 @@ fn the_monitor_table_reads_and_its_bad_values_are_named() {
     assert_eq!(config.monitor.jitter(), Duration::from_secs(60));
     assert_eq!(config.monitor.cert_days, [30, 7, 1]);
     assert_eq!(config.monitor.retention(), None);
-    let cases: [(&str, fn(&mut MonitorConfig)); 8] = [
+    type Spoil = fn(&mut MonitorConfig);
+    let cases: [(&str, Spoil); 9] = [
         ("monitor.interval", |m| m.interval = Duration::ZERO),
         ("monitor.interval", |m| {
             m.interval = Duration::from_secs(8 * 86_400);
@@ -352,6 +353,7 @@ fn the_monitor_table_reads_and_its_bad_values_are_named() {
             m.jitter = Some(Duration::from_secs(3601));
         }),
         ("monitor.cert_days", |m| m.cert_days = vec![14, 0]),
+        ("monitor.cert_days", |m| m.cert_days = Vec::new()),
         ("monitor.cert_days", |m| m.cert_days = vec![7, 14, 7]),
         ("monitor.fetcher_silence_days", |m| {
             m.fetcher_silence_days = 0

@@ -344,7 +344,6 @@ const STRIP_HEIGHT: f64 = 40.0;
 pub(crate) fn verdict_strip(id: &str, title: &str, checks: &[(Timestamp, &str)]) -> Markup {
     let band = (WIDTH - LEFT - RIGHT) / checks.len().max(1) as f64;
     let base = TOP + STRIP_HEIGHT;
-    let height = base + AXIS_SPACE + 8.0 + LEGEND_ROW;
     let series: Vec<Series> = ["pass", "warn", "fail", "unknown"]
         .into_iter()
         .map(|verdict| Series {
@@ -353,6 +352,7 @@ pub(crate) fn verdict_strip(id: &str, title: &str, checks: &[(Timestamp, &str)])
             colour: verdict_colour(verdict),
         })
         .collect();
+    let height = base + AXIS_SPACE + 8.0 + legend_height(series.len());
     html! {
         svg class="chart strip" id=(id) role="img" aria-labelledby=(format!("{id}-title"))
             viewBox=(format!("0 0 {WIDTH} {height}")) xmlns="http://www.w3.org/2000/svg" {
