@@ -66,6 +66,11 @@ pub enum Command {
     /// or could not run.
     Publish(PublishArgs),
 
+    /// Watch your domains for silent breakage: check them, compare with the history kept in
+    /// the report store, and print the events raised and cleared (for cron; `mta-sts serve`
+    /// runs the same monitor on a schedule).
+    Monitor(MonitorArgs),
+
     /// Does an MX host match an `mx` pattern (RFC 8461 §4.1)? Exit 0 yes, 1 no.
     Match {
         /// The policy's `mx` pattern, e.g. `*.example.com` or `mail.example.com`.
@@ -287,6 +292,62 @@ pub struct RolloutArgs {
     pub json: bool,
     /// The store and the configuration (`mta-sts serve`'s: its `store`, `[check]` and
     /// `[rollout]`, the flags over them).
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `mta-sts monitor`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct MonitorArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: MonitorCommand,
+}
+
+/// The `monitor` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum MonitorCommand {
+    /// Check each domain once, keep the check in the store, print the events it raised and
+    /// cleared (nothing when nothing changed). Exit 0 ran and no event is open, 1 ran and some
+    /// event is open, 2 could not run.
+    Once(MonitorOnceArgs),
+}
+
+/// `mta-sts monitor once`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct MonitorOnceArgs {
+    /// A domain to check (repeat for several; default: the configuration's `domains`).
+    /// Unicode names are checked as A-labels.
+    #[arg(long = "domain", value_name = "DOMAIN")]
+    pub domains: Vec<String>,
+    /// The DNS resolver to ask, `IP[:PORT]` (default: the configuration's `[check]`, else the
+    /// system's).
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub resolver: Option<String>,
+    /// Extra trusted root certificates (PEM), added to the Web PKI roots (default: the
+    /// configuration's `[check]`).
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// Time limit in seconds for the policy fetch and for each SMTP step (above 0, at most 600;
+    /// default: the configuration's `[check]`, else 10).
+    #[arg(long, value_name = "SECS", value_parser = time_limit)]
+    pub timeout: Option<Duration>,
+    /// The port policy hosts serve HTTPS on (a lab's; senders always use 443).
+    #[arg(long, value_name = "PORT", value_parser = port)]
+    pub https_port: Option<u16>,
+    /// The port MX hosts accept SMTP on (a lab's; senders always use 25).
+    #[arg(long, value_name = "PORT", value_parser = port)]
+    pub smtp_port: Option<u16>,
+    /// Do not connect to MX hosts over SMTP (port 25, or --smtp-port; many networks block 25):
+    /// their certificates are then not watched.
+    #[arg(long)]
+    pub no_smtp: bool,
+    /// Print one JSON object, `{"events": [{"domain", "code", "subject", "state", "message",
+    /// "at"}]}`, instead of one sentence per event.
+    #[arg(long)]
+    pub json: bool,
+    /// The store and the configuration (`mta-sts serve`'s: its `store`, `domains` and
+    /// `[check]`, the flags over them).
     #[command(flatten)]
     pub store: StoreArgs,
 }
