@@ -12,7 +12,7 @@ use hyper_util::rt::TokioIo;
 use mta_sts_alerts::{RetryPolicy, WebhookSettings};
 use mta_sts_lab::{Lab, PolicyResponse, Scenario};
 use mta_sts_serve::{ServeConfig, Server};
-use mta_sts_store::test_support::TempDir;
+use mta_sts_store::test_support::{TempDir, TestDatabase};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
@@ -74,13 +74,15 @@ struct Running {
 }
 
 impl Running {
-    async fn start(lab: &Lab, receiver: &Receiver) -> Running {
+    /// A server monitoring the lab domain every second, on a SQLite store of its own or on
+    /// `store`.
+    async fn start(lab: &Lab, receiver: &Receiver, store: Option<String>) -> Running {
         let dir = TempDir::new("mta-sts-serve-monitor");
         std::fs::write(dir.file("secret"), "webhook secret").expect("write the secret");
         let mut config = ServeConfig {
             domains: vec![DOMAIN.into()],
             listen: Some("127.0.0.1:0".parse().expect("address")),
-            store: format!("sqlite:{}", dir.file("store.db").display()),
+            store: store.unwrap_or_else(|| format!("sqlite:{}", dir.file("store.db").display())),
             ..ServeConfig::default()
         };
         config.tokens = vec![
@@ -228,7 +230,7 @@ async fn a_breakage_in_the_lab_is_raised_then_cleared_through_the_webhook() {
         .await
         .expect("the lab starts");
     let mut receiver = Receiver::start().await;
-    let server = Running::start(&lab, &receiver).await;
+    let server = Running::start(&lab, &receiver, None).await;
     let verdict = format!("mta_sts_monitor_verdict{{domain=\"{DOMAIN}\",verdict=\"pass\"}}");
     // The first check: a healthy domain, no event.
     let text = server.metrics_with(&verdict).await;
@@ -350,5 +352,60 @@ async fn a_breakage_in_the_lab_is_raised_then_cleared_through_the_webhook() {
     stream.read_to_string(&mut answer).await.expect("read");
     assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
     server.stop().await;
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_servers_sharing_a_store_send_each_raise_and_clear_once() {
+    let Some(database) = TestDatabase::create("two monitors sharing a store").await else {
+        return;
+    };
+    let scenario = mta_sts_lab::catalog()
+        .into_iter()
+        .find(|s| s.name == "healthy-enforce")
+        .expect("the lab's healthy-enforce scenario");
+    let original = scenario.clone();
+    let mut lab = Lab::start_with(vec![scenario], 0)
+        .await
+        .expect("the lab starts");
+    let mut receiver = Receiver::start().await;
+    let url = database.url().to_string();
+    let servers = [
+        Running::start(&lab, &receiver, Some(url.clone())).await,
+        Running::start(&lab, &receiver, Some(url)).await,
+    ];
+    // Both have checked the healthy domain.
+    let verdict = format!("mta_sts_monitor_verdict{{domain=\"{DOMAIN}\",verdict=\"pass\"}} 1");
+    for server in &servers {
+        server.metrics_with(&verdict).await;
+    }
+    lab.update(DOMAIN, |s| {
+        for host in &mut s.policy_hosts {
+            host.response.status = 503;
+        }
+    })
+    .expect("a valid change");
+    // Both check every second: whichever comes first raises the event, the other finds it open.
+    let mut seen = vec![monitor_alert(&receiver.next().await)];
+    let back = original.clone();
+    lab.update(DOMAIN, move |s| *s = back)
+        .expect("the original is valid");
+    while seen.last().map(|(_, state)| state.as_str()) != Some("cleared") {
+        seen.push(monitor_alert(&receiver.next().await));
+    }
+    // Stopped, each server has delivered what it had queued: nothing more came.
+    for server in servers {
+        server.stop().await;
+    }
+    while let Ok(late) = receiver.bodies.try_recv() {
+        seen.push(monitor_alert(&late));
+    }
+    assert_eq!(
+        seen,
+        [
+            ("policy-host-unreachable".to_string(), "raised".to_string()),
+            ("policy-host-unreachable".to_string(), "cleared".to_string()),
+        ]
+    );
     lab.shutdown().await;
 }
