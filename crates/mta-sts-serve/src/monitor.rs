@@ -140,9 +140,13 @@ impl MonitorTask {
                 self.prune().await;
                 next_prune = now + self.settings.interval;
             }
-            let wake = schedule
-                .next_due()
-                .map_or(now + RELOAD_LOOK, |due| due.min(now + RELOAD_LOOK));
+            // At the cap, the next wake-up is a check finishing, not a domain that is due.
+            let wake = match schedule.next_due() {
+                Some(due) if running.len() < self.settings.concurrency => {
+                    due.min(now + RELOAD_LOOK)
+                }
+                _ => now + RELOAD_LOOK,
+            };
             tokio::select! {
                 () = stopping.wait() => break,
                 () = tokio::time::sleep_until(wake) => {}
