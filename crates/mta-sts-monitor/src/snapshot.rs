@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::MonitorSettings;
 
-/// One check as the monitor keeps it (serialized as JSON in the store).
+/// One check as the monitor keeps it (serialized as JSON in the store). Every field but the
+/// first four has a default, so a snapshot kept before a field was added still reads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
     /// The domain checked (A-labels, lowercase).
@@ -21,39 +22,56 @@ pub struct Snapshot {
     /// How far the check got.
     pub outcome: Outcome,
     /// The sections of which something could not be learnt: nothing is decided about them.
+    #[serde(default)]
     pub unlearnt: Vec<Section>,
     /// The warnings and errors found.
+    #[serde(default)]
     pub findings: Vec<SeenFinding>,
     /// The `_mta-sts` id seen (`None` when there is no usable record, or it was not learnt).
+    #[serde(default)]
     pub sts_id: Option<String>,
     /// The SHA-256 (hex) of the policy served, when one was fetched.
+    #[serde(default)]
     pub policy_sha256: Option<String>,
     /// The policy's mode (`enforce`, `testing`, `none`), when it is valid.
+    #[serde(default)]
     pub policy_mode: Option<String>,
     /// The policy's `mx` patterns, when it is valid.
+    #[serde(default)]
     pub policy_mx: Option<Vec<String>>,
     /// The MX hosts, lowest preference first, when the lookup answered.
+    #[serde(default)]
     pub mx: Option<Vec<String>>,
     /// MX hosts that match no `mx` pattern of the policy (empty when either is unknown).
+    #[serde(default)]
     pub mx_not_covered: Vec<String>,
     /// The certificates seen: the policy host's and each MX host's.
+    #[serde(default)]
     pub certificates: Vec<CertificateSeen>,
     /// Why the policy host could not be reached, when it could not (a sentence).
+    #[serde(default)]
     pub policy_host_unreachable: Option<String>,
     /// Whether the `_smtp._tls` record is there.
+    #[serde(default)]
     pub tlsrpt_record: bool,
     /// Carried: whether this or an earlier check saw the `_smtp._tls` record.
+    #[serde(default)]
     pub tlsrpt_seen: bool,
     /// Carried: the id the `id_policy_sha256` belongs to.
+    #[serde(default)]
     pub carried_id: Option<String>,
     /// Carried: the policy hash the current id was first seen with (RFC 8461 §3.1: senders
     /// fetch the policy again only when the id changes, so this is what they keep using).
+    #[serde(default)]
     pub id_policy_sha256: Option<String>,
     /// Carried: the last policy hash known.
+    #[serde(default)]
     pub last_policy_sha256: Option<String>,
     /// Carried: when the served policy last changed (or was first seen by the monitor).
+    #[serde(default)]
     pub policy_changed_at: Option<Timestamp>,
     /// What the previous check saw, for the events about a change between two checks.
+    #[serde(default)]
     pub previous: Option<Previous>,
 }
 

@@ -59,7 +59,10 @@ pub fn conditions(snapshot: &Snapshot) -> BTreeMap<ConditionKey, String> {
         add(
             code,
             domain,
-            format!("{domain} ({code}) as of {at}: {}.", messages.join("; ")),
+            format!(
+                "As of {at}, the check of {domain} finds {code}: {}.",
+                messages.join("; ")
+            ),
         );
     }
     if let (Some(id), Some(first), Some(now)) = (
@@ -315,7 +318,7 @@ fn cleared_message(snapshot: &Snapshot, code: &str, subject: &str) -> String {
                 None => format!("{subject} is no longer a host of {domain} as of {at}."),
             }
         }
-        code => format!("{domain} no longer has {code} as of {at}."),
+        code => format!("As of {at}, the check of {domain} no longer finds {code}."),
     }
 }
 

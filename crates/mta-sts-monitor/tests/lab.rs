@@ -433,3 +433,54 @@ async fn a_regular_fetcher_that_stops_is_raised_and_cleared_when_it_returns() {
     assert_eq!(seen(&cleared), [one("fetcher-stopped", "Google", CLEARED)]);
     lab.shutdown().await;
 }
+
+/// A check whose resolver does not answer learns nothing: it raises nothing and clears
+/// nothing, `policy-host-unreachable` above all (DNS silence says nothing about the host).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_check_that_learnt_nothing_clears_nothing() {
+    let mut lab = Lab::start().await.expect("lab");
+    let dir = TempDir::new("monitor-incomplete");
+    let store = sqlite_store(&dir).await;
+    let monitor = Monitor::new(checker(&lab), store.clone(), MonitorSettings::default());
+    let mut clock = Clock::new();
+    let original: Scenario = lab.scenario("healthy-enforce").expect("scenario").clone();
+    lab.update(DOMAIN, |s| {
+        for host in &mut s.policy_hosts {
+            host.response.status = 503;
+        }
+    })
+    .expect("valid change");
+    let run = monitor.run(DOMAIN, clock.tick()).await.expect("run");
+    assert_eq!(
+        seen(&run.events),
+        [one("policy-host-unreachable", DOMAIN, RAISED)]
+    );
+    // A resolver that takes every query and answers none.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let deaf = Checker::from_settings(&NetSettings {
+        resolver: Some(silent.local_addr().expect("address")),
+        trust: Trust::only_pem(lab.ca_pem()).expect("lab CA"),
+        https_port: lab.https_port(),
+        smtp_port: lab.smtp_port(),
+        timeout: Duration::from_millis(300),
+        guard: AddressGuard::AllowAll,
+        probe_smtp: true,
+    })
+    .expect("checker");
+    let blind = Monitor::new(deaf, store.clone(), MonitorSettings::default());
+    let run = blind.run(DOMAIN, clock.tick()).await.expect("run");
+    assert_ne!(run.snapshot.outcome, mta_sts_check::Outcome::Complete);
+    assert_eq!(run.events, []);
+    let open = store.open_monitor_events(DOMAIN).await.expect("open");
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].code, "policy-host-unreachable");
+    // The next check that learns clears it.
+    lab.update(DOMAIN, move |s| *s = original).expect("valid");
+    let run = monitor.run(DOMAIN, clock.tick()).await.expect("run");
+    assert_eq!(
+        seen(&run.events),
+        [one("policy-host-unreachable", DOMAIN, CLEARED)]
+    );
+    drop(silent);
+    lab.shutdown().await;
+}

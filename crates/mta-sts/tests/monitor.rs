@@ -10,8 +10,13 @@ use serde_json::{Value, json};
 const BIN: &str = env!("CARGO_BIN_EXE_mta-sts");
 const DOMAIN: &str = "healthy-enforce.test";
 
-/// Runs `mta-sts monitor once` with the lab's resolver, CA and ports after `args`.
+/// Runs `mta-sts monitor once` with the lab's resolver, CA and ports after `args` (the lab
+/// serving on the other worker threads meanwhile).
 fn monitor_once(lab: &Lab, store: &str, args: &[&str]) -> Output {
+    tokio::task::block_in_place(|| monitor_once_blocking(lab, store, args))
+}
+
+fn monitor_once_blocking(lab: &Lab, store: &str, args: &[&str]) -> Output {
     Command::new(BIN)
         .args(["monitor", "once", "--store", store])
         .args(args)
@@ -142,6 +147,49 @@ async fn monitor_once_refuses_what_it_cannot_run_with_exit_2() {
         text(&output.stderr).contains("cannot open the report store"),
         "{}",
         text(&output.stderr)
+    );
+    lab.shutdown().await;
+}
+
+/// `mta-sts serve`'s configuration names the domains, the store and how to check: a run with
+/// `--config` alone monitors them all; a finding of the checker is an event of its own code.
+#[tokio::test(flavor = "multi_thread")]
+async fn monitor_once_reads_the_domains_and_check_settings_of_the_configuration() {
+    let lab = Lab::start().await.expect("lab");
+    let dir = TempDir::new("monitor-config");
+    let store = format!("sqlite:{}", dir.file("monitor.db").display());
+    let testing = lab
+        .scenario("mode-testing")
+        .expect("scenario")
+        .domain
+        .clone();
+    let config = dir.file("serve.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "domains = [\"{DOMAIN}\", \"{testing}\"]\nstore = \"{store}\"\n\n[check]\n\
+             resolver = \"{}\"\nca_file = \"{}\"\nhttps_port = {}\nsmtp_port = {}\ntimeout = 2\n",
+            lab.dns_addr(),
+            lab.ca_file().display(),
+            lab.https_port(),
+            lab.smtp_port()
+        ),
+    )
+    .expect("configuration written");
+    let output = tokio::task::block_in_place(|| {
+        Command::new(BIN)
+            .args(["monitor", "once", "--json", "--config"])
+            .arg(&config)
+            .output()
+            .expect("run mta-sts")
+    });
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    assert_eq!(
+        events(&output),
+        [
+            json!({"domain": testing, "code": "policy-mode-testing", "subject": testing,
+                "state": "raised"})
+        ]
     );
     lab.shutdown().await;
 }

@@ -334,3 +334,26 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn a_snapshot_reads_back_as_written_and_with_fields_missing() {
+    let mut snapshot = clean();
+    snapshot.previous = Some(Previous {
+        checked_at: at(-3600),
+        sts_id: Some("1".into()),
+        policy_sha256: None,
+        id_policy_sha256: None,
+        mx: None,
+    });
+    let json = serde_json::to_string(&snapshot).expect("json");
+    assert_eq!(
+        serde_json::from_str::<Snapshot>(&json).expect("reads"),
+        snapshot
+    );
+    // Only the check's identity is required.
+    let minimal: Snapshot = serde_json::from_str(
+        r#"{"domain":"example.com","checked_at":"2027-01-15T08:00:00Z","verdict":"pass","outcome":"complete"}"#,
+    )
+    .expect("reads");
+    assert!(conditions(&minimal).is_empty());
+}
