@@ -11,7 +11,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use mta_sts_alerts::{RetryPolicy, WebhookSettings};
 use mta_sts_lab::{Lab, PolicyResponse, Scenario};
-use mta_sts_serve::{ServeConfig, Server};
+use mta_sts_serve::{Reloader, ServeConfig, Server};
 use mta_sts_store::test_support::{TempDir, TestDatabase};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
@@ -68,6 +68,9 @@ impl Receiver {
 
 struct Running {
     address: std::net::SocketAddr,
+    /// The configuration it started with, and what applies another one (SIGHUP's part).
+    config: ServeConfig,
+    reloader: Reloader,
     stop: Option<oneshot::Sender<()>>,
     served: tokio::task::JoinHandle<()>,
     _dir: TempDir,
@@ -116,18 +119,31 @@ impl Running {
             },
         });
         config.validate().expect("a valid configuration");
-        let server = Server::start(config).await.expect("the server starts");
+        let server = Server::start(config.clone())
+            .await
+            .expect("the server starts");
         let address = server.http_addr().expect("plain HTTP");
+        let reloader = server.reloader();
         let (stop, stopped) = oneshot::channel::<()>();
         let served = tokio::spawn(server.serve(async move {
             let _ = stopped.await;
         }));
         Running {
             address,
+            config,
+            reloader,
             stop: Some(stop),
             served,
             _dir: dir,
         }
+    }
+
+    /// Applies the starting configuration with `domains` instead, as a SIGHUP would.
+    fn reload_with(&self, domains: &[&str]) {
+        let mut fresh = self.config.clone();
+        fresh.domains = domains.iter().map(|d| (*d).to_string()).collect();
+        fresh.validate().expect("a valid configuration");
+        self.reloader.reload(Ok(fresh));
     }
 
     /// The body of a GET of `path` with the API token.
@@ -407,5 +423,44 @@ async fn two_servers_sharing_a_store_send_each_raise_and_clear_once() {
             ("policy-host-unreachable".to_string(), "cleared".to_string()),
         ]
     );
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_monitored_domains_follow_a_reload() {
+    let catalog = mta_sts_lab::catalog();
+    let scenarios: Vec<Scenario> = catalog
+        .into_iter()
+        .filter(|s| s.name == "healthy-enforce" || s.name == "mode-testing")
+        .collect();
+    let other = scenarios
+        .iter()
+        .find(|s| s.name == "mode-testing")
+        .expect("the lab's mode-testing scenario")
+        .domain
+        .clone();
+    let lab = Lab::start_with(scenarios, 0).await.expect("the lab starts");
+    let receiver = Receiver::start().await;
+    let server = Running::start(&lab, &receiver, None).await;
+    let first = format!("mta_sts_monitor_verdict{{domain=\"{DOMAIN}\",verdict=\"pass\"}} 1");
+    server.metrics_with(&first).await;
+    // A domain added: checked within the schedule's next look at the list (at most a minute;
+    // here the next second, as a check has just ended).
+    server.reload_with(&[DOMAIN, &other]);
+    let second = format!("mta_sts_monitor_verdict{{domain=\"{other}\",verdict=\"warn\"}} 1");
+    server.metrics_with(&second).await;
+    // A domain dropped: no more gauges of it, and no more checks.
+    server.reload_with(&[&other]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = server.get("/metrics").await;
+        if !text.contains(&format!("domain=\"{DOMAIN}\"")) {
+            assert!(text.contains(&second), "{text}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{DOMAIN} still shown:\n{text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.stop().await;
     lab.shutdown().await;
 }
