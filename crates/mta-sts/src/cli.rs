@@ -686,6 +686,12 @@ pub struct ScanResultsArgs {
     /// Write counts over the results (as `scan --summary-json`) as JSON to this file.
     #[arg(long, value_name = "OUT")]
     pub summary_json: Option<PathBuf>,
+    /// Write one CSV row per domain (as `scan --csv`) to this file.
+    #[arg(long, value_name = "OUT")]
+    pub csv: Option<PathBuf>,
+    /// Write the summary as an HTML page with a chart (as `scan --html`) to this file.
+    #[arg(long, value_name = "OUT")]
+    pub html: Option<PathBuf>,
 }
 
 /// `mta-sts web`'s arguments.
