@@ -654,7 +654,8 @@ pub enum ScanAction {
     Status(ScanStatusArgs),
     /// A shared scan's results in list order: each domain's `check --json` report as one JSON
     /// line, as `mta-sts scan` writes them.
-    Results(ScanResultsArgs),
+    // Boxed: its output paths would make every `Command` as large as `scan`'s arguments.
+    Results(Box<ScanResultsArgs>),
 }
 
 /// `mta-sts scan status`'s arguments.

@@ -151,6 +151,9 @@ mod tests {
         let given_up = serde_json::json!({"domain": "c.test",
             "error": {"code": "scan-worker-lost", "message": "Started 3 times."}});
         let fields = row(&given_up);
-        assert_eq!((fields[2].as_str(), fields[9].as_str()), ("given-up", "Started 3 times."));
+        assert_eq!(
+            (fields[2].as_str(), fields[9].as_str()),
+            ("given-up", "Started 3 times.")
+        );
     }
 }

@@ -288,8 +288,14 @@ mod tests {
             page.contains("0 did not finish within the time limit; 1 were given up"),
             "{page}"
         );
-        assert!(page.contains("<td>given-up</td><td class=\"n\">1</td>"), "{page}");
-        assert!(page.contains("<td>complete</td><td class=\"n\">1</td>"), "{page}");
+        assert!(
+            page.contains("<td>given-up</td><td class=\"n\">1</td>"),
+            "{page}"
+        );
+        assert!(
+            page.contains("<td>complete</td><td class=\"n\">1</td>"),
+            "{page}"
+        );
         assert!(!page.contains("<td>timed-out</td>"), "{page}");
     }
 }

@@ -403,7 +403,10 @@ mod tests {
             (4, 1, 2)
         );
         let json = serde_json::to_value(&summary).expect("summary JSON");
-        assert_eq!((&json["timed_out"], &json["given_up"]), (&1.into(), &2.into()));
+        assert_eq!(
+            (&json["timed_out"], &json["given_up"]),
+            (&1.into(), &2.into())
+        );
         assert_eq!(
             summary.sentences()[0],
             "scan summary: 4 domains: 1 pass; 1 timed out; 2 given up after --max-attempts \
