@@ -25,7 +25,7 @@ mod schedule;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mta_sts_alerts::{Alert, Alerter, Condition, MonitorState, Queued};
+use mta_sts_alerts::{Alert, Condition, MonitorState, Queued};
 use mta_sts_core::time::Clock;
 use mta_sts_monitor::{Event, EventState, Monitor, MonitorSettings};
 use mta_sts_reports::{DomainFilter, Intake};
@@ -39,6 +39,7 @@ use self::schedule::{Schedule, random_share};
 use crate::config::{MonitorConfig, ServeConfig};
 use crate::error::ServeError;
 use crate::hosting::ConfiguredDomains;
+use crate::watch::CountedAlerter;
 
 /// The longest the schedule sleeps before looking at the list of domains again, so a domain a
 /// reload adds is scheduled within this time.
@@ -57,7 +58,7 @@ pub(crate) struct MonitorTask {
     intake: Intake,
     /// The hosted domains, whose policy fetchers are watched too.
     hosted: Arc<ConfiguredDomains>,
-    alerter: Option<Alerter>,
+    alerter: Option<CountedAlerter>,
     clock: Arc<dyn Clock>,
     gauges: MonitorGauges,
 }
@@ -95,8 +96,9 @@ impl MonitorTask {
         }))
     }
 
-    /// Sends the events through `alerter` (the `[alerts]` channels).
-    pub(crate) fn alert_through(&mut self, alerter: Alerter) {
+    /// Sends the events through `alerter` (the `[alerts]` channels), counted with the other
+    /// alerts as `condition="monitor"`.
+    pub(crate) fn alert_through(&mut self, alerter: CountedAlerter) {
         self.alerter = Some(alerter);
     }
 

@@ -272,7 +272,7 @@ impl Server {
         }
         if let Some(mut monitor) = monitor {
             if let Some(watcher) = &watcher {
-                monitor.alert_through(watcher.alerter());
+                monitor.alert_through(watcher.counted_alerter());
             }
             tasks.spawn(monitor.run(shutdown.stopping(), config.shutdown_timeout));
         }

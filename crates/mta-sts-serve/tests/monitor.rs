@@ -274,6 +274,17 @@ async fn a_breakage_in_the_lab_is_raised_then_cleared_through_the_webhook() {
         &format!("mta_sts_monitor_seconds_since_success{{domain=\"{DOMAIN}\"}}"),
     );
     assert!((0.0..60.0).contains(&since), "{since}");
+    // The monitor's alerts are counted with the others', none yet.
+    let raised_series = "mta_sts_serve_alerts_raised_total{condition=\"monitor\"}";
+    assert_eq!(metric(&text, raised_series), 0.0, "{text}");
+    assert_eq!(
+        metric(
+            &text,
+            "mta_sts_serve_alerts_repeated_total{condition=\"monitor\"}"
+        ),
+        0.0,
+        "{text}"
+    );
 
     // The policy edited while its id stays: raised.
     let body =
@@ -325,6 +336,9 @@ async fn a_breakage_in_the_lab_is_raised_then_cleared_through_the_webhook() {
         ("policy-host-unreachable".into(), "cleared".into()),
         "{up:#}"
     );
+    // Two raises and two clears, each counted once (counted as it is queued, so perhaps just
+    // after the webhook has it).
+    server.metrics_with(&format!("{raised_series} 4")).await;
 
     // The history on the API: checks, both events cleared, the timeline newest first.
     let history: serde_json::Value = serde_json::from_str(
@@ -408,6 +422,27 @@ async fn two_servers_sharing_a_store_send_each_raise_and_clear_once() {
         .expect("the original is valid");
     while seen.last().map(|(_, state)| state.as_str()) != Some("cleared") {
         seen.push(monitor_alert(&receiver.next().await));
+    }
+    // The raise and the clear are counted once between the two servers (counted as queued,
+    // so perhaps just after the webhook has them).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut raised = 0.0;
+        for server in &servers {
+            let text = server.get("/metrics").await;
+            raised += metric(
+                &text,
+                "mta_sts_serve_alerts_raised_total{condition=\"monitor\"}",
+            );
+        }
+        if raised == 2.0 {
+            break;
+        }
+        assert!(
+            raised < 2.0 && Instant::now() < deadline,
+            "{raised} monitor alerts counted as raised"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Stopped, each server has delivered what it had queued: nothing more came.
     for server in servers {

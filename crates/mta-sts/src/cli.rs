@@ -654,7 +654,8 @@ pub enum ScanAction {
     Status(ScanStatusArgs),
     /// A shared scan's results in list order: each domain's `check --json` report as one JSON
     /// line, as `mta-sts scan` writes them.
-    Results(ScanResultsArgs),
+    // Boxed: its output paths would make every `Command` as large as `scan`'s arguments.
+    Results(Box<ScanResultsArgs>),
 }
 
 /// `mta-sts scan status`'s arguments.
@@ -686,6 +687,12 @@ pub struct ScanResultsArgs {
     /// Write counts over the results (as `scan --summary-json`) as JSON to this file.
     #[arg(long, value_name = "OUT")]
     pub summary_json: Option<PathBuf>,
+    /// Write one CSV row per domain (as `scan --csv`) to this file.
+    #[arg(long, value_name = "OUT")]
+    pub csv: Option<PathBuf>,
+    /// Write the summary as an HTML page with a chart (as `scan --html`) to this file.
+    #[arg(long, value_name = "OUT")]
+    pub html: Option<PathBuf>,
 }
 
 /// `mta-sts web`'s arguments.

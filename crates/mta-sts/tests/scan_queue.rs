@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 
 use mta_sts_lab::Lab;
 use mta_sts_store::test_support::{TempDir, TestDatabase};
+use scan_csv::read_csv;
 use serde_json::Value;
+
+mod scan_csv;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mta-sts");
 
@@ -202,6 +205,8 @@ async fn three_workers_one_killed_check_every_domain_exactly_once() {
 
         let out = dir.file("results.jsonl");
         let summary = dir.file("summary.json");
+        let csv = dir.file("results.csv");
+        let html = dir.file("report.html");
         let results = run(&[
             "scan",
             "results",
@@ -211,6 +216,10 @@ async fn three_workers_one_killed_check_every_domain_exactly_once() {
             &out.to_string_lossy(),
             "--summary-json",
             &summary.to_string_lossy(),
+            "--csv",
+            &csv.to_string_lossy(),
+            "--html",
+            &html.to_string_lossy(),
         ]);
         assert_eq!(
             results.status.code(),
@@ -238,6 +247,54 @@ async fn three_workers_one_killed_check_every_domain_exactly_once() {
             serde_json::from_str(&std::fs::read_to_string(&summary).expect("summary"))
                 .expect("summary JSON");
         assert_eq!(summary["domains"], domains.len());
+        // The end-of-scan sentences, as the local scan says them.
+        let stderr = String::from_utf8_lossy(&results.stderr);
+        assert!(
+            stderr.contains(&format!("scan summary: {} domains: ", domains.len())),
+            "{stderr}"
+        );
+
+        // The CSV: the header and one row per JSON line, in the line's values.
+        let rows = read_csv(&std::fs::read_to_string(&csv).expect("csv"));
+        assert_eq!(rows[0][0], "domain");
+        assert_eq!(rows.len(), domains.len() + 1);
+        for row in &rows[1..] {
+            let line = &by_domain[row[0].as_str()];
+            assert_eq!(row[1], line["verdict"].as_str().unwrap_or(""), "{row:?}");
+            assert_eq!(row[2], line["outcome"].as_str().unwrap_or(""), "{row:?}");
+            assert_eq!(
+                row[3],
+                line["policy"]["mode"].as_str().unwrap_or(""),
+                "{row:?}"
+            );
+            let mut codes: Vec<&str> = line["findings"]
+                .as_array()
+                .map(|f| f.iter().filter_map(|f| f["code"].as_str()).collect())
+                .unwrap_or_default();
+            codes.sort_unstable();
+            codes.dedup();
+            assert_eq!(row[7], codes.join(" "), "{row:?}");
+        }
+
+        // The HTML page: a bar per verdict with the count of the JSON lines of that verdict.
+        let page = std::fs::read_to_string(&html).expect("html");
+        let mut verdicts: HashMap<&str, usize> = HashMap::new();
+        for line in by_domain.values() {
+            *verdicts
+                .entry(line["verdict"].as_str().expect("verdict"))
+                .or_default() += 1;
+        }
+        for (verdict, count) in verdicts {
+            let bar = format!(
+                "class=\"bar\" data-group=\"verdicts\" data-key=\"{verdict}\" \
+                 data-count=\"{count}\""
+            );
+            assert!(page.contains(&bar), "no {bar} in {page}");
+        }
+        assert!(
+            page.contains(&format!("{} domains scanned", domains.len())),
+            "{page}"
+        );
     });
     lab.shutdown().await;
 }

@@ -37,7 +37,7 @@ pub fn run(args: &ScanArgs) -> Result<Status, CommandError> {
     let mut summary = Summary::default();
     let (mut out, done) = open_output(args.json_lines.as_deref(), args.resume, &mut summary)?;
     let mut tally = Tally::open(args, summary)?;
-    create_reports(args)?;
+    create_reports(&[&args.summary_json, &args.html])?;
     let domains: Vec<String> = list
         .domains
         .into_iter()
@@ -53,7 +53,11 @@ pub fn run(args: &ScanArgs) -> Result<Status, CommandError> {
     }
     let checker = checker(args)?;
     runtime()?.block_on(scan(&checker, domains, args, &mut out, &mut tally))?;
-    write_summary(args, tally.summary.finish())?;
+    write_summary(
+        args.summary_json.as_deref(),
+        args.html.as_deref(),
+        tally.summary.finish(),
+    )?;
     Ok(Status::Valid)
 }
 
@@ -152,25 +156,29 @@ impl Tally {
 }
 
 /// Creates the files written at the end (`--summary-json`, `--html`) now, so a path that
-/// cannot be written stops the scan before its checks, not after them.
-fn create_reports(args: &ScanArgs) -> Result<(), CommandError> {
-    for path in [&args.summary_json, &args.html].into_iter().flatten() {
+/// cannot be written stops the scan (or `scan results`) before its work, not after it.
+fn create_reports(paths: &[&Option<std::path::PathBuf>]) -> Result<(), CommandError> {
+    for path in paths.iter().copied().flatten() {
         std::fs::File::create(path).map_err(write_error(path))?;
     }
     Ok(())
 }
 
-/// The end of a scan: the summary's sentences on standard error, `--summary-json` and
-/// `--html` written.
-fn write_summary(args: &ScanArgs, summary: Summary) -> Result<(), CommandError> {
+/// The end of a scan (on one machine, or `scan results` of a queue's): the summary's
+/// sentences on standard error, `--summary-json` and `--html` written.
+fn write_summary(
+    summary_json: Option<&Path>,
+    html: Option<&Path>,
+    summary: Summary,
+) -> Result<(), CommandError> {
     for sentence in summary.sentences() {
         eprintln!("{sentence}");
     }
-    if let Some(path) = &args.summary_json {
+    if let Some(path) = summary_json {
         let text = super::to_json(&summary)?;
         std::fs::write(path, text).map_err(write_error(path))?;
     }
-    if let Some(path) = &args.html {
+    if let Some(path) = html {
         std::fs::write(path, html::report(&summary)).map_err(write_error(path))?;
     }
     Ok(())

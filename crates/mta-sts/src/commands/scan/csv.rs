@@ -7,7 +7,7 @@ use std::io::Write;
 
 use serde_json::Value;
 
-use super::summary::policy_host_issuer;
+use super::summary::{Unchecked, policy_host_issuer};
 
 /// The header row, in column order.
 const HEADER: [&str; 10] = [
@@ -77,7 +77,8 @@ fn row(line: &Value) -> [String; 10] {
     [
         text(&line["domain"]),
         text(&line["verdict"]),
-        text(&line["outcome"]),
+        // An error line's outcome says why there is no report: `timed-out` or `given-up`.
+        Unchecked::of(line).map_or_else(|| text(&line["outcome"]), |u| u.as_str().to_string()),
         text(&line["policy"]["mode"]),
         text(&line["sts_record"]["id"]),
         number(&line["policy"]["max_age"]),
@@ -143,7 +144,16 @@ mod tests {
             "error": {"code": "scan-check-timeout", "message": "The check of b.test, slow."}});
         let fields = row(&timed_out);
         assert_eq!(fields[0], "b.test");
-        assert!(fields[1..9].iter().all(String::is_empty), "{fields:?}");
+        assert_eq!(fields[2], "timed-out");
+        assert!(fields[1].is_empty(), "{fields:?}");
+        assert!(fields[3..9].iter().all(String::is_empty), "{fields:?}");
         assert_eq!(fields[9], "The check of b.test, slow.");
+        let given_up = serde_json::json!({"domain": "c.test",
+            "error": {"code": "scan-worker-lost", "message": "Started 3 times."}});
+        let fields = row(&given_up);
+        assert_eq!(
+            (fields[2].as_str(), fields[9].as_str()),
+            ("given-up", "Started 3 times.")
+        );
     }
 }

@@ -9,7 +9,7 @@
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-use super::summary::{HostVia, NameCount, Summary};
+use super::summary::{HostVia, NameCount, Summary, Unchecked};
 
 /// The chart's size, in SVG units (the page scales it to its width).
 const WIDTH: f64 = 760.0;
@@ -57,13 +57,18 @@ pub fn report(summary: &Summary) -> String {
                 h1 { "mta-sts scan: " (summary.domains) " domains" }
                 p {
                     (summary.domains) " domains scanned; "
-                    (summary.timed_out) " did not finish within the time limit."
+                    (summary.timed_out) " did not finish within the time limit"
+                    @if summary.given_up > 0 {
+                        "; " (summary.given_up) " were given up after --max-attempts workers \
+                        were lost on each"
+                    }
+                    "."
                 }
                 (chart(&groups))
                 h2 { "Verdicts" }
                 (count_table("verdicts", "Verdict", summary.verdicts.iter().map(|(k, v)| (k.as_str(), *v))))
                 h2 { "Outcomes" }
-                (count_table("outcomes", "Outcome", summary.outcomes.iter().map(|(k, v)| (k.as_str(), *v))))
+                (count_table("outcomes", "Outcome", outcomes(summary)))
                 h2 { "Adoption" }
                 table id="adoption" {
                     tr { th { "Published" } th { "Domains" } }
@@ -95,6 +100,25 @@ pub fn report(summary: &Summary) -> String {
         }
     };
     page.into_string()
+}
+
+/// The outcomes of the reports, then the domains without one (named as the CSV's `outcome`
+/// column names them), those only when there are some.
+fn outcomes(summary: &Summary) -> impl Iterator<Item = (&str, usize)> {
+    let unchecked = [
+        (Unchecked::TimedOut, summary.timed_out),
+        (Unchecked::GivenUp, summary.given_up),
+    ];
+    summary
+        .outcomes
+        .iter()
+        .map(|(k, v)| (k.as_str(), *v))
+        .chain(
+            unchecked
+                .into_iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(u, n)| (u.as_str(), n)),
+        )
 }
 
 fn names(counts: &[NameCount]) -> impl Iterator<Item = (&str, usize)> {
@@ -245,9 +269,33 @@ mod tests {
             "{page}"
         );
         assert!(page.contains("data-group=\"verdicts\" data-key=\"fail\" data-count=\"1\""));
+        assert!(!page.contains("given up"), "{page}");
         // Self-contained: nothing is fetched from elsewhere.
         for external in ["src=", "href=", "<link", "@import", "url("] {
             assert!(!page.contains(external), "{external} in {page}");
         }
+    }
+
+    #[test]
+    fn domains_given_up_show_apart_from_time_outs() {
+        let mut summary = Summary::default();
+        summary.add(&serde_json::json!({"domain": "a.test", "verdict": "pass",
+            "outcome": "complete"}));
+        summary.add(&serde_json::json!({"domain": "b.test",
+            "error": {"code": "scan-worker-lost", "message": "given up"}}));
+        let page = report(&summary.finish());
+        assert!(
+            page.contains("0 did not finish within the time limit; 1 were given up"),
+            "{page}"
+        );
+        assert!(
+            page.contains("<td>given-up</td><td class=\"n\">1</td>"),
+            "{page}"
+        );
+        assert!(
+            page.contains("<td>complete</td><td class=\"n\">1</td>"),
+            "{page}"
+        );
+        assert!(!page.contains("<td>timed-out</td>"), "{page}");
     }
 }

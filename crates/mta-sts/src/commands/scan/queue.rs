@@ -13,8 +13,11 @@ use mta_sts_store::scan_queue::{Lease, QueuedDomain, ScanQueue, ScanResult, Scan
 use mta_sts_store::{PostgresOptions, StoreError, StoreUrl};
 use tokio::signal::unix::{SignalKind, signal};
 
+use super::csv::CsvOut;
 use super::summary::Summary;
-use super::{Ending, check_domain, checker, read_domains};
+use super::{
+    Ending, check_domain, checker, create_reports, read_domains, write_error, write_summary,
+};
 use crate::cli::{ScanAction, ScanArgs, ScanQueueArgs, ScanResultsArgs, ScanStatusArgs};
 use crate::commands::{CommandError, runtime, to_json};
 use crate::exit::Status;
@@ -41,7 +44,7 @@ pub(super) fn run(args: &ScanArgs) -> Result<Status, CommandError> {
             return Err(CommandError::Argument(format!(
                 "{flag} is for a scan on one machine; with --queue the results are kept in the \
                  database, and `mta-sts scan results --queue URL --scan-name {} [--json-lines \
-                 OUT] [--summary-json OUT]` writes them out",
+                 OUT] [--summary-json OUT] [--csv OUT] [--html OUT]` writes them out",
                 shared.scan_name
             )));
         }
@@ -415,27 +418,26 @@ fn status_text(status: &ScanStatus) -> String {
     text
 }
 
-/// `scan results`: every result in list order as JSON lines, and the summary.
+/// `scan results`: every result in list order as JSON lines (and `--csv` rows), then the
+/// summary as the local scan ends: its sentences, `--summary-json` and `--html`.
 async fn write_results(
     queue: &ScanQueue,
     status: &ScanStatus,
     args: &ScanResultsArgs,
 ) -> Result<Status, Failure> {
-    let write_error = |path: &std::path::Path| {
-        let path = path.display().to_string();
-        move |source: std::io::Error| {
-            CommandError::Write(std::io::Error::new(
-                source.kind(),
-                format!("{path}: {source}"),
-            ))
-        }
-    };
+    // Every file is created before the first page is read, so a path that cannot be written
+    // stops the command before a long read of the database.
     let mut out: Box<dyn Write> = match &args.json_lines {
         Some(path) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(path).map_err(write_error(path))?,
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
+    let mut csv = match &args.csv {
+        Some(path) => Some((CsvOut::create(path).map_err(write_error(path))?, path)),
+        None => None,
+    };
+    create_reports(&[&args.summary_json, &args.html])?;
     let mut summary = Summary::default();
     let mut after: Option<ScanResult> = None;
     let mut written = 0;
@@ -457,14 +459,19 @@ async fn write_results(
             })?;
             summary.add(&value);
             writeln!(out, "{}", result.result).map_err(CommandError::Write)?;
+            if let Some((csv, path)) = &mut csv {
+                csv.add(&value).map_err(write_error(path))?;
+            }
             written += 1;
         }
         after = Some(last);
     }
     out.flush().map_err(CommandError::Write)?;
-    if let Some(path) = &args.summary_json {
-        std::fs::write(path, to_json(&summary.finish())?).map_err(write_error(path))?;
-    }
+    write_summary(
+        args.summary_json.as_deref(),
+        args.html.as_deref(),
+        summary.finish(),
+    )?;
     if written < status.total {
         eprintln!(
             "scan {}: the results of {} of {} domains written; {} are not done yet (see `mta-sts \

@@ -13,6 +13,9 @@ pub struct Summary {
     pub domains: usize,
     /// Domains whose check did not finish within `--check-timeout`.
     pub timed_out: usize,
+    /// Domains a queued scan gave up on: each of `--max-attempts` workers lost its lease on
+    /// the domain (killed, crashed, cut off from the database) before finishing its check.
+    pub given_up: usize,
     /// Domains by verdict (`pass`, `warn`, `fail`).
     pub verdicts: BTreeMap<String, usize>,
     /// Domains by outcome (`complete`, `incomplete`, `no-such-domain`).
@@ -99,9 +102,16 @@ impl Summary {
     /// Counts one line of the scan's output.
     pub fn add(&mut self, line: &Value) {
         self.domains += 1;
-        if line.get("error").is_some() {
-            self.timed_out += 1;
-            return;
+        match Unchecked::of(line) {
+            Some(Unchecked::TimedOut) => {
+                self.timed_out += 1;
+                return;
+            }
+            Some(Unchecked::GivenUp) => {
+                self.given_up += 1;
+                return;
+            }
+            None => {}
         }
         let count = |map: &mut BTreeMap<String, usize>, value: &Value| {
             if let Some(text) = value.as_str() {
@@ -176,8 +186,17 @@ impl Summary {
             .iter()
             .map(|(verdict, n)| format!("{n} {verdict}"))
             .collect();
+        // Only a queued scan gives domains up, so a local scan's sentence does not mention it.
+        let given_up = if self.given_up > 0 {
+            format!(
+                "; {} given up after --max-attempts workers were lost on each",
+                self.given_up
+            )
+        } else {
+            String::new()
+        };
         lines.push(format!(
-            "scan summary: {} domains: {}; {} timed out.",
+            "scan summary: {} domains: {}; {} timed out{given_up}.",
             self.domains,
             if verdicts.is_empty() {
                 "no verdicts".to_string()
@@ -224,6 +243,35 @@ impl Summary {
             ));
         }
         lines
+    }
+}
+
+/// Why a line holds an error instead of a report: the domain was not checked to the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Unchecked {
+    /// The check did not finish within `--check-timeout` (`scan-check-timeout`).
+    TimedOut,
+    /// A queued scan gave the domain up after its workers were lost (`scan-worker-lost`).
+    GivenUp,
+}
+
+impl Unchecked {
+    /// How the line ended, when it is an error line.
+    pub(super) fn of(line: &Value) -> Option<Unchecked> {
+        let error = line.get("error")?;
+        Some(match error["code"].as_str() {
+            Some("scan-worker-lost") => Unchecked::GivenUp,
+            // `scan-check-timeout`, the only other error a scan writes.
+            _ => Unchecked::TimedOut,
+        })
+    }
+
+    /// The word the CSV's `outcome` column and the HTML outcomes table use for it.
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            Unchecked::TimedOut => "timed-out",
+            Unchecked::GivenUp => "given-up",
+        }
     }
 }
 
@@ -332,6 +380,45 @@ mod tests {
             .map(|c| (c.code.as_str(), c.domains))
             .collect();
         assert_eq!(ranked, vec![("tlsrpt-missing", 2), ("mx-cert-expired", 1)]);
+    }
+
+    #[test]
+    fn a_domain_given_up_by_the_queue_is_not_counted_as_timed_out() {
+        let lines = [
+            serde_json::json!({"domain": "a.test", "verdict": "pass", "outcome": "complete"}),
+            serde_json::json!({"domain": "b.test", "error": {"code": "scan-check-timeout",
+                "message": "The check of b.test did not finish."}}),
+            serde_json::json!({"domain": "c.test", "error": {"code": "scan-worker-lost",
+                "message": "The check of c.test was started 3 times."}}),
+            serde_json::json!({"domain": "d.test", "error": {"code": "scan-worker-lost",
+                "message": "The check of d.test was started 3 times."}}),
+        ];
+        let mut summary = Summary::default();
+        for line in &lines {
+            summary.add(line);
+        }
+        let summary = summary.finish();
+        assert_eq!(
+            (summary.domains, summary.timed_out, summary.given_up),
+            (4, 1, 2)
+        );
+        let json = serde_json::to_value(&summary).expect("summary JSON");
+        assert_eq!(
+            (&json["timed_out"], &json["given_up"]),
+            (&1.into(), &2.into())
+        );
+        assert_eq!(
+            summary.sentences()[0],
+            "scan summary: 4 domains: 1 pass; 1 timed out; 2 given up after --max-attempts \
+             workers were lost on each."
+        );
+        // A local scan never gives up a domain, and its sentence does not say so.
+        let mut local = Summary::default();
+        local.add(&lines[1]);
+        assert_eq!(
+            local.finish().sentences()[0],
+            "scan summary: 1 domains: no verdicts; 1 timed out."
+        );
     }
 
     fn chain(issuer: &str) -> Value {
