@@ -72,6 +72,40 @@ pub enum Condition {
         /// Why the last renewal failed, when it did.
         last_error: Option<String>,
     },
+    /// The monitor (`mta-sts serve`'s scheduled check of the domain) raised or cleared an
+    /// event: a condition of the domain that began or ended. Raising and clearing are each
+    /// their own alert.
+    Monitor {
+        /// The event's stable code, e.g. `policy-changed-id-unchanged` or `cert-expiring-7d`.
+        code: String,
+        /// What in the domain the event is about (a host, an organisation), empty when it is
+        /// the domain as a whole.
+        subject: String,
+        /// Whether the condition began or ended.
+        state: MonitorState,
+        /// The monitor's sentence on what happened, to what, with times in RFC 3339.
+        message: String,
+    },
+}
+
+/// Whether a monitor event began or ended: the webhook's `details.state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MonitorState {
+    /// The condition holds now and did not before.
+    Raised,
+    /// The condition held and does not any more.
+    Cleared,
+}
+
+impl MonitorState {
+    /// `raised` or `cleared`, as the webhook and the condition key name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MonitorState::Raised => "raised",
+            MonitorState::Cleared => "cleared",
+        }
+    }
 }
 
 /// A report counting failures, as an alert names it.
@@ -95,13 +129,14 @@ pub struct FailedReport {
 
 impl Condition {
     /// The kind of condition, as the webhook's `details.kind` names it: `failures`,
-    /// `silent-reporter`, `verdict-changed` or `certificate-expiring`.
+    /// `silent-reporter`, `verdict-changed`, `certificate-expiring` or `monitor`.
     pub fn kind(&self) -> &'static str {
         match self {
             Condition::Failures { .. } => "failures",
             Condition::SilentReporter { .. } => "silent-reporter",
             Condition::VerdictChanged { .. } => "verdict-changed",
             Condition::CertificateExpiring { .. } => "certificate-expiring",
+            Condition::Monitor { .. } => "monitor",
         }
     }
 }
@@ -129,12 +164,19 @@ struct Body<'a> {
 
 impl Alert {
     /// The condition as the store keys it: `failures`, `silent-reporter:ORGANISATION` (one
-    /// per organisation), `verdict-changed`.
+    /// per organisation), `verdict-changed`, `monitor:CODE:SUBJECT:STATE` (a raise and its
+    /// clear are each sent once).
     pub fn condition_key(&self) -> String {
         match &self.condition {
             Condition::SilentReporter { organization, .. } => {
                 format!("silent-reporter:{organization}")
             }
+            Condition::Monitor {
+                code,
+                subject,
+                state,
+                ..
+            } => format!("monitor:{code}:{subject}:{}", state.as_str()),
             other => other.kind().to_string(),
         }
     }
@@ -187,6 +229,7 @@ impl Alert {
                 "The certificate of {} expires at {not_after} and has not been renewed.",
                 one_line(host)
             ),
+            Condition::Monitor { message, .. } => one_line(message),
         }
     }
 
@@ -207,6 +250,22 @@ impl Alert {
                 host, not_after, ..
             } => {
                 format!("certificate of {host} expires {not_after}")
+            }
+            Condition::Monitor {
+                code,
+                subject,
+                state,
+                ..
+            } => {
+                let what = if subject.is_empty() {
+                    code.clone()
+                } else {
+                    format!("{code} ({subject})")
+                };
+                match state {
+                    MonitorState::Raised => format!("monitor raised {what}"),
+                    MonitorState::Cleared => format!("monitor cleared {what}"),
+                }
             }
         };
         format!("[mta-sts] {}: {}", self.domain, one_line(&what))
@@ -309,6 +368,21 @@ impl Alert {
                     one_line(host),
                     one_line(host)
                 );
+            }
+            Condition::Monitor { code, state, .. } => {
+                let follows = match state {
+                    MonitorState::Raised => format!(
+                        "\nThe monitor checks {} again at its next pass and sends one more alert \
+                         when `{code}` no longer holds; the dashboard's page of {} shows the \
+                         timeline.\n",
+                        self.domain, self.domain
+                    ),
+                    MonitorState::Cleared => format!(
+                        "\n`{code}` no longer holds for {}; nothing more is needed.\n",
+                        self.domain
+                    ),
+                };
+                text.push_str(&follows);
             }
         }
         text

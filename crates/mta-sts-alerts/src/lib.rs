@@ -27,7 +27,9 @@
 //! ```
 //!
 //! `details.kind` is `failures`, `silent-reporter` (`organization`, `last_day`,
-//! `days_reported`, `silent_days`) or `verdict-changed` (`previous`, `current`, `reasons`). The
+//! `days_reported`, `silent_days`), `verdict-changed` (`previous`, `current`, `reasons`),
+//! `certificate-expiring` (`host`, `not_after`, `last_error`) or `monitor` (`code`, `subject`,
+//! `state` `raised` or `cleared`, `message`: an event of the monitor began or ended). The
 //! headers `Mta-Sts-Timestamp` (Unix seconds) and `Mta-Sts-Signature: v1=HEX` carry the
 //! HMAC-SHA256, with the shared secret, of `TIMESTAMP.BODY` ([`signature`]): a receiver
 //! recomputes it, compares in constant time, and refuses a timestamp older than a few minutes.
@@ -49,7 +51,7 @@ mod secret;
 pub mod signature;
 mod webhook;
 
-pub use alert::{Alert, BODY_VERSION, Condition, FailedReport};
+pub use alert::{Alert, BODY_VERSION, Condition, FailedReport, MonitorState};
 pub use alerter::Alerter;
 pub use error::AlertError;
 pub use mail::{MailSecurity, MailSettings, Mailer};

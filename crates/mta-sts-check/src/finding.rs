@@ -2,7 +2,7 @@
 //! names are stable and never renamed.
 
 use mta_sts_core::{FindingCode, Section, Severity};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One thing the checker found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -21,7 +21,7 @@ pub struct Finding {
 
 /// The one status word of every report: of the whole check (its verdict), of a section, of one
 /// MX host. The CLI, the JSON and the web page all say these words, and only these.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     /// No errors, no warnings, and everything could be learnt.

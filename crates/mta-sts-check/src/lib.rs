@@ -260,6 +260,16 @@ impl Checker {
     }
 }
 
+impl Checker {
+    /// The same checker with its DNS queries limited to `per_second` a second, a limit shared
+    /// by every check it runs at once and by its clones (see
+    /// [`Dns::with_max_query_rate`]). An error if `per_second` is not a number above 0.
+    pub fn with_max_dns_rate(mut self, per_second: f64) -> Result<Checker, mta_sts_net::Error> {
+        self.dns = self.dns.with_max_query_rate(per_second)?;
+        Ok(self)
+    }
+}
+
 /// Severity order helper for callers that count findings.
 pub fn count(findings: &[Finding], severity: Severity) -> usize {
     findings.iter().filter(|f| f.severity == severity).count()

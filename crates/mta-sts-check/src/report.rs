@@ -6,7 +6,7 @@ use mta_sts_net::PolicyFetch;
 use mta_sts_net::dns::MxSet;
 use mta_sts_net::policy_fetch::FetchError;
 use mta_sts_net::smtp_probe::MxProbe;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{Finding, Verdict};
 
@@ -102,7 +102,7 @@ pub struct CheckReport {
 }
 
 /// How far a check got.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     /// Everything was learnt: the findings are the whole answer.

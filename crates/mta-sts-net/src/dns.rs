@@ -6,6 +6,7 @@
 //! every lookup returns a [`DnsError`] that keeps them apart.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use hickory_resolver::config::{LookupIpStrategy, NameServerConfig, ResolverConfig, ResolverOpts};
@@ -18,6 +19,10 @@ use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::Error;
+
+mod query_rate;
+
+use query_rate::QueryRate;
 
 /// Where to send queries and how long to wait.
 #[derive(Debug, Clone)]
@@ -168,6 +173,8 @@ pub struct Dns {
     /// Where raw queries (TLSA with the AD bit) go: the first configured name server.
     raw_upstream: Option<SocketAddr>,
     timeout: Duration,
+    /// The query rate limit, shared by every clone ([`Dns::with_max_query_rate`]).
+    rate: Option<Arc<QueryRate>>,
 }
 
 impl std::fmt::Debug for Dns {
@@ -221,11 +228,31 @@ impl Dns {
             resolver,
             raw_upstream,
             timeout: config.timeout,
+            rate: None,
         })
+    }
+
+    /// The same client sending at most `per_second` queries a second, counted over it and
+    /// every clone made of it afterwards (a scan's many checks share one limit). Each lookup
+    /// counts as the queries it asks: one, or two for [`Dns::addresses`] (A and AAAA). Answers
+    /// the resolver has cached count too, and the resolver's own retries after a timeout do
+    /// not, so the limit holds as long as the upstream answers. An error if `per_second` is not
+    /// a number above 0.
+    pub fn with_max_query_rate(mut self, per_second: f64) -> Result<Dns, Error> {
+        self.rate = Some(Arc::new(QueryRate::new(per_second)?));
+        Ok(self)
+    }
+
+    /// Waits, under a rate limit, until `queries` more may be sent.
+    async fn pace(&self, queries: u32) {
+        if let Some(rate) = &self.rate {
+            rate.acquire(queries).await;
+        }
     }
 
     /// The TXT records at a name, each as its character-strings (RFC 8461 §3.1 joins them).
     pub async fn txt(&self, name: &str) -> Result<Vec<Vec<Vec<u8>>>, DnsError> {
+        self.pace(1).await;
         let lookup = self
             .resolver
             .lookup(fqdn(name)?, RecordType::TXT)
@@ -243,6 +270,7 @@ impl Dns {
 
     /// The MX set of a domain.
     pub async fn mx(&self, domain: &str) -> Result<MxSet, DnsError> {
+        self.pace(1).await;
         let lookup = self
             .resolver
             .lookup(fqdn(domain)?, RecordType::MX)
@@ -291,6 +319,23 @@ impl Dns {
 
     /// The IPv4 and IPv6 addresses of a host, following CNAMEs.
     pub async fn addresses(&self, host: &str) -> Result<Addresses, DnsError> {
+        self.addresses_paced(host).await.await
+    }
+
+    /// Waits until the query rate limit ([`Dns::with_max_query_rate`]) allows the address
+    /// lookup of `host`, then gives the lookup itself, not yet started: a caller with a time
+    /// limit on the lookup puts it on that, so waiting for the rate limit never turns into a
+    /// timeout the resolver did not cause. Without a limit, no wait.
+    pub async fn addresses_paced<'a>(
+        &'a self,
+        host: &'a str,
+    ) -> impl Future<Output = Result<Addresses, DnsError>> + 'a {
+        // Both address families are asked for (`LookupIpStrategy::Ipv4AndIpv6`).
+        self.pace(2).await;
+        self.lookup_addresses(host)
+    }
+
+    async fn lookup_addresses(&self, host: &str) -> Result<Addresses, DnsError> {
         let lookup = self
             .resolver
             .lookup_ip(fqdn(host)?)
@@ -375,6 +420,7 @@ impl Dns {
         let upstream = self
             .raw_upstream
             .ok_or_else(|| DnsError::Transport("no name server configured".into()))?;
+        self.pace(1).await;
         let mut query = Message::query();
         query.add_query(Query::query(fqdn(name)?, rtype));
         query.metadata.recursion_desired = true;

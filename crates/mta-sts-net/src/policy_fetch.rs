@@ -228,16 +228,18 @@ pub async fn fetch_policy(
     dns: &Dns,
     config: &FetchConfig,
 ) -> Result<PolicyFetch, FetchError> {
-    let started = Instant::now();
-    let deadline = started + config.timeout;
     let host = format!("mta-sts.{domain}");
     let url = if config.port == 443 {
         format!("https://{host}{POLICY_PATH}")
     } else {
         format!("https://{host}:{}{POLICY_PATH}", config.port)
     };
+    // A wait for the DNS query rate limit (a scan's) is not part of the fetch's time.
+    let lookup = dns.addresses_paced(&host).await;
+    let started = Instant::now();
+    let deadline = started + config.timeout;
 
-    let addresses = within(deadline, Phase::Dns, dns.addresses(&host))
+    let addresses = within(deadline, Phase::Dns, lookup)
         .await?
         .map_err(|error| FetchError::Dns { error })?;
 

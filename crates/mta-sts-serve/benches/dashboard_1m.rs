@@ -143,6 +143,8 @@ async fn run(label: &str, url: &str, reports: u64, requests: usize) {
         ..ServeConfig::default()
     };
     config.dashboard.secure_cookie = false;
+    // Only the dashboard is measured.
+    config.monitor.enabled = false;
     config.dashboard.check_wait = Duration::from_secs(10);
     config.validate().expect("config");
     let server = Server::start(config).await.expect("start");

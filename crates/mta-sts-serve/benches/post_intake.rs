@@ -128,6 +128,8 @@ async fn run(label: &str, store: String, tls: &Tls, reports: usize, clients: usi
         ..ServeConfig::default()
     };
     let mut config = config;
+    // Only intake is measured.
+    config.monitor.enabled = false;
     config.validate().expect("config");
     let server = Server::start(config).await.expect("start");
     let address = server.https_addr().expect("https");

@@ -22,9 +22,11 @@ mod alerts;
 mod dns_update;
 pub use alerts::{AlertsConfig, FailurePeriod};
 mod hosting;
+mod monitor;
 pub use dns_update::{DEFAULT_STS_TTL, DnsUpdateConfig};
 pub(crate) use hosting::check_policy_text;
 pub use hosting::{AutoPolicy, HostConfig, HostingConfig, PolicySource};
+pub use monitor::MonitorConfig;
 
 /// Every option, with its default value, as a commented TOML file.
 pub const EXAMPLE: &str = r#"# mta-sts serve: the domain owner's server. It takes TLS-RPT reports sent by HTTPS POST
@@ -250,6 +252,30 @@ queue = 256
 # timeout = 30
 # retry = { attempts = 8, initial_backoff_ms = 5000, max_backoff_ms = 600000 }
 
+# The monitor: every domain above (domains and [[hosts]]) checked on a schedule with the
+# [check] settings, each result kept in the store as its history (the domain's page shows the
+# timeline), and each event (a finding added or removed, the policy changed while its id did
+# not, an MX host the policy does not cover, a certificate expiring, the policy host
+# unreachable, the _smtp._tls record gone, a fetching organisation gone quiet) raised and
+# cleared through the [alerts] channels, once each even with several servers sharing the store.
+[monitor]
+enabled = true
+# Seconds between two checks of one domain.
+interval = 3600
+# Each domain's checks are shifted by a random part of this many seconds, so a few hundred
+# domains are not all checked at once; a tenth of interval when absent.
+# jitter = 360
+# Days before a certificate's expiry (policy host and MX hosts) at which an event is raised;
+# only the tightest threshold reached holds, so crossing 14 days clears the 30-day event.
+cert_days = [30, 14, 7, 1]
+# A fetching organisation that fetched a hosted policy regularly is "stopped" after at least
+# this many days without a fetch (longer when it used to fetch less often).
+fetcher_silence_days = 3
+# Days the history of checks is kept (events are kept forever); 0 keeps everything.
+keep_days = 90
+# Domains checked at once at most.
+concurrency = 8
+
 # Keeping the _mta-sts id in step with the hosted policies: when a policy changes (an edited
 # file or configuration, or an auto policy regenerated after the MX set changed), the server
 # serves the new policy first and only then changes the id, by an RFC 2136 dynamic update
@@ -333,6 +359,8 @@ pub struct ServeConfig {
     pub dns_update: Vec<DnsUpdateConfig>,
     /// The `[acme]` table: the policy hosts' certificates by ACME, if configured.
     pub acme: Option<AcmeConfig>,
+    /// The `[monitor]` table: the scheduled checks of the domains.
+    pub monitor: MonitorConfig,
 }
 
 /// The `[check]` table: how the live check of the domains is made.
@@ -476,6 +504,7 @@ impl Default for ServeConfig {
             hosting: HostingConfig::default(),
             dns_update: Vec::new(),
             acme: None,
+            monitor: MonitorConfig::default(),
         }
     }
 }
@@ -664,6 +693,7 @@ impl ServeConfig {
         }
         self.validate_dashboard()?;
         self.alerts.validate()?;
+        self.monitor.validate()?;
         dns_update::validate(&mut self.dns_update)?;
         if let Some(acme) = &mut self.acme {
             acme.validate(self.hosts.len(), self.listen.is_some())?;
@@ -785,6 +815,14 @@ impl ServeConfig {
     /// thresholds of `[rollout]`, the reports of `store` (the dashboard's and the alert
     /// watcher's).
     pub fn advisor(&self, store: ReportStore) -> Result<Advisor, ServeError> {
+        Advisor::new(self.checker()?, store, self.rollout).map_err(|e| ServeError::ConfigValue {
+            key: "rollout".to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    /// The checker of this configuration, as `[check]` says (the advisor's and the monitor's).
+    pub fn checker(&self) -> Result<Checker, ServeError> {
         let bad = |message: String| ServeError::ConfigValue {
             key: "check".to_string(),
             message,
@@ -803,11 +841,7 @@ impl ServeConfig {
             guard: AddressGuard::AllowAll,
             probe_smtp: true,
         };
-        let checker = Checker::from_settings(&settings).map_err(|e| bad(e.to_string()))?;
-        Advisor::new(checker, store, self.rollout).map_err(|e| ServeError::ConfigValue {
-            key: "rollout".to_string(),
-            message: e.to_string(),
-        })
+        Checker::from_settings(&settings).map_err(|e| bad(e.to_string()))
     }
 }
 

@@ -9,6 +9,9 @@
 //!   `/metrics`, prunes old reports (`keep_days`), reloads on SIGHUP and drains on SIGTERM;
 //!   with `[alerts]`, its watcher (the `watch` module) raises alerts on failure reports,
 //!   silent reporters and advisor verdict changes, delivered by `mta_sts_alerts`;
+//! - the monitor (the `monitor` module, `[monitor]`): every domain checked on a jittered
+//!   schedule by `mta_sts_monitor`, each check kept as history, each event raised and cleared
+//!   sent as a `monitor` alert, gauges per domain on `/metrics`, a timeline on each domain page;
 //! - [`CertificateFiles`]: HTTPS from certificate files, read again on SIGHUP; the certificate
 //!   of each handshake is chosen by SNI (the `tls` module);
 //! - policy hosting (the `hosting` module): `https://mta-sts.<domain>/.well-known/mta-sts.txt`
@@ -31,6 +34,7 @@ mod error;
 mod hosting;
 mod media_type;
 mod metrics;
+mod monitor;
 mod retention;
 mod routes;
 mod server;

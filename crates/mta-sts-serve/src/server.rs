@@ -29,6 +29,7 @@ use crate::hosting::{
     self, AcmeSink, CertificateExpiry, FetchLog, HostRouter, Hosting, Organizations, Scheme,
 };
 use crate::metrics::ServeMetrics;
+use crate::monitor::MonitorTask;
 use crate::retention::{self, RetentionSettings};
 use crate::routes::{AppState, LiveSettings, router};
 use crate::tls::{self, CertificateFiles};
@@ -46,6 +47,8 @@ pub struct Server {
     retention: Arc<RwLock<RetentionSettings>>,
     connections: ConnectionMetrics,
     watcher: Option<Watcher>,
+    /// The monitor's task, with `[monitor]` on.
+    monitor: Option<MonitorTask>,
     fetches: FetchLog,
     /// The task keeping `_mta-sts` ids in step with the policies, and its settings' sender.
     in_step: (InStep, Arc<watch::Sender<Arc<InStepSettings>>>),
@@ -103,6 +106,15 @@ impl Server {
         let watcher = registry.register(|registry| {
             let clock = Arc::new(mta_sts_net::SystemClock);
             Watcher::start(&config, intake.clone(), clock, registry)
+        })?;
+        let monitor = registry.register(|registry| {
+            MonitorTask::new(
+                &config,
+                intake.clone(),
+                Arc::clone(&hosting.configured),
+                Arc::new(SystemClock),
+                registry,
+            )
         })?;
         let metrics = registry.register(ServeMetrics::register);
         let fetches = registry.register(FetchLog::register);
@@ -170,6 +182,7 @@ impl Server {
             retention,
             connections,
             watcher,
+            monitor,
             fetches,
             in_step: (in_step, Arc::new(settings_sender)),
             acme,
@@ -217,6 +230,7 @@ impl Server {
             retention,
             connections,
             watcher,
+            monitor,
             fetches,
             in_step: (in_step, _in_step_settings),
             acme,
@@ -255,6 +269,12 @@ impl Server {
                 );
                 keep_certificates(&issuer, &SystemClock, &sink, stopping).await;
             });
+        }
+        if let Some(mut monitor) = monitor {
+            if let Some(watcher) = &watcher {
+                monitor.alert_through(watcher.counted_alerter());
+            }
+            tasks.spawn(monitor.run(shutdown.stopping(), config.shutdown_timeout));
         }
         if let Some(watcher) = watcher {
             tasks.spawn(watcher.run(shutdown.stopping(), config.shutdown_timeout));
@@ -597,6 +617,7 @@ impl Reloader {
                 running.hosting.fetch_log_interval != fresh.hosting.fetch_log_interval,
             ),
             ("acme", running.acme != fresh.acme),
+            ("monitor", running.monitor != fresh.monitor),
         ];
         for (key, changed) in restart_only {
             if changed {

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mta_sts_alerts::{
-    Alert, Alerter, ChannelKind, Condition, Dispatcher, FailedReport, Outcome, Queued,
+    Alert, AlertError, Alerter, ChannelKind, Condition, Dispatcher, FailedReport, Outcome, Queued,
 };
 use mta_sts_core::Clock;
 use mta_sts_core::Timestamp;
@@ -70,8 +70,35 @@ pub(crate) struct Watcher {
     intake: Intake,
     settings: AlertsConfig,
     clock: Arc<dyn Clock>,
+    counted: CountedAlerter,
+}
+
+/// The alerter with the server's counters: every part of the server that raises alerts (the
+/// watcher, the monitor) raises them through this, so `alerts_raised` and `alerts_repeated`
+/// count each kind alike.
+#[derive(Clone)]
+pub(crate) struct CountedAlerter {
+    alerter: Alerter,
     raised: Family<ConditionLabel, Counter>,
     repeated: Family<ConditionLabel, Counter>,
+}
+
+impl CountedAlerter {
+    /// Raises `alert` and counts it by its condition's kind: raised (queued, or dropped by a
+    /// full queue with its own log line: raised either way), or repeated (already raised for
+    /// its period, here or by another server sharing the store). An error counts nothing: the
+    /// alert is raised at the next look.
+    pub(crate) async fn raise(&self, alert: Alert) -> Result<Queued, AlertError> {
+        let label = ConditionLabel {
+            condition: alert.condition.kind(),
+        };
+        let queued = self.alerter.raise(alert).await?;
+        match queued {
+            Queued::AlreadyRaised => self.repeated.get_or_create(&label).inc(),
+            _ => self.raised.get_or_create(&label).inc(),
+        };
+        Ok(queued)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -105,13 +132,16 @@ impl Watcher {
         let registry = registry.sub_registry_with_prefix("mta_sts_serve");
         let raised = Family::<ConditionLabel, Counter>::default();
         let repeated = Family::<ConditionLabel, Counter>::default();
-        for condition in ["failures", "silent-reporter", "verdict-changed"] {
+        let monitor = config.monitor.enabled.then_some("monitor");
+        let conditions = ["failures", "silent-reporter", "verdict-changed"];
+        for condition in conditions.into_iter().chain(monitor) {
             let _ = raised.get_or_create(&ConditionLabel { condition });
             let _ = repeated.get_or_create(&ConditionLabel { condition });
         }
         registry.register(
             "alerts_raised",
-            "Alerts raised (each once per condition and period), by condition",
+            "Alerts raised (each once per condition and period), by condition (monitor: each \
+             monitor event raised or cleared)",
             raised.clone(),
         );
         registry.register(
@@ -145,15 +175,19 @@ impl Watcher {
         } else {
             None
         };
+        let alerter = Alerter::new(store.clone(), dispatcher);
         Ok(Some(Watcher {
-            alerter: Alerter::new(store.clone(), dispatcher),
+            alerter: alerter.clone(),
             advisor,
             store,
             intake,
             settings: config.alerts.clone(),
             clock,
-            raised,
-            repeated,
+            counted: CountedAlerter {
+                alerter,
+                raised,
+                repeated,
+            },
         }))
     }
 
@@ -161,6 +195,12 @@ impl Watcher {
     /// alerts of their own (ACME's expiring certificates).
     pub(crate) fn alerter(&self) -> Alerter {
         self.alerter.clone()
+    }
+
+    /// The same, counted in this watcher's `alerts_raised` and `alerts_repeated` (the
+    /// monitor's events, `condition="monitor"`).
+    pub(crate) fn counted_alerter(&self) -> CountedAlerter {
+        self.counted.clone()
     }
 
     /// Watches until `stopping`: new reports every `poll_interval`, reporters every
@@ -419,15 +459,9 @@ impl Watcher {
 
     async fn raise(&self, alert: Alert) {
         let id = alert.id();
-        let condition = alert.condition.kind();
-        let label = ConditionLabel { condition };
-        match self.alerter.raise(alert).await {
-            Ok(Queued::AlreadyRaised) => {
-                self.repeated.get_or_create(&label).inc();
-            }
-            // Queued, or dropped by a full queue with its own log line: raised either way.
+        match self.counted.raise(alert).await {
+            Ok(Queued::AlreadyRaised) => {}
             Ok(_) => {
-                self.raised.get_or_create(&label).inc();
                 tracing::info!(kind = %"alert-raised", alert = %id, "The alert {id} was raised.");
             }
             Err(error) => tracing::warn!(

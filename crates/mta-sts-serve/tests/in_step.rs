@@ -89,6 +89,7 @@ impl Running {
             ..ServeConfig::default()
         };
         config.hosting.certs = Some(dir.file("certs"));
+        config.monitor.enabled = false;
         config.check.resolver = Some(knot.addr());
         config.check.timeout = Duration::from_secs(5);
         config.shutdown_timeout = Duration::from_secs(1);
@@ -548,6 +549,7 @@ async fn a_primary_that_never_answers_holds_up_only_its_first_domain() {
         .expect("a dns_update table"),
     ];
     config.shutdown_timeout = Duration::from_secs(1);
+    config.monitor.enabled = false;
     config.validate().expect("a valid configuration");
     let server = Server::start(config).await.expect("the server starts");
     let api = server.http_addr().expect("plain HTTP");

@@ -12,11 +12,13 @@
 //! - [`policy_cache`]: the daemon's SQLite policy cache (moved from `mta-sts-policyd`), with
 //!   its integrity check and salvage of a damaged file; [`sqlite_file`]: the integrity check
 //!   and read-only open any SQLite store can use.
+//! - [`scan_queue`]: the PostgreSQL queue of a scan shared by workers on many machines.
 
 mod error;
 pub mod policy_cache;
 pub mod postgres;
 pub mod reports;
+pub mod scan_queue;
 pub mod schema;
 pub mod sqlite;
 pub mod sqlite_file;

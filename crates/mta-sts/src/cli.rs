@@ -66,6 +66,11 @@ pub enum Command {
     /// or could not run.
     Publish(PublishArgs),
 
+    /// Watch your domains for silent breakage: check them, compare with the history kept in
+    /// the report store, and print the events raised and cleared (for cron; `mta-sts serve`
+    /// runs the same monitor on a schedule).
+    Monitor(MonitorArgs),
+
     /// Does an MX host match an `mx` pattern (RFC 8461 §4.1)? Exit 0 yes, 1 no.
     Match {
         /// The policy's `mx` pattern, e.g. `*.example.com` or `mail.example.com`.
@@ -291,6 +296,62 @@ pub struct RolloutArgs {
     pub store: StoreArgs,
 }
 
+/// `mta-sts monitor`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct MonitorArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: MonitorCommand,
+}
+
+/// The `monitor` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum MonitorCommand {
+    /// Check each domain once, keep the check in the store, print the events it raised and
+    /// cleared (nothing when nothing changed). Exit 0 ran and no event is open, 1 ran and some
+    /// event is open, 2 could not run.
+    Once(MonitorOnceArgs),
+}
+
+/// `mta-sts monitor once`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct MonitorOnceArgs {
+    /// A domain to check (repeat for several; default: the configuration's `domains`).
+    /// Unicode names are checked as A-labels.
+    #[arg(long = "domain", value_name = "DOMAIN")]
+    pub domains: Vec<String>,
+    /// The DNS resolver to ask, `IP[:PORT]` (default: the configuration's `[check]`, else the
+    /// system's).
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub resolver: Option<String>,
+    /// Extra trusted root certificates (PEM), added to the Web PKI roots (default: the
+    /// configuration's `[check]`).
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// Time limit in seconds for the policy fetch and for each SMTP step (above 0, at most 600;
+    /// default: the configuration's `[check]`, else 10).
+    #[arg(long, value_name = "SECS", value_parser = time_limit)]
+    pub timeout: Option<Duration>,
+    /// The port policy hosts serve HTTPS on (a lab's; senders always use 443).
+    #[arg(long, value_name = "PORT", value_parser = port)]
+    pub https_port: Option<u16>,
+    /// The port MX hosts accept SMTP on (a lab's; senders always use 25).
+    #[arg(long, value_name = "PORT", value_parser = port)]
+    pub smtp_port: Option<u16>,
+    /// Do not connect to MX hosts over SMTP (port 25, or --smtp-port; many networks block 25):
+    /// their certificates are then not watched.
+    #[arg(long)]
+    pub no_smtp: bool,
+    /// Print one JSON object, `{"events": [{"domain", "code", "subject", "state", "message",
+    /// "at"}]}`, instead of one sentence per event.
+    #[arg(long)]
+    pub json: bool,
+    /// The store and the configuration (`mta-sts serve`'s: its `store`, `domains` and
+    /// `[check]`, the flags over them).
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
 /// `mta-sts publish`'s arguments.
 #[derive(Debug, clap::Args)]
 pub struct PublishArgs {
@@ -475,10 +536,16 @@ pub struct CheckArgs {
 
 /// `mta-sts scan`'s arguments.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct ScanArgs {
+    /// A shared scan's progress or results (`scan status`, `scan results`); a list file named
+    /// `status` or `results` is given as `./status`.
+    #[command(subcommand)]
+    pub action: Option<ScanAction>,
     /// The list of domains, one a line (`#` comments and blank lines skipped), or `-` for
     /// standard input.
-    pub file: PathBuf,
+    #[arg(required_unless_present = "worker")]
+    pub file: Option<PathBuf>,
     /// Write each domain's `check --json` report as one line to this file (default: standard
     /// output).
     #[arg(long, value_name = "OUT")]
@@ -498,6 +565,18 @@ pub struct ScanArgs {
     /// and modes, finding codes ranked) as JSON to this file.
     #[arg(long, value_name = "OUT")]
     pub summary_json: Option<PathBuf>,
+    /// Also write one CSV row per domain to this file (domain, verdict, outcome, mode, sts_id,
+    /// max_age, mx_count, findings, policy_host_issuer, error); with --resume it is rewritten
+    /// from the lines kept in --json-lines.
+    #[arg(long, value_name = "OUT")]
+    pub csv: Option<PathBuf>,
+    /// At the end, write the summary as a self-contained HTML page with a chart to this file.
+    #[arg(long, value_name = "OUT")]
+    pub html: Option<PathBuf>,
+    /// DNS queries per second over the whole scan, at most (above 0; default: no limit),
+    /// shared by all checks running at once.
+    #[arg(long, value_name = "N", value_parser = queries_per_second)]
+    pub max_dns_rate: Option<f64>,
     /// The DNS resolver to ask, `IP[:PORT]` (default: the system's).
     #[arg(long, value_name = "IP[:PORT]")]
     pub resolver: Option<String>,
@@ -520,9 +599,106 @@ pub struct ScanArgs {
     /// The port MX hosts accept SMTP on (a lab's; senders always use 25).
     #[arg(long, value_name = "PORT", default_value_t = 25, value_parser = port)]
     pub smtp_port: u16,
-    /// Seconds between progress lines on standard error (above 0, at most 600).
+    /// Seconds between progress lines on standard error when it is not a terminal (above 0, at
+    /// most 600); a terminal shows a progress bar instead.
     #[arg(long, value_name = "SECS", default_value = "5", value_parser = time_limit)]
     pub progress_every: Duration,
+    /// One scan shared by workers on many machines.
+    #[command(flatten)]
+    pub shared: ScanQueueArgs,
+}
+
+/// `mta-sts scan --queue`: one scan shared by any number of workers through PostgreSQL.
+#[derive(Debug, clap::Args)]
+pub struct ScanQueueArgs {
+    /// Share the scan through this PostgreSQL database (`postgres://USER:PASSWORD@HOST/DB`):
+    /// the list is loaded into it (once, however many workers load it) and this process checks
+    /// domains leased from it until none is left; the results stay in the database (`scan
+    /// results`).
+    #[arg(long, value_name = "postgres://...")]
+    pub queue: Option<String>,
+    /// The shared scan's name: several scans can share one database.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "default",
+        requires = "queue"
+    )]
+    pub scan_name: String,
+    /// Only work on a scan already loaded into --queue (no list file).
+    #[arg(long, requires = "queue", conflicts_with = "file")]
+    pub worker: bool,
+    /// Domains leased at a time (1 to 10000).
+    #[arg(long, value_name = "N", default_value_t = 16, requires = "queue",
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub batch: u32,
+    /// Seconds a lease lasts (above 0, at most 600). A working process extends its leases;
+    /// those of a process killed or cut off return to the queue this long after.
+    #[arg(long, value_name = "SECS", default_value = "120", requires = "queue",
+          value_parser = time_limit)]
+    pub lease_seconds: Duration,
+    /// The name this process leases under, shown by `scan status` (default HOST:PID).
+    #[arg(long, value_name = "NAME", requires = "queue")]
+    pub worker_name: Option<String>,
+    /// Leases of one domain that may run out (its worker died each time) before the domain is
+    /// given up with a `scan-worker-lost` error line (1 to 100).
+    #[arg(long, value_name = "N", default_value_t = 3, requires = "queue",
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_attempts: u32,
+    /// Connections to the database this process keeps open at most (1 to 64): PostgreSQL
+    /// allows 100 in all by default, shared by every worker.
+    #[arg(long, value_name = "N", default_value_t = 4, requires = "queue",
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub queue_connections: u16,
+}
+
+/// `mta-sts scan`'s subcommands: a shared scan's progress and results.
+#[derive(Debug, Subcommand)]
+pub enum ScanAction {
+    /// A shared scan's progress: domains done, leased (and leases run out), queued, the rate
+    /// over the last minute and each worker's share.
+    Status(ScanStatusArgs),
+    /// A shared scan's results in list order: each domain's `check --json` report as one JSON
+    /// line, as `mta-sts scan` writes them.
+    // Boxed: its output paths would make every `Command` as large as `scan`'s arguments.
+    Results(Box<ScanResultsArgs>),
+}
+
+/// `mta-sts scan status`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct ScanStatusArgs {
+    /// The PostgreSQL database the scan is shared through.
+    #[arg(long, value_name = "postgres://...")]
+    pub queue: String,
+    /// The shared scan's name.
+    #[arg(long, value_name = "NAME", default_value = "default")]
+    pub scan_name: String,
+    /// Print the progress as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `mta-sts scan results`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct ScanResultsArgs {
+    /// The PostgreSQL database the scan is shared through.
+    #[arg(long, value_name = "postgres://...")]
+    pub queue: String,
+    /// The shared scan's name.
+    #[arg(long, value_name = "NAME", default_value = "default")]
+    pub scan_name: String,
+    /// Write the JSON lines to this file (default: standard output).
+    #[arg(long, value_name = "OUT")]
+    pub json_lines: Option<PathBuf>,
+    /// Write counts over the results (as `scan --summary-json`) as JSON to this file.
+    #[arg(long, value_name = "OUT")]
+    pub summary_json: Option<PathBuf>,
+    /// Write one CSV row per domain (as `scan --csv`) to this file.
+    #[arg(long, value_name = "OUT")]
+    pub csv: Option<PathBuf>,
+    /// Write the summary as an HTML page with a chart (as `scan --html`) to this file.
+    #[arg(long, value_name = "OUT")]
+    pub html: Option<PathBuf>,
 }
 
 /// `mta-sts web`'s arguments.
@@ -773,6 +949,14 @@ fn checks_per_second(text: &str) -> Result<f64, String> {
     }
 }
 
+/// `--max-dns-rate`: a number of DNS queries per second above 0.
+fn queries_per_second(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err("not a number of DNS queries per second above 0 (such as 200 or 0.5)".into()),
+    }
+}
+
 /// `--max-connections`: at least 1 (0 would serve nobody).
 fn connection_cap(text: &str) -> Result<usize, String> {
     match text.trim().parse::<usize>() {
@@ -810,6 +994,28 @@ mod tests {
         assert!(concurrent_checks("0").is_err() && concurrent_checks("10001").is_err());
         assert_eq!(connection_cap("1"), Ok(1));
         assert!(connection_cap("0").is_err() && connection_cap("-1").is_err());
+    }
+
+    #[test]
+    fn scan_status_and_results_are_subcommands_and_a_file_so_named_is_given_as_a_path() {
+        let parse = |args: &[&str]| Cli::try_parse_from(["mta-sts", "scan"].iter().chain(args));
+        let scan = |cli: Cli| match cli.command {
+            Command::Scan(args) => args,
+            _ => panic!("not scan"),
+        };
+        let status = scan(parse(&["status", "--queue", "postgres://h/db"]).expect("status"));
+        assert!(matches!(status.action, Some(ScanAction::Status(_))));
+        let results = scan(parse(&["results", "--queue", "postgres://h/db"]).expect("results"));
+        assert!(matches!(results.action, Some(ScanAction::Results(_))));
+        let file = scan(parse(&["./status"]).expect("a file"));
+        assert_eq!(file.file, Some(PathBuf::from("./status")));
+        let worker = scan(parse(&["--queue", "postgres://h/db", "--worker"]).expect("worker"));
+        assert!(worker.shared.worker && worker.file.is_none());
+        // A worker takes no list; a list or --worker is needed; queue flags need --queue.
+        assert!(parse(&["list.txt", "--queue", "postgres://h/db", "--worker"]).is_err());
+        assert!(parse(&["--queue", "postgres://h/db"]).is_err());
+        assert!(parse(&["list.txt", "--batch", "4"]).is_err());
+        assert!(parse(&["list.txt", "--queue", "postgres://h/db", "--batch", "0"]).is_err());
     }
 
     #[test]

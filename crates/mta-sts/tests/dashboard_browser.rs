@@ -505,3 +505,166 @@ async fn the_secure_session_cookie_works_over_https_in_chromium() {
     );
     browser.close().await;
 }
+
+/// The monitor's history of `domain` from the API (at most ten checks).
+async fn monitor_history(address: SocketAddr, domain: &str) -> Value {
+    let authorization = format!("Bearer {}", dashboard_fixture::TOKEN);
+    let answer = request(
+        address,
+        None,
+        "GET",
+        &format!("/api/v1/domains/{domain}/monitor?checks=10"),
+        &[("authorization", authorization.as_str())],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    serde_json::from_str(&answer.body).expect("JSON")
+}
+
+/// Asks the API until `holds` says yes of the monitor's history (within 30 s).
+async fn until_history(address: SocketAddr, domain: &str, holds: impl Fn(&Value) -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let history = monitor_history(address, domain).await;
+        if holds(&history) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the monitor's history never got there: {history:#}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Whether the history has an event `code` that is open (`cleared` false) or cleared.
+fn has_event(history: &Value, code: &str, cleared: bool) -> bool {
+    history["events"].as_array().is_some_and(|events| {
+        events
+            .iter()
+            .any(|event| event["code"] == code && event["cleared_at"].is_string() == cleared)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_monitor_timeline_in_headless_chromium() {
+    if !skip::installed(CHROMIUM, "chromium") || !skip::installed(CHROMEDRIVER, "chromium-driver") {
+        return;
+    }
+    const DOMAIN: &str = "healthy-enforce.test";
+    let scenario = mta_sts_lab::catalog()
+        .into_iter()
+        .find(|s| s.name == "healthy-enforce")
+        .expect("the lab's healthy-enforce scenario");
+    let original = scenario.clone();
+    let mut lab = mta_sts_lab::Lab::start_with(vec![scenario], 0)
+        .await
+        .expect("the lab starts");
+    let dir = TempDir::new("dashboard-monitor");
+    let store = format!("sqlite:{}", dir.path("reports.db").display());
+    // The monitor checks the lab domain every second, with the lab's resolver and CA.
+    let text = format!(
+        "domains = [\"{DOMAIN}\"]\nstore = \"{store}\"\n\
+         [check]\nresolver = \"{}\"\nca_file = \"{}\"\nhttps_port = {}\nsmtp_port = {}\ntimeout = 5\n\
+         [monitor]\ninterval = 1\njitter = 0\n\
+         [dashboard]\nsecure_cookie = false\n\
+         [[users]]\nname = \"{USER}\"\npassword_hash = \"{}\"\n\
+         [[tokens]]\nname = \"test\"\ntoken_hash = \"{}\"\n",
+        lab.dns_addr(),
+        serve_harness::path_arg(lab.ca_file()),
+        lab.https_port(),
+        lab.smtp_port(),
+        dashboard_fixture::hash_password(PASSWORD),
+        dashboard_fixture::sha256_hex(dashboard_fixture::TOKEN),
+    );
+    let config = dir.path("serve.toml");
+    std::fs::write(&config, text).expect("write configuration");
+    let (_server, address) = start(&serve_harness::path_arg(&config));
+    let base = format!("http://{address}");
+
+    // A first check, then the policy edited without a new id (raised), then put back (cleared).
+    until_history(address, DOMAIN, |history| {
+        history["checks"].as_array().is_some_and(|c| !c.is_empty())
+    })
+    .await;
+    let body =
+        String::from_utf8_lossy(&original.policy_host().expect("a policy host").response.body)
+            .into_owned();
+    let edited = body.replace("max_age: 604800", "max_age: 1234567");
+    assert_ne!(edited, body);
+    lab.update(DOMAIN, |s| {
+        for host in &mut s.policy_hosts {
+            host.response = mta_sts_lab::PolicyResponse::policy(edited.clone());
+        }
+    })
+    .expect("a valid change");
+    until_history(address, DOMAIN, |history| {
+        has_event(history, "policy-changed-id-unchanged", false)
+    })
+    .await;
+    let back = original.clone();
+    lab.update(DOMAIN, move |s| *s = back)
+        .expect("the original is valid");
+    until_history(address, DOMAIN, |history| {
+        has_event(history, "policy-changed-id-unchanged", true)
+    })
+    .await;
+
+    let driver = Driver::start();
+    let browser = Browser::open(driver.address).await;
+    browser.go(&format!("{base}/domains/{DOMAIN}")).await;
+    browser.until_url(|url| url.contains("/login")).await;
+    browser.type_into("input[name=name]", USER).await;
+    browser.type_into("input[name=password]", PASSWORD).await;
+    browser.click("button[type=submit]").await;
+    browser
+        .until_url(|url| url == format!("{base}/domains/{DOMAIN}"))
+        .await;
+
+    // The strip: one band per check kept, oldest left, each with its time and verdict.
+    let section = browser.find("section#monitor").await;
+    let checks: usize = browser
+        .attribute(&section, "data-checks")
+        .await
+        .expect("data-checks")
+        .parse()
+        .expect("a number");
+    let bands = browser.find_all("svg#monitor-strip g.check").await;
+    assert_eq!(bands.len(), checks);
+    assert!(checks >= 3, "{checks} checks");
+    let mut times = Vec::new();
+    for band in &bands {
+        let verdict = browser
+            .attribute(band, "data-verdict")
+            .await
+            .expect("verdict");
+        assert!(
+            ["pass", "warn", "fail", "unknown"].contains(&verdict.as_str()),
+            "{verdict}"
+        );
+        times.push(browser.attribute(band, "data-at").await.expect("a time"));
+    }
+    let mut sorted = times.clone();
+    sorted.sort();
+    assert_eq!(times, sorted, "oldest left");
+    assert_eq!(
+        browser.attribute(&section, "data-open").await.as_deref(),
+        Some("0"),
+        "the event was cleared"
+    );
+    // The timeline: the clear above the raise, each with its sentence naming the domain.
+    let rows = browser
+        .find_all("#timeline tr[data-code=policy-changed-id-unchanged]")
+        .await;
+    let mut kinds = Vec::new();
+    for row in &rows {
+        kinds.push(browser.attribute(row, "data-kind").await.expect("a kind"));
+        assert!(browser.text(row).await.contains(DOMAIN));
+    }
+    assert_eq!(kinds, ["cleared", "raised"]);
+    assert!(!browser.alert_open().await);
+    browser.screenshot("dashboard-monitor.png").await;
+    browser.close().await;
+    lab.shutdown().await;
+}

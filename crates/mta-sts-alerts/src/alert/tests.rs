@@ -193,3 +193,90 @@ fn line_breaks_from_a_report_cannot_add_headers_or_lines() {
     );
     assert!(silent.subject().contains("Evil  Bcc: victim@example.org"));
 }
+
+fn monitor(state: MonitorState) -> Alert {
+    Alert {
+        domain: "example.com".into(),
+        condition: Condition::Monitor {
+            code: "cert-expiring-7d".into(),
+            subject: "mx1.example.com".into(),
+            state,
+            message: "The certificate of mx1.example.com, an MX host of example.com, expires at \
+                      2026-12-13T00:00:00Z, in 6 days."
+                .into(),
+        },
+        period: "2026-12-07T10:00:00Z".into(),
+        raised_at: at("2026-12-07T10:00:00Z"),
+    }
+}
+
+#[test]
+fn a_monitor_raise_and_its_clear_are_two_conditions() {
+    let raised = monitor(MonitorState::Raised);
+    let cleared = monitor(MonitorState::Cleared);
+    assert_eq!(
+        raised.condition_key(),
+        "monitor:cert-expiring-7d:mx1.example.com:raised"
+    );
+    assert_eq!(
+        cleared.condition_key(),
+        "monitor:cert-expiring-7d:mx1.example.com:cleared"
+    );
+    assert_eq!(
+        raised.id(),
+        "example.com/monitor:cert-expiring-7d:mx1.example.com:raised/2026-12-07T10:00:00Z"
+    );
+    let body: serde_json::Value = serde_json::from_slice(&raised.to_json()).expect("JSON");
+    assert_eq!(body["condition"], raised.condition_key());
+    let details = &body["details"];
+    assert_eq!(details["kind"], "monitor");
+    assert_eq!(details["code"], "cert-expiring-7d");
+    assert_eq!(details["subject"], "mx1.example.com");
+    assert_eq!(details["state"], "raised");
+    assert_eq!(body["summary"], details["message"]);
+    let body: serde_json::Value = serde_json::from_slice(&cleared.to_json()).expect("JSON");
+    assert_eq!(body["details"]["state"], "cleared");
+}
+
+#[test]
+fn a_monitor_alert_reads_as_sentences() {
+    let raised = monitor(MonitorState::Raised);
+    assert_eq!(
+        raised.subject(),
+        "[mta-sts] example.com: monitor raised cert-expiring-7d (mx1.example.com)"
+    );
+    let text = raised.text();
+    assert!(
+        text.contains("expires at 2026-12-13T00:00:00Z, in 6 days."),
+        "{text}"
+    );
+    assert!(text.contains("sends one more alert"), "{text}");
+    let cleared = monitor(MonitorState::Cleared);
+    assert!(
+        cleared
+            .subject()
+            .ends_with("monitor cleared cert-expiring-7d (mx1.example.com)"),
+        "{}",
+        cleared.subject()
+    );
+    assert!(
+        cleared.text().contains("no longer holds"),
+        "{}",
+        cleared.text()
+    );
+    // An event about the domain as a whole names no subject.
+    let mut whole = monitor(MonitorState::Raised);
+    if let Condition::Monitor { code, subject, .. } = &mut whole.condition {
+        *code = "policy-changed-id-unchanged".into();
+        subject.clear();
+    }
+    assert_eq!(
+        whole.subject(),
+        "[mta-sts] example.com: monitor raised policy-changed-id-unchanged"
+    );
+    // A message with a line break stays one line in the summary.
+    if let Condition::Monitor { message, .. } = &mut whole.condition {
+        *message = "one\nBcc: victim@example.org".into();
+    }
+    assert!(!whole.summary().contains('\n'));
+}

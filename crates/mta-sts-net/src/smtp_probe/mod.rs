@@ -226,16 +226,17 @@ pub async fn probe_mx(host: &str, dns: &Dns, config: &ProbeConfig) -> MxProbe {
 }
 
 async fn run(probe: &mut MxProbe, dns: &Dns, config: &ProbeConfig) -> Result<(), ProbeError> {
-    let addresses =
-        match tokio::time::timeout(config.step_timeout, dns.addresses(&probe.host)).await {
-            Ok(Ok(addresses)) => addresses,
-            Ok(Err(error)) => return Err(ProbeError::Dns { error }),
-            Err(_) => {
-                return Err(ProbeError::Dns {
-                    error: DnsError::Timeout,
-                });
-            }
-        };
+    // A wait for the DNS query rate limit (a scan's) is not part of the step's time.
+    let lookup = dns.addresses_paced(&probe.host).await;
+    let addresses = match tokio::time::timeout(config.step_timeout, lookup).await {
+        Ok(Ok(addresses)) => addresses,
+        Ok(Err(error)) => return Err(ProbeError::Dns { error }),
+        Err(_) => {
+            return Err(ProbeError::Dns {
+                error: DnsError::Timeout,
+            });
+        }
+    };
     probe.addresses = addresses.ips.clone();
     let (address, tcp) = connect(&addresses.ips, config).await?;
     probe.address = Some(address);

@@ -325,3 +325,47 @@ fn hosting_needs_the_https_listener_but_no_default_certificate() {
     config.validate().expect("valid again");
     assert_eq!(config, checked);
 }
+
+#[test]
+fn the_monitor_table_reads_and_its_bad_values_are_named() {
+    let config =
+        ServeConfig::parse("[monitor]\ninterval = 600\ncert_days = [7, 30, 1]\nkeep_days = 0\n")
+            .expect("parses");
+    let mut config = ServeConfig {
+        domains: vec!["example.com".into()],
+        listen: Some("127.0.0.1:0".parse().expect("address")),
+        ..config
+    };
+    config.validate().expect("valid");
+    assert!(config.monitor.enabled);
+    assert_eq!(config.monitor.interval, Duration::from_secs(600));
+    // A tenth of the interval unless given.
+    assert_eq!(config.monitor.jitter(), Duration::from_secs(60));
+    assert_eq!(config.monitor.cert_days, [30, 7, 1]);
+    assert_eq!(config.monitor.retention(), None);
+    type Spoil = fn(&mut MonitorConfig);
+    let cases: [(&str, Spoil); 9] = [
+        ("monitor.interval", |m| m.interval = Duration::ZERO),
+        ("monitor.interval", |m| {
+            m.interval = Duration::from_secs(8 * 86_400);
+        }),
+        ("monitor.jitter", |m| {
+            m.jitter = Some(Duration::from_secs(3601));
+        }),
+        ("monitor.cert_days", |m| m.cert_days = vec![14, 0]),
+        ("monitor.cert_days", |m| m.cert_days = Vec::new()),
+        ("monitor.cert_days", |m| m.cert_days = vec![7, 14, 7]),
+        ("monitor.fetcher_silence_days", |m| {
+            m.fetcher_silence_days = 0
+        }),
+        ("monitor.keep_days", |m| m.keep_days = 40_000),
+        ("monitor.concurrency", |m| m.concurrency = 0),
+    ];
+    for (key, spoil) in cases {
+        let mut config = valid();
+        spoil(&mut config.monitor);
+        assert_eq!(key_of(config.validate().expect_err(key)), key);
+    }
+    let error = ServeConfig::parse("[monitor]\nintervall = 60\n").expect_err("a typo");
+    assert!(error.to_string().contains("intervall"), "{error}");
+}

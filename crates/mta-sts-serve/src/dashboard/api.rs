@@ -12,13 +12,14 @@ use serde::{Deserialize, Serialize};
 use super::Dashboard;
 use mta_sts_store::reports::ReportKey;
 
+use super::timeline;
 use super::view::{self, Window};
 
 /// The OpenAPI document, written by hand (see the test that compares it with the router).
 pub(crate) const OPENAPI: &str = include_str!("openapi.json");
 
 /// The API's routes, as the router mounts them (the test compares them with the document).
-pub(crate) const ROUTES: [&str; 9] = [
+pub(crate) const ROUTES: [&str; 10] = [
     "/api/v1/openapi.json",
     "/api/v1/domains",
     "/api/v1/domains/{domain}",
@@ -28,6 +29,7 @@ pub(crate) const ROUTES: [&str; 9] = [
     "/api/v1/domains/{domain}/check",
     "/api/v1/reports/{key}",
     "/api/v1/domains/{domain}/sts-id",
+    "/api/v1/domains/{domain}/monitor",
 ];
 
 /// The API's routes (all GET).
@@ -42,6 +44,7 @@ pub(crate) fn routes() -> Router<Dashboard> {
         .route(ROUTES[6], get(check))
         .route(ROUTES[7], get(report))
         .route(ROUTES[8], get(sts_id))
+        .route(ROUTES[9], get(monitor))
 }
 
 /// `?days=N&page=P`.
@@ -261,6 +264,36 @@ async fn sts_id(State(dashboard): State<Dashboard>, Path(domain): Path<String>) 
         message,
     })
     .into_response()
+}
+
+/// `?checks=N`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct MonitorQuery {
+    checks: Option<u32>,
+}
+
+async fn monitor(
+    State(dashboard): State<Dashboard>,
+    Path(domain): Path<String>,
+    Query(query): Query<MonitorQuery>,
+) -> Response {
+    let Some(name) = ours(&dashboard, &domain) else {
+        return unknown_domain(&domain);
+    };
+    let checks = query.checks.unwrap_or(timeline::DEFAULT_CHECKS);
+    match timeline::monitor(&dashboard, &name, checks).await {
+        Ok(view) => axum::Json(view).into_response(),
+        Err(error) => {
+            tracing::warn!(kind = %"dashboard-store-failed", "{error}; the API answered 503.");
+            problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!(
+                    "The monitor history of {name} cannot be read now ({error}); try again in a \
+                     moment."
+                ),
+            )
+        }
+    }
 }
 
 #[cfg(test)]

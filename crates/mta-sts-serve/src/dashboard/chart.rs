@@ -6,6 +6,7 @@
 //! written into the SVG goes through maud, so names from reports are escaped like in HTML.
 
 use maud::{Markup, html};
+use mta_sts_core::Timestamp;
 use mta_sts_core::time::UtcDate;
 
 /// The drawing's size, in SVG units (the page scales it to its width).
@@ -318,6 +319,64 @@ pub(crate) fn rate_line(id: &str, title: &str, days: &[DayRate]) -> Markup {
                 }
             }
             (x_axis(&dates, band, base))
+            (legend(&series, base + AXIS_SPACE + 8.0))
+        }
+    }
+}
+
+/// The colour of a check's verdict on the monitor's strip, the same as the check's own words
+/// everywhere: pass green, warn amber, fail red, unknown grey.
+pub(crate) fn verdict_colour(verdict: &str) -> &'static str {
+    match verdict {
+        "pass" => "#3a9a5b",
+        "warn" => "#d4a017",
+        "fail" => "#c0392b",
+        _ => "#95a5a6",
+    }
+}
+
+/// The strip's height, in SVG units.
+const STRIP_HEIGHT: f64 = 40.0;
+
+/// The monitor's verdicts over time, oldest left, one equal band per check: a
+/// `<g class="check" data-at="…" data-verdict="…">` each, with a `<title>`; the first and last
+/// check's times under the strip, and a legend of the verdicts.
+pub(crate) fn verdict_strip(id: &str, title: &str, checks: &[(Timestamp, &str)]) -> Markup {
+    let band = (WIDTH - LEFT - RIGHT) / checks.len().max(1) as f64;
+    let base = TOP + STRIP_HEIGHT;
+    let series: Vec<Series> = ["pass", "warn", "fail", "unknown"]
+        .into_iter()
+        .map(|verdict| Series {
+            key: verdict.to_string(),
+            label: verdict.to_string(),
+            colour: verdict_colour(verdict),
+        })
+        .collect();
+    let height = base + AXIS_SPACE + 8.0 + legend_height(series.len());
+    html! {
+        svg class="chart strip" id=(id) role="img" aria-labelledby=(format!("{id}-title"))
+            viewBox=(format!("0 0 {WIDTH} {height}")) xmlns="http://www.w3.org/2000/svg" {
+            title id=(format!("{id}-title")) { (title) }
+            @for (i, (at, verdict)) in checks.iter().enumerate() {
+                g class="check" data-at=(at.to_string()) data-verdict=(verdict) {
+                    title { (at.to_string()) ": " (verdict) }
+                    rect x=(format!("{:.2}", LEFT + band * i as f64)) y=(TOP)
+                        width=(format!("{:.2}", band.max(0.5))) height=(STRIP_HEIGHT)
+                        fill=(verdict_colour(verdict)) {}
+                }
+            }
+            g class="axis x-axis" {
+                line x1=(LEFT) y1=(base) x2=(WIDTH - RIGHT) y2=(base) stroke="#333" {}
+                @if let Some((first, _)) = checks.first() {
+                    text class="tick-label" x=(LEFT) y=(base + 17.0) font-size="11" text-anchor="start" { (first.to_string()) }
+                }
+                @if let (Some((last, _)), true) = (checks.last(), checks.len() > 1) {
+                    text class="tick-label" x=(WIDTH - RIGHT) y=(base + 17.0) font-size="11" text-anchor="end" { (last.to_string()) }
+                }
+                text x=((LEFT + WIDTH - RIGHT) / 2.0) y=(base + 31.0) font-size="11" text-anchor="middle" {
+                    "checks, oldest left (UTC)"
+                }
+            }
             (legend(&series, base + AXIS_SPACE + 8.0))
         }
     }

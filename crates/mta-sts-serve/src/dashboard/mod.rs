@@ -5,7 +5,8 @@
 //! - `access`: users (argon2), sessions, bearer tokens, login rate limits;
 //! - `csrf`: the same-origin and form-token checks on every POST;
 //! - `chart`: the SVG charts; `view`: what a page shows, read from the store, shared by the
-//!   pages and the API; `pages`: the HTML; `api`: the JSON and its OpenAPI document.
+//!   pages and the API (`timeline`: the monitor's checks and events); `pages`: the HTML;
+//!   `api`: the JSON and its OpenAPI document.
 //!
 //! Every route but `/login` and the stylesheet needs a session (pages) or a session or a bearer
 //! token (API); see [`router`]. Report contents come from strangers: the pages escape them
@@ -18,6 +19,7 @@ mod chart;
 mod csrf;
 mod live;
 mod pages;
+mod timeline;
 mod view;
 
 use std::net::{IpAddr, SocketAddr};

@@ -11,7 +11,8 @@ use mta_sts_store::reports::{ReportDetail, ReportKey};
 use serde::Deserialize;
 
 use super::access::{LoginRefusal, SESSION_COOKIE};
-use super::chart::{rate_line, stacked_bars, thousands};
+use super::chart::{rate_line, stacked_bars, thousands, verdict_strip};
+use super::timeline::{self, MonitorView};
 use super::view::{self, DomainView, LiveView, Window, percent};
 use super::{Dashboard, Viewer, client_of, csrf, peer_of, session_cookie};
 use crate::hosting::in_step::{IdState, IdStatus};
@@ -402,14 +403,25 @@ pub(crate) async fn domain(
     match view::domain(&dashboard, &name, window, query.page.unwrap_or(0)).await {
         Ok(Some(view)) => {
             let sts_id = dashboard.ids.get(&name);
-            html_response(StatusCode::OK, domain_page(&view, &viewer, sts_id.as_ref()))
+            let monitor = timeline::monitor(&dashboard, &name, timeline::DEFAULT_CHECKS)
+                .await
+                .map_err(|error| error.to_string());
+            html_response(
+                StatusCode::OK,
+                domain_page(&view, &viewer, sts_id.as_ref(), &monitor),
+            )
         }
         Ok(None) => unknown_domain(&viewer, &domain),
         Err(error) => store_failed(Some(&viewer), &error),
     }
 }
 
-fn domain_page(view: &DomainView, viewer: &Viewer, sts_id: Option<&IdStatus>) -> Markup {
+fn domain_page(
+    view: &DomainView,
+    viewer: &Viewer,
+    sts_id: Option<&IdStatus>,
+    monitor: &Result<MonitorView, String>,
+) -> Markup {
     let (series, stacks) = view::session_chart(view);
     let rates = view::rate_chart(&stacks);
     let domain = &view.domain;
@@ -432,6 +444,7 @@ fn domain_page(view: &DomainView, viewer: &Viewer, sts_id: Option<&IdStatus>) ->
                 (sts_id_section(sts_id))
             }
             (live_section(&view.live))
+            (monitor_section(domain, monitor))
             @if view.evidence.summary.total.reports > 0 {
                 section class="charts" {
                     h2 { "Sessions per day" }
@@ -531,6 +544,85 @@ fn live_section(live: &LiveView) -> Markup {
                 }
             }
         }
+    }
+}
+
+/// Timeline rows shown on the page (the API gives more).
+const TIMELINE_ROWS: usize = 100;
+
+/// The monitor's verdicts over time and its timeline of events, newest first.
+fn monitor_section(domain: &str, monitor: &Result<MonitorView, String>) -> Markup {
+    let view = match monitor {
+        Ok(view) => view,
+        Err(error) => {
+            return html! {
+                section class="monitor" id="monitor" {
+                    h2 { "Monitor" }
+                    p class="problem" { "The monitor's history cannot be read now: " (error) "; reload the page in a moment." }
+                }
+            };
+        }
+    };
+    let open = view
+        .events
+        .iter()
+        .filter(|e| e.cleared_at.is_none())
+        .count();
+    let strip: Vec<(mta_sts_core::Timestamp, &str)> = view
+        .checks
+        .iter()
+        .rev()
+        .map(|check| (check.checked_at, check.verdict.as_str()))
+        .collect();
+    html! {
+        section class="monitor" id="monitor" data-open=(open) data-checks=(view.checks.len()) {
+            h2 { "Monitor" }
+            @if let Some(latest) = view.checks.first() {
+                p class="note" {
+                    "Checked on a schedule by this server; the latest check " (time(latest.checked_at))
+                    " gave " span class=(format!("verdict {}", verdict_class(latest.verdict.as_str()))) { (latest.verdict.as_str()) }
+                    ". " (open) @if open == 1 { " event is" } @else { " events are" } " open."
+                }
+                (verdict_strip("monitor-strip", &format!("The monitor's verdicts of {domain}, oldest left"), &strip))
+            } @else {
+                p class="empty" { "The monitor has not checked " (domain) " yet: its first check comes soon after the server starts, then one every interval ([monitor] in the configuration)." }
+            }
+            @if !view.timeline.is_empty() {
+                table id="timeline" {
+                    caption { "Events raised and cleared, and the checks that changed the verdict, newest first" }
+                    thead { tr { th scope="col" { "When" } th scope="col" { "What" } th scope="col" { "Code" } th scope="col" { "About" } th scope="col" { "Sentence" } } }
+                    tbody {
+                        @for entry in view.timeline.iter().take(TIMELINE_ROWS) {
+                            tr data-kind=(entry.kind) data-code=(entry.code) {
+                                td { (time(entry.at)) }
+                                td { span class=(format!("verdict {}", kind_class(entry.kind, &entry.code))) { (entry.kind) } }
+                                td { code { (entry.code) } }
+                                td { (entry.subject) }
+                                td { (entry.message) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The badge colour of a check's verdict.
+fn verdict_class(verdict: &str) -> &'static str {
+    match verdict {
+        "pass" => "healthy",
+        "fail" => "failures",
+        _ => "no-reports",
+    }
+}
+
+/// The badge colour of a timeline line: a raise is bad news, a clear good news.
+fn kind_class(kind: &str, code: &str) -> &'static str {
+    match kind {
+        "raised" => "failures",
+        "cleared" => "healthy",
+        _ => verdict_class(code),
     }
 }
 

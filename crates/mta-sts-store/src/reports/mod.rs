@@ -21,12 +21,16 @@
 //! - What `mta-sts serve`'s ACME client shares between the servers of one store: the account
 //!   per directory ([`ReportStore::keep_acme_account`]), the newest certificate per name
 //!   ([`StoredCertificate`]) and the issuance leases ([`ReportStore::claim_acme_lease`]).
+//! - What the monitor keeps: each check of an owner's domain ([`MonitorCheck`]) and the events
+//!   raised and cleared ([`MonitorEvent`]), one open event per (domain, code, subject) however
+//!   many servers share the store ([`ReportStore::raise_monitor_event`]).
 
 mod acme;
 mod detail;
 mod evidence;
 mod fetches;
 mod insert;
+mod monitor;
 mod overview;
 mod queries;
 mod rows;
@@ -46,6 +50,7 @@ pub use acme::StoredCertificate;
 pub use detail::{PolicyDetail, ReportDetail, StoredFailureDetail};
 pub use evidence::{DomainEvidence, EvidenceQuery, FailureGroup, PolicySeen, Reporter};
 pub use fetches::PolicyFetches;
+pub use monitor::{MonitorCheck, MonitorEvent, NewMonitorCheck};
 pub use overview::{DomainOverview, DomainsQuery};
 pub use schema::SCHEMA;
 pub use summary::{
@@ -587,6 +592,101 @@ impl ReportStore {
         match &self.backend {
             Backend::Sqlite(store) => acme::release_lease_sqlite(store, name, holder).await,
             Backend::Postgres(store) => acme::release_lease_postgres(store, name, holder).await,
+        }
+    }
+
+    /// Keeps one monitor check.
+    pub async fn record_monitor_check(&self, check: &NewMonitorCheck) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(store) => monitor::record_check_sqlite(store, check).await,
+            Backend::Postgres(store) => monitor::record_check_postgres(store, check).await,
+        }
+    }
+
+    /// The latest monitor check of `domain` (case and a final dot ignored), if any.
+    pub async fn latest_monitor_check(
+        &self,
+        domain: &str,
+    ) -> Result<Option<MonitorCheck>, StoreError> {
+        Ok(self.monitor_checks(domain, 1).await?.into_iter().next())
+    }
+
+    /// At most `limit` monitor checks of `domain` (case and a final dot ignored), the newest
+    /// first.
+    pub async fn monitor_checks(
+        &self,
+        domain: &str,
+        limit: u32,
+    ) -> Result<Vec<MonitorCheck>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(store) => monitor::checks_sqlite(store, domain, limit).await,
+            Backend::Postgres(store) => monitor::checks_postgres(store, domain, limit).await,
+        }
+    }
+
+    /// Raises the event `code` about `subject` of `domain` at `at`: true when this call opened
+    /// it; false when it is open already (raised earlier, or by another server at the same
+    /// time), and the caller must not announce it again.
+    pub async fn raise_monitor_event(
+        &self,
+        domain: &str,
+        code: &str,
+        subject: &str,
+        message: &str,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let change = monitor::event_change(domain, code, subject, message, at);
+        match &self.backend {
+            Backend::Sqlite(store) => monitor::change_event_sqlite(store, true, change).await,
+            Backend::Postgres(store) => monitor::change_event_postgres(store, true, change).await,
+        }
+    }
+
+    /// Clears the open event `code` about `subject` of `domain` at `at`, with `message` saying
+    /// why: true when this call cleared it; false when none was open (never raised, or
+    /// cleared already by another server).
+    pub async fn clear_monitor_event(
+        &self,
+        domain: &str,
+        code: &str,
+        subject: &str,
+        message: &str,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let change = monitor::event_change(domain, code, subject, message, at);
+        match &self.backend {
+            Backend::Sqlite(store) => monitor::change_event_sqlite(store, false, change).await,
+            Backend::Postgres(store) => monitor::change_event_postgres(store, false, change).await,
+        }
+    }
+
+    /// The open monitor events of `domain` (case and a final dot ignored), the oldest first.
+    pub async fn open_monitor_events(&self, domain: &str) -> Result<Vec<MonitorEvent>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(store) => monitor::events_sqlite(store, domain, None).await,
+            Backend::Postgres(store) => monitor::events_postgres(store, domain, None).await,
+        }
+    }
+
+    /// At most `limit` monitor events of `domain` (case and a final dot ignored): the open ones
+    /// first, then the cleared ones, each the latest raised first.
+    pub async fn monitor_events(
+        &self,
+        domain: &str,
+        limit: u32,
+    ) -> Result<Vec<MonitorEvent>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(store) => monitor::events_sqlite(store, domain, Some(limit)).await,
+            Backend::Postgres(store) => monitor::events_postgres(store, domain, Some(limit)).await,
+        }
+    }
+
+    /// Deletes the monitor checks made before `before` (of every domain); events are kept.
+    /// Returns how many.
+    pub async fn prune_monitor_checks(&self, before: Timestamp) -> Result<u64, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(store) => monitor::prune_checks_sqlite(store, before).await,
+            Backend::Postgres(store) => monitor::prune_checks_postgres(store, before).await,
         }
     }
 

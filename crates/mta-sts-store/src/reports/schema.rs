@@ -29,6 +29,12 @@
 //! leases (`acme_lease`: who is ordering a name, until when), so that two servers do not
 //! order the same name at once.
 //!
+//! Version 5 adds the monitor's history: one row per check of an owner's domain
+//! (`monitor_check`: verdict, outcome and the snapshot the monitor compares the next check
+//! with, as JSON) and one per event raised (`monitor_event`, cleared by setting `cleared_at`).
+//! A partial unique index allows one open event per (domain, code, subject): of two servers
+//! sharing a store that see the same breakage, exactly one inserts the event and alerts.
+//!
 //! The content hash (of the JSON as received) is kept but not indexed: the content includes the
 //! organisation, report id and date range, so two reports with the same content always have
 //! the same identity, and the identity's unique index finds both kinds of duplicate. An index on
@@ -344,6 +350,60 @@ CREATE TABLE policy_fetch (
     last_fetch   BIGINT NOT NULL,
     PRIMARY KEY (domain, organization)
 );
+",
+        },
+        Migration {
+            version: 5,
+            description: "the monitor's checks and events",
+            sqlite: "
+CREATE TABLE monitor_check (
+    id         INTEGER PRIMARY KEY,
+    domain     TEXT    NOT NULL,
+    checked_at INTEGER NOT NULL,
+    verdict    TEXT    NOT NULL,
+    outcome    TEXT    NOT NULL,
+    snapshot   TEXT    NOT NULL
+);
+CREATE INDEX monitor_check_by_domain ON monitor_check (domain, checked_at);
+CREATE INDEX monitor_check_by_time ON monitor_check (checked_at);
+CREATE TABLE monitor_event (
+    id            INTEGER PRIMARY KEY,
+    domain        TEXT    NOT NULL,
+    code          TEXT    NOT NULL,
+    subject       TEXT    NOT NULL,
+    message       TEXT    NOT NULL,
+    raised_at     INTEGER NOT NULL,
+    cleared_at    INTEGER,
+    clear_message TEXT
+);
+CREATE UNIQUE INDEX monitor_event_open ON monitor_event (domain, code, subject)
+    WHERE cleared_at IS NULL;
+CREATE INDEX monitor_event_by_domain ON monitor_event (domain, raised_at);
+",
+            postgres: "
+CREATE TABLE monitor_check (
+    id         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    domain     TEXT   NOT NULL,
+    checked_at BIGINT NOT NULL,
+    verdict    TEXT   NOT NULL,
+    outcome    TEXT   NOT NULL,
+    snapshot   TEXT   NOT NULL
+);
+CREATE INDEX monitor_check_by_domain ON monitor_check (domain, checked_at);
+CREATE INDEX monitor_check_by_time ON monitor_check (checked_at);
+CREATE TABLE monitor_event (
+    id            BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    domain        TEXT   NOT NULL,
+    code          TEXT   NOT NULL,
+    subject       TEXT   NOT NULL,
+    message       TEXT   NOT NULL,
+    raised_at     BIGINT NOT NULL,
+    cleared_at    BIGINT,
+    clear_message TEXT
+);
+CREATE UNIQUE INDEX monitor_event_open ON monitor_event (domain, code, subject)
+    WHERE cleared_at IS NULL;
+CREATE INDEX monitor_event_by_domain ON monitor_event (domain, raised_at);
 ",
         },
     ],

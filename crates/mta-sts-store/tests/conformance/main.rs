@@ -10,6 +10,7 @@ mod evidence;
 mod fetches;
 mod fixtures;
 mod migrations;
+mod monitor;
 mod properties;
 mod reports;
 mod unavailable;
@@ -44,6 +45,8 @@ macro_rules! conformance {
 
 conformance!(
     fetches::policy_fetches_add_up_across_servers,
+    monitor::monitor_checks_are_read_newest_first_and_pruned_by_age,
+    monitor::a_monitor_event_is_open_once_and_cleared_once,
     migrations::a_new_store_gets_the_latest_schema,
     migrations::a_reopened_store_keeps_its_reports_and_version,
     migrations::a_newer_schema_is_refused_and_left_untouched,

@@ -6,6 +6,7 @@ mod demo;
 mod lifecycle;
 mod lint;
 mod match_host;
+mod monitor;
 mod publish;
 mod reports;
 mod rollout;
@@ -78,6 +79,7 @@ pub fn run(cli: Cli) -> Result<Status, CommandError> {
         Command::Reports(args) => reports::run(args.command),
         Command::Rollout(args) => rollout::run(&args),
         Command::Publish(args) => publish::run(&args),
+        Command::Monitor(args) => monitor::run(args.command),
         Command::Serve(args) => serve::run(&args),
     }
 }

@@ -32,7 +32,7 @@ pub(super) struct Settings {
     /// The store: `--store`, else the file's `store`, else the default.
     pub(super) store: StoreUrl,
     /// The domains: `--domain`, else the file's `domains` (empty: none given).
-    domains: Vec<String>,
+    pub(super) domains: Vec<String>,
     /// Where the domains came from, to name in messages.
     domains_origin: String,
     /// The configuration itself, when `--config` named one (`rollout` reads its `[check]` and

@@ -2,9 +2,9 @@
 //! report written as one JSON line as soon as it is ready, resumable after an interrupt.
 
 use std::collections::HashSet;
-use std::io::{Read as _, Seek as _, Write};
+use std::io::{IsTerminal as _, Read as _, Seek as _, Write};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use mta_sts_check::{Checker, NetSettings, Outcome, Verdict};
@@ -15,35 +15,29 @@ use super::{CommandError, display_path, resolver, runtime, trust};
 use crate::cli::ScanArgs;
 use crate::exit::Status;
 
+mod csv;
+mod html;
+mod progress;
+mod queue;
 mod summary;
 
+use progress::{Ending, Progress};
 use summary::Summary;
-
-/// How one domain's check ended, for the progress line.
-enum Ending {
-    Failing,
-    Incomplete,
-    TimedOut,
-    Other,
-}
 
 /// Runs the scan; exit 0 when every domain listed (and valid) has its line in the output, 2 when
 /// the scan could not run (unreadable list, unwritable output, a bad setting).
 pub fn run(args: &ScanArgs) -> Result<Status, CommandError> {
-    let text = read_list(&args.file)?;
-    let list = domain_list::read(&text);
-    let source = display_path(&args.file);
-    for problem in &list.problems {
-        // The list's problems are the user's to fix; the scan goes on without those lines.
-        eprintln!(
-            "{source}:{}: {}: {} (line skipped)",
-            problem.line.unwrap_or_default(),
-            problem.severity.as_str(),
-            problem.message
-        );
+    if let Some(action) = &args.action {
+        return queue::run_action(action);
     }
+    if args.shared.queue.is_some() {
+        return queue::run(args);
+    }
+    let list = read_domains(args)?;
     let mut summary = Summary::default();
     let (mut out, done) = open_output(args.json_lines.as_deref(), args.resume, &mut summary)?;
+    let mut tally = Tally::open(args, summary)?;
+    create_reports(&[&args.summary_json, &args.html])?;
     let domains: Vec<String> = list
         .domains
         .into_iter()
@@ -57,6 +51,40 @@ pub fn run(args: &ScanArgs) -> Result<Status, CommandError> {
             domains.len()
         );
     }
+    let checker = checker(args)?;
+    runtime()?.block_on(scan(&checker, domains, args, &mut out, &mut tally))?;
+    write_summary(
+        args.summary_json.as_deref(),
+        args.html.as_deref(),
+        tally.summary.finish(),
+    )?;
+    Ok(Status::Valid)
+}
+
+/// The list of `FILE` (`-`: standard input), its problems named on standard error.
+fn read_domains(args: &ScanArgs) -> Result<domain_list::DomainList, CommandError> {
+    let Some(file) = &args.file else {
+        return Err(CommandError::Argument(
+            "scan needs a list FILE (or - for standard input)".into(),
+        ));
+    };
+    let text = read_list(file)?;
+    let list = domain_list::read(&text);
+    let source = display_path(file);
+    for problem in &list.problems {
+        // The list's problems are the user's to fix; the scan goes on without those lines.
+        eprintln!(
+            "{source}:{}: {}: {} (line skipped)",
+            problem.line.unwrap_or_default(),
+            problem.severity.as_str(),
+            problem.message
+        );
+    }
+    Ok(list)
+}
+
+/// The checker every domain of a scan is checked with: `check`'s, from the same flags.
+fn checker(args: &ScanArgs) -> Result<Checker, CommandError> {
     let settings = NetSettings {
         resolver: resolver(args.resolver.as_deref())?,
         trust: trust(args.ca_file.as_deref())?,
@@ -67,19 +95,103 @@ pub fn run(args: &ScanArgs) -> Result<Status, CommandError> {
         guard: AddressGuard::AllowAll,
         probe_smtp: !args.no_smtp,
     };
-    let checker =
-        Checker::from_settings(&settings).map_err(|e| CommandError::Setup(e.to_string()))?;
-    runtime()?.block_on(scan(&checker, domains, args, &mut out, &mut summary))?;
-    if let Some(path) = &args.summary_json {
-        let text = super::to_json(&summary.finish())?;
-        std::fs::write(path, text).map_err(|source| {
-            CommandError::Write(std::io::Error::new(
-                source.kind(),
-                format!("{}: {source}", path.display()),
-            ))
-        })?;
+    limit_dns(
+        Checker::from_settings(&settings).map_err(|e| CommandError::Setup(e.to_string()))?,
+        args,
+    )
+}
+
+/// The checker with `--max-dns-rate`, when given, shared by all its checks.
+fn limit_dns(checker: Checker, args: &ScanArgs) -> Result<Checker, CommandError> {
+    match args.max_dns_rate {
+        Some(rate) => checker
+            .with_max_dns_rate(rate)
+            .map_err(|e| CommandError::Argument(e.to_string())),
+        None => Ok(checker),
     }
-    Ok(Status::Valid)
+}
+
+/// What each line of the output is also counted in: the summary and, with `--csv`, a row.
+struct Tally {
+    summary: Summary,
+    csv: Option<csv::CsvOut>,
+}
+
+impl Tally {
+    /// The summary so far (the lines kept by `--resume`) and the CSV file, created with a row
+    /// for each line already in `--json-lines` when resuming: the CSV is rewritten whole from
+    /// the JSON lines, so it never holds a row twice. Created only once the JSON lines were
+    /// found resumable, so a refused resume leaves an earlier CSV as it was.
+    fn open(args: &ScanArgs, summary: Summary) -> Result<Tally, CommandError> {
+        let Some(path) = &args.csv else {
+            return Ok(Tally { summary, csv: None });
+        };
+        let mut csv = csv::CsvOut::create(path).map_err(write_error(path))?;
+        if let (true, Some(lines)) = (args.resume, &args.json_lines) {
+            let kept = std::fs::read(lines).map_err(|source| CommandError::Read {
+                path: lines.clone(),
+                source,
+            })?;
+            // Every line left after `open_output` is a whole scan line.
+            for line in kept.split(|&b| b == b'\n').filter(|line| !line.is_empty()) {
+                if let Ok(value) = serde_json::from_slice::<serde_json::Value>(line) {
+                    csv.add(&value).map_err(write_error(path))?;
+                }
+            }
+        }
+        Ok(Tally {
+            summary,
+            csv: Some(csv),
+        })
+    }
+
+    /// Counts one new line.
+    fn add(&mut self, line: &serde_json::Value, args: &ScanArgs) -> Result<(), CommandError> {
+        self.summary.add(line);
+        if let (Some(csv), Some(path)) = (&mut self.csv, &args.csv) {
+            csv.add(line).map_err(write_error(path))?;
+        }
+        Ok(())
+    }
+}
+
+/// Creates the files written at the end (`--summary-json`, `--html`) now, so a path that
+/// cannot be written stops the scan (or `scan results`) before its work, not after it.
+fn create_reports(paths: &[&Option<std::path::PathBuf>]) -> Result<(), CommandError> {
+    for path in paths.iter().copied().flatten() {
+        std::fs::File::create(path).map_err(write_error(path))?;
+    }
+    Ok(())
+}
+
+/// The end of a scan (on one machine, or `scan results` of a queue's): the summary's
+/// sentences on standard error, `--summary-json` and `--html` written.
+fn write_summary(
+    summary_json: Option<&Path>,
+    html: Option<&Path>,
+    summary: Summary,
+) -> Result<(), CommandError> {
+    for sentence in summary.sentences() {
+        eprintln!("{sentence}");
+    }
+    if let Some(path) = summary_json {
+        let text = super::to_json(&summary)?;
+        std::fs::write(path, text).map_err(write_error(path))?;
+    }
+    if let Some(path) = html {
+        std::fs::write(path, html::report(&summary)).map_err(write_error(path))?;
+    }
+    Ok(())
+}
+
+/// A write error that names the file.
+fn write_error(path: &Path) -> impl Fn(std::io::Error) -> CommandError + '_ {
+    move |source| {
+        CommandError::Write(std::io::Error::new(
+            source.kind(),
+            format!("{}: {source}", path.display()),
+        ))
+    }
 }
 
 /// Checks the domains at most `--concurrency` at once, writing each line as it finishes.
@@ -88,7 +200,7 @@ async fn scan(
     domains: Vec<String>,
     args: &ScanArgs,
     out: &mut dyn Write,
-    summary: &mut Summary,
+    tally: &mut Tally,
 ) -> Result<(), CommandError> {
     let total = domains.len();
     let limit = args.check_timeout;
@@ -104,22 +216,10 @@ async fn scan(
                 let offset = spacing.saturating_mul(u32::try_from(index).unwrap_or(u32::MAX));
                 tokio::time::sleep_until(started + offset).await;
             }
-            match tokio::time::timeout(limit, checker.check(&domain)).await {
-                Ok(report) => {
-                    let ending = if report.verdict == Verdict::Fail {
-                        Ending::Failing
-                    } else if report.outcome != Outcome::Complete {
-                        Ending::Incomplete
-                    } else {
-                        Ending::Other
-                    };
-                    (serde_json::to_value(&report), ending)
-                }
-                Err(_) => (Ok(timed_out(&domain, limit)), Ending::TimedOut),
-            }
+            check_domain(checker, &domain, limit).await
         })
         .buffer_unordered(args.concurrency);
-    let mut progress = Progress::new(total);
+    let mut progress = Progress::new(total, std::io::stderr().is_terminal());
     let mut ticker = tokio::time::interval(args.progress_every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker.tick().await;
@@ -135,13 +235,35 @@ async fn scan(
                     .and_then(|()| out.flush())
                     .map_err(CommandError::Write)?;
                 progress.record(&ending);
-                summary.add(&value);
+                tally.add(&value, args)?;
             }
-            _ = ticker.tick() => eprintln!("{}", progress.line()),
+            _ = ticker.tick() => progress.tick(),
         }
     }
-    eprintln!("{}", progress.line());
+    progress.finish();
     Ok(())
+}
+
+/// One domain's line (its `check --json` report, or the time-out error after `limit`) and how
+/// its check ended: what a scan does for each domain, on one machine or as a queue's worker.
+async fn check_domain(
+    checker: &Checker,
+    domain: &str,
+    limit: Duration,
+) -> (serde_json::Result<serde_json::Value>, Ending) {
+    match tokio::time::timeout(limit, checker.check(domain)).await {
+        Ok(report) => {
+            let ending = if report.verdict == Verdict::Fail {
+                Ending::Failing
+            } else if report.outcome != Outcome::Complete {
+                Ending::Incomplete
+            } else {
+                Ending::Other
+            };
+            (serde_json::to_value(&report), ending)
+        }
+        Err(_) => (Ok(timed_out(domain, limit)), Ending::TimedOut),
+    }
 }
 
 /// The line written for a domain whose check did not finish in time: the domain (so a resumed
@@ -158,61 +280,6 @@ fn timed_out(domain: &str, limit: Duration) -> serde_json::Value {
             ),
         }
     })
-}
-
-/// Counts for the progress lines on standard error.
-struct Progress {
-    started: Instant,
-    total: usize,
-    checked: usize,
-    failing: usize,
-    incomplete: usize,
-    timed_out: usize,
-}
-
-impl Progress {
-    fn new(total: usize) -> Progress {
-        Progress {
-            started: Instant::now(),
-            total,
-            checked: 0,
-            failing: 0,
-            incomplete: 0,
-            timed_out: 0,
-        }
-    }
-
-    fn record(&mut self, ending: &Ending) {
-        self.checked += 1;
-        match ending {
-            Ending::Failing => self.failing += 1,
-            Ending::Incomplete => self.incomplete += 1,
-            Ending::TimedOut => self.timed_out += 1,
-            Ending::Other => {}
-        }
-    }
-
-    /// `scan: 120/1000 checked (35.2/s, about 25 s left); 3 failing, 1 incomplete, 0 timed out`.
-    fn line(&self) -> String {
-        let elapsed = self.started.elapsed().as_secs_f64();
-        let rate = if elapsed > 0.0 {
-            self.checked as f64 / elapsed
-        } else {
-            0.0
-        };
-        let left = self.total - self.checked;
-        let eta = if left == 0 {
-            "done".to_string()
-        } else if rate > 0.0 {
-            format!("about {:.0} s left", left as f64 / rate)
-        } else {
-            "time left not known yet".to_string()
-        };
-        format!(
-            "scan: {}/{} checked ({rate:.1}/s, {eta}); {} failing, {} incomplete, {} timed out",
-            self.checked, self.total, self.failing, self.incomplete, self.timed_out
-        )
-    }
 }
 
 /// The list's text, from the file or standard input.

@@ -152,3 +152,33 @@ fn the_rate_axis_fits_the_highest_rate() {
     assert_eq!(rate_top(&[rate(3, 8)]), 50);
     assert_eq!(rate_top(&[rate(1, 1)]), 100);
 }
+
+#[test]
+fn the_verdict_strip_has_one_band_per_check_with_its_time_and_verdict() {
+    let at = |text: &str| mta_sts_core::Timestamp::parse(text).expect("a time");
+    let checks = [
+        (at("2026-12-07T10:00:00Z"), "pass"),
+        (at("2026-12-07T11:00:00Z"), "fail"),
+        (at("2026-12-07T12:00:00Z"), "<pass>"),
+    ];
+    let svg = verdict_strip("strip", "Verdicts of example.com", &checks).into_string();
+    assert_eq!(svg.matches("<g class=\"check\"").count(), 3, "{svg}");
+    assert!(svg.contains("data-at=\"2026-12-07T11:00:00Z\" data-verdict=\"fail\""));
+    assert!(svg.contains("<title>2026-12-07T11:00:00Z: fail</title>"));
+    // Escaped like everything else written into the SVG.
+    assert!(
+        svg.contains("&lt;pass&gt;") && !svg.contains("<pass>"),
+        "{svg}"
+    );
+    for verdict in ["pass", "warn", "fail", "unknown"] {
+        assert!(
+            svg.contains(&format!("data-series=\"{verdict}\"")),
+            "{verdict}"
+        );
+    }
+    assert!(
+        verdict_strip("empty", "No checks", &[])
+            .into_string()
+            .contains("<svg")
+    );
+}
