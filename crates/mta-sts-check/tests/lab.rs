@@ -4,6 +4,8 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use futures_util::StreamExt as _;
+
 use mta_sts_check::{Checker, FindingCode, NetSettings, Outcome, Section, Verdict};
 use mta_sts_core::Severity;
 use mta_sts_lab::Lab;
@@ -80,6 +82,57 @@ async fn every_scenario_gives_exactly_its_declared_codes() {
         .filter(|c| c.severity() != Severity::Info && !produced.contains(c))
         .collect();
     assert!(never.is_empty(), "codes no scenario produces: {never:?}");
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_generated_domain_of_the_benchmark_mix_gives_its_declared_codes() {
+    // 200 domains hold every defect of the mix, the silent MX host (domain 1) among them.
+    let lab = Lab::start_with(mta_sts_lab::generated_mix(200), 0)
+        .await
+        .expect("lab");
+    // A time limit no loaded test machine reaches on loopback: only the silent MX waits it out.
+    let mut settings = settings(&lab);
+    settings.timeout = Duration::from_secs(10);
+    let checker = Checker::from_settings(&settings).expect("checker");
+    let reports: Vec<_> = futures_util::stream::iter(lab.scenarios())
+        .map(|s| checker.check(&s.domain))
+        .buffered(32)
+        .collect()
+        .await;
+    let mut wrong = Vec::new();
+    for (scenario, report) in lab.scenarios().iter().zip(&reports) {
+        let expected: BTreeSet<FindingCode> = scenario.expect.iter().copied().collect();
+        let found = report.problem_codes();
+        if expected != found || report.outcome != Outcome::Complete {
+            wrong.push(format!(
+                "{} ({}): expected {expected:?}, found {found:?} ({:?}): {:?}",
+                scenario.domain,
+                scenario.name,
+                report.outcome,
+                report
+                    .findings
+                    .iter()
+                    .map(|f| &f.message)
+                    .collect::<Vec<_>>()
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    // Failing exactly where an error is planted (warnings alone do not fail).
+    for (scenario, report) in lab.scenarios().iter().zip(&reports) {
+        let planted_error = scenario
+            .expect
+            .iter()
+            .any(|c| c.severity() == Severity::Error);
+        assert_eq!(
+            report.verdict == Verdict::Fail,
+            planted_error,
+            "{}",
+            scenario.domain
+        );
+    }
+
     lab.shutdown().await;
 }
 

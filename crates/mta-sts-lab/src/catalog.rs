@@ -545,6 +545,131 @@ pub(crate) fn generated(n: usize) -> Scenario {
     .build()
 }
 
+/// The address every generated MX host that refuses connections shares (nothing listens there).
+const MIX_UNREACHABLE_ADDR: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 250);
+/// The address every generated MX host that never greets shares.
+const MIX_SILENT_ADDR: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 251);
+
+/// `count` generated domains for benchmarks, `mix-00001.test`, `mix-00002.test`, ...: most
+/// healthy, a share with one defect each, as a scan of real domains finds them (Ashiq et al.
+/// 2025 found 29.6% of MTA-STS domains misconfigured).
+///
+/// Domain `n` gets the defect its number chooses, so every run sees the same list: out of each
+/// 100, 70 are healthy, 4 have an MX the policy does not list, 3 a policy host certificate for
+/// another name, 3 a policy answering 404, 5 no TLS-RPT record, 5 a policy in testing mode, 3
+/// an expired MX certificate, 3 an invalid `id`, 3 an MX that refuses connections, 1 an expired
+/// policy host certificate. Domains 1, 1001, 2001, 3001 and 4001 instead have an MX that accepts
+/// connections and never greets: the slow failure, where a check waits for its timeout. They
+/// sit in the first half of a 10,000-domain list, so that the end of a scan of it is not just
+/// the wait for the last of them. The defects are those of the [`catalog()`] scenarios of the
+/// same names, with their expected codes.
+pub fn generated_mix(count: usize) -> Vec<Scenario> {
+    (1..=count).map(mixed).collect()
+}
+
+/// Generated domain `n` (1-based) of [`generated_mix`].
+fn mixed(n: usize) -> Scenario {
+    let domain = format!("mix-{n:05}.test");
+    let plan = |name: &'static str, story: &'static str, expect: &'static [FindingCode]| {
+        Plan::with_domain(name, domain.clone(), story, expect)
+    };
+    let mut p;
+    if n % 1000 == 1 && n < 5000 {
+        p = plan(
+            "mix-mx-silent",
+            "A generated domain whose MX accepts connections and never greets",
+            &[FindingCode::MxUnreachable],
+        );
+        p.mx[0].target = MxTarget::Host(SmtpBehaviour::Silent(MIX_SILENT_ADDR));
+        return p.build();
+    }
+    match n % 100 {
+        70..=73 => {
+            p = plan(
+                "mix-mx-not-in-policy",
+                "A generated domain whose policy names an old MX",
+                &[FindingCode::MxNotInPolicy, FindingCode::MxPatternUnused],
+            );
+            let old = vec![format!("mail.{}", p.domain)];
+            p.set_policy_body(policy_text("enforce", &old, HEALTHY_MAX_AGE));
+        }
+        74..=76 => {
+            p = plan(
+                "mix-policy-wrong-name",
+                "A generated domain whose policy host presents the certificate of www.<domain>",
+                &[FindingCode::PolicyCertHostname],
+            );
+            let www = format!("www.{}", p.domain);
+            p.set_policy_cert(CertKind::OtherName(www));
+        }
+        77..=79 => {
+            p = plan(
+                "mix-policy-404",
+                "A generated domain whose policy URL answers 404 Not Found",
+                &[FindingCode::PolicyHttpStatus],
+            );
+            p.set_policy_response(PolicyResponse {
+                status: 404,
+                content_type: Some(HTML.to_owned()),
+                body: Bytes::from_static(b"<html><body><h1>404 Not Found</h1></body></html>\n"),
+                location: None,
+                delay: Duration::ZERO,
+            });
+        }
+        80..=84 => {
+            p = plan(
+                "mix-tlsrpt-missing",
+                "A generated domain without a _smtp._tls record",
+                &[FindingCode::TlsrptMissing],
+            );
+            p.tlsrpt.clear();
+        }
+        85..=89 => {
+            p = plan(
+                "mix-mode-testing",
+                "A generated domain whose policy is in testing mode",
+                &[FindingCode::PolicyModeTesting],
+            );
+            let mx = p.mx_names();
+            p.set_policy_body(policy_text("testing", &mx, HEALTHY_MAX_AGE));
+        }
+        90..=92 => {
+            p = plan(
+                "mix-mx-expired",
+                "A generated domain whose MX certificate expired yesterday",
+                &[FindingCode::MxCertExpired],
+            );
+            p.mx[0].target = MxTarget::Host(SmtpBehaviour::Starttls(CertKind::Expired));
+        }
+        93..=95 => {
+            p = plan(
+                "mix-sts-invalid-id",
+                "A generated domain whose _mta-sts id contains '-'",
+                &[FindingCode::StsRecordInvalid],
+            );
+            p.sts = vec![vec!["v=STSv1; id=2026-01-01;".to_owned()]];
+        }
+        96..=98 => {
+            p = plan(
+                "mix-mx-unreachable",
+                "A generated domain whose MX refuses connections on the SMTP port",
+                &[FindingCode::MxUnreachable],
+            );
+            p.mx[0].target = MxTarget::Host(SmtpBehaviour::Unreachable(MIX_UNREACHABLE_ADDR));
+        }
+        99 => {
+            p = plan(
+                "mix-policy-expired",
+                "A generated domain whose policy host certificate expired yesterday",
+                &[FindingCode::PolicyCertExpired],
+            );
+            p.set_policy_cert(CertKind::Expired);
+        }
+        _ => p = plan("mix-healthy", "A generated healthy domain", &[]),
+    }
+    p.build()
+}
+
 /// Hands out the loopback addresses of misbehaving SMTP hosts, one each, in catalog order.
 struct AddrPool(u8);
 
@@ -795,7 +920,7 @@ fn policy_text(mode: &str, mx: &[String], max_age: u32) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::{BTreeSet, HashSet};
+    use std::collections::{BTreeSet, HashMap, HashSet};
 
     use super::*;
     use mta_sts_core::Severity;
@@ -1025,6 +1150,56 @@ mod tests {
             s.mx_host(&mx).map(|h| &h.behaviour),
             Some(&SmtpBehaviour::Starttls(CertKind::Valid))
         );
+    }
+
+    #[test]
+    fn the_generated_mix_is_numbered_and_three_in_ten_broken() {
+        let mix = generated_mix(2000);
+        assert_eq!(mix[0].domain, "mix-00001.test");
+        assert_eq!(mix[1999].domain, "mix-02000.test");
+        let healthy = mix.iter().filter(|s| s.expect.is_empty()).count();
+        assert_eq!(healthy, 1400 - 2, "70 in 100, less the two silent MX hosts");
+        // Every defect of the mix is there, each as its catalog namesake declares it.
+        let all = catalog();
+        let mut kinds = BTreeSet::new();
+        for s in &mix {
+            kinds.insert(s.name);
+            if let Some(namesake) = s
+                .name
+                .strip_prefix("mix-")
+                .and_then(|name| all.iter().find(|c| c.name == name))
+            {
+                assert_eq!(s.expect, namesake.expect, "{}", s.name);
+            } else {
+                assert_eq!(s.name, "mix-healthy");
+            }
+        }
+        assert_eq!(kinds.len(), 11, "{kinds:?}");
+        let silent: Vec<_> = mix
+            .iter()
+            .filter(|s| s.name == "mix-mx-silent")
+            .map(|s| s.domain.as_str())
+            .collect();
+        assert_eq!(silent, ["mix-00001.test", "mix-01001.test"]);
+    }
+
+    #[test]
+    fn only_hosts_that_never_say_their_name_share_an_address() {
+        let mut by_addr: HashMap<Ipv4Addr, Vec<SmtpBehaviour>> = HashMap::new();
+        for s in generated_mix(1000) {
+            for host in s.mx_hosts {
+                if host.behaviour.addr() != SHARED_ADDR {
+                    by_addr
+                        .entry(host.behaviour.addr())
+                        .or_default()
+                        .push(host.behaviour);
+                }
+            }
+        }
+        assert_eq!(by_addr.len(), 2);
+        for hosts in by_addr.values() {
+            assert!(hosts.iter().all(|h| h == &hosts[0] && !h.names_itself()));
+        }
     }
 
     #[test]

@@ -81,7 +81,8 @@ pub enum ScenarioProblem {
     #[error("host {0} is declared twice")]
     DuplicateHost(String),
     /// An SMTP host needs an address of its own that is not usable: outside 127.0.0.0/8,
-    /// one of the shared addresses 127.0.0.1 / 127.0.0.2, or claimed by another host.
+    /// one of the shared addresses 127.0.0.1 / 127.0.0.2, or claimed by another host (hosts that
+    /// never say their name, such as refusing or silent ones, may share one if they behave alike).
     #[error("address {0} cannot be given to this SMTP host")]
     AddressConflict(std::net::Ipv4Addr),
     /// A change to a running lab adds, removes or changes an SMTP host with an address of its

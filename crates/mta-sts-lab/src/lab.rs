@@ -451,7 +451,7 @@ impl Plan {
             .into_iter()
             .collect::<Result<Vec<_>, _>>()
             .map_err(invalid("(lab zone)"))?;
-        let mut own_addrs: HashSet<Ipv4Addr> = HashSet::new();
+        let mut own_addrs: HashMap<Ipv4Addr, &SmtpBehaviour> = HashMap::new();
         let mut smtp_names = HashSet::from([SHARED_HOST_NAME.to_owned()]);
         for s in scenarios {
             let fail = |problem| LabError::InvalidScenario {
@@ -510,14 +510,19 @@ impl Plan {
                 };
                 let addr = host.behaviour.addr();
                 let [a, _, _, d] = addr.octets();
-                let usable = a == 127
-                    && addr != SHARED_ADDR
-                    && addr != HTTP_ONLY_ADDR
-                    && d != 0
-                    && d != 255
-                    && own_addrs.insert(addr);
-                if !usable {
+                if a != 127 || addr == SHARED_ADDR || addr == HTTP_ONLY_ADDR || d == 0 || d == 255 {
                     return Err(fail(ScenarioProblem::AddressConflict(addr)));
+                }
+                match own_addrs.get(&addr) {
+                    None => {
+                        own_addrs.insert(addr, &host.behaviour);
+                    }
+                    // Hosts that never say their name (refused, silent) can share one
+                    // listener, as thousands of generated broken domains do.
+                    Some(&first) if first == &host.behaviour && !host.behaviour.names_itself() => {
+                        continue;
+                    }
+                    Some(_) => return Err(fail(ScenarioProblem::AddressConflict(addr))),
                 }
                 plan.own.push(OwnAddr {
                     addr,

@@ -13,7 +13,7 @@
 //!
 //! all driven by the declarative [`catalog()`] of [`Scenario`]s, one defect each, with the finding
 //! codes a checker must report for it. [`Lab::start_with`] adds thousands of generated healthy
-//! domains for benchmarks.
+//! domains for benchmarks, and [`generated_mix`] thousands of healthy and broken ones mixed.
 //!
 //! [`Lab::update`] changes a domain (records, policy responses, certificates) while the lab
 //! runs, so that a tool watching a domain over time can be tested against the change and its
@@ -41,7 +41,7 @@ mod reports;
 mod scenario;
 mod smtp;
 
-pub use catalog::catalog;
+pub use catalog::{catalog, generated_mix};
 pub use error::{LabError, ScenarioProblem};
 pub use https::POLICY_PATH;
 pub use lab::Lab;

@@ -265,4 +265,11 @@ impl SmtpBehaviour {
             | Self::Unreachable(a) => *a,
         }
     }
+
+    /// Whether the host says a name (in its greeting or EHLO reply), so that its listener
+    /// serves that one host only; hosts that refuse, never speak or hang up at once can share
+    /// an address.
+    pub fn names_itself(&self) -> bool {
+        !matches!(self, Self::Silent(_) | Self::Drop(_) | Self::Unreachable(_))
+    }
 }

@@ -295,9 +295,7 @@ pub async fn fetch_policy(
     let cipher = session
         .negotiated_cipher_suite()
         .map_or_else(String::new, |s| format!("{:?}", s.suite()));
-    let certificate = config
-        .trust
-        .assess(&verifier.chain(), &host, UnixTime::now());
+    let certificate = verifier.assess(&config.trust, &host, UnixTime::now());
 
     let (mut sender, connection) = within(
         deadline,

@@ -9,6 +9,7 @@
 //! everything that is wrong, not just the first thing a TLS library stopped at.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rustls::RootCertStore;
@@ -109,6 +110,7 @@ impl Trust {
             inner,
             enforce,
             seen: Mutex::new(None),
+            accepted: AtomicBool::new(false),
         });
         let mut config = rustls::ClientConfig::builder_with_provider(self.provider.clone())
             .with_safe_default_protocol_versions()
@@ -127,7 +129,7 @@ impl Trust {
         host: &str,
         now: UnixTime,
     ) -> CertVerdict {
-        assess_chain(chain, host, &self.roots, self.algorithms(), now)
+        assess_chain(chain, host, &self.roots, self.algorithms(), now, false)
     }
 }
 
@@ -137,9 +139,27 @@ pub(crate) struct RecordingVerifier {
     inner: Arc<WebPkiServerVerifier>,
     enforce: bool,
     seen: Mutex<Option<Vec<CertificateDer<'static>>>>,
+    /// The Web PKI verifier accepted the chain: trusted, valid for the name, in its validity
+    /// period.
+    accepted: AtomicBool,
 }
 
 impl RecordingVerifier {
+    /// The chain the peer presented, judged as [`Trust::assess`] judges it. When the Web PKI
+    /// verifier accepted it during the handshake, the path to a trust anchor is not verified a
+    /// second time: that is one signature check less per connection, the costliest part of
+    /// judging a chain again, with the same verdict (BENCHMARKS.md, "Scan: 10,000 lab domains").
+    pub(crate) fn assess(&self, trust: &Trust, host: &str, now: UnixTime) -> CertVerdict {
+        assess_chain(
+            &self.chain(),
+            host,
+            &trust.roots,
+            trust.algorithms(),
+            now,
+            self.accepted.load(Ordering::Acquire),
+        )
+    }
+
     /// The chain the peer presented (leaf first), once the handshake reached verification.
     pub(crate) fn chain(&self) -> Vec<CertificateDer<'static>> {
         self.seen
@@ -172,6 +192,7 @@ impl ServerCertVerifier for RecordingVerifier {
             ocsp_response,
             now,
         );
+        self.accepted.store(verdict.is_ok(), Ordering::Release);
         if self.enforce {
             verdict
         } else {
@@ -288,6 +309,7 @@ fn assess_chain(
     roots: &RootCertStore,
     algorithms: WebPkiSupportedAlgorithms,
     now: UnixTime,
+    trusted_in_handshake: bool,
 ) -> CertVerdict {
     let infos: Vec<CertInfo> = chain.iter().filter_map(|c| CertInfo::parse(c)).collect();
     let mut verdict = CertVerdict {
@@ -327,6 +349,11 @@ fn assess_chain(
         }
         _ => now,
     };
+    if trusted_in_handshake {
+        // The Web PKI verifier checked this same chain against the same roots, moments ago.
+        verdict.trusted = true;
+        return verdict;
+    }
     match verify_server_cert_signed_by_trust_anchor(
         &leaf,
         roots,

@@ -458,6 +458,12 @@ pub struct DemoArgs {
     /// rollout advisor checking the lab; prints the URL and the login; runs until Ctrl-C.
     #[arg(long, conflicts_with = "web")]
     pub serve: bool,
+    /// Also serve this many generated domains, `mix-00001.test` to `mix-NNNNN.test` (at most
+    /// 99999): 70% healthy, 30% with one defect each (MX not in the policy, wrong-name or expired
+    /// certificates, policy 404, no TLS-RPT, testing mode, invalid id, refused or silent MX), a
+    /// list for benchmarking `mta-sts scan`. The table shows the catalog only.
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=99_999))]
+    pub generated: u32,
     /// Print JSON instead of the table: the scenarios, and with `--keep` or `--web` one object
     /// with the scenarios and the lab's addresses.
     #[arg(long)]

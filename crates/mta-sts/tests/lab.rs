@@ -392,3 +392,87 @@ fn demo_keep_json_prints_the_lab_and_a_check_command_that_works_as_printed() {
     assert_eq!(ran.status.code(), Some(0), "{check}:\n{}", stdout(&ran));
     assert!(stopped.success(), "{stopped:?}");
 }
+
+#[test]
+fn demo_generated_serves_the_benchmark_mix_and_scan_finds_each_planted_defect() {
+    let count = 120;
+    let mut demo = Command::new(BIN)
+        .args([
+            "demo",
+            "--keep",
+            "--json",
+            "--generated",
+            &count.to_string(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the demo");
+    let out = demo.stdout.take().expect("stdout");
+    let value: Option<Result<Value, _>> = serde_json::Deserializer::from_reader(out)
+        .into_iter::<Value>()
+        .next();
+    let Some(Ok(value)) = value else {
+        let _ = demo.kill();
+        panic!("no JSON object from demo --keep --json --generated: {value:?}");
+    };
+    let lab = &value["lab"];
+    let field = |name: &str| match &lab[name] {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    let mix = mta_sts_lab::generated_mix(count);
+    let list: String = mix.iter().map(|s| format!("{}\n", s.domain)).collect();
+    let mut scan = Command::new(BIN)
+        .args(["scan", "-", "--concurrency", "16", "--timeout", "1.5"])
+        .args([
+            "--resolver",
+            &field("resolver"),
+            "--ca-file",
+            &field("ca_file"),
+        ])
+        .args(["--https-port", &field("https_port")])
+        .args(["--smtp-port", &field("smtp_port")])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the scan");
+    {
+        use std::io::Write as _;
+        let mut stdin = scan.stdin.take().expect("stdin");
+        stdin.write_all(list.as_bytes()).expect("write the list");
+    }
+    let scanned = scan.wait_with_output().expect("the scan ends");
+    let _ = Command::new("kill")
+        .args(["-INT", &demo.id().to_string()])
+        .status();
+    let stopped = demo.wait().expect("the demo stops on SIGINT");
+    // The table covers the catalog alone.
+    assert_eq!(
+        value["scenarios"].as_array().map(Vec::len),
+        Some(mta_sts_lab::catalog().len())
+    );
+    assert_eq!(scanned.status.code(), Some(0));
+    let text = stdout(&scanned);
+    assert_eq!(text.lines().count(), count, "{text}");
+    for line in text.lines() {
+        let report: Value = serde_json::from_str(line).expect("a JSON line");
+        let domain = report["domain"].as_str().expect("domain");
+        let scenario = mix
+            .iter()
+            .find(|s| s.domain == domain)
+            .expect("a mix domain");
+        let expected: std::collections::BTreeSet<&str> =
+            scenario.expect.iter().map(|c| c.as_str()).collect();
+        let found: std::collections::BTreeSet<&str> = report["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .filter(|f| f["severity"] != "info")
+            .filter_map(|f| f["code"].as_str())
+            .collect();
+        assert_eq!(found, expected, "{domain} ({})", scenario.name);
+    }
+    assert!(stopped.success(), "{stopped:?}");
+}

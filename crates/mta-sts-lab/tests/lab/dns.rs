@@ -478,3 +478,73 @@ async fn the_tlsa_data_is_the_digest_of_the_lab_key() {
     );
     lab.shutdown().await;
 }
+
+#[tokio::test]
+async fn negative_answers_are_the_whole_zones_answers() {
+    // The lab answers "no such name" and "no such data" from an index rather than from
+    // hickory's zone (see `Negatives` in src/dns.rs); a wildcard record anywhere turns that off,
+    // so a second lab with one gives the whole zone's answers to compare with.
+    let plain = Lab::start_with(catalog(), 50).await.expect("lab starts");
+    let mut wild = renamed("healthy-enforce", "wild", "wild.test");
+    wild.records.push(DnsRecord::new(
+        "*.wild.test",
+        RecordData::Txt(vec!["wildcard".to_owned()]),
+    ));
+    let mut scenarios = catalog();
+    scenarios.push(wild);
+    let whole = Lab::start_with(scenarios, 50).await.expect("lab starts");
+    let questions = [
+        // NXDOMAIN: no such name, under a domain, or outside every domain.
+        ("_25._tcp.mx.gen-00042.test.", RecordType::TLSA),
+        ("mta-sts.policy-host-missing.test.", RecordType::A),
+        ("_mta-sts.sts-missing.test.", RecordType::TXT),
+        ("nowhere.test.", RecordType::MX),
+        // NODATA: a name with other types, an empty non-terminal, the apex, a signed domain.
+        ("mta-sts.gen-00042.test.", RecordType::AAAA),
+        ("mx.gen-00042.test.", RecordType::TXT),
+        ("mx.gen-00042.test.", RecordType::CNAME),
+        ("_tcp.mx.dane-signed.test.", RecordType::TXT),
+        ("test.", RecordType::TXT),
+        ("dane-signed.test.", RecordType::TXT),
+        ("_25._tcp.mx.dane-signed.test.", RecordType::A),
+        // Positive and alias answers take the zone's own way in both labs.
+        ("mta-sts.gen-00042.test.", RecordType::A),
+        ("mta-sts.policy-cname.test.", RecordType::AAAA),
+    ];
+    let asks = [
+        Ask::default(),
+        Ask {
+            ad: true,
+            dnssec_ok: false,
+        },
+        Ask {
+            ad: false,
+            dnssec_ok: true,
+        },
+    ];
+    for (name, rtype) in questions {
+        for ask in asks {
+            let fast = dns_asking(&plain, name, rtype, ask).await;
+            let slow = dns_asking(&whole, name, rtype, ask).await;
+            let what = format!("{name} {rtype} {ask:?}");
+            assert_eq!(
+                fast.metadata.response_code, slow.metadata.response_code,
+                "{what}"
+            );
+            assert_eq!(
+                fast.metadata.authoritative, slow.metadata.authoritative,
+                "{what}"
+            );
+            assert_eq!(
+                fast.metadata.authentic_data, slow.metadata.authentic_data,
+                "{what}"
+            );
+            assert_eq!(fast.answers, slow.answers, "{what}");
+            assert_eq!(fast.authorities, slow.authorities, "{what}");
+            assert_eq!(fast.additionals, slow.additionals, "{what}");
+            assert_eq!(fast.edns, slow.edns, "{what}");
+        }
+    }
+    plain.shutdown().await;
+    whole.shutdown().await;
+}

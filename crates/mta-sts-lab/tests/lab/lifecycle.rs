@@ -94,6 +94,52 @@ async fn two_thousand_generated_domains() {
     lab.shutdown().await;
 }
 
+#[tokio::test]
+async fn hosts_that_never_say_their_name_share_an_address_and_others_do_not() {
+    let silent = |name: &'static str, domain: &str, behaviour: SmtpBehaviour| {
+        let mut s = renamed("mx-silent", name, domain);
+        s.mx_hosts[0].behaviour = behaviour;
+        s
+    };
+    let addr = Ipv4Addr::new(127, 0, 0, 240);
+    let lab = Lab::start_with(
+        vec![
+            silent("one", "one.test", SmtpBehaviour::Silent(addr)),
+            silent("two", "two.test", SmtpBehaviour::Silent(addr)),
+        ],
+        0,
+    )
+    .await
+    .expect("two silent hosts share one listener");
+    lab.shutdown().await;
+    for other in [SmtpBehaviour::Drop(addr), SmtpBehaviour::NoStarttls(addr)] {
+        let clash = Lab::start_with(
+            vec![
+                silent("one", "one.test", SmtpBehaviour::Silent(addr)),
+                silent("two", "two.test", other),
+            ],
+            0,
+        )
+        .await;
+        assert!(matches!(
+            scenario_error(clash),
+            ScenarioProblem::AddressConflict(a) if a == addr
+        ));
+    }
+    let names = Lab::start_with(
+        vec![
+            silent("one", "one.test", SmtpBehaviour::NoStarttls(addr)),
+            silent("two", "two.test", SmtpBehaviour::NoStarttls(addr)),
+        ],
+        0,
+    )
+    .await;
+    assert!(matches!(
+        scenario_error(names),
+        ScenarioProblem::AddressConflict(_)
+    ));
+}
+
 fn scenario_error(result: Result<Lab, LabError>) -> ScenarioProblem {
     match result {
         Err(LabError::InvalidScenario { problem, .. }) => problem,

@@ -339,9 +339,7 @@ async fn run(probe: &mut MxProbe, dns: &Dns, config: &ProbeConfig) -> Result<(),
     let cipher = connection
         .negotiated_cipher_suite()
         .map_or_else(String::new, |s| format!("{:?}", s.suite()));
-    let certificate = config
-        .trust
-        .assess(&verifier.chain(), &probe.host, UnixTime::now());
+    let certificate = verifier.assess(&config.trust, &probe.host, UnixTime::now());
     session.note(format!("TLS established: {version}, {cipher}"));
     probe.tls = Some(TlsSession {
         version,

@@ -62,6 +62,7 @@ pub fn run(args: &DemoArgs) -> Result<Status, CommandError> {
         standard_ports,
         web,
         serve,
+        generated,
         json,
     } = *args;
     if keep || web || serve {
@@ -90,9 +91,13 @@ pub fn run(args: &DemoArgs) -> Result<Status, CommandError> {
         if serve {
             scenarios.push(owner::hosted_scenario());
         }
+        let shown = scenarios.len();
+        // u32 → usize cannot lose anything on the platforms this builds for.
+        scenarios.extend(mta_sts_lab::generated_mix(generated as usize));
         let lab = Lab::start_on(scenarios, 0, ports)
             .await
             .map_err(|e| CommandError::Setup(format!("cannot start the lab: {e}")))?;
+        let shown = &lab.scenarios()[..shown];
         let trust =
             Trust::only_pem(lab.ca_pem()).map_err(|e| CommandError::Setup(e.to_string()))?;
         let settings = NetSettings {
@@ -120,12 +125,11 @@ pub fn run(args: &DemoArgs) -> Result<Status, CommandError> {
             None
         };
         let boot_ms = started.elapsed().as_millis();
-        let checks = lab.scenarios().iter().map(|s| checker.check(&s.domain));
+        let checks = shown.iter().map(|s| checker.check(&s.domain));
         let reports: Vec<CheckReport> = futures_util::future::join_all(checks).await;
         let check_ms = started.elapsed().as_millis() - boot_ms;
 
-        let outcomes: Vec<Outcome<'_>> = lab
-            .scenarios()
+        let outcomes: Vec<Outcome<'_>> = shown
             .iter()
             .zip(&reports)
             .map(|(scenario, report)| {
@@ -254,6 +258,16 @@ fn table(lab: &Lab, outcomes: &[Outcome<'_>], boot_ms: u128, check_ms: u128, kee
         let _ = writeln!(out, "  CA file     {}", lab.ca_file().display());
         let _ = writeln!(out, "  HTTPS port  {}", lab.https_port());
         let _ = writeln!(out, "  SMTP port   {}", lab.smtp_port());
+        let generated = &lab.scenarios()[outcomes.len()..];
+        if let (Some(first), Some(last)) = (generated.first(), generated.last()) {
+            let _ = writeln!(
+                out,
+                "  generated   {} domains, {} to {}",
+                generated.len(),
+                first.domain,
+                last.domain
+            );
+        }
         let _ = writeln!(out, "  try         {}", check_command(lab, example));
         let _ = writeln!(
             out,
