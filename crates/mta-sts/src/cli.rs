@@ -250,24 +250,9 @@ pub struct ReportsSummaryArgs {
 pub struct RolloutArgs {
     /// The domain (Unicode names are checked as A-labels).
     pub domain: String,
-    /// The DNS resolver to ask, `IP[:PORT]` (default: the configuration's `[check]`, else the
-    /// system's).
-    #[arg(long, value_name = "IP[:PORT]")]
-    pub resolver: Option<String>,
-    /// Extra trusted root certificates (PEM), added to the Web PKI roots (default: the
-    /// configuration's `[check]`).
-    #[arg(long, value_name = "PEM")]
-    pub ca_file: Option<PathBuf>,
-    /// Time limit in seconds for the policy fetch and for each SMTP step (above 0, at most 600;
-    /// default: the configuration's `[check]`, else 10).
-    #[arg(long, value_name = "SECS", value_parser = time_limit)]
-    pub timeout: Option<Duration>,
-    /// The port policy hosts serve HTTPS on (a lab's; senders always use 443).
-    #[arg(long, value_name = "PORT", value_parser = port)]
-    pub https_port: Option<u16>,
-    /// The port MX hosts accept SMTP on (a lab's; senders always use 25).
-    #[arg(long, value_name = "PORT", value_parser = port)]
-    pub smtp_port: Option<u16>,
+    /// How the domain is checked: flags over the configuration's `[check]`.
+    #[command(flatten)]
+    pub check: OwnerCheckArgs,
     /// The window the reports are judged over: the last N UTC days, today included (1 to 366;
     /// default: the configuration's `[rollout]`, else 14).
     #[arg(long, value_name = "N")]
@@ -296,6 +281,30 @@ pub struct RolloutArgs {
     pub store: StoreArgs,
 }
 
+/// How `rollout` and `monitor once` check the owner's domains: each flag over the
+/// configuration's `[check]` table, as `mta-sts serve` checks them.
+#[derive(Debug, clap::Args)]
+pub struct OwnerCheckArgs {
+    /// The DNS resolver to ask, `IP[:PORT]` (default: the configuration's `[check]`, else the
+    /// system's).
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub resolver: Option<String>,
+    /// Extra trusted root certificates (PEM), added to the Web PKI roots (default: the
+    /// configuration's `[check]`).
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// Time limit in seconds for the policy fetch and for each SMTP step (above 0, at most 600;
+    /// default: the configuration's `[check]`, else 10).
+    #[arg(long, value_name = "SECS", value_parser = time_limit)]
+    pub timeout: Option<Duration>,
+    /// The port policy hosts serve HTTPS on (a lab's; senders always use 443).
+    #[arg(long, value_name = "PORT", value_parser = port)]
+    pub https_port: Option<u16>,
+    /// The port MX hosts accept SMTP on (a lab's; senders always use 25).
+    #[arg(long, value_name = "PORT", value_parser = port)]
+    pub smtp_port: Option<u16>,
+}
+
 /// `mta-sts monitor`'s arguments.
 #[derive(Debug, clap::Args)]
 pub struct MonitorArgs {
@@ -320,24 +329,9 @@ pub struct MonitorOnceArgs {
     /// Unicode names are checked as A-labels.
     #[arg(long = "domain", value_name = "DOMAIN")]
     pub domains: Vec<String>,
-    /// The DNS resolver to ask, `IP[:PORT]` (default: the configuration's `[check]`, else the
-    /// system's).
-    #[arg(long, value_name = "IP[:PORT]")]
-    pub resolver: Option<String>,
-    /// Extra trusted root certificates (PEM), added to the Web PKI roots (default: the
-    /// configuration's `[check]`).
-    #[arg(long, value_name = "PEM")]
-    pub ca_file: Option<PathBuf>,
-    /// Time limit in seconds for the policy fetch and for each SMTP step (above 0, at most 600;
-    /// default: the configuration's `[check]`, else 10).
-    #[arg(long, value_name = "SECS", value_parser = time_limit)]
-    pub timeout: Option<Duration>,
-    /// The port policy hosts serve HTTPS on (a lab's; senders always use 443).
-    #[arg(long, value_name = "PORT", value_parser = port)]
-    pub https_port: Option<u16>,
-    /// The port MX hosts accept SMTP on (a lab's; senders always use 25).
-    #[arg(long, value_name = "PORT", value_parser = port)]
-    pub smtp_port: Option<u16>,
+    /// How the domain is checked: flags over the configuration's `[check]`.
+    #[command(flatten)]
+    pub check: OwnerCheckArgs,
     /// Do not connect to MX hosts over SMTP (port 25, or --smtp-port; many networks block 25):
     /// their certificates are then not watched.
     #[arg(long)]

@@ -134,6 +134,25 @@ fn trust(ca_file: Option<&std::path::Path>) -> Result<mta_sts_net::Trust, Comman
     }
 }
 
+/// The checker settings of `rollout` and `monitor once`: each flag over the configuration's
+/// `[check]`, dialling whatever the owner's DNS names (the owner checks their own domains).
+fn owner_check_settings(
+    args: &crate::cli::OwnerCheckArgs,
+    check: &mta_sts_serve::config::CheckConfig,
+    probe_smtp: bool,
+) -> Result<mta_sts_check::NetSettings, CommandError> {
+    let ca_file = args.ca_file.as_deref().or(check.ca_file.as_deref());
+    Ok(mta_sts_check::NetSettings {
+        resolver: resolver(args.resolver.as_deref())?.or(check.resolver),
+        trust: trust(ca_file)?,
+        https_port: args.https_port.unwrap_or(check.https_port),
+        smtp_port: args.smtp_port.unwrap_or(check.smtp_port),
+        timeout: args.timeout.unwrap_or(check.timeout),
+        guard: mta_sts_net::AddressGuard::AllowAll,
+        probe_smtp,
+    })
+}
+
 /// The resolver from `--resolver`, if given.
 fn resolver(text: Option<&str>) -> Result<Option<std::net::SocketAddr>, CommandError> {
     text.map(mta_sts_net::dns::parse_upstream)

@@ -2,14 +2,14 @@
 //! checked, compared with the history in the report store, the events raised and cleared
 //! printed (nothing when nothing changed, so cron mails only news).
 
-use mta_sts_check::{Checker, NetSettings};
+use mta_sts_check::Checker;
 use mta_sts_core::Clock as _;
 use mta_sts_monitor::{Event, Monitor, MonitorSettings};
-use mta_sts_net::{AddressGuard, SystemClock};
+use mta_sts_net::SystemClock;
 use mta_sts_store::reports::ReportStore;
 use serde::Serialize;
 
-use super::{CommandError, emit, resolver, runtime, trust};
+use super::{CommandError, emit, owner_check_settings, runtime};
 use crate::cli::{MonitorCommand, MonitorOnceArgs};
 use crate::exit::Status;
 
@@ -52,17 +52,7 @@ fn once(args: &MonitorOnceArgs) -> Result<Status, CommandError> {
         .config
         .map(|config| config.check)
         .unwrap_or_default();
-    let ca_file = args.ca_file.as_deref().or(check.ca_file.as_deref());
-    let net = NetSettings {
-        resolver: resolver(args.resolver.as_deref())?.or(check.resolver),
-        trust: trust(ca_file)?,
-        https_port: args.https_port.unwrap_or(check.https_port),
-        smtp_port: args.smtp_port.unwrap_or(check.smtp_port),
-        timeout: args.timeout.unwrap_or(check.timeout),
-        // The owner checks their own domains, wherever they point.
-        guard: AddressGuard::AllowAll,
-        probe_smtp: !args.no_smtp,
-    };
+    let net = owner_check_settings(&args.check, &check, !args.no_smtp)?;
     let checker = Checker::from_settings(&net).map_err(|e| CommandError::Setup(e.to_string()))?;
     let store_url = settings.store;
     let (events, open) = runtime()?.block_on(async {

@@ -3,13 +3,13 @@
 
 use std::fmt::Write as _;
 
-use mta_sts_check::{Checker, NetSettings};
+use mta_sts_check::Checker;
 use mta_sts_core::Clock;
-use mta_sts_net::{AddressGuard, SystemClock};
+use mta_sts_net::SystemClock;
 use mta_sts_rollout::{Advice, Advisor, Thresholds};
 use mta_sts_store::reports::ReportStore;
 
-use super::{CommandError, emit, resolver, runtime, to_json, trust};
+use super::{CommandError, emit, owner_check_settings, runtime, to_json};
 use crate::cli::RolloutArgs;
 use crate::exit::Status;
 
@@ -39,17 +39,7 @@ pub fn run(args: &RolloutArgs) -> Result<Status, CommandError> {
         .validate()
         .map_err(|e| CommandError::Argument(format!("{e}.")))?;
     let store_url = settings.store;
-    let ca_file = args.ca_file.as_deref().or(check.ca_file.as_deref());
-    let settings = NetSettings {
-        resolver: resolver(args.resolver.as_deref())?.or(check.resolver),
-        trust: trust(ca_file)?,
-        https_port: args.https_port.unwrap_or(check.https_port),
-        smtp_port: args.smtp_port.unwrap_or(check.smtp_port),
-        timeout: args.timeout.unwrap_or(check.timeout),
-        // The owner checks their own domain, wherever it points.
-        guard: AddressGuard::AllowAll,
-        probe_smtp: true,
-    };
+    let settings = owner_check_settings(&args.check, &check, true)?;
     let checker =
         Checker::from_settings(&settings).map_err(|e| CommandError::Setup(e.to_string()))?;
     let assessment = runtime()?.block_on(async {
