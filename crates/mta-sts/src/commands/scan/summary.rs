@@ -214,12 +214,12 @@ impl Summary {
             ));
         }
         for (what, issuers) in [
-            ("policy host", &self.certificate_issuers.policy_host),
-            ("MX", &self.certificate_issuers.mx),
+            ("a policy host", &self.certificate_issuers.policy_host),
+            ("an MX", &self.certificate_issuers.mx),
         ] {
             for issuer in issuers.iter().take(TOP) {
                 lines.push(format!(
-                    "scan summary: {} {} a {what} certificate issued by {}.",
+                    "scan summary: {} {} {what} certificate issued by {}.",
                     issuer.domains,
                     domains_have(issuer.domains),
                     issuer.name
@@ -483,6 +483,10 @@ mod tests {
         );
         assert!(
             text.contains("2 domains have a policy host certificate issued by Let's Encrypt."),
+            "{text}"
+        );
+        assert!(
+            text.contains("1 domain has an MX certificate issued by Private MX CA."),
             "{text}"
         );
     }
