@@ -245,6 +245,22 @@ pub async fn request(
     headers: &[(&str, &str)],
     body: Vec<u8>,
 ) -> Answer {
+    try_request(address, tls, method, path, headers, body)
+        .await
+        .expect("response")
+}
+
+/// As [`request`], but the client's error is returned: a server that answers before it has
+/// read the whole body and closes (serve's 413 on a Content-Length over the cap) may leave the
+/// client a broken pipe while it still writes its body, before it reads the answer.
+pub async fn try_request(
+    address: SocketAddr,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Result<Answer, hyper::Error> {
     let tcp = TcpStream::connect(address).await.expect("connect");
     let mut builder = http::Request::builder()
         .method(method)
@@ -266,7 +282,7 @@ pub async fn request(
     }
 }
 
-async fn send<S>(stream: S, request: http::Request<Full<Bytes>>) -> Answer
+async fn send<S>(stream: S, request: http::Request<Full<Bytes>>) -> Result<Answer, hyper::Error>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -275,14 +291,14 @@ where
             .await
             .expect("HTTP handshake");
     tokio::spawn(connection);
-    let response = sender.send_request(request).await.expect("response");
+    let response = sender.send_request(request).await?;
     let (parts, body) = response.into_parts();
     let body = body.collect().await.expect("body").to_bytes();
-    Answer {
+    Ok(Answer {
         status: parts.status.as_u16(),
         headers: parts.headers,
         body: String::from_utf8_lossy(&body).into_owned(),
-    }
+    })
 }
 
 /// A report for `domain` with its own id and day.
