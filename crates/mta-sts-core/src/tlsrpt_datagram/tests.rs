@@ -151,10 +151,13 @@ fn accepted_forms() {
     }
 }
 
+/// Whether an error is the expected kind.
+type Expected = fn(&DatagramError) -> bool;
+
 #[test]
 fn refused() {
     // Each: the datagram, and why it is refused.
-    let cases: [(&[u8], fn(&DatagramError) -> bool); 14] = [
+    let cases: [(&[u8], Expected); 14] = [
         // Not JSON at all.
         (b"hello", |e| matches!(e, DatagramError::NotJson(_))),
         // Not UTF-8.
