@@ -7,8 +7,8 @@
 //!   `TLSRPT_MAX_READ_COLLECTD` bytes), reads each datagram with core's
 //!   [`tlsrpt_datagram::parse`] and counts it in memory under the UTC day of the clock at
 //!   receipt, as tlsrpt-collectd does. Nothing else happens per datagram: no SQL, no lock.
-//! - Every `flush_interval` the counts are handed to a flusher task, which adds them to the store
-//!   in one transaction. While a flush is under way (the store may be slow), new datagrams are
+//! - Every `flush_interval` (or sooner, once the counts take half of `max_keys`) the counts are
+//!   handed to a flusher task, which adds them to the store in one transaction. While a flush is under way (the store may be slow), new datagrams are
 //!   counted in a fresh aggregate; it is handed over when the flusher is free again. A flush
 //!   that fails keeps its counts and is tried again after `flush_interval`.
 //! - Memory is bounded: the keys held (count rows and failure rows, in the flusher's batch and
