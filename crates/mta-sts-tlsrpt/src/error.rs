@@ -1,5 +1,7 @@
 //! The sender side's one error enum.
 
+use std::path::PathBuf;
+
 use mta_sts_store::StoreError;
 
 /// Why collecting, building or delivering reports failed.
@@ -10,4 +12,30 @@ pub enum TlsRptError {
     /// later may work. Nothing stored was lost.
     #[error("the report store could not answer: {0}")]
     Store(#[from] StoreError),
+    /// A configuration file (ours or tlsrpt-reporter's) could not be read.
+    #[error("cannot read the configuration file {}: {source}", path.display())]
+    ReadConfig {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// A configuration file is not valid TOML (ours) or INI (tlsrpt-reporter's), or has an
+    /// unknown key or a value of the wrong type.
+    #[error("the configuration {origin} is not valid: {message}")]
+    ConfigSyntax {
+        /// The file (or `<config>` for text), with the line where one is known.
+        origin: String,
+        /// What is wrong, and what is accepted.
+        message: String,
+    },
+    /// A setting parses but cannot work (or, from tlsrpt-reporter's files, cannot be carried
+    /// over without changing what is sent).
+    #[error("the setting {key} cannot be used: {message}")]
+    ConfigValue {
+        /// The key as written (`[section] key`, or the environment variable).
+        key: String,
+        /// Why, and what to do instead.
+        message: String,
+    },
 }

@@ -6,6 +6,9 @@
 //! policy in the store; once a day the reporter turns the day's counts into one RFC 8460 report
 //! per domain and `rua`, and delivers each by mail or HTTPS POST, retrying with backoff.
 
+pub mod config;
 mod error;
+pub mod schedule;
+pub mod tlsrpt_reporter_config;
 
 pub use error::TlsRptError;

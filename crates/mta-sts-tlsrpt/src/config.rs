@@ -1,0 +1,371 @@
+//! `mta-sts tlsrpt`'s TOML configuration (`--config FILE`), shared by `collect`, `report`,
+//! `send`, `run` and `status`.
+//!
+//! Every key is optional: the file is one layer of settings between the defaults (the
+//! collector's, builder's and delivery's own) and the command-line flags, which override it. A
+//! key left out keeps the default, so [`EXAMPLE`] lists each with its default commented out. An
+//! unknown key is an error that names it: a typo must not silently fall back to a default.
+//! tlsrpt-reporter's INI files are read into the same [`TlsRptConfig`]
+//! ([`crate::tlsrpt_reporter_config`]), so both take one path from there on.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use mta_sts_store::StoreUrl;
+use serde::{Deserialize, Deserializer};
+
+use crate::error::TlsRptError;
+
+/// Every key, with its default, as a commented TOML file.
+pub const EXAMPLE: &str = r#"# mta-sts tlsrpt: TLS-RPT reports (RFC 8460) about the mail this host sends. Postfix 3.10
+# writes one datagram per TLS attempt to the collector's socket; the reporter sends one report
+# per recipient domain and day. Every key below is optional; the values shown are the defaults.
+
+# Where the counts and the outbox are kept: "sqlite:PATH", or "postgres://USER@HOST/DB" for a
+# fleet of MTAs whose collectors share one store (one reporter then sends for all of them).
+# store = "sqlite:/var/lib/mta-sts/tlsrpt.db"
+
+# Serve Prometheus metrics of `mta-sts tlsrpt run` on this address ("IP:PORT").
+# metrics = "127.0.0.1:9469"
+
+[collect]
+# The unix datagram socket Postfix's smtp_tlsrpt_socket_name names (libtlsrpt writes there).
+# socket = "/run/tlsrpt/tlsrpt.sock"
+# Its permissions (octal, as a string), owner and group: Postfix's smtp processes must write it.
+# socket_mode = "0220"
+# socket_user = "root"
+# socket_group = "postfix"
+# Seconds between two writes of the counts to the store.
+# flush_interval = 5
+# Distinct (day, domain, record, policy, failure) keys held between two writes; datagrams
+# past the cap while the store is slow are counted as lost and logged.
+# max_keys = 1000000
+
+[report]
+# Who reports (RFC 8460 §4.4 organization-name, contact-info) and the submitter domain of the
+# file name and the mail headers (§5.3; by default the domain of contact_info).
+# organization_name = "Example Inc."
+# contact_info = "mailto:tlsrpt@example.com"
+# submitter = "example.com"
+# Send a report only for a domain and day with at least one failed session.
+# only_with_failures = false
+# Never report on these recipient domains (".example.com": its subdomains) or to these rua.
+# suppress = ["example.org", ".internal.example", "mailto:reports@example.net"]
+# The largest report in bytes (gzip); a larger one is split over several reports.
+# max_size = 10485760
+
+[mail]
+# The From address of report mails, and per recipient domain another one.
+# from = "tlsrpt-noreply@example.com"
+# from_by_domain = { "example.org" = "tlsrpt@example.net" }
+# "sendmail" (the local MTA's sendmail command) or "smtp" (a relay).
+# transport = "sendmail"
+# sendmail = "sendmail -i -t"
+# relay = "127.0.0.1:25"
+# relay_tls = "starttls"        # "starttls", "tls" (implicit) or "none"
+# relay_user = "reports"
+# relay_password_file = "/etc/mta-sts/relay-password"
+# ca_file = "/etc/mta-sts/relay-ca.pem"
+# Seconds for the sendmail command or the relay.
+# timeout = 10
+
+[dkim]
+# Sign report mails (RFC 8460 §3: reports SHOULD be DKIM-signed). RSA or Ed25519 key, PEM.
+# key_file = "/etc/mta-sts/dkim/tlsrpt.key"
+# selector = "tlsrpt"
+# domain = "example.com"        # by default the From address's domain
+
+[https]
+# POSTs to https rua: extra trusted roots (PEM) and the time limit in seconds.
+# ca_file = "/etc/mta-sts/extra-roots.pem"
+# timeout = 10
+
+[schedule]
+# Reports for a day go out after its UTC midnight, each at a random point of the next spread
+# seconds (so not every reporter sends at 00:00).
+# spread = 36000
+# Days not yet reported are caught up after downtime, at most this many days back.
+# catch_up_days = 7
+# A failed delivery is retried after retry_first seconds, doubling up to retry_max, until
+# max_attempts; a permanent refusal (SMTP 5xx, HTTP 4xx) gives up at once.
+# max_attempts = 6
+# retry_first = 300
+# retry_max = 1800
+# The longest sleep of `mta-sts tlsrpt run` between two looks at the outbox, in seconds.
+# poll_interval = 300
+"#;
+
+/// The configuration file: every key optional (see the module documentation).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsRptConfig {
+    /// Where counts and the outbox are kept.
+    #[serde(deserialize_with = "optional_store")]
+    pub store: Option<StoreUrl>,
+    /// Where `mta-sts tlsrpt run` serves metrics.
+    pub metrics: Option<SocketAddr>,
+    /// The `[collect]` table.
+    pub collect: CollectSection,
+    /// The `[report]` table.
+    pub report: ReportSection,
+    /// The `[mail]` table.
+    pub mail: MailSection,
+    /// The `[dkim]` table.
+    pub dkim: DkimSection,
+    /// The `[https]` table.
+    pub https: HttpsSection,
+    /// The `[schedule]` table.
+    pub schedule: ScheduleSection,
+}
+
+/// `[collect]`: the collector's socket and how it writes to the store.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CollectSection {
+    /// The unix datagram socket libtlsrpt writes to.
+    pub socket: Option<PathBuf>,
+    /// The socket's permission bits.
+    #[serde(deserialize_with = "optional_mode")]
+    pub socket_mode: Option<u32>,
+    /// The socket's owner (a name or a number).
+    pub socket_user: Option<String>,
+    /// The socket's group (a name or a number).
+    pub socket_group: Option<String>,
+    /// Time between two writes to the store.
+    #[serde(deserialize_with = "optional_seconds")]
+    pub flush_interval: Option<Duration>,
+    /// Distinct keys held in memory between two writes.
+    pub max_keys: Option<usize>,
+}
+
+/// `[report]`: what a report says and which are made.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportSection {
+    /// RFC 8460 §4.4 `organization-name`.
+    pub organization_name: Option<String>,
+    /// RFC 8460 §4.4 `contact-info`.
+    pub contact_info: Option<String>,
+    /// The submitter domain (§5.3 file name, `TLS-Report-Submitter`).
+    pub submitter: Option<String>,
+    /// Report only days with failures.
+    pub only_with_failures: Option<bool>,
+    /// Recipient domains (`.suffix` for subdomains) and rua never reported to.
+    pub suppress: Option<Vec<String>>,
+    /// The largest report, in bytes of gzip.
+    pub max_size: Option<usize>,
+}
+
+/// How report mails leave this host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransport {
+    /// The local MTA's sendmail command, the message on its standard input.
+    Sendmail,
+    /// SMTP to a relay.
+    Smtp,
+}
+
+/// TLS towards the SMTP relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RelayTls {
+    /// STARTTLS, required.
+    Starttls,
+    /// TLS from the first byte (submissions, port 465).
+    Tls,
+    /// None: only for a relay on loopback.
+    None,
+}
+
+/// `[mail]`: the From address and the transport.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailSection {
+    /// The From address.
+    pub from: Option<String>,
+    /// Another From address per recipient domain.
+    pub from_by_domain: Option<BTreeMap<String, String>>,
+    /// sendmail or a relay.
+    pub transport: Option<MailTransport>,
+    /// The sendmail command line (split on white space, no shell).
+    pub sendmail: Option<String>,
+    /// The relay, `HOST:PORT`.
+    pub relay: Option<String>,
+    /// TLS towards the relay.
+    pub relay_tls: Option<RelayTls>,
+    /// The relay's user name, if it wants authentication.
+    pub relay_user: Option<String>,
+    /// The file holding the relay's password (never the password itself in this file).
+    pub relay_password_file: Option<PathBuf>,
+    /// Extra trusted roots (PEM) for the relay.
+    pub ca_file: Option<PathBuf>,
+    /// Time limit for the sendmail command or one relay conversation.
+    #[serde(deserialize_with = "optional_seconds")]
+    pub timeout: Option<Duration>,
+}
+
+/// `[dkim]`: the signing key.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DkimSection {
+    /// The private key, PEM (RSA PKCS#1 or PKCS#8, Ed25519 PKCS#8).
+    pub key_file: Option<PathBuf>,
+    /// The selector (`s=`).
+    pub selector: Option<String>,
+    /// The signing domain (`d=`), by default the From address's.
+    pub domain: Option<String>,
+}
+
+/// `[https]`: POSTs to `https:` rua.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpsSection {
+    /// Extra trusted roots (PEM).
+    pub ca_file: Option<PathBuf>,
+    /// Time limit for one POST.
+    #[serde(deserialize_with = "optional_seconds")]
+    pub timeout: Option<Duration>,
+}
+
+/// `[schedule]`: when reports are made and deliveries retried.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScheduleSection {
+    /// The window after midnight over which a day's reports are spread.
+    #[serde(deserialize_with = "optional_seconds")]
+    pub spread: Option<Duration>,
+    /// How many days back missed days are caught up.
+    pub catch_up_days: Option<u32>,
+    /// Delivery attempts per destination before giving up.
+    pub max_attempts: Option<u32>,
+    /// The wait after the first failed attempt.
+    #[serde(deserialize_with = "optional_seconds")]
+    pub retry_first: Option<Duration>,
+    /// The longest wait between two attempts.
+    #[serde(deserialize_with = "optional_seconds")]
+    pub retry_max: Option<Duration>,
+    /// The longest sleep of the reporter's loop.
+    #[serde(deserialize_with = "optional_seconds")]
+    pub poll_interval: Option<Duration>,
+}
+
+impl TlsRptConfig {
+    /// Reads a configuration file.
+    pub fn load(path: &Path) -> Result<TlsRptConfig, TlsRptError> {
+        let text = std::fs::read_to_string(path).map_err(|source| TlsRptError::ReadConfig {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        TlsRptConfig::parse(&text, &path.display().to_string())
+    }
+
+    /// Reads configuration text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<TlsRptConfig, TlsRptError> {
+        let config: TlsRptConfig = toml::from_str(text).map_err(|e| TlsRptError::ConfigSyntax {
+            origin: origin.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the settings that parse but cannot work.
+    pub fn validate(&self) -> Result<(), TlsRptError> {
+        let value = |key: &str, message: &str| TlsRptError::ConfigValue {
+            key: key.to_string(),
+            message: message.to_string(),
+        };
+        if let Some(mode) = self.collect.socket_mode
+            && mode > 0o7777
+        {
+            return Err(value(
+                "[collect] socket_mode",
+                "it is more than permission bits (at most \"7777\" in octal)",
+            ));
+        }
+        if self.collect.max_keys == Some(0) {
+            return Err(value(
+                "[collect] max_keys",
+                "0 would count every datagram as lost; give at least 1",
+            ));
+        }
+        if self.schedule.max_attempts == Some(0) {
+            return Err(value(
+                "[schedule] max_attempts",
+                "0 would never try to deliver; give at least 1",
+            ));
+        }
+        if let (Some(first), Some(max)) = (self.schedule.retry_first, self.schedule.retry_max)
+            && max < first
+        {
+            return Err(value(
+                "[schedule] retry_max",
+                "it is shorter than retry_first; the longest wait must be at least the first",
+            ));
+        }
+        if self.schedule.poll_interval == Some(Duration::ZERO) {
+            return Err(value(
+                "[schedule] poll_interval",
+                "0 would make the reporter spin; give at least 1 second",
+            ));
+        }
+        if self.mail.relay_password_file.is_some() && self.mail.relay_user.is_none() {
+            return Err(value(
+                "[mail] relay_password_file",
+                "a password without relay_user cannot be used; add relay_user",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn optional_seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    Ok(Some(Duration::from_secs(u64::deserialize(d)?)))
+}
+
+fn optional_store<'de, D: Deserializer<'de>>(d: D) -> Result<Option<StoreUrl>, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse().map(Some).map_err(serde::de::Error::custom)
+}
+
+/// A socket mode written as an octal string (`"0220"`, as tlsrpt-collectd's `socketmode`) or
+/// a TOML integer, which is taken as the number it is: write `0o220` (TOML's octal), since a
+/// decimal `220` is `0o334`.
+fn optional_mode<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Mode {
+        Text(String),
+        Number(u32),
+    }
+    match Mode::deserialize(d)? {
+        Mode::Text(text) => parse_octal_mode(&text).map(Some).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "socket_mode \"{text}\" is not octal permission bits such as \"0220\""
+            ))
+        }),
+        Mode::Number(number) => Ok(Some(number)),
+    }
+}
+
+/// Reads permission bits written in octal (`0220`, `220`, `0o220`), as Python's
+/// `int(text, 8)` does for tlsrpt-collectd's `socketmode`.
+pub fn parse_octal_mode(text: &str) -> Option<u32> {
+    let text = text.trim();
+    let digits = text
+        .strip_prefix("0o")
+        .or_else(|| text.strip_prefix("0O"))
+        .unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+        return None;
+    }
+    u32::from_str_radix(digits, 8)
+        .ok()
+        .filter(|mode| *mode <= 0o7777)
+}
+
+#[cfg(test)]
+mod tests;
