@@ -17,6 +17,7 @@ use mta_sts_store::StoreUrl;
 use serde::{Deserialize, Deserializer};
 
 use crate::error::TlsRptError;
+use crate::report_builder::{BuildSettings, SuppressionList};
 
 /// Every key, with its default, as a commented TOML file.
 pub const EXAMPLE: &str = r#"# mta-sts tlsrpt: TLS-RPT reports (RFC 8460) about the mail this host sends. Postfix 3.10
@@ -312,11 +313,51 @@ impl TlsRptConfig {
                 "0 would make the reporter spin; give at least 1 second",
             ));
         }
+        if let Some(entries) = &self.report.suppress {
+            SuppressionList::try_from(entries.clone())
+                .map_err(|e| value("[report] suppress", &e.to_string()))?;
+        }
         if self.mail.relay_password_file.is_some() && self.mail.relay_user.is_none() {
             return Err(value(
                 "[mail] relay_password_file",
                 "a password without relay_user cannot be used; add relay_user",
             ));
+        }
+        Ok(())
+    }
+}
+
+impl TlsRptConfig {
+    /// The report builder's settings: its defaults with `[report]` over them.
+    pub fn build_settings(&self) -> Result<BuildSettings, TlsRptError> {
+        let mut settings = BuildSettings::default();
+        self.report.apply_to(&mut settings)?;
+        Ok(settings)
+    }
+}
+
+impl ReportSection {
+    /// Sets what this section gives in `settings` (the flags are applied after it).
+    pub fn apply_to(&self, settings: &mut BuildSettings) -> Result<(), TlsRptError> {
+        if let Some(name) = &self.organization_name {
+            settings.organization_name.clone_from(name);
+        }
+        if let Some(contact) = &self.contact_info {
+            settings.contact_info.clone_from(contact);
+        }
+        if let Some(submitter) = &self.submitter {
+            settings.submitter = Some(submitter.clone());
+        }
+        if let Some(only) = self.only_with_failures {
+            settings.only_with_failures = only;
+        }
+        if let Some(entries) = &self.suppress {
+            settings
+                .suppress
+                .extend(SuppressionList::try_from(entries.clone())?);
+        }
+        if let Some(max_size) = self.max_size {
+            settings.max_size = Some(max_size);
         }
         Ok(())
     }

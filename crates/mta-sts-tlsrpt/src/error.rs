@@ -38,4 +38,10 @@ pub enum TlsRptError {
         /// Why, and what to do instead.
         message: String,
     },
+    /// The report settings cannot give valid reports (no organisation, no contact, ...).
+    #[error("the report settings are unusable: {0}")]
+    BuildSettings(#[from] crate::report_builder::BuildSettingsError),
+    /// A built report could not be written as JSON or gzip (out of memory, in practice).
+    #[error("a built report could not be encoded: {0}")]
+    ReportEncoding(#[source] std::io::Error),
 }

@@ -8,6 +8,7 @@
 
 pub mod config;
 mod error;
+pub mod report_builder;
 pub mod schedule;
 pub mod tlsrpt_reporter_config;
 

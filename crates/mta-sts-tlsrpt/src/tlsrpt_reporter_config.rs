@@ -20,7 +20,7 @@
 //! | `sockettimeout` (commit after that many idle seconds) | `[collect] flush_interval` (write every so many seconds, idle or not) |
 //! | `max_uncommited_datagrams`, `retry_commit_datagram_count` | ignored (a note): counts are written every flush interval; a failed write is retried with its counts kept |
 //! | fetcher `storage`; reportd `fetchers` | the store: a local `tlsrpt-fetcher [--config_file F] [--storage URL]` is followed to its `storage`; a fetcher over SSH is a note (its MTA's collector should write to a PostgreSQL store shared with the reporter instead) |
-//! | `organization_name`, `contact_info` | `[report] organization_name`, `contact_info`; the domain of `contact_info`'s address is `submitter`, as tlsrpt-reportd derives it |
+//! | `organization_name`, `contact_info` | `[report] organization_name`, `contact_info` (the submitter domain is then `contact_info`'s, as tlsrpt-reportd derives it) |
 //! | `sender_address` | `[mail] from` |
 //! | `sendmail_script`, `sendmail_timeout` | `[mail] transport = "sendmail"`, `sendmail`, `timeout` (run without a shell: shell syntax is refused) |
 //! | `http_timeout` | `[https] timeout`; `http_script` is ignored (a note if changed): we POST ourselves |
@@ -566,15 +566,9 @@ fn map_reportd(
     }
     let report = &mut config.report;
     report.organization_name = options.text("organization_name").map(|s| s.value.clone());
-    if let Some(setting) = options.text("contact_info") {
-        report.contact_info = Some(setting.value.clone());
-        // tlsrpt-reportd's sender_domain(): the part after the last @, lowercased, one trailing
-        // dot dropped.
-        if let Some((_, domain)) = setting.value.rsplit_once('@') {
-            let domain = domain.to_lowercase();
-            report.submitter = Some(domain.strip_suffix('.').unwrap_or(&domain).to_string());
-        }
-    }
+    // The submitter is left unset: the builder takes the domain of contact_info's address, as
+    // tlsrpt-reportd's sender_domain() does.
+    report.contact_info = options.text("contact_info").map(|s| s.value.clone());
     if let Some(setting) = options.text("tlsrpt_record_map") {
         report.suppress = Some(read_discard_map(setting)?);
     }

@@ -113,3 +113,19 @@ fn socket_modes_read_as_python_reads_them_in_base_8() {
     assert_eq!(parse_octal_mode("0x1ff"), None);
     assert_eq!(parse_octal_mode("177777"), None);
 }
+
+#[test]
+fn the_report_section_sets_the_build_settings() {
+    let config = TlsRptConfig::parse(
+        "[report]\norganization_name = \"Example\"\ncontact_info = \"tlsrpt@example.com\"\nonly_with_failures = true\nsuppress = [\".example.org\"]\nmax_size = 4096\n",
+        "<t>",
+    )
+    .expect("it parses");
+    let settings = config.build_settings().expect("usable");
+    assert_eq!(settings.organization_name, "Example");
+    assert!(settings.only_with_failures);
+    assert!(settings.suppress.suppresses_domain("a.example.org"));
+    assert!(!settings.suppress.suppresses_domain("example.org"));
+    assert_eq!(settings.max_size, Some(4096));
+    assert_eq!(settings.submitter_domain().as_deref(), Ok("example.com"));
+}

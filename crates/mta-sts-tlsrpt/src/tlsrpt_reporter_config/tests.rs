@@ -128,8 +128,16 @@ fn reportd_settings_map_onto_report_mail_and_schedule() {
         config.report.contact_info.as_deref(),
         Some("tlsrpt-contact@Example.COM.")
     );
-    // As tlsrpt-reportd's sender_domain(): lowercased, one trailing dot dropped.
-    assert_eq!(config.report.submitter.as_deref(), Some("example.com"));
+    // As tlsrpt-reportd's sender_domain(): the domain of contact_info, lowercased, one
+    // trailing dot dropped.
+    assert_eq!(
+        config
+            .build_settings()
+            .expect("usable")
+            .submitter_domain()
+            .as_deref(),
+        Ok("example.com")
+    );
     assert_eq!(config.mail.from.as_deref(), Some("noreply@example.com"));
     assert_eq!(config.mail.transport, Some(MailTransport::Sendmail));
     assert_eq!(config.schedule.spread, Some(Duration::from_secs(3)));
