@@ -26,7 +26,7 @@ pub const EXAMPLE: &str = r#"# mta-sts tlsrpt: TLS-RPT reports (RFC 8460) about 
 
 # Where the counts and the outbox are kept: "sqlite:PATH", or "postgres://USER@HOST/DB" for a
 # fleet of MTAs whose collectors share one store (one reporter then sends for all of them).
-# store = "sqlite:/var/lib/mta-sts/tlsrpt.db"
+# store = "sqlite:/var/lib/mta-sts/tlsrpt-sender.db"
 
 # Serve Prometheus metrics of `mta-sts tlsrpt run` on this address ("IP:PORT").
 # metrics = "127.0.0.1:9469"

@@ -10,6 +10,7 @@ pub mod config;
 mod error;
 pub mod report_builder;
 pub mod schedule;
+pub mod status;
 pub mod tlsrpt_reporter_config;
 
 pub use error::TlsRptError;

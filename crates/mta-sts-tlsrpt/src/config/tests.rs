@@ -26,7 +26,7 @@ fn the_example_uncommented_sets_every_key() {
     let config = TlsRptConfig::parse(&uncommented, "<uncommented>").expect("it parses");
     assert_eq!(
         config.store,
-        Some(StoreUrl::Sqlite("/var/lib/mta-sts/tlsrpt.db".into()))
+        Some(StoreUrl::Sqlite("/var/lib/mta-sts/tlsrpt-sender.db".into()))
     );
     assert_eq!(config.collect.socket_mode, Some(0o220));
     assert_eq!(config.collect.flush_interval, Some(Duration::from_secs(5)));
