@@ -9,6 +9,7 @@
 pub mod config;
 mod error;
 pub mod report_builder;
+pub mod reporter;
 pub mod schedule;
 pub mod status;
 pub mod tlsrpt_reporter_config;
