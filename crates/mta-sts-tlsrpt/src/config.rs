@@ -16,6 +16,7 @@ use std::time::Duration;
 use mta_sts_store::StoreUrl;
 use serde::{Deserialize, Deserializer};
 
+use crate::collector::CollectSettings;
 use crate::error::TlsRptError;
 use crate::report_builder::{BuildSettings, SuppressionList};
 
@@ -33,8 +34,9 @@ pub const EXAMPLE: &str = r#"# mta-sts tlsrpt: TLS-RPT reports (RFC 8460) about 
 
 [collect]
 # The unix datagram socket Postfix's smtp_tlsrpt_socket_name names (libtlsrpt writes there).
-# socket = "/run/tlsrpt/tlsrpt.sock"
-# Its permissions (octal, as a string), owner and group: Postfix's smtp processes must write it.
+# socket = "/run/tlsrpt/collectd.sock"
+# Its permissions (octal, as a string; by default as the umask makes it), owner and group:
+# Postfix's smtp processes must be able to write to it.
 # socket_mode = "0220"
 # socket_user = "root"
 # socket_group = "postfix"
@@ -43,6 +45,10 @@ pub const EXAMPLE: &str = r#"# mta-sts tlsrpt: TLS-RPT reports (RFC 8460) about 
 # Distinct (day, domain, record, policy, failure) keys held between two writes; datagrams
 # past the cap while the store is slow are counted as lost and logged.
 # max_keys = 1000000
+# The socket's receive buffer asked for (SO_RCVBUF, bytes; the kernel caps it at rmem_max).
+# receive_buffer = 8388608
+# Seconds a shutdown keeps trying to store the last counts.
+# shutdown_timeout = 30
 
 [report]
 # Who reports (RFC 8460 §4.4 organization-name, contact-info) and the submitter domain of the
@@ -139,6 +145,11 @@ pub struct CollectSection {
     pub flush_interval: Option<Duration>,
     /// Distinct keys held in memory between two writes.
     pub max_keys: Option<usize>,
+    /// SO_RCVBUF asked for, in bytes.
+    pub receive_buffer: Option<usize>,
+    /// How long a shutdown keeps trying to store the last counts.
+    #[serde(deserialize_with = "optional_seconds")]
+    pub shutdown_timeout: Option<Duration>,
 }
 
 /// `[report]`: what a report says and which are made.
@@ -328,11 +339,48 @@ impl TlsRptConfig {
 }
 
 impl TlsRptConfig {
+    /// The collector's settings: its defaults with `[collect]` over them.
+    pub fn collect_settings(&self) -> CollectSettings {
+        let mut settings = CollectSettings::default();
+        self.collect.apply_to(&mut settings);
+        settings
+    }
+
     /// The report builder's settings: its defaults with `[report]` over them.
     pub fn build_settings(&self) -> Result<BuildSettings, TlsRptError> {
         let mut settings = BuildSettings::default();
         self.report.apply_to(&mut settings)?;
         Ok(settings)
+    }
+}
+
+impl CollectSection {
+    /// Sets what this section gives in `settings` (the flags are applied after it).
+    pub fn apply_to(&self, settings: &mut CollectSettings) {
+        if let Some(socket) = &self.socket {
+            settings.socket.clone_from(socket);
+        }
+        if let Some(mode) = self.socket_mode {
+            settings.socket_mode = Some(mode);
+        }
+        if let Some(user) = &self.socket_user {
+            settings.socket_user = Some(user.clone());
+        }
+        if let Some(group) = &self.socket_group {
+            settings.socket_group = Some(group.clone());
+        }
+        if let Some(interval) = self.flush_interval {
+            settings.flush_interval = interval;
+        }
+        if let Some(max_keys) = self.max_keys {
+            settings.max_keys = max_keys;
+        }
+        if let Some(bytes) = self.receive_buffer {
+            settings.receive_buffer = bytes;
+        }
+        if let Some(timeout) = self.shutdown_timeout {
+            settings.shutdown_timeout = timeout;
+        }
     }
 }
 

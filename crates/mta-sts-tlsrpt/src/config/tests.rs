@@ -129,3 +129,22 @@ fn the_report_section_sets_the_build_settings() {
     assert_eq!(settings.max_size, Some(4096));
     assert_eq!(settings.submitter_domain().as_deref(), Ok("example.com"));
 }
+
+#[test]
+fn the_collect_section_sets_the_collector_settings() {
+    let config = TlsRptConfig::parse(
+        "[collect]\nsocket = \"/run/x.sock\"\nsocket_mode = \"0660\"\nsocket_group = \"postfix\"\nflush_interval = 2\nmax_keys = 10\n",
+        "<t>",
+    )
+    .expect("it parses");
+    let settings = config.collect_settings();
+    assert_eq!(settings.socket, std::path::PathBuf::from("/run/x.sock"));
+    assert_eq!(settings.socket_mode, Some(0o660));
+    assert_eq!(settings.socket_group.as_deref(), Some("postfix"));
+    assert_eq!(settings.flush_interval, Duration::from_secs(2));
+    assert_eq!(settings.max_keys, 10);
+    // What the file leaves out keeps the collector's default.
+    let defaults = crate::collector::CollectSettings::default();
+    assert_eq!(settings.receive_buffer, defaults.receive_buffer);
+    assert_eq!(TlsRptConfig::default().collect_settings(), defaults);
+}
