@@ -18,13 +18,12 @@ use std::time::Duration;
 use lettre::Address;
 use lettre::message::Mailbox;
 use mta_sts_core::Timestamp;
-use mta_sts_core::time::UtcDate;
-use mta_sts_core::tlsrpt_record::ReportUri;
 
 pub use dkim::{DkimAlgorithm, DkimSigner, SIGNED_HEADERS};
 pub use https::{HttpsUploader, TLSRPT_GZIP};
 pub use mail::MailSender;
 pub use message::{mailto_addresses, report_mail, rfc5322_date};
+pub use outbox::{DeliveryEvent, DeliveryOutcome, deliver_due};
 pub use settings::{
     DeliverySettings, DkimSettings, HttpsSettings, MailSettings, MailTransport, RelaySecurity,
     RelaySettings, RetrySchedule,
@@ -32,26 +31,8 @@ pub use settings::{
 
 use crate::TlsRptError;
 
-/// One built report, ready to go to its destinations.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutgoingReport {
-    /// The UTC day it covers.
-    pub day: UtcDate,
-    /// The recipient (policy) domain it is about.
-    pub domain: String,
-    /// The TLSRPT record its destinations were read from.
-    pub tlsrpt_record: String,
-    /// Its `report-id`.
-    pub report_id: String,
-    /// Its `organization-name`.
-    pub organization_name: String,
-    /// The submitter domain (`TLS-Report-Submitter`, the file name's first part).
-    pub submitter: String,
-    /// The RFC 8460 §5.3.1 file name (`…!….json.gz`).
-    pub file_name: String,
-    /// The report JSON, gzip-compressed.
-    pub gzip: Vec<u8>,
-}
+/// One built report, ready to go to its destinations (the outbox keeps it as it is).
+pub use mta_sts_store::sender_reports::OutboxReport;
 
 /// Whether a failed attempt may succeed later.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,7 +136,7 @@ impl Deliverer {
 
     /// The sender for reports about `domain`: its own when one is set (the longest matching
     /// parent domain wins), else the default.
-    fn from_for(&self, domain: &str) -> Option<&str> {
+    fn sender_for(&self, domain: &str) -> Option<&str> {
         let mut best: Option<(&str, usize)> = None;
         for (suffix, from) in &self.mail.from_by_domain {
             let suffix = suffix.trim_end_matches('.').to_ascii_lowercase();
@@ -174,13 +155,13 @@ impl Deliverer {
     /// up: what [`deliver`](Self::deliver) sends.
     pub fn mail_message(
         &self,
-        report: &OutgoingReport,
+        report: &OutboxReport,
         destination: &str,
         now: Timestamp,
     ) -> Result<(Mailbox, Vec<Address>, Vec<u8>), DeliveryFailure> {
         let permanent =
             |message: String| DeliveryFailure::new(destination, Permanence::Permanent, message);
-        let from_text = self.from_for(&report.domain).ok_or_else(|| {
+        let from_text = self.sender_for(&report.domain).ok_or_else(|| {
             permanent("no sender address is configured (mail.from) to mail reports from".into())
         })?;
         let from = parse_mailbox("mail.from", from_text).map_err(|e| permanent(e.to_string()))?;
@@ -197,19 +178,29 @@ impl Deliverer {
         Ok((from, to, message))
     }
 
-    /// One attempt to deliver `report` to `destination` at `now`.
+    /// One attempt to deliver `report` to `destination` (a `mailto:` or `https:` URI, as the
+    /// TLSRPT record's `rua` gives it) at `now`.
     pub async fn deliver(
         &self,
-        report: &OutgoingReport,
-        destination: &ReportUri,
+        report: &OutboxReport,
+        destination: &str,
         now: Timestamp,
     ) -> Result<(), DeliveryFailure> {
-        match destination {
-            ReportUri::Mailto(uri) => {
-                let (from, to, message) = self.mail_message(report, uri, now)?;
-                self.sender.send(&from.email, &to, &message, uri).await
-            }
-            ReportUri::Https(url) => self.https.post(url, &report.gzip).await,
+        let scheme = destination.split(':').next().unwrap_or_default();
+        if scheme.eq_ignore_ascii_case("mailto") {
+            let (from, to, message) = self.mail_message(report, destination, now)?;
+            self.sender
+                .send(&from.email, &to, &message, destination)
+                .await
+        } else if scheme.eq_ignore_ascii_case("https") {
+            self.https.post(destination, &report.gzip).await
+        } else {
+            // RFC 8460 §3: rua is mailto: or https:; tlsrpt-reporter #54 crashed on another.
+            Err(DeliveryFailure::new(
+                destination,
+                Permanence::Permanent,
+                format!("`{destination}` is neither a mailto: nor an https: destination"),
+            ))
         }
     }
 }

@@ -12,7 +12,7 @@ use lettre::message::Mailbox;
 use mta_sts_core::Timestamp;
 use ring::digest::{SHA256, digest};
 
-use super::OutgoingReport;
+use super::OutboxReport;
 
 /// The addresses of a `mailto:` rua (RFC 6068: `mailto:a@x,b@y?query`, percent-encoded).
 pub fn mailto_addresses(uri: &str) -> Result<Vec<Address>, String> {
@@ -56,7 +56,7 @@ fn percent_decode(text: &str) -> Option<String> {
 
 /// The unsigned message, CRLF line ends, ready for DKIM and submission.
 pub fn report_mail(
-    report: &OutgoingReport,
+    report: &OutboxReport,
     from: &Mailbox,
     to: &[Address],
     now: Timestamp,

@@ -229,15 +229,23 @@ mod tests {
     #[test]
     fn waits_double_from_min_to_max_and_jitter_never_goes_below_min() {
         let schedule = RetrySchedule::default();
-        let waits: Vec<u64> = (1..=5).map(|n| schedule.wait(n, 0.0, None).as_secs()).collect();
+        let waits: Vec<u64> = (1..=5)
+            .map(|n| schedule.wait(n, 0.0, None).as_secs())
+            .collect();
         assert_eq!(waits, [300, 600, 1200, 1800, 1800]);
         assert_eq!(schedule.wait(1, 1.0, None), Duration::from_secs(300));
         assert_eq!(schedule.wait(3, 1.0, None), Duration::from_secs(600));
-        assert_eq!(schedule.wait(u32::MAX, 0.5, None), Duration::from_secs(1350));
+        assert_eq!(
+            schedule.wait(u32::MAX, 0.5, None),
+            Duration::from_secs(1350)
+        );
         // Retry-After lengthens, up to max_wait.
         let asked = Some(Duration::from_secs(1000));
         assert_eq!(schedule.wait(1, 0.0, asked), Duration::from_secs(1000));
-        assert_eq!(schedule.wait(1, 0.0, Some(Duration::from_secs(99_999))), Duration::from_secs(1800));
+        assert_eq!(
+            schedule.wait(1, 0.0, Some(Duration::from_secs(99_999))),
+            Duration::from_secs(1800)
+        );
     }
 
     #[test]
@@ -246,7 +254,10 @@ mod tests {
         assert!(!schedule.is_last(4));
         assert!(schedule.is_last(5));
         // max_attempts = 0 still allows the one attempt.
-        let once = RetrySchedule { max_attempts: 0, ..schedule };
+        let once = RetrySchedule {
+            max_attempts: 0,
+            ..schedule
+        };
         assert!(once.is_last(1));
     }
 

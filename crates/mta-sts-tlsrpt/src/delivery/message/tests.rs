@@ -5,11 +5,11 @@ use mta_sts_core::time::UtcDate;
 
 use super::*;
 
-fn report() -> OutgoingReport {
+fn report() -> OutboxReport {
     let json = br#"{"organization-name":"Example Org","date-range":{"start-datetime":"2026-12-06T00:00:00Z","end-datetime":"2026-12-06T23:59:59Z"},"report-id":"2026-12-06_example.net@example.org","policies":[]}"#;
     let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     std::io::Write::write_all(&mut gzip, json).expect("gzip");
-    OutgoingReport {
+    OutboxReport {
         day: UtcDate::parse("2026-12-06").expect("day"),
         domain: "example.net".into(),
         tlsrpt_record: "v=TLSRPTv1; rua=mailto:reports@example.net".into(),
