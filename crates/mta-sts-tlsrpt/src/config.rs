@@ -8,7 +8,6 @@
 //! tlsrpt-reporter's INI files are read into the same [`TlsRptConfig`]
 //! ([`crate::tlsrpt_reporter_config`]), so both take one path from there on.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -17,8 +16,10 @@ use mta_sts_store::StoreUrl;
 use serde::{Deserialize, Deserializer};
 
 use crate::collector::CollectSettings;
+use crate::delivery::{DeliverySettings, DkimSettings, HttpsSettings, MailSettings, RetrySchedule};
 use crate::error::TlsRptError;
 use crate::report_builder::{BuildSettings, SuppressionList};
+use crate::schedule::ScheduleSettings;
 
 /// Every key, with its default, as a commented TOML file.
 pub const EXAMPLE: &str = r#"# mta-sts tlsrpt: TLS-RPT reports (RFC 8460) about the mail this host sends. Postfix 3.10
@@ -64,22 +65,26 @@ pub const EXAMPLE: &str = r#"# mta-sts tlsrpt: TLS-RPT reports (RFC 8460) about 
 # max_size = 10485760
 
 [mail]
-# The From address of report mails, and per recipient domain another one.
+# The From address of report mails (needed to mail reports), and per recipient domain (and
+# its subdomains) another one.
 # from = "tlsrpt-noreply@example.com"
 # from_by_domain = { "example.org" = "tlsrpt@example.net" }
-# "sendmail" (the local MTA's sendmail command) or "smtp" (a relay).
+# "sendmail" (the local MTA's command, the message on its standard input) or "relay" (SMTP).
 # transport = "sendmail"
-# sendmail = "sendmail -i -t"
-# relay = "127.0.0.1:25"
-# relay_tls = "starttls"        # "starttls", "tls" (implicit) or "none"
-# relay_user = "reports"
-# relay_password_file = "/etc/mta-sts/relay-password"
+# sendmail_command = "sendmail -i -t"   # split on spaces, run without a shell
+# sendmail_timeout = 10
+# [mail.relay]
+# host = "smtp.example.com"
+# port = 25
+# security = "starttls"         # "starttls", "tls" (implicit) or "none" (loopback only)
+# username = "reports"
+# password_file = "/etc/mta-sts/relay-password"
 # ca_file = "/etc/mta-sts/relay-ca.pem"
-# Seconds for the sendmail command or the relay.
-# timeout = 10
+# timeout = 30
 
-[dkim]
 # Sign report mails (RFC 8460 §3: reports SHOULD be DKIM-signed). RSA or Ed25519 key, PEM.
+# Without this table mail goes out unsigned.
+# [dkim]
 # key_file = "/etc/mta-sts/dkim/tlsrpt.key"
 # selector = "tlsrpt"
 # domain = "example.com"        # by default the From address's domain
@@ -89,17 +94,20 @@ pub const EXAMPLE: &str = r#"# mta-sts tlsrpt: TLS-RPT reports (RFC 8460) about 
 # ca_file = "/etc/mta-sts/extra-roots.pem"
 # timeout = 10
 
+[retry]
+# A failed delivery is tried again after min_wait seconds, doubling up to max_wait (with
+# jitter), max_attempts in all; a permanent refusal (SMTP 5xx, HTTP 4xx) gives up at once.
+# max_attempts = 5
+# min_wait = 300
+# max_wait = 1800
+
 [schedule]
-# Reports for a day go out after its UTC midnight, each at a random point of the next spread
-# seconds (so not every reporter sends at 00:00).
+# A day's reports go out after its UTC midnight plus settle seconds (the collectors' last
+# write of the day), at a random point of the next spread seconds.
 # spread = 36000
+# settle = 120
 # Days not yet reported are caught up after downtime, at most this many days back.
 # catch_up_days = 7
-# A failed delivery is retried after retry_first seconds, doubling up to retry_max, until
-# max_attempts; a permanent refusal (SMTP 5xx, HTTP 4xx) gives up at once.
-# max_attempts = 6
-# retry_first = 300
-# retry_max = 1800
 # The longest sleep of `mta-sts tlsrpt run` between two looks at the outbox, in seconds.
 # poll_interval = 300
 "#;
@@ -117,12 +125,14 @@ pub struct TlsRptConfig {
     pub collect: CollectSection,
     /// The `[report]` table.
     pub report: ReportSection,
-    /// The `[mail]` table.
-    pub mail: MailSection,
-    /// The `[dkim]` table.
-    pub dkim: DkimSection,
+    /// The `[mail]` table, as the delivery reads it (its defaults for what it leaves out).
+    pub mail: Option<MailSettings>,
+    /// The `[dkim]` table; without it mail goes out unsigned.
+    pub dkim: Option<DkimSettings>,
     /// The `[https]` table.
-    pub https: HttpsSection,
+    pub https: Option<HttpsSettings>,
+    /// The `[retry]` table.
+    pub retry: Option<RetrySchedule>,
     /// The `[schedule]` table.
     pub schedule: ScheduleSection,
 }
@@ -170,98 +180,34 @@ pub struct ReportSection {
     pub max_size: Option<usize>,
 }
 
-/// How report mails leave this host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MailTransport {
-    /// The local MTA's sendmail command, the message on its standard input.
-    Sendmail,
-    /// SMTP to a relay.
-    Smtp,
-}
-
-/// TLS towards the SMTP relay.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RelayTls {
-    /// STARTTLS, required.
-    Starttls,
-    /// TLS from the first byte (submissions, port 465).
-    Tls,
-    /// None: only for a relay on loopback.
-    None,
-}
-
-/// `[mail]`: the From address and the transport.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MailSection {
-    /// The From address.
-    pub from: Option<String>,
-    /// Another From address per recipient domain.
-    pub from_by_domain: Option<BTreeMap<String, String>>,
-    /// sendmail or a relay.
-    pub transport: Option<MailTransport>,
-    /// The sendmail command line (split on white space, no shell).
-    pub sendmail: Option<String>,
-    /// The relay, `HOST:PORT`.
-    pub relay: Option<String>,
-    /// TLS towards the relay.
-    pub relay_tls: Option<RelayTls>,
-    /// The relay's user name, if it wants authentication.
-    pub relay_user: Option<String>,
-    /// The file holding the relay's password (never the password itself in this file).
-    pub relay_password_file: Option<PathBuf>,
-    /// Extra trusted roots (PEM) for the relay.
-    pub ca_file: Option<PathBuf>,
-    /// Time limit for the sendmail command or one relay conversation.
-    #[serde(deserialize_with = "optional_seconds")]
-    pub timeout: Option<Duration>,
-}
-
-/// `[dkim]`: the signing key.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DkimSection {
-    /// The private key, PEM (RSA PKCS#1 or PKCS#8, Ed25519 PKCS#8).
-    pub key_file: Option<PathBuf>,
-    /// The selector (`s=`).
-    pub selector: Option<String>,
-    /// The signing domain (`d=`), by default the From address's.
-    pub domain: Option<String>,
-}
-
-/// `[https]`: POSTs to `https:` rua.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct HttpsSection {
-    /// Extra trusted roots (PEM).
-    pub ca_file: Option<PathBuf>,
-    /// Time limit for one POST.
-    #[serde(deserialize_with = "optional_seconds")]
-    pub timeout: Option<Duration>,
-}
-
-/// `[schedule]`: when reports are made and deliveries retried.
+/// `[schedule]`: when reports are made.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ScheduleSection {
     /// The window after midnight over which a day's reports are spread.
     #[serde(deserialize_with = "optional_seconds")]
     pub spread: Option<Duration>,
+    /// The wait after midnight before a day counts as complete.
+    #[serde(deserialize_with = "optional_seconds")]
+    pub settle: Option<Duration>,
     /// How many days back missed days are caught up.
     pub catch_up_days: Option<u32>,
-    /// Delivery attempts per destination before giving up.
-    pub max_attempts: Option<u32>,
-    /// The wait after the first failed attempt.
-    #[serde(deserialize_with = "optional_seconds")]
-    pub retry_first: Option<Duration>,
-    /// The longest wait between two attempts.
-    #[serde(deserialize_with = "optional_seconds")]
-    pub retry_max: Option<Duration>,
     /// The longest sleep of the reporter's loop.
     #[serde(deserialize_with = "optional_seconds")]
     pub poll_interval: Option<Duration>,
+}
+
+impl ScheduleSection {
+    /// The schedule: its defaults with this section over them.
+    pub fn settings(&self) -> ScheduleSettings {
+        let defaults = ScheduleSettings::default();
+        ScheduleSettings {
+            spread: self.spread.unwrap_or(defaults.spread),
+            catch_up_days: self.catch_up_days.unwrap_or(defaults.catch_up_days),
+            settle: self.settle.unwrap_or(defaults.settle),
+            poll_interval: self.poll_interval.unwrap_or(defaults.poll_interval),
+        }
+    }
 }
 
 impl TlsRptConfig {
@@ -304,19 +250,19 @@ impl TlsRptConfig {
                 "0 would count every datagram as lost; give at least 1",
             ));
         }
-        if self.schedule.max_attempts == Some(0) {
-            return Err(value(
-                "[schedule] max_attempts",
-                "0 would never try to deliver; give at least 1",
-            ));
-        }
-        if let (Some(first), Some(max)) = (self.schedule.retry_first, self.schedule.retry_max)
-            && max < first
-        {
-            return Err(value(
-                "[schedule] retry_max",
-                "it is shorter than retry_first; the longest wait must be at least the first",
-            ));
+        if let Some(retry) = &self.retry {
+            if retry.max_attempts == 0 {
+                return Err(value(
+                    "[retry] max_attempts",
+                    "0 would never try to deliver; give at least 1",
+                ));
+            }
+            if retry.max_wait < retry.min_wait {
+                return Err(value(
+                    "[retry] max_wait",
+                    "it is shorter than min_wait; the longest wait must be at least the first",
+                ));
+            }
         }
         if self.schedule.poll_interval == Some(Duration::ZERO) {
             return Err(value(
@@ -328,12 +274,6 @@ impl TlsRptConfig {
             SuppressionList::try_from(entries.clone())
                 .map_err(|e| value("[report] suppress", &e.to_string()))?;
         }
-        if self.mail.relay_password_file.is_some() && self.mail.relay_user.is_none() {
-            return Err(value(
-                "[mail] relay_password_file",
-                "a password without relay_user cannot be used; add relay_user",
-            ));
-        }
         Ok(())
     }
 }
@@ -344,6 +284,61 @@ impl TlsRptConfig {
         let mut settings = CollectSettings::default();
         self.collect.apply_to(&mut settings);
         settings
+    }
+
+    /// The delivery's settings: `[mail]`, `[dkim]`, `[https]`, `[retry]`, each its defaults
+    /// when absent.
+    pub fn delivery_settings(&self) -> DeliverySettings {
+        DeliverySettings {
+            mail: self.mail.clone().unwrap_or_default(),
+            dkim: self.dkim.clone(),
+            https: self.https.clone().unwrap_or_default(),
+            retry: self.retry.unwrap_or_default(),
+        }
+    }
+
+    /// This configuration with `over` laid on it: each key `over` sets wins, and each of the
+    /// tables `[mail]`, `[dkim]`, `[https]` and `[retry]` that `over` has replaces this one's
+    /// whole (ours over tlsrpt-reporter's files).
+    pub fn overlaid(self, over: TlsRptConfig) -> TlsRptConfig {
+        fn pick<T>(under: Option<T>, over: Option<T>) -> Option<T> {
+            over.or(under)
+        }
+        let (c, oc) = (self.collect, over.collect);
+        let (r, or) = (self.report, over.report);
+        let (s, os) = (self.schedule, over.schedule);
+        TlsRptConfig {
+            store: pick(self.store, over.store),
+            metrics: pick(self.metrics, over.metrics),
+            collect: CollectSection {
+                socket: pick(c.socket, oc.socket),
+                socket_mode: pick(c.socket_mode, oc.socket_mode),
+                socket_user: pick(c.socket_user, oc.socket_user),
+                socket_group: pick(c.socket_group, oc.socket_group),
+                flush_interval: pick(c.flush_interval, oc.flush_interval),
+                max_keys: pick(c.max_keys, oc.max_keys),
+                receive_buffer: pick(c.receive_buffer, oc.receive_buffer),
+                shutdown_timeout: pick(c.shutdown_timeout, oc.shutdown_timeout),
+            },
+            report: ReportSection {
+                organization_name: pick(r.organization_name, or.organization_name),
+                contact_info: pick(r.contact_info, or.contact_info),
+                submitter: pick(r.submitter, or.submitter),
+                only_with_failures: pick(r.only_with_failures, or.only_with_failures),
+                suppress: pick(r.suppress, or.suppress),
+                max_size: pick(r.max_size, or.max_size),
+            },
+            mail: pick(self.mail, over.mail),
+            dkim: pick(self.dkim, over.dkim),
+            https: pick(self.https, over.https),
+            retry: pick(self.retry, over.retry),
+            schedule: ScheduleSection {
+                spread: pick(s.spread, os.spread),
+                settle: pick(s.settle, os.settle),
+                catch_up_days: pick(s.catch_up_days, os.catch_up_days),
+                poll_interval: pick(s.poll_interval, os.poll_interval),
+            },
+        }
     }
 
     /// The report builder's settings: its defaults with `[report]` over them.

@@ -62,4 +62,25 @@ pub enum TlsRptError {
         /// The name given.
         name: String,
     },
+    /// A delivery setting is wrong (`key` names it in the configuration).
+    #[error("the delivery setting {key} is wrong: {message}")]
+    DeliverySetting {
+        /// The setting, as in the configuration file.
+        key: &'static str,
+        /// What is wrong, a sentence without its full stop.
+        message: String,
+    },
+    /// A file delivery needs (DKIM key, password, CA certificates) could not be read.
+    #[error("{what} could not be read from {}: {source}", path.display())]
+    DeliveryFile {
+        /// What the file holds.
+        what: &'static str,
+        /// Where it was looked for.
+        path: std::path::PathBuf,
+        /// Why reading failed.
+        source: std::io::Error,
+    },
+    /// One attempt to deliver a report to one destination failed.
+    #[error("delivering the report to {dest} failed: {0}", dest = .0.destination)]
+    Delivery(#[from] crate::delivery::DeliveryFailure),
 }

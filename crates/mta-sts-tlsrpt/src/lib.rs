@@ -8,6 +8,7 @@
 
 pub mod collector;
 pub mod config;
+pub mod delivery;
 mod error;
 pub mod report_builder;
 pub mod reporter;

@@ -22,10 +22,10 @@
 //! | fetcher `storage`; reportd `fetchers` | the store: a local `tlsrpt-fetcher [--config_file F] [--storage URL]` is followed to its `storage`; a fetcher over SSH is a note (its MTA's collector should write to a PostgreSQL store shared with the reporter instead) |
 //! | `organization_name`, `contact_info` | `[report] organization_name`, `contact_info` (the submitter domain is then `contact_info`'s, as tlsrpt-reportd derives it) |
 //! | `sender_address` | `[mail] from` |
-//! | `sendmail_script`, `sendmail_timeout` | `[mail] transport = "sendmail"`, `sendmail`, `timeout` (run without a shell: shell syntax is refused) |
+//! | `sendmail_script`, `sendmail_timeout` | `[mail] transport = "sendmail"`, `sendmail_command`, `sendmail_timeout` (run without a shell: shell syntax is refused) |
 //! | `http_timeout` | `[https] timeout`; `http_script` is ignored (a note if changed): we POST ourselves |
 //! | `spread_out_delivery`, `interval_main_loop` | `[schedule] spread`, `poll_interval` |
-//! | `max_retries_delivery`, `min_wait_delivery`, `max_wait_delivery` | `[schedule] max_attempts` (retries + 1), `retry_first`, `retry_max` (doubling with jitter, where tlsrpt-reportd waits a random time between the two) |
+//! | `max_retries_delivery`, `min_wait_delivery`, `max_wait_delivery` (5, 300, 1800) | `[retry] max_attempts` (retries + 1: 6), `min_wait`, `max_wait` (doubling with jitter, where tlsrpt-reportd waits a random time between the two) |
 //! | `tlsrpt_record_map` | its `DOMAIN DISCARD` lines become `[report] suppress`; any other line is refused |
 //! | `mail_destination_map`, `http_upload_map`, `debug_send_mail_dest`, `debug_send_http_dest` | refused: they redirect reports, which we do not do; ignoring them would send reports elsewhere than the user chose |
 //! | `pidfilename`, `logfilename`, `log_level`, `daily_rollover_script`, `dump_path_for_invalid_datagram`, `dbname`, `keep_days`, `compression_level`, `debug_db`, `debug_send_file_dest`, the fetcher timing options | ignored, each with a note saying why |
@@ -39,7 +39,8 @@ use std::time::Duration;
 
 use mta_sts_store::StoreUrl;
 
-use crate::config::{MailTransport, TlsRptConfig, parse_octal_mode};
+use crate::config::{TlsRptConfig, parse_octal_mode};
+use crate::delivery::{HttpsSettings, MailSettings, MailTransport, RetrySchedule};
 use crate::error::TlsRptError;
 use ini::Ini;
 
@@ -572,10 +573,12 @@ fn map_reportd(
     if let Some(setting) = options.text("tlsrpt_record_map") {
         report.suppress = Some(read_discard_map(setting)?);
     }
-    let mail = &mut config.mail;
-    mail.from = options.text("sender_address").map(|s| s.value.clone());
-    // tlsrpt-reportd always mails through its sendmail_script.
-    mail.transport = Some(MailTransport::Sendmail);
+    let mut mail = MailSettings {
+        from: options.text("sender_address").map(|s| s.value.clone()),
+        // tlsrpt-reportd always mails through its sendmail_script.
+        transport: MailTransport::Sendmail,
+        ..MailSettings::default()
+    };
     if let Some(setting) = options.text("sendmail_script") {
         if setting.value.contains([
             '|', '&', ';', '<', '>', '$', '`', '\'', '"', '\\', '(', ')', '*', '?',
@@ -587,10 +590,17 @@ fn map_reportd(
                  command, or a script that does the rest",
             ));
         }
-        mail.sendmail = Some(setting.value.clone());
+        mail.sendmail_command.clone_from(&setting.value);
     }
-    mail.timeout = options.seconds("sendmail_timeout", 1)?;
-    config.https.timeout = options.seconds("http_timeout", 1)?;
+    if let Some(timeout) = options.seconds("sendmail_timeout", 1)? {
+        mail.sendmail_timeout = timeout.as_secs();
+    }
+    config.mail = Some(mail);
+    let mut https = HttpsSettings::default();
+    if let Some(timeout) = options.seconds("http_timeout", 1)? {
+        https.timeout = timeout.as_secs();
+    }
+    config.https = Some(https);
     if let Some(setting) = options.text("http_script")
         && setting.value != DEFAULT_HTTP_SCRIPT
     {
@@ -602,28 +612,42 @@ fn map_reportd(
                 .into(),
         });
     }
-    let schedule = &mut config.schedule;
-    schedule.spread = options.seconds("spread_out_delivery", 1)?;
-    schedule.poll_interval = options.seconds("interval_main_loop", 1)?;
+    config.schedule.spread = options.seconds("spread_out_delivery", 1)?;
+    config.schedule.poll_interval = options.seconds("interval_main_loop", 1)?;
+    // tlsrpt-reportd's delivery defaults (5 retries, 300 to 1800 s) whether given or not: the
+    // user keeps what they had.
+    let mut retry = RetrySchedule {
+        max_attempts: 6,
+        min_wait: 300,
+        max_wait: 1800,
+    };
     if let Some((retries, setting)) = options.integer("max_retries_delivery")? {
-        // tlsrpt-reportd retries while retries < max_retries_delivery after the first attempt.
-        let attempts = u32::try_from(retries.max(0))
+        // tlsrpt-reportd tries once, then again while retries < max_retries_delivery.
+        retry.max_attempts = u32::try_from(retries.max(0))
             .ok()
             .and_then(|r| r.checked_add(1))
             .ok_or_else(|| refuse(setting, "it is too large"))?;
-        schedule.max_attempts = Some(attempts);
     }
-    schedule.retry_first = options.seconds("min_wait_delivery", 0)?;
-    schedule.retry_max = options.seconds("max_wait_delivery", 0)?;
-    if let (Some(first), Some(max)) = (schedule.retry_first, schedule.retry_max)
-        && max < first
-        && let Some(setting) = options.values.get("max_wait_delivery")
-    {
-        return Err(refuse(
-            setting,
-            "it is less than min_wait_delivery (tlsrpt-reportd refuses that too)",
-        ));
+    if let Some(wait) = options.seconds("min_wait_delivery", 0)? {
+        retry.min_wait = wait.as_secs();
     }
+    if let Some(wait) = options.seconds("max_wait_delivery", 0)? {
+        retry.max_wait = wait.as_secs();
+    }
+    if retry.max_wait < retry.min_wait {
+        let key = options
+            .values
+            .get("max_wait_delivery")
+            .or_else(|| options.values.get("min_wait_delivery"))
+            .map_or_else(|| "max_wait_delivery".to_string(), |s| s.origin.clone());
+        return Err(TlsRptError::ConfigValue {
+            key,
+            message: "max_wait_delivery is less than min_wait_delivery (tlsrpt-reportd refuses \
+                      that too)"
+                .into(),
+        });
+    }
+    config.retry = Some(retry);
     if let Some(setting) = options
         .values
         .get("min_wait_delivery")
@@ -631,8 +655,8 @@ fn map_reportd(
     {
         notes.push(Note {
             key: setting.origin.clone(),
-            message: "read as [schedule] retry_first/retry_max: the wait starts at the minimum \
-                      and doubles up to the maximum (with jitter), where tlsrpt-reportd waits a \
+            message: "read as [retry] min_wait/max_wait: the wait starts at the minimum and \
+                      doubles up to the maximum (with jitter), where tlsrpt-reportd waits a \
                       random time between the two"
                 .into(),
         });

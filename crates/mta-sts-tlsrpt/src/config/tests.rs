@@ -3,12 +3,22 @@ use std::time::Duration;
 use mta_sts_store::StoreUrl;
 
 use super::*;
+use crate::delivery::{MailTransport, RelaySecurity};
 
 #[test]
 fn the_example_parses_to_all_defaults() {
-    // Every key of EXAMPLE is commented out: the file is the empty layer.
+    // Every key of EXAMPLE is commented out: every setting is its default (its empty tables,
+    // [mail] and the like, are there, holding the defaults).
     let config = TlsRptConfig::parse(EXAMPLE, "<example>").expect("the example parses");
-    assert_eq!(config, TlsRptConfig::default());
+    let empty = TlsRptConfig::default();
+    assert_eq!(config.delivery_settings(), empty.delivery_settings());
+    assert_eq!(config.collect_settings(), empty.collect_settings());
+    assert_eq!(
+        config.build_settings().expect("defaults"),
+        empty.build_settings().expect("defaults")
+    );
+    assert_eq!(config.schedule.settings(), empty.schedule.settings());
+    assert_eq!((config.store, config.metrics), (None, None));
 }
 
 #[test]
@@ -18,7 +28,11 @@ fn the_example_uncommented_sets_every_key() {
     let uncommented: String = EXAMPLE
         .lines()
         .map(|line| match line.strip_prefix("# ") {
-            Some(rest) if rest.contains(" = ") && !rest.starts_with(' ') => rest.to_string(),
+            Some(rest)
+                if (rest.contains(" = ") || rest.starts_with('[')) && !rest.starts_with(' ') =>
+            {
+                rest.to_string()
+            }
             _ => line.to_string(),
         })
         .collect::<Vec<_>>()
@@ -32,21 +46,27 @@ fn the_example_uncommented_sets_every_key() {
     assert_eq!(config.collect.flush_interval, Some(Duration::from_secs(5)));
     assert_eq!(config.report.only_with_failures, Some(false));
     assert_eq!(config.report.suppress.as_ref().map(Vec::len), Some(3));
-    assert_eq!(config.mail.transport, Some(MailTransport::Sendmail));
-    assert_eq!(config.mail.relay_tls, Some(RelayTls::Starttls));
+    let delivery = config.delivery_settings();
+    assert_eq!(delivery.mail.transport, MailTransport::Sendmail);
     assert_eq!(
-        config
+        delivery.mail.relay.as_ref().map(|r| r.security),
+        Some(RelaySecurity::Starttls)
+    );
+    assert_eq!(
+        delivery
             .mail
             .from_by_domain
-            .as_ref()
-            .and_then(|m| m.get("example.org"))
+            .get("example.org")
             .map(String::as_str),
         Some("tlsrpt@example.net")
     );
-    assert_eq!(config.dkim.selector.as_deref(), Some("tlsrpt"));
-    assert_eq!(config.https.timeout, Some(Duration::from_secs(10)));
-    assert_eq!(config.schedule.spread, Some(Duration::from_secs(36_000)));
-    assert_eq!(config.schedule.max_attempts, Some(6));
+    assert_eq!(
+        delivery.dkim.as_ref().map(|d| d.selector.as_str()),
+        Some("tlsrpt")
+    );
+    assert_eq!(delivery.https.timeout, 10);
+    assert_eq!(delivery.retry, RetrySchedule::default());
+    assert_eq!(config.schedule.settings(), ScheduleSettings::default());
     assert!(config.metrics.is_some());
 }
 
@@ -64,18 +84,14 @@ fn an_unknown_key_is_named() {
 fn bad_values_are_refused_with_the_key() {
     for (text, key) in [
         ("[collect]\nmax_keys = 0\n", "[collect] max_keys"),
-        ("[schedule]\nmax_attempts = 0\n", "[schedule] max_attempts"),
+        ("[retry]\nmax_attempts = 0\n", "[retry] max_attempts"),
         (
-            "[schedule]\nretry_first = 600\nretry_max = 60\n",
-            "[schedule] retry_max",
+            "[retry]\nmin_wait = 600\nmax_wait = 60\n",
+            "[retry] max_wait",
         ),
         (
             "[schedule]\npoll_interval = 0\n",
             "[schedule] poll_interval",
-        ),
-        (
-            "[mail]\nrelay_password_file = \"/p\"\n",
-            "[mail] relay_password_file",
         ),
         (
             "[collect]\nsocket_mode = 0o17777\n",
@@ -92,6 +108,8 @@ fn bad_values_are_refused_with_the_key() {
         "store = \"mysql://x\"\n",
         "[collect]\nsocket_mode = \"0980\"\n",
         "[mail]\ntransport = \"lmtp\"\n",
+        "[mail.relay]\nport = 25\n",
+        "[dkim]\nselector = \"s\"\n",
         "[schedule]\nspread = -1\n",
     ] {
         let error = TlsRptConfig::parse(text, "<t>").expect_err(text);
@@ -147,4 +165,27 @@ fn the_collect_section_sets_the_collector_settings() {
     let defaults = crate::collector::CollectSettings::default();
     assert_eq!(settings.receive_buffer, defaults.receive_buffer);
     assert_eq!(TlsRptConfig::default().collect_settings(), defaults);
+}
+
+#[test]
+fn a_later_layer_wins_key_by_key_and_table_by_table() {
+    let under = TlsRptConfig::parse(
+        "store = \"sqlite:/a.db\"\n[report]\norganization_name = \"A\"\ncontact_info = \"a@a.example\"\n[mail]\nfrom = \"a@a.example\"\nsendmail_timeout = 20\n[schedule]\nspread = 10\n",
+        "<under>",
+    )
+    .expect("under");
+    let over = TlsRptConfig::parse(
+        "[report]\norganization_name = \"B\"\n[dkim]\nkey_file = \"/k.pem\"\nselector = \"s\"\n[schedule]\ncatch_up_days = 2\n",
+        "<over>",
+    )
+    .expect("over");
+    let merged = under.overlaid(over);
+    assert_eq!(merged.store, Some(StoreUrl::Sqlite("/a.db".into())));
+    assert_eq!(merged.report.organization_name.as_deref(), Some("B"));
+    assert_eq!(merged.report.contact_info.as_deref(), Some("a@a.example"));
+    assert_eq!(merged.delivery_settings().mail.sendmail_timeout, 20);
+    assert!(merged.dkim.is_some());
+    let schedule = merged.schedule.settings();
+    assert_eq!(schedule.spread, Duration::from_secs(10));
+    assert_eq!(schedule.catch_up_days, 2);
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use mta_sts_store::StoreUrl;
 
 use super::*;
-use crate::config::MailTransport;
+use crate::delivery::MailTransport;
 
 /// A directory of its own per test, removed at the end.
 struct Dir(PathBuf);
@@ -138,8 +138,15 @@ fn reportd_settings_map_onto_report_mail_and_schedule() {
             .as_deref(),
         Ok("example.com")
     );
-    assert_eq!(config.mail.from.as_deref(), Some("noreply@example.com"));
-    assert_eq!(config.mail.transport, Some(MailTransport::Sendmail));
+    let delivery = config.delivery_settings();
+    assert_eq!(delivery.mail.from.as_deref(), Some("noreply@example.com"));
+    assert_eq!(delivery.mail.transport, MailTransport::Sendmail);
+    // tlsrpt-reportd's delivery defaults, carried over.
+    assert_eq!(delivery.retry.max_attempts, 6);
+    assert_eq!(
+        (delivery.retry.min_wait, delivery.retry.max_wait),
+        (300, 1800)
+    );
     assert_eq!(config.schedule.spread, Some(Duration::from_secs(3)));
     assert_eq!(config.schedule.poll_interval, Some(Duration::from_secs(10)));
     // The fetcher's storage, followed through --config_file, is the store.
@@ -191,20 +198,20 @@ fn delivery_retries_become_attempts_and_backoff() {
     let dir = Dir::new();
     let path = dir.write(
         "reportd.cfg",
-        "[tlsrpt_reportd]\nmax_retries_delivery = 5\nmin_wait_delivery = 300\nmax_wait_delivery = 1800\nsendmail_script = /usr/sbin/sendmail -i -t\nsendmail_timeout = 20\nhttp_timeout = 7\nfetchers = tlsrpt-fetcher --storage sqlite:///srv/t.sqlite\n",
+        "[tlsrpt_reportd]\nmax_retries_delivery = 2\nmin_wait_delivery = 60\nmax_wait_delivery = 600\nsendmail_script = /usr/sbin/sendmail -i -t\nsendmail_timeout = 20\nhttp_timeout = 7\nfetchers = tlsrpt-fetcher --storage sqlite:///srv/t.sqlite\n",
     );
     let imported = import(Component::Reportd, &path, &no_env()).expect("it imports");
     let config = imported.config;
-    // tlsrpt-reportd tries once, then retries up to max_retries_delivery times.
-    assert_eq!(config.schedule.max_attempts, Some(6));
-    assert_eq!(config.schedule.retry_first, Some(Duration::from_secs(300)));
-    assert_eq!(config.schedule.retry_max, Some(Duration::from_secs(1800)));
+    let delivery = config.delivery_settings();
+    // tlsrpt-reportd tries once, then retries up to max_retries_delivery times: 2 + 1.
+    assert_eq!(delivery.retry.max_attempts, 3);
     assert_eq!(
-        config.mail.sendmail.as_deref(),
-        Some("/usr/sbin/sendmail -i -t")
+        (delivery.retry.min_wait, delivery.retry.max_wait),
+        (60, 600)
     );
-    assert_eq!(config.mail.timeout, Some(Duration::from_secs(20)));
-    assert_eq!(config.https.timeout, Some(Duration::from_secs(7)));
+    assert_eq!(delivery.mail.sendmail_command, "/usr/sbin/sendmail -i -t");
+    assert_eq!(delivery.mail.sendmail_timeout, 20);
+    assert_eq!(delivery.https.timeout, 7);
     assert_eq!(
         config.store,
         Some(StoreUrl::Sqlite("/srv/t.mta-sts.db".into()))
