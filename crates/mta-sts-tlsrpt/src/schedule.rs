@@ -94,17 +94,24 @@ pub fn first_send_time(
     if late { now } else { planned.max(now) }
 }
 
-/// When the loop looks again: at the next delivery due, the moment the current day becomes
-/// complete, or after `poll_interval`, whichever is first (never before `now`).
+/// When the loop looks again: at the next delivery due (or day to build), the next moment a
+/// day becomes complete, or after `poll_interval`, whichever is first (never before `now`).
 pub fn next_wake(
     now: Timestamp,
     next_delivery: Option<Timestamp>,
     settings: &ScheduleSettings,
 ) -> Timestamp {
-    let today_complete = day_end(now.utc_date()).saturating_add(settings.settle);
+    // The next moment a day becomes complete: yesterday's, while its settling time runs, else
+    // today's.
+    let yesterday_complete = now.start_of_day().saturating_add(settings.settle);
+    let next_complete = if now < yesterday_complete {
+        yesterday_complete
+    } else {
+        day_end(now.utc_date()).saturating_add(settings.settle)
+    };
     let mut wake = now
         .saturating_add(settings.poll_interval)
-        .min(today_complete);
+        .min(next_complete);
     if let Some(delivery) = next_delivery {
         wake = wake.min(delivery);
     }

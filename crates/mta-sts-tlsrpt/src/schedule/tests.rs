@@ -83,6 +83,11 @@ fn the_loop_wakes_for_the_first_of_delivery_midnight_and_poll() {
     );
     // A delivery already due means now.
     assert_eq!(next_wake(now, Some(at("2026-12-06T11:00:00Z")), &s), now);
+    // Just after midnight: wake when yesterday becomes complete.
+    assert_eq!(
+        next_wake(at("2026-12-07T00:00:30Z"), None, &s),
+        at("2026-12-07T00:01:00Z")
+    );
     // Just before midnight: wake when the day becomes complete.
     assert_eq!(
         next_wake(at("2026-12-06T23:58:00Z"), None, &s),
