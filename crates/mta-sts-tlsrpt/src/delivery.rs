@@ -119,7 +119,16 @@ impl Deliverer {
                     &domain,
                 )?)
             }
-            None => None,
+            None => {
+                if settings.mail.from.is_some() {
+                    tracing::warn!(
+                        kind = "tlsrpt-dkim-off",
+                        "Report mail is sent without a DKIM signature: RFC 8460 §3 says reports \
+                         SHOULD be signed and receivers SHOULD ignore unsigned ones; set [dkim]."
+                    );
+                }
+                None
+            }
         };
         Ok(Deliverer {
             mail: settings.mail.clone(),
@@ -161,8 +170,13 @@ impl Deliverer {
     ) -> Result<(Mailbox, Vec<Address>, Vec<u8>), DeliveryFailure> {
         let permanent =
             |message: String| DeliveryFailure::new(destination, Permanence::Permanent, message);
+        // A setting missing, not a refusal: once it is set, the next try sends.
         let from_text = self.sender_for(&report.domain).ok_or_else(|| {
-            permanent("no sender address is configured (mail.from) to mail reports from".into())
+            DeliveryFailure::new(
+                destination,
+                Permanence::Temporary,
+                "no sender address is configured (mail.from) to mail reports from".into(),
+            )
         })?;
         let from = parse_mailbox("mail.from", from_text).map_err(|e| permanent(e.to_string()))?;
         let to = mailto_addresses(destination).map_err(permanent)?;

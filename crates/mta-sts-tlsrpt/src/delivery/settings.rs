@@ -15,7 +15,8 @@ pub struct DeliverySettings {
     #[serde(default)]
     pub mail: MailSettings,
     /// DKIM signing of the report mail; without it mail goes out unsigned (RFC 8460 §3 says
-    /// SHOULD be signed: a warning is logged at start).
+    /// SHOULD be signed: [`Deliverer::new`](super::Deliverer::new) logs a
+    /// warning when mail has a sender but no key).
     #[serde(default)]
     pub dkim: Option<DkimSettings>,
     /// HTTPS POST (`https:` destinations).
