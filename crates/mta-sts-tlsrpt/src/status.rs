@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use mta_sts_core::SessionCounts;
 use mta_sts_core::time::{Timestamp, UtcDate};
-use mta_sts_store::sender_reports::{DayFigures, SenderStore};
+use mta_sts_store::sender_reports::{DayFigures, DeliveryState, DeliveryStatus, SenderStore};
 use serde::Serialize;
 
 use crate::error::TlsRptError;
@@ -43,11 +43,25 @@ pub struct DayStatus {
     pub failed_sessions: u64,
     /// Failed sessions by `result-type`.
     pub failures: BTreeMap<String, u64>,
+    /// Reports delivered, one per report and destination.
+    pub sent: usize,
+    /// Deliveries not done yet (to be tried again, or not tried yet).
+    pub pending: usize,
+    /// Deliveries given up.
+    pub given_up: usize,
+    /// Every delivery of the day's reports, by domain, report and destination.
+    pub deliveries: Vec<DeliveryStatus>,
 }
 
 impl DayStatus {
-    /// A day's status from its collector figures and counts.
-    pub fn new(figures: &DayFigures, counts: &[SessionCounts], today: UtcDate) -> DayStatus {
+    /// A day's status from its collector figures, counts and deliveries.
+    pub fn new(
+        figures: &DayFigures,
+        counts: &[SessionCounts],
+        deliveries: Vec<DeliveryStatus>,
+        today: UtcDate,
+    ) -> DayStatus {
+        let in_state = |state| deliveries.iter().filter(|d| d.state == state).count();
         let mut domains: Vec<&str> = counts.iter().map(|c| c.domain.as_str()).collect();
         domains.sort_unstable();
         domains.dedup();
@@ -73,6 +87,10 @@ impl DayStatus {
                 .map(|c| c.result.summary.total_failure_session_count)
                 .sum(),
             failures,
+            sent: in_state(DeliveryState::Sent),
+            pending: in_state(DeliveryState::Pending),
+            given_up: in_state(DeliveryState::GivenUp),
+            deliveries,
         }
     }
 }
@@ -88,7 +106,8 @@ pub async fn read(
     for day in days {
         let figures = store.day_figures(*day).await?;
         let counts = store.day_counts(*day).await?;
-        statuses.push(DayStatus::new(&figures, &counts, today));
+        let deliveries = store.day_deliveries(*day).await?;
+        statuses.push(DayStatus::new(&figures, &counts, deliveries, today));
     }
     Ok(Status {
         at: now,
@@ -133,6 +152,26 @@ impl Status {
                     .collect();
                 let _ = writeln!(out, "  Failures by result type: {}.", kinds.join(", "));
             }
+            if day.deliveries.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "  No report has been built for it yet{}.",
+                    if day.partial {
+                        " (a day is reported after its UTC midnight)"
+                    } else {
+                        ""
+                    }
+                );
+            } else {
+                let _ = writeln!(
+                    out,
+                    "  Reports: {} delivery(ies) sent, {} pending, {} given up.",
+                    day.sent, day.pending, day.given_up
+                );
+            }
+            for delivery in &day.deliveries {
+                let _ = writeln!(out, "  {}", describe(delivery));
+            }
             if day.lost > 0 {
                 let _ = writeln!(
                     out,
@@ -143,6 +182,45 @@ impl Status {
             }
         }
         out
+    }
+}
+
+/// One delivery as a sentence.
+fn describe(delivery: &DeliveryStatus) -> String {
+    let attempts = match delivery.attempts {
+        1 => "1 attempt".to_string(),
+        n => format!("{n} attempts"),
+    };
+    let error = delivery
+        .last_error
+        .as_deref()
+        .map(|e| format!("; last error: {e}"))
+        .unwrap_or_default();
+    match delivery.state {
+        DeliveryState::Sent => format!(
+            "The report {} about {} was sent to {}{} ({attempts}).",
+            delivery.report_id,
+            delivery.domain,
+            delivery.destination,
+            delivery
+                .sent_at
+                .map(|at| format!(" at {at}"))
+                .unwrap_or_default()
+        ),
+        DeliveryState::Pending => format!(
+            "The report {} about {} is waiting to go to {}{} ({attempts} so far){error}.",
+            delivery.report_id,
+            delivery.domain,
+            delivery.destination,
+            delivery
+                .next_try_at
+                .map(|at| format!(", next try at {at}"))
+                .unwrap_or_default()
+        ),
+        DeliveryState::GivenUp => format!(
+            "The report {} about {} was given up for {} after {attempts}{error}.",
+            delivery.report_id, delivery.domain, delivery.destination
+        ),
     }
 }
 

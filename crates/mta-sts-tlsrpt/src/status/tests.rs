@@ -65,6 +65,28 @@ fn a_day_adds_up_sessions_domains_and_failure_kinds() {
             ),
             counts("b.example", 3, &[]),
         ],
+        vec![
+            DeliveryStatus {
+                report_id: "r1".into(),
+                domain: "a.example".into(),
+                destination: "mailto:tlsrpt@a.example".into(),
+                state: DeliveryState::Sent,
+                attempts: 1,
+                next_try_at: None,
+                last_error: None,
+                sent_at: Some(Timestamp::parse("2026-12-07T03:00:00Z").expect("a time")),
+            },
+            DeliveryStatus {
+                report_id: "r2".into(),
+                domain: "b.example".into(),
+                destination: "https://reports.b.example/".into(),
+                state: DeliveryState::GivenUp,
+                attempts: 5,
+                next_try_at: None,
+                last_error: Some("the receiver answered 404 Not Found".into()),
+                sent_at: None,
+            },
+        ],
         day("2026-12-07"),
     );
     assert!(!status.partial);
@@ -85,6 +107,18 @@ fn a_day_adds_up_sessions_domains_and_failure_kinds() {
     );
     assert!(text.contains("certificate-expired 3"), "{text}");
     assert!(text.contains("undercount"), "{text}");
+    assert!(
+        text.contains("1 delivery(ies) sent, 0 pending, 1 given up"),
+        "{text}"
+    );
+    assert!(
+        text.contains("was given up for https://reports.b.example/ after 5 attempts; last error: the receiver answered 404 Not Found."),
+        "{text}"
+    );
+    assert!(
+        text.contains("was sent to mailto:tlsrpt@a.example at 2026-12-07T03:00:00Z (1 attempt)."),
+        "{text}"
+    );
 }
 
 #[tokio::test]
