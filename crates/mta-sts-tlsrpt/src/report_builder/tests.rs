@@ -297,6 +297,7 @@ fn a_domain_without_a_record_asked_for_no_reports() {
     .expect("built");
     assert!(built.reports.is_empty());
     assert_eq!(built.skipped[0].reason, SkipReason::NoRecord);
+    assert_eq!(built.skipped[0].reason.code(), "no-record");
 }
 
 #[test]
