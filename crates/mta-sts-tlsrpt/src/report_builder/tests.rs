@@ -832,3 +832,25 @@ proptest! {
         prop_assert_eq!(total(&split), total(&whole));
     }
 }
+
+proptest! {
+    #[test]
+    fn a_listed_domain_is_suppressed_and_its_neighbours_are_not(
+        labels in proptest::collection::vec("[a-z][a-z0-9]{0,5}", 1..4),
+        child in "[a-z][a-z0-9]{0,5}",
+        sibling in "[a-z][a-z0-9]{0,5}",
+    ) {
+        let domain = format!("{}.example", labels.join("."));
+        let exact = SuppressionList::read(&format!("{}\n", domain.to_uppercase())).expect("list");
+        let below = SuppressionList::read(&format!(".{domain}.\n")).expect("list");
+        let subdomain = format!("{child}.{domain}");
+        let lookalike = format!("{sibling}{domain}");
+        prop_assert!(exact.suppresses_domain(&domain));
+        prop_assert!(!exact.suppresses_domain(&subdomain));
+        prop_assert!(!below.suppresses_domain(&domain));
+        prop_assert!(below.suppresses_domain(&subdomain));
+        // `x.example` must not suppress `ax.example`: subdomains end in `.x.example`.
+        prop_assert!(!exact.suppresses_domain(&lookalike));
+        prop_assert!(!below.suppresses_domain(&lookalike));
+    }
+}
