@@ -699,7 +699,7 @@ fn arb_detail() -> impl Strategy<Value = FailureDetail> {
         proptest::option::of(arb_text()),
         proptest::option::of(arb_text()),
         proptest::option::of(prop_oneof![Just("2001:db8::1".to_owned()), arb_text()]),
-        0..1_000u64,
+        prop_oneof![0..1_000u64, Just(u64::MAX)],
         proptest::option::of(arb_text()),
         proptest::option::of(arb_text()),
     )
@@ -741,8 +741,8 @@ fn arb_counts() -> impl Strategy<Value = SessionCounts> {
         proptest::collection::vec(arb_text(), 0..3),
         proptest::option::of(arb_text()),
         proptest::collection::vec(arb_text(), 0..3),
-        0..10_000u64,
-        0..10_000u64,
+        prop_oneof![0..10_000u64, Just(u64::MAX)],
+        prop_oneof![0..10_000u64, Just(u64::MAX)],
         proptest::collection::vec(arb_detail(), 0..4),
     )
         .prop_map(
@@ -820,11 +820,12 @@ proptest! {
         let split = build_day(day(), &input, &BuildSettings { max_size: Some(max_size), ..settings() })
             .expect("built");
         let whole = build_day(day(), &input, &settings()).expect("built");
-        let total = |reports: &DayReports| -> (u64, u64, usize) {
+        // In u128: counts near u64::MAX add up past it.
+        let total = |reports: &DayReports| -> (u128, u128, usize) {
             reports.reports.iter().flat_map(|r| &r.report.policies).fold((0, 0, 0), |acc, p| {
                 (
-                    acc.0 + p.summary.total_successful_session_count,
-                    acc.1 + p.summary.total_failure_session_count,
+                    acc.0 + u128::from(p.summary.total_successful_session_count),
+                    acc.1 + u128::from(p.summary.total_failure_session_count),
                     acc.2 + p.failure_details.len(),
                 )
             })
