@@ -604,6 +604,26 @@ async fn tlsrpt_reporters_own_files_and_environment_drive_collect_and_status() {
     assert!(dry.status.success(), "{}", text(&dry.stderr));
     let dry: Value = serde_json::from_slice(&dry.stdout).expect("JSON");
     assert_eq!(dry["reports"][0]["domain"], CLEAN, "{dry}");
+    // `report` takes the organisation and contact from reportd's section too.
+    let out = dir.path("out");
+    let out_arg = path_arg(&out);
+    let report = mta_sts(&[
+        "tlsrpt",
+        "report",
+        "--tlsrpt-reporter-config",
+        &cfg_arg,
+        "--day",
+        &day_arg,
+        "--out",
+        &out_arg,
+    ]);
+    assert!(report.status.success(), "{}", text(&report.stderr));
+    let written: Vec<_> = std::fs::read_dir(&out)
+        .expect("the reports")
+        .map(|entry| std::fs::read_to_string(entry.expect("an entry").path()).expect("a report"))
+        .collect();
+    assert_eq!(written.len(), 1);
+    assert!(written[0].contains("Switch Test Sender"), "{}", written[0]);
     assert!(
         dry["reports"][0]["file_name"]
             .as_str()

@@ -1,6 +1,7 @@
 //! `mta-sts tlsrpt`: TLS-RPT as a sender (RFC 8460), one file per subcommand.
 
 mod collect;
+mod report;
 mod run;
 mod send;
 mod status;
@@ -21,6 +22,7 @@ use crate::exit::Status;
 pub fn run(command: TlsrptCommand) -> Result<Status, CommandError> {
     match command {
         TlsrptCommand::Collect(args) => collect::run(&args),
+        TlsrptCommand::Report(args) => report::run(&args),
         TlsrptCommand::Run(args) => run::run(&args),
         TlsrptCommand::Send(args) => send::run(&args),
         TlsrptCommand::Status(args) => status::run(&args),
