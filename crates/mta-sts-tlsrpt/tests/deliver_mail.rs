@@ -109,10 +109,10 @@ fn settings(postfix: &Postfix, key: &str, selector: &str) -> DeliverySettings {
 }
 
 async fn delivered_and_verified(key: &str, selector: &str, ed25519: bool) {
-    let Some(postfix) = Postfix::start() else {
+    let Some(python) = dkimpy::python(ed25519) else {
         return;
     };
-    let Some(python) = dkimpy::python(ed25519) else {
+    let Some(postfix) = Postfix::start() else {
         return;
     };
     let dir = TempDir::new("tlsrpt-deliver-mail");
