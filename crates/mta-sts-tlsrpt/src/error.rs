@@ -10,6 +10,24 @@ pub enum TlsRptError {
     /// later may work. Nothing stored was lost.
     #[error("the report store could not answer: {0}")]
     Store(#[from] StoreError),
+    /// The collector's socket could not be bound, set up or read.
+    #[error("the collector's socket {} failed while {action}: {source}", path.display())]
+    Socket {
+        /// The socket's path.
+        path: std::path::PathBuf,
+        /// What was being done.
+        action: &'static str,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// The socket's owner or group names no user or group of this system.
+    #[error("there is no {kind} {name} on this system to own the collector's socket")]
+    UnknownOwner {
+        /// `user` or `group`.
+        kind: &'static str,
+        /// The name given.
+        name: String,
+    },
     /// A delivery setting is wrong (`key` names it in the configuration).
     #[error("the delivery setting {key} is wrong: {message}")]
     DeliverySetting {
