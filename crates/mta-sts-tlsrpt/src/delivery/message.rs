@@ -4,8 +4,8 @@
 //! Written by hand, not with lettre's builder: its multipart kinds are a closed set without
 //! `multipart/report`, its custom headers each need a type of their own, and DKIM wants the
 //! exact bytes that are sent. The message is the same for the same report, destination and
-//! time (boundary and Message-ID come from a hash of the report-id and the destination), so a
-//! retry sends the very same message and a receiver can drop the duplicate.
+//! time, and a retry differs only in its `Date` (boundary and Message-ID come from a hash of
+//! the report-id and the destination), so a receiver can drop a duplicate by its Message-ID.
 
 use lettre::Address;
 use lettre::message::Mailbox;
