@@ -226,3 +226,6 @@ fn parse_mailbox(key: &'static str, text: &str) -> Result<Mailbox, TlsRptError> 
             message: format!("`{text}` is not a mail address: {e}"),
         })
 }
+
+#[cfg(test)]
+mod tests;

@@ -2,7 +2,8 @@
 //! real Postfix on loopback (STARTTLS, Debian's `postfix` as the alerts' test harness starts
 //! it) into a mailbox; the delivered message parsed back (mail-parser), its report read with
 //! the core's reader, and its DKIM signature verified by dkimpy, an independent verifier; a
-//! recipient the relay refuses (5xx) is given up at once, with the relay's sentence.
+//! recipient the relay refuses (5xx) is given up at once, with the relay's sentence; a relay
+//! whose certificate is not trusted gets nothing.
 
 mod dkimpy;
 
@@ -109,10 +110,10 @@ fn settings(postfix: &Postfix, key: &str, selector: &str) -> DeliverySettings {
 }
 
 async fn delivered_and_verified(key: &str, selector: &str, ed25519: bool) {
-    let Some(postfix) = Postfix::start() else {
+    let Some(python) = dkimpy::python(ed25519) else {
         return;
     };
-    let Some(python) = dkimpy::python(ed25519) else {
+    let Some(postfix) = Postfix::start() else {
         return;
     };
     let dir = TempDir::new("tlsrpt-deliver-mail");
@@ -253,4 +254,39 @@ async fn an_rsa_signed_report_is_delivered_by_postfix_and_verified_by_dkimpy() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ed25519_signed_report_is_delivered_by_postfix_and_verified_by_dkimpy() {
     delivered_and_verified("dkim-ed25519.pem", "ed2026", true).await;
+}
+
+/// A relay whose certificate is not trusted gets nothing: the attempt fails before a byte of
+/// the report is sent, and is retried later (the trust may be fixed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_untrusted_relay_gets_nothing_and_the_report_waits() {
+    let Some(postfix) = Postfix::start() else {
+        return;
+    };
+    let mut untrusted = settings(&postfix, "dkim-rsa-pkcs8.pem", "rsa2026");
+    if let Some(relay) = untrusted.mail.relay.as_mut() {
+        relay.ca_file = None;
+    }
+    let deliverer = Deliverer::new(&untrusted).expect("deliverer");
+    let (_, outbox) = report("example.net", "2026-12-06.example.net.untrusted");
+    let failure = deliverer
+        .deliver(
+            &outbox,
+            &format!("mailto:{OWNER}"),
+            Timestamp::parse("2026-12-07T00:20:00Z").expect("time"),
+        )
+        .await
+        .expect_err("not trusted");
+    assert_eq!(
+        failure.permanence,
+        mta_sts_tlsrpt::delivery::Permanence::Temporary,
+        "{}",
+        failure.message
+    );
+    assert!(
+        failure.message.contains("localhost:"),
+        "{}",
+        failure.message
+    );
+    assert!(postfix.messages().is_empty());
 }

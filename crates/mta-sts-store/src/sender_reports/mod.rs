@@ -11,7 +11,7 @@
 //! - The outbox ([`outbox`]): [`SenderStore::enqueue`] the reports built for a day (again and
 //!   again: nothing is sent twice), [`SenderStore::claim_due`] what is due, then
 //!   [`SenderStore::mark_sent`] or [`SenderStore::mark_failed`]; [`SenderStore::day_deliveries`]
-//!   for status.
+//!   for status, [`SenderStore::prune_outbox`] for retention.
 //! - SQLite keeps this schema in a file of its own ([`DEFAULT_SENDER_SQLITE_PATH`]); PostgreSQL
 //!   keeps it beside the other schemas in one database.
 

@@ -326,26 +326,32 @@ fn relaxed_header(name: &str, value: &str) -> String {
 /// RFC 6376 §3.4.4: whitespace at line ends removed, runs of whitespace made one space, empty
 /// lines at the end removed, and a non-empty body ending in one CRLF.
 fn relaxed_body(body: &[u8]) -> Vec<u8> {
-    let mut lines: Vec<Vec<u8>> = Vec::new();
-    let text = body.strip_suffix(b"\r\n").unwrap_or(body);
-    if !body.is_empty() {
-        for line in text.split(|&b| b == b'\n') {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            let mut out = Vec::with_capacity(line.len());
-            let mut in_space = false;
-            for &b in line {
-                if b == b' ' || b == b'\t' {
-                    in_space = true;
-                } else {
-                    if in_space {
-                        out.push(b' ');
-                    }
-                    in_space = false;
-                    out.push(b);
+    // Lines end in CRLF (RFC 5322 §2.3); a lone CR or LF is part of a line's text.
+    let mut raw_lines: Vec<&[u8]> = Vec::new();
+    let mut rest = body;
+    while let Some(at) = rest.windows(2).position(|w| w == b"\r\n") {
+        raw_lines.push(&rest[..at]);
+        rest = &rest[at + 2..];
+    }
+    if !rest.is_empty() {
+        raw_lines.push(rest);
+    }
+    let mut lines: Vec<Vec<u8>> = Vec::with_capacity(raw_lines.len());
+    for line in raw_lines {
+        let mut out = Vec::with_capacity(line.len());
+        let mut in_space = false;
+        for &b in line {
+            if b == b' ' || b == b'\t' {
+                in_space = true;
+            } else {
+                if in_space {
+                    out.push(b' ');
                 }
+                in_space = false;
+                out.push(b);
             }
-            lines.push(out);
         }
+        lines.push(out);
     }
     while lines.last().is_some_and(|line| line.is_empty()) {
         lines.pop();

@@ -4,8 +4,8 @@
 //! Written by hand, not with lettre's builder: its multipart kinds are a closed set without
 //! `multipart/report`, its custom headers each need a type of their own, and DKIM wants the
 //! exact bytes that are sent. The message is the same for the same report, destination and
-//! time (boundary and Message-ID come from a hash of the report-id and the destination), so a
-//! retry sends the very same message and a receiver can drop the duplicate.
+//! time, and a retry differs only in its `Date` (boundary and Message-ID come from a hash of
+//! the report-id and the destination), so a receiver can drop a duplicate by its Message-ID.
 
 use lettre::Address;
 use lettre::message::Mailbox;
@@ -62,6 +62,12 @@ pub fn report_mail(
     now: Timestamp,
 ) -> Vec<u8> {
     let to_text: Vec<String> = to.iter().map(ToString::to_string).collect();
+    // The report's texts come from a TLSRPT record, a datagram and the settings: in the
+    // header they are kept to one line of visible ASCII, so nothing can add a header field.
+    let domain = header_text(&report.domain);
+    let submitter = header_text(&report.submitter);
+    let report_id = header_text(&report.report_id);
+    let file_name = header_text(&report.file_name).replace(['"', '\\'], "_");
     let tag = unique_tag(&report.report_id, &to_text.join(","));
     let boundary = format!("=_tlsrpt_{tag}");
     let mut mail = String::with_capacity(report.gzip.len() * 4 / 3 + 2048);
@@ -79,22 +85,19 @@ pub fn report_mail(
         "Subject",
         &format!(
             "Report Domain: {}\r\n Submitter: {}\r\n Report-ID: <{}>",
-            report.domain, report.submitter, report.report_id
+            domain, submitter, report_id
         ),
     );
     header("Date", &rfc5322_date(now));
-    header(
-        "Message-ID",
-        &format!("<tlsrpt.{tag}@{}>", report.submitter),
-    );
+    header("Message-ID", &format!("<tlsrpt.{tag}@{submitter}>"));
     header("MIME-Version", "1.0");
     header(
         "Content-Type",
         &format!("multipart/report; report-type=\"tlsrpt\";\r\n boundary=\"{boundary}\""),
     );
     // RFC 8460 §5.3: the two report headers.
-    header("TLS-Report-Domain", &report.domain);
-    header("TLS-Report-Submitter", &report.submitter);
+    header("TLS-Report-Domain", &domain);
+    header("TLS-Report-Submitter", &submitter);
     // RFC 8689 §5: the report goes out even where TLS fails (the report may be about that);
     // RFC 8460 §5.3 asks for it.
     header("TLS-Required", "No");
@@ -110,17 +113,16 @@ pub fn report_mail(
         "This is an aggregate TLS report (RFC 8460) from {} ({})\r\n\
          about the mail sent to {} on {} (UTC).\r\n\
          The report is attached as\r\n{}.\r\n",
-        ascii_only(&report.organization_name),
-        report.submitter,
-        report.domain,
+        header_text(&report.organization_name),
+        submitter,
+        domain,
         report.day,
-        report.file_name
+        file_name
     ));
     mail.push_str(&format!("\r\n--{boundary}\r\n"));
     mail.push_str("Content-Type: application/tlsrpt+gzip\r\nContent-Transfer-Encoding: base64\r\n");
     mail.push_str(&format!(
-        "Content-Disposition: attachment;\r\n filename=\"{}\"\r\n\r\n",
-        report.file_name
+        "Content-Disposition: attachment;\r\n filename=\"{file_name}\"\r\n\r\n"
     ));
     let encoded = data_encoding::BASE64.encode(&report.gzip);
     for line in encoded.as_bytes().chunks(76) {
@@ -131,11 +133,11 @@ pub fn report_mail(
     mail.into_bytes()
 }
 
-/// The organisation name in the 7-bit text part: other characters become `?`.
-fn ascii_only(text: &str) -> String {
+/// `text` as one header line: visible ASCII and spaces as they are, anything else `?`.
+fn header_text(text: &str) -> String {
     text.chars()
         .map(|c| {
-            if c.is_ascii_graphic() || c == ' ' {
+            if c == ' ' || c.is_ascii_graphic() {
                 c
             } else {
                 '?'

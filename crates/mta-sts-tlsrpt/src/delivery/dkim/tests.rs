@@ -131,3 +131,21 @@ fn spki_lengths_use_long_form_when_needed() {
     der_length(&mut out, 0x10e);
     assert_eq!(out, [0x7f, 0x81, 0x80, 0x82, 0x01, 0x0e]);
 }
+
+proptest::proptest! {
+    /// Canonicalizing twice changes nothing (RFC 6376 §3.4: the forms are fixed points).
+    #[test]
+    fn relaxed_forms_are_fixed_points(body in proptest::collection::vec(
+        proptest::sample::select(vec![b'a', b' ', b'\t', b'\r', b'\n', b'.']), 0..80)) {
+        let once = relaxed_body(&body);
+        proptest::prop_assert_eq!(relaxed_body(&once), once.clone());
+        // A header value holds CRLF only as folding (CRLF then whitespace).
+        let text = String::from_utf8(body)
+            .expect("ASCII")
+            .replace(['\r', '\n'], "")
+            .replace('.', "\r\n ");
+        let header = relaxed_header("X-Name", &text);
+        let value = header.split_once(':').expect("a colon").1;
+        proptest::prop_assert_eq!(relaxed_header("x-name", value), header.clone());
+    }
+}

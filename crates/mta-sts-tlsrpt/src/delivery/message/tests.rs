@@ -132,3 +132,45 @@ fn dates_are_rfc_5322() {
         "Thu, 29 Feb 2024 23:59:59 +0000"
     );
 }
+
+proptest::proptest! {
+    /// Whatever the report's texts hold (they come from DNS, datagrams and settings), the
+    /// message has exactly its own header fields, one line each, and parses back.
+    #[test]
+    fn no_report_text_can_add_a_header_field(
+        domain in "\\PC{0,40}|[a-z.\r\n:]{0,40}",
+        submitter in "\\PC{0,40}",
+        report_id in "\\PC{0,60}|[a-z\r\n:\"<>]{0,40}",
+        file_name in "\\PC{0,60}|[a-z!.\"\\\\\r\n]{0,40}",
+        organization in "\\PC{0,60}",
+    ) {
+        let mut report = report();
+        report.domain = domain;
+        report.submitter = submitter;
+        report.report_id = report_id;
+        report.file_name = file_name;
+        report.organization_name = organization;
+        let from: Mailbox = "tlsrpt@example.org".parse().expect("from");
+        let to = mailto_addresses("mailto:reports@example.net").expect("to");
+        let bytes = report_mail(&report, &from, &to, when());
+        let text = String::from_utf8(bytes.clone()).expect("ASCII");
+        proptest::prop_assert!(text.is_ascii());
+        proptest::prop_assert!(!text.replace("\r\n", "").contains(['\r', '\n']));
+        let header = &text[..text.find("\r\n\r\n").expect("a header")];
+        let names: Vec<&str> = header
+            .split("\r\n")
+            .filter(|line| !line.starts_with(' '))
+            .filter_map(|line| line.split(':').next())
+            .collect();
+        proptest::prop_assert_eq!(
+            names,
+            [
+                "From", "To", "Subject", "Date", "Message-ID", "MIME-Version", "Content-Type",
+                "TLS-Report-Domain", "TLS-Report-Submitter", "TLS-Required", "Auto-Submitted"
+            ]
+        );
+        let message = MessageParser::default().parse(&bytes).expect("parsed");
+        proptest::prop_assert_eq!(message.attachment_count(), 1);
+        proptest::prop_assert_eq!(message.attachment(0).expect("report").contents(), report.gzip.as_slice());
+    }
+}
