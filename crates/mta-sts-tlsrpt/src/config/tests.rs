@@ -189,3 +189,12 @@ fn a_later_layer_wins_key_by_key_and_table_by_table() {
     assert_eq!(schedule.spread, Duration::from_secs(10));
     assert_eq!(schedule.catch_up_days, 2);
 }
+
+#[test]
+fn the_readme_shows_the_example_as_it_is() {
+    let readme = include_str!("../../../../README.md");
+    assert!(
+        readme.contains(EXAMPLE),
+        "README.md's \"Reporting as a sender\" must show config::EXAMPLE as it is"
+    );
+}
