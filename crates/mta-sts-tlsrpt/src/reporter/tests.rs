@@ -55,9 +55,12 @@ const DAY: &str = "2026-12-06";
 
 async fn setup(records: &[(&str, &str)]) -> Setup {
     let dir = TempDir::new("tlsrpt-reporter");
-    let store = SenderStore::open(&StoreUrl::Sqlite(dir.file("sender.db")))
-        .await
-        .expect("open");
+    let url = StoreUrl::Sqlite(dir.file("sender.db"));
+    setup_on(dir, &url, records).await
+}
+
+async fn setup_on(dir: TempDir, url: &StoreUrl, records: &[(&str, &str)]) -> Setup {
+    let store = SenderStore::open(url).await.expect("open");
     let day = UtcDate::parse(DAY).expect("a day");
     store
         .add(&CountBatch {
@@ -90,7 +93,8 @@ fn reporter(setup: &Setup, retry: RetrySchedule) -> Reporter {
         mail: MailSettings {
             from: Some("tlsrpt-noreply@sender.example".into()),
             transport: MailTransport::Sendmail,
-            sendmail_command: format!("tee {}", setup.dir.file("mail.eml").display()),
+            // Appending: a message sent twice would show twice.
+            sendmail_command: format!("tee -a {}", setup.dir.file("mail.eml").display()),
             ..MailSettings::default()
         },
         retry,
@@ -177,20 +181,84 @@ async fn a_day_goes_out_once_within_its_spread_after_midnight() {
 
 #[tokio::test]
 async fn a_refusing_destination_is_retried_then_given_up_with_its_reason() {
-    // A port nobody listens on: connections are refused, which may pass, so it is retried.
+    let record = closed_https_record();
+    let setup = setup(&[("b.example", record.as_str())]).await;
+    retried_then_given_up(&setup).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_refusing_destination_is_retried_then_given_up() {
+    let Some(database) = mta_sts_store::test_support::TestDatabase::create(
+        "on_postgres_a_refusing_destination_is_retried_then_given_up",
+    )
+    .await
+    else {
+        return;
+    };
+    let record = closed_https_record();
+    let setup = setup_on(
+        TempDir::new("tlsrpt-reporter-pg"),
+        &database.store_url(),
+        &[("b.example", record.as_str())],
+    )
+    .await;
+    retried_then_given_up(&setup).await;
+}
+
+/// Two reporters sharing one PostgreSQL store (a fleet), both at work when the day is due:
+/// the report is built twice but enqueued once, and delivered once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_reporters_on_one_postgres_store_send_each_report_once() {
+    let Some(database) = mta_sts_store::test_support::TestDatabase::create(
+        "two_reporters_on_one_postgres_store_send_each_report_once",
+    )
+    .await
+    else {
+        return;
+    };
+    let setup = setup_on(
+        TempDir::new("tlsrpt-reporter-fleet"),
+        &database.store_url(),
+        &[("a.example", "v=TLSRPTv1; rua=mailto:tlsrpt@a.example")],
+    )
+    .await;
+    setup.clock.set(at("2026-12-07T02:00:00Z"));
+    let mut first = reporter(&setup, RetrySchedule::default());
+    let mut second = reporter(&setup, RetrySchedule::default());
+    let (a, b) = tokio::join!(first.round(), second.round());
+    a.expect("first round");
+    b.expect("second round");
+    let day = UtcDate::parse(DAY).expect("a day");
+    let deliveries = setup.store.day_deliveries(day).await.expect("read");
+    assert_eq!(deliveries.len(), 1, "{deliveries:?}");
+    assert_eq!(deliveries[0].state, DeliveryState::Sent);
+    assert_eq!(deliveries[0].attempts, 1);
+    let mail = std::fs::read_to_string(setup.dir.file("mail.eml")).expect("the mail");
+    assert_eq!(
+        mail.matches("TLS-Report-Domain: a.example").count(),
+        1,
+        "{mail}"
+    );
+}
+
+/// An `https` rua on a port nobody listens on: connections are refused, which may pass, so
+/// it is retried.
+fn closed_https_record() -> String {
     let closed = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.local_addr().expect("address").port()
     };
-    let record = format!("v=TLSRPTv1; rua=https://127.0.0.1:{closed}/tlsrpt");
-    let setup = setup(&[("b.example", record.as_str())]).await;
+    format!("v=TLSRPTv1; rua=https://127.0.0.1:{closed}/tlsrpt")
+}
+
+async fn retried_then_given_up(setup: &Setup) {
     // Retries due at once, so one call makes every attempt without waiting.
     let retry = RetrySchedule {
         max_attempts: 3,
         min_wait: 0,
         max_wait: 0,
     };
-    let reporter = reporter(&setup, retry);
+    let reporter = reporter(setup, retry);
     let day = UtcDate::parse(DAY).expect("a day");
     let now = day
         .start()
