@@ -20,7 +20,7 @@ use mta_sts_store::sender_reports::{Enqueued, OutboxEntry, OutboxReport, SenderS
 
 use crate::delivery::{Deliverer, DeliveryEvent, DeliveryOutcome, RetrySchedule, deliver_due};
 use crate::error::TlsRptError;
-use crate::report_builder::{BuildSettings, DayReports, build_day};
+use crate::report_builder::{BuildSettings, DayReports, SkipReason, build_day};
 use crate::schedule::{self, ScheduleSettings};
 use metrics::{AttemptOutcome, ReporterMetrics};
 
@@ -129,8 +129,19 @@ impl Reporter {
             .collect();
         let enqueued = self.store.enqueue(&entries, now).await?;
         self.metrics.built(enqueued.reports);
-        for skipped in &built.skipped {
-            tracing::info!(kind = %"tlsrpt-skipped", day = %day, "{skipped}");
+        // Domains without a TLSRPT record asked for nothing: a count, not a line each (most
+        // domains mail goes to have none).
+        let without_record = built
+            .skipped
+            .iter()
+            .filter(|s| s.reason == SkipReason::NoRecord)
+            .count();
+        for skipped in built
+            .skipped
+            .iter()
+            .filter(|s| s.reason != SkipReason::NoRecord)
+        {
+            tracing::info!(kind = %"tlsrpt-skipped", day = %day, "{skipped}.");
         }
         for report in &built.reports {
             for note in &report.notes {
@@ -151,7 +162,8 @@ impl Reporter {
             enqueued = enqueued.reports,
             skipped = built.skipped.len(),
             "The reports for {day} were built: {} report(s), {} of them new in the outbox with \
-             {} delivery(ies); {} domain(s) gave no report.",
+             {} delivery(ies); {} domain(s) gave no report ({without_record} of them publish no \
+             TLSRPT record).",
             built.reports.len(),
             enqueued.reports,
             enqueued.deliveries,

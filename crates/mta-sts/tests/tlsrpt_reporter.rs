@@ -205,6 +205,8 @@ async fn datagrams_become_reports_in_our_dashboard_and_a_mailbox_and_status_says
         (CLEAN, acme_record.as_str(), false, 5),
         (CLEAN, acme_record.as_str(), true, 2),
         ("down.test", down_record.as_str(), false, 3),
+        // A domain that publishes no TLSRPT record: counted, asks for no report.
+        ("norecord.test", "", false, 1),
     ] {
         for _ in 0..times {
             postfix
@@ -296,6 +298,8 @@ async fn datagrams_become_reports_in_our_dashboard_and_a_mailbox_and_status_says
     ] {
         assert!(outcomes.contains(&expected), "{expected:?} in {sent}");
     }
+    assert_eq!(sent["without_record"], 1, "{sent}");
+    assert_eq!(sent["skipped"].as_array().map(Vec::len), Some(0), "{sent}");
     let report_id = sent["reports"]
         .as_array()
         .expect("reports")
@@ -347,8 +351,8 @@ async fn datagrams_become_reports_in_our_dashboard_and_a_mailbox_and_status_says
     assert!(status.status.success(), "{}", text(&status.stderr));
     let status: Value = serde_json::from_slice(&status.stdout).expect("JSON");
     let today = &status["days"][0];
-    assert_eq!(today["datagrams"], 10, "{status}");
-    assert_eq!(today["successful_sessions"], 8, "{status}");
+    assert_eq!(today["datagrams"], 11, "{status}");
+    assert_eq!(today["successful_sessions"], 9, "{status}");
     assert_eq!(today["failed_sessions"], 2, "{status}");
     assert_eq!(today["failures"]["certificate-expired"], 2, "{status}");
     assert_eq!(

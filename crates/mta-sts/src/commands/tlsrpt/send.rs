@@ -7,7 +7,7 @@ use mta_sts_core::time::{Clock as _, UtcDate};
 use mta_sts_net::SystemClock;
 use mta_sts_store::sender_reports::{Enqueued, SenderStore};
 use mta_sts_tlsrpt::delivery::{Deliverer, DeliveryEvent, DeliveryOutcome};
-use mta_sts_tlsrpt::report_builder::{DayReports, build_day};
+use mta_sts_tlsrpt::report_builder::{DayReports, SkipReason, build_day};
 use mta_sts_tlsrpt::reporter::Reporter;
 use mta_sts_tlsrpt::reporter::metrics::ReporterMetrics;
 use mta_sts_tlsrpt::tlsrpt_reporter_config::Component;
@@ -25,6 +25,7 @@ struct Sent {
     dry_run: bool,
     reports: Vec<ReportLine>,
     skipped: Vec<String>,
+    without_record: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     enqueued: Option<Enqueued>,
     deliveries: Vec<DeliveryEvent>,
@@ -129,7 +130,18 @@ fn sent_of(
                 destinations: r.destinations.iter().map(ToString::to_string).collect(),
             })
             .collect(),
-        skipped: built.skipped.iter().map(ToString::to_string).collect(),
+        // Domains without a TLSRPT record asked for nothing: counted, not listed.
+        skipped: built
+            .skipped
+            .iter()
+            .filter(|s| s.reason != SkipReason::NoRecord)
+            .map(ToString::to_string)
+            .collect(),
+        without_record: built
+            .skipped
+            .iter()
+            .filter(|s| s.reason == SkipReason::NoRecord)
+            .count(),
         enqueued,
         deliveries,
     }
@@ -148,7 +160,14 @@ fn text(sent: &Sent) -> String {
         );
     }
     for skipped in &sent.skipped {
-        let _ = writeln!(out, "Skipped: {skipped}");
+        let _ = writeln!(out, "Skipped: {skipped}.");
+    }
+    if sent.without_record > 0 {
+        let _ = writeln!(
+            out,
+            "{} domain(s) publish no TLSRPT record and asked for no report.",
+            sent.without_record
+        );
     }
     if let Some(enqueued) = &sent.enqueued {
         let _ = writeln!(
