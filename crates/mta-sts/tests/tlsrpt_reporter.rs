@@ -636,3 +636,104 @@ async fn tlsrpt_reporters_own_files_and_environment_drive_collect_and_status() {
         "{dry}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_mail_goes_through_a_real_postfix_relay_dkim_signed() {
+    use mta_sts_alerts::postfix::{DOMAIN, OWNER, Postfix};
+    let Some(postfix) = Postfix::start() else {
+        return;
+    };
+    let dir = TempDir::new("tlsrpt-relay");
+    let sender_store = StoreUrl::Sqlite(dir.path("sender.db"));
+    let yesterday = UtcDate::from_day_number(today().day_number() - 1).expect("yesterday");
+    let store = SenderStore::open(&sender_store)
+        .await
+        .expect("open the store");
+    store
+        .add(&CountBatch {
+            counts: vec![DayCounts {
+                day: yesterday,
+                counts: SessionCounts {
+                    domain: DOMAIN.into(),
+                    tlsrpt_record: format!("v=TLSRPTv1; rua=mailto:{OWNER}"),
+                    result: PolicyResult {
+                        policy: AppliedPolicy {
+                            policy_type: PolicyType::NoPolicyFound,
+                            policy_string: Vec::new(),
+                            policy_domain: Some(DOMAIN.into()),
+                            mx_host: Vec::new(),
+                        },
+                        summary: Summary {
+                            total_successful_session_count: 3,
+                            total_failure_session_count: 0,
+                        },
+                        failure_details: Vec::new(),
+                    },
+                },
+            }],
+            figures: Vec::new(),
+        })
+        .await
+        .expect("add");
+    let key = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../mta-sts-tlsrpt/testdata/dkim-ed25519.pem"
+    );
+    let config = dir.path("tlsrpt.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "store = \"{sender_store}\"\n\
+             [report]\n\
+             organization_name = \"Relay Test Sender\"\n\
+             contact_info = \"tlsrpt@sender.test\"\n\
+             [mail]\n\
+             from = \"tlsrpt-noreply@sender.test\"\n\
+             transport = \"relay\"\n\
+             [mail.relay]\n\
+             host = \"localhost\"\n\
+             port = {port}\n\
+             security = \"starttls\"\n\
+             ca_file = \"{ca}\"\n\
+             [dkim]\n\
+             key_file = \"{key}\"\n\
+             selector = \"tlsrpt\"\n",
+            port = postfix.port(),
+            ca = path_arg(&postfix.ca_file()),
+        ),
+    )
+    .expect("write the configuration");
+    let config_arg = path_arg(&config);
+    let send = mta_sts(&[
+        "tlsrpt",
+        "send",
+        "--config",
+        &config_arg,
+        "--day",
+        "yesterday",
+    ]);
+    let out = text(&send.stdout);
+    assert!(
+        send.status.success(),
+        "{out}{}\n{}",
+        text(&send.stderr),
+        postfix.log()
+    );
+    assert!(
+        out.contains(&format!("to mailto:{OWNER} (attempt 1) was delivered")),
+        "{out}"
+    );
+    let messages = postfix.wait_for_messages(1).await;
+    let message = &messages[0];
+    for expected in [
+        "DKIM-Signature:",
+        "s=tlsrpt",
+        "d=sender.test",
+        "report-type=\"tlsrpt\"",
+        &format!("TLS-Report-Domain: {DOMAIN}"),
+        "TLS-Report-Submitter: sender.test",
+        "application/tlsrpt+gzip",
+    ] {
+        assert!(message.contains(expected), "{expected} in {message}");
+    }
+}
