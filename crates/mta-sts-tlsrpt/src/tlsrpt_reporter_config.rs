@@ -776,7 +776,22 @@ fn map_fetchers(
             let named = file.is_some();
             let path = file.unwrap_or_else(|| PathBuf::from(DEFAULT_FETCHER_CONFIG));
             let ini = if named || path.is_file() {
-                Some(read_ini(&path)?)
+                match read_ini(&path) {
+                    Ok(ini) => Some(ini),
+                    // tlsrpt-reportd starts with such a fetcher too (and logs its failures),
+                    // as its own example.cfg's `--config_file devel.cfg` shows.
+                    Err(error @ TlsRptError::ReadConfig { .. }) => {
+                        notes.push(Note {
+                            key,
+                            message: format!(
+                                "its configuration cannot be read ({error}), so its store is \
+                                 unknown: the store is --store, --config's, or the default"
+                            ),
+                        });
+                        continue;
+                    }
+                    Err(error) => return Err(error),
+                }
             } else {
                 None
             };

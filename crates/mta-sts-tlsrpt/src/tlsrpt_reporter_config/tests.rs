@@ -223,7 +223,7 @@ fn ssh_fetchers_and_second_stores_are_noted_not_followed() {
     let dir = Dir::new();
     let path = dir.write(
         "reportd.cfg",
-        "[tlsrpt_reportd]\nfetchers = ssh mx2 tlsrpt-fetcher, tlsrpt-fetcher --storage=sqlite:///a.sqlite, tlsrpt-fetcher --storage sqlite:///b.sqlite\n",
+        "[tlsrpt_reportd]\nfetchers = ssh mx2 tlsrpt-fetcher, python3 tlsrpt_fetcher.py --config_file no-such.cfg, tlsrpt-fetcher --storage=sqlite:///a.sqlite, tlsrpt-fetcher --storage sqlite:///b.sqlite\n",
     );
     let imported = import(Component::Reportd, &path, &no_env()).expect("it imports");
     assert_eq!(
@@ -232,6 +232,13 @@ fn ssh_fetchers_and_second_stores_are_noted_not_followed() {
     );
     let messages: Vec<String> = imported.notes.iter().map(ToString::to_string).collect();
     assert!(messages.iter().any(|m| m.contains("SSH")), "{messages:?}");
+    // A fetcher whose file is missing (example.cfg's `devel.cfg`) is a note, not a failure.
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("(fetcher 2)") && m.contains("cannot be read")),
+        "{messages:?}"
+    );
     assert!(
         messages.iter().any(|m| m.contains("/b.mta-sts.db ignored")),
         "{messages:?}"
