@@ -49,13 +49,13 @@ fn load_config(
             if crate::logging::active() {
                 tracing::info!(
                     kind = %"tlsrpt-reporter-config",
-                    "{} ({}): {}",
+                    "{} ({}): {}.",
                     note.key,
                     path.display(),
                     note.message
                 );
             } else {
-                eprintln!("note: {} ({}): {}", note.key, path.display(), note.message);
+                eprintln!("note: {} ({}): {}.", note.key, path.display(), note.message);
             }
         }
         config = imported.config;
