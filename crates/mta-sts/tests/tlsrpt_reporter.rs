@@ -595,6 +595,20 @@ async fn tlsrpt_reporters_own_files_and_environment_drive_collect_and_status() {
     assert!(status.status.success(), "{}", text(&status.stderr));
     let status: Value = serde_json::from_slice(&status.stdout).expect("JSON");
     assert_eq!(status["days"][0]["datagrams"], 4, "{status}");
+    // Without --day: today (still being collected) and yesterday, newest first.
+    let default_days = mta_sts(&[
+        "tlsrpt",
+        "status",
+        "--tlsrpt-reporter-config",
+        &cfg_arg,
+        "--json",
+    ]);
+    let default_days: Value = serde_json::from_slice(&default_days.stdout).expect("JSON");
+    let days = default_days["days"].as_array().expect("days");
+    assert_eq!(days.len(), 2, "{default_days}");
+    assert_eq!(days[0]["day"], day_arg.as_str());
+    assert_eq!(days[0]["partial"], true);
+    assert_eq!(days[1]["partial"], false);
     let dry = mta_sts(&[
         "tlsrpt",
         "send",
