@@ -90,6 +90,18 @@ impl Trust {
         self.roots.len()
     }
 
+    /// A plain TLS client configuration that refuses any certificate these roots do not
+    /// vouch for (report uploads, webhooks: a client that only needs to trust its peer).
+    pub fn verifying_client_config(&self) -> Result<rustls::ClientConfig, Error> {
+        Ok(
+            rustls::ClientConfig::builder_with_provider(self.provider.clone())
+                .with_safe_default_protocol_versions()
+                .map_err(|e| Error::Config(format!("TLS configuration: {e}")))?
+                .with_root_certificates(self.roots.clone())
+                .with_no_client_auth(),
+        )
+    }
+
     fn algorithms(&self) -> WebPkiSupportedAlgorithms {
         self.provider.signature_verification_algorithms
     }

@@ -7,6 +7,13 @@
 //! per domain and `rua`, and delivers each by mail or HTTPS POST, retrying with backoff.
 
 pub mod collector;
+pub mod config;
+pub mod delivery;
 mod error;
+pub mod report_builder;
+pub mod reporter;
+pub mod schedule;
+pub mod status;
+pub mod tlsrpt_reporter_config;
 
 pub use error::TlsRptError;

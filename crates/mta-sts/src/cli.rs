@@ -326,15 +326,106 @@ pub enum TlsrptCommand {
     /// counted and removes the socket. Exit 0 stopped cleanly, 2 could not start or the socket
     /// failed.
     Collect(TlsrptCollectArgs),
+    /// Build one day's RFC 8460 reports from the store's counts and write them as files
+    /// instead of sending them (today's too, partial); print what was written and what was
+    /// skipped, and why. Exit 0 ran, 2 could not run (a bad argument, an unreadable store or
+    /// suppression list, a directory that cannot be written).
+    Report(TlsrptReportArgs),
+    /// The reporter, in place of tlsrpt-reportd: after each UTC midnight (plus a random delay
+    /// within the spread), builds the day's reports from the store, puts them in the outbox and
+    /// delivers them by mail or HTTPS, retrying failures with backoff until given up. Runs until
+    /// SIGTERM or SIGINT. Exit 0 stopped cleanly, 2 could not start.
+    Run(TlsrptRunArgs),
+    /// Build, enqueue and deliver one day's reports now (from cron, or to resend after fixing a
+    /// setting); a report already in the outbox is not sent again. Exit 0 every delivery
+    /// attempted now succeeded (or there was none), 1 some failed (retried later by `run`, or
+    /// given up), 2 could not run.
+    Send(TlsrptSendArgs),
+    /// What was collected today and yesterday (or on --day), and what became of each report:
+    /// sent, pending with its next try, given up with its reason. Exit 0, or 2 could not read
+    /// the store.
+    Status(TlsrptStatusArgs),
+}
+
+/// Where `mta-sts tlsrpt` reads its settings: our TOML file, tlsrpt-reporter's INI file, or
+/// both (ours over theirs); the flags override either.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TlsrptConfigArgs {
+    /// Our configuration file (TOML; every key optional).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+    /// tlsrpt-reporter's configuration file, read as tlsrpt-reporter reads it, with its
+    /// TLSRPT_COLLECTD_*/TLSRPT_FETCHER_*/TLSRPT_REPORTD_* environment overrides:
+    /// /etc/tlsrpt/collectd.cfg for `collect`, /etc/tlsrpt/reportd.cfg for the others.
+    #[arg(long, value_name = "FILE")]
+    pub tlsrpt_reporter_config: Option<std::path::PathBuf>,
+}
+
+/// `mta-sts tlsrpt run`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct TlsrptRunArgs {
+    /// The settings files.
+    #[command(flatten)]
+    pub config: TlsrptConfigArgs,
+    /// The sender store: `sqlite:PATH` or `postgres://...`.
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// Serve Prometheus metrics at http://ADDR/metrics.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<std::net::SocketAddr>,
+    /// How the log on standard error is written.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// `mta-sts tlsrpt send`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct TlsrptSendArgs {
+    /// The settings files.
+    #[command(flatten)]
+    pub config: TlsrptConfigArgs,
+    /// The sender store: `sqlite:PATH` or `postgres://...`.
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// The UTC day: YYYY-MM-DD, `yesterday` or `today` (partial: it is still being collected).
+    #[arg(long, value_name = "DAY")]
+    pub day: String,
+    /// Build the reports and say where each would go; store nothing, send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print one JSON object instead of sentences.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `mta-sts tlsrpt status`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct TlsrptStatusArgs {
+    /// The settings files (for the store).
+    #[command(flatten)]
+    pub config: TlsrptConfigArgs,
+    /// The sender store: `sqlite:PATH` or `postgres://...`.
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// The UTC days to show (YYYY-MM-DD, `today`, `yesterday`; repeatable); today and yesterday
+    /// by default.
+    #[arg(long, value_name = "DAY")]
+    pub day: Vec<String>,
+    /// Print one JSON object instead of sentences.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `mta-sts tlsrpt collect`'s arguments.
 #[derive(Debug, clap::Args)]
 pub struct TlsrptCollectArgs {
+    /// The settings files (the flags below override them).
+    #[command(flatten)]
+    pub config: TlsrptConfigArgs,
     /// The unix datagram socket to receive on: Postfix's `smtp_tlsrpt_socket_name`
-    /// (tlsrpt-collectd's `socketname`).
-    #[arg(long, value_name = "PATH", default_value = mta_sts_tlsrpt::collector::DEFAULT_SOCKET)]
-    pub socket: std::path::PathBuf,
+    /// (tlsrpt-collectd's `socketname`); default /run/tlsrpt/collectd.sock.
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<std::path::PathBuf>,
     /// Where counts are kept: `sqlite:PATH` (default
     /// `sqlite:/var/lib/mta-sts/tlsrpt-sender.db`) or `postgres://...`, shared by a fleet of MTAs.
     #[arg(long, value_name = "URL")]
@@ -350,13 +441,13 @@ pub struct TlsrptCollectArgs {
     #[arg(long, value_name = "GROUP")]
     pub socket_group: Option<String>,
     /// Seconds between two additions of the counts to the store (and before a failed one is
-    /// tried again).
-    #[arg(long, value_name = "SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub flush_interval: u64,
+    /// tried again); default 5.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub flush_interval: Option<u64>,
     /// The most distinct counts held in memory while the store is slow; datagrams needing more
-    /// are lost, counted and logged.
-    #[arg(long, value_name = "N", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
-    pub max_keys: u64,
+    /// are lost, counted and logged; default 1,000,000.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub max_keys: Option<u64>,
     /// Serve Prometheus metrics at http://ADDR/metrics: datagrams received, malformed, lost,
     /// noted; flushes and failed flushes; counts held in memory.
     #[arg(long, value_name = "IP:PORT")]
@@ -375,6 +466,55 @@ fn octal_mode(text: &str) -> Result<u32, String> {
             "{text} is not a file mode in octal from 0000 to 0777, e.g. 0220"
         )),
     }
+}
+
+/// `mta-sts tlsrpt report`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct TlsrptReportArgs {
+    /// The settings files (the flags below override them).
+    #[command(flatten)]
+    pub config: TlsrptConfigArgs,
+    /// The UTC day: `YYYY-MM-DD`, `today` (partial: what was counted so far) or `yesterday`.
+    #[arg(long, value_name = "DAY")]
+    pub day: String,
+    /// The directory the reports are written to (made if missing); files of the same name are
+    /// replaced.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Write the gzip that is sent (`.json.gz`) rather than the JSON (`.json`).
+    #[arg(long)]
+    pub gzip: bool,
+    /// Print one JSON object instead of sentences: `{"day", "submitter", "reports": [{"file",
+    /// "domain", "tlsrpt_record", "report_id", "destinations", "notes"}], "skipped": [{"domain",
+    /// "tlsrpt_record", "reason", "message", "notes"}]}`.
+    #[arg(long)]
+    pub json: bool,
+    /// The sender store: `sqlite:PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB` (default
+    /// sqlite:/var/lib/mta-sts/tlsrpt-sender.db).
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// The reports' `organization-name`: who produced them (required here or in the
+    /// configuration).
+    #[arg(long, value_name = "NAME")]
+    pub organization_name: Option<String>,
+    /// The reports' `contact-info`: an email address receivers can write to (required here or
+    /// in the configuration).
+    #[arg(long, value_name = "ADDRESS")]
+    pub contact_info: Option<String>,
+    /// The submitter domain of the file names (default: the domain of --contact-info).
+    #[arg(long, value_name = "DOMAIN")]
+    pub submitter: Option<String>,
+    /// Report a domain only when some of its sessions failed that day.
+    #[arg(long)]
+    pub only_with_failures: bool,
+    /// A suppression list: one recipient domain (`.example.com` for its subdomains) or
+    /// destination (`mailto:` address, `https:` URL) a line, never reported to.
+    #[arg(long, value_name = "FILE")]
+    pub suppress: Option<PathBuf>,
+    /// The largest report JSON in bytes (at least 1024; default and at most 16 MiB); larger
+    /// reports are split into several.
+    #[arg(long, value_name = "BYTES")]
+    pub max_size: Option<usize>,
 }
 
 /// `mta-sts monitor`'s arguments.

@@ -8,9 +8,14 @@
 //!   pulls over SSH. A failed call wrote nothing: the caller keeps the batch and tries again.
 //! - [`SenderStore::day_counts`] gives a day's counts, [`SenderStore::day_figures`] what the
 //!   collectors received that day, [`SenderStore::days`] the days with data.
+//! - The outbox ([`outbox`]): [`SenderStore::enqueue`] the reports built for a day (again and
+//!   again: nothing is sent twice), [`SenderStore::claim_due`] what is due, then
+//!   [`SenderStore::mark_sent`] or [`SenderStore::mark_failed`]; [`SenderStore::day_deliveries`]
+//!   for status, [`SenderStore::prune_outbox`] for retention.
 //! - SQLite keeps this schema in a file of its own ([`DEFAULT_SENDER_SQLITE_PATH`]); PostgreSQL
 //!   keeps it beside the other schemas in one database.
 
+pub mod outbox;
 mod schema;
 
 use std::collections::HashMap;
@@ -26,6 +31,9 @@ use crate::postgres::PostgresStore;
 use crate::sqlite::SqliteStore;
 use crate::{StoreError, StoreOptions, StoreUrl};
 
+pub use outbox::{
+    DeliveryState, DeliveryStatus, DueDelivery, Enqueued, NextTry, OutboxEntry, OutboxReport,
+};
 pub use schema::SCHEMA;
 
 /// The SQLite file of the sender store when none is named: beside the report store's

@@ -13,6 +13,11 @@
 //! - `sender_day`: per day, what the collectors received: datagrams, malformed ones (not
 //!   counted), and those lost (not counted because the collector's buffer was full).
 //!
+//! Version 2: the outbox (`mta-sts tlsrpt run` and `send`, see [`super::outbox`]): the reports
+//! built (`outbox_report`, keyed by report-id, the gzip as sent) and one delivery per report and
+//! destination (`outbox_delivery`: state, attempts, next try, last error, sent-at), with an index
+//! on the next try of the pending ones only.
+//!
 //! Every write adds to the rows (upserts that add), so several collectors of a fleet share one
 //! PostgreSQL database, and a batch retried after a failed commit is never counted twice (the
 //! failed transaction wrote nothing).
@@ -25,11 +30,12 @@ use crate::{Migration, Schema};
 pub static SCHEMA: Schema = Schema {
     name: "tlsrpt_sender",
     application_id: 0x4d54_5354,
-    migrations: &[Migration {
-        version: 1,
-        description: "session counts per day, domain, TLSRPT record and policy; failures; \
+    migrations: &[
+        Migration {
+            version: 1,
+            description: "session counts per day, domain, TLSRPT record and policy; failures; \
                       per-day collector figures",
-        sqlite: "
+            sqlite: "
 CREATE TABLE sender_count (
     day           INTEGER NOT NULL,
     key           BLOB    NOT NULL,
@@ -55,7 +61,7 @@ CREATE TABLE sender_day (
     lost      INTEGER NOT NULL
 );
 ",
-        postgres: "
+            postgres: "
 CREATE TABLE sender_count (
     day           BIGINT NOT NULL,
     key           BYTEA  NOT NULL,
@@ -81,5 +87,12 @@ CREATE TABLE sender_day (
     lost      BIGINT NOT NULL
 );
 ",
-    }],
+        },
+        Migration {
+            version: 2,
+            description: "the outbox: built reports and one delivery per destination",
+            sqlite: super::outbox::MIGRATION_SQLITE,
+            postgres: super::outbox::MIGRATION_POSTGRES,
+        },
+    ],
 };

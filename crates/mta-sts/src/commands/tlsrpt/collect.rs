@@ -6,8 +6,8 @@ use std::time::Duration;
 use mta_sts_net::SystemClock;
 use mta_sts_service::{HttpOptions, MetricsRegistry, Server};
 use mta_sts_store::sender_reports::SenderStore;
-use mta_sts_store::{StoreError, StoreUrl};
-use mta_sts_tlsrpt::collector::{CollectSettings, Collector, CollectorCounters};
+use mta_sts_tlsrpt::collector::{Collector, CollectorCounters};
+use mta_sts_tlsrpt::tlsrpt_reporter_config::Component;
 use prometheus_client::collector::Collector as MetricsCollector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric as _};
 use prometheus_client::metrics::counter::ConstCounter;
@@ -15,6 +15,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 
 use super::super::lifecycle::Lifecycle;
 use super::super::{CommandError, runtime};
+use super::{load_config, store_url};
 use crate::cli::TlsrptCollectArgs;
 use crate::exit::Status;
 use crate::logging;
@@ -23,21 +24,27 @@ use crate::logging;
 /// Nothing is bound before every setting has been checked and the store opened.
 pub fn run(args: &TlsrptCollectArgs) -> Result<Status, CommandError> {
     logging::init(args.log_format)?;
-    let store_url: StoreUrl = match &args.store {
-        Some(text) => text
-            .parse()
-            .map_err(|error: StoreError| CommandError::Argument(format!("{error} (--store).")))?,
-        None => SenderStore::default_url(),
-    };
-    let settings = CollectSettings {
-        socket: args.socket.clone(),
-        socket_mode: args.socket_mode,
-        socket_user: args.socket_user.clone(),
-        socket_group: args.socket_group.clone(),
-        flush_interval: Duration::from_secs(args.flush_interval),
-        max_keys: usize::try_from(args.max_keys).unwrap_or(usize::MAX),
-        ..CollectSettings::default()
-    };
+    let config = load_config(&args.config, Component::Collectd)?;
+    let store_url = store_url(args.store.as_deref(), &config)?;
+    let mut settings = config.collect_settings();
+    if let Some(socket) = &args.socket {
+        settings.socket.clone_from(socket);
+    }
+    if let Some(mode) = args.socket_mode {
+        settings.socket_mode = Some(mode);
+    }
+    if let Some(user) = &args.socket_user {
+        settings.socket_user = Some(user.clone());
+    }
+    if let Some(group) = &args.socket_group {
+        settings.socket_group = Some(group.clone());
+    }
+    if let Some(seconds) = args.flush_interval {
+        settings.flush_interval = Duration::from_secs(seconds);
+    }
+    if let Some(max_keys) = args.max_keys {
+        settings.max_keys = usize::try_from(max_keys).unwrap_or(usize::MAX);
+    }
     let metrics_address = args.metrics;
     runtime()?.block_on(async move {
         let store = SenderStore::open(&store_url).await.map_err(|error| {
