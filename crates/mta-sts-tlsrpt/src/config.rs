@@ -61,8 +61,8 @@ pub const EXAMPLE: &str = r#"# mta-sts tlsrpt: TLS-RPT reports (RFC 8460) about 
 # only_with_failures = false
 # Never report on these recipient domains (".example.com": its subdomains) or to these rua.
 # suppress = ["example.org", ".internal.example", "mailto:reports@example.net"]
-# The largest report in bytes (gzip); a larger one is split over several reports.
-# max_size = 10485760
+# The largest report JSON in bytes (before gzip); a larger one is split over several reports.
+# max_size = 16777216
 
 [mail]
 # The From address of report mails (needed to mail reports), and per recipient domain (and

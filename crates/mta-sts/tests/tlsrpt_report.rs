@@ -379,6 +379,21 @@ async fn options_and_days_from_the_command_line() {
         );
         assert!(stderr.contains("line 2"), "{stderr}");
         assert!(files(out.path()).is_empty());
+
+        // A store that does not exist is named, not created empty (a mistyped --store would
+        // otherwise read as a day without mail); the same for status.
+        let missing = dir.file("never-collected.db");
+        let missing_url = format!("sqlite:{}", missing.display());
+        let run = report(&missing_url, out.path(), &["--day", "today"]);
+        assert_eq!(run.status.code(), Some(2));
+        let stderr = text(&run.stderr);
+        assert!(stderr.contains("there is no sender store at"), "{stderr}");
+        let run = Command::new(BIN)
+            .args(["tlsrpt", "status", "--store", &missing_url])
+            .output()
+            .expect("run mta-sts tlsrpt status");
+        assert_eq!(run.status.code(), Some(2), "{}", text(&run.stderr));
+        assert!(!missing.exists(), "a reading command created the store");
     });
 }
 

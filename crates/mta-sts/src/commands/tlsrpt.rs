@@ -80,6 +80,32 @@ fn store_url(flag: Option<&str>, config: &TlsRptConfig) -> Result<StoreUrl, Comm
     }
 }
 
+/// Whether opening the sender store may create it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StoreAccess {
+    /// The collector and the reporter daemon make the store they write to.
+    Create,
+    /// The commands that read what was collected refuse a missing store rather than leave an
+    /// empty one behind: a mistyped `--store` would otherwise look like a day without mail.
+    Existing,
+}
+
+/// Opens the sender store at `url`, refusing a missing SQLite file when `access` says so.
+async fn open_store(url: &StoreUrl, access: StoreAccess) -> Result<SenderStore, CommandError> {
+    if let (StoreAccess::Existing, StoreUrl::Sqlite(path)) = (access, url)
+        && !path.exists()
+    {
+        return Err(CommandError::Setup(format!(
+            "there is no sender store at {}: nothing has been collected there (start `mta-sts \
+             tlsrpt collect`, or name the store with --store).",
+            path.display()
+        )));
+    }
+    SenderStore::open(url).await.map_err(|error| {
+        CommandError::Setup(format!("cannot open the sender store {url}: {error}."))
+    })
+}
+
 /// A UTC day as `--day` takes it: `YYYY-MM-DD`, `today` or `yesterday` (at `now`).
 fn parse_day(text: &str, now: Timestamp) -> Result<UtcDate, CommandError> {
     let today = now.utc_date();

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use mta_sts_net::SystemClock;
 use mta_sts_service::{HttpOptions, MetricsRegistry, Server};
-use mta_sts_store::sender_reports::SenderStore;
 use mta_sts_tlsrpt::collector::{Collector, CollectorCounters};
 use mta_sts_tlsrpt::tlsrpt_reporter_config::Component;
 use prometheus_client::collector::Collector as MetricsCollector;
@@ -47,11 +46,7 @@ pub fn run(args: &TlsrptCollectArgs) -> Result<Status, CommandError> {
     }
     let metrics_address = args.metrics;
     runtime()?.block_on(async move {
-        let store = SenderStore::open(&store_url).await.map_err(|error| {
-            CommandError::Setup(format!(
-                "cannot open the sender store {store_url}: {error}."
-            ))
-        })?;
+        let store = super::open_store(&store_url, super::StoreAccess::Create).await?;
         let metrics_listener = match metrics_address {
             Some(address) => Some(tokio::net::TcpListener::bind(address).await.map_err(|e| {
                 CommandError::Setup(format!("cannot serve metrics on {address}: {e}."))

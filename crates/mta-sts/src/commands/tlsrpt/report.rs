@@ -9,7 +9,6 @@ use std::path::Path;
 use mta_sts_core::Clock as _;
 use mta_sts_core::time::UtcDate;
 use mta_sts_net::SystemClock;
-use mta_sts_store::sender_reports::SenderStore;
 use mta_sts_tlsrpt::config::TlsRptConfig;
 use mta_sts_tlsrpt::report_builder::{
     self, BuildSettings, BuiltReport, DayReports, SkipReason, SuppressionList,
@@ -33,11 +32,7 @@ pub fn run(args: &TlsrptReportArgs) -> Result<Status, CommandError> {
     // The error names the problem without echoing the URL, which may hold a password.
     let store_url = store_url(args.store.as_deref(), &config)?;
     let counts = runtime()?.block_on(async {
-        let store = SenderStore::open(&store_url).await.map_err(|error| {
-            CommandError::Setup(format!(
-                "cannot open the sender store {store_url}: {error}."
-            ))
-        })?;
+        let store = super::open_store(&store_url, super::StoreAccess::Existing).await?;
         store.day_counts(day).await.map_err(|error| {
             CommandError::Setup(format!(
                 "cannot read the counts of {day} from the sender store {store_url}: {error}."

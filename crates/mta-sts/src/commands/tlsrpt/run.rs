@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use mta_sts_net::SystemClock;
-use mta_sts_store::sender_reports::SenderStore;
 use mta_sts_tlsrpt::delivery::Deliverer;
 use mta_sts_tlsrpt::reporter::Reporter;
 use mta_sts_tlsrpt::reporter::metrics::ReporterMetrics;
@@ -29,11 +28,7 @@ pub fn run(args: &TlsrptRunArgs) -> Result<Status, CommandError> {
     let schedule = config.schedule.settings();
     let metrics_address = args.metrics.or(config.metrics);
     runtime()?.block_on(async move {
-        let store = SenderStore::open(&store_url).await.map_err(|error| {
-            CommandError::Setup(format!(
-                "cannot open the sender store {store_url}: {error}."
-            ))
-        })?;
+        let store = super::open_store(&store_url, super::StoreAccess::Create).await?;
         let deliverer =
             Deliverer::new(&delivery).map_err(|e| CommandError::Setup(format!("{e}.")))?;
         if deliverer.signs().is_none() {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use mta_sts_core::time::{Clock as _, UtcDate};
 use mta_sts_net::SystemClock;
-use mta_sts_store::sender_reports::{Enqueued, SenderStore};
+use mta_sts_store::sender_reports::Enqueued;
 use mta_sts_tlsrpt::delivery::{Deliverer, DeliveryEvent, DeliveryOutcome};
 use mta_sts_tlsrpt::report_builder::{DayReports, SkipReason, build_day};
 use mta_sts_tlsrpt::reporter::Reporter;
@@ -52,11 +52,7 @@ pub fn run(args: &TlsrptSendArgs) -> Result<Status, CommandError> {
     let now = clock.now();
     let day = parse_day(&args.day, now)?;
     let sent = runtime()?.block_on(async {
-        let store = SenderStore::open(&store_url).await.map_err(|error| {
-            CommandError::Setup(format!(
-                "cannot open the sender store {store_url}: {error}."
-            ))
-        })?;
+        let store = super::open_store(&store_url, super::StoreAccess::Existing).await?;
         if args.dry_run {
             let counts = store
                 .day_counts(day)

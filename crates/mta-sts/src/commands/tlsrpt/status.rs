@@ -2,7 +2,6 @@
 
 use mta_sts_core::time::{Clock as _, UtcDate};
 use mta_sts_net::SystemClock;
-use mta_sts_store::sender_reports::SenderStore;
 use mta_sts_tlsrpt::tlsrpt_reporter_config::Component;
 
 use super::super::{CommandError, emit, runtime, to_json};
@@ -26,11 +25,7 @@ pub fn run(args: &TlsrptStatusArgs) -> Result<Status, CommandError> {
     days.sort_by(|a, b| b.cmp(a));
     days.dedup();
     let status = runtime()?.block_on(async {
-        let store = SenderStore::open(&store_url).await.map_err(|error| {
-            CommandError::Setup(format!(
-                "cannot open the sender store {store_url}: {error}."
-            ))
-        })?;
+        let store = super::open_store(&store_url, super::StoreAccess::Existing).await?;
         mta_sts_tlsrpt::status::read(&store, &days, now)
             .await
             .map_err(|e| CommandError::Setup(format!("{e}.")))
