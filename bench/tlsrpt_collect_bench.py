@@ -82,6 +82,7 @@ def main():
     ap.add_argument("--n", type=int, required=True)
     ap.add_argument("--work", required=True)
     ap.add_argument("--dontwait", action="store_true")
+    ap.add_argument("--rate", type=float, default=0, help="datagrams per second (0: full speed)")
     ap.add_argument("--ours")
     ap.add_argument("--store")
     ap.add_argument("--max-keys", type=int)
@@ -117,7 +118,7 @@ def main():
         locker.stdin.write("BEGIN;\n%s;\nSELECT pg_sleep(%f);\nCOMMIT;\n" % (args.lock_sql, args.lock_seconds))
         locker.stdin.flush()
 
-    env = dict(os.environ, DONTWAIT="1" if args.dontwait else "0")
+    env = dict(os.environ, DONTWAIT="1" if args.dontwait else "0", RATE=str(args.rate))
     t0 = time.monotonic()
     sender = subprocess.run([args.sender, sock, args.mix, str(args.n)], capture_output=True, text=True, env=env)
     if sender.returncode != 0:
@@ -141,7 +142,7 @@ def main():
     stored_dg = stored * sent / expected if expected else 0
     print("kind=%s mode=%s sent=%d refused=%s expected=%d stored=%d lost=%d seconds=%.2f rate=%.0f "
           "cpu_s=%.2f per_cpu_s=%.0f maxrss_kb=%d sender_rate=%s exit=%d"
-          % (args.kind, "dontwait" if args.dontwait else "blocking", sent, fig["dropped"], expected, stored,
+          % (args.kind, ("dontwait" if args.dontwait else "blocking") + ("@%d/s" % args.rate if args.rate else ""), sent, fig["dropped"], expected, stored,
              expected - stored, seconds, stored_dg / seconds, cpu, stored_dg / cpu if cpu else 0,
              usage.ru_maxrss, fig["rate"], os.waitstatus_to_exitcode(status)))
 

@@ -13,6 +13,12 @@
  *   collector): a send that finds the queue full fails with EAGAIN and that datagram is gone.
  *   Counted as `dropped`: what a busy Postfix would lose with this collector.
  *
+ * Environment RATE (datagrams per second, default 0 = as fast as possible) paces the sends, so
+ * the DONTWAIT mode shows what a given mail volume loses. Note for DONTWAIT: a unix datagram
+ * socket's receive queue holds at most net.unix.max_dgram_qlen datagrams (Linux default 10),
+ * whatever SO_RCVBUF says, so a collector that is not reading at the moment a burst arrives
+ * loses all but 10 of it.
+ *
  * Written in C so the sender costs little beside the collector it measures (they share the
  * machine's two cores).
  *
@@ -86,9 +92,18 @@ int main(int argc, char **argv) {
   strcpy(addr.sun_path, argv[1]);
   if (s < 0 || connect(s, (struct sockaddr *)&addr, sizeof addr) != 0) { perror("connect"); return 1; }
 
+  const char *rate_env = getenv("RATE");
+  double rate = rate_env ? atof(rate_env) : 0;
   long sent = 0, dropped = 0;
   double cpu0 = cpu_s(), t0 = now_s();
   for (long i = 0; i < n; i++) {
+    if (rate > 0) {
+      double due = t0 + i / rate;
+      double t;
+      while ((t = now_s()) < due) {
+        if (due - t > 0.0002) usleep(100);
+      }
+    }
     size_t k = (size_t)(i % (long)count);
     ssize_t r = send(s, dg[k], len[k], flags);
     if (r >= 0) {

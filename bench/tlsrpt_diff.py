@@ -1,0 +1,279 @@
+#!/usr/bin/env python3
+"""Differential: the day's reports of tlsrpt-reporter 0.6.0 and of `mta-sts tlsrpt`, field by field.
+
+Run by bench/vs-tlsrpt-reporter.sh after both collectors received the same datagrams
+(bench/tlsrpt_datagram.py's corpus) and both reporters built that day's reports:
+
+    python3 bench/tlsrpt_diff.py --peer-db reportd.sqlite --ours-dir OUT [--json out.json]
+
+The peer's reports are read from tlsrpt-reportd's own database (tables reports, destinations
+and reportdata: the report JSON as it is sent, its destinations, and the TLSRPT record each
+report was built for: reportd builds one report per record in the order of the fetched data).
+Ours from the directory `mta-sts tlsrpt report --out` wrote (see load_ours).
+
+Reports are matched by (recipient domain, TLSRPT record). Before comparing, both sides are
+normalised in the few ways that differ by design and are not a difference in what is reported:
+  - `report-id`: each reporter's own form (peer: `<day>T00:00:00Z_idx<n>_<domain>`);
+  - the day in `date-range`: the peer reports the day its collector rolled over to (the
+    development SIGUSR2 roll-over, as if the day had ended), ours the day of receipt; only the
+    day is replaced by `DAY`, the times are compared;
+  - policies are compared as a set keyed by the policy object (the order of `policies` and of
+    `failure-details` carries no meaning in RFC 8460), counts and fields exactly.
+Every other difference must be one of DELIBERATE below (each applied to the peer's report to
+turn it into what ours must be, counted, printed with its reason); anything left fails.
+Exit status: 0 when every difference is deliberate, 1 otherwise.
+"""
+
+import argparse
+import copy
+import gzip
+import json
+import os
+import re
+import sqlite3
+import sys
+from collections import Counter
+
+# ---------------------------------------------------------------------------------------------
+# The deliberate differences. Each: (id, what differs, why ours differs, transform). The
+# transform takes one peer report entry (dict: domain, record, destinations, report) and returns
+# the entry as ours must have it (or None: ours writes no such report), and whether it changed
+# anything (so the table can say which cases each difference touched).
+
+
+def _rfc8460_destinations(record):
+    """The rua URIs of a TLSRPT record as RFC 8460 §3 reads it: `v=TLSRPTv1` first, fields split
+    on `;`, the `rua` field's URIs split on `,` with optional white space around them, each kept
+    only if it is a `mailto:` or `https:` URI (others: skipped, with a sentence in ours)."""
+    fields = [f.strip() for f in record.split(";")]
+    if not fields or fields[0] != "v=TLSRPTv1":
+        return None
+    for field in fields[1:]:
+        if field.startswith("rua="):
+            uris = [u.strip() for u in field[4:].split(",")]
+            return [u for u in uris if u.startswith("mailto:") or u.startswith("https:")]
+    return None
+
+
+def d_destinations(entry):
+    expected = _rfc8460_destinations(entry["record"]) or []
+    changed = sorted(expected) != sorted(entry["destinations"])
+    return dict(entry, destinations=expected), changed
+
+
+def d_no_destination(entry):
+    # After d_destinations: a report with no destination at all is not built by ours.
+    if entry["destinations"]:
+        return entry, False
+    return None, True
+
+
+def d_policy_domain(entry):
+    changed = False
+    report = copy.deepcopy(entry["report"])
+    for p in report["policies"]:
+        if "policy-domain" not in p["policy"]:
+            p["policy"]["policy-domain"] = entry["domain"]
+            changed = True
+    return dict(entry, report=report), changed
+
+
+def d_empty_failure_details(entry):
+    changed = False
+    report = copy.deepcopy(entry["report"])
+    for p in report["policies"]:
+        if p.get("failure-details") == []:
+            del p["failure-details"]
+            changed = True
+    return dict(entry, report=report), changed
+
+
+DELIBERATE = [
+    ("rua-parsing",
+     "destinations of a record with a rua= entry without scheme, or spaces around a comma",
+     "tlsrpt-reporter drops every destination of the record when one rua has no mailto:/https: "
+     "scheme (its #54) and splits on ',' without trimming, so 'mailto:a, mailto:b' sends nowhere; "
+     "ours reads rua= as RFC 8460 §3 writes it (white space allowed around ','), skips only the "
+     "bad URI with a sentence, and delivers to the others",
+     d_destinations),
+    ("no-destination",
+     "a report whose record has no usable destination (unparsable record, or no mailto:/https: rua)",
+     "tlsrpt-reporter builds and stores such a report and logs an error; ours builds none and says "
+     "which record it skipped and why: nothing is sent in either case",
+     d_no_destination),
+    ("policy-domain",
+     "`policy-domain` of a no-policy-found policy Postfix reported without one",
+     "RFC 8460 §4.4 makes policy-domain required in every policy; tlsrpt-reporter leaves it out "
+     "when libtlsrpt got none (its #51); ours writes the recipient domain",
+     d_policy_domain),
+    ("empty-failure-details",
+     "`failure-details: []` in a policy without failures",
+     "tlsrpt-reporter always writes the array, ours leaves it out when empty (RFC 8460 §4.4 lists "
+     "failure-details as optional); the same report to a reader",
+     d_empty_failure_details),
+]
+
+# ---------------------------------------------------------------------------------------------
+
+
+def load_peer(db_path):
+    con = sqlite3.connect("file:%s?mode=ro" % db_path, uri=True)
+    records = {}
+    for day, domain, data in con.execute("SELECT day, domain, data FROM reportdata ORDER BY rowid"):
+        records.setdefault((day, domain), []).extend(json.loads(data).keys())
+    entries = []
+    seen = Counter()
+    for r_id, day, domain, report in con.execute(
+            "SELECT r_id, day, domain, report FROM reports ORDER BY r_id"):
+        index = seen[(day, domain)]
+        seen[(day, domain)] += 1
+        record = records[(day, domain)][index]
+        dests = [d for (d,) in con.execute(
+            "SELECT destination FROM destinations WHERE d_r_id = ? ORDER BY destination", (r_id,))]
+        entries.append({"domain": domain, "record": record, "destinations": dests,
+                        "report": json.loads(report), "day": day})
+    return entries
+
+
+def load_ours(out_dir):
+    """Reads what `mta-sts tlsrpt report --out DIR` wrote: every `*.json` / `*.json.gz` report
+    file, and `index.json` if present (one object per report: file, domain, record,
+    destinations); without an index the domain comes from the report's policies and the record
+    and destinations from the file `<report file>.meta.json`."""
+    entries = []
+    index_path = os.path.join(out_dir, "index.json")
+    index = {}
+    if os.path.exists(index_path):
+        for item in json.load(open(index_path)):
+            index[item["file"]] = item
+    for name in sorted(os.listdir(out_dir)):
+        if not (name.endswith(".json") or name.endswith(".json.gz")) or name == "index.json" \
+                or name.endswith(".meta.json"):
+            continue
+        path = os.path.join(out_dir, name)
+        raw = open(path, "rb").read()
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+        report = json.loads(raw)
+        meta = index.get(name)
+        if meta is None and os.path.exists(path + ".meta.json"):
+            meta = json.load(open(path + ".meta.json"))
+        if meta is None:
+            raise SystemExit("no domain/record/destinations known for %s" % path)
+        day = report["date-range"]["start-datetime"][:10]
+        entries.append({"domain": meta["domain"], "record": meta["record"],
+                        "destinations": sorted(meta["destinations"]), "report": report, "day": day,
+                        "file": name})
+    return entries
+
+
+def canonical(obj):
+    return json.dumps(obj, sort_keys=True, ensure_ascii=False)
+
+
+def normalise(entry):
+    """The by-design normalisations (see the module doc): report-id, the day, policy order."""
+    report = copy.deepcopy(entry["report"])
+    report.pop("report-id", None)
+    day = entry["day"]
+    dr = report.get("date-range", {})
+    for k in ("start-datetime", "end-datetime"):
+        if isinstance(dr.get(k), str):
+            dr[k] = dr[k].replace(day, "DAY", 1)
+    policies = {}
+    for p in report.pop("policies", []):
+        details = sorted(canonical(f) for f in p.get("failure-details", []))
+        key = canonical(p.get("policy"))
+        body = {k: v for k, v in p.items() if k not in ("policy", "failure-details")}
+        if "failure-details" in p:
+            body["failure-details"] = details
+        policies.setdefault(key, []).append(body)
+    return {"top": report, "policies": policies, "destinations": sorted(entry["destinations"])}
+
+
+def differences(peer_entry, ours_entry):
+    a, b = normalise(peer_entry), normalise(ours_entry)
+    out = []
+    for k in sorted(set(a["top"]) | set(b["top"])):
+        if a["top"].get(k) != b["top"].get(k):
+            out.append("field %s: tlsrpt-reporter %s, ours %s" % (
+                k, canonical(a["top"].get(k)), canonical(b["top"].get(k))))
+    if a["destinations"] != b["destinations"]:
+        out.append("destinations: tlsrpt-reporter %s, ours %s" % (a["destinations"], b["destinations"]))
+    for key in sorted(set(a["policies"]) | set(b["policies"])):
+        pa, pb = a["policies"].get(key), b["policies"].get(key)
+        if pa is None:
+            out.append("policy %s: only in ours" % key)
+        elif pb is None:
+            out.append("policy %s: only in tlsrpt-reporter" % key)
+        elif pa != pb:
+            for field in sorted(set(pa[0]) | set(pb[0])):
+                if pa[0].get(field) != pb[0].get(field):
+                    out.append("policy %s: %s: tlsrpt-reporter %s, ours %s" % (
+                        key, field, canonical(pa[0].get(field)), canonical(pb[0].get(field))))
+            if len(pa) != len(pb):
+                out.append("policy %s: %d entries in tlsrpt-reporter, %d in ours" % (key, len(pa), len(pb)))
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--peer-db", required=True)
+    ap.add_argument("--ours-dir", required=True)
+    ap.add_argument("--ours-log", help="what `mta-sts tlsrpt report` printed (destinations, skips)")
+    ap.add_argument("--json")
+    args = ap.parse_args()
+
+    peer = load_peer(args.peer_db)
+    ours = {(e["domain"], e["record"]): e for e in load_ours(args.ours_dir)}
+    applied = {d[0]: [] for d in DELIBERATE}
+    expected = {}
+    for entry in peer:
+        key = (entry["domain"], entry["record"])
+        current = entry
+        for ident, _, _, transform in DELIBERATE:
+            current, changed = transform(current)
+            if changed:
+                applied[ident].append(key[0])
+            if current is None:
+                break
+        if current is not None:
+            expected[key] = current
+
+    unexpected = []
+    compared = 0
+    for key in sorted(set(expected) | set(ours)):
+        if key not in ours:
+            unexpected.append("%s [%s]: a report from tlsrpt-reporter, none from ours" % key)
+            continue
+        if key not in expected:
+            unexpected.append("%s [%s]: a report from ours, none from tlsrpt-reporter" % key)
+            continue
+        compared += 1
+        for d in differences(expected[key], ours[key]):
+            unexpected.append("%s [%s]: %s" % (key[0], key[1], d))
+
+    print("%d reports from tlsrpt-reporter, %d from ours, %d compared field by field"
+          % (len(peer), len(ours), compared))
+    print()
+    print("Deliberate differences (applied to tlsrpt-reporter's reports before comparing):")
+    for ident, what, why, _ in DELIBERATE:
+        cases = sorted(set(applied[ident]))
+        print("  %-22s %d report(s)%s" % (ident, len(applied[ident]), (": " + ", ".join(cases)) if cases else ""))
+        print("      %s." % what)
+        print("      Why: %s." % why)
+    print()
+    if unexpected:
+        print("UNEXPECTED differences (%d):" % len(unexpected))
+        for line in unexpected:
+            print("  " + line)
+    else:
+        print("No unexpected difference.")
+    if args.json:
+        json.dump({"compared": compared, "applied": applied, "unexpected": unexpected},
+                  open(args.json, "w"), indent=2, ensure_ascii=False)
+    return 1 if unexpected else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

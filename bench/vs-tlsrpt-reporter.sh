@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# `mta-sts tlsrpt` and sys4's tlsrpt-reporter 0.6.0 side by side: the same datagrams to both
+# collectors, the day's reports from both reporters compared field by field.
+#
+#   bench/vs-tlsrpt-reporter.sh                      # build (release) and run the differential
+#   MTA_STS_BIN=/path/to/mta-sts ...                 # use that binary, skip cargo build
+#   VENV=/path/to/venv ...                           # where tlsrpt-reporter is (installed if missing)
+#   KEEP=1 ...                                       # keep the work directory (printed) for a look
+#
+# Needs python3 with venv and pip (tlsrpt-reporter is pure Python) and ss (iproute2). No root, no
+# network beyond the package index for the first install: everything runs on unix sockets in a
+# temporary directory.
+#
+# 1. Both collectors run side by side: tlsrpt-collectd (SQLite storage, its own socket) and
+#    `mta-sts tlsrpt collect` (SQLite store). bench/tlsrpt_datagram.py sends each the same
+#    datagrams, written byte for byte as libtlsrpt writes them (every policy type, every failure
+#    code and unknown ones, domain forms, rua forms, several records for a domain, escaping, and
+#    the malformed datagrams a collector must survive), each case several times.
+# 2. When both sockets are drained: tlsrpt-collectd gets SIGUSR2 (its development roll-over:
+#    today's counts become "yesterday", as after UTC midnight), then SIGTERM; ours SIGTERM (it
+#    flushes). tlsrpt-reportd then runs with tlsrpt-fetcher on that database until every report
+#    of the day is built and "sent" (sendmail and the HTTP upload are `cat > /dev/null`);
+#    `mta-sts tlsrpt report --day <the day> --out DIR` writes ours. Same organisation name and
+#    contact on both sides.
+# 3. bench/tlsrpt_diff.py compares the reports matched by (domain, TLSRPT record), after the
+#    normalisations that are by design (report-id, the day in date-range, the order of policies
+#    and failure details), and applies the deliberate differences listed there, each with its
+#    reason; anything else is printed and fails the run.
+#
+# Exit status: 0 when every difference is deliberate, 1 otherwise.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+venv="${VENV:-/tmp/mta-sts-bench-tlsrpt-venv}"
+peer_version="0.6.0"
+bin="${MTA_STS_BIN:-$root/target/release/mta-sts}"
+org="Example Sender Org"
+contact="tlsrpt-contact@sender.example"
+
+[ -n "${MTA_STS_BIN:-}" ] || cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p mta-sts
+if [ ! -x "$venv/bin/tlsrpt-collectd" ]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet "tlsrpt-reporter==$peer_version"
+fi
+
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ -n "${KEEP:-}" ]; then echo "work directory kept: $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+wait_until() { # SECONDS WHAT COMMAND...: poll every 0.05 s
+  local limit="$1" what="$2"; shift 2
+  local deadline=$(( $(date +%s) + limit ))
+  until "$@"; do
+    if [ "$(date +%s)" -ge "$deadline" ]; then echo "timed out waiting for $what" >&2; exit 1; fi
+    sleep 0.05
+  done
+}
+drained() { # SOCKET: its receive queue is empty (or the socket is gone)
+  local q
+  q="$(ss -xanH src "$1" | awk '{print $3}')"
+  [ -z "$q" ] || [ "$q" = 0 ]
+}
+
+echo "mta-sts: $("$bin" --version) ($bin)"
+echo "peer: $("$venv/bin/pip" freeze 2>/dev/null | grep -i '^tlsrpt.reporter==' || echo tlsrpt-reporter?)," \
+  "$("$venv/bin/python" --version 2>&1)"
+
+# 1. Both collectors, the same datagrams.
+"$venv/bin/tlsrpt-collectd" --storage "sqlite://$work/collectd.sqlite" --socketname "$work/peer.sock" \
+  --logfilename "$work/collectd.log" --log_level info --sockettimeout 1 \
+  --dump_path_for_invalid_datagram "$work/invalid-datagram" > "$work/collectd.out" 2>&1 &
+peer_collect=$!; pids+=("$peer_collect")
+"$bin" tlsrpt collect --socket "$work/ours.sock" --store "sqlite:$work/ours.db" > "$work/ours-collect.log" 2>&1 &
+ours_collect=$!; pids+=("$ours_collect")
+wait_until 30 "tlsrpt-collectd's socket" test -S "$work/peer.sock"
+wait_until 30 "our collector's socket" test -S "$work/ours.sock"
+
+day="$(date -u +%F)"
+python3 "$root/bench/tlsrpt_datagram.py" --send "$work/peer.sock" "$work/ours.sock"
+wait_until 60 "tlsrpt-collectd to read every datagram" drained "$work/peer.sock"
+wait_until 60 "our collector to read every datagram" drained "$work/ours.sock"
+if [ "$(date -u +%F)" != "$day" ]; then
+  echo "UTC midnight passed while the datagrams were sent; run again" >&2; exit 1
+fi
+
+# 2. The day ends for both; then the reports.
+kill -USR2 "$peer_collect"
+wait_until 30 "tlsrpt-collectd's roll-over" grep -q 'Old database moved' "$work/collectd.log"
+kill -TERM "$peer_collect" "$ours_collect"
+wait "$peer_collect" || { cat "$work/collectd.log"; echo "tlsrpt-collectd failed" >&2; exit 1; }
+wait "$ours_collect" || { cat "$work/ours-collect.log"; echo "mta-sts tlsrpt collect failed" >&2; exit 1; }
+
+mkdir -p "$work/peer-files" "$work/ours-out"
+cat > "$work/reportd.cfg" <<EOF
+[tlsrpt_reportd]
+organization_name = $org
+contact_info = $contact
+sender_address = tlsrpt-noreply@sender.example
+dbname = $work/reportd.sqlite
+logfilename = $work/reportd.log
+log_level = info
+fetchers = $venv/bin/tlsrpt-fetcher --storage sqlite://$work/collectd.sqlite --logfilename $work/fetcher.log
+debug_send_file_dest = $work/peer-files
+sendmail_script = cat > /dev/null
+http_script = sh -c 'cat > /dev/null' upload
+interval_main_loop = 1
+spread_out_delivery = 1
+min_wait_domainlist = 0
+max_wait_domainlist = 1
+min_wait_domaindetails = 0
+max_wait_domaindetails = 1
+EOF
+"$venv/bin/tlsrpt-reportd" --config_file "$work/reportd.cfg" > "$work/reportd.out" 2>&1 &
+peer_report=$!; pids+=("$peer_report")
+reportd_done() { # every domain fetched, its reports built, every destination attempted
+  python3 - "$work/reportd.sqlite" <<'EOF'
+import sqlite3, sys
+try:
+    c = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)
+    jobs = c.execute("SELECT COUNT(*), SUM(status = 'ok') FROM fetchjobs").fetchone()
+    pending = c.execute("SELECT COUNT(*) FROM reportdata WHERE status IS NOT 'fetched'").fetchone()[0]
+    unbuilt = c.execute("SELECT COUNT(*) FROM reportdata WHERE (day, domain) NOT IN "
+                        "(SELECT day, domain FROM reports)").fetchone()[0]
+    unsent = c.execute("SELECT COUNT(*) FROM destinations WHERE status IS NULL").fetchone()[0]
+    sys.exit(0 if jobs[0] and jobs[0] == jobs[1] and pending == 0 and unbuilt == 0 and unsent == 0 else 1)
+except sqlite3.Error:
+    sys.exit(1)
+EOF
+}
+wait_until 300 "tlsrpt-reportd to build and send the day's reports" reportd_done
+kill -TERM "$peer_report"; wait "$peer_report" || true
+
+"$bin" tlsrpt report --store "sqlite:$work/ours.db" --day "$day" --out "$work/ours-out" \
+  --organization-name "$org" --contact-info "$contact" > "$work/ours-report.out" 2>&1 \
+  || { cat "$work/ours-report.out"; echo "mta-sts tlsrpt report failed" >&2; exit 1; }
+
+# 3. Field by field.
+echo
+echo "== Differential: tlsrpt-reporter $peer_version vs mta-sts tlsrpt, day $day"
+status=0
+python3 "$root/bench/tlsrpt_diff.py" --peer-db "$work/reportd.sqlite" --ours-dir "$work/ours-out" \
+  --ours-log "$work/ours-report.out" || status=1
+echo
+echo "What each collector logged about the malformed datagrams:"
+echo "  tlsrpt-collectd: $(grep -cE 'ERROR|WARNING' "$work/collectd.log") error/warning lines (in $work/collectd.log)"
+echo "  ours: $(grep -ciE 'malformed|not a|cannot|error' "$work/ours-collect.log" || true) lines (in $work/ours-collect.log)"
+exit "$status"
