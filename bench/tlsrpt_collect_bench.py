@@ -67,11 +67,24 @@ def peer_stored(db):
     return total
 
 
-def ours_stored(bin_path, store):
-    # What the store holds for today, as `mta-sts tlsrpt status --json` reads it back.
-    out = subprocess.run([bin_path, "tlsrpt", "status", "--store", store, "--json"],
-                         capture_output=True, text=True, check=True).stdout
-    return int(json.loads(out)["today"]["sessions"])
+def ours_stored(store):
+    """Sessions stored, and the collector's own figures (datagrams, malformed, lost), read from
+    the store's tables (crates/mta-sts-store/src/sender_reports): every day, one run."""
+    sessions_sql = "SELECT COALESCE(SUM(total), 0) FROM sender_count"
+    figures_sql = ("SELECT COALESCE(SUM(datagrams), 0), COALESCE(SUM(malformed), 0), "
+                   "COALESCE(SUM(lost), 0) FROM sender_day")
+    if store.startswith("sqlite:"):
+        con = sqlite3.connect("file:%s?mode=ro" % store[len("sqlite:"):], uri=True)
+        (sessions,) = con.execute(sessions_sql).fetchone()
+        figures = con.execute(figures_sql).fetchone()
+        con.close()
+    else:
+        def psql(sql):
+            out = subprocess.run(["psql", "-Atc", sql, store], capture_output=True, text=True, check=True)
+            return out.stdout.strip().split("|")
+        (sessions,) = psql(sessions_sql)
+        figures = psql(figures_sql)
+    return int(sessions), tuple(int(x) for x in figures)
 
 
 def main():
@@ -118,6 +131,13 @@ def main():
         locker.stdin.write("BEGIN;\n%s;\nSELECT pg_sleep(%f);\nCOMMIT;\n" % (args.lock_sql, args.lock_seconds))
         locker.stdin.flush()
 
+        def locked():
+            out = subprocess.run(["psql", "-Atc", "SELECT COUNT(*) FROM pg_locks WHERE granted AND "
+                                  "mode = 'AccessExclusiveLock' AND relation = 'sender_count'::regclass",
+                                  args.lock_db], capture_output=True, text=True)
+            return out.stdout.strip() not in ("", "0")
+        wait_for(locked, 30, "the lock on the store")
+
     env = dict(os.environ, DONTWAIT="1" if args.dontwait else "0", RATE=str(args.rate))
     t0 = time.monotonic()
     sender = subprocess.run([args.sender, sock, args.mix, str(args.n)], capture_output=True, text=True, env=env)
@@ -136,7 +156,10 @@ def main():
     attempted = sent + int(fig["dropped"])
     # Which datagrams the socket refused is not known; the mix has about one policy per datagram.
     expected = round(expected_sessions(attempted) * sent / attempted) if attempted else 0
-    stored = peer_stored(db) if args.kind == "peer" else ours_stored(args.ours, store)
+    if args.kind == "peer":
+        stored, figures = peer_stored(db), None
+    else:
+        stored, figures = ours_stored(store)
     cpu = usage.ru_utime + usage.ru_stime
     seconds = t1 - t0
     stored_dg = stored * sent / expected if expected else 0
@@ -144,7 +167,8 @@ def main():
           "cpu_s=%.2f per_cpu_s=%.0f maxrss_kb=%d sender_rate=%s exit=%d"
           % (args.kind, ("dontwait" if args.dontwait else "blocking") + ("@%d/s" % args.rate if args.rate else ""), sent, fig["dropped"], expected, stored,
              expected - stored, seconds, stored_dg / seconds, cpu, stored_dg / cpu if cpu else 0,
-             usage.ru_maxrss, fig["rate"], os.waitstatus_to_exitcode(status)))
+             usage.ru_maxrss, fig["rate"], os.waitstatus_to_exitcode(status))
+          + ("" if figures is None else " ours_datagrams=%d ours_malformed=%d ours_lost=%d" % figures))
 
 
 if __name__ == "__main__":

@@ -88,7 +88,52 @@ def d_empty_failure_details(entry):
     return dict(entry, report=report), changed
 
 
+def d_a_labels(entry):
+    domain = entry["domain"]
+    if all(ord(c) < 128 for c in domain):
+        return entry, False
+    return dict(entry, domain=domain.encode("idna").decode("ascii")), True
+
+
+# The corpus's domain whose datagrams name protocol version 2 (case `wrong-dpv`).
+WRONG_VERSION_DOMAINS = {"wrong-dpv.example"}
+
+
+def d_wrong_version(entry):
+    if entry["domain"] in WRONG_VERSION_DOMAINS:
+        return None, True
+    return entry, False
+
+
+def d_unknown_code(entry):
+    changed = False
+    report = copy.deepcopy(entry["report"])
+    for p in report["policies"]:
+        for f in p.get("failure-details", []):
+            if "result-type" not in f:
+                f["result-type"] = "validation-failure"
+                changed = True
+    return dict(entry, report=report), changed
+
+
 DELIBERATE = [
+    ("a-labels",
+     "the recipient domain of an internationalised name (datagram `d` in UTF-8)",
+     "tlsrpt-reporter only lowercases it and reports `bücher.example`; ours stores and reports the "
+     "A-label (`xn--bcher-kva.example`), the form DNS, the TLSRPT record lookup and the receiver's "
+     "own tools use, so the U- and A-label forms of one domain are one report, not two",
+     d_a_labels),
+    ("wrong-version",
+     "datagrams naming another protocol version than \"1\" (`dpv`)",
+     "tlsrpt-reporter logs an error and counts them anyway; ours refuses them (counted as malformed, "
+     "with a sentence): a datagram of another version may mean something else by the same keys",
+     d_wrong_version),
+    ("unknown-code",
+     "failure details whose code (`c`) is none of 201..306",
+     "tlsrpt-reporter writes such a failure detail without `result-type` (required by RFC 8460 "
+     "§4.4, so receivers reject or misread the report); ours counts it as `validation-failure`, "
+     "the catch-all of RFC 8460 §4.3.3, and notes the code in its log",
+     d_unknown_code),
     ("rua-parsing",
      "destinations of a record with a rua= entry without scheme, or spaces around a comma",
      "tlsrpt-reporter drops every destination of the record when one rua has no mailto:/https: "
