@@ -92,6 +92,46 @@ impl fmt::Display for TlsRptRecord {
 
 /// Lints one `_smtp._tls` TXT record value (its strings already joined).
 pub fn lint(text: &str) -> Lint<TlsRptRecord> {
+    let (diagnostics, parsed) = read(text);
+    Lint::strict(diagnostics, parsed)
+}
+
+/// Reads a record the way a reporting sender uses it: tolerantly, where [`lint`] and
+/// [`TlsRptRecord::parse`] are strict. A record that does not begin with `v=TLSRPTv1` is
+/// refused (RFC 8460 §3: such records are discarded), and so is one without `rua=`; otherwise
+/// `parsed` holds every `rua` URI that is a valid `mailto:` or `https:` URI, and the
+/// diagnostics say what else was wrong, such as a destination skipped because it is a bare
+/// address (`rua=reports@example.com`) or has another scheme. `parsed.rua` may be empty when
+/// every destination was skipped.
+pub fn read_for_sending(text: &str) -> Lint<TlsRptRecord> {
+    let (diagnostics, parsed) = read(text);
+    let refused = !text.starts_with(KIND.tag)
+        || diagnostics.iter().any(|d| {
+            [
+                txt_discovery::RecordCode::Empty.as_str(),
+                txt_discovery::RecordCode::Quoted.as_str(),
+                txt_discovery::RecordCode::VersionMissing.as_str(),
+                txt_discovery::RecordCode::VersionNotFirst.as_str(),
+                TlsRptRecordCode::RuaMissing.as_str(),
+            ]
+            .contains(&d.code)
+        });
+    if refused {
+        let mut diagnostics = diagnostics;
+        if !diagnostics.iter().any(Diagnostic::is_error) {
+            diagnostics.push(Diagnostic::error(
+                txt_discovery::RecordCode::VersionMissing.as_str(),
+                format!("the record does not begin with `{}`", KIND.tag),
+            ));
+        }
+        return Lint::tolerant(diagnostics, None);
+    }
+    Lint::tolerant(diagnostics, parsed)
+}
+
+/// The diagnostics of a record and what a sender reads from it, before the strict or the
+/// tolerant rule decides whether it is used.
+fn read(text: &str) -> (Vec<Diagnostic>, Option<TlsRptRecord>) {
     let mut tokens = txt_discovery::tokenize(KIND, text);
     txt_discovery::check_known_fields(KIND, &mut tokens);
     let rua = tokens.first("rua").map(|f| (f.value, f.value_offset));
@@ -121,7 +161,7 @@ pub fn lint(text: &str) -> Lint<TlsRptRecord> {
             .map(|f| (f.name.to_string(), f.value.to_string()))
             .collect(),
     });
-    Lint::strict(diagnostics, parsed)
+    (diagnostics, parsed)
 }
 
 /// RFC 8460 §3: `tlsrpt-rua = %s"rua=" tlsrpt-uri *(*WSP "," *WSP tlsrpt-uri)`, each URI
@@ -263,6 +303,43 @@ mod tests {
 
     fn codes(text: &str) -> Vec<&'static str> {
         lint(text).diagnostics.iter().map(|d| d.code).collect()
+    }
+
+    #[test]
+    fn a_sender_skips_bad_destinations_and_keeps_the_good_ones() {
+        // tlsrpt-reporter #54: a `rua=` without `mailto:` crashed the reporter.
+        let read = read_for_sending(
+            "v=TLSRPTv1; rua=reports@example.com,mailto:tlsrpt@example.com,ftp://x.example",
+        );
+        assert!(!read.valid);
+        assert!(read.has("tlsrpt-rua-bare-address"));
+        assert!(read.has("tlsrpt-rua-scheme"));
+        assert_eq!(
+            read.parsed.map(|r| r.rua),
+            Some(vec![ReportUri::Mailto("mailto:tlsrpt@example.com".into())])
+        );
+        // Only bad destinations: read, with nowhere to send.
+        let read = read_for_sending("v=TLSRPTv1; rua=reports@example.com");
+        assert_eq!(read.parsed.map(|r| r.rua.len()), Some(0));
+    }
+
+    #[test]
+    fn a_sender_refuses_records_without_version_or_rua() {
+        for text in [
+            "",
+            "v=TLSRPTv2; rua=mailto:a@example.com",
+            " v=TLSRPTv1; rua=mailto:a@example.com",
+            "rua=mailto:a@example.com; v=TLSRPTv1",
+            "\"v=TLSRPTv1; rua=mailto:a@example.com\"",
+            "v=TLSRPTv1;",
+            "v=tlsrptv1; rua=mailto:a@example.com",
+        ] {
+            let read = read_for_sending(text);
+            assert!(read.parsed.is_none(), "{text:?} was read");
+            assert!(read.first_error().is_some(), "{text:?} has no error");
+        }
+        let read = read_for_sending("v=TLSRPTv1;rua=https://r.example/x");
+        assert!(read.valid);
     }
 
     #[test]

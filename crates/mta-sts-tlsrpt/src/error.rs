@@ -10,4 +10,10 @@ pub enum TlsRptError {
     /// later may work. Nothing stored was lost.
     #[error("the report store could not answer: {0}")]
     Store(#[from] StoreError),
+    /// The report settings cannot give valid reports (no organisation, no contact, ...).
+    #[error("the report settings are unusable: {0}")]
+    BuildSettings(#[from] crate::report_builder::BuildSettingsError),
+    /// A built report could not be written as JSON or gzip (out of memory, in practice).
+    #[error("a built report could not be encoded: {0}")]
+    ReportEncoding(#[source] std::io::Error),
 }

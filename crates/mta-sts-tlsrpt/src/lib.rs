@@ -7,5 +7,6 @@
 //! per domain and `rua`, and delivers each by mail or HTTPS POST, retrying with backoff.
 
 mod error;
+pub mod report_builder;
 
 pub use error::TlsRptError;
