@@ -180,36 +180,79 @@ def load_peer(db_path):
     return entries
 
 
-def load_ours(out_dir):
-    """Reads what `mta-sts tlsrpt report --out DIR` wrote: every `*.json` / `*.json.gz` report
-    file, and `index.json` if present (one object per report: file, domain, record,
-    destinations); without an index the domain comes from the report's policies and the record
-    and destinations from the file `<report file>.meta.json`."""
+def load_ours(out_dir, log_path=None):
+    """Reads what `mta-sts tlsrpt report --out DIR` wrote: every report file (`*.json.gz` or
+    `*.json`, named `submitter!policy-domain!begin!end!unique-id`, RFC 8460 §5.3.1). The
+    recipient domain is the file name's second field. The TLSRPT record and the destinations are
+    not in the report; when the command's output (`log_path`) names them for a file (lines
+    `record: ...` / `destinations: ...` or `to ...` after the file's line) they are used,
+    otherwise the record is None (pair() then matches on content) and destinations None (not
+    compared)."""
+    meta = _ours_meta(log_path) if log_path else {}
     entries = []
-    index_path = os.path.join(out_dir, "index.json")
-    index = {}
-    if os.path.exists(index_path):
-        for item in json.load(open(index_path)):
-            index[item["file"]] = item
     for name in sorted(os.listdir(out_dir)):
-        if not (name.endswith(".json") or name.endswith(".json.gz")) or name == "index.json" \
-                or name.endswith(".meta.json"):
+        if not (name.endswith(".json") or name.endswith(".json.gz")):
             continue
         path = os.path.join(out_dir, name)
         raw = open(path, "rb").read()
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
         report = json.loads(raw)
-        meta = index.get(name)
-        if meta is None and os.path.exists(path + ".meta.json"):
-            meta = json.load(open(path + ".meta.json"))
-        if meta is None:
-            raise SystemExit("no domain/record/destinations known for %s" % path)
+        stem = name[:-len(".json.gz")] if name.endswith(".gz") else name[:-len(".json")]
+        fields = stem.split("!")
+        domain = fields[1] if len(fields) >= 4 else None
+        info = meta.get(name) or meta.get(stem) or {}
         day = report["date-range"]["start-datetime"][:10]
-        entries.append({"domain": meta["domain"], "record": meta["record"],
-                        "destinations": sorted(meta["destinations"]), "report": report, "day": day,
+        entries.append({"domain": info.get("domain", domain), "record": info.get("record"),
+                        "destinations": info.get("destinations"), "report": report, "day": day,
                         "file": name})
     return entries
+
+
+def _ours_meta(log_path):
+    """Record and destinations per report file from what `mta-sts tlsrpt report` printed."""
+    meta = {}
+    current = None
+    for line in open(log_path, encoding="utf-8", errors="replace"):
+        m = re.search(r"([^\s/]+![^\s]+?\.json(?:\.gz)?)", line)
+        if m:
+            current = meta.setdefault(os.path.basename(m.group(1)), {})
+        if current is None:
+            continue
+        m = re.search(r"\brecord:?\s+[\"']?(v=TLSRPT[^\"']*)", line)
+        if m:
+            current["record"] = m.group(1).strip()
+        m = re.findall(r"((?:mailto|https):[^\s,;\"']+)", line)
+        if m and "destinations" not in current and "record" not in line:
+            current["destinations"] = sorted(set(m))
+    return meta
+
+
+def pair(expected, ours):
+    """Pairs each expected report with one of ours for the same domain: by TLSRPT record when
+    ours names it, otherwise (one report per record, the record not in the report itself) the
+    one of the domain's reports that differs least. Yields (expected or None, ours or None)."""
+    by_domain = {}
+    for e in expected:
+        by_domain.setdefault(e["domain"], ([], []))[0].append(e)
+    for o in ours:
+        by_domain.setdefault(o["domain"], ([], []))[1].append(o)
+    for domain in sorted(by_domain):
+        exp, got = by_domain[domain]
+        exp.sort(key=lambda e: e["record"])
+        remaining = list(got)
+        for e in exp:
+            named = [o for o in remaining if o["record"] == e["record"]]
+            unnamed = [o for o in remaining if o["record"] is None]
+            candidates = named or unnamed
+            if not candidates:
+                yield e, None
+                continue
+            best = min(candidates, key=lambda o: len(differences(e, o)))
+            remaining.remove(best)
+            yield e, best
+        for o in remaining:
+            yield None, o
 
 
 def canonical(obj):
@@ -233,7 +276,7 @@ def normalise(entry):
         if "failure-details" in p:
             body["failure-details"] = details
         policies.setdefault(key, []).append(body)
-    return {"top": report, "policies": policies, "destinations": sorted(entry["destinations"])}
+    return {"top": report, "policies": policies, "destinations": sorted(entry["destinations"] or [])}
 
 
 def differences(peer_entry, ours_entry):
@@ -243,7 +286,7 @@ def differences(peer_entry, ours_entry):
         if a["top"].get(k) != b["top"].get(k):
             out.append("field %s: tlsrpt-reporter %s, ours %s" % (
                 k, canonical(a["top"].get(k)), canonical(b["top"].get(k))))
-    if a["destinations"] != b["destinations"]:
+    if ours_entry["destinations"] is not None and a["destinations"] != b["destinations"]:
         out.append("destinations: tlsrpt-reporter %s, ours %s" % (a["destinations"], b["destinations"]))
     for key in sorted(set(a["policies"]) | set(b["policies"])):
         pa, pb = a["policies"].get(key), b["policies"].get(key)
@@ -270,7 +313,7 @@ def main():
     args = ap.parse_args()
 
     peer = load_peer(args.peer_db)
-    ours = {(e["domain"], e["record"]): e for e in load_ours(args.ours_dir)}
+    ours = load_ours(args.ours_dir, args.ours_log)
     applied = {d[0]: [] for d in DELIBERATE}
     expected = {}
     for entry in peer:
@@ -287,16 +330,18 @@ def main():
 
     unexpected = []
     compared = 0
-    for key in sorted(set(expected) | set(ours)):
-        if key not in ours:
-            unexpected.append("%s [%s]: a report from tlsrpt-reporter, none from ours" % key)
+    for exp, got in pair(list(expected.values()), ours):
+        if got is None:
+            unexpected.append("%s [%s]: tlsrpt-reporter reported it, ours wrote no report"
+                              % (exp["domain"], exp["record"]))
             continue
-        if key not in expected:
-            unexpected.append("%s [%s]: a report from ours, none from tlsrpt-reporter" % key)
+        if exp is None:
+            unexpected.append("%s [%s]: ours wrote a report that tlsrpt-reporter has no counterpart for"
+                              % (got["domain"], got["record"] or got.get("file")))
             continue
         compared += 1
-        for d in differences(expected[key], ours[key]):
-            unexpected.append("%s [%s]: %s" % (key[0], key[1], d))
+        for d in differences(exp, got):
+            unexpected.append("%s [%s]: %s" % (exp["domain"], exp["record"], d))
 
     print("%d reports from tlsrpt-reporter, %d from ours, %d compared field by field"
           % (len(peer), len(ours), compared))
