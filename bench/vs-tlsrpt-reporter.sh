@@ -27,7 +27,15 @@
 #    and failure details), and applies the deliberate differences listed there, each with its
 #    reason; anything else is printed and fails the run.
 #
-# Exit status: 0 when every difference is deliberate, 1 otherwise.
+# 4. Datagrams that stop tlsrpt-reporter, sent to both sides with default settings: one that is
+#    not JSON (tlsrpt-collectd without dump_path_for_invalid_datagram tries to write it to "" and
+#    exits; its socket stays behind, so every later datagram is refused) and one with a policy
+#    type libtlsrpt's enum does not have (tlsrpt-collectd stores it; tlsrpt-reportd then exits
+#    with a KeyError when it builds that day, and again at every restart, so no domain of the day
+#    gets a report). Ours must survive both and still report the good datagram sent after them;
+#    what the peer did is printed.
+#
+# Exit status: 0 when every difference is deliberate and ours passed part 4, 1 otherwise.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 venv="${VENV:-/tmp/mta-sts-bench-tlsrpt-venv}"
@@ -148,4 +156,83 @@ echo
 echo "What each collector logged about the malformed datagrams:"
 echo "  tlsrpt-collectd: $(grep -cE 'ERROR|WARNING' "$work/collectd.log") error/warning lines (in $work/collectd.log)"
 echo "  ours: $(grep -ciE 'malformed|not a|cannot|error' "$work/ours-collect.log" || true) lines (in $work/ours-collect.log)"
+# 4. What stops tlsrpt-reporter, against both with default settings.
+echo
+echo "== Datagrams that stop tlsrpt-reporter 0.6.0 (default settings), and ours"
+probe() { # SOCKET: a datagram that is not JSON, one with policy type 3, then a good one
+  python3 - "$1" <<'EOF'
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.connect(sys.argv[1])
+rec = b"v=TLSRPTv1;rua=mailto:tlsrpt@%s"
+for d, body in ((b"probe-bad.example", b"not json"),
+                (b"probe-type3.example", b'{"dpv": "1","d": "probe-type3.example","pr": "' + rec % b"probe-type3.example"
+                 + b'","policies":[{"policy-type":3,"policy-domain": "probe-type3.example","t":0,"f":0}]}'),
+                (b"probe-good.example", b'{"dpv": "1","d": "probe-good.example","pr": "' + rec % b"probe-good.example"
+                 + b'","policies":[{"policy-type":9,"t":0,"f":0}]}')):
+    try:
+        s.send(body)
+    except OSError as e:
+        print("  sending the %s datagram failed: %s" % (d.decode(), e))
+EOF
+}
+mkdir -p "$work/probe"
+"$venv/bin/tlsrpt-collectd" --storage "sqlite://$work/probe/collectd.sqlite" --socketname "$work/probe/peer.sock" \
+  --logfilename "$work/probe/collectd.log" > /dev/null 2>&1 &
+probe_peer=$!; pids+=("$probe_peer")
+"$bin" tlsrpt collect --socket "$work/probe/ours.sock" --store "sqlite:$work/probe/ours.db" > "$work/probe/ours.log" 2>&1 &
+probe_ours=$!; pids+=("$probe_ours")
+wait_until 30 "the probe collectors' sockets" test -S "$work/probe/peer.sock" -a -S "$work/probe/ours.sock"
+probe "$work/probe/peer.sock"
+probe "$work/probe/ours.sock"
+wait_until 30 "ours to read the probe datagrams" drained "$work/probe/ours.sock"
+sleep 1  # tlsrpt-collectd shows no sign of having read a datagram but its log: give it a second
+if kill -0 "$probe_peer" 2>/dev/null; then
+  echo "tlsrpt-collectd: still running after the datagram that is not JSON"
+  kill -TERM "$probe_peer"; wait "$probe_peer" || true
+else
+  wait "$probe_peer" && code=0 || code=$?
+  echo "tlsrpt-collectd: exited (status $code) at the datagram that is not JSON:" \
+    "$(grep -m1 -o 'Exception.*' "$work/probe/collectd.log" || true)"
+  echo "  its socket left behind: $([ -S "$work/probe/peer.sock" ] && echo yes || echo no);" \
+    "the datagrams after it were not counted"
+fi
+if kill -0 "$probe_ours" 2>/dev/null; then
+  kill -TERM "$probe_ours"
+  if wait "$probe_ours"; then
+    echo "ours: survived all three, exited 0 on SIGTERM"
+  else
+    echo "ours: FAILED at shutdown after the probes (see $work/probe/ours.log)"; status=1
+  fi
+else
+  echo "ours: FAILED: exited while receiving the probes"; status=1
+fi
+# The type-3 datagram through tlsrpt-reportd: a collectd with a dump path survives the first.
+mkdir -p "$work/probe2/peer-files"
+"$venv/bin/tlsrpt-collectd" --storage "sqlite://$work/probe2/collectd.sqlite" --socketname "$work/probe2/peer.sock" \
+  --logfilename "$work/probe2/collectd.log" --log_level info --dump_path_for_invalid_datagram "$work/probe2/invalid" \
+  --sockettimeout 1 > /dev/null 2>&1 &
+probe_peer=$!; pids+=("$probe_peer")
+wait_until 30 "the probe collector's socket" test -S "$work/probe2/peer.sock"
+probe "$work/probe2/peer.sock"
+wait_until 30 "tlsrpt-collectd to read the probes" drained "$work/probe2/peer.sock"
+sleep 1.5  # it commits after a second without datagrams
+kill -USR2 "$probe_peer"
+wait_until 30 "tlsrpt-collectd's roll-over" grep -q 'Old database moved' "$work/probe2/collectd.log"
+kill -TERM "$probe_peer"; wait "$probe_peer" || true
+sed -e "s|$work/|$work/probe2/|g" "$work/reportd.cfg" > "$work/probe2/reportd.cfg"
+timeout 60 "$venv/bin/tlsrpt-reportd" --config_file "$work/probe2/reportd.cfg" > /dev/null 2>&1 && code=0 || code=$?
+built="$(python3 -c 'import sqlite3, sys; print(", ".join(d for (d,) in sqlite3.connect(sys.argv[1]).execute("SELECT domain FROM reports")) or "none")' "$work/probe2/reportd.sqlite" 2>/dev/null || echo none)"
+echo "tlsrpt-reportd on the day with the type-3 datagram: exit status $code" \
+  "($(grep -m1 -o 'Exception [A-Za-z]* while running.*' "$work/probe2/reportd.log" || echo 'no exception logged')); reports built: $built"
+"$bin" tlsrpt report --store "sqlite:$work/probe/ours.db" --day "$day" --out "$work/probe/out" \
+  --organization-name "$org" --contact-info "$contact" > "$work/probe/report.out" 2>&1 \
+  || { cat "$work/probe/report.out"; echo "ours: FAILED to build the probe day"; status=1; }
+ours_built="$(ls "$work/probe/out" 2>/dev/null | sed -n 's/^[^!]*!\([^!]*\)!.*/\1/p' | sort -u | paste -sd, - || true)"
+echo "ours on the same day: reports built for: ${ours_built:-none}"
+case ",$ours_built," in
+  *,probe-good.example,*) ;;
+  *) echo "ours: FAILED: no report for probe-good.example"; status=1 ;;
+esac
+
 exit "$status"
