@@ -11,6 +11,7 @@
 //!   [`policy_lint`], the linter that reports every departure from the grammar;
 //! - [`mx_pattern`]: `mx` patterns and MX host matching (RFC 8461 §4.1);
 //! - [`tlsrpt_record`]: the `_smtp._tls` TXT record (RFC 8460 §3);
+//! - [`tlsrpt_datagram`]: the datagram an MTA sends through libtlsrpt per delivery attempt;
 //! - [`report`]: the TLS-RPT aggregate report (RFC 8460 §4), read tolerantly, and
 //!   [`report_lint`], its strict lint.
 //!
@@ -36,6 +37,7 @@ pub mod report_lint;
 pub mod session_counts;
 pub mod sts_record;
 pub mod time;
+pub mod tlsrpt_datagram;
 pub mod tlsrpt_record;
 pub mod txt_discovery;
 

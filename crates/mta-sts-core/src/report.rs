@@ -91,7 +91,7 @@ pub struct PolicyResult {
 }
 
 /// `policy`: the policy a sender applied to the sessions of one [`PolicyResult`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct AppliedPolicy {
     /// `policy-type`.
@@ -122,7 +122,7 @@ pub struct Summary {
 }
 
 /// One entry of `failure-details`: sessions that failed the same way between the same hosts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct FailureDetail {
     /// `result-type`: why the sessions failed.

@@ -9,6 +9,7 @@
 //!   or through a pool with timeouts.
 //! - [`StoreError`], with [`StoreError::is_unavailable`]: retry later, or ask a person.
 //! - [`reports`]: the TLS-RPT report store.
+//! - [`sender_reports`]: the sending side's counts (`mta-sts tlsrpt`), from which its reports are built.
 //! - [`policy_cache`]: the daemon's SQLite policy cache (moved from `mta-sts-policyd`), with
 //!   its integrity check and salvage of a damaged file; [`sqlite_file`]: the integrity check
 //!   and read-only open any SQLite store can use.
@@ -20,6 +21,7 @@ pub mod postgres;
 pub mod reports;
 pub mod scan_queue;
 pub mod schema;
+pub mod sender_reports;
 pub mod sqlite;
 pub mod sqlite_file;
 #[cfg(feature = "test-support")]
