@@ -187,7 +187,7 @@ def load_ours(out_dir, log_path=None):
     not in the report; when the command's output (`log_path`) names them for a file (lines
     `record: ...` / `destinations: ...` or `to ...` after the file's line) they are used,
     otherwise the record is None (pair() then matches on content) and destinations None (not
-    compared)."""
+    compared). Today the command prints domain and destinations, not the record."""
     meta = _ours_meta(log_path) if log_path else {}
     entries = []
     for name in sorted(os.listdir(out_dir)):
@@ -210,21 +210,15 @@ def load_ours(out_dir, log_path=None):
 
 
 def _ours_meta(log_path):
-    """Record and destinations per report file from what `mta-sts tlsrpt report` printed."""
+    """Domain and destinations per report file from what `mta-sts tlsrpt report` printed:
+    `wrote DIR/FILE: report ID about DOMAIN, N policies, ..., for URI, URI.`"""
     meta = {}
-    current = None
     for line in open(log_path, encoding="utf-8", errors="replace"):
-        m = re.search(r"([^\s/]+![^\s]+?\.json(?:\.gz)?)", line)
-        if m:
-            current = meta.setdefault(os.path.basename(m.group(1)), {})
-        if current is None:
+        m = re.match(r"wrote (\S+?\.json(?:\.gz)?): .* about (\S+?), .* for (.*)$", line.rstrip("\n"))
+        if not m:
             continue
-        m = re.search(r"\brecord:?\s+[\"']?(v=TLSRPT[^\"']*)", line)
-        if m:
-            current["record"] = m.group(1).strip()
-        m = re.findall(r"((?:mailto|https):[^\s,;\"']+)", line)
-        if m and "destinations" not in current and "record" not in line:
-            current["destinations"] = sorted(set(m))
+        destinations = [u.strip().rstrip(".") for u in m.group(3).split(", ")]
+        meta[os.path.basename(m.group(1))] = {"domain": m.group(2), "destinations": sorted(destinations)}
     return meta
 
 
