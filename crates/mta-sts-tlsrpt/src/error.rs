@@ -16,4 +16,22 @@ pub enum TlsRptError {
     /// A built report could not be written as JSON or gzip (out of memory, in practice).
     #[error("a built report could not be encoded: {0}")]
     ReportEncoding(#[source] std::io::Error),
+    /// The collector's socket could not be bound, set up or read.
+    #[error("the collector's socket {} failed while {action}: {source}", path.display())]
+    Socket {
+        /// The socket's path.
+        path: std::path::PathBuf,
+        /// What was being done.
+        action: &'static str,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// The socket's owner or group names no user or group of this system.
+    #[error("there is no {kind} {name} on this system to own the collector's socket")]
+    UnknownOwner {
+        /// `user` or `group`.
+        kind: &'static str,
+        /// The name given.
+        name: String,
+    },
 }

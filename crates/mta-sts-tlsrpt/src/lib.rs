@@ -6,6 +6,7 @@
 //! policy in the store; once a day the reporter turns the day's counts into one RFC 8460 report
 //! per domain and `rua`, and delivers each by mail or HTTPS POST, retrying with backoff.
 
+pub mod collector;
 mod error;
 pub mod report_builder;
 

@@ -213,6 +213,8 @@ pub enum SkipReason {
     },
     /// The recipient domain is on the suppression list.
     DomainSuppressed,
+    /// The MTA found no TLSRPT record for the domain: it asked for no reports (RFC 8460 §3).
+    NoRecord,
     /// The TLSRPT record does not begin with `v=TLSRPTv1` or has no `rua=` (RFC 8460 §3: such
     /// a record is discarded).
     RecordUnusable {
@@ -239,6 +241,9 @@ impl fmt::Display for Skipped {
                 write!(f, "the domain is not a host name ({problem})")
             }
             SkipReason::DomainSuppressed => f.write_str("the domain is on the suppression list"),
+            SkipReason::NoRecord => {
+                f.write_str("the domain publishes no TLSRPT record, so it asked for no reports")
+            }
             SkipReason::RecordUnusable { problem } => {
                 write!(f, "the record cannot be used ({problem})")
             }
@@ -306,6 +311,12 @@ pub fn build_day(
             day_reports
                 .skipped
                 .push(skip(SkipReason::DomainSuppressed, Vec::new()));
+            continue;
+        }
+        if record.trim().is_empty() {
+            day_reports
+                .skipped
+                .push(skip(SkipReason::NoRecord, Vec::new()));
             continue;
         }
         let (destinations, mut notes) = match destinations(record, &settings.suppress) {

@@ -71,6 +71,10 @@ pub enum Command {
     /// runs the same monitor on a schedule).
     Monitor(MonitorArgs),
 
+    /// Report as a sender (RFC 8460), a drop-in for tlsrpt-reporter: collect the TLS results
+    /// Postfix sends through libtlsrpt, build the daily reports, deliver them.
+    Tlsrpt(TlsrptArgs),
+
     /// Does an MX host match an `mx` pattern (RFC 8461 §4.1)? Exit 0 yes, 1 no.
     Match {
         /// The policy's `mx` pattern, e.g. `*.example.com` or `mail.example.com`.
@@ -303,6 +307,70 @@ pub struct OwnerCheckArgs {
     /// The port MX hosts accept SMTP on (a lab's; senders always use 25).
     #[arg(long, value_name = "PORT", value_parser = port)]
     pub smtp_port: Option<u16>,
+}
+
+/// `mta-sts tlsrpt`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct TlsrptArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: TlsrptCommand,
+}
+
+/// The `mta-sts tlsrpt` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TlsrptCommand {
+    /// Receive the datagrams Postfix (3.10+, `smtp_tlsrpt_enable = yes`) sends through libtlsrpt
+    /// on a unix socket, in place of tlsrpt-collectd, and count them per day, recipient domain,
+    /// TLSRPT record and policy in the store. Runs until SIGTERM or SIGINT, then stores what it
+    /// counted and removes the socket. Exit 0 stopped cleanly, 2 could not start or the socket
+    /// failed.
+    Collect(TlsrptCollectArgs),
+}
+
+/// `mta-sts tlsrpt collect`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct TlsrptCollectArgs {
+    /// The unix datagram socket to receive on: Postfix's `smtp_tlsrpt_socket_name`
+    /// (tlsrpt-collectd's `socketname`).
+    #[arg(long, value_name = "PATH", default_value = mta_sts_tlsrpt::collector::DEFAULT_SOCKET)]
+    pub socket: std::path::PathBuf,
+    /// Where counts are kept: `sqlite:PATH` (default
+    /// `sqlite:/var/lib/mta-sts/tlsrpt-sender.db`) or `postgres://...`, shared by a fleet of MTAs.
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// The socket file's mode in octal, e.g. 0220 (tlsrpt-collectd's `socketmode`); the umask
+    /// decides without it.
+    #[arg(long, value_name = "OCTAL", value_parser = octal_mode)]
+    pub socket_mode: Option<u32>,
+    /// The socket file's owner, a user name or number (tlsrpt-collectd's `socketuser`).
+    #[arg(long, value_name = "USER")]
+    pub socket_user: Option<String>,
+    /// The socket file's group, a group name or number (tlsrpt-collectd's `socketgroup`).
+    #[arg(long, value_name = "GROUP")]
+    pub socket_group: Option<String>,
+    /// Seconds between two additions of the counts to the store (and before a failed one is
+    /// tried again).
+    #[arg(long, value_name = "SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub flush_interval: u64,
+    /// The most distinct counts held in memory while the store is slow; datagrams needing more
+    /// are lost, counted and logged.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub max_keys: u64,
+    /// How the log on standard error is written.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// A file mode written in octal (`0220`, `220`, `0o220`), at most 0777.
+fn octal_mode(text: &str) -> Result<u32, String> {
+    let digits = text.strip_prefix("0o").unwrap_or(text);
+    match u32::from_str_radix(digits, 8) {
+        Ok(mode) if mode <= 0o777 => Ok(mode),
+        _ => Err(format!(
+            "{text} is not a file mode in octal from 0000 to 0777, e.g. 0220"
+        )),
+    }
 }
 
 /// `mta-sts monitor`'s arguments.

@@ -247,7 +247,12 @@ fn a_bare_address_rua_is_skipped_and_the_others_still_get_the_report() {
 
 #[test]
 fn an_unusable_record_skips_the_domain_with_a_sentence() {
-    for record in ["", "v=TLSRPTv1;", "v=STSv1; id=1", "garbage"] {
+    for record in [
+        "v=TLSRPTv1;",
+        "v=STSv1; id=1",
+        "garbage",
+        " v=TLSRPTv1; rua=mailto:a@b.example",
+    ] {
         let built = build_day(
             day(),
             &[counts(
@@ -273,6 +278,25 @@ fn an_unusable_record_skips_the_domain_with_a_sentence() {
             built.skipped
         );
     }
+}
+
+#[test]
+fn a_domain_without_a_record_asked_for_no_reports() {
+    // The collector keeps an empty record for a datagram without `pr`.
+    let built = build_day(
+        day(),
+        &[counts(
+            "example.com",
+            "",
+            sts_policy("example.com"),
+            1,
+            vec![],
+        )],
+        &settings(),
+    )
+    .expect("built");
+    assert!(built.reports.is_empty());
+    assert_eq!(built.skipped[0].reason, SkipReason::NoRecord);
 }
 
 #[test]

@@ -13,6 +13,7 @@ mod rollout;
 mod scan;
 mod serve;
 mod server_limits;
+mod tlsrpt;
 mod web;
 
 use std::fmt;
@@ -81,6 +82,7 @@ pub fn run(cli: Cli) -> Result<Status, CommandError> {
         Command::Publish(args) => publish::run(&args),
         Command::Monitor(args) => monitor::run(args.command),
         Command::Serve(args) => serve::run(&args),
+        Command::Tlsrpt(args) => tlsrpt::run(args.command),
     }
 }
 
