@@ -326,6 +326,11 @@ pub enum TlsrptCommand {
     /// counted and removes the socket. Exit 0 stopped cleanly, 2 could not start or the socket
     /// failed.
     Collect(TlsrptCollectArgs),
+    /// Build one day's RFC 8460 reports from the store's counts and write them as files
+    /// instead of sending them (today's too, partial); print what was written and what was
+    /// skipped, and why. Exit 0 ran, 2 could not run (a bad argument, an unreadable store or
+    /// suppression list, a directory that cannot be written).
+    Report(TlsrptReportArgs),
 }
 
 /// `mta-sts tlsrpt collect`'s arguments.
@@ -371,6 +376,45 @@ fn octal_mode(text: &str) -> Result<u32, String> {
             "{text} is not a file mode in octal from 0000 to 0777, e.g. 0220"
         )),
     }
+}
+
+/// `mta-sts tlsrpt report`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct TlsrptReportArgs {
+    /// The UTC day: `YYYY-MM-DD`, `today` (partial: what was counted so far) or `yesterday`.
+    #[arg(long, value_name = "DAY")]
+    pub day: String,
+    /// The directory the reports are written to (made if missing); files of the same name are
+    /// replaced.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Write the gzip that is sent (`.json.gz`) rather than the JSON (`.json`).
+    #[arg(long)]
+    pub gzip: bool,
+    /// The sender store: `sqlite:PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB` (default
+    /// sqlite:/var/lib/mta-sts/tlsrpt-sender.db).
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// The reports' `organization-name`: who produced them (required).
+    #[arg(long, value_name = "NAME")]
+    pub organization_name: Option<String>,
+    /// The reports' `contact-info`: an email address receivers can write to (required).
+    #[arg(long, value_name = "ADDRESS")]
+    pub contact_info: Option<String>,
+    /// The submitter domain of the file names (default: the domain of --contact-info).
+    #[arg(long, value_name = "DOMAIN")]
+    pub submitter: Option<String>,
+    /// Report a domain only when some of its sessions failed that day.
+    #[arg(long)]
+    pub only_with_failures: bool,
+    /// A suppression list: one recipient domain (`.example.com` for its subdomains) or
+    /// destination (`mailto:` address, `https:` URL) a line, never reported to.
+    #[arg(long, value_name = "FILE")]
+    pub suppress: Option<PathBuf>,
+    /// The largest report JSON in bytes (at least 1024; default and at most 16 MiB); larger
+    /// reports are split into several.
+    #[arg(long, value_name = "BYTES")]
+    pub max_size: Option<usize>,
 }
 
 /// `mta-sts monitor`'s arguments.

@@ -1,6 +1,7 @@
 //! `mta-sts tlsrpt`: TLS-RPT as a sender (RFC 8460), one file per subcommand.
 
 mod collect;
+mod report;
 
 use super::CommandError;
 use crate::cli::TlsrptCommand;
@@ -10,5 +11,6 @@ use crate::exit::Status;
 pub fn run(command: TlsrptCommand) -> Result<Status, CommandError> {
     match command {
         TlsrptCommand::Collect(args) => collect::run(&args),
+        TlsrptCommand::Report(args) => report::run(&args),
     }
 }

@@ -1,0 +1,229 @@
+//! `mta-sts tlsrpt report`: one day's RFC 8460 reports, built from the sender store's counts
+//! and written as files instead of sent (to look at them, to compare them with another
+//! reporter's, to send them by other means).
+
+use std::fs;
+use std::io::Write as _;
+use std::path::Path;
+
+use mta_sts_core::Clock as _;
+use mta_sts_core::time::UtcDate;
+use mta_sts_net::SystemClock;
+use mta_sts_store::sender_reports::SenderStore;
+use mta_sts_store::{StoreError, StoreUrl};
+use mta_sts_tlsrpt::report_builder::{
+    self, BuildSettings, BuiltReport, DayReports, SkipReason, SuppressionList,
+};
+
+use super::super::{CommandError, display_path, emit, runtime};
+use crate::cli::TlsrptReportArgs;
+use crate::exit::Status;
+
+/// Builds the day's reports and writes them to `--out`; exit 0 when it ran (whatever was
+/// skipped, which it prints), 2 when it could not (a bad argument, an unreadable store or
+/// suppression list, a directory that cannot be written).
+pub fn run(args: &TlsrptReportArgs) -> Result<Status, CommandError> {
+    let day = day(&args.day, SystemClock.now().utc_date())?;
+    let settings = settings(args)?;
+    let store_url: StoreUrl = match &args.store {
+        // The error names the problem without echoing the URL, which may hold a password.
+        Some(text) => text
+            .parse()
+            .map_err(|error: StoreError| CommandError::Argument(format!("{error} (--store).")))?,
+        None => SenderStore::default_url(),
+    };
+    let counts = runtime()?.block_on(async {
+        let store = SenderStore::open(&store_url).await.map_err(|error| {
+            CommandError::Setup(format!(
+                "cannot open the sender store {store_url}: {error}."
+            ))
+        })?;
+        store.day_counts(day).await.map_err(|error| {
+            CommandError::Setup(format!(
+                "cannot read the counts of {day} from the sender store {store_url}: {error}."
+            ))
+        })
+    })?;
+    let built = report_builder::build_day(day, &counts, &settings)
+        .map_err(|error| CommandError::Argument(format!("{error}.")))?;
+    fs::create_dir_all(&args.out).map_err(|source| {
+        CommandError::Setup(format!(
+            "cannot make the directory {}: {source}.",
+            display_path(&args.out)
+        ))
+    })?;
+    let mut lines = String::new();
+    for report in &built.reports {
+        let (name, bytes) = if args.gzip {
+            (report.gzip_file_name(), &report.gzip)
+        } else {
+            (report.json_file_name(), &report.json)
+        };
+        let path = args.out.join(&name);
+        write_file(&path, bytes)?;
+        lines.push_str(&wrote(&path, report));
+        for note in &report.notes {
+            lines.push_str(&format!("  note: {note}.\n"));
+        }
+    }
+    // Domains without a TLSRPT record asked for nothing: counted, not listed one by one.
+    let mut without_record = 0_usize;
+    for skipped in &built.skipped {
+        if skipped.reason == SkipReason::NoRecord {
+            without_record += 1;
+            continue;
+        }
+        lines.push_str(&format!("skipped: {skipped}.\n"));
+        for note in &skipped.notes {
+            lines.push_str(&format!("  note: {note}.\n"));
+        }
+    }
+    if without_record > 0 {
+        lines.push_str(&format!(
+            "{without_record} {} no TLSRPT record, so no report.\n",
+            if without_record == 1 {
+                "domain has"
+            } else {
+                "domains have"
+            }
+        ));
+    }
+    lines.push_str(&summary(&built, counts.is_empty()));
+    emit(&lines)?;
+    Ok(Status::Valid)
+}
+
+/// `YYYY-MM-DD`, `today` or `yesterday` (UTC).
+fn day(text: &str, today: UtcDate) -> Result<UtcDate, CommandError> {
+    let relative = |days_back: i64| {
+        UtcDate::from_day_number(today.day_number() - days_back)
+            .ok_or_else(|| CommandError::Argument(format!("--day {text} is before the year 0000.")))
+    };
+    match text {
+        "today" => Ok(today),
+        "yesterday" => relative(1),
+        _ => UtcDate::parse(text).map_err(|error| {
+            CommandError::Argument(format!(
+                "--day {text} is not a day: {error}; give YYYY-MM-DD, today or yesterday."
+            ))
+        }),
+    }
+}
+
+/// The build settings from the flags.
+fn settings(args: &TlsrptReportArgs) -> Result<BuildSettings, CommandError> {
+    let suppress = match &args.suppress {
+        Some(path) => {
+            let text = fs::read_to_string(path).map_err(|source| CommandError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            SuppressionList::read(&text).map_err(|error| {
+                CommandError::Argument(format!("{}: {error}.", display_path(path)))
+            })?
+        }
+        None => SuppressionList::default(),
+    };
+    let required = |value: &Option<String>, flag: &str, what: &str| {
+        value.clone().ok_or_else(|| {
+            CommandError::Argument(format!("give {flag}: {what} every report names."))
+        })
+    };
+    Ok(BuildSettings {
+        organization_name: required(
+            &args.organization_name,
+            "--organization-name",
+            "the organization-name (who produced the reports)",
+        )?,
+        contact_info: required(
+            &args.contact_info,
+            "--contact-info",
+            "the contact-info (an email address receivers can write to)",
+        )?,
+        submitter: args.submitter.clone(),
+        only_with_failures: args.only_with_failures,
+        suppress,
+        max_size: args.max_size,
+    })
+}
+
+/// Writes through a temporary file and a rename, so a reader never sees half a report.
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), CommandError> {
+    let temporary = path.with_extension("partial");
+    let failed = |source: std::io::Error| {
+        CommandError::Setup(format!("cannot write {}: {source}.", path.display()))
+    };
+    let mut file = fs::File::create(&temporary).map_err(failed)?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(failed)?;
+    fs::rename(&temporary, path).map_err(failed)
+}
+
+/// One line per report written.
+fn wrote(path: &Path, report: &BuiltReport) -> String {
+    let (ok, failed) = report
+        .report
+        .policies
+        .iter()
+        .fold((0u64, 0u64), |(ok, failed), p| {
+            (
+                ok.saturating_add(p.summary.total_successful_session_count),
+                failed.saturating_add(p.summary.total_failure_session_count),
+            )
+        });
+    let destinations: Vec<String> = report
+        .destinations
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let policies = report.report.policies.len();
+    format!(
+        "wrote {}: report {} about {}, {policies} {}, {ok} successful and {failed} failed \
+         sessions, for {}.\n",
+        path.display(),
+        report.report.report_id,
+        report.domain,
+        if policies == 1 { "policy" } else { "policies" },
+        destinations.join(", "),
+    )
+}
+
+/// The closing line.
+fn summary(built: &DayReports, no_counts: bool) -> String {
+    if no_counts {
+        return format!(
+            "No sessions were counted on {}, so there is nothing to report.\n",
+            built.day
+        );
+    }
+    format!(
+        "{} reports for {} written as submitter {}; {} skipped.\n",
+        built.reports.len(),
+        built.day,
+        built.submitter,
+        built.skipped.len()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_are_dates_today_or_yesterday() {
+        let today = UtcDate::parse("2026-12-07").expect("date");
+        assert_eq!(day("today", today).ok(), Some(today));
+        assert_eq!(
+            day("yesterday", today).ok(),
+            UtcDate::parse("2026-12-06").ok()
+        );
+        assert_eq!(
+            day("2026-01-31", today).ok(),
+            UtcDate::parse("2026-01-31").ok()
+        );
+        for bad in ["2026-02-30", "tomorrow", "", "2026-1-1"] {
+            assert!(day(bad, today).is_err(), "{bad}");
+        }
+    }
+}
