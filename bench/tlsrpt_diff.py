@@ -120,8 +120,8 @@ DELIBERATE = [
     ("a-labels",
      "the recipient domain of an internationalised name (datagram `d` in UTF-8)",
      "tlsrpt-reporter only lowercases it and reports `bücher.example`; ours stores and reports the "
-     "A-label (`xn--bcher-kva.example`), the form DNS, the TLSRPT record lookup and the receiver's "
-     "own tools use, so the U- and A-label forms of one domain are one report, not two",
+     "A-label (`xn--bcher-kva.example`), the form of the name in DNS and in the file name of "
+     "RFC 8460 §5.3.1; the U- and A-label forms of one domain then count as one domain",
      d_a_labels),
     ("wrong-version",
      "datagrams naming another protocol version than \"1\" (`dpv`)",
@@ -130,9 +130,9 @@ DELIBERATE = [
      d_wrong_version),
     ("unknown-code",
      "failure details whose code (`c`) is none of 201..306",
-     "tlsrpt-reporter writes such a failure detail without `result-type` (required by RFC 8460 "
-     "§4.4, so receivers reject or misread the report); ours counts it as `validation-failure`, "
-     "the catch-all of RFC 8460 §4.3.3, and notes the code in its log",
+     "tlsrpt-reporter writes such a failure detail without `result-type`, the field receivers "
+     "group failures by (our strict lint refuses a failure detail without it); ours counts it as "
+     "`validation-failure`, the catch-all of RFC 8460 §4.3.3, and logs the code",
      d_unknown_code),
     ("rua-parsing",
      "destinations of a record with a rua= entry without scheme, or spaces around a comma",
@@ -148,13 +148,14 @@ DELIBERATE = [
      d_no_destination),
     ("policy-domain",
      "`policy-domain` of a no-policy-found policy Postfix reported without one",
-     "RFC 8460 §4.4 makes policy-domain required in every policy; tlsrpt-reporter leaves it out "
-     "when libtlsrpt got none (its #51); ours writes the recipient domain",
+     "tlsrpt-reporter leaves it out when libtlsrpt got none (its #51), and the receiver cannot "
+     "tell which of its domains is meant (our strict lint warns: report-policy-domain-missing); "
+     "ours writes the recipient domain",
      d_policy_domain),
     ("empty-failure-details",
      "`failure-details: []` in a policy without failures",
-     "tlsrpt-reporter always writes the array, ours leaves it out when empty (RFC 8460 §4.4 lists "
-     "failure-details as optional); the same report to a reader",
+     "tlsrpt-reporter always writes the array, ours leaves it out when empty; an absent and an "
+     "empty list say the same (no failure), and readers, ours included, take both",
      d_empty_failure_details),
 ]
 
