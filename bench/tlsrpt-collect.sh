@@ -31,7 +31,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 venv="${VENV:-/tmp/mta-sts-bench-tlsrpt-venv}"
-bin="${MTA_STS_BIN:-$root/target/release/mta-sts}"
+bin="${MTA_STS_BIN:-${CARGO_TARGET_DIR:-$root/target}/release/mta-sts}"
 n="${N:-1000000}"
 peer_n="${PEER_N:-100000}"
 pg="${PG:-${MTA_STS_TEST_POSTGRES:-}}"

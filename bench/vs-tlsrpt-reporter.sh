@@ -40,7 +40,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 venv="${VENV:-/tmp/mta-sts-bench-tlsrpt-venv}"
 peer_version="0.6.0"
-bin="${MTA_STS_BIN:-$root/target/release/mta-sts}"
+bin="${MTA_STS_BIN:-${CARGO_TARGET_DIR:-$root/target}/release/mta-sts}"
 org="Example Sender Org"
 contact="tlsrpt-contact@sender.example"
 
@@ -222,10 +222,13 @@ wait_until 30 "tlsrpt-collectd's roll-over" grep -q 'Old database moved' "$work/
 kill -TERM "$probe_peer"; wait "$probe_peer" || true
 sed -e "s|$work/|$work/probe2/|g" "$work/reportd.cfg" > "$work/probe2/reportd.cfg"
 timeout 60 "$venv/bin/tlsrpt-reportd" --config_file "$work/probe2/reportd.cfg" > /dev/null 2>&1 && code=0 || code=$?
+# ... and restarted, as systemd would:
+timeout 60 "$venv/bin/tlsrpt-reportd" --config_file "$work/probe2/reportd.cfg" > /dev/null 2>&1 && code2=0 || code2=$?
+code="$code, restarted: $code2"
 sent="$(python3 -c 'import sqlite3, sys; print(", ".join(d for (d,) in sqlite3.connect(sys.argv[1]).execute("SELECT destination FROM destinations WHERE status = ?", ("sent",))) or "none")' "$work/probe2/reportd.sqlite" 2>/dev/null || echo none)"
 echo "tlsrpt-reportd on the day with the type-3 datagram: exit status $code" \
   "($(grep -m1 -o 'Exception [A-Za-z]* while running.*' "$work/probe2/reportd.log" || echo 'no exception logged'));" \
-  "reports sent: $sent (it stops before sending, and again at every restart)"
+  "reports sent: $sent"
 "$bin" tlsrpt report --store "sqlite:$work/probe/ours.db" --day "$day" --out "$work/probe/out" \
   --organization-name "$org" --contact-info "$contact" > "$work/probe/report.out" 2>&1 \
   || { cat "$work/probe/report.out"; echo "ours: FAILED to build the probe day"; status=1; }
