@@ -80,7 +80,7 @@ printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' -------------------------------------
   ----------- --------- ----------- ---------- ---------- --------- ---------- ----------- ---------
 run "mta-sts tlsrpt collect, SQLite, blocking" --kind ours --n "$n" --work "$work/ours-sqlite"
 if [ -n "$pg" ]; then
-  psql -q "$pg" -c 'DROP DATABASE IF EXISTS bench_tlsrpt_collect' -c 'CREATE DATABASE bench_tlsrpt_collect'
+  psql -q "$pg" -c 'SET client_min_messages = warning' -c 'DROP DATABASE IF EXISTS bench_tlsrpt_collect' -c 'CREATE DATABASE bench_tlsrpt_collect'
   pgdb="${pg%/*}/bench_tlsrpt_collect"
   run "mta-sts tlsrpt collect, PostgreSQL, blocking" --kind ours --n "$n" --work "$work/ours-pg" --store "$pgdb"
 fi
@@ -95,7 +95,7 @@ for rate in 1000 5000 10000; do
 done
 if [ -n "$pg" ]; then
   for keys in default 500; do
-    psql -q "$pg" -c 'DROP DATABASE IF EXISTS bench_tlsrpt_collect' -c 'CREATE DATABASE bench_tlsrpt_collect'
+    psql -q "$pg" -c 'SET client_min_messages = warning' -c 'DROP DATABASE IF EXISTS bench_tlsrpt_collect' -c 'CREATE DATABASE bench_tlsrpt_collect'
     extra=(); [ "$keys" = default ] || extra=(--max-keys "$keys")
     run "ours, PostgreSQL locked ${lock_seconds}s, max keys $keys" --kind ours --n "$n" \
       --work "$work/ours-locked-$keys" --store "$pgdb" "${extra[@]}" \

@@ -127,7 +127,7 @@ def main():
     locker = None
     if args.lock_sql:
         # psql reads the script from stdin: BEGIN, the lock, then a sleep holding it.
-        locker = subprocess.Popen(["psql", "-q", args.lock_db], stdin=subprocess.PIPE, text=True)
+        locker = subprocess.Popen(["psql", "-q", args.lock_db], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
         locker.stdin.write("BEGIN;\n%s;\nSELECT pg_sleep(%f);\nCOMMIT;\n" % (args.lock_sql, args.lock_seconds))
         locker.stdin.flush()
 
