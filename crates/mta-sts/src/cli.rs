@@ -362,6 +362,10 @@ pub struct TlsrptCollectArgs {
     /// are lost, counted and logged.
     #[arg(long, value_name = "N", default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     pub max_keys: u64,
+    /// Serve Prometheus metrics at http://ADDR/metrics: datagrams received, malformed, lost,
+    /// noted; flushes and failed flushes; counts held in memory.
+    #[arg(long, value_name = "IP:PORT")]
+    pub metrics: Option<std::net::SocketAddr>,
     /// How the log on standard error is written.
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

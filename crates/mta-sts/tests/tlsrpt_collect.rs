@@ -35,7 +35,17 @@ impl Notify {
     }
 }
 
-fn start(args: &[String], dir: &TempDir) -> (Child, JoinHandle<String>, Notify) {
+/// Starts `mta-sts ARGS`; its log lines arrive on the channel as they are written, and the
+/// thread returns the whole log once the process closes its standard error.
+fn start(
+    args: &[String],
+    dir: &TempDir,
+) -> (
+    Child,
+    JoinHandle<String>,
+    Notify,
+    std::sync::mpsc::Receiver<String>,
+) {
     let notify_path = dir.file("notify");
     let notify = UnixDatagram::bind(&notify_path).expect("bind the notify socket");
     notify
@@ -50,14 +60,31 @@ fn start(args: &[String], dir: &TempDir) -> (Child, JoinHandle<String>, Notify) 
         .spawn()
         .expect("start mta-sts");
     let stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let (lines, line_receiver) = std::sync::mpsc::channel();
     let log = std::thread::spawn(move || {
-        stderr
-            .lines()
-            .map_while(Result::ok)
-            .collect::<Vec<_>>()
-            .join("\n")
+        let mut all = Vec::new();
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = lines.send(line.clone());
+            all.push(line);
+        }
+        all.join("\n")
     });
-    (child, log, Notify(notify))
+    (child, log, Notify(notify), line_receiver)
+}
+
+/// `GET /metrics` over a plain TCP connection: the body.
+fn scrape(address: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(address).expect("connect to the metrics");
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: metrics\r\nConnection: close\r\n\r\n")
+        .expect("send the request");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .expect("read the answer");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
 }
 
 fn terminate(child: &Child) {
@@ -90,9 +117,25 @@ async fn collect_then_read(store: StoreUrl, dir: &TempDir) {
         },
         "--socket-mode".to_string(),
         "0220".to_string(),
+        "--metrics".to_string(),
+        "127.0.0.1:0".to_string(),
     ];
     let day_before = today();
-    let (mut child, log, notify) = start(&args, dir);
+    let (mut child, log, notify, lines) = start(&args, dir);
+    // The metrics address, from its log line (port 0: the system chose it).
+    let metrics = lines
+        .iter()
+        .find_map(|line| {
+            let (_, after) = line.split_once("metrics on http://")?;
+            Some(
+                after
+                    .split_whitespace()
+                    .next()?
+                    .trim_end_matches("/metrics")
+                    .to_string(),
+            )
+        })
+        .expect("the metrics line");
     assert_eq!(notify.next(), "READY=1");
     let mode = std::fs::metadata(&socket)
         .expect("the socket")
@@ -112,6 +155,25 @@ async fn collect_then_read(store: StoreUrl, dir: &TempDir) {
     }
     sender.send_to(NO_POLICY.as_bytes(), &socket).expect("send");
     sender.send_to(b"{not json", &socket).expect("send");
+    // The counters count as datagrams arrive: scrape until all 25 are seen.
+    loop {
+        let scrape = scrape(&metrics);
+        if scrape.contains("mta_sts_tlsrpt_collect_datagrams_total 25") {
+            assert!(
+                scrape.contains("mta_sts_tlsrpt_collect_malformed_total 1"),
+                "{scrape}"
+            );
+            assert!(
+                scrape.contains("mta_sts_tlsrpt_collect_lost_total 0"),
+                "{scrape}"
+            );
+            assert!(
+                scrape.contains("# TYPE mta_sts_tlsrpt_collect_held_keys gauge"),
+                "{scrape}"
+            );
+            break;
+        }
+    }
     terminate(&child);
     assert_eq!(notify.next(), "STOPPING=1");
     let exit = child.wait().expect("the collector stops on SIGTERM");

@@ -212,10 +212,25 @@ async fn datagrams_over_the_socket_land_in_postgres() {
     collect(database.store_url(), &dir).await;
 }
 
+/// SQLite options whose writes fail fast while another connection holds the write lock.
+fn impatient() -> mta_sts_store::StoreOptions {
+    mta_sts_store::StoreOptions {
+        sqlite: mta_sts_store::SqliteOptions {
+            busy_timeout: Duration::from_millis(10),
+            ..mta_sts_store::SqliteOptions::default()
+        },
+        ..mta_sts_store::StoreOptions::default()
+    }
+}
+
+/// The store stuck (another connection holds SQLite's write lock): the first half of the room
+/// goes to the flusher early, the second half fills, and what needs more is lost, counted as
+/// such; once the store answers, everything counted is stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_max_keys_datagrams_are_counted_as_lost() {
     let dir = TempDir::new("collector-lost");
-    let store = SenderStore::open(&StoreUrl::Sqlite(dir.file("sender.db")))
+    let path = dir.file("sender.db");
+    let store = SenderStore::open_with(&StoreUrl::Sqlite(path.clone()), impatient())
         .await
         .expect("open");
     let settings = CollectSettings {
@@ -224,7 +239,12 @@ async fn past_max_keys_datagrams_are_counted_as_lost() {
     };
     let collector =
         Collector::bind(settings, store.clone(), clock("2026-12-07T23:00:00Z")).expect("bind");
-    let path = collector.socket_path().to_path_buf();
+    let socket = collector.socket_path().to_path_buf();
+    let counters = collector.counters();
+    let locker = rusqlite::Connection::open(&path).expect("a second connection");
+    locker
+        .execute_batch("BEGIN IMMEDIATE")
+        .expect("take the write lock");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(collector.run(async {
         let _ = stopped.await;
@@ -232,8 +252,13 @@ async fn past_max_keys_datagrams_are_counted_as_lost() {
     let datagrams: Vec<Vec<u8>> = (0..30)
         .map(|i| tlsrpt_datagram::write(&datagram(&format!("d{i}.example"), &[])).into_bytes())
         .collect();
-    send_all(&path, &datagrams);
+    send_all(&socket, &datagrams);
+    while counters.snapshot().datagrams < 30 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(counters.snapshot().held_keys, 10);
     stop.send(()).expect("stop");
+    locker.execute_batch("ROLLBACK").expect("release the lock");
     let figures = running.await.expect("run task").expect("clean run");
     assert_eq!((figures.datagrams, figures.lost), (30, 20));
     let day = date("2026-12-07");
@@ -335,4 +360,59 @@ async fn datagrams_count_on_the_day_they_arrive() {
     let second = store.day_counts(date("2026-12-08")).await.expect("read");
     assert_eq!(first[0].result.summary.total_successful_session_count, 1);
     assert_eq!(second[0].result.summary.total_successful_session_count, 2);
+}
+
+/// The store refusing writes (another connection holds SQLite's write lock): flushes fail,
+/// counting goes on, and once the lock is gone every datagram is stored, none twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_store_loses_nothing() {
+    let dir = TempDir::new("collector-failing-store");
+    let path = dir.file("sender.db");
+    let store = SenderStore::open_with(&StoreUrl::Sqlite(path.clone()), impatient())
+        .await
+        .expect("open");
+    let settings = CollectSettings {
+        flush_interval: Duration::from_millis(20),
+        ..settings(&dir)
+    };
+    let collector =
+        Collector::bind(settings, store.clone(), clock("2026-12-07T12:00:00Z")).expect("bind");
+    let socket = collector.socket_path().to_path_buf();
+    let counters = collector.counters();
+    // Another writer holds the lock from before the first flush.
+    let locker = rusqlite::Connection::open(&path).expect("a second connection");
+    locker
+        .execute_batch("BEGIN IMMEDIATE")
+        .expect("take the write lock");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(collector.run(async {
+        let _ = stopped.await;
+    }));
+    let one =
+        tlsrpt_datagram::write(&datagram("a.example", &[ResultType::DaneRequired])).into_bytes();
+    send_all(&socket, &vec![one.clone(); 100]);
+    while counters.snapshot().flush_failures < 2 {
+        tokio::task::yield_now().await;
+    }
+    // Counted while the flush is failing: into the aggregate, handed over later.
+    send_all(&socket, &vec![one.clone(); 50]);
+    locker.execute_batch("ROLLBACK").expect("release the lock");
+    while counters.snapshot().flushes < 1 {
+        tokio::task::yield_now().await;
+    }
+    send_all(&socket, &vec![one; 25]);
+    stop.send(()).expect("stop");
+    let figures = running.await.expect("run task").expect("clean run");
+    assert_eq!((figures.datagrams, figures.lost), (175, 0));
+    let counts = store.day_counts(date("2026-12-07")).await.expect("read");
+    assert_eq!(counts[0].result.summary.total_failure_session_count, 175);
+    assert_eq!(
+        counts[0].result.failure_details[0].failed_session_count,
+        175
+    );
+    let stored = store
+        .day_figures(date("2026-12-07"))
+        .await
+        .expect("figures");
+    assert_eq!(stored.datagrams, 175);
 }
