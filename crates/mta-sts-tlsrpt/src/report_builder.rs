@@ -229,6 +229,22 @@ pub enum SkipReason {
     NoPolicies,
 }
 
+impl SkipReason {
+    /// A stable name for scripts: `domain-invalid`, `domain-suppressed`, `no-record`,
+    /// `record-unusable`, `no-destinations`, `no-failures` or `no-policies`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SkipReason::DomainInvalid { .. } => "domain-invalid",
+            SkipReason::DomainSuppressed => "domain-suppressed",
+            SkipReason::NoRecord => "no-record",
+            SkipReason::RecordUnusable { .. } => "record-unusable",
+            SkipReason::NoDestinations => "no-destinations",
+            SkipReason::NoFailures => "no-failures",
+            SkipReason::NoPolicies => "no-policies",
+        }
+    }
+}
+
 impl fmt::Display for Skipped {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

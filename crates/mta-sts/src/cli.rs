@@ -395,6 +395,11 @@ pub struct TlsrptReportArgs {
     /// Write the gzip that is sent (`.json.gz`) rather than the JSON (`.json`).
     #[arg(long)]
     pub gzip: bool,
+    /// Print one JSON object instead of sentences: `{"day", "submitter", "reports": [{"file",
+    /// "domain", "tlsrpt_record", "report_id", "destinations", "notes"}], "skipped": [{"domain",
+    /// "tlsrpt_record", "reason", "message", "notes"}]}`.
+    #[arg(long)]
+    pub json: bool,
     /// The sender store: `sqlite:PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB` (default
     /// sqlite:/var/lib/mta-sts/tlsrpt-sender.db).
     #[arg(long, value_name = "URL")]

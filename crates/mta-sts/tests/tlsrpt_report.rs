@@ -227,6 +227,51 @@ fn reports_are_written_and_valid(store: &str) {
         "the gzip holds the JSON written without --gzip"
     );
 
+    // --json: the same, for scripts.
+    let json_out = TempDir::new("tlsrpt-report-json");
+    let run = report(store, json_out.path(), &["--day", DAY, "--json"]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let manifest: serde_json::Value = serde_json::from_slice(&run.stdout).expect("JSON");
+    assert_eq!(manifest["day"], DAY);
+    assert_eq!(manifest["submitter"], "mail.example.net");
+    let reports = manifest["reports"].as_array().expect("reports");
+    assert_eq!(reports.len(), 2);
+    assert_eq!(
+        reports[0]["destinations"],
+        serde_json::json!([
+            "mailto:tlsrpt@example.com",
+            "https://reports.example.com/v1"
+        ])
+    );
+    assert_eq!(
+        reports[0]["report_id"],
+        "2026-12-06T00:00:00Z_idx1_example.com"
+    );
+    assert!(
+        reports[1]["file"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("!example.org!1796515200!1796601599!1.json"))
+    );
+    assert_eq!(reports[1]["notes"].as_array().map(Vec::len), Some(1));
+    let reasons: Vec<(&str, &str)> = manifest["skipped"]
+        .as_array()
+        .expect("skipped")
+        .iter()
+        .map(|s| {
+            (
+                s["domain"].as_str().expect("domain"),
+                s["reason"].as_str().expect("reason"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("example.net", "record-unusable"),
+            ("quiet.example", "no-record")
+        ]
+    );
+
     // A rebuild writes the same bytes.
     let run = report(store, out.path(), &["--day", DAY]);
     assert!(run.status.success());

@@ -297,6 +297,7 @@ fn a_domain_without_a_record_asked_for_no_reports() {
     .expect("built");
     assert!(built.reports.is_empty());
     assert_eq!(built.skipped[0].reason, SkipReason::NoRecord);
+    assert_eq!(built.skipped[0].reason.code(), "no-record");
 }
 
 #[test]
@@ -698,7 +699,7 @@ fn arb_detail() -> impl Strategy<Value = FailureDetail> {
         proptest::option::of(arb_text()),
         proptest::option::of(arb_text()),
         proptest::option::of(prop_oneof![Just("2001:db8::1".to_owned()), arb_text()]),
-        0..1_000u64,
+        prop_oneof![0..1_000u64, Just(u64::MAX)],
         proptest::option::of(arb_text()),
         proptest::option::of(arb_text()),
     )
@@ -740,8 +741,8 @@ fn arb_counts() -> impl Strategy<Value = SessionCounts> {
         proptest::collection::vec(arb_text(), 0..3),
         proptest::option::of(arb_text()),
         proptest::collection::vec(arb_text(), 0..3),
-        0..10_000u64,
-        0..10_000u64,
+        prop_oneof![0..10_000u64, Just(u64::MAX)],
+        prop_oneof![0..10_000u64, Just(u64::MAX)],
         proptest::collection::vec(arb_detail(), 0..4),
     )
         .prop_map(
@@ -819,15 +820,38 @@ proptest! {
         let split = build_day(day(), &input, &BuildSettings { max_size: Some(max_size), ..settings() })
             .expect("built");
         let whole = build_day(day(), &input, &settings()).expect("built");
-        let total = |reports: &DayReports| -> (u64, u64, usize) {
+        // In u128: counts near u64::MAX add up past it.
+        let total = |reports: &DayReports| -> (u128, u128, usize) {
             reports.reports.iter().flat_map(|r| &r.report.policies).fold((0, 0, 0), |acc, p| {
                 (
-                    acc.0 + p.summary.total_successful_session_count,
-                    acc.1 + p.summary.total_failure_session_count,
+                    acc.0 + u128::from(p.summary.total_successful_session_count),
+                    acc.1 + u128::from(p.summary.total_failure_session_count),
                     acc.2 + p.failure_details.len(),
                 )
             })
         };
         prop_assert_eq!(total(&split), total(&whole));
+    }
+}
+
+proptest! {
+    #[test]
+    fn a_listed_domain_is_suppressed_and_its_neighbours_are_not(
+        labels in proptest::collection::vec("[a-z][a-z0-9]{0,5}", 1..4),
+        child in "[a-z][a-z0-9]{0,5}",
+        sibling in "[a-z][a-z0-9]{0,5}",
+    ) {
+        let domain = format!("{}.example", labels.join("."));
+        let exact = SuppressionList::read(&format!("{}\n", domain.to_uppercase())).expect("list");
+        let below = SuppressionList::read(&format!(".{domain}.\n")).expect("list");
+        let subdomain = format!("{child}.{domain}");
+        let lookalike = format!("{sibling}{domain}");
+        prop_assert!(exact.suppresses_domain(&domain));
+        prop_assert!(!exact.suppresses_domain(&subdomain));
+        prop_assert!(!below.suppresses_domain(&domain));
+        prop_assert!(below.suppresses_domain(&subdomain));
+        // `x.example` must not suppress `ax.example`: subdomains end in `.x.example`.
+        prop_assert!(!exact.suppresses_domain(&lookalike));
+        prop_assert!(!below.suppresses_domain(&lookalike));
     }
 }

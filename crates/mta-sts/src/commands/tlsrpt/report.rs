@@ -15,7 +15,9 @@ use mta_sts_tlsrpt::report_builder::{
     self, BuildSettings, BuiltReport, DayReports, SkipReason, SuppressionList,
 };
 
-use super::super::{CommandError, display_path, emit, runtime};
+use serde::Serialize;
+
+use super::super::{CommandError, display_path, emit, runtime, to_json};
 use crate::cli::TlsrptReportArgs;
 use crate::exit::Status;
 
@@ -53,6 +55,7 @@ pub fn run(args: &TlsrptReportArgs) -> Result<Status, CommandError> {
         ))
     })?;
     let mut lines = String::new();
+    let mut written = Vec::with_capacity(built.reports.len());
     for report in &built.reports {
         let (name, bytes) = if args.gzip {
             (report.gzip_file_name(), &report.gzip)
@@ -62,6 +65,7 @@ pub fn run(args: &TlsrptReportArgs) -> Result<Status, CommandError> {
         let path = args.out.join(&name);
         write_file(&path, bytes)?;
         lines.push_str(&wrote(&path, report));
+        written.push(path);
         for note in &report.notes {
             lines.push_str(&format!("  note: {note}.\n"));
         }
@@ -89,8 +93,79 @@ pub fn run(args: &TlsrptReportArgs) -> Result<Status, CommandError> {
         ));
     }
     lines.push_str(&summary(&built, counts.is_empty()));
-    emit(&lines)?;
+    if args.json {
+        emit(&to_json(&Manifest::new(&built, &written))?)?;
+    } else {
+        emit(&lines)?;
+    }
     Ok(Status::Valid)
+}
+
+/// What `--json` prints: the files written and what was skipped, for scripts.
+#[derive(Serialize)]
+struct Manifest<'a> {
+    day: String,
+    submitter: &'a str,
+    reports: Vec<ManifestReport<'a>>,
+    skipped: Vec<ManifestSkipped<'a>>,
+}
+
+#[derive(Serialize)]
+struct ManifestReport<'a> {
+    file: String,
+    domain: &'a str,
+    tlsrpt_record: &'a str,
+    report_id: &'a str,
+    destinations: Vec<String>,
+    notes: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct ManifestSkipped<'a> {
+    domain: &'a str,
+    tlsrpt_record: &'a str,
+    reason: &'static str,
+    message: String,
+    notes: Vec<String>,
+}
+
+impl<'a> Manifest<'a> {
+    fn new(built: &'a DayReports, written: &[std::path::PathBuf]) -> Manifest<'a> {
+        let notes =
+            |notes: &[report_builder::Note]| notes.iter().map(ToString::to_string).collect();
+        Manifest {
+            day: built.day.to_string(),
+            submitter: &built.submitter,
+            reports: built
+                .reports
+                .iter()
+                .zip(written)
+                .map(|(report, path)| ManifestReport {
+                    file: path.display().to_string(),
+                    domain: &report.domain,
+                    tlsrpt_record: &report.tlsrpt_record,
+                    report_id: &report.report.report_id,
+                    destinations: report
+                        .destinations
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect(),
+                    notes: notes(&report.notes),
+                })
+                .collect(),
+            skipped: built
+                .skipped
+                .iter()
+                .map(|skipped| ManifestSkipped {
+                    domain: &skipped.domain,
+                    tlsrpt_record: &skipped.tlsrpt_record,
+                    reason: skipped.reason.code(),
+                    message: skipped.to_string(),
+                    notes: notes(&skipped.notes),
+                })
+                .collect(),
+        }
+    }
 }
 
 /// `YYYY-MM-DD`, `today` or `yesterday` (UTC).
