@@ -188,7 +188,7 @@ def load_ours(out_dir, log_path=None):
     not in the report; when the command's output (`log_path`) names them for a file (lines
     `record: ...` / `destinations: ...` or `to ...` after the file's line) they are used,
     otherwise the record is None (pair() then matches on content) and destinations None (not
-    compared). Today the command prints domain and destinations, not the record."""
+    compared). With `--json` the command names all three."""
     meta = _ours_meta(log_path) if log_path else {}
     entries = []
     for name in sorted(os.listdir(out_dir)):
@@ -211,6 +211,30 @@ def load_ours(out_dir, log_path=None):
 
 
 def _ours_meta(log_path):
+    """Domain, TLSRPT record and destinations per report file: from `mta-sts tlsrpt report
+    --json` (`reports[].file, domain, tlsrpt_record, destinations`), or from its sentences."""
+    text = open(log_path, encoding="utf-8", errors="replace").read()
+    try:
+        printed = json.loads(text)
+    except ValueError:
+        return _ours_meta_from_sentences(log_path)
+    meta = {}
+    for r in printed["reports"]:
+        meta[os.path.basename(r["file"])] = {"domain": r["domain"], "record": r["tlsrpt_record"],
+                                             "destinations": sorted(r["destinations"])}
+    return meta
+
+
+def _ours_skipped(log_path):
+    """(domain, record) of what `mta-sts tlsrpt report --json` says it skipped; None without JSON."""
+    try:
+        printed = json.load(open(log_path, encoding="utf-8"))
+    except ValueError:
+        return None
+    return {(k["domain"], k["tlsrpt_record"]) for k in printed.get("skipped", [])}
+
+
+def _ours_meta_from_sentences(log_path):
     """Domain and destinations per report file from what `mta-sts tlsrpt report` printed:
     `wrote DIR/FILE: report ID about DOMAIN, N policies, ..., for URI, URI.`"""
     meta = {}
@@ -309,21 +333,28 @@ def main():
 
     peer = load_peer(args.peer_db)
     ours = load_ours(args.ours_dir, args.ours_log)
+    skipped = _ours_skipped(args.ours_log) if args.ours_log else None
     applied = {d[0]: [] for d in DELIBERATE}
     expected = {}
+    unexpected = []
     for entry in peer:
         key = (entry["domain"], entry["record"])
         current = entry
         for ident, _, _, transform in DELIBERATE:
+            before = current
             current, changed = transform(current)
             if changed:
                 applied[ident].append(key[0])
             if current is None:
+                # Ours must not just be silent about it: its output names the skipped record.
+                if ident == "no-destination" and skipped is not None \
+                        and (before["domain"], before["record"]) not in skipped:
+                    unexpected.append("%s [%s]: no report from ours, and not among what it says it "
+                                      "skipped" % (before["domain"], before["record"]))
                 break
         if current is not None:
             expected[key] = current
 
-    unexpected = []
     compared = 0
     for exp, got in pair(list(expected.values()), ours):
         if got is None:

@@ -142,16 +142,16 @@ EOF
 wait_until 300 "tlsrpt-reportd to build and send the day's reports" reportd_done
 kill -TERM "$peer_report"; wait "$peer_report" || true
 
-"$bin" tlsrpt report --store "sqlite:$work/ours.db" --day "$day" --out "$work/ours-out" \
-  --organization-name "$org" --contact-info "$contact" > "$work/ours-report.out" 2>&1 \
-  || { cat "$work/ours-report.out"; echo "mta-sts tlsrpt report failed" >&2; exit 1; }
+"$bin" tlsrpt report --store "sqlite:$work/ours.db" --day "$day" --out "$work/ours-out" --json \
+  --organization-name "$org" --contact-info "$contact" > "$work/ours-report.json" 2> "$work/ours-report.err" \
+  || { cat "$work/ours-report.err"; echo "mta-sts tlsrpt report failed" >&2; exit 1; }
 
 # 3. Field by field.
 echo
 echo "== Differential: tlsrpt-reporter $peer_version vs mta-sts tlsrpt, day $day"
 status=0
 python3 "$root/bench/tlsrpt_diff.py" --peer-db "$work/reportd.sqlite" --ours-dir "$work/ours-out" \
-  --ours-log "$work/ours-report.out" || status=1
+  --ours-log "$work/ours-report.json" || status=1
 echo
 echo "What each collector logged about the malformed datagrams:"
 echo "  tlsrpt-collectd: $(grep -cE 'ERROR|WARNING' "$work/collectd.log") error/warning lines (in $work/collectd.log)"
