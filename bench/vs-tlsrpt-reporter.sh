@@ -153,9 +153,12 @@ status=0
 python3 "$root/bench/tlsrpt_diff.py" --peer-db "$work/reportd.sqlite" --ours-dir "$work/ours-out" \
   --ours-log "$work/ours-report.json" || status=1
 echo
-echo "What each collector logged about the malformed datagrams:"
-echo "  tlsrpt-collectd: $(grep -cE 'ERROR|WARNING' "$work/collectd.log") error/warning lines (in $work/collectd.log)"
-echo "  ours: $(grep -ciE 'malformed|not a|cannot|error' "$work/ours-collect.log" || true) lines (in $work/ours-collect.log)"
+echo "What each collector said about the datagrams it could not count:"
+echo "  tlsrpt-collectd: $(grep -cE 'JSON decode error|Malformed utf8|KeyError|No policies found' "$work/collectd.log")" \
+  "datagrams dropped with an error or warning line, $(grep -c 'Wrong datagram protocol version' "$work/collectd.log")" \
+  "of another protocol version counted anyway"
+echo "  ours: $(grep -o 'stopped after .*flushes' "$work/ours-collect.log" | head -n 1)"
+
 # 4. What stops tlsrpt-reporter, against both with default settings.
 echo
 echo "== Datagrams that stop tlsrpt-reporter 0.6.0 (default settings), and ours"
