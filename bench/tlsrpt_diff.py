@@ -4,12 +4,15 @@
 Run by bench/vs-tlsrpt-reporter.sh after both collectors received the same datagrams
 (bench/tlsrpt_datagram.py's corpus) and both reporters built that day's reports:
 
-    python3 bench/tlsrpt_diff.py --peer-db reportd.sqlite --ours-dir OUT [--json out.json]
+    python3 bench/tlsrpt_diff.py --peer-db reportd.sqlite --ours-dir OUT \
+        --ours-log report.json [--json out.json]
 
 The peer's reports are read from tlsrpt-reportd's own database (tables reports, destinations
 and reportdata: the report JSON as it is sent, its destinations, and the TLSRPT record each
 report was built for: reportd builds one report per record in the order of the fetched data).
-Ours from the directory `mta-sts tlsrpt report --out` wrote (see load_ours).
+Ours from the directory `mta-sts tlsrpt report --out` wrote, with the record and destinations
+of each file from what `--json` printed (`--ours-log`; see load_ours); a record ours skipped
+must be in its `skipped` list.
 
 Reports are matched by (recipient domain, TLSRPT record). Before comparing, both sides are
 normalised in the few ways that differ by design and are not a difference in what is reported:
