@@ -21,6 +21,18 @@ impl Lifecycle {
     pub(super) fn start(
         reload: impl Fn() -> String + Send + 'static,
     ) -> Result<Lifecycle, CommandError> {
+        Lifecycle::start_saying(
+            "no new connections are taken, and those open are answered before the process stops",
+            reload,
+        )
+    }
+
+    /// As [`Lifecycle::start`], for a process that is not a server: the log line of a stop
+    /// says `on_stop`, what the process finishes before it ends.
+    pub(super) fn start_saying(
+        on_stop: &'static str,
+        reload: impl Fn() -> String + Send + 'static,
+    ) -> Result<Lifecycle, CommandError> {
         // The signals trigger `heard`; the task below logs the stop, then triggers `shutdown`,
         // which the server waits on. Otherwise an idle server could stop, and the process end,
         // before the line saying why was written.
@@ -51,8 +63,7 @@ impl Lifecycle {
                             tracing::info!(
                                 kind = %"stopping",
                                 signal = %signal,
-                                "{signal} received: no new connections are taken, and those open \
-                                 are answered before the process stops"
+                                "{signal} received: {on_stop}"
                             );
                             stop.trigger();
                         }
@@ -72,8 +83,7 @@ impl Lifecycle {
                         // A stopping signal that found the queue full of reloads.
                         tracing::info!(
                             kind = %"stopping",
-                            "a stop signal was received: no new connections are taken, and \
-                             those open are answered before the process stops"
+                            "a stop signal was received: {on_stop}"
                         );
                         stop.trigger();
                     }

@@ -53,7 +53,11 @@ pub fn run(args: &TlsrptCollectArgs) -> Result<Status, CommandError> {
             })?),
             None => None,
         };
-        let lifecycle = Lifecycle::start(|| "the collector has nothing to reload".to_string())?;
+        let lifecycle = Lifecycle::start_saying(
+            "the datagrams already queued on the socket are counted and the counts stored \
+             before the process stops",
+            || "the collector has nothing to reload".to_string(),
+        )?;
         let collector = Collector::bind(settings, store, Arc::new(SystemClock))
             .map_err(|error| CommandError::Setup(format!("{error}.")))?;
         let metrics = match metrics_listener {

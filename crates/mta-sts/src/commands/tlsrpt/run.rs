@@ -49,9 +49,11 @@ pub fn run(args: &TlsrptRunArgs) -> Result<Status, CommandError> {
             metrics.clone(),
         )
         .map_err(|e| CommandError::Setup(format!("{e}.")))?;
-        let lifecycle = Lifecycle::start(|| {
-            "the reporter reads its settings at start only; restart it to change them".into()
-        })?;
+        let lifecycle = Lifecycle::start_saying(
+            "the delivery under way is finished (or left to be tried again) before the process \
+             stops",
+            || "the reporter reads its settings at start only; restart it to change them".into(),
+        )?;
         if let Some(address) = metrics_address {
             let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| {
                 CommandError::Setup(format!("cannot serve metrics on {address}: {e}."))
