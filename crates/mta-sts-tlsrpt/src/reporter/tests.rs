@@ -112,6 +112,7 @@ fn reporter(setup: &Setup, retry: RetrySchedule) -> Reporter {
         ScheduleSettings {
             spread: Duration::from_secs(3600),
             catch_up_days: 3,
+            keep_days: 10,
             settle: Duration::from_secs(60),
             poll_interval: Duration::from_secs(300),
         },
