@@ -7,7 +7,8 @@
 //! then go out at a random point of the next `spread` (RFC 8460 §4.4 leaves the time to the
 //! sender; tlsrpt-reporter's `spread_out_delivery`, mox's jitter), so that not every reporter
 //! on the internet sends at 00:00. Days missed while the reporter was down are caught up,
-//! at most `catch_up_days` back (older counts are still in the store for `report --day`).
+//! at most `catch_up_days` back (older counts stay in the store for `report --day` until they
+//! are `keep_days` old: [`prune_before`]).
 
 use std::collections::BTreeSet;
 use std::hash::{BuildHasher as _, Hasher as _};
