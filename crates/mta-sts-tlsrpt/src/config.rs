@@ -108,6 +108,11 @@ pub const EXAMPLE: &str = r#"# mta-sts tlsrpt: TLS-RPT reports (RFC 8460) about 
 # settle = 120
 # Days not yet reported are caught up after downtime, at most this many days back.
 # catch_up_days = 7
+# Days of counts, figures and sent reports kept in the store, today included (as
+# tlsrpt-reportd's keep_days): older days are deleted once a day, except a day whose reports
+# are still being delivered. At least catch_up_days + 2 (today, yesterday and the days caught
+# up), so no day is deleted before it is reported.
+# keep_days = 10
 # The longest sleep of `mta-sts tlsrpt run` between two looks at the outbox, in seconds.
 # poll_interval = 300
 "#;
@@ -192,6 +197,8 @@ pub struct ScheduleSection {
     pub settle: Option<Duration>,
     /// How many days back missed days are caught up.
     pub catch_up_days: Option<u32>,
+    /// Days kept in the store, today included.
+    pub keep_days: Option<u32>,
     /// The longest sleep of the reporter's loop.
     #[serde(deserialize_with = "optional_seconds")]
     pub poll_interval: Option<Duration>,
@@ -204,6 +211,7 @@ impl ScheduleSection {
         ScheduleSettings {
             spread: self.spread.unwrap_or(defaults.spread),
             catch_up_days: self.catch_up_days.unwrap_or(defaults.catch_up_days),
+            keep_days: self.keep_days.unwrap_or(defaults.keep_days),
             settle: self.settle.unwrap_or(defaults.settle),
             poll_interval: self.poll_interval.unwrap_or(defaults.poll_interval),
         }
@@ -268,6 +276,21 @@ impl TlsRptConfig {
             return Err(value(
                 "[schedule] poll_interval",
                 "0 would make the reporter spin; give at least 1 second",
+            ));
+        }
+        let schedule = self.schedule.settings();
+        // The reporter still reports today, yesterday and `catch_up_days` before yesterday:
+        // retention must not delete any of them first.
+        let least = schedule.catch_up_days.saturating_add(2);
+        if schedule.keep_days < least {
+            return Err(value(
+                "[schedule] keep_days",
+                &format!(
+                    "{} would delete days the reporter may still report (today, yesterday and \
+                     the {} days of catch_up_days before it); give at least {least}, or lower \
+                     catch_up_days",
+                    schedule.keep_days, schedule.catch_up_days
+                ),
             ));
         }
         if let Some(entries) = &self.report.suppress {
@@ -336,6 +359,7 @@ impl TlsRptConfig {
                 spread: pick(s.spread, os.spread),
                 settle: pick(s.settle, os.settle),
                 catch_up_days: pick(s.catch_up_days, os.catch_up_days),
+                keep_days: pick(s.keep_days, os.keep_days),
                 poll_interval: pick(s.poll_interval, os.poll_interval),
             },
         }

@@ -5,7 +5,8 @@
 //! [`Reporter::round`] is one pass: the collection figures for the metrics, each due day
 //! ([`crate::schedule`]) built and enqueued once its time in the spread has come, then every
 //! delivery due attempted. [`Reporter::run`] repeats rounds until told to stop, sleeping until
-//! the next thing to do. Everything lives in the store (the outbox is keyed by report-id and
+//! the next thing to do. Once per UTC day, after its round, [`Reporter::run`]'s rounds delete
+//! the days older than `keep_days` ([`Reporter::prune`]). Everything lives in the store (the outbox is keyed by report-id and
 //! destination), so a restart, or a second reporter sharing a PostgreSQL store, neither loses
 //! nor doubles a report.
 
@@ -16,7 +17,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use mta_sts_core::time::{Clock, Timestamp, UtcDate};
-use mta_sts_store::sender_reports::{Enqueued, OutboxEntry, OutboxReport, SenderStore};
+use mta_sts_store::sender_reports::{Enqueued, OutboxEntry, OutboxReport, Pruned, SenderStore};
 
 use crate::delivery::{Deliverer, DeliveryEvent, DeliveryOutcome, RetrySchedule, deliver_due};
 use crate::error::TlsRptError;
@@ -54,6 +55,8 @@ pub struct Reporter {
     /// Days this process has built (also those that gave no report, which leave nothing in
     /// the outbox to say so).
     done: BTreeSet<UtcDate>,
+    /// The UTC day old days were last deleted on (or tried: a failure waits for the next day).
+    pruned_on: Option<UtcDate>,
 }
 
 impl std::fmt::Debug for Reporter {
@@ -89,6 +92,7 @@ impl Reporter {
             metrics,
             planned: BTreeMap::new(),
             done: BTreeSet::new(),
+            pruned_on: None,
         })
     }
 
@@ -231,8 +235,66 @@ impl Reporter {
             }
         }
         self.deliver_due(now).await?;
+        if self.pruned_on != Some(today) {
+            self.pruned_on = Some(today);
+            self.prune_logged(now).await;
+        }
         let wake = schedule::next_wake(now, next_build, &self.schedule);
         Ok(wake)
+    }
+
+    /// Deletes the days older than `keep_days` at `now` from the store (their counts, figures
+    /// and outbox, in one transaction), keeping a day whose reports are still being delivered
+    /// ([`SenderStore::prune_days`]).
+    pub async fn prune(&self, now: Timestamp) -> Result<Pruned, TlsRptError> {
+        let before = schedule::prune_before(now, &self.schedule);
+        Ok(self.store.prune_days(before).await?)
+    }
+
+    /// [`Reporter::prune`], with one log line and the metrics; a failure is logged, never
+    /// returned: retention must not stop the reporting.
+    async fn prune_logged(&self, now: Timestamp) {
+        let before = schedule::prune_before(now, &self.schedule);
+        match self.prune(now).await {
+            Ok(pruned) => {
+                self.metrics.pruned(pruned.days);
+                let kept = if pruned.kept_pending.is_empty() {
+                    String::new()
+                } else {
+                    let days: Vec<String> = pruned
+                        .kept_pending
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect();
+                    format!(
+                        "; {} older day(s) stay until their pending deliveries end ({})",
+                        days.len(),
+                        days.join(", ")
+                    )
+                };
+                tracing::info!(
+                    kind = %"tlsrpt-pruned",
+                    before = %before,
+                    days = pruned.days,
+                    "Old days were deleted from the store, keeping {before} and later \
+                     (keep_days {}): {} day(s), with {} count row(s) and {} built report(s) \
+                     and their deliveries{kept}.",
+                    self.schedule.keep_days,
+                    pruned.days,
+                    pruned.counts,
+                    pruned.reports
+                );
+            }
+            Err(error) => {
+                self.metrics.prune_failed();
+                tracing::warn!(
+                    kind = %"tlsrpt-prune-failed",
+                    before = %before,
+                    "Deleting the days before {before} from the store failed: {error}; it is \
+                     tried again tomorrow (UTC), and reporting goes on."
+                );
+            }
+        }
     }
 
     /// Rounds until `stop` completes; a round that fails (the store unreachable) is logged and

@@ -7,7 +7,8 @@
 //! then go out at a random point of the next `spread` (RFC 8460 §4.4 leaves the time to the
 //! sender; tlsrpt-reporter's `spread_out_delivery`, mox's jitter), so that not every reporter
 //! on the internet sends at 00:00. Days missed while the reporter was down are caught up,
-//! at most `catch_up_days` back (older counts are still in the store for `report --day`).
+//! at most `catch_up_days` back (older counts stay in the store for `report --day` until they
+//! are `keep_days` old: [`prune_before`]).
 
 use std::collections::BTreeSet;
 use std::hash::{BuildHasher as _, Hasher as _};
@@ -22,6 +23,10 @@ pub struct ScheduleSettings {
     pub spread: Duration,
     /// Days missed while down that are still reported, counted back from yesterday.
     pub catch_up_days: u32,
+    /// Days kept in the store, today included (tlsrpt-reportd's `keep_days`): older days are
+    /// deleted ([`prune_before`]). At least `catch_up_days + 2`, checked with the
+    /// configuration, so no day is deleted before it is reported.
+    pub keep_days: u32,
     /// The wait after midnight before a day counts as complete: the collectors' last write of
     /// that day must have landed.
     pub settle: Duration,
@@ -31,12 +36,13 @@ pub struct ScheduleSettings {
 }
 
 impl Default for ScheduleSettings {
-    /// tlsrpt-reporter's spread (36,000 s) and main-loop interval (300 s); a week of catch-up;
-    /// two minutes of settling, many collector flush intervals.
+    /// tlsrpt-reporter's spread (36,000 s), main-loop interval (300 s) and retention (10 days);
+    /// a week of catch-up; two minutes of settling, many collector flush intervals.
     fn default() -> ScheduleSettings {
         ScheduleSettings {
             spread: Duration::from_secs(36_000),
             catch_up_days: 7,
+            keep_days: 10,
             settle: Duration::from_secs(120),
             poll_interval: Duration::from_secs(300),
         }
@@ -74,6 +80,16 @@ pub fn days_due(
     due.sort();
     due.dedup();
     due
+}
+
+/// The first day kept at `now`: the days before it are deleted. tlsrpt-reportd deletes a day
+/// once `now` is more than `keep_days` days past its start, which from any time after
+/// midnight keeps today and the `keep_days - 1` days before it; so do we (a `keep_days` of 0,
+/// refused by the configuration, keeps today too).
+pub fn prune_before(now: Timestamp, settings: &ScheduleSettings) -> UtcDate {
+    let today = now.utc_date();
+    let back = i64::from(settings.keep_days.max(1)) - 1;
+    UtcDate::from_day_number(today.day_number() - back).unwrap_or(today)
 }
 
 /// When a report of `day` is first sent: `fraction` (0..1, drawn per report) of the way into

@@ -25,10 +25,11 @@
 //! | `sendmail_script`, `sendmail_timeout` | `[mail] transport = "sendmail"`, `sendmail_command`, `sendmail_timeout` (run without a shell: shell syntax is refused) |
 //! | `http_timeout` | `[https] timeout`; `http_script` is ignored (a note if changed): we POST ourselves |
 //! | `spread_out_delivery`, `interval_main_loop` | `[schedule] spread`, `poll_interval` |
+//! | `keep_days` (10) | `[schedule] keep_days`, counted as tlsrpt-reportd counts it (today included); below 9 (today, yesterday and our default 7 days of catch-up) it also lowers `[schedule] catch_up_days` to `keep_days - 2`, with a note (tlsrpt-reportd catches up no missed day); 0 and 1 are refused |
 //! | `max_retries_delivery`, `min_wait_delivery`, `max_wait_delivery` (5, 300, 1800) | `[retry] max_attempts` (retries + 1: 6), `min_wait`, `max_wait` (doubling with jitter, where tlsrpt-reportd waits a random time between the two) |
 //! | `tlsrpt_record_map` | its `DOMAIN DISCARD` lines become `[report] suppress`; any other line is refused |
 //! | `mail_destination_map`, `http_upload_map`, `debug_send_mail_dest`, `debug_send_http_dest` | refused: they redirect reports, which we do not do; ignoring them would send reports elsewhere than the user chose |
-//! | `pidfilename`, `logfilename`, `log_level`, `daily_rollover_script`, `dump_path_for_invalid_datagram`, `dbname`, `keep_days`, `compression_level`, `debug_db`, `debug_send_file_dest`, the fetcher timing options | ignored, each with a note saying why |
+//! | `pidfilename`, `logfilename`, `log_level`, `daily_rollover_script`, `dump_path_for_invalid_datagram`, `dbname`, `compression_level`, `debug_db`, `debug_send_file_dest`, the fetcher timing options | ignored, each with a note saying why |
 
 mod ini;
 
@@ -42,6 +43,7 @@ use mta_sts_store::StoreUrl;
 use crate::config::{TlsRptConfig, parse_octal_mode};
 use crate::delivery::{HttpsSettings, MailSettings, MailTransport, RetrySchedule};
 use crate::error::TlsRptError;
+use crate::schedule::ScheduleSettings;
 use ini::Ini;
 
 /// tlsrpt-collectd's configuration file when none is named.
@@ -670,11 +672,7 @@ fn map_reportd(
          read, and only days collected by mta-sts are reported, so none is reported twice",
         notes,
     );
-    options.ignored(
-        &["keep_days"],
-        "counts and reports stay in the store; nothing is deleted by the reporter",
-        notes,
-    );
+    map_keep_days(options, config, notes)?;
     options.ignored(
         &["compression_level"],
         "reports are compressed at gzip's default level",
@@ -703,6 +701,49 @@ fn map_reportd(
         "there are no fetchers to wait for: the reporter reads the collectors' store directly",
         notes,
     );
+    Ok(())
+}
+
+/// `keep_days`: the days kept, today included, as tlsrpt-reportd counts them. tlsrpt-reportd
+/// catches up no missed day, so a `keep_days` too short for our catch-up shortens the catch-up
+/// instead of refusing a file tlsrpt-reportd ran with.
+fn map_keep_days(
+    options: &Options,
+    config: &mut TlsRptConfig,
+    notes: &mut Vec<Note>,
+) -> Result<(), TlsRptError> {
+    let Some((days, setting)) = options.integer("keep_days")? else {
+        return Ok(());
+    };
+    let keep_days = match u32::try_from(days) {
+        Ok(days) if days >= 2 => days,
+        _ => {
+            return Err(TlsRptError::ConfigValue {
+                key: setting.origin.clone(),
+                message: format!(
+                    "{days} would delete yesterday's counts before its reports are sent (the \
+                     reporter sends a day's reports after its midnight); give at least 2"
+                ),
+            });
+        }
+    };
+    config.schedule.keep_days = Some(keep_days);
+    let catch_up_days = config
+        .schedule
+        .catch_up_days
+        .unwrap_or(ScheduleSettings::default().catch_up_days);
+    if keep_days < catch_up_days.saturating_add(2) {
+        config.schedule.catch_up_days = Some(keep_days - 2);
+        notes.push(Note {
+            key: setting.origin.clone(),
+            message: format!(
+                "read as [schedule] keep_days = {keep_days}, and missed days are caught up only \
+                 {} day(s) back from yesterday (instead of {catch_up_days}), so no day is \
+                 deleted before it is reported",
+                keep_days - 2
+            ),
+        });
+    }
     Ok(())
 }
 

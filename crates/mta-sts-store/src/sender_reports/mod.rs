@@ -11,11 +11,14 @@
 //! - The outbox ([`outbox`]): [`SenderStore::enqueue`] the reports built for a day (again and
 //!   again: nothing is sent twice), [`SenderStore::claim_due`] what is due, then
 //!   [`SenderStore::mark_sent`] or [`SenderStore::mark_failed`]; [`SenderStore::day_deliveries`]
-//!   for status, [`SenderStore::prune_outbox`] for retention.
+//!   for status.
+//! - Retention ([`retention`]): [`SenderStore::prune_days`] deletes old days whole (counts,
+//!   figures, outbox), keeping a day whose reports are still being delivered.
 //! - SQLite keeps this schema in a file of its own ([`DEFAULT_SENDER_SQLITE_PATH`]); PostgreSQL
 //!   keeps it beside the other schemas in one database.
 
 pub mod outbox;
+pub mod retention;
 mod schema;
 
 use std::collections::HashMap;
@@ -34,6 +37,7 @@ use crate::{StoreError, StoreOptions, StoreUrl};
 pub use outbox::{
     DeliveryState, DeliveryStatus, DueDelivery, Enqueued, NextTry, OutboxEntry, OutboxReport,
 };
+pub use retention::Pruned;
 pub use schema::SCHEMA;
 
 /// The SQLite file of the sender store when none is named: beside the report store's

@@ -242,12 +242,6 @@ FROM outbox_delivery d JOIN outbox_report r ON r.report_id = d.report_id
 WHERE r.day = ?1
 ORDER BY r.domain, d.report_id, d.destination";
 
-const PRUNE_DELIVERIES: &str = "
-DELETE FROM outbox_delivery
-WHERE report_id IN (SELECT report_id FROM outbox_report WHERE day < ?1)";
-
-const PRUNE_REPORTS: &str = "DELETE FROM outbox_report WHERE day < ?1";
-
 /// `?N` placeholders as PostgreSQL's `$N`.
 fn postgres_sql(sql: &str) -> String {
     sql.replace('?', "$")
@@ -701,15 +695,6 @@ impl SenderStore {
         }
     }
 
-    /// Deletes the reports built for days before `before`, with their deliveries, whatever
-    /// their state (a report still pending then is not sent); returns how many reports went.
-    pub async fn prune_outbox(&self, before: UtcDate) -> Result<u64, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(store) => prune_sqlite(store, before).await,
-            Backend::Postgres(store) => prune_postgres(store, before).await,
-        }
-    }
-
     /// Every delivery of the reports built for `day`, by domain, report and destination.
     pub async fn day_deliveries(&self, day: UtcDate) -> Result<Vec<DeliveryStatus>, StoreError> {
         match &self.backend {
@@ -717,34 +702,6 @@ impl SenderStore {
             Backend::Postgres(store) => day_deliveries_postgres(store, day).await,
         }
     }
-}
-
-async fn prune_sqlite(store: &SqliteStore, before: UtcDate) -> Result<u64, StoreError> {
-    let error = store.error("pruning the outbox");
-    store
-        .write("pruning the outbox", move |tx| {
-            let day = before.day_number();
-            tx.execute(PRUNE_DELIVERIES, params![day]).map_err(&error)?;
-            let reports = tx.execute(PRUNE_REPORTS, params![day]).map_err(&error)?;
-            Ok(reports as u64)
-        })
-        .await
-}
-
-async fn prune_postgres(store: &PostgresStore, before: UtcDate) -> Result<u64, StoreError> {
-    let error = store.error("pruning the outbox");
-    let mut client = store.client("pruning the outbox").await?;
-    let tx = client.transaction().await.map_err(&error)?;
-    let day = before.day_number();
-    tx.execute(&postgres_sql(PRUNE_DELIVERIES), &[&day])
-        .await
-        .map_err(&error)?;
-    let reports = tx
-        .execute(&postgres_sql(PRUNE_REPORTS), &[&day])
-        .await
-        .map_err(&error)?;
-    tx.commit().await.map_err(&error)?;
-    Ok(reports)
 }
 
 #[cfg(test)]

@@ -97,6 +97,13 @@ fn bad_values_are_refused_with_the_key() {
             "[collect]\nsocket_mode = 0o17777\n",
             "[collect] socket_mode",
         ),
+        ("[schedule]\nkeep_days = 0\n", "[schedule] keep_days"),
+        // The default catch-up (7 days back from yesterday) needs 9.
+        ("[schedule]\nkeep_days = 8\n", "[schedule] keep_days"),
+        (
+            "[schedule]\nkeep_days = 12\ncatch_up_days = 11\n",
+            "[schedule] keep_days",
+        ),
     ] {
         let error = TlsRptConfig::parse(text, "<t>").expect_err(text);
         assert!(
@@ -118,6 +125,28 @@ fn bad_values_are_refused_with_the_key() {
             "{text}: {error}"
         );
     }
+}
+
+#[test]
+fn keep_days_is_kept_and_checked_against_the_catch_up() {
+    assert_eq!(TlsRptConfig::default().schedule.settings().keep_days, 10);
+    let config = TlsRptConfig::parse("[schedule]\nkeep_days = 9\n", "<t>").expect("9 is enough");
+    assert_eq!(config.schedule.settings().keep_days, 9);
+    let config = TlsRptConfig::parse("[schedule]\nkeep_days = 2\ncatch_up_days = 0\n", "<t>")
+        .expect("today and yesterday");
+    assert_eq!(config.schedule.settings().keep_days, 2);
+    // A later layer's catch-up is checked against an earlier layer's keep_days once laid over.
+    let under = TlsRptConfig::parse("[schedule]\nkeep_days = 5\ncatch_up_days = 3\n", "<t>")
+        .expect("5 covers 3");
+    let over = TlsRptConfig::parse("[schedule]\ncatch_up_days = 7\n", "<t>").expect("alone");
+    let error = under
+        .overlaid(over)
+        .validate()
+        .expect_err("5 does not cover 7");
+    assert!(
+        matches!(&error, TlsRptError::ConfigValue { key, .. } if key == "[schedule] keep_days"),
+        "{error}"
+    );
 }
 
 #[test]

@@ -52,6 +52,8 @@ pub struct ReporterMetrics {
     datagrams: Family<DatagramLabel, Gauge>,
     reports_built: Counter,
     deliveries: Family<OutcomeLabel, Counter>,
+    pruned_days: Counter,
+    prune_failures: Counter,
 }
 
 impl Default for ReporterMetrics {
@@ -66,6 +68,8 @@ impl ReporterMetrics {
         let datagrams = Family::<DatagramLabel, Gauge>::default();
         let reports_built = Counter::default();
         let deliveries = Family::<OutcomeLabel, Counter>::default();
+        let pruned_days = Counter::default();
+        let prune_failures = Counter::default();
         let registry = MetricsRegistry::new();
         registry.register(|registry| {
             let registry = registry.sub_registry_with_prefix("mta_sts_tlsrpt");
@@ -83,6 +87,16 @@ impl ReporterMetrics {
                 "deliveries",
                 "Delivery attempts by outcome: sent, retry (failed, tried again later), given-up (the last attempt failed, or a permanent refusal)",
                 deliveries.clone(),
+            );
+            registry.register(
+                "pruned_days",
+                "Days deleted from the store (counts, collector figures and outbox) for being older than keep_days",
+                pruned_days.clone(),
+            );
+            registry.register(
+                "prune_failures",
+                "Daily deletions of old days that failed (tried again the next day)",
+                prune_failures.clone(),
             );
         });
         for day in ["today", "yesterday"] {
@@ -104,6 +118,8 @@ impl ReporterMetrics {
             datagrams,
             reports_built,
             deliveries,
+            pruned_days,
+            prune_failures,
         }
     }
 
@@ -125,6 +141,16 @@ impl ReporterMetrics {
     /// `count` more reports built and enqueued.
     pub fn built(&self, count: u64) {
         self.reports_built.inc_by(count);
+    }
+
+    /// `days` more days deleted as too old.
+    pub fn pruned(&self, days: u64) {
+        self.pruned_days.inc_by(days);
+    }
+
+    /// A daily deletion of old days failed.
+    pub fn prune_failed(&self) {
+        self.prune_failures.inc();
     }
 
     /// One delivery attempt ended so.

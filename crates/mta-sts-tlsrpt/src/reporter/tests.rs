@@ -112,6 +112,7 @@ fn reporter(setup: &Setup, retry: RetrySchedule) -> Reporter {
         ScheduleSettings {
             spread: Duration::from_secs(3600),
             catch_up_days: 3,
+            keep_days: 10,
             settle: Duration::from_secs(60),
             poll_interval: Duration::from_secs(300),
         },
@@ -287,4 +288,59 @@ async fn retried_then_given_up(setup: &Setup) {
     let again = reporter.enqueue_day(day, now).await.expect("enqueue");
     assert_eq!((again.enqueued.reports, again.enqueued.deliveries), (0, 0));
     assert!(reporter.deliver_due(now).await.expect("deliver").is_empty());
+}
+
+#[tokio::test]
+async fn old_days_are_deleted_once_a_utc_day_after_the_round() {
+    let setup = setup(&[("a.example", "v=TLSRPTv1; rua=mailto:tlsrpt@a.example")]).await;
+    let add_old = |text: &'static str| {
+        let store = setup.store.clone();
+        async move {
+            store
+                .add(&CountBatch {
+                    counts: vec![DayCounts {
+                        day: UtcDate::parse(text).expect("a day"),
+                        counts: counts("old.example", "v=TLSRPTv1; rua=mailto:r@old.example"),
+                    }],
+                    figures: Vec::new(),
+                })
+                .await
+                .expect("add");
+        }
+    };
+    let day = UtcDate::parse(DAY).expect("a day");
+    add_old("2026-11-20").await;
+    let mut reporter = reporter(&setup, RetrySchedule::default());
+
+    // On 2026-12-07 with keep_days 10, the days from 2026-11-28 on stay.
+    setup.clock.set(at("2026-12-07T00:30:00Z"));
+    reporter.round().await.expect("round");
+    assert_eq!(setup.store.days().await.expect("days"), vec![day]);
+    let text = setup.metrics.encode();
+    assert!(
+        text.contains("mta_sts_tlsrpt_pruned_days_total 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("mta_sts_tlsrpt_prune_failures_total 0"),
+        "{text}"
+    );
+
+    // Once a UTC day: an old day appearing later that day stays until the next day's round.
+    add_old("2026-11-21").await;
+    setup.clock.set(at("2026-12-07T23:00:00Z"));
+    reporter.round().await.expect("round");
+    assert_eq!(
+        setup.store.days().await.expect("days"),
+        vec![UtcDate::parse("2026-11-21").expect("a day"), day]
+    );
+    setup.clock.set(at("2026-12-08T00:00:30Z"));
+    reporter.round().await.expect("round");
+    assert_eq!(setup.store.days().await.expect("days"), vec![day]);
+    assert!(
+        setup
+            .metrics
+            .encode()
+            .contains("mta_sts_tlsrpt_pruned_days_total 2")
+    );
 }

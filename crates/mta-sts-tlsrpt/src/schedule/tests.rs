@@ -18,6 +18,7 @@ fn settings() -> ScheduleSettings {
     ScheduleSettings {
         spread: Duration::from_secs(3600),
         catch_up_days: 3,
+        keep_days: 10,
         settle: Duration::from_secs(60),
         poll_interval: Duration::from_secs(300),
     }
@@ -102,7 +103,54 @@ fn jitter_stays_in_the_unit_interval_and_varies() {
     assert!(draws.windows(2).any(|w| w[0] != w[1]));
 }
 
+#[test]
+fn retention_keeps_today_and_the_days_before_as_tlsrpt_reportd() {
+    // keep_days 10 on the 17th: the 8th..17th are kept, as tlsrpt-reportd's
+    // `julianday(now) - julianday(day) > keep_days` keeps them from any time after midnight.
+    assert_eq!(
+        prune_before(at("2026-12-17T00:00:01Z"), &settings()),
+        day("2026-12-08")
+    );
+    assert_eq!(
+        prune_before(at("2026-12-17T23:59:59Z"), &settings()),
+        day("2026-12-08")
+    );
+    let one = ScheduleSettings {
+        keep_days: 1,
+        ..settings()
+    };
+    assert_eq!(
+        prune_before(at("2026-12-17T12:00:00Z"), &one),
+        day("2026-12-17")
+    );
+}
+
 proptest! {
+    /// The least keep_days the configuration takes never deletes a day still due.
+    #[test]
+    fn retention_never_deletes_a_day_still_due(
+        now in 0i64..4_000_000_000,
+        catch_up_days in 0u32..30,
+        extra in 0u32..5,
+        offsets in proptest::collection::vec(-40i64..3, 0..20),
+    ) {
+        let settings = ScheduleSettings {
+            catch_up_days,
+            keep_days: catch_up_days + 2 + extra,
+            ..settings()
+        };
+        let now = Timestamp::from_unix_seconds(now).expect("in range");
+        let today = now.utc_date().day_number();
+        let days: Vec<UtcDate> = offsets
+            .iter()
+            .map(|o| UtcDate::from_day_number(today + o).expect("in range"))
+            .collect();
+        let first_kept = prune_before(now, &settings);
+        for due in days_due(now, &days, &BTreeSet::new(), &settings) {
+            prop_assert!(due >= first_kept, "{due} is due but before {first_kept}");
+        }
+    }
+
     #[test]
     fn due_days_are_complete_unreported_and_sorted(
         now in 0i64..4_000_000_000,

@@ -219,6 +219,40 @@ fn delivery_retries_become_attempts_and_backoff() {
 }
 
 #[test]
+fn keep_days_becomes_retention_and_shortens_the_catch_up_only_when_needed() {
+    let dir = Dir::new();
+    let read = |value: &str| {
+        let path = dir.write(
+            "reportd.cfg",
+            &format!("[tlsrpt_reportd]\nkeep_days = {value}\n"),
+        );
+        import(Component::Reportd, &path, &no_env())
+    };
+    // Long enough for the default catch-up: kept as it is, no note.
+    let imported = read("14").expect("it imports");
+    let schedule = imported.config.schedule.settings();
+    assert_eq!((schedule.keep_days, schedule.catch_up_days), (14, 7));
+    assert!(!keys(&imported.notes).contains(&"[tlsrpt_reportd] keep_days"));
+    // Too short for it: the catch-up follows, with a note.
+    let imported = read("4").expect("it imports");
+    let schedule = imported.config.schedule.settings();
+    assert_eq!((schedule.keep_days, schedule.catch_up_days), (4, 2));
+    assert!(keys(&imported.notes).contains(&"[tlsrpt_reportd] keep_days"));
+    // Not even yesterday: refused, naming the key.
+    for value in ["1", "0", "-3"] {
+        let error = read(value).expect_err(value);
+        assert!(
+            matches!(&error, TlsRptError::ConfigValue { key, .. } if key == "[tlsrpt_reportd] keep_days"),
+            "{value}: {error}"
+        );
+    }
+    // Without it, tlsrpt-reportd's default is ours.
+    let path = dir.write("none.cfg", "[tlsrpt_reportd]\n");
+    let imported = import(Component::Reportd, &path, &no_env()).expect("it imports");
+    assert_eq!(imported.config.schedule.settings().keep_days, 10);
+}
+
+#[test]
 fn ssh_fetchers_and_second_stores_are_noted_not_followed() {
     let dir = Dir::new();
     let path = dir.write(

@@ -63,6 +63,10 @@ fn load_config(
     if let Some(path) = &args.config {
         let ours = TlsRptConfig::load(path).map_err(|e| CommandError::Setup(format!("{e}.")))?;
         config = config.overlaid(ours);
+        // Each file is checked alone; keys that must agree may come from both.
+        config
+            .validate()
+            .map_err(|e| CommandError::Setup(format!("{e}.")))?;
     }
     Ok(config)
 }

@@ -25,24 +25,6 @@ fn entry(id: &str, destinations: &[&str]) -> OutboxEntry {
     }
 }
 
-async fn pruning_keeps_the_days_from_before_on(store: &SenderStore) {
-    let day = UtcDate::parse("2026-12-06").expect("day");
-    let next = UtcDate::parse("2026-12-07").expect("day");
-    let mut later = entry("later", &["mailto:r@example.net"]);
-    later.report.day = next;
-    store
-        .enqueue(&[entry("early", &["mailto:r@example.net"]), later], at(0))
-        .await
-        .expect("enqueue");
-    assert_eq!(store.prune_outbox(day).await.expect("prune nothing"), 0);
-    assert_eq!(store.prune_outbox(next).await.expect("prune"), 1);
-    assert!(store.day_deliveries(day).await.expect("status").is_empty());
-    assert_eq!(store.day_deliveries(next).await.expect("status").len(), 1);
-    let due = store.claim_due(at(10), at(70), 10).await.expect("claim");
-    assert_eq!(due.len(), 1);
-    assert_eq!(due[0].report.report_id, "later");
-}
-
 async fn the_outbox_sends_each_once_retries_and_gives_up(store: &SenderStore) {
     let day = UtcDate::parse("2026-12-06").expect("day");
     let both = ["mailto:r@example.net", "https://r.example.net/"];
@@ -192,11 +174,6 @@ async fn sqlite_outbox() {
         .await
         .expect("open");
     the_outbox_sends_each_once_retries_and_gives_up(&store).await;
-    let dir = TempDir::new("sender-outbox-prune");
-    let store = SenderStore::open(&StoreUrl::Sqlite(dir.file("sender.db")))
-        .await
-        .expect("open");
-    pruning_keeps_the_days_from_before_on(&store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -208,13 +185,6 @@ async fn postgres_outbox() {
         .await
         .expect("open");
     the_outbox_sends_each_once_retries_and_gives_up(&store).await;
-    let Some(database) = TestDatabase::create("postgres_outbox_prune").await else {
-        return;
-    };
-    let store = SenderStore::open(&database.store_url())
-        .await
-        .expect("open");
-    pruning_keeps_the_days_from_before_on(&store).await;
 }
 
 /// Two reporters of a fleet claiming at once never take the same delivery.

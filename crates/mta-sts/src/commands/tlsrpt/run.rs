@@ -74,10 +74,11 @@ pub fn run(args: &TlsrptRunArgs) -> Result<Status, CommandError> {
             store = %store_url,
             "Reporting from {store_url}: each day's reports go out within {} s after its UTC \
              midnight (plus {} s for the collectors' last counts); missed days are caught up \
-             {} days back.",
+             {} days back; days older than {} (today included) are deleted once a day.",
             schedule.spread.as_secs(),
             schedule.settle.as_secs(),
-            schedule.catch_up_days
+            schedule.catch_up_days,
+            schedule.keep_days
         );
         lifecycle.ready();
         reporter.run(lifecycle.stopping()).await;
