@@ -473,30 +473,26 @@ async fn a_second_daemon_answers_from_what_the_first_fetched() {
     // Redis going away costs the cache, not the answers.
     let mut events = first.subscribe();
     server.stop();
-    let started = Instant::now();
     let outcome = first.query("mx-wildcard.test", "postfix").await;
     assert_eq!(
         outcome.reply.to_string(),
         "OK secure match=.mx-wildcard.test servername=hostname"
     );
     assert_eq!(outcome.origin, Some(Origin::Fetch));
-    // Less than one command timeout: a refused connection fails at once, it does not wait.
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
+    // A server that went away fails the command at once (a broken pipe, a refused
+    // reconnection): the cache does not wait out its command timeout. Said by the error, not by
+    // a stopwatch, which a loaded machine beats.
     let event = events.try_recv().expect("a cache failure is reported");
-    assert!(
-        matches!(
-            event,
-            Event::CacheFailed {
-                operation: "get",
-                ..
-            }
+    match &event {
+        Event::CacheFailed {
+            operation: "get",
+            error,
+        } => assert!(
+            !error.contains("no answer") && !error.contains("timed out"),
+            "{error}"
         ),
-        "{event:?}"
-    );
+        other => panic!("not a failed cache get: {other:?}"),
+    }
     lab.shutdown().await;
 }
 
