@@ -348,7 +348,7 @@ pub enum TlsrptCommand {
 }
 
 /// Where `mta-sts tlsrpt` reads its settings: our TOML file, tlsrpt-reporter's INI file, or
-/// both (ours over theirs); the flags override either.
+/// both (ours over theirs); the flags override either. And the store every subcommand uses.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct TlsrptConfigArgs {
     /// Our configuration file (TOML; every key optional).
@@ -359,6 +359,11 @@ pub struct TlsrptConfigArgs {
     /// /etc/tlsrpt/collectd.cfg for `collect`, /etc/tlsrpt/reportd.cfg for the others.
     #[arg(long, value_name = "FILE")]
     pub tlsrpt_reporter_config: Option<std::path::PathBuf>,
+    /// The sender store, where counts and the outbox are kept: `sqlite:PATH` or
+    /// `postgres://USER:PASSWORD@HOST:PORT/DB`, shared by a fleet of MTAs (default: the
+    /// configuration's `store`, else sqlite:/var/lib/mta-sts/tlsrpt-sender.db).
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
 }
 
 /// `mta-sts tlsrpt run`'s arguments.
@@ -367,9 +372,6 @@ pub struct TlsrptRunArgs {
     /// The settings files.
     #[command(flatten)]
     pub config: TlsrptConfigArgs,
-    /// The sender store: `sqlite:PATH` or `postgres://...`.
-    #[arg(long, value_name = "URL")]
-    pub store: Option<String>,
     /// Serve Prometheus metrics at http://ADDR/metrics.
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<std::net::SocketAddr>,
@@ -384,9 +386,6 @@ pub struct TlsrptSendArgs {
     /// The settings files.
     #[command(flatten)]
     pub config: TlsrptConfigArgs,
-    /// The sender store: `sqlite:PATH` or `postgres://...`.
-    #[arg(long, value_name = "URL")]
-    pub store: Option<String>,
     /// The UTC day: YYYY-MM-DD, `yesterday` or `today` (partial: it is still being collected).
     #[arg(long, value_name = "DAY")]
     pub day: String,
@@ -404,9 +403,6 @@ pub struct TlsrptStatusArgs {
     /// The settings files (for the store).
     #[command(flatten)]
     pub config: TlsrptConfigArgs,
-    /// The sender store: `sqlite:PATH` or `postgres://...`.
-    #[arg(long, value_name = "URL")]
-    pub store: Option<String>,
     /// The UTC days to show (YYYY-MM-DD, `today`, `yesterday`; repeatable); today and yesterday
     /// by default.
     #[arg(long, value_name = "DAY")]
@@ -426,10 +422,6 @@ pub struct TlsrptCollectArgs {
     /// (tlsrpt-collectd's `socketname`); default /run/tlsrpt/collectd.sock.
     #[arg(long, value_name = "PATH")]
     pub socket: Option<std::path::PathBuf>,
-    /// Where counts are kept: `sqlite:PATH` (default
-    /// `sqlite:/var/lib/mta-sts/tlsrpt-sender.db`) or `postgres://...`, shared by a fleet of MTAs.
-    #[arg(long, value_name = "URL")]
-    pub store: Option<String>,
     /// The socket file's mode in octal, e.g. 0220 (tlsrpt-collectd's `socketmode`); the umask
     /// decides without it.
     #[arg(long, value_name = "OCTAL", value_parser = octal_mode)]
@@ -489,10 +481,6 @@ pub struct TlsrptReportArgs {
     /// "tlsrpt_record", "reason", "message", "notes"}]}`.
     #[arg(long)]
     pub json: bool,
-    /// The sender store: `sqlite:PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB` (default
-    /// sqlite:/var/lib/mta-sts/tlsrpt-sender.db).
-    #[arg(long, value_name = "URL")]
-    pub store: Option<String>,
     /// The reports' `organization-name`: who produced them (required here or in the
     /// configuration).
     #[arg(long, value_name = "NAME")]

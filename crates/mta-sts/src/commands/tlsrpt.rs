@@ -8,7 +8,7 @@ mod status;
 
 use std::collections::BTreeMap;
 
-use mta_sts_core::time::{Timestamp, UtcDate};
+use mta_sts_core::time::UtcDate;
 use mta_sts_store::sender_reports::SenderStore;
 use mta_sts_store::{StoreError, StoreUrl};
 use mta_sts_tlsrpt::config::TlsRptConfig;
@@ -110,17 +110,40 @@ async fn open_store(url: &StoreUrl, access: StoreAccess) -> Result<SenderStore, 
     })
 }
 
-/// A UTC day as `--day` takes it: `YYYY-MM-DD`, `today` or `yesterday` (at `now`).
-fn parse_day(text: &str, now: Timestamp) -> Result<UtcDate, CommandError> {
-    let today = now.utc_date();
+/// A UTC day as `--day` takes it: `YYYY-MM-DD`, `today` or `yesterday` (`today` being the
+/// current UTC day).
+fn parse_day(text: &str, today: UtcDate) -> Result<UtcDate, CommandError> {
     match text {
         "today" => Ok(today),
-        "yesterday" => UtcDate::from_day_number(today.day_number() - 1)
-            .ok_or_else(|| CommandError::Argument("there is no day before this one".into())),
+        "yesterday" => UtcDate::from_day_number(today.day_number() - 1).ok_or_else(|| {
+            CommandError::Argument(format!("--day {text} is before the year 0000."))
+        }),
         _ => UtcDate::parse(text).map_err(|e| {
             CommandError::Argument(format!(
                 "--day {text} is not a day: {e}; write YYYY-MM-DD, today or yesterday."
             ))
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_are_dates_today_or_yesterday() {
+        let today = UtcDate::parse("2026-12-07").expect("date");
+        assert_eq!(parse_day("today", today).ok(), Some(today));
+        assert_eq!(
+            parse_day("yesterday", today).ok(),
+            UtcDate::parse("2026-12-06").ok()
+        );
+        assert_eq!(
+            parse_day("2026-01-31", today).ok(),
+            UtcDate::parse("2026-01-31").ok()
+        );
+        for bad in ["2026-02-30", "tomorrow", "", "2026-1-1"] {
+            assert!(parse_day(bad, today).is_err(), "{bad}");
+        }
     }
 }

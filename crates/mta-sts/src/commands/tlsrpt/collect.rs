@@ -24,7 +24,7 @@ use crate::logging;
 pub fn run(args: &TlsrptCollectArgs) -> Result<Status, CommandError> {
     logging::init(args.log_format)?;
     let config = load_config(&args.config, Component::Collectd)?;
-    let store_url = store_url(args.store.as_deref(), &config)?;
+    let store_url = store_url(args.config.store.as_deref(), &config)?;
     let mut settings = config.collect_settings();
     if let Some(socket) = &args.socket {
         settings.socket.clone_from(socket);

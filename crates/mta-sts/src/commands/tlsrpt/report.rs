@@ -7,7 +7,6 @@ use std::io::Write as _;
 use std::path::Path;
 
 use mta_sts_core::Clock as _;
-use mta_sts_core::time::UtcDate;
 use mta_sts_net::SystemClock;
 use mta_sts_tlsrpt::config::TlsRptConfig;
 use mta_sts_tlsrpt::report_builder::{
@@ -18,7 +17,7 @@ use mta_sts_tlsrpt::tlsrpt_reporter_config::Component;
 use serde::Serialize;
 
 use super::super::{CommandError, display_path, emit, runtime, to_json};
-use super::{load_config, store_url};
+use super::{load_config, parse_day, store_url};
 use crate::cli::TlsrptReportArgs;
 use crate::exit::Status;
 
@@ -26,11 +25,11 @@ use crate::exit::Status;
 /// skipped, which it prints), 2 when it could not (a bad argument, an unreadable store or
 /// suppression list, a directory that cannot be written).
 pub fn run(args: &TlsrptReportArgs) -> Result<Status, CommandError> {
-    let day = day(&args.day, SystemClock.now().utc_date())?;
+    let day = parse_day(&args.day, SystemClock.now().utc_date())?;
     let config = load_config(&args.config, Component::Reportd)?;
     let settings = settings(args, &config)?;
     // The error names the problem without echoing the URL, which may hold a password.
-    let store_url = store_url(args.store.as_deref(), &config)?;
+    let store_url = store_url(args.config.store.as_deref(), &config)?;
     let counts = runtime()?.block_on(async {
         let store = super::open_store(&store_url, super::StoreAccess::Existing).await?;
         store.day_counts(day).await.map_err(|error| {
@@ -161,23 +160,6 @@ impl<'a> Manifest<'a> {
     }
 }
 
-/// `YYYY-MM-DD`, `today` or `yesterday` (UTC).
-fn day(text: &str, today: UtcDate) -> Result<UtcDate, CommandError> {
-    let relative = |days_back: i64| {
-        UtcDate::from_day_number(today.day_number() - days_back)
-            .ok_or_else(|| CommandError::Argument(format!("--day {text} is before the year 0000.")))
-    };
-    match text {
-        "today" => Ok(today),
-        "yesterday" => relative(1),
-        _ => UtcDate::parse(text).map_err(|error| {
-            CommandError::Argument(format!(
-                "--day {text} is not a day: {error}; give YYYY-MM-DD, today or yesterday."
-            ))
-        }),
-    }
-}
-
 /// The build settings from the flags.
 fn settings(args: &TlsrptReportArgs, config: &TlsRptConfig) -> Result<BuildSettings, CommandError> {
     let mut settings = config
@@ -288,26 +270,4 @@ fn summary(built: &DayReports, no_counts: bool) -> String {
         built.submitter,
         built.skipped.len()
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn days_are_dates_today_or_yesterday() {
-        let today = UtcDate::parse("2026-12-07").expect("date");
-        assert_eq!(day("today", today).ok(), Some(today));
-        assert_eq!(
-            day("yesterday", today).ok(),
-            UtcDate::parse("2026-12-06").ok()
-        );
-        assert_eq!(
-            day("2026-01-31", today).ok(),
-            UtcDate::parse("2026-01-31").ok()
-        );
-        for bad in ["2026-02-30", "tomorrow", "", "2026-1-1"] {
-            assert!(day(bad, today).is_err(), "{bad}");
-        }
-    }
 }

@@ -20,7 +20,7 @@ use crate::logging;
 pub fn run(args: &TlsrptRunArgs) -> Result<Status, CommandError> {
     logging::init(args.log_format)?;
     let config = load_config(&args.config, Component::Reportd)?;
-    let store_url = store_url(args.store.as_deref(), &config)?;
+    let store_url = store_url(args.config.store.as_deref(), &config)?;
     let build = config
         .build_settings()
         .map_err(|e| CommandError::Setup(format!("{e}.")))?;

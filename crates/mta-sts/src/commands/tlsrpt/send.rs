@@ -43,14 +43,14 @@ struct ReportLine {
 /// and attempts every delivery due now; `--dry-run` only builds and says where each would go.
 pub fn run(args: &TlsrptSendArgs) -> Result<Status, CommandError> {
     let config = load_config(&args.config, Component::Reportd)?;
-    let store_url = store_url(args.store.as_deref(), &config)?;
+    let store_url = store_url(args.config.store.as_deref(), &config)?;
     let build = config
         .build_settings()
         .map_err(|e| CommandError::Setup(format!("{e}.")))?;
     let delivery = config.delivery_settings();
     let clock = Arc::new(SystemClock);
     let now = clock.now();
-    let day = parse_day(&args.day, now)?;
+    let day = parse_day(&args.day, now.utc_date())?;
     let sent = runtime()?.block_on(async {
         let store = super::open_store(&store_url, super::StoreAccess::Existing).await?;
         if args.dry_run {

@@ -12,14 +12,17 @@ use crate::exit::Status;
 /// Prints the status of the days asked for (today and yesterday by default), newest first.
 pub fn run(args: &TlsrptStatusArgs) -> Result<Status, CommandError> {
     let config = load_config(&args.config, Component::Reportd)?;
-    let store_url = store_url(args.store.as_deref(), &config)?;
+    let store_url = store_url(args.config.store.as_deref(), &config)?;
     let now = SystemClock.now();
     let mut days: Vec<UtcDate> = if args.day.is_empty() {
-        vec![parse_day("today", now)?, parse_day("yesterday", now)?]
+        vec![
+            parse_day("today", now.utc_date())?,
+            parse_day("yesterday", now.utc_date())?,
+        ]
     } else {
         args.day
             .iter()
-            .map(|text| parse_day(text, now))
+            .map(|text| parse_day(text, now.utc_date()))
             .collect::<Result<_, _>>()?
     };
     days.sort_by(|a, b| b.cmp(a));
